@@ -34,7 +34,8 @@ def notes_of(body: str) -> list[str]:
 
 
 def test_a_clean_rule_has_no_diagnostics():
-    assert diagnostics("""\
+    assert (
+        diagnostics("""\
         rule three_failed "three failed payments" {
           partition by user
           pattern f = Payment[status == "failed"]{3}
@@ -42,7 +43,9 @@ def test_a_clean_rule_has_no_diagnostics():
           emit user = f[0].user, first_at = f[0].ts, total = sum(f.amount)
           severity high
         }
-        """) == []
+        """)
+        == []
+    )
 
 
 # ---------------------------------------------------------------------------- names
@@ -76,9 +79,12 @@ def test_negated_variable_never_binds():
 
 
 def test_unknown_name_suggests_a_constant():
-    assert only("""\
+    assert (
+        only("""\
         rule r { pattern a = Payment within WINDW }
-        """)[3] == "`within` takes a duration such as `1m` or a constant naming one"
+        """)[3]
+        == "`within` takes a duration such as `1m` or a constant naming one"
+    )
     assert "help: did you mean `WINDOW`?" in notes_of("rule r { pattern a = Payment within WINDW }")
 
 
@@ -101,12 +107,15 @@ def test_own_single_variable_inside_its_condition():
 
 
 def test_own_repeated_variable_is_the_events_held_so_far():
-    assert diagnostics("""\
+    assert (
+        diagnostics("""\
         rule r {
           pattern b = Payment[count(b) == 0 or amount > last(b).amount]+
           within 1m
         }
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_unknown_function_suggests_the_closest():
@@ -116,9 +125,12 @@ def test_unknown_function_suggests_the_closest():
 
 
 def test_function_arity():
-    assert only("""\
+    assert (
+        only("""\
         rule r { pattern f = Payment+ within 1m emit n = lower(f[0].user, "x") }
-        """)[3] == "`lower` takes 1 argument, not 2"
+        """)[3]
+        == "`lower` takes 1 argument, not 2"
+    )
 
 
 # ---------------------------------------------------------------------------- types
@@ -131,9 +143,12 @@ def test_comparing_text_with_a_number():
 
 
 def test_comparing_a_time_with_a_duration_suggests_subtraction():
-    assert only("""\
+    assert (
+        only("""\
         rule r { pattern a = Payment -> b = Payment[ts < 5m] within 1m }
-        """)[3] == "cannot compare a time with a duration"
+        """)[3]
+        == "cannot compare a time with a duration"
+    )
     assert "help: subtract two times to get a duration: `b.ts - a.ts < 5m`" in notes_of(
         "rule r { pattern a = Payment -> b = Payment[ts < 5m] within 1m }"
     )
@@ -154,7 +169,12 @@ def test_invalid_regular_expression_is_reported_at_load_time():
 def test_aggregate_over_a_single_variable():
     assert only("""\
         rule r { pattern a = Payment within 1m emit n = count(a) }
-        """) == ("error", 4, 49, "`count` aggregates a repeated variable, but `a` binds a single event")
+        """) == (
+        "error",
+        4,
+        49,
+        "`count` aggregates a repeated variable, but `a` binds a single event",
+    )
 
 
 def test_indexing_a_single_variable():
@@ -164,20 +184,27 @@ def test_indexing_a_single_variable():
 
 
 def test_optional_term_binds_a_single_event():
-    assert only("""\
-        rule r { pattern a = Payment -> b = Login? -> c = Payment within 1m emit n = count(b), c = c.user, u = a.user }
-        """)[3] == "`count` aggregates a repeated variable, but `b` binds a single event"
+    assert (
+        only("""\
+        rule r { pattern a = Payment -> b = Login? -> c = Payment within 1m
+                 emit n = count(b), c = c.user, u = a.user }
+        """)[3]
+        == "`count` aggregates a repeated variable, but `b` binds a single event"
+    )
 
 
 def test_projection_and_aggregates_over_repeated_variables():
-    assert diagnostics("""\
+    assert (
+        diagnostics("""\
         rule r {
           pattern f = Payment{2,5} -> (Login -> h = Payment)+
           within 1m
           where sum(f.amount) > 10 and count(h) >= 1 and avg(f.amount) < max(f.amount)
           emit first = first(f).user, last_country = last(h).country, n = len(f)
         }
-        """) == []
+        """)
+        == []
+    )
 
 
 # ---------------------------------------------------------------------------- structure
@@ -185,7 +212,8 @@ def test_projection_and_aggregates_over_repeated_variables():
 
 def test_quantifier_on_a_negation():
     assert only("""\
-        rule r { pattern a = Payment -> (not Login){2} -> c = Payment within 1m emit x = a.user, y = c.user }
+        rule r { pattern a = Payment -> (not Login){2} -> c = Payment within 1m
+                 emit x = a.user, y = c.user }
         """) == ("error", 4, 33, "a repetition cannot apply to `not`")
 
 
@@ -203,9 +231,12 @@ def test_negation_at_the_end_needs_within():
 
 
 def test_negation_at_the_end_with_within_is_fine():
-    assert diagnostics("""\
+    assert (
+        diagnostics("""\
         rule r { pattern a = Payment -> not Login[user == a.user] within 1h }
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_pattern_starting_with_not():
@@ -259,13 +290,16 @@ def test_misspelt_partition_field():
 
 
 def test_schemas_are_open_undeclared_fields_are_usable():
-    assert diagnostics("""\
+    assert (
+        diagnostics("""\
         rule r {
           partition by merchant
           pattern a = Payment[risk_score > 0.5] -> b = Login[device != a.device_id]
           within 1m
         }
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_unknown_severity():
@@ -293,7 +327,12 @@ def test_lint_any_without_window():
     found = diagnostics("""\
         rule r { pattern a = Payment ->> b = Login }
         """)
-    assert ("warning", 4, 6, "`->>` without `within` keeps every combination of events forever") in found
+    assert (
+        "warning",
+        4,
+        6,
+        "`->>` without `within` keeps every combination of events forever",
+    ) in found
 
 
 def test_lint_always_false_contradicting_equalities():
@@ -314,24 +353,33 @@ def test_lint_always_false_empty_range():
 
 
 def test_lint_always_false_constant():
-    assert only("""\
+    assert (
+        only("""\
         rule r { pattern a = Payment[1 > 2] within 1m }
-        """)[3] == "this condition is always false (it does not depend on any event)"
+        """)[3]
+        == "this condition is always false (it does not depend on any event)"
+    )
 
 
 def test_satisfiable_conditions_are_not_flagged():
-    assert diagnostics("""\
+    assert (
+        diagnostics("""\
         rule r { pattern a = Payment[amount > 5 and amount < 10 and status != "ok"] within 1m }
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_lint_unused_variable_only_with_explicit_emit():
     assert only("""\
         rule r { pattern a = Payment -> b = Login within 1m emit u = a.user }
         """) == ("warning", 4, 33, "variable `b` is never used")
-    assert diagnostics("""\
+    assert (
+        diagnostics("""\
         rule s { pattern a = Payment -> b = Login within 1m }
-        """) == []
+        """)
+        == []
+    )
 
 
 def test_lint_unknown_event_type_close_to_a_schema():
@@ -343,9 +391,12 @@ def test_lint_unknown_event_type_close_to_a_schema():
 
 
 def test_event_type_without_schema_is_dynamic():
-    assert diagnostics("""\
-        rule r { pattern a = Heartbeat[anything > 3] -> b = Heartbeat[b_field == a.other] within 1m }
-        """) == []
+    assert (
+        diagnostics("""\
+        rule r { pattern a = Heartbeat[anything > 3] -> b = Heartbeat[f == a.other] within 1m }
+        """)
+        == []
+    )
 
 
 # ---------------------------------------------------------------------------- schemas and files
@@ -358,23 +409,33 @@ def test_schema_extends_unknown_schema():
 
 
 def test_schema_extends_inherits_fields():
-    assert diagnostics(
-        """\
+    assert (
+        diagnostics(
+            """\
         event Base { order_id: str }
         event Shipped extends Base { carrier: str }
         rule r { pattern s = Shipped[order_id == "x" and carrier == "y"] within 1m }
         """,
-        schemas=False,
-    ) == []
+            schemas=False,
+        )
+        == []
+    )
 
 
 def test_extends_cycle():
-    found = diagnostics("event A extends B { x: int }\nevent B extends A { y: int }\n", schemas=False)
+    found = diagnostics(
+        "event A extends B { x: int }\nevent B extends A { y: int }\n", schemas=False
+    )
     assert any("cycle" in m for *_, m in found)
 
 
 def test_unknown_field_type():
-    assert only("event A { x: integer }\n", schemas=False) == ("error", 1, 14, "unknown type `integer`")
+    assert only("event A { x: integer }\n", schemas=False) == (
+        "error",
+        1,
+        14,
+        "unknown type `integer`",
+    )
 
 
 def test_constant_must_be_literal():
@@ -427,9 +488,11 @@ rule three {
 
 
 def test_test_block_naming_an_unknown_rule():
-    assert only(RULE + 'test thre "x" { given Login { ts: 0s, user: "u", ok: true, country: "US" } expect no thre }\n')[3] in (
-        "test names unknown rule `thre`",
-    )
+    assert only(
+        RULE
+        + 'test thre "x" { given Login { ts: 0s, user: "u", ok: true, country: "US" } '
+        + "expect no thre }\n"
+    )[3] in ("test names unknown rule `thre`",)
 
 
 def test_test_event_needs_ts_and_required_fields():
@@ -450,7 +513,7 @@ def test_test_event_field_of_wrong_type():
 def test_expect_names_an_unknown_output_field():
     found = diagnostics(
         RULE + 'test three { given Payment { ts: 0s, user: "u", amount: 1, status: "ok" } '
-        'expect three { totl: 3 } }\n'
+        "expect three { totl: 3 } }\n"
     )
     assert [m for *_, m in found] == ["rule `three` reports no field `totl`"]
 
@@ -468,14 +531,16 @@ def test_expect_timeout_needs_on_timeout_emit():
 @pytest.mark.parametrize(
     "text",
     [
-        "rule r { pattern a = Payment -> b = Login[user == a.user and country != a.country] within 1h }",
+        "rule r { pattern a = Payment -> b = Login[user == a.user and country != a.country] "
+        "within 1h }",
         "rule r { pattern a = Payment => not Login -> c = Payment within 1m }",
         "rule r { pattern all(a = Payment, b = Login) within 1m where a.user == b.user }",
         "rule r { pattern a = Payment -> (b = Login | c = Payment) within 1m }",
-        "rule r { pattern a = any[type == \"Payment\"] -> b = any within 1m }",
+        'rule r { pattern a = any[type == "Payment"] -> b = any within 1m }',
         'rule r { pattern a = Payment[user in ["a", "b"] and user not in ["c"]] within 1m }',
         "rule r { pattern a = Payment -> b = Payment[ts - a.ts < 30s] within 1m }",
-        "rule r { pattern f = Payment[amount < 5]{3,} consecutive -> g = Payment+? within 1m skip to last f }",
+        "rule r { pattern f = Payment[amount < 5]{3,} consecutive -> g = Payment+? within 1m "
+        "skip to last f }",
     ],
 )
 def test_valid_rules_have_no_diagnostics(text: str):

@@ -321,8 +321,7 @@ class _RuleChecker:
                 self.local.error(
                     "a pattern that ends with `-> not ...` needs `within`",
                     last.span,
-                    "help: absence can only be decided once a window closes, "
-                    "e.g. `within 1h`",
+                    "help: absence can only be decided once a window closes, e.g. `within 1h`",
                     code="trailing-negation-without-within",
                 )
         elif pattern_can_be_empty(pattern):
@@ -360,8 +359,10 @@ class _RuleChecker:
                     )
                 self._walk_structure(body)
             case ast.Negation(body=body):
-                if any(isinstance(n, ast.Negation | ast.Quantified | ast.AllOf | ast.Sequence)
-                       for n in _pattern_nodes(body)):
+                if any(
+                    isinstance(n, ast.Negation | ast.Quantified | ast.AllOf | ast.Sequence)
+                    for n in _pattern_nodes(body)
+                ):
                     self.local.error(
                         "`not` applies to a single term (or `|` of terms)",
                         node.span,
@@ -506,8 +507,10 @@ def _pattern_nodes(node: ast.Pattern | None) -> list[ast.Pattern]:
     match node:
         case ast.Quantified(body=body) | ast.Negation(body=body):
             out.extend(_pattern_nodes(body))
-        case ast.Sequence(items=children) | ast.Alternation(options=children) | ast.AllOf(
-            members=children
+        case (
+            ast.Sequence(items=children)
+            | ast.Alternation(options=children)
+            | ast.AllOf(members=children)
         ):
             for child in children:
                 out.extend(_pattern_nodes(child))

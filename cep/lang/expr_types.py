@@ -183,8 +183,7 @@ class ExprTyper:
                 )
             elif name in scope.exclusive:
                 self.sink.error(
-                    f"`{name}` is bound in another branch of `|`, "
-                    "so it holds nothing on this one",
+                    f"`{name}` is bound in another branch of `|`, so it holds nothing on this one",
                     expr.span,
                     code="exclusive-variable",
                 )
@@ -290,7 +289,9 @@ class ExprTyper:
         index = self.check(expr.index, scope)
         if not (index.is_dynamic or index.kind == "int"):
             self.sink.error(
-                f"an index must be a whole number, not {a(index)}", expr.index.span, code="bad-index"
+                f"an index must be a whole number, not {a(index)}",
+                expr.index.span,
+                code="bad-index",
             )
         if owner.is_dynamic:
             return DYNAMIC
@@ -389,7 +390,9 @@ class ExprTyper:
                 if {left.kind, right.kind} == {"time", "duration"}:
                     notes = ("help: subtract two times to get a duration: `b.ts - a.ts < 5m`",)
                 self.sink.error(
-                    f"cannot compare {a(left)} with {a(right)}", expr.span, *notes,
+                    f"cannot compare {a(left)} with {a(right)}",
+                    expr.span,
+                    *notes,
                     code="type-mismatch",
                 )
             return BOOL
@@ -440,11 +443,11 @@ class ExprTyper:
             return DYNAMIC
         kinds = (left.kind, right.kind)
         result: Type | None = None
+        scaled = (op in ("*", "/") and left.kind == "duration" and right.is_numeric) or (
+            op == "*" and right.kind == "duration" and left.is_numeric
+        )
         if left.is_numeric and right.is_numeric:
-            if op == "/":
-                result = FLOAT
-            else:
-                result = INT if kinds == ("int", "int") else FLOAT
+            result = INT if kinds == ("int", "int") and op != "/" else FLOAT
         elif op == "+" and kinds == ("str", "str"):
             result = STR
         elif op == "-" and kinds == ("time", "time"):
@@ -455,9 +458,7 @@ class ExprTyper:
             result = DURATION
         elif op == "/" and kinds == ("duration", "duration"):
             result = FLOAT
-        elif op in ("*", "/") and left.kind == "duration" and right.is_numeric:
-            result = DURATION
-        elif op == "*" and right.kind == "duration" and left.is_numeric:
+        elif scaled:
             result = DURATION
         elif op in ("+", "-") and "null" in kinds:
             result = DYNAMIC

@@ -242,9 +242,7 @@ class _AstBuilder(Transformer):
 
     def const_decl(self, meta: Meta, children: list) -> ast.ConstDecl:
         name, value = children
-        return ast.ConstDecl(
-            str(name), value, span=self._span(meta), name_span=self._tok(name)
-        )
+        return ast.ConstDecl(str(name), value, span=self._span(meta), name_span=self._tok(name))
 
     def event_decl(self, meta: Meta, children: list) -> ast.EventDecl:
         name, extends, *fields = children
@@ -561,9 +559,7 @@ class _AstBuilder(Transformer):
         return ast.EventLiteral(str(name), fields, span=self._span(meta))
 
     def _expect(self, meta: Meta, kind: ast.ExpectKind, rule: Token, **kw: object) -> ast.Expect:
-        return ast.Expect(
-            kind, str(rule), span=self._span(meta), rule_span=self._tok(rule), **kw
-        )  # type: ignore[arg-type]
+        return ast.Expect(kind, str(rule), span=self._span(meta), rule_span=self._tok(rule), **kw)  # type: ignore[arg-type]
 
     def expect_match(self, meta: Meta, children: list) -> ast.Expect:
         rule, fields, at = children
@@ -593,7 +589,9 @@ class _AstBuilder(Transformer):
         seen: set[str] = set()
         for name, value in children:
             if name in seen:
-                self.sink.error(f"field `{name}` is given twice", value.span, code="duplicate-field")
+                self.sink.error(
+                    f"field `{name}` is given twice", value.span, code="duplicate-field"
+                )
             seen.add(name)
         return ast.ObjectExpr(tuple(children), span=self._span(meta))
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from cep.lang import ast
 from cep.lang.diagnostics import Diagnostic, DiagnosticSink, did_you_mean
 from cep.lang.parser import parse_source
-from cep.lang.types import SCALAR_TYPE_NAMES, DYNAMIC, Type, list_of
+from cep.lang.types import DYNAMIC, SCALAR_TYPE_NAMES, Type, list_of
 
 BUILTIN_FIELDS: dict[str, Type] = {"ts": Type("time"), "type": Type("str")}
 
@@ -164,7 +164,7 @@ class _Loader:
             elif isinstance(error, OSError):
                 reason = error.strerror or "unreadable"
             self.sink.error(
-                f"cannot import \"{importer.path}\": {reason} ({path})",
+                f'cannot import "{importer.path}": {reason} ({path})',
                 importer.span,
                 code="bad-import",
             )
@@ -214,9 +214,7 @@ def _resolve_declarations(program: Program) -> None:
 def _type_from_ref(ref: ast.TypeRef, sink: DiagnosticSink) -> Type:
     if ref.name == "list":
         if ref.arg is None:
-            sink.error(
-                "`list` needs an element type, as in `list[str]`", ref.span, code="bad-type"
-            )
+            sink.error("`list` needs an element type, as in `list[str]`", ref.span, code="bad-type")
             return list_of(DYNAMIC)
         return list_of(_type_from_ref(ref.arg, sink))
     if ref.arg is not None:
@@ -258,7 +256,9 @@ def _collect_schemas(program: Program) -> None:
         resolving.append(name)
         if decl.extends is not None:
             if decl.extends in resolving:
-                cycle = " extends ".join([*resolving[resolving.index(decl.extends) :], decl.extends])
+                cycle = " extends ".join(
+                    [*resolving[resolving.index(decl.extends) :], decl.extends]
+                )
                 program.sink.error(
                     f"schemas extend each other in a cycle: {cycle}",
                     decl.extends_span,
@@ -338,7 +338,7 @@ def constant_value(expr: ast.Expr, consts: dict[str, ConstInfo]) -> tuple[object
             value, item_type = constant_value(item, consts)
             values.append(value)
             elem = join(elem, item_type)
-        return values, list_of(elem if elem.kind != "null" or not values else elem)
+        return values, list_of(elem)
     if isinstance(expr, ast.Unary) and expr.op == "-":
         value, value_type = constant_value(expr.operand, consts)
         if value_type.kind in ("int", "float", "duration") and not isinstance(value, bool):
