@@ -545,3 +545,20 @@ def test_expect_timeout_needs_on_timeout_emit():
 )
 def test_valid_rules_have_no_diagnostics(text: str):
     assert diagnostics(text) == []
+
+
+def test_comparison_with_null_is_flagged():
+    assert only("""\
+        rule r { pattern a = Payment[country == null] within 1m }
+        """) == ("warning", 4, 30, "a comparison with `null` is always false, `!=` included")
+
+
+def test_same_constant_in_two_imported_files(tmp_path):
+    (tmp_path / "a.cep").write_text("const W = 1m\n")
+    (tmp_path / "b.cep").write_text("const W = 2m\n")
+    (tmp_path / "main.cep").write_text('import "a.cep"\nimport "b.cep"\n')
+    from cep.lang.checker import check_paths
+
+    checked = check_paths([str(tmp_path / "main.cep")])
+    (diagnostic,) = checked.diagnostics
+    assert diagnostic.message.startswith("constant `W` is declared in two files that")

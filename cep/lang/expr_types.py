@@ -385,6 +385,13 @@ class ExprTyper:
                     )
             return BOOL
         if op in ("==", "!=", "<", "<=", ">", ">="):
+            if any(_is_null(side) for side in (expr.left, expr.right)):
+                self.sink.warning(
+                    "a comparison with `null` is always false, `!=` included",
+                    expr.span,
+                    "help: test presence with `exists(...)` or `not exists(...)`",
+                    code="null-comparison",
+                )
             if not comparable(left, right):
                 notes: tuple[str, ...] = ()
                 if {left.kind, right.kind} == {"time", "duration"}:
@@ -468,6 +475,10 @@ class ExprTyper:
             )
             return DYNAMIC
         return result
+
+
+def _is_null(expr: ast.Expr) -> bool:
+    return isinstance(expr, ast.Literal) and expr.kind == "null"
 
 
 def _arity(low: int, high: int | None) -> str:

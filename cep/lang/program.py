@@ -76,6 +76,8 @@ class Program:
     sink: DiagnosticSink = field(default_factory=DiagnosticSink)
     #: the files named by the user (not pulled in by an import), in load order
     roots: list[str] = field(default_factory=list)
+    #: pairs of places already reported as conflicting (each conflict is reported once)
+    reported: set[tuple[ast.Span, ast.Span]] = field(default_factory=set)
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -354,8 +356,20 @@ def _collect_consts(program: Program, path: str) -> None:
     for other in reversed(program.visible_files(path)[1:]):
         for decl in program.files[other].module.of_type(ast.ConstDecl):
             info = _evaluate_const(decl, visible, program.sink, report=False)
-            if info:
-                visible.setdefault(decl.name, info)
+            if info is None:
+                continue
+            first = visible.get(decl.name)
+            if first is None:
+                visible[decl.name] = info
+            elif first.span != info.span and (first.span, info.span) not in program.reported:
+                program.reported.add((first.span, info.span))
+                program.sink.error(
+                    f"constant `{decl.name}` is declared in two files that `{path}` imports",
+                    info.span,
+                    f"note: also declared at {first.span.file}:{first.span.line}:"
+                    f"{first.span.column}",
+                    code="duplicate-const",
+                )
     for decl in loaded.module.of_type(ast.ConstDecl):
         if decl.name in visible:
             first = visible[decl.name].span
