@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal as TypingLiteral
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 # ---------------------------------------------------------------------------- places
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(NamedTuple):
     """A region of a source file; lines and columns are 1-based, ends exclusive."""
 
     file: str

@@ -7,14 +7,16 @@ that every independent mistake in a file is reported in one pass.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-from lark.tree import Meta
 
 from cep.lang import ast
 from cep.lang.diagnostics import Diagnostic, DiagnosticSink, did_you_mean
@@ -28,14 +30,19 @@ _ITEM_HEADER = re.compile(r"^[ \t]*(import|const|event|rule|test)\b[ \t]*(\w*)",
 
 @cache
 def _lark() -> Lark:
+    """The parser; it builds the AST while parsing (no intermediate parse tree)."""
     grammar = resources.files("cep.lang").joinpath("grammar.lark").read_text(encoding="utf-8")
     return Lark(
         grammar,
         parser="lalr",
         lexer="contextual",
-        propagate_positions=True,
         maybe_placeholders=True,
+        transformer=_BUILDER,
     )
+
+
+# The builder is shared by the cached parser, so parses take turns.
+_PARSE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -55,27 +62,55 @@ class ParseResult:
 
 def parse_source(source: str, path: str = "<string>") -> ParseResult:
     """Parse rule-file text; never raises for bad input, errors go to `diagnostics`."""
-    sink = DiagnosticSink()
+    syntax_errors: list[Diagnostic] = []
     broken: set[str] = set()
     text = source
-    for _ in range(MAX_SYNTAX_ERRORS):
-        try:
-            tree = _lark().parse(text)
-        except UnexpectedInput as error:
-            sink.items.append(_syntax_diagnostic(error, text, path))
-            text, name = _set_aside_item(text, error)
-            if name:
-                broken.add(name)
-            continue
-        builder = _AstBuilder(path, sink)
-        items = builder.transform(tree)
-        return ParseResult(ast.Module(path, tuple(items)), source, sink.items, broken)
-    sink.error(
-        f"too many syntax errors; stopped after {MAX_SYNTAX_ERRORS}",
-        ast.Span(path, 1, 1, 1, 1),
-        code="too-many-errors",
+    with _PARSE_LOCK:
+        for _ in range(MAX_SYNTAX_ERRORS):
+            _BUILDER.reset(path)
+            try:
+                items = _lark().parse(text, on_error=_keyword_as_field_name(text))
+            except UnexpectedInput as error:
+                syntax_errors.append(_syntax_diagnostic(error, text, path))
+                text, name = _set_aside_item(text, error)
+                if name:
+                    broken.add(name)
+                continue
+            diagnostics = syntax_errors + _BUILDER.sink.items
+            return ParseResult(ast.Module(path, tuple(items)), source, diagnostics, broken)
+    syntax_errors.append(
+        Diagnostic(
+            "error",
+            f"too many syntax errors; stopped after {MAX_SYNTAX_ERRORS}",
+            ast.Span(path, 1, 1, 1, 1),
+            code="too-many-errors",
+        )
     )
-    return ParseResult(ast.Module(path, ()), source, sink.items, broken)
+    return ParseResult(ast.Module(path, ()), source, syntax_errors, broken)
+
+
+def _keyword_as_field_name(text: str) -> Callable[[UnexpectedInput], bool]:
+    """An error handler that reads a keyword followed by `:` as a field name.
+
+    In a record such as `{ ts: 0s  tags: 3 }` (fields on separate lines, no commas) the
+    LALR lookahead takes `tags` for the keyword; where a name fits, it is one.
+    """
+
+    def handle(error: UnexpectedInput) -> bool:
+        if not isinstance(error, UnexpectedToken) or error.token.type in ("NAME", "$END"):
+            return False
+        token = error.token
+        if not str(token).isidentifier() or token.end_pos is None:
+            return False
+        if not text[token.end_pos :].lstrip().startswith(":"):
+            return False
+        parser = error.interactive_parser
+        if "NAME" not in parser.accepts():
+            return False
+        parser.feed_token(Token.new_borrow_pos("NAME", str(token), token))
+        return True
+
+    return handle
 
 
 # ---------------------------------------------------------------------------- syntax errors
@@ -159,7 +194,7 @@ def _set_aside_item(text: str, error: UnexpectedInput) -> tuple[str, str | None]
     offset = min(_error_position(error, text)[0], len(text))
     expected: set[str] = set()
     if isinstance(error, UnexpectedToken):
-        expected = {t.lower() for t in (error.accepts or error.expected or ())}
+        expected = {t.lower().removeprefix("kw_") for t in (error.accepts or error.expected or ())}
     headers = [(m.start(1), m.group(2) or None) for m in _ITEM_HEADER.finditer(text)]
     name = None
     if expected & set(TOP_LEVEL_KEYWORDS):
@@ -209,19 +244,44 @@ _CLAUSE_WORDS = {
 }
 
 
-@v_args(meta=True)
 class _AstBuilder(Transformer):
-    """Builds `cep.lang.ast` nodes from Lark's parse tree."""
+    """Builds `cep.lang.ast` nodes as the parser reduces each grammar rule."""
 
-    def __init__(self, path: str, sink: DiagnosticSink) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.path = path
-        self.sink = sink
+        self.reset("<string>")
 
-    def _span(self, meta: Meta) -> ast.Span:
-        if meta.empty:
+    def reset(self, path: str) -> None:
+        """Start a parse of `path`, with no diagnostics yet."""
+        self.path = path
+        self.sink = DiagnosticSink()
+
+    def _span(self, children: list) -> ast.Span:
+        """From the start of the first child that has a place to the end of the last."""
+        edge = self._edge
+        start = end = None
+        for child in children:
+            start = edge(child)
+            if start is not None:
+                break
+        if start is None:
             return ast.Span(self.path, 1, 1, 1, 1)
-        return ast.Span(self.path, meta.line, meta.column, meta.end_line, meta.end_column)
+        for child in reversed(children):
+            end = edge(child)
+            if end is not None:
+                break
+        assert end is not None
+        return ast.Span(self.path, start[1], start[2], end[3], end[4])
+
+    def _edge(self, child: object) -> ast.Span | None:
+        if isinstance(child, Token):
+            return _token_span(self.path, child)
+        span = getattr(child, "span", None)
+        if span is not None:
+            return span
+        if isinstance(child, tuple) and child and isinstance(child[-1], ast.Span):
+            return child[-1]
+        return None
 
     def _tok(self, token: Token) -> ast.Span:
         return _token_span(self.path, token)
@@ -234,47 +294,51 @@ class _AstBuilder(Transformer):
 
     # -- file and declarations
 
-    def start(self, meta: Meta, items: list) -> list[ast.Item]:
-        return items
+    def start(self, children: list) -> list[ast.Item]:
+        return children
 
-    def import_decl(self, meta: Meta, children: list) -> ast.Import:
-        return ast.Import(self._string(children[0]), span=self._span(meta))
+    def import_decl(self, children: list) -> ast.Import:
+        span, children = self._span(children), _args(children)
+        return ast.Import(self._string(children[0]), span=span)
 
-    def const_decl(self, meta: Meta, children: list) -> ast.ConstDecl:
+    def const_decl(self, children: list) -> ast.ConstDecl:
+        span, children = self._span(children), _args(children)
         name, value = children
-        return ast.ConstDecl(str(name), value, span=self._span(meta), name_span=self._tok(name))
+        return ast.ConstDecl(str(name), value, span=span, name_span=self._tok(name))
 
-    def event_decl(self, meta: Meta, children: list) -> ast.EventDecl:
+    def event_decl(self, children: list) -> ast.EventDecl:
+        span, children = self._span(children), _args(children)
         name, extends, *fields = children
         return ast.EventDecl(
             str(name),
             str(extends) if extends is not None else None,
             tuple(fields),
-            span=self._span(meta),
+            span=span,
             name_span=self._tok(name),
             extends_span=self._tok(extends) if extends is not None else self._tok(name),
         )
 
-    def field_decl(self, meta: Meta, children: list) -> ast.FieldDecl:
+    def field_decl(self, children: list) -> ast.FieldDecl:
         name, type_ref, optional = children
         return ast.FieldDecl(str(name), type_ref, optional is not None, span=self._tok(name))
 
-    def type_ref(self, meta: Meta, children: list) -> ast.TypeRef:
+    def type_ref(self, children: list) -> ast.TypeRef:
         name, arg = children
-        return ast.TypeRef(str(name), arg, span=self._span(meta))
+        return ast.TypeRef(str(name), arg, span=self._span(children))
 
     # -- rules
 
-    def rule_decl(self, meta: Meta, children: list) -> ast.Rule:
+    def rule_decl(self, children: list) -> ast.Rule:
+        span, children = self._span(children), _args(children)
         name, description, *clauses = children
         values: dict[str, object] = {}
         order: list[tuple[str, ast.Span]] = []
-        for key, value, span in clauses:
-            order.append((key, span))
+        for key, value, clause_span in clauses:
+            order.append((key, clause_span))
             if key in values:
                 self.sink.error(
                     f"rule `{name}` has more than one `{_CLAUSE_WORDS[key]}` clause",
-                    span,
+                    clause_span,
                     "help: a rule takes each clause at most once",
                     code="duplicate-clause",
                 )
@@ -292,44 +356,49 @@ class _AstBuilder(Transformer):
             timeout_emit=values.get("timeout_emit"),  # type: ignore[arg-type]
             severity=values.get("severity"),  # type: ignore[arg-type]
             tags=values.get("tags"),  # type: ignore[arg-type]
-            span=self._span(meta),
+            span=span,
             name_span=self._tok(name),
             clause_spans=tuple(order),
         )
 
-    def partition_clause(self, meta: Meta, children: list) -> tuple:
-        return ("partition", tuple(children), self._span(meta))
+    def partition_clause(self, children: list) -> tuple:
+        span, children = self._span(children), _args(children)
+        return ("partition", tuple(children), span)
 
-    def field_path(self, meta: Meta, children: list) -> ast.FieldPath:
-        return ast.FieldPath(tuple(str(c) for c in children), span=self._span(meta))
+    def field_path(self, children: list) -> ast.FieldPath:
+        return ast.FieldPath(tuple(str(c) for c in children), span=self._span(children))
 
-    def pattern_clause(self, meta: Meta, children: list) -> tuple:
-        return ("pattern", children[0], self._span(meta))
+    def pattern_clause(self, children: list) -> tuple:
+        span, children = self._span(children), _args(children)
+        return ("pattern", children[0], span)
 
-    def where_clause(self, meta: Meta, children: list) -> tuple:
-        return ("where", children[0], self._span(meta))
+    def where_clause(self, children: list) -> tuple:
+        span, children = self._span(children), _args(children)
+        return ("where", children[0], span)
 
-    def within_clause(self, meta: Meta, children: list) -> tuple:
-        return ("within", children[0], self._span(meta))
+    def within_clause(self, children: list) -> tuple:
+        span, children = self._span(children), _args(children)
+        return ("within", children[0], span)
 
-    def _skip(self, meta: Meta, kind: ast.SkipKind, var: Token | None = None) -> tuple:
-        span = self._span(meta)
+    def _skip(self, children: list, kind: ast.SkipKind) -> tuple:
+        span = self._span(children)
+        var = children[1] if len(children) > 1 else None
         return ("skip", ast.Skip(kind, str(var) if var is not None else None, span=span), span)
 
-    def skip_past_last(self, meta: Meta, children: list) -> tuple:
-        return self._skip(meta, "past_last")
+    def skip_past_last(self, children: list) -> tuple:
+        return self._skip(children, "past_last")
 
-    def skip_to_next(self, meta: Meta, children: list) -> tuple:
-        return self._skip(meta, "to_next")
+    def skip_to_next(self, children: list) -> tuple:
+        return self._skip(children, "to_next")
 
-    def skip_to_first(self, meta: Meta, children: list) -> tuple:
-        return self._skip(meta, "to_first", children[0])
+    def skip_to_first(self, children: list) -> tuple:
+        return self._skip(children, "to_first")
 
-    def skip_to_last(self, meta: Meta, children: list) -> tuple:
-        return self._skip(meta, "to_last", children[0])
+    def skip_to_last(self, children: list) -> tuple:
+        return self._skip(children, "to_last")
 
-    def skip_none(self, meta: Meta, children: list) -> tuple:
-        return self._skip(meta, "none")
+    def skip_none(self, children: list) -> tuple:
+        return self._skip(children, "none")
 
     def _emit_fields(self, children: list) -> tuple[ast.EmitField, ...]:
         seen: set[str] = set()
@@ -343,17 +412,20 @@ class _AstBuilder(Transformer):
             seen.add(emit_field.name)
         return tuple(children)
 
-    def emit_clause(self, meta: Meta, children: list) -> tuple:
-        return ("emit", self._emit_fields(children), self._span(meta))
+    def emit_clause(self, children: list) -> tuple:
+        span, children = self._span(children), _args(children)
+        return ("emit", self._emit_fields(children), span)
 
-    def timeout_clause(self, meta: Meta, children: list) -> tuple:
-        return ("timeout_emit", self._emit_fields(children), self._span(meta))
+    def timeout_clause(self, children: list) -> tuple:
+        span, children = self._span(children), _args(children)
+        return ("timeout_emit", self._emit_fields(children), span)
 
-    def emit_field(self, meta: Meta, children: list) -> ast.EmitField:
+    def emit_field(self, children: list) -> ast.EmitField:
         name, expr = children
         return ast.EmitField(str(name), expr, span=self._tok(name))
 
-    def severity_clause(self, meta: Meta, children: list) -> tuple:
+    def severity_clause(self, children: list) -> tuple:
+        span, children = self._span(children), _args(children)
         level = children[0]
         span = self._tok(level)
         if str(level) not in ast.SEVERITIES:
@@ -364,164 +436,177 @@ class _AstBuilder(Transformer):
                 *did_you_mean(str(level), ast.SEVERITIES),
                 code="bad-severity",
             )
-        return ("severity", str(level), self._span(meta))
+        return ("severity", str(level), span)
 
-    def tags_clause(self, meta: Meta, children: list) -> tuple:
-        return ("tags", tuple(self._string(c) for c in children), self._span(meta))
+    def tags_clause(self, children: list) -> tuple:
+        span, children = self._span(children), _args(children)
+        return ("tags", tuple(self._string(c) for c in children), span)
 
     # -- patterns
 
-    def sequence(self, meta: Meta, children: list) -> ast.Sequence:
+    def sequence(self, children: list) -> ast.Sequence:
         items = tuple(children[0::2])
         ops = tuple(str(op) for op in children[1::2])
-        return ast.Sequence(items, ops, span=self._span(meta))  # type: ignore[arg-type]
+        return ast.Sequence(items, ops, span=self._span(children))  # type: ignore[arg-type]
 
-    def negation(self, meta: Meta, children: list) -> ast.Negation:
-        return ast.Negation(children[0], span=self._span(meta))
+    def negation(self, children: list) -> ast.Negation:
+        return ast.Negation(children[1], span=self._span(children))
 
-    def alternation(self, meta: Meta, children: list) -> ast.Alternation:
-        return ast.Alternation(tuple(children), span=self._span(meta))
+    def alternation(self, children: list) -> ast.Alternation:
+        return ast.Alternation(tuple(children), span=self._span(children))
 
-    def all_of(self, meta: Meta, children: list) -> ast.AllOf:
-        return ast.AllOf(tuple(children), span=self._span(meta))
+    def group(self, children: list) -> ast.Pattern:
+        return dataclasses.replace(children[1], span=self._span(children))
 
-    def quantified(self, meta: Meta, children: list) -> ast.Quantified:
-        body, (form, low, high, greedy, contiguity) = children
-        return ast.Quantified(body, form, low, high, greedy, contiguity, span=self._span(meta))
+    def all_of(self, children: list) -> ast.AllOf:
+        return ast.AllOf(tuple(children), span=self._span(children))
 
-    def quantifier(self, meta: Meta, children: list) -> tuple:
-        (form, low, high), reluctant, contiguity = children
+    def quantified(self, children: list) -> ast.Quantified:
+        body, (form, low, high, greedy, contiguity, _) = children
+        return ast.Quantified(body, form, low, high, greedy, contiguity, span=self._span(children))
+
+    def quantifier(self, children: list) -> tuple:
+        (form, low, high, _), reluctant, contiguity = children
+        span = self._span([children[0], reluctant])
         if high is not None and high < low:
             self.sink.error(
                 f"repetition `{{{low},{high}}}` has its maximum below its minimum",
-                self._span(meta),
+                span,
                 code="bad-repetition",
             )
         elif high == 0:
             self.sink.error(
                 "a repetition of at most 0 matches nothing",
-                self._span(meta),
+                span,
                 code="bad-repetition",
             )
-        return (form, low, high, reluctant is None, contiguity or "relaxed")
+        return (form, low, high, reluctant is None, contiguity or "relaxed", span)
 
-    def quant_core(self, meta: Meta, children: list) -> tuple:  # pragma: no cover - aliased
+    def quant_core(self, children: list) -> tuple:  # pragma: no cover - aliased
         raise AssertionError("quant_core is always aliased")
 
-    def q_plus(self, meta: Meta, children: list) -> tuple:
-        return ("+", 1, None)
+    def q_plus(self, children: list) -> tuple:
+        return ("+", 1, None, self._span(children))
 
-    def q_star(self, meta: Meta, children: list) -> tuple:
-        return ("*", 0, None)
+    def q_star(self, children: list) -> tuple:
+        return ("*", 0, None, self._span(children))
 
-    def q_optional(self, meta: Meta, children: list) -> tuple:
-        return ("?", 0, 1)
+    def q_optional(self, children: list) -> tuple:
+        return ("?", 0, 1, self._span(children))
 
-    def q_exact(self, meta: Meta, children: list) -> tuple:
-        n = int(children[0])
-        return ("{n}", n, n)
+    def q_exact(self, children: list) -> tuple:
+        n = int(children[1])
+        return ("{n}", n, n, self._span(children))
 
-    def q_at_least(self, meta: Meta, children: list) -> tuple:
-        return ("{n,}", int(children[0]), None)
+    def q_at_least(self, children: list) -> tuple:
+        return ("{n,}", int(children[1]), None, self._span(children))
 
-    def q_range(self, meta: Meta, children: list) -> tuple:
-        return ("{n,m}", int(children[0]), int(children[1]))
+    def q_range(self, children: list) -> tuple:
+        return ("{n,m}", int(children[1]), int(children[2]), self._span(children))
 
-    def consecutive(self, meta: Meta, children: list) -> str:
+    def consecutive(self, children: list) -> str:
         return "strict"
 
-    def any_contiguity(self, meta: Meta, children: list) -> str:
+    def any_contiguity(self, children: list) -> str:
         return "any"
 
-    def term(self, meta: Meta, children: list) -> ast.Term:
+    def term(self, children: list) -> ast.Term:
         var, type_token, condition = children
         event_type = None if type_token.type == "ANY_TYPE" else str(type_token)
         return ast.Term(
-            str(var) if var is not None else None, event_type, condition, span=self._span(meta)
+            str(var) if var is not None else None,
+            event_type,
+            condition[0] if condition is not None else None,
+            span=self._span(children),
         )
 
-    def condition(self, meta: Meta, children: list) -> ast.Expr:
-        return children[0]
+    def condition(self, children: list) -> tuple[ast.Expr, ast.Span]:
+        return (children[1], self._span(children))
 
     # -- expressions
 
-    def _binary(self, meta: Meta, op: str, left: ast.Expr, right: ast.Expr) -> ast.Binary:
-        return ast.Binary(op, left, right, span=self._span(meta))  # type: ignore[arg-type]
+    def _binary(self, op: str, left: ast.Expr, right: ast.Expr) -> ast.Binary:
+        span = self._span([left, right])
+        return ast.Binary(op, left, right, span=span)  # type: ignore[arg-type]  # type: ignore[arg-type]
 
-    def or_op(self, meta: Meta, children: list) -> ast.Binary:
-        return self._binary(meta, "or", *children)
+    def or_op(self, children: list) -> ast.Binary:
+        return self._binary("or", *children)
 
-    def and_op(self, meta: Meta, children: list) -> ast.Binary:
-        return self._binary(meta, "and", *children)
+    def and_op(self, children: list) -> ast.Binary:
+        return self._binary("and", *children)
 
-    def not_op(self, meta: Meta, children: list) -> ast.Unary:
-        return ast.Unary("not", children[0], span=self._span(meta))
+    def not_op(self, children: list) -> ast.Unary:
+        return ast.Unary("not", children[1], span=self._span(children))
 
-    def compare(self, meta: Meta, children: list) -> ast.Binary:
+    def compare(self, children: list) -> ast.Binary:
         left, op, right = children
-        return self._binary(meta, str(op), left, right)
+        return self._binary(str(op), left, right)
 
-    def in_op(self, meta: Meta, children: list) -> ast.Binary:
-        return self._binary(meta, "in", *children)
+    def in_op(self, children: list) -> ast.Binary:
+        return self._binary("in", *children)
 
-    def not_in_op(self, meta: Meta, children: list) -> ast.Binary:
-        return self._binary(meta, "not in", *children)
+    def not_in_op(self, children: list) -> ast.Binary:
+        return self._binary("not in", *children)
 
-    def regex_op(self, meta: Meta, children: list) -> ast.Binary:
-        return self._binary(meta, "=~", *children)
+    def regex_op(self, children: list) -> ast.Binary:
+        return self._binary("=~", *children)
 
-    def arith(self, meta: Meta, children: list) -> ast.Binary:
+    def arith(self, children: list) -> ast.Binary:
         left, op, right = children
-        return self._binary(meta, str(op), left, right)
+        return self._binary(str(op), left, right)
 
-    def negate(self, meta: Meta, children: list) -> ast.Unary:
-        return ast.Unary("-", children[0], span=self._span(meta))
+    def negate(self, children: list) -> ast.Unary:
+        return ast.Unary("-", children[1], span=self._span(children))
 
-    def attribute(self, meta: Meta, children: list) -> ast.Attribute:
+    def attribute(self, children: list) -> ast.Attribute:
         obj, name = children
-        return ast.Attribute(obj, str(name), span=self._span(meta))
+        return ast.Attribute(obj, str(name), span=self._span(children))
 
-    def index(self, meta: Meta, children: list) -> ast.Index:
+    def index(self, children: list) -> ast.Index:
         obj, index = children
-        return ast.Index(obj, index, span=self._span(meta))
+        return ast.Index(obj, index, span=self._span(children))
 
-    def name(self, meta: Meta, children: list) -> ast.Name:
-        return ast.Name(str(children[0]), span=self._span(meta))
+    def name(self, children: list) -> ast.Name:
+        return ast.Name(str(children[0]), span=self._span(children))
 
-    def this(self, meta: Meta, children: list) -> ast.This:
-        return ast.This(span=self._span(meta))
+    def this(self, children: list) -> ast.This:
+        return ast.This(span=self._span(children))
 
-    def call(self, meta: Meta, children: list) -> ast.Call:
+    def call(self, children: list) -> ast.Call:
         func, *args = children
-        return ast.Call(str(func), tuple(a for a in args if a is not None), span=self._span(meta))
+        return ast.Call(
+            str(func), tuple(a for a in args if a is not None), span=self._span(children)
+        )
 
-    def list_lit(self, meta: Meta, children: list) -> ast.ListExpr:
-        return ast.ListExpr(tuple(c for c in children if c is not None), span=self._span(meta))
+    def list_lit(self, children: list) -> ast.ListExpr:
+        items = tuple(c for c in children[1:-1] if c is not None)
+        return ast.ListExpr(items, span=self._span(children))
 
-    def string(self, meta: Meta, children: list) -> ast.Literal:
-        return ast.Literal(self._string(children[0]), "str", span=self._span(meta))
+    def string(self, children: list) -> ast.Literal:
+        return ast.Literal(self._string(children[0]), "str", span=self._span(children))
 
-    def int(self, meta: Meta, children: list) -> ast.Literal:
-        return ast.Literal(int(children[0]), "int", span=self._span(meta))
+    def int(self, children: list) -> ast.Literal:
+        return ast.Literal(int(children[0]), "int", span=self._span(children))
 
-    def float(self, meta: Meta, children: list) -> ast.Literal:
-        return ast.Literal(float(children[0]), "float", span=self._span(meta))
+    def float(self, children: list) -> ast.Literal:
+        return ast.Literal(float(children[0]), "float", span=self._span(children))
 
-    def duration(self, meta: Meta, children: list) -> ast.Literal:
-        return ast.Literal(parse_duration(str(children[0])), "duration", span=self._span(meta))
+    def duration(self, children: list) -> ast.Literal:
+        return ast.Literal(parse_duration(str(children[0])), "duration", span=self._span(children))
 
-    def true(self, meta: Meta, children: list) -> ast.Literal:
-        return ast.Literal(True, "bool", span=self._span(meta))
+    def true(self, children: list) -> ast.Literal:
+        return ast.Literal(True, "bool", span=self._span(children))
 
-    def false(self, meta: Meta, children: list) -> ast.Literal:
-        return ast.Literal(False, "bool", span=self._span(meta))
+    def false(self, children: list) -> ast.Literal:
+        return ast.Literal(False, "bool", span=self._span(children))
 
-    def null(self, meta: Meta, children: list) -> ast.Literal:
-        return ast.Literal(None, "null", span=self._span(meta))
+    def null(self, children: list) -> ast.Literal:
+        return ast.Literal(None, "null", span=self._span(children))
 
     # -- tests
 
-    def test_decl(self, meta: Meta, children: list) -> ast.TestDecl:
+    def test_decl(self, children: list) -> ast.TestDecl:
+        span, children = self._span(children), _args(children)
         rule, description, *clauses = children
         given: list[ast.EventLiteral] = []
         expects: list[ast.Expect] = []
@@ -532,13 +617,14 @@ class _AstBuilder(Transformer):
             elif clause[0] == "given":
                 given.extend(clause[1])
             else:
-                key, value, span = clause
+                key, value, clause_span = clause
                 if key in options:
                     self.sink.error(
                         f"test has more than one `{_CLAUSE_WORDS[key]}` line",
-                        span,
+                        clause_span,
                         code="duplicate-clause",
                     )
+                    continue
                 options[key] = value
         return ast.TestDecl(
             rule=str(rule),
@@ -547,54 +633,72 @@ class _AstBuilder(Transformer):
             expects=tuple(expects),
             allowed_delay=options.get("allowed_delay"),  # type: ignore[arg-type]
             flush=bool(options.get("flush", False)),
-            span=self._span(meta),
+            span=span,
             rule_span=self._tok(rule),
         )
 
-    def given_clause(self, meta: Meta, children: list) -> tuple:
-        return ("given", tuple(children), self._span(meta))
+    def given_clause(self, children: list) -> tuple:
+        span, children = self._span(children), _args(children)
+        return ("given", tuple(children), span)
 
-    def event_literal(self, meta: Meta, children: list) -> ast.EventLiteral:
+    def event_literal(self, children: list) -> ast.EventLiteral:
         name, fields = children
-        return ast.EventLiteral(str(name), fields, span=self._span(meta))
+        return ast.EventLiteral(str(name), fields, span=self._span(children))
 
-    def _expect(self, meta: Meta, kind: ast.ExpectKind, rule: Token, **kw: object) -> ast.Expect:
-        return ast.Expect(kind, str(rule), span=self._span(meta), rule_span=self._tok(rule), **kw)  # type: ignore[arg-type]
+    def _expect(
+        self, span: ast.Span, kind: ast.ExpectKind, rule: Token, **kw: object
+    ) -> ast.Expect:
+        return ast.Expect(kind, str(rule), span=span, rule_span=self._tok(rule), **kw)  # type: ignore[arg-type]
 
-    def expect_match(self, meta: Meta, children: list) -> ast.Expect:
+    def expect_match(self, children: list) -> ast.Expect:
+        span, children = self._span(children), _args(children)
         rule, fields, at = children
-        return self._expect(meta, "match", rule, fields=fields, at=at)
+        return self._expect(span, "match", rule, fields=fields, at=at)
 
-    def expect_timeout(self, meta: Meta, children: list) -> ast.Expect:
+    def expect_timeout(self, children: list) -> ast.Expect:
+        span, children = self._span(children), _args(children)
         rule, fields, at = children
-        return self._expect(meta, "timeout", rule, fields=fields, at=at)
+        return self._expect(span, "timeout", rule, fields=fields, at=at)
 
-    def expect_none(self, meta: Meta, children: list) -> ast.Expect:
-        return self._expect(meta, "none", children[0])
+    def expect_none(self, children: list) -> ast.Expect:
+        span, children = self._span(children), _args(children)
+        return self._expect(span, "none", children[0])
 
-    def expect_count(self, meta: Meta, children: list) -> ast.Expect:
+    def expect_count(self, children: list) -> ast.Expect:
+        span, children = self._span(children), _args(children)
         count, rule = children
-        return self._expect(meta, "count", rule, count=int(count))
+        return self._expect(span, "count", rule, count=int(count))
 
-    def at_time(self, meta: Meta, children: list) -> ast.Expr:
+    def at_time(self, children: list) -> ast.Expr:
         return children[0]
 
-    def allowed_delay_clause(self, meta: Meta, children: list) -> tuple:
-        return ("allowed_delay", children[0], self._span(meta))
+    def allowed_delay_clause(self, children: list) -> tuple:
+        span, children = self._span(children), _args(children)
+        return ("allowed_delay", children[0], span)
 
-    def flush_clause(self, meta: Meta, children: list) -> tuple:
-        return ("flush", True, self._span(meta))
+    def flush_clause(self, children: list) -> tuple:
+        span, children = self._span(children), _args(children)
+        return ("flush", True, span)
 
-    def object_literal(self, meta: Meta, children: list) -> ast.ObjectExpr:
+    def object_literal(self, children: list) -> ast.ObjectExpr:
+        fields = children[1:-1]
         seen: set[str] = set()
-        for name, value in children:
+        for name, value in fields:
             if name in seen:
                 self.sink.error(
                     f"field `{name}` is given twice", value.span, code="duplicate-field"
                 )
             seen.add(name)
-        return ast.ObjectExpr(tuple(children), span=self._span(meta))
+        return ast.ObjectExpr(tuple(fields), span=self._span(children))
 
-    def object_field(self, meta: Meta, children: list) -> tuple[str, ast.Expr]:
+    def object_field(self, children: list) -> tuple[str, ast.Expr]:
         name, value = children
         return (str(name), value)
+
+
+def _args(children: list) -> list:
+    """The children that carry meaning: without the keyword tokens kept for positions."""
+    return [c for c in children if not (isinstance(c, Token) and c.type.startswith("KW_"))]
+
+
+_BUILDER = _AstBuilder()

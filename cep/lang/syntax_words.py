@@ -25,33 +25,35 @@ _NAMED = {
 _GROUPS: tuple[tuple[str, frozenset[str], frozenset[str]], ...] = (
     (
         "an expression",
-        frozenset({"NAME", "STRING", "INT", "FLOAT", "DURATION", "LPAR", "LSQB"}),
-        frozenset({"MINUS", "NOT", "TRUE", "FALSE", "NULL", "THIS"}),
+        frozenset({"NAME", "STRING", "INT", "FLOAT", "DURATION", "GROUP_OPEN", "BRACKET_OPEN"}),
+        frozenset({"NEG", "KW_NOT", "KW_TRUE", "KW_FALSE", "KW_NULL", "KW_THIS"}),
     ),
     (
         "an operator",
         frozenset({"COMPARE", "ADD_OP", "MUL_OP", "AND", "OR"}),
-        frozenset({"IN", "NOT", "__ANON_REGEX", "DOT", "LSQB"}),
+        frozenset({"IN", "KW_NOT", "__ANON_REGEX", "DOT", "BRACKET_OPEN"}),
     ),
     (
         "a rule clause (`partition by`, `pattern`, `where`, `within`, `skip`, `emit`, "
         "`on timeout emit`, `severity`, `tags`)",
-        frozenset({"PARTITION", "PATTERN", "WHERE", "WITHIN", "SKIP", "EMIT", "ON"}),
-        frozenset({"SEVERITY", "TAGS"}),
+        frozenset(
+            {"KW_PARTITION", "KW_PATTERN", "KW_WHERE", "KW_WITHIN", "KW_SKIP", "KW_EMIT", "KW_ON"}
+        ),
+        frozenset({"KW_SEVERITY", "KW_TAGS"}),
     ),
     (
         "a declaration (`rule`, `event`, `const`, `import`, `test`)",
-        frozenset({"RULE", "EVENT", "CONST", "IMPORT", "TEST"}),
+        frozenset({"KW_RULE", "KW_EVENT", "KW_CONST", "KW_IMPORT", "KW_TEST"}),
         frozenset(),
     ),
     (
         "a test line (`given`, `expect`, `allowed delay`, `flush`)",
-        frozenset({"GIVEN", "EXPECT"}),
-        frozenset({"ALLOWED", "FLUSH"}),
+        frozenset({"KW_GIVEN", "KW_EXPECT"}),
+        frozenset({"KW_ALLOWED", "KW_FLUSH"}),
     ),
     (
         "a repetition (`+`, `*`, `?`, `{n}`, `{n,m}`)",
-        frozenset({"PLUS", "STAR", "QMARK", "LBRACE"}),
+        frozenset({"PLUS", "STAR", "QMARK", "BRACE_OPEN"}),
         frozenset(),
     ),
 )

@@ -1,0 +1,381 @@
+"""Syntax trees back to rule-file text: the canonical layout behind `cep fmt`.
+
+`format_module` prints a parsed file in one canonical layout: 2-space indentation, one
+clause per line inside rules and tests, schema fields one per line, `given` events one
+per line under `given`, and a blank line between declarations. Parentheses are written
+only where precedence needs them, so that the printed text parses back to the very same
+tree: `parse_source(format_module(m)).module == m` for every tree the parser can build.
+
+Comments are not part of the tree, so they are not kept. Lines are never wrapped.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from cep.lang import ast
+from cep.lang.values import encode_string, format_duration
+
+INDENT = "  "
+
+#: every keyword of the grammar. The parser's lexer is contextual, so a keyword is only a
+#: keyword where the grammar expects it there and is an ordinary name elsewhere (a field
+#: `f.first`, an event type `Next`, a rule called `test`, an output field `severity`, ...).
+KEYWORDS = frozenset(
+    {
+        "all", "allowed", "and", "any", "at", "by", "consecutive", "const", "delay", "emit",
+        "event", "expect", "extends", "false", "first", "flush", "given", "import", "in",
+        "last", "next", "no", "none", "not", "null", "on", "or", "partition", "past",
+        "pattern", "rule", "severity", "skip", "tags", "test", "this", "timeout", "to",
+        "true", "where", "within",
+    }
+)  # fmt: skip
+
+# The few places where a keyword cannot be written as a name, because the grammar accepts
+# the keyword at that very spot (so the lexer reads the word as the keyword). A tree that
+# holds one of these names there cannot be written as text; the printer refuses it.
+
+#: a variable, constant or bare field in an expression, or a function name: these words
+#: start an expression themselves (`not x`, `this`, `true`, `false`, `null`)
+RESERVED_IN_EXPRESSIONS = frozenset({"not", "this", "true", "false", "null"})
+#: a term's variable or event type in a pattern: `not B`, `all(...)` and `any` (every
+#: type) start a pattern element. (`x = not` would parse, but `not` is kept out anyway.)
+RESERVED_IN_PATTERNS = frozenset({"not", "all", "any"})
+#: the event type of a `given` event: the next test line (`given`, `expect`, `allowed
+#: delay`, `flush`) may start there; `at` is taken after an event because the parser's
+#: LALR tables share the state after an object literal with `expect R { ... } at T`
+RESERVED_GIVEN_TYPES = frozenset({"given", "expect", "allowed", "flush", "at"})
+#: the rule of `expect RULE`: `expect timeout R` and `expect no R` are other forms
+RESERVED_EXPECT_RULES = frozenset({"timeout", "no"})
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _name(name: str, reserved: frozenset[str] = frozenset(), where: str = "a name") -> str:
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"{name!r} cannot be written as {where}: it is not a name")
+    if name in reserved:
+        raise ValueError(f"`{name}` cannot be written as {where}: it is a keyword there")
+    return name
+
+
+# ---------------------------------------------------------------------------- expressions
+
+# binding strength, loosest first; an operand printed where a stronger level is needed is
+# parenthesized
+_OR, _AND, _NOT, _COMPARE, _SUM, _PRODUCT, _UNARY, _POSTFIX, _ATOM = range(1, 10)
+
+_BINARY_LEVEL: dict[str, int] = {
+    "or": _OR,
+    "and": _AND,
+    **dict.fromkeys(("==", "!=", "<", "<=", ">", ">=", "in", "not in", "=~"), _COMPARE),
+    "+": _SUM,
+    "-": _SUM,
+    "*": _PRODUCT,
+    "/": _PRODUCT,
+    "%": _PRODUCT,
+}
+
+
+def _is_negative_number(expr: ast.Expr) -> bool:
+    return (
+        isinstance(expr, ast.Literal)
+        and expr.kind in ("int", "float", "duration")
+        and isinstance(expr.value, int | float)
+        and (expr.value < 0 or math.copysign(1.0, expr.value) < 0)
+    )
+
+
+def _expr_level(expr: ast.Expr) -> int:
+    if isinstance(expr, ast.Binary):
+        return _BINARY_LEVEL[expr.op]
+    if isinstance(expr, ast.Unary):
+        return _NOT if expr.op == "not" else _UNARY
+    if isinstance(expr, ast.Attribute | ast.Index):
+        return _POSTFIX
+    if _is_negative_number(expr):
+        return _UNARY  # not produced by the parser (it builds `Unary('-', ...)`)
+    return _ATOM
+
+
+def _operand(expr: ast.Expr, level: int) -> str:
+    text = format_expr(expr)
+    return f"({text})" if _expr_level(expr) < level else text
+
+
+def _literal(lit: ast.Literal) -> str:
+    value = lit.value
+    match lit.kind:
+        case "str":
+            return encode_string(str(value))
+        case "bool":
+            return "true" if value else "false"
+        case "null":
+            return "null"
+        case "duration":
+            ms = int(value)  # type: ignore[arg-type]
+            return "-" + format_duration(-ms) if ms < 0 else format_duration(ms)
+        case "int":
+            return str(int(value))  # type: ignore[arg-type]
+        case "float":
+            number = float(value)  # type: ignore[arg-type]
+            if not math.isfinite(number):
+                raise ValueError(f"the float {number!r} cannot be written as a literal")
+            return repr(number)
+    raise ValueError(f"unknown literal kind {lit.kind!r}")
+
+
+def format_expr(expr: ast.Expr) -> str:
+    """An expression as text, with only the parentheses its shape needs."""
+    match expr:
+        case ast.Literal():
+            return _literal(expr)
+        case ast.Name(name=name):
+            return _name(name, RESERVED_IN_EXPRESSIONS, "a variable")
+        case ast.This():
+            return "this"
+        case ast.Attribute(obj=obj, name=name):
+            return f"{_operand(obj, _POSTFIX)}.{_name(name)}"
+        case ast.Index(obj=obj, index=index):
+            return f"{_operand(obj, _POSTFIX)}[{format_expr(index)}]"
+        case ast.Call(func=func, args=args):
+            func_name = _name(func, RESERVED_IN_EXPRESSIONS, "a function name")
+            return f"{func_name}({', '.join(map(format_expr, args))})"
+        case ast.ListExpr(items=items):
+            return f"[{', '.join(map(format_expr, items))}]"
+        case ast.ObjectExpr():
+            return _object(expr)
+        case ast.Unary(op="not", operand=operand):
+            return f"not {_operand(operand, _NOT)}"
+        case ast.Unary(op="-", operand=operand):
+            text = _operand(operand, _UNARY)
+            # `--x` reads as a decrement to most eyes; write `-(-x)`
+            return f"-({text})" if text.startswith("-") else f"-{text}"
+        case ast.Binary(op=op, left=left, right=right):
+            level = _BINARY_LEVEL[op]
+            if level == _COMPARE:  # comparisons do not chain: both sides are sums
+                return f"{_operand(left, _SUM)} {op} {_operand(right, _SUM)}"
+            # left-associative: the right operand must bind tighter than the operator
+            return f"{_operand(left, level)} {op} {_operand(right, level + 1)}"
+    raise TypeError(f"not an expression: {expr!r}")
+
+
+def _object(obj: ast.ObjectExpr) -> str:
+    if not obj.fields:
+        return "{}"
+    fields = ", ".join(f"{_name(name)}: {format_expr(value)}" for name, value in obj.fields)
+    return f"{{ {fields} }}"
+
+
+# ---------------------------------------------------------------------------- patterns
+
+# `->` `=>` `->>` loosest, then `not` (a sequence element), then `|`, then quantifiers
+_SEQ, _NEG, _ALT, _QUANT, _PRIMARY = range(1, 6)
+
+
+def _pattern_level(pattern: ast.Pattern) -> int:
+    if isinstance(pattern, ast.Sequence):
+        return _SEQ
+    if isinstance(pattern, ast.Negation):
+        return _NEG
+    if isinstance(pattern, ast.Alternation):
+        return _ALT
+    if isinstance(pattern, ast.Quantified):
+        return _QUANT
+    return _PRIMARY
+
+
+def _sub_pattern(pattern: ast.Pattern, level: int) -> str:
+    text = format_pattern(pattern)
+    return f"({text})" if _pattern_level(pattern) < level else text
+
+
+def _quantifier(q: ast.Quantified) -> str:
+    match q.form:
+        case "+" | "*" | "?":
+            text = q.form
+        case "{n}":
+            text = f"{{{q.min_count}}}"
+        case "{n,}":
+            text = f"{{{q.min_count},}}"
+        case "{n,m}":
+            text = f"{{{q.min_count},{q.max_count}}}"
+        case _:
+            raise ValueError(f"unknown repetition form {q.form!r}")
+    if not q.greedy:
+        text += "?"
+    if q.contiguity == "strict":
+        text += " consecutive"
+    elif q.contiguity == "any":
+        text += " any"
+    return text
+
+
+def format_pattern(pattern: ast.Pattern) -> str:
+    """A pattern as text, with only the parentheses its shape needs."""
+    match pattern:
+        case ast.Term(var=var, event_type=event_type, condition=condition):
+            text = ""
+            if var is not None:
+                text = f"{_name(var, RESERVED_IN_PATTERNS, 'a pattern variable')} = "
+            if event_type is None:
+                text += "any"
+            else:
+                text += _name(event_type, RESERVED_IN_PATTERNS, "an event type")
+            if condition is not None:
+                text += f"[{format_expr(condition)}]"
+            return text
+        case ast.Quantified(body=body):
+            return _sub_pattern(body, _PRIMARY) + _quantifier(pattern)
+        case ast.Negation(body=body):
+            return f"not {_sub_pattern(body, _ALT)}"
+        case ast.Sequence(items=items, ops=ops):
+            if len(ops) != len(items) - 1:
+                raise ValueError("a sequence needs one operator between each two items")
+            parts = [_sub_pattern(items[0], _NEG)]
+            for op, item in zip(ops, items[1:], strict=True):
+                parts.append(f"{op} {_sub_pattern(item, _NEG)}")
+            return " ".join(parts)
+        case ast.Alternation(options=options):
+            return " | ".join(_sub_pattern(option, _QUANT) for option in options)
+        case ast.AllOf(members=members):
+            return f"all({', '.join(map(format_pattern, members))})"
+    raise TypeError(f"not a pattern: {pattern!r}")
+
+
+# ---------------------------------------------------------------------------- declarations
+
+
+def _header(keyword: str, name: str, description: str | None) -> str:
+    text = f"{keyword} {_name(name)}"
+    if description is not None:
+        text += f" {encode_string(description)}"
+    return text
+
+
+def _block(header: str, lines: list[str]) -> str:
+    if not lines:
+        return f"{header} {{}}"
+    body = "".join(f"{INDENT}{line}\n" for line in lines)
+    return f"{header} {{\n{body}}}"
+
+
+def _type_ref(ref: ast.TypeRef) -> str:
+    text = _name(ref.name)
+    if ref.arg is not None:
+        text += f"[{_type_ref(ref.arg)}]"
+    return text
+
+
+def _emit_fields(fields: tuple[ast.EmitField, ...]) -> str:
+    return ", ".join(f"{_name(f.name)} = {format_expr(f.expr)}" for f in fields)
+
+
+def _skip(skip: ast.Skip) -> str:
+    match skip.kind:
+        case "past_last":
+            return "skip past last"
+        case "to_next":
+            return "skip to next"
+        case "to_first":
+            return f"skip to first {_name(skip.var or '')}"
+        case "to_last":
+            return f"skip to last {_name(skip.var or '')}"
+        case "none":
+            return "skip none"
+    raise ValueError(f"unknown skip strategy {skip.kind!r}")
+
+
+def _rule(rule: ast.Rule) -> str:
+    lines: list[str] = []
+    if rule.partition:
+        lines.append("partition by " + ", ".join(_field_path(p) for p in rule.partition))
+    if rule.pattern is not None:
+        lines.append(f"pattern {format_pattern(rule.pattern)}")
+    if rule.where is not None:
+        lines.append(f"where {format_expr(rule.where)}")
+    if rule.within is not None:
+        lines.append(f"within {format_expr(rule.within)}")
+    if rule.skip is not None:
+        lines.append(_skip(rule.skip))
+    if rule.emit:
+        lines.append(f"emit {_emit_fields(rule.emit)}")
+    if rule.timeout_emit:
+        lines.append(f"on timeout emit {_emit_fields(rule.timeout_emit)}")
+    if rule.severity is not None:
+        lines.append(f"severity {_name(rule.severity)}")
+    if rule.tags:
+        lines.append("tags " + ", ".join(map(encode_string, rule.tags)))
+    return _block(_header("rule", rule.name, rule.description), lines)
+
+
+def _field_path(path: ast.FieldPath) -> str:
+    return ".".join(_name(part) for part in path.parts)
+
+
+def _event(event: ast.EventDecl) -> str:
+    header = f"event {_name(event.name)}"
+    if event.extends is not None:
+        header += f" extends {_name(event.extends)}"
+    lines = [
+        f"{_name(f.name)}: {_type_ref(f.type)}{'?' if f.optional else ''}" for f in event.fields
+    ]
+    return _block(header, lines)
+
+
+def _expect(expect: ast.Expect) -> str:
+    match expect.kind:
+        case "none":
+            return f"expect no {_name(expect.rule)}"
+        case "count":
+            return f"expect {int(expect.count or 0)} {_name(expect.rule)}"
+        case "match":
+            text = f"expect {_name(expect.rule, RESERVED_EXPECT_RULES, 'the rule of `expect`')}"
+        case "timeout":
+            text = f"expect timeout {_name(expect.rule)}"
+        case _:
+            raise ValueError(f"unknown expect kind {expect.kind!r}")
+    if expect.fields is not None:
+        text += f" {_object(expect.fields)}"
+    if expect.at is not None:
+        text += f" at {format_expr(expect.at)}"
+    return text
+
+
+def _test(test: ast.TestDecl) -> str:
+    lines: list[str] = []
+    if test.given:
+        lines.append("given")
+        for event in test.given:
+            event_type = _name(event.event_type, RESERVED_GIVEN_TYPES, "a `given` event type")
+            lines.append(f"{INDENT}{event_type} {_object(event.fields)}")
+    lines.extend(_expect(expect) for expect in test.expects)
+    if test.allowed_delay is not None:
+        lines.append(f"allowed delay {format_expr(test.allowed_delay)}")
+    if test.flush:
+        lines.append("flush")
+    return _block(_header("test", test.rule, test.description), lines)
+
+
+def format_item(item: ast.Item) -> str:
+    """One declaration as text, without a trailing newline."""
+    match item:
+        case ast.Import(path=path):
+            return f"import {encode_string(path)}"
+        case ast.ConstDecl(name=name, value=value):
+            return f"const {_name(name)} = {format_expr(value)}"
+        case ast.EventDecl():
+            return _event(item)
+        case ast.Rule():
+            return _rule(item)
+        case ast.TestDecl():
+            return _test(item)
+    raise TypeError(f"not a declaration: {item!r}")
+
+
+def format_module(module: ast.Module) -> str:
+    """A whole file as canonical text: declarations one blank line apart, ending in a newline."""
+    if not module.items:
+        return ""
+    return "\n\n".join(map(format_item, module.items)) + "\n"

@@ -1,0 +1,115 @@
+"""`cep check` as a user runs it: output, summary line, JSON and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cep.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+
+GOOD = """\
+event Login { user: str, ok: bool }
+rule brute "failed logins" {
+  partition by user
+  pattern f = Login[not ok]{3}
+  within 5m
+}
+test brute "three failures" {
+  given
+    Login { ts: 0s, user: "u", ok: false }
+    Login { ts: 1s, user: "u", ok: false }
+    Login { ts: 2s, user: "u", ok: false }
+  expect 1 brute
+}
+"""
+
+BAD = """\
+event Login { user: str, ok: bool }
+rule brute {
+  partition by usr
+  pattern f = Login[not ok]{3}
+  within 5m
+}
+rule no_window { pattern Login }
+"""
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_clean_file_exits_0_with_a_summary(tmp_path, capsys):
+    (tmp_path / "good.cep").write_text(GOOD)
+    code, out, _ = run(capsys, "check", str(tmp_path))
+    assert code == 0
+    assert out.strip() == "checked 1 file: 1 rule, 1 test, 0 errors, 0 warnings"
+
+
+def test_errors_exit_1_and_are_rendered_with_a_caret(tmp_path, capsys):
+    path = tmp_path / "bad.cep"
+    path.write_text(BAD)
+    code, out, _ = run(capsys, "check", str(path))
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0] == f"{path}:3:16: error: partition field `usr` is not a field of `Login`"
+    assert lines[1] == "   3 |   partition by usr"
+    assert lines[2] == "     |                ^~~"
+    assert lines[3] == "  = help: did you mean `user`?"
+    assert f"{path}:7:6: warning: rule `no_window` has no `within`" in out
+    assert lines[-1] == "checked 1 file: 2 rules, 0 tests, 1 error, 1 warning"
+
+
+def test_warnings_alone_exit_0(tmp_path, capsys):
+    (tmp_path / "w.cep").write_text("rule r { pattern a = A -> b = B }\n")
+    code, out, _ = run(capsys, "check", str(tmp_path / "w.cep"))
+    assert code == 0
+    assert out.splitlines()[-1] == "checked 1 file: 1 rule, 0 tests, 0 errors, 1 warning"
+
+
+def test_json_format(tmp_path, capsys):
+    (tmp_path / "bad.cep").write_text(BAD)
+    code, out, _ = run(capsys, "check", "--format", "json", str(tmp_path))
+    assert code == 1
+    report = json.loads(out)
+    assert (report["files"], report["rules"], report["errors"], report["warnings"]) == (1, 2, 1, 1)
+    first = report["diagnostics"][0]
+    assert first["line"] == 3 and first["column"] == 16 and first["severity"] == "error"
+    assert first["code"] == "unknown-field"
+    assert first["notes"] == ["help: did you mean `user`?"]
+
+
+def test_missing_path_exits_2(tmp_path, capsys):
+    code, _, err = run(capsys, "check", str(tmp_path / "nope.cep"))
+    assert code == 2
+    assert "no such file or folder" in err
+
+
+def test_no_command_exits_2(capsys):
+    code, _, err = run(capsys)
+    assert code == 2
+    assert "usage: cep" in err
+
+
+def test_bad_option_exits_2(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["check", "--format", "xml", "x.cep"])
+    assert exited.value.code == 2
+
+
+def test_the_bundled_rule_library_checks_clean():
+    result = subprocess.run(
+        [sys.executable, "-m", "cep.cli", "check", str(REPO / "rules")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.strip().endswith(", 0 errors, 0 warnings")
