@@ -1,0 +1,313 @@
+"""Expressions compiled once into Python closures for the interpreter.
+
+A compiled expression is a function of an `Env`: the candidate event (inside a term's
+condition) and the variables bound so far. Nothing is `eval`-ed per event.
+
+Null semantics (documented in docs/LANGUAGE.md): a missing field is `None`; arithmetic
+with `None` gives `None`; every comparison with `None` is false (`==` and `!=` alike);
+`None` counts as false where a truth value is needed; division by zero gives `None`.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from cep.lang import ast
+from cep.lang.expr_types import Resolution
+from cep.runtime.event import Event
+
+Compiled = Callable[["Env"], Any]
+
+
+class Env:
+    """What an expression can see: the candidate event and the bound variables."""
+
+    __slots__ = ("bindings", "this")
+
+    def __init__(self, this: Event | None, bindings: Mapping[str, Any]) -> None:
+        self.this = this
+        self.bindings = bindings
+
+
+class CompileError(Exception):
+    """An expression the checker accepted but the compiler cannot build (a bug)."""
+
+
+def field_of(value: Any, name: str) -> Any:
+    """`value.name` for an event, a record (dict) or a list of them (projection)."""
+    if isinstance(value, Event):
+        return value.get(name)
+    if isinstance(value, dict):
+        return value.get(name)
+    if isinstance(value, list):
+        return [field_of(item, name) for item in value]
+    return None
+
+
+def _index(value: Any, index: Any) -> Any:
+    if not isinstance(index, int) or isinstance(index, bool):
+        return None
+    if isinstance(value, list | str):
+        try:
+            return value[index]
+        except IndexError:
+            return None
+    return None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _compare(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    def compare(a: Any, b: Any) -> bool:
+        if a is None or b is None:
+            return False
+        if _number(a) and _number(b):
+            return op(a, b)
+        if type(a) is not type(b):
+            return False
+        try:
+            return op(a, b)
+        except TypeError:
+            return False
+
+    return compare
+
+
+_COMPARISONS = {
+    "==": _compare(operator.eq),
+    "!=": _compare(operator.ne),
+    "<": _compare(operator.lt),
+    "<=": _compare(operator.le),
+    ">": _compare(operator.gt),
+    ">=": _compare(operator.ge),
+}
+
+
+def _arith(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def apply(a: Any, b: Any) -> Any:
+        if a is None or b is None:
+            return None
+        try:
+            return op(a, b)
+        except (TypeError, ZeroDivisionError, OverflowError):
+            return None
+
+    return apply
+
+
+_ARITHMETIC = {
+    "+": _arith(operator.add),
+    "-": _arith(operator.sub),
+    "*": _arith(operator.mul),
+    "/": _arith(operator.truediv),
+    "%": _arith(operator.mod),
+}
+
+
+@lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
+
+
+def _matches(text: Any, pattern: Any) -> bool:
+    if not isinstance(text, str) or not isinstance(pattern, str):
+        return False
+    compiled = _regex(pattern)
+    return compiled is not None and compiled.search(text) is not None
+
+
+def _contained(item: Any, container: Any) -> bool:
+    if item is None or container is None:
+        return False
+    if isinstance(container, str):
+        return isinstance(item, str) and item in container
+    if isinstance(container, list):
+        return any(_COMPARISONS["=="](item, member) for member in container)
+    return False
+
+
+# ---------------------------------------------------------------------------- functions
+
+
+def _present(values: Any) -> list[Any]:
+    return [v for v in values if v is not None] if isinstance(values, list) else []
+
+
+def _sum(values: Any) -> Any:
+    items = _present(values)
+    return sum(items) if all(_number(v) for v in items) else None
+
+
+def _avg(values: Any) -> Any:
+    items = _present(values)
+    if not items or not all(_number(v) for v in items):
+        return None
+    return sum(items) / len(items)
+
+
+def _extreme(pick: Callable[..., Any]) -> Callable[..., Any]:
+    def extreme(*args: Any) -> Any:
+        items = _present(args[0]) if len(args) == 1 else [a for a in args if a is not None]
+        try:
+            return pick(items) if items else None
+        except TypeError:
+            return None
+
+    return extreme
+
+
+def _text(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def apply(*args: Any) -> Any:
+        if not all(isinstance(a, str) for a in args):
+            return None if fn in (str.lower, str.upper) else False
+        return fn(*args)
+
+    return apply
+
+
+def _round(value: Any, digits: Any = None) -> Any:
+    if not _number(value):
+        return None
+    if digits is None:
+        return round(value)
+    return round(value, digits) if isinstance(digits, int) else None
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "count": lambda values: len(values) if isinstance(values, list) else None,
+    "sum": _sum,
+    "avg": _avg,
+    "min": _extreme(min),
+    "max": _extreme(max),
+    "first": lambda values: values[0] if isinstance(values, list) and values else None,
+    "last": lambda values: values[-1] if isinstance(values, list) and values else None,
+    "abs": lambda value: abs(value) if _number(value) else None,
+    "lower": _text(str.lower),
+    "upper": _text(str.upper),
+    "len": lambda value: len(value) if isinstance(value, str | list) else None,
+    "round": _round,
+    "startswith": _text(str.startswith),
+    "endswith": _text(str.endswith),
+    "contains": lambda container, item: _contained(item, container),
+    "exists": lambda value: value is not None,
+    "coalesce": lambda *values: next((v for v in values if v is not None), None),
+}
+
+
+def truthy(value: Any) -> bool:
+    """How a value counts where true or false is needed (`None` is false)."""
+    return value is True or (value is not None and value is not False and bool(value))
+
+
+# ---------------------------------------------------------------------------- compiler
+
+
+class ExpressionCompiler:
+    """Compiles expressions of one rule, using the checker's name resolutions."""
+
+    def __init__(self, resolutions: Mapping[int, Resolution]) -> None:
+        self.resolutions = resolutions
+
+    def compile(self, expr: ast.Expr) -> Compiled:
+        method = getattr(self, "_" + type(expr).__name__.lower(), None)
+        if method is None:
+            raise CompileError(f"cannot compile {type(expr).__name__}")
+        return method(expr)
+
+    def condition(self, expr: ast.Expr | None) -> Callable[[Env], bool]:
+        if expr is None:
+            return lambda env: True
+        compiled = self.compile(expr)
+        return lambda env: truthy(compiled(env))
+
+    def _literal(self, expr: ast.Literal) -> Compiled:
+        value = expr.value
+        return lambda env: value
+
+    def _listexpr(self, expr: ast.ListExpr) -> Compiled:
+        items = [self.compile(item) for item in expr.items]
+        return lambda env: [item(env) for item in items]
+
+    def _objectexpr(self, expr: ast.ObjectExpr) -> Compiled:
+        fields = [(name, self.compile(value)) for name, value in expr.fields]
+        return lambda env: {name: value(env) for name, value in fields}
+
+    def _name(self, expr: ast.Name) -> Compiled:
+        resolution = self.resolutions.get(id(expr))
+        name = expr.name
+        if resolution is None or resolution.kind == "field":
+            return lambda env: env.this.get(name) if env.this is not None else None
+        if resolution.kind == "const":
+            value = resolution.value
+            return lambda env: value
+        if resolution.kind == "own":
+            return lambda env: env.bindings.get(name) or []
+        return lambda env: env.bindings.get(name)
+
+    def _this(self, expr: ast.This) -> Compiled:
+        return lambda env: env.this
+
+    def _attribute(self, expr: ast.Attribute) -> Compiled:
+        obj = self.compile(expr.obj)
+        name = expr.name
+        return lambda env: field_of(obj(env), name)
+
+    def _index(self, expr: ast.Index) -> Compiled:
+        obj = self.compile(expr.obj)
+        index = self.compile(expr.index)
+        return lambda env: _index(obj(env), index(env))
+
+    def _call(self, expr: ast.Call) -> Compiled:
+        fn = FUNCTIONS[expr.func]
+        args = [self.compile(arg) for arg in expr.args]
+        if len(args) == 1:
+            (only,) = args
+            return lambda env: fn(only(env))
+        return lambda env: fn(*(arg(env) for arg in args))
+
+    def _unary(self, expr: ast.Unary) -> Compiled:
+        operand = self.compile(expr.operand)
+        if expr.op == "not":
+            return lambda env: not truthy(operand(env))
+
+        def negate(env: Env) -> Any:
+            value = operand(env)
+            return -value if _number(value) else None
+
+        return negate
+
+    def _binary(self, expr: ast.Binary) -> Compiled:
+        left = self.compile(expr.left)
+        right = self.compile(expr.right)
+        op = expr.op
+        if op == "and":
+            return lambda env: truthy(left(env)) and truthy(right(env))
+        if op == "or":
+            return lambda env: truthy(left(env)) or truthy(right(env))
+        if op in _COMPARISONS:
+            compare = _COMPARISONS[op]
+            return lambda env: compare(left(env), right(env))
+        if op == "in":
+            return lambda env: _contained(left(env), right(env))
+        if op == "not in":
+
+            def not_in(env: Env) -> bool:
+                item, container = left(env), right(env)
+                if item is None or container is None:
+                    return False
+                return not _contained(item, container)
+
+            return not_in
+        if op == "=~":
+            return lambda env: _matches(left(env), right(env))
+        apply = _ARITHMETIC[op]
+        return lambda env: apply(left(env), right(env))
