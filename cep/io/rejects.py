@@ -1,0 +1,85 @@
+"""The rejects output: one JSON object per bad line, and counts for the summary.
+
+Each line is `{"line": N, "reason": "...", "raw": "..."}`: the 1-based line number, the
+reason, and the line's text without its newline. Rejects are counted by kind: the
+reason up to its first colon (`bad json`, `invalid`, `late`, `missing time`, ...), so
+that the end-of-run summary stays short however varied the details.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from types import TracebackType
+from typing import TextIO
+
+from cep.io.sources import Reject, SourceEvent
+from cep.runtime.event import Event
+
+
+def reason_kind(reason: str) -> str:
+    """The kind of a reason: `invalid: missing field "user"` -> `invalid`."""
+    return reason.split(":", 1)[0]
+
+
+class RejectsWriter:
+    """Writes rejects as JSON Lines to `stream` (if any) and counts them by kind.
+
+    With no stream (no `--rejects FILE`), rejects are only counted. The writer does
+    not close a stream it was given; `open` makes one that closes its file.
+    """
+
+    def __init__(self, stream: TextIO | None = None, *, close: bool = False) -> None:
+        self.stream = stream
+        self.counts: Counter[str] = Counter()
+        self._close = close
+
+    @classmethod
+    def open(cls, path: str) -> RejectsWriter:
+        """A writer to the file `path` (created or truncated, UTF-8)."""
+        return cls(open(path, "w", encoding="utf-8"), close=True)
+
+    @property
+    def total(self) -> int:
+        """How many rejects so far."""
+        return self.counts.total()
+
+    def write(self, reject: Reject) -> None:
+        """Record one reject."""
+        self.counts[reason_kind(reject.reason)] += 1
+        if self.stream is not None:
+            record = {"line": reject.line, "reason": reject.reason, "raw": reject.raw}
+            self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def reject_event(self, event: Event, reason: str) -> None:
+        """Record an accepted event rejected later (reason `late`, say).
+
+        Its text is the line as read for a `SourceEvent`, else its fields as JSON.
+        """
+        if isinstance(event, SourceEvent) and event.text:
+            text = event.text
+        else:
+            text = json.dumps(event.data, ensure_ascii=False, default=str)
+        self.write(Reject(event.line or 0, reason, text))
+
+    def flush(self) -> None:
+        if self.stream is not None:
+            self.stream.flush()
+
+    def close(self) -> None:
+        """Flush, and close the file if this writer opened it."""
+        if self.stream is not None:
+            self.stream.flush()
+            if self._close:
+                self.stream.close()
+
+    def __enter__(self) -> RejectsWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,376 @@
+"""Event sources: JSONL and CSV, from files or standard input, read as a stream.
+
+A reader yields, in input order, one `SourceEvent` per accepted line and one `Reject`
+per bad line; it reads a line at a time, so it works on an endless standard input.
+Blank lines (empty or only whitespace) are skipped: neither an event nor a reject. So
+for every input, events + rejects + blank lines = lines (for CSV, + the header row).
+
+Reasons for a reject:
+
+- `not UTF-8`: the line's bytes are not UTF-8 text;
+- `bad json: MESSAGE`: the line is not JSON (NaN and Infinity are not JSON either);
+- `not an object`: the line is JSON, but not an object;
+- `bad csv: MESSAGE`: a CSV row that cannot be read, or has more or fewer cells than
+  the header;
+- `no type`: no type field (or an empty one) and no default type;
+- `bad type`: a type field that is not a string;
+- `missing time`: no time field, or a null one;
+- `bad time`: a time field that is not epoch milliseconds nor an ISO-8601 string;
+- `invalid: PROBLEM`: the event breaks its type's schema (see `cep.io.validation`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any
+
+from cep.io.time import BadTime, parse_time
+from cep.io.validation import Validator
+from cep.lang.types import Type
+from cep.runtime.event import Event
+
+FORMATS = ("jsonl", "csv")
+
+Lines = Iterable[str] | Iterable[bytes]
+
+
+class SourceError(Exception):
+    """An input that cannot be opened or read at all (not a bad line: that is a reject)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """A line that did not become an event: its 1-based number, why, and its text."""
+
+    line: int
+    reason: str
+    raw: str
+
+
+class SourceEvent(Event):
+    """An event read from a source.
+
+    `data` holds the typed values (times as epoch milliseconds, `float` fields as
+    floats) that matching uses; `raw` is the record exactly as read, for output; `text`
+    is the line as read (without its newline), for a reject found later (`late`).
+    Without a schema, or when validation changed nothing, `raw` is `data`.
+    """
+
+    __slots__ = ("raw", "text")
+
+    def __init__(
+        self,
+        type: str,
+        ts: int,
+        data: dict[str, Any],
+        seq: int = 0,
+        line: int | None = None,
+        *,
+        raw: dict[str, Any] | None = None,
+        text: str = "",
+    ) -> None:
+        super().__init__(type, ts, data, seq, line)
+        self.raw = data if raw is None else raw
+        self.text = text
+
+
+def raw_record(event: Event) -> dict[str, Any]:
+    """An event's fields as read (for output): `raw` for a `SourceEvent`, else `data`."""
+    return event.raw if isinstance(event, SourceEvent) else event.data
+
+
+# ------------------------------------------------------------------------------ lines
+
+
+def _lines(stream: Lines) -> Iterator[tuple[int, str, bool]]:
+    """(1-based number, text without its line ending, whether it was valid UTF-8)."""
+    for number, line in enumerate(stream, 1):
+        ok = True
+        if isinstance(line, bytes):
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                text = line.decode("utf-8", errors="replace")
+                ok = False
+        else:
+            text = line
+        if text.endswith("\n"):
+            text = text[:-1]
+        if text.endswith("\r"):
+            text = text[:-1]
+        if number == 1 and text.startswith("\ufeff"):
+            text = text[1:]
+        yield number, text, ok
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class _Maker:
+    """Turns one record into an event or a reject (type, time, validation)."""
+
+    def __init__(
+        self,
+        type_field: str,
+        time_field: str,
+        default_type: str | None,
+        validator: Validator | None,
+    ) -> None:
+        self.type_field = type_field
+        self.time_field = time_field
+        self.default_type = default_type
+        self.validator = validator
+        self.seq = 0
+
+    def make(self, record: dict[str, Any], line: int, text: str) -> SourceEvent | Reject:
+        type_name = record.get(self.type_field)
+        if type_name is None or type_name == "":
+            type_name = self.default_type
+            if not type_name:
+                return Reject(line, "no type", text)
+        elif not isinstance(type_name, str):
+            return Reject(line, "bad type", text)
+        value = record.get(self.time_field)
+        if value is None:
+            return Reject(line, "missing time", text)
+        try:
+            ts = parse_time(value)
+        except BadTime:
+            return Reject(line, "bad time", text)
+        data = record
+        if self.validator is not None:
+            typed, reason = self.validator.validate(type_name, record)
+            if typed is None:
+                return Reject(line, f"invalid: {reason}", text)
+            data = typed
+        event = SourceEvent(type_name, ts, data, self.seq, line, raw=record, text=text)
+        self.seq += 1
+        return event
+
+
+# ------------------------------------------------------------------------------ JSONL
+
+
+def read_jsonl(
+    stream: Lines,
+    *,
+    type_field: str = "type",
+    time_field: str = "ts",
+    default_type: str | None = None,
+    validator: Validator | None = None,
+) -> Iterator[SourceEvent | Reject]:
+    """Events and rejects from JSON Lines, one JSON object per line, in input order.
+
+    `stream` yields lines as text or bytes (a file, `sys.stdin`, a list of strings).
+    The type comes from `type_field`, else `default_type`; the time from `time_field`.
+    Events of a type with a schema in `validator` are validated. `seq` counts accepted
+    events from 0; `line` is the 1-based line number. Blank lines are skipped.
+    """
+    maker = _Maker(type_field, time_field, default_type, validator)
+    for number, text, ok in _lines(stream):
+        if not text or text.isspace():
+            continue
+        if not ok:
+            yield Reject(number, "not UTF-8", text)
+            continue
+        try:
+            record = json.loads(text, parse_constant=_no_constant)
+        except json.JSONDecodeError as error:
+            yield Reject(number, f"bad json: {error.msg}", text)
+            continue
+        except (ValueError, RecursionError) as error:
+            yield Reject(number, f"bad json: {error}", text)
+            continue
+        if not isinstance(record, dict):
+            yield Reject(number, "not an object", text)
+            continue
+        yield maker.make(record, number, text)
+
+
+# ------------------------------------------------------------------------------ CSV
+
+_INT_TEXT = re.compile(r"[-+]?\d+")
+_FLOAT_TEXT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def infer_cell(cell: str) -> Any:
+    """A CSV cell of no declared type: an int if it reads as one, else a float, else text."""
+    try:
+        if _INT_TEXT.fullmatch(cell):
+            return int(cell)
+        if _FLOAT_TEXT.fullmatch(cell):
+            return float(cell)
+    except ValueError:  # an integer too long to convert
+        pass
+    return cell
+
+
+def convert_cell(cell: str, declared: Type | None) -> Any:
+    """A CSV cell as a value of its declared type, when it reads as one.
+
+    A cell that does not read as its type is returned as text, so that validation
+    rejects it with a clear reason. `list[T]` cells are JSON arrays; `bool` cells are
+    `true` or `false` (any case); times are epoch milliseconds or ISO-8601 text.
+    """
+    kind = declared.kind if declared is not None else "dynamic"
+    if kind == "str":
+        return cell
+    if kind == "bool":
+        lowered = cell.lower()
+        return {"true": True, "false": False}.get(lowered, cell)
+    if kind == "list":
+        try:
+            value = json.loads(cell, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
+            return cell
+        return value if isinstance(value, list) else cell
+    return infer_cell(cell)
+
+
+class _Feed:
+    """The lines given to `csv.reader`, remembering those of the current row."""
+
+    def __init__(self, stream: Lines) -> None:
+        self._lines = _lines(stream)
+        self.taken: list[str] = []
+        self.last = 0
+        self.ok = True
+
+    def start_row(self) -> int:
+        self.taken.clear()
+        self.ok = True
+        return self.last + 1
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.taken)
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> str:
+        number, text, ok = next(self._lines)
+        self.last = number
+        self.taken.append(text)
+        self.ok = self.ok and ok
+        return text + "\n"
+
+
+def read_csv(
+    stream: Lines,
+    *,
+    type_field: str = "type",
+    time_field: str = "ts",
+    default_type: str | None = None,
+    validator: Validator | None = None,
+) -> Iterator[SourceEvent | Reject]:
+    """Events and rejects from CSV with a header row, in input order.
+
+    The header names the fields. An empty cell is a missing field. Cells are text:
+    where the event's type has a schema, a declared field's cell is read as its type
+    (`convert_cell`); other cells, and every cell of a type with no schema, become an
+    int, else a float, else stay text (`infer_cell`). The type comes from the
+    `type_field` column, else `default_type`. A row's line number is the line it starts
+    on (a quoted cell may span lines). Otherwise as `read_jsonl`.
+    """
+    maker = _Maker(type_field, time_field, default_type, validator)
+    feed = _Feed(stream)
+    reader = csv.reader(feed)
+    header: list[str] | None = None
+    while True:
+        start = feed.start_row()
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            yield Reject(start, f"bad csv: {error}", feed.text)
+            continue
+        text = feed.text
+        if not text or text.isspace():
+            continue
+        if not feed.ok:
+            yield Reject(start, "not UTF-8", text)
+            continue
+        if header is None:
+            header = row
+            continue
+        if len(row) != len(header):
+            reason = f"bad csv: {len(row)} cells, the header has {len(header)}"
+            yield Reject(start, reason, text)
+            continue
+        yield maker.make(_csv_record(header, row, maker), start, text)
+
+
+def _csv_record(header: list[str], row: list[str], maker: _Maker) -> dict[str, Any]:
+    cells = {name: cell for name, cell in zip(header, row, strict=True) if cell != ""}
+    type_name = cells.get(maker.type_field) or maker.default_type
+    schema = None
+    if maker.validator is not None and type_name:
+        schema = maker.validator.schema(type_name)
+    declared: Mapping[str, Any] = schema.fields if schema is not None else {}
+    record: dict[str, Any] = {}
+    for name, cell in cells.items():
+        if name == maker.type_field:
+            record[name] = cell
+        else:
+            info = declared.get(name)
+            record[name] = convert_cell(cell, info.type if info is not None else None)
+    return record
+
+
+# ------------------------------------------------------------------------------ opening
+
+
+def guess_format(path: str) -> str:
+    """The format a path's name suggests: `csv` for `*.csv`, else `jsonl`."""
+    return "csv" if path.lower().endswith(".csv") else "jsonl"
+
+
+@contextmanager
+def open_source(path: str, format: str) -> Iterator[IO[bytes] | IO[str]]:
+    """Open `path` (`-` for standard input) to read as `format`; a file is closed after.
+
+    Raises `SourceError` for a format this module cannot read or a file that cannot be
+    opened.
+    """
+    if format not in FORMATS:
+        raise SourceError(f"cannot read {format!r} input (formats: {', '.join(FORMATS)})")
+    if path == "-":
+        yield getattr(sys.stdin, "buffer", sys.stdin)
+        return
+    try:
+        stream = open(path, "rb")  # noqa: SIM115 - closed below, once the caller is done
+    except OSError as error:
+        raise SourceError(f"cannot read {path}: {error.strerror or error}") from error
+    with stream:
+        yield stream
+
+
+def read_source(
+    stream: Lines,
+    format: str,
+    *,
+    type_field: str = "type",
+    time_field: str = "ts",
+    default_type: str | None = None,
+    validator: Validator | None = None,
+) -> Iterator[SourceEvent | Reject]:
+    """`read_jsonl` or `read_csv`, by `format`."""
+    if format not in FORMATS:
+        raise SourceError(f"cannot read {format!r} input (formats: {', '.join(FORMATS)})")
+    reader = read_csv if format == "csv" else read_jsonl
+    return reader(
+        stream,
+        type_field=type_field,
+        time_field=time_field,
+        default_type=default_type,
+        validator=validator,
+    )

@@ -1,0 +1,70 @@
+"""Event times: epoch milliseconds from an integer or an ISO-8601 string.
+
+An integer is milliseconds since the Unix epoch (a float with no fraction is taken as
+one); a string is an ISO-8601 timestamp as `datetime.fromisoformat` reads it, with no
+zone meaning UTC and `Z` accepted. Booleans, other floats, out-of-range numbers and
+anything else are not times. Times must fit a signed 64-bit integer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+MIN_MS = -(2**63)
+MAX_MS = 2**63 - 1
+
+MISSING_TIME = "missing time"
+BAD_TIME = "bad time"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+
+class BadTime(ValueError):
+    """A value that is not a time."""
+
+
+def parse_time(value: object) -> int:
+    """`value` as epoch milliseconds; raises `BadTime` when it is not a time."""
+    if isinstance(value, bool):
+        raise BadTime(f"not a time: {value!r}")
+    if isinstance(value, int):
+        ms = value
+    elif isinstance(value, float):
+        if not value.is_integer():
+            raise BadTime(f"not a whole number of milliseconds: {value!r}")
+        ms = int(value)
+    elif isinstance(value, str):
+        ms = parse_iso(value)
+    else:
+        raise BadTime(f"not a time: {value!r}")
+    if not MIN_MS <= ms <= MAX_MS:
+        raise BadTime(f"time out of range: {value!r}")
+    return ms
+
+
+def parse_iso(text: str) -> int:
+    """An ISO-8601 timestamp as epoch milliseconds (no zone means UTC; sub-ms is floored)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise BadTime(f"not an ISO-8601 time: {text!r}") from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _ONE_MS
+
+
+def event_time(record: Mapping[str, Any], field: str = "ts") -> tuple[int | None, str | None]:
+    """The time of `record` from `field`: `(ms, None)`, or `(None, reason)`.
+
+    The reason is `missing time` (no such field, or null) or `bad time`.
+    """
+    value = record.get(field)
+    if value is None:
+        return None, MISSING_TIME
+    try:
+        return parse_time(value), None
+    except BadTime:
+        return None, BAD_TIME
