@@ -1272,3 +1272,16 @@ def test_bad_unicode_escape() -> None:
         "rules.cep:1:11: error: `\\u` must be followed by four hexadecimal digits"
     )
     assert diagnostic.code == "bad-string"
+
+
+def test_duration_with_an_unknown_unit_gets_a_hint() -> None:
+    result = parse_source("const W = 5min\n", PATH)
+    (diagnostic,) = result.diagnostics
+    assert diagnostic.headline() == f"{PATH}:1:12: error: unexpected name `min`"
+    assert diagnostic.notes[-1].startswith("help: a duration is a number with one of the units")
+
+
+def test_a_float_too_large_is_an_error() -> None:
+    result = parse_source("const X = 1e400\n", PATH)
+    (diagnostic,) = result.diagnostics
+    assert diagnostic.message == "number `1e400` is too large"

@@ -8,6 +8,7 @@ that every independent mistake in a file is reported in one pass.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import threading
 from collections.abc import Callable
@@ -152,6 +153,12 @@ def _syntax_diagnostic(error: UnexpectedInput, text: str, path: str) -> Diagnost
         if error.token.type == "NAME":
             keywords = [w.strip("`") for w in map(_keyword_of, expected) if w]
             notes.extend(did_you_mean(str(error.token), keywords))
+            start = error.token.start_pos or 0
+            if start > 0 and text[start - 1].isdigit():
+                notes.append(
+                    "help: a duration is a number with one of the units "
+                    "`ms`, `s`, `m`, `h`, `d` right after it, e.g. `250ms`, `5m`, `1m30s`"
+                )
     else:
         message = "unexpected end of file"
         expected = set(getattr(error, "expected", None) or ())
@@ -589,7 +596,12 @@ class _AstBuilder(Transformer):
         return ast.Literal(int(children[0]), "int", span=self._span(children))
 
     def float(self, children: list) -> ast.Literal:
-        return ast.Literal(float(children[0]), "float", span=self._span(children))
+        value = float(children[0])
+        if value == math.inf:
+            self.sink.error(
+                f"number `{children[0]}` is too large", self._span(children), code="bad-number"
+            )
+        return ast.Literal(value, "float", span=self._span(children))
 
     def duration(self, children: list) -> ast.Literal:
         return ast.Literal(parse_duration(str(children[0])), "duration", span=self._span(children))
