@@ -489,9 +489,6 @@ class _AstBuilder(Transformer):
             )
         return (form, low, high, reluctant is None, contiguity or "relaxed", span)
 
-    def quant_core(self, children: list) -> tuple:  # pragma: no cover - aliased
-        raise AssertionError("quant_core is always aliased")
-
     def q_plus(self, children: list) -> tuple:
         return ("+", 1, None, self._span(children))
 
