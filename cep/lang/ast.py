@@ -27,6 +27,11 @@ class Span(NamedTuple):
     def unknown(file: str = "<unknown>") -> Span:
         return Span(file, 1, 1, 1, 1)
 
+    @property
+    def location(self) -> str:
+        """`file:line:column`, as diagnostics print it."""
+        return f"{self.file}:{self.line}:{self.column}"
+
 
 NO_SPAN = Span.unknown()
 

@@ -97,7 +97,7 @@ def check_program(program: Program) -> CheckedProgram:
                 sink.error(
                     f"rule `{rule.name}` is declared twice",
                     rule.name_span,
-                    f"note: first declared at {first.file}:{first.line}:{first.column}",
+                    f"note: first declared at {first.location}",
                     code="duplicate-rule",
                 )
                 continue
@@ -336,7 +336,7 @@ class _RuleChecker:
     def _walk_structure(self, node: ast.Pattern) -> None:
         match node:
             case ast.Quantified(body=body):
-                if _contains_negation_at_edge(body) or isinstance(body, ast.Negation):
+                if _contains_negation_at_edge(body):
                     self.local.error(
                         "a repetition cannot apply to `not`",
                         node.span,
@@ -380,9 +380,7 @@ class _RuleChecker:
                     self._walk_structure(option)
             case ast.AllOf(members=members):
                 for member in members:
-                    if _first_item(member) is not None and isinstance(
-                        _first_item(member), ast.Negation
-                    ):
+                    if isinstance(_first_item(member), ast.Negation):
                         self.local.error(
                             "a member of `all(...)` cannot start with `not`",
                             member.span,

@@ -29,8 +29,7 @@ class Diagnostic:
         return self.severity == "error"
 
     def headline(self) -> str:
-        s = self.span
-        return f"{s.file}:{s.line}:{s.column}: {self.severity}: {self.message}"
+        return f"{self.span.location}: {self.severity}: {self.message}"
 
     def render(self, source: str | None) -> str:
         """The headline, the source line with a caret under the spot, and the notes."""

@@ -24,6 +24,7 @@ from cep.lang.types import (
     event_of,
     join,
     list_of,
+    literal_type,
 )
 
 
@@ -111,7 +112,7 @@ class ExprTyper:
     def _infer(self, expr: ast.Expr, scope: Scope) -> Type:
         match expr:
             case ast.Literal(kind=kind):
-                return {"duration": DURATION, "null": NULL, "bool": BOOL}.get(kind, Type(kind))
+                return literal_type(kind)
             case ast.ListExpr(items=items):
                 elem = NULL
                 for item in items:

@@ -12,7 +12,7 @@ from pathlib import Path
 from cep.lang import ast
 from cep.lang.diagnostics import Diagnostic, DiagnosticSink, did_you_mean
 from cep.lang.parser import parse_source
-from cep.lang.types import DYNAMIC, SCALAR_TYPE_NAMES, Type, list_of
+from cep.lang.types import DYNAMIC, SCALAR_TYPE_NAMES, Type, join, list_of, literal_type
 
 BUILTIN_FIELDS: dict[str, Type] = {"ts": Type("time"), "type": Type("str")}
 
@@ -242,7 +242,7 @@ def _collect_schemas(program: Program) -> None:
                 program.sink.error(
                     f"event schema `{decl.name}` is declared twice",
                     decl.name_span,
-                    f"note: first declared at {first.file}:{first.line}:{first.column}",
+                    f"note: first declared at {first.location}",
                     code="duplicate-schema",
                 )
                 continue
@@ -306,16 +306,6 @@ def _collect_schemas(program: Program) -> None:
         resolve(name)
 
 
-_LITERAL_TYPES = {
-    "int": Type("int"),
-    "float": Type("float"),
-    "str": Type("str"),
-    "bool": Type("bool"),
-    "null": Type("null"),
-    "duration": Type("duration"),
-}
-
-
 class NotConstant(Exception):
     """An expression that cannot be evaluated when the rules load."""
 
@@ -326,10 +316,8 @@ class NotConstant(Exception):
 
 def constant_value(expr: ast.Expr, consts: dict[str, ConstInfo]) -> tuple[object, Type]:
     """The value and type of a literal expression (literals, lists, `-`, named constants)."""
-    from cep.lang.types import join
-
     if isinstance(expr, ast.Literal):
-        return expr.value, _LITERAL_TYPES[expr.kind]
+        return expr.value, literal_type(expr.kind)
     if isinstance(expr, ast.Name) and expr.name in consts:
         info = consts[expr.name]
         return info.value, info.type
@@ -366,8 +354,7 @@ def _collect_consts(program: Program, path: str) -> None:
                 program.sink.error(
                     f"constant `{decl.name}` is declared in two files that `{path}` imports",
                     info.span,
-                    f"note: also declared at {first.span.file}:{first.span.line}:"
-                    f"{first.span.column}",
+                    f"note: also declared at {first.span.location}",
                     code="duplicate-const",
                 )
     for decl in loaded.module.of_type(ast.ConstDecl):
@@ -376,7 +363,7 @@ def _collect_consts(program: Program, path: str) -> None:
             program.sink.error(
                 f"constant `{decl.name}` is declared twice",
                 decl.name_span,
-                f"note: first declared at {first.file}:{first.line}:{first.column}",
+                f"note: first declared at {first.location}",
                 code="duplicate-const",
             )
             continue
