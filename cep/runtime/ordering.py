@@ -24,14 +24,15 @@ class EventOrderer:
             raise ValueError("the allowed delay cannot be negative")
         self.allowed_delay_ms = allowed_delay_ms
         self.max_seen = NO_TIME
+        self.floor = NO_TIME
         self._held: list[tuple[int, int, Event]] = []
 
     @property
     def watermark(self) -> int:
         """The time up to which input is complete (`NO_TIME` before any event)."""
         if self.max_seen == NO_TIME:
-            return NO_TIME
-        return self.max_seen - self.allowed_delay_ms
+            return self.floor
+        return max(self.max_seen - self.allowed_delay_ms, self.floor)
 
     @property
     def held(self) -> int:
@@ -54,10 +55,17 @@ class EventOrderer:
             self.max_seen = event.ts
         yield from self._release(self.watermark)
 
+    def advance(self, ts: int) -> Iterator[Event]:
+        """Move the watermark to at least `ts` (input is complete up to it) and yield
+        the events it releases."""
+        if ts > self.floor:
+            self.floor = ts
+        yield from self._release(self.watermark)
+
     def drain(self) -> Iterator[Event]:
         """At the end of input: release every held event (the watermark moves to the
         largest time seen)."""
-        yield from self._release(self.max_seen)
+        yield from self._release(max(self.max_seen, self.floor))
 
     def _release(self, up_to: int) -> Iterator[Event]:
         held = self._held

@@ -1,0 +1,170 @@
+"""Several rules over one feed: event-time order, the watermark, window timers.
+
+Every accepted event moves the watermark (largest time seen minus the allowed delay).
+Events are matched in time order once the watermark reaches them; before an event at
+time `T` is matched, every window closing at or before `T` is closed (timeouts and
+absences first), across rules and partitions in order of closing time. Time moves only
+with events: `finish()` matches the events still held back and stops there unless
+`flush` is asked for.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cep.compile.rule import CompiledRule
+from cep.runtime.event import Event
+from cep.runtime.match import Match
+from cep.runtime.matcher import RuleMatcher
+from cep.runtime.ordering import EventOrderer
+
+DEFAULT_MAX_RUNS_PER_KEY = 10_000
+
+
+@dataclass
+class RuleStats:
+    """Counters of one rule."""
+
+    matches: int = 0
+    timeouts: int = 0
+    open_runs: int = 0
+    held_matches: int = 0
+    dropped_runs: int = 0
+    expired_runs: int = 0
+    missing_key: int = 0
+
+
+@dataclass
+class Stats:
+    """Counters of a run: every event pushed is accepted or late."""
+
+    events: int = 0
+    late: int = 0
+    held_events: int = 0
+    rules: dict[str, RuleStats] = field(default_factory=dict)
+
+    @property
+    def matches(self) -> int:
+        return sum(r.matches for r in self.rules.values())
+
+    @property
+    def timeouts(self) -> int:
+        return sum(r.timeouts for r in self.rules.values())
+
+    @property
+    def open_runs(self) -> int:
+        return sum(r.open_runs for r in self.rules.values())
+
+    @property
+    def dropped_runs(self) -> int:
+        return sum(r.dropped_runs for r in self.rules.values())
+
+
+class MatchingEngine:
+    """Runs compiled rules over events pushed one at a time, in any order within the
+    allowed delay. `push`, `advance_to` and `finish` return the reports they release,
+    in the order they are released."""
+
+    def __init__(
+        self,
+        rules: list[CompiledRule],
+        *,
+        allowed_delay_ms: int = 0,
+        max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY,
+        on_late: Callable[[Event], None] | None = None,
+    ) -> None:
+        if max_runs_per_key < 1:
+            raise ValueError("the cap on runs per key must be at least 1")
+        self.orderer = EventOrderer(allowed_delay_ms)
+        self.timers: list[tuple[int, int, int, Any]] = []
+        self.timer_order = itertools.count()
+        self.matchers = [
+            RuleMatcher(rule, max_runs_per_key=max_runs_per_key, schedule=self._schedule)
+            for rule in rules
+        ]
+        self._index = {id(m): i for i, m in enumerate(self.matchers)}
+        self.on_late = on_late
+        self.seq = itertools.count()
+        self.events = 0
+        self.late = 0
+        self.finished = False
+
+    def _schedule(self, close: int, matcher: RuleMatcher, key: Any) -> None:
+        heapq.heappush(self.timers, (close, next(self.timer_order), self._index[id(matcher)], key))
+
+    @property
+    def watermark(self) -> int:
+        return self.orderer.watermark
+
+    def push(self, event: Event) -> list[Match]:
+        """Accept one event; returns the reports it releases. A late event (older than
+        the watermark) is counted and handed to `on_late`, never matched."""
+        if self.finished:
+            raise RuntimeError("the engine has finished; create a new one")
+        event.seq = next(self.seq)
+        self.events += 1
+        orderer = self.orderer
+        if orderer.is_late(event):
+            self.late += 1
+            if self.on_late is not None:
+                self.on_late(event)
+            return []
+        out: list[Match] = []
+        for released in orderer.push(event):
+            self._match(released, out)
+        if self.timers and self.timers[0][0] <= orderer.watermark:
+            self._fire(orderer.watermark, out)
+        return out
+
+    def advance_to(self, ts: int) -> list[Match]:
+        """Declare the input complete up to `ts`: match held events up to it and close
+        the windows that end at or before it."""
+        out: list[Match] = []
+        for released in self.orderer.advance(ts):
+            self._match(released, out)
+        self._fire(self.orderer.watermark, out)
+        return out
+
+    def finish(self, *, flush: bool = False) -> list[Match]:
+        """End of input: match the events still held back (time moves to the largest
+        time seen); with `flush`, time then moves to infinity, closing every window."""
+        out: list[Match] = []
+        for released in self.orderer.drain():
+            self._match(released, out)
+        self._fire(self.orderer.max_seen, out)
+        if flush:
+            self._fire(2**62, out)
+        self.finished = True
+        return out
+
+    def _match(self, event: Event, out: list[Match]) -> None:
+        if self.timers and self.timers[0][0] <= event.ts:
+            self._fire(event.ts, out)
+        for matcher in self.matchers:
+            out.extend(matcher.process(event))
+
+    def _fire(self, up_to: int, out: list[Match]) -> None:
+        timers = self.timers
+        matchers = self.matchers
+        while timers and timers[0][0] <= up_to:
+            close, _, index, key = heapq.heappop(timers)
+            out.extend(matchers[index].advance(key, close))
+
+    def stats(self) -> Stats:
+        """The counters so far."""
+        stats = Stats(self.events, self.late, self.orderer.held)
+        for matcher in self.matchers:
+            stats.rules[matcher.rule.name] = RuleStats(
+                matches=matcher.matches,
+                timeouts=matcher.timeouts,
+                open_runs=matcher.open_runs,
+                held_matches=matcher.held_matches,
+                dropped_runs=matcher.dropped_runs,
+                expired_runs=matcher.expired_runs,
+                missing_key=matcher.missing_key,
+            )
+        return stats

@@ -1,0 +1,397 @@
+"""The reference interpreter for one rule: partitions, runs, windows, skip strategies.
+
+This is docs/design/nfa.md section 8 with the project's decisions (section 7): for
+each event of a partition, every run (and the implicit start run) computes its
+children along the NFA's edges; runs reaching the final state are matches, released
+by the skip strategy's rules; `advance` closes windows (timeouts, absences).
+
+Orders (docs/LANGUAGE.md, Semantics 6-7 and Settled details):
+
+- runs are kept in creation order; matches are released in order of their first
+  event, then of the event that completed them, then (ties) of their bound events in
+  pattern order, earliest first;
+- under every skip strategy but `none`, a completed match is held while a run of the
+  same partition that started earlier is open.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable
+from typing import Any
+
+from cep.compile.expressions import Env
+from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, State
+from cep.compile.rule import CompiledRule, Path, path_events
+from cep.runtime.event import Event
+from cep.runtime.match import Match
+
+_FINAL = State("$end", "$end", FINAL)
+
+
+class Run:
+    """A partial match: where it is, what it bound, and the event that started it."""
+
+    __slots__ = ("path", "start", "state")
+
+    def __init__(self, state: State, path: Path, start: Event | None) -> None:
+        self.state = state
+        self.path = path
+        self.start = start
+
+
+class Completed:
+    """A finished match waiting to be released (or released at once)."""
+
+    __slots__ = ("path", "sort_key", "start", "ts")
+
+    def __init__(self, path: Path, start: Event, ts: int, sort_key: tuple) -> None:
+        self.path = path
+        self.start = start
+        self.ts = ts
+        self.sort_key = sort_key
+
+
+class Partition:
+    """The matching state of one partition key."""
+
+    __slots__ = ("completed", "key", "runs", "timer")
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+        self.runs: list[Run] = []
+        self.completed: list[Completed] = []
+        self.timer = -(2**63)
+
+
+def _key_of(event: Event) -> tuple[int, int]:
+    return (event.ts, event.seq)
+
+
+class RuleMatcher:
+    """Runs one compiled rule over events, partition by partition."""
+
+    def __init__(
+        self,
+        rule: CompiledRule,
+        *,
+        max_runs_per_key: int = 10_000,
+        schedule: Callable[[int, RuleMatcher, Any], None] | None = None,
+    ) -> None:
+        self.rule = rule
+        self.nfa = rule.nfa
+        self.start_state = rule.nfa.start
+        self.window = rule.window_ms
+        self.skip = rule.skip
+        self.max_runs = max_runs_per_key
+        self.partitions: dict[Any, Partition] = {}
+        self.schedule = schedule
+        self.step = 0  # one per event or time step: the order in which matches complete
+        key_fields = rule.key_fields
+        self.key_paths = [parts for _, parts in key_fields]
+        self.key_names = [name for name, _ in key_fields]
+        types = rule.nfa.relevant_types
+        self.filter_types = types if rule.nfa.skips_irrelevant else None
+        # counters
+        self.matches = 0
+        self.timeouts = 0
+        self.dropped_runs = 0
+        self.missing_key = 0
+        self.expired_runs = 0
+
+    # ------------------------------------------------------------------ events
+
+    def relevant(self, event: Event) -> bool:
+        """Whether the event can change any run of this rule."""
+        types = self.filter_types
+        return types is None or event.type in types
+
+    def partition_key(self, event: Event) -> Any:
+        """The event's partition key (a tuple), `()` without `partition by`, or `None`
+        when the event lacks a key field."""
+        if not self.key_paths:
+            return ()
+        values = []
+        for parts in self.key_paths:
+            value: Any = event.get(parts[0])
+            for part in parts[1:]:
+                value = value.get(part) if isinstance(value, dict) else None
+            if value is None:
+                return None
+            if isinstance(value, list | dict):
+                value = repr(value)
+            values.append(value)
+        return tuple(values)
+
+    def process(self, event: Event) -> list[Match]:
+        """Match one event (in time order) and return the matches it releases."""
+        if self.filter_types is not None and event.type not in self.filter_types:
+            return []
+        key = self.partition_key(event)
+        if key is None:
+            self.missing_key += 1
+            return []
+        part = self.partitions.get(key)
+        if part is None:
+            part = Partition(key)
+        out = self._process(part, event)
+        if part.runs or part.completed:
+            self.partitions[key] = part
+        else:
+            self.partitions.pop(key, None)
+        return out
+
+    def _process(self, part: Partition, event: Event) -> list[Match]:
+        self.step += 1
+        cache: dict[int, bool] = {}
+        potential: list[Completed] = []
+        fresh: list[Run] = []
+        started = False
+        for run in part.runs:
+            kids, stopped = self._children(run.state, run.path, run.start, event, cache, False)
+            for kid in kids:
+                if kid.state.kind == FINAL:
+                    potential.append(self._completed(kid, event.ts))
+                elif not stopped:
+                    fresh.append(kid)
+        kids, stopped = self._children(self.start_state, None, None, event, cache, True)
+        for kid in kids:
+            if kid.state.kind == FINAL:
+                potential.append(self._completed(kid, event.ts))
+            elif not stopped:
+                fresh.append(kid)
+                started = True
+        if len(fresh) > self.max_runs:
+            self.dropped_runs += len(fresh) - self.max_runs
+            del fresh[self.max_runs :]
+        part.runs = fresh
+        if started and self.window is not None and self.schedule is not None:
+            close = event.ts + self.window
+            if close > part.timer:
+                part.timer = close
+                self.schedule(close, self, part.key)
+        if not potential and not part.completed:
+            return []
+        return self._release(part, potential)
+
+    def _children(
+        self,
+        state: State,
+        path: Path,
+        start: Event | None,
+        event: Event,
+        cache: dict[int, bool],
+        is_start: bool,
+    ) -> tuple[list[Run], bool]:
+        """The runs one run becomes on `event`, and whether it hit a stop state."""
+        edges = []
+        stack = [state]
+        while stack:
+            current = stack.pop()
+            for edge in current.edges:
+                test = edge.test
+                if test is None or test(event, path, cache):
+                    if edge.action is PROCEED:
+                        stack.append(edge.target)
+                    else:
+                        edges.append(edge)
+        if not edges:
+            return [], False
+        out: list[Run] = []
+        stopped = False
+        for edge in edges:
+            target = edge.target
+            if edge.action is IGNORE:
+                if is_start:
+                    continue
+                if target.kind == FINAL and not self.rule.completes(path):
+                    continue
+                out.append(Run(target, path, start))
+                continue
+            if target.kind == STOP:
+                stopped = True
+                continue
+            taken: Path = (edge.source.var, event, path)
+            first = event if is_start else start
+            out.append(Run(target, taken, first))
+            if (
+                target.proceeds_to_final
+                and self._final_after_proceed(target, event, path, cache)
+                and self.rule.completes(taken)
+            ):
+                out.append(Run(_FINAL, taken, first))
+        return out, stopped
+
+    @staticmethod
+    def _final_after_proceed(
+        state: State, event: Event, path: Path, cache: dict[int, bool]
+    ) -> bool:
+        stack = [state]
+        while stack:
+            current = stack.pop()
+            for edge in current.edges:
+                if edge.action is not PROCEED:
+                    continue
+                test = edge.test
+                if test is None or test(event, path, cache):
+                    if edge.target.kind == FINAL:
+                        return True
+                    stack.append(edge.target)
+        return False
+
+    def _completed(self, run: Run, ts: int) -> Completed:
+        start = run.start
+        assert start is not None
+        return Completed(
+            run.path,
+            start,
+            ts,
+            (start.ts, start.seq, self.step, self._tie_key(run.path)),
+        )
+
+    def _tie_key(self, path: Path) -> tuple:
+        positions: dict[str, list[tuple[int, int]]] = {}
+        for var, event in path_events(path):
+            positions.setdefault(var, []).append(_key_of(event))
+        order: list[tuple[int, int]] = []
+        for var in self.rule.binding_order:
+            order.extend(positions.get(var, ()))
+        return tuple(order)
+
+    # ------------------------------------------------------------------ time
+
+    def advance(self, key: Any, now: int) -> list[Match]:
+        """Close the windows of partition `key` that end at or before `now`: runs time
+        out (reported with `on timeout emit`), absences at the end become matches."""
+        part = self.partitions.get(key)
+        if part is None or self.window is None:
+            return []
+        window = self.window
+        self.step += 1
+        potential: list[Completed] = []
+        fresh: list[Run] = []
+        expired: list[Run] = []
+        for run in part.runs:
+            start = run.start
+            assert start is not None
+            if now - start.ts >= window:
+                if run.state.kind == PENDING:
+                    if self.rule.completes(run.path):
+                        potential.append(
+                            Completed(
+                                run.path,
+                                start,
+                                start.ts + window,
+                                (
+                                    start.ts,
+                                    start.seq,
+                                    self.step,
+                                    self._tie_key(run.path),
+                                ),
+                            )
+                        )
+                else:
+                    expired.append(run)
+            else:
+                fresh.append(run)
+        part.runs = fresh
+        out = self._release(part, potential) if (potential or part.completed) else []
+        self.expired_runs += len(expired)
+        if self.rule.timeout_emit is not None:
+            expired.sort(key=lambda r: (_key_of(r.start), self._tie_key(r.path)))
+            for run in expired:
+                assert run.start is not None
+                out.append(self._report(run.path, run.start.ts + window, "timeout", part.key))
+        if not part.runs and not part.completed:
+            self.partitions.pop(key, None)
+        return out
+
+    def flush(self) -> list[Match]:
+        """End of time: close every window, partition by partition (used by `--flush`)."""
+        out = []
+        for key in list(self.partitions):
+            out.extend(self.advance(key, 2**62))
+        return out
+
+    # ------------------------------------------------------------------ release
+
+    def _release(self, part: Partition, potential: list[Completed]) -> list[Match]:
+        completed = part.completed
+        if potential:
+            if len(potential) > 1:
+                potential.sort(key=lambda c: c.sort_key)
+            for item in potential:
+                bisect.insort(completed, item, key=lambda c: c.sort_key)
+        out: list[Match] = []
+        holds = self.skip != "none"
+        while completed:
+            first = completed[0]
+            if holds and part.runs:
+                earliest = min(_key_of(r.start) for r in part.runs if r.start is not None)
+                if _key_of(first.start) > earliest:
+                    break
+            completed.pop(0)
+            if holds:
+                self._prune(part, first.path)
+            out.append(self._report(first.path, first.ts, "match", part.key))
+        return out
+
+    def _prune(self, part: Partition, path: Path) -> None:
+        cells = path_events(path)
+        skip = self.skip
+        if skip == "past_last":
+            pid, inclusive = _key_of(cells[-1][1]), True
+        elif skip == "to_next":
+            pid, inclusive = _key_of(cells[0][1]), True
+        else:
+            bound = [_key_of(e) for v, e in cells if v == self.rule.skip_var]
+            if not bound:
+                return
+            pid = bound[0] if skip == "to_first" else bound[-1]
+            inclusive = False
+
+        def pruned(start: Event | None) -> bool:
+            if start is None:
+                return False
+            key = _key_of(start)
+            return key <= pid if inclusive else key < pid
+
+        if any(pruned(r.start) for r in part.runs):
+            part.runs = [r for r in part.runs if not pruned(r.start)]
+        if any(pruned(c.start) for c in part.completed):
+            part.completed[:] = [c for c in part.completed if not pruned(c.start)]
+
+    def _report(self, path: Path, ts: int, kind: str, key: Any) -> Match:
+        rule = self.rule
+        bindings = rule.bindings(path)
+        key_record = dict(zip(self.key_names, key, strict=True)) if self.key_names else None
+        emit = rule.emit if kind == "match" else rule.timeout_emit
+        if emit is None:
+            fields = dict(key_record) if key_record else {}
+        else:
+            env = Env(None, bindings)
+            fields = {name: fn(env) for name, fn in emit}
+        events: dict[str, Any] = {}
+        for name in rule.variables:
+            value = bindings.get(name)
+            if value is None or (isinstance(value, list) and not value):
+                continue
+            events[name] = value
+        if kind == "match":
+            self.matches += 1
+        else:
+            self.timeouts += 1
+        return Match(rule.name, kind, ts, key_record, fields, events, rule.severity, rule.tags)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def open_runs(self) -> int:
+        return sum(len(p.runs) for p in self.partitions.values())
+
+    @property
+    def held_matches(self) -> int:
+        return sum(len(p.completed) for p in self.partitions.values())
+
+
+__all__ = ["START", "RuleMatcher", "Run"]

@@ -1,0 +1,229 @@
+"""Running `test` blocks: a rule over exactly the given events, on a virtual clock.
+
+A test passes when the rule reports exactly the expected records, in order:
+
+- `expect RULE {fields} [at T]` is one match whose fields include those given (and
+  whose report time is `T`);
+- `expect timeout RULE {fields} at T` is one timeout report; timeouts are compared only
+  when the test has an `expect timeout` line;
+- `expect no RULE`: the rule reports nothing (no matches, no timeouts);
+- `expect N RULE`: exactly N matches.
+
+Times in a test are durations from 0 (`20s`), epoch milliseconds, or ISO-8601 strings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from cep.compile.rule import CompiledRule, compile_rule
+from cep.io.time import parse_time
+from cep.io.validation import Validator
+from cep.lang import ast
+from cep.lang.checker import CheckedProgram
+from cep.lang.printer import format_expr
+from cep.lang.program import ConstInfo, constant_value
+from cep.runtime.engine import MatchingEngine
+from cep.runtime.event import Event
+from cep.runtime.match import Match, json_value
+
+
+@dataclass
+class Expected:
+    """One record an `expect` line asks for."""
+
+    kind: str  # "match" | "timeout"
+    fields: dict[str, Any]
+    at: int | None
+    text: str
+
+
+@dataclass
+class TestOutcome:
+    """The result of one test block."""
+
+    __test__ = False  # not a pytest test class
+
+    file: str
+    rule: str
+    description: str | None
+    line: int
+    passed: bool
+    message: str = ""
+    reports: list[Match] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.description or f"line {self.line}"
+
+    @property
+    def test_id(self) -> str:
+        return f"{self.file}::{self.rule}::{self.name}"
+
+
+class TestRunner:
+    """Runs the tests of a checked program (which must have no errors)."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, program: CheckedProgram) -> None:
+        self.program = program
+        self.validator = Validator(program.schemas)
+        self._compiled: dict[str, CompiledRule] = {}
+
+    def rule(self, name: str) -> CompiledRule:
+        compiled = self._compiled.get(name)
+        if compiled is None:
+            checked = self.program.rules[name]
+            compiled = self._compiled[name] = compile_rule(checked, self.program.schemas)
+        return compiled
+
+    def run(self, path: str, test: ast.TestDecl) -> TestOutcome:
+        consts = self.program.program.files[path].consts
+        outcome = TestOutcome(path, test.rule, test.description, test.span.line, False)
+        rule = self.rule(test.rule)
+        events = [self._event(literal, consts) for literal in test.given]
+        delay = 0
+        if test.allowed_delay is not None:
+            delay = int(constant_value(test.allowed_delay, consts)[0])  # type: ignore[arg-type]
+        engine = MatchingEngine([rule], allowed_delay_ms=delay)
+        reports: list[Match] = []
+        for event in events:
+            reports.extend(engine.push(event))
+        reports.extend(engine.finish(flush=test.flush))
+        outcome.reports = reports
+        problems = compare(test, reports, consts)
+        outcome.passed = not problems
+        outcome.message = "\n".join(problems)
+        return outcome
+
+    def _event(self, literal: ast.EventLiteral, consts: dict[str, ConstInfo]) -> Event:
+        record: dict[str, Any] = {"type": literal.event_type}
+        for name, expr in literal.fields.fields:
+            record[name] = constant_value(expr, consts)[0]
+        ts = test_time(record["ts"])
+        record["ts"] = ts
+        typed, reason = self.validator.validate(literal.event_type, record)
+        if typed is None:
+            raise ValueError(f"{literal.span.location}: invalid event: {reason}")
+        return Event(literal.event_type, ts, typed)
+
+
+def test_time(value: Any) -> int:
+    """A time in a test: a duration from 0 or epoch ms (int), or an ISO-8601 string."""
+    return value if isinstance(value, int) else parse_time(value)
+
+
+def expectations(
+    test: ast.TestDecl, consts: dict[str, ConstInfo]
+) -> tuple[list[Expected], list[int], bool, bool]:
+    """(records expected, exact counts, `expect no`, whether timeouts are compared)."""
+    records: list[Expected] = []
+    counts: list[int] = []
+    nothing = False
+    for expect in test.expects:
+        if expect.kind == "none":
+            nothing = True
+        elif expect.kind == "count":
+            assert expect.count is not None
+            counts.append(expect.count)
+        else:
+            fields = {}
+            if expect.fields is not None:
+                fields = {k: constant_value(v, consts)[0] for k, v in expect.fields.fields}
+            at = None
+            if expect.at is not None:
+                at = test_time(constant_value(expect.at, consts)[0])
+            text = f"{'timeout ' if expect.kind == 'timeout' else ''}{expect.rule}"
+            if expect.fields is not None:
+                text += " " + format_expr(expect.fields)
+            if expect.at is not None:
+                text += f" at {format_expr(expect.at)}"
+            records.append(Expected(expect.kind, fields, at, text))
+    timeouts = any(r.kind == "timeout" for r in records)
+    return records, counts, nothing, timeouts
+
+
+def compare(test: ast.TestDecl, reports: list[Match], consts: dict[str, ConstInfo]) -> list[str]:
+    """What differs between the reports and the test's expectations (empty: it passed)."""
+    records, counts, nothing, timeouts = expectations(test, consts)
+    problems: list[str] = []
+    matches = [r for r in reports if r.kind == "match"]
+    if nothing and reports:
+        problems.append(f"expected no report from {test.rule}, got {len(reports)}:")
+        problems.extend("  got " + describe(r) for r in reports)
+        return problems
+    for count in counts:
+        if len(matches) != count:
+            problems.append(f"expected {count} matches of {test.rule}, got {len(matches)}")
+    if records:
+        compared = [r for r in reports if timeouts or r.kind == "match"]
+        if not all_agree(records, compared):
+            problems.append("expected reports, in order, next to what was reported:")
+            for index in range(max(len(records), len(compared))):
+                want = records[index] if index < len(records) else None
+                got = compared[index] if index < len(compared) else None
+                mark = "  " if want and got and agrees(want, got) else "! "
+                problems.append(f"{mark}expected: {want.text if want else '(nothing)'}")
+                problems.append(f"{mark}     got: {describe(got) if got else '(nothing)'}")
+    if problems and not any(p.startswith("  got") or "next to" in p for p in problems):
+        problems.append("reports:")
+        problems.extend("  " + describe(r) for r in reports) if reports else problems.append(
+            "  (none)"
+        )
+    return problems
+
+
+def all_agree(records: list[Expected], reports: list[Match]) -> bool:
+    return len(records) == len(reports) and all(
+        agrees(want, got) for want, got in zip(records, reports, strict=True)
+    )
+
+
+def agrees(want: Expected, got: Match) -> bool:
+    """Whether a report is the expected record (its fields include the expected ones)."""
+    if want.kind != got.kind:
+        return False
+    if want.at is not None and want.at != got.ts:
+        return False
+    fields = json_value(got.fields)
+    return all(
+        name in fields and same_value(value, fields[name]) for name, value in want.fields.items()
+    )
+
+
+def same_value(want: Any, got: Any) -> bool:
+    """Equality as a test means it: numbers by value (35 == 35.0), lists item by item."""
+    if isinstance(want, bool) or isinstance(got, bool):
+        return want is got
+    if isinstance(want, int | float) and isinstance(got, int | float):
+        return math.isclose(want, got, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(want, list) and isinstance(got, list):
+        return len(want) == len(got) and all(
+            same_value(w, g) for w, g in zip(want, got, strict=True)
+        )
+    if isinstance(want, dict) and isinstance(got, dict):
+        return all(k in got and same_value(v, got[k]) for k, v in want.items())
+    return want == got
+
+
+def describe(report: Match) -> str:
+    fields = ", ".join(f"{k}: {_show(v)}" for k, v in json_value(report.fields).items())
+    kind = "timeout " if report.kind == "timeout" else ""
+    return f"{kind}{report.rule} {{ {fields} }} at {report.ts}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k}: {_show(v)}" for k, v in value.items()) + " }"
+    return str(value)
