@@ -1,0 +1,7 @@
+"""cep: complex event processing rules, written, tested and run."""
+
+from cep.api import Engine, EventError, RuleError
+from cep.runtime.event import Event
+from cep.runtime.match import Match
+
+__all__ = ["Engine", "Event", "EventError", "Match", "RuleError"]

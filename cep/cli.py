@@ -7,6 +7,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+from cep.commands import explain as explain_command
+from cep.commands import run as run_command
 from cep.lang.checker import CheckedProgram, check_paths
 from cep.lang.program import RulePathError
 
@@ -72,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="how to print diagnostics (default: text)",
     )
     check.set_defaults(handler=cmd_check)
+    run_command.add_parser(commands)
+    explain_command.add_parser(commands)
     return parser
 
 

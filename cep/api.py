@@ -1,0 +1,178 @@
+"""The Python API: load rules, feed events, get matches.
+
+    from cep import Engine
+
+    engine = Engine.from_paths("rules/payments.cep")
+    for match in engine.feed(events):          # dicts, pydantic models or cep Events
+        print(match.rule, match.fields)
+    engine.finish()                             # end of input (flush=True closes windows)
+    print(engine.stats())
+
+Events are matched in event-time order within `allowed_delay`; time moves only with
+events (or `advance_to`). Events of a type with a schema are validated; an invalid one
+raises `EventError` (the command line writes it to the rejects file instead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from cep.compile.rule import CompiledRule, compile_rule
+from cep.io.sources import SourceEvent
+from cep.io.time import BadTime, parse_time
+from cep.io.validation import Validator
+from cep.lang.checker import CheckedProgram, check_paths, check_sources
+from cep.lang.values import parse_duration
+from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, MatchingEngine, Stats
+from cep.runtime.event import Event
+from cep.runtime.match import Match
+
+
+class RuleError(Exception):
+    """Rules that do not load: the message lists every error with file, line, column."""
+
+    def __init__(self, checked: CheckedProgram) -> None:
+        self.diagnostics = checked.errors
+        super().__init__(checked.render(checked.errors))
+
+
+class EventError(ValueError):
+    """An event the engine cannot take: no type, no valid time, or invalid for its schema."""
+
+
+def load_rules(checked: CheckedProgram, names: Iterable[str] | None = None) -> list[CompiledRule]:
+    """Compile the rules of a checked program (all, or those named), in load order."""
+    if not checked.ok:
+        raise RuleError(checked)
+    wanted = None if names is None else list(names)
+    if wanted is not None:
+        unknown = [n for n in wanted if n not in checked.rules]
+        if unknown:
+            raise KeyError(f"no rule named {', '.join(unknown)}")
+    return [
+        compile_rule(rule, checked.schemas)
+        for name, rule in checked.rules.items()
+        if wanted is None or name in wanted
+    ]
+
+
+def _milliseconds(value: int | str) -> int:
+    if isinstance(value, str):
+        return parse_duration(value)
+    return int(value)
+
+
+class Engine:
+    """Rules ready to run over a feed of events.
+
+    `allowed_delay` (milliseconds or a duration such as `"5s"`) is how late, in event
+    time, input may arrive; `max_runs_per_key` caps the partial matches of one rule and
+    partition (drops are counted in `stats()`).
+    """
+
+    def __init__(
+        self,
+        checked: CheckedProgram,
+        *,
+        rules: Iterable[str] | None = None,
+        allowed_delay: int | str = 0,
+        max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY,
+        type_field: str = "type",
+        time_field: str = "ts",
+    ) -> None:
+        self.checked = checked
+        self.rules = load_rules(checked, rules)
+        self.validator = Validator(checked.schemas)
+        self.type_field = type_field
+        self.time_field = time_field
+        self.late: list[Event] = []
+        self._engine = MatchingEngine(
+            self.rules,
+            allowed_delay_ms=_milliseconds(allowed_delay),
+            max_runs_per_key=max_runs_per_key,
+            on_late=self.late.append,
+        )
+
+    @classmethod
+    def from_paths(cls, *paths: str, **options: Any) -> Engine:
+        """Load rule files or folders of `*.cep` files."""
+        return cls(check_paths(list(paths)), **options)
+
+    @classmethod
+    def from_string(cls, text: str, *, name: str = "<rules>.cep", **options: Any) -> Engine:
+        """Load rules from a string (imports are resolved from the current folder)."""
+        return cls(check_sources({name: text}), **options)
+
+    @property
+    def rule_names(self) -> list[str]:
+        return [rule.name for rule in self.rules]
+
+    @property
+    def warnings(self) -> list[str]:
+        """The checker's warnings (a rule without `within`, say), rendered."""
+        return [self.checked.render([d]) for d in self.checked.warnings]
+
+    def event(self, event: Mapping[str, Any] | BaseModel | Event, type: str | None = None) -> Event:
+        """Turn a dict or a pydantic model into a validated engine `Event`.
+
+        The type is `type`, else the record's type field, else (for a model) its class
+        name; the time is the record's time field (epoch ms or ISO-8601 text).
+        """
+        if isinstance(event, Event):
+            return event
+        if isinstance(event, BaseModel):
+            record = event.model_dump(mode="json")
+            type = type or record.get(self.type_field) or event.__class__.__name__
+        elif isinstance(event, Mapping):
+            record = dict(event)
+        else:
+            raise EventError(f"an event is a dict or a pydantic model, not {event!r}")
+        type_name = type or record.get(self.type_field)
+        if not isinstance(type_name, str) or not type_name:
+            raise EventError(f"event has no type (field {self.type_field!r}): {record!r}")
+        if self.time_field not in record or record[self.time_field] is None:
+            raise EventError(f"event has no time (field {self.time_field!r}): {record!r}")
+        try:
+            ts = parse_time(record[self.time_field])
+        except BadTime as error:
+            raise EventError(f"bad time: {error}") from None
+        typed, reason = self.validator.validate(type_name, record)
+        if typed is None:
+            raise EventError(f"invalid {type_name}: {reason}")
+        return SourceEvent(type_name, ts, typed, raw=record)
+
+    def push(
+        self, event: Mapping[str, Any] | BaseModel | Event, *, type: str | None = None
+    ) -> list[Match]:
+        """Feed one event; returns the matches (and timeouts) it releases, in order."""
+        return self._engine.push(self.event(event, type))
+
+    def feed(self, events: Iterable[Mapping[str, Any] | BaseModel | Event]) -> Iterator[Match]:
+        """Feed events one after another, yielding reports as soon as they are released.
+        Does not finish: call `finish()` at the end of the input."""
+        for event in events:
+            yield from self.push(event)
+
+    def advance_to(self, ts: int | str) -> list[Match]:
+        """Declare the input complete up to time `ts` (epoch ms or ISO-8601): windows
+        that close by then are closed."""
+        return self._engine.advance_to(parse_time(ts))
+
+    def finish(self, *, flush: bool = False) -> list[Match]:
+        """End of input: match events held for the allowed delay; with `flush`, close
+        every window (absences fire, timeouts are reported)."""
+        return self._engine.finish(flush=flush)
+
+    def run(self, events: Iterable[Any], *, flush: bool = False) -> list[Match]:
+        """Feed every event, finish, and return all reports."""
+        out = list(self.feed(events))
+        out.extend(self.finish(flush=flush))
+        return out
+
+    def stats(self) -> Stats:
+        """Counters: events, late events, and per rule matches, timeouts, open runs,
+        runs dropped by the cap, events lacking the partition key."""
+        return self._engine.stats()

@@ -1,0 +1,192 @@
+"""`cep run`: rules over an event feed, matches out as JSON lines, a summary on stderr."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from typing import IO, TextIO
+
+from cep.api import load_rules
+from cep.io.rejects import RejectsWriter
+from cep.io.sources import (
+    Reject,
+    SourceError,
+    guess_format,
+    open_source,
+    read_source,
+)
+from cep.io.validation import Validator
+from cep.lang.checker import check_paths
+from cep.lang.program import RulePathError
+from cep.lang.values import parse_duration
+from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, MatchingEngine, Stats
+
+EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run rules over an event feed",
+        description=(
+            "Run rules over events (JSON lines or CSV) and write one JSON object per "
+            "match to the output. Bad lines go to the rejects file; a summary goes to "
+            "standard error."
+        ),
+    )
+    run.add_argument("paths", nargs="+", metavar="PATH", help="rule files or folders (*.cep)")
+    run.add_argument("--input", default="-", metavar="FILE|-", help="events (default: stdin)")
+    run.add_argument(
+        "--format",
+        choices=("jsonl", "csv"),
+        help="input format (default: from the file name, else jsonl)",
+    )
+    run.add_argument("--output", default="-", metavar="FILE|-", help="matches (default: stdout)")
+    run.add_argument("--rejects", metavar="FILE", help="write bad and late lines here (JSONL)")
+    run.add_argument(
+        "--allowed-delay",
+        default="0s",
+        metavar="DURATION",
+        help="how late input may arrive, in event time, e.g. 5s (default: 0s)",
+    )
+    run.add_argument(
+        "--flush",
+        action="store_true",
+        help="at the end of input, move time to infinity: close every window",
+    )
+    run.add_argument("--rule", action="append", metavar="NAME", help="run only this rule")
+    run.add_argument("--type", metavar="NAME", help="event type of lines that have none")
+    run.add_argument("--type-field", default="type", metavar="FIELD", help="default: type")
+    run.add_argument("--time-field", default="ts", metavar="FIELD", help="default: ts")
+    run.add_argument(
+        "--max-runs-per-key",
+        type=int,
+        default=DEFAULT_MAX_RUNS_PER_KEY,
+        metavar="N",
+        help=f"cap on partial matches per rule and key (default: {DEFAULT_MAX_RUNS_PER_KEY})",
+    )
+    run.add_argument("--quiet", action="store_true", help="no summary on standard error")
+    run.set_defaults(handler=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        delay = parse_duration(args.allowed_delay)
+    except ValueError:
+        return _usage(f"--allowed-delay takes a duration such as 5s, not {args.allowed_delay!r}")
+    if args.max_runs_per_key < 1:
+        return _usage("--max-runs-per-key must be at least 1")
+    try:
+        checked = check_paths(args.paths)
+    except RulePathError as error:
+        return _usage(str(error))
+    if checked.diagnostics:
+        print(checked.render(), file=sys.stderr)
+    if not checked.ok:
+        print(f"cep run: {len(checked.errors)} rule error(s); nothing was run", file=sys.stderr)
+        return EXIT_RULE_ERRORS
+    try:
+        rules = load_rules(checked, args.rule)
+    except KeyError as error:
+        return _usage(str(error.args[0]))
+    if not rules:
+        return _usage("no rules to run")
+    fmt = args.format or guess_format(args.input)
+    try:
+        rejects = RejectsWriter.open(args.rejects) if args.rejects else RejectsWriter()
+    except OSError as error:
+        return _usage(f"cannot write {args.rejects}: {error.strerror or error}")
+    try:
+        output = _open_output(args.output)
+    except OSError as error:
+        rejects.close()
+        return _usage(f"cannot write {args.output}: {error.strerror or error}")
+    streaming = args.input == "-"
+    engine = MatchingEngine(
+        rules,
+        allowed_delay_ms=delay,
+        max_runs_per_key=args.max_runs_per_key,
+        on_late=lambda event: rejects.reject_event(event, "late"),
+    )
+    lines = 0
+    try:
+        with open_source(args.input, fmt) as stream:
+            source = read_source(
+                stream,
+                fmt,
+                type_field=args.type_field,
+                time_field=args.time_field,
+                default_type=args.type,
+                validator=Validator(checked.schemas),
+            )
+            write = output.write
+            for item in source:
+                lines += 1
+                if isinstance(item, Reject):
+                    rejects.write(item)
+                    continue
+                reports = engine.push(item)
+                if reports:
+                    for report in reports:
+                        write(report.to_json() + "\n")
+                    if streaming:
+                        output.flush()
+            for report in engine.finish(flush=args.flush):
+                write(report.to_json() + "\n")
+    except SourceError as error:
+        return _usage(str(error))
+    except BrokenPipeError:
+        # the reader of our output went away (`cep run ... | head`): stop quietly
+        sys.stdout = None  # type: ignore[assignment]
+        return EXIT_OK
+    except OSError as error:
+        return _usage(f"cannot read {args.input}: {error.strerror or error}")
+    finally:
+        try:
+            output.flush()
+            if output is not sys.stdout:
+                output.close()
+        except BrokenPipeError:
+            pass
+        rejects.close()
+    if not args.quiet:
+        print(summary(lines, rejects.counts, engine.stats()), file=sys.stderr)
+    return EXIT_OK
+
+
+def _open_output(path: str) -> TextIO | IO[str]:
+    if path == "-":
+        return sys.stdout
+    return open(path, "w", encoding="utf-8")
+
+
+def _usage(message: str) -> int:
+    print(f"cep run: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def summary(records: int, rejected: Counter[str], stats: Stats) -> str:
+    """The end-of-run summary: where every record read went, and what the rules did."""
+    rejects = rejected.total()
+    by_reason = ", ".join(f"{kind}: {n}" for kind, n in sorted(rejected.items()))
+    lines = [
+        f"read {records} records: {stats.events - stats.late} events matched, "
+        f"{rejects} rejected" + (f" ({by_reason})" if by_reason else ""),
+        f"{stats.matches} matches, {stats.timeouts} timeouts, "
+        f"{stats.open_runs} runs open at the end, "
+        f"{stats.dropped_runs} runs dropped by --max-runs-per-key",
+    ]
+    for name, rule in stats.rules.items():
+        parts = [f"{rule.matches} matches"]
+        if rule.timeouts:
+            parts.append(f"{rule.timeouts} timeouts")
+        parts.append(f"{rule.open_runs} open")
+        if rule.held_matches:
+            parts.append(f"{rule.held_matches} held")
+        if rule.dropped_runs:
+            parts.append(f"{rule.dropped_runs} runs dropped")
+        if rule.missing_key:
+            parts.append(f"{rule.missing_key} events without the partition key")
+        lines.append(f"  {name}: " + ", ".join(parts))
+    return "\n".join(lines)
