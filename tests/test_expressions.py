@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cep.compile.expressions import Env, ExpressionCompiler
+from cep.lang import ast
 from cep.lang.checker import check_sources
 from cep.runtime.event import Event
 
@@ -140,3 +143,57 @@ def test_int_and_float_compare_but_text_and_numbers_do_not() -> None:
     assert evaluate("a.code == 1", {"a": P(code=1.0)}) is True
     assert evaluate("a.code == 1", {"a": P(code="1")}) is False
     assert evaluate("a.code < 1", {"a": P(code="0")}) is False
+
+
+# ------------------------------------------------------------- direct event predicates
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.floats(-3, 3, allow_nan=False),
+    st.sampled_from(["a", "b", "", "ab"]),
+    st.lists(st.integers(0, 2), max_size=2),
+)
+_LITERALS = st.one_of(
+    st.integers(-3, 3).map(lambda v: ast.Literal(v, "int")),
+    st.floats(-3, 3, allow_nan=False).map(lambda v: ast.Literal(v, "float")),
+    st.sampled_from(["a", "b", ""]).map(lambda v: ast.Literal(v, "str")),
+    st.booleans().map(lambda v: ast.Literal(v, "bool")),
+)
+
+
+@st.composite
+def _simple_conditions(draw: st.DrawFn, depth: int = 0) -> ast.Expr:
+    choice = draw(st.integers(0, 4 if depth < 2 else 1))
+    field = ast.Name(draw(st.sampled_from(["x", "y", "ts"])))
+    if choice == 0:
+        op = draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))
+        literal = draw(_LITERALS)
+        flipped = draw(st.booleans())
+        return ast.Binary(op, literal, field) if flipped else ast.Binary(op, field, literal)
+    if choice == 1:
+        items = tuple(draw(st.lists(_LITERALS, min_size=1, max_size=3)))
+        return ast.Binary("in", field, ast.ListExpr(items))
+    if choice == 2:
+        return ast.Unary("not", draw(_simple_conditions(depth + 1)))
+    op = "and" if choice == 3 else "or"
+    return ast.Binary(op, draw(_simple_conditions(depth + 1)), draw(_simple_conditions(depth + 1)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_simple_conditions(), _VALUES, _VALUES, st.integers(0, 3))
+def test_direct_predicates_mean_what_the_general_closures_mean(
+    expr: ast.Expr, x: object, y: object, ts: int
+) -> None:
+    """The fast event tests give exactly the general compiler's truth value."""
+    from cep.compile.expressions import EventPredicates, truthy
+
+    fast = EventPredicates({}).build(expr)
+    assert fast is not None
+    general = ExpressionCompiler({}).compile(expr)
+    data = {"x": x} if x is not None else {}
+    if y is not None:
+        data["y"] = y
+    event = Event("E", ts, data)
+    assert fast(event) == truthy(general(Env(event, {})))

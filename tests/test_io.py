@@ -653,3 +653,35 @@ def test_rejects_writer_open_closes_its_file(tmp_path: Path) -> None:
         "reason": "bad time",
         "raw": '{"ts": "x"}',
     }
+
+
+_QUICK_SCHEMA = """
+event Q { i: int, f: float, s: str, b: bool, d: duration, o: str?, of: float? }
+"""
+_ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=3),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["i", "f", "s", "b", "d", "o", "of", "x"]), _ANY_VALUE))
+def test_quick_check_accepts_only_what_pydantic_accepts_unchanged(record: dict) -> None:
+    """The plain-Python pre-check never lets through a record pydantic would refuse or
+    convert: skipping pydantic for it changes nothing."""
+    from cep.io.validation import quick_check
+
+    schema = load_sources({"q.cep": _QUICK_SCHEMA}).schemas["Q"]
+    quick = quick_check(schema)
+    assert quick is not None
+    model = build_model(schema)
+    if quick(record):
+        validated = model.model_validate(record)
+        for index, name in enumerate(schema.fields):
+            if name in record:
+                value = getattr(validated, f"f{index}")
+                assert value == record[name] and type(value) is type(record[name])

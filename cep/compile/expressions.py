@@ -311,3 +311,123 @@ class ExpressionCompiler:
             return lambda env: _matches(left(env), right(env))
         apply = _ARITHMETIC[op]
         return lambda env: apply(left(env), right(env))
+
+
+# ---------------------------------------------------------------------------- fast tests
+
+_OPERATORS = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+EventTest = Callable[[Event], bool]
+
+
+class EventPredicates:
+    """Direct tests of a candidate event for the common conditions: comparisons of the
+    event's own fields with literals, `in` a literal list, and `and` / `or` / `not` of
+    those. They mean exactly what the general closures mean (null semantics included);
+    anything else returns None and the general path is used."""
+
+    def __init__(self, resolutions: Mapping[int, Resolution]) -> None:
+        self.resolutions = resolutions
+
+    def build(self, expr: ast.Expr) -> EventTest | None:
+        match expr:
+            case ast.Binary(op="and", left=left, right=right):
+                a, b = self.build(left), self.build(right)
+                if a is None or b is None:
+                    return None
+                return lambda event: a(event) and b(event)
+            case ast.Binary(op="or", left=left, right=right):
+                a, b = self.build(left), self.build(right)
+                if a is None or b is None:
+                    return None
+                return lambda event: a(event) or b(event)
+            case ast.Unary(op="not", operand=operand):
+                inner = self.build(operand)
+                return None if inner is None else (lambda event: not inner(event))
+            case ast.Binary(op=op, left=left, right=right) if op in _OPERATORS:
+                getter, literal = self._field(left), _literal_value(right)
+                if getter is None or literal is None:
+                    getter, literal = self._field(right), _literal_value(left)
+                    op = _FLIPPED[op]
+                if getter is None or literal is None:
+                    return None
+                return _comparison(getter, _OPERATORS[op], _COMPARISONS[op], literal)
+            case ast.Binary(op="in", left=left, right=ast.ListExpr(items=items)):
+                getter = self._field(left)
+                values = [_literal_value(item) for item in items]
+                if getter is None or any(v is None for v in values):
+                    return None
+                equal = _COMPARISONS["=="]
+
+                def member(event: Event) -> bool:
+                    value = getter(event)
+                    return value is not None and any(equal(value, v) for v in values)
+
+                return member
+        return None
+
+    def _field(self, expr: ast.Expr) -> Callable[[Event], Any] | None:
+        name = None
+        if isinstance(expr, ast.Name):
+            resolution = self.resolutions.get(id(expr))
+            if resolution is None or resolution.kind == "field":
+                name = expr.name
+        elif isinstance(expr, ast.Attribute) and isinstance(expr.obj, ast.This):
+            name = expr.name
+        if name is None:
+            return None
+        if name == "ts":
+            return lambda event: event.ts
+        if name == "type":
+            return lambda event: event.type
+        return lambda event: event.data.get(name)
+
+
+def _literal_value(expr: ast.Expr) -> Any:
+    if isinstance(expr, ast.Literal) and expr.value is not None:
+        return expr.value
+    if (
+        isinstance(expr, ast.Unary)
+        and expr.op == "-"
+        and isinstance(expr.operand, ast.Literal)
+        and _number(expr.operand.value)
+    ):
+        return -expr.operand.value  # type: ignore[operator]
+    return None
+
+
+def _comparison(
+    getter: Callable[[Event], Any],
+    op: Callable[[Any, Any], bool],
+    general: Callable[[Any, Any], bool],
+    literal: Any,
+) -> EventTest:
+    kind = type(literal)
+    if kind is str:
+
+        def text(event: Event) -> bool:
+            value = getter(event)
+            if type(value) is str:
+                return op(value, literal)
+            return general(value, literal)
+
+        return text
+    if kind is int or kind is float:
+
+        def number(event: Event) -> bool:
+            value = getter(event)
+            kind = type(value)
+            if kind is int or kind is float:
+                return op(value, literal)
+            return general(value, literal)
+
+        return number
+    return lambda event: general(getter(event), literal)

@@ -71,6 +71,8 @@ class State:
     edges: list[Edge] = field(default_factory=list)
     #: set by `NFA.finalize`: a FINAL state can be reached by PROCEED edges alone
     proceeds_to_final: bool = False
+    #: set by `NFA.finalize`: the state has no PROCEED edge
+    plain: bool = False
 
     def add(self, action: str, target: State | None, cond: Cond) -> None:
         self.edges.append(Edge(action, self, target or self, cond))
@@ -95,6 +97,7 @@ class NFA:
                 edge.test = edge.cond.compile()
         for state in self.states:
             state.proceeds_to_final = _proceeds_to_final(state, any_cond=True)
+            state.plain = all(edge.action != PROCEED for edge in state.edges)
         self.skips_irrelevant = all(_idle_without_terms(s) for s in self.states)
         return self
 

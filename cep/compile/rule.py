@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cep.compile.conditions import Cond, TermCond, TermTest, WhereCond
-from cep.compile.expressions import Env, ExpressionCompiler
+from cep.compile.expressions import Env, EventPredicates, ExpressionCompiler
 from cep.compile.nfa import NEXT, NFA, ChainBuilder, NFACompiler
 from cep.lang import ast
 from cep.lang.checker import CheckedRule
@@ -214,7 +214,23 @@ class RuleCompiler:
             source = f"{term.var} = {source}"
         rule_ref = self._rule_ref
 
-        if independent:
+        fast = (
+            EventPredicates(self.resolutions).build(term.condition)
+            if independent and term.condition is not None
+            else None
+        )
+        if fast is not None:
+            if types is None:
+
+                def test(event: Event, path: Any) -> bool:
+                    return fast(event)
+
+            else:
+
+                def test(event: Event, path: Any) -> bool:
+                    return event.type in types and fast(event)
+
+        elif independent:
 
             def test(event: Event, path: Any) -> bool:
                 if types is not None and event.type not in types:

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
-from cep.io.time import BadTime, parse_time
+from cep.io.time import MAX_MS, MIN_MS, BadTime, parse_time
 from cep.io.validation import Validator
 from cep.lang.types import Type
 from cep.runtime.event import Event
@@ -75,7 +75,11 @@ class SourceEvent(Event):
         raw: dict[str, Any] | None = None,
         text: str = "",
     ) -> None:
-        super().__init__(type, ts, data, seq, line)
+        self.type = type
+        self.ts = ts
+        self.data = data
+        self.seq = seq
+        self.line = line
         self.raw = data if raw is None else raw
         self.text = text
 
@@ -113,6 +117,9 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+
 class _Maker:
     """Turns one record into an event or a reject (type, time, validation)."""
 
@@ -140,10 +147,13 @@ class _Maker:
         value = record.get(self.time_field)
         if value is None:
             return Reject(line, "missing time", text)
-        try:
-            ts = parse_time(value)
-        except BadTime:
-            return Reject(line, "bad time", text)
+        if value.__class__ is int and MIN_MS <= value <= MAX_MS:
+            ts = value
+        else:
+            try:
+                ts = parse_time(value)
+            except BadTime:
+                return Reject(line, "bad time", text)
         data = record
         if self.validator is not None:
             typed, reason = self.validator.validate(type_name, record)
@@ -181,7 +191,7 @@ def read_jsonl(
             yield Reject(number, "not UTF-8", text)
             continue
         try:
-            record = json.loads(text, parse_constant=_no_constant)
+            record = _DECODER.decode(text)
         except json.JSONDecodeError as error:
             yield Reject(number, f"bad json: {error.msg}", text)
             continue

@@ -18,7 +18,8 @@ typed values (for matching) and leaves the original (for output) as it was read.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from math import isfinite
 from typing import Annotated, Any
 
 from pydantic import (
@@ -120,13 +121,47 @@ def build_model(schema: Schema) -> type[BaseModel]:
     )
 
 
+_EXACT = {"int": int, "duration": int, "float": float, "str": str, "bool": bool}
+
+
+def quick_check(schema: Schema) -> Callable[[dict[str, Any]], bool] | None:
+    """A plain-Python test that accepts only records pydantic would accept unchanged
+    (every declared field present unless optional, of exactly its type, floats finite).
+
+    A record it refuses is still validated by pydantic, which gives the reason or the
+    converted values (an int for a float field, say); `None` when some field's type
+    (`time`, lists) always needs pydantic.
+    """
+    checks = []
+    for name, info in schema.fields.items():
+        exact = _EXACT.get(info.type.kind)
+        if exact is None:
+            return None
+        checks.append((name, exact, info.optional, exact is float))
+
+    def check(record: dict[str, Any]) -> bool:
+        get = record.get
+        for name, exact, optional, is_float in checks:
+            value = get(name)
+            if value is None:
+                if optional:
+                    continue
+                return False
+            if value.__class__ is not exact or (is_float and not isfinite(value)):
+                return False
+        return True
+
+    return check
+
+
 class _Compiled:
-    __slots__ = ("attrs", "model", "schema")
+    __slots__ = ("attrs", "model", "quick", "schema")
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
         self.model = build_model(schema)
         self.attrs = [(_attr(i), name) for i, name in enumerate(schema.fields)]
+        self.quick = quick_check(schema)
 
 
 class Validator:
@@ -164,6 +199,8 @@ class Validator:
         """
         compiled = self._get(type_name)
         if compiled is None:
+            return record, None
+        if compiled.quick is not None and compiled.quick(record):
             return record, None
         try:
             model = compiled.model.model_validate(record)

@@ -80,6 +80,7 @@ class MatchingEngine:
         if max_runs_per_key < 1:
             raise ValueError("the cap on runs per key must be at least 1")
         self.orderer = EventOrderer(allowed_delay_ms)
+        self._no_delay = allowed_delay_ms == 0
         self.timers: list[tuple[int, int, int, Any]] = []
         self.timer_order = itertools.count()
         self.matchers = [
@@ -108,6 +109,19 @@ class MatchingEngine:
         event.seq = next(self.seq)
         self.events += 1
         orderer = self.orderer
+        if self._no_delay and not orderer._held:
+            # no allowed delay: an on-time event is matched at once
+            ts = event.ts
+            if ts >= orderer.max_seen and ts >= orderer.floor:
+                orderer.max_seen = ts
+                out = []
+                if self.timers and self.timers[0][0] <= ts:
+                    self._fire(ts, out)
+                for matcher in self.matchers:
+                    found = matcher.process(event)
+                    if found:
+                        out.extend(found)
+                return out
         if orderer.is_late(event):
             self.late += 1
             if self.on_late is not None:

@@ -21,12 +21,18 @@ from collections.abc import Callable
 from typing import Any
 
 from cep.compile.expressions import Env
-from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, State
+from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE, State
 from cep.compile.rule import CompiledRule, Path, path_events
 from cep.runtime.event import Event
 from cep.runtime.match import Match
 
 _FINAL = State("$end", "$end", FINAL)
+_NOTHING: list[Match] = []  # shared empty result (callers only read it)
+_NO_RUNS: list[Run] = []
+
+
+def _hashable(value: Any) -> Any:
+    return repr(value) if isinstance(value, list | dict) else value
 
 
 class Run:
@@ -92,6 +98,11 @@ class RuleMatcher:
         self.key_names = [name for name, _ in key_fields]
         types = rule.nfa.relevant_types
         self.filter_types = types if rule.nfa.skips_irrelevant else None
+        self._key_of = self._key_getter()
+        start = rule.nfa.start
+        self.start_takes = (
+            [edge for edge in start.edges if edge.action == TAKE] if start.plain else None
+        )
         # counters
         self.matches = 0
         self.timeouts = 0
@@ -107,60 +118,114 @@ class RuleMatcher:
         return types is None or event.type in types
 
     def partition_key(self, event: Event) -> Any:
-        """The event's partition key (a tuple), `()` without `partition by`, or `None`
-        when the event lacks a key field."""
-        if not self.key_paths:
-            return ()
-        values = []
-        for parts in self.key_paths:
-            value: Any = event.get(parts[0])
-            for part in parts[1:]:
-                value = value.get(part) if isinstance(value, dict) else None
-            if value is None:
-                return None
-            if isinstance(value, list | dict):
-                value = repr(value)
-            values.append(value)
-        return tuple(values)
+        """The event's partition key, `()` without `partition by`, or `None` when the
+        event lacks a key field. One field gives its value, several a tuple."""
+        return self._key_of(event)
+
+    def _key_getter(self) -> Callable[[Event], Any]:
+        paths = self.key_paths
+        if not paths:
+            return lambda event: ()
+        if len(paths) == 1 and len(paths[0]) == 1 and paths[0][0] not in ("ts", "type"):
+            name = paths[0][0]
+
+            def single(event: Event) -> Any:
+                value = event.data.get(name)
+                if value is None or value.__class__ is str or value.__class__ is int:
+                    return value
+                return _hashable(value)
+
+            return single
+
+        def several(event: Event) -> Any:
+            values = []
+            for parts in paths:
+                value: Any = event.get(parts[0])
+                for part in parts[1:]:
+                    value = value.get(part) if isinstance(value, dict) else None
+                if value is None:
+                    return None
+                values.append(_hashable(value))
+            return values[0] if len(values) == 1 else tuple(values)
+
+        return several
 
     def process(self, event: Event) -> list[Match]:
         """Match one event (in time order) and return the matches it releases."""
         if self.filter_types is not None and event.type not in self.filter_types:
-            return []
-        key = self.partition_key(event)
+            return _NOTHING
+        key = self._key_of(event)
         if key is None:
             self.missing_key += 1
-            return []
-        part = self.partitions.get(key)
+            return _NOTHING
+        partitions = self.partitions
+        part = partitions.get(key)
         if part is None:
+            cache: dict[int, bool] = {}
+            takes = self.start_takes
+            if takes is not None:
+                # a new partition: nothing happens unless the event can start a run
+                for edge in takes:
+                    if edge.test is None or edge.test(event, None, cache):
+                        break
+                else:
+                    return _NOTHING
             part = Partition(key)
+            out = self._process(part, event, cache)
+            if part.runs or part.completed:
+                partitions[key] = part
+            return out
         out = self._process(part, event)
-        if part.runs or part.completed:
-            self.partitions[key] = part
-        else:
-            self.partitions.pop(key, None)
+        if not part.runs and not part.completed:
+            del partitions[key]
         return out
 
-    def _process(self, part: Partition, event: Event) -> list[Match]:
+    def _process(
+        self, part: Partition, event: Event, cache: dict[int, bool] | None = None
+    ) -> list[Match]:
         self.step += 1
-        cache: dict[int, bool] = {}
+        if cache is None:
+            cache = {}
         potential: list[Completed] = []
         fresh: list[Run] = []
-        started = False
+        children = self._children
         for run in part.runs:
-            kids, stopped = self._children(run.state, run.path, run.start, event, cache, False)
+            kids, stopped = children(run.state, run.path, run.start, event, cache, False)
             for kid in kids:
-                if kid.state.kind == FINAL:
+                if kid.state.kind is FINAL:
                     potential.append(self._completed(kid, event.ts))
                 elif not stopped:
                     fresh.append(kid)
-        kids, stopped = self._children(self.start_state, None, None, event, cache, True)
-        for kid in kids:
-            if kid.state.kind == FINAL:
-                potential.append(self._completed(kid, event.ts))
-            elif not stopped:
-                fresh.append(kid)
-                started = True
+        runs_before = len(fresh)
+        takes = self.start_takes
+        if takes is not None:
+            # a start state without PROCEED edges: only its TAKE edges matter
+            for edge in takes:
+                test = edge.test
+                if test is None or test(event, None, cache):
+                    target = edge.target
+                    if target.kind is STOP:
+                        del fresh[runs_before:]
+                        break
+                    taken: Path = (edge.source.var, event, None)
+                    if target.kind is FINAL:
+                        potential.append(self._completed(Run(target, taken, event), event.ts))
+                        continue
+                    fresh.append(Run(target, taken, event))
+                    if (
+                        target.proceeds_to_final
+                        and self._final_after_proceed(target, event, None, cache)
+                        and self.rule.completes(taken)
+                    ):
+                        potential.append(self._completed(Run(_FINAL, taken, event), event.ts))
+        else:
+            kids, stopped = children(self.start_state, None, None, event, cache, True)
+            for kid in kids:
+                if kid.state.kind is FINAL:
+                    potential.append(self._completed(kid, event.ts))
+                elif not stopped:
+                    fresh.append(kid)
+        started = len(fresh) > runs_before
         if len(fresh) > self.max_runs:
             self.dropped_runs += len(fresh) - self.max_runs
             del fresh[self.max_runs :]
@@ -171,7 +236,7 @@ class RuleMatcher:
                 part.timer = close
                 self.schedule(close, self, part.key)
         if not potential and not part.completed:
-            return []
+            return _NOTHING
         return self._release(part, potential)
 
     def _children(
@@ -184,19 +249,24 @@ class RuleMatcher:
         is_start: bool,
     ) -> tuple[list[Run], bool]:
         """The runs one run becomes on `event`, and whether it hit a stop state."""
-        edges = []
-        stack = [state]
-        while stack:
-            current = stack.pop()
-            for edge in current.edges:
-                test = edge.test
-                if test is None or test(event, path, cache):
-                    if edge.action is PROCEED:
-                        stack.append(edge.target)
-                    else:
-                        edges.append(edge)
+        if state.plain:
+            edges = [
+                edge for edge in state.edges if edge.test is None or edge.test(event, path, cache)
+            ]
+        else:
+            edges = []
+            stack = [state]
+            while stack:
+                current = stack.pop()
+                for edge in current.edges:
+                    test = edge.test
+                    if test is None or test(event, path, cache):
+                        if edge.action is PROCEED:
+                            stack.append(edge.target)
+                        else:
+                            edges.append(edge)
         if not edges:
-            return [], False
+            return _NO_RUNS, False
         out: list[Run] = []
         stopped = False
         for edge in edges:
@@ -204,11 +274,14 @@ class RuleMatcher:
             if edge.action is IGNORE:
                 if is_start:
                     continue
-                if target.kind == FINAL and not self.rule.completes(path):
+                if target is state:
+                    out.append(Run(target, path, start))
+                    continue
+                if target.kind is FINAL and not self.rule.completes(path):
                     continue
                 out.append(Run(target, path, start))
                 continue
-            if target.kind == STOP:
+            if target.kind is STOP:
                 stopped = True
                 continue
             taken: Path = (edge.source.var, event, path)
@@ -364,7 +437,13 @@ class RuleMatcher:
     def _report(self, path: Path, ts: int, kind: str, key: Any) -> Match:
         rule = self.rule
         bindings = rule.bindings(path)
-        key_record = dict(zip(self.key_names, key, strict=True)) if self.key_names else None
+        names = self.key_names
+        if not names:
+            key_record = None
+        elif len(names) == 1:
+            key_record = {names[0]: key}
+        else:
+            key_record = dict(zip(names, key, strict=True))
         emit = rule.emit if kind == "match" else rule.timeout_emit
         if emit is None:
             fields = dict(key_record) if key_record else {}
