@@ -562,3 +562,30 @@ def test_same_constant_in_two_imported_files(tmp_path):
     checked = check_paths([str(tmp_path / "main.cep")])
     (diagnostic,) = checked.diagnostics
     assert diagnostic.message.startswith("constant `W` is declared in two files that")
+
+
+@pytest.mark.parametrize("optional", ["c = Login?", "c = Login*", "c = Login{0,2}"])
+def test_an_optional_term_cannot_follow_a_greedy_repetition(optional: str) -> None:
+    found = only(f"""\
+    rule r {{
+      partition by user
+      pattern a = Payment -> b = Payment+ -> {optional}
+      within WINDOW
+    }}
+    """)
+    column = len("  pattern a = Payment -> b = Payment+ -> ") + 1
+    assert found[:3] == ("error", 6, column)
+    assert found[3].startswith("an optional term cannot follow a greedy repetition")
+
+
+def test_an_optional_term_may_follow_a_reluctant_repetition() -> None:
+    assert (
+        diagnostics("""\
+        rule r {
+          partition by user
+          pattern a = Payment -> b = Payment+? -> c = Login? -> d = Login
+          within WINDOW
+        }
+        """)
+        == []
+    )

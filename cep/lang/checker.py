@@ -7,6 +7,7 @@ window length), plus every error and warning found.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from cep.lang import ast
@@ -371,6 +372,18 @@ class _RuleChecker:
             case ast.Sequence(items=items):
                 for item in items:
                     self._walk_structure(item)
+                for before, after in itertools.pairwise(items):
+                    previous, following = _last_item(before)[1], _first_item(after)
+                    if _is_greedy_repetition(previous) and _is_optional(following):
+                        self.local.error(
+                            "an optional term cannot follow a greedy repetition: it would "
+                            "only ever be skipped by an event the repetition cannot take "
+                            "(Flink CEP refuses it too)",
+                            following.span,
+                            "help: make the repetition reluctant (`+?`, `{n,m}?`) or the "
+                            "term required",
+                            code="optional-after-greedy",
+                        )
             case ast.Alternation(options=options):
                 for option in options:
                     if isinstance(option, ast.Negation):
@@ -539,6 +552,22 @@ def _last_item(node: ast.Pattern) -> tuple[str | None, ast.Pattern]:
         op = node.ops[-1]
         node = node.items[-1]
     return op, node
+
+
+def _is_greedy_repetition(node: ast.Pattern) -> bool:
+    """A repetition of a single term with a greedy form (not `?`, not `any`, not a group)."""
+    return (
+        isinstance(node, ast.Quantified)
+        and node.greedy
+        and node.form != "?"
+        and node.contiguity != "any"
+        and isinstance(node.body, ast.Term)
+        and not (node.max_count == 1 and node.min_count <= 1)
+    )
+
+
+def _is_optional(node: ast.Pattern) -> bool:
+    return isinstance(node, ast.Quantified) and node.min_count == 0
 
 
 def _contains_negation_at_edge(node: ast.Pattern) -> bool:
