@@ -25,7 +25,7 @@ from cep.io.sources import SourceEvent
 from cep.io.time import BadTime, parse_time
 from cep.io.validation import Validator
 from cep.lang.checker import CheckedProgram, check_paths, check_sources
-from cep.lang.values import parse_duration
+from cep.lang.values import parse_duration_option
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, MatchingEngine, Stats
 from cep.runtime.event import Event
 from cep.runtime.match import Match
@@ -61,8 +61,10 @@ def load_rules(checked: CheckedProgram, names: Iterable[str] | None = None) -> l
 
 def _milliseconds(value: int | str) -> int:
     if isinstance(value, str):
-        return parse_duration(value)
-    return int(value)
+        return parse_duration_option(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected milliseconds (an int >= 0) or a duration, not {value!r}")
+    return value
 
 
 class Engine:

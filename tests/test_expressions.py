@@ -24,7 +24,7 @@ def evaluate(expr: str, bindings: dict[str, Any] | None = None, this: Event | No
     """Evaluate `expr` as the emit field of a rule `a = P -> f = P+ -> o = P?`."""
     text = SCHEMA + (
         'const LIMIT = 10\nconst NAMES = ["x", "y"]\n'
-        "rule r { pattern a = P -> f = P+ -> o = P? within 1m "
+        "rule r { pattern a = P -> f = P+? -> o = P? within 1m "
         f"emit v = {expr}, a = a, f = f, o = o }}\n"
     )
     checked = check_sources({"t.cep": text})

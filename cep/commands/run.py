@@ -19,7 +19,7 @@ from cep.io.sources import (
 from cep.io.validation import Validator
 from cep.lang.checker import check_paths
 from cep.lang.program import RulePathError
-from cep.lang.values import parse_duration
+from cep.lang.values import parse_duration_option
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, MatchingEngine, Stats
 
 EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -72,9 +72,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
-        delay = parse_duration(args.allowed_delay)
-    except ValueError:
-        return _usage(f"--allowed-delay takes a duration such as 5s, not {args.allowed_delay!r}")
+        delay = parse_duration_option(args.allowed_delay)
+    except ValueError as error:
+        return _usage(f"--allowed-delay: {error}")
     if args.max_runs_per_key < 1:
         return _usage("--max-runs-per-key must be at least 1")
     try:

@@ -14,6 +14,21 @@ def parse_duration(text: str) -> int:
     return sum(int(n) * _UNIT_MS[unit] for n, unit in _DURATION_PART.findall(text))
 
 
+_DURATION_TEXT = re.compile(r"(?:\d+(?:ms|s|m|h|d))+")
+
+
+def parse_duration_option(text: str) -> int:
+    """A duration given as an option (`5s`, `1m30s`, `250ms`); raises `ValueError` for
+    anything else, naming what is expected."""
+    cleaned = text.strip()
+    if not _DURATION_TEXT.fullmatch(cleaned):
+        raise ValueError(
+            f"expected a duration such as 5s, 1m30s or 250ms (units ms, s, m, h, d), "
+            f"not {text!r}"
+        )
+    return parse_duration(cleaned)
+
+
 def format_duration(ms: int) -> str:
     """90000 -> `1m30s`; the inverse of `parse_duration` for non-negative values."""
     if ms == 0:
