@@ -98,6 +98,13 @@ class RuleMatcher:
         self.key_names = [name for name, _ in key_fields]
         types = rule.nfa.relevant_types
         self.filter_types = types if rule.nfa.skips_irrelevant else None
+        # when an event that satisfies no term changes nothing, and terms do not depend
+        # on runs, the terms are tested once per event and the rest is skipped
+        self.screen = (
+            [(term.index, term.test) for term in rule.terms]
+            if rule.nfa.skips_irrelevant and all(term.independent for term in rule.terms)
+            else None
+        )
         self._key_of = self._key_getter()
         start = rule.nfa.start
         self.start_takes = (
@@ -152,7 +159,18 @@ class RuleMatcher:
 
     def process(self, event: Event) -> list[Match]:
         """Match one event (in time order) and return the matches it releases."""
-        if self.filter_types is not None and event.type not in self.filter_types:
+        cache: dict[int, bool] = {}
+        screen = self.screen
+        if screen is not None:
+            hit = False
+            for index, test in screen:
+                if test(event, None):
+                    cache[index] = hit = True
+                else:
+                    cache[index] = False
+            if not hit:
+                return _NOTHING
+        elif self.filter_types is not None and event.type not in self.filter_types:
             return _NOTHING
         key = self._key_of(event)
         if key is None:
@@ -161,7 +179,6 @@ class RuleMatcher:
         partitions = self.partitions
         part = partitions.get(key)
         if part is None:
-            cache: dict[int, bool] = {}
             takes = self.start_takes
             if takes is not None:
                 # a new partition: nothing happens unless the event can start a run
@@ -175,7 +192,7 @@ class RuleMatcher:
             if part.runs or part.completed:
                 partitions[key] = part
             return out
-        out = self._process(part, event)
+        out = self._process(part, event, cache)
         if not part.runs and not part.completed:
             del partitions[key]
         return out
@@ -190,7 +207,7 @@ class RuleMatcher:
         fresh: list[Run] = []
         children = self._children
         for run in part.runs:
-            kids, stopped = children(run.state, run.path, run.start, event, cache, False)
+            kids, stopped = children(run, run.state, run.path, run.start, event, cache, False)
             for kid in kids:
                 if kid.state.kind is FINAL:
                     potential.append(self._completed(kid, event.ts))
@@ -219,7 +236,7 @@ class RuleMatcher:
                     ):
                         potential.append(self._completed(Run(_FINAL, taken, event), event.ts))
         else:
-            kids, stopped = children(self.start_state, None, None, event, cache, True)
+            kids, stopped = children(None, self.start_state, None, None, event, cache, True)
             for kid in kids:
                 if kid.state.kind is FINAL:
                     potential.append(self._completed(kid, event.ts))
@@ -241,6 +258,7 @@ class RuleMatcher:
 
     def _children(
         self,
+        run: Run | None,
         state: State,
         path: Path,
         start: Event | None,
@@ -274,8 +292,8 @@ class RuleMatcher:
             if edge.action is IGNORE:
                 if is_start:
                     continue
-                if target is state:
-                    out.append(Run(target, path, start))
+                if target is state and run is not None:
+                    out.append(run)  # the run stays as it is
                     continue
                 if target.kind is FINAL and not self.rule.completes(path):
                     continue
