@@ -1,0 +1,347 @@
+"""Throughput and peak memory of the interpreter against a hand-written Python loop.
+
+Run: python benchmarks/bench_engine.py [--events N] [--generator PATH] [--repeat K]
+
+The rule is `three_failed_payments` of rules/payments.cep (three failed payments by one
+user within a minute, partition by user, skip past last) over N payment events from the
+shared workload generator (default: ../shared/bench/gen_payments.py from the repository
+root, else $CEP_BENCH_GENERATOR). The workload is generated once into benchmarks/.data/.
+
+Every measurement runs in its own subprocess, so its peak RSS is its own; the table
+shows the median of K runs. Measurements:
+
+- baseline-file: a plain loop with `json.loads` over the JSONL file, end to end;
+- interpreter-file: `cep run rules/payments.cep --rule three_failed_payments`, end to end
+  (reading, validation, matching, output);
+- baseline-memory: the plain loop over records already parsed into dicts;
+- interpreter-memory: `MatchingEngine.push` over pre-built `Event` objects, + `finish()`;
+- baseline-file-orjson: the plain loop with `orjson.loads`, for reference, only when
+  orjson happens to be installed (it is not a dependency of cep).
+
+Every measurement must report the reference match count (13,528 for 1,000,000 events);
+the exit status is 1 when one does not. `--profile` runs interpreter-memory under
+cProfile instead and prints the top functions by own time. Not a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+RULES = REPO / "rules" / "payments.cep"
+RULE = "three_failed_payments"
+DATA = REPO / "benchmarks" / ".data"
+DEFAULT_GENERATOR = REPO.parent / "shared" / "bench" / "gen_payments.py"
+GENERATOR_ENV = "CEP_BENCH_GENERATOR"
+WINDOW_MS = 60_000
+# Match counts of the rule for the generator's default options (its README).
+REFERENCE = {10_000: 104, 100_000: 1_298, 1_000_000: 13_528, 10_000_000: 135_558}
+
+MEASUREMENTS = ("baseline-file", "interpreter-file", "baseline-memory", "interpreter-memory")
+ORJSON = "baseline-file-orjson"
+
+
+# ------------------------------------------------------------------------- workload
+
+
+def find_generator(explicit: str | None = None) -> Path | None:
+    """The generator script: `explicit`, else the shared default, else $CEP_BENCH_GENERATOR."""
+    if explicit:
+        return Path(explicit)
+    if DEFAULT_GENERATOR.is_file():
+        return DEFAULT_GENERATOR
+    env = os.environ.get(GENERATOR_ENV)
+    return Path(env) if env else None
+
+
+def ensure_workload(events: int, generator: Path, folder: Path = DATA) -> Path:
+    """The JSONL file of `events` payments, generated into `folder` unless already there."""
+    target = folder / f"payments-{events}.jsonl"
+    if target.is_file():
+        return target
+    if not generator.is_file():
+        raise FileNotFoundError(f"workload generator not found: {generator}")
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f"payments-{events}.partial"
+    subprocess.run([sys.executable, str(generator), str(events), str(partial)], check=True)
+    # rename only once complete, so an interrupted run never leaves a short cache file
+    for suffix in (".csv", ".jsonl"):
+        Path(f"{partial}{suffix}").replace(folder / f"payments-{events}{suffix}")
+    return target
+
+
+def read_records(path: Path, loads: Callable[[str | bytes], Any] = json.loads) -> list[dict]:
+    """Every line of a JSONL file as a dict."""
+    with open(path, "rb") as stream:
+        return [loads(line) for line in stream]
+
+
+# ------------------------------------------------------------------------- baseline
+
+
+def baseline_matches(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The rule written by hand: per user, the failed payments of the last minute.
+
+    A third failure less than a minute after the oldest kept one is a match; the user's
+    state is then cleared (skip past last). Yields the rule's `emit` fields.
+    """
+    pending: dict[str, list[tuple[int, float]]] = {}
+    for record in records:
+        if record.get("type") != "Payment" or record.get("status") != "failed":
+            continue
+        user, ts = record["user"], record["ts"]
+        kept = pending.get(user)
+        if kept is None:
+            pending[user] = [(ts, record["amount"])]
+            continue
+        while kept and ts - kept[0][0] >= WINDOW_MS:
+            del kept[0]
+        kept.append((ts, record["amount"]))
+        if len(kept) == 3:
+            del pending[user]
+            yield {"user": user, "first_at": kept[0][0], "total": sum(a for _, a in kept)}
+
+
+def baseline_file(path: Path, loads: Callable[[str | bytes], Any] = json.loads) -> int:
+    """The hand-written loop over a JSONL file, line by line; returns the match count."""
+    with open(path, "rb") as stream:
+        return sum(1 for _ in baseline_matches(loads(line) for line in stream))
+
+
+def baseline_records(records: list[dict[str, Any]]) -> int:
+    """The hand-written loop over records already in memory; returns the match count."""
+    return sum(1 for _ in baseline_matches(records))
+
+
+# ------------------------------------------------------------------------- interpreter
+
+
+def load_rule() -> list[Any]:
+    """The compiled rule, as `cep run` loads it."""
+    from cep.api import load_rules
+    from cep.lang.checker import check_paths
+
+    return load_rules(check_paths([str(RULES)]), [RULE])
+
+
+def interpreter_file(path: Path, output: Path) -> int:
+    """`cep run` on the file, matches written to `output`; returns the match count."""
+    from cep.cli import main
+
+    argv = ["run", str(RULES), "--rule", RULE, "--input", str(path)]
+    status = main([*argv, "--output", str(output), "--quiet"])
+    if status != 0:
+        raise RuntimeError(f"cep run exited with {status}")
+    with open(output, "rb") as lines:
+        return sum(1 for _ in lines)
+
+
+def read_events(path: Path) -> list[Any]:
+    """The file's records as engine `Event`s (type, time, fields as read)."""
+    from cep.runtime.event import Event
+
+    return [Event(r["type"], r["ts"], r) for r in read_records(path)]
+
+
+def interpreter_events(events: Iterable[Any], rules: list[Any]) -> int:
+    """`MatchingEngine.push` for every event, then `finish()`; returns the match count."""
+    from cep.runtime.engine import MatchingEngine
+
+    engine = MatchingEngine(rules)
+    push = engine.push
+    matches = 0
+    for event in events:
+        reports = push(event)
+        if reports:
+            matches += len(reports)
+    matches += len(engine.finish())
+    return matches
+
+
+# ------------------------------------------------------------------------- measuring
+
+
+def peak_mib() -> float:
+    """This process's peak resident set size, in MiB (ru_maxrss is KiB on Linux)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+def _frozen(data: list[Any]) -> list[Any]:
+    # preloaded objects are moved out of the collector's view, so that the timed part
+    # does not pay for traversing them
+    gc.collect()
+    gc.freeze()
+    return data
+
+
+def measure(name: str, path: Path) -> dict[str, Any]:
+    """Run one measurement in this process: seconds of the timed part, matches, peak."""
+    job: Callable[[], int]
+    if name == "baseline-file":
+        job = lambda: baseline_file(path)  # noqa: E731
+    elif name == ORJSON:
+        import orjson
+
+        job = lambda: baseline_file(path, orjson.loads)  # noqa: E731
+    elif name == "baseline-memory":
+        records = _frozen(read_records(path))
+        job = lambda: baseline_records(records)  # noqa: E731
+    elif name == "interpreter-file":
+        import cep.cli  # noqa: F401  (imports are not part of the timed run)
+
+        output = Path(tempfile.mkstemp(prefix="cep-bench-", suffix=".jsonl")[1])
+        job = lambda: interpreter_file(path, output)  # noqa: E731
+    elif name == "interpreter-memory":
+        rules = load_rule()
+        events = _frozen(read_events(path))
+        job = lambda: interpreter_events(events, rules)  # noqa: E731
+    else:
+        raise ValueError(f"unknown measurement {name!r}")
+    try:
+        start = time.perf_counter()
+        matches = job()
+        seconds = time.perf_counter() - start
+    finally:
+        if name == "interpreter-file":
+            output.unlink(missing_ok=True)
+    package = sys.modules.get("cep")
+    source = str(Path(package.__file__).parent) if package and package.__file__ else None
+    return {
+        "name": name,
+        "seconds": seconds,
+        "matches": matches,
+        "peak_mib": peak_mib(),
+        "cep": source,
+    }
+
+
+def run_child(name: str, path: Path) -> dict[str, Any]:
+    """One measurement in a fresh interpreter."""
+    command = [sys.executable, __file__, "--child", name, "--data", str(path)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def profile(path: Path, top: int = 15) -> None:
+    """interpreter-memory under cProfile: the `top` functions by own time."""
+    import cProfile
+    import pstats
+
+    rules = load_rule()
+    events = _frozen(read_events(path))
+    profiler = cProfile.Profile()
+    matches = profiler.runcall(interpreter_events, events, rules)
+    print(f"{len(events):,} events, {matches:,} matches")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
+
+
+# ------------------------------------------------------------------------- report
+
+
+def table(rows: list[dict[str, Any]], events: int) -> str:
+    """The figures as a text table."""
+    head = f"{'measurement':<22} {'events':>10} {'seconds':>9} {'events/s':>11} "
+    head += f"{'peak MiB':>9} {'matches':>8}"
+    lines = [head, "-" * len(head)]
+    for row in rows:
+        lines.append(
+            f"{row['name']:<22} {events:>10,} {row['seconds']:>9.2f} "
+            f"{events / row['seconds']:>11,.0f} {row['peak_mib']:>9.1f} {row['matches']:>8,}"
+        )
+    by_name = {row["name"]: row for row in rows}
+    for label, interp, base in (
+        ("end to end", "interpreter-file", "baseline-file"),
+        ("in memory", "interpreter-memory", "baseline-memory"),
+    ):
+        if interp in by_name and base in by_name:
+            i, b = by_name[interp], by_name[base]
+            lines.append(
+                f"interpreter / baseline, {label}: {i['seconds'] / b['seconds']:.1f}x the time, "
+                f"{i['peak_mib'] / b['peak_mib']:.1f}x the peak memory"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="default: 1,000,000")
+    parser.add_argument("--generator", help=f"gen_payments.py (default: shared, ${GENERATOR_ENV})")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--only", action="append", choices=(*MEASUREMENTS, ORJSON))
+    parser.add_argument("--profile", action="store_true", help="profile interpreter-memory")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--data", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(measure(args.child, Path(args.data))))
+        return 0
+    generator = find_generator(args.generator)
+    if generator is None or not generator.is_file():
+        print(f"no workload generator: pass --generator or set ${GENERATOR_ENV}", file=sys.stderr)
+        return 2
+    path = ensure_workload(args.events, generator)
+    if args.profile:
+        profile(path)
+        return 0
+    names = list(args.only or MEASUREMENTS)
+    if not args.only:
+        try:
+            import orjson  # noqa: F401
+        except ImportError:
+            pass
+        else:
+            names.append(ORJSON)
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for round_ in range(args.repeat):  # interleaved, so drift on a shared machine spreads
+        for name in names:
+            result = run_child(name, path)
+            results[name].append(result)
+            print(
+                f"run {round_ + 1}/{args.repeat} {name}: {result['seconds']:.2f} s, "
+                f"{result['matches']:,} matches, {result['peak_mib']:.1f} MiB",
+                file=sys.stderr,
+            )
+    rows = []
+    for name, runs in results.items():
+        counts = {run["matches"] for run in runs}
+        rows.append(
+            {
+                "name": name,
+                "seconds": statistics.median(run["seconds"] for run in runs),
+                "peak_mib": statistics.median(run["peak_mib"] for run in runs),
+                "matches": runs[0]["matches"] if len(counts) == 1 else -1,
+            }
+        )
+    print(f"rule {RULE} over {path.name}, median of {args.repeat} run(s)")
+    sources = {run["cep"] for runs in results.values() for run in runs if run["cep"]}
+    if sources:
+        print(f"cep imported from {', '.join(sorted(sources))}")
+    print(table(rows, args.events))
+    expected = REFERENCE.get(args.events)
+    counts = {row["matches"] for row in rows}
+    if expected is not None and counts != {expected}:
+        print(
+            f"wrong match count: expected {expected:,} for {args.events:,} events", file=sys.stderr
+        )
+        return 1
+    if expected is None and len(counts) != 1:
+        print("the measurements disagree on the match count", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
