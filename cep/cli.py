@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from cep.commands import explain as explain_command
 from cep.commands import run as run_command
+from cep.commands import test as test_command
 from cep.lang.checker import CheckedProgram, check_paths
 from cep.lang.program import RulePathError
 
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(handler=cmd_check)
     run_command.add_parser(commands)
+    test_command.add_parser(commands)
     explain_command.add_parser(commands)
     return parser
 

@@ -113,3 +113,65 @@ def test_the_bundled_rule_library_checks_clean():
     )
     assert result.returncode == 0, result.stdout
     assert result.stdout.strip().endswith(", 0 errors, 0 warnings")
+
+
+# ---------------------------------------------------------------------------- cep test
+
+TESTED = """\
+event Payment { user: str, amount: float, status: str }
+rule three "three failures in a minute" {
+  partition by user
+  pattern f = Payment[status == "failed"]{3}
+  within 1m
+  emit user = f[0].user, total = sum(f.amount)
+}
+test three "fires on the third failure" {
+  given
+    Payment { ts: 0s, user: "u1", amount: 10, status: "failed" }
+    Payment { ts: 1s, user: "u1", amount: 10, status: "failed" }
+    Payment { ts: 2s, user: "u1", amount: 10, status: "failed" }
+  expect three { user: "u1", total: 30 } at 2s
+}
+test three "window edge" {
+  given
+    Payment { ts: 0s, user: "u1", amount: 10, status: "failed" }
+    Payment { ts: 30s, user: "u1", amount: 10, status: "failed" }
+    Payment { ts: 1m, user: "u1", amount: 10, status: "failed" }
+  expect 1 three
+}
+"""
+
+
+def test_cep_test_prints_one_line_per_test_and_a_summary(tmp_path, capsys):
+    path = tmp_path / "r.cep"
+    path.write_text(TESTED)
+    code, out, _ = run(capsys, "test", str(path))
+    assert code == 1
+    assert f"{path}::three::fires on the third failure PASSED" in out
+    assert f"{path}::three::window edge FAILED" in out
+    assert "expected 1 matches of three, got 0" in out
+    assert "closest run: run started at event 1 (Payment at 0s) bound events f = 1, 2" in out
+    assert out.rstrip().splitlines()[-1].startswith("1 failed, 1 passed in ")
+
+
+def test_cep_test_k_selects_tests(tmp_path, capsys):
+    path = tmp_path / "r.cep"
+    path.write_text(TESTED)
+    code, out, _ = run(capsys, "test", str(path), "-k", "third")
+    assert code == 0
+    assert "window edge" not in out
+    assert out.rstrip().splitlines()[-1].startswith("1 passed in ")
+
+
+def test_cep_test_with_rule_errors_exits_1(tmp_path, capsys):
+    path = tmp_path / "r.cep"
+    path.write_text(TESTED.replace("status ==", "stat =="))
+    code, out, _ = run(capsys, "test", str(path))
+    assert code == 1
+    assert "no test was run" in out
+
+
+def test_cep_test_on_the_rule_library_passes(capsys):
+    code, out, _ = run(capsys, "test", "rules")
+    assert code == 0, out
+    assert " failed" not in out

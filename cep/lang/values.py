@@ -23,8 +23,7 @@ def parse_duration_option(text: str) -> int:
     cleaned = text.strip()
     if not _DURATION_TEXT.fullmatch(cleaned):
         raise ValueError(
-            f"expected a duration such as 5s, 1m30s or 250ms (units ms, s, m, h, d), "
-            f"not {text!r}"
+            f"expected a duration such as 5s, 1m30s or 250ms (units ms, s, m, h, d), not {text!r}"
         )
     return parse_duration(cleaned)
 

@@ -116,6 +116,9 @@ class RuleMatcher:
         self.dropped_runs = 0
         self.missing_key = 0
         self.expired_runs = 0
+        #: called as `tracer(run, reason, event_or_None)` when a run ends without a
+        #: match (see cep/runtime/trace.py); None when nobody traces this rule
+        self.tracer: Callable[[Run, str, Event | None], None] | None = None
 
     # ------------------------------------------------------------------ events
 
@@ -206,6 +209,7 @@ class RuleMatcher:
         potential: list[Completed] = []
         fresh: list[Run] = []
         children = self._children
+        tracer = self.tracer
         for run in part.runs:
             kids, stopped = children(run, run.state, run.path, run.start, event, cache, False)
             for kid in kids:
@@ -213,6 +217,8 @@ class RuleMatcher:
                     potential.append(self._completed(kid, event.ts))
                 elif not stopped:
                     fresh.append(kid)
+            if tracer is not None and (stopped or not kids):
+                tracer(run, "stopped by `not`" if stopped else "no edge", event)
         runs_before = len(fresh)
         takes = self.start_takes
         if takes is not None:
@@ -245,6 +251,9 @@ class RuleMatcher:
         started = len(fresh) > runs_before
         if len(fresh) > self.max_runs:
             self.dropped_runs += len(fresh) - self.max_runs
+            if tracer is not None:
+                for run in fresh[self.max_runs :]:
+                    tracer(run, "dropped by --max-runs-per-key", event)
             del fresh[self.max_runs :]
         part.runs = fresh
         if started and self.window is not None and self.schedule is not None:
@@ -388,6 +397,9 @@ class RuleMatcher:
         part.runs = fresh
         out = self._release(part, potential) if (potential or part.completed) else []
         self.expired_runs += len(expired)
+        if self.tracer is not None:
+            for run in expired:
+                self.tracer(run, f"window closed at {now}", None)
         if self.rule.timeout_emit is not None:
             expired.sort(key=lambda r: (_key_of(r.start), self._tie_key(r.path)))
             for run in expired:
@@ -448,6 +460,11 @@ class RuleMatcher:
             return key <= pid if inclusive else key < pid
 
         if any(pruned(r.start) for r in part.runs):
+            if self.tracer is not None:
+                reason = f"skipped ({skip.replace('_', ' ')}) after a match ending at event"
+                for run in part.runs:
+                    if pruned(run.start):
+                        self.tracer(run, reason, cells[-1][1])
             part.runs = [r for r in part.runs if not pruned(r.start)]
         if any(pruned(c.start) for c in part.completed):
             part.completed[:] = [c for c in part.completed if not pruned(c.start)]

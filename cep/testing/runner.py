@@ -28,6 +28,7 @@ from cep.lang.program import ConstInfo, constant_value
 from cep.runtime.engine import MatchingEngine
 from cep.runtime.event import Event
 from cep.runtime.match import Match, json_value
+from cep.runtime.trace import RunTracer, show_time
 
 
 @dataclass
@@ -56,11 +57,25 @@ class TestOutcome:
 
     @property
     def name(self) -> str:
-        return self.description or f"line {self.line}"
+        return test_name(self.description, self.line)
 
     @property
     def test_id(self) -> str:
         return f"{self.file}::{self.rule}::{self.name}"
+
+
+def test_name(description: str | None, line: int) -> str:
+    """A test's name: its description, or `line N` when it has none."""
+    return description or f"line {line}"
+
+
+def test_id(path: str, test: ast.TestDecl) -> str:
+    """`rules/payments.cep::three_failed_payments::fires on the third failure`."""
+    return f"{path}::{test.rule}::{test_name(test.description, test.span.line)}"
+
+
+test_name.__test__ = False  # type: ignore[attr-defined]
+test_id.__test__ = False  # type: ignore[attr-defined]
 
 
 class TestRunner:
@@ -89,13 +104,28 @@ class TestRunner:
         if test.allowed_delay is not None:
             delay = int(constant_value(test.allowed_delay, consts)[0])  # type: ignore[arg-type]
         engine = MatchingEngine([rule], allowed_delay_ms=delay)
+        tracer = RunTracer(rule)
+        tracer.attach(engine.matchers[0])
         reports: list[Match] = []
         for event in events:
             reports.extend(engine.push(event))
         reports.extend(engine.finish(flush=test.flush))
+        tracer.finish(engine.matchers[0])
         outcome.reports = reports
         problems = compare(test, reports, consts)
         outcome.passed = not problems
+        if problems:
+            problems.insert(0, f"rule {test.rule} ({rule.file}), {len(events)} given events")
+            if _missing(test, reports, consts):
+                closest = tracer.closest()
+                if closest is None:
+                    problems.append("no run started: no given event satisfied the first term")
+                else:
+
+                    def later(ts: int) -> Event | None:
+                        return next((e for e in events if e.ts >= ts), None)
+
+                    problems.append("closest run: " + tracer.describe(closest, later))
         outcome.message = "\n".join(problems)
         return outcome
 
@@ -158,22 +188,69 @@ def compare(test: ast.TestDecl, reports: list[Match], consts: dict[str, ConstInf
     for count in counts:
         if len(matches) != count:
             problems.append(f"expected {count} matches of {test.rule}, got {len(matches)}")
-    if records:
-        compared = [r for r in reports if timeouts or r.kind == "match"]
-        if not all_agree(records, compared):
-            problems.append("expected reports, in order, next to what was reported:")
-            for index in range(max(len(records), len(compared))):
-                want = records[index] if index < len(records) else None
-                got = compared[index] if index < len(compared) else None
-                mark = "  " if want and got and agrees(want, got) else "! "
-                problems.append(f"{mark}expected: {want.text if want else '(nothing)'}")
-                problems.append(f"{mark}     got: {describe(got) if got else '(nothing)'}")
-    if problems and not any(p.startswith("  got") or "next to" in p for p in problems):
-        problems.append("reports:")
-        problems.extend("  " + describe(r) for r in reports) if reports else problems.append(
-            "  (none)"
-        )
+    compared = [r for r in reports if timeouts or r.kind == "match"]
+    if records and not all_agree(records, compared):
+        problems.append("expected reports, in order, next to what was reported:")
+        for index in range(max(len(records), len(compared))):
+            want = records[index] if index < len(records) else None
+            got = compared[index] if index < len(compared) else None
+            problems.extend(side_by_side(index + 1, want, got))
+    elif problems:
+        problems.append("reported:")
+        problems.extend("  " + describe(r) for r in reports)
+        if not reports:
+            problems.append("  (nothing)")
     return problems
+
+
+def _missing(test: ast.TestDecl, reports: list[Match], consts: dict[str, ConstInfo]) -> bool:
+    """Whether the test expected more matches than it got (then the trace helps)."""
+    records, counts, _, _ = expectations(test, consts)
+    matches = sum(1 for r in reports if r.kind == "match")
+    wanted = max([sum(1 for r in records if r.kind == "match"), *counts])
+    return matches < wanted
+
+
+def side_by_side(number: int, want: Expected | None, got: Match | None) -> list[str]:
+    """An expected record above the reported one, fields aligned, differences marked."""
+    ok = want is not None and got is not None and agrees(want, got)
+    mark = " " if ok else "!"
+    if want is None:
+        return [f"{mark} {number}. expected (nothing)", f"{mark}    got      {describe(got)}"]  # type: ignore[arg-type]
+    if got is None:
+        return [f"{mark} {number}. expected {want.text}", f"{mark}    got      (nothing)"]
+    fields = json_value(got.fields)
+    names = list(want.fields)
+    cells_want, cells_got, flags = [], [], []
+    for name in names:
+        expected_text = f"{name}: {_show(want.fields[name])}"
+        actual_text = f"{name}: {_show(fields[name])}" if name in fields else f"{name}: (absent)"
+        width = max(len(expected_text), len(actual_text))
+        cells_want.append(expected_text.ljust(width))
+        cells_got.append(actual_text.ljust(width))
+        same = name in fields and same_value(want.fields[name], fields[name])
+        flags.append((" " if same else "^") * width)
+    at_want = f"at {show_time(want.at)}" if want.at is not None else ""
+    at_got = f"at {show_time(got.ts)}" if want.at is not None else ""
+    kind = "timeout " if want.kind == "timeout" else ""
+    got_kind = "timeout " if got.kind == "timeout" else ""
+    others = {k: v for k, v in fields.items() if k not in want.fields}
+    extra = (
+        ("  (also " + ", ".join(f"{k}: {_show(v)}" for k, v in others.items()) + ")")
+        if (others and not ok)
+        else ""
+    )
+    lines = [
+        f"{mark} {number}. expected {kind}{{ {'  '.join(cells_want)} }} {at_want}".rstrip(),
+        f"{mark}    got      {got_kind}{{ {'  '.join(cells_got)} }} {at_got}".rstrip() + extra,
+    ]
+    if not ok and any(flag.strip() for flag in flags):
+        lines.append(f"               {' ' * len(kind)}  {'  '.join(flags)}".rstrip())
+    elif not ok and want.at is not None and want.at != got.ts:
+        lines.append(f"  ({number}: reported at {show_time(got.ts)}, not {show_time(want.at)})")
+    elif not ok and want.kind != got.kind:
+        lines.append(f"  ({number}: a {got.kind} report, not a {want.kind})")
+    return lines
 
 
 def all_agree(records: list[Expected], reports: list[Match]) -> bool:
@@ -212,7 +289,7 @@ def same_value(want: Any, got: Any) -> bool:
 def describe(report: Match) -> str:
     fields = ", ".join(f"{k}: {_show(v)}" for k, v in json_value(report.fields).items())
     kind = "timeout " if report.kind == "timeout" else ""
-    return f"{kind}{report.rule} {{ {fields} }} at {report.ts}"
+    return f"{kind}{report.rule} {{ {fields} }} at {show_time(report.ts)}"
 
 
 def _show(value: Any) -> str:
