@@ -175,3 +175,34 @@ def test_cep_test_on_the_rule_library_passes(capsys):
     code, out, _ = run(capsys, "test", "rules")
     assert code == 0, out
     assert " failed" not in out
+
+
+def test_cep_run_trace_tells_how_runs_ended(tmp_path, capsys):
+    rules = tmp_path / "r.cep"
+    rules.write_text(TESTED)
+    feed = tmp_path / "in.jsonl"
+    lines = [
+        {"type": "Payment", "ts": 0, "user": "u1", "amount": 10, "status": "failed"},
+        {"type": "Payment", "ts": 30_000, "user": "u1", "amount": 10, "status": "failed"},
+        {"type": "Payment", "ts": 90_000, "user": "u1", "amount": 10, "status": "failed"},
+    ]
+    feed.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    code, out, err = run(
+        capsys, "run", str(rules), "--input", str(feed), "--trace", "three", "--quiet"
+    )
+    assert code == 0 and out == ""
+    assert (
+        "trace three: run started at line 1 (Payment at 0s) bound lines f = 1, 2 "
+        "(2 of at least 3); it waited for `f`; its window closed at 1m (`within 1m`)"
+    ) in err
+    assert "still open at the end of the input" in err
+
+
+def test_cep_run_trace_of_an_unknown_rule_is_bad_usage(tmp_path, capsys):
+    rules = tmp_path / "r.cep"
+    rules.write_text(TESTED)
+    feed = tmp_path / "in.jsonl"
+    feed.write_text("")
+    code, _, err = run(capsys, "run", str(rules), "--input", str(feed), "--trace", "nope")
+    assert code == 2
+    assert "--trace: no rule named 'nope'" in err

@@ -21,6 +21,7 @@ from cep.lang.checker import check_paths
 from cep.lang.program import RulePathError
 from cep.lang.values import parse_duration_option
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, MatchingEngine, Stats
+from cep.runtime.trace import RunTracer
 
 EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -66,6 +67,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help=f"cap on partial matches per rule and key (default: {DEFAULT_MAX_RUNS_PER_KEY})",
     )
+    run.add_argument(
+        "--trace",
+        action="append",
+        metavar="RULE",
+        help="write to standard error how each run of RULE ended without a match",
+    )
     run.add_argument("--quiet", action="store_true", help="no summary on standard error")
     run.set_defaults(handler=cmd_run)
 
@@ -109,6 +116,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_runs_per_key=args.max_runs_per_key,
         on_late=lambda event: rejects.reject_event(event, "late"),
     )
+    tracers = []
+    for name in args.trace or ():
+        matcher = next((m for m in engine.matchers if m.rule.name == name), None)
+        if matcher is None:
+            return _usage(f"--trace: no rule named {name!r} is being run")
+        tracer = RunTracer(matcher.rule, sys.stderr)
+        tracer.attach(matcher)
+        tracers.append((tracer, matcher))
     lines = 0
     try:
         with open_source(args.input, fmt) as stream:
@@ -134,6 +149,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                         output.flush()
             for report in engine.finish(flush=args.flush):
                 write(report.to_json() + "\n")
+            for tracer, matcher in tracers:
+                tracer.finish(matcher)
     except SourceError as error:
         return _usage(str(error))
     except BrokenPipeError:

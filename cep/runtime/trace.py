@@ -111,11 +111,14 @@ class RunTracer:
         start = run.start
         cells = path_events(run.path)
         bound: dict[str, list[str]] = {}
+        from_lines = any(getattr(event, "line", None) for _, event in cells)
         for var, event in cells:
-            bound.setdefault(var, []).append(str(event.seq + 1))
+            number = event.line if from_lines and event.line else event.seq + 1
+            bound.setdefault(var, []).append(str(number))
         shown = "; ".join(f"{var} = {', '.join(seqs)}" for var, seqs in bound.items()) or "nothing"
         head = (
-            f"run started at {event_label(start)} bound events {shown} "
+            f"run started at {event_label(start)} bound {'lines' if from_lines else 'events'} "
+            f"{shown} "
             f"({len(cells)} of at least {self.needed}); it waited for `{run.state.var}`"
             if start is not None
             else "a run"
