@@ -109,3 +109,36 @@ def test_pytest_collects_rule_tests_with_ids_and_diffs(tmp_path: Path) -> None:
     assert "FAILED r.cep::three::too slow" in out
     assert "closest run: run started at event 1" in out
     assert "fell outside it" in out
+
+
+def test_a_held_match_is_explained_in_the_failure(tmp_path: Path) -> None:
+    """A match held behind an earlier-started open run is named as such in the trace."""
+    from cep.lang.checker import check_paths
+    from cep.testing.runner import TestRunner
+
+    path = tmp_path / "h.cep"
+    path.write_text(
+        textwrap.dedent("""
+        event E { n: str, d: int }
+        rule held {
+          pattern s = E[n == "s"] -> e = E[n == "e" and d == s.d]
+          within 1m
+          skip to next
+          emit s = s.d
+        }
+        test held "held" {
+          given
+            E { ts: 0s, n: "s", d: 1 }
+            E { ts: 1s, n: "s", d: 2 }
+            E { ts: 2s, n: "e", d: 2 }
+          expect held { s: 2 }
+        }
+        """)
+    )
+    checked = check_paths([str(path)])
+    ((key, test),) = checked.tests
+    outcome = TestRunner(checked).run(key, test)
+    assert not outcome.passed
+    assert "it had completed; completed, but still held at the end of the input" in (
+        outcome.message
+    )

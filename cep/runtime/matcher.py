@@ -27,6 +27,7 @@ from cep.runtime.event import Event
 from cep.runtime.match import Match
 
 _FINAL = State("$end", "$end", FINAL)
+FINAL_STATE = _FINAL  # the final state, for runs rebuilt from completed matches
 _NOTHING: list[Match] = []  # shared empty result (callers only read it)
 _NO_RUNS: list[Run] = []
 
@@ -98,6 +99,7 @@ class RuleMatcher:
         self.key_names = [name for name, _ in key_fields]
         types = rule.nfa.relevant_types
         self.filter_types = types if rule.nfa.skips_irrelevant else None
+        self.term_types = types
         # when an event that satisfies no term changes nothing, and terms do not depend
         # on runs, the terms are tested once per event and the rest is skipped
         self.screen = (
@@ -177,7 +179,8 @@ class RuleMatcher:
             return _NOTHING
         key = self._key_of(event)
         if key is None:
-            self.missing_key += 1
+            if self.term_types is None or event.type in self.term_types:
+                self.missing_key += 1
             return _NOTHING
         partitions = self.partitions
         part = partitions.get(key)
@@ -467,6 +470,11 @@ class RuleMatcher:
                         self.tracer(run, reason, cells[-1][1])
             part.runs = [r for r in part.runs if not pruned(r.start)]
         if any(pruned(c.start) for c in part.completed):
+            if self.tracer is not None:
+                reason = f"completed, but dropped ({skip.replace('_', ' ')}) after a match"
+                for held in part.completed:
+                    if pruned(held.start):
+                        self.tracer(Run(_FINAL, held.path, held.start), reason, cells[-1][1])
             part.completed[:] = [c for c in part.completed if not pruned(c.start)]
 
     def _report(self, path: Path, ts: int, kind: str, key: Any) -> Match:

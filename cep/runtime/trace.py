@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
+from cep.compile.nfa import FINAL
 from cep.compile.rule import CompiledRule, path_events
 from cep.lang import ast
 from cep.lang.values import format_duration
 from cep.runtime.event import Event
-from cep.runtime.matcher import RuleMatcher, Run
+from cep.runtime.matcher import FINAL_STATE, RuleMatcher, Run
 
 #: times below this are shown as durations from 0 (test clocks), above as ISO-8601
 _RELATIVE_LIMIT = 10**11
@@ -90,10 +91,18 @@ class RunTracer:
             self.stream.write(f"trace {self.rule.name}: {self.describe(ended)}\n")
 
     def finish(self, matcher: RuleMatcher) -> None:
-        """Record the runs still open (the end of the input)."""
+        """Record the runs still open and the matches still held (end of the input)."""
         for part in matcher.partitions.values():
             for run in part.runs:
                 self(run, "still open at the end of the input", None)
+            for held in part.completed:
+                self(
+                    Run(FINAL_STATE, held.path, held.start),
+                    "completed, but still held at the end of the input behind a run "
+                    "that started earlier and is still open (skip strategies other than "
+                    "`none` report matches in the order they started)",
+                    None,
+                )
 
     def closest(self) -> EndedRun | None:
         """The run that bound the most events (the earliest started of those)."""
@@ -116,10 +125,12 @@ class RunTracer:
             number = event.line if from_lines and event.line else event.seq + 1
             bound.setdefault(var, []).append(str(number))
         shown = "; ".join(f"{var} = {', '.join(seqs)}" for var, seqs in bound.items()) or "nothing"
+        waited = (
+            "it had completed" if run.state.kind == FINAL else f"it waited for `{run.state.var}`"
+        )
         head = (
             f"run started at {event_label(start)} bound {'lines' if from_lines else 'events'} "
-            f"{shown} "
-            f"({len(cells)} of at least {self.needed}); it waited for `{run.state.var}`"
+            f"{shown} ({len(cells)} of at least {self.needed}); {waited}"
             if start is not None
             else "a run"
         )
@@ -143,6 +154,8 @@ class RunTracer:
             )
         if reason.startswith("stopped") and ended.event is not None:
             return f"{event_label(ended.event)} matched a `not` term, which ends the run"
+        if reason.startswith("completed, but dropped") and ended.event is not None:
+            return f"{reason} ending at {event_label(ended.event)}"
         if reason.startswith("skipped") and ended.event is not None:
             return f"{reason.split(' after')[0]} after a match ending at {event_label(ended.event)}"
         if ended.event is not None:

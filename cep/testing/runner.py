@@ -119,7 +119,10 @@ class TestRunner:
             if _missing(test, reports, consts):
                 closest = tracer.closest()
                 if closest is None:
-                    problems.append("no run started: no given event satisfied the first term")
+                    problems.append(
+                        "no run started: no given event satisfied the first term "
+                        "(with its partition key present)"
+                    )
                 else:
 
                     def later(ts: int) -> Event | None:
