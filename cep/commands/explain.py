@@ -7,6 +7,7 @@ import sys
 
 from cep.api import load_rules
 from cep.compile.rule import CompiledRule
+from cep.fast.engine import fast_path_refusal
 from cep.lang.checker import check_paths
 from cep.lang.diagnostics import did_you_mean
 from cep.lang.program import RulePathError
@@ -45,6 +46,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _engine(rule: CompiledRule) -> str:
+    reason = fast_path_refusal(rule)
+    if reason is None:
+        return "can run compiled (numba fast path), or on the interpreter"
+    return f"interpreter only: {reason}"
+
+
 def explain(rule: CompiledRule) -> str:
     """The rule's automaton: header, terms, then states with their edges in order."""
     nfa = rule.nfa
@@ -53,7 +61,7 @@ def explain(rule: CompiledRule) -> str:
     keys = ", ".join(name for name, _ in rule.key_fields) or "none (one partition)"
     lines = [
         f"rule {rule.name} ({rule.file})",
-        "  engine: interpreter",
+        "  engine: " + _engine(rule),
         f"  partition by: {keys}",
         f"  window: {window}; skip: {skip}",
         f"  states: {len(nfa.states)}; events of other types "

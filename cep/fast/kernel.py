@@ -1,0 +1,630 @@
+"""The NFA step loop in numba: the interpreter's algorithm (cep/runtime/matcher.py) over
+arrays, for rules whose conditions do not depend on runs.
+
+Every edge condition of such a rule is a boolean function of the event alone, so a
+batch arrives with one row of bits per distinct condition; the kernel then only moves
+runs. State lives in numba typed lists (they grow as needed) and persists across
+batches:
+
+- runs: `R_state, R_cell, R_start, R_next` (+ free list `R_free`); a partition's runs
+  are a linked list in creation order (`P_head`);
+- history cells: `C_var, C_ev, C_parent` (a run's history is a chain of cells, shared by
+  forks, as in the interpreter);
+- completed matches waiting to be released: `K_cell, K_start, K_step, K_ts, K_next`
+  (+ `K_free`), one sorted list per partition (`P_comp`);
+- timers: a binary heap of `(close, scheduling ts, scheduling seq, partition)`;
+- events: `E_ts, E_seq` by processing index (the order events reach the kernel, which
+  is (time, arrival) order, so comparing indexes compares event keys).
+
+Reports go to `O_*` lists with their release key `(t, phase, a, b)`: `(ts, 1, ts, seq)`
+for a report released by an event, `(close, 0, ts, seq of the scheduling event)` for one
+released by a closing window; sorting by it (then rule, then order) gives the order the
+interpreter reports in.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# state kinds, edge actions, skip strategies (mirrors of cep/compile/nfa.py)
+NORMAL, START, FINAL, STOP, PENDING = 0, 1, 2, 3, 4
+TAKE, IGNORE, PROCEED = 0, 1, 2
+SKIP_NONE, SKIP_PAST_LAST, SKIP_TO_NEXT, SKIP_TO_FIRST, SKIP_TO_LAST = 0, 1, 2, 3, 4
+# scalar slots
+S_STEP, S_DROPPED, S_EXPIRED, S_MATCHES, S_TIMEOUTS = 0, 1, 2, 3, 4
+
+
+@njit(cache=True)
+def _ok(e, ed_cond, bits, i):
+    c = ed_cond[e]
+    return c < 0 or bits[c, i] != 0
+
+
+@njit(cache=True)
+def _tie_cmp(c1, c2, C_var, C_ev, C_parent, rank):
+    """Compare two histories by their bound events in pattern order (-1, 0, 1)."""
+    a_rank = []
+    a_ev = []
+    c = c1
+    while c >= 0:
+        a_rank.append(rank[C_var[c]])
+        a_ev.append(C_ev[c])
+        c = C_parent[c]
+    b_rank = []
+    b_ev = []
+    c = c2
+    while c >= 0:
+        b_rank.append(rank[C_var[c]])
+        b_ev.append(C_ev[c])
+        c = C_parent[c]
+    na = len(a_ev)
+    nb = len(b_ev)
+    ka = np.empty(na, np.int64)
+    kb = np.empty(nb, np.int64)
+    # key = rank * 2^40 + event index; events of one var are chronological
+    for j in range(na):
+        ka[j] = a_rank[j] * (1 << 40) + a_ev[j]
+    for j in range(nb):
+        kb[j] = b_rank[j] * (1 << 40) + b_ev[j]
+    ka.sort()
+    kb.sort()
+    n = min(na, nb)
+    for j in range(n):
+        ea = ka[j] & ((1 << 40) - 1)
+        eb = kb[j] & ((1 << 40) - 1)
+        if ea < eb:
+            return -1
+        if ea > eb:
+            return 1
+    if na < nb:
+        return -1
+    if na > nb:
+        return 1
+    return 0
+
+
+@njit(cache=True)
+def _comp_less(k1, k2, K_cell, K_start, K_step, C_var, C_ev, C_parent, rank):
+    if K_start[k1] != K_start[k2]:
+        return K_start[k1] < K_start[k2]
+    if K_step[k1] != K_step[k2]:
+        return K_step[k1] < K_step[k2]
+    return _tie_cmp(K_cell[k1], K_cell[k2], C_var, C_ev, C_parent, rank) < 0
+
+
+@njit(cache=True)
+def _final_after_proceed(s0, st_e0, st_en, ed_act, ed_tgt, ed_cond, st_kind, bits, i):
+    stack = [s0]
+    while len(stack) > 0:
+        s = stack.pop()
+        for e in range(st_e0[s], st_e0[s] + st_en[s]):
+            if ed_act[e] != PROCEED:
+                continue
+            if _ok(e, ed_cond, bits, i):
+                t = ed_tgt[e]
+                if st_kind[t] == FINAL:
+                    return True
+                stack.append(t)
+    return False
+
+
+@njit(cache=True)
+def _new_run(state, cell, start, R_state, R_cell, R_start, R_next, R_free):
+    if len(R_free) > 0:
+        r = R_free.pop()
+        R_state[r] = state
+        R_cell[r] = cell
+        R_start[r] = start
+        R_next[r] = -1
+        return r
+    R_state.append(state)
+    R_cell.append(cell)
+    R_start.append(start)
+    R_next.append(-1)
+    return len(R_state) - 1
+
+
+@njit(cache=True)
+def _new_comp(cell, start, step, ts, K_cell, K_start, K_step, K_ts, K_next, K_free):
+    if len(K_free) > 0:
+        k = K_free.pop()
+        K_cell[k] = cell
+        K_start[k] = start
+        K_step[k] = step
+        K_ts[k] = ts
+        K_next[k] = -1
+        return k
+    K_cell.append(cell)
+    K_start.append(start)
+    K_step.append(step)
+    K_ts.append(ts)
+    K_next.append(-1)
+    return len(K_cell) - 1
+
+
+@njit(cache=True)
+def _before(a1, a2, a3, b1, b2, b3):
+    """(a1, a2, a3) < (b1, b2, b3)."""
+    if a1 != b1:
+        return a1 < b1
+    if a2 != b2:
+        return a2 < b2
+    return a3 < b3
+
+
+@njit(cache=True)
+def _heap_push(T_close, T_ts, T_seq, T_part, close, ts, seq, part):
+    T_close.append(close)
+    T_ts.append(ts)
+    T_seq.append(seq)
+    T_part.append(part)
+    k = len(T_close) - 1
+    while k > 0:
+        p = (k - 1) // 2
+        if not _before(T_close[k], T_ts[k], T_seq[k], T_close[p], T_ts[p], T_seq[p]):
+            break
+        T_close[p], T_close[k] = T_close[k], T_close[p]
+        T_ts[p], T_ts[k] = T_ts[k], T_ts[p]
+        T_seq[p], T_seq[k] = T_seq[k], T_seq[p]
+        T_part[p], T_part[k] = T_part[k], T_part[p]
+        k = p
+
+
+@njit(cache=True)
+def _heap_pop(T_close, T_ts, T_seq, T_part):
+    n = len(T_close) - 1
+    T_close[0], T_close[n] = T_close[n], T_close[0]
+    T_ts[0], T_ts[n] = T_ts[n], T_ts[0]
+    T_seq[0], T_seq[n] = T_seq[n], T_seq[0]
+    T_part[0], T_part[n] = T_part[n], T_part[0]
+    close = T_close.pop()
+    ts = T_ts.pop()
+    seq = T_seq.pop()
+    part = T_part.pop()
+    k = 0
+    while True:
+        c = 2 * k + 1
+        if c >= n:
+            break
+        if c + 1 < n and _before(
+            T_close[c + 1], T_ts[c + 1], T_seq[c + 1], T_close[c], T_ts[c], T_seq[c]
+        ):
+            c += 1
+        if not _before(T_close[c], T_ts[c], T_seq[c], T_close[k], T_ts[k], T_seq[k]):
+            break
+        T_close[k], T_close[c] = T_close[c], T_close[k]
+        T_ts[k], T_ts[c] = T_ts[c], T_ts[k]
+        T_seq[k], T_seq[c] = T_seq[c], T_seq[k]
+        T_part[k], T_part[c] = T_part[c], T_part[k]
+        k = c
+    return close, ts, seq, part
+
+
+# indexes of the typed lists in the state tuple `L`
+(R_STATE, R_CELL, R_START, R_NEXT, R_FREE, C_VAR, C_EV, C_PARENT, K_CELL, K_START, K_STEP,
+ K_TS, K_NEXT, K_FREE, P_HEAD, P_COMP, P_TIMER, T_CLOSE, T_TS, T_SEQ, T_PART, E_TS, E_SEQ,
+ O_KIND, O_TS, O_CELL, O_PART, O_T, O_PHASE, O_A, O_B, SC) = range(32)  # fmt: skip
+N_LISTS = 32
+# indexes of the static arrays in `nfa`
+(ST_KIND, ST_PLAIN, ST_PTF, ST_E0, ST_EN, ED_ACT, ED_TGT, ED_COND, ED_VAR, RANK,
+ START_TAKES) = range(11)  # fmt: skip
+# indexes of `params`
+(P_START_STATE, P_WINDOW, P_SKIP, P_SKIP_VAR, P_MAX_RUNS, P_TIMEOUTS,
+ P_START_PLAIN) = range(7)  # fmt: skip
+
+
+@njit(cache=True)
+def _emit(L, kind, ts, cell, part, t, phase, a, b):
+    L[O_KIND].append(kind)
+    L[O_TS].append(ts)
+    L[O_CELL].append(cell)
+    L[O_PART].append(part)
+    L[O_T].append(t)
+    L[O_PHASE].append(phase)
+    L[O_A].append(a)
+    L[O_B].append(b)
+    if kind == 0:
+        L[SC][S_MATCHES] += 1
+    else:
+        L[SC][S_TIMEOUTS] += 1
+
+
+@njit(cache=True)
+def _insert_comp(L, p, k, rank):
+    K_next = L[K_NEXT]
+    head = L[P_COMP][p]
+    if head < 0 or _comp_less(
+        k, head, L[K_CELL], L[K_START], L[K_STEP], L[C_VAR], L[C_EV], L[C_PARENT], rank
+    ):
+        K_next[k] = head
+        L[P_COMP][p] = k
+        return
+    prev = head
+    cur = K_next[head]
+    while cur >= 0 and not _comp_less(
+        k, cur, L[K_CELL], L[K_START], L[K_STEP], L[C_VAR], L[C_EV], L[C_PARENT], rank
+    ):
+        prev = cur
+        cur = K_next[cur]
+    K_next[k] = cur
+    K_next[prev] = k
+
+
+@njit(cache=True)
+def _prune(L, p, cell, params):
+    skip = params[P_SKIP]
+    C_ev = L[C_EV]
+    C_var = L[C_VAR]
+    C_parent = L[C_PARENT]
+    if skip == SKIP_PAST_LAST:
+        pid = C_ev[cell]
+        inclusive = True
+    elif skip == SKIP_TO_NEXT:
+        c = cell
+        pid = C_ev[c]
+        while c >= 0:
+            pid = C_ev[c]
+            c = C_parent[c]
+        inclusive = True
+    else:
+        first = -1
+        last = -1
+        c = cell
+        while c >= 0:
+            if C_var[c] == params[P_SKIP_VAR]:
+                if last < 0:
+                    last = C_ev[c]
+                first = C_ev[c]
+            c = C_parent[c]
+        if first < 0:
+            return
+        pid = first if skip == SKIP_TO_FIRST else last
+        inclusive = False
+    # runs
+    R_start = L[R_START]
+    R_next = L[R_NEXT]
+    prev = -1
+    r = L[P_HEAD][p]
+    while r >= 0:
+        nxt = R_next[r]
+        start = R_start[r]
+        if start <= pid if inclusive else start < pid:
+            if prev < 0:
+                L[P_HEAD][p] = nxt
+            else:
+                R_next[prev] = nxt
+            L[R_FREE].append(r)
+        else:
+            prev = r
+        r = nxt
+    # held matches
+    K_start = L[K_START]
+    K_next = L[K_NEXT]
+    prev = -1
+    k = L[P_COMP][p]
+    while k >= 0:
+        nxt = K_next[k]
+        start = K_start[k]
+        if start <= pid if inclusive else start < pid:
+            if prev < 0:
+                L[P_COMP][p] = nxt
+            else:
+                K_next[prev] = nxt
+            L[K_FREE].append(k)
+        else:
+            prev = k
+        k = nxt
+
+
+@njit(cache=True)
+def _release(L, p, params, rank, t, phase, a, b):
+    holds = params[P_SKIP] != SKIP_NONE
+    R_start = L[R_START]
+    R_next = L[R_NEXT]
+    while L[P_COMP][p] >= 0:
+        k = L[P_COMP][p]
+        if holds:
+            r = L[P_HEAD][p]
+            if r >= 0:
+                earliest = R_start[r]
+                while r >= 0:
+                    if R_start[r] < earliest:
+                        earliest = R_start[r]
+                    r = R_next[r]
+                if L[K_START][k] > earliest:
+                    break
+        L[P_COMP][p] = L[K_NEXT][k]
+        L[K_FREE].append(k)
+        cell = L[K_CELL][k]
+        if holds:
+            _prune(L, p, cell, params)
+        _emit(L, 0, L[K_TS][k], cell, p, t, phase, a, b)
+
+
+@njit(cache=True)
+def _advance(L, nfa, params, p, now, t, a, b):
+    """Close the windows of partition p that end at or before `now`."""
+    window = params[P_WINDOW]
+    if window < 0:
+        return
+    st_kind = nfa[ST_KIND]
+    rank = nfa[RANK]
+    L[SC][S_STEP] += 1
+    step = L[SC][S_STEP]
+    R_state = L[R_STATE]
+    R_start = L[R_START]
+    R_next = L[R_NEXT]
+    E_ts = L[E_TS]
+    expired = []
+    prev = -1
+    r = L[P_HEAD][p]
+    while r >= 0:
+        nxt = R_next[r]
+        start_ts = E_ts[R_start[r]]
+        if now - start_ts >= window:
+            if prev < 0:
+                L[P_HEAD][p] = nxt
+            else:
+                R_next[prev] = nxt
+            if st_kind[R_state[r]] == PENDING:
+                k = _new_comp(
+                    L[R_CELL][r], R_start[r], step, start_ts + window, L[K_CELL],
+                    L[K_START], L[K_STEP], L[K_TS], L[K_NEXT], L[K_FREE],
+                )  # fmt: skip
+                _insert_comp(L, p, k, rank)
+                L[R_FREE].append(r)
+            else:
+                expired.append(r)
+        else:
+            prev = r
+        r = nxt
+    _release(L, p, params, rank, t, 0, a, b)
+    L[SC][S_EXPIRED] += len(expired)
+    if params[P_TIMEOUTS] != 0 and len(expired) > 0:
+        # timeouts in order of first event, then bound events
+        n = len(expired)
+        order = np.arange(n)
+        for x in range(1, n):
+            y = x
+            while y > 0:
+                r1 = expired[order[y]]
+                r0 = expired[order[y - 1]]
+                if R_start[r1] < R_start[r0] or (
+                    R_start[r1] == R_start[r0]
+                    and _tie_cmp(L[R_CELL][r1], L[R_CELL][r0], L[C_VAR], L[C_EV], L[C_PARENT],
+                                 rank) < 0
+                ):  # fmt: skip
+                    order[y], order[y - 1] = order[y - 1], order[y]
+                    y -= 1
+                else:
+                    break
+        for x in range(n):
+            r = expired[order[x]]
+            _emit(L, 1, E_ts[R_start[r]] + window, L[R_CELL][r], p, t, 0, a, b)
+    for r in expired:
+        L[R_FREE].append(r)
+
+
+@njit(cache=True)
+def _fire(L, nfa, params, up_to):
+    T_close = L[T_CLOSE]
+    while len(T_close) > 0 and T_close[0] <= up_to:
+        close, ts, seq, p = _heap_pop(T_close, L[T_TS], L[T_SEQ], L[T_PART])
+        _advance(L, nfa, params, p, close, close, ts, seq)
+
+
+@njit(cache=True)
+def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L):
+    """Match a batch of events (in processing order) of one rule."""
+    st_kind = nfa[ST_KIND]
+    st_plain = nfa[ST_PLAIN]
+    st_ptf = nfa[ST_PTF]
+    st_e0 = nfa[ST_E0]
+    st_en = nfa[ST_EN]
+    ed_act = nfa[ED_ACT]
+    ed_tgt = nfa[ED_TGT]
+    ed_cond = nfa[ED_COND]
+    ed_var = nfa[ED_VAR]
+    rank = nfa[RANK]
+    start_takes = nfa[START_TAKES]
+    start_state = params[P_START_STATE]
+    window = params[P_WINDOW]
+    max_runs = params[P_MAX_RUNS]
+    start_plain = params[P_START_PLAIN] != 0
+    R_state = L[R_STATE]
+    R_cell = L[R_CELL]
+    R_start = L[R_START]
+    R_next = L[R_NEXT]
+    R_free = L[R_FREE]
+    C_var = L[C_VAR]
+    C_ev = L[C_EV]
+    C_parent = L[C_PARENT]
+    P_head = L[P_HEAD]
+    for i in range(len(b_ts)):
+        ts = b_ts[i]
+        seq = b_seq[i]
+        p = b_part[i]
+        T_close = L[T_CLOSE]
+        if len(T_close) > 0 and T_close[0] <= ts:
+            _fire(L, nfa, params, ts)
+        if P_head[p] < 0 and L[P_COMP][p] < 0 and start_plain:
+            starts = False
+            for e in start_takes:
+                if _ok(e, ed_cond, bits, i):
+                    starts = True
+                    break
+            if not starts:
+                continue
+        g = len(L[E_TS])
+        L[E_TS].append(ts)
+        L[E_SEQ].append(seq)
+        L[SC][S_STEP] += 1
+        step = L[SC][S_STEP]
+        pot_cell = [np.int64(0) for _ in range(0)]
+        pot_start = [np.int64(0) for _ in range(0)]
+        new_head = -1
+        new_tail = -1
+        count = 0
+        # the runs of the partition, in order
+        r = P_head[p]
+        while r >= 0:
+            nxt = R_next[r]
+            state = R_state[r]
+            cell = R_cell[r]
+            start = R_start[r]
+            edges = [np.int64(0) for _ in range(0)]
+            if st_plain[state] != 0:
+                for e in range(st_e0[state], st_e0[state] + st_en[state]):
+                    if _ok(e, ed_cond, bits, i):
+                        edges.append(e)
+            else:
+                stack = [state]
+                while len(stack) > 0:
+                    s = stack.pop()
+                    for e in range(st_e0[s], st_e0[s] + st_en[s]):
+                        if _ok(e, ed_cond, bits, i):
+                            if ed_act[e] == PROCEED:
+                                stack.append(ed_tgt[e])
+                            else:
+                                edges.append(e)
+            stopped = False
+            kid_state = [np.int64(0) for _ in range(0)]
+            kid_cell = [np.int64(0) for _ in range(0)]
+            reused = False
+            for e in edges:
+                target = ed_tgt[e]
+                if ed_act[e] == IGNORE:
+                    if target == state:
+                        kid_state.append(-1)  # the run itself, unchanged
+                        kid_cell.append(cell)
+                    else:
+                        kid_state.append(target)
+                        kid_cell.append(cell)
+                    continue
+                if st_kind[target] == STOP:
+                    stopped = True
+                    continue
+                C_var.append(ed_var[e])
+                C_ev.append(g)
+                C_parent.append(cell)
+                taken = len(C_ev) - 1
+                kid_state.append(target)
+                kid_cell.append(taken)
+                if st_ptf[target] != 0 and _final_after_proceed(
+                    target, st_e0, st_en, ed_act, ed_tgt, ed_cond, st_kind, bits, i
+                ):
+                    kid_state.append(-2)  # a completed match
+                    kid_cell.append(taken)
+            for x in range(len(kid_state)):
+                ks = kid_state[x]
+                kc = kid_cell[x]
+                if ks == -2 or (ks >= 0 and st_kind[ks] == FINAL):
+                    pot_cell.append(kc)
+                    pot_start.append(start)
+                    continue
+                if stopped:
+                    continue
+                if ks == -1 and not reused:
+                    kr = r
+                    reused = True
+                else:
+                    kr = _new_run(ks if ks >= 0 else state, kc, start, R_state, R_cell,
+                                  R_start, R_next, R_free)  # fmt: skip
+                R_next[kr] = -1
+                if new_tail < 0:
+                    new_head = kr
+                else:
+                    R_next[new_tail] = kr
+                new_tail = kr
+                count += 1
+            if not reused:
+                R_free.append(r)
+            r = nxt
+        # the start run
+        runs_before = count
+        start_edges = [np.int64(0) for _ in range(0)]
+        if start_plain:
+            for e in start_takes:
+                if _ok(e, ed_cond, bits, i):
+                    start_edges.append(e)
+        else:
+            stack = [start_state]
+            while len(stack) > 0:
+                s = stack.pop()
+                for e in range(st_e0[s], st_e0[s] + st_en[s]):
+                    if _ok(e, ed_cond, bits, i):
+                        if ed_act[e] == PROCEED:
+                            stack.append(ed_tgt[e])
+                        elif ed_act[e] == TAKE:
+                            start_edges.append(e)
+        start_tail_before = new_tail
+        stopped = False
+        for e in start_edges:
+            target = ed_tgt[e]
+            if st_kind[target] == STOP:
+                stopped = True
+                continue
+            C_var.append(ed_var[e])
+            C_ev.append(g)
+            C_parent.append(-1)
+            taken = len(C_ev) - 1
+            if st_kind[target] == FINAL:
+                pot_cell.append(taken)
+                pot_start.append(g)
+                continue
+            kr = _new_run(target, taken, g, R_state, R_cell, R_start, R_next, R_free)
+            if new_tail < 0:
+                new_head = kr
+            else:
+                R_next[new_tail] = kr
+            new_tail = kr
+            count += 1
+            if st_ptf[target] != 0 and _final_after_proceed(
+                target, st_e0, st_en, ed_act, ed_tgt, ed_cond, st_kind, bits, i
+            ):
+                pot_cell.append(taken)
+                pot_start.append(g)
+        if stopped and count > runs_before:
+            # a stop kills the start run's other children
+            r = R_next[start_tail_before] if start_tail_before >= 0 else new_head
+            while r >= 0:
+                nxt = R_next[r]
+                R_free.append(r)
+                r = nxt
+            if start_tail_before >= 0:
+                R_next[start_tail_before] = -1
+            else:
+                new_head = -1
+            new_tail = start_tail_before
+            count = runs_before
+        started = count > runs_before
+        if count > max_runs:
+            # drop the newest runs beyond the cap
+            r = new_head
+            kept = 1
+            while kept < max_runs:
+                r = R_next[r]
+                kept += 1
+            extra = R_next[r]
+            R_next[r] = -1
+            new_tail = r
+            while extra >= 0:
+                nxt = R_next[extra]
+                R_free.append(extra)
+                L[SC][S_DROPPED] += 1
+                extra = nxt
+        P_head[p] = new_head
+        if started and window >= 0:
+            close = ts + window
+            if close > L[P_TIMER][p]:
+                L[P_TIMER][p] = close
+                _heap_push(L[T_CLOSE], L[T_TS], L[T_SEQ], L[T_PART], close, ts, seq, p)
+        if len(pot_cell) == 0 and L[P_COMP][p] < 0:
+            continue
+        for x in range(len(pot_cell)):
+            k = _new_comp(pot_cell[x], pot_start[x], step, ts, L[K_CELL], L[K_START],
+                          L[K_STEP], L[K_TS], L[K_NEXT], L[K_FREE])  # fmt: skip
+            _insert_comp(L, p, k, rank)
+        _release(L, p, params, rank, ts, 1, ts, seq)
+    _fire(L, nfa, params, fire_up_to)
