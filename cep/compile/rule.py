@@ -58,6 +58,9 @@ class CompiledRule:
     severity: str | None
     tags: tuple[str, ...] | None
     terms: list[TermTest]
+    #: the AST term of each entry of `terms`, and the checker's name resolutions
+    term_nodes: list[ast.Term] = dataclasses.field(default_factory=list)
+    resolutions: dict[int, Any] = dataclasses.field(default_factory=dict)
 
     def bindings(self, path: Path) -> dict[str, Any]:
         """What expressions see: each variable's event, or list of events (`[]` when a
@@ -188,6 +191,8 @@ class RuleCompiler:
             severity=rule.severity,
             tags=rule.tags,
             terms=term_tests,
+            term_nodes=terms,
+            resolutions=self.resolutions,
         )
         self._rule_ref.append(compiled)
         return compiled

@@ -12,8 +12,9 @@ across rules in the order the interpreter releases them.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
-from typing import Any
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numba import types
@@ -23,11 +24,16 @@ from cep.compile.conditions import AndCond, Cond, NotCond, OrCond, TermCond, Tru
 from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
 from cep.compile.rule import CompiledRule
 from cep.fast import kernel
+from cep.io.sources import SourceEvent
+from cep.io.validation import Validator
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, RuleStats, Stats
 from cep.runtime.event import Event
 from cep.runtime.match import Match
 from cep.runtime.matcher import RuleMatcher
 from cep.runtime.ordering import EventOrderer
+
+if TYPE_CHECKING:
+    from cep.io.columnar import Batch
 
 _KINDS = {
     "normal": kernel.NORMAL,
@@ -83,6 +89,8 @@ class FastRule:
 
     def __init__(self, rule: CompiledRule, max_runs_per_key: int) -> None:
         self.rule = rule
+        self.rule_resolutions = rule.resolutions
+        self.term_nodes = rule.term_nodes
         self.matcher = RuleMatcher(rule, max_runs_per_key=max_runs_per_key)
         nfa = rule.nfa
         states = nfa.states
@@ -215,31 +223,103 @@ class FastRule:
         self.events.update(g_to_event)
         return self._reports()
 
+    def run_columns(
+        self,
+        batch: Batch,
+        seqs: np.ndarray,
+        accepted: np.ndarray,
+        tests: list[Any],
+        fire_up_to: int,
+        make_event: Callable[[Batch, int, int], Event],
+    ) -> list[tuple[tuple, Match]]:
+        """Match a batch of columns (events in time order; `accepted` masks late ones)."""
+        n = len(batch)
+        terms = self.rule.terms
+        term_bits = np.zeros((len(terms), n), dtype=np.bool_)
+        for t, (term, test) in enumerate(zip(terms, tests, strict=True)):
+            if test is not None:
+                term_bits[t] = test(batch)
+            else:  # a condition outside the vectorised family: one event at a time
+                for i in range(n):
+                    event = Event(batch.type_name(i), int(batch.ts[i]), batch.values(i))
+                    term_bits[t, i] = term.test(event, None)
+        mask = accepted.copy()
+        if self.screen:
+            mask &= term_bits.any(axis=0)
+        codes = np.full(n, -1, dtype=np.int64)
+        key_names = self.matcher.key_paths
+        if len(key_names) == 1 and len(key_names[0]) == 1:
+            column = batch.columns.get(key_names[0][0])
+            for i in np.nonzero(mask)[0]:
+                value = column.get(int(i)) if column is not None else None
+                if value is None:
+                    type_name = batch.type_name(int(i))
+                    if self.term_types is None or type_name in self.term_types:
+                        self.missing_key += 1
+                    mask[i] = False
+                    continue
+                codes[i] = self._code(value if not isinstance(value, list | dict) else repr(value))
+        elif not key_names:
+            codes[mask] = self._code(())
+        else:
+            for i in np.nonzero(mask)[0]:
+                event = Event(batch.type_name(int(i)), int(batch.ts[i]), batch.values(int(i)))
+                key = self.matcher.partition_key(event)
+                if key is None:
+                    if self.term_types is None or event.type in self.term_types:
+                        self.missing_key += 1
+                    mask[i] = False
+                    continue
+                codes[i] = self._code(key)
+        chosen = np.nonzero(mask)[0]
+        bits = np.zeros((max(len(self.conds), 1), len(chosen)), dtype=np.uint8)
+        chosen_bits = term_bits[:, chosen]
+        for c, cond in enumerate(self.conds):
+            bits[c] = _vectorize(cond, chosen_bits)
+        L = self.lists
+        first_g = len(L[kernel.E_TS])
+        first_cell = len(L[kernel.C_EV])
+        ts = batch.ts[chosen].astype(np.int64)
+        seq = seqs[chosen]
+        kernel.run_batch(self.nfa, self.params, ts, seq, codes[chosen], bits, fire_up_to, L)
+        n_cells = len(L[kernel.C_EV])
+        if n_cells > first_cell:
+            position = dict(zip(seq.tolist(), chosen.tolist(), strict=True))
+            cell_events = kernel.to_array(L[kernel.C_EV], first_cell, n_cells)
+            new_events = np.unique(cell_events)
+            seqs_of = kernel.to_array(L[kernel.E_SEQ], first_g, len(L[kernel.E_SEQ]))
+            for g in new_events.tolist():
+                if g not in self.events:
+                    s = int(seqs_of[g - first_g])
+                    self.events[g] = make_event(batch, position[s], s)
+        return self._reports()
+
     def _reports(self) -> list[tuple[tuple, Match]]:
         L = self.lists
+        count = len(L[kernel.O_KIND])
+        if count == 0:
+            return []
+        columns = [kernel.to_array(L[w], 0, count) for w in range(kernel.O_KIND, kernel.O_B + 1)]
+        kinds, ts, _, parts, t, phase, a, b = (c.tolist() for c in columns)
+        offsets, variables, events = (
+            x.tolist()
+            for x in kernel.collect_paths(
+                columns[2], L[kernel.C_VAR], L[kernel.C_EV], L[kernel.C_PARENT]
+            )
+        )
+        names = self.var_names
+        stored = self.events
         out = []
-        kinds = L[kernel.O_KIND]
-        for j in range(len(kinds)):
+        for j in range(count):
             kind = "match" if kinds[j] == 0 else "timeout"
-            path = self._path(L[kernel.O_CELL][j])
-            key = self.keys[L[kernel.O_PART][j]]
-            report = self.matcher._report(path, L[kernel.O_TS][j], kind, key)
-            release = (L[kernel.O_T][j], L[kernel.O_PHASE][j], L[kernel.O_A][j], L[kernel.O_B][j])
-            out.append((release, report))
+            path = None
+            for k in range(offsets[j], offsets[j + 1]):
+                path = (names[variables[k]], stored[events[k]], path)
+            report = self.matcher._report(path, ts[j], kind, self.keys[parts[j]])
+            out.append(((t[j], phase[j], a[j], b[j]), report))
         for which in range(kernel.O_KIND, kernel.O_B + 1):
             L[which].clear()
         return out
-
-    def _path(self, cell: int) -> Any:
-        L = self.lists
-        cells = []
-        while cell >= 0:
-            cells.append(cell)
-            cell = L[kernel.C_PARENT][cell]
-        path = None
-        for c in reversed(cells):
-            path = (self.var_names[L[kernel.C_VAR][c]], self.events[L[kernel.C_EV][c]], path)
-        return path
 
     def stats(self) -> RuleStats:
         L = self.lists
@@ -332,4 +412,115 @@ class FastEngine:
         stats = Stats(self.events, self.late, self.orderer.held + len(self.pending))
         for rule in self.rules:
             stats.rules[rule.rule.name] = rule.stats()
+        return stats
+
+
+# ---------------------------------------------------------------------------- columns
+
+
+class ColumnarRun:
+    """Eligible rules over batches of columns (`cep.io.columnar`), with no allowed delay:
+    an event older than the latest time seen is late (handed to `on_late` with its
+    batch and index). Matched events are rebuilt as `SourceEvent`s from their line."""
+
+    def __init__(
+        self,
+        rules: list[CompiledRule],
+        schemas: Mapping[str, Any],
+        *,
+        max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY,
+        on_late: Any = None,
+    ) -> None:
+        from cep.fast.vector import BatchPredicates
+
+        self.engine = FastEngine(rules, max_runs_per_key=max_runs_per_key)
+        self.schemas = schemas
+        self.validator = Validator(schemas)
+        self.predicates = []
+        for fast in self.engine.rules:
+            builder = BatchPredicates(fast.rule_resolutions)
+            tests = []
+            for term, node in zip(fast.rule.terms, fast.term_nodes, strict=True):
+                tests.append(builder.term(term.event_types, node.condition))
+            self.predicates.append(tests)
+        self.on_late = on_late
+        self.max_seen = -(2**63)
+        self.seq = 0
+        self.events = 0
+        self.late = 0
+
+    def fields(self) -> dict[str, str]:
+        """The fields the rules' terms and keys read, to ask the reader for."""
+        from cep.fast.vector import fields_used
+
+        wanted: dict[str, str] = {}
+        types: set[str] = set()
+        for fast in self.engine.rules:
+            for term in fast.rule.terms:
+                types |= term.event_types or set()
+            for node in fast.term_nodes:
+                for name in fields_used(node.condition, fast.rule_resolutions):
+                    wanted.setdefault(name, "object")
+            for _, parts in fast.rule.key_fields:
+                wanted.setdefault(parts[0], "object")
+        wanted.pop("ts", None)
+        wanted.pop("type", None)
+        for name in wanted:
+            declared = {
+                self.schemas[t].fields[name].type.kind
+                for t in types
+                if t in self.schemas and name in self.schemas[t].fields
+            }
+            if len(declared) == 1 and (kind := declared.pop()) in ("int", "float", "bool", "str"):
+                wanted[name] = kind
+        return wanted
+
+    def run(self, batch: Batch) -> list[Match]:
+        n = len(batch)
+        self.events += n
+        seqs = np.arange(self.seq, self.seq + n, dtype=np.int64)
+        self.seq += n
+        # late: older than every earlier event (no allowed delay)
+        before = np.maximum.accumulate(np.concatenate(([self.max_seen], batch.ts)))[:-1]
+        late = batch.ts < before
+        if n:
+            self.max_seen = max(self.max_seen, int(batch.ts.max()))
+        if late.any():
+            self.late += int(late.sum())
+            if self.on_late is not None:
+                for i in np.nonzero(late)[0]:
+                    self.on_late(batch, int(i))
+        keyed = []
+        for index, fast in enumerate(self.engine.rules):
+            reports = fast.run_columns(
+                batch, seqs, ~late, self.predicates[index], self.max_seen, self._event
+            )
+            for order, (release, report) in enumerate(reports):
+                keyed.append(((*release, index, order), report))
+        keyed.sort(key=lambda item: item[0])
+        return [report for _, report in keyed]
+
+    def finish(self, *, flush: bool = False) -> list[Match]:
+        keyed = []
+        for index, fast in enumerate(self.engine.rules):
+            up_to = 2**62 if flush else self.max_seen
+            for order, (release, report) in enumerate(fast.run([], up_to)):
+                keyed.append(((*release, index, order), report))
+        keyed.sort(key=lambda item: item[0])
+        return [report for _, report in keyed]
+
+    def _event(self, batch: Batch, i: int, seq: int) -> Event:
+        text = batch.text(i)
+        record = json.loads(text)
+        type_name = batch.type_name(i)
+        typed, _ = self.validator.validate(type_name, record)
+        return SourceEvent(
+            type_name, int(batch.ts[i]), typed or record, seq, int(batch.line[i]),
+            raw=record, text=text,
+        )  # fmt: skip
+
+    def stats(self) -> Stats:
+        stats = self.engine.stats()
+        stats.events = self.events
+        stats.late = self.late
         return stats

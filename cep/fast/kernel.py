@@ -628,3 +628,45 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L):
             _insert_comp(L, p, k, rank)
         _release(L, p, params, rank, ts, 1, ts, seq)
     _fire(L, nfa, params, fire_up_to)
+
+
+@njit(cache=True)
+def to_array(values, start, stop):
+    """Items `start:stop` of a typed list, as an array (one call instead of many)."""
+    out = np.empty(max(stop - start, 0), np.int64)
+    for j in range(start, stop):
+        out[j - start] = values[j]
+    return out
+
+
+@njit(cache=True)
+def collect_paths(cells, C_var, C_ev, C_parent):
+    """The histories of report cells, oldest first, flattened: `(offsets, vars, events)`
+    where report j's cells are `offsets[j]:offsets[j + 1]`."""
+    total = 0
+    for j in range(len(cells)):
+        c = cells[j]
+        while c >= 0:
+            total += 1
+            c = C_parent[c]
+    offsets = np.empty(len(cells) + 1, np.int64)
+    variables = np.empty(total, np.int64)
+    events = np.empty(total, np.int64)
+    at = 0
+    for j in range(len(cells)):
+        offsets[j] = at
+        length = 0
+        c = cells[j]
+        while c >= 0:
+            length += 1
+            c = C_parent[c]
+        c = cells[j]
+        k = at + length - 1
+        while c >= 0:
+            variables[k] = C_var[c]
+            events[k] = C_ev[c]
+            k -= 1
+            c = C_parent[c]
+        at += length
+    offsets[len(cells)] = at
+    return offsets, variables, events
