@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from typing import IO, TextIO
+from typing import IO, Any, TextIO
 
 from cep.api import load_rules
+from cep.fast.engine import fast_path_refusal
 from cep.io.rejects import RejectsWriter
 from cep.io.sources import (
     Reject,
@@ -73,6 +74,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="RULE",
         help="write to standard error how each run of RULE ended without a match",
     )
+    run.add_argument(
+        "--engine",
+        choices=("interpreter", "fast"),
+        default="interpreter",
+        help="interpreter (every rule, default) or fast: numba over columns, for rules whose "
+        "conditions depend only on the event (JSON lines, no --allowed-delay)",
+    )
     run.add_argument("--quiet", action="store_true", help="no summary on standard error")
     run.set_defaults(handler=cmd_run)
 
@@ -109,6 +117,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as error:
         rejects.close()
         return _usage(f"cannot write {args.output}: {error.strerror or error}")
+    if args.engine == "fast":
+        problem = _fast_problem(rules, fmt, delay, args)
+        if problem is not None:
+            rejects.close()
+            return _usage(problem)
+        return _run_fast(args, checked, rules, fmt, rejects, output)
     streaming = args.input == "-"
     engine = MatchingEngine(
         rules,
@@ -169,6 +183,79 @@ def cmd_run(args: argparse.Namespace) -> int:
         rejects.close()
     if not args.quiet:
         print(summary(lines, rejects.counts, engine.stats()), file=sys.stderr)
+    return EXIT_OK
+
+
+def _fast_problem(rules: list, fmt: str, delay: int, args: argparse.Namespace) -> str | None:
+    refused = [(rule.name, fast_path_refusal(rule)) for rule in rules]
+    refused = [(name, why) for name, why in refused if why is not None]
+    if refused:
+        return "--engine fast: " + "; ".join(
+            f"rule {n} cannot run compiled: {w}" for n, w in refused
+        )
+    if fmt != "jsonl":
+        return "--engine fast reads JSON lines only for now"
+    if delay:
+        return "--engine fast does not support --allowed-delay yet"
+    if args.trace:
+        return "--trace needs the interpreter (--engine interpreter)"
+    return None
+
+
+def _run_fast(
+    args: argparse.Namespace,
+    checked: Any,
+    rules: list,
+    fmt: str,
+    rejects: RejectsWriter,
+    output: TextIO | IO[str],
+) -> int:
+    from cep.fast.engine import ColumnarRun
+    from cep.io.columnar import read_jsonl_batches
+
+    def late(batch: Any, i: int) -> None:
+        rejects.write(Reject(int(batch.line[i]), "late", batch.text(i)))
+
+    run = ColumnarRun(rules, checked.schemas, max_runs_per_key=args.max_runs_per_key, on_late=late)
+    records = 0
+    streaming = args.input == "-"
+    try:
+        with open_source(args.input, fmt) as stream:
+            batches = read_jsonl_batches(
+                stream,
+                fields=run.fields(),
+                type_field=args.type_field,
+                time_field=args.time_field,
+                default_type=args.type,
+                validator=Validator(checked.schemas),
+            )
+            for batch in batches:
+                records += len(batch) + len(batch.rejects)
+                for reject in batch.rejects:
+                    rejects.write(reject)
+                for report in run.run(batch):
+                    output.write(report.to_json() + "\n")
+                if streaming:
+                    output.flush()
+            for report in run.finish(flush=args.flush):
+                output.write(report.to_json() + "\n")
+    except SourceError as error:
+        return _usage(str(error))
+    except BrokenPipeError:
+        sys.stdout = None  # type: ignore[assignment]
+        return EXIT_OK
+    except OSError as error:
+        return _usage(f"cannot read {args.input}: {error.strerror or error}")
+    finally:
+        try:
+            output.flush()
+            if output is not sys.stdout:
+                output.close()
+        except BrokenPipeError:
+            pass
+        rejects.close()
+    if not args.quiet:
+        print(summary(records, rejects.counts, run.stats()), file=sys.stderr)
     return EXIT_OK
 
 

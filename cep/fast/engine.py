@@ -160,6 +160,7 @@ class FastRule:
         self.screen = rule.nfa.skips_irrelevant
         self.term_types = self.matcher.term_types
         self.missing_key = 0
+        self._dictionary_codes = np.zeros(0, dtype=np.int64)
 
     def _code(self, key: Any) -> int:
         code = self.codes.get(key)
@@ -248,8 +249,32 @@ class FastRule:
             mask &= term_bits.any(axis=0)
         codes = np.full(n, -1, dtype=np.int64)
         key_names = self.matcher.key_paths
-        if len(key_names) == 1 and len(key_names[0]) == 1:
-            column = batch.columns.get(key_names[0][0])
+        column = (
+            batch.columns.get(key_names[0][0])
+            if len(key_names) == 1 and len(key_names[0]) == 1
+            else None
+        )
+        if column is not None and column.kind == "str" and not column.other:
+            # string keys: partition codes straight from the dictionary codes
+            dictionary = column.dictionary
+            assert dictionary is not None
+            lacking = mask & ~column.valid
+            if lacking.any():
+                for i in np.nonzero(lacking)[0]:
+                    type_name = batch.type_name(int(i))
+                    if self.term_types is None or type_name in self.term_types:
+                        self.missing_key += 1
+                mask &= column.valid
+            table = self._dictionary_codes
+            if len(table) < len(dictionary):
+                grown = np.full(len(dictionary), -1, dtype=np.int64)
+                grown[: len(table)] = table
+                table = self._dictionary_codes = grown
+            values = column.values[mask]
+            for code in np.unique(values[table[values] < 0]).tolist():
+                table[code] = self._code(dictionary.values[code])
+            codes[mask] = table[values]
+        elif len(key_names) == 1 and len(key_names[0]) == 1:
             for i in np.nonzero(mask)[0]:
                 value = column.get(int(i)) if column is not None else None
                 if value is None:

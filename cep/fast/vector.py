@@ -1,0 +1,185 @@
+"""Term tests over a whole batch of columns at once (the fast path's predicates).
+
+A term `Type[cond]` becomes one NumPy expression over the batch's columns: the type test
+is an `isin` on type codes, a comparison of a field with a literal is a comparison of
+the column (string columns through a truth table over their dictionary, so `status ==
+"failed"` is an integer comparison), `in` a literal list is an or of equalities, and
+`and` / `or` / `not` are element-wise. Null semantics are the interpreter's: a missing
+field makes a comparison false. Values of another kind than the column's (kept aside in
+`Column.other`) are compared one by one with the interpreter's own comparison.
+
+A condition outside this family returns None from `build`; the caller then tests those
+terms event by event with the interpreter's compiled closure (same meaning, slower).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from cep.compile.expressions import _COMPARISONS, _literal_value
+from cep.io.columnar import Batch, Column
+from cep.lang import ast
+from cep.lang.expr_types import Resolution
+
+BatchTest = Callable[[Batch], np.ndarray]
+_NUMPY_OPS = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+
+
+def fields_used(expr: ast.Expr | None, resolutions: Mapping[int, Resolution]) -> set[str]:
+    """The candidate event's fields a condition reads (bare names and `this.x`)."""
+    from cep.compile.rule import _expr_nodes
+
+    out: set[str] = set()
+    if expr is None:
+        return out
+    for node in _expr_nodes(expr):
+        if isinstance(node, ast.Name):
+            resolution = resolutions.get(id(node))
+            if resolution is None or resolution.kind == "field":
+                out.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.obj, ast.This):
+            out.add(node.name)
+    return out
+
+
+class BatchPredicates:
+    """Builds batch tests for term conditions."""
+
+    def __init__(self, resolutions: Mapping[int, Resolution]) -> None:
+        self.resolutions = resolutions
+
+    def term(self, types: frozenset[str] | None, condition: ast.Expr | None) -> BatchTest | None:
+        """The test of a whole term: its type(s) and its condition."""
+        test = self.build(condition) if condition is not None else None
+        if condition is not None and test is None:
+            return None
+        names = None if types is None else sorted(types)
+
+        def run(batch: Batch) -> np.ndarray:
+            if names is None:
+                result = np.ones(len(batch), dtype=np.bool_)
+            else:
+                codes = [c for c in (batch.types.find(n) for n in names) if c >= 0]
+                result = np.isin(batch.type, np.array(codes, dtype=batch.type.dtype))
+            if test is not None and result.any():
+                result &= test(batch)
+            return result
+
+        return run
+
+    def build(self, expr: ast.Expr) -> BatchTest | None:
+        match expr:
+            case ast.Binary(op="and", left=left, right=right):
+                a, b = self.build(left), self.build(right)
+                if a is None or b is None:
+                    return None
+                return lambda batch: a(batch) & b(batch)
+            case ast.Binary(op="or", left=left, right=right):
+                a, b = self.build(left), self.build(right)
+                if a is None or b is None:
+                    return None
+                return lambda batch: a(batch) | b(batch)
+            case ast.Unary(op="not", operand=operand):
+                inner = self.build(operand)
+                return None if inner is None else (lambda batch: ~inner(batch))
+            case ast.Binary(op=op, left=left, right=right) if op in _NUMPY_OPS:
+                name, literal = self._field(left), _literal_value(right)
+                if name is None or literal is None:
+                    name, literal = self._field(right), _literal_value(left)
+                    op = _FLIPPED[op]
+                if name is None or literal is None:
+                    return None
+                return _comparison(name, op, literal)
+            case ast.Binary(op="in", left=left, right=ast.ListExpr(items=items)):
+                name = self._field(left)
+                values = [_literal_value(item) for item in items]
+                if name is None or any(v is None for v in values):
+                    return None
+                tests = [_comparison(name, "==", value) for value in values]
+
+                def member(batch: Batch) -> np.ndarray:
+                    result = np.zeros(len(batch), dtype=np.bool_)
+                    for test in tests:
+                        result |= test(batch)
+                    return result
+
+                return member
+        return None
+
+    def _field(self, expr: ast.Expr) -> str | None:
+        if isinstance(expr, ast.Name):
+            resolution = self.resolutions.get(id(expr))
+            if resolution is None or resolution.kind == "field":
+                return expr.name
+        elif isinstance(expr, ast.Attribute) and isinstance(expr.obj, ast.This):
+            return expr.name
+        return None
+
+
+def _comparison(name: str, op: str, literal: Any) -> BatchTest:
+    numpy_op = _NUMPY_OPS[op]
+    general = _COMPARISONS[op]
+
+    def run(batch: Batch) -> np.ndarray:
+        if name == "ts":
+            return _on_numbers(batch.ts, np.ones(len(batch), np.bool_), numpy_op, literal)
+        if name == "type":
+            table = np.array([general(v, literal) for v in batch.types.values], np.bool_)
+            return table[batch.type] if len(table) else np.zeros(len(batch), np.bool_)
+        column = batch.columns.get(name)
+        if column is None:
+            return np.zeros(len(batch), dtype=np.bool_)
+        return _on_column(column, numpy_op, general, literal)
+
+    return run
+
+
+def _on_numbers(values: np.ndarray, valid: np.ndarray, op: Any, literal: Any) -> np.ndarray:
+    if isinstance(literal, bool) or not isinstance(literal, int | float):
+        return np.zeros(len(values), dtype=np.bool_)
+    return valid & op(values, literal)
+
+
+def _on_column(column: Column, op: Any, general: Any, literal: Any) -> np.ndarray:
+    kind = column.kind
+    if kind == "str":
+        dictionary = column.dictionary
+        assert dictionary is not None
+        table = np.array([general(v, literal) for v in dictionary.values], np.bool_)
+        if len(table) == 0:
+            result = np.zeros(len(column), dtype=np.bool_)
+        else:
+            result = column.valid & table[np.where(column.valid, column.values, 0)]
+    elif kind in ("int", "float", "time", "duration"):
+        result = _on_numbers(column.values, column.valid, op, literal)
+    elif kind == "bool":
+        if isinstance(literal, bool):
+            result = column.valid & op(column.values, literal)
+        else:
+            result = np.zeros(len(column), dtype=np.bool_)
+    else:  # objects: the interpreter's comparison, one by one
+        result = np.fromiter(
+            (
+                bool(column.valid[i]) and general(column.values[i], literal)
+                for i in range(len(column))
+            ),
+            dtype=np.bool_,
+            count=len(column),
+        )
+    if column.other:
+        result = result.copy()
+        for i, value in column.other.items():
+            result[i] = general(value, literal)
+    return result
