@@ -49,7 +49,13 @@ WINDOW_MS = 60_000
 # Match counts of the rule for the generator's default options (its README).
 REFERENCE = {10_000: 104, 100_000: 1_298, 1_000_000: 13_528, 10_000_000: 135_558}
 
-MEASUREMENTS = ("baseline-file", "interpreter-file", "baseline-memory", "interpreter-memory")
+MEASUREMENTS = (
+    "baseline-file",
+    "interpreter-file",
+    "fast-file",
+    "baseline-memory",
+    "interpreter-memory",
+)
 ORJSON = "baseline-file-orjson"
 
 
@@ -148,6 +154,18 @@ def interpreter_file(path: Path, output: Path) -> int:
         return sum(1 for _ in lines)
 
 
+def fast_file(path: Path, output: Path) -> int:
+    """`cep run --engine fast` on the file (columns + the numba kernel)."""
+    from cep.cli import main
+
+    argv = ["run", str(RULES), "--rule", RULE, "--input", str(path), "--engine", "fast"]
+    status = main([*argv, "--output", str(output), "--quiet"])
+    if status != 0:
+        raise RuntimeError(f"cep run exited with {status}")
+    with open(output, "rb") as lines:
+        return sum(1 for _ in lines)
+
+
 def read_events(path: Path) -> list[Any]:
     """The file's records as engine `Event`s (type, time, fields as read)."""
     from cep.runtime.event import Event
@@ -200,10 +218,25 @@ def measure(name: str, path: Path) -> dict[str, Any]:
         records = _frozen(read_records(path))
         job = lambda: baseline_records(records)  # noqa: E731
     elif name == "interpreter-file":
-        import cep.cli  # noqa: F401  (imports are not part of the timed run)
+        import cep.cli
 
         output = Path(tempfile.mkstemp(prefix="cep-bench-", suffix=".jsonl")[1])
         job = lambda: interpreter_file(path, output)  # noqa: E731
+    elif name == "fast-file":
+        import cep.cli
+        import cep.fast.engine
+        import cep.fast.vector  # noqa: F401
+
+        # numba loads its compiled kernel from the on-disk cache (or compiles it) on the
+        # first call: warm up on a tiny file so that the timed part is the run itself
+        output = Path(tempfile.mkstemp(prefix="cep-bench-", suffix=".jsonl")[1])
+        warm = Path(tempfile.mkstemp(prefix="cep-warm-", suffix=".jsonl")[1])
+        with open(path, "rb") as source, open(warm, "wb") as target:
+            for _, line in zip(range(1000), source, strict=False):
+                target.write(line)
+        fast_file(warm, output)
+        warm.unlink()
+        job = lambda: fast_file(path, output)  # noqa: E731
     elif name == "interpreter-memory":
         rules = load_rule()
         events = _frozen(read_events(path))
@@ -215,7 +248,7 @@ def measure(name: str, path: Path) -> dict[str, Any]:
         matches = job()
         seconds = time.perf_counter() - start
     finally:
-        if name == "interpreter-file":
+        if name in ("interpreter-file", "fast-file"):
             output.unlink(missing_ok=True)
     package = sys.modules.get("cep")
     source = str(Path(package.__file__).parent) if package and package.__file__ else None
@@ -264,6 +297,7 @@ def table(rows: list[dict[str, Any]], events: int) -> str:
     by_name = {row["name"]: row for row in rows}
     for label, interp, base in (
         ("end to end", "interpreter-file", "baseline-file"),
+        ("end to end (fast path)", "fast-file", "baseline-file"),
         ("in memory", "interpreter-memory", "baseline-memory"),
     ):
         if interp in by_name and base in by_name:

@@ -8,7 +8,6 @@ from collections import Counter
 from typing import IO, Any, TextIO
 
 from cep.api import load_rules
-from cep.fast.engine import fast_path_refusal
 from cep.io.rejects import RejectsWriter
 from cep.io.sources import (
     Reject,
@@ -187,6 +186,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _fast_problem(rules: list, fmt: str, delay: int, args: argparse.Namespace) -> str | None:
+    from cep.fast.engine import fast_path_refusal  # numba loads only when asked for
+
     refused = [(rule.name, fast_path_refusal(rule)) for rule in rules]
     refused = [(name, why) for name, why in refused if why is not None]
     if refused:
