@@ -161,6 +161,8 @@ class FastRule:
         self.term_types = self.matcher.term_types
         self.missing_key = 0
         self._dictionary_codes = np.zeros(0, dtype=np.int64)
+        #: turns an event kept as `(text, type, ts, line, seq)` into an `Event`
+        self.materialize: Callable[[tuple], Event] = _no_lazy_events
 
     def _code(self, key: Any) -> int:
         code = self.codes.get(key)
@@ -339,7 +341,10 @@ class FastRule:
             kind = "match" if kinds[j] == 0 else "timeout"
             path = None
             for k in range(offsets[j], offsets[j + 1]):
-                path = (names[variables[k]], stored[events[k]], path)
+                event = stored[events[k]]
+                if type(event) is tuple:  # kept as its line until a report needs it
+                    event = stored[events[k]] = self.materialize(event)
+                path = (names[variables[k]], event, path)
             report = self.matcher._report(path, ts[j], kind, self.keys[parts[j]])
             out.append(((t[j], phase[j], a[j], b[j]), report))
         for which in range(kernel.O_KIND, kernel.O_B + 1):
@@ -370,6 +375,10 @@ class FastRule:
             expired_runs=sc[kernel.S_EXPIRED],
             missing_key=self.missing_key,
         )
+
+
+def _no_lazy_events(kept: tuple) -> Event:
+    raise TypeError("this rule keeps no events as lines")
 
 
 class FastEngine:
@@ -463,6 +472,7 @@ class ColumnarRun:
         self.validator = Validator(schemas)
         self.predicates = []
         for fast in self.engine.rules:
+            fast.materialize = self._materialize
             builder = BatchPredicates(fast.rule_resolutions)
             tests = []
             for term, node in zip(fast.rule.terms, fast.term_nodes, strict=True):
@@ -534,15 +544,15 @@ class ColumnarRun:
         keyed.sort(key=lambda item: item[0])
         return [report for _, report in keyed]
 
-    def _event(self, batch: Batch, i: int, seq: int) -> Event:
-        text = batch.text(i)
+    def _event(self, batch: Batch, i: int, seq: int) -> Any:
+        """A taken event, kept as its line until a report needs it."""
+        return (batch.text(i), batch.type_name(i), int(batch.ts[i]), int(batch.line[i]), seq)
+
+    def _materialize(self, kept: tuple) -> Event:
+        text, type_name, ts, line, seq = kept
         record = json.loads(text)
-        type_name = batch.type_name(i)
         typed, _ = self.validator.validate(type_name, record)
-        return SourceEvent(
-            type_name, int(batch.ts[i]), typed or record, seq, int(batch.line[i]),
-            raw=record, text=text,
-        )  # fmt: skip
+        return SourceEvent(type_name, ts, typed or record, seq, line, raw=record, text=text)
 
     def stats(self) -> Stats:
         stats = self.engine.stats()

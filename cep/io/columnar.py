@@ -1486,7 +1486,7 @@ class _CsvReader(_Reader):
             and not block.forced
             and b'"' not in rest
             and b"\x00" not in rest
-            and rest.count(b"\r") == rest.count(b"\r\n")
+            and (b"\r" not in rest or rest.count(b"\r") == rest.count(b"\r\n"))
             and not len(_bad_utf8_lines(block, np.flatnonzero(fast)))
             and int(length.max()) <= _MAX_CSV
         )
