@@ -137,3 +137,44 @@ def test_cep_run_engine_fast_refuses_rules_it_cannot_compile(capsys) -> None:
         "rule payment_velocity cannot run compiled: the condition of `p` refers to earlier "
         "events of the run" in capsys.readouterr().err
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(_lines(), st.booleans())
+def test_compaction_changes_no_report(lines: list[str], flush: bool) -> None:
+    """Dropping history that no run needs, after every batch, changes nothing."""
+    import cep.fast.engine as fast_engine
+
+    checked = check_sources({"r.cep": RULES})
+    rules = load_rules(checked)
+    saved = fast_engine.COMPACT_AT
+    fast_engine.COMPACT_AT = 1
+    try:
+        compiled = _compiled(checked, rules, lines, flush, 2)
+    finally:
+        fast_engine.COMPACT_AT = saved
+    assert compiled == _interpreted(checked, rules, lines, flush)
+
+
+def test_history_stays_bounded_by_live_state() -> None:
+    """Over a long feed whose live state is small, the kernel's stores do not grow."""
+    import cep.fast.engine as fast_engine
+    from cep.fast import kernel
+    from cep.runtime.event import Event
+
+    checked = check_sources({"r.cep": RULES})
+    rules = load_rules(checked, ["seq"])
+    saved = fast_engine.COMPACT_AT
+    fast_engine.COMPACT_AT = 2_000
+    try:
+        engine = fast_engine.FastEngine(rules, batch_size=1_000)
+        sizes = []
+        for i in range(40_000):
+            engine.push(Event("E", i, {"k": "ab"[(i // 3) % 2], "v": 1 + i % 3}))
+            if i % 10_000 == 9_999:
+                lists = engine.rules[0].lists
+                sizes.append((len(lists[kernel.E_TS]), len(lists[kernel.C_EV])))
+    finally:
+        fast_engine.COMPACT_AT = saved
+    assert engine.stats().matches > 10_000
+    assert all(events < 5_000 and cells < 5_000 for events, cells in sizes), sizes

@@ -51,6 +51,8 @@ _SKIPS = {
     "to_last": kernel.SKIP_TO_LAST,
 }
 BATCH = 65_536
+#: compact the kernel's history once this many events are stored (and it has doubled)
+COMPACT_AT = 200_000
 
 
 def fast_path_refusal(rule: CompiledRule) -> str | None:
@@ -161,6 +163,7 @@ class FastRule:
         self.term_types = self.matcher.term_types
         self.missing_key = 0
         self._dictionary_codes = np.zeros(0, dtype=np.int64)
+        self._live_after_compaction = 0
         #: turns an event kept as `(text, type, ts, line, seq)` into an `Event`
         self.materialize: Callable[[tuple], Event] = _no_lazy_events
 
@@ -321,10 +324,21 @@ class FastRule:
                     self.events[g] = make_event(batch, position[s], s)
         return self._reports()
 
+    def _compact_if_due(self) -> None:
+        """Keep memory bounded by live state: drop history no run or held match needs."""
+        L = self.lists
+        if len(L[kernel.E_TS]) < max(2 * self._live_after_compaction, COMPACT_AT):
+            return
+        kept = kernel.compact(L).tolist()
+        events = self.events
+        self.events = {new: events[old] for new, old in enumerate(kept) if old in events}
+        self._live_after_compaction = len(kept)
+
     def _reports(self) -> list[tuple[tuple, Match]]:
         L = self.lists
         count = len(L[kernel.O_KIND])
         if count == 0:
+            self._compact_if_due()
             return []
         columns = [kernel.to_array(L[w], 0, count) for w in range(kernel.O_KIND, kernel.O_B + 1)]
         kinds, ts, _, parts, t, phase, a, b = (c.tolist() for c in columns)
@@ -349,6 +363,7 @@ class FastRule:
             out.append(((t[j], phase[j], a[j], b[j]), report))
         for which in range(kernel.O_KIND, kernel.O_B + 1):
             L[which].clear()
+        self._compact_if_due()
         return out
 
     def stats(self) -> RuleStats:

@@ -670,3 +670,87 @@ def collect_paths(cells, C_var, C_ev, C_parent):
         at += length
     offsets[len(cells)] = at
     return offsets, variables, events
+
+
+@njit(cache=True)
+def compact(L):
+    """Drop the history cells and events no live run or held match refers to, keeping
+    their order; returns the kept old event indexes (new index = position)."""
+    n_cells = len(L[C_EV])
+    n_events = len(L[E_TS])
+    live_cell = np.zeros(n_cells, np.bool_)
+    live_event = np.zeros(n_events, np.bool_)
+    C_parent = L[C_PARENT]
+    # every run still listed in a partition, every held match
+    for p in range(len(L[P_HEAD])):
+        r = L[P_HEAD][p]
+        while r >= 0:
+            live_event[L[R_START][r]] = True
+            c = L[R_CELL][r]
+            while c >= 0 and not live_cell[c]:
+                live_cell[c] = True
+                c = C_parent[c]
+            r = L[R_NEXT][r]
+        k = L[P_COMP][p]
+        while k >= 0:
+            live_event[L[K_START][k]] = True
+            c = L[K_CELL][k]
+            while c >= 0 and not live_cell[c]:
+                live_cell[c] = True
+                c = C_parent[c]
+            k = L[K_NEXT][k]
+    for c in range(n_cells):
+        if live_cell[c]:
+            live_event[L[C_EV][c]] = True
+    new_cell = np.full(n_cells, -1, np.int64)
+    at = 0
+    for c in range(n_cells):
+        if live_cell[c]:
+            new_cell[c] = at
+            at += 1
+    new_event = np.full(n_events, -1, np.int64)
+    kept = np.empty(int(live_event.sum()), np.int64)
+    at = 0
+    for g in range(n_events):
+        if live_event[g]:
+            new_event[g] = at
+            kept[at] = g
+            at += 1
+    # rewrite the cells
+    C_var = L[C_VAR]
+    C_ev = L[C_EV]
+    at = 0
+    for c in range(n_cells):
+        if live_cell[c]:
+            C_var[at] = C_var[c]
+            C_ev[at] = new_event[C_ev[c]]
+            parent = C_parent[c]
+            C_parent[at] = new_cell[parent] if parent >= 0 else -1
+            at += 1
+    while len(C_ev) > at:
+        C_var.pop()
+        C_ev.pop()
+        C_parent.pop()
+    # rewrite the events
+    E_ts = L[E_TS]
+    E_seq = L[E_SEQ]
+    for j in range(len(kept)):
+        E_ts[j] = E_ts[kept[j]]
+        E_seq[j] = E_seq[kept[j]]
+    while len(E_ts) > len(kept):
+        E_ts.pop()
+        E_seq.pop()
+    # runs and held matches point at the new indexes
+    for p in range(len(L[P_HEAD])):
+        r = L[P_HEAD][p]
+        while r >= 0:
+            L[R_START][r] = new_event[L[R_START][r]]
+            c = L[R_CELL][r]
+            L[R_CELL][r] = new_cell[c] if c >= 0 else -1
+            r = L[R_NEXT][r]
+        k = L[P_COMP][p]
+        while k >= 0:
+            L[K_START][k] = new_event[L[K_START][k]]
+            L[K_CELL][k] = new_cell[L[K_CELL][k]]
+            k = L[K_NEXT][k]
+    return kept
