@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any, TextIO
 
 from cep.api import load_rules
@@ -12,6 +16,7 @@ from cep.io.rejects import RejectsWriter
 from cep.io.sources import (
     Reject,
     SourceError,
+    SourceEvent,
     guess_format,
     open_source,
     read_source,
@@ -40,8 +45,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--input", default="-", metavar="FILE|-", help="events (default: stdin)")
     run.add_argument(
         "--format",
-        choices=("jsonl", "csv"),
-        help="input format (default: from the file name, else jsonl)",
+        choices=("jsonl", "csv", "parquet", "arrow"),
+        help="input format (default: from the file name: .csv, .parquet, .arrow; else jsonl)",
     )
     run.add_argument("--output", default="-", metavar="FILE|-", help="matches (default: stdout)")
     run.add_argument("--rejects", metavar="FILE", help="write bad and late lines here (JSONL)")
@@ -106,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _usage(str(error.args[0]))
     if not rules:
         return _usage("no rules to run")
-    fmt = args.format or guess_format(args.input)
+    fmt = args.format or _guess_format(args.input)
     try:
         rejects = RejectsWriter.open(args.rejects) if args.rejects else RejectsWriter()
     except OSError as error:
@@ -139,15 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         tracers.append((tracer, matcher))
     lines = 0
     try:
-        with open_source(args.input, fmt) as stream:
-            source = read_source(
-                stream,
-                fmt,
-                type_field=args.type_field,
-                time_field=args.time_field,
-                default_type=args.type,
-                validator=Validator(checked.schemas),
-            )
+        with _row_source(args, fmt, checked.schemas) as source:
             write = output.write
             for item in source:
                 lines += 1
@@ -194,8 +191,8 @@ def _fast_problem(rules: list, fmt: str, delay: int, args: argparse.Namespace) -
         return "--engine fast: " + "; ".join(
             f"rule {n} cannot run compiled: {w}" for n, w in refused
         )
-    if fmt != "jsonl":
-        return "--engine fast reads JSON lines only for now"
+    if fmt == "csv":
+        return "--engine fast reads JSON lines, Parquet and Arrow; CSV needs the interpreter"
     if delay:
         return "--engine fast does not support --allowed-delay yet"
     if args.trace:
@@ -212,7 +209,6 @@ def _run_fast(
     output: TextIO | IO[str],
 ) -> int:
     from cep.fast.engine import ColumnarRun
-    from cep.io.columnar import read_jsonl_batches
 
     def late(batch: Any, i: int) -> None:
         rejects.write(Reject(int(batch.line[i]), "late", batch.text(i)))
@@ -221,15 +217,7 @@ def _run_fast(
     records = 0
     streaming = args.input == "-"
     try:
-        with open_source(args.input, fmt) as stream:
-            batches = read_jsonl_batches(
-                stream,
-                fields=run.fields(),
-                type_field=args.type_field,
-                time_field=args.time_field,
-                default_type=args.type,
-                validator=Validator(checked.schemas),
-            )
+        with _batches(args, fmt, run.fields(), checked.schemas) as batches:
             for batch in batches:
                 records += len(batch) + len(batch.rejects)
                 for reject in batch.rejects:
@@ -258,6 +246,76 @@ def _run_fast(
     if not args.quiet:
         print(summary(records, rejects.counts, run.stats()), file=sys.stderr)
     return EXIT_OK
+
+
+def _guess_format(path: str) -> str:
+    lower = path.lower()
+    if lower.endswith(".parquet"):
+        return "parquet"
+    if lower.endswith((".arrow", ".arrows", ".feather", ".ipc")):
+        return "arrow"
+    return guess_format(path)
+
+
+@contextmanager
+def _batches(
+    args: argparse.Namespace, fmt: str, fields: dict[str, str], schemas: Any
+) -> Iterator[Iterator[Any]]:
+    """Batches of columns of the input (cep.io.columnar), for the fast path."""
+    from cep.io import columnar
+
+    options = {
+        "fields": fields,
+        "type_field": args.type_field,
+        "time_field": args.time_field,
+        "default_type": args.type,
+        "validator": Validator(schemas),
+    }
+    if fmt in ("parquet", "arrow"):
+        reader = columnar.read_parquet_batches if fmt == "parquet" else columnar.read_arrow_batches
+        source: Any = args.input
+        if args.input == "-":
+            source = getattr(sys.stdin, "buffer", sys.stdin)
+        elif not os.path.exists(args.input):
+            raise SourceError(f"cannot read {args.input}: No such file or directory")
+        yield reader(source, **options)
+        return
+    with open_source(args.input, fmt) as stream:
+        yield columnar.read_jsonl_batches(stream, **options)
+
+
+@contextmanager
+def _row_source(args: argparse.Namespace, fmt: str, schemas: Any) -> Iterator[Iterator[Any]]:
+    """Events (and rejects) one by one, for the interpreter. Parquet and Arrow rows are
+    read as columns and turned into events, each row being the record of its cells."""
+    if fmt in ("parquet", "arrow"):
+        validator = Validator(schemas)
+        with _batches(args, fmt, {}, schemas) as batches:
+            yield _rows_of(batches, validator)
+        return
+    with open_source(args.input, fmt) as stream:
+        yield read_source(
+            stream,
+            fmt,
+            type_field=args.type_field,
+            time_field=args.time_field,
+            default_type=args.type,
+            validator=Validator(schemas),
+        )
+
+
+def _rows_of(batches: Iterator[Any], validator: Validator) -> Iterator[Any]:
+    for batch in batches:
+        yield from batch.rejects
+        for i in range(len(batch)):
+            text = batch.text(i)
+            record = json.loads(text)
+            type_name = batch.type_name(i)
+            typed, _ = validator.validate(type_name, record)
+            yield SourceEvent(
+                type_name, int(batch.ts[i]), typed or record, 0, int(batch.line[i]),
+                raw=record, text=text,
+            )  # fmt: skip
 
 
 def _open_output(path: str) -> TextIO | IO[str]:

@@ -236,7 +236,7 @@ class FastRule:
         accepted: np.ndarray,
         tests: list[Any],
         fire_up_to: int,
-        make_event: Callable[[Batch, int, int], Event],
+        make_events: Callable[[Batch, list[int], list[int]], list[Any]],
     ) -> list[tuple[tuple, Match]]:
         """Match a batch of columns (events in time order; `accepted` masks late ones)."""
         n = len(batch)
@@ -318,10 +318,11 @@ class FastRule:
             cell_events = kernel.to_array(L[kernel.C_EV], first_cell, n_cells)
             new_events = np.unique(cell_events)
             seqs_of = kernel.to_array(L[kernel.E_SEQ], first_g, len(L[kernel.E_SEQ]))
-            for g in new_events.tolist():
-                if g not in self.events:
-                    s = int(seqs_of[g - first_g])
-                    self.events[g] = make_event(batch, position[s], s)
+            wanted = [g for g in new_events.tolist() if g not in self.events]
+            if wanted:
+                kept_seqs = [int(seqs_of[g - first_g]) for g in wanted]
+                kept = make_events(batch, [position[s] for s in kept_seqs], kept_seqs)
+                self.events.update(zip(wanted, kept, strict=True))
         return self._reports()
 
     def _compact_if_due(self) -> None:
@@ -543,7 +544,7 @@ class ColumnarRun:
         keyed = []
         for index, fast in enumerate(self.engine.rules):
             reports = fast.run_columns(
-                batch, seqs, ~late, self.predicates[index], self.max_seen, self._event
+                batch, seqs, ~late, self.predicates[index], self.max_seen, self._events
             )
             for order, (release, report) in enumerate(reports):
                 keyed.append(((*release, index, order), report))
@@ -559,9 +560,13 @@ class ColumnarRun:
         keyed.sort(key=lambda item: item[0])
         return [report for _, report in keyed]
 
-    def _event(self, batch: Batch, i: int, seq: int) -> Any:
-        """A taken event, kept as its line until a report needs it."""
-        return (batch.text(i), batch.type_name(i), int(batch.ts[i]), int(batch.line[i]), seq)
+    def _events(self, batch: Batch, indexes: list[int], seqs: list[int]) -> list[Any]:
+        """Taken events, kept as their lines until a report needs them."""
+        texts = batch.texts_of(indexes)
+        return [
+            (text, batch.type_name(i), int(batch.ts[i]), int(batch.line[i]), seq)
+            for text, i, seq in zip(texts, indexes, seqs, strict=True)
+        ]
 
     def _materialize(self, kept: tuple) -> Event:
         text, type_name, ts, line, seq = kept

@@ -226,6 +226,10 @@ class Batch:
     def texts(self) -> list[str]:
         return [self._texts.get(i) for i in range(len(self.ts))]
 
+    def texts_of(self, indexes: list[int]) -> list[str]:
+        """The texts of some events, made in one go (much faster for Arrow rows)."""
+        return self._texts.many(indexes)
+
     def values(self, i: int) -> dict[str, Any]:
         """Event `i`'s fields asked for, as Python values (missing ones left out)."""
         out = {}
@@ -257,6 +261,9 @@ class _Texts:
             text = self.buf[start:end].decode("utf-8", "surrogatepass")
         return text
 
+    def many(self, indexes: list[int]) -> list[str]:
+        return [self.get(i) for i in indexes]
+
 
 class _RowTexts(_Texts):
     """Event texts of Arrow rows: the record of a row as JSON, made when asked for."""
@@ -266,6 +273,14 @@ class _RowTexts(_Texts):
     def __init__(self, batch: pa.RecordBatch, rows: np.ndarray, given: dict[int, str]):
         super().__init__(b"", rows, rows, given)
         self.batch = batch
+
+    def many(self, indexes: list[int]) -> list[str]:
+        missing = [i for i in indexes if i not in self.given]
+        if missing:
+            records = _arrow_records(self.batch, [int(self.starts[i]) for i in missing])
+            for i, record in zip(missing, records, strict=True):
+                self.given[i] = _record_text(record)
+        return [self.given[i] for i in indexes]
 
     def get(self, i: int) -> str:
         text = self.given.get(i)
