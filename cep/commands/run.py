@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -112,6 +113,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not rules:
         return _usage("no rules to run")
     fmt = args.format or _guess_format(args.input)
+    # what is loaded so far (modules, rules) lives as long as the run: keep the garbage
+    # collector from walking it again and again
+    gc.freeze()
     try:
         rejects = RejectsWriter.open(args.rejects) if args.rejects else RejectsWriter()
     except OSError as error:
