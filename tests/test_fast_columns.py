@@ -204,3 +204,16 @@ def test_parquet_input_on_both_engines(tmp_path, capsys) -> None:
     assert outputs[0] == outputs[1]
     assert outputs[0][0].count("\n") == 13
     assert "read 2000 records: 2000 events matched, 0 rejected" in outputs[0][1]
+
+
+def test_engine_auto_falls_back_to_the_interpreter(tmp_path, capsys) -> None:
+    """`--engine auto` runs rules it cannot compile on the interpreter instead of failing."""
+    from cep.cli import main
+
+    out = tmp_path / "out.jsonl"
+    code = main(
+        ["run", "rules/payments.cep", "--input", "examples/payments.jsonl", "--output",
+         str(out), "--engine", "auto", "--quiet"]
+    )  # fmt: skip
+    assert code == 0
+    assert out.read_text().count('"rule": "payment_velocity"') == 34

@@ -81,10 +81,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     run.add_argument(
         "--engine",
-        choices=("interpreter", "fast"),
+        choices=("interpreter", "fast", "auto"),
         default="interpreter",
-        help="interpreter (every rule, default) or fast: numba over columns, for rules whose "
-        "conditions depend only on the event (JSON lines, no --allowed-delay)",
+        help="interpreter (every rule, default); fast: numba over columns, for rules whose "
+        "conditions depend only on the event (no CSV, no --allowed-delay); auto: fast when "
+        "it can run every rule, else the interpreter",
     )
     run.add_argument("--quiet", action="store_true", help="no summary on standard error")
     run.set_defaults(handler=cmd_run)
@@ -125,6 +126,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as error:
         rejects.close()
         return _usage(f"cannot write {args.output}: {error.strerror or error}")
+    if args.engine == "auto":
+        args.engine = "fast" if _fast_problem(rules, fmt, delay, args) is None else "interpreter"
     if args.engine == "fast":
         problem = _fast_problem(rules, fmt, delay, args)
         if problem is not None:
