@@ -315,7 +315,8 @@ class ExpressionCompiler:
 
 # ---------------------------------------------------------------------------- fast tests
 
-_OPERATORS = {
+#: the comparison operators as plain functions (they also work element-wise on arrays)
+OPERATORS = {
     "==": operator.eq,
     "!=": operator.ne,
     "<": operator.lt,
@@ -323,7 +324,8 @@ _OPERATORS = {
     ">": operator.gt,
     ">=": operator.ge,
 }
-_FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+#: `a OP b` is `b FLIPPED[OP] a`
+FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 EventTest = Callable[[Event], bool]
 
@@ -352,14 +354,14 @@ class EventPredicates:
             case ast.Unary(op="not", operand=operand):
                 inner = self.build(operand)
                 return None if inner is None else (lambda event: not inner(event))
-            case ast.Binary(op=op, left=left, right=right) if op in _OPERATORS:
+            case ast.Binary(op=op, left=left, right=right) if op in OPERATORS:
                 getter, literal = self._field(left), _literal_value(right)
                 if getter is None or literal is None:
                     getter, literal = self._field(right), _literal_value(left)
-                    op = _FLIPPED[op]
+                    op = FLIPPED[op]
                 if getter is None or literal is None:
                     return None
-                return _comparison(getter, _OPERATORS[op], _COMPARISONS[op], literal)
+                return _comparison(getter, OPERATORS[op], _COMPARISONS[op], literal)
             case ast.Binary(op="in", left=left, right=ast.ListExpr(items=items)):
                 getter = self._field(left)
                 values = [_literal_value(item) for item in items]

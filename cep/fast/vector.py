@@ -14,27 +14,18 @@ terms event by event with the interpreter's compiled closure (same meaning, slow
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from cep.compile.expressions import _COMPARISONS, _literal_value
+from cep.compile.expressions import _COMPARISONS, FLIPPED, OPERATORS, _literal_value
 from cep.io.columnar import Batch, Column
 from cep.lang import ast
 from cep.lang.expr_types import Resolution
 
 BatchTest = Callable[[Batch], np.ndarray]
-_NUMPY_OPS = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-_FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_NUMPY_OPS = OPERATORS
 
 
 def fields_used(expr: ast.Expr | None, resolutions: Mapping[int, Resolution]) -> set[str]:
@@ -98,7 +89,7 @@ class BatchPredicates:
                 name, literal = self._field(left), _literal_value(right)
                 if name is None or literal is None:
                     name, literal = self._field(right), _literal_value(left)
-                    op = _FLIPPED[op]
+                    op = FLIPPED[op]
                 if name is None or literal is None:
                     return None
                 return _comparison(name, op, literal)
