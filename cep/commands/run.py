@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any, TextIO
 
@@ -27,6 +27,7 @@ from cep.lang.checker import check_paths
 from cep.lang.program import RulePathError
 from cep.lang.values import parse_duration_option
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, MatchingEngine, Stats
+from cep.runtime.match import Match
 from cep.runtime.trace import RunTracer
 
 EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -134,7 +135,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             rejects.close()
             return _usage(problem)
         return _run_fast(args, checked, rules, fmt, rejects, output)
-    streaming = args.input == "-"
     engine = MatchingEngine(
         rules,
         allowed_delay_ms=delay,
@@ -145,29 +145,46 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name in args.trace or ():
         matcher = next((m for m in engine.matchers if m.rule.name == name), None)
         if matcher is None:
+            rejects.close()
             return _usage(f"--trace: no rule named {name!r} is being run")
         tracer = RunTracer(matcher.rule, sys.stderr)
         tracer.attach(matcher)
         tracers.append((tracer, matcher))
-    lines = 0
-    try:
+    records = [0]
+
+    def reports() -> Iterator[list[Match]]:
         with _row_source(args, fmt, checked.schemas) as source:
-            write = output.write
             for item in source:
-                lines += 1
+                records[0] += 1
                 if isinstance(item, Reject):
                     rejects.write(item)
                     continue
-                reports = engine.push(item)
-                if reports:
-                    for report in reports:
-                        write(report.to_json() + "\n")
-                    if streaming:
-                        output.flush()
-            for report in engine.finish(flush=args.flush):
-                write(report.to_json() + "\n")
+                found = engine.push(item)
+                if found:
+                    yield found
+            yield engine.finish(flush=args.flush)
             for tracer, matcher in tracers:
                 tracer.finish(matcher)
+
+    return _write(args, reports(), output, rejects, lambda: (records[0], engine.stats()))
+
+
+def _write(
+    args: argparse.Namespace,
+    produced: Iterator[list[Match]],
+    output: TextIO | IO[str],
+    rejects: RejectsWriter,
+    totals: Callable[[], tuple[int, Stats]],
+) -> int:
+    """Write the reports as they come; bad input and a closed output end the run cleanly;
+    then the summary."""
+    streaming = args.input == "-"
+    try:
+        for found in produced:
+            for report in found:
+                output.write(report.to_json() + "\n")
+            if streaming and found:
+                output.flush()
     except SourceError as error:
         return _usage(str(error))
     except BrokenPipeError:
@@ -185,7 +202,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             pass
         rejects.close()
     if not args.quiet:
-        print(summary(lines, rejects.counts, engine.stats()), file=sys.stderr)
+        records, stats = totals()
+        print(summary(records, rejects.counts, stats), file=sys.stderr)
     return EXIT_OK
 
 
@@ -221,38 +239,18 @@ def _run_fast(
         rejects.write(Reject(int(batch.line[i]), "late", batch.text(i)))
 
     run = ColumnarRun(rules, checked.schemas, max_runs_per_key=args.max_runs_per_key, on_late=late)
-    records = 0
-    streaming = args.input == "-"
-    try:
+    records = [0]
+
+    def reports() -> Iterator[list[Match]]:
         with _batches(args, fmt, run.fields(), checked.schemas) as batches:
             for batch in batches:
-                records += len(batch) + len(batch.rejects)
+                records[0] += len(batch) + len(batch.rejects)
                 for reject in batch.rejects:
                     rejects.write(reject)
-                for report in run.run(batch):
-                    output.write(report.to_json() + "\n")
-                if streaming:
-                    output.flush()
-            for report in run.finish(flush=args.flush):
-                output.write(report.to_json() + "\n")
-    except SourceError as error:
-        return _usage(str(error))
-    except BrokenPipeError:
-        sys.stdout = None  # type: ignore[assignment]
-        return EXIT_OK
-    except OSError as error:
-        return _usage(f"cannot read {args.input}: {error.strerror or error}")
-    finally:
-        try:
-            output.flush()
-            if output is not sys.stdout:
-                output.close()
-        except BrokenPipeError:
-            pass
-        rejects.close()
-    if not args.quiet:
-        print(summary(records, rejects.counts, run.stats()), file=sys.stderr)
-    return EXIT_OK
+                yield run.run(batch)
+            yield run.finish(flush=args.flush)
+
+    return _write(args, reports(), output, rejects, lambda: (records[0], run.stats()))
 
 
 def _guess_format(path: str) -> str:
