@@ -217,3 +217,27 @@ def test_engine_auto_falls_back_to_the_interpreter(tmp_path, capsys) -> None:
     )  # fmt: skip
     assert code == 0
     assert out.read_text().count('"rule": "payment_velocity"') == 34
+
+
+def test_fast_path_streams_from_standard_input() -> None:
+    """With `--input -`, a match comes out while standard input is still open."""
+    import select
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "cep.cli", "run", "rules/payments.cep", "--rule",
+               "three_failed_payments", "--engine", "fast", "--input", "-", "--quiet"]  # fmt: skip
+    child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        for i in range(3):
+            record = {"type": "Payment", "ts": i * 1000, "user": "u1", "amount": 5.0,
+                      "status": "failed", "country": "US"}  # fmt: skip
+            child.stdin.write(json.dumps(record) + "\n")
+        child.stdin.flush()
+        ready, _, _ = select.select([child.stdout], [], [], 120)
+        assert ready, "no match before standard input was closed"
+        assert json.loads(child.stdout.readline())["rule"] == "three_failed_payments"
+    finally:
+        child.stdin.close()
+        child.wait(timeout=120)
