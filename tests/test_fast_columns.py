@@ -241,3 +241,42 @@ def test_fast_path_streams_from_standard_input() -> None:
     finally:
         child.stdin.close()
         child.wait(timeout=120)
+
+
+MIXED = (
+    RULES
+    + """
+rule rising { partition by k  pattern b = E[count(b) == 0 or v > last(b).v]{2,} within 4ms
+              on timeout emit k = b[0].k, n = count(b) }
+"""
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_lines(), st.booleans())
+def test_mixed_runs_report_as_the_interpreter(lines: list[str], flush: bool) -> None:
+    """`--engine auto` with a rule the fast path cannot run: the compiled rules on the
+    kernel, that one on the interpreter, output identical to the interpreter's."""
+    import tempfile
+    from pathlib import Path
+
+    from cep.cli import main
+
+    with tempfile.TemporaryDirectory() as folder:
+        base = Path(folder)
+        (base / "r.cep").write_text(MIXED)
+        (base / "in.jsonl").write_text("".join(line + "\n" for line in lines))
+        outputs = []
+        for engine in ("interpreter", "auto", "fast"):
+            if engine == "fast":
+                (base / "r.cep").write_text(RULES)
+            out = base / f"{engine}.jsonl"
+            rejected = base / f"{engine}.rejects"
+            argv = ["run", str(base / "r.cep"), "--input", str(base / "in.jsonl"),
+                    "--output", str(out), "--rejects", str(rejected), "--engine", engine,
+                    "--quiet"]  # fmt: skip
+            assert main([*argv, "--flush"] if flush else argv) == 0
+            outputs.append((out.read_text(), rejected.read_text()))
+    assert outputs[1] == outputs[0]
+    # the compiled rules alone: the same rejects, in line order
+    assert outputs[2][1] == outputs[0][1]

@@ -128,7 +128,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         rejects.close()
         return _usage(f"cannot write {args.output}: {error.strerror or error}")
     if args.engine == "auto":
-        args.engine = "fast" if _fast_problem(rules, fmt, delay, args) is None else "interpreter"
+        if _fast_problem(rules, fmt, delay, args) is None:
+            args.engine = "fast"
+        elif _fast_problem([], fmt, delay, args) is None and _any_compiled(rules):
+            return _run_mixed(args, checked, rules, fmt, rejects, output)
+        else:
+            args.engine = "interpreter"
     if args.engine == "fast":
         problem = _fast_problem(rules, fmt, delay, args)
         if problem is not None:
@@ -235,22 +240,113 @@ def _run_fast(
 ) -> int:
     from cep.fast.engine import ColumnarRun
 
-    def late(batch: Any, i: int) -> None:
-        rejects.write(Reject(int(batch.line[i]), "late", batch.text(i)))
-
-    run = ColumnarRun(rules, checked.schemas, max_runs_per_key=args.max_runs_per_key, on_late=late)
+    lates: list[Reject] = []
+    run = ColumnarRun(
+        rules,
+        checked.schemas,
+        max_runs_per_key=args.max_runs_per_key,
+        on_late=_late_collector(lates),
+    )
     records = [0]
 
     def reports() -> Iterator[list[Match]]:
         with _batches(args, fmt, run.fields(), checked.schemas) as batches:
             for batch in batches:
                 records[0] += len(batch) + len(batch.rejects)
-                for reject in batch.rejects:
-                    rejects.write(reject)
-                yield run.run(batch)
+                found = run.run(batch)
+                _write_rejects(rejects, batch.rejects, lates)
+                yield found
             yield run.finish(flush=args.flush)
 
     return _write(args, reports(), output, rejects, lambda: (records[0], run.stats()))
+
+
+def _late_collector(into: list[Reject]) -> Callable[[Any, int], None]:
+    def late(batch: Any, i: int) -> None:
+        into.append(Reject(int(batch.line[i]), "late", batch.text(i)))
+
+    return late
+
+
+def _write_rejects(writer: RejectsWriter, found: list[Reject], lates: list[Reject]) -> None:
+    """A batch's rejects, bad lines and late events together, in line order."""
+    for reject in sorted([*found, *lates], key=lambda r: r.line):
+        writer.write(reject)
+    lates.clear()
+
+
+def _any_compiled(rules: list) -> bool:
+    from cep.fast.engine import fast_path_refusal
+
+    return any(fast_path_refusal(rule) is None for rule in rules)
+
+
+def _run_mixed(
+    args: argparse.Namespace,
+    checked: Any,
+    rules: list,
+    fmt: str,
+    rejects: RejectsWriter,
+    output: TextIO | IO[str],
+) -> int:
+    """The rules the fast path can run on it, the others on the interpreter; reports
+    merged by release key, so in the order one interpreter would give them."""
+    from cep.fast.engine import ColumnarRun, fast_path_refusal
+    from cep.runtime.engine import KeyedEngine
+
+    compiled = [(i, r) for i, r in enumerate(rules) if fast_path_refusal(r) is None]
+    interpreted = [(i, r) for i, r in enumerate(rules) if fast_path_refusal(r) is not None]
+
+    lates: list[Reject] = []
+    run = ColumnarRun(
+        [r for _, r in compiled],
+        checked.schemas,
+        max_runs_per_key=args.max_runs_per_key,
+        on_late=_late_collector(lates),
+        indexes=[i for i, _ in compiled],
+    )
+    engine = KeyedEngine(
+        [r for _, r in interpreted],
+        [i for i, _ in interpreted],
+        max_runs_per_key=args.max_runs_per_key,
+    )
+    validator = Validator(checked.schemas)
+    records = [0]
+
+    def reports() -> Iterator[list[Match]]:
+        with _batches(args, fmt, run.fields(), checked.schemas) as batches:
+            for batch in batches:
+                records[0] += len(batch) + len(batch.rejects)
+                keyed = run.run_keyed(batch)
+                _write_rejects(rejects, batch.rejects, lates)
+                for event in _events_of(batch, validator):
+                    keyed.extend(engine.push_keyed(event))
+                keyed.sort(key=lambda item: item[0])
+                yield [report for _, report in keyed]
+            keyed = run.finish_keyed(flush=args.flush)
+            keyed.extend(engine.finish_keyed(flush=args.flush))
+            keyed.sort(key=lambda item: item[0])
+            yield [report for _, report in keyed]
+
+    def totals() -> tuple[int, Stats]:
+        stats = run.stats()
+        by_rule = {**stats.rules, **engine.stats().rules}
+        stats.rules = {rule.name: by_rule[rule.name] for rule in rules}
+        return records[0], stats
+
+    return _write(args, reports(), output, rejects, totals)
+
+
+def _events_of(batch: Any, validator: Validator) -> Iterator[SourceEvent]:
+    """The events of a batch as the interpreter's events, each rebuilt from its line."""
+    for i, text in enumerate(batch.texts()):
+        record = json.loads(text)
+        type_name = batch.type_name(i)
+        typed, _ = validator.validate(type_name, record)
+        yield SourceEvent(
+            type_name, int(batch.ts[i]), typed or record, 0, int(batch.line[i]),
+            raw=record, text=text,
+        )  # fmt: skip
 
 
 def _guess_format(path: str) -> str:
@@ -312,15 +408,7 @@ def _row_source(args: argparse.Namespace, fmt: str, schemas: Any) -> Iterator[It
 def _rows_of(batches: Iterator[Any], validator: Validator) -> Iterator[Any]:
     for batch in batches:
         yield from batch.rejects
-        for i in range(len(batch)):
-            text = batch.text(i)
-            record = json.loads(text)
-            type_name = batch.type_name(i)
-            typed, _ = validator.validate(type_name, record)
-            yield SourceEvent(
-                type_name, int(batch.ts[i]), typed or record, 0, int(batch.line[i]),
-                raw=record, text=text,
-            )  # fmt: skip
+        yield from _events_of(batch, validator)
 
 
 def _open_output(path: str) -> TextIO | IO[str]:

@@ -480,9 +480,12 @@ class ColumnarRun:
         *,
         max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY,
         on_late: Any = None,
+        indexes: list[int] | None = None,
     ) -> None:
         from cep.fast.vector import BatchPredicates
 
+        #: each rule's place among every rule of the run (for merging with others)
+        self.indexes = list(range(len(rules))) if indexes is None else indexes
         self.engine = FastEngine(rules, max_runs_per_key=max_runs_per_key)
         self.schemas = schemas
         self.validator = Validator(schemas)
@@ -527,6 +530,11 @@ class ColumnarRun:
         return wanted
 
     def run(self, batch: Batch) -> list[Match]:
+        """Match a batch; returns the reports it releases, in order."""
+        return [report for _, report in self.run_keyed(batch)]
+
+    def run_keyed(self, batch: Batch) -> list[tuple[tuple, Match]]:
+        """Match a batch; returns (release key, report) pairs, sorted."""
         n = len(batch)
         self.events += n
         seqs = np.arange(self.seq, self.seq + n, dtype=np.int64)
@@ -547,18 +555,22 @@ class ColumnarRun:
                 batch, seqs, ~late, self.predicates[index], self.max_seen, self._events
             )
             for order, (release, report) in enumerate(reports):
-                keyed.append(((*release, index, order), report))
+                keyed.append(((*release, self.indexes[index], order), report))
         keyed.sort(key=lambda item: item[0])
-        return [report for _, report in keyed]
+        return keyed
 
     def finish(self, *, flush: bool = False) -> list[Match]:
+        """End of input (with `flush`, every window closes)."""
+        return [report for _, report in self.finish_keyed(flush=flush)]
+
+    def finish_keyed(self, *, flush: bool = False) -> list[tuple[tuple, Match]]:
         keyed = []
         for index, fast in enumerate(self.engine.rules):
             up_to = 2**62 if flush else self.max_seen
             for order, (release, report) in enumerate(fast.run([], up_to)):
-                keyed.append(((*release, index, order), report))
+                keyed.append(((*release, self.indexes[index], order), report))
         keyed.sort(key=lambda item: item[0])
-        return [report for _, report in keyed]
+        return keyed
 
     def _events(self, batch: Batch, indexes: list[int], seqs: list[int]) -> list[Any]:
         """Taken events, kept as their lines until a report needs them."""

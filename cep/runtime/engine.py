@@ -182,3 +182,53 @@ class MatchingEngine:
                 missing_key=matcher.missing_key,
             )
         return stats
+
+
+class KeyedEngine(MatchingEngine):
+    """The interpreter for a run shared with the fast path (no allowed delay): each
+    report comes with its release key `(t, phase, a, b, rule, k)`, the key the fast path
+    gives its own reports, so that merging both by key gives the order one interpreter
+    would have released them in (see cep/fast/kernel.py)."""
+
+    def __init__(self, rules: list[CompiledRule], indexes: list[int], **options: Any) -> None:
+        super().__init__(rules, **options)
+        self.indexes = indexes
+        self._current: Event | None = None
+
+    def _schedule(self, close: int, matcher: RuleMatcher, key: Any) -> None:
+        event = self._current
+        assert event is not None
+        heapq.heappush(self.timers, (close, event.ts, event.seq, self._index[id(matcher)], key))
+
+    def push_keyed(self, event: Event) -> list[tuple[tuple, Match]]:
+        """Accept one event; a late one is counted and dropped."""
+        event.seq = next(self.seq)
+        self.events += 1
+        orderer = self.orderer
+        if event.ts < orderer.max_seen or event.ts < orderer.floor:
+            self.late += 1
+            return []
+        orderer.max_seen = event.ts
+        out: list[tuple[tuple, Match]] = []
+        self.fire_keyed(event.ts, out)
+        self._current = event
+        for i, matcher in enumerate(self.matchers):
+            for k, report in enumerate(matcher.process(event)):
+                out.append(((event.ts, 1, event.ts, event.seq, self.indexes[i], k), report))
+        return out
+
+    def fire_keyed(self, up_to: int, out: list[tuple[tuple, Match]]) -> None:
+        """Close the windows that end at or before `up_to`."""
+        timers = self.timers
+        while timers and timers[0][0] <= up_to:
+            close, ts, seq, index, key = heapq.heappop(timers)
+            for k, report in enumerate(self.matchers[index].advance(key, close)):
+                out.append(((close, 0, ts, seq, self.indexes[index], k), report))
+
+    def finish_keyed(self, *, flush: bool = False) -> list[tuple[tuple, Match]]:
+        out: list[tuple[tuple, Match]] = []
+        self.fire_keyed(self.orderer.max_seen, out)
+        if flush:
+            self.fire_keyed(2**62, out)
+        self.finished = True
+        return out
