@@ -7,6 +7,7 @@ A condition is evaluated for a candidate event in the context of one run (its hi
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,18 +36,20 @@ class TermTest:
 
 
 @dataclass(frozen=True, eq=False)
-class Cond:
+class Cond(ABC):
     """Base of symbolic conditions."""
 
+    @abstractmethod
     def render(self) -> str:
-        raise NotImplementedError
+        """The condition as text (`cep explain`)."""
 
+    @abstractmethod
     def compile(self) -> EdgeTest:
-        raise NotImplementedError
+        """The condition as a closure of (event, run history, per-event cache)."""
 
+    @abstractmethod
     def holds_when_no_term_does(self) -> bool:
         """The value when every term test is false (used to find irrelevant events)."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True, eq=False)
