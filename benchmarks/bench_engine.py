@@ -173,11 +173,14 @@ def read_events(path: Path) -> list[Any]:
     return [Event(r["type"], r["ts"], r) for r in read_records(path)]
 
 
-def interpreter_events(events: Iterable[Any], rules: list[Any]) -> int:
-    """`MatchingEngine.push` for every event, then `finish()`; returns the match count."""
+def interpreter_events(
+    events: Iterable[Any], rules: list[Any], engine_type: type | None = None
+) -> int:
+    """`push` every event into an engine (default: the interpreter's `MatchingEngine`),
+    then `finish()`; returns the match count."""
     from cep.runtime.engine import MatchingEngine
 
-    engine = MatchingEngine(rules)
+    engine = (engine_type or MatchingEngine)(rules)
     push = engine.push
     matches = 0
     for event in events:

@@ -204,14 +204,7 @@ def fast_events(events: list[Any], rules: list[Any]) -> int:
     """`FastEngine.push` for every event, then `finish()`; returns the match count."""
     from cep.fast.engine import FastEngine
 
-    engine = FastEngine(rules)
-    push = engine.push
-    matches = 0
-    for event in events:
-        reports = push(event)
-        if reports:
-            matches += len(reports)
-    return matches + len(engine.finish())
+    return interpreter_events(events, rules, FastEngine)
 
 
 def kernel_columns(batches: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:

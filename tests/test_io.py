@@ -24,7 +24,6 @@ from cep.io.sources import (
     guess_format,
     infer_cell,
     open_source,
-    raw_record,
     read_csv,
     read_jsonl,
     read_source,
@@ -34,6 +33,7 @@ from cep.io.validation import Validator, build_model
 from cep.lang.program import load_sources
 from cep.lang.types import Type, list_of
 from cep.runtime.event import Event
+from cep.runtime.match import raw_of
 
 SCHEMAS = """
 event Payment { user: str, amount: float, status: str, country: str }
@@ -300,8 +300,8 @@ def test_jsonl_keeps_the_record_as_read_for_output(validator: Validator) -> None
     assert event.ts == JAN_1_2024
     assert event.data["amount"] == 10.0 and isinstance(event.data["amount"], float)
     assert event.raw == json.loads(line) and isinstance(event.raw["amount"], int)
-    assert raw_record(event) is event.raw
-    assert raw_record(Event("A", 1, {"x": 1})) == {"x": 1}
+    assert raw_of(event) is event.raw
+    assert raw_of(Event("A", 1, {"x": 1})) == {"x": 1}
 
 
 def test_jsonl_type_and_time_fields_are_configurable() -> None:

@@ -281,40 +281,29 @@ def _prune(L, p, cell, params):
             return
         pid = first if skip == SKIP_TO_FIRST else last
         inclusive = False
-    # runs
-    R_start = L[R_START]
-    R_next = L[R_NEXT]
+    L[P_HEAD][p] = _drop_pruned(L[P_HEAD][p], L[R_START], L[R_NEXT], L[R_FREE], pid, inclusive)
+    L[P_COMP][p] = _drop_pruned(L[P_COMP][p], L[K_START], L[K_NEXT], L[K_FREE], pid, inclusive)
+
+
+@njit(cache=True)
+def _drop_pruned(head, starts, nexts, free, pid, inclusive):
+    """Remove from a linked list (runs or held matches) the entries whose start is at or
+    before (`inclusive`) / before the pruning event; returns the new head."""
     prev = -1
-    r = L[P_HEAD][p]
-    while r >= 0:
-        nxt = R_next[r]
-        start = R_start[r]
+    item = head
+    while item >= 0:
+        nxt = nexts[item]
+        start = starts[item]
         if start <= pid if inclusive else start < pid:
             if prev < 0:
-                L[P_HEAD][p] = nxt
+                head = nxt
             else:
-                R_next[prev] = nxt
-            L[R_FREE].append(r)
+                nexts[prev] = nxt
+            free.append(item)
         else:
-            prev = r
-        r = nxt
-    # held matches
-    K_start = L[K_START]
-    K_next = L[K_NEXT]
-    prev = -1
-    k = L[P_COMP][p]
-    while k >= 0:
-        nxt = K_next[k]
-        start = K_start[k]
-        if start <= pid if inclusive else start < pid:
-            if prev < 0:
-                L[P_COMP][p] = nxt
-            else:
-                K_next[prev] = nxt
-            L[K_FREE].append(k)
-        else:
-            prev = k
-        k = nxt
+            prev = item
+        item = nxt
+    return head
 
 
 @njit(cache=True)

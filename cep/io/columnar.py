@@ -53,6 +53,7 @@ from cep.io.sources import (
     _csv_record,
     _Maker,
     infer_cell,
+    line_text,
 )
 from cep.io.time import MAX_MS, MIN_MS, BadTime, parse_time
 from cep.io.validation import Validator
@@ -750,26 +751,6 @@ def _line_source(source: Any, size: int) -> _ByteLines | _ItemLines:
     return _ItemLines(source, size)
 
 
-def _line_text(number: int, item: str | bytes) -> tuple[str, bool]:
-    """A line's text and whether it was UTF-8, exactly as `sources._lines` makes them."""
-    ok = True
-    if isinstance(item, bytes):
-        try:
-            text = item.decode("utf-8")
-        except UnicodeDecodeError:
-            text = item.decode("utf-8", errors="replace")
-            ok = False
-    else:
-        text = item
-    if text.endswith("\n"):
-        text = text[:-1]
-    if text.endswith("\r"):
-        text = text[:-1]
-    if number == 1 and text.startswith("\ufeff"):
-        text = text[1:]
-    return text, ok
-
-
 def _bad_utf8_lines(block: _Block, lines: np.ndarray) -> np.ndarray:
     """Among `lines`, those that are not UTF-8 (all of them are when the block is ASCII)."""
     data = block.buf
@@ -956,7 +937,7 @@ class _JsonlReader(_Reader):
 
     def row(self, number: int, item: str | bytes) -> SourceEvent | Reject | None:
         """Exactly `read_jsonl`'s reading of one line (None for a blank line)."""
-        text, ok = _line_text(number, item)
+        text, ok = line_text(number, item)
         if not text or text.isspace():
             return None
         if not ok:
@@ -1220,7 +1201,7 @@ class _CsvFeed:
             if block.eof:
                 raise StopIteration
             raise _NeedMore
-        text, ok = _line_text(block.first + self.i, block.item(self.i))
+        text, ok = line_text(block.first + self.i, block.item(self.i))
         self.i += 1
         self.taken.append(text)
         self.ok = self.ok and ok

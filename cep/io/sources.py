@@ -84,32 +84,34 @@ class SourceEvent(Event):
         self.text = text
 
 
-def raw_record(event: Event) -> dict[str, Any]:
-    """An event's fields as read (for output): `raw` for a `SourceEvent`, else `data`."""
-    return event.raw if isinstance(event, SourceEvent) else event.data
-
-
 # ------------------------------------------------------------------------------ lines
+
+
+def line_text(number: int, item: str | bytes) -> tuple[str, bool]:
+    """A line's text without its line ending (and, on line 1, without a BOM), and
+    whether it was valid UTF-8."""
+    ok = True
+    if isinstance(item, bytes):
+        try:
+            text = item.decode("utf-8")
+        except UnicodeDecodeError:
+            text = item.decode("utf-8", errors="replace")
+            ok = False
+    else:
+        text = item
+    if text.endswith("\n"):
+        text = text[:-1]
+    if text.endswith("\r"):
+        text = text[:-1]
+    if number == 1 and text.startswith("\ufeff"):
+        text = text[1:]
+    return text, ok
 
 
 def _lines(stream: Lines) -> Iterator[tuple[int, str, bool]]:
     """(1-based number, text without its line ending, whether it was valid UTF-8)."""
     for number, line in enumerate(stream, 1):
-        ok = True
-        if isinstance(line, bytes):
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError:
-                text = line.decode("utf-8", errors="replace")
-                ok = False
-        else:
-            text = line
-        if text.endswith("\n"):
-            text = text[:-1]
-        if text.endswith("\r"):
-            text = text[:-1]
-        if number == 1 and text.startswith("\ufeff"):
-            text = text[1:]
+        text, ok = line_text(number, line)
         yield number, text, ok
 
 
