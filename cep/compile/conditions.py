@@ -97,6 +97,8 @@ class WhereCond(Cond):
     """The rule's `where`, evaluated as if the candidate event completed the match."""
 
     test: Callable[[Event, Any], bool]
+    #: the variable the candidate event binds
+    var: str | None = None
 
     def render(self) -> str:
         return "where"

@@ -142,16 +142,25 @@ def _present(values: Any) -> list[Any]:
     return [v for v in values if v is not None] if isinstance(values, list) else []
 
 
+def _total(items: list[Any]) -> Any:
+    """Left-to-right addition (not `sum`, whose float algorithm changed in Python 3.12):
+    one meaning on every Python and in the fast path."""
+    total = 0
+    for item in items:
+        total += item
+    return total
+
+
 def _sum(values: Any) -> Any:
     items = _present(values)
-    return sum(items) if all(_number(v) for v in items) else None
+    return _total(items) if all(_number(v) for v in items) else None
 
 
 def _avg(values: Any) -> Any:
     items = _present(values)
     if not items or not all(_number(v) for v in items):
         return None
-    return sum(items) / len(items)
+    return _total(items) / len(items)
 
 
 def _extreme(pick: Callable[..., Any]) -> Callable[..., Any]:

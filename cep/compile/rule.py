@@ -61,6 +61,8 @@ class CompiledRule:
     #: the AST term of each entry of `terms`, and the checker's name resolutions
     term_nodes: list[ast.Term] = dataclasses.field(default_factory=list)
     resolutions: dict[int, Any] = dataclasses.field(default_factory=dict)
+    #: the checker's type of each expression node (by id)
+    expr_types: dict[int, Any] = dataclasses.field(default_factory=dict)
 
     def bindings(self, path: Path) -> dict[str, Any]:
         """What expressions see: each variable's event, or list of events (`[]` when a
@@ -193,6 +195,7 @@ class RuleCompiler:
             terms=term_tests,
             term_nodes=terms,
             resolutions=self.resolutions,
+            expr_types=self.checked.results.types,
         )
         self._rule_ref.append(compiled)
         return compiled
@@ -258,7 +261,7 @@ class RuleCompiler:
         def test(event: Event, path: Any) -> bool:
             return rule_ref[0].completes((var, event, path))
 
-        return WhereCond(test)
+        return WhereCond(test, var)
 
 
 def compile_rule(checked: CheckedRule, schemas: dict[str, Schema]) -> CompiledRule:

@@ -1,12 +1,14 @@
-"""The compiled fast path: rules whose conditions depend only on the event run on the
-numba kernel (cep/fast/kernel.py), batch by batch, with the interpreter's meaning.
+"""The compiled fast path: rules run on the numba kernel (cep/fast/kernel.py), batch by
+batch, with the interpreter's meaning.
 
-A rule is eligible when no term condition refers to a pattern variable and it has no
-`where` (both would make an edge's truth depend on the run). For an eligible rule the
-term tests are evaluated once per event, the edge conditions become rows of bits, and
-events that satisfy no term are dropped before any per-run work when they cannot change
-a run. Reports are built in Python from the histories the kernel returns, and merged
-across rules in the order the interpreter releases them.
+Each edge condition is split in two: the part that depends only on the event (term
+tests, evaluated once per event for a whole batch, becoming rows of bits) and the part
+that depends on the run (iterative term conditions and `where`, compiled to programs
+the kernel runs against the run's history: cep/fast/programs.py). A rule is eligible
+when every run-dependent condition compiles (`fast_path_refusal` says why not). Events
+that satisfy no term are dropped before any per-run work when they cannot change a run.
+Reports are built in Python from the histories the kernel returns, and merged across
+rules in the order the interpreter releases them.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import numpy as np
 from numba import types
 from numba.typed import List
 
-from cep.compile.conditions import AndCond, Cond, NotCond, OrCond, TermCond, TrueCond
+from cep.compile.conditions import AndCond, Cond, NotCond, OrCond, TermCond, TrueCond, WhereCond
 from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
 from cep.compile.rule import CompiledRule
 from cep.fast import kernel
+from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, Programs, StringCodes, Unsupported
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, RuleStats, Stats
@@ -50,6 +53,8 @@ _SKIPS = {
     "to_first": kernel.SKIP_TO_FIRST,
     "to_last": kernel.SKIP_TO_LAST,
 }
+#: column kinds whose values are a slot's values as they are
+_DIRECT = {("int", NUM), ("float", NUM), ("time", NUM), ("duration", NUM), ("bool", BOOL)}
 BATCH = 65_536
 #: compact the kernel's history once this many events are stored (and it has doubled)
 COMPACT_AT = 200_000
@@ -57,12 +62,82 @@ COMPACT_AT = 200_000
 
 def fast_path_refusal(rule: CompiledRule) -> str | None:
     """Why a rule cannot run on the fast path, or None when it can."""
-    if rule.where is not None:
-        return "it has a `where` (checked against each run's events)"
-    for term in rule.terms:
-        if not term.independent:
-            return f"the condition of `{term.name}` refers to earlier events of the run"
+    try:
+        _EdgePlan(rule)
+    except Unsupported as problem:
+        return (
+            f"a condition on earlier events uses {problem} (the kernel compiles numbers and"
+            " text of declared types)"
+        )
     return None
+
+
+def _depends_on_run(cond: Cond) -> bool:
+    if isinstance(cond, WhereCond):
+        return True
+    if isinstance(cond, TermCond):
+        return not cond.term.independent
+    if isinstance(cond, NotCond):
+        return _depends_on_run(cond.inner)
+    if isinstance(cond, AndCond | OrCond):
+        return any(_depends_on_run(item) for item in cond.items)
+    return False
+
+
+class _EdgePlan:
+    """A rule's edges for the kernel: per edge, a bits row (its run-independent part;
+    -1 for none) and a program (its run-dependent part; -1 for none). Raises
+    `Unsupported` when a run-dependent part does not compile."""
+
+    def __init__(self, rule: CompiledRule) -> None:
+        names = list(rule.binding_order)
+        for state in rule.nfa.states:
+            if state.var not in names:
+                names.append(state.var)
+        self.var_names = names
+        self.var_index = {name: i for i, name in enumerate(names)}
+        #: conditions evaluated per batch (rows of bits), kept alive for their ids
+        self.conds: list[Cond] = []
+        self._rows: dict[tuple[int, ...], int] = {}
+        self._kept: list[Cond] = []
+        self.strings = StringCodes()
+        compiler = ProgramCompiler(
+            resolutions=rule.resolutions,
+            expr_types=rule.expr_types,
+            repeated=rule.repeated,
+            var_index=self.var_index,
+            term_conditions={i: node.condition for i, node in enumerate(rule.term_nodes)},
+            where=rule.rule.where,
+            row_of=self.row_of,
+            strings=self.strings,
+        )
+        self.edge_rows: list[int] = []
+        self.edge_programs: list[int] = []
+        programs: dict[tuple[int, ...], int] = {}
+        for state in rule.nfa.states:
+            for edge in state.edges:
+                items = edge.cond.items if isinstance(edge.cond, AndCond) else (edge.cond,)
+                fixed = [c for c in items if not isinstance(c, TrueCond) and not _depends_on_run(c)]
+                moving = [c for c in items if _depends_on_run(c)]
+                self.edge_rows.append(self.row_of(*fixed) if fixed else -1)
+                key = tuple(id(c) for c in moving)
+                if moving and key not in programs:
+                    cond = moving[0] if len(moving) == 1 else AndCond(tuple(moving))
+                    self._kept.append(cond)  # alive while its id is a cache key
+                    programs[key] = compiler.condition(cond)
+                self.edge_programs.append(programs[key] if moving else -1)
+        self.where_program = compiler.completes()
+        self.programs: Programs = compiler.out
+
+    def row_of(self, *items: Cond) -> int:
+        """The bits row of the conjunction of run-independent conditions."""
+        key = tuple(id(c) for c in items)
+        row = self._rows.get(key)
+        if row is None:
+            cond = items[0] if len(items) == 1 else AndCond(tuple(items))
+            row = self._rows[key] = len(self.conds)
+            self.conds.append(cond)
+        return row
 
 
 def _vectorize(cond: Cond, bits: np.ndarray) -> np.ndarray:
@@ -97,21 +172,16 @@ class FastRule:
         nfa = rule.nfa
         states = nfa.states
         index = {id(s): i for i, s in enumerate(states)}
-        names = list(rule.binding_order)
-        for state in states:
-            if state.var not in names:
-                names.append(state.var)
-        self.var_names = names
-        var_index = {name: i for i, name in enumerate(names)}
+        plan = _EdgePlan(rule)
+        names = self.var_names = plan.var_names
+        var_index = plan.var_index
         rank = np.array(
             [rule.binding_order.index(n) if n in rule.binding_order else len(names) + i
              for i, n in enumerate(names)],
             dtype=np.int64,
         )  # fmt: skip
-        conds: list[Cond] = []
-        cond_row: dict[int, int] = {}
         kinds, plain, ptf, first, count = [], [], [], [], []
-        act, tgt, row, var = [], [], [], []
+        act, tgt, var = [], [], []
         for state in states:
             kinds.append(_KINDS[state.kind])
             plain.append(1 if state.plain else 0)
@@ -122,14 +192,13 @@ class FastRule:
                 act.append(_ACTIONS[edge.action])
                 tgt.append(index[id(edge.target)])
                 var.append(var_index[edge.source.var])
-                if isinstance(edge.cond, TrueCond):
-                    row.append(-1)
-                else:
-                    if id(edge.cond) not in cond_row:
-                        cond_row[id(edge.cond)] = len(conds)
-                        conds.append(edge.cond)
-                    row.append(cond_row[id(edge.cond)])
-        self.conds = conds
+        self.conds = plan.conds
+        self.slots = plan.programs.slots
+        self.strings = plan.strings
+        self.program_arrays = plan.programs.arrays()
+        self.stack = np.zeros(plan.programs.depth + 1, dtype=np.float64)
+        self.values = List.empty_list(types.float64)  # stored events' slot values
+        self._string_tables: dict[int, np.ndarray] = {}
         start = nfa.start
         start_takes = [
             first[index[id(start)]] + j for j, edge in enumerate(start.edges) if edge.action == TAKE
@@ -137,8 +206,8 @@ class FastRule:
         as_array = lambda values: np.array(values, dtype=np.int64)  # noqa: E731
         self.nfa = (
             as_array(kinds), as_array(plain), as_array(ptf), as_array(first),
-            as_array(count), as_array(act), as_array(tgt), as_array(row), as_array(var),
-            rank, as_array(start_takes),
+            as_array(count), as_array(act), as_array(tgt), as_array(plan.edge_rows),
+            as_array(var), rank, as_array(start_takes), as_array(plan.edge_programs),
         )  # fmt: skip
         skip_var = var_index.get(rule.skip_var, -1) if rule.skip_var else -1
         self.params = np.array(
@@ -150,6 +219,7 @@ class FastRule:
                 max_runs_per_key,
                 1 if rule.timeout_emit is not None else 0,
                 1 if start.plain else 0,
+                plan.where_program,
             ],
             dtype=np.int64,
         )
@@ -161,6 +231,11 @@ class FastRule:
         self.events: dict[int, Event] = {}
         self.screen = rule.nfa.skips_irrelevant
         self.term_types = self.matcher.term_types
+        #: per term, its run-independent test: the whole test, or only the event type
+        #: where the condition looks at the run (the kernel's program does the rest)
+        self.term_checks = [
+            term.test if term.independent else _type_test(term.event_types) for term in rule.terms
+        ]
         self.missing_key = 0
         self._dictionary_codes = np.zeros(0, dtype=np.int64)
         self._live_after_compaction = 0
@@ -179,12 +254,13 @@ class FastRule:
     def run(self, events: list[Event], fire_up_to: int) -> list[tuple[tuple, Match]]:
         """Match a batch (in processing order); returns (release key, report) pairs."""
         terms = self.rule.terms
+        checks = self.term_checks
         chosen: list[Event] = []
         codes: list[int] = []
         rows: list[list[bool]] = []
         key_of = self.matcher.partition_key
         for event in events:
-            hits = [term.test(event, None) for term in terms]
+            hits = [check(event, None) for check in checks]
             if self.screen and not any(hits):
                 continue
             key = key_of(event)
@@ -212,6 +288,7 @@ class FastRule:
             bits,
             fire_up_to,
             L,
+            (self.program_arrays, self._row_values(chosen), self.values, self.stack),
         )
         # keep the events that histories refer to
         g_to_event = {}
@@ -311,7 +388,8 @@ class FastRule:
         first_cell = len(L[kernel.C_EV])
         ts = batch.ts[chosen].astype(np.int64)
         seq = seqs[chosen]
-        kernel.run_batch(self.nfa, self.params, ts, seq, codes[chosen], bits, fire_up_to, L)
+        X = (self.program_arrays, self._column_values(batch, chosen), self.values, self.stack)
+        kernel.run_batch(self.nfa, self.params, ts, seq, codes[chosen], bits, fire_up_to, L, X)
         n_cells = len(L[kernel.C_EV])
         if n_cells > first_cell:
             position = dict(zip(seq.tolist(), chosen.tolist(), strict=True))
@@ -330,10 +408,72 @@ class FastRule:
         L = self.lists
         if len(L[kernel.E_TS]) < max(2 * self._live_after_compaction, COMPACT_AT):
             return
-        kept = kernel.compact(L).tolist()
+        kept = kernel.compact(L, self.values, len(self.slots)).tolist()
         events = self.events
         self.events = {new: events[old] for new, old in enumerate(kept) if old in events}
         self._live_after_compaction = len(kept)
+
+    def _convert(self, value: Any, kind: str) -> float:
+        """A field's value as a program sees it (NaN: null or not of the slot's kind)."""
+        if value is None:
+            return np.nan
+        if kind == NUM:
+            kind_of = type(value)
+            return float(value) if kind_of is int or kind_of is float else np.nan
+        if kind == STR:
+            return float(self.strings.code(value)) if type(value) is str else np.nan
+        return (1.0 if value else 0.0) if type(value) is bool else np.nan
+
+    def _row_values(self, events: list[Event]) -> np.ndarray:
+        """`values[slot, i]`: the slots of row events."""
+        out = np.empty((len(self.slots), len(events)), dtype=np.float64)
+        for f, slot in enumerate(self.slots):
+            name, kind = slot.name, slot.kind
+            out[f] = [self._convert(event.get(name), kind) for event in events]
+        return out
+
+    def _column_values(self, batch: Batch, chosen: np.ndarray) -> np.ndarray:
+        """`values[slot, i]`: the slots of the chosen events of a batch of columns."""
+        out = np.full((len(self.slots), len(chosen)), np.nan, dtype=np.float64)
+        for f, slot in enumerate(self.slots):
+            if slot.name == "ts":
+                out[f] = batch.ts[chosen]
+                continue
+            column = batch.columns.get(slot.name)
+            if column is None:
+                continue
+            valid = column.valid[chosen]
+            if column.kind == "str" and slot.kind == STR:
+                table = self._string_table(column)
+                out[f] = np.where(valid, table[np.where(valid, column.values[chosen], 0)], np.nan)
+            elif (column.kind, slot.kind) in _DIRECT:
+                out[f] = np.where(valid, column.values[chosen], np.nan)
+            else:  # objects: one by one
+                out[f] = [
+                    self._convert(column.values[i] if column.valid[i] else None, slot.kind)
+                    for i in chosen.tolist()
+                ]
+            if column.other:
+                position = {int(i): j for j, i in enumerate(chosen.tolist())}
+                for i, value in column.other.items():
+                    if i in position:
+                        out[f, position[i]] = self._convert(value, slot.kind)
+        return out
+
+    def _string_table(self, column: Any) -> np.ndarray:
+        """The rule's string codes of a column's dictionary codes (grown as it grows)."""
+        dictionary = column.dictionary
+        table = self._string_tables.get(id(dictionary))
+        have = 0 if table is None else len(table)
+        if have < len(dictionary):
+            more = [float(self.strings.code(v)) for v in dictionary.values[have:]]
+            grown = np.array(more, dtype=np.float64)
+            table = grown if table is None else np.concatenate((table, grown))
+            self._string_tables[id(dictionary)] = table
+        assert table is not None
+        if len(table) == 0:
+            return np.zeros(1, dtype=np.float64)
+        return table
 
     def _reports(self) -> list[tuple[tuple, Match]]:
         L = self.lists
@@ -391,6 +531,12 @@ class FastRule:
             expired_runs=sc[kernel.S_EXPIRED],
             missing_key=self.missing_key,
         )
+
+
+def _type_test(types: frozenset[str] | None) -> Callable[[Event, Any], bool]:
+    if types is None:
+        return lambda event, path: True
+    return lambda event, path: event.type in types
 
 
 def _no_lazy_events(kept: tuple) -> Event:
@@ -495,7 +641,8 @@ class ColumnarRun:
             builder = BatchPredicates(fast.rule_resolutions)
             tests = []
             for term, node in zip(fast.rule.terms, fast.term_nodes, strict=True):
-                tests.append(builder.term(term.event_types, node.condition))
+                condition = node.condition if term.independent else None  # see term_checks
+                tests.append(builder.term(term.event_types, condition))
             self.predicates.append(tests)
         self.on_late = on_late
         self.max_seen = -(2**63)
@@ -517,6 +664,8 @@ class ColumnarRun:
                     wanted.setdefault(name, "object")
             for _, parts in fast.rule.key_fields:
                 wanted.setdefault(parts[0], "object")
+            for slot in fast.slots:
+                wanted.setdefault(slot.name, "object")
         wanted.pop("ts", None)
         wanted.pop("type", None)
         for name in wanted:

@@ -24,8 +24,42 @@ interpreter reports in.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
+
+from cep.fast.programs import (
+    AGG_AVG,
+    AGG_COUNT,
+    AGG_MAX,
+    AGG_MIN,
+    AGG_SUM,
+    OP_ABS,
+    OP_ADD,
+    OP_AGG,
+    OP_AND,
+    OP_BIT,
+    OP_CONST,
+    OP_CUR,
+    OP_DIV,
+    OP_EQ,
+    OP_EXISTS,
+    OP_GT,
+    OP_IN,
+    OP_LE,
+    OP_LT,
+    OP_MAX2,
+    OP_MIN2,
+    OP_MOD,
+    OP_MUL,
+    OP_NE,
+    OP_NEG,
+    OP_NOT,
+    OP_OR,
+    OP_SUB,
+    OP_VAR,
+)
 
 # state kinds, edge actions, skip strategies (mirrors of cep/compile/nfa.py)
 NORMAL, START, FINAL, STOP, PENDING = 0, 1, 2, 3, 4
@@ -36,9 +70,197 @@ S_STEP, S_DROPPED, S_EXPIRED, S_MATCHES, S_TIMEOUTS = 0, 1, 2, 3, 4
 
 
 @njit(cache=True)
-def _ok(e, ed_cond, bits, i):
+def _ok(e, ed_cond, bits, i, ed_prog, cell, L, X):
+    """Whether edge `e` accepts event `i` of the batch in a run whose history is `cell`:
+    its run-independent part from the bits, then its program (if any)."""
     c = ed_cond[e]
-    return c < 0 or bits[c, i] != 0
+    if c >= 0 and bits[c, i] == 0:
+        return False
+    p = ed_prog[e]
+    return p < 0 or _eval(p, cell, i, bits, L, X)
+
+
+@njit(cache=True)
+def _truthy(x):
+    return x == x and x != 0.0
+
+
+@njit(cache=True)
+def _var_values(var, slot, extra, i, cell, L, X):
+    """The values of `slot` of the events bound to `var`, oldest first (the candidate
+    event last when `extra` names `var`); slot -1 gives zeros (for counting)."""
+    cur = X[1]
+    EV = X[2]
+    F = cur.shape[0]
+    C_var = L[C_VAR]
+    C_ev = L[C_EV]
+    C_parent = L[C_PARENT]
+    n = 1 if extra == var + 1 else 0
+    c = cell
+    while c >= 0:
+        if C_var[c] == var:
+            n += 1
+        c = C_parent[c]
+    out = np.zeros(n, np.float64)
+    k = n - 1
+    if extra == var + 1:
+        if slot >= 0:
+            out[k] = cur[slot, i]
+        k -= 1
+    c = cell
+    while c >= 0:
+        if C_var[c] == var:
+            if slot >= 0:
+                out[k] = EV[C_ev[c] * F + slot]
+            k -= 1
+        c = C_parent[c]
+    return out
+
+
+@njit(cache=True)
+def _bound_value(var, slot, position, extra, i, cell, L, X):
+    """The value of `slot` of the event bound to `var` at `position` (from the oldest
+    when >= 0, from the newest when < 0); NaN when there is none."""
+    cur = X[1]
+    EV = X[2]
+    F = cur.shape[0]
+    if position == -1:
+        if extra == var + 1:
+            return cur[slot, i]
+        C_var = L[C_VAR]
+        C_parent = L[C_PARENT]
+        c = cell
+        while c >= 0:
+            if C_var[c] == var:
+                return EV[L[C_EV][c] * F + slot]
+            c = C_parent[c]
+        return np.nan
+    values = _var_values(var, slot, extra, i, cell, L, X)
+    n = len(values)
+    at = position if position >= 0 else n + position
+    if at < 0 or at >= n:
+        return np.nan
+    return values[at]
+
+
+@njit(cache=True)
+def _aggregate(kind, values, slot):
+    if kind == AGG_COUNT:
+        return float(len(values))
+    total = 0.0
+    present = 0
+    best = np.nan
+    for v in values:
+        if v != v:
+            continue
+        present += 1
+        total += v
+        if best != best or (kind == AGG_MIN and v < best) or (kind == AGG_MAX and v > best):
+            best = v
+    if kind == AGG_SUM:
+        return total
+    if present == 0:
+        return np.nan
+    if kind == AGG_AVG:
+        return total / present
+    return best
+
+
+@njit(cache=True)
+def _eval(p, cell, i, bits, L, X):
+    """Run program `p` (cep/fast/programs.py) for event `i` and history `cell`."""
+    pg_start, pg_len, op, ia, ib, ic, idd, kc = X[0]
+    stack = X[3]
+    top = 0
+    for x in range(pg_start[p], pg_start[p] + pg_len[p]):
+        o = op[x]
+        if o == OP_CONST:
+            stack[top] = kc[x]
+            top += 1
+        elif o == OP_BIT:
+            stack[top] = 1.0 if bits[ia[x], i] != 0 else 0.0
+            top += 1
+        elif o == OP_CUR:
+            stack[top] = X[1][ia[x], i]
+            top += 1
+        elif o == OP_VAR:
+            stack[top] = _bound_value(ia[x], ib[x], ic[x], idd[x], i, cell, L, X)
+            top += 1
+        elif o == OP_AGG:
+            values = _var_values(ia[x], ib[x], idd[x], i, cell, L, X)
+            stack[top] = _aggregate(ic[x], values, ib[x])
+            top += 1
+        elif o == OP_NEG:
+            stack[top - 1] = -stack[top - 1]
+        elif o == OP_ABS:
+            stack[top - 1] = abs(stack[top - 1])
+        elif o == OP_NOT:
+            stack[top - 1] = 0.0 if _truthy(stack[top - 1]) else 1.0
+        elif o == OP_IN:
+            v = stack[top - 1]
+            found = 0.0
+            if v == v:
+                for w in _var_values(ia[x], ib[x], idd[x], i, cell, L, X):
+                    if w == v:
+                        found = 1.0
+                        break
+            stack[top - 1] = found
+        elif o == OP_EXISTS:
+            v = stack[top - 1]
+            stack[top - 1] = 1.0 if v == v else 0.0
+        else:
+            b = stack[top - 1]
+            a = stack[top - 2]
+            top -= 1
+            r = np.nan
+            if o == OP_ADD:
+                r = a + b
+            elif o == OP_SUB:
+                r = a - b
+            elif o == OP_MUL:
+                r = a * b
+            elif o == OP_DIV:
+                if b != 0.0:
+                    r = a / b
+            elif o == OP_MOD:
+                if b != 0.0 and a == a and b == b:
+                    r = np.fmod(a, b)
+                    if r != 0.0:
+                        if (b < 0.0) != (r < 0.0):
+                            r += b
+                    else:
+                        r = math.copysign(0.0, b)
+            elif o == OP_AND:
+                r = 1.0 if _truthy(a) and _truthy(b) else 0.0
+            elif o == OP_OR:
+                r = 1.0 if _truthy(a) or _truthy(b) else 0.0
+            elif o == OP_MIN2:
+                r = b if a != a or (b == b and b < a) else a
+            elif o == OP_MAX2:
+                r = b if a != a or (b == b and b > a) else a
+            elif a != a or b != b:
+                r = 0.0  # a comparison with null is false
+            elif o == OP_EQ:
+                r = 1.0 if a == b else 0.0
+            elif o == OP_NE:
+                r = 1.0 if a != b else 0.0
+            elif o == OP_LT:
+                r = 1.0 if a < b else 0.0
+            elif o == OP_LE:
+                r = 1.0 if a <= b else 0.0
+            elif o == OP_GT:
+                r = 1.0 if a > b else 0.0
+            else:
+                r = 1.0 if a >= b else 0.0
+            stack[top - 1] = r
+    return _truthy(stack[0])
+
+
+@njit(cache=True)
+def _completes(params, cell, L, X):
+    """Whether `where` holds for a finished history (no `where`: always)."""
+    p = params[P_WHERE]
+    return p < 0 or _eval(p, cell, -1, np.zeros((1, 1), np.uint8), L, X)
 
 
 @njit(cache=True)
@@ -94,14 +316,15 @@ def _comp_less(k1, k2, K_cell, K_start, K_step, C_var, C_ev, C_parent, rank):
 
 
 @njit(cache=True)
-def _final_after_proceed(s0, st_e0, st_en, ed_act, ed_tgt, ed_cond, st_kind, bits, i):
+def _final_after_proceed(s0, st_e0, st_en, ed_act, ed_tgt, ed_cond, st_kind, bits, i, ed_prog,
+                         cell, L, X):  # fmt: skip
     stack = [s0]
     while len(stack) > 0:
         s = stack.pop()
         for e in range(st_e0[s], st_e0[s] + st_en[s]):
             if ed_act[e] != PROCEED:
                 continue
-            if _ok(e, ed_cond, bits, i):
+            if _ok(e, ed_cond, bits, i, ed_prog, cell, L, X):
                 t = ed_tgt[e]
                 if st_kind[t] == FINAL:
                     return True
@@ -208,10 +431,10 @@ def _heap_pop(T_close, T_ts, T_seq, T_part):
 N_LISTS = 32
 # indexes of the static arrays in `nfa`
 (ST_KIND, ST_PLAIN, ST_PTF, ST_E0, ST_EN, ED_ACT, ED_TGT, ED_COND, ED_VAR, RANK,
- START_TAKES) = range(11)  # fmt: skip
+ START_TAKES, ED_PROG) = range(12)  # fmt: skip
 # indexes of `params`
 (P_START_STATE, P_WINDOW, P_SKIP, P_SKIP_VAR, P_MAX_RUNS, P_TIMEOUTS,
- P_START_PLAIN) = range(7)  # fmt: skip
+ P_START_PLAIN, P_WHERE) = range(8)  # fmt: skip
 
 
 @njit(cache=True)
@@ -332,7 +555,7 @@ def _release(L, p, params, rank, t, phase, a, b):
 
 
 @njit(cache=True)
-def _advance(L, nfa, params, p, now, t, a, b):
+def _advance(L, nfa, params, p, now, t, a, b, X):
     """Close the windows of partition p that end at or before `now`."""
     window = params[P_WINDOW]
     if window < 0:
@@ -357,6 +580,10 @@ def _advance(L, nfa, params, p, now, t, a, b):
             else:
                 R_next[prev] = nxt
             if st_kind[R_state[r]] == PENDING:
+                if not _completes(params, L[R_CELL][r], L, X):
+                    L[R_FREE].append(r)  # `where` is false: the absence is no match
+                    r = nxt
+                    continue
                 k = _new_comp(
                     L[R_CELL][r], R_start[r], step, start_ts + window, L[K_CELL],
                     L[K_START], L[K_STEP], L[K_TS], L[K_NEXT], L[K_FREE],
@@ -396,16 +623,19 @@ def _advance(L, nfa, params, p, now, t, a, b):
 
 
 @njit(cache=True)
-def _fire(L, nfa, params, up_to):
+def _fire(L, nfa, params, up_to, X):
     T_close = L[T_CLOSE]
     while len(T_close) > 0 and T_close[0] <= up_to:
         close, ts, seq, p = _heap_pop(T_close, L[T_TS], L[T_SEQ], L[T_PART])
-        _advance(L, nfa, params, p, close, close, ts, seq)
+        _advance(L, nfa, params, p, close, close, ts, seq, X)
 
 
 @njit(cache=True)
-def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L):
-    """Match a batch of events (in processing order) of one rule."""
+def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L, X):
+    """Match a batch of events (in processing order) of one rule.
+
+    `X` carries the run-dependent conditions: (programs, the batch's field values
+    `cur[slot, i]`, the stored events' values `EV`, a stack)."""
     st_kind = nfa[ST_KIND]
     st_plain = nfa[ST_PLAIN]
     st_ptf = nfa[ST_PTF]
@@ -417,6 +647,10 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L):
     ed_var = nfa[ED_VAR]
     rank = nfa[RANK]
     start_takes = nfa[START_TAKES]
+    ed_prog = nfa[ED_PROG]
+    cur = X[1]
+    EV = X[2]
+    n_slots = cur.shape[0]
     start_state = params[P_START_STATE]
     window = params[P_WINDOW]
     max_runs = params[P_MAX_RUNS]
@@ -436,11 +670,11 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L):
         p = b_part[i]
         T_close = L[T_CLOSE]
         if len(T_close) > 0 and T_close[0] <= ts:
-            _fire(L, nfa, params, ts)
+            _fire(L, nfa, params, ts, X)
         if P_head[p] < 0 and L[P_COMP][p] < 0 and start_plain:
             starts = False
             for e in start_takes:
-                if _ok(e, ed_cond, bits, i):
+                if _ok(e, ed_cond, bits, i, ed_prog, -1, L, X):
                     starts = True
                     break
             if not starts:
@@ -448,6 +682,8 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L):
         g = len(L[E_TS])
         L[E_TS].append(ts)
         L[E_SEQ].append(seq)
+        for f in range(n_slots):
+            EV.append(cur[f, i])
         L[SC][S_STEP] += 1
         step = L[SC][S_STEP]
         pot_cell = [np.int64(0) for _ in range(0)]
@@ -465,14 +701,14 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L):
             edges = [np.int64(0) for _ in range(0)]
             if st_plain[state] != 0:
                 for e in range(st_e0[state], st_e0[state] + st_en[state]):
-                    if _ok(e, ed_cond, bits, i):
+                    if _ok(e, ed_cond, bits, i, ed_prog, cell, L, X):
                         edges.append(e)
             else:
                 stack = [state]
                 while len(stack) > 0:
                     s = stack.pop()
                     for e in range(st_e0[s], st_e0[s] + st_en[s]):
-                        if _ok(e, ed_cond, bits, i):
+                        if _ok(e, ed_cond, bits, i, ed_prog, cell, L, X):
                             if ed_act[e] == PROCEED:
                                 stack.append(ed_tgt[e])
                             else:
@@ -484,6 +720,8 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L):
             for e in edges:
                 target = ed_tgt[e]
                 if ed_act[e] == IGNORE:
+                    if st_kind[target] == FINAL and not _completes(params, cell, L, X):
+                        continue
                     if target == state:
                         kid_state.append(-1)  # the run itself, unchanged
                         kid_cell.append(cell)
@@ -500,9 +738,12 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L):
                 taken = len(C_ev) - 1
                 kid_state.append(target)
                 kid_cell.append(taken)
-                if st_ptf[target] != 0 and _final_after_proceed(
-                    target, st_e0, st_en, ed_act, ed_tgt, ed_cond, st_kind, bits, i
-                ):
+                if (
+                    st_ptf[target] != 0
+                    and _final_after_proceed(target, st_e0, st_en, ed_act, ed_tgt, ed_cond,
+                                             st_kind, bits, i, ed_prog, cell, L, X)
+                    and _completes(params, taken, L, X)
+                ):  # fmt: skip
                     kid_state.append(-2)  # a completed match
                     kid_cell.append(taken)
             for x in range(len(kid_state)):
@@ -535,14 +776,14 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L):
         start_edges = [np.int64(0) for _ in range(0)]
         if start_plain:
             for e in start_takes:
-                if _ok(e, ed_cond, bits, i):
+                if _ok(e, ed_cond, bits, i, ed_prog, -1, L, X):
                     start_edges.append(e)
         else:
             stack = [start_state]
             while len(stack) > 0:
                 s = stack.pop()
                 for e in range(st_e0[s], st_e0[s] + st_en[s]):
-                    if _ok(e, ed_cond, bits, i):
+                    if _ok(e, ed_cond, bits, i, ed_prog, -1, L, X):
                         if ed_act[e] == PROCEED:
                             stack.append(ed_tgt[e])
                         elif ed_act[e] == TAKE:
@@ -569,9 +810,12 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L):
                 R_next[new_tail] = kr
             new_tail = kr
             count += 1
-            if st_ptf[target] != 0 and _final_after_proceed(
-                target, st_e0, st_en, ed_act, ed_tgt, ed_cond, st_kind, bits, i
-            ):
+            if (
+                st_ptf[target] != 0
+                and _final_after_proceed(target, st_e0, st_en, ed_act, ed_tgt, ed_cond, st_kind,
+                                         bits, i, ed_prog, -1, L, X)
+                and _completes(params, taken, L, X)
+            ):  # fmt: skip
                 pot_cell.append(taken)
                 pot_start.append(g)
         if stopped and count > runs_before:
@@ -616,7 +860,7 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L):
                           L[K_STEP], L[K_TS], L[K_NEXT], L[K_FREE])  # fmt: skip
             _insert_comp(L, p, k, rank)
         _release(L, p, params, rank, ts, 1, ts, seq)
-    _fire(L, nfa, params, fire_up_to)
+    _fire(L, nfa, params, fire_up_to, X)
 
 
 @njit(cache=True)
@@ -662,7 +906,7 @@ def collect_paths(cells, C_var, C_ev, C_parent):
 
 
 @njit(cache=True)
-def compact(L):
+def compact(L, EV, n_slots):
     """Drop the history cells and events no live run or held match refers to, keeping
     their order; returns the kept old event indexes (new index = position)."""
     n_cells = len(L[C_EV])
@@ -729,6 +973,12 @@ def compact(L):
     while len(E_ts) > len(kept):
         E_ts.pop()
         E_seq.pop()
+    if n_slots > 0:
+        for j in range(len(kept)):
+            for f in range(n_slots):
+                EV[j * n_slots + f] = EV[kept[j] * n_slots + f]
+        while len(EV) > len(kept) * n_slots:
+            EV.pop()
     # runs and held matches point at the new indexes
     for p in range(len(L[P_HEAD])):
         r = L[P_HEAD][p]

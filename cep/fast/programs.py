@@ -1,0 +1,482 @@
+"""Run-dependent conditions compiled for the kernel: iterative term conditions and
+`where` become small stack programs evaluated against one run's history.
+
+A program is a postfix list of instructions over float64 values. Numbers are
+themselves; strings are codes from one table per rule (so `==` / `!=` between strings
+are comparisons of codes); `NaN` is null. Null semantics are the interpreter's:
+arithmetic with null is null, every comparison with null is false (`!=` included),
+division or remainder by zero is null, aggregates skip nulls (`sum` of nothing is 0,
+`avg` / `min` / `max` of nothing is null).
+
+The family compiled is the one rules use for runs: fields of the candidate event, fields
+of bound variables (`a.x`, `first(f).x`, `last(f).x`, `f[k].x`), aggregates of a
+repeated variable (`count(f)`, `sum/avg/min/max(f.x)`, `x in f.y`), arithmetic, comparisons,
+`in` a literal list, `and` / `or` / `not`, `abs`, `exists`, `min` / `max` of several
+values. Every value must have a declared type (an `event` schema): numbers (`int`,
+`float`, `duration`, and `ts`) and text. Anything else raises `Unsupported` with the
+reason; such a rule runs on the interpreter.
+
+Numbers are float64 in programs: integers are exact up to 2**53 (beyond that the fast
+path may round where the interpreter does not); sums run in event order, as the
+interpreter's do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from cep.compile.conditions import AndCond, Cond, NotCond, OrCond, TermCond, TrueCond, WhereCond
+from cep.lang import ast
+from cep.lang.types import Type
+
+(OP_CONST, OP_BIT, OP_CUR, OP_VAR, OP_AGG, OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_NEG,
+ OP_ABS, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_AND, OP_OR, OP_NOT, OP_MIN2, OP_MAX2,
+ OP_EXISTS, OP_IN) = range(25)  # fmt: skip
+AGG_COUNT, AGG_SUM, AGG_AVG, AGG_MIN, AGG_MAX = range(5)
+
+_ARITHMETIC = {"+": OP_ADD, "-": OP_SUB, "*": OP_MUL, "/": OP_DIV, "%": OP_MOD}
+_COMPARISONS = {"==": OP_EQ, "!=": OP_NE, "<": OP_LT, "<=": OP_LE, ">": OP_GT, ">=": OP_GE}
+_AGGREGATES = {"sum": AGG_SUM, "avg": AGG_AVG, "min": AGG_MIN, "max": AGG_MAX}
+_NUMBER_KINDS = ("int", "float", "duration")
+
+NUM, STR, BOOL = "num", "str", "bool"
+
+
+class Unsupported(Exception):
+    """A condition outside the compiled family (the message says what)."""
+
+
+class StringCodes:
+    """Codes for strings, shared by a rule's programs and its events."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+
+    def code(self, text: str) -> int:
+        code = self.codes.get(text)
+        if code is None:
+            code = self.codes[text] = len(self.codes)
+        return code
+
+
+@dataclass
+class Slot:
+    """A field programs read: its name and whether it holds numbers or text."""
+
+    name: str
+    kind: str
+
+
+@dataclass
+class Programs:
+    """Every program of a rule, as the arrays the kernel reads."""
+
+    slots: list[Slot] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    ops: list[int] = field(default_factory=list)
+    a: list[int] = field(default_factory=list)
+    b: list[int] = field(default_factory=list)
+    c: list[int] = field(default_factory=list)
+    d: list[int] = field(default_factory=list)
+    k: list[float] = field(default_factory=list)
+    depth: int = 1
+
+    def arrays(self) -> tuple:
+        ints = lambda values: np.array(values, dtype=np.int64)  # noqa: E731
+        return (
+            ints(self.starts), ints(self.lengths), ints(self.ops), ints(self.a),
+            ints(self.b), ints(self.c), ints(self.d), np.array(self.k, dtype=np.float64),
+        )  # fmt: skip
+
+
+class ProgramCompiler:
+    """Compiles the run-dependent conditions of one rule.
+
+    `row_of(cond)` gives the bits row of a run-independent condition (the caller
+    evaluates those for whole batches); `var_index` numbers the rule's variables as the
+    kernel's history cells do.
+    """
+
+    def __init__(
+        self,
+        *,
+        resolutions: Mapping[int, Any],
+        expr_types: Mapping[int, Type],
+        repeated: frozenset[str],
+        var_index: Mapping[str, int],
+        term_conditions: Mapping[int, ast.Expr | None],
+        where: ast.Expr | None,
+        row_of: Callable[[Cond], int],
+        strings: StringCodes,
+    ) -> None:
+        self.resolutions = resolutions
+        self.expr_types = expr_types
+        self.repeated = repeated
+        self.var_index = var_index
+        self.term_conditions = term_conditions
+        self.where = where
+        self.row_of = row_of
+        self.strings = strings
+        self.out = Programs()
+        self._slots: dict[str, int] = {}
+        self._depth = 0
+        self._cache: dict[tuple, int] = {}
+
+    # ------------------------------------------------------------ programs
+
+    def condition(self, cond: Cond) -> int:
+        """A program for a whole edge condition; returns its index."""
+        return self._program(("cond", id(cond)), lambda: self._cond(cond))
+
+    def completes(self) -> int:
+        """The program of `where` over a history that already holds every event
+        (-1 when the rule has no `where`)."""
+        if self.where is None:
+            return -1
+        where = self.where
+        return self._program(("where",), lambda: self._bool(where, extra=0, in_term=False))
+
+    def _program(self, key: tuple, emit: Callable[[], None]) -> int:
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        out = self.out
+        start = len(out.ops)
+        self._depth = 0
+        try:
+            emit()
+        except Unsupported:
+            del out.ops[start:], out.a[start:], out.b[start:], out.c[start:]
+            del out.d[start:], out.k[start:]
+            raise
+        out.starts.append(start)
+        out.lengths.append(len(out.ops) - start)
+        index = self._cache[key] = len(out.starts) - 1
+        return index
+
+    def _cond(self, cond: Cond) -> None:
+        if isinstance(cond, TrueCond):
+            self._emit(OP_CONST, k=1.0)
+        elif isinstance(cond, TermCond):
+            self._emit(OP_BIT, a=self.row_of(cond))
+            if not cond.term.independent:
+                expr = self.term_conditions[cond.term.index]
+                assert expr is not None
+                self._bool(expr, extra=0, in_term=True)
+                self._emit(OP_AND, pops=2)
+        elif isinstance(cond, WhereCond):
+            if self.where is None or cond.var is None:
+                raise Unsupported("a `where` condition without its variable")
+            self._bool(self.where, extra=self.var_index[cond.var] + 1, in_term=False)
+        elif isinstance(cond, NotCond):
+            self._cond(cond.inner)
+            self._emit(OP_NOT, pops=1)
+        elif isinstance(cond, AndCond | OrCond):
+            op = OP_AND if isinstance(cond, AndCond) else OP_OR
+            self._cond(cond.items[0])
+            for item in cond.items[1:]:
+                self._cond(item)
+                self._emit(op, pops=2)
+        else:
+            raise Unsupported(f"the condition {cond.render()!r}")
+
+    # ------------------------------------------------------------ expressions
+
+    def _bool(self, expr: ast.Expr, *, extra: int, in_term: bool) -> None:
+        kind = self._expr(expr, extra, in_term)
+        if kind != BOOL:
+            raise Unsupported(f"`{_text(expr)}` is used as a truth value")
+
+    def _expr(self, expr: ast.Expr, extra: int, in_term: bool) -> str:
+        """Emit code leaving the value of `expr` on the stack; returns its kind."""
+        match expr:
+            case ast.Literal():
+                return self._constant(expr.value, expr)
+            case ast.Name():
+                resolution = self.resolutions.get(id(expr))
+                if resolution is not None and resolution.kind == "const":
+                    return self._constant(resolution.value, expr)
+                if resolution is None or resolution.kind == "field":
+                    return self._current_field(expr.name, expr, in_term)
+                raise Unsupported(f"`{expr.name}` (a whole event or list) used as a value")
+            case ast.Attribute(obj=ast.This(), name=name):
+                return self._current_field(name, expr, in_term)
+            case ast.Attribute(obj=obj, name=name):
+                var, index = self._bound_event(obj)
+                slot = self._slot(name, expr)
+                self._emit(OP_VAR, a=var, b=slot, c=index, d=extra, pushes=1)
+                return self.out.slots[slot].kind
+            case ast.Call(func=func, args=args):
+                return self._call(func, args, expr, extra, in_term)
+            case ast.Unary(op="not", operand=operand):
+                self._bool(operand, extra=extra, in_term=in_term)
+                self._emit(OP_NOT, pops=1)
+                return BOOL
+            case ast.Unary(op="-", operand=operand):
+                self._number(operand, extra, in_term)
+                self._emit(OP_NEG, pops=1)
+                return NUM
+            case ast.Binary(op=("and" | "or") as op, left=left, right=right):
+                self._bool(left, extra=extra, in_term=in_term)
+                self._bool(right, extra=extra, in_term=in_term)
+                self._emit(OP_AND if op == "and" else OP_OR, pops=2)
+                return BOOL
+            case ast.Binary(op=op, left=left, right=right) if op in _COMPARISONS:
+                a = self._expr(left, extra, in_term)
+                b = self._expr(right, extra, in_term)
+                if a != b or (a != NUM and op not in ("==", "!=")):
+                    raise Unsupported(f"the comparison `{_text(expr)}`")
+                self._emit(_COMPARISONS[op], pops=2)
+                return BOOL
+            case ast.Binary(op=("in" | "not in") as op, left=left, right=right) if (
+                self._repeated_projection(right) is not None
+            ):
+                return self._in_projection(op, left, right, expr, extra, in_term)
+            case ast.Binary(op=("in" | "not in") as op, left=left, right=right):
+                return self._membership(op, left, self._literal_list(right), expr, extra, in_term)
+            case ast.Binary(op=op, left=left, right=right) if op in _ARITHMETIC:
+                self._number(left, extra, in_term)
+                self._number(right, extra, in_term)
+                self._emit(_ARITHMETIC[op], pops=2)
+                return NUM
+        raise Unsupported(f"`{_text(expr)}`")
+
+    def _number(self, expr: ast.Expr, extra: int, in_term: bool) -> None:
+        if self._expr(expr, extra, in_term) != NUM:
+            raise Unsupported(f"`{_text(expr)}` is not a number")
+
+    def _constant(self, value: Any, expr: ast.Expr) -> str:
+        if isinstance(value, bool):
+            self._emit(OP_CONST, k=1.0 if value else 0.0, pushes=1)
+            return BOOL
+        if isinstance(value, int | float):
+            if isinstance(value, int) and abs(value) > 2**53:
+                raise Unsupported(f"the number {value} (beyond float64's exact integers)")
+            self._emit(OP_CONST, k=float(value), pushes=1)
+            return NUM
+        if isinstance(value, str):
+            self._emit(OP_CONST, k=float(self.strings.code(value)), pushes=1)
+            return STR
+        raise Unsupported(f"the value `{_text(expr)}`")
+
+    def _current_field(self, name: str, expr: ast.Expr, in_term: bool) -> str:
+        if not in_term:
+            raise Unsupported(f"`{_text(expr)}` outside a term")
+        slot = self._slot(name, expr)
+        self._emit(OP_CUR, a=slot, pushes=1)
+        return self.out.slots[slot].kind
+
+    def _slot(self, name: str, expr: ast.Expr, declared: Type | None = None) -> int:
+        """The slot of field `name`; its kind from `declared` or the checker's type of
+        `expr`."""
+        if declared is None:
+            declared = self.expr_types.get(id(expr))
+        kind_name = declared.kind if declared is not None else "dynamic"
+        if kind_name in _NUMBER_KINDS or (name == "ts" and kind_name == "time"):
+            kind = NUM
+        elif kind_name == "str" and name != "type":
+            kind = STR
+        elif kind_name == "bool":
+            kind = BOOL
+        else:
+            raise Unsupported(
+                f"`{_text(expr)}` has no declared number or text type (it is {kind_name})"
+            )
+        found = self._slots.get(name)
+        if found is not None:
+            if self.out.slots[found].kind != kind:
+                raise Unsupported(f"the field `{name}` has different types in different events")
+            return found
+        self._slots[name] = len(self.out.slots)
+        self.out.slots.append(Slot(name, kind))
+        return self._slots[name]
+
+    def _bound_event(self, obj: ast.Expr) -> tuple[int, int]:
+        """(variable, position) of `a`, `first(f)`, `last(f)`, `f[k]`; position counts
+        from the first event (k >= 0) or from the last (k < 0)."""
+        match obj:
+            case ast.Name(name=name) if self._is_var(obj, own=False) and name not in self.repeated:
+                return self.var_index[name], -1
+            case ast.Call(func=("first" | "last") as func, args=(ast.Name() as arg,)) if (
+                self._is_var(arg) and arg.name in self.repeated
+            ):
+                return self.var_index[arg.name], 0 if func == "first" else -1
+            case ast.Index(obj=ast.Name() as arg, index=index) if (
+                self._is_var(arg) and arg.name in self.repeated
+            ):
+                position = _int_literal(index)
+                if position is None:
+                    raise Unsupported(f"the index `{_text(index)}` (only whole-number literals)")
+                return self.var_index[arg.name], position
+        raise Unsupported(f"`{_text(obj)}`")
+
+    def _is_var(self, node: ast.Name, *, own: bool = True) -> bool:
+        resolution = self.resolutions.get(id(node))
+        kinds = ("var", "own") if own else ("var",)
+        return resolution is not None and resolution.kind in kinds
+
+    def _repeated_projection(self, arg: ast.Expr) -> tuple[int, int] | None:
+        """(variable, slot) of `f.x` for a repeated `f`; slot -1 for a bare `f`."""
+        if isinstance(arg, ast.Name) and self._is_var(arg) and arg.name in self.repeated:
+            return self.var_index[arg.name], -1
+        if (
+            isinstance(arg, ast.Attribute)
+            and isinstance(arg.obj, ast.Name)
+            and self._is_var(arg.obj)
+            and arg.obj.name in self.repeated
+        ):
+            element = self.expr_types.get(id(arg))
+            if element is None or not element.is_list or element.elem is None:
+                raise Unsupported(f"`{_text(arg)}` has no declared type")
+            return self.var_index[arg.obj.name], self._slot(arg.name, arg, element.elem)
+        return None
+
+    def _call(
+        self, func: str, args: tuple[ast.Expr, ...], expr: ast.Expr, extra: int, in_term: bool
+    ) -> str:
+        if func == "count" and len(args) == 1:
+            found = self._repeated_projection(args[0])
+            if found is None:
+                raise Unsupported(f"`{_text(expr)}`")
+            self._emit(OP_AGG, a=found[0], b=-1, c=AGG_COUNT, d=extra, pushes=1)
+            return NUM
+        if func in _AGGREGATES and len(args) == 1:
+            found = self._repeated_projection(args[0])
+            if found is None or found[1] < 0 or self.out.slots[found[1]].kind != NUM:
+                raise Unsupported(f"`{_text(expr)}`")
+            self._emit(OP_AGG, a=found[0], b=found[1], c=_AGGREGATES[func], d=extra, pushes=1)
+            return NUM
+        if func in ("first", "last") and len(args) == 1:
+            found = self._repeated_projection(args[0])
+            if found is None or found[1] < 0:
+                raise Unsupported(f"`{_text(expr)}`")
+            index = 0 if func == "first" else -1
+            self._emit(OP_VAR, a=found[0], b=found[1], c=index, d=extra, pushes=1)
+            return self.out.slots[found[1]].kind
+        if func in ("min", "max") and len(args) > 1:
+            for at, arg in enumerate(args):
+                self._number(arg, extra, in_term)
+                if at:
+                    self._emit(OP_MIN2 if func == "min" else OP_MAX2, pops=1)
+            return NUM
+        if func == "abs" and len(args) == 1:
+            self._number(args[0], extra, in_term)
+            self._emit(OP_ABS, pops=1)
+            return NUM
+        if func == "exists" and len(args) == 1:
+            if self._expr(args[0], extra, in_term) == BOOL:
+                raise Unsupported(f"`{_text(expr)}`")
+            self._emit(OP_EXISTS, pops=1)
+            return BOOL
+        raise Unsupported(f"`{_text(expr)}`")
+
+    def _literal_list(self, expr: ast.Expr) -> list[Any] | None:
+        """The values of a list of literals, or of a constant holding one."""
+        if isinstance(expr, ast.ListExpr):
+            if all(isinstance(item, ast.Literal) for item in expr.items):
+                return [item.value for item in expr.items]  # type: ignore[attr-defined]
+            return None
+        if isinstance(expr, ast.Name):
+            resolution = self.resolutions.get(id(expr))
+            if resolution is not None and resolution.kind == "const":
+                value = resolution.value
+                return list(value) if isinstance(value, list | tuple) else None
+        return None
+
+    def _in_projection(
+        self, op: str, left: ast.Expr, right: ast.Expr, expr: ast.Expr, extra: int, in_term: bool
+    ) -> str:
+        """`x in f.y` / `x not in f.y` for a repeated `f`."""
+        found = self._repeated_projection(right)
+        assert found is not None
+        var, slot = found
+        kind = self._expr(left, extra, in_term)
+        if slot < 0 or kind == BOOL or self.out.slots[slot].kind != kind:
+            raise Unsupported(f"`{_text(expr)}`")
+        self._emit(OP_IN, a=var, b=slot, d=extra, pops=1)
+        if op == "not in":
+            self._emit(OP_NOT, pops=1)
+            self._expr(left, extra, in_term)
+            self._emit(OP_EXISTS, pops=1)
+            self._emit(OP_AND, pops=2)
+        return BOOL
+
+    def _membership(
+        self,
+        op: str,
+        left: ast.Expr,
+        values: list[Any] | None,
+        expr: ast.Expr,
+        extra: int,
+        in_term: bool,
+    ) -> str:
+        if not values:
+            raise Unsupported(f"`{_text(expr)}` (only a non-empty list of literals)")
+        kind = self._expr(left, extra, in_term)
+        if kind == BOOL:
+            raise Unsupported(f"`{_text(expr)}`")
+        # the value is evaluated once per item (programs are pure, so this is only work)
+        for at, value in enumerate(values):
+            if at:
+                self._expr(left, extra, in_term)
+            if value is None or isinstance(value, bool) or self._constant(value, expr) != kind:
+                raise Unsupported(f"`{_text(expr)}` (only literals of the value's type)")
+            self._emit(OP_EQ, pops=2)
+            if at:
+                self._emit(OP_OR, pops=2)
+        if op == "not in":
+            # not in: false for a null value, else not any equal
+            self._emit(OP_NOT, pops=1)
+            self._expr(left, extra, in_term)
+            self._emit(OP_EXISTS, pops=1)
+            self._emit(OP_AND, pops=2)
+        return BOOL
+
+    def _emit(
+        self,
+        op: int,
+        *,
+        a: int = 0,
+        b: int = 0,
+        c: int = 0,
+        d: int = 0,
+        k: float = math.nan,
+        pushes: int = 0,
+        pops: int = 0,
+    ) -> None:
+        out = self.out
+        out.ops.append(op)
+        out.a.append(a)
+        out.b.append(b)
+        out.c.append(c)
+        out.d.append(d)
+        out.k.append(k)
+        if op in (OP_CONST, OP_BIT):
+            pushes = 1
+        self._depth += pushes - (pops - 1 if pops else 0)
+        out.depth = max(out.depth, self._depth + 1)
+
+
+def _int_literal(expr: ast.Expr) -> int | None:
+    if isinstance(expr, ast.Literal) and type(expr.value) is int:
+        return expr.value
+    if (
+        isinstance(expr, ast.Unary)
+        and expr.op == "-"
+        and isinstance(expr.operand, ast.Literal)
+        and type(expr.operand.value) is int
+    ):
+        return -expr.operand.value
+    return None
+
+
+def _text(expr: ast.Expr) -> str:
+    from cep.lang.printer import format_expr
+
+    return format_expr(expr)
