@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -162,9 +161,7 @@ def test_cep_run_engine_fast_refuses_rules_it_cannot_compile(tmp_path, capsys) -
     from cep.cli import main
 
     rules = tmp_path / "r.cep"
-    rules.write_text(
-        "event E { s: str }\nrule r { pattern a = E -> b = E[s =~ a.s] within 1m }\n"
-    )
+    rules.write_text("event E { s: str }\nrule r { pattern a = E -> b = E[s =~ a.s] within 1m }\n")
     code = main(["run", str(rules), "--engine", "fast", "--input", "/dev/null"])
     assert code == 2
     assert "rule r cannot run compiled: a condition on earlier events uses `s =~ a.s`" in (

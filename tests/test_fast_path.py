@@ -219,7 +219,7 @@ def _dependent_rules(draw: st.DrawFn) -> str:
     repeated = [q in _REPEATING for q in quantifiers]
     parts = []
     for index in range(count):
-        options = ["v == 1", "v >= 2", 'w == "x"'] + _conditions_on_earlier(index, repeated)
+        options = ["v == 1", "v >= 2", 'w == "x"', *_conditions_on_earlier(index, repeated)]
         term = f"t{index} = E[{draw(st.sampled_from(options))}]{quantifiers[index]}"
         if index:
             term = f"{draw(st.sampled_from(['->', '=>', '->>']))} {term}"
