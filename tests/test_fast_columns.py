@@ -310,3 +310,42 @@ def test_mixed_runs_report_as_the_interpreter(lines: list[str], flush: bool) -> 
     assert outputs[1] == outputs[0]
     # the compiled rules alone: the same rejects, in line order
     assert outputs[2][1] == outputs[0][1]
+
+
+def test_csv_input_on_both_engines(tmp_path, capsys) -> None:
+    """`cep run --engine fast` reads CSV (quoted cells, a cell over two lines, bad rows)
+    and writes what the interpreter writes, rejects included."""
+    from cep.cli import main
+
+    rules = tmp_path / "r.cep"
+    rules.write_text(
+        "event E { k: str, v: int, note: str? }\n"
+        "rule r { partition by k  pattern a = E[v == 1] -> b = E[v > a.v and note != a.note]"
+        "  within 10ms  emit k = a.k, note = b.note }\n"
+    )
+    feed = tmp_path / "feed.csv"
+    feed.write_text(
+        "type,ts,k,v,note\n"
+        'E,1,a,1,"x, y"\n'
+        "E,2,a,2,plain\n"
+        'E,3,b,1,"two\nlines"\n'
+        "E,4,b,x,bad\n"
+        "E,5,b,3,\n"
+        "E,6,a,1\n"
+        'E,7,b,2,"a ""quoted"" word"\n'
+    )
+    outputs = []
+    for engine in ("interpreter", "fast"):
+        out, rejected = tmp_path / f"{engine}.jsonl", tmp_path / f"{engine}.rejects"
+        code = main(
+            ["run", str(rules), "--input", str(feed), "--output", str(out), "--rejects",
+             str(rejected), "--engine", engine, "--flush"]
+        )  # fmt: skip
+        assert code == 0
+        outputs.append((out.read_text(), rejected.read_text(), capsys.readouterr().err))
+    assert outputs[0] == outputs[1]
+    assert [json.loads(line)["fields"]["note"] for line in outputs[1][0].splitlines()] == [
+        "plain",
+        'a "quoted" word',
+    ]
+    assert outputs[1][1].count("\n") == 2

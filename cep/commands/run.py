@@ -221,8 +221,6 @@ def _fast_problem(rules: list, fmt: str, delay: int, args: argparse.Namespace) -
         return "--engine fast: " + "; ".join(
             f"rule {n} cannot run compiled: {w}" for n, w in refused
         )
-    if fmt == "csv":
-        return "--engine fast reads JSON lines, Parquet and Arrow; CSV needs the interpreter"
     if delay:
         return "--engine fast does not support --allowed-delay yet"
     if args.trace:
@@ -381,8 +379,9 @@ def _batches(
             raise SourceError(f"cannot read {args.input}: No such file or directory")
         yield reader(source, **options)
         return
+    read = columnar.read_csv_batches if fmt == "csv" else columnar.read_jsonl_batches
     with open_source(args.input, fmt) as stream:
-        yield columnar.read_jsonl_batches(stream, **options)
+        yield read(stream, **options)
 
 
 @contextmanager

@@ -14,7 +14,6 @@ rules in the order the interpreter releases them.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -239,7 +238,7 @@ class FastRule:
         self.missing_key = 0
         self._dictionary_codes = np.zeros(0, dtype=np.int64)
         self._live_after_compaction = 0
-        #: turns an event kept as `(text, type, ts, line, seq)` into an `Event`
+        #: turns an event kept as `(text, type, ts, line, seq, record_of)` into an `Event`
         self.materialize: Callable[[tuple], Event] = _no_lazy_events
 
     def _code(self, key: Any) -> int:
@@ -724,14 +723,15 @@ class ColumnarRun:
     def _events(self, batch: Batch, indexes: list[int], seqs: list[int]) -> list[Any]:
         """Taken events, kept as their lines until a report needs them."""
         texts = batch.texts_of(indexes)
+        record_of = batch.record_of
         return [
-            (text, batch.type_name(i), int(batch.ts[i]), int(batch.line[i]), seq)
+            (text, batch.type_name(i), int(batch.ts[i]), int(batch.line[i]), seq, record_of)
             for text, i, seq in zip(texts, indexes, seqs, strict=True)
         ]
 
     def _materialize(self, kept: tuple) -> Event:
-        text, type_name, ts, line, seq = kept
-        record = json.loads(text)
+        text, type_name, ts, line, seq, record_of = kept
+        record = record_of(text)
         typed, _ = self.validator.validate(type_name, record)
         return SourceEvent(type_name, ts, typed or record, seq, line, raw=record, text=text)
 

@@ -36,7 +36,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import repeat
 from operator import attrgetter, is_not
 from typing import IO, TYPE_CHECKING, Annotated, Any, Optional, Union
@@ -191,7 +191,9 @@ class Batch:
     batch covers: its events, its rejects and its blank lines (and a CSV header).
     """
 
-    __slots__ = ("_texts", "columns", "line", "lines", "rejects", "ts", "type", "types")
+    __slots__ = (
+        "_texts", "columns", "line", "lines", "record_of", "rejects", "ts", "type", "types",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -212,6 +214,9 @@ class Batch:
         self.rejects = rejects
         self.lines = lines
         self._texts = texts
+        #: an event's record (a dict of its fields, as the row reader reads it) from its
+        #: text: JSON for JSON lines, Parquet and Arrow; CSV readers set their own
+        self.record_of: Callable[[str], dict[str, Any]] = json.loads
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -1452,6 +1457,12 @@ class _CsvReader(_Reader):
         slow.append(result)
         return feed.i
 
+    def record_of(self, text: str) -> dict[str, Any]:
+        """The record of one row, from its text (as `read_csv` makes it)."""
+        assert self.header is not None
+        row = next(csv.reader(io.StringIO(text)))
+        return _csv_record(self.header, row, self.maker)
+
     def _set_header(self, header: list[str]) -> None:
         self.header = header
         self.names = {name: i for i, name in enumerate(header)}
@@ -1960,7 +1971,9 @@ def read_csv_batches(
         lines = _line_source(opened, batch_size)
         reader.lines = lines
         while (block := lines.next_block()) is not None:
-            yield reader.batch(block)
+            batch = reader.batch(block)
+            batch.record_of = reader.record_of
+            yield batch
 
 
 def read_parquet_batches(
