@@ -1,4 +1,5 @@
-"""Throughput and peak memory of the interpreter against a hand-written Python loop.
+"""Throughput and peak memory of `cep run` (both engines, JSONL / CSV / Parquet) against
+hand-written Python loops.
 
 Run: python benchmarks/bench_engine.py [--events N] [--generator PATH] [--repeat K]
 
@@ -11,12 +12,16 @@ Every measurement runs in its own subprocess, so its peak RSS is its own; the ta
 shows the median of K runs. Measurements:
 
 - baseline-file: a plain loop with `json.loads` over the JSONL file, end to end;
-- interpreter-file: `cep run rules/payments.cep --rule three_failed_payments`, end to end
-  (reading, validation, matching, output);
+- baseline-file-orjson: the same loop with `orjson.loads` (the loop a developer who
+  cares about speed writes; `pip install '.[bench]'`);
+- interpreter-file / interpreter-csv: `cep run rules/payments.cep --rule
+  three_failed_payments` on the JSONL / CSV file, end to end (reading, validation,
+  matching, output);
+- fast-file / fast-csv / fast-parquet: the same with `--engine fast` (columns and the
+  numba kernel; the kernel is loaded from numba's cache on a 1,000-line warm-up first);
+  the Parquet copy of the workload is made once with pyarrow;
 - baseline-memory: the plain loop over records already parsed into dicts;
-- interpreter-memory: `MatchingEngine.push` over pre-built `Event` objects, + `finish()`;
-- baseline-file-orjson: the plain loop with `orjson.loads`, for reference, only when
-  orjson happens to be installed (it is not a dependency of cep).
+- interpreter-memory: `MatchingEngine.push` over pre-built `Event` objects, + `finish()`.
 
 Every measurement must report the reference match count (13,528 for 1,000,000 events);
 the exit status is 1 when one does not. `--profile` runs interpreter-memory under
@@ -49,14 +54,26 @@ WINDOW_MS = 60_000
 # Match counts of the rule for the generator's default options (its README).
 REFERENCE = {10_000: 104, 100_000: 1_298, 1_000_000: 13_528, 10_000_000: 135_558}
 
+ORJSON = "baseline-file-orjson"
 MEASUREMENTS = (
     "baseline-file",
+    ORJSON,
     "interpreter-file",
     "fast-file",
+    "interpreter-csv",
+    "fast-csv",
+    "fast-parquet",
     "baseline-memory",
     "interpreter-memory",
 )
-ORJSON = "baseline-file-orjson"
+#: the input of each `cep run` measurement, and its engine
+RUNS = {
+    "interpreter-file": (".jsonl", "interpreter"),
+    "fast-file": (".jsonl", "fast"),
+    "interpreter-csv": (".csv", "interpreter"),
+    "fast-csv": (".csv", "fast"),
+    "fast-parquet": (".parquet", "fast"),
+}
 
 
 # ------------------------------------------------------------------------- workload
@@ -142,28 +159,40 @@ def load_rule() -> list[Any]:
     return load_rules(check_paths([str(RULES)]), [RULE])
 
 
-def interpreter_file(path: Path, output: Path) -> int:
-    """`cep run` on the file, matches written to `output`; returns the match count."""
+def cep_run(path: Path, output: Path, engine: str = "interpreter") -> int:
+    """`cep run` on the file with `engine`, matches written to `output`; returns the
+    match count."""
     from cep.cli import main
 
-    argv = ["run", str(RULES), "--rule", RULE, "--input", str(path)]
+    argv = ["run", str(RULES), "--rule", RULE, "--input", str(path), "--engine", engine]
     status = main([*argv, "--output", str(output), "--quiet"])
     if status != 0:
         raise RuntimeError(f"cep run exited with {status}")
     with open(output, "rb") as lines:
         return sum(1 for _ in lines)
+
+
+def interpreter_file(path: Path, output: Path) -> int:
+    """`cep run` on the file (the interpreter)."""
+    return cep_run(path, output)
 
 
 def fast_file(path: Path, output: Path) -> int:
     """`cep run --engine fast` on the file (columns + the numba kernel)."""
-    from cep.cli import main
+    return cep_run(path, output, "fast")
 
-    argv = ["run", str(RULES), "--rule", RULE, "--input", str(path), "--engine", "fast"]
-    status = main([*argv, "--output", str(output), "--quiet"])
-    if status != 0:
-        raise RuntimeError(f"cep run exited with {status}")
-    with open(output, "rb") as lines:
-        return sum(1 for _ in lines)
+
+def parquet_file(path: Path) -> Path:
+    """The JSONL workload converted once to Parquet (pyarrow)."""
+    import pyarrow.json
+    import pyarrow.parquet
+
+    target = path.with_suffix(".parquet")
+    if not target.is_file():
+        partial = target.with_suffix(".partial")
+        pyarrow.parquet.write_table(pyarrow.json.read_json(path), partial)
+        partial.replace(target)
+    return target
 
 
 def read_events(path: Path) -> list[Any]:
@@ -220,26 +249,25 @@ def measure(name: str, path: Path) -> dict[str, Any]:
     elif name == "baseline-memory":
         records = _frozen(read_records(path))
         job = lambda: baseline_records(records)  # noqa: E731
-    elif name == "interpreter-file":
+    elif name in RUNS:
         import cep.cli
 
+        suffix, engine = RUNS[name]
+        source = parquet_file(path) if suffix == ".parquet" else path.with_suffix(suffix)
         output = Path(tempfile.mkstemp(prefix="cep-bench-", suffix=".jsonl")[1])
-        job = lambda: interpreter_file(path, output)  # noqa: E731
-    elif name == "fast-file":
-        import cep.cli
-        import cep.fast.engine
-        import cep.fast.vector  # noqa: F401
+        if engine == "fast":
+            import cep.fast.engine
+            import cep.fast.vector  # noqa: F401
 
-        # numba loads its compiled kernel from the on-disk cache (or compiles it) on the
-        # first call: warm up on a tiny file so that the timed part is the run itself
-        output = Path(tempfile.mkstemp(prefix="cep-bench-", suffix=".jsonl")[1])
-        warm = Path(tempfile.mkstemp(prefix="cep-warm-", suffix=".jsonl")[1])
-        with open(path, "rb") as source, open(warm, "wb") as target:
-            for _, line in zip(range(1000), source, strict=False):
-                target.write(line)
-        fast_file(warm, output)
-        warm.unlink()
-        job = lambda: fast_file(path, output)  # noqa: E731
+            # numba loads its compiled kernel from the on-disk cache (or compiles it) on
+            # the first call: warm up on a tiny file so the timed part is the run itself
+            with open(path, "rb") as lines:
+                head = b"".join(line for _, line in zip(range(1000), lines, strict=False))
+            warm = Path(tempfile.mkstemp(prefix="cep-warm-", suffix=".jsonl")[1])
+            warm.write_bytes(head)
+            cep_run(warm, output, "fast")
+            warm.unlink()
+        job = lambda: cep_run(source, output, engine)  # noqa: E731
     elif name == "interpreter-memory":
         rules = load_rule()
         events = _frozen(read_events(path))
@@ -251,7 +279,7 @@ def measure(name: str, path: Path) -> dict[str, Any]:
         matches = job()
         seconds = time.perf_counter() - start
     finally:
-        if name in ("interpreter-file", "fast-file"):
+        if name in RUNS:
             output.unlink(missing_ok=True)
     package = sys.modules.get("cep")
     source = str(Path(package.__file__).parent) if package and package.__file__ else None
@@ -298,16 +326,21 @@ def table(rows: list[dict[str, Any]], events: int) -> str:
             f"{events / row['seconds']:>11,.0f} {row['peak_mib']:>9.1f} {row['matches']:>8,}"
         )
     by_name = {row["name"]: row for row in rows}
-    for label, interp, base in (
-        ("end to end", "interpreter-file", "baseline-file"),
-        ("end to end (fast path)", "fast-file", "baseline-file"),
-        ("in memory", "interpreter-memory", "baseline-memory"),
+    for name, base in (
+        ("interpreter-file", "baseline-file"),
+        ("interpreter-file", ORJSON),
+        ("fast-file", ORJSON),
+        ("fast-csv", ORJSON),
+        ("fast-parquet", ORJSON),
+        ("interpreter-memory", "baseline-memory"),
     ):
-        if interp in by_name and base in by_name:
-            i, b = by_name[interp], by_name[base]
+        if name in by_name and base in by_name:
+            i, b = by_name[name], by_name[base]
+            speed = b["seconds"] / i["seconds"]
             lines.append(
-                f"interpreter / baseline, {label}: {i['seconds'] / b['seconds']:.1f}x the time, "
-                f"{i['peak_mib'] / b['peak_mib']:.1f}x the peak memory"
+                f"{name} vs {base}: {speed:.2f}x the loop's speed"
+                f" ({i['seconds'] / b['seconds']:.2f}x its time),"
+                f" {i['peak_mib'] / b['peak_mib']:.1f}x its peak memory"
             )
     return "\n".join(lines)
 
@@ -317,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000, help="default: 1,000,000")
     parser.add_argument("--generator", help=f"gen_payments.py (default: shared, ${GENERATOR_ENV})")
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
-    parser.add_argument("--only", action="append", choices=(*MEASUREMENTS, ORJSON))
+    parser.add_argument("--only", action="append", choices=MEASUREMENTS)
     parser.add_argument("--profile", action="store_true", help="profile interpreter-memory")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
@@ -334,13 +367,11 @@ def main(argv: list[str] | None = None) -> int:
         profile(path)
         return 0
     names = list(args.only or MEASUREMENTS)
-    if not args.only:
-        try:
-            import orjson  # noqa: F401
-        except ImportError:
-            pass
-        else:
-            names.append(ORJSON)
+    try:
+        import orjson  # noqa: F401
+    except ImportError:
+        print("orjson is not installed (pip install '.[bench]'): no orjson loop", file=sys.stderr)
+        names = [name for name in names if name != ORJSON]
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for round_ in range(args.repeat):  # interleaved, so drift on a shared machine spreads
         for name in names:

@@ -10,14 +10,16 @@ in its own subprocess (peak RSS is its own); the table shows the median of K run
   interpreter, with numba's cache empty (a new NUMBA_CACHE_DIR) / warm (its second run);
 - columns-memory: `ColumnarRun.run(batch)` over batches read beforehand, + `finish()`;
 - numba-kernel: a hand-written numba kernel for the rule over the same columns;
-- parquet-e2e: `cep run --engine fast` on the workload as Parquet, end to end;
 - push-fast / push-interpreter: `push` of pre-built `Event`s into `FastEngine` /
   `MatchingEngine`, + `finish()`;
 - many-rules-*: 100 variants of the rule on 100,000 events, interpreter vs fast (columns);
 - many-keys-*: N failed payments of N/2 users within 50 s (every run stays open),
   interpreter (push) vs fast (columns); "state MiB" is the peak's growth while matching;
-- iterative-plus: `b = Payment[count(b) == 0 or amount > last(b).amount]{3,}` on 10,000
-  events, interpreter only (its condition reads the run, so the fast path refuses it).
+- iterative-plus-interpreter / -fast: `b = Payment[count(b) == 0 or amount >
+  last(b).amount]{3,}` on 10,000 events (its condition reads the run: on the fast path a
+  program over the run's history, cep/fast/programs.py).
+
+End to end `cep run` rows (JSONL, CSV, Parquet) are in bench_engine.py.
 
 Match counts are checked against the generator's reference or the other engine's count;
 the exit status is 1 when one differs. Not a pass/fail test: no time is asserted.
@@ -52,7 +54,6 @@ from bench_engine import (  # noqa: E402
     _frozen,
     baseline_file,
     ensure_workload,
-    fast_file,
     find_generator,
     interpreter_events,
     peak_mib,
@@ -78,14 +79,14 @@ MEASUREMENTS = (
     "jit-cached",
     "columns-memory",
     "numba-kernel",
-    "parquet-e2e",
     "push-fast",
     "push-interpreter",
     "many-rules-interpreter",
     "many-rules-fast",
     "many-keys-interpreter",
     "many-keys-fast",
-    "iterative-plus",
+    "iterative-plus-interpreter",
+    "iterative-plus-fast",
 )
 CLI = "import sys; from cep.cli import main; sys.exit(main(sys.argv[1:]))"
 
@@ -100,19 +101,6 @@ def head_file(path: Path, lines: int) -> Path:
         with open(path, "rb") as source, open(target, "wb") as out:
             for _, line in zip(range(lines), source, strict=False):
                 out.write(line)
-    return target
-
-
-def parquet_file(path: Path) -> Path:
-    """The JSONL workload converted once to Parquet (pyarrow)."""
-    import pyarrow.json
-    import pyarrow.parquet
-
-    target = path.with_suffix(".parquet")
-    if not target.is_file():
-        partial = target.with_suffix(".partial")
-        pyarrow.parquet.write_table(pyarrow.json.read_json(path), partial)
-        partial.replace(target)
     return target
 
 
@@ -297,14 +285,6 @@ def measure(name: str, path: Path) -> dict[str, Any]:
             kernel = numba_kernel()
             kernel(failed[:SMALL], users[:SMALL], ts[:SMALL], n_users, 60_000)  # compile
             job = lambda: kernel(failed, users, ts, n_users, 60_000)  # noqa: E731
-    elif name == "parquet-e2e":
-        import cep.cli  # noqa: F401
-
-        output = Path(tempfile.mkstemp(prefix="cep-bench-", suffix=".jsonl")[1])
-        fast_file(head_file(path, SMALL), output)  # numba's kernel loaded (or compiled)
-        parquet = parquet_file(path)
-        events = int(parquet_rows(parquet))
-        job = lambda: fast_file(parquet, output)  # type: ignore[arg-type] # noqa: E731
     elif name in ("push-fast", "push-interpreter"):
         _, rules = rules_of()
         if name == "push-fast":
@@ -314,14 +294,17 @@ def measure(name: str, path: Path) -> dict[str, Any]:
         engine = fast_events if name == "push-fast" else interpreter_events
         job = lambda: engine(loaded, rules)  # noqa: E731
     elif name.startswith(("many-rules", "many-keys", "iterative")):
-        source = ITERATIVE if name == "iterative-plus" else None
+        source = ITERATIVE if name.startswith("iterative") else None
         if name.startswith("many-rules"):
             source = many_rules_source()
         checked, rules = rules_of(source)
-        if name == "iterative-plus":
+        if name == "iterative-plus-fast":
             from cep.fast.engine import fast_path_refusal
 
-            extra["refusal"] = fast_path_refusal(rules[0])
+            refusal = fast_path_refusal(rules[0])
+            if refusal is not None:
+                raise RuntimeError(f"the fast path refuses iterative-plus: {refusal}")
+            columns(*columnar_run(checked, rules, head_file(Path(path), SMALL)))  # warm
         data = Path(path)
         if name.endswith("-fast"):
             run, batches = columnar_run(checked, rules, data)
@@ -337,18 +320,9 @@ def measure(name: str, path: Path) -> dict[str, Any]:
     start = time.perf_counter()
     matches = job()
     seconds = time.perf_counter() - start
-    if name == "parquet-e2e":
-        output.unlink(missing_ok=True)
     return {"name": name, "seconds": seconds, "events": events, "matches": matches,
             "expected": None, "peak_mib": peak_mib(), "state_mib": peak_mib() - before,
             **extra}  # fmt: skip
-
-
-def parquet_rows(path: Path) -> int:
-    """The number of rows of a Parquet file."""
-    import pyarrow.parquet
-
-    return pyarrow.parquet.ParquetFile(path).metadata.num_rows
 
 
 def run_child(name: str, path: Path) -> dict[str, Any]:
@@ -380,15 +354,14 @@ def table(rows: list[dict[str, Any]]) -> str:
         ratio = by["columns-memory"]["seconds"] / by["numba-kernel"]["seconds"]
         lines.append(f"columns-memory / numba-kernel: {ratio:.1f}x the time (target: within 5x)")
     for a, b in (("many-rules-interpreter", "many-rules-fast"), ("push-interpreter", "push-fast"),
-                 ("many-keys-interpreter", "many-keys-fast")):  # fmt: skip
+                 ("many-keys-interpreter", "many-keys-fast"),
+                 ("iterative-plus-interpreter", "iterative-plus-fast")):  # fmt: skip
         if a in by and b in by:
             lines.append(f"{a} / {b}: {by[a]['seconds'] / by[b]['seconds']:.1f}x the time")
     for name in ("many-keys-interpreter", "many-keys-fast"):
         if name in by and by[name]["events"]:
             per = by[name]["state_mib"] * 2**20 / by[name]["events"]
             lines.append(f"{name}: {per:,.0f} bytes of state per open run (one per event)")
-    if "iterative-plus" in by:
-        lines.append(f"iterative-plus, fast path refuses: {by['iterative-plus'].get('refusal')}")
     return "\n".join(lines)
 
 
@@ -398,12 +371,9 @@ def data_for(name: str, events: int, generator: Path) -> Path:
         return many_keys_file(events)
     if name.startswith("many-rules"):
         return ensure_workload(MEDIUM, generator)
-    if name == "iterative-plus":
+    if name.startswith("iterative-plus"):
         return ensure_workload(ITERATIVE_EVENTS, generator)
-    path = ensure_workload(events, generator)
-    if name == "parquet-e2e":
-        parquet_file(path)
-    return path
+    return ensure_workload(events, generator)
 
 
 def check(rows: list[dict[str, Any]], events: int, path: Path) -> list[str]:
@@ -413,8 +383,7 @@ def check(rows: list[dict[str, Any]], events: int, path: Path) -> list[str]:
     wrong = []
     for row in rows:
         name, expected = row["name"], row["expected"]
-        if name in ("columns-memory", "numba-kernel", "parquet-e2e", "push-fast",
-                    "push-interpreter"):  # fmt: skip
+        if name in ("columns-memory", "numba-kernel", "push-fast", "push-interpreter"):
             if main_count is None:
                 main_count = baseline_file(path)
             expected = main_count
@@ -469,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
             row["state_mib"] = statistics.median(run["state_mib"] for run in runs)
         row["matches"] = row["matches"] if len(counts) == 1 else -1
         rows.append(row)
-    print(f"{args.events:,} events (many-rules: {MEDIUM:,}; iterative-plus: "
+    print(f"{args.events:,} events (many-rules: {MEDIUM:,}; iterative-plus-*: "
           f"{ITERATIVE_EVENTS:,}; jit-*: {SMALL:,}), "
           f"median of {args.repeat} run(s)")  # fmt: skip
     print(table(rows))

@@ -144,9 +144,21 @@ def _bound_value(var, slot, position, extra, i, cell, L, X):
 
 
 @njit(cache=True)
-def _aggregate(kind, values, slot):
-    if kind == AGG_COUNT:
-        return float(len(values))
+def _count(var, extra, cell, L):
+    """How many events `var` has bound (the candidate included when `extra` names it)."""
+    n = 1 if extra == var + 1 else 0
+    C_var = L[C_VAR]
+    C_parent = L[C_PARENT]
+    c = cell
+    while c >= 0:
+        if C_var[c] == var:
+            n += 1
+        c = C_parent[c]
+    return float(n)
+
+
+@njit(cache=True)
+def _aggregate(kind, values):
     total = 0.0
     present = 0
     best = np.nan
@@ -187,8 +199,11 @@ def _eval(p, cell, i, bits, L, X):
             stack[top] = _bound_value(ia[x], ib[x], ic[x], idd[x], i, cell, L, X)
             top += 1
         elif o == OP_AGG:
-            values = _var_values(ia[x], ib[x], idd[x], i, cell, L, X)
-            stack[top] = _aggregate(ic[x], values, ib[x])
+            if ic[x] == AGG_COUNT:
+                stack[top] = _count(ia[x], idd[x], cell, L)
+            else:
+                values = _var_values(ia[x], ib[x], idd[x], i, cell, L, X)
+                stack[top] = _aggregate(ic[x], values)
             top += 1
         elif o == OP_NEG:
             stack[top - 1] = -stack[top - 1]
