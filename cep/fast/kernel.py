@@ -69,7 +69,7 @@ SKIP_NONE, SKIP_PAST_LAST, SKIP_TO_NEXT, SKIP_TO_FIRST, SKIP_TO_LAST = 0, 1, 2, 
 S_STEP, S_DROPPED, S_EXPIRED, S_MATCHES, S_TIMEOUTS = 0, 1, 2, 3, 4
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _ok(e, ed_cond, bits, i, ed_prog, cell, L, X):
     """Whether edge `e` accepts event `i` of the batch in a run whose history is `cell`:
     its run-independent part from the bits, then its program (if any)."""
