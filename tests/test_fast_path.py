@@ -76,6 +76,14 @@ def test_rule_tests_report_the_same_on_both_engines(item: tuple) -> None:
     assert compiled == interpreted
 
 
+def test_every_library_rule_runs_compiled() -> None:
+    """Running totals, `where`, comparisons with earlier events: all on the fast path."""
+    checked = check_paths(["rules"])
+    refused = {r.name: fast_path_refusal(r) for r in load_rules(checked)}
+    assert len(refused) == 17
+    assert {name: why for name, why in refused.items() if why is not None} == {}
+
+
 def test_iterative_conditions_and_where_compile() -> None:
     """Conditions on the run's events (iterative terms, aggregates, `where`) run compiled."""
     checked = check_sources(

@@ -84,9 +84,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--engine",
         choices=("interpreter", "fast", "auto"),
         default="interpreter",
-        help="interpreter (every rule, default); fast: numba over columns, for rules whose "
-        "conditions depend only on the event (no CSV, no --allowed-delay); auto: fast when "
-        "it can run every rule, else the interpreter",
+        help="interpreter (every rule, default); fast: numba over columns, for rules "
+        "`cep explain` says can run compiled (no --allowed-delay, no --trace); auto: each "
+        "rule on the fast path when it can, the others on the interpreter",
     )
     run.add_argument("--quiet", action="store_true", help="no summary on standard error")
     run.set_defaults(handler=cmd_run)
