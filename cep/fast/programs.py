@@ -401,11 +401,16 @@ class ProgramCompiler:
             raise Unsupported(f"`{_text(expr)}`")
         self._emit(OP_IN, a=var, b=slot, d=extra, pops=1)
         if op == "not in":
-            self._emit(OP_NOT, pops=1)
-            self._expr(left, extra, in_term)
-            self._emit(OP_EXISTS, pops=1)
-            self._emit(OP_AND, pops=2)
+            self._not_in(left, extra, in_term)
         return BOOL
+
+    def _not_in(self, left: ast.Expr, extra: int, in_term: bool) -> None:
+        """Turn "is in" on the stack into `not in`: false for a null value, else not
+        contained."""
+        self._emit(OP_NOT, pops=1)
+        self._expr(left, extra, in_term)
+        self._emit(OP_EXISTS, pops=1)
+        self._emit(OP_AND, pops=2)
 
     def _membership(
         self,
@@ -431,11 +436,7 @@ class ProgramCompiler:
             if at:
                 self._emit(OP_OR, pops=2)
         if op == "not in":
-            # not in: false for a null value, else not any equal
-            self._emit(OP_NOT, pops=1)
-            self._expr(left, extra, in_term)
-            self._emit(OP_EXISTS, pops=1)
-            self._emit(OP_AND, pops=2)
+            self._not_in(left, extra, in_term)
         return BOOL
 
     def _emit(
