@@ -223,8 +223,11 @@ class FastRule:
             dtype=np.int64,
         )
         self.lists = tuple(List.empty_list(types.int64) for _ in range(kernel.N_LISTS))
-        for _ in range(5):
+        for _ in range(kernel.N_SCALARS):
             self.lists[kernel.SC].append(0)
+        #: the timer heap (kernel._heap_push), in a list so the kernel can grow it
+        self.timers = List.empty_list(types.int64[:, ::1])
+        self.timers.append(np.empty((4, 64), dtype=np.int64))
         self.codes: dict[Any, int] = {}
         self.keys: list[Any] = []
         self.events: dict[int, Event] = {}
@@ -287,7 +290,7 @@ class FastRule:
             bits,
             fire_up_to,
             L,
-            (self.program_arrays, self._row_values(chosen), self.values, self.stack),
+            (self.program_arrays, self._row_values(chosen), self.values, self.stack, self.timers),
         )
         # keep the events that histories refer to
         g_to_event = {}
@@ -387,7 +390,8 @@ class FastRule:
         first_cell = len(L[kernel.C_EV])
         ts = batch.ts[chosen].astype(np.int64)
         seq = seqs[chosen]
-        X = (self.program_arrays, self._column_values(batch, chosen), self.values, self.stack)
+        values = self._column_values(batch, chosen)
+        X = (self.program_arrays, values, self.values, self.stack, self.timers)
         kernel.run_batch(self.nfa, self.params, ts, seq, codes[chosen], bits, fire_up_to, L, X)
         n_cells = len(L[kernel.C_EV])
         if n_cells > first_cell:

@@ -12,7 +12,8 @@ batches:
   forks, as in the interpreter);
 - completed matches waiting to be released: `K_cell, K_start, K_step, K_ts, K_next`
   (+ `K_free`), one sorted list per partition (`P_comp`);
-- timers: a binary heap of `(close, scheduling ts, scheduling seq, partition)`;
+- timers: a binary heap of `(close, scheduling ts, scheduling seq, partition)` in the
+  columns of one int64 array (`X[4][0]`, grown by doubling);
 - events: `E_ts, E_seq` by processing index (the order events reach the kernel, which
   is (time, arrival) order, so comparing indexes compares event keys).
 
@@ -66,7 +67,7 @@ NORMAL, START, FINAL, STOP, PENDING = 0, 1, 2, 3, 4
 TAKE, IGNORE, PROCEED = 0, 1, 2
 SKIP_NONE, SKIP_PAST_LAST, SKIP_TO_NEXT, SKIP_TO_FIRST, SKIP_TO_LAST = 0, 1, 2, 3, 4
 # scalar slots
-S_STEP, S_DROPPED, S_EXPIRED, S_MATCHES, S_TIMEOUTS = 0, 1, 2, 3, 4
+S_STEP, S_DROPPED, S_EXPIRED, S_MATCHES, S_TIMEOUTS, S_HEAP = 0, 1, 2, 3, 4, 5
 
 
 @njit(cache=True, inline="always")
@@ -392,58 +393,67 @@ def _before(a1, a2, a3, b1, b2, b3):
 
 
 @njit(cache=True)
-def _heap_push(T_close, T_ts, T_seq, T_part, close, ts, seq, part):
-    T_close.append(close)
-    T_ts.append(ts)
-    T_seq.append(seq)
-    T_part.append(part)
-    k = len(T_close) - 1
+def _heap_push(H, scalars, close, ts, seq, part):
+    """Push a timer onto the heap `H[0]` (rows: close, ts, seq, partition; `SC[S_HEAP]`
+    entries in use), growing it by doubling."""
+    heap = H[0]
+    n = scalars[S_HEAP]
+    if n == heap.shape[1]:
+        grown = np.empty((4, max(2 * n, 64)), np.int64)
+        grown[:, :n] = heap[:, :n]
+        H[0] = grown
+        heap = grown
+    heap[0, n] = close
+    heap[1, n] = ts
+    heap[2, n] = seq
+    heap[3, n] = part
+    scalars[S_HEAP] = n + 1
+    k = n
     while k > 0:
         p = (k - 1) // 2
-        if not _before(T_close[k], T_ts[k], T_seq[k], T_close[p], T_ts[p], T_seq[p]):
+        if not _before(heap[0, k], heap[1, k], heap[2, k], heap[0, p], heap[1, p], heap[2, p]):
             break
-        T_close[p], T_close[k] = T_close[k], T_close[p]
-        T_ts[p], T_ts[k] = T_ts[k], T_ts[p]
-        T_seq[p], T_seq[k] = T_seq[k], T_seq[p]
-        T_part[p], T_part[k] = T_part[k], T_part[p]
+        for row in range(4):
+            heap[row, p], heap[row, k] = heap[row, k], heap[row, p]
         k = p
 
 
 @njit(cache=True)
-def _heap_pop(T_close, T_ts, T_seq, T_part):
-    n = len(T_close) - 1
-    T_close[0], T_close[n] = T_close[n], T_close[0]
-    T_ts[0], T_ts[n] = T_ts[n], T_ts[0]
-    T_seq[0], T_seq[n] = T_seq[n], T_seq[0]
-    T_part[0], T_part[n] = T_part[n], T_part[0]
-    close = T_close.pop()
-    ts = T_ts.pop()
-    seq = T_seq.pop()
-    part = T_part.pop()
+def _heap_pop(H, scalars):
+    """Remove and return the earliest timer (close, ts, seq, partition)."""
+    heap = H[0]
+    n = scalars[S_HEAP] - 1
+    close = heap[0, 0]
+    ts = heap[1, 0]
+    seq = heap[2, 0]
+    part = heap[3, 0]
+    for row in range(4):
+        heap[row, 0] = heap[row, n]
+    scalars[S_HEAP] = n
     k = 0
     while True:
         c = 2 * k + 1
         if c >= n:
             break
         if c + 1 < n and _before(
-            T_close[c + 1], T_ts[c + 1], T_seq[c + 1], T_close[c], T_ts[c], T_seq[c]
+            heap[0, c + 1], heap[1, c + 1], heap[2, c + 1], heap[0, c], heap[1, c], heap[2, c]
         ):
             c += 1
-        if not _before(T_close[c], T_ts[c], T_seq[c], T_close[k], T_ts[k], T_seq[k]):
+        if not _before(heap[0, c], heap[1, c], heap[2, c], heap[0, k], heap[1, k], heap[2, k]):
             break
-        T_close[k], T_close[c] = T_close[c], T_close[k]
-        T_ts[k], T_ts[c] = T_ts[c], T_ts[k]
-        T_seq[k], T_seq[c] = T_seq[c], T_seq[k]
-        T_part[k], T_part[c] = T_part[c], T_part[k]
+        for row in range(4):
+            heap[row, k], heap[row, c] = heap[row, c], heap[row, k]
         k = c
     return close, ts, seq, part
 
 
 # indexes of the typed lists in the state tuple `L`
 (R_STATE, R_CELL, R_START, R_NEXT, R_FREE, C_VAR, C_EV, C_PARENT, K_CELL, K_START, K_STEP,
- K_TS, K_NEXT, K_FREE, P_HEAD, P_COMP, P_TIMER, T_CLOSE, T_TS, T_SEQ, T_PART, E_TS, E_SEQ,
- O_KIND, O_TS, O_CELL, O_PART, O_T, O_PHASE, O_A, O_B, SC) = range(32)  # fmt: skip
-N_LISTS = 32
+ K_TS, K_NEXT, K_FREE, P_HEAD, P_COMP, P_TIMER, E_TS, E_SEQ,
+ O_KIND, O_TS, O_CELL, O_PART, O_T, O_PHASE, O_A, O_B, SC) = range(28)  # fmt: skip
+N_LISTS = 28
+#: how many scalar slots `L[SC]` has
+N_SCALARS = 6
 # indexes of the static arrays in `nfa`
 (ST_KIND, ST_PLAIN, ST_PTF, ST_E0, ST_EN, ED_ACT, ED_TGT, ED_COND, ED_VAR, RANK,
  START_TAKES, ED_PROG) = range(12)  # fmt: skip
@@ -639,9 +649,10 @@ def _advance(L, nfa, params, p, now, t, a, b, X):
 
 @njit(cache=True)
 def _fire(L, nfa, params, up_to, X):
-    T_close = L[T_CLOSE]
-    while len(T_close) > 0 and T_close[0] <= up_to:
-        close, ts, seq, p = _heap_pop(T_close, L[T_TS], L[T_SEQ], L[T_PART])
+    H = X[4]
+    scalars = L[SC]
+    while scalars[S_HEAP] > 0 and H[0][0, 0] <= up_to:
+        close, ts, seq, p = _heap_pop(H, scalars)
         _advance(L, nfa, params, p, close, close, ts, seq, X)
 
 
@@ -649,8 +660,9 @@ def _fire(L, nfa, params, up_to, X):
 def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L, X):
     """Match a batch of events (in processing order) of one rule.
 
-    `X` carries the run-dependent conditions: (programs, the batch's field values
-    `cur[slot, i]`, the stored events' values `EV`, a stack)."""
+    `X` carries the run-dependent conditions and the timers: (programs, the batch's
+    field values `cur[slot, i]`, the stored events' values `EV`, a stack, the timer
+    heap)."""
     st_kind = nfa[ST_KIND]
     st_plain = nfa[ST_PLAIN]
     st_ptf = nfa[ST_PTF]
@@ -683,8 +695,7 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L, X):
         ts = b_ts[i]
         seq = b_seq[i]
         p = b_part[i]
-        T_close = L[T_CLOSE]
-        if len(T_close) > 0 and T_close[0] <= ts:
+        if L[SC][S_HEAP] > 0 and X[4][0][0, 0] <= ts:
             _fire(L, nfa, params, ts, X)
         if P_head[p] < 0 and L[P_COMP][p] < 0 and start_plain:
             starts = False
@@ -867,7 +878,7 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L, X):
             close = ts + window
             if close > L[P_TIMER][p]:
                 L[P_TIMER][p] = close
-                _heap_push(L[T_CLOSE], L[T_TS], L[T_SEQ], L[T_PART], close, ts, seq, p)
+                _heap_push(X[4], L[SC], close, ts, seq, p)
         if len(pot_cell) == 0 and L[P_COMP][p] < 0:
             continue
         for x in range(len(pot_cell)):
