@@ -179,11 +179,6 @@ def interpreter_file(path: Path, output: Path) -> int:
     return cep_run(path, output)
 
 
-def fast_file(path: Path, output: Path) -> int:
-    """`cep run --engine fast` on the file (columns + the numba kernel)."""
-    return cep_run(path, output, "fast")
-
-
 def parquet_file(path: Path) -> Path:
     """The JSONL workload converted once to Parquet (pyarrow)."""
     import pyarrow.json

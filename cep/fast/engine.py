@@ -195,7 +195,8 @@ class FastRule:
         self.slots = plan.programs.slots
         self.strings = plan.strings
         self.program_arrays = plan.programs.arrays()
-        self.stack = np.zeros(plan.programs.depth + 1, dtype=np.float64)
+        self.stack = np.zeros(plan.programs.depth, dtype=np.float64)
+        self._no_bits = np.zeros((0, 0), dtype=np.uint8)
         self.values = List.empty_list(types.float64)  # stored events' slot values
         self._string_tables: dict[int, np.ndarray] = {}
         start = nfa.start
@@ -290,7 +291,7 @@ class FastRule:
             bits,
             fire_up_to,
             L,
-            (self.program_arrays, self._row_values(chosen), self.values, self.stack, self.timers),
+            self._context(self._row_values(chosen)),
         )
         # keep the events that histories refer to
         g_to_event = {}
@@ -390,8 +391,7 @@ class FastRule:
         first_cell = len(L[kernel.C_EV])
         ts = batch.ts[chosen].astype(np.int64)
         seq = seqs[chosen]
-        values = self._column_values(batch, chosen)
-        X = (self.program_arrays, values, self.values, self.stack, self.timers)
+        X = self._context(self._column_values(batch, chosen))
         kernel.run_batch(self.nfa, self.params, ts, seq, codes[chosen], bits, fire_up_to, L, X)
         n_cells = len(L[kernel.C_EV])
         if n_cells > first_cell:
@@ -415,6 +415,10 @@ class FastRule:
         events = self.events
         self.events = {new: events[old] for new, old in enumerate(kept) if old in events}
         self._live_after_compaction = len(kept)
+
+    def _context(self, values: np.ndarray) -> tuple:
+        """The kernel's `X` for a batch whose slot values are `values`."""
+        return (self.program_arrays, values, self.values, self.stack, self.timers, self._no_bits)
 
     def _convert(self, value: Any, kind: str) -> float:
         """A field's value as a program sees it (NaN: null or not of the slot's kind)."""

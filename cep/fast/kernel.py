@@ -276,7 +276,7 @@ def _eval(p, cell, i, bits, L, X):
 def _completes(params, cell, L, X):
     """Whether `where` holds for a finished history (no `where`: always)."""
     p = params[P_WHERE]
-    return p < 0 or _eval(p, cell, -1, np.zeros((1, 1), np.uint8), L, X)
+    return p < 0 or _eval(p, cell, -1, X[5], L, X)
 
 
 @njit(cache=True)
@@ -662,7 +662,7 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L, X):
 
     `X` carries the run-dependent conditions and the timers: (programs, the batch's
     field values `cur[slot, i]`, the stored events' values `EV`, a stack, the timer
-    heap)."""
+    heap, an empty bits array for `where` checks outside an event)."""
     st_kind = nfa[ST_KIND]
     st_plain = nfa[ST_PLAIN]
     st_ptf = nfa[ST_PTF]

@@ -38,6 +38,11 @@ from cep.lang.types import Type
  OP_ABS, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_AND, OP_OR, OP_NOT, OP_MIN2, OP_MAX2,
  OP_EXISTS, OP_IN) = range(25)  # fmt: skip
 AGG_COUNT, AGG_SUM, AGG_AVG, AGG_MIN, AGG_MAX = range(5)
+#: how each instruction changes the stack's height (pushes a value, combines two, or
+#: replaces the top one)
+_PUSHES = (OP_CONST, OP_BIT, OP_CUR, OP_VAR, OP_AGG)
+_COMBINES = (OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE,
+             OP_AND, OP_OR, OP_MIN2, OP_MAX2)  # fmt: skip
 
 _ARITHMETIC = {"+": OP_ADD, "-": OP_SUB, "*": OP_MUL, "/": OP_DIV, "%": OP_MOD}
 _COMPARISONS = {"==": OP_EQ, "!=": OP_NE, "<": OP_LT, "<=": OP_LE, ">": OP_GT, ">=": OP_GE}
@@ -126,13 +131,12 @@ class ProgramCompiler:
         self.out = Programs()
         self._slots: dict[str, int] = {}
         self._depth = 0
-        self._cache: dict[tuple, int] = {}
 
     # ------------------------------------------------------------ programs
 
     def condition(self, cond: Cond) -> int:
         """A program for a whole edge condition; returns its index."""
-        return self._program(("cond", id(cond)), lambda: self._cond(cond))
+        return self._program(lambda: self._cond(cond))
 
     def completes(self) -> int:
         """The program of `where` over a history that already holds every event
@@ -140,12 +144,9 @@ class ProgramCompiler:
         if self.where is None:
             return -1
         where = self.where
-        return self._program(("where",), lambda: self._bool(where, extra=0, in_term=False))
+        return self._program(lambda: self._bool(where, extra=0, in_term=False))
 
-    def _program(self, key: tuple, emit: Callable[[], None]) -> int:
-        found = self._cache.get(key)
-        if found is not None:
-            return found
+    def _program(self, emit: Callable[[], None]) -> int:
         out = self.out
         start = len(out.ops)
         self._depth = 0
@@ -157,8 +158,7 @@ class ProgramCompiler:
             raise
         out.starts.append(start)
         out.lengths.append(len(out.ops) - start)
-        index = self._cache[key] = len(out.starts) - 1
-        return index
+        return len(out.starts) - 1
 
     def _cond(self, cond: Cond) -> None:
         if isinstance(cond, TrueCond):
@@ -169,20 +169,20 @@ class ProgramCompiler:
                 expr = self.term_conditions[cond.term.index]
                 assert expr is not None
                 self._bool(expr, extra=0, in_term=True)
-                self._emit(OP_AND, pops=2)
+                self._emit(OP_AND)
         elif isinstance(cond, WhereCond):
             if self.where is None or cond.var is None:
                 raise Unsupported("a `where` condition without its variable")
             self._bool(self.where, extra=self.var_index[cond.var] + 1, in_term=False)
         elif isinstance(cond, NotCond):
             self._cond(cond.inner)
-            self._emit(OP_NOT, pops=1)
+            self._emit(OP_NOT)
         elif isinstance(cond, AndCond | OrCond):
             op = OP_AND if isinstance(cond, AndCond) else OP_OR
             self._cond(cond.items[0])
             for item in cond.items[1:]:
                 self._cond(item)
-                self._emit(op, pops=2)
+                self._emit(op)
         else:
             raise Unsupported(f"the condition {cond.render()!r}")
 
@@ -210,29 +210,29 @@ class ProgramCompiler:
             case ast.Attribute(obj=obj, name=name):
                 var, index = self._bound_event(obj)
                 slot = self._slot(name, expr)
-                self._emit(OP_VAR, a=var, b=slot, c=index, d=extra, pushes=1)
+                self._emit(OP_VAR, a=var, b=slot, c=index, d=extra)
                 return self.out.slots[slot].kind
             case ast.Call(func=func, args=args):
                 return self._call(func, args, expr, extra, in_term)
             case ast.Unary(op="not", operand=operand):
                 self._bool(operand, extra=extra, in_term=in_term)
-                self._emit(OP_NOT, pops=1)
+                self._emit(OP_NOT)
                 return BOOL
             case ast.Unary(op="-", operand=operand):
                 self._number(operand, extra, in_term)
-                self._emit(OP_NEG, pops=1)
+                self._emit(OP_NEG)
                 return NUM
             case ast.Binary(op=("and" | "or") as op, left=left, right=right):
                 self._bool(left, extra=extra, in_term=in_term)
                 self._bool(right, extra=extra, in_term=in_term)
-                self._emit(OP_AND if op == "and" else OP_OR, pops=2)
+                self._emit(OP_AND if op == "and" else OP_OR)
                 return BOOL
             case ast.Binary(op=op, left=left, right=right) if op in _COMPARISONS:
                 a = self._expr(left, extra, in_term)
                 b = self._expr(right, extra, in_term)
                 if a != b or (a != NUM and op not in ("==", "!=")):
                     raise Unsupported(f"the comparison `{_text(expr)}`")
-                self._emit(_COMPARISONS[op], pops=2)
+                self._emit(_COMPARISONS[op])
                 return BOOL
             case ast.Binary(op=("in" | "not in") as op, left=left, right=right) if (
                 self._repeated_projection(right) is not None
@@ -243,7 +243,7 @@ class ProgramCompiler:
             case ast.Binary(op=op, left=left, right=right) if op in _ARITHMETIC:
                 self._number(left, extra, in_term)
                 self._number(right, extra, in_term)
-                self._emit(_ARITHMETIC[op], pops=2)
+                self._emit(_ARITHMETIC[op])
                 return NUM
         raise Unsupported(f"`{_text(expr)}`")
 
@@ -253,15 +253,15 @@ class ProgramCompiler:
 
     def _constant(self, value: Any, expr: ast.Expr) -> str:
         if isinstance(value, bool):
-            self._emit(OP_CONST, k=1.0 if value else 0.0, pushes=1)
+            self._emit(OP_CONST, k=1.0 if value else 0.0)
             return BOOL
         if isinstance(value, int | float):
             if isinstance(value, int) and abs(value) > 2**53:
                 raise Unsupported(f"the number {value} (beyond float64's exact integers)")
-            self._emit(OP_CONST, k=float(value), pushes=1)
+            self._emit(OP_CONST, k=float(value))
             return NUM
         if isinstance(value, str):
-            self._emit(OP_CONST, k=float(self.strings.code(value)), pushes=1)
+            self._emit(OP_CONST, k=float(self.strings.code(value)))
             return STR
         raise Unsupported(f"the value `{_text(expr)}`")
 
@@ -269,7 +269,7 @@ class ProgramCompiler:
         if not in_term:
             raise Unsupported(f"`{_text(expr)}` outside a term")
         slot = self._slot(name, expr)
-        self._emit(OP_CUR, a=slot, pushes=1)
+        self._emit(OP_CUR, a=slot)
         return self.out.slots[slot].kind
 
     def _slot(self, name: str, expr: ast.Expr, declared: Type | None = None) -> int:
@@ -344,35 +344,35 @@ class ProgramCompiler:
             found = self._repeated_projection(args[0])
             if found is None:
                 raise Unsupported(f"`{_text(expr)}`")
-            self._emit(OP_AGG, a=found[0], b=-1, c=AGG_COUNT, d=extra, pushes=1)
+            self._emit(OP_AGG, a=found[0], b=-1, c=AGG_COUNT, d=extra)
             return NUM
         if func in _AGGREGATES and len(args) == 1:
             found = self._repeated_projection(args[0])
             if found is None or found[1] < 0 or self.out.slots[found[1]].kind != NUM:
                 raise Unsupported(f"`{_text(expr)}`")
-            self._emit(OP_AGG, a=found[0], b=found[1], c=_AGGREGATES[func], d=extra, pushes=1)
+            self._emit(OP_AGG, a=found[0], b=found[1], c=_AGGREGATES[func], d=extra)
             return NUM
         if func in ("first", "last") and len(args) == 1:
             found = self._repeated_projection(args[0])
             if found is None or found[1] < 0:
                 raise Unsupported(f"`{_text(expr)}`")
             index = 0 if func == "first" else -1
-            self._emit(OP_VAR, a=found[0], b=found[1], c=index, d=extra, pushes=1)
+            self._emit(OP_VAR, a=found[0], b=found[1], c=index, d=extra)
             return self.out.slots[found[1]].kind
         if func in ("min", "max") and len(args) > 1:
             for at, arg in enumerate(args):
                 self._number(arg, extra, in_term)
                 if at:
-                    self._emit(OP_MIN2 if func == "min" else OP_MAX2, pops=1)
+                    self._emit(OP_MIN2 if func == "min" else OP_MAX2)
             return NUM
         if func == "abs" and len(args) == 1:
             self._number(args[0], extra, in_term)
-            self._emit(OP_ABS, pops=1)
+            self._emit(OP_ABS)
             return NUM
         if func == "exists" and len(args) == 1:
             if self._expr(args[0], extra, in_term) == BOOL:
                 raise Unsupported(f"`{_text(expr)}`")
-            self._emit(OP_EXISTS, pops=1)
+            self._emit(OP_EXISTS)
             return BOOL
         raise Unsupported(f"`{_text(expr)}`")
 
@@ -399,7 +399,7 @@ class ProgramCompiler:
         kind = self._expr(left, extra, in_term)
         if slot < 0 or kind == BOOL or self.out.slots[slot].kind != kind:
             raise Unsupported(f"`{_text(expr)}`")
-        self._emit(OP_IN, a=var, b=slot, d=extra, pops=1)
+        self._emit(OP_IN, a=var, b=slot, d=extra)
         if op == "not in":
             self._not_in(left, extra, in_term)
         return BOOL
@@ -407,10 +407,10 @@ class ProgramCompiler:
     def _not_in(self, left: ast.Expr, extra: int, in_term: bool) -> None:
         """Turn "is in" on the stack into `not in`: false for a null value, else not
         contained."""
-        self._emit(OP_NOT, pops=1)
+        self._emit(OP_NOT)
         self._expr(left, extra, in_term)
-        self._emit(OP_EXISTS, pops=1)
-        self._emit(OP_AND, pops=2)
+        self._emit(OP_EXISTS)
+        self._emit(OP_AND)
 
     def _membership(
         self,
@@ -432,9 +432,9 @@ class ProgramCompiler:
                 self._expr(left, extra, in_term)
             if value is None or isinstance(value, bool) or self._constant(value, expr) != kind:
                 raise Unsupported(f"`{_text(expr)}` (only literals of the value's type)")
-            self._emit(OP_EQ, pops=2)
+            self._emit(OP_EQ)
             if at:
-                self._emit(OP_OR, pops=2)
+                self._emit(OP_OR)
         if op == "not in":
             self._not_in(left, extra, in_term)
         return BOOL
@@ -448,8 +448,6 @@ class ProgramCompiler:
         c: int = 0,
         d: int = 0,
         k: float = math.nan,
-        pushes: int = 0,
-        pops: int = 0,
     ) -> None:
         out = self.out
         out.ops.append(op)
@@ -458,10 +456,11 @@ class ProgramCompiler:
         out.c.append(c)
         out.d.append(d)
         out.k.append(k)
-        if op in (OP_CONST, OP_BIT):
-            pushes = 1
-        self._depth += pushes - (pops - 1 if pops else 0)
-        out.depth = max(out.depth, self._depth + 1)
+        if op in _PUSHES:
+            self._depth += 1
+        elif op in _COMBINES:
+            self._depth -= 1
+        out.depth = max(out.depth, self._depth)
 
 
 def _int_literal(expr: ast.Expr) -> int | None:
