@@ -236,6 +236,46 @@ def test_parquet_input_on_both_engines(tmp_path, capsys) -> None:
     assert "read 2000 records: 2000 events matched, 0 rejected" in outputs[0][1]
 
 
+def test_parquet_cells_of_any_type_are_written_as_the_interpreter_writes_them(
+    tmp_path, capsys
+) -> None:
+    """Matched Parquet rows keep cells JSON has no type for (dates, lists, timestamps)
+    written the same way on both engines: dates as text, timestamps as epoch ms."""
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cep.cli import main
+
+    with open("examples/payments.jsonl", encoding="utf-8") as feed:
+        records = [json.loads(line) for line in feed][:400]
+    for i, record in enumerate(records):
+        record["day"] = datetime.date(2024, 1, 1 + i % 28)
+        record["tags"] = ["a", str(i)] if i % 3 else None
+        record["seen"] = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    path = tmp_path / "payments.parquet"
+    table = pa.Table.from_pylist(records)
+    table = table.set_column(
+        table.schema.get_field_index("seen"), "seen", table["seen"].cast(pa.timestamp("ms"))
+    )
+    pq.write_table(table, path)
+    outputs = []
+    for engine in ("interpreter", "fast"):
+        out = tmp_path / f"{engine}.jsonl"
+        code = main(
+            ["run", "rules/payments.cep", "--rule", "three_failed_payments", "--input",
+             str(path), "--output", str(out), "--engine", engine]
+        )  # fmt: skip
+        assert code == 0, capsys.readouterr().err
+        outputs.append(out.read_text())
+    capsys.readouterr()
+    assert outputs[0] == outputs[1]
+    first = json.loads(outputs[1].splitlines()[0])["events"]["f"][0]
+    assert first["day"].startswith("2024-01-")
+    assert first["seen"] == 1704067200000
+
+
 def test_engine_auto_falls_back_to_the_interpreter(tmp_path, capsys) -> None:
     """`--engine auto` runs rules it cannot compile on the interpreter instead of failing."""
     from cep.cli import main

@@ -242,7 +242,8 @@ class FastRule:
         self.missing_key = 0
         self._dictionary_codes = np.zeros(0, dtype=np.int64)
         self._live_after_compaction = 0
-        #: turns an event kept as `(text, type, ts, line, seq, record_of)` into an `Event`
+        #: turns an event kept as `(payload, type, ts, line, seq, record_of)` (payload: what
+        #: `Batch.kept_of` gives) into an `Event`
         self.materialize: Callable[[tuple], Event] = _no_lazy_events
 
     def _code(self, key: Any) -> int:
@@ -730,17 +731,18 @@ class ColumnarRun:
 
     def _events(self, batch: Batch, indexes: list[int], seqs: list[int]) -> list[Any]:
         """Taken events, kept as their lines until a report needs them."""
-        texts = batch.texts_of(indexes)
+        payloads = batch.kept_of(indexes)
         record_of = batch.record_of
         return [
-            (text, batch.type_name(i), int(batch.ts[i]), int(batch.line[i]), seq, record_of)
-            for text, i, seq in zip(texts, indexes, seqs, strict=True)
+            (payload, batch.type_name(i), int(batch.ts[i]), int(batch.line[i]), seq, record_of)
+            for payload, i, seq in zip(payloads, indexes, seqs, strict=True)
         ]
 
     def _materialize(self, kept: tuple) -> Event:
-        text, type_name, ts, line, seq, record_of = kept
-        record = record_of(text)
+        payload, type_name, ts, line, seq, record_of = kept
+        record = record_of(payload)
         typed, _ = self.validator.validate(type_name, record)
+        text = payload if type(payload) is str else ""
         return SourceEvent(type_name, ts, typed or record, seq, line, raw=record, text=text)
 
     def stats(self) -> Stats:

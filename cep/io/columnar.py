@@ -214,9 +214,12 @@ class Batch:
         self.rejects = rejects
         self.lines = lines
         self._texts = texts
-        #: an event's record (a dict of its fields, as the row reader reads it) from its
-        #: text: JSON for JSON lines, Parquet and Arrow; CSV readers set their own
-        self.record_of: Callable[[str], dict[str, Any]] = json.loads
+        #: an event's record (a dict of its fields, as the row reader reads it) from what
+        #: `kept_of` gives: its text as JSON for JSON lines; CSV and Arrow readers set
+        #: their own
+        self.record_of: Callable[[Any], dict[str, Any]] = (
+            _arrow_record_of if isinstance(texts, _RowTexts) else json.loads
+        )
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -235,6 +238,11 @@ class Batch:
     def texts_of(self, indexes: list[int]) -> list[str]:
         """The texts of some events, made in one go (much faster for Arrow rows)."""
         return self._texts.many(indexes)
+
+    def kept_of(self, indexes: list[int]) -> list[Any]:
+        """What to keep of some events so that `record_of` can rebuild their records
+        later: their texts, or for Arrow rows their records (made in one go)."""
+        return self._texts.kept(indexes)
 
     def values(self, i: int) -> dict[str, Any]:
         """Event `i`'s fields asked for, as Python values (missing ones left out)."""
@@ -270,6 +278,9 @@ class _Texts:
     def many(self, indexes: list[int]) -> list[str]:
         return [self.get(i) for i in indexes]
 
+    def kept(self, indexes: list[int]) -> list[Any]:
+        return self.many(indexes)
+
 
 class _RowTexts(_Texts):
     """Event texts of Arrow rows: the record of a row as JSON, made when asked for."""
@@ -295,9 +306,31 @@ class _RowTexts(_Texts):
             text = _record_text(record)
         return text
 
+    def kept(self, indexes: list[int]) -> list[Any]:
+        """Records of rows (no JSON text made); texts for rows read as text."""
+        missing = [i for i in indexes if i not in self.given]
+        records = _arrow_records(self.batch, [int(self.starts[i]) for i in missing])
+        made = dict(zip(missing, records, strict=True))
+        return [self.given[i] if i in self.given else made[i] for i in indexes]
+
 
 def _record_text(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, default=str)
+
+
+#: value types a record keeps as they are through JSON text and back
+_JSON_EXACT = frozenset((str, int, float, bool))
+
+
+def _arrow_record_of(kept: str | dict[str, Any]) -> dict[str, Any]:
+    """The record an Arrow row's text would give (`_RowTexts.kept`), made without the
+    text when every value goes through JSON unchanged."""
+    if type(kept) is str:
+        return json.loads(kept)
+    assert isinstance(kept, dict)
+    if all(type(value) in _JSON_EXACT for value in kept.values()):
+        return kept
+    return json.loads(_record_text(kept))
 
 
 # ------------------------------------------------------------------------------ columns
@@ -1758,7 +1791,9 @@ def _arrow_records(batch: Any, rows: list[int]) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = [{} for _ in rows]
     taken = batch.take(pa.array(rows, pa.int64()))
     for name, column in zip(taken.schema.names, taken.columns, strict=True):
-        if pa.types.is_timestamp(column.type) or pa.types.is_dictionary(column.type):
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        if pa.types.is_timestamp(column.type):
             typed = _arrow_values(column)
             values = typed.values
             if typed.kind == "str":
