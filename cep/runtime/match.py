@@ -6,9 +6,16 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from math import isfinite
 from typing import Any
 
+import msgspec
+
 from cep.runtime.event import Event
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+_STR = frozenset((str,))
 
 
 def raw_of(event: Event) -> dict[str, Any]:
@@ -20,7 +27,7 @@ def raw_of(event: Event) -> dict[str, Any]:
 def json_value(value: Any) -> Any:
     """A value as written in the output: events as their records, NaN/inf as null."""
     if isinstance(value, Event):
-        return raw_of(value)
+        return json_value(raw_of(value))
     if isinstance(value, list | tuple):
         return [json_value(item) for item in value]
     if isinstance(value, dict):
@@ -28,6 +35,38 @@ def json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _flat(record: Any) -> bool:
+    """A dict of text keys and plain values that msgspec writes as `json` does: floats
+    written in positional form by both (`repr` turns to `1e+16` and `1e-05` where
+    msgspec writes `1e16` and `0.00001`), or zero, or NaN/infinities (null in both)."""
+    if type(record) is not dict or not {*map(type, record)} <= _STR:
+        return False
+    kinds = {*map(type, record.values())}
+    if not kinds <= _SCALARS:
+        return False
+    if float in kinds:
+        for value in record.values():
+            if type(value) is float and value and isfinite(value) and not 1e-4 <= abs(value) < 1e16:
+                return False
+    return True
+
+
+def _flat_bound(value: Any) -> Any:
+    """A variable's events as flat records, or None when one is not flat."""
+    if isinstance(value, Event):
+        record = raw_of(value)
+        return record if _flat(record) else None
+    if type(value) is not list:
+        return None
+    records = []
+    for item in value:
+        record = raw_of(item) if isinstance(item, Event) else None
+        if record is None or not _flat(record):
+            return None
+        records.append(record)
+    return records
 
 
 @dataclass(eq=False)
@@ -67,4 +106,32 @@ class Match:
         return record
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), ensure_ascii=False, default=str)
+        """`to_dict()` as one line of JSON: `json.dumps(self.to_dict(),
+        ensure_ascii=False, default=str)`'s text. When every part is flat and plain
+        (input records nearly always are), msgspec writes it, several times faster."""
+        text = self._plain_json()
+        return text if text is not None else _ENCODE(self.to_dict())
+
+    def _plain_json(self) -> str | None:
+        key, fields = self.key, self.fields
+        if (key is not None and not _flat(key)) or not _flat(fields):
+            return None
+        events = {}
+        for name, value in self.events.items():
+            records = _flat_bound(value)
+            if records is None:
+                return None
+            events[name] = records
+        record: dict[str, Any] = {
+            "rule": self.rule, "kind": self.kind, "ts": self.ts, "key": key,
+            "fields": fields, "events": events,
+        }  # fmt: skip
+        if self.severity is not None:
+            record["severity"] = self.severity
+        if self.tags is not None:
+            record["tags"] = list(self.tags)
+        try:
+            text = msgspec.json.format(msgspec.json.encode(record), indent=0)
+        except (TypeError, UnicodeEncodeError):  # a lone surrogate, a key msgspec refuses
+            return None
+        return text.decode()
