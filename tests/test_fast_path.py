@@ -186,6 +186,60 @@ def test_random_rules_report_the_same_on_both_engines(
     assert compiled == interpreted, text
 
 
+_ANY_VALUES = (
+    None, 1, 2, 0, -3, 1.0, 2.5, float("nan"), float("inf"), "a", "b", "1", "", True, False,
+    2**60, 2**64, -(2**70), [1], {"x": 1},
+)  # fmt: skip
+_ANY_CONDITIONS = (
+    "v == 1", "v == 2.5", 'v == "a"', "v == true", "v != 1", 'v != "b"', "v > 1", "v <= 2",
+    "v >= 2.5", 'v < "b"', 'v in [1, "a", true]', "not (v == 0)", "v == 1 or v == 2",
+    'exists(v) and v != ""', "v > 1000000000000000000", "exists(v)", "not exists(v)",
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from(_ANY_CONDITIONS), min_size=2, max_size=2),
+    st.sampled_from(["", "partition by k"]),
+    st.lists(
+        st.tuples(
+            st.integers(0, 2),
+            st.sampled_from(["E", "E", "F"]),
+            st.one_of(
+                st.just("missing"),
+                st.sampled_from([1, 2.5, "a", True]),
+                st.sampled_from(_ANY_VALUES),
+            ),
+            st.sampled_from(["a", "a", "b", 1, None, True]),
+        ),
+        max_size=16,
+    ),
+)
+def test_values_of_any_type_are_tested_as_the_interpreter_tests_them(
+    conditions: list[str], partition: str, stream: list[tuple[int, str, object, object]]
+) -> None:
+    """Events pushed from Python carry values of any type in any field (no schema):
+    the columns made from them (text, numbers, booleans, else objects) give the
+    interpreter's truth for every test, and keys of any type partition alike."""
+    first, second = conditions
+    text = f"rule r {{ {partition} pattern a = E[{first}] -> b = E[{second}] within 4ms }}"
+    checked = check_sources({"r.cep": text})
+    assert checked.ok, text
+    (rule,) = load_rules(checked)
+    assert fast_path_refusal(rule) is None
+    ts = 0
+    events = []
+    for gap, type_name, value, key in stream:
+        ts += gap
+        data: dict = {} if key is None else {"k": key}
+        if value != "missing":
+            data["v"] = value
+        events.append(Event(type_name, ts, data))
+    interpreted = _run(MatchingEngine, [rule], events, 0, True)
+    compiled = _run(FastEngine, [rule], events, 0, True)
+    assert compiled == interpreted, text
+
+
 # ------------------------------------------------------------- random, run-dependent
 
 _REPEATING = ("+", "+?", "{2}", "{1,3}", "{1,3}?", "{2,}", "*?")

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from operator import attrgetter
+from typing import Any
 
 import numpy as np
 from numba import types
@@ -26,6 +27,8 @@ from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
 from cep.compile.rule import CompiledRule
 from cep.fast import kernel
 from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, Programs, StringCodes, Unsupported
+from cep.fast.vector import BatchPredicates, fields_used
+from cep.io.columnar import Batch, EventColumns
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, RuleStats, Stats
@@ -33,9 +36,6 @@ from cep.runtime.event import Event
 from cep.runtime.match import Match
 from cep.runtime.matcher import RuleMatcher
 from cep.runtime.ordering import EventOrderer
-
-if TYPE_CHECKING:
-    from cep.io.columnar import Batch
 
 _KINDS = {
     "normal": kernel.NORMAL,
@@ -55,6 +55,7 @@ _SKIPS = {
 #: column kinds whose values are a slot's values as they are
 _DIRECT = {("int", NUM), ("float", NUM), ("time", NUM), ("duration", NUM), ("bool", BOOL)}
 BATCH = 65_536
+_SEQ = attrgetter("seq")
 #: compact the kernel's history once this many events are stored (and it has doubled)
 COMPACT_AT = 200_000
 
@@ -234,10 +235,13 @@ class FastRule:
         self.events: dict[int, Event] = {}
         self.screen = rule.nfa.skips_irrelevant
         self.term_types = self.matcher.term_types
-        #: per term, its run-independent test: the whole test, or only the event type
-        #: where the condition looks at the run (the kernel's program does the rest)
-        self.term_checks = [
-            term.test if term.independent else _type_test(term.event_types) for term in rule.terms
+        #: per term, its test over a batch: the whole test, or only the event type where
+        #: the condition looks at the run (the kernel's program does the rest); None for a
+        #: condition outside the vectorised family (tested event by event)
+        builder = BatchPredicates(rule.resolutions)
+        self.tests = [
+            builder.term(term.event_types, node.condition if term.independent else None)
+            for term, node in zip(rule.terms, rule.term_nodes, strict=True)
         ]
         self.missing_key = 0
         self._dictionary_codes = np.zeros(0, dtype=np.int64)
@@ -255,59 +259,24 @@ class FastRule:
                 self.lists[which].append(-1 if which != kernel.P_TIMER else -(2**62))
         return code
 
-    def run(self, events: list[Event], fire_up_to: int) -> list[tuple[tuple, Match]]:
-        """Match a batch (in processing order); returns (release key, report) pairs."""
-        terms = self.rule.terms
-        checks = self.term_checks
-        chosen: list[Event] = []
-        codes: list[int] = []
-        rows: list[list[bool]] = []
-        key_of = self.matcher.partition_key
-        for event in events:
-            hits = [check(event, None) for check in checks]
-            if self.screen and not any(hits):
-                continue
-            key = key_of(event)
-            if key is None:
-                if self.term_types is None or event.type in self.term_types:
-                    self.missing_key += 1
-                continue
-            chosen.append(event)
-            codes.append(self._code(key))
-            rows.append(hits)
-        n = len(chosen)
-        term_bits = np.array(rows, dtype=np.bool_).reshape(n, len(terms)).T
-        bits = np.zeros((max(len(self.conds), 1), n), dtype=np.uint8)
-        for i, cond in enumerate(self.conds):
-            bits[i] = _vectorize(cond, term_bits)
+    def fields_read(self) -> set[str]:
+        """The fields the rule's term tests, key and programs read."""
+        wanted: set[str] = set()
+        for node in self.term_nodes:
+            wanted |= fields_used(node.condition, self.rule_resolutions)
+        wanted |= {parts[0] for _, parts in self.rule.key_fields}
+        wanted |= {slot.name for slot in self.slots}
+        return wanted - {"ts", "type"}
+
+    def advance(self, fire_up_to: int) -> list[tuple[tuple, Match]]:
+        """Close the windows that end at or before `fire_up_to` (no new events)."""
         L = self.lists
-        first_g = len(L[kernel.E_TS])
-        first_cell = len(L[kernel.C_EV])
+        none = np.zeros(0, dtype=np.int64)
+        bits = np.zeros((max(len(self.conds), 1), 0), dtype=np.uint8)
+        values = np.zeros((len(self.slots), 0), dtype=np.float64)
         kernel.run_batch(
-            self.nfa,
-            self.params,
-            np.array([e.ts for e in chosen], dtype=np.int64),
-            np.array([e.seq for e in chosen], dtype=np.int64),
-            np.array(codes, dtype=np.int64),
-            bits,
-            fire_up_to,
-            L,
-            self._context(self._row_values(chosen)),
+            self.nfa, self.params, none, none, none, bits, fire_up_to, L, self._context(values)
         )
-        # keep the events that histories refer to
-        g_to_event = {}
-        processed = len(L[kernel.E_TS]) - first_g
-        if processed:
-            # the kernel skips events that cannot start a run in an empty partition;
-            # map processing indexes back to events by their (ts, seq)
-            wanted = {}
-            for c in range(first_cell, len(L[kernel.C_EV])):
-                wanted[L[kernel.C_EV][c]] = None
-            if wanted:
-                by_key = {(e.ts, e.seq): e for e in chosen}
-                for g in wanted:
-                    g_to_event[g] = by_key[(L[kernel.E_TS][g], L[kernel.E_SEQ][g])]
-        self.events.update(g_to_event)
         return self._reports()
 
     def run_columns(
@@ -315,21 +284,28 @@ class FastRule:
         batch: Batch,
         seqs: np.ndarray,
         accepted: np.ndarray,
-        tests: list[Any],
         fire_up_to: int,
         make_events: Callable[[Batch, list[int], list[int]], list[Any]],
+        events: list[Event] | None = None,
     ) -> list[tuple[tuple, Match]]:
-        """Match a batch of columns (events in time order; `accepted` masks late ones)."""
+        """Match a batch of columns (events in time order; `accepted` masks late ones).
+        `events`, when the batch was made from events, are used where a test or a key
+        needs a whole event."""
+
+        def event_at(i: int) -> Event:
+            if events is not None:
+                return events[i]
+            return Event(batch.type_name(i), int(batch.ts[i]), batch.values(i))
+
         n = len(batch)
         terms = self.rule.terms
         term_bits = np.zeros((len(terms), n), dtype=np.bool_)
-        for t, (term, test) in enumerate(zip(terms, tests, strict=True)):
+        for t, (term, test) in enumerate(zip(terms, self.tests, strict=True)):
             if test is not None:
                 term_bits[t] = test(batch)
             else:  # a condition outside the vectorised family: one event at a time
                 for i in range(n):
-                    event = Event(batch.type_name(i), int(batch.ts[i]), batch.values(i))
-                    term_bits[t, i] = term.test(event, None)
+                    term_bits[t, i] = term.test(event_at(i), None)
         mask = accepted.copy()
         if self.screen:
             mask &= term_bits.any(axis=0)
@@ -360,7 +336,7 @@ class FastRule:
             for code in np.unique(values[table[values] < 0]).tolist():
                 table[code] = self._code(dictionary.values[code])
             codes[mask] = table[values]
-        elif len(key_names) == 1 and len(key_names[0]) == 1:
+        elif len(key_names) == 1 and len(key_names[0]) == 1 and events is None:
             for i in np.nonzero(mask)[0]:
                 value = column.get(int(i)) if column is not None else None
                 if value is None:
@@ -374,7 +350,7 @@ class FastRule:
             codes[mask] = self._code(())
         else:
             for i in np.nonzero(mask)[0]:
-                event = Event(batch.type_name(int(i)), int(batch.ts[i]), batch.values(int(i)))
+                event = event_at(int(i))
                 key = self.matcher.partition_key(event)
                 if key is None:
                     if self.term_types is None or event.type in self.term_types:
@@ -431,14 +407,6 @@ class FastRule:
         if kind == STR:
             return float(self.strings.code(value)) if type(value) is str else np.nan
         return (1.0 if value else 0.0) if type(value) is bool else np.nan
-
-    def _row_values(self, events: list[Event]) -> np.ndarray:
-        """`values[slot, i]`: the slots of row events."""
-        out = np.empty((len(self.slots), len(events)), dtype=np.float64)
-        for f, slot in enumerate(self.slots):
-            name, kind = slot.name, slot.kind
-            out[f] = [self._convert(event.get(name), kind) for event in events]
-        return out
 
     def _column_values(self, batch: Batch, chosen: np.ndarray) -> np.ndarray:
         """`values[slot, i]`: the slots of the chosen events of a batch of columns."""
@@ -541,12 +509,6 @@ class FastRule:
         )
 
 
-def _type_test(types: frozenset[str] | None) -> Callable[[Event, Any], bool]:
-    if types is None:
-        return lambda event, path: True
-    return lambda event, path: event.type in types
-
-
 def _no_lazy_events(kept: tuple) -> Event:
     raise TypeError("this rule keeps no events as lines")
 
@@ -570,17 +532,30 @@ class FastEngine:
                 raise ValueError(f"rule {rule.name} cannot run on the fast path: {reason}")
         self.rules = [FastRule(rule, max_runs_per_key) for rule in rules]
         self.orderer = EventOrderer(allowed_delay_ms)
+        self._no_delay = allowed_delay_ms == 0
         self.on_late = on_late
         self.seq = itertools.count()
         self.pending: list[Event] = []
         self.batch_size = batch_size
         self.events = 0
         self.late = 0
+        self.columns = EventColumns(sorted(set().union(*(r.fields_read() for r in self.rules))))
 
     def push(self, event: Event) -> list[Match]:
         event.seq = next(self.seq)
         self.events += 1
-        if self.orderer.is_late(event):
+        orderer = self.orderer
+        if self._no_delay and not orderer._held:
+            # no allowed delay: an on-time event joins the batch at once
+            ts = event.ts
+            if ts >= orderer.max_seen and ts >= orderer.floor:
+                orderer.max_seen = ts
+                pending = self.pending
+                pending.append(event)
+                if len(pending) >= self.batch_size:
+                    return self._run(ts)
+                return []
+        if orderer.is_late(event):
             self.late += 1
             if self.on_late is not None:
                 self.on_late(event)
@@ -604,10 +579,23 @@ class FastEngine:
         return out
 
     def _run(self, fire_up_to: int) -> list[Match]:
-        batch, self.pending = self.pending, []
+        events, self.pending = self.pending, []
+        n = len(events)
         keyed = []
+        if n:
+            batch = self.columns.batch(events)
+            seqs = np.fromiter(map(_SEQ, events), np.int64, n)
+            accepted = np.ones(n, dtype=np.bool_)
+
+            def taken(batch: Batch, indexes: list[int], seqs: list[int]) -> list[Event]:
+                return [events[i] for i in indexes]
+
         for index, rule in enumerate(self.rules):
-            for order, (release, report) in enumerate(rule.run(batch, fire_up_to)):
+            if n:
+                found = rule.run_columns(batch, seqs, accepted, fire_up_to, taken, events)
+            else:
+                found = rule.advance(fire_up_to)
+            for order, (release, report) in enumerate(found):
                 keyed.append(((*release, index, order), report))
         keyed.sort(key=lambda item: item[0])
         return [report for _, report in keyed]
@@ -636,22 +624,13 @@ class ColumnarRun:
         on_late: Any = None,
         indexes: list[int] | None = None,
     ) -> None:
-        from cep.fast.vector import BatchPredicates
-
         #: each rule's place among every rule of the run (for merging with others)
         self.indexes = list(range(len(rules))) if indexes is None else indexes
         self.engine = FastEngine(rules, max_runs_per_key=max_runs_per_key)
         self.schemas = schemas
         self.validator = Validator(schemas)
-        self.predicates = []
         for fast in self.engine.rules:
             fast.materialize = self._materialize
-            builder = BatchPredicates(fast.rule_resolutions)
-            tests = []
-            for term, node in zip(fast.rule.terms, fast.term_nodes, strict=True):
-                condition = node.condition if term.independent else None  # see term_checks
-                tests.append(builder.term(term.event_types, condition))
-            self.predicates.append(tests)
         self.on_late = on_late
         self.max_seen = -(2**63)
         self.seq = 0
@@ -660,22 +639,13 @@ class ColumnarRun:
 
     def fields(self) -> dict[str, str]:
         """The fields the rules' terms and keys read, to ask the reader for."""
-        from cep.fast.vector import fields_used
-
-        wanted: dict[str, str] = {}
         types: set[str] = set()
+        names: set[str] = set()
         for fast in self.engine.rules:
             for term in fast.rule.terms:
                 types |= term.event_types or set()
-            for node in fast.term_nodes:
-                for name in fields_used(node.condition, fast.rule_resolutions):
-                    wanted.setdefault(name, "object")
-            for _, parts in fast.rule.key_fields:
-                wanted.setdefault(parts[0], "object")
-            for slot in fast.slots:
-                wanted.setdefault(slot.name, "object")
-        wanted.pop("ts", None)
-        wanted.pop("type", None)
+            names |= fast.fields_read()
+        wanted = dict.fromkeys(sorted(names), "object")
         for name in wanted:
             declared = {
                 self.schemas[t].fields[name].type.kind
@@ -708,9 +678,7 @@ class ColumnarRun:
                     self.on_late(batch, int(i))
         keyed = []
         for index, fast in enumerate(self.engine.rules):
-            reports = fast.run_columns(
-                batch, seqs, ~late, self.predicates[index], self.max_seen, self._events
-            )
+            reports = fast.run_columns(batch, seqs, ~late, self.max_seen, self._events)
             for order, (release, report) in enumerate(reports):
                 keyed.append(((*release, self.indexes[index], order), report))
         keyed.sort(key=lambda item: item[0])
@@ -724,7 +692,7 @@ class ColumnarRun:
         keyed = []
         for index, fast in enumerate(self.engine.rules):
             up_to = 2**62 if flush else self.max_seen
-            for order, (release, report) in enumerate(fast.run([], up_to)):
+            for order, (release, report) in enumerate(fast.advance(up_to)):
                 keyed.append(((*release, self.indexes[index], order), report))
         keyed.sort(key=lambda item: item[0])
         return keyed

@@ -58,6 +58,7 @@ from cep.io.sources import (
 from cep.io.time import MAX_MS, MIN_MS, BadTime, parse_time
 from cep.io.validation import Validator
 from cep.lang.types import Type
+from cep.runtime.event import Event
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -460,6 +461,66 @@ def _time_ms(value: Any) -> int | None:
 def _kind_of(declared: Type | str) -> str:
     kind = declared if isinstance(declared, str) else declared.kind
     return kind if kind in KINDS else "object"
+
+
+# ------------------------------------------------------------------------ from events
+
+_NONE = type(None)
+_STR_KINDS = frozenset((str, _NONE))
+_BOOL_KINDS = frozenset((bool, _NONE))
+_FLOAT_KINDS = frozenset((float, _NONE))
+_INT_KINDS = frozenset((int, _NONE))
+
+
+class EventColumns:
+    """Batches of columns made from events already in memory (`FastEngine.push`).
+
+    Each column's kind comes from the values of the batch: text (dictionary codes, the
+    dictionaries kept across batches), booleans, finite floats, integers within 2^53,
+    else Python objects (compared one by one with the interpreter's own comparisons)."""
+
+    def __init__(self, fields: Iterable[str]) -> None:
+        self.fields = [name for name in fields if name not in ("ts", "type")]
+        self.types = Dictionary()
+        self.dictionaries = {name: Dictionary() for name in self.fields}
+
+    def batch(self, events: list[Event]) -> Batch:
+        n = len(events)
+        ts = np.fromiter(map(attrgetter("ts"), events), np.int64, n)
+        types = self.types.encode(map(attrgetter("type"), events), n)
+        datas = list(map(attrgetter("data"), events))
+        columns = {}
+        for name in self.fields:
+            values = [data.get(name) for data in datas]
+            columns[name] = self._column(name, values)
+        texts = _Texts(b"", np.zeros(n, np.int64), np.zeros(n, np.int64), {})
+        return Batch(ts, types, self.types, np.zeros(n, np.int64), columns, [], n, texts)
+
+    def _column(self, name: str, values: list[Any]) -> Column:
+        kinds = {*map(type, values)}
+        if kinds <= _STR_KINDS:
+            dictionary = self.dictionaries[name]
+            part = _fast("str", values, dictionary)
+            return Column("str", part.values, part.valid, dictionary, {})
+        if kinds <= _BOOL_KINDS:
+            valid = _not_none(values)
+            array = np.fromiter((v is True for v in values), np.bool_, len(values))
+            return Column("bool", array, valid, None, {})
+        if kinds <= _FLOAT_KINDS or kinds <= _INT_KINDS:
+            valid = _not_none(values)
+            plain = [v if v is not None else 0 for v in values]
+            dtype = np.float64 if float in kinds else np.int64
+            try:
+                array = np.fromiter(plain, dtype, len(plain))
+            except OverflowError:
+                array = None
+            if array is not None and (
+                np.isfinite(array).all() if dtype is np.float64 else
+                (np.abs(array) < _EXACT_FLOAT).all()
+            ):  # fmt: skip
+                return Column("float" if dtype is np.float64 else "int", array, valid, None, {})
+        part = _generic("object", values, None)
+        return Column("object", part.values, part.valid, None, part.other)
 
 
 # ------------------------------------------------------------------------------ context
