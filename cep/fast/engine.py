@@ -13,7 +13,6 @@ rules in the order the interpreter releases them.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Mapping
 from operator import attrgetter
 from typing import Any
@@ -259,11 +258,16 @@ class FastRule:
                 self.lists[which].append(-1 if which != kernel.P_TIMER else -(2**62))
         return code
 
-    def fields_read(self) -> set[str]:
-        """The fields the rule's term tests, key and programs read."""
+    def fields_tested(self) -> set[str]:
+        """The fields the rule's term tests read."""
         wanted: set[str] = set()
         for node in self.term_nodes:
             wanted |= fields_used(node.condition, self.rule_resolutions)
+        return wanted - {"ts", "type"}
+
+    def fields_read(self) -> set[str]:
+        """The fields the rule's term tests, key and programs read."""
+        wanted = self.fields_tested()
         wanted |= {parts[0] for _, parts in self.rule.key_fields}
         wanted |= {slot.name for slot in self.slots}
         return wanted - {"ts", "type"}
@@ -313,7 +317,7 @@ class FastRule:
         key_names = self.matcher.key_paths
         column = (
             batch.columns.get(key_names[0][0])
-            if len(key_names) == 1 and len(key_names[0]) == 1
+            if len(key_names) == 1 and len(key_names[0]) == 1 and events is None
             else None
         )
         if column is not None and column.kind == "str" and not column.other:
@@ -368,7 +372,11 @@ class FastRule:
         first_cell = len(L[kernel.C_EV])
         ts = batch.ts[chosen].astype(np.int64)
         seq = seqs[chosen]
-        X = self._context(self._column_values(batch, chosen))
+        if events is None:
+            values = self._column_values(batch, chosen)
+        else:
+            values = self._event_values([events[i] for i in chosen.tolist()])
+        X = self._context(values)
         kernel.run_batch(self.nfa, self.params, ts, seq, codes[chosen], bits, fire_up_to, L, X)
         n_cells = len(L[kernel.C_EV])
         if n_cells > first_cell:
@@ -407,6 +415,14 @@ class FastRule:
         if kind == STR:
             return float(self.strings.code(value)) if type(value) is str else np.nan
         return (1.0 if value else 0.0) if type(value) is bool else np.nan
+
+    def _event_values(self, events: list[Event]) -> np.ndarray:
+        """`values[slot, i]`: the slots of some events."""
+        out = np.empty((len(self.slots), len(events)), dtype=np.float64)
+        for f, slot in enumerate(self.slots):
+            name, kind = slot.name, slot.kind
+            out[f] = [self._convert(event.get(name), kind) for event in events]
+        return out
 
     def _column_values(self, batch: Batch, chosen: np.ndarray) -> np.ndarray:
         """`values[slot, i]`: the slots of the chosen events of a batch of columns."""
@@ -534,27 +550,26 @@ class FastEngine:
         self.orderer = EventOrderer(allowed_delay_ms)
         self._no_delay = allowed_delay_ms == 0
         self.on_late = on_late
-        self.seq = itertools.count()
+        self._next_seq = 0
         self.pending: list[Event] = []
         self.batch_size = batch_size
-        self.events = 0
         self.late = 0
-        self.columns = EventColumns(sorted(set().union(*(r.fields_read() for r in self.rules))))
+        #: columns for the term tests (keys and programs read the events they choose)
+        self.columns = EventColumns(sorted(set().union(*(r.fields_tested() for r in self.rules))))
 
     def push(self, event: Event) -> list[Match]:
-        event.seq = next(self.seq)
-        self.events += 1
+        event.seq = seq = self._next_seq
+        self._next_seq = seq + 1
         orderer = self.orderer
-        if self._no_delay and not orderer._held:
+        ts = event.ts
+        if self._no_delay and ts >= orderer.max_seen and ts >= orderer.floor and not orderer._held:
             # no allowed delay: an on-time event joins the batch at once
-            ts = event.ts
-            if ts >= orderer.max_seen and ts >= orderer.floor:
-                orderer.max_seen = ts
-                pending = self.pending
-                pending.append(event)
-                if len(pending) >= self.batch_size:
-                    return self._run(ts)
-                return []
+            orderer.max_seen = ts
+            pending = self.pending
+            pending.append(event)
+            if len(pending) >= self.batch_size:
+                return self._run(ts)
+            return []
         if orderer.is_late(event):
             self.late += 1
             if self.on_late is not None:
@@ -564,6 +579,11 @@ class FastEngine:
         if len(self.pending) >= self.batch_size:
             return self._run(self.orderer.watermark)
         return []
+
+    @property
+    def events(self) -> int:
+        """How many events were pushed (late ones included)."""
+        return self._next_seq
 
     def feed(self, events: Iterable[Event]) -> list[Match]:
         out: list[Match] = []

@@ -491,7 +491,7 @@ class EventColumns:
         datas = list(map(attrgetter("data"), events))
         columns = {}
         for name in self.fields:
-            values = [data.get(name) for data in datas]
+            values = list(map(dict.get, datas, repeat(name)))
             columns[name] = self._column(name, values)
         texts = _Texts(b"", np.zeros(n, np.int64), np.zeros(n, np.int64), {})
         return Batch(ts, types, self.types, np.zeros(n, np.int64), columns, [], n, texts)
