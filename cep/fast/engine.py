@@ -13,7 +13,9 @@ rules in the order the interpreter releases them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import gc
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from operator import attrgetter
 from typing import Any
 
@@ -57,6 +59,24 @@ BATCH = 65_536
 _SEQ = attrgetter("seq")
 #: compact the kernel's history once this many events are stored (and it has doubled)
 COMPACT_AT = 200_000
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector held off while a batch is matched.
+
+    A batch allocates many short-lived containers (reports, paths, records), which
+    makes the collector scan every live object of the process again and again (a
+    third of the time of `ColumnarRun` on 1M events); freed by reference counting,
+    they never need it. It runs again after the batch (if it was on)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def fast_path_refusal(rule: CompiledRule) -> str | None:
@@ -599,6 +619,10 @@ class FastEngine:
         return out
 
     def _run(self, fire_up_to: int) -> list[Match]:
+        with gc_paused():
+            return self._run_batch(fire_up_to)
+
+    def _run_batch(self, fire_up_to: int) -> list[Match]:
         events, self.pending = self.pending, []
         n = len(events)
         keyed = []
@@ -682,6 +706,10 @@ class ColumnarRun:
 
     def run_keyed(self, batch: Batch) -> list[tuple[tuple, Match]]:
         """Match a batch; returns (release key, report) pairs, sorted."""
+        with gc_paused():
+            return self._run_keyed(batch)
+
+    def _run_keyed(self, batch: Batch) -> list[tuple[tuple, Match]]:
         n = len(batch)
         self.events += n
         seqs = np.arange(self.seq, self.seq + n, dtype=np.int64)
@@ -709,6 +737,10 @@ class ColumnarRun:
         return [report for _, report in self.finish_keyed(flush=flush)]
 
     def finish_keyed(self, *, flush: bool = False) -> list[tuple[tuple, Match]]:
+        with gc_paused():
+            return self._finish_keyed(flush)
+
+    def _finish_keyed(self, flush: bool) -> list[tuple[tuple, Match]]:
         keyed = []
         for index, fast in enumerate(self.engine.rules):
             up_to = 2**62 if flush else self.max_seen
