@@ -273,10 +273,17 @@ class FastRule:
         code = self.codes.get(key)
         if code is None:
             code = self.codes[key] = len(self.keys)
-            self.keys.append(key)
-            for which in (kernel.P_HEAD, kernel.P_COMP, kernel.P_TIMER):
-                self.lists[which].append(-1 if which != kernel.P_TIMER else -(2**62))
+            self.keys.append(key)  # the kernel's lists grow in one call (`_run_kernel`)
         return code
+
+    def _run_kernel(self, ts, seq, codes, bits, fire_up_to: int, values: np.ndarray) -> None:
+        """`kernel.run_batch`, the partitions of new keys added first."""
+        L = self.lists
+        new = len(self.keys) - len(L[kernel.P_HEAD])
+        if new:
+            kernel.add_partitions(L, new)
+        X = self._context(values)
+        kernel.run_batch(self.nfa, self.params, ts, seq, codes, bits, fire_up_to, L, X)
 
     def fields_tested(self) -> set[str]:
         """The fields the rule's term tests read."""
@@ -294,13 +301,10 @@ class FastRule:
 
     def advance(self, fire_up_to: int) -> list[tuple[tuple, Match]]:
         """Close the windows that end at or before `fire_up_to` (no new events)."""
-        L = self.lists
         none = np.zeros(0, dtype=np.int64)
         bits = np.zeros((max(len(self.conds), 1), 0), dtype=np.uint8)
         values = np.zeros((len(self.slots), 0), dtype=np.float64)
-        kernel.run_batch(
-            self.nfa, self.params, none, none, none, bits, fire_up_to, L, self._context(values)
-        )
+        self._run_kernel(none, none, none, bits, fire_up_to, values)
         return self._reports()
 
     def run_columns(
@@ -396,8 +400,7 @@ class FastRule:
             values = self._column_values(batch, chosen)
         else:
             values = self._event_values([events[i] for i in chosen.tolist()])
-        X = self._context(values)
-        kernel.run_batch(self.nfa, self.params, ts, seq, codes[chosen], bits, fire_up_to, L, X)
+        self._run_kernel(ts, seq, codes[chosen], bits, fire_up_to, values)
         n_cells = len(L[kernel.C_EV])
         if n_cells > first_cell:
             position = dict(zip(seq.tolist(), chosen.tolist(), strict=True))
@@ -753,9 +756,14 @@ class ColumnarRun:
         """Taken events, kept as their lines until a report needs them."""
         payloads = batch.kept_of(indexes)
         record_of = batch.record_of
+        names = batch.types.values
+        type_names = [names[t] for t in batch.type[indexes].tolist()]
+        times, lines = batch.ts[indexes].tolist(), batch.line[indexes].tolist()
         return [
-            (payload, batch.type_name(i), int(batch.ts[i]), int(batch.line[i]), seq, record_of)
-            for payload, i, seq in zip(payloads, indexes, seqs, strict=True)
+            (payload, type_name, ts, line, seq, record_of)
+            for payload, type_name, ts, line, seq in zip(
+                payloads, type_names, times, lines, seqs, strict=True
+            )
         ]
 
     def _materialize(self, kept: tuple) -> Event:

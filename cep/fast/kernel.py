@@ -890,6 +890,15 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L, X):
 
 
 @njit(cache=True)
+def add_partitions(L, count):
+    """`count` new partitions: no runs, no held matches, no timer."""
+    for _ in range(count):
+        L[P_HEAD].append(-1)
+        L[P_COMP].append(-1)
+        L[P_TIMER].append(-(2**62))
+
+
+@njit(cache=True)
 def to_array(values, start, stop):
     """Items `start:stop` of a typed list, as an array (one call instead of many)."""
     out = np.empty(max(stop - start, 0), np.int64)

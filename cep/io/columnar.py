@@ -288,7 +288,13 @@ class _Texts:
         return text
 
     def many(self, indexes: list[int]) -> list[str]:
-        return [self.get(i) for i in indexes]
+        buf, given = self.buf, self.given
+        starts, ends = self.starts[indexes].tolist(), self.ends[indexes].tolist()
+        texts = [
+            given[i] if i in given else buf[start:end].decode("utf-8", "surrogatepass")
+            for i, start, end in zip(indexes, starts, ends, strict=True)
+        ]
+        return texts
 
     def kept(self, indexes: list[int]) -> list[Any]:
         return self.many(indexes)
