@@ -210,18 +210,10 @@ def test_history_stays_bounded_by_live_state() -> None:
     assert all(events < 5_000 and cells < 5_000 for events, cells in sizes), sizes
 
 
-def test_parquet_input_on_both_engines(tmp_path, capsys) -> None:
-    """`cep run` reads Parquet (each row the record of its cells) with either engine, and
-    both write the same records."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+def _both_engines(path, tmp_path, capsys) -> list[tuple[str, str]]:
+    """`cep run` of three_failed_payments on `path` with each engine: (output, stderr)."""
     from cep.cli import main
 
-    with open("examples/payments.jsonl", encoding="utf-8") as feed:
-        records = [json.loads(line) for line in feed]
-    path = tmp_path / "payments.parquet"
-    pq.write_table(pa.Table.from_pylist(records), path)
     outputs = []
     for engine in ("interpreter", "fast"):
         out = tmp_path / f"{engine}.jsonl"
@@ -229,8 +221,23 @@ def test_parquet_input_on_both_engines(tmp_path, capsys) -> None:
             ["run", "rules/payments.cep", "--rule", "three_failed_payments", "--input",
              str(path), "--output", str(out), "--engine", engine]
         )  # fmt: skip
-        assert code == 0
-        outputs.append((out.read_text(), capsys.readouterr().err))
+        err = capsys.readouterr().err
+        assert code == 0, err
+        outputs.append((out.read_text(), err))
+    return outputs
+
+
+def test_parquet_input_on_both_engines(tmp_path, capsys) -> None:
+    """`cep run` reads Parquet (each row the record of its cells) with either engine, and
+    both write the same records."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with open("examples/payments.jsonl", encoding="utf-8") as feed:
+        records = [json.loads(line) for line in feed]
+    path = tmp_path / "payments.parquet"
+    pq.write_table(pa.Table.from_pylist(records), path)
+    outputs = _both_engines(path, tmp_path, capsys)
     assert outputs[0] == outputs[1]
     assert outputs[0][0].count("\n") == 13
     assert "read 2000 records: 2000 events matched, 0 rejected" in outputs[0][1]
@@ -246,8 +253,6 @@ def test_parquet_cells_of_any_type_are_written_as_the_interpreter_writes_them(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from cep.cli import main
-
     with open("examples/payments.jsonl", encoding="utf-8") as feed:
         records = [json.loads(line) for line in feed][:400]
     for i, record in enumerate(records):
@@ -260,18 +265,9 @@ def test_parquet_cells_of_any_type_are_written_as_the_interpreter_writes_them(
         table.schema.get_field_index("seen"), "seen", table["seen"].cast(pa.timestamp("ms"))
     )
     pq.write_table(table, path)
-    outputs = []
-    for engine in ("interpreter", "fast"):
-        out = tmp_path / f"{engine}.jsonl"
-        code = main(
-            ["run", "rules/payments.cep", "--rule", "three_failed_payments", "--input",
-             str(path), "--output", str(out), "--engine", engine]
-        )  # fmt: skip
-        assert code == 0, capsys.readouterr().err
-        outputs.append(out.read_text())
-    capsys.readouterr()
-    assert outputs[0] == outputs[1]
-    first = json.loads(outputs[1].splitlines()[0])["events"]["f"][0]
+    (interpreted, _), (compiled, _) = _both_engines(path, tmp_path, capsys)
+    assert interpreted == compiled
+    first = json.loads(compiled.splitlines()[0])["events"]["f"][0]
     assert first["day"].startswith("2024-01-")
     assert first["seen"] == 1704067200000
 
