@@ -68,7 +68,7 @@ def gc_paused() -> Iterator[None]:
     A batch allocates many short-lived containers (reports, paths, records), which
     makes the collector scan every live object of the process again and again (a
     third of the time of `ColumnarRun` on 1M events); freed by reference counting,
-    they never need it. It runs again after the batch (if it was on)."""
+    they never need it. It runs again after the batch (if it was on). Also a decorator."""
     if not gc.isenabled():
         yield
         return
@@ -339,11 +339,10 @@ class FastRule:
             mask &= term_bits.any(axis=0)
         codes = np.full(n, -1, dtype=np.int64)
         key_names = self.matcher.key_paths
-        column = (
-            batch.columns.get(key_names[0][0])
-            if len(key_names) == 1 and len(key_names[0]) == 1 and events is None
-            else None
-        )
+        # one plain field as the key: from its column (batches made from events: from the
+        # events, with the interpreter's own `partition_key`)
+        single = len(key_names) == 1 and len(key_names[0]) == 1 and events is None
+        column = batch.columns.get(key_names[0][0]) if single else None
         if column is not None and column.kind == "str" and not column.other:
             # string keys: partition codes straight from the dictionary codes
             dictionary = column.dictionary
@@ -364,7 +363,7 @@ class FastRule:
             for code in np.unique(values[table[values] < 0]).tolist():
                 table[code] = self._code(dictionary.values[code])
             codes[mask] = table[values]
-        elif len(key_names) == 1 and len(key_names[0]) == 1 and events is None:
+        elif single:
             for i in np.nonzero(mask)[0]:
                 value = column.get(int(i)) if column is not None else None
                 if value is None:
@@ -621,22 +620,18 @@ class FastEngine:
             out.extend(self._run(2**62))
         return out
 
+    @gc_paused()
     def _run(self, fire_up_to: int) -> list[Match]:
-        with gc_paused():
-            return self._run_batch(fire_up_to)
-
-    def _run_batch(self, fire_up_to: int) -> list[Match]:
         events, self.pending = self.pending, []
         n = len(events)
+        batch = self.columns.batch(events)
+        seqs = np.fromiter(map(_SEQ, events), np.int64, n)
+        accepted = np.ones(n, dtype=np.bool_)
+
+        def taken(batch: Batch, indexes: list[int], seqs: list[int]) -> list[Event]:
+            return [events[i] for i in indexes]
+
         keyed = []
-        if n:
-            batch = self.columns.batch(events)
-            seqs = np.fromiter(map(_SEQ, events), np.int64, n)
-            accepted = np.ones(n, dtype=np.bool_)
-
-            def taken(batch: Batch, indexes: list[int], seqs: list[int]) -> list[Event]:
-                return [events[i] for i in indexes]
-
         for index, rule in enumerate(self.rules):
             if n:
                 found = rule.run_columns(batch, seqs, accepted, fire_up_to, taken, events)
@@ -707,12 +702,9 @@ class ColumnarRun:
         """Match a batch; returns the reports it releases, in order."""
         return [report for _, report in self.run_keyed(batch)]
 
+    @gc_paused()
     def run_keyed(self, batch: Batch) -> list[tuple[tuple, Match]]:
         """Match a batch; returns (release key, report) pairs, sorted."""
-        with gc_paused():
-            return self._run_keyed(batch)
-
-    def _run_keyed(self, batch: Batch) -> list[tuple[tuple, Match]]:
         n = len(batch)
         self.events += n
         seqs = np.arange(self.seq, self.seq + n, dtype=np.int64)
@@ -739,11 +731,8 @@ class ColumnarRun:
         """End of input (with `flush`, every window closes)."""
         return [report for _, report in self.finish_keyed(flush=flush)]
 
+    @gc_paused()
     def finish_keyed(self, *, flush: bool = False) -> list[tuple[tuple, Match]]:
-        with gc_paused():
-            return self._finish_keyed(flush)
-
-    def _finish_keyed(self, flush: bool) -> list[tuple[tuple, Match]]:
         keyed = []
         for index, fast in enumerate(self.engine.rules):
             up_to = 2**62 if flush else self.max_seen

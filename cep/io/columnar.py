@@ -247,10 +247,6 @@ class Batch:
     def texts(self) -> list[str]:
         return [self._texts.get(i) for i in range(len(self.ts))]
 
-    def texts_of(self, indexes: list[int]) -> list[str]:
-        """The texts of some events, made in one go (much faster for Arrow rows)."""
-        return self._texts.many(indexes)
-
     def kept_of(self, indexes: list[int]) -> list[Any]:
         """What to keep of some events so that `record_of` can rebuild their records
         later: their texts, or for Arrow rows their records (made in one go)."""
@@ -287,17 +283,14 @@ class _Texts:
             text = self.buf[start:end].decode("utf-8", "surrogatepass")
         return text
 
-    def many(self, indexes: list[int]) -> list[str]:
+    def kept(self, indexes: list[int]) -> list[Any]:
+        """The texts of some events, made in one go."""
         buf, given = self.buf, self.given
         starts, ends = self.starts[indexes].tolist(), self.ends[indexes].tolist()
-        texts = [
+        return [
             given[i] if i in given else buf[start:end].decode("utf-8", "surrogatepass")
             for i, start, end in zip(indexes, starts, ends, strict=True)
         ]
-        return texts
-
-    def kept(self, indexes: list[int]) -> list[Any]:
-        return self.many(indexes)
 
 
 class _RowTexts(_Texts):
@@ -308,14 +301,6 @@ class _RowTexts(_Texts):
     def __init__(self, batch: pa.RecordBatch, rows: np.ndarray, given: dict[int, str]):
         super().__init__(b"", rows, rows, given)
         self.batch = batch
-
-    def many(self, indexes: list[int]) -> list[str]:
-        missing = [i for i in indexes if i not in self.given]
-        if missing:
-            records = _arrow_records(self.batch, [int(self.starts[i]) for i in missing])
-            for i, record in zip(missing, records, strict=True):
-                self.given[i] = _record_text(record)
-        return [self.given[i] for i in indexes]
 
     def get(self, i: int) -> str:
         text = self.given.get(i)
@@ -346,7 +331,7 @@ def _arrow_record_of(kept: str | dict[str, Any]) -> dict[str, Any]:
     if type(kept) is str:
         return json.loads(kept)
     assert isinstance(kept, dict)
-    if all(type(value) in _JSON_EXACT for value in kept.values()):
+    if {*map(type, kept.values())} <= _JSON_EXACT:
         return kept
     return json.loads(_record_text(kept))
 
@@ -1871,14 +1856,12 @@ def _arrow_records(batch: Any, rows: list[int]) -> list[dict[str, Any]]:
     for name, column in zip(taken.schema.names, taken.columns, strict=True):
         if pa.types.is_dictionary(column.type):
             column = column.dictionary_decode()
-        if pa.types.is_timestamp(column.type):
+        if pa.types.is_timestamp(column.type):  # epoch ms
             typed = _arrow_values(column)
-            values = typed.values
-            if typed.kind == "str":
-                values = values.to_pylist()
-            elif typed.kind != "py":
-                values = values.tolist()
-            values = [v if m else None for v, m in zip(values, typed.mask, strict=True)]
+            values = [
+                v if m else None
+                for v, m in zip(typed.values.tolist(), typed.mask.tolist(), strict=True)
+            ]
         else:
             values = column.to_pylist()
         for record, value in zip(records, values, strict=True):

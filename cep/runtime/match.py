@@ -4,7 +4,6 @@ and its JSON form (the output contract of docs/LANGUAGE.md)."""
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from math import isfinite
 from typing import Any
@@ -32,7 +31,7 @@ def json_value(value: Any) -> Any:
         return [json_value(item) for item in value]
     if isinstance(value, dict):
         return {str(k): json_value(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and not isfinite(value):
         return None
     return value
 
@@ -91,14 +90,14 @@ class Match:
 
     def to_dict(self) -> dict[str, Any]:
         """The output record (one JSON object per line in `cep run`)."""
+        events = {name: json_value(value) for name, value in self.events.items()}
+        return self._record(json_value(self.key), json_value(self.fields), events)
+
+    def _record(self, key: Any, fields: Any, events: dict[str, Any]) -> dict[str, Any]:
         record: dict[str, Any] = {
-            "rule": self.rule,
-            "kind": self.kind,
-            "ts": self.ts,
-            "key": json_value(self.key),
-            "fields": json_value(self.fields),
-            "events": {name: json_value(value) for name, value in self.events.items()},
-        }
+            "rule": self.rule, "kind": self.kind, "ts": self.ts, "key": key,
+            "fields": fields, "events": events,
+        }  # fmt: skip
         if self.severity is not None:
             record["severity"] = self.severity
         if self.tags is not None:
@@ -122,16 +121,9 @@ class Match:
             if records is None:
                 return None
             events[name] = records
-        record: dict[str, Any] = {
-            "rule": self.rule, "kind": self.kind, "ts": self.ts, "key": key,
-            "fields": fields, "events": events,
-        }  # fmt: skip
-        if self.severity is not None:
-            record["severity"] = self.severity
-        if self.tags is not None:
-            record["tags"] = list(self.tags)
         try:
-            text = msgspec.json.format(msgspec.json.encode(record), indent=0)
+            encoded = msgspec.json.encode(self._record(key, fields, events))
+            text = msgspec.json.format(encoded, indent=0)
         except (TypeError, UnicodeEncodeError):  # a lone surrogate, a key msgspec refuses
             return None
         return text.decode()
