@@ -20,8 +20,6 @@ from operator import attrgetter
 from typing import Any
 
 import numpy as np
-from numba import types
-from numba.typed import List
 
 from cep.compile.conditions import AndCond, Cond, NotCond, OrCond, TermCond, TrueCond, WhereCond
 from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
@@ -217,7 +215,6 @@ class FastRule:
         self.program_arrays = plan.programs.arrays()
         self.stack = np.zeros(plan.programs.depth, dtype=np.float64)
         self._no_bits = np.zeros((0, 0), dtype=np.uint8)
-        self.values = List.empty_list(types.float64)  # stored events' slot values
         self._string_tables: dict[int, np.ndarray] = {}
         start = nfa.start
         start_takes = [
@@ -230,6 +227,7 @@ class FastRule:
             as_array(var), rank, as_array(start_takes), as_array(plan.edge_programs),
         )  # fmt: skip
         skip_var = var_index.get(rule.skip_var, -1) if rule.skip_var else -1
+        fan = kernel.fan_out(first, count, act, tgt)
         self.params = np.array(
             [
                 index[id(start)],
@@ -240,15 +238,11 @@ class FastRule:
                 1 if rule.timeout_emit is not None else 0,
                 1 if start.plain else 0,
                 plan.where_program,
+                fan,
             ],
             dtype=np.int64,
         )
-        self.lists = tuple(List.empty_list(types.int64) for _ in range(kernel.N_LISTS))
-        for _ in range(kernel.N_SCALARS):
-            self.lists[kernel.SC].append(0)
-        #: the timer heap (kernel._heap_push), in a list so the kernel can grow it
-        self.timers = List.empty_list(types.int64[:, ::1])
-        self.timers.append(np.empty((4, 64), dtype=np.int64))
+        self.state = kernel.KernelState(len(self.slots), fan)
         self.codes: dict[Any, int] = {}
         self.keys: list[Any] = []
         self.events: dict[int, Event] = {}
@@ -277,13 +271,23 @@ class FastRule:
         return code
 
     def _run_kernel(self, ts, seq, codes, bits, fire_up_to: int, values: np.ndarray) -> None:
-        """`kernel.run_batch`, the partitions of new keys added first."""
-        L = self.lists
-        new = len(self.keys) - len(L[kernel.P_HEAD])
+        """`kernel.run_batch`, the partitions of new keys added first; the tables grown
+        whenever the kernel stops for room."""
+        state = self.state
+        new = len(self.keys) - state.count(kernel.S_PARTS)
         if new:
-            kernel.add_partitions(L, new)
-        X = self._context(values)
-        kernel.run_batch(self.nfa, self.params, ts, seq, codes, bits, fire_up_to, L, X)
+            state.add_partitions(new)
+        begin = 0
+        while True:
+            X = (self.program_arrays, values, state.values, self.stack, self._no_bits,
+                 state.scratch)  # fmt: skip
+            begin = kernel.run_batch(
+                self.nfa, self.params, ts, seq, codes, bits, fire_up_to, state.as_tuple(), X,
+                begin,
+            )  # fmt: skip
+            if begin < 0:
+                return
+            state.grow()
 
     def fields_tested(self) -> set[str]:
         """The fields the rule's term tests read."""
@@ -390,9 +394,9 @@ class FastRule:
         chosen_bits = term_bits[:, chosen]
         for c, cond in enumerate(self.conds):
             bits[c] = _vectorize(cond, chosen_bits)
-        L = self.lists
-        first_g = len(L[kernel.E_TS])
-        first_cell = len(L[kernel.C_EV])
+        state = self.state
+        first_g = state.count(kernel.S_EVENTS)
+        first_cell = state.count(kernel.S_CELLS)
         ts = batch.ts[chosen].astype(np.int64)
         seq = seqs[chosen]
         if events is None:
@@ -400,12 +404,11 @@ class FastRule:
         else:
             values = self._event_values([events[i] for i in chosen.tolist()])
         self._run_kernel(ts, seq, codes[chosen], bits, fire_up_to, values)
-        n_cells = len(L[kernel.C_EV])
+        n_cells = state.count(kernel.S_CELLS)
         if n_cells > first_cell:
             position = dict(zip(seq.tolist(), chosen.tolist(), strict=True))
-            cell_events = kernel.to_array(L[kernel.C_EV], first_cell, n_cells)
-            new_events = np.unique(cell_events)
-            seqs_of = kernel.to_array(L[kernel.E_SEQ], first_g, len(L[kernel.E_SEQ]))
+            new_events = np.unique(state.tables[kernel.C_EV][first_cell:n_cells])
+            seqs_of = state.tables[kernel.E_SEQ][first_g : state.count(kernel.S_EVENTS)]
             wanted = [g for g in new_events.tolist() if g not in self.events]
             if wanted:
                 kept_seqs = [int(seqs_of[g - first_g]) for g in wanted]
@@ -415,17 +418,13 @@ class FastRule:
 
     def _compact_if_due(self) -> None:
         """Keep memory bounded by live state: drop history no run or held match needs."""
-        L = self.lists
-        if len(L[kernel.E_TS]) < max(2 * self._live_after_compaction, COMPACT_AT):
+        state = self.state
+        if state.count(kernel.S_EVENTS) < max(2 * self._live_after_compaction, COMPACT_AT):
             return
-        kept = kernel.compact(L, self.values, len(self.slots)).tolist()
+        kept = kernel.compact(state.as_tuple(), state.values, len(self.slots)).tolist()
         events = self.events
         self.events = {new: events[old] for new, old in enumerate(kept) if old in events}
         self._live_after_compaction = len(kept)
-
-    def _context(self, values: np.ndarray) -> tuple:
-        """The kernel's `X` for a batch whose slot values are `values`."""
-        return (self.program_arrays, values, self.values, self.stack, self.timers, self._no_bits)
 
     def _convert(self, value: Any, kind: str) -> float:
         """A field's value as a program sees it (NaN: null or not of the slot's kind)."""
@@ -490,17 +489,17 @@ class FastRule:
         return table
 
     def _reports(self) -> list[tuple[tuple, Match]]:
-        L = self.lists
-        count = len(L[kernel.O_KIND])
+        tables = self.state.tables
+        count = self.state.count(kernel.S_OUT)
         if count == 0:
             self._compact_if_due()
             return []
-        columns = [kernel.to_array(L[w], 0, count) for w in range(kernel.O_KIND, kernel.O_B + 1)]
+        columns = [tables[w][:count] for w in range(kernel.O_KIND, kernel.O_B + 1)]
         kinds, ts, _, parts, t, phase, a, b = (c.tolist() for c in columns)
         offsets, variables, events = (
             x.tolist()
             for x in kernel.collect_paths(
-                columns[2], L[kernel.C_VAR], L[kernel.C_EV], L[kernel.C_PARENT]
+                columns[2], tables[kernel.C_VAR], tables[kernel.C_EV], tables[kernel.C_PARENT]
             )
         )
         names = self.var_names
@@ -516,33 +515,20 @@ class FastRule:
                 path = (names[variables[k]], event, path)
             report = self.matcher._report(path, ts[j], kind, self.keys[parts[j]])
             out.append(((t[j], phase[j], a[j], b[j]), report))
-        for which in range(kernel.O_KIND, kernel.O_B + 1):
-            L[which].clear()
+        self.state.scalars[kernel.S_OUT] = 0
         self._compact_if_due()
         return out
 
     def stats(self) -> RuleStats:
-        L = self.lists
-        sc = L[kernel.SC]
-        open_runs = 0
-        for head in L[kernel.P_HEAD]:
-            r = head
-            while r >= 0:
-                open_runs += 1
-                r = L[kernel.R_NEXT][r]
-        held = 0
-        for head in L[kernel.P_COMP]:
-            k = head
-            while k >= 0:
-                held += 1
-                k = L[kernel.K_NEXT][k]
+        sc = self.state.scalars
+        open_runs, held = kernel.live_counts(self.state.as_tuple())
         return RuleStats(
-            matches=sc[kernel.S_MATCHES],
-            timeouts=sc[kernel.S_TIMEOUTS],
+            matches=int(sc[kernel.S_MATCHES]),
+            timeouts=int(sc[kernel.S_TIMEOUTS]),
             open_runs=open_runs,
             held_matches=held,
-            dropped_runs=sc[kernel.S_DROPPED],
-            expired_runs=sc[kernel.S_EXPIRED],
+            dropped_runs=int(sc[kernel.S_DROPPED]),
+            expired_runs=int(sc[kernel.S_EXPIRED]),
             missing_key=self.missing_key,
         )
 

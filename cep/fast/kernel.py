@@ -1,26 +1,33 @@
 """The NFA step loop in numba: the interpreter's algorithm (cep/runtime/matcher.py) over
-arrays, for rules whose conditions do not depend on runs.
+arrays.
 
-Every edge condition of such a rule is a boolean function of the event alone, so a
-batch arrives with one row of bits per distinct condition; the kernel then only moves
-runs. State lives in numba typed lists (they grow as needed) and persists across
-batches:
+Each edge condition is split in two: a row of bits (its part that depends only on the
+event, evaluated for a whole batch beforehand) and a program (its part that depends on
+the run: cep/fast/programs.py). The kernel moves runs. State lives in int64 arrays (the
+tables of `T`, one tuple; `KernelState` owns them) and persists across batches:
 
-- runs: `R_state, R_cell, R_start, R_next` (+ free list `R_free`); a partition's runs
-  are a linked list in creation order (`P_head`);
-- history cells: `C_var, C_ev, C_parent` (a run's history is a chain of cells, shared by
+- runs: `R_STATE, R_CELL, R_START, R_NEXT` (+ a free stack `R_FREE`); a partition's runs
+  are a linked list in creation order (`P_HEAD`);
+- history cells: `C_VAR, C_EV, C_PARENT` (a run's history is a chain of cells, shared by
   forks, as in the interpreter);
-- completed matches waiting to be released: `K_cell, K_start, K_step, K_ts, K_next`
-  (+ `K_free`), one sorted list per partition (`P_comp`);
-- timers: a binary heap of `(close, scheduling ts, scheduling seq, partition)` in the
-  columns of one int64 array (`X[4][0]`, grown by doubling);
-- events: `E_ts, E_seq` by processing index (the order events reach the kernel, which
-  is (time, arrival) order, so comparing indexes compares event keys).
+- completed matches waiting to be released: `K_CELL, K_START, K_STEP, K_TS, K_NEXT`
+  (+ `K_FREE`), one sorted list per partition (`P_COMP`);
+- timers: a binary heap of `(close, scheduling ts, scheduling seq, partition)` in
+  `H_CLOSE, H_TS, H_SEQ, H_PART`;
+- events: `E_TS, E_SEQ` by processing index (the order events reach the kernel, which
+  is (time, arrival) order, so comparing indexes compares event keys);
+- scratch space for one event (`W_*`), and counters (`SC`: how many rows of each table
+  are in use, statistics).
 
-Reports go to `O_*` lists with their release key `(t, phase, a, b)`: `(ts, 1, ts, seq)`
-for a report released by an event, `(close, 0, ts, seq of the scheduling event)` for one
-released by a closing window; sorting by it (then rule, then order) gives the order the
-interpreter reports in.
+The kernel never allocates: before each event it works out how many rows that event
+can use at most (from the runs of its partition and the NFA's fan-out) and, when a
+table lacks room, returns the event's index with the sizes needed in `SC`; the caller
+grows the tables (`KernelState.grow`) and calls again from that event.
+
+Reports go to the `O_*` tables with their release key `(t, phase, a, b)`: `(ts, 1, ts,
+seq)` for a report released by an event, `(close, 0, ts, seq of the scheduling event)`
+for one released by a closing window; sorting by it (then rule, then order) gives the
+order the interpreter reports in.
 """
 
 from __future__ import annotations
@@ -66,43 +73,106 @@ from cep.fast.programs import (
 NORMAL, START, FINAL, STOP, PENDING = 0, 1, 2, 3, 4
 TAKE, IGNORE, PROCEED = 0, 1, 2
 SKIP_NONE, SKIP_PAST_LAST, SKIP_TO_NEXT, SKIP_TO_FIRST, SKIP_TO_LAST = 0, 1, 2, 3, 4
-# scalar slots
-S_STEP, S_DROPPED, S_EXPIRED, S_MATCHES, S_TIMEOUTS, S_HEAP = 0, 1, 2, 3, 4, 5
+
+# the tables of `T`
+(R_STATE, R_CELL, R_START, R_NEXT, R_FREE, R_WORK,
+ C_VAR, C_EV, C_PARENT, C_DEPTH,
+ K_CELL, K_START, K_STEP, K_TS, K_NEXT, K_FREE,
+ P_HEAD, P_COMP, P_TIMER,
+ E_TS, E_SEQ,
+ O_KIND, O_TS, O_CELL, O_PART, O_T, O_PHASE, O_A, O_B,
+ H_CLOSE, H_TS, H_SEQ, H_PART,
+ W_POT_CELL, W_POT_START, W_KID_STATE, W_KID_CELL, W_EDGES, W_STACK, W_KEYS_A, W_KEYS_B,
+ SC) = range(42)  # fmt: skip
+N_TABLES = 42
+#: tables that grow together, and the counter slot giving the size they need
+GROUPS = {
+    "runs": (R_STATE, R_CELL, R_START, R_NEXT, R_FREE, R_WORK),
+    "cells": (C_VAR, C_EV, C_PARENT, C_DEPTH),
+    "comps": (K_CELL, K_START, K_STEP, K_TS, K_NEXT, K_FREE),
+    "partitions": (P_HEAD, P_COMP, P_TIMER),
+    "events": (E_TS, E_SEQ),
+    "out": (O_KIND, O_TS, O_CELL, O_PART, O_T, O_PHASE, O_A, O_B),
+    "heap": (H_CLOSE, H_TS, H_SEQ, H_PART),
+    "pot": (W_POT_CELL, W_POT_START),
+    "depth": (W_KEYS_A, W_KEYS_B),
+}
+# counter slots of `T[SC]`: statistics, rows in use, sizes needed
+(S_STEP, S_DROPPED, S_EXPIRED, S_MATCHES, S_TIMEOUTS,
+ S_HEAP, S_RUNS, S_RFREE, S_CELLS, S_COMPS, S_KFREE, S_EVENTS, S_OUT, S_PARTS,
+ S_NEED_RUNS, S_NEED_CELLS, S_NEED_COMPS, S_NEED_EVENTS, S_NEED_OUT, S_NEED_HEAP,
+ S_NEED_POT, S_DEPTH, S_NEED_DEPTH) = range(23)  # fmt: skip
+N_SCALARS = 23
+NEEDS = {
+    "runs": S_NEED_RUNS,
+    "cells": S_NEED_CELLS,
+    "comps": S_NEED_COMPS,
+    "events": S_NEED_EVENTS,
+    "out": S_NEED_OUT,
+    "heap": S_NEED_HEAP,
+    "pot": S_NEED_POT,
+    "depth": S_NEED_DEPTH,
+}
+# indexes of the static arrays in `nfa`
+(ST_KIND, ST_PLAIN, ST_PTF, ST_E0, ST_EN, ED_ACT, ED_TGT, ED_COND, ED_VAR, RANK,
+ START_TAKES, ED_PROG) = range(12)  # fmt: skip
+# indexes of `params`
+(P_START_STATE, P_WINDOW, P_SKIP, P_SKIP_VAR, P_MAX_RUNS, P_TIMEOUTS,
+ P_START_PLAIN, P_WHERE, P_FANOUT) = range(9)  # fmt: skip
+
+
+def fan_out(first: list[int], count: list[int], actions: list[int], targets: list[int]) -> int:
+    """The most edges a run can follow from one state for one event (every condition
+    true): the length of its proceed closure walk, which also bounds the walk's stack."""
+    most = 1
+    for state in range(len(first)):
+        stack, visits = [state], 0
+        while stack:
+            s = stack.pop()
+            for e in range(first[s], first[s] + count[s]):
+                visits += 1
+                if actions[e] == PROCEED:
+                    stack.append(targets[e])
+            if visits > 1_000_000:
+                raise ValueError("the NFA's proceed edges form a cycle")
+        most = max(most, visits + 1)
+    return most
 
 
 @njit(cache=True, inline="always")
-def _ok(e, ed_cond, bits, i, ed_prog, cell, L, X):
+def _ok(e, ed_cond, bits, i, ed_prog, cell, T, X):
     """Whether edge `e` accepts event `i` of the batch in a run whose history is `cell`:
     its run-independent part from the bits, then its program (if any)."""
     c = ed_cond[e]
     if c >= 0 and bits[c, i] == 0:
         return False
     p = ed_prog[e]
-    return p < 0 or _eval(p, cell, i, bits, L, X)
+    return p < 0 or _eval(p, cell, i, bits, T, X)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _truthy(x):
     return x == x and x != 0.0
 
 
-@njit(cache=True)
-def _var_values(var, slot, extra, i, cell, L, X):
+@njit(cache=True, _nrt=False)
+def _var_values(var, slot, extra, i, cell, T, X):
     """The values of `slot` of the events bound to `var`, oldest first (the candidate
-    event last when `extra` names `var`); slot -1 gives zeros (for counting)."""
+    event last when `extra` names `var`), written to the scratch `X[5]`; returns how
+    many. Slot -1 gives zeros (for counting)."""
     cur = X[1]
     EV = X[2]
     F = cur.shape[0]
-    C_var = L[C_VAR]
-    C_ev = L[C_EV]
-    C_parent = L[C_PARENT]
+    C_var = T[C_VAR]
+    C_ev = T[C_EV]
+    C_parent = T[C_PARENT]
     n = 1 if extra == var + 1 else 0
     c = cell
     while c >= 0:
         if C_var[c] == var:
             n += 1
         c = C_parent[c]
-    out = np.zeros(n, np.float64)
+    out = X[5]
     k = n - 1
     if extra == var + 1:
         if slot >= 0:
@@ -115,11 +185,11 @@ def _var_values(var, slot, extra, i, cell, L, X):
                 out[k] = EV[C_ev[c] * F + slot]
             k -= 1
         c = C_parent[c]
-    return out
+    return n
 
 
-@njit(cache=True)
-def _bound_value(var, slot, position, extra, i, cell, L, X):
+@njit(cache=True, _nrt=False)
+def _bound_value(var, slot, position, extra, i, cell, T, X):
     """The value of `slot` of the event bound to `var` at `position` (from the oldest
     when >= 0, from the newest when < 0); NaN when there is none."""
     cur = X[1]
@@ -128,28 +198,27 @@ def _bound_value(var, slot, position, extra, i, cell, L, X):
     if position == -1:
         if extra == var + 1:
             return cur[slot, i]
-        C_var = L[C_VAR]
-        C_parent = L[C_PARENT]
+        C_var = T[C_VAR]
+        C_parent = T[C_PARENT]
         c = cell
         while c >= 0:
             if C_var[c] == var:
-                return EV[L[C_EV][c] * F + slot]
+                return EV[T[C_EV][c] * F + slot]
             c = C_parent[c]
         return np.nan
-    values = _var_values(var, slot, extra, i, cell, L, X)
-    n = len(values)
+    n = _var_values(var, slot, extra, i, cell, T, X)
     at = position if position >= 0 else n + position
     if at < 0 or at >= n:
         return np.nan
-    return values[at]
+    return X[5][at]
 
 
-@njit(cache=True)
-def _count(var, extra, cell, L):
+@njit(cache=True, _nrt=False)
+def _count(var, extra, cell, T):
     """How many events `var` has bound (the candidate included when `extra` names it)."""
     n = 1 if extra == var + 1 else 0
-    C_var = L[C_VAR]
-    C_parent = L[C_PARENT]
+    C_var = T[C_VAR]
+    C_parent = T[C_PARENT]
     c = cell
     while c >= 0:
         if C_var[c] == var:
@@ -158,12 +227,14 @@ def _count(var, extra, cell, L):
     return float(n)
 
 
-@njit(cache=True)
-def _aggregate(kind, values):
+@njit(cache=True, _nrt=False)
+def _aggregate(kind, values, n):
+    """An aggregate of `values[:n]` (nulls skipped)."""
     total = 0.0
     present = 0
     best = np.nan
-    for v in values:
+    for j in range(n):
+        v = values[j]
         if v != v:
             continue
         present += 1
@@ -179,8 +250,8 @@ def _aggregate(kind, values):
     return best
 
 
-@njit(cache=True)
-def _eval(p, cell, i, bits, L, X):
+@njit(cache=True, _nrt=False)
+def _eval(p, cell, i, bits, T, X):
     """Run program `p` (cep/fast/programs.py) for event `i` and history `cell`."""
     pg_start, pg_len, op, ia, ib, ic, idd, kc = X[0]
     stack = X[3]
@@ -197,14 +268,14 @@ def _eval(p, cell, i, bits, L, X):
             stack[top] = X[1][ia[x], i]
             top += 1
         elif o == OP_VAR:
-            stack[top] = _bound_value(ia[x], ib[x], ic[x], idd[x], i, cell, L, X)
+            stack[top] = _bound_value(ia[x], ib[x], ic[x], idd[x], i, cell, T, X)
             top += 1
         elif o == OP_AGG:
             if ic[x] == AGG_COUNT:
-                stack[top] = _count(ia[x], idd[x], cell, L)
+                stack[top] = _count(ia[x], idd[x], cell, T)
             else:
-                values = _var_values(ia[x], ib[x], idd[x], i, cell, L, X)
-                stack[top] = _aggregate(ic[x], values)
+                n = _var_values(ia[x], ib[x], idd[x], i, cell, T, X)
+                stack[top] = _aggregate(ic[x], X[5], n)
             top += 1
         elif o == OP_NEG:
             stack[top - 1] = -stack[top - 1]
@@ -216,8 +287,9 @@ def _eval(p, cell, i, bits, L, X):
             v = stack[top - 1]
             found = 0.0
             if v == v:
-                for w in _var_values(ia[x], ib[x], idd[x], i, cell, L, X):
-                    if w == v:
+                values = X[5]
+                for j in range(_var_values(ia[x], ib[x], idd[x], i, cell, T, X)):
+                    if values[j] == v:
                         found = 1.0
                         break
             stack[top - 1] = found
@@ -272,45 +344,60 @@ def _eval(p, cell, i, bits, L, X):
     return _truthy(stack[0])
 
 
-@njit(cache=True)
-def _completes(params, cell, L, X):
+@njit(cache=True, _nrt=False)
+def _completes(params, cell, T, X):
     """Whether `where` holds for a finished history (no `where`: always)."""
     p = params[P_WHERE]
-    return p < 0 or _eval(p, cell, -1, X[5], L, X)
+    return p < 0 or _eval(p, cell, -1, X[4], T, X)
 
 
-@njit(cache=True)
-def _tie_cmp(c1, c2, C_var, C_ev, C_parent, rank):
+@njit(cache=True, _nrt=False)
+def _path_keys(c, C_var, C_ev, C_parent, rank, keys):
+    """A history's bound events keyed `rank * 2^40 + event`, sorted (pattern order),
+    written to `keys`; returns how many."""
+    j = 0
+    x = c
+    while x >= 0:
+        keys[j] = rank[C_var[x]] * (1 << 40) + C_ev[x]
+        j += 1
+        x = C_parent[x]
+    _heapsort(keys, j)
+    return j
+
+
+@njit(cache=True, _nrt=False)
+def _sift_down(keys, root, end):
+    while 2 * root + 1 < end:
+        child = 2 * root + 1
+        if child + 1 < end and keys[child] < keys[child + 1]:
+            child += 1
+        if keys[root] >= keys[child]:
+            return
+        keys[root], keys[child] = keys[child], keys[root]
+        root = child
+
+
+@njit(cache=True, _nrt=False)
+def _heapsort(keys, n):
+    """Sort `keys[:n]` in place (numba's sort allocates, which the kernel may not)."""
+    for root in range(n // 2 - 1, -1, -1):
+        _sift_down(keys, root, n)
+    for end in range(n - 1, 0, -1):
+        keys[0], keys[end] = keys[end], keys[0]
+        _sift_down(keys, 0, end)
+
+
+@njit(cache=True, _nrt=False)
+def _tie_cmp(c1, c2, T, rank):
     """Compare two histories by their bound events in pattern order (-1, 0, 1)."""
-    a_rank = []
-    a_ev = []
-    c = c1
-    while c >= 0:
-        a_rank.append(rank[C_var[c]])
-        a_ev.append(C_ev[c])
-        c = C_parent[c]
-    b_rank = []
-    b_ev = []
-    c = c2
-    while c >= 0:
-        b_rank.append(rank[C_var[c]])
-        b_ev.append(C_ev[c])
-        c = C_parent[c]
-    na = len(a_ev)
-    nb = len(b_ev)
-    ka = np.empty(na, np.int64)
-    kb = np.empty(nb, np.int64)
-    # key = rank * 2^40 + event index; events of one var are chronological
-    for j in range(na):
-        ka[j] = a_rank[j] * (1 << 40) + a_ev[j]
-    for j in range(nb):
-        kb[j] = b_rank[j] * (1 << 40) + b_ev[j]
-    ka.sort()
-    kb.sort()
-    n = min(na, nb)
-    for j in range(n):
-        ea = ka[j] & ((1 << 40) - 1)
-        eb = kb[j] & ((1 << 40) - 1)
+    ka = T[W_KEYS_A]
+    kb = T[W_KEYS_B]
+    na = _path_keys(c1, T[C_VAR], T[C_EV], T[C_PARENT], rank, ka)
+    nb = _path_keys(c2, T[C_VAR], T[C_EV], T[C_PARENT], rank, kb)
+    mask = (1 << 40) - 1
+    for j in range(min(na, nb)):
+        ea = ka[j] & mask
+        eb = kb[j] & mask
         if ea < eb:
             return -1
         if ea > eb:
@@ -322,67 +409,149 @@ def _tie_cmp(c1, c2, C_var, C_ev, C_parent, rank):
     return 0
 
 
-@njit(cache=True)
-def _comp_less(k1, k2, K_cell, K_start, K_step, C_var, C_ev, C_parent, rank):
+@njit(cache=True, _nrt=False)
+def _comp_less(k1, k2, T, rank):
+    K_start = T[K_START]
+    K_step = T[K_STEP]
     if K_start[k1] != K_start[k2]:
         return K_start[k1] < K_start[k2]
     if K_step[k1] != K_step[k2]:
         return K_step[k1] < K_step[k2]
-    return _tie_cmp(K_cell[k1], K_cell[k2], C_var, C_ev, C_parent, rank) < 0
+    return _tie_cmp(T[K_CELL][k1], T[K_CELL][k2], T, rank) < 0
 
 
-@njit(cache=True)
-def _final_after_proceed(s0, st_e0, st_en, ed_act, ed_tgt, ed_cond, st_kind, bits, i, ed_prog,
-                         cell, L, X):  # fmt: skip
-    stack = [s0]
-    while len(stack) > 0:
-        s = stack.pop()
+@njit(cache=True, _nrt=False)
+def _final_after_proceed(s0, nfa, bits, i, cell, T, X):
+    """Whether proceed edges lead from state `s0` to the final state for event `i`."""
+    st_kind = nfa[ST_KIND]
+    st_e0 = nfa[ST_E0]
+    st_en = nfa[ST_EN]
+    ed_act = nfa[ED_ACT]
+    ed_tgt = nfa[ED_TGT]
+    ed_cond = nfa[ED_COND]
+    ed_prog = nfa[ED_PROG]
+    stack = T[W_STACK]
+    stack[0] = s0
+    top = 1
+    while top > 0:
+        top -= 1
+        s = stack[top]
         for e in range(st_e0[s], st_e0[s] + st_en[s]):
             if ed_act[e] != PROCEED:
                 continue
-            if _ok(e, ed_cond, bits, i, ed_prog, cell, L, X):
+            if _ok(e, ed_cond, bits, i, ed_prog, cell, T, X):
                 t = ed_tgt[e]
                 if st_kind[t] == FINAL:
                     return True
-                stack.append(t)
+                stack[top] = t
+                top += 1
     return False
 
 
-@njit(cache=True)
-def _new_run(state, cell, start, R_state, R_cell, R_start, R_next, R_free):
-    if len(R_free) > 0:
-        r = R_free.pop()
-        R_state[r] = state
-        R_cell[r] = cell
-        R_start[r] = start
-        R_next[r] = -1
-        return r
-    R_state.append(state)
-    R_cell.append(cell)
-    R_start.append(start)
-    R_next.append(-1)
-    return len(R_state) - 1
+@njit(cache=True, _nrt=False)
+def _followed(state, nfa, bits, i, cell, T, X, only_takes):
+    """The edges a run in `state` follows for event `i` (proceed edges walked through),
+    written to `T[W_EDGES]`; returns how many. `only_takes`: ignore edges left out."""
+    st_plain = nfa[ST_PLAIN]
+    st_e0 = nfa[ST_E0]
+    st_en = nfa[ST_EN]
+    ed_act = nfa[ED_ACT]
+    ed_tgt = nfa[ED_TGT]
+    ed_cond = nfa[ED_COND]
+    ed_prog = nfa[ED_PROG]
+    edges = T[W_EDGES]
+    n = 0
+    if st_plain[state] != 0:
+        for e in range(st_e0[state], st_e0[state] + st_en[state]):
+            if (not only_takes or ed_act[e] == TAKE) and _ok(
+                e, ed_cond, bits, i, ed_prog, cell, T, X
+            ):
+                edges[n] = e
+                n += 1
+        return n
+    stack = T[W_STACK]
+    stack[0] = state
+    top = 1
+    while top > 0:
+        top -= 1
+        s = stack[top]
+        for e in range(st_e0[s], st_e0[s] + st_en[s]):
+            if _ok(e, ed_cond, bits, i, ed_prog, cell, T, X):
+                if ed_act[e] == PROCEED:
+                    stack[top] = ed_tgt[e]
+                    top += 1
+                elif not only_takes or ed_act[e] == TAKE:
+                    edges[n] = e
+                    n += 1
+    return n
 
 
-@njit(cache=True)
-def _new_comp(cell, start, step, ts, K_cell, K_start, K_step, K_ts, K_next, K_free):
-    if len(K_free) > 0:
-        k = K_free.pop()
-        K_cell[k] = cell
-        K_start[k] = start
-        K_step[k] = step
-        K_ts[k] = ts
-        K_next[k] = -1
-        return k
-    K_cell.append(cell)
-    K_start.append(start)
-    K_step.append(step)
-    K_ts.append(ts)
-    K_next.append(-1)
-    return len(K_cell) - 1
+# ----------------------------------------------------------------- rows of the tables
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
+def _new_run(T, state, cell, start):
+    sc = T[SC]
+    if sc[S_RFREE] > 0:
+        sc[S_RFREE] -= 1
+        r = T[R_FREE][sc[S_RFREE]]
+    else:
+        r = sc[S_RUNS]
+        sc[S_RUNS] += 1
+    T[R_STATE][r] = state
+    T[R_CELL][r] = cell
+    T[R_START][r] = start
+    T[R_NEXT][r] = -1
+    return r
+
+
+@njit(cache=True, _nrt=False)
+def _free_run(T, r):
+    sc = T[SC]
+    T[R_FREE][sc[S_RFREE]] = r
+    sc[S_RFREE] += 1
+
+
+@njit(cache=True, _nrt=False)
+def _new_comp(T, cell, start, step, ts):
+    sc = T[SC]
+    if sc[S_KFREE] > 0:
+        sc[S_KFREE] -= 1
+        k = T[K_FREE][sc[S_KFREE]]
+    else:
+        k = sc[S_COMPS]
+        sc[S_COMPS] += 1
+    T[K_CELL][k] = cell
+    T[K_START][k] = start
+    T[K_STEP][k] = step
+    T[K_TS][k] = ts
+    T[K_NEXT][k] = -1
+    return k
+
+
+@njit(cache=True, _nrt=False)
+def _free_comp(T, k):
+    sc = T[SC]
+    T[K_FREE][sc[S_KFREE]] = k
+    sc[S_KFREE] += 1
+
+
+@njit(cache=True, _nrt=False)
+def _new_cell(T, var, event, parent):
+    sc = T[SC]
+    c = sc[S_CELLS]
+    T[C_VAR][c] = var
+    T[C_EV][c] = event
+    T[C_PARENT][c] = parent
+    depth = 1 if parent < 0 else T[C_DEPTH][parent] + 1
+    T[C_DEPTH][c] = depth
+    if depth > sc[S_DEPTH]:
+        sc[S_DEPTH] = depth
+    sc[S_CELLS] = c + 1
+    return c
+
+
+@njit(cache=True, _nrt=False)
 def _before(a1, a2, a3, b1, b2, b3):
     """(a1, a2, a3) < (b1, b2, b3)."""
     if a1 != b1:
@@ -392,119 +561,108 @@ def _before(a1, a2, a3, b1, b2, b3):
     return a3 < b3
 
 
-@njit(cache=True)
-def _heap_push(H, scalars, close, ts, seq, part):
-    """Push a timer onto the heap `H[0]` (rows: close, ts, seq, partition; `SC[S_HEAP]`
-    entries in use), growing it by doubling."""
-    heap = H[0]
-    n = scalars[S_HEAP]
-    if n == heap.shape[1]:
-        grown = np.empty((4, max(2 * n, 64)), np.int64)
-        grown[:, :n] = heap[:, :n]
-        H[0] = grown
-        heap = grown
-    heap[0, n] = close
-    heap[1, n] = ts
-    heap[2, n] = seq
-    heap[3, n] = part
-    scalars[S_HEAP] = n + 1
+@njit(cache=True, _nrt=False)
+def _heap_less(T, x, y):
+    return _before(T[H_CLOSE][x], T[H_TS][x], T[H_SEQ][x], T[H_CLOSE][y], T[H_TS][y], T[H_SEQ][y])
+
+
+@njit(cache=True, _nrt=False)
+def _heap_swap(T, x, y):
+    for table in (H_CLOSE, H_TS, H_SEQ, H_PART):
+        column = T[table]
+        column[x], column[y] = column[y], column[x]
+
+
+@njit(cache=True, _nrt=False)
+def _heap_push(T, close, ts, seq, part):
+    """Push a timer onto the heap (`SC[S_HEAP]` entries in use)."""
+    sc = T[SC]
+    n = sc[S_HEAP]
+    T[H_CLOSE][n] = close
+    T[H_TS][n] = ts
+    T[H_SEQ][n] = seq
+    T[H_PART][n] = part
+    sc[S_HEAP] = n + 1
     k = n
     while k > 0:
         p = (k - 1) // 2
-        if not _before(heap[0, k], heap[1, k], heap[2, k], heap[0, p], heap[1, p], heap[2, p]):
+        if not _heap_less(T, k, p):
             break
-        for row in range(4):
-            heap[row, p], heap[row, k] = heap[row, k], heap[row, p]
+        _heap_swap(T, k, p)
         k = p
 
 
-@njit(cache=True)
-def _heap_pop(H, scalars):
+@njit(cache=True, _nrt=False)
+def _heap_pop(T):
     """Remove and return the earliest timer (close, ts, seq, partition)."""
-    heap = H[0]
-    n = scalars[S_HEAP] - 1
-    close = heap[0, 0]
-    ts = heap[1, 0]
-    seq = heap[2, 0]
-    part = heap[3, 0]
-    for row in range(4):
-        heap[row, 0] = heap[row, n]
-    scalars[S_HEAP] = n
+    sc = T[SC]
+    n = sc[S_HEAP] - 1
+    close = T[H_CLOSE][0]
+    ts = T[H_TS][0]
+    seq = T[H_SEQ][0]
+    part = T[H_PART][0]
+    _heap_swap(T, 0, n)
+    sc[S_HEAP] = n
     k = 0
     while True:
         c = 2 * k + 1
         if c >= n:
             break
-        if c + 1 < n and _before(
-            heap[0, c + 1], heap[1, c + 1], heap[2, c + 1], heap[0, c], heap[1, c], heap[2, c]
-        ):
+        if c + 1 < n and _heap_less(T, c + 1, c):
             c += 1
-        if not _before(heap[0, c], heap[1, c], heap[2, c], heap[0, k], heap[1, k], heap[2, k]):
+        if not _heap_less(T, c, k):
             break
-        for row in range(4):
-            heap[row, k], heap[row, c] = heap[row, c], heap[row, k]
+        _heap_swap(T, k, c)
         k = c
     return close, ts, seq, part
 
 
-# indexes of the typed lists in the state tuple `L`
-(R_STATE, R_CELL, R_START, R_NEXT, R_FREE, C_VAR, C_EV, C_PARENT, K_CELL, K_START, K_STEP,
- K_TS, K_NEXT, K_FREE, P_HEAD, P_COMP, P_TIMER, E_TS, E_SEQ,
- O_KIND, O_TS, O_CELL, O_PART, O_T, O_PHASE, O_A, O_B, SC) = range(28)  # fmt: skip
-N_LISTS = 28
-#: how many scalar slots `L[SC]` has
-N_SCALARS = 6
-# indexes of the static arrays in `nfa`
-(ST_KIND, ST_PLAIN, ST_PTF, ST_E0, ST_EN, ED_ACT, ED_TGT, ED_COND, ED_VAR, RANK,
- START_TAKES, ED_PROG) = range(12)  # fmt: skip
-# indexes of `params`
-(P_START_STATE, P_WINDOW, P_SKIP, P_SKIP_VAR, P_MAX_RUNS, P_TIMEOUTS,
- P_START_PLAIN, P_WHERE) = range(8)  # fmt: skip
-
-
-@njit(cache=True)
-def _emit(L, kind, ts, cell, part, t, phase, a, b):
-    L[O_KIND].append(kind)
-    L[O_TS].append(ts)
-    L[O_CELL].append(cell)
-    L[O_PART].append(part)
-    L[O_T].append(t)
-    L[O_PHASE].append(phase)
-    L[O_A].append(a)
-    L[O_B].append(b)
+@njit(cache=True, _nrt=False)
+def _emit(T, kind, ts, cell, part, t, phase, a, b):
+    sc = T[SC]
+    j = sc[S_OUT]
+    T[O_KIND][j] = kind
+    T[O_TS][j] = ts
+    T[O_CELL][j] = cell
+    T[O_PART][j] = part
+    T[O_T][j] = t
+    T[O_PHASE][j] = phase
+    T[O_A][j] = a
+    T[O_B][j] = b
+    sc[S_OUT] = j + 1
     if kind == 0:
-        L[SC][S_MATCHES] += 1
+        sc[S_MATCHES] += 1
     else:
-        L[SC][S_TIMEOUTS] += 1
+        sc[S_TIMEOUTS] += 1
 
 
-@njit(cache=True)
-def _insert_comp(L, p, k, rank):
-    K_next = L[K_NEXT]
-    head = L[P_COMP][p]
-    if head < 0 or _comp_less(
-        k, head, L[K_CELL], L[K_START], L[K_STEP], L[C_VAR], L[C_EV], L[C_PARENT], rank
-    ):
+# ------------------------------------------------------------------- held matches
+
+
+@njit(cache=True, _nrt=False)
+def _insert_comp(T, p, k, rank):
+    K_next = T[K_NEXT]
+    P_comp = T[P_COMP]
+    head = P_comp[p]
+    if head < 0 or _comp_less(k, head, T, rank):
         K_next[k] = head
-        L[P_COMP][p] = k
+        P_comp[p] = k
         return
     prev = head
     cur = K_next[head]
-    while cur >= 0 and not _comp_less(
-        k, cur, L[K_CELL], L[K_START], L[K_STEP], L[C_VAR], L[C_EV], L[C_PARENT], rank
-    ):
+    while cur >= 0 and not _comp_less(k, cur, T, rank):
         prev = cur
         cur = K_next[cur]
     K_next[k] = cur
     K_next[prev] = k
 
 
-@njit(cache=True)
-def _prune(L, p, cell, params):
+@njit(cache=True, _nrt=False)
+def _prune(T, p, cell, params):
     skip = params[P_SKIP]
-    C_ev = L[C_EV]
-    C_var = L[C_VAR]
-    C_parent = L[C_PARENT]
+    C_ev = T[C_EV]
+    C_var = T[C_VAR]
+    C_parent = T[C_PARENT]
     if skip == SKIP_PAST_LAST:
         pid = C_ev[cell]
         inclusive = True
@@ -529,14 +687,16 @@ def _prune(L, p, cell, params):
             return
         pid = first if skip == SKIP_TO_FIRST else last
         inclusive = False
-    L[P_HEAD][p] = _drop_pruned(L[P_HEAD][p], L[R_START], L[R_NEXT], L[R_FREE], pid, inclusive)
-    L[P_COMP][p] = _drop_pruned(L[P_COMP][p], L[K_START], L[K_NEXT], L[K_FREE], pid, inclusive)
+    T[P_HEAD][p] = _drop_pruned(T, T[P_HEAD][p], True, pid, inclusive)
+    T[P_COMP][p] = _drop_pruned(T, T[P_COMP][p], False, pid, inclusive)
 
 
-@njit(cache=True)
-def _drop_pruned(head, starts, nexts, free, pid, inclusive):
-    """Remove from a linked list (runs or held matches) the entries whose start is at or
-    before (`inclusive`) / before the pruning event; returns the new head."""
+@njit(cache=True, _nrt=False)
+def _drop_pruned(T, head, runs, pid, inclusive):
+    """Remove from a linked list (`runs`, else held matches) the entries whose start is
+    at or before (`inclusive`) / before the pruning event; returns the new head."""
+    starts = T[R_START] if runs else T[K_START]
+    nexts = T[R_NEXT] if runs else T[K_NEXT]
     prev = -1
     item = head
     while item >= 0:
@@ -547,127 +707,166 @@ def _drop_pruned(head, starts, nexts, free, pid, inclusive):
                 head = nxt
             else:
                 nexts[prev] = nxt
-            free.append(item)
+            if runs:
+                _free_run(T, item)
+            else:
+                _free_comp(T, item)
         else:
             prev = item
         item = nxt
     return head
 
 
-@njit(cache=True)
-def _release(L, p, params, rank, t, phase, a, b):
+@njit(cache=True, _nrt=False)
+def _release(T, p, params, rank, t, phase, a, b):
     holds = params[P_SKIP] != SKIP_NONE
-    R_start = L[R_START]
-    R_next = L[R_NEXT]
-    while L[P_COMP][p] >= 0:
-        k = L[P_COMP][p]
+    R_start = T[R_START]
+    R_next = T[R_NEXT]
+    P_comp = T[P_COMP]
+    while P_comp[p] >= 0:
+        k = P_comp[p]
         if holds:
-            r = L[P_HEAD][p]
+            r = T[P_HEAD][p]
             if r >= 0:
                 earliest = R_start[r]
                 while r >= 0:
                     if R_start[r] < earliest:
                         earliest = R_start[r]
                     r = R_next[r]
-                if L[K_START][k] > earliest:
+                if T[K_START][k] > earliest:
                     break
-        L[P_COMP][p] = L[K_NEXT][k]
-        L[K_FREE].append(k)
-        cell = L[K_CELL][k]
+        P_comp[p] = T[K_NEXT][k]
+        _free_comp(T, k)
+        cell = T[K_CELL][k]
         if holds:
-            _prune(L, p, cell, params)
-        _emit(L, 0, L[K_TS][k], cell, p, t, phase, a, b)
+            _prune(T, p, cell, params)
+        _emit(T, 0, T[K_TS][k], cell, p, t, phase, a, b)
 
 
-@njit(cache=True)
-def _advance(L, nfa, params, p, now, t, a, b, X):
+# ------------------------------------------------------------------------- windows
+
+
+@njit(cache=True, _nrt=False)
+def _advance(T, nfa, params, p, now, t, a, b, X):
     """Close the windows of partition p that end at or before `now`."""
     window = params[P_WINDOW]
     if window < 0:
         return
     st_kind = nfa[ST_KIND]
     rank = nfa[RANK]
-    L[SC][S_STEP] += 1
-    step = L[SC][S_STEP]
-    R_state = L[R_STATE]
-    R_start = L[R_START]
-    R_next = L[R_NEXT]
-    E_ts = L[E_TS]
-    expired = []
+    sc = T[SC]
+    sc[S_STEP] += 1
+    step = sc[S_STEP]
+    R_state = T[R_STATE]
+    R_cell = T[R_CELL]
+    R_start = T[R_START]
+    R_next = T[R_NEXT]
+    P_head = T[P_HEAD]
+    E_ts = T[E_TS]
+    expired = T[R_WORK]
+    n = 0
     prev = -1
-    r = L[P_HEAD][p]
+    r = P_head[p]
     while r >= 0:
         nxt = R_next[r]
         start_ts = E_ts[R_start[r]]
         if now - start_ts >= window:
             if prev < 0:
-                L[P_HEAD][p] = nxt
+                P_head[p] = nxt
             else:
                 R_next[prev] = nxt
             if st_kind[R_state[r]] == PENDING:
-                if not _completes(params, L[R_CELL][r], L, X):
-                    L[R_FREE].append(r)  # `where` is false: the absence is no match
-                    r = nxt
-                    continue
-                k = _new_comp(
-                    L[R_CELL][r], R_start[r], step, start_ts + window, L[K_CELL],
-                    L[K_START], L[K_STEP], L[K_TS], L[K_NEXT], L[K_FREE],
-                )  # fmt: skip
-                _insert_comp(L, p, k, rank)
-                L[R_FREE].append(r)
+                if _completes(params, R_cell[r], T, X):
+                    k = _new_comp(T, R_cell[r], R_start[r], step, start_ts + window)
+                    _insert_comp(T, p, k, rank)
+                # else `where` is false: the absence is no match
+                _free_run(T, r)
             else:
-                expired.append(r)
+                expired[n] = r
+                n += 1
         else:
             prev = r
         r = nxt
-    _release(L, p, params, rank, t, 0, a, b)
-    L[SC][S_EXPIRED] += len(expired)
-    if params[P_TIMEOUTS] != 0 and len(expired) > 0:
-        # timeouts in order of first event, then bound events
-        n = len(expired)
-        order = np.arange(n)
+    _release(T, p, params, rank, t, 0, a, b)
+    sc[S_EXPIRED] += n
+    if params[P_TIMEOUTS] != 0 and n > 0:
+        # timeouts in order of first event, then bound events (insertion sort)
         for x in range(1, n):
             y = x
             while y > 0:
-                r1 = expired[order[y]]
-                r0 = expired[order[y - 1]]
+                r1 = expired[y]
+                r0 = expired[y - 1]
                 if R_start[r1] < R_start[r0] or (
-                    R_start[r1] == R_start[r0]
-                    and _tie_cmp(L[R_CELL][r1], L[R_CELL][r0], L[C_VAR], L[C_EV], L[C_PARENT],
-                                 rank) < 0
-                ):  # fmt: skip
-                    order[y], order[y - 1] = order[y - 1], order[y]
+                    R_start[r1] == R_start[r0] and _tie_cmp(R_cell[r1], R_cell[r0], T, rank) < 0
+                ):
+                    expired[y], expired[y - 1] = r0, r1
                     y -= 1
                 else:
                     break
         for x in range(n):
-            r = expired[order[x]]
-            _emit(L, 1, E_ts[R_start[r]] + window, L[R_CELL][r], p, t, 0, a, b)
-    for r in expired:
-        L[R_FREE].append(r)
+            r = expired[x]
+            _emit(T, 1, E_ts[R_start[r]] + window, R_cell[r], p, t, 0, a, b)
+    for x in range(n):
+        _free_run(T, expired[x])
 
 
-@njit(cache=True)
-def _fire(L, nfa, params, up_to, X):
-    H = X[4]
-    scalars = L[SC]
-    while scalars[S_HEAP] > 0 and H[0][0, 0] <= up_to:
-        close, ts, seq, p = _heap_pop(H, scalars)
-        _advance(L, nfa, params, p, close, close, ts, seq, X)
+@njit(cache=True, _nrt=False)
+def _fire(T, nfa, params, up_to, X):
+    sc = T[SC]
+    while sc[S_HEAP] > 0 and T[H_CLOSE][0] <= up_to:
+        close, ts, seq, p = _heap_pop(T)
+        _advance(T, nfa, params, p, close, close, ts, seq, X)
 
 
-@njit(cache=True)
-def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L, X):
-    """Match a batch of events (in processing order) of one rule.
+@njit(cache=True, _nrt=False)
+def _room(T, p, fan_out):
+    """Whether every table has room for what one event of partition `p` (-1: none, the
+    closing of windows only) can add at most; records the sizes needed in `SC`."""
+    sc = T[SC]
+    runs = 0
+    if p >= 0:
+        r = T[P_HEAD][p]
+        R_next = T[R_NEXT]
+        while r >= 0:
+            runs += 1
+            r = R_next[r]
+    fan = (runs + 1) * 2 * fan_out
+    live_runs = sc[S_RUNS] - sc[S_RFREE]
+    live_comps = sc[S_COMPS] - sc[S_KFREE]
+    sc[S_NEED_RUNS] = sc[S_RUNS] + fan
+    sc[S_NEED_CELLS] = sc[S_CELLS] + fan
+    sc[S_NEED_COMPS] = sc[S_COMPS] + live_runs + fan
+    sc[S_NEED_EVENTS] = sc[S_EVENTS] + 1
+    sc[S_NEED_OUT] = sc[S_OUT] + 2 * (live_runs + live_comps) + 2 * fan
+    sc[S_NEED_HEAP] = sc[S_HEAP] + 1
+    sc[S_NEED_POT] = fan
+    sc[S_NEED_DEPTH] = sc[S_DEPTH] + 2
+    return (
+        sc[S_NEED_RUNS] <= len(T[R_STATE])
+        and sc[S_NEED_CELLS] <= len(T[C_VAR])
+        and sc[S_NEED_COMPS] <= len(T[K_CELL])
+        and sc[S_NEED_EVENTS] <= len(T[E_TS])
+        and sc[S_NEED_OUT] <= len(T[O_KIND])
+        and sc[S_NEED_HEAP] <= len(T[H_CLOSE])
+        and sc[S_NEED_POT] <= len(T[W_POT_CELL])
+        and sc[S_NEED_DEPTH] <= len(T[W_KEYS_A])
+    )
 
-    `X` carries the run-dependent conditions and the timers: (programs, the batch's
-    field values `cur[slot, i]`, the stored events' values `EV`, a stack, the timer
-    heap, an empty bits array for `where` checks outside an event)."""
+
+# ----------------------------------------------------------------------- the batch
+
+
+@njit(cache=True, _nrt=False)
+def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
+    """Match events `begin:` of a batch (in processing order) of one rule, then close
+    the windows that end at or before `fire_up_to`. Returns -1 when done, or the index
+    of the event (the batch's length: the closing) that needs bigger tables.
+
+    `X` carries the run-dependent conditions: (programs, the batch's field values
+    `cur[slot, i]`, the stored events' values `EV[event * slots + slot]`, a stack, an
+    empty bits array for `where` checks outside an event)."""
     st_kind = nfa[ST_KIND]
-    st_plain = nfa[ST_PLAIN]
     st_ptf = nfa[ST_PTF]
-    st_e0 = nfa[ST_E0]
-    st_en = nfa[ST_EN]
     ed_act = nfa[ED_ACT]
     ed_tgt = nfa[ED_TGT]
     ed_cond = nfa[ED_COND]
@@ -682,38 +881,47 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L, X):
     window = params[P_WINDOW]
     max_runs = params[P_MAX_RUNS]
     start_plain = params[P_START_PLAIN] != 0
-    R_state = L[R_STATE]
-    R_cell = L[R_CELL]
-    R_start = L[R_START]
-    R_next = L[R_NEXT]
-    R_free = L[R_FREE]
-    C_var = L[C_VAR]
-    C_ev = L[C_EV]
-    C_parent = L[C_PARENT]
-    P_head = L[P_HEAD]
-    for i in range(len(b_ts)):
+    fan_out = params[P_FANOUT]
+    sc = T[SC]
+    R_state = T[R_STATE]
+    R_cell = T[R_CELL]
+    R_start = T[R_START]
+    R_next = T[R_NEXT]
+    P_head = T[P_HEAD]
+    P_comp = T[P_COMP]
+    P_timer = T[P_TIMER]
+    E_ts = T[E_TS]
+    E_seq = T[E_SEQ]
+    pot_cell = T[W_POT_CELL]
+    pot_start = T[W_POT_START]
+    kid_state = T[W_KID_STATE]
+    kid_cell = T[W_KID_CELL]
+    edges = T[W_EDGES]
+    for i in range(begin, len(b_ts)):
         ts = b_ts[i]
         seq = b_seq[i]
         p = b_part[i]
-        if L[SC][S_HEAP] > 0 and X[4][0][0, 0] <= ts:
-            _fire(L, nfa, params, ts, X)
-        if P_head[p] < 0 and L[P_COMP][p] < 0 and start_plain:
+        if not _room(T, p, fan_out):
+            return i
+        if sc[S_HEAP] > 0 and T[H_CLOSE][0] <= ts:
+            _fire(T, nfa, params, ts, X)
+        if P_head[p] < 0 and P_comp[p] < 0 and start_plain:
             starts = False
             for e in start_takes:
-                if _ok(e, ed_cond, bits, i, ed_prog, -1, L, X):
+                if _ok(e, ed_cond, bits, i, ed_prog, -1, T, X):
                     starts = True
                     break
             if not starts:
                 continue
-        g = len(L[E_TS])
-        L[E_TS].append(ts)
-        L[E_SEQ].append(seq)
+        g = sc[S_EVENTS]
+        sc[S_EVENTS] = g + 1
+        E_ts[g] = ts
+        E_seq[g] = seq
         for f in range(n_slots):
-            EV.append(cur[f, i])
-        L[SC][S_STEP] += 1
-        step = L[SC][S_STEP]
-        pot_cell = [np.int64(0) for _ in range(0)]
-        pot_start = [np.int64(0) for _ in range(0)]
+            EV[g * n_slots + f] = cur[f, i]
+        sc[S_STEP] += 1
+        step = sc[S_STEP]
+        n_pot = 0
         new_head = -1
         new_tail = -1
         count = 0
@@ -724,60 +932,42 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L, X):
             state = R_state[r]
             cell = R_cell[r]
             start = R_start[r]
-            edges = [np.int64(0) for _ in range(0)]
-            if st_plain[state] != 0:
-                for e in range(st_e0[state], st_e0[state] + st_en[state]):
-                    if _ok(e, ed_cond, bits, i, ed_prog, cell, L, X):
-                        edges.append(e)
-            else:
-                stack = [state]
-                while len(stack) > 0:
-                    s = stack.pop()
-                    for e in range(st_e0[s], st_e0[s] + st_en[s]):
-                        if _ok(e, ed_cond, bits, i, ed_prog, cell, L, X):
-                            if ed_act[e] == PROCEED:
-                                stack.append(ed_tgt[e])
-                            else:
-                                edges.append(e)
+            n_edges = _followed(state, nfa, bits, i, cell, T, X, False)
             stopped = False
-            kid_state = [np.int64(0) for _ in range(0)]
-            kid_cell = [np.int64(0) for _ in range(0)]
+            n_kids = 0
             reused = False
-            for e in edges:
+            for x in range(n_edges):
+                e = edges[x]
                 target = ed_tgt[e]
                 if ed_act[e] == IGNORE:
-                    if st_kind[target] == FINAL and not _completes(params, cell, L, X):
+                    if st_kind[target] == FINAL and not _completes(params, cell, T, X):
                         continue
-                    if target == state:
-                        kid_state.append(-1)  # the run itself, unchanged
-                        kid_cell.append(cell)
-                    else:
-                        kid_state.append(target)
-                        kid_cell.append(cell)
+                    kid_state[n_kids] = -1 if target == state else target  # -1: the run itself
+                    kid_cell[n_kids] = cell
+                    n_kids += 1
                     continue
                 if st_kind[target] == STOP:
                     stopped = True
                     continue
-                C_var.append(ed_var[e])
-                C_ev.append(g)
-                C_parent.append(cell)
-                taken = len(C_ev) - 1
-                kid_state.append(target)
-                kid_cell.append(taken)
+                taken = _new_cell(T, ed_var[e], g, cell)
+                kid_state[n_kids] = target
+                kid_cell[n_kids] = taken
+                n_kids += 1
                 if (
                     st_ptf[target] != 0
-                    and _final_after_proceed(target, st_e0, st_en, ed_act, ed_tgt, ed_cond,
-                                             st_kind, bits, i, ed_prog, cell, L, X)
-                    and _completes(params, taken, L, X)
-                ):  # fmt: skip
-                    kid_state.append(-2)  # a completed match
-                    kid_cell.append(taken)
-            for x in range(len(kid_state)):
+                    and _final_after_proceed(target, nfa, bits, i, cell, T, X)
+                    and _completes(params, taken, T, X)
+                ):
+                    kid_state[n_kids] = -2  # a completed match
+                    kid_cell[n_kids] = taken
+                    n_kids += 1
+            for x in range(n_kids):
                 ks = kid_state[x]
                 kc = kid_cell[x]
                 if ks == -2 or (ks >= 0 and st_kind[ks] == FINAL):
-                    pot_cell.append(kc)
-                    pot_start.append(start)
+                    pot_cell[n_pot] = kc
+                    pot_start[n_pot] = start
+                    n_pot += 1
                     continue
                 if stopped:
                     continue
@@ -785,8 +975,7 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L, X):
                     kr = r
                     reused = True
                 else:
-                    kr = _new_run(ks if ks >= 0 else state, kc, start, R_state, R_cell,
-                                  R_start, R_next, R_free)  # fmt: skip
+                    kr = _new_run(T, ks if ks >= 0 else state, kc, start)
                 R_next[kr] = -1
                 if new_tail < 0:
                     new_head = kr
@@ -795,41 +984,33 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L, X):
                 new_tail = kr
                 count += 1
             if not reused:
-                R_free.append(r)
+                _free_run(T, r)
             r = nxt
         # the start run
         runs_before = count
-        start_edges = [np.int64(0) for _ in range(0)]
         if start_plain:
+            n_edges = 0
             for e in start_takes:
-                if _ok(e, ed_cond, bits, i, ed_prog, -1, L, X):
-                    start_edges.append(e)
+                if _ok(e, ed_cond, bits, i, ed_prog, -1, T, X):
+                    edges[n_edges] = e
+                    n_edges += 1
         else:
-            stack = [start_state]
-            while len(stack) > 0:
-                s = stack.pop()
-                for e in range(st_e0[s], st_e0[s] + st_en[s]):
-                    if _ok(e, ed_cond, bits, i, ed_prog, -1, L, X):
-                        if ed_act[e] == PROCEED:
-                            stack.append(ed_tgt[e])
-                        elif ed_act[e] == TAKE:
-                            start_edges.append(e)
+            n_edges = _followed(start_state, nfa, bits, i, -1, T, X, True)
         start_tail_before = new_tail
         stopped = False
-        for e in start_edges:
+        for x in range(n_edges):
+            e = edges[x]
             target = ed_tgt[e]
             if st_kind[target] == STOP:
                 stopped = True
                 continue
-            C_var.append(ed_var[e])
-            C_ev.append(g)
-            C_parent.append(-1)
-            taken = len(C_ev) - 1
+            taken = _new_cell(T, ed_var[e], g, -1)
             if st_kind[target] == FINAL:
-                pot_cell.append(taken)
-                pot_start.append(g)
+                pot_cell[n_pot] = taken
+                pot_start[n_pot] = g
+                n_pot += 1
                 continue
-            kr = _new_run(target, taken, g, R_state, R_cell, R_start, R_next, R_free)
+            kr = _new_run(T, target, taken, g)
             if new_tail < 0:
                 new_head = kr
             else:
@@ -838,18 +1019,18 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L, X):
             count += 1
             if (
                 st_ptf[target] != 0
-                and _final_after_proceed(target, st_e0, st_en, ed_act, ed_tgt, ed_cond, st_kind,
-                                         bits, i, ed_prog, -1, L, X)
-                and _completes(params, taken, L, X)
-            ):  # fmt: skip
-                pot_cell.append(taken)
-                pot_start.append(g)
+                and _final_after_proceed(target, nfa, bits, i, -1, T, X)
+                and _completes(params, taken, T, X)
+            ):
+                pot_cell[n_pot] = taken
+                pot_start[n_pot] = g
+                n_pot += 1
         if stopped and count > runs_before:
             # a stop kills the start run's other children
             r = R_next[start_tail_before] if start_tail_before >= 0 else new_head
             while r >= 0:
                 nxt = R_next[r]
-                R_free.append(r)
+                _free_run(T, r)
                 r = nxt
             if start_tail_before >= 0:
                 R_next[start_tail_before] = -1
@@ -870,41 +1051,39 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, L, X):
             new_tail = r
             while extra >= 0:
                 nxt = R_next[extra]
-                R_free.append(extra)
-                L[SC][S_DROPPED] += 1
+                _free_run(T, extra)
+                sc[S_DROPPED] += 1
                 extra = nxt
         P_head[p] = new_head
         if started and window >= 0:
             close = ts + window
-            if close > L[P_TIMER][p]:
-                L[P_TIMER][p] = close
-                _heap_push(X[4], L[SC], close, ts, seq, p)
-        if len(pot_cell) == 0 and L[P_COMP][p] < 0:
+            if close > P_timer[p]:
+                P_timer[p] = close
+                _heap_push(T, close, ts, seq, p)
+        if n_pot == 0 and P_comp[p] < 0:
             continue
-        for x in range(len(pot_cell)):
-            k = _new_comp(pot_cell[x], pot_start[x], step, ts, L[K_CELL], L[K_START],
-                          L[K_STEP], L[K_TS], L[K_NEXT], L[K_FREE])  # fmt: skip
-            _insert_comp(L, p, k, rank)
-        _release(L, p, params, rank, ts, 1, ts, seq)
-    _fire(L, nfa, params, fire_up_to, X)
+        for x in range(n_pot):
+            k = _new_comp(T, pot_cell[x], pot_start[x], step, ts)
+            _insert_comp(T, p, k, rank)
+        _release(T, p, params, rank, ts, 1, ts, seq)
+    if not _room(T, -1, fan_out):
+        return len(b_ts)
+    _fire(T, nfa, params, fire_up_to, X)
+    return -1
+
+
+# -------------------------------------------------------------------- for the caller
 
 
 @njit(cache=True)
-def add_partitions(L, count):
-    """`count` new partitions: no runs, no held matches, no timer."""
-    for _ in range(count):
-        L[P_HEAD].append(-1)
-        L[P_COMP].append(-1)
-        L[P_TIMER].append(-(2**62))
-
-
-@njit(cache=True)
-def to_array(values, start, stop):
-    """Items `start:stop` of a typed list, as an array (one call instead of many)."""
-    out = np.empty(max(stop - start, 0), np.int64)
-    for j in range(start, stop):
-        out[j - start] = values[j]
-    return out
+def add_partitions(T, count):
+    """`count` new partitions (room made by the caller): no runs, held matches, timer."""
+    sc = T[SC]
+    for p in range(sc[S_PARTS], sc[S_PARTS] + count):
+        T[P_HEAD][p] = -1
+        T[P_COMP][p] = -1
+        T[P_TIMER][p] = -(2**62)
+    sc[S_PARTS] += count
 
 
 @njit(cache=True)
@@ -941,35 +1120,62 @@ def collect_paths(cells, C_var, C_ev, C_parent):
 
 
 @njit(cache=True)
-def compact(L, EV, n_slots):
+def live_counts(T):
+    """(open runs, held matches) over every partition."""
+    runs = 0
+    held = 0
+    for p in range(T[SC][S_PARTS]):
+        r = T[P_HEAD][p]
+        while r >= 0:
+            runs += 1
+            r = T[R_NEXT][r]
+        k = T[P_COMP][p]
+        while k >= 0:
+            held += 1
+            k = T[K_NEXT][k]
+    return runs, held
+
+
+@njit(cache=True)
+def compact(T, EV, n_slots):
     """Drop the history cells and events no live run or held match refers to, keeping
     their order; returns the kept old event indexes (new index = position)."""
-    n_cells = len(L[C_EV])
-    n_events = len(L[E_TS])
+    sc = T[SC]
+    n_cells = sc[S_CELLS]
+    n_events = sc[S_EVENTS]
     live_cell = np.zeros(n_cells, np.bool_)
     live_event = np.zeros(n_events, np.bool_)
-    C_parent = L[C_PARENT]
+    C_var = T[C_VAR]
+    C_ev = T[C_EV]
+    C_parent = T[C_PARENT]
+    R_start = T[R_START]
+    R_cell = T[R_CELL]
+    R_next = T[R_NEXT]
+    K_start = T[K_START]
+    K_cell = T[K_CELL]
+    K_next = T[K_NEXT]
+    n_parts = sc[S_PARTS]
     # every run still listed in a partition, every held match
-    for p in range(len(L[P_HEAD])):
-        r = L[P_HEAD][p]
+    for p in range(n_parts):
+        r = T[P_HEAD][p]
         while r >= 0:
-            live_event[L[R_START][r]] = True
-            c = L[R_CELL][r]
+            live_event[R_start[r]] = True
+            c = R_cell[r]
             while c >= 0 and not live_cell[c]:
                 live_cell[c] = True
                 c = C_parent[c]
-            r = L[R_NEXT][r]
-        k = L[P_COMP][p]
+            r = R_next[r]
+        k = T[P_COMP][p]
         while k >= 0:
-            live_event[L[K_START][k]] = True
-            c = L[K_CELL][k]
+            live_event[K_start[k]] = True
+            c = K_cell[k]
             while c >= 0 and not live_cell[c]:
                 live_cell[c] = True
                 c = C_parent[c]
-            k = L[K_NEXT][k]
+            k = K_next[k]
     for c in range(n_cells):
         if live_cell[c]:
-            live_event[L[C_EV][c]] = True
+            live_event[C_ev[c]] = True
     new_cell = np.full(n_cells, -1, np.int64)
     at = 0
     for c in range(n_cells):
@@ -985,46 +1191,92 @@ def compact(L, EV, n_slots):
             kept[at] = g
             at += 1
     # rewrite the cells
-    C_var = L[C_VAR]
-    C_ev = L[C_EV]
     at = 0
     for c in range(n_cells):
         if live_cell[c]:
             C_var[at] = C_var[c]
+            T[C_DEPTH][at] = T[C_DEPTH][c]
             C_ev[at] = new_event[C_ev[c]]
             parent = C_parent[c]
             C_parent[at] = new_cell[parent] if parent >= 0 else -1
             at += 1
-    while len(C_ev) > at:
-        C_var.pop()
-        C_ev.pop()
-        C_parent.pop()
+    sc[S_CELLS] = at
     # rewrite the events
-    E_ts = L[E_TS]
-    E_seq = L[E_SEQ]
+    E_ts = T[E_TS]
+    E_seq = T[E_SEQ]
     for j in range(len(kept)):
         E_ts[j] = E_ts[kept[j]]
         E_seq[j] = E_seq[kept[j]]
-    while len(E_ts) > len(kept):
-        E_ts.pop()
-        E_seq.pop()
-    if n_slots > 0:
-        for j in range(len(kept)):
-            for f in range(n_slots):
-                EV[j * n_slots + f] = EV[kept[j] * n_slots + f]
-        while len(EV) > len(kept) * n_slots:
-            EV.pop()
+        for f in range(n_slots):
+            EV[j * n_slots + f] = EV[kept[j] * n_slots + f]
+    sc[S_EVENTS] = len(kept)
     # runs and held matches point at the new indexes
-    for p in range(len(L[P_HEAD])):
-        r = L[P_HEAD][p]
+    for p in range(n_parts):
+        r = T[P_HEAD][p]
         while r >= 0:
-            L[R_START][r] = new_event[L[R_START][r]]
-            c = L[R_CELL][r]
-            L[R_CELL][r] = new_cell[c] if c >= 0 else -1
-            r = L[R_NEXT][r]
-        k = L[P_COMP][p]
+            R_start[r] = new_event[R_start[r]]
+            c = R_cell[r]
+            R_cell[r] = new_cell[c] if c >= 0 else -1
+            r = R_next[r]
+        k = T[P_COMP][p]
         while k >= 0:
-            L[K_START][k] = new_event[L[K_START][k]]
-            L[K_CELL][k] = new_cell[L[K_CELL][k]]
-            k = L[K_NEXT][k]
+            K_start[k] = new_event[K_start[k]]
+            K_cell[k] = new_cell[K_cell[k]]
+            k = K_next[k]
     return kept
+
+
+#: rows each growing table starts with (tests start with 1 to grow at every step)
+INITIAL_ROWS = 64
+
+
+class KernelState:
+    """One rule's kernel state: the tables of `T`, the stored events' values and a
+    scratch row for a history's values, grown (doubled, or to what the kernel asked for)
+    between kernel calls."""
+
+    def __init__(self, n_slots: int, fan_out: int) -> None:
+        self.n_slots = n_slots
+        rows = INITIAL_ROWS
+        sizes = {W_KID_STATE: 2 * fan_out, W_KID_CELL: 2 * fan_out, W_EDGES: fan_out,
+                 W_STACK: fan_out, SC: N_SCALARS}  # fmt: skip
+        self.tables = [np.zeros(sizes.get(t, rows), dtype=np.int64) for t in range(N_TABLES)]
+        self.values = np.zeros(rows * n_slots, dtype=np.float64)
+        self.scratch = np.zeros(rows, dtype=np.float64)
+
+    @property
+    def scalars(self) -> np.ndarray:
+        return self.tables[SC]
+
+    def count(self, slot: int) -> int:
+        return int(self.tables[SC][slot])
+
+    def as_tuple(self) -> tuple[np.ndarray, ...]:
+        return tuple(self.tables)
+
+    def add_partitions(self, count: int) -> None:
+        need = self.count(S_PARTS) + count
+        self._grow("partitions", need)
+        add_partitions(self.as_tuple(), count)
+
+    def grow(self) -> None:
+        """Make the room the kernel asked for (`S_NEED_*`)."""
+        for group, slot in NEEDS.items():
+            self._grow(group, self.count(slot))
+
+    def _grow(self, group: str, need: int) -> None:
+        tables = GROUPS[group]
+        have = len(self.tables[tables[0]])
+        if need <= have:
+            return
+        size = max(need, 2 * have)
+        for t in tables:
+            grown = np.zeros(size, dtype=np.int64)
+            grown[:have] = self.tables[t]
+            self.tables[t] = grown
+        if group == "events" and self.n_slots:
+            values = np.zeros(size * self.n_slots, dtype=np.float64)
+            values[: len(self.values)] = self.values
+            self.values = values
+        if group == "depth":
+            self.scratch = np.zeros(size, dtype=np.float64)
