@@ -22,7 +22,11 @@ tables of `T`, one tuple; `KernelState` owns them) and persists across batches:
 The kernel never allocates: before each event it works out how many rows that event
 can use at most (from the runs of its partition and the NFA's fan-out) and, when a
 table lacks room, returns the event's index with the sizes needed in `SC`; the caller
-grows the tables (`KernelState.grow`) and calls again from that event.
+grows the tables (`KernelState.grow`) and calls again from that event. With nothing
+allocated, every function under `run_batch` is compiled with `_nrt=False` (numba's
+option to leave out its reference counting): otherwise each call would increment and
+decrement, atomically, the count of every array it is passed (the state tuple alone
+holds dozens), which was half of the kernel's time.
 
 Reports go to the `O_*` tables with their release key `(t, phase, a, b)`: `(ts, 1, ts,
 seq)` for a report released by an event, `(close, 0, ts, seq of the scheduling event)`
@@ -812,32 +816,45 @@ def _advance(T, nfa, params, p, now, t, a, b, X):
 
 @njit(cache=True, _nrt=False)
 def _fire(T, nfa, params, up_to, X):
+    """Close the windows that end at or before `up_to`, timer by timer; False when the
+    tables lack room for the next one (the caller grows them and calls again)."""
     sc = T[SC]
+    fan_out = params[P_FANOUT]
     while sc[S_HEAP] > 0 and T[H_CLOSE][0] <= up_to:
+        if not _room(T, T[H_PART][0], fan_out, True):
+            return False
         close, ts, seq, p = _heap_pop(T)
         _advance(T, nfa, params, p, close, close, ts, seq, X)
+    return True
 
 
 @njit(cache=True, _nrt=False)
-def _room(T, p, fan_out):
-    """Whether every table has room for what one event of partition `p` (-1: none, the
-    closing of windows only) can add at most; records the sizes needed in `SC`."""
+def _room(T, p, fan_out, closing):
+    """Whether every table has room for what partition `p` can add at most, for one
+    event or (`closing`) for the closing of its windows; records in `SC` the sizes
+    needed."""
     sc = T[SC]
     runs = 0
-    if p >= 0:
-        r = T[P_HEAD][p]
-        R_next = T[R_NEXT]
-        while r >= 0:
-            runs += 1
-            r = R_next[r]
-    fan = (runs + 1) * 2 * fan_out
-    live_runs = sc[S_RUNS] - sc[S_RFREE]
-    live_comps = sc[S_COMPS] - sc[S_KFREE]
+    r = T[P_HEAD][p]
+    while r >= 0:
+        runs += 1
+        r = T[R_NEXT][r]
+    held = 0
+    k = T[P_COMP][p]
+    while k >= 0:
+        held += 1
+        k = T[K_NEXT][k]
+    if closing:  # runs end: each as a timeout or a held match; held matches go out
+        fan = 0
+        sc[S_NEED_COMPS] = sc[S_COMPS] + runs
+        sc[S_NEED_OUT] = sc[S_OUT] + runs + held
+    else:
+        fan = (runs + 1) * 2 * fan_out
+        sc[S_NEED_COMPS] = sc[S_COMPS] + fan
+        sc[S_NEED_OUT] = sc[S_OUT] + held + fan
     sc[S_NEED_RUNS] = sc[S_RUNS] + fan
     sc[S_NEED_CELLS] = sc[S_CELLS] + fan
-    sc[S_NEED_COMPS] = sc[S_COMPS] + live_runs + fan
     sc[S_NEED_EVENTS] = sc[S_EVENTS] + 1
-    sc[S_NEED_OUT] = sc[S_OUT] + 2 * (live_runs + live_comps) + 2 * fan
     sc[S_NEED_HEAP] = sc[S_HEAP] + 1
     sc[S_NEED_POT] = fan
     sc[S_NEED_DEPTH] = sc[S_DEPTH] + 2
@@ -901,10 +918,9 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
         ts = b_ts[i]
         seq = b_seq[i]
         p = b_part[i]
-        if not _room(T, p, fan_out):
+        # nothing changes for event i before its room is made: a call resumes at i
+        if sc[S_HEAP] > 0 and T[H_CLOSE][0] <= ts and not _fire(T, nfa, params, ts, X):
             return i
-        if sc[S_HEAP] > 0 and T[H_CLOSE][0] <= ts:
-            _fire(T, nfa, params, ts, X)
         if P_head[p] < 0 and P_comp[p] < 0 and start_plain:
             starts = False
             for e in start_takes:
@@ -913,6 +929,8 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
                     break
             if not starts:
                 continue
+        if not _room(T, p, fan_out, False):
+            return i
         g = sc[S_EVENTS]
         sc[S_EVENTS] = g + 1
         E_ts[g] = ts
@@ -1066,9 +1084,8 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
             k = _new_comp(T, pot_cell[x], pot_start[x], step, ts)
             _insert_comp(T, p, k, rank)
         _release(T, p, params, rank, ts, 1, ts, seq)
-    if not _room(T, -1, fan_out):
+    if not _fire(T, nfa, params, fire_up_to, X):
         return len(b_ts)
-    _fire(T, nfa, params, fire_up_to, X)
     return -1
 
 
