@@ -8,7 +8,8 @@ the kernel runs against the run's history: cep/fast/programs.py). A rule is elig
 when every run-dependent condition compiles (`fast_path_refusal` says why not). Events
 that satisfy no term are dropped before any per-run work when they cannot change a run.
 Reports are built in Python from the histories the kernel returns, and merged across
-rules in the order the interpreter releases them.
+rules in the order the interpreter releases them; each is a `LazyMatch`, whose events
+are rebuilt and whose `emit` is evaluated when it is first read.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
+from itertools import repeat
 from operator import attrgetter
 from typing import Any
 
@@ -32,7 +35,7 @@ from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, RuleStats, Stats
 from cep.runtime.event import Event
-from cep.runtime.match import Match
+from cep.runtime.match import LazyMatch, Match
 from cep.runtime.matcher import RuleMatcher
 from cep.runtime.ordering import EventOrderer
 
@@ -259,9 +262,8 @@ class FastRule:
         self.missing_key = 0
         self._dictionary_codes = np.zeros(0, dtype=np.int64)
         self._live_after_compaction = 0
-        #: turns an event kept as `(payload, type, ts, line, seq, record_of)` (payload: what
-        #: `Batch.kept_of` gives) into an `Event`
-        self.materialize: Callable[[tuple], Event] = _no_lazy_events
+        #: turns a `KeptEvent` into an `Event`
+        self.materialize: Callable[[KeptEvent], Event] = _no_lazy_events
 
     def _code(self, key: Any) -> int:
         code = self.codes.get(key)
@@ -504,20 +506,36 @@ class FastRule:
         )
         names = self.var_names
         stored = self.events
+        rule = self.rule
+        key_record = self.matcher.key_record
+        keys = self.keys
         out = []
         for j in range(count):
             kind = "match" if kinds[j] == 0 else "timeout"
             path = None
             for k in range(offsets[j], offsets[j + 1]):
-                event = stored[events[k]]
-                if type(event) is tuple:  # kept as its line until a report needs it
-                    event = stored[events[k]] = self.materialize(event)
-                path = (names[variables[k]], event, path)
-            report = self.matcher._report(path, ts[j], kind, self.keys[parts[j]])
+                path = (names[variables[k]], stored[events[k]], path)
+            key = key_record(keys[parts[j]])
+            content = partial(self._content, path, kind, key)
+            report = LazyMatch(rule.name, kind, ts[j], key, rule.severity, rule.tags, content)
             out.append(((t[j], phase[j], a[j], b[j]), report))
         self.state.scalars[kernel.S_OUT] = 0
         self._compact_if_due()
         return out
+
+    def _content(self, path: Any, kind: str, key: dict[str, Any] | None) -> tuple[dict, dict]:
+        """A report's fields and events (`LazyMatch`), its kept events rebuilt first."""
+        events = []
+        while path is not None:
+            name, event, path = path
+            if type(event) is KeptEvent:
+                if event.event is None:
+                    event.event = self.materialize(event)
+                event = event.event
+            events.append((name, event))
+        for name, event in reversed(events):
+            path = (name, event, path)
+        return self.matcher.content(path, kind, key)
 
     def stats(self) -> RuleStats:
         sc = self.state.scalars
@@ -533,7 +551,25 @@ class FastRule:
         )
 
 
-def _no_lazy_events(kept: tuple) -> Event:
+class KeptEvent:
+    """A matched event kept as what its batch gives (`Batch.kept_of`: its line, or its
+    record) until a report is read; `event` once rebuilt."""
+
+    __slots__ = ("event", "line", "payload", "record_of", "seq", "ts", "type")
+
+    def __init__(
+        self, payload: Any, type_name: str, ts: int, line: int, seq: int, record_of: Any
+    ) -> None:
+        self.payload = payload
+        self.type = type_name
+        self.ts = ts
+        self.line = line
+        self.seq = seq
+        self.record_of = record_of
+        self.event: Event | None = None
+
+
+def _no_lazy_events(kept: KeptEvent) -> Event:
     raise TypeError("this rule keeps no events as lines")
 
 
@@ -641,7 +677,8 @@ class FastEngine:
 class ColumnarRun:
     """Eligible rules over batches of columns (`cep.io.columnar`), with no allowed delay:
     an event older than the latest time seen is late (handed to `on_late` with its
-    batch and index). Matched events are rebuilt as `SourceEvent`s from their line."""
+    batch and index). Matched events are kept as their lines and rebuilt as `SourceEvent`s
+    when a report (a `LazyMatch`) is read."""
 
     def __init__(
         self,
@@ -727,26 +764,24 @@ class ColumnarRun:
         keyed.sort(key=lambda item: item[0])
         return keyed
 
-    def _events(self, batch: Batch, indexes: list[int], seqs: list[int]) -> list[Any]:
+    def _events(self, batch: Batch, indexes: list[int], seqs: list[int]) -> list[KeptEvent]:
         """Taken events, kept as their lines until a report needs them."""
         payloads = batch.kept_of(indexes)
-        record_of = batch.record_of
         names = batch.types.values
         type_names = [names[t] for t in batch.type[indexes].tolist()]
         times, lines = batch.ts[indexes].tolist(), batch.line[indexes].tolist()
-        return [
-            (payload, type_name, ts, line, seq, record_of)
-            for payload, type_name, ts, line, seq in zip(
-                payloads, type_names, times, lines, seqs, strict=True
-            )
-        ]
+        return list(
+            map(KeptEvent, payloads, type_names, times, lines, seqs, repeat(batch.record_of))
+        )
 
-    def _materialize(self, kept: tuple) -> Event:
-        payload, type_name, ts, line, seq, record_of = kept
-        record = record_of(payload)
+    def _materialize(self, kept: KeptEvent) -> Event:
+        payload, type_name = kept.payload, kept.type
+        record = kept.record_of(payload)
         typed, _ = self.validator.validate(type_name, record)
         text = payload if type(payload) is str else ""
-        return SourceEvent(type_name, ts, typed or record, seq, line, raw=record, text=text)
+        return SourceEvent(
+            type_name, kept.ts, typed or record, kept.seq, kept.line, raw=record, text=text
+        )
 
     def stats(self) -> Stats:
         stats = self.engine.stats()

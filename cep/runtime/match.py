@@ -4,6 +4,7 @@ and its JSON form (the output contract of docs/LANGUAGE.md)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from math import isfinite
 from typing import Any
@@ -127,3 +128,40 @@ class Match:
         except (TypeError, UnicodeEncodeError):  # a lone surrogate, a key msgspec refuses
             return None
         return text.decode()
+
+
+class LazyMatch(Match):
+    """A `Match` whose `fields` and `events` are worked out when first read: an engine
+    that finds matches in bulk (cep/fast) leaves rebuilding events from their lines and
+    evaluating `emit` to the reports that are read. Reads, `to_dict`, `to_json`,
+    `repr` and pickling see a plain `Match`."""
+
+    def __init__(
+        self,
+        rule: str,
+        kind: str,
+        ts: int,
+        key: dict[str, Any] | None,
+        severity: str | None,
+        tags: tuple[str, ...] | None,
+        content: Callable[[], tuple[dict[str, Any], dict[str, Any]]],
+    ) -> None:
+        self.rule = rule
+        self.kind = kind
+        self.ts = ts
+        self.key = key
+        self.severity = severity
+        self.tags = tags
+        self.extra = {}
+        self._content = content
+
+    def __getattr__(self, name: str) -> Any:
+        # only called for attributes not set yet: `fields` and `events` before first use
+        if name in ("fields", "events") and "_content" in self.__dict__:
+            self.fields, self.events = self.__dict__.pop("_content")()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __getstate__(self) -> dict[str, Any]:
+        self.fields  # noqa: B018 (worked out before pickling: the recipe does not pickle)
+        return dict(self.__dict__)

@@ -479,14 +479,29 @@ class RuleMatcher:
 
     def _report(self, path: Path, ts: int, kind: str, key: Any) -> Match:
         rule = self.rule
-        bindings = rule.bindings(path)
+        key_record = self.key_record(key)
+        fields, events = self.content(path, kind, key_record)
+        if kind == "match":
+            self.matches += 1
+        else:
+            self.timeouts += 1
+        return Match(rule.name, kind, ts, key_record, fields, events, rule.severity, rule.tags)
+
+    def key_record(self, key: Any) -> dict[str, Any] | None:
+        """A partition key as the report's `key` record (None without `partition by`)."""
         names = self.key_names
         if not names:
-            key_record = None
-        elif len(names) == 1:
-            key_record = {names[0]: key}
-        else:
-            key_record = dict(zip(names, key, strict=True))
+            return None
+        if len(names) == 1:
+            return {names[0]: key}
+        return dict(zip(names, key, strict=True))
+
+    def content(
+        self, path: Path, kind: str, key_record: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A report's `fields` (its `emit` values) and `events`, from its history."""
+        rule = self.rule
+        bindings = rule.bindings(path)
         emit = rule.emit if kind == "match" else rule.timeout_emit
         if emit is None:
             fields = dict(key_record) if key_record else {}
@@ -499,11 +514,7 @@ class RuleMatcher:
             if value is None or (isinstance(value, list) and not value):
                 continue
             events[name] = value
-        if kind == "match":
-            self.matches += 1
-        else:
-            self.timeouts += 1
-        return Match(rule.name, kind, ts, key_record, fields, events, rule.severity, rule.tags)
+        return fields, events
 
     # ------------------------------------------------------------------ state
 
