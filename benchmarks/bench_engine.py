@@ -45,6 +45,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+# this checkout's `cep` first, not an installed copy (a script's path starts at its folder)
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 RULES = REPO / "rules" / "payments.cep"
 RULE = "three_failed_payments"
 DATA = REPO / "benchmarks" / ".data"
