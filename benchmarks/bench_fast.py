@@ -8,7 +8,9 @@ in its own subprocess (peak RSS is its own); the table shows the median of K run
 
 - jit-cold / jit-cached: `cep run --engine fast` on a 1,000-line file in a fresh
   interpreter, with numba's cache empty (a new NUMBA_CACHE_DIR) / warm (its second run);
-- columns-memory: `ColumnarRun.run(batch)` over batches read beforehand, + `finish()`;
+- columns-memory: `ColumnarRun.run(batch)` over batches read beforehand, + `finish()`
+  (reports are `LazyMatch`es: their events and fields are worked out when read);
+- columns-memory-read: the same, and every report written as JSON (`to_json`);
 - numba-kernel: a hand-written numba kernel for the rule over the same columns;
 - push-fast / push-interpreter: `push` of pre-built `Event`s into `FastEngine` /
   `MatchingEngine`, + `finish()`;
@@ -78,6 +80,7 @@ MEASUREMENTS = (
     "jit-cold",
     "jit-cached",
     "columns-memory",
+    "columns-memory-read",
     "numba-kernel",
     "push-fast",
     "push-interpreter",
@@ -180,12 +183,17 @@ def columnar_run(checked: Any, rules: list[Any], path: Path) -> tuple[Any, list[
     return run, list(read_jsonl_batches(str(path), **options))
 
 
-def columns(run: Any, batches: list[Any]) -> int:
-    """`run.run(batch)` for every batch, then `finish()`; returns the match count."""
+def columns(run: Any, batches: list[Any], read: bool = False) -> int:
+    """`run.run(batch)` for every batch, then `finish()`; returns the match count. With
+    `read`, every report is also written as JSON."""
     matches = 0
-    for batch in batches:
-        matches += len(run.run(batch))
-    return matches + len(run.finish())
+    for batch in [*batches, None]:
+        reports = run.finish() if batch is None else run.run(batch)
+        matches += len(reports)
+        if read:
+            for report in reports:
+                report.to_json()
+    return matches
 
 
 def fast_events(events: list[Any], rules: list[Any]) -> int:
@@ -274,12 +282,13 @@ def measure(name: str, path: Path) -> dict[str, Any]:
         child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         return {"name": name, "seconds": seconds, "events": SMALL, "matches": matches,
                 "expected": expected, "peak_mib": child, "state_mib": None}  # fmt: skip
-    if name in ("columns-memory", "numba-kernel"):
+    if name in ("columns-memory", "columns-memory-read", "numba-kernel"):
         checked, rules = rules_of()
         run, batches = columnar_run(checked, rules, path)
         events = sum(len(b) for b in batches)
-        if name == "columns-memory":
-            job = lambda: columns(run, batches)  # noqa: E731
+        if name.startswith("columns-memory"):
+            read = name == "columns-memory-read"
+            job = lambda: columns(run, batches, read)  # noqa: E731
         else:
             failed, users, ts, n_users = kernel_columns(batches)
             kernel = numba_kernel()
@@ -350,9 +359,10 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{row['matches']:>8,}"
         )
     by = {row["name"]: row for row in rows}
-    if "columns-memory" in by and "numba-kernel" in by:
-        ratio = by["columns-memory"]["seconds"] / by["numba-kernel"]["seconds"]
-        lines.append(f"columns-memory / numba-kernel: {ratio:.1f}x the time (target: within 5x)")
+    for name in ("columns-memory", "columns-memory-read"):
+        if name in by and "numba-kernel" in by:
+            ratio = by[name]["seconds"] / by["numba-kernel"]["seconds"]
+            lines.append(f"{name} / numba-kernel: {ratio:.1f}x the time (target: within 5x)")
     for a, b in (("many-rules-interpreter", "many-rules-fast"), ("push-interpreter", "push-fast"),
                  ("many-keys-interpreter", "many-keys-fast"),
                  ("iterative-plus-interpreter", "iterative-plus-fast")):  # fmt: skip
@@ -383,7 +393,8 @@ def check(rows: list[dict[str, Any]], events: int, path: Path) -> list[str]:
     wrong = []
     for row in rows:
         name, expected = row["name"], row["expected"]
-        if name in ("columns-memory", "numba-kernel", "push-fast", "push-interpreter"):
+        if name in ("columns-memory", "columns-memory-read", "numba-kernel", "push-fast",
+                    "push-interpreter"):  # fmt: skip
             if main_count is None:
                 main_count = baseline_file(path)
             expected = main_count
