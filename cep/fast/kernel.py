@@ -78,6 +78,14 @@ NORMAL, START, FINAL, STOP, PENDING = 0, 1, 2, 3, 4
 TAKE, IGNORE, PROCEED = 0, 1, 2
 SKIP_NONE, SKIP_PAST_LAST, SKIP_TO_NEXT, SKIP_TO_FIRST, SKIP_TO_LAST = 0, 1, 2, 3, 4
 
+# Arguments of the kernel's functions as NumPy scalars, never Python literals: numba
+# compiles a function once more for every literal value it is called with.
+NONE = np.int64(-1)  # no cell, no event
+ZERO = np.int64(0)
+MATCH, TIMEOUT = np.int64(0), np.int64(1)  # report kinds
+BY_WINDOW, BY_EVENT = np.int64(0), np.int64(1)  # what released a report (the phase)
+YES, NO = np.bool_(True), np.bool_(False)
+
 # the tables of `T`
 (R_STATE, R_CELL, R_START, R_NEXT, R_FREE, R_WORK,
  C_VAR, C_EV, C_PARENT, C_DEPTH,
@@ -352,7 +360,7 @@ def _eval(p, cell, i, bits, T, X):
 def _completes(params, cell, T, X):
     """Whether `where` holds for a finished history (no `where`: always)."""
     p = params[P_WHERE]
-    return p < 0 or _eval(p, cell, -1, X[4], T, X)
+    return p < 0 or _eval(p, cell, NONE, X[4], T, X)
 
 
 @njit(cache=True, _nrt=False)
@@ -388,7 +396,7 @@ def _heapsort(keys, n):
         _sift_down(keys, root, n)
     for end in range(n - 1, 0, -1):
         keys[0], keys[end] = keys[end], keys[0]
-        _sift_down(keys, 0, end)
+        _sift_down(keys, ZERO, end)
 
 
 @njit(cache=True, _nrt=False)
@@ -572,9 +580,15 @@ def _heap_less(T, x, y):
 
 @njit(cache=True, _nrt=False)
 def _heap_swap(T, x, y):
-    for table in (H_CLOSE, H_TS, H_SEQ, H_PART):
-        column = T[table]
-        column[x], column[y] = column[y], column[x]
+    _swap(T[H_CLOSE], x, y)
+    _swap(T[H_TS], x, y)
+    _swap(T[H_SEQ], x, y)
+    _swap(T[H_PART], x, y)
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _swap(column, x, y):
+    column[x], column[y] = column[y], column[x]
 
 
 @njit(cache=True, _nrt=False)
@@ -605,7 +619,7 @@ def _heap_pop(T):
     ts = T[H_TS][0]
     seq = T[H_SEQ][0]
     part = T[H_PART][0]
-    _heap_swap(T, 0, n)
+    _heap_swap(T, ZERO, n)
     sc[S_HEAP] = n
     k = 0
     while True:
@@ -691,8 +705,8 @@ def _prune(T, p, cell, params):
             return
         pid = first if skip == SKIP_TO_FIRST else last
         inclusive = False
-    T[P_HEAD][p] = _drop_pruned(T, T[P_HEAD][p], True, pid, inclusive)
-    T[P_COMP][p] = _drop_pruned(T, T[P_COMP][p], False, pid, inclusive)
+    T[P_HEAD][p] = _drop_pruned(T, T[P_HEAD][p], YES, pid, inclusive)
+    T[P_COMP][p] = _drop_pruned(T, T[P_COMP][p], NO, pid, inclusive)
 
 
 @njit(cache=True, _nrt=False)
@@ -744,7 +758,7 @@ def _release(T, p, params, rank, t, phase, a, b):
         cell = T[K_CELL][k]
         if holds:
             _prune(T, p, cell, params)
-        _emit(T, 0, T[K_TS][k], cell, p, t, phase, a, b)
+        _emit(T, MATCH, T[K_TS][k], cell, p, t, phase, a, b)
 
 
 # ------------------------------------------------------------------------- windows
@@ -791,7 +805,7 @@ def _advance(T, nfa, params, p, now, t, a, b, X):
         else:
             prev = r
         r = nxt
-    _release(T, p, params, rank, t, 0, a, b)
+    _release(T, p, params, rank, t, BY_WINDOW, a, b)
     sc[S_EXPIRED] += n
     if params[P_TIMEOUTS] != 0 and n > 0:
         # timeouts in order of first event, then bound events (insertion sort)
@@ -809,7 +823,7 @@ def _advance(T, nfa, params, p, now, t, a, b, X):
                     break
         for x in range(n):
             r = expired[x]
-            _emit(T, 1, E_ts[R_start[r]] + window, R_cell[r], p, t, 0, a, b)
+            _emit(T, TIMEOUT, E_ts[R_start[r]] + window, R_cell[r], p, t, BY_WINDOW, a, b)
     for x in range(n):
         _free_run(T, expired[x])
 
@@ -821,7 +835,7 @@ def _fire(T, nfa, params, up_to, X):
     sc = T[SC]
     fan_out = params[P_FANOUT]
     while sc[S_HEAP] > 0 and T[H_CLOSE][0] <= up_to:
-        if not _room(T, T[H_PART][0], fan_out, True):
+        if not _room(T, T[H_PART][0], fan_out, YES):
             return False
         close, ts, seq, p = _heap_pop(T)
         _advance(T, nfa, params, p, close, close, ts, seq, X)
@@ -924,12 +938,12 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
         if P_head[p] < 0 and P_comp[p] < 0 and start_plain:
             starts = False
             for e in start_takes:
-                if _ok(e, ed_cond, bits, i, ed_prog, -1, T, X):
+                if _ok(e, ed_cond, bits, i, ed_prog, NONE, T, X):
                     starts = True
                     break
             if not starts:
                 continue
-        if not _room(T, p, fan_out, False):
+        if not _room(T, p, fan_out, NO):
             return i
         g = sc[S_EVENTS]
         sc[S_EVENTS] = g + 1
@@ -950,7 +964,7 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
             state = R_state[r]
             cell = R_cell[r]
             start = R_start[r]
-            n_edges = _followed(state, nfa, bits, i, cell, T, X, False)
+            n_edges = _followed(state, nfa, bits, i, cell, T, X, NO)
             stopped = False
             n_kids = 0
             reused = False
@@ -1009,11 +1023,11 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
         if start_plain:
             n_edges = 0
             for e in start_takes:
-                if _ok(e, ed_cond, bits, i, ed_prog, -1, T, X):
+                if _ok(e, ed_cond, bits, i, ed_prog, NONE, T, X):
                     edges[n_edges] = e
                     n_edges += 1
         else:
-            n_edges = _followed(start_state, nfa, bits, i, -1, T, X, True)
+            n_edges = _followed(start_state, nfa, bits, i, NONE, T, X, YES)
         start_tail_before = new_tail
         stopped = False
         for x in range(n_edges):
@@ -1022,7 +1036,7 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
             if st_kind[target] == STOP:
                 stopped = True
                 continue
-            taken = _new_cell(T, ed_var[e], g, -1)
+            taken = _new_cell(T, ed_var[e], g, NONE)
             if st_kind[target] == FINAL:
                 pot_cell[n_pot] = taken
                 pot_start[n_pot] = g
@@ -1037,7 +1051,7 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
             count += 1
             if (
                 st_ptf[target] != 0
-                and _final_after_proceed(target, nfa, bits, i, -1, T, X)
+                and _final_after_proceed(target, nfa, bits, i, NONE, T, X)
                 and _completes(params, taken, T, X)
             ):
                 pot_cell[n_pot] = taken
@@ -1083,7 +1097,7 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
         for x in range(n_pot):
             k = _new_comp(T, pot_cell[x], pot_start[x], step, ts)
             _insert_comp(T, p, k, rank)
-        _release(T, p, params, rank, ts, 1, ts, seq)
+        _release(T, p, params, rank, ts, BY_EVENT, ts, seq)
     if not _fire(T, nfa, params, fire_up_to, X):
         return len(b_ts)
     return -1
