@@ -14,8 +14,6 @@ import msgspec
 from cep.runtime.event import Event
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
-_SCALARS = frozenset((str, int, float, bool, type(None)))
-_STR = frozenset((str,))
 
 
 def raw_of(event: Event) -> dict[str, Any]:
@@ -41,15 +39,16 @@ def _flat(record: Any) -> bool:
     """A dict of text keys and plain values that msgspec writes as `json` does: floats
     written in positional form by both (`repr` turns to `1e+16` and `1e-05` where
     msgspec writes `1e16` and `0.00001`), or zero, or NaN/infinities (null in both)."""
-    if type(record) is not dict or not {*map(type, record)} <= _STR:
+    if type(record) is not dict:
         return False
-    kinds = {*map(type, record.values())}
-    if not kinds <= _SCALARS:
-        return False
-    if float in kinds:
-        for value in record.values():
-            if type(value) is float and value and isfinite(value) and not 1e-4 <= abs(value) < 1e16:
-                return False
+    for key, value in record.items():
+        if type(key) is not str:
+            return False
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or value is None:
+            continue
+        if kind is not float or (value and isfinite(value) and not 1e-4 <= abs(value) < 1e16):
+            return False
     return True
 
 
