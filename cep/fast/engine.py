@@ -251,7 +251,7 @@ class FastRule:
         self.state = kernel.KernelState(len(self.slots), fan)
         self.codes: dict[Any, int] = {}
         self.keys: list[Any] = []
-        self.events: dict[int, Event] = {}
+        self.events: dict[int, Event | KeptEvent] = {}  # by kernel event index
         self.screen = rule.nfa.skips_irrelevant
         self.term_types = self.matcher.term_types
         #: per term, its test over a batch: the whole test, or only the event type where
