@@ -215,8 +215,7 @@ class FastRule:
         self.conds = plan.conds
         self.slots = plan.programs.slots
         self.strings = plan.strings
-        program_arrays = plan.programs.arrays()
-        self.constants = program_arrays[-1]
+        self.program_arrays = plan.programs.arrays()
         self.stack = np.zeros(plan.programs.depth, dtype=np.float64)
         self._no_bits = np.zeros((0, 0), dtype=np.uint8)
         self._string_tables: dict[int, np.ndarray] = {}
@@ -225,14 +224,14 @@ class FastRule:
             first[index[id(start)]] + j for j, edge in enumerate(start.edges) if edge.action == TAKE
         ]
         as_array = lambda values: np.array(values, dtype=np.int64)  # noqa: E731
-        nfa = [
+        self.nfa = (
             as_array(kinds), as_array(plain), as_array(ptf), as_array(first),
             as_array(count), as_array(act), as_array(tgt), as_array(plan.edge_rows),
             as_array(var), rank, as_array(start_takes), as_array(plan.edge_programs),
-        ]  # fmt: skip
+        )  # fmt: skip
         skip_var = var_index.get(rule.skip_var, -1) if rule.skip_var else -1
         fan = kernel.fan_out(first, count, act, tgt)
-        params = np.array(
+        self.params = np.array(
             [
                 index[id(start)],
                 rule.window_ms if rule.window_ms is not None else -1,
@@ -246,8 +245,6 @@ class FastRule:
             ],
             dtype=np.int64,
         )
-        #: the rule as the kernel reads it (`kernel.ST_KIND`...): one int64 array
-        self.tables = kernel.pack([*nfa, params, *program_arrays[:-1]])
         self.state = kernel.KernelState(len(self.slots), fan)
         self.codes: dict[Any, int] = {}
         self.keys: list[Any] = []
@@ -284,9 +281,12 @@ class FastRule:
             state.add_partitions(new)
         begin = 0
         while True:
-            X = (self.constants, values, state.values, self.stack, self._no_bits, state.scratch)
-            begin = kernel.run_batch(self.tables, ts, seq, codes, bits, fire_up_to, state.flat, X,
-                                     begin)  # fmt: skip
+            X = (self.program_arrays, values, state.values, self.stack, self._no_bits,
+                 state.scratch)  # fmt: skip
+            begin = kernel.run_batch(
+                self.nfa, self.params, ts, seq, codes, bits, fire_up_to, state.flat, X,
+                begin,
+            )  # fmt: skip
             if begin < 0:
                 return
             state.grow()

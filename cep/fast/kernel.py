@@ -37,7 +37,6 @@ order the interpreter reports in.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 from numba import njit
@@ -110,7 +109,7 @@ GROUPS = {
     "pot": (W_POT_CELL, W_POT_START),
     "depth": (W_KEYS_A, W_KEYS_B),
 }
-# counter slots of `T`'s table `SC`: statistics, rows in use, sizes needed
+# counter slots of `_col(T, SC)`: statistics, rows in use, sizes needed
 (S_STEP, S_DROPPED, S_EXPIRED, S_MATCHES, S_TIMEOUTS,
  S_HEAP, S_RUNS, S_RFREE, S_CELLS, S_COMPS, S_KFREE, S_EVENTS, S_OUT, S_PARTS,
  S_NEED_RUNS, S_NEED_CELLS, S_NEED_COMPS, S_NEED_EVENTS, S_NEED_OUT, S_NEED_HEAP,
@@ -126,12 +125,9 @@ NEEDS = {
     "pot": S_NEED_POT,
     "depth": S_NEED_DEPTH,
 }
-# the tables of `N` (one int64 array laid out as `T`: what a rule compiles to): states,
-# edges, the variables' ranks, the start state's take edges, `params`, programs
+# indexes of the static arrays in `nfa`
 (ST_KIND, ST_PLAIN, ST_PTF, ST_E0, ST_EN, ED_ACT, ED_TGT, ED_COND, ED_VAR, RANK,
- START_TAKES, ED_PROG, PARAMS, PG_START, PG_LEN, PG_OP, PG_A, PG_B, PG_C,
- PG_D) = range(20)  # fmt: skip
-N_STATIC = 20
+ START_TAKES, ED_PROG) = range(12)  # fmt: skip
 # indexes of `params`
 (P_START_STATE, P_WINDOW, P_SKIP, P_SKIP_VAR, P_MAX_RUNS, P_TIMEOUTS,
  P_START_PLAIN, P_WHERE, P_FANOUT) = range(9)  # fmt: skip
@@ -169,14 +165,14 @@ def fan_out(first: list[int], count: list[int], actions: list[int], targets: lis
 
 
 @njit(cache=True, inline="always")
-def _ok(e, ed_cond, bits, i, ed_prog, cell, T, X, N):
+def _ok(e, ed_cond, bits, i, ed_prog, cell, T, X):
     """Whether edge `e` accepts event `i` of the batch in a run whose history is `cell`:
     its run-independent part from the bits, then its program (if any)."""
     c = ed_cond[e]
     if c >= 0 and bits[c, i] == 0:
         return False
     p = ed_prog[e]
-    return p < 0 or _eval(p, cell, i, bits, T, X, N)
+    return p < 0 or _eval(p, cell, i, bits, T, X)
 
 
 @njit(cache=True, _nrt=False)
@@ -280,11 +276,9 @@ def _aggregate(kind, values, n):
 
 
 @njit(cache=True, _nrt=False)
-def _eval(p, cell, i, bits, T, X, N):
+def _eval(p, cell, i, bits, T, X):
     """Run program `p` (cep/fast/programs.py) for event `i` and history `cell`."""
-    pg_start, pg_len = _col(N, PG_START), _col(N, PG_LEN)
-    op, ia, ib, ic, idd = _col(N, PG_OP), _col(N, PG_A), _col(N, PG_B), _col(N, PG_C), _col(N, PG_D)
-    kc = X[0]
+    pg_start, pg_len, op, ia, ib, ic, idd, kc = X[0]
     stack = X[3]
     top = 0
     for x in range(pg_start[p], pg_start[p] + pg_len[p]):
@@ -376,10 +370,10 @@ def _eval(p, cell, i, bits, T, X, N):
 
 
 @njit(cache=True, _nrt=False)
-def _completes(N, cell, T, X):
+def _completes(params, cell, T, X):
     """Whether `where` holds for a finished history (no `where`: always)."""
-    p = N[N[PARAMS] + P_WHERE]
-    return p < 0 or _eval(p, cell, NONE, X[4], T, X, N)
+    p = params[P_WHERE]
+    return p < 0 or _eval(p, cell, NONE, X[4], T, X)
 
 
 @njit(cache=True, _nrt=False)
@@ -452,15 +446,15 @@ def _comp_less(k1, k2, T, rank):
 
 
 @njit(cache=True, _nrt=False)
-def _final_after_proceed(s0, N, bits, i, cell, T, X):
+def _final_after_proceed(s0, nfa, bits, i, cell, T, X):
     """Whether proceed edges lead from state `s0` to the final state for event `i`."""
-    st_kind = _col(N, ST_KIND)
-    st_e0 = _col(N, ST_E0)
-    st_en = _col(N, ST_EN)
-    ed_act = _col(N, ED_ACT)
-    ed_tgt = _col(N, ED_TGT)
-    ed_cond = _col(N, ED_COND)
-    ed_prog = _col(N, ED_PROG)
+    st_kind = nfa[ST_KIND]
+    st_e0 = nfa[ST_E0]
+    st_en = nfa[ST_EN]
+    ed_act = nfa[ED_ACT]
+    ed_tgt = nfa[ED_TGT]
+    ed_cond = nfa[ED_COND]
+    ed_prog = nfa[ED_PROG]
     stack = _col(T, W_STACK)
     stack[0] = s0
     top = 1
@@ -470,7 +464,7 @@ def _final_after_proceed(s0, N, bits, i, cell, T, X):
         for e in range(st_e0[s], st_e0[s] + st_en[s]):
             if ed_act[e] != PROCEED:
                 continue
-            if _ok(e, ed_cond, bits, i, ed_prog, cell, T, X, N):
+            if _ok(e, ed_cond, bits, i, ed_prog, cell, T, X):
                 t = ed_tgt[e]
                 if st_kind[t] == FINAL:
                     return True
@@ -480,22 +474,22 @@ def _final_after_proceed(s0, N, bits, i, cell, T, X):
 
 
 @njit(cache=True, _nrt=False)
-def _followed(state, N, bits, i, cell, T, X, only_takes):
+def _followed(state, nfa, bits, i, cell, T, X, only_takes):
     """The edges a run in `state` follows for event `i` (proceed edges walked through),
-    written to `T`'s `W_EDGES`; returns how many. `only_takes`: ignore edges left out."""
-    st_plain = _col(N, ST_PLAIN)
-    st_e0 = _col(N, ST_E0)
-    st_en = _col(N, ST_EN)
-    ed_act = _col(N, ED_ACT)
-    ed_tgt = _col(N, ED_TGT)
-    ed_cond = _col(N, ED_COND)
-    ed_prog = _col(N, ED_PROG)
+    written to `_col(T, W_EDGES)`; returns how many. `only_takes`: ignore edges left out."""
+    st_plain = nfa[ST_PLAIN]
+    st_e0 = nfa[ST_E0]
+    st_en = nfa[ST_EN]
+    ed_act = nfa[ED_ACT]
+    ed_tgt = nfa[ED_TGT]
+    ed_cond = nfa[ED_COND]
+    ed_prog = nfa[ED_PROG]
     edges = _col(T, W_EDGES)
     n = 0
     if st_plain[state] != 0:
         for e in range(st_e0[state], st_e0[state] + st_en[state]):
             if (not only_takes or ed_act[e] == TAKE) and _ok(
-                e, ed_cond, bits, i, ed_prog, cell, T, X, N
+                e, ed_cond, bits, i, ed_prog, cell, T, X
             ):
                 edges[n] = e
                 n += 1
@@ -507,7 +501,7 @@ def _followed(state, N, bits, i, cell, T, X, only_takes):
         top -= 1
         s = stack[top]
         for e in range(st_e0[s], st_e0[s] + st_en[s]):
-            if _ok(e, ed_cond, bits, i, ed_prog, cell, T, X, N):
+            if _ok(e, ed_cond, bits, i, ed_prog, cell, T, X):
                 if ed_act[e] == PROCEED:
                     stack[top] = ed_tgt[e]
                     top += 1
@@ -696,8 +690,7 @@ def _insert_comp(T, p, k, rank):
 
 
 @njit(cache=True, _nrt=False)
-def _prune(T, p, cell, N):
-    params = _col(N, PARAMS)
+def _prune(T, p, cell, params):
     skip = params[P_SKIP]
     C_ev = _col(T, C_EV)
     C_var = _col(T, C_VAR)
@@ -757,8 +750,7 @@ def _drop_pruned(T, head, runs, pid, inclusive):
 
 
 @njit(cache=True, _nrt=False)
-def _release(T, p, N, t, phase, a, b):
-    params = _col(N, PARAMS)
+def _release(T, p, params, rank, t, phase, a, b):
     holds = params[P_SKIP] != SKIP_NONE
     R_start = _col(T, R_START)
     R_next = _col(T, R_NEXT)
@@ -779,7 +771,7 @@ def _release(T, p, N, t, phase, a, b):
         _free_comp(T, k)
         cell = T[T[K_CELL] + k]
         if holds:
-            _prune(T, p, cell, N)
+            _prune(T, p, cell, params)
         _emit(T, MATCH, T[T[K_TS] + k], cell, p, t, phase, a, b)
 
 
@@ -787,14 +779,13 @@ def _release(T, p, N, t, phase, a, b):
 
 
 @njit(cache=True, _nrt=False)
-def _advance(T, N, p, now, t, a, b, X):
+def _advance(T, nfa, params, p, now, t, a, b, X):
     """Close the windows of partition p that end at or before `now`."""
-    params = _col(N, PARAMS)
     window = params[P_WINDOW]
     if window < 0:
         return
-    st_kind = _col(N, ST_KIND)
-    rank = _col(N, RANK)
+    st_kind = nfa[ST_KIND]
+    rank = nfa[RANK]
     sc = _col(T, SC)
     sc[S_STEP] += 1
     step = sc[S_STEP]
@@ -817,7 +808,7 @@ def _advance(T, N, p, now, t, a, b, X):
             else:
                 R_next[prev] = nxt
             if st_kind[R_state[r]] == PENDING:
-                if _completes(N, R_cell[r], T, X):
+                if _completes(params, R_cell[r], T, X):
                     k = _new_comp(T, R_cell[r], R_start[r], step, start_ts + window)
                     _insert_comp(T, p, k, rank)
                 # else `where` is false: the absence is no match
@@ -828,7 +819,7 @@ def _advance(T, N, p, now, t, a, b, X):
         else:
             prev = r
         r = nxt
-    _release(T, p, N, t, BY_WINDOW, a, b)
+    _release(T, p, params, rank, t, BY_WINDOW, a, b)
     sc[S_EXPIRED] += n
     if params[P_TIMEOUTS] != 0 and n > 0:
         # timeouts in order of first event, then bound events (insertion sort)
@@ -852,16 +843,16 @@ def _advance(T, N, p, now, t, a, b, X):
 
 
 @njit(cache=True, _nrt=False)
-def _fire(T, N, up_to, X):
+def _fire(T, nfa, params, up_to, X):
     """Close the windows that end at or before `up_to`, timer by timer; False when the
     tables lack room for the next one (the caller grows them and calls again)."""
     sc = _col(T, SC)
-    fan_out = N[N[PARAMS] + P_FANOUT]
+    fan_out = params[P_FANOUT]
     while sc[S_HEAP] > 0 and T[T[H_CLOSE] + 0] <= up_to:
         if not _room(T, T[T[H_PART] + 0], fan_out, YES):
             return False
         close, ts, seq, p = _heap_pop(T)
-        _advance(T, N, p, close, close, ts, seq, X)
+        _advance(T, nfa, params, p, close, close, ts, seq, X)
     return True
 
 
@@ -911,26 +902,23 @@ def _room(T, p, fan_out, closing):
 
 
 @njit(cache=True, _nrt=False)
-def run_batch(N, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
+def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
     """Match events `begin:` of a batch (in processing order) of one rule, then close
     the windows that end at or before `fire_up_to`. Returns -1 when done, or the index
     of the event (the batch's length: the closing) that needs bigger tables.
 
-    `N` is the rule (see `ST_KIND`...), `T` its state. `X` carries the float64 side of
-    the run-dependent conditions: (the programs' constants, the batch's field values
+    `X` carries the run-dependent conditions: (programs, the batch's field values
     `cur[slot, i]`, the stored events' values `EV[event * slots + slot]`, a stack, an
-    empty bits array for `where` checks outside an event, scratch for a history's
-    values)."""
-    st_kind = _col(N, ST_KIND)
-    st_ptf = _col(N, ST_PTF)
-    ed_act = _col(N, ED_ACT)
-    ed_tgt = _col(N, ED_TGT)
-    ed_cond = _col(N, ED_COND)
-    ed_var = _col(N, ED_VAR)
-    rank = _col(N, RANK)
-    start_takes = _col(N, START_TAKES)
-    ed_prog = _col(N, ED_PROG)
-    params = _col(N, PARAMS)
+    empty bits array for `where` checks outside an event)."""
+    st_kind = nfa[ST_KIND]
+    st_ptf = nfa[ST_PTF]
+    ed_act = nfa[ED_ACT]
+    ed_tgt = nfa[ED_TGT]
+    ed_cond = nfa[ED_COND]
+    ed_var = nfa[ED_VAR]
+    rank = nfa[RANK]
+    start_takes = nfa[START_TAKES]
+    ed_prog = nfa[ED_PROG]
     cur = X[1]
     EV = X[2]
     n_slots = cur.shape[0]
@@ -959,12 +947,12 @@ def run_batch(N, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
         seq = b_seq[i]
         p = b_part[i]
         # nothing changes for event i before its room is made: a call resumes at i
-        if sc[S_HEAP] > 0 and T[T[H_CLOSE] + 0] <= ts and not _fire(T, N, ts, X):
+        if sc[S_HEAP] > 0 and T[T[H_CLOSE] + 0] <= ts and not _fire(T, nfa, params, ts, X):
             return i
         if P_head[p] < 0 and P_comp[p] < 0 and start_plain:
             starts = False
             for e in start_takes:
-                if _ok(e, ed_cond, bits, i, ed_prog, NONE, T, X, N):
+                if _ok(e, ed_cond, bits, i, ed_prog, NONE, T, X):
                     starts = True
                     break
             if not starts:
@@ -990,7 +978,7 @@ def run_batch(N, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
             state = R_state[r]
             cell = R_cell[r]
             start = R_start[r]
-            n_edges = _followed(state, N, bits, i, cell, T, X, NO)
+            n_edges = _followed(state, nfa, bits, i, cell, T, X, NO)
             stopped = False
             n_kids = 0
             reused = False
@@ -998,7 +986,7 @@ def run_batch(N, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
                 e = edges[x]
                 target = ed_tgt[e]
                 if ed_act[e] == IGNORE:
-                    if st_kind[target] == FINAL and not _completes(N, cell, T, X):
+                    if st_kind[target] == FINAL and not _completes(params, cell, T, X):
                         continue
                     kid_state[n_kids] = -1 if target == state else target  # -1: the run itself
                     kid_cell[n_kids] = cell
@@ -1013,8 +1001,8 @@ def run_batch(N, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
                 n_kids += 1
                 if (
                     st_ptf[target] != 0
-                    and _final_after_proceed(target, N, bits, i, cell, T, X)
-                    and _completes(N, taken, T, X)
+                    and _final_after_proceed(target, nfa, bits, i, cell, T, X)
+                    and _completes(params, taken, T, X)
                 ):
                     kid_state[n_kids] = -2  # a completed match
                     kid_cell[n_kids] = taken
@@ -1049,11 +1037,11 @@ def run_batch(N, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
         if start_plain:
             n_edges = 0
             for e in start_takes:
-                if _ok(e, ed_cond, bits, i, ed_prog, NONE, T, X, N):
+                if _ok(e, ed_cond, bits, i, ed_prog, NONE, T, X):
                     edges[n_edges] = e
                     n_edges += 1
         else:
-            n_edges = _followed(start_state, N, bits, i, NONE, T, X, YES)
+            n_edges = _followed(start_state, nfa, bits, i, NONE, T, X, YES)
         start_tail_before = new_tail
         stopped = False
         for x in range(n_edges):
@@ -1077,8 +1065,8 @@ def run_batch(N, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
             count += 1
             if (
                 st_ptf[target] != 0
-                and _final_after_proceed(target, N, bits, i, NONE, T, X)
-                and _completes(N, taken, T, X)
+                and _final_after_proceed(target, nfa, bits, i, NONE, T, X)
+                and _completes(params, taken, T, X)
             ):
                 pot_cell[n_pot] = taken
                 pot_start[n_pot] = g
@@ -1123,8 +1111,8 @@ def run_batch(N, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
         for x in range(n_pot):
             k = _new_comp(T, pot_cell[x], pot_start[x], step, ts)
             _insert_comp(T, p, k, rank)
-        _release(T, p, N, ts, BY_EVENT, ts, seq)
-    if not _fire(T, N, fire_up_to, X):
+        _release(T, p, params, rank, ts, BY_EVENT, ts, seq)
+    if not _fire(T, nfa, params, fire_up_to, X):
         return len(b_ts)
     return -1
 
@@ -1283,23 +1271,6 @@ def compact(T, EV, n_slots):
     return kept
 
 
-def layout(sizes: list[int]) -> np.ndarray:
-    """Zeroed tables of these sizes in one int64 array, behind the header of offsets
-    that `_col` reads."""
-    ends = np.cumsum([len(sizes) + 1, *sizes])
-    flat = np.zeros(int(ends[-1]), dtype=np.int64)
-    flat[: len(sizes) + 1] = ends
-    return flat
-
-
-def pack(tables: list[Any]) -> np.ndarray:
-    """Int64 tables (arrays or lists) in one array, laid out as `layout` does."""
-    flat = layout([len(table) for table in tables])
-    for t, table in enumerate(tables):
-        flat[flat[t] : flat[t + 1]] = table
-    return flat
-
-
 #: rows each growing table starts with (tests start with 1 to grow at every step)
 INITIAL_ROWS = 64
 
@@ -1315,9 +1286,17 @@ class KernelState:
         fixed = {W_KID_STATE: 2 * fan_out, W_KID_CELL: 2 * fan_out, W_EDGES: fan_out,
                  W_STACK: fan_out, SC: N_SCALARS}  # fmt: skip
         self.sizes = [fixed.get(t, rows) for t in range(N_TABLES)]
-        self.flat = layout(self.sizes)
+        self.flat = self._layout(self.sizes)
         self.values = np.zeros(rows * n_slots, dtype=np.float64)
         self.scratch = np.zeros(rows, dtype=np.float64)
+
+    @staticmethod
+    def _layout(sizes: list[int]) -> np.ndarray:
+        """A zeroed state with tables of these sizes, behind its header of offsets."""
+        ends = np.cumsum([N_TABLES + 1, *sizes])
+        flat = np.zeros(int(ends[-1]), dtype=np.int64)
+        flat[: N_TABLES + 1] = ends
+        return flat
 
     def table(self, t: int) -> np.ndarray:
         """Table `t` (a view: valid until the state next grows)."""
@@ -1356,7 +1335,7 @@ class KernelState:
                 self.scratch = np.zeros(size, dtype=np.float64)
         if sizes == self.sizes:
             return
-        flat = layout(sizes)
+        flat = self._layout(sizes)
         for t, size in enumerate(self.sizes):
             start = flat[t]
             flat[start : start + size] = self.table(t)
