@@ -284,7 +284,7 @@ class FastRule:
             X = (self.program_arrays, values, state.values, self.stack, self._no_bits,
                  state.scratch)  # fmt: skip
             begin = kernel.run_batch(
-                self.nfa, self.params, ts, seq, codes, bits, fire_up_to, state.flat, X,
+                self.nfa, self.params, ts, seq, codes, bits, fire_up_to, state.as_tuple(), X,
                 begin,
             )  # fmt: skip
             if begin < 0:
@@ -409,8 +409,8 @@ class FastRule:
         n_cells = state.count(kernel.S_CELLS)
         if n_cells > first_cell:
             position = dict(zip(seq.tolist(), chosen.tolist(), strict=True))
-            new_events = np.unique(state.table(kernel.C_EV)[first_cell:n_cells])
-            seqs_of = state.table(kernel.E_SEQ)[first_g : state.count(kernel.S_EVENTS)]
+            new_events = np.unique(state.tables[kernel.C_EV][first_cell:n_cells])
+            seqs_of = state.tables[kernel.E_SEQ][first_g : state.count(kernel.S_EVENTS)]
             wanted = [g for g in new_events.tolist() if g not in self.events]
             if wanted:
                 kept_seqs = [int(seqs_of[g - first_g]) for g in wanted]
@@ -423,7 +423,7 @@ class FastRule:
         state = self.state
         if state.count(kernel.S_EVENTS) < max(2 * self._live_after_compaction, COMPACT_AT):
             return
-        kept = kernel.compact(state.flat, state.values, len(self.slots)).tolist()
+        kept = kernel.compact(state.as_tuple(), state.values, len(self.slots)).tolist()
         events = self.events
         self.events = {new: events[old] for new, old in enumerate(kept) if old in events}
         self._live_after_compaction = len(kept)
@@ -491,17 +491,17 @@ class FastRule:
         return table
 
     def _reports(self) -> list[tuple[tuple, Match]]:
-        table = self.state.table
+        tables = self.state.tables
         count = self.state.count(kernel.S_OUT)
         if count == 0:
             self._compact_if_due()
             return []
-        columns = [table(w)[:count] for w in range(kernel.O_KIND, kernel.O_B + 1)]
+        columns = [tables[w][:count] for w in range(kernel.O_KIND, kernel.O_B + 1)]
         kinds, ts, _, parts, t, phase, a, b = (c.tolist() for c in columns)
         offsets, variables, events = (
             x.tolist()
             for x in kernel.collect_paths(
-                columns[2], table(kernel.C_VAR), table(kernel.C_EV), table(kernel.C_PARENT)
+                columns[2], tables[kernel.C_VAR], tables[kernel.C_EV], tables[kernel.C_PARENT]
             )
         )
         names = self.var_names
@@ -539,7 +539,7 @@ class FastRule:
 
     def stats(self) -> RuleStats:
         sc = self.state.scalars
-        open_runs, held = kernel.live_counts(self.state.flat)
+        open_runs, held = kernel.live_counts(self.state.as_tuple())
         return RuleStats(
             matches=int(sc[kernel.S_MATCHES]),
             timeouts=int(sc[kernel.S_TIMEOUTS]),

@@ -109,7 +109,7 @@ GROUPS = {
     "pot": (W_POT_CELL, W_POT_START),
     "depth": (W_KEYS_A, W_KEYS_B),
 }
-# counter slots of `_col(T, SC)`: statistics, rows in use, sizes needed
+# counter slots of `T[SC]`: statistics, rows in use, sizes needed
 (S_STEP, S_DROPPED, S_EXPIRED, S_MATCHES, S_TIMEOUTS,
  S_HEAP, S_RUNS, S_RFREE, S_CELLS, S_COMPS, S_KFREE, S_EVENTS, S_OUT, S_PARTS,
  S_NEED_RUNS, S_NEED_CELLS, S_NEED_COMPS, S_NEED_EVENTS, S_NEED_OUT, S_NEED_HEAP,
@@ -131,19 +131,6 @@ NEEDS = {
 # indexes of `params`
 (P_START_STATE, P_WINDOW, P_SKIP, P_SKIP_VAR, P_MAX_RUNS, P_TIMEOUTS,
  P_START_PLAIN, P_WHERE, P_FANOUT) = range(9)  # fmt: skip
-
-
-@njit(cache=True, inline="always")
-def _col(T, t):
-    """Table `t` of the state `T`: a view of the rows `T[T[t]:T[t + 1]]` (the first
-    `N_TABLES + 1` entries of `T` are where the tables start, then where the last ends)."""
-    return T[T[t] : T[t + 1]]
-
-
-@njit(cache=True, inline="always")
-def _rows(T, t):
-    """How many rows table `t` has room for."""
-    return T[t + 1] - T[t]
 
 
 def fan_out(first: list[int], count: list[int], actions: list[int], targets: list[int]) -> int:
@@ -188,9 +175,9 @@ def _var_values(var, slot, extra, i, cell, T, X):
     cur = X[1]
     EV = X[2]
     F = cur.shape[0]
-    C_var = _col(T, C_VAR)
-    C_ev = _col(T, C_EV)
-    C_parent = _col(T, C_PARENT)
+    C_var = T[C_VAR]
+    C_ev = T[C_EV]
+    C_parent = T[C_PARENT]
     n = 1 if extra == var + 1 else 0
     c = cell
     while c >= 0:
@@ -223,12 +210,12 @@ def _bound_value(var, slot, position, extra, i, cell, T, X):
     if position == -1:
         if extra == var + 1:
             return cur[slot, i]
-        C_var = _col(T, C_VAR)
-        C_parent = _col(T, C_PARENT)
+        C_var = T[C_VAR]
+        C_parent = T[C_PARENT]
         c = cell
         while c >= 0:
             if C_var[c] == var:
-                return EV[T[T[C_EV] + c] * F + slot]
+                return EV[T[C_EV][c] * F + slot]
             c = C_parent[c]
         return np.nan
     n = _var_values(var, slot, extra, i, cell, T, X)
@@ -242,8 +229,8 @@ def _bound_value(var, slot, position, extra, i, cell, T, X):
 def _count(var, extra, cell, T):
     """How many events `var` has bound (the candidate included when `extra` names it)."""
     n = 1 if extra == var + 1 else 0
-    C_var = _col(T, C_VAR)
-    C_parent = _col(T, C_PARENT)
+    C_var = T[C_VAR]
+    C_parent = T[C_PARENT]
     c = cell
     while c >= 0:
         if C_var[c] == var:
@@ -415,10 +402,10 @@ def _heapsort(keys, n):
 @njit(cache=True, _nrt=False)
 def _tie_cmp(c1, c2, T, rank):
     """Compare two histories by their bound events in pattern order (-1, 0, 1)."""
-    ka = _col(T, W_KEYS_A)
-    kb = _col(T, W_KEYS_B)
-    na = _path_keys(c1, _col(T, C_VAR), _col(T, C_EV), _col(T, C_PARENT), rank, ka)
-    nb = _path_keys(c2, _col(T, C_VAR), _col(T, C_EV), _col(T, C_PARENT), rank, kb)
+    ka = T[W_KEYS_A]
+    kb = T[W_KEYS_B]
+    na = _path_keys(c1, T[C_VAR], T[C_EV], T[C_PARENT], rank, ka)
+    nb = _path_keys(c2, T[C_VAR], T[C_EV], T[C_PARENT], rank, kb)
     mask = (1 << 40) - 1
     for j in range(min(na, nb)):
         ea = ka[j] & mask
@@ -436,13 +423,13 @@ def _tie_cmp(c1, c2, T, rank):
 
 @njit(cache=True, _nrt=False)
 def _comp_less(k1, k2, T, rank):
-    K_start = _col(T, K_START)
-    K_step = _col(T, K_STEP)
+    K_start = T[K_START]
+    K_step = T[K_STEP]
     if K_start[k1] != K_start[k2]:
         return K_start[k1] < K_start[k2]
     if K_step[k1] != K_step[k2]:
         return K_step[k1] < K_step[k2]
-    return _tie_cmp(T[T[K_CELL] + k1], T[T[K_CELL] + k2], T, rank) < 0
+    return _tie_cmp(T[K_CELL][k1], T[K_CELL][k2], T, rank) < 0
 
 
 @njit(cache=True, _nrt=False)
@@ -455,7 +442,7 @@ def _final_after_proceed(s0, nfa, bits, i, cell, T, X):
     ed_tgt = nfa[ED_TGT]
     ed_cond = nfa[ED_COND]
     ed_prog = nfa[ED_PROG]
-    stack = _col(T, W_STACK)
+    stack = T[W_STACK]
     stack[0] = s0
     top = 1
     while top > 0:
@@ -476,7 +463,7 @@ def _final_after_proceed(s0, nfa, bits, i, cell, T, X):
 @njit(cache=True, _nrt=False)
 def _followed(state, nfa, bits, i, cell, T, X, only_takes):
     """The edges a run in `state` follows for event `i` (proceed edges walked through),
-    written to `_col(T, W_EDGES)`; returns how many. `only_takes`: ignore edges left out."""
+    written to `T[W_EDGES]`; returns how many. `only_takes`: ignore edges left out."""
     st_plain = nfa[ST_PLAIN]
     st_e0 = nfa[ST_E0]
     st_en = nfa[ST_EN]
@@ -484,7 +471,7 @@ def _followed(state, nfa, bits, i, cell, T, X, only_takes):
     ed_tgt = nfa[ED_TGT]
     ed_cond = nfa[ED_COND]
     ed_prog = nfa[ED_PROG]
-    edges = _col(T, W_EDGES)
+    edges = T[W_EDGES]
     n = 0
     if st_plain[state] != 0:
         for e in range(st_e0[state], st_e0[state] + st_en[state]):
@@ -494,7 +481,7 @@ def _followed(state, nfa, bits, i, cell, T, X, only_takes):
                 edges[n] = e
                 n += 1
         return n
-    stack = _col(T, W_STACK)
+    stack = T[W_STACK]
     stack[0] = state
     top = 1
     while top > 0:
@@ -516,60 +503,60 @@ def _followed(state, nfa, bits, i, cell, T, X, only_takes):
 
 @njit(cache=True, _nrt=False)
 def _new_run(T, state, cell, start):
-    sc = _col(T, SC)
+    sc = T[SC]
     if sc[S_RFREE] > 0:
         sc[S_RFREE] -= 1
-        r = T[T[R_FREE] + sc[S_RFREE]]
+        r = T[R_FREE][sc[S_RFREE]]
     else:
         r = sc[S_RUNS]
         sc[S_RUNS] += 1
-    T[T[R_STATE] + r] = state
-    T[T[R_CELL] + r] = cell
-    T[T[R_START] + r] = start
-    T[T[R_NEXT] + r] = -1
+    T[R_STATE][r] = state
+    T[R_CELL][r] = cell
+    T[R_START][r] = start
+    T[R_NEXT][r] = -1
     return r
 
 
 @njit(cache=True, _nrt=False)
 def _free_run(T, r):
-    sc = _col(T, SC)
-    T[T[R_FREE] + sc[S_RFREE]] = r
+    sc = T[SC]
+    T[R_FREE][sc[S_RFREE]] = r
     sc[S_RFREE] += 1
 
 
 @njit(cache=True, _nrt=False)
 def _new_comp(T, cell, start, step, ts):
-    sc = _col(T, SC)
+    sc = T[SC]
     if sc[S_KFREE] > 0:
         sc[S_KFREE] -= 1
-        k = T[T[K_FREE] + sc[S_KFREE]]
+        k = T[K_FREE][sc[S_KFREE]]
     else:
         k = sc[S_COMPS]
         sc[S_COMPS] += 1
-    T[T[K_CELL] + k] = cell
-    T[T[K_START] + k] = start
-    T[T[K_STEP] + k] = step
-    T[T[K_TS] + k] = ts
-    T[T[K_NEXT] + k] = -1
+    T[K_CELL][k] = cell
+    T[K_START][k] = start
+    T[K_STEP][k] = step
+    T[K_TS][k] = ts
+    T[K_NEXT][k] = -1
     return k
 
 
 @njit(cache=True, _nrt=False)
 def _free_comp(T, k):
-    sc = _col(T, SC)
-    T[T[K_FREE] + sc[S_KFREE]] = k
+    sc = T[SC]
+    T[K_FREE][sc[S_KFREE]] = k
     sc[S_KFREE] += 1
 
 
 @njit(cache=True, _nrt=False)
 def _new_cell(T, var, event, parent):
-    sc = _col(T, SC)
+    sc = T[SC]
     c = sc[S_CELLS]
-    T[T[C_VAR] + c] = var
-    T[T[C_EV] + c] = event
-    T[T[C_PARENT] + c] = parent
-    depth = 1 if parent < 0 else T[T[C_DEPTH] + parent] + 1
-    T[T[C_DEPTH] + c] = depth
+    T[C_VAR][c] = var
+    T[C_EV][c] = event
+    T[C_PARENT][c] = parent
+    depth = 1 if parent < 0 else T[C_DEPTH][parent] + 1
+    T[C_DEPTH][c] = depth
     if depth > sc[S_DEPTH]:
         sc[S_DEPTH] = depth
     sc[S_CELLS] = c + 1
@@ -588,16 +575,15 @@ def _before(a1, a2, a3, b1, b2, b3):
 
 @njit(cache=True, _nrt=False)
 def _heap_less(T, x, y):
-    close, ts, seq = _col(T, H_CLOSE), _col(T, H_TS), _col(T, H_SEQ)
-    return _before(close[x], ts[x], seq[x], close[y], ts[y], seq[y])
+    return _before(T[H_CLOSE][x], T[H_TS][x], T[H_SEQ][x], T[H_CLOSE][y], T[H_TS][y], T[H_SEQ][y])
 
 
 @njit(cache=True, _nrt=False)
 def _heap_swap(T, x, y):
-    _swap(_col(T, H_CLOSE), x, y)
-    _swap(_col(T, H_TS), x, y)
-    _swap(_col(T, H_SEQ), x, y)
-    _swap(_col(T, H_PART), x, y)
+    _swap(T[H_CLOSE], x, y)
+    _swap(T[H_TS], x, y)
+    _swap(T[H_SEQ], x, y)
+    _swap(T[H_PART], x, y)
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -608,12 +594,12 @@ def _swap(column, x, y):
 @njit(cache=True, _nrt=False)
 def _heap_push(T, close, ts, seq, part):
     """Push a timer onto the heap (`SC[S_HEAP]` entries in use)."""
-    sc = _col(T, SC)
+    sc = T[SC]
     n = sc[S_HEAP]
-    T[T[H_CLOSE] + n] = close
-    T[T[H_TS] + n] = ts
-    T[T[H_SEQ] + n] = seq
-    T[T[H_PART] + n] = part
+    T[H_CLOSE][n] = close
+    T[H_TS][n] = ts
+    T[H_SEQ][n] = seq
+    T[H_PART][n] = part
     sc[S_HEAP] = n + 1
     k = n
     while k > 0:
@@ -627,12 +613,12 @@ def _heap_push(T, close, ts, seq, part):
 @njit(cache=True, _nrt=False)
 def _heap_pop(T):
     """Remove and return the earliest timer (close, ts, seq, partition)."""
-    sc = _col(T, SC)
+    sc = T[SC]
     n = sc[S_HEAP] - 1
-    close = T[T[H_CLOSE] + 0]
-    ts = T[T[H_TS] + 0]
-    seq = T[T[H_SEQ] + 0]
-    part = T[T[H_PART] + 0]
+    close = T[H_CLOSE][0]
+    ts = T[H_TS][0]
+    seq = T[H_SEQ][0]
+    part = T[H_PART][0]
     _heap_swap(T, ZERO, n)
     sc[S_HEAP] = n
     k = 0
@@ -651,16 +637,16 @@ def _heap_pop(T):
 
 @njit(cache=True, _nrt=False)
 def _emit(T, kind, ts, cell, part, t, phase, a, b):
-    sc = _col(T, SC)
+    sc = T[SC]
     j = sc[S_OUT]
-    T[T[O_KIND] + j] = kind
-    T[T[O_TS] + j] = ts
-    T[T[O_CELL] + j] = cell
-    T[T[O_PART] + j] = part
-    T[T[O_T] + j] = t
-    T[T[O_PHASE] + j] = phase
-    T[T[O_A] + j] = a
-    T[T[O_B] + j] = b
+    T[O_KIND][j] = kind
+    T[O_TS][j] = ts
+    T[O_CELL][j] = cell
+    T[O_PART][j] = part
+    T[O_T][j] = t
+    T[O_PHASE][j] = phase
+    T[O_A][j] = a
+    T[O_B][j] = b
     sc[S_OUT] = j + 1
     if kind == 0:
         sc[S_MATCHES] += 1
@@ -673,8 +659,8 @@ def _emit(T, kind, ts, cell, part, t, phase, a, b):
 
 @njit(cache=True, _nrt=False)
 def _insert_comp(T, p, k, rank):
-    K_next = _col(T, K_NEXT)
-    P_comp = _col(T, P_COMP)
+    K_next = T[K_NEXT]
+    P_comp = T[P_COMP]
     head = P_comp[p]
     if head < 0 or _comp_less(k, head, T, rank):
         K_next[k] = head
@@ -692,9 +678,9 @@ def _insert_comp(T, p, k, rank):
 @njit(cache=True, _nrt=False)
 def _prune(T, p, cell, params):
     skip = params[P_SKIP]
-    C_ev = _col(T, C_EV)
-    C_var = _col(T, C_VAR)
-    C_parent = _col(T, C_PARENT)
+    C_ev = T[C_EV]
+    C_var = T[C_VAR]
+    C_parent = T[C_PARENT]
     if skip == SKIP_PAST_LAST:
         pid = C_ev[cell]
         inclusive = True
@@ -719,16 +705,16 @@ def _prune(T, p, cell, params):
             return
         pid = first if skip == SKIP_TO_FIRST else last
         inclusive = False
-    T[T[P_HEAD] + p] = _drop_pruned(T, T[T[P_HEAD] + p], YES, pid, inclusive)
-    T[T[P_COMP] + p] = _drop_pruned(T, T[T[P_COMP] + p], NO, pid, inclusive)
+    T[P_HEAD][p] = _drop_pruned(T, T[P_HEAD][p], YES, pid, inclusive)
+    T[P_COMP][p] = _drop_pruned(T, T[P_COMP][p], NO, pid, inclusive)
 
 
 @njit(cache=True, _nrt=False)
 def _drop_pruned(T, head, runs, pid, inclusive):
     """Remove from a linked list (`runs`, else held matches) the entries whose start is
     at or before (`inclusive`) / before the pruning event; returns the new head."""
-    starts = _col(T, R_START) if runs else _col(T, K_START)
-    nexts = _col(T, R_NEXT) if runs else _col(T, K_NEXT)
+    starts = T[R_START] if runs else T[K_START]
+    nexts = T[R_NEXT] if runs else T[K_NEXT]
     prev = -1
     item = head
     while item >= 0:
@@ -752,27 +738,27 @@ def _drop_pruned(T, head, runs, pid, inclusive):
 @njit(cache=True, _nrt=False)
 def _release(T, p, params, rank, t, phase, a, b):
     holds = params[P_SKIP] != SKIP_NONE
-    R_start = _col(T, R_START)
-    R_next = _col(T, R_NEXT)
-    P_comp = _col(T, P_COMP)
+    R_start = T[R_START]
+    R_next = T[R_NEXT]
+    P_comp = T[P_COMP]
     while P_comp[p] >= 0:
         k = P_comp[p]
         if holds:
-            r = T[T[P_HEAD] + p]
+            r = T[P_HEAD][p]
             if r >= 0:
                 earliest = R_start[r]
                 while r >= 0:
                     if R_start[r] < earliest:
                         earliest = R_start[r]
                     r = R_next[r]
-                if T[T[K_START] + k] > earliest:
+                if T[K_START][k] > earliest:
                     break
-        P_comp[p] = T[T[K_NEXT] + k]
+        P_comp[p] = T[K_NEXT][k]
         _free_comp(T, k)
-        cell = T[T[K_CELL] + k]
+        cell = T[K_CELL][k]
         if holds:
             _prune(T, p, cell, params)
-        _emit(T, MATCH, T[T[K_TS] + k], cell, p, t, phase, a, b)
+        _emit(T, MATCH, T[K_TS][k], cell, p, t, phase, a, b)
 
 
 # ------------------------------------------------------------------------- windows
@@ -786,16 +772,16 @@ def _advance(T, nfa, params, p, now, t, a, b, X):
         return
     st_kind = nfa[ST_KIND]
     rank = nfa[RANK]
-    sc = _col(T, SC)
+    sc = T[SC]
     sc[S_STEP] += 1
     step = sc[S_STEP]
-    R_state = _col(T, R_STATE)
-    R_cell = _col(T, R_CELL)
-    R_start = _col(T, R_START)
-    R_next = _col(T, R_NEXT)
-    P_head = _col(T, P_HEAD)
-    E_ts = _col(T, E_TS)
-    expired = _col(T, R_WORK)
+    R_state = T[R_STATE]
+    R_cell = T[R_CELL]
+    R_start = T[R_START]
+    R_next = T[R_NEXT]
+    P_head = T[P_HEAD]
+    E_ts = T[E_TS]
+    expired = T[R_WORK]
     n = 0
     prev = -1
     r = P_head[p]
@@ -846,10 +832,10 @@ def _advance(T, nfa, params, p, now, t, a, b, X):
 def _fire(T, nfa, params, up_to, X):
     """Close the windows that end at or before `up_to`, timer by timer; False when the
     tables lack room for the next one (the caller grows them and calls again)."""
-    sc = _col(T, SC)
+    sc = T[SC]
     fan_out = params[P_FANOUT]
-    while sc[S_HEAP] > 0 and T[T[H_CLOSE] + 0] <= up_to:
-        if not _room(T, T[T[H_PART] + 0], fan_out, YES):
+    while sc[S_HEAP] > 0 and T[H_CLOSE][0] <= up_to:
+        if not _room(T, T[H_PART][0], fan_out, YES):
             return False
         close, ts, seq, p = _heap_pop(T)
         _advance(T, nfa, params, p, close, close, ts, seq, X)
@@ -861,17 +847,17 @@ def _room(T, p, fan_out, closing):
     """Whether every table has room for what partition `p` can add at most, for one
     event or (`closing`) for the closing of its windows; records in `SC` the sizes
     needed."""
-    sc = _col(T, SC)
+    sc = T[SC]
     runs = 0
-    r = T[T[P_HEAD] + p]
+    r = T[P_HEAD][p]
     while r >= 0:
         runs += 1
-        r = T[T[R_NEXT] + r]
+        r = T[R_NEXT][r]
     held = 0
-    k = T[T[P_COMP] + p]
+    k = T[P_COMP][p]
     while k >= 0:
         held += 1
-        k = T[T[K_NEXT] + k]
+        k = T[K_NEXT][k]
     if closing:  # runs end: each as a timeout or a held match; held matches go out
         fan = 0
         sc[S_NEED_COMPS] = sc[S_COMPS] + runs
@@ -887,14 +873,14 @@ def _room(T, p, fan_out, closing):
     sc[S_NEED_POT] = fan
     sc[S_NEED_DEPTH] = sc[S_DEPTH] + 2
     return (
-        sc[S_NEED_RUNS] <= _rows(T, R_STATE)
-        and sc[S_NEED_CELLS] <= _rows(T, C_VAR)
-        and sc[S_NEED_COMPS] <= _rows(T, K_CELL)
-        and sc[S_NEED_EVENTS] <= _rows(T, E_TS)
-        and sc[S_NEED_OUT] <= _rows(T, O_KIND)
-        and sc[S_NEED_HEAP] <= _rows(T, H_CLOSE)
-        and sc[S_NEED_POT] <= _rows(T, W_POT_CELL)
-        and sc[S_NEED_DEPTH] <= _rows(T, W_KEYS_A)
+        sc[S_NEED_RUNS] <= len(T[R_STATE])
+        and sc[S_NEED_CELLS] <= len(T[C_VAR])
+        and sc[S_NEED_COMPS] <= len(T[K_CELL])
+        and sc[S_NEED_EVENTS] <= len(T[E_TS])
+        and sc[S_NEED_OUT] <= len(T[O_KIND])
+        and sc[S_NEED_HEAP] <= len(T[H_CLOSE])
+        and sc[S_NEED_POT] <= len(T[W_POT_CELL])
+        and sc[S_NEED_DEPTH] <= len(T[W_KEYS_A])
     )
 
 
@@ -927,27 +913,27 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
     max_runs = params[P_MAX_RUNS]
     start_plain = params[P_START_PLAIN] != 0
     fan_out = params[P_FANOUT]
-    sc = _col(T, SC)
-    R_state = _col(T, R_STATE)
-    R_cell = _col(T, R_CELL)
-    R_start = _col(T, R_START)
-    R_next = _col(T, R_NEXT)
-    P_head = _col(T, P_HEAD)
-    P_comp = _col(T, P_COMP)
-    P_timer = _col(T, P_TIMER)
-    E_ts = _col(T, E_TS)
-    E_seq = _col(T, E_SEQ)
-    pot_cell = _col(T, W_POT_CELL)
-    pot_start = _col(T, W_POT_START)
-    kid_state = _col(T, W_KID_STATE)
-    kid_cell = _col(T, W_KID_CELL)
-    edges = _col(T, W_EDGES)
+    sc = T[SC]
+    R_state = T[R_STATE]
+    R_cell = T[R_CELL]
+    R_start = T[R_START]
+    R_next = T[R_NEXT]
+    P_head = T[P_HEAD]
+    P_comp = T[P_COMP]
+    P_timer = T[P_TIMER]
+    E_ts = T[E_TS]
+    E_seq = T[E_SEQ]
+    pot_cell = T[W_POT_CELL]
+    pot_start = T[W_POT_START]
+    kid_state = T[W_KID_STATE]
+    kid_cell = T[W_KID_CELL]
+    edges = T[W_EDGES]
     for i in range(begin, len(b_ts)):
         ts = b_ts[i]
         seq = b_seq[i]
         p = b_part[i]
         # nothing changes for event i before its room is made: a call resumes at i
-        if sc[S_HEAP] > 0 and T[T[H_CLOSE] + 0] <= ts and not _fire(T, nfa, params, ts, X):
+        if sc[S_HEAP] > 0 and T[H_CLOSE][0] <= ts and not _fire(T, nfa, params, ts, X):
             return i
         if P_head[p] < 0 and P_comp[p] < 0 and start_plain:
             starts = False
@@ -1123,11 +1109,11 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
 @njit(cache=True)
 def add_partitions(T, count):
     """`count` new partitions (room made by the caller): no runs, held matches, timer."""
-    sc = _col(T, SC)
+    sc = T[SC]
     for p in range(sc[S_PARTS], sc[S_PARTS] + count):
-        T[T[P_HEAD] + p] = -1
-        T[T[P_COMP] + p] = -1
-        T[T[P_TIMER] + p] = -(2**62)
+        T[P_HEAD][p] = -1
+        T[P_COMP][p] = -1
+        T[P_TIMER][p] = -(2**62)
     sc[S_PARTS] += count
 
 
@@ -1169,15 +1155,15 @@ def live_counts(T):
     """(open runs, held matches) over every partition."""
     runs = 0
     held = 0
-    for p in range(T[T[SC] + S_PARTS]):
-        r = T[T[P_HEAD] + p]
+    for p in range(T[SC][S_PARTS]):
+        r = T[P_HEAD][p]
         while r >= 0:
             runs += 1
-            r = T[T[R_NEXT] + r]
-        k = T[T[P_COMP] + p]
+            r = T[R_NEXT][r]
+        k = T[P_COMP][p]
         while k >= 0:
             held += 1
-            k = T[T[K_NEXT] + k]
+            k = T[K_NEXT][k]
     return runs, held
 
 
@@ -1185,24 +1171,24 @@ def live_counts(T):
 def compact(T, EV, n_slots):
     """Drop the history cells and events no live run or held match refers to, keeping
     their order; returns the kept old event indexes (new index = position)."""
-    sc = _col(T, SC)
+    sc = T[SC]
     n_cells = sc[S_CELLS]
     n_events = sc[S_EVENTS]
     live_cell = np.zeros(n_cells, np.bool_)
     live_event = np.zeros(n_events, np.bool_)
-    C_var = _col(T, C_VAR)
-    C_ev = _col(T, C_EV)
-    C_parent = _col(T, C_PARENT)
-    R_start = _col(T, R_START)
-    R_cell = _col(T, R_CELL)
-    R_next = _col(T, R_NEXT)
-    K_start = _col(T, K_START)
-    K_cell = _col(T, K_CELL)
-    K_next = _col(T, K_NEXT)
+    C_var = T[C_VAR]
+    C_ev = T[C_EV]
+    C_parent = T[C_PARENT]
+    R_start = T[R_START]
+    R_cell = T[R_CELL]
+    R_next = T[R_NEXT]
+    K_start = T[K_START]
+    K_cell = T[K_CELL]
+    K_next = T[K_NEXT]
     n_parts = sc[S_PARTS]
     # every run still listed in a partition, every held match
     for p in range(n_parts):
-        r = T[T[P_HEAD] + p]
+        r = T[P_HEAD][p]
         while r >= 0:
             live_event[R_start[r]] = True
             c = R_cell[r]
@@ -1210,7 +1196,7 @@ def compact(T, EV, n_slots):
                 live_cell[c] = True
                 c = C_parent[c]
             r = R_next[r]
-        k = T[T[P_COMP] + p]
+        k = T[P_COMP][p]
         while k >= 0:
             live_event[K_start[k]] = True
             c = K_cell[k]
@@ -1240,15 +1226,15 @@ def compact(T, EV, n_slots):
     for c in range(n_cells):
         if live_cell[c]:
             C_var[at] = C_var[c]
-            T[T[C_DEPTH] + at] = T[T[C_DEPTH] + c]
+            T[C_DEPTH][at] = T[C_DEPTH][c]
             C_ev[at] = new_event[C_ev[c]]
             parent = C_parent[c]
             C_parent[at] = new_cell[parent] if parent >= 0 else -1
             at += 1
     sc[S_CELLS] = at
     # rewrite the events
-    E_ts = _col(T, E_TS)
-    E_seq = _col(T, E_SEQ)
+    E_ts = T[E_TS]
+    E_seq = T[E_SEQ]
     for j in range(len(kept)):
         E_ts[j] = E_ts[kept[j]]
         E_seq[j] = E_seq[kept[j]]
@@ -1257,13 +1243,13 @@ def compact(T, EV, n_slots):
     sc[S_EVENTS] = len(kept)
     # runs and held matches point at the new indexes
     for p in range(n_parts):
-        r = T[T[P_HEAD] + p]
+        r = T[P_HEAD][p]
         while r >= 0:
             R_start[r] = new_event[R_start[r]]
             c = R_cell[r]
             R_cell[r] = new_cell[c] if c >= 0 else -1
             r = R_next[r]
-        k = T[T[P_COMP] + p]
+        k = T[P_COMP][p]
         while k >= 0:
             K_start[k] = new_event[K_start[k]]
             K_cell[k] = new_cell[K_cell[k]]
@@ -1276,67 +1262,52 @@ INITIAL_ROWS = 64
 
 
 class KernelState:
-    """One rule's kernel state: the tables of `T` (one int64 array, see `_col`), the
-    stored events' values and a scratch row for a history's values, grown (doubled, or
-    to what the kernel asked for) between kernel calls."""
+    """One rule's kernel state: the tables of `T`, the stored events' values and a
+    scratch row for a history's values, grown (doubled, or to what the kernel asked for)
+    between kernel calls."""
 
     def __init__(self, n_slots: int, fan_out: int) -> None:
         self.n_slots = n_slots
         rows = INITIAL_ROWS
-        fixed = {W_KID_STATE: 2 * fan_out, W_KID_CELL: 2 * fan_out, W_EDGES: fan_out,
+        sizes = {W_KID_STATE: 2 * fan_out, W_KID_CELL: 2 * fan_out, W_EDGES: fan_out,
                  W_STACK: fan_out, SC: N_SCALARS}  # fmt: skip
-        self.sizes = [fixed.get(t, rows) for t in range(N_TABLES)]
-        self.flat = self._layout(self.sizes)
+        self.tables = [np.zeros(sizes.get(t, rows), dtype=np.int64) for t in range(N_TABLES)]
         self.values = np.zeros(rows * n_slots, dtype=np.float64)
         self.scratch = np.zeros(rows, dtype=np.float64)
 
-    @staticmethod
-    def _layout(sizes: list[int]) -> np.ndarray:
-        """A zeroed state with tables of these sizes, behind its header of offsets."""
-        ends = np.cumsum([N_TABLES + 1, *sizes])
-        flat = np.zeros(int(ends[-1]), dtype=np.int64)
-        flat[: N_TABLES + 1] = ends
-        return flat
-
-    def table(self, t: int) -> np.ndarray:
-        """Table `t` (a view: valid until the state next grows)."""
-        return self.flat[self.flat[t] : self.flat[t + 1]]
-
     @property
     def scalars(self) -> np.ndarray:
-        return self.table(SC)
+        return self.tables[SC]
 
     def count(self, slot: int) -> int:
-        return int(self.flat[self.flat[SC] + slot])
+        return int(self.tables[SC][slot])
+
+    def as_tuple(self) -> tuple[np.ndarray, ...]:
+        return tuple(self.tables)
 
     def add_partitions(self, count: int) -> None:
-        self._grow({"partitions": self.count(S_PARTS) + count})
-        add_partitions(self.flat, count)
+        need = self.count(S_PARTS) + count
+        self._grow("partitions", need)
+        add_partitions(self.as_tuple(), count)
 
     def grow(self) -> None:
         """Make the room the kernel asked for (`S_NEED_*`)."""
-        self._grow({group: self.count(slot) for group, slot in NEEDS.items()})
+        for group, slot in NEEDS.items():
+            self._grow(group, self.count(slot))
 
-    def _grow(self, needs: dict[str, int]) -> None:
-        sizes = list(self.sizes)
-        for group, need in needs.items():
-            tables = GROUPS[group]
-            have = sizes[tables[0]]
-            if need <= have:
-                continue
-            size = max(need, 2 * have)
-            for t in tables:
-                sizes[t] = size
-            if group == "events" and self.n_slots:
-                values = np.zeros(size * self.n_slots, dtype=np.float64)
-                values[: len(self.values)] = self.values
-                self.values = values
-            if group == "depth":
-                self.scratch = np.zeros(size, dtype=np.float64)
-        if sizes == self.sizes:
+    def _grow(self, group: str, need: int) -> None:
+        tables = GROUPS[group]
+        have = len(self.tables[tables[0]])
+        if need <= have:
             return
-        flat = self._layout(sizes)
-        for t, size in enumerate(self.sizes):
-            start = flat[t]
-            flat[start : start + size] = self.table(t)
-        self.flat, self.sizes = flat, sizes
+        size = max(need, 2 * have)
+        for t in tables:
+            grown = np.zeros(size, dtype=np.int64)
+            grown[:have] = self.tables[t]
+            self.tables[t] = grown
+        if group == "events" and self.n_slots:
+            values = np.zeros(size * self.n_slots, dtype=np.float64)
+            values[: len(self.values)] = self.values
+            self.values = values
+        if group == "depth":
+            self.scratch = np.zeros(size, dtype=np.float64)
