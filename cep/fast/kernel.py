@@ -9,7 +9,8 @@ tables of `T`, one tuple; `KernelState` owns them) and persists across batches:
 - runs: `R_STATE, R_CELL, R_START, R_NEXT` (+ a free stack `R_FREE`); a partition's runs
   are a linked list in creation order (`P_HEAD`);
 - history cells: `C_VAR, C_EV, C_PARENT` (a run's history is a chain of cells, shared by
-  forks, as in the interpreter);
+  forks, as in the interpreter) and `C_DEPTH` (the chain's length, which sizes the
+  scratch rows a history's values and tie-break keys are written to);
 - completed matches waiting to be released: `K_CELL, K_START, K_STEP, K_TS, K_NEXT`
   (+ `K_FREE`), one sorted list per partition (`P_COMP`);
 - timers: a binary heap of `(close, scheduling ts, scheduling seq, partition)` in
