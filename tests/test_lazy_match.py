@@ -3,6 +3,8 @@ and behaves like a plain `Match`."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import pickle
 
 import pytest
@@ -16,7 +18,7 @@ def _lazy(calls: list[int]) -> LazyMatch:
         calls.append(1)
         return {"total": 3}, {"a": Event("E", 5, {"v": 1})}
 
-    return LazyMatch("r", "match", 5, {"k": "x"}, "high", ("t",), content)
+    return LazyMatch.pending("r", "match", 5, {"k": "x"}, "high", ("t",), content)
 
 
 def test_fields_and_events_are_worked_out_once_when_first_read() -> None:
@@ -44,6 +46,15 @@ def test_pickles_as_its_content() -> None:
     assert calls == [1]
     assert copy.fields == {"total": 3}
     assert copy.to_dict()["events"] == {"a": {"v": 1}}
+
+
+def test_replaced_and_copied_as_a_match_is() -> None:
+    lazy = _lazy([])
+    assert dataclasses.replace(lazy, kind="timeout").to_dict() == {
+        **lazy.to_dict(),
+        "kind": "timeout",
+    }
+    assert copy.copy(lazy).fields == {"total": 3}
 
 
 def test_other_missing_attributes_still_raise() -> None:

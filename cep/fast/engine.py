@@ -517,7 +517,9 @@ class FastRule:
                 path = (names[variables[k]], stored[events[k]], path)
             key = key_record(keys[parts[j]])
             content = partial(self._content, path, kind, key)
-            report = LazyMatch(rule.name, kind, ts[j], key, rule.severity, rule.tags, content)
+            report = LazyMatch.pending(
+                rule.name, kind, ts[j], key, rule.severity, rule.tags, content
+            )
             out.append(((t[j], phase[j], a[j], b[j]), report))
         self.state.scalars[kernel.S_OUT] = 0
         self._compact_if_due()

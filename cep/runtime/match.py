@@ -135,8 +135,9 @@ class LazyMatch(Match):
     evaluating `emit` to the reports that are read. Reads, `to_dict`, `to_json`,
     `repr` and pickling see a plain `Match`."""
 
-    def __init__(
-        self,
+    @classmethod
+    def pending(
+        cls,
         rule: str,
         kind: str,
         ts: int,
@@ -144,15 +145,19 @@ class LazyMatch(Match):
         severity: str | None,
         tags: tuple[str, ...] | None,
         content: Callable[[], tuple[dict[str, Any], dict[str, Any]]],
-    ) -> None:
-        self.rule = rule
-        self.kind = kind
-        self.ts = ts
-        self.key = key
-        self.severity = severity
-        self.tags = tags
-        self.extra = {}
-        self._content = content
+    ) -> LazyMatch:
+        """A report whose `(fields, events)` `content()` gives when first read. (The
+        constructor is `Match`'s, so `dataclasses.replace` and copies work as for it.)"""
+        match = cls.__new__(cls)
+        match.rule = rule
+        match.kind = kind
+        match.ts = ts
+        match.key = key
+        match.severity = severity
+        match.tags = tags
+        match.extra = {}
+        match._content = content
+        return match
 
     def __getattr__(self, name: str) -> Any:
         # only called for attributes not set yet: `fields` and `events` before first use
