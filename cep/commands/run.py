@@ -139,7 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if problem is not None:
             rejects.close()
             return _usage(problem)
-        return _run_fast(args, checked, rules, fmt, rejects, output)
+        return _run_mixed(args, checked, rules, fmt, rejects, output)
     engine = MatchingEngine(
         rules,
         allowed_delay_ms=delay,
@@ -228,37 +228,6 @@ def _fast_problem(rules: list, fmt: str, delay: int, args: argparse.Namespace) -
     return None
 
 
-def _run_fast(
-    args: argparse.Namespace,
-    checked: Any,
-    rules: list,
-    fmt: str,
-    rejects: RejectsWriter,
-    output: TextIO | IO[str],
-) -> int:
-    from cep.fast.engine import ColumnarRun
-
-    lates: list[Reject] = []
-    run = ColumnarRun(
-        rules,
-        checked.schemas,
-        max_runs_per_key=args.max_runs_per_key,
-        on_late=_late_collector(lates),
-    )
-    records = [0]
-
-    def reports() -> Iterator[list[Match]]:
-        with _batches(args, fmt, run.fields(), checked.schemas) as batches:
-            for batch in batches:
-                records[0] += len(batch) + len(batch.rejects)
-                found = run.run(batch)
-                _write_rejects(rejects, batch.rejects, lates)
-                yield found
-            yield run.finish(flush=args.flush)
-
-    return _write(args, reports(), output, rejects, lambda: (records[0], run.stats()))
-
-
 def _late_collector(into: list[Reject]) -> Callable[[Any, int], None]:
     def late(batch: Any, i: int) -> None:
         into.append(Reject(int(batch.line[i]), "late", batch.text(i)))
@@ -287,8 +256,8 @@ def _run_mixed(
     rejects: RejectsWriter,
     output: TextIO | IO[str],
 ) -> int:
-    """The rules the fast path can run on it, the others on the interpreter; reports
-    merged by release key, so in the order one interpreter would give them."""
+    """The rules the fast path can run on it, the others (if any) on the interpreter;
+    reports merged by release key, so in the order one interpreter would give them."""
     from cep.fast.engine import ColumnarRun, fast_path_refusal
     from cep.runtime.engine import KeyedEngine
 
@@ -317,8 +286,9 @@ def _run_mixed(
                 records[0] += len(batch) + len(batch.rejects)
                 keyed = run.run_keyed(batch)
                 _write_rejects(rejects, batch.rejects, lates)
-                for event in _events_of(batch, validator):
-                    keyed.extend(engine.push_keyed(event))
+                if interpreted:  # each event rebuilt for the interpreter's rules
+                    for event in _events_of(batch, validator):
+                        keyed.extend(engine.push_keyed(event))
                 keyed.sort(key=lambda item: item[0])
                 yield [report for _, report in keyed]
             keyed = run.finish_keyed(flush=args.flush)
