@@ -543,6 +543,45 @@ class _Reader:
     def schema(self, type_name: str) -> Schema | None:
         return self.validator.schema(type_name) if self.validator is not None else None
 
+    def _type_group(
+        self,
+        code: int,
+        rows: np.ndarray,
+        keep: np.ndarray,
+        parts: dict[str, _Part],
+        field: Callable[[str], Any],
+        declared_as: Callable[[Any, str], tuple[np.ndarray, np.ndarray, Any]],
+        inferred: Callable[[Any], Iterable[Any]],
+    ) -> None:
+        """Validate and type the fields of the rows of one event type (`keep` cleared
+        where the row reader must decide): `field(name)` gives a field's cells for those
+        rows (None where the source lacks it), `declared_as(cells, kind)` which cells are
+        present, which pass as `kind`, and their typed values, `inferred(cells)` the
+        typed parts of a field the schema does not declare."""
+        schema = self.schema(self.types.values[code])
+        declared = schema.fields if schema is not None else {}
+        if self.type_field in declared or self.time_field in declared:
+            keep[rows] = False
+            return
+        used = dict(self.fields)
+        for name, info in declared.items():
+            cells = field(name)
+            if cells is None:
+                if not info.optional:
+                    keep[rows] = False
+                    return
+                continue
+            present, ok, typed = declared_as(cells, info.type.kind)
+            if not info.optional:
+                keep[rows[~present]] = False
+            keep[rows[present & ~ok]] = False
+            if name in used and typed is not None:
+                _put(parts[name], used[name], rows, typed, self.dictionaries.get(name))
+        for name, kind in self.fields:
+            if name not in declared and (cells := field(name)) is not None:
+                for typed in inferred(cells):
+                    _put(parts[name], kind, rows, typed, self.dictionaries.get(name))
+
     def slow_part(self, events: list[SourceEvent]) -> tuple[dict[str, _Part], np.ndarray]:
         parts = {}
         for name, kind in self.fields:
@@ -1776,42 +1815,19 @@ class _CsvReader(_Reader):
         parts: dict[str, _Part],
     ) -> None:
         """Validate and type the fields of the rows of one event type."""
-        pa = _pa()
-        everything = len(rows) == table.num_rows
-        indices = None if everything else pa.array(rows)
-        schema = self.schema(self.types.values[code])
-        declared = schema.fields if schema is not None else {}
-        if self.type_field in declared or self.time_field in declared:
-            keep[rows] = False
-            return
-        used = dict(self.fields)
-        for name, info in declared.items():
+        indices = None if len(rows) == table.num_rows else _pa().array(rows)
+
+        def field(name: str) -> Any:
             cells = self._column(table, name)
-            if cells is None:
-                if not info.optional:
-                    keep[rows] = False
-                    return
-                continue
-            if indices is not None:
-                cells = cells.take(indices)
+            return cells if cells is None or indices is None else cells.take(indices)
+
+        def declared_as(cells: Any, kind: str) -> tuple[np.ndarray, np.ndarray, Any]:
             reader = _CellReader(cells)
-            present = reader.present
-            if not info.optional:
-                keep[rows[~present]] = False
-            ok, typed = reader.declared(info.type.kind)
-            keep[rows[present & ~ok]] = False
-            if name in used and typed is not None:
-                _put(parts[name], used[name], rows, typed, self.dictionaries.get(name))
-        for name, kind in self.fields:
-            if name in declared:
-                continue
-            cells = self._column(table, name)
-            if cells is None:
-                continue
-            if indices is not None:
-                cells = cells.take(indices)
-            for typed in _CellReader(cells).inferred():
-                _put(parts[name], kind, rows, typed, self.dictionaries.get(name))
+            ok, typed = reader.declared(kind)
+            return reader.present, ok, typed
+
+        inferred = lambda cells: _CellReader(cells).inferred()  # noqa: E731
+        self._type_group(code, rows, keep, parts, field, declared_as, inferred)
 
 
 # ------------------------------------------------------------------------------ Arrow
@@ -1926,40 +1942,19 @@ class _ArrowReader(_Reader):
         keep: np.ndarray,
         parts: dict[str, _Part],
     ) -> None:
-        pa = _pa()
-        everything = len(rows) == batch.num_rows
-        indices = None if everything else pa.array(rows)
-        schema = self.schema(self.types.values[code])
-        declared = schema.fields if schema is not None else {}
-        if self.type_field in declared or self.time_field in declared:
-            keep[rows] = False
-            return
-        used = dict(self.fields)
+        indices = None if len(rows) == batch.num_rows else _pa().array(rows)
 
-        def column(name: str) -> _Typed | None:
+        def field(name: str) -> _Typed | None:
             if name not in index:
                 return None
             array = batch.column(index[name])
             return _arrow_values(array if indices is None else array.take(indices))
 
-        for name, info in declared.items():
-            typed = column(name)
-            if typed is None:
-                if not info.optional:
-                    keep[rows] = False
-                    return
-                continue
-            if not info.optional:
-                keep[rows[~typed.mask]] = False
-            ok, converted = _validated(typed, info.type.kind)
-            keep[rows[typed.mask & ~ok]] = False
-            if name in used and converted is not None:
-                _put(parts[name], used[name], rows, converted, self.dictionaries.get(name))
-        for name, kind in self.fields:
-            if name not in declared:
-                typed = column(name)
-                if typed is not None:
-                    _put(parts[name], kind, rows, typed, self.dictionaries.get(name))
+        def declared_as(typed: _Typed, kind: str) -> tuple[np.ndarray, np.ndarray, Any]:
+            ok, converted = _validated(typed, kind)
+            return typed.mask, ok, converted
+
+        self._type_group(code, rows, keep, parts, field, declared_as, lambda typed: (typed,))
 
 
 def _times(typed: _Typed) -> tuple[np.ndarray, np.ndarray]:
