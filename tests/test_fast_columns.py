@@ -98,18 +98,26 @@ def test_random_feeds_report_the_same(lines: list[str], flush: bool, size: int) 
 
 
 def test_fields_asked_for_are_typed_from_the_schema() -> None:
-    """The reader is asked only for the fields the rules read, typed as declared."""
+    """The reader is asked only for the fields the rules read, typed as declared: the
+    term test's `status`, the key's `user`, and `amount` for `emit`'s `sum(f.amount)`
+    (computed by the kernel)."""
     checked = check_paths(["rules/payments.cep"])
     (rule,) = load_rules(checked, ["three_failed_payments"])
-    assert ColumnarRun([rule], checked.schemas).fields() == {"status": "str", "user": "str"}
+    assert ColumnarRun([rule], checked.schemas).fields() == {
+        "amount": "float",
+        "status": "str",
+        "user": "str",
+    }
 
 
 def test_rules_that_look_at_the_run_read_the_fields_they_compare() -> None:
-    """Fields of earlier events read by a run-dependent condition are decoded too."""
+    """Fields of earlier events read by a run-dependent condition are decoded too (and
+    those `emit` reads: `amount`)."""
     checked = check_paths(["rules/payments.cep"])
     (rule,) = load_rules(checked, ["impossible_travel"])
     assert fast_path_refusal(rule) is None
     assert ColumnarRun([rule], checked.schemas).fields() == {
+        "amount": "float",
         "country": "str",
         "status": "str",
         "user": "str",

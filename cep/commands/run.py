@@ -176,18 +176,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _write(
     args: argparse.Namespace,
-    produced: Iterator[list[Match]],
+    produced: Iterator[list[Match] | list[Match | str]],
     output: TextIO | IO[str],
     rejects: RejectsWriter,
     totals: Callable[[], tuple[int, Stats]],
 ) -> int:
-    """Write the reports as they come; bad input and a closed output end the run cleanly;
-    then the summary."""
+    """Write the reports (`Match`es, or JSON lines already) as they come; bad input and a
+    closed output end the run cleanly; then the summary."""
     streaming = args.input == "-"
     try:
         for found in produced:
             for report in found:
-                output.write(report.to_json() + "\n")
+                output.write((report if type(report) is str else report.to_json()) + "\n")
             if streaming and found:
                 output.flush()
     except SourceError as error:
@@ -271,6 +271,7 @@ def _run_mixed(
         max_runs_per_key=args.max_runs_per_key,
         on_late=_late_collector(lates),
         indexes=[i for i, _ in compiled],
+        as_text=True,
     )
     engine = KeyedEngine(
         [r for _, r in interpreted],
@@ -280,7 +281,7 @@ def _run_mixed(
     validator = Validator(checked.schemas)
     records = [0]
 
-    def reports() -> Iterator[list[Match]]:
+    def reports() -> Iterator[list[Match | str]]:
         with _batches(args, fmt, run.fields(), checked.schemas) as batches:
             for batch in batches:
                 records[0] += len(batch) + len(batch.rejects)

@@ -15,6 +15,7 @@ are rebuilt and whose `emit` is evaluated when it is first read.
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
@@ -23,19 +24,28 @@ from operator import attrgetter
 from typing import Any
 
 import numpy as np
+from msgspec import Raw
 
 from cep.compile.conditions import AndCond, Cond, NotCond, OrCond, TermCond, TrueCond, WhereCond
 from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
 from cep.compile.rule import CompiledRule
 from cep.fast import kernel
+from cep.fast.emit import FALLBACK, EmitFields, EmitPlan, json_texts, string_texts
 from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, Programs, StringCodes, Unsupported
 from cep.fast.vector import BatchPredicates, fields_used
-from cep.io.columnar import Batch, EventColumns
+from cep.io.columnar import Batch, EventColumns, arrow_record_of, json_record
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, RuleStats, Stats
 from cep.runtime.event import Event
-from cep.runtime.match import LazyMatch, Match
+from cep.runtime.match import (
+    LazyMatch,
+    Match,
+    json_text,
+    json_text_of_any,
+    raw_of,
+    report_lines,
+)
 from cep.runtime.matcher import RuleMatcher
 from cep.runtime.ordering import EventOrderer
 
@@ -58,6 +68,8 @@ _SKIPS = {
 _DIRECT = {("int", NUM), ("float", NUM), ("time", NUM), ("duration", NUM), ("bool", BOOL)}
 BATCH = 65_536
 _SEQ = attrgetter("seq")
+_EMPTY = Raw(b"{}")
+_EXACT_INTEGERS = 2.0**53
 #: compact the kernel's history once this many events are stored (and it has doubled)
 COMPACT_AT = 200_000
 
@@ -147,6 +159,8 @@ class _EdgePlan:
                     programs[key] = compiler.condition(cond)
                 self.edge_programs.append(programs[key] if moving else -1)
         self.where_program = compiler.completes()
+        #: `emit` as programs for reports written in bulk (None: the interpreter's)
+        self.emit = EmitPlan.compile(compiler, rule.rule)
         self.programs: Programs = compiler.out
 
     def row_of(self, *items: Cond) -> int:
@@ -216,6 +230,16 @@ class FastRule:
         self.slots = plan.programs.slots
         self.strings = plan.strings
         self.program_arrays = plan.programs.arrays()
+        self.emit_plan = plan.emit
+        #: reports as JSON text (`_report_texts`) instead of `LazyMatch`es
+        self.as_text = False
+        #: the JSON texts of the rule's strings, by code (for `emit` values that are text)
+        self._string_texts: list[str] = []
+        #: each partition's `key` as JSON text
+        self._key_texts: dict[int, Raw] = {}
+        #: cleared when a number an `emit` program reads is beyond float64's exact
+        #: integers (then the interpreter evaluates `emit`)
+        self.emit_exact = True
         self.stack = np.zeros(plan.programs.depth, dtype=np.float64)
         self._no_bits = np.zeros((0, 0), dtype=np.uint8)
         self._string_tables: dict[int, np.ndarray] = {}
@@ -405,6 +429,8 @@ class FastRule:
             values = self._column_values(batch, chosen)
         else:
             values = self._event_values([events[i] for i in chosen.tolist()])
+        if self.emit_exact and (np.abs(values) >= _EXACT_INTEGERS).any():
+            self.emit_exact = False  # float64 may round these: `emit` by the interpreter
         self._run_kernel(ts, seq, codes[chosen], bits, fire_up_to, values)
         n_cells = state.count(kernel.S_CELLS)
         if n_cells > first_cell:
@@ -480,7 +506,7 @@ class FastRule:
         dictionary = column.dictionary
         table = self._string_tables.get(id(dictionary))
         have = 0 if table is None else len(table)
-        if have < len(dictionary):
+        if table is None or have < len(dictionary):
             more = [float(self.strings.code(v)) for v in dictionary.values[have:]]
             grown = np.array(more, dtype=np.float64)
             table = grown if table is None else np.concatenate((table, grown))
@@ -490,7 +516,12 @@ class FastRule:
             return np.zeros(1, dtype=np.float64)
         return table
 
-    def _reports(self) -> list[tuple[tuple, Match]]:
+    def _reports(self) -> list[tuple[tuple, Any]]:
+        if self.as_text:
+            return self._report_texts()
+        return self._report_matches()
+
+    def _report_matches(self) -> list[tuple[tuple, Match]]:
         tables = self.state.tables
         count = self.state.count(kernel.S_OUT)
         if count == 0:
@@ -539,6 +570,147 @@ class FastRule:
             path = (name, event, path)
         return self.matcher.content(path, kind, key)
 
+    def _report_texts(self) -> list[tuple[tuple, str]]:
+        """The reports as JSON lines (`Match.to_json`'s text), made in bulk: `emit`
+        values computed by the kernel (`EmitPlan`), each partition's key text made once,
+        the records encoded in one call (`report_lines`)."""
+        state = self.state
+        tables = state.tables
+        count = state.count(kernel.S_OUT)
+        if count == 0:
+            self._compact_if_due()
+            return []
+        columns = [tables[w][:count] for w in range(kernel.O_KIND, kernel.O_B + 1)]
+        offsets, variables, events = (
+            x.tolist()
+            for x in kernel.collect_paths(
+                columns[2], tables[kernel.C_VAR], tables[kernel.C_EV], tables[kernel.C_PARENT]
+            )
+        )
+        fields = self._emit_fields(columns[0], columns[2])
+        kinds, ts, _, parts, t, phase, a, b = (c.tolist() for c in columns)
+        names = self.var_names
+        stored = self.events
+        rule = self.rule
+        reported = rule.variables
+        repeated = rule.repeated
+        name, severity, tags = rule.name, rule.severity, rule.tags
+        tag_list = list(tags) if tags is not None else None
+        keyed = bool(self.matcher.key_names)
+        records: list[dict[str, Any]] = []
+        fallbacks: dict[int, str] = {}
+        for j in range(count):
+            kind = "match" if kinds[j] == 0 else "timeout"
+            key_text = self._key_text(parts[j])
+            values = fields[j]
+            if values is FALLBACK:
+                key = self._key_record(parts[j])
+                fallbacks[len(records)] = self._fallback_text(j, kind, key)
+                records.append({})
+                continue
+            if values is None:
+                values = key_text if keyed else _EMPTY
+            bound: dict[str, Any] = {}
+            for k in range(offsets[j], offsets[j + 1]):
+                var = names[variables[k]]
+                record = _record(stored[events[k]])
+                if var in repeated:
+                    bound.setdefault(var, []).append(record)
+                else:
+                    bound[var] = record
+            report = {
+                "rule": name, "kind": kind, "ts": ts[j], "key": key_text, "fields": values,
+                "events": {var: bound[var] for var in reported if var in bound},
+            }  # fmt: skip
+            if severity is not None:
+                report["severity"] = severity
+            if tag_list is not None:
+                report["tags"] = tag_list
+            records.append(report)
+        texts = report_lines(records)
+        for at, text in fallbacks.items():
+            texts[at] = text
+        out = [
+            ((t[j], phase[j], a[j], b[j]), text)
+            for j, text in zip(range(count), texts, strict=True)
+        ]
+        state.scalars[kernel.S_OUT] = 0
+        self._compact_if_due()
+        return out
+
+    def _emit_fields(self, kinds: np.ndarray, cells: np.ndarray) -> list[Any]:
+        """Per report: the text of its `emit` values, None for the default fields (the
+        key), or `FALLBACK` where the interpreter must evaluate `emit`."""
+        plan = self.emit_plan
+        count = len(kinds)
+        out: list[Any] = [FALLBACK] * count
+        if plan is None or not self.emit_exact:
+            return out
+        for code, fields in ((0, plan.match), (1, plan.timeout)):
+            rows = np.nonzero(kinds == code)[0]
+            if len(rows) == 0:
+                continue
+            if fields is None:
+                for j in rows.tolist():
+                    out[j] = None
+                continue
+            found = self._emit_texts(fields, cells[rows])
+            for j, text in zip(rows.tolist(), found, strict=True):
+                out[j] = text
+
+        return out
+
+    def _emit_texts(self, fields: EmitFields, cells: np.ndarray) -> list[Any]:
+        """The `fields` texts of reports with histories `cells` (`FALLBACK` where a
+        value is one the interpreter must give)."""
+        state = self.state
+        values = np.empty((len(cells), len(fields.programs)), dtype=np.float64)
+        current = np.zeros((len(self.slots), 0), dtype=np.float64)
+        X = (self.program_arrays, current, state.values, self.stack, self._no_bits,
+             state.scratch)  # fmt: skip
+        kernel.report_values(fields.programs, cells, state.as_tuple(), X, values)
+        strings = string_texts(self.strings, self._string_texts)
+        columns = [json_texts(values[:, f], kind, strings) for f, kind in enumerate(fields.kinds)]
+        names = [json_text(name) for name in fields.names]
+        return [
+            FALLBACK
+            if FALLBACK in row
+            else Raw(
+                (
+                    "{" + ", ".join(f"{n}: {v}" for n, v in zip(names, row, strict=True)) + "}"
+                ).encode()
+            )
+            for row in zip(*columns, strict=True)
+        ]
+
+    def _key_record(self, part: int) -> Any:
+        return self.matcher.key_record(self.keys[part])
+
+    def _key_text(self, part: int) -> Raw:
+        """A partition's `key` as JSON text, made once."""
+        text = self._key_texts.get(part)
+        if text is None:
+            text = self._key_texts[part] = Raw(_plain_text(self._key_record(part)).encode())
+        return text
+
+    def _fallback_text(self, j: int, kind: str, key: Any) -> str:
+        """Report `j`'s text with its `emit` evaluated by the interpreter."""
+        tables = self.state.tables
+        cell = tables[kernel.O_CELL][j : j + 1]
+        _, variables, events = kernel.collect_paths(
+            cell, tables[kernel.C_VAR], tables[kernel.C_EV], tables[kernel.C_PARENT]
+        )
+        path = None
+        for var, event in zip(variables.tolist(), events.tolist(), strict=True):
+            path = (self.var_names[var], self.events[event], path)
+        fields, bound = self._content(path, kind, key)
+        rule = self.rule
+        report = Match(
+            rule.name, kind, int(tables[kernel.O_TS][j]), key, fields, bound, rule.severity,
+            rule.tags,
+        )  # fmt: skip
+        return report.to_json()
+
     def stats(self) -> RuleStats:
         sc = self.state.scalars
         open_runs, held = kernel.live_counts(self.state.as_tuple())
@@ -555,9 +727,9 @@ class FastRule:
 
 class KeptEvent:
     """A matched event kept as what its batch gives (`Batch.kept_of`: its line, or its
-    record) until a report is read; `event` once rebuilt."""
+    record) until a report is read; `event` once rebuilt, `record` once read."""
 
-    __slots__ = ("event", "line", "payload", "record_of", "seq", "ts", "type")
+    __slots__ = ("event", "line", "payload", "record", "record_of", "seq", "ts", "type")
 
     def __init__(
         self, payload: Any, type_name: str, ts: int, line: int, seq: int, record_of: Any
@@ -569,6 +741,40 @@ class KeptEvent:
         self.seq = seq
         self.record_of = record_of
         self.event: Event | None = None
+        self.record: dict[str, Any] | None = None
+
+
+def _record(event: Event | KeptEvent) -> Any:
+    """An event's record as read (what a report's `events` hold), of JSON's types only
+    (records of JSON lines and Arrow rows are; others go through `json`'s text once)."""
+    if type(event) is KeptEvent:
+        record = event.record
+        if record is None:
+            record_of = event.record_of
+            record = record_of(event.payload)
+            if not (record_of is json_record or record_of is arrow_record_of or _plain(record)):
+                record = json.loads(json_text_of_any(record))
+            event.record = record
+        return record
+    record = raw_of(event)
+    return record if _plain(record) else json.loads(json_text_of_any(record))
+
+
+def _plain_text(value: Any) -> str:
+    """`json_text(value)` for values that are plain JSON (msgspec writes some other types,
+    dates say, where `json` would use `str`)."""
+    if _plain(value):
+        return json_text(value)
+    return json_text_of_any(value)
+
+
+def _plain(value: Any) -> bool:
+    kind = type(value)
+    if kind is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if kind is list or kind is tuple:
+        return all(_plain(v) for v in value)
+    return value is None or kind is str or kind is int or kind is float or kind is bool
 
 
 def _no_lazy_events(kept: KeptEvent) -> Event:
@@ -680,7 +886,8 @@ class ColumnarRun:
     """Eligible rules over batches of columns (`cep.io.columnar`), with no allowed delay:
     an event older than the latest time seen is late (handed to `on_late` with its
     batch and index). Matched events are kept as their lines and rebuilt as `SourceEvent`s
-    when a report (a `LazyMatch`) is read."""
+    when a report (a `LazyMatch`) is read; with `as_text`, reports are their JSON lines
+    (`Match.to_json`'s text), written in bulk."""
 
     def __init__(
         self,
@@ -690,6 +897,7 @@ class ColumnarRun:
         max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY,
         on_late: Any = None,
         indexes: list[int] | None = None,
+        as_text: bool = False,
     ) -> None:
         #: each rule's place among every rule of the run (for merging with others)
         self.indexes = list(range(len(rules))) if indexes is None else indexes
@@ -698,6 +906,7 @@ class ColumnarRun:
         self.validator = Validator(schemas)
         for fast in self.engine.rules:
             fast.materialize = self._materialize
+            fast.as_text = as_text
         self.on_late = on_late
         self.max_seen = -(2**63)
         self.seq = 0
@@ -723,12 +932,12 @@ class ColumnarRun:
                 wanted[name] = kind
         return wanted
 
-    def run(self, batch: Batch) -> list[Match]:
+    def run(self, batch: Batch) -> list[Any]:
         """Match a batch; returns the reports it releases, in order."""
         return [report for _, report in self.run_keyed(batch)]
 
     @gc_paused()
-    def run_keyed(self, batch: Batch) -> list[tuple[tuple, Match]]:
+    def run_keyed(self, batch: Batch) -> list[tuple[tuple, Any]]:
         """Match a batch; returns (release key, report) pairs, sorted."""
         n = len(batch)
         self.events += n
@@ -752,12 +961,12 @@ class ColumnarRun:
         keyed.sort(key=lambda item: item[0])
         return keyed
 
-    def finish(self, *, flush: bool = False) -> list[Match]:
+    def finish(self, *, flush: bool = False) -> list[Any]:
         """End of input (with `flush`, every window closes)."""
         return [report for _, report in self.finish_keyed(flush=flush)]
 
     @gc_paused()
-    def finish_keyed(self, *, flush: bool = False) -> list[tuple[tuple, Match]]:
+    def finish_keyed(self, *, flush: bool = False) -> list[tuple[tuple, Any]]:
         keyed = []
         for index, fast in enumerate(self.engine.rules):
             up_to = 2**62 if flush else self.max_seen

@@ -265,7 +265,14 @@ def _aggregate(kind, values, n):
 
 @njit(cache=True, _nrt=False)
 def _eval(p, cell, i, bits, T, X):
-    """Run program `p` (cep/fast/programs.py) for event `i` and history `cell`."""
+    """Whether program `p` holds for event `i` and history `cell`."""
+    return _truthy(_value(p, cell, i, bits, T, X))
+
+
+@njit(cache=True, _nrt=False)
+def _value(p, cell, i, bits, T, X):
+    """Run program `p` (cep/fast/programs.py) for event `i` and history `cell`; its
+    value (NaN: null)."""
     pg_start, pg_len, op, ia, ib, ic, idd, kc = X[0]
     stack = X[3]
     top = 0
@@ -354,7 +361,7 @@ def _eval(p, cell, i, bits, T, X):
             else:
                 r = 1.0 if a >= b else 0.0
             stack[top - 1] = r
-    return _truthy(stack[0])
+    return stack[0]
 
 
 @njit(cache=True, _nrt=False)
@@ -1149,6 +1156,15 @@ def collect_paths(cells, C_var, C_ev, C_parent):
         at += length
     offsets[len(cells)] = at
     return offsets, variables, events
+
+
+@njit(cache=True, _nrt=False)
+def report_values(programs, cells, T, X, out):
+    """`out[j, f]`: the value of program `programs[f]` over the history `cells[j]` (the
+    `emit` fields of reports, computed where their histories are)."""
+    for j in range(cells.shape[0]):
+        for f in range(programs.shape[0]):
+            out[j, f] = _value(programs[f], cells[j], NONE, X[4], T, X)
 
 
 @njit(cache=True)

@@ -146,6 +146,31 @@ class ProgramCompiler:
         where = self.where
         return self._program(lambda: self._bool(where, extra=0, in_term=False))
 
+    def value(self, expr: ast.Expr, kind: str) -> int:
+        """A program computing `expr` over a finished history (an `emit` field), whose
+        value must be of `kind` (NUM, STR or BOOL); returns its index."""
+
+        def emit() -> None:
+            found = self._expr(expr, 0, False)
+            if found != kind:
+                raise Unsupported(f"`{_text(expr)}` is not of the type it was checked as")
+
+        return self._program(emit)
+
+    def mark(self) -> tuple[int, int, int, dict[str, int]]:
+        """Where the programs and slots end now (for `rewind`)."""
+        out = self.out
+        return len(out.starts), len(out.ops), len(out.slots), dict(self._slots)
+
+    def rewind(self, mark: tuple[int, int, int, dict[str, int]]) -> None:
+        """Forget the programs and slots added since `mark`."""
+        programs, ops, slots, by_name = mark
+        out = self.out
+        del out.starts[programs:], out.lengths[programs:]
+        del out.ops[ops:], out.a[ops:], out.b[ops:], out.c[ops:], out.d[ops:], out.k[ops:]
+        del out.slots[slots:]
+        self._slots = by_name
+
     def _program(self, emit: Callable[[], None]) -> int:
         out = self.out
         start = len(out.ops)

@@ -230,7 +230,7 @@ class Batch:
         #: `kept_of` gives: its text as JSON for JSON lines; CSV and Arrow readers set
         #: their own
         self.record_of: Callable[[Any], dict[str, Any]] = (
-            _arrow_record_of if isinstance(texts, _RowTexts) else json_record
+            arrow_record_of if isinstance(texts, _RowTexts) else json_record
         )
 
     def __len__(self) -> int:
@@ -325,7 +325,7 @@ def _record_text(record: dict[str, Any]) -> str:
 _JSON_EXACT = frozenset((str, int, float, bool))
 
 
-def _arrow_record_of(kept: str | dict[str, Any]) -> dict[str, Any]:
+def arrow_record_of(kept: str | dict[str, Any]) -> dict[str, Any]:
     """The record an Arrow row's text would give (`_RowTexts.kept`), made without the
     text when every value goes through JSON unchanged."""
     if type(kept) is str:

@@ -16,6 +16,64 @@ from cep.runtime.event import Event
 _ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
+#: digits, for finding number forms msgspec writes differently from `json`: `1e16` for
+#: `1e+16`, `0.00001` for `1e-05` (text that merely looks like one only costs speed)
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+_LINES = msgspec.json.Encoder()
+
+
+def _other_numbers(encoded: bytes) -> bool:
+    """Whether msgspec's text may hold a number `json` writes otherwise."""
+    digits = encoded.translate(_DIGITS)
+    return b"0e" in digits or b"0E" in digits or b"0.0000" in encoded
+
+
+def json_text(value: Any) -> str:
+    """A plain JSON value (str keys; str, int, float, bool, None, lists, dicts) as
+    `Match.to_json` writes it: `json.dumps(json_value(value), ensure_ascii=False)`, by
+    msgspec where that gives the same text."""
+    try:
+        encoded = msgspec.json.encode(value)
+    except (TypeError, ValueError, OverflowError, UnicodeEncodeError):
+        return _ENCODE(json_value(value))
+    if _other_numbers(encoded):
+        return _ENCODE(json_value(value))
+    return msgspec.json.format(encoded, indent=0).decode()
+
+
+def report_lines(records: list[dict[str, Any]]) -> list[str]:
+    """Report records of plain JSON values (and `msgspec.Raw` parts already JSON text) as
+    `Match.to_json` writes them, encoded by msgspec in one call."""
+    try:
+        encoded = _LINES.encode_lines(records)
+    except (TypeError, ValueError, OverflowError, UnicodeEncodeError):
+        return [_json_text_raw(record) for record in records]
+    lines = encoded.split(b"\n")  # JSON text holds no raw newline
+    lines.pop()
+    check = _other_numbers(encoded)
+    out = []
+    for line in lines:
+        if check and _other_numbers(line):
+            # msgspec's text decodes to the same values: `json` writes them
+            out.append(_ENCODE(json_value(json.loads(line))))
+        else:
+            out.append(msgspec.json.format(line, indent=0).decode())
+    return out
+
+
+def _json_text_raw(record: dict[str, Any]) -> str:
+    values = {
+        name: json.loads(bytes(value)) if isinstance(value, msgspec.Raw) else value
+        for name, value in record.items()
+    }
+    return json_text(values)
+
+
+def json_text_of_any(value: Any) -> str:
+    """`json.dumps(json_value(value), ensure_ascii=False, default=str)`."""
+    return _ENCODE(json_value(value))
+
+
 def raw_of(event: Event) -> dict[str, Any]:
     """An event's fields as read (a source event keeps the record it was read from)."""
     raw = getattr(event, "raw", None)

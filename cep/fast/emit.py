@@ -1,0 +1,221 @@
+"""A rule's `emit` fields as kernel programs, so that reports can be written in bulk.
+
+Each field becomes a program (cep/fast/programs.py) that the kernel evaluates over the
+report's history (`kernel.report_values`); its float64 result is turned back into the
+Python value the interpreter computes. That needs the value's Python type to be known
+from the rule alone, so only expressions whose type the interpreter cannot vary are
+compiled: a field of a declared type, literals, counts, `avg`, `first`/`last`/`f[k]`,
+`min`/`max` (of one type), arithmetic (`int` with `int` stays `int`, `/` gives `float`),
+comparisons and logic. Two values are left to the interpreter report by report: an
+`int` beyond 2**53 (float64 is exact up to there) and a float `sum` that is exactly 0
+(the interpreter's sum of no values is the integer 0; such a sum is compiled inside
+arithmetic only with a float, which makes the result a float either way). An integer
+product or an integer `sum` is compiled only as a field's whole value, where the 2**53
+check sees it. A number an `emit` program reads beyond 2**53 sends the rule's `emit` to
+the interpreter for the rest of the run (`FastRule.emit_exact`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, StringCodes, Unsupported
+from cep.lang import ast
+from cep.lang.types import Type
+from cep.runtime.match import json_text
+
+INT, FLOAT, TEXT, TRUTH = "int", "float", "str", "bool"
+#: a float sum: `0` (an int) when it added nothing, so an exact 0.0 is left to the
+#: interpreter
+FLOAT_SUM = "float_sum"
+#: a field's declared kind -> the Python type the interpreter gives its values
+_DECLARED = {"int": INT, "time": INT, "duration": INT, "float": FLOAT, "str": TEXT, "bool": TRUTH}
+_PROGRAM_KIND = {INT: NUM, FLOAT: NUM, FLOAT_SUM: NUM, TEXT: STR, TRUTH: BOOL}
+_EXACT = 2.0**53
+#: a report whose value must come from the interpreter
+FALLBACK = object()
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """A value's Python type, and whether it may leave float64's exact integers (an
+    integer product or sum: allowed only as a field's whole value, which is checked)."""
+
+    name: str
+    wide: bool = False
+
+
+class _Typer:
+    """The Python type the interpreter gives an expression, for the expressions the
+    program compiler compiles; `Unsupported` where it could vary."""
+
+    def __init__(self, resolutions: Mapping[int, Any], expr_types: Mapping[int, Type]) -> None:
+        self.resolutions = resolutions
+        self.expr_types = expr_types
+
+    def kind(self, expr: ast.Expr) -> _Kind:
+        match expr:
+            case ast.Literal(value=value):
+                return _Kind(self._of_value(value, expr))
+            case ast.Name():
+                resolution = self.resolutions.get(id(expr))
+                if resolution is not None and resolution.kind == "const":
+                    return _Kind(self._of_value(resolution.value, expr))
+            case ast.Attribute() | ast.Index():
+                return _Kind(self._declared(self.expr_types.get(id(expr)), expr))
+            case ast.Call(func="count"):
+                return _Kind(INT)
+            case ast.Call(func="avg"):
+                return _Kind(FLOAT)
+            case ast.Call(func="exists"):
+                return _Kind(TRUTH)
+            case ast.Call(func="sum", args=(arg,)):
+                element = self._element(arg)
+                return _Kind(FLOAT_SUM) if element == FLOAT else _Kind(element, wide=True)
+            case ast.Call(func="min" | "max" | "first" | "last", args=(arg,)):
+                return _Kind(self._element(arg))
+            case ast.Call(func="min" | "max", args=args) if len(args) > 1:
+                kinds = {self._operand(arg).name for arg in args}
+                if FLOAT_SUM in kinds:
+                    raise Unsupported(f"`{_text(expr)}` (an int or a float, depending on the data)")
+                if len(kinds) != 1:
+                    raise Unsupported(f"`{_text(expr)}` (values of different types)")
+                return _Kind(kinds.pop())
+            case ast.Call(func="abs", args=(arg,)):
+                return self._operand(arg)
+            case ast.Binary(op="in" | "not in", left=left):
+                self._operand(left)
+                return _Kind(TRUTH)
+            case ast.Unary(op="not", operand=operand):
+                self._operand(operand)
+                return _Kind(TRUTH)
+            case ast.Binary(op="and" | "or" | "==" | "!=" | "<" | "<=" | ">" | ">=") as binary:
+                # truth values; the operands' values compare alike whatever their type
+                self._operand(binary.left)
+                self._operand(binary.right)
+                return _Kind(TRUTH)
+            case ast.Unary(op="-", operand=operand):
+                return self._operand(operand)
+            case ast.Binary(op="/", left=left, right=right):
+                self._operand(left)
+                self._operand(right)
+                return _Kind(FLOAT)
+            case ast.Binary(op=op, left=left, right=right) if op in ("+", "-", "*", "%"):
+                a, b = self._operand(left).name, self._operand(right).name
+                if FLOAT in (a, b):
+                    return _Kind(FLOAT)  # a float sum's integer 0 turns float too
+                if a == INT and b == INT:
+                    return _Kind(INT, wide=op == "*")
+                raise Unsupported(f"`{_text(expr)}` (an int or a float, depending on the data)")
+        raise Unsupported(f"`{_text(expr)}` as an emitted value")
+
+    def _operand(self, expr: ast.Expr) -> _Kind:
+        """The kind of an operand: not a wide integer (a product or a sum, which float64
+        may round before the field's value is checked)."""
+        kind = self.kind(expr)
+        if kind.wide:
+            raise Unsupported(f"`{_text(expr)}` (a product or sum of integers) in an expression")
+        return kind
+
+    def _element(self, arg: ast.Expr) -> str:
+        declared = self.expr_types.get(id(arg))
+        if declared is None or not declared.is_list:
+            raise Unsupported(f"`{_text(arg)}` (not a list of declared values)")
+        return self._declared(declared.elem, arg)
+
+    @staticmethod
+    def _declared(declared: Type | None, expr: ast.Expr) -> str:
+        kind = _DECLARED.get(declared.kind) if declared is not None else None
+        if kind is None:
+            raise Unsupported(f"`{_text(expr)}` has no declared scalar type")
+        return kind
+
+    @staticmethod
+    def _of_value(value: Any, expr: ast.Expr) -> str:
+        for kind, python in ((TRUTH, bool), (INT, int), (FLOAT, float), (TEXT, str)):
+            if type(value) is python:
+                return kind
+        raise Unsupported(f"the value `{_text(expr)}`")
+
+
+@dataclass(frozen=True)
+class EmitFields:
+    """One `emit` list as programs: field names, program indexes, Python types."""
+
+    names: tuple[str, ...]
+    programs: np.ndarray
+    kinds: tuple[str, ...]
+
+
+class EmitPlan:
+    """A rule's `emit` (and `on timeout emit`) compiled for bulk reports, or refused."""
+
+    def __init__(
+        self,
+        compiler: ProgramCompiler,
+        match_fields: tuple[ast.EmitField, ...] | None,
+        timeout_fields: tuple[ast.EmitField, ...] | None,
+    ) -> None:
+        self._typer = _Typer(compiler.resolutions, compiler.expr_types)
+        self.match = self._compile(compiler, match_fields)
+        self.timeout = self._compile(compiler, timeout_fields)
+
+    def _compile(
+        self, compiler: ProgramCompiler, fields: tuple[ast.EmitField, ...] | None
+    ) -> EmitFields | None:
+        if fields is None:
+            return None
+        names, programs, kinds = [], [], []
+        for item in fields:
+            kind = self._typer.kind(item.expr).name
+            names.append(item.name)
+            programs.append(compiler.value(item.expr, _PROGRAM_KIND[kind]))
+            kinds.append(kind)
+        return EmitFields(tuple(names), np.array(programs, dtype=np.int64), tuple(kinds))
+
+    @staticmethod
+    def compile(compiler: ProgramCompiler, rule: ast.Rule) -> EmitPlan | None:
+        """The plan, or None when some field is outside the compiled family (then the
+        compiler is as it was: no slot or program is left behind)."""
+        mark = compiler.mark()
+        try:
+            return EmitPlan(compiler, rule.emit, rule.timeout_emit)
+        except Unsupported:
+            compiler.rewind(mark)
+            return None
+
+
+def json_texts(column: np.ndarray, kind: str, string_texts: list[str]) -> list[Any]:
+    """A field's float64 values (one per report) as the JSON text of the value the
+    interpreter computes (`json.dumps`'s; NaN and infinities are null, as in `Match`);
+    `FALLBACK` where the interpreter must say."""
+    values = column.tolist()
+    if kind == FLOAT:
+        return [repr(v) if v - v == 0.0 else "null" for v in values]
+    if kind == INT:
+        return [
+            "null" if v != v else str(int(v)) if -_EXACT < v < _EXACT else FALLBACK for v in values
+        ]
+    if kind == FLOAT_SUM:
+        return [FALLBACK if v == 0.0 else repr(v) if v - v == 0.0 else "null" for v in values]
+    if kind == TEXT:
+        return ["null" if v != v else string_texts[int(v)] for v in values]
+    return ["null" if v != v else "true" if v != 0.0 else "false" for v in values]
+
+
+def string_texts(codes: StringCodes, have: list[str]) -> list[str]:
+    """The JSON texts of the strings of `codes`, by code (`have` extended with the ones
+    added since)."""
+    if len(have) < len(codes.codes):
+        have.extend(map(json_text, list(codes.codes)[len(have) :]))
+    return have
+
+
+def _text(expr: ast.Expr) -> str:
+    from cep.lang.printer import format_expr
+
+    return format_expr(expr)

@@ -1,0 +1,170 @@
+"""Reports written in bulk (`ColumnarRun(as_text=True)`, what `cep run` writes): `emit`
+computed by the kernel, records encoded in one call. Each line must be the text the
+interpreter's `Match.to_json` writes for the same report."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cep.api import load_rules
+from cep.fast.engine import ColumnarRun, fast_path_refusal
+from cep.io.columnar import read_jsonl_batches
+from cep.io.sources import Reject, read_jsonl
+from cep.io.validation import Validator
+from cep.lang.checker import check_paths, check_sources
+from cep.runtime.engine import MatchingEngine
+from cep.testing.runner import TestRunner
+
+SCHEMA = "event E { k: str, v: int?, x: float?, s: str?, b: bool? }\n"
+
+
+def _interpreted(checked, rules, lines: list[str], flush: bool) -> list[str]:
+    engine = MatchingEngine(rules)
+    out = []
+    for item in read_jsonl(lines, validator=Validator(checked.schemas)):
+        if not isinstance(item, Reject):
+            out.extend(engine.push(item))
+    out.extend(engine.finish(flush=flush))
+    return [m.to_json() for m in out]
+
+
+def _written(checked, rules, lines: list[str], flush: bool, size: int) -> list[str]:
+    run = ColumnarRun(rules, checked.schemas, as_text=True)
+    source = io.BytesIO("".join(line + "\n" for line in lines).encode())
+    out: list = []
+    for batch in read_jsonl_batches(
+        source, fields=run.fields(), validator=Validator(checked.schemas), batch_size=size
+    ):
+        out.extend(run.run(batch))
+    out.extend(run.finish(flush=flush))
+    assert all(type(line) is str for line in out)
+    return out
+
+
+def test_library_rules_write_what_the_interpreter_writes() -> None:
+    """Every library rule that runs compiled, over the bundled feed, line for line."""
+    checked = check_paths(["rules/payments.cep"])
+    rules = [r for r in load_rules(checked) if fast_path_refusal(r) is None]
+    with open("examples/payments.jsonl", encoding="utf-8") as feed:
+        lines = feed.read().splitlines()
+    expected = _interpreted(checked, rules, lines, flush=True)
+    assert len(expected) > 3
+    assert _written(checked, rules, lines, flush=True, size=200) == expected
+
+
+def test_library_emit_fields_are_computed_by_the_kernel() -> None:
+    """The payment rules' `emit` lists compile (none is left to the interpreter)."""
+    checked = check_paths(["rules/payments.cep"])
+    for rule in load_rules(checked):
+        run = ColumnarRun([rule], checked.schemas, as_text=True)
+        assert run.engine.rules[0].emit_plan is not None, rule.name
+
+
+_PROGRAM = check_paths(["rules", "tests/flink"])
+_RUNNER = TestRunner(_PROGRAM)
+_CASES = [
+    (path, test)
+    for path, test in _PROGRAM.tests
+    if test.allowed_delay is None and fast_path_refusal(_RUNNER.rule(test.rule)) is None
+]
+
+
+@pytest.mark.parametrize("item", _CASES, ids=[f"{p}::{t.rule}::{t.description}" for p, t in _CASES])
+def test_rule_tests_write_what_the_interpreter_writes(item: tuple) -> None:
+    """Each eligible test block of the library and the Flink cases, its events as JSON
+    lines: the same lines."""
+    path, test = item
+    consts = _PROGRAM.program.files[path].consts
+    rule = _RUNNER.rule(test.rule)
+    lines = [
+        json.dumps({"type": event.type, "ts": event.ts, **event.data})
+        for event in (_RUNNER._event(literal, consts) for literal in test.given)
+    ]
+    expected = _interpreted(_PROGRAM, [rule], lines, test.flush)
+    assert _written(_PROGRAM, [rule], lines, test.flush, 3) == expected
+
+
+#: `emit` values over `a` (one event), `f` (a repetition) and `c` (one event)
+_VALUES = [
+    "a.v", "a.x", "a.s", "a.b", "a.ts", "c.ts - a.ts", "count(f)", "sum(f.v)", "sum(f.x)",
+    "avg(f.v)", "avg(f.x)", "min(f.x)", "max(f.v)", "first(f).s", "last(f).x", "f[0].v",
+    "f[-1].x", "f[5].v", "a.v + 1", "a.v * 2", "a.v / 2", "a.v % 2", "a.x * 1.5", "-a.v",
+    "abs(a.x)", "a.v > 1", 'a.s == "é"', "not a.b", "a.b and c.b", "exists(a.x)",
+    "min(a.v, c.v)", "max(a.x, c.x)", "a.v in [1, 2]", "a.s in f.s", "a.x * 1e16",
+    "a.x / 100000", "c.v - a.v * 3", "sum(f.v) * 2", "1.0", '"lit\\"eral"',
+    # outside the compiled family: the interpreter evaluates the rule's `emit`
+    "lower(a.s)", "min(a.v, c.x)", "sum(f.v) - 1",
+]  # fmt: skip
+
+
+@st.composite
+def _rules(draw: st.DrawFn) -> str:
+    quantifier = draw(st.sampled_from(["+", "+?", "{2}", "{1,3}", "{1,3}?", "*?", "{0,2}"]))
+    first = draw(st.sampled_from(["v == 1", "exists(v)", "true", "true"]))
+    middle = draw(st.sampled_from(["v >= 2", "true", "not exists(v)", "exists(x)"]))
+    last = draw(st.sampled_from(["v == 1", "b", "x > 1.0", "not exists(x)", "true"]))
+    pattern = f"a = E[{first}] -> f = E[{middle}]{quantifier} -> c = E[{last}]"
+    fields = draw(st.lists(st.sampled_from(_VALUES), min_size=0, max_size=4, unique=True))
+    emit = ""
+    if fields:
+        emit = "emit " + ", ".join(f"e{i} = {value}" for i, value in enumerate(fields))
+    timeout = ""
+    if draw(st.booleans()):
+        late = draw(st.lists(st.sampled_from(["a.v", "a.s", "count(f)", "sum(f.x)"]), max_size=2))
+        timeout = "on timeout emit " + (
+            ", ".join(f"t{i} = {value}" for i, value in enumerate(late)) or "n = a.k"
+        )
+    partition = draw(st.sampled_from(["", "partition by k"]))
+    skip = draw(st.sampled_from(["none", "past last", "to next"]))
+    meta = draw(st.sampled_from(["", 'severity low tags "x", "é"']))
+    return (
+        f"rule r {{ {partition} pattern {pattern} within 6ms skip {skip} {emit} {timeout} {meta} }}"
+    )
+
+
+_NUMBERS = [1, 2, 3, 2**53 + 1, -(2**60)]
+_FLOATS = [0.5, 1.0, 2.5, 1e16, 1e-5, 0.1, 0.2, -0.0, 1e300, 123456789.125]
+_TEXTS = ["é", "a\\b", 'q"q', "1e5", "0.00001", "\u2028", "plain"]
+
+
+@st.composite
+def _lines(draw: st.DrawFn) -> list[str]:
+    out = []
+    ts = 0
+    for _ in range(draw(st.integers(0, 16))):
+        ts += draw(st.integers(0, 2))
+        record: dict = {"type": "E", "ts": ts, "k": draw(st.sampled_from(["a", "b"]))}
+        if draw(st.booleans()):
+            record["v"] = draw(st.sampled_from(_NUMBERS[:3] * 3 + _NUMBERS[3:]))
+        if draw(st.booleans()):
+            record["x"] = draw(st.sampled_from(_FLOATS))
+        if draw(st.booleans()):
+            record["s"] = draw(st.sampled_from(_TEXTS))
+        if draw(st.booleans()):
+            record["b"] = draw(st.booleans())
+        if draw(st.integers(0, 5)) == 0:
+            record["extra"] = draw(st.sampled_from([[1, 2.5e-7], {"n": None}, "ü"]))
+        out.append(json.dumps(record, ensure_ascii=draw(st.booleans())))
+    return out
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_rules(), _lines(), st.booleans(), st.sampled_from([1, 4, 64]))
+def test_random_emits_write_what_the_interpreter_writes(
+    text: str, lines: list[str], flush: bool, size: int
+) -> None:
+    """Random `emit` lists (numbers of both kinds, text, truth values, nulls,
+    aggregates of a repetition that may be empty, integers beyond 2**53, floats `json`
+    writes with exponents, timeouts) over random feeds: the same lines."""
+    checked = check_sources({"r.cep": SCHEMA + text})
+    if not checked.ok:
+        return  # a shape the checker refuses
+    rules = load_rules(checked)
+    assert fast_path_refusal(rules[0]) is None, text
+    expected = _interpreted(checked, rules, lines, flush)
+    assert _written(checked, rules, lines, flush, size) == expected, text
