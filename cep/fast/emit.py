@@ -26,7 +26,7 @@ import numpy as np
 from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, StringCodes, Unsupported
 from cep.lang import ast
 from cep.lang.types import Type
-from cep.runtime.match import json_text
+from cep.runtime.match import string_lines
 
 INT, FLOAT, TEXT, TRUTH = "int", "float", "str", "bool"
 #: a float sum: `0` (an int) when it added nothing, so an exact 0.0 is left to the
@@ -211,7 +211,7 @@ def string_texts(codes: StringCodes, have: list[str]) -> list[str]:
     """The JSON texts of the strings of `codes`, by code (`have` extended with the ones
     added since)."""
     if len(have) < len(codes.codes):
-        have.extend(map(json_text, list(codes.codes)[len(have) :]))
+        have.extend(string_lines(list(codes.codes)[len(have) :]))
     return have
 
 

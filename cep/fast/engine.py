@@ -33,7 +33,13 @@ from cep.fast import kernel
 from cep.fast.emit import FALLBACK, EmitFields, EmitPlan, json_texts, string_texts
 from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, Programs, StringCodes, Unsupported
 from cep.fast.vector import BatchPredicates, fields_used
-from cep.io.columnar import Batch, EventColumns, arrow_record_of, json_record
+from cep.io.columnar import (
+    Batch,
+    EventColumns,
+    arrow_record_of,
+    exact_arrow_record_of,
+    json_record,
+)
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, RuleStats, Stats
@@ -70,6 +76,8 @@ BATCH = 65_536
 _SEQ = attrgetter("seq")
 _EMPTY = Raw(b"{}")
 _EXACT_INTEGERS = 2.0**53
+#: how batches rebuild records that hold only JSON's types
+_JSON_RECORDS = (json_record, arrow_record_of, exact_arrow_record_of)
 #: compact the kernel's history once this many events are stored (and it has doubled)
 COMPACT_AT = 200_000
 
@@ -236,7 +244,7 @@ class FastRule:
         #: the JSON texts of the rule's strings, by code (for `emit` values that are text)
         self._string_texts: list[str] = []
         #: each partition's `key` as JSON text
-        self._key_texts: dict[int, Raw] = {}
+        self._key_texts: dict[int, Any] = {}
         #: cleared when a number an `emit` program reads is beyond float64's exact
         #: integers (then the interpreter evaluates `emit`)
         self.emit_exact = True
@@ -597,13 +605,14 @@ class FastRule:
         name, severity, tags = rule.name, rule.severity, rule.tags
         tag_list = list(tags) if tags is not None else None
         keyed = bool(self.matcher.key_names)
+        self._make_key_texts(parts)
         records: list[dict[str, Any]] = []
         fallbacks: dict[int, str] = {}
         for j in range(count):
             kind = "match" if kinds[j] == 0 else "timeout"
             key_text = self._key_text(parts[j])
             values = fields[j]
-            if values is FALLBACK:
+            if values is FALLBACK or key_text is FALLBACK:
                 key = self._key_record(parts[j])
                 fallbacks[len(records)] = self._fallback_text(j, kind, key)
                 records.append({})
@@ -675,23 +684,30 @@ class FastRule:
         return [
             FALLBACK
             if FALLBACK in row
-            else Raw(
-                (
-                    "{" + ", ".join(f"{n}: {v}" for n, v in zip(names, row, strict=True)) + "}"
-                ).encode()
-            )
+            else _raw("{" + ", ".join(f"{n}: {v}" for n, v in zip(names, row, strict=True)) + "}")
             for row in zip(*columns, strict=True)
         ]
 
     def _key_record(self, part: int) -> Any:
         return self.matcher.key_record(self.keys[part])
 
-    def _key_text(self, part: int) -> Raw:
-        """A partition's `key` as JSON text, made once."""
-        text = self._key_texts.get(part)
-        if text is None:
-            text = self._key_texts[part] = Raw(_plain_text(self._key_record(part)).encode())
-        return text
+    def _key_text(self, part: int) -> Any:
+        """A partition's `key` as JSON text (`_make_key_texts`)."""
+        return self._key_texts[part]
+
+    def _make_key_texts(self, parts: list[int]) -> None:
+        """The `key` texts of partitions that have none yet, made in one go."""
+        texts = self._key_texts
+        missing = [part for part in dict.fromkeys(parts) if part not in texts]
+        if not missing:
+            return
+        records = [self._key_record(part) for part in missing]
+        if all(map(_plain, records)):
+            made = report_lines(records)
+        else:
+            made = [_plain_text(record) for record in records]
+        for part, text in zip(missing, made, strict=True):
+            texts[part] = _raw(text)
 
     def _fallback_text(self, j: int, kind: str, key: Any) -> str:
         """Report `j`'s text with its `emit` evaluated by the interpreter."""
@@ -752,12 +768,21 @@ def _record(event: Event | KeptEvent) -> Any:
         if record is None:
             record_of = event.record_of
             record = record_of(event.payload)
-            if not (record_of is json_record or record_of is arrow_record_of or _plain(record)):
+            if record_of not in _JSON_RECORDS and not _plain(record):
                 record = json.loads(json_text_of_any(record))
             event.record = record
         return record
     record = raw_of(event)
     return record if _plain(record) else json.loads(json_text_of_any(record))
+
+
+def _raw(text: str) -> Any:
+    """JSON text to embed in a report, or `FALLBACK` when it holds a lone surrogate (which
+    only `json` writes; the interpreter's path then writes the report)."""
+    try:
+        return Raw(text)
+    except UnicodeEncodeError:
+        return FALLBACK
 
 
 def _plain_text(value: Any) -> str:

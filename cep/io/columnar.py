@@ -229,9 +229,9 @@ class Batch:
         #: an event's record (a dict of its fields, as the row reader reads it) from what
         #: `kept_of` gives: its text as JSON for JSON lines; CSV and Arrow readers set
         #: their own
-        self.record_of: Callable[[Any], dict[str, Any]] = (
-            arrow_record_of if isinstance(texts, _RowTexts) else json_record
-        )
+        self.record_of: Callable[[Any], dict[str, Any]] = json_record
+        if isinstance(texts, _RowTexts):
+            self.record_of = exact_arrow_record_of if texts.exact else arrow_record_of
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -296,11 +296,13 @@ class _Texts:
 class _RowTexts(_Texts):
     """Event texts of Arrow rows: the record of a row as JSON, made when asked for."""
 
-    __slots__ = ("batch",)
+    __slots__ = ("batch", "exact")
 
     def __init__(self, batch: pa.RecordBatch, rows: np.ndarray, given: dict[int, str]):
         super().__init__(b"", rows, rows, given)
         self.batch = batch
+        #: whether every column's values go through JSON text unchanged
+        self.exact = all(_json_exact(field.type) for field in batch.schema)
 
     def get(self, i: int) -> str:
         text = self.given.get(i)
@@ -317,12 +319,34 @@ class _RowTexts(_Texts):
         return [self.given[i] if i in self.given else made[i] for i in indexes]
 
 
+def _json_exact(kind: Any) -> bool:
+    """Whether an Arrow type's values (as `_arrow_records` gives them) are JSON's."""
+    types = _pa().types
+    if types.is_dictionary(kind):
+        kind = kind.value_type
+    return (
+        types.is_string(kind)
+        or types.is_large_string(kind)
+        or types.is_integer(kind)
+        or types.is_float64(kind)
+        or types.is_boolean(kind)
+        or types.is_timestamp(kind)
+    )
+
+
 def _record_text(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, default=str)
 
 
 #: value types a record keeps as they are through JSON text and back
 _JSON_EXACT = frozenset((str, int, float, bool))
+
+
+def exact_arrow_record_of(kept: str | dict[str, Any]) -> dict[str, Any]:
+    """`arrow_record_of` for rows whose columns all hold JSON's types (`_json_exact`)."""
+    if type(kept) is str:
+        return json.loads(kept)
+    return kept
 
 
 def arrow_record_of(kept: str | dict[str, Any]) -> dict[str, Any]:

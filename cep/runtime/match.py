@@ -41,9 +41,9 @@ def json_text(value: Any) -> str:
     return msgspec.json.format(encoded, indent=0).decode()
 
 
-def report_lines(records: list[dict[str, Any]]) -> list[str]:
-    """Report records of plain JSON values (and `msgspec.Raw` parts already JSON text) as
-    `Match.to_json` writes them, encoded by msgspec in one call."""
+def report_lines(records: list[Any]) -> list[str]:
+    """Report records (or other values) of plain JSON values, and `msgspec.Raw` parts
+    already JSON text, as `Match.to_json` writes them, encoded by msgspec in one call."""
     try:
         encoded = _LINES.encode_lines(records)
     except (TypeError, ValueError, OverflowError, UnicodeEncodeError):
@@ -61,7 +61,20 @@ def report_lines(records: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def _json_text_raw(record: dict[str, Any]) -> str:
+def string_lines(strings: list[str]) -> list[str]:
+    """Strings as JSON text (`json.dumps(s, ensure_ascii=False)`), encoded in one call."""
+    try:
+        encoded = _LINES.encode_lines(strings)
+    except UnicodeEncodeError:  # a lone surrogate
+        return [json_text(text) for text in strings]
+    lines = encoded.decode().split("\n")
+    lines.pop()
+    return lines
+
+
+def _json_text_raw(record: Any) -> str:
+    if type(record) is not dict:
+        return json_text(record)
     values = {
         name: json.loads(bytes(value)) if isinstance(value, msgspec.Raw) else value
         for name, value in record.items()
