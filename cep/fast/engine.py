@@ -167,7 +167,9 @@ class _EdgePlan:
                     programs[key] = compiler.condition(cond)
                 self.edge_programs.append(programs[key] if moving else -1)
         self.where_program = compiler.completes()
-        #: `emit` as programs for reports written in bulk (None: the interpreter's)
+        #: `emit` as programs for reports written in bulk (None: the interpreter's); the
+        #: slots from `emit_slots_from` on are read only by them
+        self.emit_slots_from = len(compiler.out.slots)
         self.emit = EmitPlan.compile(compiler, rule.rule)
         self.programs: Programs = compiler.out
 
@@ -206,7 +208,7 @@ def _vectorize(cond: Cond, bits: np.ndarray) -> np.ndarray:
 class FastRule:
     """One eligible rule: its NFA as arrays, its kernel state, its partitions."""
 
-    def __init__(self, rule: CompiledRule, max_runs_per_key: int) -> None:
+    def __init__(self, rule: CompiledRule, max_runs_per_key: int, as_text: bool = False) -> None:
         self.rule = rule
         self.rule_resolutions = rule.resolutions
         self.term_nodes = rule.term_nodes
@@ -235,12 +237,13 @@ class FastRule:
                 tgt.append(index[id(edge.target)])
                 var.append(var_index[edge.source.var])
         self.conds = plan.conds
-        self.slots = plan.programs.slots
+        #: the fields programs read (`emit`'s only when reports are written as text)
+        self.slots = plan.programs.slots[: None if as_text else plan.emit_slots_from]
         self.strings = plan.strings
         self.program_arrays = plan.programs.arrays()
-        self.emit_plan = plan.emit
+        self.emit_plan = plan.emit if as_text else None
         #: reports as JSON text (`_report_texts`) instead of `LazyMatch`es
-        self.as_text = False
+        self.as_text = as_text
         #: the JSON texts of the rule's strings, by code (for `emit` values that are text)
         self._string_texts: list[str] = []
         #: each partition's `key` as JSON text
@@ -493,8 +496,9 @@ class FastRule:
                 continue
             valid = column.valid[chosen]
             if column.kind == "str" and slot.kind == STR:
-                table = self._string_table(column)
-                out[f] = np.where(valid, table[np.where(valid, column.values[chosen], 0)], np.nan)
+                codes = np.where(valid, column.values[chosen], 0)
+                table = self._string_codes(column, codes[valid])
+                out[f] = np.where(valid, table[codes], np.nan)
             elif (column.kind, slot.kind) in _DIRECT:
                 out[f] = np.where(valid, column.values[chosen], np.nan)
             else:  # objects: one by one
@@ -509,19 +513,20 @@ class FastRule:
                         out[f, position[i]] = self._convert(value, slot.kind)
         return out
 
-    def _string_table(self, column: Any) -> np.ndarray:
-        """The rule's string codes of a column's dictionary codes (grown as it grows)."""
+    def _string_codes(self, column: Any, codes: np.ndarray) -> np.ndarray:
+        """The rule's string codes by a column's dictionary codes, made for the
+        dictionary codes in `codes` that have none yet (-1: not made)."""
         dictionary = column.dictionary
         table = self._string_tables.get(id(dictionary))
-        have = 0 if table is None else len(table)
-        if table is None or have < len(dictionary):
-            more = [float(self.strings.code(v)) for v in dictionary.values[have:]]
-            grown = np.array(more, dtype=np.float64)
-            table = grown if table is None else np.concatenate((table, grown))
-            self._string_tables[id(dictionary)] = table
-        assert table is not None
-        if len(table) == 0:
-            return np.zeros(1, dtype=np.float64)
+        if table is None or len(table) < len(dictionary):
+            grown = np.full(max(len(dictionary), 1), -1.0)
+            if table is not None:
+                grown[: len(table)] = table
+            table = self._string_tables[id(dictionary)] = grown
+        values = dictionary.values
+        code = self.strings.code
+        for at in np.unique(codes[table[codes] < 0]).tolist():
+            table[at] = code(values[at])
         return table
 
     def _reports(self) -> list[tuple[tuple, Any]]:
@@ -818,12 +823,13 @@ class FastEngine:
         max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY,
         on_late: Any = None,
         batch_size: int = BATCH,
+        as_text: bool = False,
     ) -> None:
         for rule in rules:
             reason = fast_path_refusal(rule)
             if reason is not None:
                 raise ValueError(f"rule {rule.name} cannot run on the fast path: {reason}")
-        self.rules = [FastRule(rule, max_runs_per_key) for rule in rules]
+        self.rules = [FastRule(rule, max_runs_per_key, as_text) for rule in rules]
         self.orderer = EventOrderer(allowed_delay_ms)
         self._no_delay = allowed_delay_ms == 0
         self.on_late = on_late
@@ -926,12 +932,11 @@ class ColumnarRun:
     ) -> None:
         #: each rule's place among every rule of the run (for merging with others)
         self.indexes = list(range(len(rules))) if indexes is None else indexes
-        self.engine = FastEngine(rules, max_runs_per_key=max_runs_per_key)
+        self.engine = FastEngine(rules, max_runs_per_key=max_runs_per_key, as_text=as_text)
         self.schemas = schemas
         self.validator = Validator(schemas)
         for fast in self.engine.rules:
             fast.materialize = self._materialize
-            fast.as_text = as_text
         self.on_late = on_late
         self.max_seen = -(2**63)
         self.seq = 0
