@@ -11,6 +11,8 @@ in its own subprocess (peak RSS is its own); the table shows the median of K run
 - columns-memory: `ColumnarRun.run(batch)` over batches read beforehand, + `finish()`
   (reports are `LazyMatch`es: their events and fields are worked out when read);
 - columns-memory-read: the same, and every report written as JSON (`to_json`);
+- columns-memory-text: the same with reports made as JSON lines in bulk
+  (`ColumnarRun(as_text=True)`, what `cep run` writes);
 - numba-kernel: a hand-written numba kernel for the rule over the same columns;
 - push-fast / push-interpreter: `push` of pre-built `Event`s into `FastEngine` /
   `MatchingEngine`, + `finish()`;
@@ -81,6 +83,7 @@ MEASUREMENTS = (
     "jit-cached",
     "columns-memory",
     "columns-memory-read",
+    "columns-memory-text",
     "numba-kernel",
     "push-fast",
     "push-interpreter",
@@ -167,16 +170,18 @@ def rules_of(source: str | None = None) -> tuple[Any, list[Any]]:
     return checked, load_rules(checked)
 
 
-def columnar_run(checked: Any, rules: list[Any], path: Path) -> tuple[Any, list[Any]]:
+def columnar_run(
+    checked: Any, rules: list[Any], path: Path, as_text: bool = False
+) -> tuple[Any, list[Any]]:
     """A `ColumnarRun` (kernel warmed on a throwaway run) and all batches of `path`."""
     from cep.fast.engine import ColumnarRun
     from cep.io.columnar import read_jsonl_batches
     from cep.io.validation import Validator
 
-    run = ColumnarRun(rules, checked.schemas)
+    run = ColumnarRun(rules, checked.schemas, as_text=as_text)
     fields = run.fields()
     options = {"fields": fields, "validator": Validator(checked.schemas)}
-    warm = ColumnarRun(rules, checked.schemas)
+    warm = ColumnarRun(rules, checked.schemas, as_text=as_text)
     for batch in read_jsonl_batches(head_file(path, SMALL), **options):
         warm.run(batch)
     warm.finish()
@@ -282,9 +287,9 @@ def measure(name: str, path: Path) -> dict[str, Any]:
         child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         return {"name": name, "seconds": seconds, "events": SMALL, "matches": matches,
                 "expected": expected, "peak_mib": child, "state_mib": None}  # fmt: skip
-    if name in ("columns-memory", "columns-memory-read", "numba-kernel"):
+    if name in ("columns-memory", "columns-memory-read", "columns-memory-text", "numba-kernel"):
         checked, rules = rules_of()
-        run, batches = columnar_run(checked, rules, path)
+        run, batches = columnar_run(checked, rules, path, name == "columns-memory-text")
         events = sum(len(b) for b in batches)
         if name.startswith("columns-memory"):
             read = name == "columns-memory-read"
@@ -359,7 +364,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{row['matches']:>8,}"
         )
     by = {row["name"]: row for row in rows}
-    for name in ("columns-memory", "columns-memory-read"):
+    for name in ("columns-memory", "columns-memory-read", "columns-memory-text"):
         if name in by and "numba-kernel" in by:
             ratio = by[name]["seconds"] / by["numba-kernel"]["seconds"]
             lines.append(f"{name} / numba-kernel: {ratio:.1f}x the time (target: within 5x)")
