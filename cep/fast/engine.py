@@ -9,7 +9,9 @@ when every run-dependent condition compiles (`fast_path_refusal` says why not). 
 that satisfy no term are dropped before any per-run work when they cannot change a run.
 Reports are built in Python from the histories the kernel returns, and merged across
 rules in the order the interpreter releases them; each is a `LazyMatch`, whose events
-are rebuilt and whose `emit` is evaluated when it is first read.
+are rebuilt and whose `emit` is evaluated when it is first read, or, for `cep run`
+(`as_text`), the JSON line `Match.to_json` would write, made in bulk (`emit` computed by
+the kernel: cep/fast/emit.py).
 """
 
 from __future__ import annotations
