@@ -17,7 +17,6 @@ the kernel: cep/fast/emit.py).
 from __future__ import annotations
 
 import gc
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
@@ -49,8 +48,9 @@ from cep.runtime.event import Event
 from cep.runtime.match import (
     LazyMatch,
     Match,
+    as_plain_json,
     json_text,
-    json_text_of_any,
+    plain_json,
     raw_of,
     report_lines,
 )
@@ -77,7 +77,7 @@ _DIRECT = {("int", NUM), ("float", NUM), ("time", NUM), ("duration", NUM), ("boo
 BATCH = 65_536
 _SEQ = attrgetter("seq")
 _EMPTY = Raw(b"{}")
-_EXACT_INTEGERS = 2.0**53
+_EXACT = 2.0**53
 #: how batches rebuild records that hold only JSON's types
 _JSON_RECORDS = (json_record, arrow_record_of, exact_arrow_record_of)
 #: compact the kernel's history once this many events are stored (and it has doubled)
@@ -318,15 +318,20 @@ class FastRule:
             state.add_partitions(new)
         begin = 0
         while True:
-            X = (self.program_arrays, values, state.values, self.stack, self._no_bits,
-                 state.scratch)  # fmt: skip
             begin = kernel.run_batch(
-                self.nfa, self.params, ts, seq, codes, bits, fire_up_to, state.as_tuple(), X,
-                begin,
+                self.nfa, self.params, ts, seq, codes, bits, fire_up_to, state.as_tuple(),
+                self._extras(values), begin,
             )  # fmt: skip
             if begin < 0:
                 return
             state.grow()
+
+    def _extras(self, values: np.ndarray) -> tuple:
+        """The kernel's `X`: programs, the batch's slot values, the stored events' values,
+        the program stack, no bits, the scratch row."""
+        state = self.state
+        return (self.program_arrays, values, state.values, self.stack, self._no_bits,
+                state.scratch)  # fmt: skip
 
     def fields_tested(self) -> set[str]:
         """The fields the rule's term tests read."""
@@ -442,7 +447,7 @@ class FastRule:
             values = self._column_values(batch, chosen)
         else:
             values = self._event_values([events[i] for i in chosen.tolist()])
-        if self.emit_exact and (np.abs(values) >= _EXACT_INTEGERS).any():
+        if self.emit_plan is not None and self.emit_exact and (np.abs(values) >= _EXACT).any():
             self.emit_exact = False  # float64 may round these: `emit` by the interpreter
         self._run_kernel(ts, seq, codes[chosen], bits, fire_up_to, values)
         n_cells = state.count(kernel.S_CELLS)
@@ -532,43 +537,36 @@ class FastRule:
         return table
 
     def _reports(self) -> list[tuple[tuple, Any]]:
-        if self.as_text:
-            return self._report_texts()
-        return self._report_matches()
-
-    def _report_matches(self) -> list[tuple[tuple, Match]]:
-        tables = self.state.tables
-        count = self.state.count(kernel.S_OUT)
-        if count == 0:
-            self._compact_if_due()
-            return []
-        columns = [tables[w][:count] for w in range(kernel.O_KIND, kernel.O_B + 1)]
-        kinds, ts, _, parts, t, phase, a, b = (c.tolist() for c in columns)
-        offsets, variables, events = (
-            x.tolist()
-            for x in kernel.collect_paths(
+        """The reports the kernel wrote since the last call, with their release keys:
+        `LazyMatch`es, or JSON lines with `as_text`; then history compacted when due."""
+        state = self.state
+        count = state.count(kernel.S_OUT)
+        out: list[tuple[tuple, Any]] = []
+        if count:
+            tables = state.tables
+            columns = [tables[w][:count] for w in range(kernel.O_KIND, kernel.O_B + 1)]
+            paths = kernel.collect_paths(
                 columns[2], tables[kernel.C_VAR], tables[kernel.C_EV], tables[kernel.C_PARENT]
             )
-        )
-        names = self.var_names
-        stored = self.events
+            offsets, variables, events = (x.tolist() for x in paths)
+            make = self._report_texts if self.as_text else self._report_matches
+            out = make(columns, _Paths(offsets, variables, events, self))
+            state.scalars[kernel.S_OUT] = 0
+        self._compact_if_due()
+        return out
+
+    def _report_matches(self, columns: list[np.ndarray], paths: _Paths) -> list[tuple[tuple, Any]]:
+        kinds, ts, _, parts, t, phase, a, b = (c.tolist() for c in columns)
         rule = self.rule
-        key_record = self.matcher.key_record
-        keys = self.keys
         out = []
-        for j in range(count):
+        for j in range(len(kinds)):
             kind = "match" if kinds[j] == 0 else "timeout"
-            path = None
-            for k in range(offsets[j], offsets[j + 1]):
-                path = (names[variables[k]], stored[events[k]], path)
-            key = key_record(keys[parts[j]])
-            content = partial(self._content, path, kind, key)
+            key = self._key_record(parts[j])
+            content = partial(self._content, paths.path(j), kind, key)
             report = LazyMatch.pending(
                 rule.name, kind, ts[j], key, rule.severity, rule.tags, content
             )
             out.append(((t[j], phase[j], a[j], b[j]), report))
-        self.state.scalars[kernel.S_OUT] = 0
-        self._compact_if_due()
         return out
 
     def _content(self, path: Any, kind: str, key: dict[str, Any] | None) -> tuple[dict, dict]:
@@ -585,25 +583,13 @@ class FastRule:
             path = (name, event, path)
         return self.matcher.content(path, kind, key)
 
-    def _report_texts(self) -> list[tuple[tuple, str]]:
+    def _report_texts(self, columns: list[np.ndarray], paths: _Paths) -> list[tuple[tuple, Any]]:
         """The reports as JSON lines (`Match.to_json`'s text), made in bulk: `emit`
         values computed by the kernel (`EmitPlan`), each partition's key text made once,
         the records encoded in one call (`report_lines`)."""
-        state = self.state
-        tables = state.tables
-        count = state.count(kernel.S_OUT)
-        if count == 0:
-            self._compact_if_due()
-            return []
-        columns = [tables[w][:count] for w in range(kernel.O_KIND, kernel.O_B + 1)]
-        offsets, variables, events = (
-            x.tolist()
-            for x in kernel.collect_paths(
-                columns[2], tables[kernel.C_VAR], tables[kernel.C_EV], tables[kernel.C_PARENT]
-            )
-        )
         fields = self._emit_fields(columns[0], columns[2])
         kinds, ts, _, parts, t, phase, a, b = (c.tolist() for c in columns)
+        offsets, variables, events = paths.offsets, paths.variables, paths.events
         names = self.var_names
         stored = self.events
         rule = self.rule
@@ -615,14 +601,13 @@ class FastRule:
         self._make_key_texts(parts)
         records: list[dict[str, Any]] = []
         fallbacks: dict[int, str] = {}
-        for j in range(count):
+        for j in range(len(kinds)):
             kind = "match" if kinds[j] == 0 else "timeout"
-            key_text = self._key_text(parts[j])
+            key_text = self._key_texts[parts[j]]
             values = fields[j]
             if values is FALLBACK or key_text is FALLBACK:
-                key = self._key_record(parts[j])
-                fallbacks[len(records)] = self._fallback_text(j, kind, key)
-                records.append({})
+                fallbacks[j] = self._fallback_text(kind, ts[j], parts[j], paths.path(j))
+                records.append({})  # its place in the batch's encoding; replaced below
                 continue
             if values is None:
                 values = key_text if keyed else _EMPTY
@@ -644,15 +629,9 @@ class FastRule:
                 report["tags"] = tag_list
             records.append(report)
         texts = report_lines(records)
-        for at, text in fallbacks.items():
-            texts[at] = text
-        out = [
-            ((t[j], phase[j], a[j], b[j]), text)
-            for j, text in zip(range(count), texts, strict=True)
-        ]
-        state.scalars[kernel.S_OUT] = 0
-        self._compact_if_due()
-        return out
+        for j, text in fallbacks.items():
+            texts[j] = text
+        return [((t[j], phase[j], a[j], b[j]), texts[j]) for j in range(len(kinds))]
 
     def _emit_fields(self, kinds: np.ndarray, cells: np.ndarray) -> list[Any]:
         """Per report: the text of its `emit` values, None for the default fields (the
@@ -673,18 +652,16 @@ class FastRule:
             found = self._emit_texts(fields, cells[rows])
             for j, text in zip(rows.tolist(), found, strict=True):
                 out[j] = text
-
         return out
 
     def _emit_texts(self, fields: EmitFields, cells: np.ndarray) -> list[Any]:
         """The `fields` texts of reports with histories `cells` (`FALLBACK` where a
         value is one the interpreter must give)."""
-        state = self.state
         values = np.empty((len(cells), len(fields.programs)), dtype=np.float64)
-        current = np.zeros((len(self.slots), 0), dtype=np.float64)
-        X = (self.program_arrays, current, state.values, self.stack, self._no_bits,
-             state.scratch)  # fmt: skip
-        kernel.report_values(fields.programs, cells, state.as_tuple(), X, values)
+        no_events = np.zeros((len(self.slots), 0), dtype=np.float64)
+        kernel.report_values(
+            fields.programs, cells, self.state.as_tuple(), self._extras(no_events), values
+        )
         strings = string_texts(self.strings, self._string_texts)
         columns = [json_texts(values[:, f], kind, strings) for f, kind in enumerate(fields.kinds)]
         names = [json_text(name) for name in fields.names]
@@ -698,10 +675,6 @@ class FastRule:
     def _key_record(self, part: int) -> Any:
         return self.matcher.key_record(self.keys[part])
 
-    def _key_text(self, part: int) -> Any:
-        """A partition's `key` as JSON text (`_make_key_texts`)."""
-        return self._key_texts[part]
-
     def _make_key_texts(self, parts: list[int]) -> None:
         """The `key` texts of partitions that have none yet, made in one go."""
         texts = self._key_texts
@@ -709,29 +682,20 @@ class FastRule:
         if not missing:
             return
         records = [self._key_record(part) for part in missing]
-        if all(map(_plain, records)):
-            made = report_lines(records)
-        else:
-            made = [_plain_text(record) for record in records]
+        made = (
+            report_lines(records)
+            if all(map(plain_json, records))
+            else [json_text(record) for record in records]
+        )
         for part, text in zip(missing, made, strict=True):
             texts[part] = _raw(text)
 
-    def _fallback_text(self, j: int, kind: str, key: Any) -> str:
-        """Report `j`'s text with its `emit` evaluated by the interpreter."""
-        tables = self.state.tables
-        cell = tables[kernel.O_CELL][j : j + 1]
-        _, variables, events = kernel.collect_paths(
-            cell, tables[kernel.C_VAR], tables[kernel.C_EV], tables[kernel.C_PARENT]
-        )
-        path = None
-        for var, event in zip(variables.tolist(), events.tolist(), strict=True):
-            path = (self.var_names[var], self.events[event], path)
+    def _fallback_text(self, kind: str, ts: int, part: int, path: Any) -> str:
+        """A report's text with its `emit` evaluated by the interpreter."""
+        key = self._key_record(part)
         fields, bound = self._content(path, kind, key)
         rule = self.rule
-        report = Match(
-            rule.name, kind, int(tables[kernel.O_TS][j]), key, fields, bound, rule.severity,
-            rule.tags,
-        )  # fmt: skip
+        report = Match(rule.name, kind, ts, key, fields, bound, rule.severity, rule.tags)
         return report.to_json()
 
     def stats(self) -> RuleStats:
@@ -746,6 +710,28 @@ class FastRule:
             expired_runs=int(sc[kernel.S_EXPIRED]),
             missing_key=self.missing_key,
         )
+
+
+class _Paths:
+    """The histories of a run of reports, flattened (`kernel.collect_paths`)."""
+
+    __slots__ = ("events", "offsets", "rule", "variables")
+
+    def __init__(
+        self, offsets: list[int], variables: list[int], events: list[int], rule: FastRule
+    ) -> None:
+        self.offsets = offsets
+        self.variables = variables
+        self.events = events
+        self.rule = rule
+
+    def path(self, j: int) -> Any:
+        """Report `j`'s history as the interpreter's linked path (newest cell first)."""
+        names, stored = self.rule.var_names, self.rule.events
+        path = None
+        for k in range(self.offsets[j], self.offsets[j + 1]):
+            path = (names[self.variables[k]], stored[self.events[k]], path)
+        return path
 
 
 class KeptEvent:
@@ -775,12 +761,11 @@ def _record(event: Event | KeptEvent) -> Any:
         if record is None:
             record_of = event.record_of
             record = record_of(event.payload)
-            if record_of not in _JSON_RECORDS and not _plain(record):
-                record = json.loads(json_text_of_any(record))
+            if record_of not in _JSON_RECORDS:
+                record = as_plain_json(record)
             event.record = record
         return record
-    record = raw_of(event)
-    return record if _plain(record) else json.loads(json_text_of_any(record))
+    return as_plain_json(raw_of(event))
 
 
 def _raw(text: str) -> Any:
@@ -790,23 +775,6 @@ def _raw(text: str) -> Any:
         return Raw(text)
     except UnicodeEncodeError:
         return FALLBACK
-
-
-def _plain_text(value: Any) -> str:
-    """`json_text(value)` for values that are plain JSON (msgspec writes some other types,
-    dates say, where `json` would use `str`)."""
-    if _plain(value):
-        return json_text(value)
-    return json_text_of_any(value)
-
-
-def _plain(value: Any) -> bool:
-    kind = type(value)
-    if kind is dict:
-        return all(type(k) is str and _plain(v) for k, v in value.items())
-    if kind is list or kind is tuple:
-        return all(_plain(v) for v in value)
-    return value is None or kind is str or kind is int or kind is float or kind is bool
 
 
 def _no_lazy_events(kept: KeptEvent) -> Event:

@@ -28,10 +28,27 @@ def _other_numbers(encoded: bytes) -> bool:
     return b"0e" in digits or b"0E" in digits or b"0.0000" in encoded
 
 
+def plain_json(value: Any) -> bool:
+    """Whether a value is plain JSON: str keys; str, int, float, bool, None, lists, dicts
+    (msgspec writes some other types, dates say, where `json` would use `str`)."""
+    kind = type(value)
+    if kind is dict:
+        return all(type(k) is str and plain_json(v) for k, v in value.items())
+    if kind is list or kind is tuple:
+        return all(plain_json(v) for v in value)
+    return value is None or kind is str or kind is int or kind is float or kind is bool
+
+
+def as_plain_json(value: Any) -> Any:
+    """A value as plain JSON: itself, or what its `Match.to_json` text reads back as."""
+    return value if plain_json(value) else json.loads(_ENCODE(json_value(value)))
+
+
 def json_text(value: Any) -> str:
-    """A plain JSON value (str keys; str, int, float, bool, None, lists, dicts) as
-    `Match.to_json` writes it: `json.dumps(json_value(value), ensure_ascii=False)`, by
-    msgspec where that gives the same text."""
+    """A value as `Match.to_json` writes it: `json.dumps(json_value(value),
+    ensure_ascii=False, default=str)`, by msgspec where that gives the same text."""
+    if not plain_json(value):
+        return _ENCODE(json_value(value))
     try:
         encoded = msgspec.json.encode(value)
     except (TypeError, ValueError, OverflowError, UnicodeEncodeError):
@@ -80,11 +97,6 @@ def _json_text_raw(record: Any) -> str:
         for name, value in record.items()
     }
     return json_text(values)
-
-
-def json_text_of_any(value: Any) -> str:
-    """`json.dumps(json_value(value), ensure_ascii=False, default=str)`."""
-    return _ENCODE(json_value(value))
 
 
 def raw_of(event: Event) -> dict[str, Any]:
