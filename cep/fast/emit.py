@@ -23,7 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, StringCodes, Unsupported
+from cep.fast.programs import (
+    BOOL,
+    NUM,
+    STR,
+    ProgramCompiler,
+    StringCodes,
+    Unsupported,
+    expr_text,
+)
 from cep.lang import ast
 from cep.lang.types import Type
 from cep.runtime.match import string_lines
@@ -35,7 +43,8 @@ FLOAT_SUM = "float_sum"
 #: a field's declared kind -> the Python type the interpreter gives its values
 _DECLARED = {"int": INT, "time": INT, "duration": INT, "float": FLOAT, "str": TEXT, "bool": TRUTH}
 _PROGRAM_KIND = {INT: NUM, FLOAT: NUM, FLOAT_SUM: NUM, TEXT: STR, TRUTH: BOOL}
-_EXACT = 2.0**53
+#: float64 holds every integer of smaller magnitude exactly
+EXACT_INTEGERS = 2.0**53
 #: a report whose value must come from the interpreter
 FALLBACK = object()
 
@@ -81,9 +90,11 @@ class _Typer:
             case ast.Call(func="min" | "max", args=args) if len(args) > 1:
                 kinds = {self._operand(arg).name for arg in args}
                 if FLOAT_SUM in kinds:
-                    raise Unsupported(f"`{_text(expr)}` (an int or a float, depending on the data)")
+                    raise Unsupported(
+                        f"`{expr_text(expr)}` (an int or a float, depending on the data)"
+                    )
                 if len(kinds) != 1:
-                    raise Unsupported(f"`{_text(expr)}` (values of different types)")
+                    raise Unsupported(f"`{expr_text(expr)}` (values of different types)")
                 return _Kind(kinds.pop())
             case ast.Call(func="abs", args=(arg,)):
                 return self._operand(arg)
@@ -110,28 +121,30 @@ class _Typer:
                     return _Kind(FLOAT)  # a float sum's integer 0 turns float too
                 if a == INT and b == INT:
                     return _Kind(INT, wide=op == "*")
-                raise Unsupported(f"`{_text(expr)}` (an int or a float, depending on the data)")
-        raise Unsupported(f"`{_text(expr)}` as an emitted value")
+                raise Unsupported(f"`{expr_text(expr)}` (an int or a float, depending on the data)")
+        raise Unsupported(f"`{expr_text(expr)}` as an emitted value")
 
     def _operand(self, expr: ast.Expr) -> _Kind:
         """The kind of an operand: not a wide integer (a product or a sum, which float64
         may round before the field's value is checked)."""
         kind = self.kind(expr)
         if kind.wide:
-            raise Unsupported(f"`{_text(expr)}` (a product or sum of integers) in an expression")
+            raise Unsupported(
+                f"`{expr_text(expr)}` (a product or sum of integers) in an expression"
+            )
         return kind
 
     def _element(self, arg: ast.Expr) -> str:
         declared = self.expr_types.get(id(arg))
         if declared is None or not declared.is_list:
-            raise Unsupported(f"`{_text(arg)}` (not a list of declared values)")
+            raise Unsupported(f"`{expr_text(arg)}` (not a list of declared values)")
         return self._declared(declared.elem, arg)
 
     @staticmethod
     def _declared(declared: Type | None, expr: ast.Expr) -> str:
         kind = _DECLARED.get(declared.kind) if declared is not None else None
         if kind is None:
-            raise Unsupported(f"`{_text(expr)}` has no declared scalar type")
+            raise Unsupported(f"`{expr_text(expr)}` has no declared scalar type")
         return kind
 
     @staticmethod
@@ -139,7 +152,7 @@ class _Typer:
         for kind, python in ((TRUTH, bool), (INT, int), (FLOAT, float), (TEXT, str)):
             if type(value) is python:
                 return kind
-        raise Unsupported(f"the value `{_text(expr)}`")
+        raise Unsupported(f"the value `{expr_text(expr)}`")
 
 
 @dataclass(frozen=True)
@@ -198,7 +211,8 @@ def json_texts(column: np.ndarray, kind: str, string_texts: list[str]) -> list[A
         return [repr(v) if v - v == 0.0 else "null" for v in values]
     if kind == INT:
         return [
-            "null" if v != v else str(int(v)) if -_EXACT < v < _EXACT else FALLBACK for v in values
+            "null" if v != v else str(int(v)) if -EXACT_INTEGERS < v < EXACT_INTEGERS else FALLBACK
+            for v in values
         ]
     if kind == FLOAT_SUM:
         return [FALLBACK if v == 0.0 else repr(v) if v - v == 0.0 else "null" for v in values]
@@ -213,9 +227,3 @@ def string_texts(codes: StringCodes, have: list[str]) -> list[str]:
     if len(have) < len(codes.codes):
         have.extend(string_lines(list(codes.codes)[len(have) :]))
     return have
-
-
-def _text(expr: ast.Expr) -> str:
-    from cep.lang.printer import format_expr
-
-    return format_expr(expr)

@@ -31,7 +31,7 @@ from cep.compile.conditions import AndCond, Cond, NotCond, OrCond, TermCond, Tru
 from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
 from cep.compile.rule import CompiledRule
 from cep.fast import kernel
-from cep.fast.emit import FALLBACK, EmitFields, EmitPlan, json_texts, string_texts
+from cep.fast.emit import EXACT_INTEGERS, FALLBACK, EmitFields, EmitPlan, json_texts, string_texts
 from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, Programs, StringCodes, Unsupported
 from cep.fast.vector import BatchPredicates, fields_used
 from cep.io.columnar import (
@@ -77,7 +77,6 @@ _DIRECT = {("int", NUM), ("float", NUM), ("time", NUM), ("duration", NUM), ("boo
 BATCH = 65_536
 _SEQ = attrgetter("seq")
 _EMPTY = Raw(b"{}")
-_EXACT = 2.0**53
 #: how batches rebuild records that hold only JSON's types
 _JSON_RECORDS = (json_record, arrow_record_of, exact_arrow_record_of)
 #: compact the kernel's history once this many events are stored (and it has doubled)
@@ -447,7 +446,11 @@ class FastRule:
             values = self._column_values(batch, chosen)
         else:
             values = self._event_values([events[i] for i in chosen.tolist()])
-        if self.emit_plan is not None and self.emit_exact and (np.abs(values) >= _EXACT).any():
+        if (
+            self.emit_plan is not None
+            and self.emit_exact
+            and (np.abs(values) >= EXACT_INTEGERS).any()
+        ):
             self.emit_exact = False  # float64 may round these: `emit` by the interpreter
         self._run_kernel(ts, seq, codes[chosen], bits, fire_up_to, values)
         n_cells = state.count(kernel.S_CELLS)

@@ -153,7 +153,7 @@ class ProgramCompiler:
         def emit() -> None:
             found = self._expr(expr, 0, False)
             if found != kind:
-                raise Unsupported(f"`{_text(expr)}` is not of the type it was checked as")
+                raise Unsupported(f"`{expr_text(expr)}` is not of the type it was checked as")
 
         return self._program(emit)
 
@@ -216,7 +216,7 @@ class ProgramCompiler:
     def _bool(self, expr: ast.Expr, *, extra: int, in_term: bool) -> None:
         kind = self._expr(expr, extra, in_term)
         if kind != BOOL:
-            raise Unsupported(f"`{_text(expr)}` is used as a truth value")
+            raise Unsupported(f"`{expr_text(expr)}` is used as a truth value")
 
     def _expr(self, expr: ast.Expr, extra: int, in_term: bool) -> str:
         """Emit code leaving the value of `expr` on the stack; returns its kind."""
@@ -256,7 +256,7 @@ class ProgramCompiler:
                 a = self._expr(left, extra, in_term)
                 b = self._expr(right, extra, in_term)
                 if a != b or (a != NUM and op not in ("==", "!=")):
-                    raise Unsupported(f"the comparison `{_text(expr)}`")
+                    raise Unsupported(f"the comparison `{expr_text(expr)}`")
                 self._emit(_COMPARISONS[op])
                 return BOOL
             case ast.Binary(op=("in" | "not in") as op, left=left, right=right) if (
@@ -270,11 +270,11 @@ class ProgramCompiler:
                 self._number(right, extra, in_term)
                 self._emit(_ARITHMETIC[op])
                 return NUM
-        raise Unsupported(f"`{_text(expr)}`")
+        raise Unsupported(f"`{expr_text(expr)}`")
 
     def _number(self, expr: ast.Expr, extra: int, in_term: bool) -> None:
         if self._expr(expr, extra, in_term) != NUM:
-            raise Unsupported(f"`{_text(expr)}` is not a number")
+            raise Unsupported(f"`{expr_text(expr)}` is not a number")
 
     def _constant(self, value: Any, expr: ast.Expr) -> str:
         if isinstance(value, bool):
@@ -288,11 +288,11 @@ class ProgramCompiler:
         if isinstance(value, str):
             self._emit(OP_CONST, k=float(self.strings.code(value)))
             return STR
-        raise Unsupported(f"the value `{_text(expr)}`")
+        raise Unsupported(f"the value `{expr_text(expr)}`")
 
     def _current_field(self, name: str, expr: ast.Expr, in_term: bool) -> str:
         if not in_term:
-            raise Unsupported(f"`{_text(expr)}` outside a term")
+            raise Unsupported(f"`{expr_text(expr)}` outside a term")
         slot = self._slot(name, expr)
         self._emit(OP_CUR, a=slot)
         return self.out.slots[slot].kind
@@ -311,7 +311,7 @@ class ProgramCompiler:
             kind = BOOL
         else:
             raise Unsupported(
-                f"`{_text(expr)}` has no declared number or text type (it is {kind_name})"
+                f"`{expr_text(expr)}` has no declared number or text type (it is {kind_name})"
             )
         found = self._slots.get(name)
         if found is not None:
@@ -337,9 +337,11 @@ class ProgramCompiler:
             ):
                 position = _int_literal(index)
                 if position is None:
-                    raise Unsupported(f"the index `{_text(index)}` (only whole-number literals)")
+                    raise Unsupported(
+                        f"the index `{expr_text(index)}` (only whole-number literals)"
+                    )
                 return self.var_index[arg.name], position
-        raise Unsupported(f"`{_text(obj)}`")
+        raise Unsupported(f"`{expr_text(obj)}`")
 
     def _is_var(self, node: ast.Name, *, own: bool = True) -> bool:
         resolution = self.resolutions.get(id(node))
@@ -358,7 +360,7 @@ class ProgramCompiler:
         ):
             element = self.expr_types.get(id(arg))
             if element is None or not element.is_list or element.elem is None:
-                raise Unsupported(f"`{_text(arg)}` has no declared type")
+                raise Unsupported(f"`{expr_text(arg)}` has no declared type")
             return self.var_index[arg.obj.name], self._slot(arg.name, arg, element.elem)
         return None
 
@@ -368,19 +370,19 @@ class ProgramCompiler:
         if func == "count" and len(args) == 1:
             found = self._repeated_projection(args[0])
             if found is None:
-                raise Unsupported(f"`{_text(expr)}`")
+                raise Unsupported(f"`{expr_text(expr)}`")
             self._emit(OP_AGG, a=found[0], b=-1, c=AGG_COUNT, d=extra)
             return NUM
         if func in _AGGREGATES and len(args) == 1:
             found = self._repeated_projection(args[0])
             if found is None or found[1] < 0 or self.out.slots[found[1]].kind != NUM:
-                raise Unsupported(f"`{_text(expr)}`")
+                raise Unsupported(f"`{expr_text(expr)}`")
             self._emit(OP_AGG, a=found[0], b=found[1], c=_AGGREGATES[func], d=extra)
             return NUM
         if func in ("first", "last") and len(args) == 1:
             found = self._repeated_projection(args[0])
             if found is None or found[1] < 0:
-                raise Unsupported(f"`{_text(expr)}`")
+                raise Unsupported(f"`{expr_text(expr)}`")
             index = 0 if func == "first" else -1
             self._emit(OP_VAR, a=found[0], b=found[1], c=index, d=extra)
             return self.out.slots[found[1]].kind
@@ -396,10 +398,10 @@ class ProgramCompiler:
             return NUM
         if func == "exists" and len(args) == 1:
             if self._expr(args[0], extra, in_term) == BOOL:
-                raise Unsupported(f"`{_text(expr)}`")
+                raise Unsupported(f"`{expr_text(expr)}`")
             self._emit(OP_EXISTS)
             return BOOL
-        raise Unsupported(f"`{_text(expr)}`")
+        raise Unsupported(f"`{expr_text(expr)}`")
 
     def _literal_list(self, expr: ast.Expr) -> list[Any] | None:
         """The values of a list of literals, or of a constant holding one."""
@@ -423,7 +425,7 @@ class ProgramCompiler:
         var, slot = found
         kind = self._expr(left, extra, in_term)
         if slot < 0 or kind == BOOL or self.out.slots[slot].kind != kind:
-            raise Unsupported(f"`{_text(expr)}`")
+            raise Unsupported(f"`{expr_text(expr)}`")
         self._emit(OP_IN, a=var, b=slot, d=extra)
         if op == "not in":
             self._not_in(left, extra, in_term)
@@ -447,16 +449,16 @@ class ProgramCompiler:
         in_term: bool,
     ) -> str:
         if not values:
-            raise Unsupported(f"`{_text(expr)}` (only a non-empty list of literals)")
+            raise Unsupported(f"`{expr_text(expr)}` (only a non-empty list of literals)")
         kind = self._expr(left, extra, in_term)
         if kind == BOOL:
-            raise Unsupported(f"`{_text(expr)}`")
+            raise Unsupported(f"`{expr_text(expr)}`")
         # the value is evaluated once per item (programs are pure, so this is only work)
         for at, value in enumerate(values):
             if at:
                 self._expr(left, extra, in_term)
             if value is None or isinstance(value, bool) or self._constant(value, expr) != kind:
-                raise Unsupported(f"`{_text(expr)}` (only literals of the value's type)")
+                raise Unsupported(f"`{expr_text(expr)}` (only literals of the value's type)")
             self._emit(OP_EQ)
             if at:
                 self._emit(OP_OR)
@@ -501,7 +503,8 @@ def _int_literal(expr: ast.Expr) -> int | None:
     return None
 
 
-def _text(expr: ast.Expr) -> str:
+def expr_text(expr: ast.Expr) -> str:
+    """An expression as the rule's source would write it (for messages)."""
     from cep.lang.printer import format_expr
 
     return format_expr(expr)
