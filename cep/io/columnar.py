@@ -44,6 +44,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Optional, Union
 import msgspec
 import numpy as np
 
+from cep.io.jsonscan import ClassPlan, Interner, ScanPlan, field_mask
 from cep.io.sources import (
     _DECODER,
     _INT_TEXT,
@@ -705,6 +706,38 @@ class _FastRows:
         self.starts = starts
         self.ends = ends
 
+    def merge(self, other: _FastRows) -> _FastRows:
+        """These rows and `other`'s, in line order."""
+        if not len(other.line):
+            return self
+        if not len(self.line):
+            return other
+        line = np.concatenate((self.line, other.line))
+        order = np.argsort(line, kind="stable")
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        k = len(self.line)
+        parts = {}
+        for name, part in self.parts.items():
+            second = other.parts[name]
+            values = np.concatenate((part.values, second.values))[order]
+            valid = np.concatenate((part.valid, second.valid))[order]
+            moved = {int(back[i]): v for i, v in part.other.items()}
+            moved.update((int(back[k + i]), v) for i, v in second.other.items())
+            parts[name] = _Part(values, valid, moved)
+
+        def both(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+            return np.concatenate((a, b))[order]
+
+        return _FastRows(
+            line[order],
+            both(self.ts, other.ts),
+            both(self.type, other.type),
+            parts,
+            both(self.starts, other.starts),
+            both(self.ends, other.ends),
+        )
+
     def keep(self, mask: np.ndarray) -> _FastRows:
         """Only the rows where `mask` is True."""
         if mask.all():
@@ -1023,12 +1056,15 @@ class _JsonlReader(_Reader):
         self.known: set[str] = set()
         self.decoder: Any = None
         self.default_ok: set[str | None] = {None, ""}
+        self.interners = {name: Interner(d) for name, d in self.dictionaries.items()}
+        self.plan: ScanPlan | None = None  # the scanner's, where it may read lines
         if self.default_type is not None:
             self.default_ok.add(self.default_type)
             self.known.add(self.default_type)
             cls = self._struct(self.default_type, self.schema(self.default_type), tagged=False)
             if cls is not None:
                 self.decoder = msgspec.json.Decoder(cls)
+                self._plan([cls], [], [self.default_type, ""])
         else:
             none = msgspec.defstruct(
                 "_NoType",
@@ -1050,12 +1086,17 @@ class _JsonlReader(_Reader):
         times = []
         pytypes: dict[str, set[str]] = {}
         declared = schema.fields if schema is not None else {}
+        used = dict(self.fields)
+        masks: dict[str, int | None] = {self.time_field: field_mask("int", True, False, None)}
         for i, (field_name, info) in enumerate(declared.items()):
             if field_name in (self.type_field, self.time_field):
                 return None
             mtype = _msgspec_type(info.type)
             if mtype is _NOT_EXPRESSIBLE:
                 return None
+            masks[field_name] = field_mask(
+                info.type.kind, True, info.optional, used.get(field_name)
+            )
             attr = self.attrs.get(field_name, f"d{i}")
             rename[attr] = field_name
             if info.type.kind == "time":
@@ -1072,6 +1113,8 @@ class _JsonlReader(_Reader):
             rename[attr] = field_name
             fields.append((attr, Optional[_UNDECLARED[kind]], None))  # noqa: UP045
             pytypes[attr] = _PY_UNDECLARED.get(kind, {"any"})
+            masks[field_name] = field_mask(kind, False, True, kind)
+        scan = None if None in masks.values() else masks
         if not tagged:
             fields.append(("y", Optional[str], None))  # noqa: UP045
             rename["y"] = self.type_field
@@ -1083,7 +1126,21 @@ class _JsonlReader(_Reader):
             rename=rename,
             tag_field=self.type_field if tagged else None,
             tag=name if tagged else None,
-            namespace={"_code": self.types.code(name), "_times": tuple(times), "_py": pytypes},
+            namespace={
+                "_code": self.types.code(name),
+                "_times": tuple(times),
+                "_py": pytypes,
+                "_scan": scan,
+            },
+        )
+
+    def _plan(self, classes: list[Any], tags: list[str], default: list[str]) -> None:
+        """Let the scanner read the lines of these structs' types (see `cep.io.jsonscan`)."""
+        if self.type_field == self.time_field:
+            return
+        plans = [ClassPlan(cls._code, cls._scan) for cls in classes]
+        self.plan = ScanPlan(
+            self.type_field, self.time_field, plans, tags, default, self.fields, self.interners
         )
 
     def _learn(self, name: str, schema: Schema | None) -> None:
@@ -1096,6 +1153,8 @@ class _JsonlReader(_Reader):
             return
         self.classes[name] = cls
         self.decoder = msgspec.json.Decoder(Union[tuple(self.classes.values())])  # noqa: UP007
+        tagged = {tag: c for tag, c in self.classes.items() if tag != _NO_TYPE_TAG}
+        self._plan(list(tagged.values()), list(tagged), [])
 
     # -- the row reader
 
@@ -1147,6 +1206,9 @@ class _JsonlReader(_Reader):
         structs: list[Any] = []
         rows: list[range] = []  # the lines of `structs`, run by run
         candidates = np.flatnonzero(ok)
+        scanned = None
+        if self.plan is not None and len(candidates):
+            scanned, candidates = self._scan(self.plan, block, candidates, starts, ends)
         if len(candidates):
             breaks = np.flatnonzero(np.diff(candidates) != 1) + 1
             bounds = np.concatenate(([0], breaks, [len(candidates)]))
@@ -1163,7 +1225,22 @@ class _JsonlReader(_Reader):
             fast, demoted = self._columns(structs, lines, block, starts, ends)
             for i in demoted.tolist():
                 self._slow(block, i, slow)
+        if scanned is not None:
+            fast = scanned if fast is None else scanned.merge(fast)
         return self.assemble(fast, slow, n, buf=block.buf)
+
+    @staticmethod
+    def _scan(
+        plan: ScanPlan, block: _Block, candidates: np.ndarray, starts: np.ndarray, ends: np.ndarray
+    ) -> tuple[_FastRows, np.ndarray]:
+        """The candidate lines the scanner reads, as fast rows, and the others."""
+        read, ts, codes, columns = plan.read(block.buf, starts[candidates], ends[candidates])
+        lines = candidates[read]
+        parts = {name: _Part(values, valid) for name, (values, valid) in columns.items()}
+        rows = _FastRows(lines + block.first, ts, codes, parts, starts[lines], ends[lines])
+        rest = np.ones(len(candidates), np.bool_)
+        rest[read] = False
+        return rows, candidates[rest]
 
     def _slow(self, block: _Block, i: int, slow: list[SourceEvent | Reject]) -> None:
         result = self.row(block.first + i, block.item(i))

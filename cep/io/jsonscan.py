@@ -1,0 +1,721 @@
+"""A numba scanner for JSON lines: the tokens of the fields a reader wants, no objects.
+
+`scan_lines` reads each line of a block as one JSON object. For each wanted key (`Keys`)
+it records the value's token kind and payload: an integer literal's value, a float
+literal's value, a string's byte span (for the type key: which of the known type names it
+is), NESTED for an array or object (checked and skipped, as are the values of other keys).
+Float literals that one correctly rounded operation does not give are read by Python's
+`float()`, strings holding escapes by `json`, once per distinct string (`Interner`).
+
+A line the scanner is not sure of is marked not good, and read the usual way (msgspec,
+then the row reader): bad JSON (and NaN or Infinity, which Python's json reads), nesting
+deeper than 64 levels, a wanted key written with escapes or given twice, a type name
+written with escapes. Whether a good line's tokens fit its event type's fields is decided
+after the scan (`ScanPlan`): an integer of 19 or more digits, a float beyond float64, a
+nested value where a scalar is wanted, and any value of another type than the field's
+send the line the usual way too.
+
+`Interner` gives strings (byte spans of the block) their dictionary codes: an open-
+addressing table of the UTF-8 bytes seen so far, so a string is decoded to a Python str
+once per run, when first seen.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+# token kinds
+ABSENT = 0
+NULL = 1
+INT = 2
+FLOAT = 3
+STR = 4
+TRUE = 5
+FALSE = 6
+OTHER = 7  # an integer of 19 or more digits (or a float no float64 holds, once converted)
+DECIMAL = 8  # a float literal the scanner did not convert: its span, for Python's float()
+NESTED = 9  # an array or an object
+_MAX_NESTING = 64  # deeper values: the line is read the usual way
+
+_TWO_53 = 2**53
+_POW10 = np.array([10.0**i for i in range(23)], np.float64)  # exact as float64
+_TRUE = np.frombuffer(b"true", np.uint8)
+_FALSE = np.frombuffer(b"false", np.uint8)
+_NULL = np.frombuffer(b"null", np.uint8)
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+class Keys:
+    """The wanted keys of a scan (UTF-8, no escapes) and the names the type key may hold."""
+
+    def __init__(self, names: list[str], type_key: int, tags: list[str]) -> None:
+        self.names = names
+        self.type_key = type_key
+        self.blob, self.offsets = _pack([name.encode() for name in names])
+        self.tag_blob, self.tag_offsets = _pack([tag.encode() for tag in tags])
+
+
+def _pack(items: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.zeros(len(items) + 1, np.int64)
+    offsets[1:] = np.cumsum([len(item) for item in items])
+    blob = np.frombuffer(b"".join(items) or b"\0", np.uint8).copy()
+    return blob, offsets
+
+
+class Scanned:
+    """Tokens of the scanned lines: per key (rows) and per line (columns)."""
+
+    __slots__ = ("good", "ints", "kinds", "lens", "reals")
+
+    def __init__(self, keys: int, n: int) -> None:
+        self.good = np.zeros(n, np.bool_)
+        self.kinds = np.zeros((keys, n), np.int8)
+        self.ints = np.zeros((keys, n), np.int64)  # INT value, STR start, type key: tag index
+        self.reals = np.zeros((keys, n), np.float64)  # FLOAT value
+        self.lens = np.zeros((keys, n), np.int64)  # STR length in bytes
+
+
+def scan(buf: Any, starts: np.ndarray, ends: np.ndarray, keys: Keys) -> Scanned:
+    """Scan lines `starts[i]:ends[i]` of `buf` (bytes without their line endings)."""
+    data = np.frombuffer(buf, np.uint8)
+    out = Scanned(len(keys.names), len(starts))
+    if len(starts):
+        scan_lines(
+            data, starts, ends, keys.blob, keys.offsets, keys.type_key,
+            keys.tag_blob, keys.tag_offsets,
+            out.good, out.kinds, out.ints, out.reals, out.lens, _POW10,
+        )  # fmt: skip
+        _convert_decimals(buf, out)
+    return out
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _space(c: int) -> bool:
+    return c == 32 or c == 9 or c == 13 or c == 10
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _skip(data: np.ndarray, p: int, end: int) -> int:
+    while p < end and _space(data[p]):
+        p += 1
+    return p
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _same(data: np.ndarray, a: int, n: int, blob: np.ndarray, b: int, m: int) -> bool:
+    if n != m:
+        return False
+    for k in range(n):  # noqa: SIM110 - a loop numba compiles
+        if data[a + k] != blob[b + k]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _find(data: np.ndarray, a: int, n: int, blob: np.ndarray, offsets: np.ndarray) -> int:
+    for k in range(len(offsets) - 1):
+        if _same(data, a, n, blob, offsets[k], offsets[k + 1] - offsets[k]):
+            return k
+    return -1
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _literal(data: np.ndarray, p: int, end: int, word: np.ndarray) -> int:
+    """The position after `word` at `p`, or -1."""
+    n = len(word)
+    if p + n > end:
+        return -1
+    for k in range(n):
+        if data[p + k] != word[k]:
+            return -1
+    return p + n
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _hex(c: int) -> bool:
+    return (48 <= c <= 57) or (65 <= c <= 70) or (97 <= c <= 102)
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _string_end(data: np.ndarray, p: int, end: int, plain: bool) -> int:
+    """The position of the closing quote of the string whose first byte is at `p` (after
+    its opening quote); -1 if it is not a valid JSON string, or if `plain` and it holds an
+    escape."""
+    while p < end:
+        c = data[p]
+        if c == 34:
+            return p
+        if c < 32:
+            return -1
+        if c == 92:
+            if plain or p + 1 >= end:
+                return -1
+            e = data[p + 1]
+            if e == 117:
+                if p + 5 >= end:
+                    return -1
+                for k in range(2, 6):
+                    if not _hex(data[p + k]):
+                        return -1
+                p += 6
+                continue
+            if (
+                e == 34
+                or e == 92
+                or e == 47
+                or e == 98
+                or e == 102
+                or e == 110
+                or e == 114
+                or e == 116
+            ):
+                p += 2
+                continue
+            return -1
+        p += 1
+    return -1
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _number(
+    data: np.ndarray, p: int, end: int, pow10: np.ndarray, key: int, row: int,
+    kinds: np.ndarray, ints: np.ndarray, reals: np.ndarray, lens: np.ndarray,
+) -> int:  # fmt: skip
+    """Parse a JSON number at `p` (storing it for `key` if it is wanted); the position
+    after it, or -1 if it is not a JSON number."""
+    start = p
+    negative = data[p] == 45
+    if negative:
+        p += 1
+    if p >= end or not 48 <= data[p] <= 57:
+        return -1
+    mantissa = 0
+    digits = 0  # digits of the integer part
+    exact = True  # mantissa < 2**53 and every digit in it
+    if data[p] == 48:
+        p += 1
+        digits = 1
+        if p < end and 48 <= data[p] <= 57:
+            return -1
+    else:
+        while p < end and 48 <= data[p] <= 57:
+            d = data[p] - 48
+            if exact and mantissa <= (_TWO_53 - d) // 10:
+                mantissa = mantissa * 10 + d
+            else:
+                exact = False
+            digits += 1
+            p += 1
+    integral = True
+    exponent = 0
+    if p < end and data[p] == 46:
+        integral = False
+        p += 1
+        if p >= end or not 48 <= data[p] <= 57:
+            return -1
+        while p < end and 48 <= data[p] <= 57:
+            d = data[p] - 48
+            if exact and mantissa <= (_TWO_53 - d) // 10:
+                mantissa = mantissa * 10 + d
+                exponent -= 1
+            else:
+                exact = False
+            p += 1
+    if p < end and (data[p] == 101 or data[p] == 69):
+        integral = False
+        p += 1
+        sign = 1
+        if p < end and (data[p] == 43 or data[p] == 45):
+            sign = -1 if data[p] == 45 else 1
+            p += 1
+        if p >= end or not 48 <= data[p] <= 57:
+            return -1
+        power = 0
+        while p < end and 48 <= data[p] <= 57:
+            if power < 100_000:
+                power = power * 10 + (data[p] - 48)
+            p += 1
+        exponent += sign * power
+    if key < 0:
+        return p
+    if integral:
+        if digits <= 18:
+            value = 0
+            q = p - digits
+            for k in range(digits):
+                value = value * 10 + (data[q + k] - 48)
+            kinds[key, row] = INT
+            ints[key, row] = -value if negative else value
+        else:
+            kinds[key, row] = OTHER
+        return p
+    if exact and mantissa == 0:
+        real = 0.0
+    elif exact and 0 <= exponent <= 22:
+        real = float(mantissa) * pow10[exponent]
+    elif exact and -22 <= exponent < 0:
+        real = float(mantissa) / pow10[-exponent]
+    else:
+        kinds[key, row] = DECIMAL
+        ints[key, row] = start
+        lens[key, row] = p - start
+        return p
+    kinds[key, row] = FLOAT
+    reals[key, row] = -real if negative else real
+    return p
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _nested(
+    data: np.ndarray, p: int, end: int, pow10: np.ndarray,
+    kinds: np.ndarray, ints: np.ndarray, reals: np.ndarray, lens: np.ndarray,
+) -> int:  # fmt: skip
+    """The position after the array or object at `p`, or -1 if it is not valid JSON (or
+    nests deeper than `_MAX_NESTING`). `objects` has a bit per open level: 1 an object."""
+    objects = np.uint64(0)
+    depth = 0
+    while True:  # p is at a value
+        c = data[p]
+        if c == 91 or c == 123:
+            if depth == _MAX_NESTING:
+                return -1
+            is_object = c == 123
+            objects = (objects << np.uint64(1)) | np.uint64(1 if is_object else 0)
+            depth += 1
+            p = _skip(data, p + 1, end)
+            if p >= end:
+                return -1
+            if data[p] == (125 if is_object else 93):
+                p += 1
+                depth -= 1
+                objects = objects >> np.uint64(1)
+            elif is_object:
+                p = _member_key(data, p, end)
+                if p < 0:
+                    return -1
+                continue
+            else:
+                continue
+        elif c == 34:
+            close = _string_end(data, p + 1, end, False)
+            if close < 0:
+                return -1
+            p = close + 1
+        elif c == 116:
+            p = _literal(data, p, end, _TRUE)
+        elif c == 102:
+            p = _literal(data, p, end, _FALSE)
+        elif c == 110:
+            p = _literal(data, p, end, _NULL)
+        elif c == 45 or 48 <= c <= 57:
+            p = _number(data, p, end, pow10, -1, 0, kinds, ints, reals, lens)
+        else:
+            return -1
+        # after a value: close levels, or go on to the next element
+        while True:
+            if p < 0:
+                return -1
+            if depth == 0:
+                return p
+            p = _skip(data, p, end)
+            if p >= end:
+                return -1
+            in_object = (objects & np.uint64(1)) == np.uint64(1)
+            if data[p] == 44:
+                p = _skip(data, p + 1, end)
+                if in_object:
+                    p = _member_key(data, p, end)
+                if p < 0 or p >= end:
+                    return -1
+                break
+            if data[p] == (125 if in_object else 93):
+                p += 1
+                depth -= 1
+                objects = objects >> np.uint64(1)
+                continue
+            return -1
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _member_key(data: np.ndarray, p: int, end: int) -> int:
+    """The position of the value after an object's `"key":` at `p`, or -1."""
+    if p >= end or data[p] != 34:
+        return -1
+    close = _string_end(data, p + 1, end, False)
+    if close < 0:
+        return -1
+    p = _skip(data, close + 1, end)
+    if p >= end or data[p] != 58:
+        return -1
+    p = _skip(data, p + 1, end)
+    return p if p < end else -1
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _line(
+    data: np.ndarray, p: int, end: int, row: int, blob: np.ndarray, offsets: np.ndarray,
+    type_key: int, tag_blob: np.ndarray, tag_offsets: np.ndarray,
+    kinds: np.ndarray, ints: np.ndarray, reals: np.ndarray, lens: np.ndarray,
+    pow10: np.ndarray,
+) -> bool:  # fmt: skip
+    p = _skip(data, p, end)
+    if p >= end or data[p] != 123:
+        return False
+    p = _skip(data, p + 1, end)
+    if p < end and data[p] == 125:
+        return _skip(data, p + 1, end) == end
+    while True:
+        if p >= end or data[p] != 34:
+            return False
+        close = _string_end(data, p + 1, end, True)
+        if close < 0:
+            return False
+        key = _find(data, p + 1, close - p - 1, blob, offsets)
+        if key >= 0 and kinds[key, row] != ABSENT:
+            return False  # a wanted key given twice
+        p = _skip(data, close + 1, end)
+        if p >= end or data[p] != 58:
+            return False
+        p = _skip(data, p + 1, end)
+        if p >= end:
+            return False
+        c = data[p]
+        if c == 34:
+            close = _string_end(data, p + 1, end, key == type_key)
+            if close < 0:
+                return False
+            if key >= 0:
+                kinds[key, row] = STR
+                if key == type_key:
+                    ints[key, row] = _find(data, p + 1, close - p - 1, tag_blob, tag_offsets)
+                else:
+                    ints[key, row] = p + 1
+                    lens[key, row] = close - p - 1
+            p = close + 1
+        elif c == 116:
+            p = _literal(data, p, end, _TRUE)
+            if key >= 0:
+                kinds[key, row] = TRUE
+        elif c == 102:
+            p = _literal(data, p, end, _FALSE)
+            if key >= 0:
+                kinds[key, row] = FALSE
+        elif c == 110:
+            p = _literal(data, p, end, _NULL)
+            if key >= 0:
+                kinds[key, row] = NULL
+        elif c == 45 or 48 <= c <= 57:
+            p = _number(data, p, end, pow10, key, row, kinds, ints, reals, lens)
+        elif c == 91 or c == 123:
+            p = _nested(data, p, end, pow10, kinds, ints, reals, lens)
+            if key >= 0:
+                kinds[key, row] = NESTED
+        else:
+            return False  # not JSON (or NaN, Infinity: Python's json reads those)
+        if p < 0:
+            return False
+        p = _skip(data, p, end)
+        if p >= end:
+            return False
+        if data[p] == 44:
+            p = _skip(data, p + 1, end)
+            continue
+        if data[p] == 125:
+            return _skip(data, p + 1, end) == end
+        return False
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def scan_lines(
+    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, blob: np.ndarray,
+    offsets: np.ndarray, type_key: int, tag_blob: np.ndarray, tag_offsets: np.ndarray,
+    good: np.ndarray, kinds: np.ndarray, ints: np.ndarray, reals: np.ndarray,
+    lens: np.ndarray, pow10: np.ndarray,
+) -> None:  # fmt: skip
+    """Tokens of each line (see the module docstring); `good[i]` False where unsure."""
+    for row in range(len(starts)):
+        good[row] = _line(
+            data, starts[row], ends[row], row, blob, offsets, type_key, tag_blob,
+            tag_offsets, kinds, ints, reals, lens, pow10,
+        )  # fmt: skip
+
+
+# ------------------------------------------------------------------------- interning
+
+
+class Interner:
+    """Codes of a `Dictionary` for strings given as byte spans, each decoded once a run."""
+
+    def __init__(self, dictionary: Any) -> None:
+        self.dictionary = dictionary
+        self.table = np.full(1024, -1, np.int64)  # entry numbers, open addressing
+        self.hashes = np.zeros(1024, np.uint64)
+        self.entry_start = np.zeros(256, np.int64)
+        self.entry_len = np.zeros(256, np.int64)
+        self.entry_code = np.zeros(256, np.int32)
+        self.pool = np.zeros(4096, np.uint8)
+        self.counts = np.zeros(2, np.int64)  # entries, pool bytes used
+
+    def codes(self, buf: Any, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+        """The codes of the strings `buf[starts[i] : starts[i] + lens[i]]`."""
+        data = np.frombuffer(buf, np.uint8)
+        n = len(starts)
+        self._room(n, int(lens.sum()))
+        before = int(self.counts[0])
+        entries = np.empty(n, np.int64)
+        intern_spans(
+            data, starts, lens, self.table, self.hashes, self.entry_start, self.entry_len,
+            self.pool, self.counts, entries,
+        )  # fmt: skip
+        after = int(self.counts[0])
+        if after > before:
+            pool = self.pool.tobytes()
+            code = self.dictionary.code
+            for e in range(before, after):
+                start = int(self.entry_start[e])
+                text = pool[start : start + int(self.entry_len[e])].decode("utf-8")
+                if "\\" in text:
+                    text = json.loads(f'"{text}"')
+                self.entry_code[e] = code(text)
+        return self.entry_code[entries]
+
+    def _room(self, rows: int, size: int) -> None:
+        entries = int(self.counts[0]) + rows
+        if entries > len(self.entry_start):
+            grown = max(entries, 2 * len(self.entry_start))
+            for name in ("entry_start", "entry_len", "entry_code"):
+                old = getattr(self, name)
+                new = np.zeros(grown, old.dtype)
+                new[: len(old)] = old
+                setattr(self, name, new)
+        used = int(self.counts[1]) + size
+        if used > len(self.pool):
+            pool = np.zeros(max(used, 2 * len(self.pool)), np.uint8)
+            pool[: len(self.pool)] = self.pool
+            self.pool = pool
+        if 2 * entries > len(self.table):
+            size = len(self.table)
+            while 2 * entries > size:
+                size *= 2
+            self.table = np.full(size, -1, np.int64)
+            old_hashes = self.hashes
+            self.hashes = np.zeros(size, np.uint64)
+            rehash(self.table, self.hashes, old_hashes, self.entry_start, self.entry_len,
+                   self.pool, int(self.counts[0]))  # fmt: skip
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _hash(data: np.ndarray, a: int, n: int) -> np.uint64:
+    h = _FNV_OFFSET
+    for k in range(n):
+        h = (h ^ np.uint64(data[a + k])) * _FNV_PRIME
+    return h
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _place(table: np.ndarray, hashes: np.ndarray, h: np.uint64, entry: int) -> None:
+    mask = np.int64(len(table) - 1)
+    i = np.int64(h & np.uint64(mask))
+    while table[i] >= 0:
+        i = (i + 1) & mask
+    table[i] = entry
+    hashes[i] = h
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def rehash(
+    table: np.ndarray, hashes: np.ndarray, old_hashes: np.ndarray, entry_start: np.ndarray,
+    entry_len: np.ndarray, pool: np.ndarray, count: int,
+) -> None:  # fmt: skip
+    """Put entries 0..count-1 into an empty table."""
+    for e in range(count):
+        _place(table, hashes, _hash(pool, entry_start[e], entry_len[e]), e)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def intern_spans(
+    data: np.ndarray, starts: np.ndarray, lens: np.ndarray, table: np.ndarray,
+    hashes: np.ndarray, entry_start: np.ndarray, entry_len: np.ndarray, pool: np.ndarray,
+    counts: np.ndarray, entries: np.ndarray,
+) -> None:  # fmt: skip
+    """The entry of each span, new entries added (their bytes copied into `pool`)."""
+    mask = np.int64(len(table) - 1)
+    for row in range(len(starts)):
+        a = starts[row]
+        n = lens[row]
+        h = _hash(data, a, n)
+        i = np.int64(h & np.uint64(mask))
+        found = -1
+        while table[i] >= 0:
+            e = table[i]
+            if hashes[i] == h and _same(data, a, n, pool, entry_start[e], entry_len[e]):
+                found = e
+                break
+            i = (i + 1) & mask
+        if found < 0:
+            found = counts[0]
+            used = counts[1]
+            for k in range(n):
+                pool[used + k] = data[a + k]
+            entry_start[found] = used
+            entry_len[found] = n
+            counts[0] = found + 1
+            counts[1] = used + n
+            table[i] = found
+            hashes[i] = h
+        entries[row] = found
+
+
+# ------------------------------------------------------------------------------ plans
+
+
+def _bits(*kinds: int) -> int:
+    return sum(1 << kind for kind in kinds)
+
+
+_NULLS = _bits(ABSENT, NULL)
+# per declared kind: the tokens msgspec takes for it and the Python type each becomes
+_DECLARED_TOKENS: dict[str, dict[int, str]] = {
+    "int": {INT: "int"},
+    "duration": {INT: "int"},
+    "time": {INT: "int"},  # a float or ISO text time is read the usual way
+    "float": {INT: "float", FLOAT: "float"},
+    "str": {STR: "str"},
+    "bool": {TRUE: "bool", FALSE: "bool"},
+}
+_UNDECLARED_TOKENS = {**_DECLARED_TOKENS, "float": {INT: "int", FLOAT: "float"}}
+# the Python types a column of each kind holds as valid values
+_COLUMN_TYPES = {
+    "int": {"int"},
+    "duration": {"int"},
+    "time": {"int"},
+    "float": {"int", "float"},
+    "str": {"str"},
+    "bool": {"bool"},
+}
+
+
+def field_mask(kind: str, declared: bool, optional: bool, column: str | None) -> int | None:
+    """The tokens (a bit per token kind) a field may have in a line the scanner reads:
+    what msgspec takes for the field's type that gives a valid value in its column (if
+    the rules use it). None if no line can have this field as the type requires."""
+    tokens = (_DECLARED_TOKENS if declared else _UNDECLARED_TOKENS).get(kind, {})
+    mask = _NULLS if optional else 0
+    if column is not None and column not in _COLUMN_TYPES:
+        return None
+    for token, python_type in tokens.items():
+        if column is None or python_type in _COLUMN_TYPES[column]:
+            mask |= 1 << token
+    return mask if mask & ~_NULLS or optional else None
+
+
+class ClassPlan:
+    """One event type's fields for the scanner: its type code and each field's tokens."""
+
+    def __init__(self, code: int, masks: dict[str, int] | None) -> None:
+        self.code = code
+        self.masks = masks  # None: the scanner leaves this type's lines alone
+
+
+class ScanPlan:
+    """Lines to columns: which lines the scanner reads, and their times, types and fields.
+
+    `classes[i]` is the type of lines whose type key holds `tags[i]` (`tags` empty: every
+    line is of `classes[0]`, and its type key must be absent, null or one of `default`)."""
+
+    def __init__(
+        self,
+        type_field: str,
+        time_field: str,
+        classes: list[ClassPlan],
+        tags: list[str],
+        default: list[str],
+        fields: list[tuple[str, str]],
+        interners: dict[str, Interner],
+    ) -> None:
+        names = [type_field, time_field]
+        for plan in classes:
+            names.extend(name for name in plan.masks or () if name not in names)
+        names.extend(name for name, _ in fields if name not in names)
+        self.index = {name: i for i, name in enumerate(names)}
+        self.keys = Keys(names, 0, tags or default)
+        self.by_tag = bool(tags)
+        self.classes = classes
+        self.fields = fields
+        self.interners = interners
+
+    def read(
+        self, buf: Any, starts: np.ndarray, ends: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """Of the lines `starts[i]:ends[i]`: which ones were read, and for those their
+        times, type codes and each field's (values, valid) as a column of its kind holds
+        them (dictionary codes for text)."""
+        s = scan(buf, starts, ends, self.keys)
+        good = s.good
+        kinds, ints = s.kinds, s.ints
+        type_kind, tag = kinds[0], ints[0]
+        if self.by_tag:
+            good &= (type_kind == STR) & (tag >= 0)
+            which = np.where(good, tag, 0)
+        else:
+            good &= (type_kind <= NULL) | ((type_kind == STR) & (tag >= 0))
+            which = np.zeros(len(good), np.int64)
+        for c in np.unique(which[good]).tolist():
+            plan = self.classes[c]
+            rows = good & (which == c)
+            if plan.masks is None:
+                good &= ~rows
+                continue
+            for name, mask in plan.masks.items():
+                fits = (mask >> kinds[self.index[name]].astype(np.int64)) & 1
+                good &= ~rows | (fits == 1)
+        for name, kind in self.fields:
+            if kind == "float":  # integers a float64 holds exactly
+                key = self.index[name]
+                good &= (kinds[key] != INT) | (np.abs(ints[key]) <= _TWO_53)
+        lines = np.flatnonzero(good)
+        codes = np.array([plan.code for plan in self.classes], np.int32)[which[lines]]
+        ts = ints[1][lines]
+        columns = {}
+        for name, kind in self.fields:
+            key = self.index[name]
+            k = kinds[key][lines]
+            if kind == "str":
+                valid = k == STR
+                values = np.full(len(lines), -1, np.int32)
+                chosen = lines[valid]
+                if len(chosen):
+                    values[valid] = self.interners[name].codes(
+                        buf, ints[key][chosen], s.lens[key][chosen]
+                    )
+            elif kind == "float":
+                valid = (k == INT) | (k == FLOAT)
+                values = np.where(k == FLOAT, s.reals[key][lines], 0.0)
+                values = np.where(k == INT, ints[key][lines].astype(np.float64), values)
+            elif kind == "bool":
+                valid = (k == TRUE) | (k == FALSE)
+                values = k == TRUE
+            else:
+                valid = k == INT
+                values = np.where(valid, ints[key][lines], 0)
+            columns[name] = (values, valid)
+        return lines, ts, codes, columns
+
+
+def _convert_decimals(buf: Any, s: Scanned) -> None:
+    """Float literals the scanner left as text, read by Python's float() (FLOAT, or OTHER
+    where no finite float64 holds them)."""
+    keys, rows = np.nonzero(s.kinds == DECIMAL)
+    if not len(keys):
+        return
+    view = memoryview(buf)
+    starts = s.ints[keys, rows].tolist()
+    ends = (s.ints[keys, rows] + s.lens[keys, rows]).tolist()
+    reals = np.array([float(view[a:b]) for a, b in zip(starts, ends, strict=True)], np.float64)
+    s.reals[keys, rows] = reals
+    s.kinds[keys, rows] = np.where(np.isfinite(reals), FLOAT, OTHER)
