@@ -22,7 +22,11 @@ once per run, when first seen.
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -68,30 +72,66 @@ def _pack(items: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Scanned:
-    """Tokens of the scanned lines: per key (rows) and per line (columns)."""
+    """Tokens of the scanned lines: an array per key (rows) holding a value per line."""
 
     __slots__ = ("good", "ints", "kinds", "lens", "reals")
 
     def __init__(self, keys: int, n: int) -> None:
-        self.good = np.zeros(n, np.bool_)
-        self.kinds = np.zeros((keys, n), np.int8)
-        self.ints = np.zeros((keys, n), np.int64)  # INT value, STR start, type key: tag index
-        self.reals = np.zeros((keys, n), np.float64)  # FLOAT value
-        self.lens = np.zeros((keys, n), np.int64)  # STR length in bytes
+        self.good = np.empty(n, np.bool_)
+        self.kinds = np.empty((keys, n), np.int8)  # a token kind, set for every line
+        self.ints = np.empty((keys, n), np.int64)  # INT value, STR start, type key: tag index
+        self.reals = np.empty((keys, n), np.float64)  # FLOAT value
+        self.lens = np.empty((keys, n), np.int64)  # STR length in bytes
+
+    def first(self, n: int) -> Scanned:
+        """The first `n` lines' tokens (views)."""
+        view = Scanned.__new__(Scanned)
+        view.good = self.good[:n]
+        for name in ("kinds", "ints", "reals", "lens"):
+            setattr(view, name, getattr(self, name)[:, :n])
+        return view
 
 
-def scan(buf: Any, starts: np.ndarray, ends: np.ndarray, keys: Keys) -> Scanned:
-    """Scan lines `starts[i]:ends[i]` of `buf` (bytes without their line endings)."""
+def scan(
+    buf: Any, starts: np.ndarray, ends: np.ndarray, keys: Keys, scratch: Scanned | None = None
+) -> Scanned:
+    """Scan lines `starts[i]:ends[i]` of `buf` (bytes without their line endings), into
+    `scratch` if it has room (what an earlier scan into it returned is then gone)."""
     data = np.frombuffer(buf, np.uint8)
-    out = Scanned(len(keys.names), len(starts))
-    if len(starts):
+    n = len(starts)
+    out = scratch if scratch is not None and len(scratch.good) >= n else Scanned(len(keys.names), n)
+
+    def part(lo: int, hi: int) -> None:
         scan_lines(
-            data, starts, ends, keys.blob, keys.offsets, keys.type_key,
+            data, starts, ends, lo, hi, keys.blob, keys.offsets, keys.type_key,
             keys.tag_blob, keys.tag_offsets,
             out.good, out.kinds, out.ints, out.reals, out.lens, _POW10,
         )  # fmt: skip
-        _convert_decimals(buf, out)
-    return out
+
+    in_parallel(part, n)
+    scanned = out.first(n)
+    _convert_decimals(buf, scanned)
+    return scanned
+
+
+_THREADS = min(os.cpu_count() or 1, 4)
+_PARALLEL_FROM = 4096  # rows: fewer are done in one piece
+_pool: ThreadPoolExecutor | None = None
+
+
+def in_parallel(part: Callable[[int, int], None], n: int) -> None:
+    """`part(lo, hi)` over pieces of range(n), on threads (numba's code here drops the GIL)."""
+    global _pool
+    if n < _PARALLEL_FROM or _THREADS == 1:
+        if n:
+            part(0, n)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="cep-scan")
+    bounds = np.linspace(0, n, _THREADS + 1).astype(np.int64).tolist()
+    futures = [_pool.submit(part, a, b) for a, b in itertools.pairwise(bounds)]
+    for future in futures:
+        future.result()
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -363,6 +403,8 @@ def _line(
     kinds: np.ndarray, ints: np.ndarray, reals: np.ndarray, lens: np.ndarray,
     pow10: np.ndarray,
 ) -> bool:  # fmt: skip
+    for key in range(kinds.shape[0]):
+        kinds[key, row] = ABSENT
     p = _skip(data, p, end)
     if p >= end or data[p] != 123:
         return False
@@ -432,13 +474,13 @@ def _line(
 
 @njit(cache=True, nogil=True, _nrt=False)
 def scan_lines(
-    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, blob: np.ndarray,
-    offsets: np.ndarray, type_key: int, tag_blob: np.ndarray, tag_offsets: np.ndarray,
-    good: np.ndarray, kinds: np.ndarray, ints: np.ndarray, reals: np.ndarray,
-    lens: np.ndarray, pow10: np.ndarray,
+    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, lo: int, hi: int,
+    blob: np.ndarray, offsets: np.ndarray, type_key: int, tag_blob: np.ndarray,
+    tag_offsets: np.ndarray, good: np.ndarray, kinds: np.ndarray, ints: np.ndarray,
+    reals: np.ndarray, lens: np.ndarray, pow10: np.ndarray,
 ) -> None:  # fmt: skip
-    """Tokens of each line (see the module docstring); `good[i]` False where unsure."""
-    for row in range(len(starts)):
+    """Tokens of lines lo..hi-1 (see the module docstring); `good[i]` False where unsure."""
+    for row in range(lo, hi):
         good[row] = _line(
             data, starts[row], ends[row], row, blob, offsets, type_key, tag_blob,
             tag_offsets, kinds, ints, reals, lens, pow10,
@@ -648,6 +690,7 @@ class ScanPlan:
         self.classes = classes
         self.fields = fields
         self.interners = interners
+        self.scratch = Scanned(len(names), 0)  # reused by each read
 
     def read(
         self, buf: Any, starts: np.ndarray, ends: np.ndarray
@@ -655,7 +698,9 @@ class ScanPlan:
         """Of the lines `starts[i]:ends[i]`: which ones were read, and for those their
         times, type codes and each field's (values, valid) as a column of its kind holds
         them (dictionary codes for text)."""
-        s = scan(buf, starts, ends, self.keys)
+        if len(self.scratch.good) < len(starts):
+            self.scratch = Scanned(len(self.keys.names), len(starts))
+        s = scan(buf, starts, ends, self.keys, self.scratch)
         good = s.good
         kinds, ints = s.kinds, s.ints
         type_kind, tag = kinds[0], ints[0]
