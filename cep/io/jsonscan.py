@@ -221,7 +221,7 @@ def _string_end(data: np.ndarray, p: int, end: int, plain: bool) -> int:
     return -1
 
 
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
+@njit(cache=True, nogil=True, _nrt=False)
 def _number(
     data: np.ndarray, p: int, end: int, pow10: np.ndarray, key: int, row: int,
     kinds: np.ndarray, ints: np.ndarray, reals: np.ndarray, lens: np.ndarray,
@@ -381,7 +381,7 @@ def _nested(
             return -1
 
 
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
+@njit(cache=True, nogil=True, _nrt=False)
 def _member_key(data: np.ndarray, p: int, end: int) -> int:
     """The position of the value after an object's `"key":` at `p`, or -1."""
     if p >= end or data[p] != 34:
@@ -396,7 +396,7 @@ def _member_key(data: np.ndarray, p: int, end: int) -> int:
     return p if p < end else -1
 
 
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
+@njit(cache=True, nogil=True, _nrt=False)
 def _line(
     data: np.ndarray, p: int, end: int, row: int, blob: np.ndarray, offsets: np.ndarray,
     type_key: int, tag_blob: np.ndarray, tag_offsets: np.ndarray,
