@@ -129,7 +129,22 @@ def in_parallel(part: Callable[[int, int], None], n: int) -> None:
     if _pool is None:
         _pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="cep-scan")
     bounds = np.linspace(0, n, _THREADS + 1).astype(np.int64).tolist()
-    futures = [_pool.submit(part, a, b) for a, b in itertools.pairwise(bounds)]
+    _wait([_pool.submit(part, a, b) for a, b in itertools.pairwise(bounds)])
+
+
+def in_parallel_each(job: Callable[[int], None], jobs: int, rows: int) -> None:
+    """`job(j)` for j in range(jobs), on threads if there are `rows` enough to pay."""
+    global _pool
+    if jobs < 2 or rows < _PARALLEL_FROM or _THREADS == 1:
+        for j in range(jobs):
+            job(j)
+        return
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="cep-scan")
+    _wait([_pool.submit(job, j) for j in range(jobs)])
+
+
+def _wait(futures: list[Any]) -> None:
     for future in futures:
         future.result()
 
@@ -727,6 +742,7 @@ class ScanPlan:
         codes = np.array([plan.code for plan in self.classes], np.int32)[which[lines]]
         ts = ints[1][lines]
         columns = {}
+        texts = []  # text columns: interned on threads
         for name, kind in self.fields:
             key = self.index[name]
             k = kinds[key][lines]
@@ -734,10 +750,7 @@ class ScanPlan:
                 valid = k == STR
                 values = np.full(len(lines), -1, np.int32)
                 chosen = lines[valid]
-                if len(chosen):
-                    values[valid] = self.interners[name].codes(
-                        buf, ints[key][chosen], s.lens[key][chosen]
-                    )
+                texts.append((name, values, valid, ints[key][chosen], s.lens[key][chosen]))
             elif kind == "float":
                 valid = (k == INT) | (k == FLOAT)
                 values = np.where(k == FLOAT, s.reals[key][lines], 0.0)
@@ -749,7 +762,14 @@ class ScanPlan:
                 valid = k == INT
                 values = np.where(valid, ints[key][lines], 0)
             columns[name] = (values, valid)
-        return lines, ts, codes, columns
+
+        def intern(j: int) -> None:
+            name, values, valid, spans, lens = texts[j]
+            values[valid] = self.interners[name].codes(buf, spans, lens)
+            columns[name] = (values, valid)
+
+        in_parallel_each(intern, len(texts), len(lines))
+        return lines, ts, codes, {name: columns[name] for name, _ in self.fields}
 
 
 def _convert_decimals(buf: Any, s: Scanned) -> None:
