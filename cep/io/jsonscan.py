@@ -531,15 +531,19 @@ class Interner:
         )  # fmt: skip
         after = int(self.counts[0])
         if after > before:
-            pool = self.pool.tobytes()
-            code = self.dictionary.code
-            for e in range(before, after):
-                start = int(self.entry_start[e])
-                text = pool[start : start + int(self.entry_len[e])].decode("utf-8")
-                if "\\" in text:
-                    text = json.loads(f'"{text}"')
-                self.entry_code[e] = code(text)
+            self._name(before, after)
         return self.entry_code[entries]
+
+    def _name(self, before: int, after: int) -> None:
+        """Codes for entries before..after-1 (in the pool one after another, each followed
+        by a NUL, which no string body in a line the scanner reads holds)."""
+        first = int(self.entry_start[before])
+        last = int(self.entry_start[after - 1] + self.entry_len[after - 1])
+        block = self.pool[first:last].tobytes().decode("utf-8")
+        texts = block.split("\0")
+        if "\\" in block:
+            texts = [json.loads(f'"{t}"') if "\\" in t else t for t in texts]
+        self.entry_code[before:after] = self.dictionary.encode(texts, after - before)
 
     def _room(self, rows: int, size: int) -> None:
         entries = int(self.counts[0]) + rows
@@ -550,7 +554,7 @@ class Interner:
                 new = np.zeros(grown, old.dtype)
                 new[: len(old)] = old
                 setattr(self, name, new)
-        used = int(self.counts[1]) + size
+        used = int(self.counts[1]) + size + rows  # and a NUL after each
         if used > len(self.pool):
             pool = np.zeros(max(used, 2 * len(self.pool)), np.uint8)
             pool[: len(self.pool)] = self.pool
@@ -619,10 +623,11 @@ def intern_spans(
             used = counts[1]
             for k in range(n):
                 pool[used + k] = data[a + k]
+            pool[used + n] = 0
             entry_start[found] = used
             entry_len[found] = n
             counts[0] = found + 1
-            counts[1] = used + n
+            counts[1] = used + n + 1
             table[i] = found
             hashes[i] = h
         entries[row] = found
