@@ -6,9 +6,13 @@ yield `Batch`es: for the events of about `batch_size` input lines (rows), their 
 asks for, and the rejects of those lines. They accept and reject exactly what the row
 readers of `cep.io.sources` accept and reject, with the same typed values and reasons:
 
-- JSONL is decoded with msgspec into structs built at run time, one per event type with
-  a schema (its declared fields typed as `cep.io.validation` checks them) or seen without
-  one (only the fields asked for). A line msgspec refuses, or that a check after decoding
+- JSONL is read by a numba scanner (`cep.io.jsonscan`) straight from the bytes where it
+  is sure of a line (one JSON object whose wanted keys hold values that fit the event
+  type's fields). The rest is decoded with msgspec into structs built at run time, one
+  per event type with a schema (its declared fields typed as `cep.io.validation` checks
+  them) or seen without one (only the fields asked for); the scanner takes of a field
+  what those structs take and its column holds as a valid value, nothing more. A line
+  msgspec refuses, or that a check after decoding
   refuses (a bad time, say), is read again by the row reader's code (`_Maker`,
   `Validator`), which gives its reason; so does a line that does not look like one JSON
   object (blank, a BOM, trailing spaces, very long).
@@ -44,7 +48,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Optional, Union
 import msgspec
 import numpy as np
 
-from cep.io.jsonscan import ClassPlan, Interner, ScanPlan, field_mask
+from cep.io.jsonscan import COLUMN_TYPES, ClassPlan, Interner, ScanPlan, field_mask
 from cep.io.sources import (
     _DECODER,
     _INT_TEXT,
@@ -1005,22 +1009,7 @@ _PY_DECLARED = {
     "str": {"str"},
     "bool": {"bool"},
 }
-_PY_UNDECLARED = {
-    "int": {"int"},
-    "duration": {"int"},
-    "time": {"int"},
-    "float": {"int", "float"},
-    "str": {"str"},
-    "bool": {"bool"},
-}
-_ACCEPTS = {
-    "int": {"int"},
-    "duration": {"int"},
-    "time": {"int"},
-    "float": {"int", "float"},
-    "str": {"str"},
-    "bool": {"bool"},
-}
+_PY_UNDECLARED = COLUMN_TYPES  # an undeclared field is decoded as its column's kind takes
 _NO_TYPE_TAG = "\x00cep: no such type"
 _CODE = attrgetter("_code")
 _T = attrgetter("t")
@@ -1136,7 +1125,8 @@ class _JsonlReader(_Reader):
 
     def _plan(self, classes: list[Any], tags: list[str], default: list[str]) -> None:
         """Let the scanner read the lines of these structs' types (see `cep.io.jsonscan`)."""
-        if self.type_field == self.time_field:
+        if self.type_field == self.time_field or all(cls._scan is None for cls in classes):
+            self.plan = None
             return
         plans = [ClassPlan(cls._code, cls._scan) for cls in classes]
         self.plan = ScanPlan(
@@ -1403,7 +1393,7 @@ class _JsonlReader(_Reader):
             values = list(map(attrgetter(attr), structs))
             for i, value in patches.get(attr, {}).items():
                 values[i] = value
-            accepts = _ACCEPTS.get(kind)
+            accepts = COLUMN_TYPES.get(kind)
             simple = accepts is None or all(cls._py[attr] <= accepts for cls in present)
             dictionary = self.dictionaries.get(name)
             if simple:

@@ -651,8 +651,8 @@ _DECLARED_TOKENS: dict[str, dict[int, str]] = {
     "bool": {TRUE: "bool", FALSE: "bool"},
 }
 _UNDECLARED_TOKENS = {**_DECLARED_TOKENS, "float": {INT: "int", FLOAT: "float"}}
-# the Python types a column of each kind holds as valid values
-_COLUMN_TYPES = {
+#: the Python types a column of each kind holds as valid values
+COLUMN_TYPES = {
     "int": {"int"},
     "duration": {"int"},
     "time": {"int"},
@@ -668,10 +668,10 @@ def field_mask(kind: str, declared: bool, optional: bool, column: str | None) ->
     the rules use it). None if no line can have this field as the type requires."""
     tokens = (_DECLARED_TOKENS if declared else _UNDECLARED_TOKENS).get(kind, {})
     mask = _NULLS if optional else 0
-    if column is not None and column not in _COLUMN_TYPES:
+    if column is not None and column not in COLUMN_TYPES:
         return None
     for token, python_type in tokens.items():
-        if column is None or python_type in _COLUMN_TYPES[column]:
+        if column is None or python_type in COLUMN_TYPES[column]:
             mask |= 1 << token
     return mask if mask & ~_NULLS or optional else None
 
