@@ -510,14 +510,25 @@ def _followed(state, nfa, bits, i, cell, T, X, only_takes):
 
 
 @njit(cache=True, _nrt=False)
+def _take_row(sc, free, free_count, row_count):
+    """A row of a table with a free list: a freed one, else the next unused one."""
+    if sc[free_count] > 0:
+        sc[free_count] -= 1
+        return free[sc[free_count]]
+    row = sc[row_count]
+    sc[row_count] += 1
+    return row
+
+
+@njit(cache=True, _nrt=False)
+def _give_row(sc, free, free_count, row):
+    free[sc[free_count]] = row
+    sc[free_count] += 1
+
+
+@njit(cache=True, _nrt=False)
 def _new_run(T, state, cell, start):
-    sc = T[SC]
-    if sc[S_RFREE] > 0:
-        sc[S_RFREE] -= 1
-        r = T[R_FREE][sc[S_RFREE]]
-    else:
-        r = sc[S_RUNS]
-        sc[S_RUNS] += 1
+    r = _take_row(T[SC], T[R_FREE], S_RFREE, S_RUNS)
     T[R_STATE][r] = state
     T[R_CELL][r] = cell
     T[R_START][r] = start
@@ -527,20 +538,12 @@ def _new_run(T, state, cell, start):
 
 @njit(cache=True, _nrt=False)
 def _free_run(T, r):
-    sc = T[SC]
-    T[R_FREE][sc[S_RFREE]] = r
-    sc[S_RFREE] += 1
+    _give_row(T[SC], T[R_FREE], S_RFREE, r)
 
 
 @njit(cache=True, _nrt=False)
 def _new_comp(T, cell, start, step, ts):
-    sc = T[SC]
-    if sc[S_KFREE] > 0:
-        sc[S_KFREE] -= 1
-        k = T[K_FREE][sc[S_KFREE]]
-    else:
-        k = sc[S_COMPS]
-        sc[S_COMPS] += 1
+    k = _take_row(T[SC], T[K_FREE], S_KFREE, S_COMPS)
     T[K_CELL][k] = cell
     T[K_START][k] = start
     T[K_STEP][k] = step
@@ -551,9 +554,7 @@ def _new_comp(T, cell, start, step, ts):
 
 @njit(cache=True, _nrt=False)
 def _free_comp(T, k):
-    sc = T[SC]
-    T[K_FREE][sc[S_KFREE]] = k
-    sc[S_KFREE] += 1
+    _give_row(T[SC], T[K_FREE], S_KFREE, k)
 
 
 @njit(cache=True, _nrt=False)

@@ -121,27 +121,28 @@ _pool: ThreadPoolExecutor | None = None
 
 def in_parallel(part: Callable[[int, int], None], n: int) -> None:
     """`part(lo, hi)` over pieces of range(n), on threads (numba's code here drops the GIL)."""
-    global _pool
     if n < _PARALLEL_FROM or _THREADS == 1:
         if n:
             part(0, n)
         return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="cep-scan")
     bounds = np.linspace(0, n, _THREADS + 1).astype(np.int64).tolist()
-    _wait([_pool.submit(part, a, b) for a, b in itertools.pairwise(bounds)])
+    _wait([_threads().submit(part, a, b) for a, b in itertools.pairwise(bounds)])
 
 
 def in_parallel_each(job: Callable[[int], None], jobs: int, rows: int) -> None:
     """`job(j)` for j in range(jobs), on threads if there are `rows` enough to pay."""
-    global _pool
     if jobs < 2 or rows < _PARALLEL_FROM or _THREADS == 1:
         for j in range(jobs):
             job(j)
         return
+    _wait([_threads().submit(job, j) for j in range(jobs)])
+
+
+def _threads() -> ThreadPoolExecutor:
+    global _pool
     if _pool is None:
         _pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="cep-scan")
-    _wait([_pool.submit(job, j) for j in range(jobs)])
+    return _pool
 
 
 def _wait(futures: list[Any]) -> None:
