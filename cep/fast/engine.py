@@ -25,7 +25,6 @@ from operator import attrgetter
 from typing import Any
 
 import numpy as np
-from msgspec import Raw
 
 from cep.compile.conditions import AndCond, Cond, NotCond, OrCond, TermCond, TrueCond, WhereCond
 from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
@@ -76,7 +75,6 @@ _SKIPS = {
 _DIRECT = {("int", NUM), ("float", NUM), ("time", NUM), ("duration", NUM), ("bool", BOOL)}
 BATCH = 65_536
 _SEQ = attrgetter("seq")
-_EMPTY = Raw(b"{}")
 #: how batches rebuild records that hold only JSON's types
 _JSON_RECORDS = (json_record, arrow_record_of, exact_arrow_record_of)
 #: compact the kernel's history once this many events are stored (and it has doubled)
@@ -249,6 +247,7 @@ class FastRule:
         self._string_texts: list[str] = []
         #: each partition's `key` as JSON text
         self._key_texts: dict[int, Any] = {}
+        self._shared_texts: Any = None
         #: cleared when a number an `emit` program reads is beyond float64's exact
         #: integers (then the interpreter evaluates `emit`)
         self.emit_exact = True
@@ -589,52 +588,90 @@ class FastRule:
     def _report_texts(self, columns: list[np.ndarray], paths: _Paths) -> list[tuple[tuple, Any]]:
         """The reports as JSON lines (`Match.to_json`'s text), made in bulk: `emit`
         values computed by the kernel (`EmitPlan`), each partition's key text made once,
-        the records encoded in one call (`report_lines`)."""
+        each event's record text made once (`_record_texts`), the lines put together
+        from these texts (`json`'s text of a record is the texts of its parts, joined)."""
         fields = self._emit_fields(columns[0], columns[2])
         kinds, ts, _, parts, t, phase, a, b = (c.tolist() for c in columns)
         offsets, variables, events = paths.offsets, paths.variables, paths.events
-        names = self.var_names
-        stored = self.events
-        rule = self.rule
-        reported = rule.variables
-        repeated = rule.repeated
-        name, severity, tags = rule.name, rule.severity, rule.tags
-        tag_list = list(tags) if tags is not None else None
+        heads, tail, var_texts, order, repeated = self._text_parts()
         keyed = bool(self.matcher.key_names)
         self._make_key_texts(parts)
-        records: list[dict[str, Any]] = []
-        fallbacks: dict[int, str] = {}
+        key_texts = self._key_texts
+        records = self._record_texts(events)
+        out: list[tuple[tuple, Any]] = []
         for j in range(len(kinds)):
-            kind = "match" if kinds[j] == 0 else "timeout"
-            key_text = self._key_texts[parts[j]]
+            key_text = key_texts[parts[j]]
             values = fields[j]
             if values is FALLBACK or key_text is FALLBACK:
-                fallbacks[j] = self._fallback_text(kind, ts[j], parts[j], paths.path(j))
-                records.append({})  # its place in the batch's encoding; replaced below
+                kind = "match" if kinds[j] == 0 else "timeout"
+                text = self._fallback_text(kind, ts[j], parts[j], paths.path(j))
+                out.append(((t[j], phase[j], a[j], b[j]), text))
                 continue
             if values is None:
-                values = key_text if keyed else _EMPTY
-            bound: dict[str, Any] = {}
+                values = key_text if keyed else "{}"
+            bound: dict[int, list[str]] = {}
             for k in range(offsets[j], offsets[j + 1]):
-                var = names[variables[k]]
-                record = _record(stored[events[k]])
-                if var in repeated:
-                    bound.setdefault(var, []).append(record)
+                var = variables[k]
+                got = bound.get(var)
+                if got is None:
+                    bound[var] = [records[events[k]]]
                 else:
-                    bound[var] = record
-            report = {
-                "rule": name, "kind": kind, "ts": ts[j], "key": key_text, "fields": values,
-                "events": {var: bound[var] for var in reported if var in bound},
-            }  # fmt: skip
-            if severity is not None:
-                report["severity"] = severity
-            if tag_list is not None:
-                report["tags"] = tag_list
-            records.append(report)
-        texts = report_lines(records)
-        for j, text in fallbacks.items():
-            texts[j] = text
-        return [((t[j], phase[j], a[j], b[j]), texts[j]) for j in range(len(kinds))]
+                    got.append(records[events[k]])
+            items = []
+            for var in order:
+                got = bound.get(var)
+                if got is not None:
+                    value = "[" + ", ".join(got) + "]" if repeated[var] else got[-1]
+                    items.append(var_texts[var] + value)
+            text = (
+                f'{heads[kinds[j]]}{ts[j]}, "key": {key_text}, "fields": {values}, '
+                f'"events": {{{", ".join(items)}}}{tail}'
+            )
+            out.append(((t[j], phase[j], a[j], b[j]), text))
+        return out
+
+    def _text_parts(self) -> tuple[list[str], str, list[str], list[int], list[bool]]:
+        """What every report line of the rule shares: its start by kind (up to `ts`), its
+        end (severity, tags), each variable's `"name": `, the variables in report order,
+        and which are repeated."""
+        parts = self._shared_texts
+        if parts is None:
+            rule = self.rule
+            name = json_text(rule.name)
+            heads = [f'{{"rule": {name}, "kind": "{kind}", "ts": ' for kind in ("match", "timeout")]
+            tail = ""
+            if rule.severity is not None:
+                tail += f', "severity": {json_text(rule.severity)}'
+            if rule.tags is not None:
+                tail += f', "tags": {json_text(list(rule.tags))}'
+            index = {name: v for v, name in enumerate(self.var_names)}
+            var_texts = [f"{json_text(name)}: " for name in self.var_names]
+            order = [index[name] for name in rule.variables if name in index]
+            repeated = [name in rule.repeated for name in self.var_names]
+            parts = self._shared_texts = (heads, tail + "}", var_texts, order, repeated)
+        return parts
+
+    def _record_texts(self, events: list[int]) -> dict[int, str]:
+        """The record texts of kernel events (as reports write them): kept ones as made
+        when kept (`KeptEvent.json`), the rest encoded in one call and remembered."""
+        stored = self.events
+        out: dict[int, str] = {}
+        missing = []
+        for g in set(events):
+            event = stored[g]
+            text = event.json if type(event) is KeptEvent else None
+            if text is None:
+                missing.append(g)
+            else:
+                out[g] = text
+        if missing:
+            made = report_lines([_record(stored[g]) for g in missing])
+            for g, text in zip(missing, made, strict=True):
+                out[g] = text
+                event = stored[g]
+                if type(event) is KeptEvent:
+                    event.json = text
+        return out
 
     def _emit_fields(self, kinds: np.ndarray, cells: np.ndarray) -> list[Any]:
         """Per report: the text of its `emit` values, None for the default fields (the
@@ -668,11 +705,9 @@ class FastRule:
         strings = string_texts(self.strings, self._string_texts)
         columns = [json_texts(values[:, f], kind, strings) for f, kind in enumerate(fields.kinds)]
         names = [json_text(name) for name in fields.names]
+        template = "{" + ", ".join(f"{n.replace('%', '%%')}: %s" for n in names) + "}"
         return [
-            FALLBACK
-            if FALLBACK in row
-            else _raw("{" + ", ".join(f"{n}: {v}" for n, v in zip(names, row, strict=True)) + "}")
-            for row in zip(*columns, strict=True)
+            FALLBACK if FALLBACK in row else template % row for row in zip(*columns, strict=True)
         ]
 
     def _key_record(self, part: int) -> Any:
@@ -691,7 +726,7 @@ class FastRule:
             else [json_text(record) for record in records]
         )
         for part, text in zip(missing, made, strict=True):
-            texts[part] = _raw(text)
+            texts[part] = text if _utf8(text) else FALLBACK
 
     def _fallback_text(self, kind: str, ts: int, part: int, path: Any) -> str:
         """A report's text with its `emit` evaluated by the interpreter."""
@@ -741,12 +776,21 @@ class KeptEvent:
     """A matched event kept as what its batch gives (`Batch.kept_of`: its line, or its
     record) until a report is read; `event` once rebuilt, `record` once read."""
 
-    __slots__ = ("event", "line", "payload", "record", "record_of", "seq", "ts", "type")
+    __slots__ = ("event", "json", "line", "payload", "record", "record_of", "seq", "ts", "type")
 
     def __init__(
-        self, payload: Any, type_name: str, ts: int, line: int, seq: int, record_of: Any
+        self,
+        payload: Any,
+        type_name: str,
+        ts: int,
+        line: int,
+        seq: int,
+        record_of: Any,
+        json: str | None = None,
     ) -> None:
         self.payload = payload
+        #: the record as reports write it (`Match.to_json`'s text of it), once known
+        self.json = json
         self.type = type_name
         self.ts = ts
         self.line = line
@@ -771,13 +815,14 @@ def _record(event: Event | KeptEvent) -> Any:
     return as_plain_json(raw_of(event))
 
 
-def _raw(text: str) -> Any:
-    """JSON text to embed in a report, or `FALLBACK` when it holds a lone surrogate (which
-    only `json` writes; the interpreter's path then writes the report)."""
+def _utf8(text: str) -> bool:
+    """Whether JSON text can be written as UTF-8: not when it holds a lone surrogate,
+    which only `json` writes (the interpreter's path then writes the report)."""
     try:
-        return Raw(text)
+        text.encode()
     except UnicodeEncodeError:
-        return FALLBACK
+        return False
+    return True
 
 
 def _no_lazy_events(kept: KeptEvent) -> Event:
@@ -980,19 +1025,19 @@ class ColumnarRun:
 
     def _events(self, batch: Batch, indexes: list[int], seqs: list[int]) -> list[KeptEvent]:
         """Taken events, kept as their lines until a report needs them."""
-        payloads = batch.kept_of(indexes)
+        payloads, texts = batch.kept_of(indexes)
         names = batch.types.values
         type_names = [names[t] for t in batch.type[indexes].tolist()]
         times, lines = batch.ts[indexes].tolist(), batch.line[indexes].tolist()
-        return list(
-            map(KeptEvent, payloads, type_names, times, lines, seqs, repeat(batch.record_of))
-        )
+        record_of = repeat(batch.record_of)
+        return list(map(KeptEvent, payloads, type_names, times, lines, seqs, record_of, texts))
 
     def _materialize(self, kept: KeptEvent) -> Event:
         payload, type_name = kept.payload, kept.type
         record = kept.record_of(payload)
         typed, _ = self.validator.validate(type_name, record)
-        text = payload if type(payload) is str else ""
+        # the line as read (for a reject found later); a record text stands in for it
+        text = payload if type(payload) is str and kept.json is None else ""
         return SourceEvent(
             type_name, kept.ts, typed or record, kept.seq, kept.line, raw=record, text=text
         )

@@ -49,6 +49,7 @@ import msgspec
 import numpy as np
 
 from cep.io.jsonscan import COLUMN_TYPES, ClassPlan, Interner, ScanPlan, field_mask
+from cep.io.recordtext import record_texts
 from cep.io.sources import (
     _DECODER,
     _INT_TEXT,
@@ -252,10 +253,14 @@ class Batch:
     def texts(self) -> list[str]:
         return [self._texts.get(i) for i in range(len(self.ts))]
 
-    def kept_of(self, indexes: list[int]) -> list[Any]:
+    def kept_of(self, indexes: list[int]) -> tuple[list[Any], list[str | None]]:
         """What to keep of some events so that `record_of` can rebuild their records
-        later: their texts, or for Arrow rows their records (made in one go)."""
-        return self._texts.kept(indexes)
+        later (their texts, or for Arrow rows their records, made in one go), and each
+        one's record as reports write it where that is made in bulk (JSON lines:
+        `cep.io.recordtext`; the kept text is then that record text), else None."""
+        if self.record_of is json_record:
+            return self._texts.kept_records(indexes)
+        return self._texts.kept(indexes), [None] * len(indexes)
 
     def values(self, i: int) -> dict[str, Any]:
         """Event `i`'s fields asked for, as Python values (missing ones left out)."""
@@ -296,6 +301,29 @@ class _Texts:
             given[i] if i in given else buf[start:end].decode("utf-8", "surrogatepass")
             for i, start, end in zip(indexes, starts, ends, strict=True)
         ]
+
+    def kept_records(self, indexes: list[int]) -> tuple[list[str], list[str | None]]:
+        """For JSON lines: each event's record text where `recordtext` makes it (kept in
+        place of the line: it reads back as the same record), else its line; and the
+        record texts (None where not made)."""
+        given = self.given
+        rows: Any = range(len(indexes))
+        lines = np.asarray(indexes, np.int64)
+        if given:
+            rows = [k for k, i in enumerate(indexes) if i not in given]
+            lines = lines[rows]
+        made = record_texts(self.buf, self.starts[lines], self.ends[lines])
+        texts: list[str | None] = [None] * len(indexes)
+        for k, text in zip(rows, made, strict=True):
+            texts[k] = text
+        missing = [k for k, text in enumerate(texts) if text is None]
+        if not missing:
+            return texts, texts  # type: ignore[return-value]
+        kept = self.kept([indexes[k] for k in missing])
+        payloads: list[Any] = list(texts)
+        for k, payload in zip(missing, kept, strict=True):
+            payloads[k] = payload
+        return payloads, texts
 
 
 class _RowTexts(_Texts):

@@ -1,0 +1,260 @@
+"""An event's record as reports write it, made straight from its JSON line's bytes.
+
+A report (`Match.to_json`) writes each event as `json.dumps(record, ensure_ascii=False)`
+of the record its line decodes to: `", "` and `": "` between items, strings as the
+JSON text `json` writes, numbers as Python writes the `int` or `float` they decode to.
+`canonical_lines` (numba, no Python object per line) rewrites a line into that text when
+the answer is certain from the bytes alone:
+
+- keys and string values without escapes (a raw JSON string holds no `"`, `\\` or
+  control character, so `json` writes it back unchanged); valid UTF-8 only, no
+  surrogates;
+- `true`, `false`, `null`;
+- integers of up to 18 digits (`-0` is written `0`);
+- floats written as `repr` writes them: no exponent, at most 15 significant digits (so
+  the digits are the shortest that give the float back), no trailing zero after the
+  first decimal, and at least 1e-4 unless zero.
+
+Anything else (an escape, a nested value, a key given twice, another number form) leaves
+the line to Python (`json_record` and the encoder), which gives the same text slower.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from cep.io.jsonscan import _FALSE, _NULL, _TRUE, _literal, _skip
+
+_MAX_KEYS = 64  # more members than this: the line goes the Python way
+_SIGNIFICANT = 15  # float64 gives back every decimal of this many significant digits
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _utf8_end(data: np.ndarray, p: int, end: int) -> int:
+    """The position after the UTF-8 sequence whose lead byte (>= 0x80) is at `p`, or -1
+    if it is not valid UTF-8 (overlong forms, surrogates and code points past U+10FFFF
+    included)."""
+    c = data[p]
+    if 0xC2 <= c <= 0xDF:
+        n, lo, hi = 1, 0x80, 0xBF
+    elif c == 0xE0:
+        n, lo, hi = 2, 0xA0, 0xBF
+    elif 0xE1 <= c <= 0xEC or c == 0xEE or c == 0xEF:
+        n, lo, hi = 2, 0x80, 0xBF
+    elif c == 0xED:
+        n, lo, hi = 2, 0x80, 0x9F
+    elif c == 0xF0:
+        n, lo, hi = 3, 0x90, 0xBF
+    elif 0xF1 <= c <= 0xF3:
+        n, lo, hi = 3, 0x80, 0xBF
+    elif c == 0xF4:
+        n, lo, hi = 3, 0x80, 0x8F
+    else:
+        return -1
+    if p + n >= end:
+        return -1
+    if not lo <= data[p + 1] <= hi:
+        return -1
+    for k in range(2, n + 1):
+        if not 0x80 <= data[p + k] <= 0xBF:
+            return -1
+    return p + n + 1
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _plain_string_end(data: np.ndarray, p: int, end: int) -> int:
+    """The position of the closing quote of a string starting at `p` (after its opening
+    quote) that holds no escape and only valid UTF-8; -1 otherwise."""
+    while p < end:
+        c = data[p]
+        if c == 34:
+            return p
+        if c < 32 or c == 92:
+            return -1
+        if c >= 128:
+            p = _utf8_end(data, p, end)
+            if p < 0:
+                return -1
+        else:
+            p += 1
+    return -1
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _number_end(data: np.ndarray, p: int, end: int) -> int:
+    """The position after a number at `p` that Python writes back byte for byte (bar
+    `-0`, handled by the caller), or -1."""
+    if data[p] == 45:
+        p += 1
+    if p >= end or not 48 <= data[p] <= 57:
+        return -1
+    leading_zero = data[p] == 48
+    int_digits = 0
+    while p < end and 48 <= data[p] <= 57:
+        int_digits += 1
+        p += 1
+    if leading_zero and int_digits > 1:
+        return -1  # not JSON
+    if p < end and (data[p] == 101 or data[p] == 69):
+        return -1  # an exponent: `repr` may write it otherwise
+    if p >= end or data[p] != 46:
+        return p if int_digits <= 18 else -1  # an integer: msgspec reads up to 18 digits alike
+    p += 1
+    first = p
+    while p < end and 48 <= data[p] <= 57:
+        p += 1
+    frac_digits = p - first
+    if frac_digits == 0:
+        return -1
+    if p < end and (data[p] == 101 or data[p] == 69):
+        return -1
+    if frac_digits > 1 and data[p - 1] == 48:
+        return -1  # a trailing zero `repr` drops
+    if leading_zero:
+        zeros = 0
+        while zeros < frac_digits and data[first + zeros] == 48:
+            zeros += 1
+        if zeros == frac_digits:
+            return p  # 0.0 (or -0.0)
+        if zeros > 3:
+            return -1  # below 1e-4: `repr` writes an exponent
+        significant = frac_digits - zeros
+    else:
+        significant = int_digits + frac_digits
+    return p if significant <= _SIGNIFICANT else -1
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _put(out: np.ndarray, q: int, data: np.ndarray, a: int, b: int) -> int:
+    for k in range(a, b):
+        out[q] = data[k]
+        q += 1
+    return q
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _put2(out: np.ndarray, q: int, c1: int, c2: int) -> int:
+    out[q] = c1
+    out[q + 1] = c2
+    return q + 2
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _same_key(data: np.ndarray, a: int, b: int, n: int) -> bool:
+    for k in range(n):  # noqa: SIM110 - a loop numba compiles
+        if data[a + k] != data[b + k]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _canonical(
+    data: np.ndarray, p: int, end: int, out: np.ndarray, q: int, keys: np.ndarray
+) -> int:
+    """Write the record text of the line `data[p:end]` at `out[q:]`; the position after
+    it, or -1 where Python must write it."""
+    p = _skip(data, p, end)
+    if p >= end or data[p] != 123:
+        return -1
+    out[q] = 123
+    q += 1
+    p = _skip(data, p + 1, end)
+    if p < end and data[p] == 125:
+        out[q] = 125
+        return q + 1 if _skip(data, p + 1, end) == end else -1
+    count = 0
+    while True:
+        if p >= end or data[p] != 34:
+            return -1
+        close = _plain_string_end(data, p + 1, end)
+        if close < 0 or count == _MAX_KEYS:
+            return -1
+        n = close - p - 1
+        for k in range(count):
+            if keys[2 * k + 1] == n and _same_key(data, keys[2 * k], p + 1, n):
+                return -1  # a key given twice: the last value, at the first key's place
+        keys[2 * count] = p + 1
+        keys[2 * count + 1] = n
+        count += 1
+        q = _put(out, q, data, p, close + 1)
+        q = _put2(out, q, 58, 32)  # ": "
+        p = _skip(data, close + 1, end)
+        if p >= end or data[p] != 58:
+            return -1
+        p = _skip(data, p + 1, end)
+        if p >= end:
+            return -1
+        c = data[p]
+        if c == 34:
+            close = _plain_string_end(data, p + 1, end)
+            if close < 0:
+                return -1
+            after = close + 1
+        elif c == 116:
+            after = _literal(data, p, end, _TRUE)
+        elif c == 102:
+            after = _literal(data, p, end, _FALSE)
+        elif c == 110:
+            after = _literal(data, p, end, _NULL)
+        elif c == 45 or 48 <= c <= 57:
+            after = _number_end(data, p, end)
+            if after == p + 2 and c == 45 and data[p + 1] == 48:
+                p += 1  # -0 is the integer 0
+        else:
+            return -1  # nested, NaN, Infinity, not JSON
+        if after < 0:
+            return -1
+        q = _put(out, q, data, p, after)
+        p = _skip(data, after, end)
+        if p >= end:
+            return -1
+        if data[p] == 44:
+            q = _put2(out, q, 44, 32)  # ", "
+            p = _skip(data, p + 1, end)
+            continue
+        if data[p] == 125:
+            out[q] = 125
+            return q + 1 if _skip(data, p + 1, end) == end else -1
+        return -1
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def canonical_lines(
+    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np.ndarray,
+    out_starts: np.ndarray, out_ends: np.ndarray, keys: np.ndarray,
+) -> int:  # fmt: skip
+    """The record texts of lines `data[starts[i]:ends[i]]`, one after another in `out`
+    (room: twice the lines' bytes); line i's at `out[out_starts[i]:out_ends[i]]`, or
+    `out_ends[i] == -1` where Python must write it. Returns the bytes used."""
+    q = 0
+    for i in range(len(starts)):
+        out_starts[i] = q
+        after = _canonical(data, starts[i], ends[i], out, q, keys)
+        out_ends[i] = after
+        if after >= 0:
+            q = after
+    return q
+
+
+def record_texts(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> list[str | None]:
+    """The record texts (as reports write them) of the JSON lines `buf[starts[i]:ends[i]]`,
+    None for a line Python must write."""
+    n = len(starts)
+    if n == 0:
+        return []
+    data = np.frombuffer(buf, np.uint8)
+    starts = np.ascontiguousarray(starts, np.int64)
+    ends = np.ascontiguousarray(ends, np.int64)
+    room = 2 * int((ends - starts).sum()) + 2 * n
+    out = np.empty(room, np.uint8)
+    out_starts = np.empty(n, np.int64)
+    out_ends = np.empty(n, np.int64)
+    keys = np.empty(2 * _MAX_KEYS, np.int64)
+    used = canonical_lines(data, starts, ends, out, out_starts, out_ends, keys)
+    written = out[:used].tobytes()
+    a, b = out_starts.tolist(), out_ends.tolist()
+    if written.isascii():
+        text = written.decode("ascii")
+        return [text[s:e] if e >= 0 else None for s, e in zip(a, b, strict=True)]
+    return [written[s:e].decode() if e >= 0 else None for s, e in zip(a, b, strict=True)]
