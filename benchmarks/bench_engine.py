@@ -18,7 +18,8 @@ shows the median of K runs. Measurements:
   three_failed_payments` on the JSONL / CSV file, end to end (reading, validation,
   matching, output);
 - fast-file / fast-csv / fast-parquet: the same with `--engine fast` (columns and the
-  numba kernel; the kernel is loaded from numba's cache on a 1,000-line warm-up first);
+  numba kernel; the kernel is loaded from numba's cache, and the reader's modules
+  imported, on a warm-up over the first 1,000 events in the same format);
   the Parquet copy of the workload is made once with pyarrow;
 - baseline-memory: the plain loop over records already parsed into dicts;
 - interpreter-memory: `MatchingEngine.push` over pre-built `Event` objects, + `finish()`.
@@ -195,6 +196,21 @@ def parquet_file(path: Path) -> Path:
     return target
 
 
+def head_file(source: Path, events: int) -> Path:
+    """A temporary file of the first `events` events of `source`, in its format."""
+    warm = Path(tempfile.mkstemp(prefix="cep-warm-", suffix=source.suffix)[1])
+    if source.suffix == ".parquet":
+        import pyarrow.parquet
+
+        table = pyarrow.parquet.read_table(source).slice(0, events)
+        pyarrow.parquet.write_table(table, warm)
+        return warm
+    lines = events + 1 if source.suffix == ".csv" else events  # and the header row
+    with open(source, "rb") as rows:
+        warm.write_bytes(b"".join(row for _, row in zip(range(lines), rows, strict=False)))
+    return warm
+
+
 def read_events(path: Path) -> list[Any]:
     """The file's records as engine `Event`s (type, time, fields as read)."""
     from cep.runtime.event import Event
@@ -260,11 +276,10 @@ def measure(name: str, path: Path) -> dict[str, Any]:
             import cep.fast.vector  # noqa: F401
 
             # numba loads its compiled kernel from the on-disk cache (or compiles it) on
-            # the first call: warm up on a tiny file so the timed part is the run itself
-            with open(path, "rb") as lines:
-                head = b"".join(line for _, line in zip(range(1000), lines, strict=False))
-            warm = Path(tempfile.mkstemp(prefix="cep-warm-", suffix=".jsonl")[1])
-            warm.write_bytes(head)
+            # the first call, and each format's reader imports its modules (pyarrow's):
+            # warm up on the first 1,000 events in the same format, so the timed part is
+            # the run itself
+            warm = head_file(source, 1000)
             cep_run(warm, output, "fast")
             warm.unlink()
         job = lambda: cep_run(source, output, engine)  # noqa: E731
