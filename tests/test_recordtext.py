@@ -5,6 +5,7 @@ writes for the event; plain lines always get one."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 from hypothesis import given, settings
@@ -96,3 +97,81 @@ def test_lines_left_to_python() -> None:
         "",
     ]
     assert _texts(lines) == [None] * len(lines)
+
+
+# ------------------------------------------------------------------------------ Arrow
+
+_SUPPORTED = ["int8", "int64", "uint64", "float64", "bool", "string", "dict", "large", "ts"]
+
+
+@st.composite
+def arrow_columns(draw: st.DrawFn) -> tuple[Any, bool]:
+    """A record batch of columns of several Arrow types (with nulls), and whether every
+    column is of a type whose texts are made in bulk."""
+    import pyarrow as pa
+
+    n = draw(st.integers(1, 12))
+    kinds = draw(st.lists(st.sampled_from([*_SUPPORTED, "date", "f32"]), max_size=6))
+    names = draw(
+        st.lists(st.text(max_size=4), min_size=len(kinds), max_size=len(kinds), unique=True)
+    )
+    texts = st.text(st.characters(codec="utf-8"), max_size=5)
+    floats = st.one_of(
+        st.floats(), st.sampled_from([-0.0, 1e16, 1e-5, 0.0001, 123456789.125, float("nan")])
+    )
+    cells = {
+        "int8": (st.integers(-128, 127), pa.int8()),
+        "int64": (st.integers(-(2**63), 2**63 - 1), pa.int64()),
+        "uint64": (st.integers(0, 2**64 - 1), pa.uint64()),
+        "float64": (floats, pa.float64()),
+        "bool": (st.booleans(), pa.bool_()),
+        "string": (texts, pa.string()),
+        "dict": (texts, pa.dictionary(pa.int32(), pa.string())),
+        "large": (texts, pa.large_string()),
+        "ts": (
+            st.integers(-(2**40), 2**40),
+            pa.timestamp(draw(st.sampled_from(["s", "ms", "us", "ns"]))),
+        ),
+        "date": (st.integers(0, 20000), pa.date32()),
+        "f32": (st.floats(width=32, allow_nan=False), pa.float32()),
+    }
+    arrays = []
+    for kind in kinds:
+        values, arrow_type = cells[kind]
+        column = draw(st.lists(st.one_of(st.none(), values), min_size=n, max_size=n))
+        if kind == "dict":
+            arrays.append(pa.array(column, pa.string()).dictionary_encode())
+        elif kind == "ts":
+            arrays.append(pa.array(column, pa.int64()).cast(arrow_type))
+        else:
+            arrays.append(pa.array(column, arrow_type))
+    batch = (
+        pa.RecordBatch.from_arrays(arrays, names=names)
+        if kinds
+        else pa.record_batch({"x": [None] * n})
+    )
+    return batch, bool(kinds) and set(kinds) <= set(_SUPPORTED)
+
+
+@settings(max_examples=250, deadline=None)
+@given(arrow_columns(), st.data())
+def test_arrow_record_texts_are_what_reports_write(batch_supported: Any, data: Any) -> None:
+    from cep.io.columnar import _arrow_record_texts, _arrow_records
+    from cep.runtime.match import json_value
+
+    batch, supported = batch_supported
+    rows = data.draw(st.lists(st.integers(0, batch.num_rows - 1), max_size=8))
+    texts = _arrow_record_texts(batch, np.array(rows, np.int64))
+    records = _arrow_records(batch, rows)
+    for text, record in zip(texts, records, strict=True):
+        expected = json.dumps(json_value(record), ensure_ascii=False, default=str)
+        finite = all(
+            v == v and v not in (float("inf"), float("-inf"))
+            for v in record.values()
+            if isinstance(v, float)
+        )
+        if supported and finite:
+            assert text == expected
+            assert json.loads(text) == record  # kept in place of the record
+        elif text is not None:
+            assert text == expected

@@ -49,7 +49,7 @@ import msgspec
 import numpy as np
 
 from cep.io.jsonscan import COLUMN_TYPES, ClassPlan, Interner, ScanPlan, field_mask
-from cep.io.recordtext import record_texts
+from cep.io.recordtext import ColumnTexts, record_texts
 from cep.io.sources import (
     _DECODER,
     _INT_TEXT,
@@ -65,6 +65,7 @@ from cep.io.time import MAX_MS, MIN_MS, BadTime, parse_time
 from cep.io.validation import Validator
 from cep.lang.types import Type
 from cep.runtime.event import Event
+from cep.runtime.match import json_lines, json_text, other_numbers
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -257,8 +258,9 @@ class Batch:
         """What to keep of some events so that `record_of` can rebuild their records
         later (their texts, or for Arrow rows their records, made in one go), and each
         one's record as reports write it where that is made in bulk (JSON lines:
-        `cep.io.recordtext`; the kept text is then that record text), else None."""
-        if self.record_of is json_record:
+        `cep.io.recordtext`; Arrow rows: `_arrow_record_texts`; the kept text is then
+        that record text), else None."""
+        if self.record_of is json_record or isinstance(self._texts, _RowTexts):
             return self._texts.kept_records(indexes)
         return self._texts.kept(indexes), [None] * len(indexes)
 
@@ -302,17 +304,17 @@ class _Texts:
             for i, start, end in zip(indexes, starts, ends, strict=True)
         ]
 
-    def kept_records(self, indexes: list[int]) -> tuple[list[str], list[str | None]]:
-        """For JSON lines: each event's record text where `recordtext` makes it (kept in
-        place of the line: it reads back as the same record), else its line; and the
-        record texts (None where not made)."""
+    def kept_records(self, indexes: list[int]) -> tuple[list[Any], list[str | None]]:
+        """Each event's record text where it is made in bulk (`_record_texts`; kept in
+        place of what `kept` gives: it reads back as the same record), else what `kept`
+        gives; and the record texts (None where not made)."""
         given = self.given
         rows: Any = range(len(indexes))
-        lines = np.asarray(indexes, np.int64)
+        events = np.asarray(indexes, np.int64)
         if given:
             rows = [k for k, i in enumerate(indexes) if i not in given]
-            lines = lines[rows]
-        made = record_texts(self.buf, self.starts[lines], self.ends[lines])
+            events = events[rows]
+        made = self._record_texts(events)
         texts: list[str | None] = [None] * len(indexes)
         for k, text in zip(rows, made, strict=True):
             texts[k] = text
@@ -324,6 +326,10 @@ class _Texts:
         for k, payload in zip(missing, kept, strict=True):
             payloads[k] = payload
         return payloads, texts
+
+    def _record_texts(self, events: np.ndarray) -> list[str | None]:
+        """JSON lines' record texts (`cep.io.recordtext`), None where not made."""
+        return record_texts(self.buf, self.starts[events], self.ends[events])
 
 
 class _RowTexts(_Texts):
@@ -343,6 +349,11 @@ class _RowTexts(_Texts):
             record = _arrow_records(self.batch, [int(self.starts[i])])[0]
             text = _record_text(record)
         return text
+
+    def _record_texts(self, events: np.ndarray) -> list[str | None]:
+        if not self.exact:
+            return [None] * len(events)
+        return _arrow_record_texts(self.batch, self.starts[events])
 
     def kept(self, indexes: list[int]) -> list[Any]:
         """Records of rows (no JSON text made); texts for rows read as text."""
@@ -2003,6 +2014,54 @@ def _arrow_records(batch: Any, rows: list[int]) -> list[dict[str, Any]]:
             if value is not None:
                 record[name] = value
     return records
+
+
+def _arrow_record_texts(batch: Any, rows: np.ndarray) -> list[str | None]:
+    """The record texts (as reports write them) of some rows of an Arrow batch, made in
+    bulk (`ColumnTexts`): the JSON text of `_arrow_records`' records. None for a row with
+    a NaN or infinite float (written null, read back as None), and for every row when a
+    column is of a type not handled here (strings, integers, float64, booleans,
+    timestamps are)."""
+    pa = _pa()
+    types = pa.types
+    n = len(rows)
+    none: list[str | None] = [None] * n
+    taken = batch.take(pa.array(rows, pa.int64()))
+    texts = ColumnTexts(n)
+    finite = np.ones(n, np.bool_)
+    for name, column in zip(taken.schema.names, taken.columns, strict=True):
+        key = json_text(name) + ": "
+        kind = column.type
+        valid = _np(column.is_valid())
+        if types.is_dictionary(kind):
+            kind = kind.value_type
+            column = column.dictionary_decode()
+        if types.is_string(kind) or types.is_large_string(kind):
+            encoded = column.dictionary_encode()
+            index = _np(encoded.indices.fill_null(0)).astype(np.int64)
+            texts.pieces(key, valid, index, json_lines(encoded.dictionary.to_pylist()), 10)
+        elif types.is_integer(kind) or types.is_timestamp(kind):
+            typed = _arrow_values(column)
+            if typed.kind != "int":
+                return none
+            texts.integers(key, valid, typed.values)
+        elif types.is_float64(kind):
+            values = _np(column.fill_null(0.0))
+            finite &= np.isfinite(values) | ~valid
+            floats = values.tolist()
+            written = json_lines(floats)
+            if other_numbers(written):  # a number msgspec writes otherwise than `repr`
+                written = "".join(f"{value!r}\n" for value in floats).encode()
+            texts.pieces(key, valid, np.arange(n), written, 10)
+        elif types.is_boolean(kind):
+            texts.truths(key, valid, _np(column.fill_null(False)).astype(np.int64))
+        else:
+            return none
+    made: list[str | None] = list(texts.rows())
+    if not finite.all():
+        for r in np.flatnonzero(~finite).tolist():
+            made[r] = None
+    return made
 
 
 class _ArrowReader(_Reader):

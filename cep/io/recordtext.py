@@ -258,3 +258,162 @@ def record_texts(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> list[str |
         text = written.decode("ascii")
         return [text[s:e] if e >= 0 else None for s, e in zip(a, b, strict=True)]
     return [written[s:e].decode() if e >= 0 else None for s, e in zip(a, b, strict=True)]
+
+
+# ------------------------------------------------------------------------------ columns
+
+#: how a column's cells become text in `column_rows`
+PIECE = 0  # cell value: an index into the column's pieces of text
+DIGITS = 1  # cell value: an integer, written in decimal
+TRUTH = 2  # cell value: 0 or 1, written false or true
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _put_int(out: np.ndarray, q: int, value: int) -> int:
+    magnitude = np.uint64(value)
+    if value < 0:
+        out[q] = 45
+        q += 1
+        magnitude = np.uint64(0) - magnitude  # two's complement: right for -2**63 too
+    digits = 1
+    rest = magnitude // np.uint64(10)
+    while rest:
+        digits += 1
+        rest //= np.uint64(10)
+    for k in range(digits - 1, -1, -1):
+        out[q + k] = 48 + magnitude % np.uint64(10)
+        magnitude //= np.uint64(10)
+    return q + digits
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def column_rows(
+    kinds: np.ndarray, valid: np.ndarray, values: np.ndarray, bases: np.ndarray,
+    keys: np.ndarray, blob: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+    out: np.ndarray, out_ends: np.ndarray,
+) -> None:  # fmt: skip
+    """Row r's record text `{"name": value, ...}` (its valid cells, columns in order) at
+    `out[out_ends[r - 1]:out_ends[r]]`. Column c's `"name": ` is piece `keys[c]`; a
+    PIECE cell's text is piece `bases[c] + values[c, r]`; piece i is
+    `blob[starts[i]:ends[i]]`. `out` has room for every row."""
+    q = 0
+    for r in range(valid.shape[1]):
+        out[q] = 123
+        q += 1
+        first = True
+        for c in range(len(kinds)):
+            if not valid[c, r]:
+                continue
+            if not first:
+                q = _put2(out, q, 44, 32)
+            first = False
+            k = keys[c]
+            q = _put(out, q, blob, starts[k], ends[k])
+            kind = kinds[c]
+            if kind == PIECE:
+                i = bases[c] + values[c, r]
+                q = _put(out, q, blob, starts[i], ends[i])
+            elif kind == DIGITS:
+                q = _put_int(out, q, values[c, r])
+            elif values[c, r]:
+                q = _put(out, q, _TRUE, 0, 4)
+            else:
+                q = _put(out, q, _FALSE, 0, 5)
+        out[q] = 125
+        q += 1
+        out_ends[r] = q
+
+
+def split_pieces(blob: bytes, separator: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where the pieces of `blob` are, each ended by byte `separator` (a JSON value
+    holds no raw newline; numbers no comma): their starts and ends."""
+    ends = np.flatnonzero(np.frombuffer(blob, np.uint8) == separator)
+    starts = np.empty(len(ends), np.int64)
+    if len(ends):
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+    return starts, ends
+
+
+class ColumnTexts:
+    """Builds the record texts of rows from their columns (`column_rows`): add each
+    column in order (`pieces`, `integers`, `truths`), then `rows()`."""
+
+    def __init__(self, rows: int) -> None:
+        self.n = rows
+        self.kinds: list[int] = []
+        self.valid: list[np.ndarray] = []
+        self.values: list[np.ndarray] = []
+        self.bases: list[int] = []
+        self.keys: list[int] = []
+        self.blobs: list[bytes] = []
+        self.starts: list[np.ndarray] = []
+        self.ends: list[np.ndarray] = []
+        self.size = 0  # bytes in blobs
+        self.count = 0  # pieces in blobs
+        self.widths: list[int] = []  # the most bytes a cell's text takes (-1: its piece's)
+
+    def _blob(self, blob: bytes, starts: np.ndarray, ends: np.ndarray) -> int:
+        """Add pieces; the index of the first."""
+        first = self.count
+        self.blobs.append(blob)
+        self.starts.append(starts + self.size)
+        self.ends.append(ends + self.size)
+        self.size += len(blob)
+        self.count += len(starts)
+        return first
+
+    def _add(self, key: str, kind: int, valid: np.ndarray, values: np.ndarray, width: int) -> None:
+        text = key.encode()
+        self.keys.append(self._blob(text, np.zeros(1, np.int64), np.full(1, len(text))))
+        self.kinds.append(kind)
+        self.valid.append(valid)
+        self.values.append(values)
+        self.widths.append(width)
+
+    def pieces(
+        self, key: str, valid: np.ndarray, index: np.ndarray, blob: bytes, separator: int
+    ) -> None:
+        """A column whose cell r is piece `index[r]` of `blob` (`split_pieces`) where
+        valid."""
+        self._add(key, PIECE, valid, np.where(valid, index, 0), -1)
+        starts, ends = split_pieces(blob, separator)
+        if not len(starts):
+            starts = ends = np.zeros(1, np.int64)
+        self.bases.append(self._blob(blob, starts, ends))
+
+    def integers(self, key: str, valid: np.ndarray, values: np.ndarray) -> None:
+        self._add(key, DIGITS, valid, values, 20)
+        self.bases.append(0)
+
+    def truths(self, key: str, valid: np.ndarray, values: np.ndarray) -> None:
+        self._add(key, TRUTH, valid, values, 5)
+        self.bases.append(0)
+
+    def rows(self) -> list[str]:
+        n = self.n
+        if n == 0 or not self.kinds:
+            return ["{}"] * n
+        starts = np.concatenate(self.starts)
+        ends = np.concatenate(self.ends)
+        blob = np.frombuffer(b"".join(self.blobs), np.uint8)
+        valid = np.stack(self.valid)
+        values = np.stack(self.values).astype(np.int64, copy=False)
+        lengths = ends - starts
+        room = 2 * n
+        for c, width in enumerate(self.widths):
+            cells = lengths[self.bases[c] + values[c]] if width < 0 else width
+            room += int(((lengths[self.keys[c]] + 2 + cells) * valid[c]).sum())
+        out = np.empty(room, np.uint8)
+        row_ends = np.empty(n, np.int64)
+        column_rows(
+            np.array(self.kinds, np.int64), valid, values, np.array(self.bases, np.int64),
+            np.array(self.keys, np.int64), blob, starts, ends, out, row_ends,
+        )  # fmt: skip
+        written = out[: row_ends[-1]].tobytes()
+        bounds = row_ends.tolist()
+        row_starts = [0, *bounds[:-1]]
+        if written.isascii():
+            text = written.decode("ascii")
+            return [text[s:e] for s, e in zip(row_starts, bounds, strict=True)]
+        return [written[s:e].decode() for s, e in zip(row_starts, bounds, strict=True)]

@@ -22,7 +22,7 @@ _DIGITS = bytes.maketrans(b"123456789", b"000000000")
 _LINES = msgspec.json.Encoder()
 
 
-def _other_numbers(encoded: bytes) -> bool:
+def other_numbers(encoded: bytes) -> bool:
     """Whether msgspec's text may hold a number `json` writes otherwise."""
     digits = encoded.translate(_DIGITS)
     return b"0e" in digits or b"0E" in digits or b"0.0000" in encoded
@@ -53,7 +53,7 @@ def json_text(value: Any) -> str:
         encoded = msgspec.json.encode(value)
     except (TypeError, ValueError, OverflowError, UnicodeEncodeError):
         return _ENCODE(json_value(value))
-    if _other_numbers(encoded):
+    if other_numbers(encoded):
         return _ENCODE(json_value(value))
     return msgspec.json.format(encoded, indent=0).decode()
 
@@ -67,15 +67,21 @@ def report_lines(records: list[Any]) -> list[str]:
         return [_json_text_raw(record) for record in records]
     lines = encoded.split(b"\n")  # JSON text holds no raw newline
     lines.pop()
-    check = _other_numbers(encoded)
+    check = other_numbers(encoded)
     out = []
     for line in lines:
-        if check and _other_numbers(line):
+        if check and other_numbers(line):
             # msgspec's text decodes to the same values: `json` writes them
             out.append(_ENCODE(json_value(json.loads(line))))
         else:
             out.append(msgspec.json.format(line, indent=0).decode())
     return out
+
+
+def json_lines(values: list[Any]) -> bytes:
+    """Plain JSON values as msgspec writes them, each followed by a newline (strings as
+    `json` writes them; numbers too unless `other_numbers` says otherwise)."""
+    return _LINES.encode_lines(values)
 
 
 def string_lines(strings: list[str]) -> list[str]:
