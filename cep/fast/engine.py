@@ -951,6 +951,8 @@ class ColumnarRun:
         #: each rule's place among every rule of the run (for merging with others)
         self.indexes = list(range(len(rules))) if indexes is None else indexes
         self.engine = FastEngine(rules, max_runs_per_key=max_runs_per_key, as_text=as_text)
+        #: reports as JSON lines: kept events' record texts are made when they are kept
+        self.as_text = as_text
         self.schemas = schemas
         self.validator = Validator(schemas)
         for fast in self.engine.rules:
@@ -1024,8 +1026,9 @@ class ColumnarRun:
         return keyed
 
     def _events(self, batch: Batch, indexes: list[int], seqs: list[int]) -> list[KeptEvent]:
-        """Taken events, kept as their lines until a report needs them."""
-        payloads, texts = batch.kept_of(indexes)
+        """Taken events, kept as their lines (or records) until a report needs them;
+        with `as_text`, as their record texts where those are made in bulk."""
+        payloads, texts = batch.kept_of(indexes, texts=self.as_text)
         names = batch.types.values
         type_names = [names[t] for t in batch.type[indexes].tolist()]
         times, lines = batch.ts[indexes].tolist(), batch.line[indexes].tolist()

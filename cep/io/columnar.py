@@ -254,13 +254,13 @@ class Batch:
     def texts(self) -> list[str]:
         return [self._texts.get(i) for i in range(len(self.ts))]
 
-    def kept_of(self, indexes: list[int]) -> tuple[list[Any], list[str | None]]:
+    def kept_of(self, indexes: list[int], texts: bool = True) -> tuple[list[Any], list[str | None]]:
         """What to keep of some events so that `record_of` can rebuild their records
-        later (their texts, or for Arrow rows their records, made in one go), and each
-        one's record as reports write it where that is made in bulk (JSON lines:
-        `cep.io.recordtext`; Arrow rows: `_arrow_record_texts`; the kept text is then
-        that record text), else None."""
-        if self.record_of is json_record or isinstance(self._texts, _RowTexts):
+        later (their texts, or for Arrow rows their records, made in one go), and (with
+        `texts`) each one's record as reports write it where that is made in bulk (JSON
+        lines: `cep.io.recordtext`; Arrow rows: `_arrow_record_texts`; the kept text is
+        then that record text), else None."""
+        if texts and (self.record_of is json_record or isinstance(self._texts, _RowTexts)):
             return self._texts.kept_records(indexes)
         return self._texts.kept(indexes), [None] * len(indexes)
 
