@@ -186,9 +186,12 @@ def _write(
     streaming = args.input == "-"
     try:
         for found in produced:
-            for report in found:
-                output.write((report if type(report) is str else report.to_json()) + "\n")
-            if streaming and found:
+            if not found:
+                continue
+            lines = [report if type(report) is str else report.to_json() for report in found]
+            lines.append("")  # each line ends with a newline
+            output.write("\n".join(lines))
+            if streaming:
                 output.flush()
     except SourceError as error:
         return _usage(str(error))
