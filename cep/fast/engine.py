@@ -773,8 +773,9 @@ class _Paths:
 
 
 class KeptEvent:
-    """A matched event kept as what its batch gives (`Batch.kept_of`: its line, or its
-    record) until a report is read; `event` once rebuilt, `record` once read."""
+    """A matched event kept as what its batch gives (`Batch.kept_of`: its line, its
+    record, or its record text) until a report is read; `event` once rebuilt, `record`
+    once read, `json` (the record's text) once made."""
 
     __slots__ = ("event", "json", "line", "payload", "record", "record_of", "seq", "ts", "type")
 
