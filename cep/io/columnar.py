@@ -309,18 +309,17 @@ class _Texts:
         place of what `kept` gives: it reads back as the same record), else what `kept`
         gives; and the record texts (None where not made)."""
         given = self.given
-        rows: Any = range(len(indexes))
         events = np.asarray(indexes, np.int64)
-        if given:
+        if given:  # rows read as text (the row reader's): what `kept` gives
             rows = [k for k, i in enumerate(indexes) if i not in given]
-            events = events[rows]
-        made = self._record_texts(events)
-        texts: list[str | None] = [None] * len(indexes)
-        for k, text in zip(rows, made, strict=True):
-            texts[k] = text
+            texts: list[str | None] = [None] * len(indexes)
+            for k, text in zip(rows, self._record_texts(events[rows]), strict=True):
+                texts[k] = text
+        else:
+            texts = self._record_texts(events)
         missing = [k for k, text in enumerate(texts) if text is None]
         if not missing:
-            return texts, texts  # type: ignore[return-value]
+            return texts, texts
         kept = self.kept([indexes[k] for k in missing])
         payloads: list[Any] = list(texts)
         for k, payload in zip(missing, kept, strict=True):
