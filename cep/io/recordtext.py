@@ -21,10 +21,12 @@ the line to Python (`json_record` and the encoder), which gives the same text sl
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
 
-from cep.io.jsonscan import _FALSE, _NULL, _TRUE, _literal, _skip
+from cep.io.jsonscan import _FALSE, _NULL, _TRUE, _literal, _same, _skip
 
 _MAX_KEYS = 64  # more members than this: the line goes the Python way
 _SIGNIFICANT = 15  # float64 gives back every decimal of this many significant digits
@@ -141,14 +143,6 @@ def _put2(out: np.ndarray, q: int, c1: int, c2: int) -> int:
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _same_key(data: np.ndarray, a: int, b: int, n: int) -> bool:
-    for k in range(n):  # noqa: SIM110 - a loop numba compiles
-        if data[a + k] != data[b + k]:
-            return False
-    return True
-
-
-@njit(cache=True, nogil=True, _nrt=False)
 def _canonical(
     data: np.ndarray, p: int, end: int, out: np.ndarray, q: int, keys: np.ndarray
 ) -> int:
@@ -172,7 +166,7 @@ def _canonical(
             return -1
         n = close - p - 1
         for k in range(count):
-            if keys[2 * k + 1] == n and _same_key(data, keys[2 * k], p + 1, n):
+            if _same(data, keys[2 * k], keys[2 * k + 1], data, p + 1, n):
                 return -1  # a key given twice: the last value, at the first key's place
         keys[2 * count] = p + 1
         keys[2 * count + 1] = n
@@ -252,12 +246,16 @@ def record_texts(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> list[str |
     out_ends = np.empty(n, np.int64)
     keys = np.empty(2 * _MAX_KEYS, np.int64)
     used = canonical_lines(data, starts, ends, out, out_starts, out_ends, keys)
-    written = out[:used].tobytes()
-    a, b = out_starts.tolist(), out_ends.tolist()
+    return _pieces(out[:used].tobytes(), out_starts.tolist(), out_ends.tolist())
+
+
+def _pieces(written: bytes, starts: list[int], ends: list[int]) -> list[Any]:
+    """`written[starts[i]:ends[i]]` as text (None where `ends[i]` is -1), sliced from one
+    decoded string when the bytes are ASCII (a character a byte)."""
     if written.isascii():
         text = written.decode("ascii")
-        return [text[s:e] if e >= 0 else None for s, e in zip(a, b, strict=True)]
-    return [written[s:e].decode() if e >= 0 else None for s, e in zip(a, b, strict=True)]
+        return [text[s:e] if e >= 0 else None for s, e in zip(starts, ends, strict=True)]
+    return [written[s:e].decode() if e >= 0 else None for s, e in zip(starts, ends, strict=True)]
 
 
 # ------------------------------------------------------------------------------ columns
@@ -410,10 +408,5 @@ class ColumnTexts:
             np.array(self.kinds, np.int64), valid, values, np.array(self.bases, np.int64),
             np.array(self.keys, np.int64), blob, starts, ends, out, row_ends,
         )  # fmt: skip
-        written = out[: row_ends[-1]].tobytes()
         bounds = row_ends.tolist()
-        row_starts = [0, *bounds[:-1]]
-        if written.isascii():
-            text = written.decode("ascii")
-            return [text[s:e] for s, e in zip(row_starts, bounds, strict=True)]
-        return [written[s:e].decode() for s, e in zip(row_starts, bounds, strict=True)]
+        return _pieces(out[: bounds[-1]].tobytes(), [0, *bounds[:-1]], bounds)
