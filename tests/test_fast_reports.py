@@ -170,3 +170,85 @@ def test_random_emits_write_what_the_interpreter_writes(
     assert fast_path_refusal(rules[0]) is None, text
     expected = _interpreted(checked, rules, lines, flush)
     assert _written(checked, rules, lines, flush, size) == expected, text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_rules(), _lines(), st.booleans())
+def test_compaction_changes_no_line(text: str, lines: list[str], flush: bool) -> None:
+    """History compacted after every batch and record texts rewritten at every
+    compaction: the same lines."""
+    import cep.fast.engine as fast_engine
+    import cep.fast.reporttext as reporttext
+
+    checked = check_sources({"r.cep": SCHEMA + text})
+    if not checked.ok:
+        return
+    rules = load_rules(checked)
+    saved = fast_engine.COMPACT_AT, reporttext.REWRITE_AT
+    fast_engine.COMPACT_AT, reporttext.REWRITE_AT = 1, 0
+    try:
+        written = _written(checked, rules, lines, flush, 2)
+    finally:
+        fast_engine.COMPACT_AT, reporttext.REWRITE_AT = saved
+    assert written == _interpreted(checked, rules, lines, flush), text
+
+
+def test_record_texts_stay_bounded_by_live_state() -> None:
+    """Over a long feed whose live state is small, the record texts kept for reports
+    take no more room as the run goes on."""
+    import cep.fast.engine as fast_engine
+    import cep.fast.reporttext as reporttext
+
+    checked = check_sources(
+        {
+            "r.cep": SCHEMA
+            + "rule r { partition by k pattern a = E[v == 1] -> b = E[v == 2] within 5ms }"
+        }
+    )
+    rules = load_rules(checked)
+    saved = fast_engine.COMPACT_AT, reporttext.REWRITE_AT
+    fast_engine.COMPACT_AT, reporttext.REWRITE_AT = 2_000, 50_000
+    try:
+        run = ColumnarRun(rules, checked.schemas, as_text=True)
+        table = run.engine.rules[0]._record_texts
+        lines = [
+            json.dumps({"type": "E", "ts": i, "k": "ab"[i % 2], "v": 1 + i % 3, "s": "x" * 20})
+            for i in range(60_000)
+        ]
+        source = io.BytesIO("".join(line + "\n" for line in lines).encode())
+        reports = 0
+        sizes = []
+        for batch in read_jsonl_batches(
+            source, fields=run.fields(), validator=Validator(checked.schemas), batch_size=1_000
+        ):
+            reports += len(run.run(batch))
+            sizes.append((len(table), len(table.data)))
+    finally:
+        fast_engine.COMPACT_AT, reporttext.REWRITE_AT = saved
+    assert reports > 10_000
+    assert max(size for size, _ in sizes[10:]) < 10_000, sizes
+    assert max(room for _, room in sizes[10:]) <= 4 * 65_536 + 200_000, sizes
+
+
+def test_text_table_keeps_renumbers_and_marks_unwritable_texts() -> None:
+    """A `TextTable`: texts by entry, a lone surrogate marked for the interpreter's
+    path, entries renumbered as the kernel compacts, the buffer rewritten."""
+    import numpy as np
+
+    import cep.fast.reporttext as reporttext
+
+    table = reporttext.TextTable(width=1)
+    table.put_texts(np.array([3, 0, 5]), ["three", "zéro, zéro", "\ud800"])
+    assert (table.text(3), table.text(0)) == ("three", "zéro, zéro")
+    assert table.ends[5] == reporttext.FALLBACK_TEXT
+    assert table.ends[1] == reporttext.NOT_MADE
+    table.info[3, 0] = 33
+    saved = reporttext.REWRITE_AT
+    reporttext.REWRITE_AT = 0
+    try:
+        table.keep(np.array([3, 5]))
+    finally:
+        reporttext.REWRITE_AT = saved
+    assert table.text(0) == "three" and table.info[0, 0] == 33
+    assert table.ends[1] == reporttext.FALLBACK_TEXT
+    assert table.used == len("three")

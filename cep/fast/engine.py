@@ -32,6 +32,24 @@ from cep.compile.rule import CompiledRule
 from cep.fast import kernel
 from cep.fast.emit import EXACT_INTEGERS, FALLBACK, EmitFields, EmitPlan, json_texts, string_texts
 from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, Programs, StringCodes, Unsupported
+from cep.fast.reporttext import (
+    CLOSE,
+    COMMA,
+    EMPTY,
+    EVENTS,
+    FALLBACK_TEXT,
+    FIELDS,
+    HEAD_MATCH,
+    HEAD_TIMEOUT,
+    KEY,
+    NOT_MADE,
+    OPEN,
+    TAIL,
+    VARS,
+    TextTable,
+    encoded_pieces,
+    write_reports,
+)
 from cep.fast.vector import BatchPredicates, fields_used
 from cep.io.columnar import (
     Batch,
@@ -40,6 +58,7 @@ from cep.io.columnar import (
     exact_arrow_record_of,
     json_record,
 )
+from cep.io.recordtext import TextPieces, piece_texts
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, RuleStats, Stats
@@ -246,8 +265,12 @@ class FastRule:
         #: the JSON texts of the rule's strings, by code (for `emit` values that are text)
         self._string_texts: list[str] = []
         #: each partition's `key` as JSON text
-        self._key_texts: dict[int, Any] = {}
-        self._shared_texts: Any = None
+        self._key_texts = TextTable()
+        #: with `as_text`, each kept event's record text, beside its type code, time,
+        #: line and sequence number (`_stored` rebuilds a `KeptEvent` from these)
+        self._record_texts = TextTable(width=4)
+        self._type_codes: dict[str, int] = {}
+        self._report_shape: Any = None
         #: cleared when a number an `emit` program reads is beyond float64's exact
         #: integers (then the interpreter evaluates `emit`)
         self.emit_exact = True
@@ -437,7 +460,6 @@ class FastRule:
         for c, cond in enumerate(self.conds):
             bits[c] = _vectorize(cond, chosen_bits)
         state = self.state
-        first_g = state.count(kernel.S_EVENTS)
         first_cell = state.count(kernel.S_CELLS)
         ts = batch.ts[chosen].astype(np.int64)
         seq = seqs[chosen]
@@ -454,24 +476,75 @@ class FastRule:
         self._run_kernel(ts, seq, codes[chosen], bits, fire_up_to, values)
         n_cells = state.count(kernel.S_CELLS)
         if n_cells > first_cell:
-            position = dict(zip(seq.tolist(), chosen.tolist(), strict=True))
-            new_events = np.unique(state.tables[kernel.C_EV][first_cell:n_cells])
-            seqs_of = state.tables[kernel.E_SEQ][first_g : state.count(kernel.S_EVENTS)]
-            wanted = [g for g in new_events.tolist() if g not in self.events]
-            if wanted:
-                kept_seqs = [int(seqs_of[g - first_g]) for g in wanted]
-                kept = make_events(batch, [position[s] for s in kept_seqs], kept_seqs)
-                self.events.update(zip(wanted, kept, strict=True))
+            # the events new histories hold (all of this batch): kept for the reports
+            wanted = np.unique(state.tables[kernel.C_EV][first_cell:n_cells])
+            kept_seqs = state.tables[kernel.E_SEQ][wanted]
+            by_seq = np.argsort(seq, kind="stable")
+            rows = chosen[by_seq[np.searchsorted(seq, kept_seqs, sorter=by_seq)]]
+            if self.as_text:
+                self._keep_texts(batch, rows, wanted, kept_seqs, make_events, events is None)
+            else:
+                kept = make_events(batch, rows.tolist(), kept_seqs.tolist())
+                self.events.update(zip(wanted.tolist(), kept, strict=True))
         return self._reports()
+
+    def _keep_texts(
+        self,
+        batch: Batch,
+        rows: np.ndarray,
+        wanted: np.ndarray,
+        seqs: np.ndarray,
+        make_events: Callable[[Batch, list[int], list[int]], list[Any]],
+        from_columns: bool,
+    ) -> None:
+        """Kept events' record texts (as reports write them), made in bulk where the
+        batch can (`Batch.record_pieces`); the others are kept as events (`make_events`)
+        and their records encoded in one call."""
+        table = self._record_texts
+        pieces = batch.record_pieces(rows) if from_columns else None
+        if pieces is None:
+            missing = np.arange(len(rows))
+        else:
+            table.put(wanted, pieces)
+            missing = np.flatnonzero(pieces[2] < 0)
+        table.reserve(int(wanted.max()) + 1)
+        names, codes = batch.types.values, self._type_codes
+        type_codes = np.array(
+            [codes.setdefault(names[t], len(codes)) for t in range(len(names))], np.int64
+        )
+        info = table.info
+        info[wanted, 0] = type_codes[batch.type[rows]]
+        info[wanted, 1] = batch.ts[rows]
+        info[wanted, 2] = batch.line[rows]
+        info[wanted, 3] = seqs
+        if len(missing):
+            kept = make_events(batch, rows[missing].tolist(), seqs[missing].tolist())
+            self.events.update(zip(wanted[missing].tolist(), kept, strict=True))
+            table.put_texts(wanted[missing], report_lines([_record(e) for e in kept]))
+
+    def _stored(self, g: int) -> Event | KeptEvent:
+        """Kernel event `g` as kept: an event, or a `KeptEvent` (made from its record
+        text when only that was kept)."""
+        event = self.events.get(g)
+        if event is None:
+            table = self._record_texts
+            type_code, ts, line, seq = table.info[g].tolist()
+            text = table.text(g)
+            type_name = list(self._type_codes)[type_code]
+            event = KeptEvent(text, type_name, ts, line, seq, json_record, text)
+            self.events[g] = event
+        return event
 
     def _compact_if_due(self) -> None:
         """Keep memory bounded by live state: drop history no run or held match needs."""
         state = self.state
         if state.count(kernel.S_EVENTS) < max(2 * self._live_after_compaction, COMPACT_AT):
             return
-        kept = kernel.compact(state.as_tuple(), state.values, len(self.slots)).tolist()
+        kept = kernel.compact(state.as_tuple(), state.values, len(self.slots))
         events = self.events
-        self.events = {new: events[old] for new, old in enumerate(kept) if old in events}
+        self.events = {new: events[old] for new, old in enumerate(kept.tolist()) if old in events}
+        if self.as_text:
+            self._record_texts.keep(kept)
         self._live_after_compaction = len(kept)
 
     def _convert(self, value: Any, kind: str) -> float:
@@ -550,9 +623,10 @@ class FastRule:
             paths = kernel.collect_paths(
                 columns[2], tables[kernel.C_VAR], tables[kernel.C_EV], tables[kernel.C_PARENT]
             )
-            offsets, variables, events = (x.tolist() for x in paths)
-            make = self._report_texts if self.as_text else self._report_matches
-            out = make(columns, _Paths(offsets, variables, events, self))
+            if self.as_text:
+                out = self._report_texts(columns, paths)
+            else:
+                out = self._report_matches(columns, _Paths(*paths, self))
             state.scalars[kernel.S_OUT] = 0
         self._compact_if_due()
         return out
@@ -585,93 +659,93 @@ class FastRule:
             path = (name, event, path)
         return self.matcher.content(path, kind, key)
 
-    def _report_texts(self, columns: list[np.ndarray], paths: _Paths) -> list[tuple[tuple, Any]]:
-        """The reports as JSON lines (`Match.to_json`'s text), made in bulk: `emit`
-        values computed by the kernel (`EmitPlan`), each partition's key text made once,
-        each event's record text made once (`_record_texts`), the lines put together
-        from these texts (`json`'s text of a record is the texts of its parts, joined)."""
-        fields = self._emit_fields(columns[0], columns[2])
-        kinds, ts, _, parts, t, phase, a, b = (c.tolist() for c in columns)
-        offsets, variables, events = paths.offsets, paths.variables, paths.events
-        heads, tail, var_texts, order, repeated = self._text_parts()
-        keyed = bool(self.matcher.key_names)
+    def _report_texts(
+        self, columns: list[np.ndarray], paths: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ) -> list[tuple[tuple, Any]]:
+        """The reports as JSON lines (`Match.to_json`'s text), joined in bulk
+        (`reporttext.write_reports`) from texts made once each: `emit` values computed
+        by the kernel (`EmitPlan`), each partition's key text, each kept event's record
+        text; a report whose `emit` or a text of which only the interpreter's path can
+        write is written that way."""
+        kinds, ts, cells, parts = columns[:4]
+        field_data, field_starts, field_ends = self._emit_pieces(kinds, cells)
         self._make_key_texts(parts)
-        key_texts = self._key_texts
-        records = self._record_texts(events)
-        out: list[tuple[tuple, Any]] = []
-        for j in range(len(kinds)):
-            key_text = key_texts[parts[j]]
-            values = fields[j]
-            if values is FALLBACK or key_text is FALLBACK:
-                kind = "match" if kinds[j] == 0 else "timeout"
-                text = self._fallback_text(kind, ts[j], parts[j], paths.path(j))
-                out.append(((t[j], phase[j], a[j], b[j]), text))
-                continue
-            if values is None:
-                values = key_text if keyed else "{}"
-            bound: dict[int, list[str]] = {}
-            for k in range(offsets[j], offsets[j + 1]):
-                var = variables[k]
-                got = bound.get(var)
-                if got is None:
-                    bound[var] = [records[events[k]]]
-                else:
-                    got.append(records[events[k]])
-            items = []
-            for var in order:
-                got = bound.get(var)
-                if got is not None:
-                    value = "[" + ", ".join(got) + "]" if repeated[var] else got[-1]
-                    items.append(var_texts[var] + value)
-            text = (
-                f'{heads[kinds[j]]}{ts[j]}, "key": {key_text}, "fields": {values}, '
-                f'"events": {{{", ".join(items)}}}{tail}'
-            )
-            out.append(((t[j], phase[j], a[j], b[j]), text))
-        return out
+        keys, records = self._key_texts, self._record_texts
+        consts, const_starts, const_ends, order, repeated = self._shape()
+        offsets, variables, events = paths
+        n = len(kinds)
+        line_starts = np.empty(n, np.int64)
+        line_ends = np.empty(n, np.int64)
+        arguments = (
+            kinds, ts, parts, field_data, field_starts, field_ends,
+            keys.data, keys.starts, keys.ends, records.data, records.starts, records.ends,
+            offsets, variables, events, consts, const_starts, const_ends, order, repeated,
+            bool(self.matcher.key_names),
+        )  # fmt: skip
+        room = write_reports(*arguments, np.empty(0, np.uint8), line_starts, line_ends, True)
+        out = np.empty(room, np.uint8)
+        used = write_reports(*arguments, out, line_starts, line_ends, False)
+        texts = piece_texts((out[:used], line_starts, line_ends))
+        if None in texts:
+            lazy = _Paths(*paths, self)
+            kind_list, ts_list, part_list = kinds.tolist(), ts.tolist(), parts.tolist()
+            for j, text in enumerate(texts):
+                if text is None:
+                    kind = "match" if kind_list[j] == 0 else "timeout"
+                    texts[j] = self._fallback_text(kind, ts_list[j], part_list[j], lazy.path(j))
+        releases = zip(*(c.tolist() for c in columns[4:8]), strict=True)
+        return list(zip(releases, texts, strict=True))
 
-    def _text_parts(self) -> tuple[list[str], str, list[str], list[int], list[bool]]:
-        """What every report line of the rule shares: its start by kind (up to `ts`), its
-        end (severity, tags), each variable's `"name": `, the variables in report order,
-        and which are repeated."""
-        parts = self._shared_texts
-        if parts is None:
+    def _shape(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What every report line of the rule shares (`reporttext`'s fixed texts, by
+        index: its start by kind up to `ts`, the separators, its end with severity and
+        tags, each variable's `"name": `), the variables in report order, and which are
+        repeated."""
+        shape = self._report_shape
+        if shape is None:
             rule = self.rule
             name = json_text(rule.name)
-            heads = [f'{{"rule": {name}, "kind": "{kind}", "ts": ' for kind in ("match", "timeout")]
-            tail = ""
+            tail = "}"
             if rule.severity is not None:
                 tail += f', "severity": {json_text(rule.severity)}'
             if rule.tags is not None:
                 tail += f', "tags": {json_text(list(rule.tags))}'
-            index = {name: v for v, name in enumerate(self.var_names)}
-            var_texts = [f"{json_text(name)}: " for name in self.var_names]
-            order = [index[name] for name in rule.variables if name in index]
-            repeated = [name in rule.repeated for name in self.var_names]
-            parts = self._shared_texts = (heads, tail + "}", var_texts, order, repeated)
-        return parts
+            fixed = {
+                HEAD_MATCH: f'{{"rule": {name}, "kind": "match", "ts": ',
+                HEAD_TIMEOUT: f'{{"rule": {name}, "kind": "timeout", "ts": ',
+                KEY: ', "key": ',
+                FIELDS: ', "fields": ',
+                EVENTS: ', "events": {',
+                TAIL: tail + "}",
+                EMPTY: "{}",
+                COMMA: ", ",
+                OPEN: "[",
+                CLOSE: "]",
+            }
+            texts = [fixed[i] for i in range(VARS)]
+            texts += [f"{json_text(var)}: " for var in self.var_names]
+            encoded = [text.encode() for text in texts]
+            ends = np.cumsum([len(text) for text in encoded])
+            index = {var: v for v, var in enumerate(self.var_names)}
+            order = [index[var] for var in rule.variables if var in index]
+            repeated = [var in rule.repeated for var in self.var_names]
+            shape = self._report_shape = (
+                np.frombuffer(b"".join(encoded), np.uint8),
+                ends - [len(text) for text in encoded],
+                ends,
+                np.array(order, np.int64),
+                np.array(repeated, np.bool_),
+            )
+        return shape
 
-    def _record_texts(self, events: list[int]) -> dict[int, str]:
-        """The record texts of kernel events (as reports write them): kept ones as made
-        when kept (`KeptEvent.json`), the rest encoded in one call and remembered."""
-        stored = self.events
-        out: dict[int, str] = {}
-        missing = []
-        for g in set(events):
-            event = stored[g]
-            text = event.json if type(event) is KeptEvent else None
-            if text is None:
-                missing.append(g)
-            else:
-                out[g] = text
-        if missing:
-            made = report_lines([_record(stored[g]) for g in missing])
-            for g, text in zip(missing, made, strict=True):
-                out[g] = text
-                event = stored[g]
-                if type(event) is KeptEvent:
-                    event.json = text
-        return out
+    def _emit_pieces(self, kinds: np.ndarray, cells: np.ndarray) -> TextPieces:
+        """Each report's `emit` text as a piece (`NOT_MADE`: the default fields;
+        `FALLBACK_TEXT`: the interpreter's path evaluates `emit`)."""
+        fields = self._emit_fields(kinds, cells)
+        texts = [text if type(text) is str else None for text in fields]
+        data, starts, ends = encoded_pieces(texts)
+        ends[[j for j, text in enumerate(fields) if text is FALLBACK]] = FALLBACK_TEXT
+        return data, starts, ends
 
     def _emit_fields(self, kinds: np.ndarray, cells: np.ndarray) -> list[Any]:
         """Per report: the text of its `emit` values, None for the default fields (the
@@ -713,20 +787,20 @@ class FastRule:
     def _key_record(self, part: int) -> Any:
         return self.matcher.key_record(self.keys[part])
 
-    def _make_key_texts(self, parts: list[int]) -> None:
+    def _make_key_texts(self, parts: np.ndarray) -> None:
         """The `key` texts of partitions that have none yet, made in one go."""
-        texts = self._key_texts
-        missing = [part for part in dict.fromkeys(parts) if part not in texts]
-        if not missing:
+        table = self._key_texts
+        table.reserve(len(self.keys))
+        missing = np.unique(parts[table.ends[parts] == NOT_MADE])
+        if not len(missing):
             return
-        records = [self._key_record(part) for part in missing]
+        records = [self._key_record(part) for part in missing.tolist()]
         made = (
             report_lines(records)
             if all(map(plain_json, records))
             else [json_text(record) for record in records]
         )
-        for part, text in zip(missing, made, strict=True):
-            texts[part] = text if _utf8(text) else FALLBACK
+        table.put_texts(missing, made)
 
     def _fallback_text(self, kind: str, ts: int, part: int, path: Any) -> str:
         """A report's text with its `emit` evaluated by the interpreter."""
@@ -756,19 +830,19 @@ class _Paths:
     __slots__ = ("events", "offsets", "rule", "variables")
 
     def __init__(
-        self, offsets: list[int], variables: list[int], events: list[int], rule: FastRule
+        self, offsets: np.ndarray, variables: np.ndarray, events: np.ndarray, rule: FastRule
     ) -> None:
-        self.offsets = offsets
-        self.variables = variables
-        self.events = events
+        self.offsets = offsets.tolist()
+        self.variables = variables.tolist()
+        self.events = events.tolist()
         self.rule = rule
 
     def path(self, j: int) -> Any:
         """Report `j`'s history as the interpreter's linked path (newest cell first)."""
-        names, stored = self.rule.var_names, self.rule.events
+        names, stored = self.rule.var_names, self.rule._stored
         path = None
         for k in range(self.offsets[j], self.offsets[j + 1]):
-            path = (names[self.variables[k]], stored[self.events[k]], path)
+            path = (names[self.variables[k]], stored(self.events[k]), path)
         return path
 
 
@@ -814,16 +888,6 @@ def _record(event: Event | KeptEvent) -> Any:
             event.record = record
         return record
     return as_plain_json(raw_of(event))
-
-
-def _utf8(text: str) -> bool:
-    """Whether JSON text can be written as UTF-8: not when it holds a lone surrogate,
-    which only `json` writes (the interpreter's path then writes the report)."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _no_lazy_events(kept: KeptEvent) -> Event:
@@ -1029,12 +1093,12 @@ class ColumnarRun:
     def _events(self, batch: Batch, indexes: list[int], seqs: list[int]) -> list[KeptEvent]:
         """Taken events, kept as their lines (or records) until a report needs them;
         with `as_text`, as their record texts where those are made in bulk."""
-        payloads, texts = batch.kept_of(indexes, texts=self.as_text)
+        payloads = batch.kept_of(indexes)
         names = batch.types.values
         type_names = [names[t] for t in batch.type[indexes].tolist()]
         times, lines = batch.ts[indexes].tolist(), batch.line[indexes].tolist()
         record_of = repeat(batch.record_of)
-        return list(map(KeptEvent, payloads, type_names, times, lines, seqs, record_of, texts))
+        return list(map(KeptEvent, payloads, type_names, times, lines, seqs, record_of))
 
     def _materialize(self, kept: KeptEvent) -> Event:
         payload, type_name = kept.payload, kept.type

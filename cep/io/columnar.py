@@ -49,7 +49,7 @@ import msgspec
 import numpy as np
 
 from cep.io.jsonscan import COLUMN_TYPES, ClassPlan, Interner, ScanPlan, field_mask
-from cep.io.recordtext import ColumnTexts, record_texts
+from cep.io.recordtext import ColumnTexts, TextPieces, piece_texts, record_text_pieces
 from cep.io.sources import (
     _DECODER,
     _INT_TEXT,
@@ -254,15 +254,19 @@ class Batch:
     def texts(self) -> list[str]:
         return [self._texts.get(i) for i in range(len(self.ts))]
 
-    def kept_of(self, indexes: list[int], texts: bool = True) -> tuple[list[Any], list[str | None]]:
+    def kept_of(self, indexes: list[int]) -> list[Any]:
         """What to keep of some events so that `record_of` can rebuild their records
-        later (their texts, or for Arrow rows their records, made in one go), and (with
-        `texts`) each one's record as reports write it where that is made in bulk (JSON
-        lines: `cep.io.recordtext`; Arrow rows: `_arrow_record_texts`; the kept text is
-        then that record text), else None."""
-        if texts and (self.record_of is json_record or isinstance(self._texts, _RowTexts)):
-            return self._texts.kept_records(indexes)
-        return self._texts.kept(indexes), [None] * len(indexes)
+        later (their texts, or for Arrow rows their records), made in one go."""
+        return self._texts.kept(indexes)
+
+    def record_pieces(self, indexes: np.ndarray) -> TextPieces | None:
+        """Some events' records as reports write them, made in bulk where the batch can
+        (JSON lines: `cep.io.recordtext`; Arrow rows: `_arrow_record_pieces`); a text
+        decodes (`json_record`) to the record `record_of` gives. None when the batch
+        makes none."""
+        if self.record_of is json_record or isinstance(self._texts, _RowTexts):
+            return self._texts.record_pieces(np.asarray(indexes, np.int64))
+        return None
 
     def values(self, i: int) -> dict[str, Any]:
         """Event `i`'s fields asked for, as Python values (missing ones left out)."""
@@ -304,31 +308,23 @@ class _Texts:
             for i, start, end in zip(indexes, starts, ends, strict=True)
         ]
 
-    def kept_records(self, indexes: list[int]) -> tuple[list[Any], list[str | None]]:
-        """Each event's record text where it is made in bulk (`_record_texts`; kept in
-        place of what `kept` gives: it reads back as the same record), else what `kept`
-        gives; and the record texts (None where not made)."""
+    def record_pieces(self, events: np.ndarray) -> TextPieces:
+        """The record texts of some events, made in bulk (`_made_pieces`); not made for
+        rows read as text (the row reader's)."""
         given = self.given
-        events = np.asarray(indexes, np.int64)
-        if given:  # rows read as text (the row reader's): what `kept` gives
-            rows = [k for k, i in enumerate(indexes) if i not in given]
-            texts: list[str | None] = [None] * len(indexes)
-            for k, text in zip(rows, self._record_texts(events[rows]), strict=True):
-                texts[k] = text
-        else:
-            texts = self._record_texts(events)
-        missing = [k for k, text in enumerate(texts) if text is None]
-        if not missing:
-            return texts, texts
-        kept = self.kept([indexes[k] for k in missing])
-        payloads: list[Any] = list(texts)
-        for k, payload in zip(missing, kept, strict=True):
-            payloads[k] = payload
-        return payloads, texts
+        if not given:
+            return self._made_pieces(events)
+        read = np.fromiter((int(i) in given for i in events.tolist()), np.bool_, len(events))
+        data, starts, ends = self._made_pieces(events[~read])
+        all_starts = np.zeros(len(events), np.int64)
+        all_ends = np.full(len(events), -1, np.int64)
+        all_starts[~read] = starts
+        all_ends[~read] = ends
+        return data, all_starts, all_ends
 
-    def _record_texts(self, events: np.ndarray) -> list[str | None]:
-        """JSON lines' record texts (`cep.io.recordtext`), None where not made."""
-        return record_texts(self.buf, self.starts[events], self.ends[events])
+    def _made_pieces(self, events: np.ndarray) -> TextPieces:
+        """JSON lines' record texts (`cep.io.recordtext`)."""
+        return record_text_pieces(self.buf, self.starts[events], self.ends[events])
 
 
 class _RowTexts(_Texts):
@@ -349,10 +345,11 @@ class _RowTexts(_Texts):
             text = _record_text(record)
         return text
 
-    def _record_texts(self, events: np.ndarray) -> list[str | None]:
+    def _made_pieces(self, events: np.ndarray) -> TextPieces:
+        n = len(events)
         if not self.exact:
-            return [None] * len(events)
-        return _arrow_record_texts(self.batch, self.starts[events])
+            return np.zeros(0, np.uint8), np.zeros(n, np.int64), np.full(n, -1, np.int64)
+        return _arrow_record_pieces(self.batch, self.starts[events])
 
     def kept(self, indexes: list[int]) -> list[Any]:
         """Records of rows (no JSON text made); texts for rows read as text."""
@@ -2016,15 +2013,20 @@ def _arrow_records(batch: Any, rows: list[int]) -> list[dict[str, Any]]:
 
 
 def _arrow_record_texts(batch: Any, rows: np.ndarray) -> list[str | None]:
+    """`_arrow_record_pieces` as strings (None where not made)."""
+    return piece_texts(_arrow_record_pieces(batch, rows))
+
+
+def _arrow_record_pieces(batch: Any, rows: np.ndarray) -> TextPieces:
     """The record texts (as reports write them) of some rows of an Arrow batch, made in
-    bulk (`ColumnTexts`): the JSON text of `_arrow_records`' records. None for a row with
-    a NaN or infinite float (written null, read back as None), and for every row when a
-    column is of a type not handled here (strings, integers, float64, booleans,
-    timestamps are)."""
+    bulk (`ColumnTexts`): the JSON text of `_arrow_records`' records. Not made (end -1)
+    for a row with a NaN or infinite float (written null, read back as None), and for
+    every row when a column is of a type not handled here (strings, integers, float64,
+    booleans, timestamps are)."""
     pa = _pa()
     types = pa.types
     n = len(rows)
-    none: list[str | None] = [None] * n
+    none = np.zeros(0, np.uint8), np.zeros(n, np.int64), np.full(n, -1, np.int64)
     taken = batch.take(pa.array(rows, pa.int64()))
     texts = ColumnTexts(n)
     finite = np.ones(n, np.bool_)
@@ -2056,11 +2058,9 @@ def _arrow_record_texts(batch: Any, rows: np.ndarray) -> list[str | None]:
             texts.truths(key, valid, _np(column.fill_null(False)).astype(np.int64))
         else:
             return none
-    made: list[str | None] = list(texts.rows())
-    if not finite.all():
-        for r in np.flatnonzero(~finite).tolist():
-            made[r] = None
-    return made
+    data, starts, ends = texts.row_pieces()
+    ends[~finite] = -1
+    return data, starts, ends
 
 
 class _ArrowReader(_Reader):

@@ -231,12 +231,14 @@ def canonical_lines(
     return q
 
 
-def record_texts(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> list[str | None]:
+#: texts in one buffer: `data[starts[i]:ends[i]]`, not made where `ends[i]` is -1
+TextPieces = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def record_text_pieces(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> TextPieces:
     """The record texts (as reports write them) of the JSON lines `buf[starts[i]:ends[i]]`,
-    None for a line Python must write."""
+    as UTF-8 pieces of one buffer; not made (end -1) for a line Python must write."""
     n = len(starts)
-    if n == 0:
-        return []
     data = np.frombuffer(buf, np.uint8)
     starts = np.ascontiguousarray(starts, np.int64)
     ends = np.ascontiguousarray(ends, np.int64)
@@ -245,8 +247,19 @@ def record_texts(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> list[str |
     out_starts = np.empty(n, np.int64)
     out_ends = np.empty(n, np.int64)
     keys = np.empty(2 * _MAX_KEYS, np.int64)
-    used = canonical_lines(data, starts, ends, out, out_starts, out_ends, keys)
-    return _pieces(out[:used].tobytes(), out_starts.tolist(), out_ends.tolist())
+    used = canonical_lines(data, starts, ends, out, out_starts, out_ends, keys) if n else 0
+    return out[:used], out_starts, out_ends
+
+
+def record_texts(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> list[str | None]:
+    """`record_text_pieces` as strings, None for a line Python must write."""
+    return piece_texts(record_text_pieces(buf, starts, ends))
+
+
+def piece_texts(pieces: TextPieces) -> list[str | None]:
+    """Text pieces as strings (None where not made)."""
+    data, starts, ends = pieces
+    return _pieces(data.tobytes(), starts.tolist(), ends.tolist())
 
 
 def _pieces(written: bytes, starts: list[int], ends: list[int]) -> list[Any]:
@@ -389,9 +402,15 @@ class ColumnTexts:
         self.bases.append(0)
 
     def rows(self) -> list[str]:
+        """Each row's record text."""
+        return piece_texts(self.row_pieces())  # type: ignore[return-value]
+
+    def row_pieces(self) -> TextPieces:
+        """Each row's record text, as pieces of one buffer (row after row)."""
         n = self.n
         if n == 0 or not self.kinds:
-            return ["{}"] * n
+            data = np.frombuffer(b"{}" * n, np.uint8)
+            return data, np.arange(0, 2 * n, 2, dtype=np.int64), np.arange(2, 2 * n + 2, 2)
         starts = np.concatenate(self.starts)
         ends = np.concatenate(self.ends)
         blob = np.frombuffer(b"".join(self.blobs), np.uint8)
@@ -408,5 +427,7 @@ class ColumnTexts:
             np.array(self.kinds, np.int64), valid, values, np.array(self.bases, np.int64),
             np.array(self.keys, np.int64), blob, starts, ends, out, row_ends,
         )  # fmt: skip
-        bounds = row_ends.tolist()
-        return _pieces(out[: bounds[-1]].tobytes(), [0, *bounds[:-1]], bounds)
+        row_starts = np.empty(n, np.int64)
+        row_starts[0] = 0
+        row_starts[1:] = row_ends[:-1]
+        return out[: row_ends[-1]], row_starts, row_ends

@@ -1,0 +1,223 @@
+"""Report lines for `cep run`, joined in numba from texts made once each.
+
+A report line is `Match.to_json`'s text, and `json`'s text of a record is its parts'
+texts joined: the rule's fixed parts (`{"rule": ..., "kind": ..., "ts": `, the severity
+and tags), the report's time, its partition's key text, its `emit` text, and the record
+text of each event it binds. Key texts (by partition) and record texts (by kernel event)
+live in `TextTable`s, made once when a partition or an event first needs one;
+`write_reports` joins a batch of reports into one buffer, with no Python object per
+report until the lines are cut out of it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from cep.io.recordtext import TextPieces, _put, _put_int
+
+#: a `TextTable`'s buffer is rewritten (texts no entry holds dropped) once it holds more
+#: than this many bytes, and more than twice those that entries hold
+REWRITE_AT = 1 << 20
+#: a table entry with no text
+NOT_MADE = -1
+#: a text the bulk path cannot write (a report that needs it is written by the
+#: interpreter's path)
+FALLBACK_TEXT = -2
+
+
+class TextTable:
+    """UTF-8 texts by index, in one growing buffer, with `width` integers beside each
+    (what an entry needs besides its text)."""
+
+    def __init__(self, width: int = 0) -> None:
+        self.data = np.empty(1 << 16, np.uint8)
+        self.used = 0
+        self.starts = np.zeros(0, np.int64)
+        self.ends = np.zeros(0, np.int64)
+        self.info = np.zeros((0, width), np.int64)
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def reserve(self, count: int) -> None:
+        """Room for entries up to `count` (new ones: no text)."""
+        have = len(self.ends)
+        if count <= have:
+            return
+        size = max(count, 2 * have, 1024)
+        starts = np.zeros(size, np.int64)
+        ends = np.full(size, NOT_MADE, np.int64)
+        info = np.zeros((size, self.info.shape[1]), np.int64)
+        starts[:have], ends[:have], info[:have] = self.starts, self.ends, self.info
+        self.starts, self.ends, self.info = starts, ends, info
+
+    def put(self, at: np.ndarray, pieces: TextPieces) -> None:
+        """Text i of `pieces` as entry `at[i]`, where made (`ends[i] >= 0`) or marked
+        `FALLBACK_TEXT`."""
+        data, starts, ends = pieces
+        if len(at):
+            self.reserve(int(at.max()) + 1)
+        need = self.used + len(data)
+        if need > len(self.data):
+            grown = np.empty(max(need, 2 * len(self.data)), np.uint8)
+            grown[: self.used] = self.data[: self.used]
+            self.data = grown
+        base = self.used
+        self.data[base:need] = data
+        self.used = need
+        made = ends >= 0
+        self.starts[at[made]] = starts[made] + base
+        self.ends[at[made]] = ends[made] + base
+        self.ends[at[ends == FALLBACK_TEXT]] = FALLBACK_TEXT
+
+    def put_texts(self, at: np.ndarray, texts: list[str]) -> None:
+        """Entry `at[i]` gets `texts[i]` (`encoded_pieces`)."""
+        self.put(at, encoded_pieces(texts))
+
+    def text(self, at: int) -> str:
+        """Entry `at`'s text (it must have one)."""
+        return self.data[self.starts[at] : self.ends[at]].tobytes().decode()
+
+    def keep(self, kept: np.ndarray) -> None:
+        """Renumber after the kernel's compaction: entry i becomes old entry `kept[i]`;
+        the buffer is rewritten once the texts still held are under half of it."""
+        if len(kept):
+            self.reserve(int(kept.max()) + 1)
+        self.starts, self.ends, self.info = self.starts[kept], self.ends[kept], self.info[kept]
+        live = int(np.maximum(self.ends - self.starts, 0).sum())
+        if self.used > REWRITE_AT and 2 * live < self.used:
+            data = np.empty(max(2 * live, 1 << 16), np.uint8)
+            self.used = _gather(self.data, self.starts, self.ends, data)
+            self.data = data
+
+
+def encoded_pieces(texts: list[str | None]) -> TextPieces:
+    """Texts as UTF-8 pieces of one buffer: `NOT_MADE` for None, `FALLBACK_TEXT` for a
+    text UTF-8 cannot hold (a lone surrogate, which only `json` writes)."""
+    encoded = []
+    ends = np.empty(len(texts), np.int64)
+    q = 0
+    for i, text in enumerate(texts):
+        if text is None:
+            ends[i] = NOT_MADE
+            continue
+        try:
+            piece = text.encode()
+        except UnicodeEncodeError:
+            ends[i] = FALLBACK_TEXT
+            continue
+        encoded.append(piece)
+        q += len(piece)
+        ends[i] = q
+    lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
+    starts = np.zeros(len(texts), np.int64)
+    starts[ends >= 0] = ends[ends >= 0] - lengths
+    return np.frombuffer(b"".join(encoded), np.uint8), starts, ends
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _gather(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np.ndarray) -> int:
+    """Texts moved to `out` one after another (`starts`, `ends` updated); bytes used."""
+    q = 0
+    for i in range(len(ends)):
+        if ends[i] < 0:
+            continue
+        a = starts[i]
+        q_end = _put(out, q, data, a, ends[i])
+        starts[i] = q
+        ends[i] = q_end
+        q = q_end
+    return q
+
+
+#: the rule's fixed texts, by index (`ReportShape.consts`)
+HEAD_MATCH, HEAD_TIMEOUT, KEY, FIELDS, EVENTS, TAIL, EMPTY, COMMA, OPEN, CLOSE, VARS = range(11)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _piece(out: np.ndarray, q: int, data: np.ndarray, a: int, b: int, measure: bool) -> int:
+    if measure:
+        return q + b - a
+    return _put(out, q, data, a, b)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def write_reports(
+    kinds: np.ndarray, ts: np.ndarray, parts: np.ndarray,
+    field_data: np.ndarray, field_starts: np.ndarray, field_ends: np.ndarray,
+    key_data: np.ndarray, key_starts: np.ndarray, key_ends: np.ndarray,
+    record_data: np.ndarray, record_starts: np.ndarray, record_ends: np.ndarray,
+    offsets: np.ndarray, variables: np.ndarray, events: np.ndarray,
+    consts: np.ndarray, const_starts: np.ndarray, const_ends: np.ndarray,
+    order: np.ndarray, repeated: np.ndarray, keyed: bool,
+    out: np.ndarray, line_starts: np.ndarray, line_ends: np.ndarray, measure: bool,
+) -> int:  # fmt: skip
+    """Report j's line at `out[line_starts[j]:line_ends[j]]` (`line_ends[j]` -1: a text
+    it needs is `FALLBACK_TEXT`, the caller writes it). Report j's `emit` text is field
+    piece j (`NOT_MADE`: the default fields, its key, or `{}` for a rule without key);
+    its events are `events[offsets[j]:offsets[j + 1]]`, bound to `variables`, oldest
+    first; each variable in `order` that binds any is written as its last event, or a
+    list of them when `repeated`. With `measure`, nothing is written and the result is
+    an upper bound of the bytes needed; else the bytes written."""
+    q = 0
+    for j in range(len(kinds)):
+        part = parts[j]
+        field_end = field_ends[j]
+        ok = key_ends[part] >= 0 and field_end != FALLBACK_TEXT
+        for k in range(offsets[j], offsets[j + 1]):
+            if record_ends[events[k]] < 0:
+                ok = False
+        line_starts[j] = q
+        if not ok:
+            line_ends[j] = -1
+            continue
+        head = HEAD_MATCH if kinds[j] == 0 else HEAD_TIMEOUT
+        q = _piece(out, q, consts, const_starts[head], const_ends[head], measure)
+        if measure:
+            q += 20
+        else:
+            q = _put_int(out, q, ts[j])
+        q = _piece(out, q, consts, const_starts[KEY], const_ends[KEY], measure)
+        q = _piece(out, q, key_data, key_starts[part], key_ends[part], measure)
+        q = _piece(out, q, consts, const_starts[FIELDS], const_ends[FIELDS], measure)
+        if field_end >= 0:
+            q = _piece(out, q, field_data, field_starts[j], field_end, measure)
+        elif keyed:
+            q = _piece(out, q, key_data, key_starts[part], key_ends[part], measure)
+        else:
+            q = _piece(out, q, consts, const_starts[EMPTY], const_ends[EMPTY], measure)
+        q = _piece(out, q, consts, const_starts[EVENTS], const_ends[EVENTS], measure)
+        first_item = True
+        for var in order:
+            last = -1
+            count = 0
+            for k in range(offsets[j], offsets[j + 1]):
+                if variables[k] == var:
+                    last = k
+                    count += 1
+            if count == 0:
+                continue
+            if not first_item:
+                q = _piece(out, q, consts, const_starts[COMMA], const_ends[COMMA], measure)
+            first_item = False
+            name = VARS + var
+            q = _piece(out, q, consts, const_starts[name], const_ends[name], measure)
+            if not repeated[var]:
+                g = events[last]
+                q = _piece(out, q, record_data, record_starts[g], record_ends[g], measure)
+                continue
+            q = _piece(out, q, consts, const_starts[OPEN], const_ends[OPEN], measure)
+            written = 0
+            for k in range(offsets[j], offsets[j + 1]):
+                if variables[k] != var:
+                    continue
+                if written:
+                    q = _piece(out, q, consts, const_starts[COMMA], const_ends[COMMA], measure)
+                written += 1
+                g = events[k]
+                q = _piece(out, q, record_data, record_starts[g], record_ends[g], measure)
+            q = _piece(out, q, consts, const_starts[CLOSE], const_ends[CLOSE], measure)
+        q = _piece(out, q, consts, const_starts[TAIL], const_ends[TAIL], measure)
+        line_ends[j] = q
+    return q
