@@ -846,3 +846,16 @@ def test_standard_input_is_read_in_batches(tmp_path: Any) -> None:
         check=True,
     )
     assert done.stdout.split() == ["250", "3"]
+
+
+def test_dictionary_codes_of_arrow_strings_follow_each_dictionary() -> None:
+    """Codes of pyarrow dictionaries: the same dictionary again gives the same codes,
+    another of the same length its own."""
+    from cep.io.columnar import Dictionary
+
+    dictionary = Dictionary()
+    assert dictionary.arrow_codes(pa.array(["a", "b"])).tolist() == [0, 1]
+    assert dictionary.arrow_codes(pa.array(["a", "b"])).tolist() == [0, 1]
+    assert dictionary.arrow_codes(pa.array(["b", "c"])).tolist() == [1, 2]
+    assert dictionary.arrow_codes(pa.array(["c", "a", "d"])).tolist() == [2, 0, 3]
+    assert dictionary.values == ["a", "b", "c", "d"]

@@ -112,11 +112,13 @@ def json_record(text: str) -> Any:
 class Dictionary:
     """Strings and their int32 codes, in order of first appearance; a code never changes."""
 
-    __slots__ = ("_codes", "values")
+    __slots__ = ("_arrow", "_codes", "values")
 
     def __init__(self) -> None:
         self.values: list[str] = []
         self._codes = _Codes(self.values)
+        #: the last pyarrow dictionary coded (`arrow_codes`) and its codes
+        self._arrow: tuple[Any, np.ndarray] | None = None
 
     def code(self, value: str) -> int:
         """The code of `value`, added if new."""
@@ -129,6 +131,17 @@ class Dictionary:
     def encode(self, values: Iterable[str | None], count: int = -1) -> np.ndarray:
         """Codes of strings (added if new); -1 for None."""
         return np.fromiter(map(self._codes.__getitem__, values), np.int32, count)
+
+    def arrow_codes(self, strings: Any) -> np.ndarray:
+        """Codes of the strings of a pyarrow string array (a dictionary array's
+        dictionary); remembered for the last one, since a Parquet file's batches of one
+        row group share their dictionaries."""
+        last = self._arrow
+        if last is not None and len(last[0]) == len(strings) and last[0].equals(strings):
+            return last[1]
+        codes = self.encode(strings.to_pylist(), len(strings))
+        self._arrow = (strings, codes)
+        return codes
 
     def __getitem__(self, code: int) -> str:
         return self.values[code]
@@ -1490,13 +1503,13 @@ class _Typed:
         self.mask = mask
 
 
-def _encode(strings: Any) -> tuple[np.ndarray, list[str]]:
-    """A pyarrow string (or dictionary) array as indices into a list of strings."""
+def _encode(strings: Any) -> tuple[np.ndarray, Any]:
+    """A pyarrow string (or dictionary) array as indices into a pyarrow string array."""
     pa = _pa()
     if not pa.types.is_dictionary(strings.type):
         strings = pa.compute.dictionary_encode(strings)
     indices = _np(strings.indices.fill_null(0))
-    return indices, strings.dictionary.to_pylist()
+    return indices, strings.dictionary
 
 
 def _pa() -> Any:
@@ -1557,7 +1570,7 @@ def _put(
     if vkind == "str":
         assert dictionary is not None
         indices, strings = _encode(values if mask.all() else values.filter(pa.array(mask)))
-        part.values[where] = dictionary.encode(strings)[indices]
+        part.values[where] = dictionary.arrow_codes(strings)[indices]
         part.valid[where] = True
         return
     chosen = values[mask]
@@ -2086,7 +2099,9 @@ class _ArrowReader(_Reader):
                 codes[:] = default
             else:
                 indices, strings = _encode(typed.values)
-                lookup = np.array([self.types.code(v) if v else default for v in strings] or [0])
+                lookup = np.array(
+                    [self.types.code(v) if v else default for v in strings.to_pylist()] or [0]
+                )
                 codes = lookup[indices].astype(np.int32)
                 codes[~typed.mask] = default
         keep &= codes >= 0
