@@ -49,6 +49,7 @@ import msgspec
 import numpy as np
 
 from cep.io.jsonscan import COLUMN_TYPES, ClassPlan, Interner, ScanPlan, field_mask
+from cep.io.prefetch import read_ahead
 from cep.io.recordtext import ColumnTexts, TextPieces, piece_texts, record_text_pieces
 from cep.io.sources import (
     _DECODER,
@@ -2281,7 +2282,7 @@ def read_parquet_batches(
     except (OSError, pa.ArrowException) as error:
         raise SourceError(f"cannot read {source}: {error}") from error
     first = 1
-    for record_batch in parquet.iter_batches(batch_size=batch_size):
+    for record_batch in read_ahead(parquet.iter_batches(batch_size=batch_size)):
         yield reader.batch(record_batch, first)
         first += record_batch.num_rows
 
