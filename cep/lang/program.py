@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cep.lang import ast
 from cep.lang.diagnostics import Diagnostic, DiagnosticSink, did_you_mean
+from cep.lang.parse_cache import parse_cached
 from cep.lang.parser import parse_source
 from cep.lang.types import DYNAMIC, SCALAR_TYPE_NAMES, Type, join, list_of, literal_type
 
@@ -122,15 +123,17 @@ def _normal(path: str) -> str:
 
 
 class _Loader:
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, *, cached: bool = False) -> None:
         self.program = program
         self.sink = program.sink
         self.loading: list[str] = []
+        #: parse files through the on-disk cache (`cep.lang.parse_cache`)
+        self.cached = cached
 
     def load_text(self, path: str, source: str) -> None:
         if path in self.program.files:
             return
-        result = parse_source(source, path)
+        result = parse_cached(source, path) if self.cached else parse_source(source, path)
         self.sink.extend(result.diagnostics)
         loaded = SourceFile(path, source, result.module, broken_names=result.broken_names)
         self.program.files[path] = loaded
@@ -182,9 +185,10 @@ class _Loader:
 
 
 def load_program(paths: list[str]) -> Program:
-    """Parse the rule files under `paths` and everything they import."""
+    """Parse the rule files under `paths` and everything they import (through the
+    cache of parsed files, `cep.lang.parse_cache`)."""
     program = Program()
-    loader = _Loader(program)
+    loader = _Loader(program, cached=True)
     for path in collect_rule_files(paths):
         normal = _normal(path)
         program.roots.append(normal)
