@@ -32,9 +32,11 @@ from cep.fast.programs import (
     Unsupported,
     expr_text,
 )
+from cep.fast.reporttext import FALLBACK_TEXT, TextTable
+from cep.io.recordtext import ColumnTexts, TextPieces
 from cep.lang import ast
 from cep.lang.types import Type
-from cep.runtime.match import string_lines
+from cep.runtime.match import float_lines, json_text, string_lines
 
 INT, FLOAT, TEXT, TRUTH = "int", "float", "str", "bool"
 #: a float sum: `0` (an int) when it added nothing, so an exact 0.0 is left to the
@@ -45,8 +47,6 @@ _DECLARED = {"int": INT, "time": INT, "duration": INT, "float": FLOAT, "str": TE
 _PROGRAM_KIND = {INT: NUM, FLOAT: NUM, FLOAT_SUM: NUM, TEXT: STR, TRUTH: BOOL}
 #: float64 holds every integer of smaller magnitude exactly
 EXACT_INTEGERS = 2.0**53
-#: a report whose value must come from the interpreter
-FALLBACK = object()
 
 
 @dataclass(frozen=True)
@@ -202,28 +202,45 @@ class EmitPlan:
             return None
 
 
-def json_texts(column: np.ndarray, kind: str, string_texts: list[str]) -> list[Any]:
-    """A field's float64 values (one per report) as the JSON text of the value the
-    interpreter computes (`json.dumps`'s; NaN and infinities are null, as in `Match`);
-    `FALLBACK` where the interpreter must say."""
-    values = column.tolist()
-    if kind == FLOAT:
-        return [repr(v) if v - v == 0.0 else "null" for v in values]
-    if kind == INT:
-        return [
-            "null" if v != v else str(int(v)) if -EXACT_INTEGERS < v < EXACT_INTEGERS else FALLBACK
-            for v in values
-        ]
-    if kind == FLOAT_SUM:
-        return [FALLBACK if v == 0.0 else repr(v) if v - v == 0.0 else "null" for v in values]
-    if kind == TEXT:
-        return ["null" if v != v else string_texts[int(v)] for v in values]
-    return ["null" if v != v else "true" if v != 0.0 else "false" for v in values]
+def emit_pieces(fields: EmitFields, values: np.ndarray, strings: TextTable) -> TextPieces:
+    """The `fields` texts of reports (`{"name": value, ...}`, as `json` writes the values
+    the interpreter computes; NaN and infinities are null, as in `Match`) from their
+    values (`values[report, field]`, `kernel.report_values`), made in bulk
+    (`ColumnTexts`); `FALLBACK_TEXT` where a value is one the interpreter must give.
+    `strings` holds the JSON texts of the rule's strings, by code."""
+    n = len(values)
+    texts = ColumnTexts(n, nulls=True)
+    fallback = np.zeros(n, np.bool_)
+    for f, (name, kind) in enumerate(zip(fields.names, fields.kinds, strict=True)):
+        column = values[:, f]
+        key = json_text(name) + ": "
+        known = column == column
+        if kind in (FLOAT, FLOAT_SUM):
+            if kind == FLOAT_SUM:  # a sum of nothing: the integer 0
+                fallback |= column == 0.0
+            texts.pieces(key, np.isfinite(column), np.arange(n), float_lines(column.tolist()), 10)
+        elif kind == INT:
+            exact = np.abs(column) < EXACT_INTEGERS
+            fallback |= known & ~exact
+            texts.integers(key, known, np.where(exact, column, 0).astype(np.int64))
+        elif kind == TEXT:
+            codes = np.where(known, column, 0).astype(np.int64)
+            fallback |= known & (strings.ends[codes] == FALLBACK_TEXT)
+            texts.spans(
+                key, known, codes, strings.data[: strings.used], strings.starts, strings.ends
+            )
+        else:
+            texts.truths(key, known, (column != 0.0).astype(np.int64))
+    data, starts, ends = texts.row_pieces()
+    ends[fallback] = FALLBACK_TEXT
+    return data, starts, ends
 
 
-def string_texts(codes: StringCodes, have: list[str]) -> list[str]:
-    """The JSON texts of the strings of `codes`, by code (`have` extended with the ones
-    added since)."""
-    if len(have) < len(codes.codes):
-        have.extend(string_lines(list(codes.codes)[len(have) :]))
-    return have
+def string_texts(codes: StringCodes, table: TextTable) -> None:
+    """The JSON texts of the strings of `codes` put in `table` by code (those added
+    since the last call); at least one entry."""
+    have = len(table)
+    strings = list(codes.codes)
+    if len(strings) > have:
+        table.put_texts(np.arange(have, len(strings)), string_lines(strings[have:]))
+    table.reserve(max(len(strings), 1))

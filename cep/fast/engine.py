@@ -30,7 +30,7 @@ from cep.compile.conditions import AndCond, Cond, NotCond, OrCond, TermCond, Tru
 from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
 from cep.compile.rule import CompiledRule
 from cep.fast import kernel
-from cep.fast.emit import EXACT_INTEGERS, FALLBACK, EmitFields, EmitPlan, json_texts, string_texts
+from cep.fast.emit import EXACT_INTEGERS, EmitPlan, emit_pieces, string_texts
 from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, Programs, StringCodes, Unsupported
 from cep.fast.reporttext import (
     CLOSE,
@@ -47,7 +47,6 @@ from cep.fast.reporttext import (
     TAIL,
     VARS,
     TextTable,
-    encoded_pieces,
     write_reports,
 )
 from cep.fast.vector import BatchPredicates, fields_used
@@ -263,7 +262,7 @@ class FastRule:
         #: reports as JSON text (`_report_texts`) instead of `LazyMatch`es
         self.as_text = as_text
         #: the JSON texts of the rule's strings, by code (for `emit` values that are text)
-        self._string_texts: list[str] = []
+        self._string_texts = TextTable()
         #: each partition's `key` as JSON text
         self._key_texts = TextTable()
         #: with `as_text`, each kept event's record text, beside its type code, time,
@@ -739,50 +738,36 @@ class FastRule:
         return shape
 
     def _emit_pieces(self, kinds: np.ndarray, cells: np.ndarray) -> TextPieces:
-        """Each report's `emit` text as a piece (`NOT_MADE`: the default fields;
-        `FALLBACK_TEXT`: the interpreter's path evaluates `emit`)."""
-        fields = self._emit_fields(kinds, cells)
-        texts = [text if type(text) is str else None for text in fields]
-        data, starts, ends = encoded_pieces(texts)
-        ends[[j for j, text in enumerate(fields) if text is FALLBACK]] = FALLBACK_TEXT
-        return data, starts, ends
-
-    def _emit_fields(self, kinds: np.ndarray, cells: np.ndarray) -> list[Any]:
-        """Per report: the text of its `emit` values, None for the default fields (the
-        key), or `FALLBACK` where the interpreter must evaluate `emit`."""
+        """Each report's `emit` text as a piece (`emit.emit_pieces`; `NOT_MADE`: the
+        default fields; `FALLBACK_TEXT`: the interpreter's path evaluates `emit`)."""
+        n = len(kinds)
+        starts = np.zeros(n, np.int64)
+        ends = np.full(n, FALLBACK_TEXT, np.int64)
         plan = self.emit_plan
-        count = len(kinds)
-        out: list[Any] = [FALLBACK] * count
         if plan is None or not self.emit_exact:
-            return out
+            return np.zeros(0, np.uint8), starts, ends
+        blobs: list[np.ndarray] = []
+        size = 0
         for code, fields in ((0, plan.match), (1, plan.timeout)):
-            rows = np.nonzero(kinds == code)[0]
-            if len(rows) == 0:
+            rows = np.flatnonzero(kinds == code)
+            if not len(rows):
                 continue
             if fields is None:
-                for j in rows.tolist():
-                    out[j] = None
+                ends[rows] = NOT_MADE
                 continue
-            found = self._emit_texts(fields, cells[rows])
-            for j, text in zip(rows.tolist(), found, strict=True):
-                out[j] = text
-        return out
-
-    def _emit_texts(self, fields: EmitFields, cells: np.ndarray) -> list[Any]:
-        """The `fields` texts of reports with histories `cells` (`FALLBACK` where a
-        value is one the interpreter must give)."""
-        values = np.empty((len(cells), len(fields.programs)), dtype=np.float64)
-        no_events = np.zeros((len(self.slots), 0), dtype=np.float64)
-        kernel.report_values(
-            fields.programs, cells, self.state.as_tuple(), self._extras(no_events), values
-        )
-        strings = string_texts(self.strings, self._string_texts)
-        columns = [json_texts(values[:, f], kind, strings) for f, kind in enumerate(fields.kinds)]
-        names = [json_text(name) for name in fields.names]
-        template = "{" + ", ".join(f"{n.replace('%', '%%')}: %s" for n in names) + "}"
-        return [
-            FALLBACK if FALLBACK in row else template % row for row in zip(*columns, strict=True)
-        ]
+            values = np.empty((len(rows), len(fields.programs)), dtype=np.float64)
+            no_events = np.zeros((len(self.slots), 0), dtype=np.float64)
+            kernel.report_values(
+                fields.programs, cells[rows], self.state.as_tuple(), self._extras(no_events),
+                values,
+            )  # fmt: skip
+            string_texts(self.strings, self._string_texts)
+            data, made_starts, made_ends = emit_pieces(fields, values, self._string_texts)
+            starts[rows] = made_starts + size
+            ends[rows] = np.where(made_ends >= 0, made_ends + size, made_ends)
+            blobs.append(data)
+            size += len(data)
+        return (np.concatenate(blobs) if blobs else np.zeros(0, np.uint8)), starts, ends
 
     def _key_record(self, part: int) -> Any:
         return self.matcher.key_record(self.keys[part])

@@ -36,9 +36,11 @@ class TextTable:
         self.starts = np.zeros(0, np.int64)
         self.ends = np.zeros(0, np.int64)
         self.info = np.zeros((0, width), np.int64)
+        #: entries in use: one past the highest given a text
+        self.entries = 0
 
     def __len__(self) -> int:
-        return len(self.ends)
+        return self.entries
 
     def reserve(self, count: int) -> None:
         """Room for entries up to `count` (new ones: no text)."""
@@ -57,7 +59,8 @@ class TextTable:
         `FALLBACK_TEXT`."""
         data, starts, ends = pieces
         if len(at):
-            self.reserve(int(at.max()) + 1)
+            self.entries = max(self.entries, int(at.max()) + 1)
+            self.reserve(self.entries)
         need = self.used + len(data)
         if need > len(self.data):
             grown = np.empty(max(need, 2 * len(self.data)), np.uint8)
@@ -85,6 +88,7 @@ class TextTable:
         if len(kept):
             self.reserve(int(kept.max()) + 1)
         self.starts, self.ends, self.info = self.starts[kept], self.ends[kept], self.info[kept]
+        self.entries = len(kept)
         live = int(np.maximum(self.ends - self.starts, 0).sum())
         if self.used > REWRITE_AT and 2 * live < self.used:
             data = np.empty(max(2 * live, 1 << 16), np.uint8)

@@ -66,7 +66,7 @@ from cep.io.time import MAX_MS, MIN_MS, BadTime, parse_time
 from cep.io.validation import Validator
 from cep.lang.types import Type
 from cep.runtime.event import Event
-from cep.runtime.match import json_lines, json_text, other_numbers
+from cep.runtime.match import float_lines, json_lines, json_text
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -2066,11 +2066,7 @@ def _arrow_record_pieces(batch: Any, rows: np.ndarray) -> TextPieces:
         elif types.is_float64(kind):
             values = _np(column.fill_null(0.0))
             finite &= np.isfinite(values) | ~valid
-            floats = values.tolist()
-            written = json_lines(floats)
-            if other_numbers(written):  # a number msgspec writes otherwise than `repr`
-                written = "".join(f"{value!r}\n" for value in floats).encode()
-            texts.pieces(key, valid, np.arange(n), written, 10)
+            texts.pieces(key, valid, np.arange(n), float_lines(values.tolist()), 10)
         elif types.is_boolean(kind):
             texts.truths(key, valid, _np(column.fill_null(False)).astype(np.int64))
         else:

@@ -301,19 +301,20 @@ def _put_int(out: np.ndarray, q: int, value: int) -> int:
 def column_rows(
     kinds: np.ndarray, valid: np.ndarray, values: np.ndarray, bases: np.ndarray,
     keys: np.ndarray, blob: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-    out: np.ndarray, out_ends: np.ndarray,
+    out: np.ndarray, out_ends: np.ndarray, nulls: bool,
 ) -> None:  # fmt: skip
-    """Row r's record text `{"name": value, ...}` (its valid cells, columns in order) at
-    `out[out_ends[r - 1]:out_ends[r]]`. Column c's `"name": ` is piece `keys[c]`; a
-    PIECE cell's text is piece `bases[c] + values[c, r]`; piece i is
-    `blob[starts[i]:ends[i]]`. `out` has room for every row."""
+    """Row r's record text `{"name": value, ...}` (its valid cells, columns in order; with
+    `nulls`, every cell, `null` where not valid) at `out[out_ends[r - 1]:out_ends[r]]`.
+    Column c's `"name": ` is piece `keys[c]`; a PIECE cell's text is piece
+    `bases[c] + values[c, r]`; piece i is `blob[starts[i]:ends[i]]`. `out` has room for
+    every row."""
     q = 0
     for r in range(valid.shape[1]):
         out[q] = 123
         q += 1
         first = True
         for c in range(len(kinds)):
-            if not valid[c, r]:
+            if not valid[c, r] and not nulls:
                 continue
             if not first:
                 q = _put2(out, q, 44, 32)
@@ -321,7 +322,9 @@ def column_rows(
             k = keys[c]
             q = _put(out, q, blob, starts[k], ends[k])
             kind = kinds[c]
-            if kind == PIECE:
+            if not valid[c, r]:
+                q = _put(out, q, _NULL, 0, 4)
+            elif kind == PIECE:
                 i = bases[c] + values[c, r]
                 q = _put(out, q, blob, starts[i], ends[i])
             elif kind == DIGITS:
@@ -348,10 +351,12 @@ def split_pieces(blob: bytes, separator: int) -> tuple[np.ndarray, np.ndarray]:
 
 class ColumnTexts:
     """Builds the record texts of rows from their columns (`column_rows`): add each
-    column in order (`pieces`, `integers`, `truths`), then `rows()`."""
+    column in order (`pieces`, `spans`, `integers`, `truths`), then `rows()`. With
+    `nulls`, a cell that is not valid is written `null` (else left out)."""
 
-    def __init__(self, rows: int) -> None:
+    def __init__(self, rows: int, *, nulls: bool = False) -> None:
         self.n = rows
+        self.nulls = nulls
         self.kinds: list[int] = []
         self.valid: list[np.ndarray] = []
         self.values: list[np.ndarray] = []
@@ -393,6 +398,16 @@ class ColumnTexts:
             starts = ends = np.zeros(1, np.int64)
         self.bases.append(self._blob(blob, starts, ends))
 
+    def spans(
+        self, key: str, valid: np.ndarray, index: np.ndarray, data: np.ndarray,
+        starts: np.ndarray, ends: np.ndarray,
+    ) -> None:  # fmt: skip
+        """A column whose cell r is `data[starts[index[r]]:ends[index[r]]]` where valid."""
+        self._add(key, PIECE, valid, np.where(valid, index, 0), -1)
+        if not len(starts):
+            starts = ends = np.zeros(1, np.int64)
+        self.bases.append(self._blob(data.tobytes(), starts, np.maximum(ends, starts)))
+
     def integers(self, key: str, valid: np.ndarray, values: np.ndarray) -> None:
         self._add(key, DIGITS, valid, values, 20)
         self.bases.append(0)
@@ -419,13 +434,14 @@ class ColumnTexts:
         lengths = ends - starts
         room = 2 * n
         for c, width in enumerate(self.widths):
-            cells = lengths[self.bases[c] + values[c]] if width < 0 else width
-            room += int(((lengths[self.keys[c]] + 2 + cells) * valid[c]).sum())
+            cells = lengths[self.bases[c] + values[c]] if width < 0 else np.full(n, width)
+            cell_room = lengths[self.keys[c]] + 2 + (np.maximum(cells, 4) if self.nulls else cells)
+            room += int((cell_room if self.nulls else cell_room * valid[c]).sum())
         out = np.empty(room, np.uint8)
         row_ends = np.empty(n, np.int64)
         column_rows(
             np.array(self.kinds, np.int64), valid, values, np.array(self.bases, np.int64),
-            np.array(self.keys, np.int64), blob, starts, ends, out, row_ends,
+            np.array(self.keys, np.int64), blob, starts, ends, out, row_ends, self.nulls,
         )  # fmt: skip
         row_starts = np.empty(n, np.int64)
         row_starts[0] = 0

@@ -28,6 +28,15 @@ def other_numbers(encoded: bytes) -> bool:
     return b"0e" in digits or b"0E" in digits or b"0.0000" in encoded
 
 
+def float_lines(floats: list[float]) -> bytes:
+    """Floats as `repr` writes them (`json`'s text of a finite float), one a line:
+    msgspec's text unless it may differ."""
+    written = json_lines(floats)
+    if other_numbers(written):
+        written = "".join(f"{value!r}\n" for value in floats).encode()
+    return written
+
+
 def plain_json(value: Any) -> bool:
     """Whether a value is plain JSON: str keys; str, int, float, bool, None, lists, dicts
     (msgspec writes some other types, dates say, where `json` would use `str`)."""
