@@ -2269,7 +2269,9 @@ def read_parquet_batches(
     validator: Validator | None = None,
     batch_size: int = ARROW_BATCH_SIZE,
 ) -> Iterator[Batch]:
-    """Batches of a Parquet file: each row is the record of its non-null cells."""
+    """Batches of a Parquet file: each row is the record of its non-null cells. Batches
+    are decoded and put together on a thread one ahead of the caller (`read_ahead`; the
+    reader alone adds to the run's `Dictionary`s, a caller only reads them)."""
     pa = _pa()
     reader = _ArrowReader(fields, type_field, time_field, default_type, validator)
     try:
@@ -2280,10 +2282,14 @@ def read_parquet_batches(
         parquet = pa.parquet.ParquetFile(source, read_dictionary=strings)
     except (OSError, pa.ArrowException) as error:
         raise SourceError(f"cannot read {source}: {error}") from error
-    first = 1
-    for record_batch in read_ahead(parquet.iter_batches(batch_size=batch_size)):
-        yield reader.batch(record_batch, first)
-        first += record_batch.num_rows
+
+    def batches() -> Iterator[Batch]:
+        first = 1
+        for record_batch in parquet.iter_batches(batch_size=batch_size):
+            yield reader.batch(record_batch, first)
+            first += record_batch.num_rows
+
+    yield from read_ahead(batches())
 
 
 def read_arrow_batches(
@@ -2296,7 +2302,8 @@ def read_arrow_batches(
     validator: Validator | None = None,
     batch_size: int = ARROW_BATCH_SIZE,
 ) -> Iterator[Batch]:
-    """Batches of an Arrow IPC file or stream (a stream can be standard input)."""
+    """Batches of an Arrow IPC file or stream (a stream can be standard input), put
+    together on a thread one ahead of the caller (`read_ahead`)."""
     pa = _pa()
     reader = _ArrowReader(fields, type_field, time_field, default_type, validator)
     with _opened(source) as opened:
@@ -2314,13 +2321,17 @@ def read_arrow_batches(
                 record_batches = pa.ipc.open_stream(opened)
         except (OSError, pa.ArrowException) as error:
             raise SourceError(f"cannot read Arrow input: {error}") from error
-        first = 1
-        for record_batch in record_batches:
-            for start in range(0, max(record_batch.num_rows, 1), batch_size):
-                piece = record_batch.slice(start, batch_size)
-                if piece.num_rows:
-                    yield reader.batch(piece, first)
-                    first += piece.num_rows
+
+        def batches() -> Iterator[Batch]:
+            first = 1
+            for record_batch in record_batches:
+                for start in range(0, max(record_batch.num_rows, 1), batch_size):
+                    piece = record_batch.slice(start, batch_size)
+                    if piece.num_rows:
+                        yield reader.batch(piece, first)
+                        first += piece.num_rows
+
+        yield from read_ahead(batches())
 
 
 def read_batches(source: Any, format: str, **options: Any) -> Iterator[Batch]:
