@@ -2,10 +2,10 @@
 
 Parsing is most of what loading a rules file costs (rules/payments.cep: ~27 ms, where
 reading a parse back takes ~3 ms). An entry is keyed by the file's path and text and by
-the parser itself (the grammar, the parser and the syntax tree's code), so an edited
-file or another version of cep never reads an old entry. Entries are pickles: the
-folder must be one only its user can write, as for numba's cache. Anything that goes
-wrong reading or writing an entry just means parsing again.
+the parser itself (every file of `cep.lang`: the grammar, the parser, the syntax tree's
+classes), so an edited file or another version of cep never reads an old entry.
+Entries are pickles: the folder must be one only its user can write, as for numba's
+cache. Anything that goes wrong reading or writing an entry just means parsing again.
 
 The folder: `$CEP_CACHE_DIR` (an empty value turns the cache off), else
 `$XDG_CACHE_HOME/cep`, else `~/.cache/cep`; entries go under `parsed/`.
@@ -24,8 +24,6 @@ from pathlib import Path
 from cep.lang.parser import ParseResult, parse_source
 
 _FORMAT = b"cep-parse-cache 1"
-#: the modules a parse result depends on: a change to any makes new keys
-_PARSER_FILES = ("grammar.lark", "parser.py", "ast.py", "diagnostics.py")
 
 
 def cache_folder() -> Path | None:
@@ -39,10 +37,13 @@ def cache_folder() -> Path | None:
 
 @functools.cache
 def _parser_digest() -> bytes:
+    """A digest of the parser's package (the grammar, the parser, the syntax tree's and
+    diagnostics' classes, and the rest of `cep.lang`): a change to any makes new keys."""
     digest = hashlib.sha256(_FORMAT)
     package = resources.files("cep.lang")
-    for name in _PARSER_FILES:
-        digest.update(package.joinpath(name).read_bytes())
+    for entry in sorted(package.iterdir(), key=lambda item: item.name):
+        if entry.name.endswith((".py", ".lark")):
+            digest.update(entry.name.encode() + b"\0" + entry.read_bytes())
     return digest.digest()
 
 
