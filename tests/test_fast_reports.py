@@ -121,7 +121,7 @@ def _rules(draw: st.DrawFn) -> str:
         )
     partition = draw(st.sampled_from(["", "partition by k"]))
     skip = draw(st.sampled_from(["none", "past last", "to next"]))
-    meta = draw(st.sampled_from(["", 'severity low tags "x", "é"']))
+    meta = draw(st.sampled_from(["", 'severity low tags "x", "é"', 'tags "\\ud800"']))
     return (
         f"rule r {{ {partition} pattern {pattern} within 6ms skip {skip} {emit} {timeout} {meta} }}"
     )

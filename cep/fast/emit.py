@@ -239,8 +239,8 @@ def emit_pieces(fields: EmitFields, values: np.ndarray, strings: TextTable) -> T
 def string_texts(codes: StringCodes, table: TextTable) -> None:
     """The JSON texts of the strings of `codes` put in `table` by code (those added
     since the last call); at least one entry."""
-    have = len(table)
-    strings = list(codes.codes)
-    if len(strings) > have:
-        table.put_texts(np.arange(have, len(strings)), string_lines(strings[have:]))
-    table.reserve(max(len(strings), 1))
+    have, count = len(table), len(codes.codes)
+    if count > have:
+        strings = list(codes.codes)[have:]
+        table.put_texts(np.arange(have, count), string_lines(strings))
+    table.reserve(max(count, 1))

@@ -47,6 +47,7 @@ from cep.fast.reporttext import (
     TAIL,
     VARS,
     TextTable,
+    encoded_pieces,
     write_reports,
 )
 from cep.fast.vector import BatchPredicates, fields_used
@@ -506,20 +507,19 @@ class FastRule:
         else:
             table.put(wanted, pieces)
             missing = np.flatnonzero(pieces[2] < 0)
-        table.reserve(int(wanted.max()) + 1)
-        names, codes = batch.types.values, self._type_codes
-        type_codes = np.array(
-            [codes.setdefault(names[t], len(codes)) for t in range(len(names))], np.int64
-        )
-        info = table.info
-        info[wanted, 0] = type_codes[batch.type[rows]]
-        info[wanted, 1] = batch.ts[rows]
-        info[wanted, 2] = batch.line[rows]
-        info[wanted, 3] = seqs
         if len(missing):
             kept = make_events(batch, rows[missing].tolist(), seqs[missing].tolist())
             self.events.update(zip(wanted[missing].tolist(), kept, strict=True))
             table.put_texts(wanted[missing], report_lines([_record(e) for e in kept]))
+        names, codes = batch.types.values, self._type_codes
+        type_codes = np.array(
+            [codes.setdefault(names[t], len(codes)) for t in range(len(names))], np.int64
+        )
+        info = table.info  # every wanted entry has its text now, so room for it
+        info[wanted, 0] = type_codes[batch.type[rows]]
+        info[wanted, 1] = batch.ts[rows]
+        info[wanted, 2] = batch.line[rows]
+        info[wanted, 3] = seqs
 
     def _stored(self, g: int) -> Event | KeptEvent:
         """Kernel event `g` as kept: an event, or a `KeptEvent` (made from its record
@@ -671,6 +671,8 @@ class FastRule:
         self._make_key_texts(parts)
         keys, records = self._key_texts, self._record_texts
         consts, const_starts, const_ends, order, repeated = self._shape()
+        if (const_ends < 0).any():  # a tag or severity UTF-8 cannot hold
+            field_ends[:] = FALLBACK_TEXT
         offsets, variables, events = paths
         n = len(kinds)
         line_starts = np.empty(n, np.int64)
@@ -723,15 +725,11 @@ class FastRule:
             }
             texts = [fixed[i] for i in range(VARS)]
             texts += [f"{json_text(var)}: " for var in self.var_names]
-            encoded = [text.encode() for text in texts]
-            ends = np.cumsum([len(text) for text in encoded])
             index = {var: v for v, var in enumerate(self.var_names)}
             order = [index[var] for var in rule.variables if var in index]
             repeated = [var in rule.repeated for var in self.var_names]
             shape = self._report_shape = (
-                np.frombuffer(b"".join(encoded), np.uint8),
-                ends - [len(text) for text in encoded],
-                ends,
+                *encoded_pieces(texts),
                 np.array(order, np.int64),
                 np.array(repeated, np.bool_),
             )
@@ -748,6 +746,8 @@ class FastRule:
             return np.zeros(0, np.uint8), starts, ends
         blobs: list[np.ndarray] = []
         size = 0
+        extras = self._extras(np.zeros((len(self.slots), 0), dtype=np.float64))
+        string_texts(self.strings, self._string_texts)
         for code, fields in ((0, plan.match), (1, plan.timeout)):
             rows = np.flatnonzero(kinds == code)
             if not len(rows):
@@ -756,12 +756,8 @@ class FastRule:
                 ends[rows] = NOT_MADE
                 continue
             values = np.empty((len(rows), len(fields.programs)), dtype=np.float64)
-            no_events = np.zeros((len(self.slots), 0), dtype=np.float64)
-            kernel.report_values(
-                fields.programs, cells[rows], self.state.as_tuple(), self._extras(no_events),
-                values,
-            )  # fmt: skip
-            string_texts(self.strings, self._string_texts)
+            state = self.state.as_tuple()
+            kernel.report_values(fields.programs, cells[rows], state, extras, values)
             data, made_starts, made_ends = emit_pieces(fields, values, self._string_texts)
             starts[rows] = made_starts + size
             ends[rows] = np.where(made_ends >= 0, made_ends + size, made_ends)

@@ -96,27 +96,22 @@ class TextTable:
             self.data = data
 
 
-def encoded_pieces(texts: list[str | None]) -> TextPieces:
-    """Texts as UTF-8 pieces of one buffer: `NOT_MADE` for None, `FALLBACK_TEXT` for a
-    text UTF-8 cannot hold (a lone surrogate, which only `json` writes)."""
+def encoded_pieces(texts: list[str]) -> TextPieces:
+    """Texts as UTF-8 pieces of one buffer; `FALLBACK_TEXT` for a text UTF-8 cannot hold
+    (a lone surrogate, which only `json` writes)."""
     encoded = []
-    ends = np.empty(len(texts), np.int64)
+    starts = np.zeros(len(texts), np.int64)
+    ends = np.full(len(texts), FALLBACK_TEXT, np.int64)
     q = 0
     for i, text in enumerate(texts):
-        if text is None:
-            ends[i] = NOT_MADE
-            continue
         try:
             piece = text.encode()
         except UnicodeEncodeError:
-            ends[i] = FALLBACK_TEXT
             continue
         encoded.append(piece)
+        starts[i] = q
         q += len(piece)
         ends[i] = q
-    lengths = np.fromiter(map(len, encoded), np.int64, len(encoded))
-    starts = np.zeros(len(texts), np.int64)
-    starts[ends >= 0] = ends[ends >= 0] - lengths
     return np.frombuffer(b"".join(encoded), np.uint8), starts, ends
 
 
@@ -127,15 +122,14 @@ def _gather(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np.ndar
     for i in range(len(ends)):
         if ends[i] < 0:
             continue
-        a = starts[i]
-        q_end = _put(out, q, data, a, ends[i])
+        end = _put(out, q, data, starts[i], ends[i])
         starts[i] = q
-        ends[i] = q_end
-        q = q_end
+        ends[i] = end
+        q = end
     return q
 
 
-#: the rule's fixed texts, by index (`ReportShape.consts`)
+#: the rule's fixed texts, by index (`FastRule._shape`)
 HEAD_MATCH, HEAD_TIMEOUT, KEY, FIELDS, EVENTS, TAIL, EMPTY, COMMA, OPEN, CLOSE, VARS = range(11)
 
 
