@@ -557,3 +557,34 @@ def test_a_bad_allowed_delay_exits_2(
     assert code == 2
     assert captured.out == ""
     assert "--allowed-delay" in captured.err
+
+
+@pytest.mark.parametrize("engine", ["interpreter", "fast"])
+def test_lone_surrogates_are_written_escaped(tmp_path: Path, capsys, engine: str) -> None:
+    """A string holding a lone surrogate (read from an escape) has no UTF-8 form: reports
+    write it as its escape, which reads back as the same string."""
+    rules = write_rules(
+        tmp_path,
+        'event E { k: str }\nrule r { pattern a = E[k == "x"] within 1s tags "\\ud800" }\n',
+    )
+    source = write_lines(tmp_path, ['{"type": "E", "ts": 1, "k": "x", "s": "\\ud800"}'])
+    output = tmp_path / "out.jsonl"
+    code = main(
+        ["run", rules, "--input", source, "--output", str(output), "--engine", engine, "--quiet"]
+    )
+    assert code == 0, capsys.readouterr().err
+    written = output.read_text(encoding="utf-8")
+    (report,) = [json.loads(line) for line in written.splitlines()]
+    assert report["events"]["a"]["s"] == "\ud800" and report["tags"] == ["\ud800"]
+    assert written.count('"\\ud800"') == 2
+
+
+def test_a_reject_holding_a_lone_surrogate_is_written_escaped(tmp_path: Path) -> None:
+    from cep.io.rejects import RejectsWriter
+    from cep.io.sources import Reject
+
+    path = tmp_path / "bad.jsonl"
+    with RejectsWriter.open(str(path)) as writer:
+        writer.write(Reject(3, "bad time", '{"s": "\ud800"}'))
+    (reject,) = rejects(path)
+    assert reject == {"line": 3, "reason": "bad time", "raw": '{"s": "\ud800"}'}

@@ -27,7 +27,7 @@ from cep.lang.checker import check_paths
 from cep.lang.program import RulePathError
 from cep.lang.values import parse_duration_option
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, MatchingEngine, Stats
-from cep.runtime.match import Match
+from cep.runtime.match import Match, write_json_text
 from cep.runtime.trace import RunTracer
 
 EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -190,7 +190,7 @@ def _write(
                 continue
             lines = [report if type(report) is str else report.to_json() for report in found]
             lines.append("")  # each line ends with a newline
-            output.write("\n".join(lines))
+            write_json_text(output, "\n".join(lines))
             if streaming:
                 output.flush()
     except SourceError as error:

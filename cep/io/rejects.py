@@ -15,6 +15,7 @@ from typing import TextIO
 
 from cep.io.sources import Reject, SourceEvent
 from cep.runtime.event import Event
+from cep.runtime.match import write_json_text
 
 
 def reason_kind(reason: str) -> str:
@@ -49,7 +50,7 @@ class RejectsWriter:
         self.counts[reason_kind(reject.reason)] += 1
         if self.stream is not None:
             record = {"line": reject.line, "reason": reject.reason, "raw": reject.raw}
-            self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+            write_json_text(self.stream, json.dumps(record, ensure_ascii=False) + "\n")
 
     def reject_event(self, event: Event, reason: str) -> None:
         """Record an accepted event rejected later (reason `late`, say).

@@ -4,10 +4,11 @@ and its JSON form (the output contract of docs/LANGUAGE.md)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from math import isfinite
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 
@@ -35,6 +36,19 @@ def float_lines(floats: list[float]) -> bytes:
     if other_numbers(written):
         written = "".join(f"{value!r}\n" for value in floats).encode()
     return written
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def write_json_text(stream: IO[str], text: str) -> None:
+    """Write JSON text to a UTF-8 stream. A lone surrogate (a string read from an escape
+    such as `"\\ud800"`) has no UTF-8 form: it is written as that escape again, which
+    reads back as the same string (in JSON text it can only stand inside a string)."""
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        stream.write(_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text))
 
 
 def plain_json(value: Any) -> bool:
