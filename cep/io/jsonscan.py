@@ -237,7 +237,7 @@ def _string_end(data: np.ndarray, p: int, end: int, plain: bool) -> int:
     return -1
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _number(
     data: np.ndarray, p: int, end: int, pow10: np.ndarray, key: int, row: int,
     kinds: np.ndarray, ints: np.ndarray, reals: np.ndarray, lens: np.ndarray,
@@ -250,9 +250,9 @@ def _number(
         p += 1
     if p >= end or not 48 <= data[p] <= 57:
         return -1
-    mantissa = 0
+    value = 0  # the digits read so far, while there are at most 18 significant ones
+    significant = 0  # digits from the first non-zero one on
     digits = 0  # digits of the integer part
-    exact = True  # mantissa < 2**53 and every digit in it
     if data[p] == 48:
         p += 1
         digits = 1
@@ -260,13 +260,11 @@ def _number(
             return -1
     else:
         while p < end and 48 <= data[p] <= 57:
-            d = data[p] - 48
-            if exact and mantissa <= (_TWO_53 - d) // 10:
-                mantissa = mantissa * 10 + d
-            else:
-                exact = False
-            digits += 1
+            if significant < 18:
+                value = value * 10 + (data[p] - 48)
+            significant += 1
             p += 1
+        digits = significant
     integral = True
     exponent = 0
     if p < end and data[p] == 46:
@@ -276,11 +274,13 @@ def _number(
             return -1
         while p < end and 48 <= data[p] <= 57:
             d = data[p] - 48
-            if exact and mantissa <= (_TWO_53 - d) // 10:
-                mantissa = mantissa * 10 + d
+            if significant < 18:
+                value = value * 10 + d
                 exponent -= 1
+                if value:
+                    significant += 1
             else:
-                exact = False
+                significant += 1
             p += 1
     if p < end and (data[p] == 101 or data[p] == 69):
         integral = False
@@ -301,21 +301,18 @@ def _number(
         return p
     if integral:
         if digits <= 18:
-            value = 0
-            q = p - digits
-            for k in range(digits):
-                value = value * 10 + (data[q + k] - 48)
             kinds[key, row] = INT
             ints[key, row] = -value if negative else value
         else:
             kinds[key, row] = OTHER
         return p
-    if exact and mantissa == 0:
+    exact = significant <= 18 and value <= _TWO_53
+    if exact and value == 0:
         real = 0.0
     elif exact and 0 <= exponent <= 22:
-        real = float(mantissa) * pow10[exponent]
+        real = float(value) * pow10[exponent]
     elif exact and -22 <= exponent < 0:
-        real = float(mantissa) / pow10[-exponent]
+        real = float(value) / pow10[-exponent]
     else:
         kinds[key, row] = DECIMAL
         ints[key, row] = start
