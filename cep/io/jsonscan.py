@@ -52,6 +52,7 @@ _FALSE = np.frombuffer(b"false", np.uint8)
 _NULL = np.frombuffer(b"null", np.uint8)
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 class Keys:
@@ -568,8 +569,20 @@ class Interner:
                    self.pool, int(self.counts[0]))  # fmt: skip
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _word(data: np.ndarray, a: int, n: int) -> np.uint64:
+    """The first (up to) 8 bytes of a span, packed little-end first."""
+    w = np.uint64(0)
+    for k in range(min(n, 8)):
+        w |= np.uint64(data[a + k]) << np.uint64(8 * k)
+    return w
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _hash(data: np.ndarray, a: int, n: int) -> np.uint64:
+    if n <= 8:  # one multiply of the packed bytes
+        h = (_word(data, a, n) ^ (np.uint64(n) << np.uint64(59))) * _GOLDEN
+        return h ^ (h >> np.uint64(29))
     h = _FNV_OFFSET
     for k in range(n):
         h = (h ^ np.uint64(data[a + k])) * _FNV_PRIME
@@ -612,7 +625,13 @@ def intern_spans(
         found = -1
         while table[i] >= 0:
             e = table[i]
-            if hashes[i] == h and _same(data, a, n, pool, entry_start[e], entry_len[e]):
+            # up to 8 bytes, the hash is one-to-one (a xor, an odd multiply and a
+            # xorshift of the packed bytes and the length): equal hashes, equal bytes
+            if (
+                hashes[i] == h
+                and entry_len[e] == n
+                and (n <= 8 or _same(data, a, n, pool, entry_start[e], n))
+            ):
                 found = e
                 break
             i = (i + 1) & mask
