@@ -218,6 +218,37 @@ def test_plain_lines_are_read_by_the_scanner_alone(
     same(expected, batch_view([first, *batches], SCAN_FIELDS))
 
 
+@pytest.mark.parametrize(
+    ("amount", "scanned"),
+    [
+        ("0.1000000000000000055511151231257827", True),  # Python's float() reads it
+        ("1e400", False),  # no float64 holds it: the row reader says what it is
+        ("-1e400", False),
+        ("9007199254740993", False),  # an integer a float64 does not hold exactly
+        ("9007199254740992", True),
+    ],
+)
+def test_amounts_the_scanner_cannot_settle_alone(
+    monkeypatch: pytest.MonkeyPatch, amount: str, scanned: bool
+) -> None:
+    odd = ('{"type": "Payment", "ts": 5, "user": "u1", "amount": ' + amount
+           + ', "status": "failed", "country": "DE", "count": 1}\n').encode()  # fmt: skip
+    data = _payments(3) + odd + _payments(3)
+    expected = row_view(read_jsonl(io.BytesIO(data), validator=VALIDATOR), SCAN_FIELDS)
+    read: list[int] = []  # lines the scanner read
+    original = columnar._JsonlReader._scan
+
+    def scan(*args: Any) -> Any:
+        rows, rest = original(*args)
+        read.extend(rows.line.tolist())
+        return rows, rest
+
+    monkeypatch.setattr(columnar._JsonlReader, "_scan", staticmethod(scan))
+    batches = read_jsonl_batches(io.BytesIO(data), fields=SCAN_FIELDS, validator=VALIDATOR)
+    same(expected, batch_view(list(batches), SCAN_FIELDS))
+    assert (4 in read) == scanned
+
+
 def _scan_one(text: str, names: list[str]) -> jsonscan.Scanned:
     data = text.encode()
     keys = jsonscan.Keys(names, 0, ["T"])

@@ -63,6 +63,21 @@ class Keys:
         self.type_key = type_key
         self.blob, self.offsets = _pack([name.encode() for name in names])
         self.tag_blob, self.tag_offsets = _pack([tag.encode() for tag in tags])
+        #: checks of a good line's tokens (`ScanPlan`): none unless `check` is set
+        self.checked = False
+        self.by_tag = False
+        self.masks = np.zeros((1, len(names)), np.int64)
+        self.exact_floats = np.zeros(len(names), np.bool_)
+
+    def check(self, by_tag: bool, masks: np.ndarray, exact_floats: np.ndarray) -> None:
+        """Lines are good only if their tokens fit: the type key holds one of the tags
+        (`by_tag`; else it may also be absent or null, and the type is the first),
+        then each key's token kind is a bit of `masks[type, key]` (-1: any), and an
+        integer for a key of `exact_floats` is one a float64 holds exactly."""
+        self.checked = True
+        self.by_tag = by_tag
+        self.masks = masks
+        self.exact_floats = exact_floats
 
 
 def _pack(items: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -107,11 +122,12 @@ def scan(
             data, starts, ends, lo, hi, keys.blob, keys.offsets, keys.type_key,
             keys.tag_blob, keys.tag_offsets,
             out.good, out.kinds, out.ints, out.reals, out.lens, _POW10,
+            keys.checked, keys.by_tag, keys.masks, keys.exact_floats,
         )  # fmt: skip
 
     in_parallel(part, n)
     scanned = out.first(n)
-    _convert_decimals(buf, scanned)
+    _convert_decimals(buf, scanned, keys)
     return scanned
 
 
@@ -492,13 +508,45 @@ def scan_lines(
     blob: np.ndarray, offsets: np.ndarray, type_key: int, tag_blob: np.ndarray,
     tag_offsets: np.ndarray, good: np.ndarray, kinds: np.ndarray, ints: np.ndarray,
     reals: np.ndarray, lens: np.ndarray, pow10: np.ndarray,
+    checked: bool, by_tag: bool, masks: np.ndarray, exact_floats: np.ndarray,
 ) -> None:  # fmt: skip
-    """Tokens of lines lo..hi-1 (see the module docstring); `good[i]` False where unsure."""
+    """Tokens of lines lo..hi-1 (see the module docstring); `good[i]` False where unsure,
+    and with `checked` where its tokens do not fit (`Keys.check`)."""
     for row in range(lo, hi):
-        good[row] = _line(
+        ok = _line(
             data, starts[row], ends[row], row, blob, offsets, type_key, tag_blob,
             tag_offsets, kinds, ints, reals, lens, pow10,
         )  # fmt: skip
+        if ok and checked:
+            ok = _fits(row, type_key, by_tag, masks, exact_floats, kinds, ints)
+        good[row] = ok
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _fits(
+    row: int, type_key: int, by_tag: bool, masks: np.ndarray, exact_floats: np.ndarray,
+    kinds: np.ndarray, ints: np.ndarray,
+) -> bool:  # fmt: skip
+    type_kind = kinds[type_key, row]
+    tag = ints[type_key, row] if type_kind == STR else -1
+    if by_tag:
+        if tag < 0:
+            return False
+        which = tag
+    else:
+        if type_kind > NULL and tag < 0:
+            return False
+        which = 0
+    for key in range(kinds.shape[0]):
+        kind = kinds[key, row]
+        if kind == DECIMAL:  # a float (`_convert_decimals` says where it is not)
+            kind = FLOAT
+        mask = masks[which, key]
+        if mask >= 0 and (mask >> kind) & 1 == 0:
+            return False
+        if exact_floats[key] and kind == INT and abs(ints[key, row]) > _TWO_53:
+            return False
+    return True
 
 
 # ------------------------------------------------------------------------- interning
@@ -724,6 +772,15 @@ class ScanPlan:
         self.index = {name: i for i, name in enumerate(names)}
         self.keys = Keys(names, 0, tags or default)
         self.by_tag = bool(tags)
+        masks = np.full((max(len(classes), 1), len(names)), -1, np.int64)
+        for c, plan in enumerate(classes):
+            if plan.masks is None:
+                masks[c, 0] = 0  # no token fits: this type's lines go the usual way
+                continue
+            for name, mask in plan.masks.items():
+                masks[c, names.index(name)] = mask
+        exact_floats = np.array([(name, "float") in fields for name in names], np.bool_)
+        self.keys.check(self.by_tag, masks, exact_floats)
         self.classes = classes
         self.fields = fields
         self.interners = interners
@@ -740,26 +797,7 @@ class ScanPlan:
         s = scan(buf, starts, ends, self.keys, self.scratch)
         good = s.good
         kinds, ints = s.kinds, s.ints
-        type_kind, tag = kinds[0], ints[0]
-        if self.by_tag:
-            good &= (type_kind == STR) & (tag >= 0)
-            which = np.where(good, tag, 0)
-        else:
-            good &= (type_kind <= NULL) | ((type_kind == STR) & (tag >= 0))
-            which = np.zeros(len(good), np.int64)
-        for c in np.unique(which[good]).tolist():
-            plan = self.classes[c]
-            rows = good & (which == c)
-            if plan.masks is None:
-                good &= ~rows
-                continue
-            for name, mask in plan.masks.items():
-                fits = (mask >> kinds[self.index[name]].astype(np.int64)) & 1
-                good &= ~rows | (fits == 1)
-        for name, kind in self.fields:
-            if kind == "float":  # integers a float64 holds exactly
-                key = self.index[name]
-                good &= (kinds[key] != INT) | (np.abs(ints[key]) <= _TWO_53)
+        which = ints[0] if self.by_tag else np.zeros(len(good), np.int64)
         lines = np.flatnonzero(good)
         codes = np.array([plan.code for plan in self.classes], np.int32)[which[lines]]
         ts = ints[1][lines]
@@ -794,9 +832,10 @@ class ScanPlan:
         return lines, ts, codes, {name: columns[name] for name, _ in self.fields}
 
 
-def _convert_decimals(buf: Any, s: Scanned) -> None:
+def _convert_decimals(buf: Any, s: Scanned, checks: Keys) -> None:
     """Float literals the scanner left as text, read by Python's float() (FLOAT, or OTHER
-    where no finite float64 holds them)."""
+    where no finite float64 holds them: a line `checks` took as fitting is then not good
+    if that key's kind is checked)."""
     keys, rows = np.nonzero(s.kinds == DECIMAL)
     if not len(keys):
         return
@@ -805,4 +844,11 @@ def _convert_decimals(buf: Any, s: Scanned) -> None:
     ends = (s.ints[keys, rows] + s.lens[keys, rows]).tolist()
     reals = np.array([float(view[a:b]) for a, b in zip(starts, ends, strict=True)], np.float64)
     s.reals[keys, rows] = reals
-    s.kinds[keys, rows] = np.where(np.isfinite(reals), FLOAT, OTHER)
+    finite = np.isfinite(reals)
+    s.kinds[keys, rows] = np.where(finite, FLOAT, OTHER)
+    if checks.checked:  # the scanner took them for floats (`_fits`): not so where OTHER
+        for key, row in zip(keys[~finite].tolist(), rows[~finite].tolist(), strict=True):
+            if s.good[row]:
+                which = int(s.ints[checks.type_key, row]) if checks.by_tag else 0
+                if checks.masks[which, key] >= 0:
+                    s.good[row] = False
