@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -109,7 +111,6 @@ def arrow_columns(draw: st.DrawFn) -> tuple[Any, bool]:
     """A record batch of columns of several Arrow types (with nulls), and whether every
     column is of a type whose texts are made in bulk (uint64 only while its values fit
     int64)."""
-    import pyarrow as pa
 
     n = draw(st.integers(1, 12))
     kinds = draw(st.lists(st.sampled_from([*_SUPPORTED, "date", "f32"]), max_size=6))
@@ -178,3 +179,19 @@ def test_arrow_record_texts_are_what_reports_write(batch_supported: Any, data: A
             assert json.loads(text) == record  # kept in place of the record
         elif text is not None:
             assert text == expected
+
+
+@pytest.mark.parametrize("extra", [0, 50])  # a dictionary near the rows' size, or larger
+def test_arrow_dictionary_columns_with_null_values(extra: int) -> None:
+    """A dictionary may hold a null value: a cell pointing at it is left out, as a null
+    cell is."""
+    from cep.io.columnar import _arrow_record_texts, _arrow_records
+
+    dictionary = pa.array([None, "x", "é\n", *(f"v{i}" for i in range(extra))])
+    indices = pa.array([0, 1, 2, None, 1], pa.int32())
+    column = pa.DictionaryArray.from_arrays(indices, dictionary)
+    batch = pa.RecordBatch.from_arrays([column, pa.array(range(5))], names=["s", "i"])
+    rows = np.arange(5, dtype=np.int64)
+    texts = _arrow_record_texts(batch, rows)
+    assert [json.loads(t) for t in texts] == _arrow_records(batch, rows.tolist())
+    assert texts[0] == '{"i": 0}' and texts[2] == '{"s": "é\\n", "i": 2}'
