@@ -859,3 +859,23 @@ def test_dictionary_codes_of_arrow_strings_follow_each_dictionary() -> None:
     assert dictionary.arrow_codes(pa.array(["b", "c"])).tolist() == [1, 2]
     assert dictionary.arrow_codes(pa.array(["c", "a", "d"])).tolist() == [2, 0, 3]
     assert dictionary.values == ["a", "b", "c", "d"]
+
+
+def test_csv_records_hold_only_plain_json_values() -> None:
+    """`PLAIN_RECORDS` lists CSV rows' `record_of`: whatever a cell holds, its record is
+    plain JSON, so reports write it as it is."""
+    from cep.io.columnar import PLAIN_RECORDS
+    from cep.runtime.match import plain_json
+
+    data = (
+        b"type,ts,v,w\n"
+        b"Other,1,1e400,99999999999999999999999\n"
+        b'Other,2,"[1, 2.5, ""x"", [true, null, {""k"": -0.0}]]",TRUE\n'
+        b"Other,3,-0,\xc3\xa9\n"
+        b"Other,4,nan,Infinity\n"
+    )
+    (batch,) = read_csv_batches(io.BytesIO(data), fields={"v": "object"})
+    assert batch.record_of.__func__ in PLAIN_RECORDS  # type: ignore[attr-defined]
+    records = [batch.record_of(batch.text(i)) for i in range(len(batch))]
+    assert records[0]["v"] == float("inf") and records[0]["w"] == 10**23 - 1
+    assert all(plain_json(record) for record in records)

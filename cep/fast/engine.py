@@ -51,13 +51,7 @@ from cep.fast.reporttext import (
     write_reports,
 )
 from cep.fast.vector import BatchPredicates, fields_used
-from cep.io.columnar import (
-    Batch,
-    EventColumns,
-    arrow_record_of,
-    exact_arrow_record_of,
-    json_record,
-)
+from cep.io.columnar import PLAIN_RECORDS, Batch, EventColumns, json_record
 from cep.io.recordtext import TextPieces, piece_texts
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
@@ -94,8 +88,6 @@ _SKIPS = {
 _DIRECT = {("int", NUM), ("float", NUM), ("time", NUM), ("duration", NUM), ("bool", BOOL)}
 BATCH = 65_536
 _SEQ = attrgetter("seq")
-#: how batches rebuild records that hold only JSON's types
-_JSON_RECORDS = (json_record, arrow_record_of, exact_arrow_record_of)
 #: compact the kernel's history once this many events are stored (and it has doubled)
 COMPACT_AT = 200_000
 
@@ -864,7 +856,7 @@ def _record(event: Event | KeptEvent) -> Any:
         if record is None:
             record_of = event.record_of
             record = record_of(event.payload)
-            if record_of not in _JSON_RECORDS:
+            if getattr(record_of, "__func__", record_of) not in PLAIN_RECORDS:
                 record = as_plain_json(record)
             event.record = record
         return record

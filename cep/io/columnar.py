@@ -1973,6 +1973,13 @@ class _CsvReader(_Reader):
         self._type_group(code, rows, keep, parts, field, declared_as, inferred)
 
 
+#: how batches rebuild records that hold only plain JSON values (`match.plain_json`): JSON
+#: lines' and Arrow rows' records, and CSV rows' (text, numbers, booleans and JSON lists)
+PLAIN_RECORDS = frozenset(
+    (json_record, arrow_record_of, exact_arrow_record_of, _CsvReader.record_of)
+)
+
+
 # ------------------------------------------------------------------------------ Arrow
 
 
