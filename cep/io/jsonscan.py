@@ -11,13 +11,14 @@ A line the scanner is not sure of is marked not good, and read the usual way (ms
 then the row reader): bad JSON (and NaN or Infinity, which Python's json reads), nesting
 deeper than 64 levels, a wanted key written with escapes or given twice, a type name
 written with escapes. Whether a good line's tokens fit its event type's fields is decided
-after the scan (`ScanPlan`): an integer of 19 or more digits, a float beyond float64, a
-nested value where a scalar is wanted, and any value of another type than the field's
-send the line the usual way too.
+as it is scanned (`ScanPlan` sets the checks: `Keys.check`): an integer of 19 or more
+digits, a float beyond float64, a nested value where a scalar is wanted, and any value
+of another type than the field's send the line the usual way too.
 
 `Interner` gives strings (byte spans of the block) their dictionary codes: an open-
-addressing table of the UTF-8 bytes seen so far, so a string is decoded to a Python str
-once per run, when first seen.
+addressing table of the UTF-8 bytes seen so far (strings of up to 8 bytes hashed one-to-
+one from their packed bytes), so a string is decoded to a Python str once per run, when
+first seen.
 """
 
 from __future__ import annotations
