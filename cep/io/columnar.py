@@ -2058,15 +2058,19 @@ def _arrow_record_pieces(batch: Any, rows: np.ndarray) -> TextPieces:
         key = json_text(name) + ": "
         kind = column.type
         valid = _np(column.is_valid())
-        if types.is_dictionary(kind):
+        dictionary = types.is_dictionary(kind)
+        if dictionary:
             kind = kind.value_type
-            # strings: the dictionary's texts made once each where it is not much larger
-            # than the rows taken (else only the values taken, encoded again)
-            small = len(column.dictionary) <= 2 * n and not column.dictionary.null_count
-            strings = types.is_string(kind) or types.is_large_string(kind)
-            column = column if strings and small else column.dictionary_decode()
-        if types.is_string(kind) or types.is_large_string(kind):
-            encoded = column if types.is_dictionary(column.type) else column.dictionary_encode()
+        text = types.is_string(kind) or types.is_large_string(kind)
+        # text: a dictionary's own texts, made once each, where it is not much larger than
+        # the rows taken (else only the values taken, encoded again)
+        if dictionary and not (
+            text and len(column.dictionary) <= 2 * n and not column.dictionary.null_count
+        ):
+            column = column.dictionary_decode()
+            dictionary = False
+        if text:
+            encoded = column if dictionary else column.dictionary_encode()
             index = _np(encoded.indices.fill_null(0)).astype(np.int64)
             texts.pieces(key, valid, index, json_lines(encoded.dictionary.to_pylist()), 10)
         elif types.is_integer(kind) or types.is_timestamp(kind):

@@ -772,17 +772,17 @@ class ScanPlan:
         names.extend(name for name, _ in fields if name not in names)
         self.index = {name: i for i, name in enumerate(names)}
         self.keys = Keys(names, 0, tags or default)
-        self.by_tag = bool(tags)
         masks = np.full((max(len(classes), 1), len(names)), -1, np.int64)
         for c, plan in enumerate(classes):
             if plan.masks is None:
                 masks[c, 0] = 0  # no token fits: this type's lines go the usual way
                 continue
             for name, mask in plan.masks.items():
-                masks[c, names.index(name)] = mask
+                masks[c, self.index[name]] = mask
         exact_floats = np.array([(name, "float") in fields for name in names], np.bool_)
-        self.keys.check(self.by_tag, masks, exact_floats)
-        self.classes = classes
+        self.keys.check(bool(tags), masks, exact_floats)
+        #: the event type code of each class
+        self.type_codes = np.array([plan.code for plan in classes], np.int32)
         self.fields = fields
         self.interners = interners
         self.scratch = Scanned(len(names), 0)  # reused by each read
@@ -798,9 +798,11 @@ class ScanPlan:
         s = scan(buf, starts, ends, self.keys, self.scratch)
         good = s.good
         kinds, ints = s.kinds, s.ints
-        which = ints[0] if self.by_tag else np.zeros(len(good), np.int64)
         lines = np.flatnonzero(good)
-        codes = np.array([plan.code for plan in self.classes], np.int32)[which[lines]]
+        if self.keys.by_tag:  # a good line's type key holds its class's tag
+            codes = self.type_codes[ints[0][lines]]
+        else:
+            codes = np.full(len(lines), self.type_codes[0], np.int32)
         ts = ints[1][lines]
         columns = {}
         texts = []  # text columns: interned on threads
