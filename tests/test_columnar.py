@@ -879,3 +879,53 @@ def test_csv_records_hold_only_plain_json_values() -> None:
     records = [batch.record_of(batch.text(i)) for i in range(len(batch))]
     assert records[0]["v"] == float("inf") and records[0]["w"] == 10**23 - 1
     assert all(plain_json(record) for record in records)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_record_texts_made_ahead_serve_later_asks(fmt: str, validator: Validator) -> None:
+    """`make_record_pieces` (a reader's thread making texts ahead) changes no text: events
+    made ahead come from there, in the order asked, and others are still made."""
+    from cep.io.recordtext import piece_texts
+
+    table = _payments(60)
+    sink = io.BytesIO()
+    if fmt == "parquet":
+        pq.write_table(table, sink)
+        reader: Any = read_parquet_batches
+    else:
+        sink.write("".join(json.dumps(row) + "\n" for row in table.to_pylist()).encode())
+        reader = read_jsonl_batches
+
+    def batch() -> Any:
+        sink.seek(0)
+        return next(iter(reader(sink, fields={"user": "str"}, validator=validator)))
+
+    everything = np.arange(len(batch()))
+    expected = piece_texts(batch().record_pieces(everything))
+    assert all(expected[i] is not None for i in (1, 3, 4, 9))
+    ahead = batch()
+    ahead.make_record_pieces(np.array([1, 3, 4, 9]))
+    for asked in ([4, 1], [9, 3, 1, 4], [0, 3], [2], []):
+        pieces = ahead.record_pieces(np.array(asked, np.int64))
+        assert piece_texts(pieces) == [expected[i] for i in asked]
+
+
+def test_parquet_reader_prepares_every_batch_but_the_first(validator: Validator) -> None:
+    """`prepare` runs on the reader's thread for each batch after the first (which its
+    caller awaits) before the batch is handed over."""
+    import threading
+
+    sink = io.BytesIO()
+    pq.write_table(_payments(1000), sink, row_group_size=300)
+    prepared: list[tuple[int, str]] = []
+
+    def prepare(batch: Any) -> None:
+        prepared.append((int(batch.line[0]), threading.current_thread().name))
+
+    sink.seek(0)
+    batches = []
+    for batch in read_parquet_batches(sink, validator=validator, batch_size=200, prepare=prepare):
+        batches.append(batch)
+        assert len(prepared) >= len(batches) - 1  # handed over prepared
+    assert [line for line, _ in prepared] == [int(b.line[0]) for b in batches[1:]]
+    assert {name for _, name in prepared} == {"cep-read-ahead"}

@@ -397,3 +397,49 @@ def test_csv_input_on_both_engines(tmp_path, capsys) -> None:
         'a "quoted" word',
     ]
     assert outputs[1][1].count("\n") == 2
+
+
+def test_parquet_batches_prepared_ahead_report_the_same(tmp_path, monkeypatch) -> None:
+    """`ColumnarRun.prepare` on the reader's thread (what `cep run` does for Parquet) makes
+    the record texts of the events some term accepts before a batch is matched; the
+    report lines are those of a run left to make them itself, and the interpreter's."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cep.io.columnar import Batch, read_parquet_batches
+
+    with open("examples/payments.jsonl", encoding="utf-8") as feed:
+        lines = feed.read().splitlines()
+    path = tmp_path / "payments.parquet"
+    pq.write_table(pa.Table.from_pylist([json.loads(line) for line in lines]), path)
+    checked = check_paths(["rules/payments.cep"])
+    rules = load_rules(checked, ["three_failed_payments"])  # accepts failed payments only
+    made_ahead: list[int] = []
+    make = Batch.make_record_pieces
+
+    def counted(batch: Batch, rows) -> None:
+        made_ahead.append(len(rows))
+        make(batch, rows)
+
+    monkeypatch.setattr(Batch, "make_record_pieces", counted)
+
+    def report_lines(ahead: bool) -> list[str]:
+        run = ColumnarRun(rules, checked.schemas, as_text=True)
+        batches = read_parquet_batches(
+            path,
+            fields=run.fields(),
+            validator=Validator(checked.schemas),
+            batch_size=150,
+            prepare=run.prepare if ahead else None,
+        )
+        out = [line for batch in batches for line in run.run(batch)]
+        return out + run.finish(flush=True)
+
+    expected = report_lines(ahead=False)
+    assert not made_ahead
+    got = report_lines(ahead=True)
+    assert len(made_ahead) == len(lines) // 150  # every batch but the first
+    assert all(0 < rows <= 150 // 4 for rows in made_ahead)
+    assert got == expected
+    interpreted, _ = _interpreted(checked, rules, lines, flush=True)
+    assert [json.loads(line) for line in got] == interpreted

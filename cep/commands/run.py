@@ -285,7 +285,7 @@ def _run_mixed(
     records = [0]
 
     def reports() -> Iterator[list[Match | str]]:
-        with _batches(args, fmt, run.fields(), checked.schemas) as batches:
+        with _batches(args, fmt, run.fields(), checked.schemas, run.prepare) as batches:
             for batch in batches:
                 records[0] += len(batch) + len(batch.rejects)
                 keyed = run.run_keyed(batch)
@@ -332,9 +332,14 @@ def _guess_format(path: str) -> str:
 
 @contextmanager
 def _batches(
-    args: argparse.Namespace, fmt: str, fields: dict[str, str], schemas: Any
+    args: argparse.Namespace,
+    fmt: str,
+    fields: dict[str, str],
+    schemas: Any,
+    prepare: Callable[[Any], None] | None = None,
 ) -> Iterator[Iterator[Any]]:
-    """Batches of columns of the input (cep.io.columnar), for the fast path."""
+    """Batches of columns of the input (cep.io.columnar), for the fast path; Parquet and
+    Arrow batches are read on a thread, which also calls `prepare` on them."""
     from cep.io import columnar
 
     options = {
@@ -351,7 +356,7 @@ def _batches(
             source = getattr(sys.stdin, "buffer", sys.stdin)
         elif not os.path.exists(args.input):
             raise SourceError(f"cannot read {args.input}: No such file or directory")
-        yield reader(source, **options)
+        yield reader(source, **options, prepare=prepare)
         return
     read = columnar.read_csv_batches if fmt == "csv" else columnar.read_jsonl_batches
     with open_source(args.input, fmt) as stream:

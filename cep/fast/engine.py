@@ -90,6 +90,8 @@ BATCH = 65_536
 _SEQ = attrgetter("seq")
 #: compact the kernel's history once this many events are stored (and it has doubled)
 COMPACT_AT = 200_000
+#: `ColumnarRun.prepare` makes record texts ahead for at most 1/AHEAD_SHARE of a batch
+AHEAD_SHARE = 4
 
 
 @contextmanager
@@ -345,6 +347,16 @@ class FastRule:
         state = self.state
         return (self.program_arrays, values, state.values, self.stack, self._no_bits,
                 state.scratch)  # fmt: skip
+
+    def candidates(self, batch: Batch) -> np.ndarray | None:
+        """Which events of a batch some term's test accepts: the only ones the kernel can
+        keep. None where a term is tested event by event."""
+        if any(test is None for test in self.tests):
+            return None
+        accepted = np.zeros(len(batch), dtype=np.bool_)
+        for test in self.tests:
+            accepted |= test(batch)
+        return accepted
 
     def fields_tested(self) -> set[str]:
         """The fields the rule's term tests read."""
@@ -1019,6 +1031,23 @@ class ColumnarRun:
             if len(declared) == 1 and (kind := declared.pop()) in ("int", "float", "bool", "str"):
                 wanted[name] = kind
         return wanted
+
+    def prepare(self, batch: Batch) -> None:
+        """Work on a batch that needs nothing of the run's state, done ahead by a reader
+        on its own thread while the batch before is matched (`read_parquet_batches`'
+        `prepare`): with `as_text`, the record texts of the events some term accepts,
+        when they are at most a quarter of the batch (only those can be kept)."""
+        if not self.as_text or not len(batch):
+            return
+        accepted = np.zeros(len(batch), dtype=np.bool_)
+        for fast in self.engine.rules:
+            by_rule = fast.candidates(batch)
+            if by_rule is None:
+                return
+            accepted |= by_rule
+        rows = np.flatnonzero(accepted)
+        if len(rows) <= len(batch) // AHEAD_SHARE:
+            batch.make_record_pieces(rows)
 
     def run(self, batch: Batch) -> list[Any]:
         """Match a batch; returns the reports it releases, in order."""

@@ -228,7 +228,8 @@ class Batch:
     """
 
     __slots__ = (
-        "_texts", "columns", "line", "lines", "record_of", "rejects", "ts", "type", "types",
+        "_ahead", "_texts", "columns", "line", "lines", "record_of", "rejects", "ts", "type",
+        "types",
     )  # fmt: skip
 
     def __init__(
@@ -250,6 +251,8 @@ class Batch:
         self.rejects = rejects
         self.lines = lines
         self._texts = texts
+        #: record texts made ahead (`make_record_pieces`): the rows, sorted, and their pieces
+        self._ahead: tuple[np.ndarray, TextPieces] | None = None
         #: an event's record (a dict of its fields, as the row reader reads it) from what
         #: `kept_of` gives: its text as JSON for JSON lines; CSV and Arrow readers set
         #: their own
@@ -280,10 +283,22 @@ class Batch:
         """Some events' records as reports write them, made in bulk where the batch can
         (JSON lines: `cep.io.recordtext`; Arrow rows: `_arrow_record_pieces`); a text
         decodes (`json_record`) to the record `record_of` gives. None when the batch
-        makes none."""
+        makes none. Taken from those made ahead when they hold every event asked for."""
+        ahead = self._ahead
+        if ahead is not None and len(ahead[0]):
+            rows, (data, starts, ends) = ahead
+            at = np.minimum(np.searchsorted(rows, indexes), len(rows) - 1)
+            if (rows[at] == indexes).all():
+                return data, starts[at], ends[at]
         if self.record_of is json_record or isinstance(self._texts, _RowTexts):
             return self._texts.record_pieces(np.asarray(indexes, np.int64))
         return None
+
+    def make_record_pieces(self, rows: np.ndarray) -> None:
+        """Make the record texts of some events (sorted indexes) ahead of `record_pieces`:
+        work a reader's thread can do while the caller matches the batch before."""
+        pieces = self.record_pieces(rows)
+        self._ahead = None if pieces is None else (rows, pieces)
 
     def values(self, i: int) -> dict[str, Any]:
         """Event `i`'s fields asked for, as Python values (missing ones left out)."""
@@ -431,6 +446,15 @@ class _Part:
         self.values = values
         self.valid = valid
         self.other: dict[int, Any] = {} if other is None else other
+
+
+def _rows_by_type(codes: np.ndarray, keep: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """The type codes of the rows kept (codes >= 0 there), each with the rows of that
+    code, in order; every row when there is only one."""
+    found = np.flatnonzero(np.bincount(codes[keep])).tolist()
+    if len(found) == 1:
+        return [(found[0], np.arange(len(codes)))]
+    return [(code, np.flatnonzero(codes == code)) for code in found]
 
 
 def _empty(kind: str, n: int) -> _Part:
@@ -1535,13 +1559,17 @@ def _put(
     typed: _Typed,
     dictionary: Dictionary | None,
 ) -> None:
-    """Store typed values at `rows[typed.mask]` of a column part of kind `kind`."""
+    """Store typed values at `rows[typed.mask]` of a column part of kind `kind` (`rows`
+    sorted, no row twice)."""
     mask = typed.mask
     if not mask.any():
         return
     pa = _pa()
     values = typed.values
-    where = rows[mask]
+    # every row of the part, in order: stored as a slice, a plain copy
+    every = len(rows) == len(part.values) and bool(mask.all())
+    where = rows if every else rows[mask]
+    at = slice(None) if every else where
     vkind = typed.kind
     if vkind == "py":
         for i, value in zip(
@@ -1574,22 +1602,31 @@ def _put(
     if vkind == "str":
         assert dictionary is not None
         indices, strings = _encode(values if mask.all() else values.filter(pa.array(mask)))
-        part.values[where] = dictionary.arrow_codes(strings)[indices]
-        part.valid[where] = True
+        _store(part, at, dictionary.arrow_codes(strings)[indices])
         return
     chosen = values[mask]
     if vkind == "int" and kind == "float":
         as_float = chosen.astype(np.float64)
-        part.values[where] = as_float
-        part.valid[where] = True
+        part.values[at] = as_float
+        part.valid[at] = True
         for j in np.flatnonzero(np.abs(chosen) >= _EXACT_FLOAT).tolist():
             value = int(chosen[j])
             if float(value) != value:
                 part.valid[where[j]] = False
                 part.other[int(where[j])] = value
         return
-    part.values[where] = chosen
-    part.valid[where] = True
+    _store(part, at, chosen)
+
+
+def _store(part: _Part, at: slice | np.ndarray, values: np.ndarray) -> None:
+    """`values` (an array of the caller's own) as a part's values at `at`: as they are
+    where they are every value of the part (a slice) and of its type (no copy)."""
+    if isinstance(at, slice) and values.dtype == part.values.dtype:
+        part.values = values
+        part.valid = np.ones(len(values), np.bool_)
+        return
+    part.values[at] = values
+    part.valid[at] = True
 
 
 class _CellReader:
@@ -1942,9 +1979,7 @@ class _CsvReader(_Reader):
                     ts[i] = ms
 
         parts = {name: _empty(kind, k) for name, kind in self.fields}
-        groups = np.unique(codes[keep])
-        for code in groups.tolist():
-            rows = np.flatnonzero(codes == code) if len(groups) > 1 else np.arange(k)
+        for code, rows in _rows_by_type(codes, keep):
             self._group(table, code, rows, keep, parts)
         fast = _FastRows(lines + block.first, ts, codes, parts, starts[lines], ends[lines])
         return fast.keep(keep), lines[~keep]
@@ -1990,7 +2025,7 @@ def _arrow_values(column: Any) -> _Typed:
     pc = pa.compute
     types = pa.types
     kind = column.type
-    mask = _np(column.is_valid())
+    mask = np.ones(len(column), np.bool_) if not column.null_count else _np(column.is_valid())
     if types.is_dictionary(kind):
         if types.is_string(kind.value_type) or types.is_large_string(kind.value_type):
             return _Typed("str", column, mask)
@@ -2115,10 +2150,13 @@ class _ArrowReader(_Reader):
             else:
                 indices, strings = _encode(typed.values)
                 lookup = np.array(
-                    [self.types.code(v) if v else default for v in strings.to_pylist()] or [0]
+                    [self.types.code(v) if v else default for v in strings.to_pylist()] or [0],
+                    np.int32,
                 )
-                codes = lookup[indices].astype(np.int32)
-                codes[~typed.mask] = default
+                # one type name (the usual case): no lookup per row
+                codes = np.full(k, lookup[0], np.int32) if len(lookup) == 1 else lookup[indices]
+                if typed.values.null_count:
+                    codes[~typed.mask] = default
         keep &= codes >= 0
         if self.time_field not in index:
             keep[:] = False
@@ -2127,17 +2165,15 @@ class _ArrowReader(_Reader):
             keep &= typed.mask
             ok, ts = _times(typed)
             keep &= ok
-        groups = np.unique(codes[keep])
-        for code in groups.tolist():
-            rows = np.flatnonzero(codes == code) if len(groups) > 1 else np.arange(k)
+        for code, rows in _rows_by_type(codes, keep):
             self._group(batch, index, code, rows, keep, parts)
-        fast = _FastRows(
-            np.arange(k, dtype=np.int64) + first, ts, codes, parts, np.arange(k), np.arange(k)
-        ).keep(keep)
+        rows = np.arange(k, dtype=np.int64)  # an Arrow row's text is made from its row number
+        fast = _FastRows(rows + first, ts, codes, parts, rows, rows).keep(keep)
         demoted = np.flatnonzero(~keep).tolist()
         slow: list[SourceEvent | Reject] = []
-        for i, record in zip(demoted, _arrow_records(batch, demoted), strict=True):
-            slow.append(self.maker.make(record, first + i, _record_text(record)))
+        if demoted:  # (taking no rows still costs a pass over the columns)
+            for i, record in zip(demoted, _arrow_records(batch, demoted), strict=True):
+                slow.append(self.maker.make(record, first + i, _record_text(record)))
         return self.assemble(fast, slow, k, arrow=batch)
 
     def _group(
@@ -2283,10 +2319,13 @@ def read_parquet_batches(
     default_type: str | None = None,
     validator: Validator | None = None,
     batch_size: int = ARROW_BATCH_SIZE,
+    prepare: Callable[[Batch], None] | None = None,
 ) -> Iterator[Batch]:
     """Batches of a Parquet file: each row is the record of its non-null cells. Batches
     are decoded and put together on a thread one ahead of the caller (`read_ahead`; the
-    reader alone adds to the run's `Dictionary`s, a caller only reads them)."""
+    reader alone adds to the run's `Dictionary`s, a caller only reads them); `prepare`,
+    when given, is called there on each batch but the first (which the caller awaits):
+    `ColumnarRun.prepare`."""
     pa = _pa()
     reader = _ArrowReader(fields, type_field, time_field, default_type, validator)
     try:
@@ -2301,10 +2340,17 @@ def read_parquet_batches(
     def batches() -> Iterator[Batch]:
         first = 1
         for record_batch in parquet.iter_batches(batch_size=batch_size):
-            yield reader.batch(record_batch, first)
+            yield _prepared(reader.batch(record_batch, first), first, prepare)
             first += record_batch.num_rows
 
     yield from read_ahead(batches())
+
+
+def _prepared(batch: Batch, first: int, prepare: Callable[[Batch], None] | None) -> Batch:
+    """`batch` after `prepare(batch)`, unless it is the first of its source."""
+    if prepare is not None and first > 1:
+        prepare(batch)
+    return batch
 
 
 def read_arrow_batches(
@@ -2316,9 +2362,11 @@ def read_arrow_batches(
     default_type: str | None = None,
     validator: Validator | None = None,
     batch_size: int = ARROW_BATCH_SIZE,
+    prepare: Callable[[Batch], None] | None = None,
 ) -> Iterator[Batch]:
     """Batches of an Arrow IPC file or stream (a stream can be standard input), put
-    together on a thread one ahead of the caller (`read_ahead`)."""
+    together on a thread one ahead of the caller (`read_ahead`), `prepare` called there
+    as for `read_parquet_batches`."""
     pa = _pa()
     reader = _ArrowReader(fields, type_field, time_field, default_type, validator)
     with _opened(source) as opened:
@@ -2343,7 +2391,7 @@ def read_arrow_batches(
                 for start in range(0, max(record_batch.num_rows, 1), batch_size):
                     piece = record_batch.slice(start, batch_size)
                     if piece.num_rows:
-                        yield reader.batch(piece, first)
+                        yield _prepared(reader.batch(piece, first), first, prepare)
                         first += piece.num_rows
 
         yield from read_ahead(batches())
