@@ -350,13 +350,15 @@ class FastRule:
 
     def candidates(self, batch: Batch) -> np.ndarray | None:
         """Which events of a batch some term's test accepts: the only ones the kernel can
-        keep. None where a term is tested event by event."""
+        keep. None where a term is tested event by event. The tests' results are left
+        with the batch for `run_columns`."""
         if any(test is None for test in self.tests):
             return None
-        accepted = np.zeros(len(batch), dtype=np.bool_)
-        for test in self.tests:
-            accepted |= test(batch)
-        return accepted
+        term_bits = np.zeros((len(self.tests), len(batch)), dtype=np.bool_)
+        for t, test in enumerate(self.tests):
+            term_bits[t] = test(batch)
+        batch.made_ahead[self] = term_bits
+        return term_bits.any(axis=0)
 
     def fields_tested(self) -> set[str]:
         """The fields the rule's term tests read."""
@@ -400,13 +402,15 @@ class FastRule:
 
         n = len(batch)
         terms = self.rule.terms
-        term_bits = np.zeros((len(terms), n), dtype=np.bool_)
-        for t, (term, test) in enumerate(zip(terms, self.tests, strict=True)):
-            if test is not None:
-                term_bits[t] = test(batch)
-            else:  # a condition outside the vectorised family: one event at a time
-                for i in range(n):
-                    term_bits[t, i] = term.test(event_at(i), None)
+        term_bits = batch.made_ahead.get(self)  # (`candidates`, on a reader's thread)
+        if term_bits is None:
+            term_bits = np.zeros((len(terms), n), dtype=np.bool_)
+            for t, (term, test) in enumerate(zip(terms, self.tests, strict=True)):
+                if test is not None:
+                    term_bits[t] = test(batch)
+                else:  # a condition outside the vectorised family: one event at a time
+                    for i in range(n):
+                        term_bits[t, i] = term.test(event_at(i), None)
         mask = accepted.copy()
         if self.screen:
             mask &= term_bits.any(axis=0)
@@ -481,7 +485,7 @@ class FastRule:
         n_cells = state.count(kernel.S_CELLS)
         if n_cells > first_cell:
             # the events new histories hold (all of this batch): kept for the reports
-            wanted = np.unique(state.tables[kernel.C_EV][first_cell:n_cells])
+            wanted = _distinct(state.tables[kernel.C_EV][first_cell:n_cells])
             kept_seqs = state.tables[kernel.E_SEQ][wanted]
             by_seq = np.argsort(seq, kind="stable")
             rows = chosen[by_seq[np.searchsorted(seq, kept_seqs, sorter=by_seq)]]
@@ -809,6 +813,16 @@ class FastRule:
         )
 
 
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """`np.unique` of non-negative integers from a narrow range, without sorting."""
+    if not len(values):
+        return values[:0]
+    low = int(values.min())
+    seen = np.zeros(int(values.max()) - low + 1, np.bool_)
+    seen[values - low] = True
+    return np.flatnonzero(seen) + low
+
+
 class _Paths:
     """The histories of a run of reports, flattened (`kernel.collect_paths`)."""
 
@@ -1061,8 +1075,11 @@ class ColumnarRun:
         seqs = np.arange(self.seq, self.seq + n, dtype=np.int64)
         self.seq += n
         # late: older than every earlier event (no allowed delay)
-        before = np.maximum.accumulate(np.concatenate(([self.max_seen], batch.ts)))[:-1]
-        late = batch.ts < before
+        ts = batch.ts
+        if n and ts[0] >= self.max_seen and not (ts[1:] < ts[:-1]).any():
+            late = np.zeros(n, np.bool_)  # in time order (the usual case)
+        else:
+            late = ts < np.maximum.accumulate(np.concatenate(([self.max_seen], ts)))[:-1]
         if n:
             self.max_seen = max(self.max_seen, int(batch.ts.max()))
         if late.any():

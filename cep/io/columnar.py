@@ -228,8 +228,8 @@ class Batch:
     """
 
     __slots__ = (
-        "_ahead", "_texts", "columns", "line", "lines", "record_of", "rejects", "ts", "type",
-        "types",
+        "_ahead", "_texts", "columns", "line", "lines", "made_ahead", "record_of", "rejects",
+        "ts", "type", "types",
     )  # fmt: skip
 
     def __init__(
@@ -253,6 +253,9 @@ class Batch:
         self._texts = texts
         #: record texts made ahead (`make_record_pieces`): the rows, sorted, and their pieces
         self._ahead: tuple[np.ndarray, TextPieces] | None = None
+        #: what work done ahead on the batch (on a reader's thread) left for its users, by
+        #: who left it (`ColumnarRun.prepare`)
+        self.made_ahead: dict[Any, Any] = {}
         #: an event's record (a dict of its fields, as the row reader reads it) from what
         #: `kept_of` gives: its text as JSON for JSON lines; CSV and Arrow readers set
         #: their own
