@@ -252,3 +252,56 @@ def test_text_table_keeps_renumbers_and_marks_unwritable_texts() -> None:
     assert table.text(0) == "three" and table.info[0, 0] == 33
     assert table.ends[1] == reporttext.FALLBACK_TEXT
     assert table.used == len("three")
+
+
+def test_report_lines_merge_in_release_order_and_write_utf8() -> None:
+    """`ReportLines`: rules' lines merged by release key, then rule index, then each
+    rule's order; joined as UTF-8 with a newline each; a lone surrogate written as its
+    JSON escape (as `write_json_text` does), kept as itself in `texts`."""
+    import numpy as np
+
+    from cep.fast.reporttext import ReportLines
+
+    def lines(keys: list[tuple[int, ...]], texts: list[str]) -> ReportLines:
+        encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+        ends = np.cumsum([len(e) for e in encoded])
+        starts = ends - [len(e) for e in encoded]
+        data = np.frombuffer(b"".join(encoded), np.uint8)
+        odd = any("\ud800" in t for t in texts)
+        return ReportLines(np.array(keys, np.int64).reshape(-1, 4), data, starts, ends, odd)
+
+    first = lines([(5, 0, 0, 0), (9, 0, 0, 0)], ['"a5"', '"a9"'])
+    second = lines([(5, 0, 0, 0), (1, 1, 0, 0), (5, 0, 0, 0)], ['"b5"', '"b1"', '"é"'])
+    merged = ReportLines.merge([first, second], [1, 0])
+    assert merged.texts() == ['"b1"', '"b5"', '"é"', '"a5"', '"a9"']
+    assert merged.keys[:, 4:].tolist() == [[0, 1], [0, 0], [0, 2], [1, 0], [1, 1]]
+    assert merged.joined() == '"b1"\n"b5"\n"é"\n"a5"\n"a9"\n'.encode()
+    assert len(ReportLines.merge([], [])) == 0
+    odd = ReportLines.merge([first, lines([(7, 0, 0, 0)], ['"\ud800"'])], [0, 1])
+    assert odd.texts() == ['"a5"', '"\ud800"', '"a9"']
+    assert odd.joined() == b'"a5"\n"\\ud800"\n"a9"\n'
+
+
+def test_cep_run_writes_a_lone_surrogate_as_the_interpreter_does(tmp_path, capsys) -> None:
+    """A report only the interpreter's path can write (a tag with a lone surrogate) is
+    written by `cep run --engine fast` as by the interpreter, byte for byte."""
+    from cep.cli import main
+
+    rules = tmp_path / "r.cep"
+    rules.write_text(
+        SCHEMA + 'rule r { pattern a = E[v == 1] -> b = E[v == 2] within 5ms tags "\\ud800" }'
+    )
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(
+        "".join(
+            json.dumps({"type": "E", "ts": i, "k": "a", "v": 1 + i % 2}) + "\n" for i in range(6)
+        )
+    )
+    written = []
+    for engine in ("interpreter", "fast"):
+        out = tmp_path / f"{engine}.jsonl"
+        argv = ["run", str(rules), "--input", str(feed), "--output", str(out), "--quiet"]
+        assert main([*argv, "--engine", engine]) == 0, capsys.readouterr().err
+        written.append(out.read_bytes())
+    assert written[0] == written[1]
+    assert written[0].count(b'"tags": ["\\ud800"]') == 3

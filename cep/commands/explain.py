@@ -7,7 +7,6 @@ import sys
 
 from cep.api import load_rules
 from cep.compile.rule import CompiledRule
-from cep.fast.engine import fast_path_refusal
 from cep.lang.checker import check_paths
 from cep.lang.diagnostics import did_you_mean
 from cep.lang.program import RulePathError
@@ -47,6 +46,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _engine(rule: CompiledRule) -> str:
+    from cep.fast.engine import fast_path_refusal  # numba loads only when asked for
+
     reason = fast_path_refusal(rule)
     if reason is None:
         return "can run compiled (numba fast path), or on the interpreter"

@@ -10,7 +10,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from cep.api import load_rules
 from cep.io.rejects import RejectsWriter
@@ -29,6 +29,9 @@ from cep.lang.values import parse_duration_option
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, MatchingEngine, Stats
 from cep.runtime.match import Match, write_json_text
 from cep.runtime.trace import RunTracer
+
+if TYPE_CHECKING:
+    from cep.fast.reporttext import ReportLines
 
 EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -176,7 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _write(
     args: argparse.Namespace,
-    produced: Iterator[list[Match] | list[Match | str]],
+    produced: Iterator[list[Match] | list[Match | str] | ReportLines],
     output: TextIO | IO[str],
     rejects: RejectsWriter,
     totals: Callable[[], tuple[int, Stats]],
@@ -188,9 +191,12 @@ def _write(
         for found in produced:
             if not found:
                 continue
-            lines = [report if type(report) is str else report.to_json() for report in found]
-            lines.append("")  # each line ends with a newline
-            write_json_text(output, "\n".join(lines))
+            if not isinstance(found, list):  # ReportLines (numba loads only when asked for)
+                _write_utf8(output, found.joined())
+            else:
+                lines = [report if type(report) is str else report.to_json() for report in found]
+                lines.append("")  # each line ends with a newline
+                write_json_text(output, "\n".join(lines))
             if streaming:
                 output.flush()
     except SourceError as error:
@@ -213,6 +219,16 @@ def _write(
         records, stats = totals()
         print(summary(records, rejects.counts, stats), file=sys.stderr)
     return EXIT_OK
+
+
+def _write_utf8(output: TextIO | IO[str], text: bytes) -> None:
+    """UTF-8 text written to a text stream: to the bytes under it where it has them."""
+    buffer = getattr(output, "buffer", None)
+    if buffer is None:
+        output.write(text.decode())
+        return
+    output.flush()
+    buffer.write(text)
 
 
 def _fast_problem(rules: list, fmt: str, delay: int, args: argparse.Namespace) -> str | None:
@@ -284,17 +300,24 @@ def _run_mixed(
     validator = Validator(checked.schemas)
     records = [0]
 
-    def reports() -> Iterator[list[Match | str]]:
+    def reports() -> Iterator[list[Match | str] | ReportLines]:
         with _batches(args, fmt, run.fields(), checked.schemas, run.prepare) as batches:
             for batch in batches:
                 records[0] += len(batch) + len(batch.rejects)
+                if not interpreted:  # the lines as one text, in the order released
+                    lines = run.run_lines(batch)
+                    _write_rejects(rejects, batch.rejects, lates)
+                    yield lines
+                    continue
                 keyed = run.run_keyed(batch)
                 _write_rejects(rejects, batch.rejects, lates)
-                if interpreted:  # each event rebuilt for the interpreter's rules
-                    for event in _events_of(batch, validator):
-                        keyed.extend(engine.push_keyed(event))
+                for event in _events_of(batch, validator):  # rebuilt for the interpreter
+                    keyed.extend(engine.push_keyed(event))
                 keyed.sort(key=lambda item: item[0])
                 yield [report for _, report in keyed]
+            if not interpreted:
+                yield run.finish_lines(flush=args.flush)
+                return
             keyed = run.finish_keyed(flush=args.flush)
             keyed.extend(engine.finish_keyed(flush=args.flush))
             keyed.sort(key=lambda item: item[0])

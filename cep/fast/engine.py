@@ -46,13 +46,14 @@ from cep.fast.reporttext import (
     OPEN,
     TAIL,
     VARS,
+    ReportLines,
     TextTable,
     encoded_pieces,
     write_reports,
 )
 from cep.fast.vector import BatchPredicates, fields_used
 from cep.io.columnar import PLAIN_RECORDS, Batch, EventColumns, json_record
-from cep.io.recordtext import TextPieces, piece_texts
+from cep.io.recordtext import TextPieces
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, RuleStats, Stats
@@ -374,8 +375,9 @@ class FastRule:
         wanted |= {slot.name for slot in self.slots}
         return wanted - {"ts", "type"}
 
-    def advance(self, fire_up_to: int) -> list[tuple[tuple, Match]]:
-        """Close the windows that end at or before `fire_up_to` (no new events)."""
+    def advance(self, fire_up_to: int) -> list[tuple[tuple, Any]] | ReportLines:
+        """Close the windows that end at or before `fire_up_to` (no new events); the
+        reports released (`_reports`)."""
         none = np.zeros(0, dtype=np.int64)
         bits = np.zeros((max(len(self.conds), 1), 0), dtype=np.uint8)
         values = np.zeros((len(self.slots), 0), dtype=np.float64)
@@ -390,10 +392,10 @@ class FastRule:
         fire_up_to: int,
         make_events: Callable[[Batch, list[int], list[int]], list[Any]],
         events: list[Event] | None = None,
-    ) -> list[tuple[tuple, Match]]:
-        """Match a batch of columns (events in time order; `accepted` masks late ones).
-        `events`, when the batch was made from events, are used where a test or a key
-        needs a whole event."""
+    ) -> list[tuple[tuple, Any]] | ReportLines:
+        """Match a batch of columns (events in time order; `accepted` masks late ones);
+        the reports released (`_reports`). `events`, when the batch was made from events,
+        are used where a test or a key needs a whole event."""
 
         def event_at(i: int) -> Event:
             if events is not None:
@@ -618,12 +620,13 @@ class FastRule:
             table[at] = code(values[at])
         return table
 
-    def _reports(self) -> list[tuple[tuple, Any]]:
-        """The reports the kernel wrote since the last call, with their release keys:
-        `LazyMatch`es, or JSON lines with `as_text`; then history compacted when due."""
+    def _reports(self) -> list[tuple[tuple, Any]] | ReportLines:
+        """The reports the kernel wrote since the last call: `LazyMatch`es with their
+        release keys, or with `as_text` their JSON lines (`ReportLines`); then history
+        compacted when due."""
         state = self.state
         count = state.count(kernel.S_OUT)
-        out: list[tuple[tuple, Any]] = []
+        out: list[tuple[tuple, Any]] | ReportLines = ReportLines.empty() if self.as_text else []
         if count:
             tables = state.tables
             columns = [tables[w][:count] for w in range(kernel.O_KIND, kernel.O_B + 1)]
@@ -668,12 +671,12 @@ class FastRule:
 
     def _report_texts(
         self, columns: list[np.ndarray], paths: tuple[np.ndarray, np.ndarray, np.ndarray]
-    ) -> list[tuple[tuple, Any]]:
+    ) -> ReportLines:
         """The reports as JSON lines (`Match.to_json`'s text), joined in bulk
         (`reporttext.write_reports`) from texts made once each: `emit` values computed
         by the kernel (`EmitPlan`), each partition's key text, each kept event's record
         text; a report whose `emit` or a text of which only the interpreter's path can
-        write is written that way."""
+        write is written that way (its text added at the end of the buffer)."""
         kinds, ts, cells, parts = columns[:4]
         field_data, field_starts, field_ends = self._emit_pieces(kinds, cells)
         self._make_key_texts(parts)
@@ -694,16 +697,27 @@ class FastRule:
         room = write_reports(*arguments, np.empty(0, np.uint8), line_starts, line_ends, True)
         out = np.empty(room, np.uint8)
         used = write_reports(*arguments, out, line_starts, line_ends, False)
-        texts = piece_texts((out[:used], line_starts, line_ends))
-        if None in texts:
+        data = out[:used]
+        fallbacks = np.flatnonzero(line_ends < 0).tolist()
+        odd = False
+        if fallbacks:
             lazy = _Paths(*paths, self)
-            kind_list, ts_list, part_list = kinds.tolist(), ts.tolist(), parts.tolist()
-            for j, text in enumerate(texts):
-                if text is None:
-                    kind = "match" if kind_list[j] == 0 else "timeout"
-                    texts[j] = self._fallback_text(kind, ts_list[j], part_list[j], lazy.path(j))
-        releases = zip(*(c.tolist() for c in columns[4:8]), strict=True)
-        return list(zip(releases, texts, strict=True))
+            written = [data.tobytes()]
+            for j in fallbacks:
+                kind = "match" if kinds[j] == 0 else "timeout"
+                text = self._fallback_text(kind, int(ts[j]), int(parts[j]), lazy.path(j))
+                try:
+                    encoded = text.encode()
+                except UnicodeEncodeError:  # a lone surrogate (`ReportLines.odd`)
+                    encoded = text.encode("utf-8", "surrogatepass")
+                    odd = True
+                line_starts[j] = used
+                used += len(encoded)
+                line_ends[j] = used
+                written.append(encoded)
+            data = np.frombuffer(b"".join(written), np.uint8)
+        releases = np.stack(columns[4:8], axis=1) if n else np.zeros((0, 4), np.int64)
+        return ReportLines(releases, data, line_starts, line_ends, odd)
 
     def _shape(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """What every report line of the rule shares (`reporttext`'s fixed texts, by
@@ -980,6 +994,8 @@ class FastEngine:
                 found = rule.run_columns(batch, seqs, accepted, fire_up_to, taken, events)
             else:
                 found = rule.advance(fire_up_to)
+            if isinstance(found, ReportLines):
+                found = found.pairs()
             for order, (release, report) in enumerate(found):
                 keyed.append(((*release, index, order), report))
         keyed.sort(key=lambda item: item[0])
@@ -1067,9 +1083,17 @@ class ColumnarRun:
         """Match a batch; returns the reports it releases, in order."""
         return [report for _, report in self.run_keyed(batch)]
 
-    @gc_paused()
     def run_keyed(self, batch: Batch) -> list[tuple[tuple, Any]]:
         """Match a batch; returns (release key, report) pairs, sorted."""
+        return self._keyed(self._match(batch))
+
+    def run_lines(self, batch: Batch) -> ReportLines:
+        """With `as_text`: match a batch; returns the report lines it releases, in order."""
+        return ReportLines.merge(self._match(batch), self.indexes)
+
+    @gc_paused()
+    def _match(self, batch: Batch) -> list[Any]:
+        """Match a batch; each rule's reports (`FastRule.run_columns`)."""
         n = len(batch)
         self.events += n
         seqs = np.arange(self.seq, self.seq + n, dtype=np.int64)
@@ -1087,11 +1111,20 @@ class ColumnarRun:
             if self.on_late is not None:
                 for i in np.nonzero(late)[0]:
                     self.on_late(batch, int(i))
+        accepted = ~late
+        return [
+            fast.run_columns(batch, seqs, accepted, self.max_seen, self._events)
+            for fast in self.engine.rules
+        ]
+
+    def _keyed(self, found: list[Any]) -> list[tuple[tuple, Any]]:
+        """Rules' reports as (release key, report) pairs, sorted."""
         keyed = []
-        for index, fast in enumerate(self.engine.rules):
-            reports = fast.run_columns(batch, seqs, ~late, self.max_seen, self._events)
+        for index, reports in zip(self.indexes, found, strict=True):
+            if isinstance(reports, ReportLines):
+                reports = reports.pairs()
             for order, (release, report) in enumerate(reports):
-                keyed.append(((*release, self.indexes[index], order), report))
+                keyed.append(((*release, index, order), report))
         keyed.sort(key=lambda item: item[0])
         return keyed
 
@@ -1099,15 +1132,17 @@ class ColumnarRun:
         """End of input (with `flush`, every window closes)."""
         return [report for _, report in self.finish_keyed(flush=flush)]
 
-    @gc_paused()
     def finish_keyed(self, *, flush: bool = False) -> list[tuple[tuple, Any]]:
-        keyed = []
-        for index, fast in enumerate(self.engine.rules):
-            up_to = 2**62 if flush else self.max_seen
-            for order, (release, report) in enumerate(fast.advance(up_to)):
-                keyed.append(((*release, self.indexes[index], order), report))
-        keyed.sort(key=lambda item: item[0])
-        return keyed
+        return self._keyed(self._finish(flush))
+
+    def finish_lines(self, *, flush: bool = False) -> ReportLines:
+        """With `as_text`: end of input; the report lines released, in order."""
+        return ReportLines.merge(self._finish(flush), self.indexes)
+
+    @gc_paused()
+    def _finish(self, flush: bool) -> list[Any]:
+        up_to = 2**62 if flush else self.max_seen
+        return [fast.advance(up_to) for fast in self.engine.rules]
 
     def _events(self, batch: Batch, indexes: list[int], seqs: list[int]) -> list[KeptEvent]:
         """Taken events, kept as their lines (or records) until a report needs them;

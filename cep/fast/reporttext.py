@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from cep.io.recordtext import TextPieces, _put, _put_int
+from cep.io.recordtext import TextPieces, _put, _put_int, piece_texts
+from cep.runtime.match import json_text_utf8
 
 #: a `TextTable`'s buffer is rewritten (texts no entry holds dropped) once it holds more
 #: than this many bytes, and more than twice those that entries hold
@@ -219,3 +220,99 @@ def write_reports(
         q = _piece(out, q, consts, const_starts[TAIL], const_ends[TAIL], measure)
         line_ends[j] = q
     return q
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _join_lines(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np.ndarray) -> int:
+    """Pieces `data[starts[i]:ends[i]]` one after another in `out`, each followed by a
+    newline; the bytes written."""
+    q = 0
+    for i in range(len(ends)):
+        q = _put(out, q, data, starts[i], ends[i])
+        out[q] = 10
+        q += 1
+    return q
+
+
+class ReportLines:
+    """Report lines (`Match.to_json`'s texts) as UTF-8 pieces of one buffer, each with its
+    release key (`keys[i]`: the time, phase and tie-breakers it is released by, then,
+    once `merge`d, its rule's index and its place among the rule's reports): what `cep
+    run` writes, with no Python object per line. A line with a lone surrogate (which
+    only the interpreter's path writes, from a string read from an escape such as
+    `"\\ud800"`) is held as Python's "surrogatepass" bytes, and `odd` is set."""
+
+    __slots__ = ("data", "ends", "keys", "odd", "starts")
+
+    def __init__(
+        self,
+        keys: np.ndarray,
+        data: np.ndarray,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        odd: bool = False,
+    ) -> None:
+        self.keys = keys
+        self.data = data
+        self.starts = starts
+        self.ends = ends
+        self.odd = odd
+
+    @classmethod
+    def empty(cls) -> ReportLines:
+        none = np.zeros(0, np.int64)
+        return cls(np.zeros((0, 4), np.int64), np.zeros(0, np.uint8), none, none)
+
+    @classmethod
+    def merge(cls, parts: list[ReportLines], indexes: list[int]) -> ReportLines:
+        """The lines of several rules (rule `indexes[k]`'s are `parts[k]`), in release
+        order: by key, then rule index, then each rule's own order."""
+        keys, datas, starts, ends = [], [], [], []
+        size = 0
+        for part, index in zip(parts, indexes, strict=True):
+            n = len(part)
+            keys.append(
+                np.hstack((part.keys[:, :4], np.full((n, 1), index), np.arange(n)[:, None]))
+            )
+            datas.append(part.data)
+            starts.append(part.starts + size)
+            ends.append(part.ends + size)
+            size += len(part.data)
+        if not keys:
+            none = np.zeros(0, np.int64)
+            return cls(np.zeros((0, 6), np.int64), np.zeros(0, np.uint8), none, none)
+        merged = np.concatenate(keys)
+        order = np.lexsort(merged.T[::-1])
+        return cls(
+            merged[order],
+            np.concatenate(datas) if len(datas) > 1 else datas[0],
+            np.concatenate(starts)[order],
+            np.concatenate(ends)[order],
+            any(part.odd for part in parts),
+        )
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def texts(self) -> list[str]:
+        """Each line as a string."""
+        if not self.odd:
+            return piece_texts((self.data, self.starts, self.ends))  # type: ignore[return-value]
+        written = self.data.tobytes()
+        return [
+            written[s:e].decode("utf-8", "surrogatepass")
+            for s, e in zip(self.starts.tolist(), self.ends.tolist(), strict=True)
+        ]
+
+    def pairs(self) -> list[tuple[tuple, str]]:
+        """(release key, line) for each line."""
+        return list(zip(map(tuple, self.keys.tolist()), self.texts(), strict=True))
+
+    def joined(self) -> bytes:
+        """The lines, each ended by a newline, as one UTF-8 text (a lone surrogate as its
+        JSON escape, as `write_json_text` writes it)."""
+        if self.odd:
+            return json_text_utf8("".join(f"{line}\n" for line in self.texts()))
+        out = np.empty(int((self.ends - self.starts).sum()) + len(self), np.uint8)
+        used = _join_lines(self.data, self.starts, self.ends, out)
+        return out[:used].tobytes()

@@ -48,7 +48,19 @@ def write_json_text(stream: IO[str], text: str) -> None:
     try:
         stream.write(text)
     except UnicodeEncodeError:
-        stream.write(_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text))
+        stream.write(_escape_surrogates(text))
+
+
+def json_text_utf8(text: str) -> bytes:
+    """JSON text as the UTF-8 bytes `write_json_text` writes."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return _escape_surrogates(text).encode()
+
+
+def _escape_surrogates(text: str) -> str:
+    return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 def plain_json(value: Any) -> bool:
