@@ -929,3 +929,39 @@ def test_parquet_reader_prepares_every_batch_but_the_first(validator: Validator)
         assert len(prepared) >= len(batches) - 1  # handed over prepared
     assert [line for line, _ in prepared] == [int(b.line[0]) for b in batches[1:]]
     assert {name for _, name in prepared} == {"cep-read-ahead"}
+
+
+def test_jsonl_files_are_read_ahead_and_pipes_when_asked(tmp_path: Any, monkeypatch: Any) -> None:
+    """A JSON Lines file is read and decoded on a thread one batch ahead; a stream that
+    cannot seek (a pipe, a terminal) is read only as batches are asked for, so nothing
+    is left waiting on it once its reader stops."""
+    import threading
+
+    from cep.io.columnar import _JsonlReader
+
+    path = tmp_path / "feed.jsonl"
+    line = '{"type":"Payment","ts":1,"user":"a","amount":1,"status":"ok","country":"U"}\n'
+    path.write_text(line * 300)
+    made_on: list[str] = []
+    make = _JsonlReader.batch
+
+    def recorded(reader: Any, block: Any) -> Any:
+        made_on.append(threading.current_thread().name)
+        return make(reader, block)
+
+    monkeypatch.setattr(_JsonlReader, "batch", recorded)
+
+    class Pipe(io.BytesIO):
+        def seekable(self) -> bool:
+            return False
+
+    def threads(source: Any) -> set[str]:
+        made_on.clear()
+        batches = read_jsonl_batches(source, fields={"user": "str"}, batch_size=100)
+        assert sum(len(b) for b in batches) == 300
+        return set(made_on)
+
+    assert threads(str(path)) == {"cep-read-ahead"}
+    with open(path, "rb") as opened:
+        assert threads(opened) == {"cep-read-ahead"}
+    assert threads(Pipe(path.read_bytes())) == {threading.current_thread().name}

@@ -2282,12 +2282,32 @@ def read_jsonl_batches(
     when the input pauses) or an iterable of lines. `fields` maps the names of the fields
     wanted as columns to their types (a `Type` or a kind name: int, float, bool, str,
     time, duration; anything else gives an object column). Other options as `read_jsonl`.
+    A file is read and decoded on a thread one batch ahead of the caller (`read_ahead`).
     """
     reader = _JsonlReader(fields, type_field, time_field, default_type, validator)
-    with _opened(source) as opened:
-        lines = _line_source(opened, batch_size)
-        while (block := lines.next_block()) is not None:
-            yield reader.batch(block)
+
+    def batches() -> Iterator[Batch]:
+        with _opened(source) as opened:
+            lines = _line_source(opened, batch_size)
+            while (block := lines.next_block()) is not None:
+                yield reader.batch(block)
+
+    yield from read_ahead(batches()) if _a_file(source) else batches()
+
+
+def _a_file(source: Any) -> bool:
+    """Whether a source is a file (a path, or a stream that can seek): read ahead on a
+    thread. A pipe or a terminal is read only when asked, so that nothing waits on it
+    after its reader stops."""
+    if isinstance(source, str | os.PathLike):
+        if os.fspath(source) != "-":
+            return True
+        source = getattr(sys.stdin, "buffer", sys.stdin)
+    seekable = getattr(source, "seekable", None)
+    try:
+        return bool(seekable is not None and seekable())
+    except (OSError, ValueError):
+        return False
 
 
 def read_csv_batches(
@@ -2302,15 +2322,19 @@ def read_csv_batches(
 ) -> Iterator[Batch]:
     """Batches of CSV with a header row: the events and rejects `read_csv` gives, as
     columns. A batch may end a little before `batch_size` lines so that a record never
-    straddles two batches. Otherwise as `read_jsonl_batches`."""
+    straddles two batches. Otherwise as `read_jsonl_batches` (a file read ahead too)."""
     reader = _CsvReader(fields, type_field, time_field, default_type, validator)
-    with _opened(source) as opened:
-        lines = _line_source(opened, batch_size)
-        reader.lines = lines
-        while (block := lines.next_block()) is not None:
-            batch = reader.batch(block)
-            batch.record_of = reader.record_of
-            yield batch
+
+    def batches() -> Iterator[Batch]:
+        with _opened(source) as opened:
+            lines = _line_source(opened, batch_size)
+            reader.lines = lines
+            while (block := lines.next_block()) is not None:
+                batch = reader.batch(block)
+                batch.record_of = reader.record_of
+                yield batch
+
+    yield from read_ahead(batches()) if _a_file(source) else batches()
 
 
 def read_parquet_batches(

@@ -118,17 +118,22 @@ def scan(
     n = len(starts)
     out = scratch if scratch is not None and len(scratch.good) >= n else Scanned(len(keys.names), n)
 
+    decimals = []
+
     def part(lo: int, hi: int) -> None:
-        scan_lines(
-            data, starts, ends, lo, hi, keys.blob, keys.offsets, keys.type_key,
-            keys.tag_blob, keys.tag_offsets,
-            out.good, out.kinds, out.ints, out.reals, out.lens, _POW10,
-            keys.checked, keys.by_tag, keys.masks, keys.exact_floats,
+        decimals.append(
+            scan_lines(
+                data, starts, ends, lo, hi, keys.blob, keys.offsets, keys.type_key,
+                keys.tag_blob, keys.tag_offsets,
+                out.good, out.kinds, out.ints, out.reals, out.lens, _POW10,
+                keys.checked, keys.by_tag, keys.masks, keys.exact_floats,
+            )
         )  # fmt: skip
 
     in_parallel(part, n)
     scanned = out.first(n)
-    _convert_decimals(buf, scanned, keys)
+    if sum(decimals):  # (only good lines' tokens are used)
+        _convert_decimals(buf, scanned, keys)
     return scanned
 
 
@@ -510,9 +515,11 @@ def scan_lines(
     tag_offsets: np.ndarray, good: np.ndarray, kinds: np.ndarray, ints: np.ndarray,
     reals: np.ndarray, lens: np.ndarray, pow10: np.ndarray,
     checked: bool, by_tag: bool, masks: np.ndarray, exact_floats: np.ndarray,
-) -> None:  # fmt: skip
+) -> int:  # fmt: skip
     """Tokens of lines lo..hi-1 (see the module docstring); `good[i]` False where unsure,
-    and with `checked` where its tokens do not fit (`Keys.check`)."""
+    and with `checked` where its tokens do not fit (`Keys.check`). Returns how many
+    DECIMAL tokens the good lines hold."""
+    decimals = 0
     for row in range(lo, hi):
         ok = _line(
             data, starts[row], ends[row], row, blob, offsets, type_key, tag_blob,
@@ -521,6 +528,11 @@ def scan_lines(
         if ok and checked:
             ok = _fits(row, type_key, by_tag, masks, exact_floats, kinds, ints)
         good[row] = ok
+        if ok:
+            for key in range(kinds.shape[0]):
+                if kinds[key, row] == DECIMAL:
+                    decimals += 1
+    return decimals
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
