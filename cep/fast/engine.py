@@ -1065,9 +1065,10 @@ class ColumnarRun:
     def prepare(self, batch: Batch) -> None:
         """Work on a batch that needs nothing of the run's state, done ahead by a reader
         on its own thread while the batch before is matched (`read_parquet_batches`'
-        `prepare`): with `as_text`, the record texts of the events some term accepts,
-        when they are at most a quarter of the batch (only those can be kept)."""
-        if not self.as_text or not len(batch):
+        `prepare`): the term tests, and with `as_text` the record texts of the events
+        some term accepts, when they are at most a quarter of the batch (only those can
+        be kept)."""
+        if not len(batch):
             return
         accepted = np.zeros(len(batch), dtype=np.bool_)
         for fast in self.engine.rules:
@@ -1076,13 +1077,14 @@ class ColumnarRun:
                 return
             accepted |= by_rule
         rows = np.flatnonzero(accepted)
-        if len(rows) <= len(batch) // AHEAD_SHARE:
+        if self.as_text and len(rows) <= len(batch) // AHEAD_SHARE:
             batch.make_record_pieces(rows)
 
     def run(self, batch: Batch) -> list[Any]:
         """Match a batch; returns the reports it releases, in order."""
         return [report for _, report in self.run_keyed(batch)]
 
+    @gc_paused()
     def run_keyed(self, batch: Batch) -> list[tuple[tuple, Any]]:
         """Match a batch; returns (release key, report) pairs, sorted."""
         return self._keyed(self._match(batch))
@@ -1132,6 +1134,7 @@ class ColumnarRun:
         """End of input (with `flush`, every window closes)."""
         return [report for _, report in self.finish_keyed(flush=flush)]
 
+    @gc_paused()
     def finish_keyed(self, *, flush: bool = False) -> list[tuple[tuple, Any]]:
         return self._keyed(self._finish(flush))
 
