@@ -355,11 +355,21 @@ class FastRule:
         with the batch for `run_columns`."""
         if any(test is None for test in self.tests):
             return None
-        term_bits = np.zeros((len(self.tests), len(batch)), dtype=np.bool_)
-        for t, test in enumerate(self.tests):
-            term_bits[t] = test(batch)
-        batch.made_ahead[self] = term_bits
+        term_bits = batch.made_ahead[self] = self._term_bits(batch, None)
         return term_bits.any(axis=0)
+
+    def _term_bits(self, batch: Batch, event_at: Callable[[int], Event] | None) -> np.ndarray:
+        """Each term's test over a batch (`term_bits[t, i]`); a condition outside the
+        vectorised family tested one event at a time (`event_at`)."""
+        term_bits = np.zeros((len(self.tests), len(batch)), dtype=np.bool_)
+        for t, (term, test) in enumerate(zip(self.rule.terms, self.tests, strict=True)):
+            if test is not None:
+                term_bits[t] = test(batch)
+            else:
+                assert event_at is not None
+                for i in range(len(batch)):
+                    term_bits[t, i] = term.test(event_at(i), None)
+        return term_bits
 
     def fields_tested(self) -> set[str]:
         """The fields the rule's term tests read."""
@@ -403,16 +413,9 @@ class FastRule:
             return Event(batch.type_name(i), int(batch.ts[i]), batch.values(i))
 
         n = len(batch)
-        terms = self.rule.terms
         term_bits = batch.made_ahead.get(self)  # (`candidates`, on a reader's thread)
         if term_bits is None:
-            term_bits = np.zeros((len(terms), n), dtype=np.bool_)
-            for t, (term, test) in enumerate(zip(terms, self.tests, strict=True)):
-                if test is not None:
-                    term_bits[t] = test(batch)
-                else:  # a condition outside the vectorised family: one event at a time
-                    for i in range(n):
-                        term_bits[t, i] = term.test(event_at(i), None)
+            term_bits = self._term_bits(batch, event_at)
         mask = accepted.copy()
         if self.screen:
             mask &= term_bits.any(axis=0)
