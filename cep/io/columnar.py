@@ -49,6 +49,7 @@ import msgspec
 import numpy as np
 
 from cep.io.jsonscan import COLUMN_TYPES, ClassPlan, Interner, ScanPlan, field_mask
+from cep.io.newlines import newlines
 from cep.io.prefetch import read_ahead
 from cep.io.recordtext import ColumnTexts, TextPieces, piece_texts, record_text_pieces
 from cep.io.sources import (
@@ -94,7 +95,6 @@ _EXACT_FLOAT = 2.0**53  # ints below this in magnitude are exact as floats
 _LONG_JSON = 256  # longer lines are checked for depth and huge ints before msgspec reads them
 _MAX_DEPTH = 128
 _MAX_CSV = 100_000  # longer lines take csv.reader (its field size limit)
-_CHUNK = 1 << 20
 _PAUSE = 16_384  # a read shorter than this: the input is trickling, hand on what we have
 _MAX_CLASSES = 1024
 
@@ -866,7 +866,7 @@ class _Block:
         self.eof = eof
         self.items = items
         self.forced = forced or set()
-        self.nl = _newlines(buf) if nl is None else nl
+        self.nl = newlines(buf) if nl is None else nl
 
     def __len__(self) -> int:
         return len(self.nl)
@@ -884,12 +884,6 @@ class _Block:
             return self.items[i]
         start = int(self.nl[i - 1]) + 1 if i else 0
         return bytes(self.buf[start : int(self.nl[i])])
-
-
-def _newlines(buf: bytes) -> np.ndarray:
-    data = np.frombuffer(buf, np.uint8)
-    pieces = [np.flatnonzero(data[i : i + _CHUNK] == 10) + i for i in range(0, len(data), _CHUNK)]
-    return np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
 
 
 class _ByteLines:
@@ -920,7 +914,7 @@ class _ByteLines:
         self.need = 0
         carry = self.carry
         count = self.carried
-        pieces = [_newlines(carry)] if count else []
+        pieces = [newlines(carry, 0, self.width)] if count else []
         buf = bytearray(carry)
         filled = len(buf)
         while not self.eof and count < size:
@@ -934,7 +928,7 @@ class _ByteLines:
             if not got:
                 self.eof = True
                 break
-            found = _newlines(memoryview(buf)[filled : filled + got]) + filled
+            found = newlines(memoryview(buf)[filled : filled + got], filled, self.width)
             pieces.append(found)
             count += len(found)
             filled += got

@@ -1,0 +1,36 @@
+"""Newline positions found a word at a time (cep/io/newlines.py) are NumPy's byte by byte,
+wherever the buffer starts (aligned or not) and whatever the guess of a line's width."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cep.io.newlines import newlines
+
+_BYTES = st.binary(max_size=200).map(lambda b: b.replace(b"\x00", b"\n"))
+
+
+@settings(deadline=None)  # the first call compiles
+@given(
+    data=_BYTES,
+    cut=st.integers(0, 9),
+    offset=st.integers(0, 1000),
+    width=st.sampled_from([1.0, 3.0, 32.0, 10_000.0]),
+)
+def test_newlines_are_numpys_at_any_alignment(
+    data: bytes, cut: int, offset: int, width: float
+) -> None:
+    buf = bytearray(b"x" * 9 + data)
+    view = memoryview(buf)[cut:]
+    expected = np.flatnonzero(np.frombuffer(view, np.uint8) == 10) + offset
+    found = newlines(view, offset, width)
+    assert found.dtype == np.int64
+    assert found.tolist() == expected.tolist()
+
+
+def test_newlines_of_bytes_and_of_nothing() -> None:
+    assert newlines(b"").tolist() == []
+    assert newlines(b"a\nbc\n\n", 10).tolist() == [11, 14, 15]
+    assert newlines(b"\n" * 100, 0, 50.0).tolist() == list(range(100))  # guess too low
