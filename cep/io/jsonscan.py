@@ -811,31 +811,41 @@ class ScanPlan:
         good = s.good
         kinds, ints = s.kinds, s.ints
         lines = np.flatnonzero(good)
+        every = len(lines) == len(good)  # (the usual case: rows as they are, no gather)
+
+        def rows(row: np.ndarray) -> np.ndarray:
+            """A token row's entries of the lines read (a view of the scratch when that
+            is every line: used here only)."""
+            return row if every else row[lines]
+
         if self.keys.by_tag:  # a good line's type key holds its class's tag
-            codes = self.type_codes[ints[0][lines]]
+            codes = self.type_codes[rows(ints[0])]
         else:
             codes = np.full(len(lines), self.type_codes[0], np.int32)
-        ts = ints[1][lines]
+        ts = rows(ints[1]).copy() if every else rows(ints[1])
         columns = {}
         texts = []  # text columns: interned on threads
         for name, kind in self.fields:
             key = self.index[name]
-            k = kinds[key][lines]
+            k = rows(kinds[key])
             if kind == "str":
                 valid = k == STR
                 values = np.full(len(lines), -1, np.int32)
-                chosen = lines[valid]
-                texts.append((name, values, valid, ints[key][chosen], s.lens[key][chosen]))
+                spans, lens = rows(ints[key]), rows(s.lens[key])
+                if not valid.all():
+                    spans, lens = spans[valid], lens[valid]
+                texts.append((name, values, valid, spans, lens))
             elif kind == "float":
                 valid = (k == INT) | (k == FLOAT)
-                values = np.where(k == FLOAT, s.reals[key][lines], 0.0)
-                values = np.where(k == INT, ints[key][lines].astype(np.float64), values)
+                values = np.where(k == FLOAT, rows(s.reals[key]), 0.0)
+                if (k == INT).any():
+                    values = np.where(k == INT, rows(ints[key]).astype(np.float64), values)
             elif kind == "bool":
                 valid = (k == TRUE) | (k == FALSE)
                 values = k == TRUE
             else:
                 valid = k == INT
-                values = np.where(valid, ints[key][lines], 0)
+                values = np.where(valid, rows(ints[key]), 0)
             columns[name] = (values, valid)
 
         def intern(j: int) -> None:
