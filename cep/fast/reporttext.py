@@ -134,7 +134,7 @@ def _gather(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np.ndar
 HEAD_MATCH, HEAD_TIMEOUT, KEY, FIELDS, EVENTS, TAIL, EMPTY, COMMA, OPEN, CLOSE, VARS = range(11)
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _piece(out: np.ndarray, q: int, data: np.ndarray, a: int, b: int, measure: bool) -> int:
     if measure:
         return q + b - a

@@ -32,7 +32,7 @@ _MAX_KEYS = 64  # more members than this: the line goes the Python way
 _SIGNIFICANT = 15  # float64 gives back every decimal of this many significant digits
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _utf8_end(data: np.ndarray, p: int, end: int) -> int:
     """The position after the UTF-8 sequence whose lead byte (>= 0x80) is at `p`, or -1
     if it is not valid UTF-8 (overlong forms, surrogates and code points past U+10FFFF
@@ -64,7 +64,7 @@ def _utf8_end(data: np.ndarray, p: int, end: int) -> int:
     return p + n + 1
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _plain_string_end(data: np.ndarray, p: int, end: int) -> int:
     """The position of the closing quote of a string starting at `p` (after its opening
     quote) that holds no escape and only valid UTF-8; -1 otherwise."""
@@ -83,7 +83,7 @@ def _plain_string_end(data: np.ndarray, p: int, end: int) -> int:
     return -1
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _number_end(data: np.ndarray, p: int, end: int) -> int:
     """The position after a number at `p` that Python writes back byte for byte (bar
     `-0`, handled by the caller), or -1."""
@@ -127,7 +127,7 @@ def _number_end(data: np.ndarray, p: int, end: int) -> int:
     return p if significant <= _SIGNIFICANT else -1
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _put(out: np.ndarray, q: int, data: np.ndarray, a: int, b: int) -> int:
     for k in range(a, b):
         out[q] = data[k]
@@ -135,7 +135,7 @@ def _put(out: np.ndarray, q: int, data: np.ndarray, a: int, b: int) -> int:
     return q
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _put2(out: np.ndarray, q: int, c1: int, c2: int) -> int:
     out[q] = c1
     out[q + 1] = c2
@@ -279,7 +279,7 @@ DIGITS = 1  # cell value: an integer, written in decimal
 TRUTH = 2  # cell value: 0 or 1, written false or true
 
 
-@njit(cache=True, nogil=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _put_int(out: np.ndarray, q: int, value: int) -> int:
     magnitude = np.uint64(value)
     if value < 0:
