@@ -63,7 +63,12 @@ class BatchPredicates:
                 result = np.ones(len(batch), dtype=np.bool_)
             else:
                 codes = [c for c in (batch.types.find(n) for n in names) if c >= 0]
-                result = np.isin(batch.type, np.array(codes, dtype=batch.type.dtype))
+                if len(codes) == 1:
+                    result = batch.type == codes[0]
+                elif codes and len(batch.types) == len(codes):  # every type there is
+                    result = np.ones(len(batch), dtype=np.bool_)
+                else:
+                    result = np.isin(batch.type, np.array(codes, dtype=batch.type.dtype))
             if test is not None and result.any():
                 result &= test(batch)
             return result
