@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cep.io.newlines import newlines
+from cep.io.newlines import braced_lines, newlines
 
 _BYTES = st.binary(max_size=200).map(lambda b: b.replace(b"\x00", b"\n"))
 
@@ -34,3 +34,13 @@ def test_newlines_of_bytes_and_of_nothing() -> None:
     assert newlines(b"").tolist() == []
     assert newlines(b"a\nbc\n\n", 10).tolist() == [11, 14, 15]
     assert newlines(b"\n" * 100, 0, 50.0).tolist() == list(range(100))  # guess too low
+
+
+@settings(deadline=None)
+@given(st.lists(st.sampled_from(["{}", "{", "}", "", "\r", "{\r", "{}\r", '{"a": 1}', "x}", "{x"])))
+def test_braced_lines_are_json_objects_shape(lines: list[str]) -> None:
+    buf = "".join(line + "\n" for line in lines).encode()
+    starts, ends, braced = braced_lines(buf, newlines(buf))
+    texts = [buf[a:b].decode() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    assert texts == [line.removesuffix("\r") for line in lines]
+    assert braced.tolist() == [len(t) >= 2 and t.startswith("{") and t.endswith("}") for t in texts]

@@ -49,7 +49,7 @@ import msgspec
 import numpy as np
 
 from cep.io.jsonscan import COLUMN_TYPES, ClassPlan, Interner, ScanPlan, field_mask
-from cep.io.newlines import newlines
+from cep.io.newlines import braced_lines, newlines
 from cep.io.prefetch import read_ahead
 from cep.io.recordtext import ColumnTexts, TextPieces, piece_texts, record_text_pieces
 from cep.io.sources import (
@@ -1246,13 +1246,8 @@ class _JsonlReader(_Reader):
     def batch(self, block: _Block) -> Batch:
         n = len(block)
         nl = block.nl
-        starts = block.starts()
-        data = np.frombuffer(block.buf, np.uint8)
-        ends = nl - ((nl > starts) & (data[np.maximum(nl - 1, 0)] == 13))
+        starts, ends, ok = braced_lines(block.buf, nl)
         length = ends - starts
-        ok = length >= 2
-        ok &= data[np.minimum(starts, len(data) - 1)] == 123
-        ok &= data[np.maximum(ends - 1, 0)] == 125
         digits = sys.get_int_max_str_digits()
         for i in np.flatnonzero(ok & (length > _LONG_JSON)).tolist():
             # what Python's json refuses and msgspec may take: deep nesting, huge ints

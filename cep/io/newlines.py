@@ -64,3 +64,29 @@ def newlines(buf: Any, offset: int = 0, width: float = 32.0) -> np.ndarray:
         out = np.empty(int(np.count_nonzero(data == 10)), np.int64)
         n = _fill(data, words, head, out, offset)
     return out[:n] if 2 * n >= len(out) else out[:n].copy()
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _braced_lines(
+    data: np.ndarray, nl: np.ndarray, starts: np.ndarray, ends: np.ndarray, braced: np.ndarray
+) -> None:
+    for i in range(len(nl)):
+        start = nl[i - 1] + 1 if i else 0
+        end = nl[i]
+        if end > start and data[end - 1] == 13:
+            end -= 1
+        starts[i] = start
+        ends[i] = end
+        braced[i] = end - start >= 2 and data[start] == 123 and data[end - 1] == 125
+
+
+def braced_lines(buf: Any, nl: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lines that end at the newlines `nl` of `buf`: their starts, their ends (before
+    a carriage return that ends one), and whether each is at least `{}`, starting with
+    `{` and ending with `}` (what a JSON line must be to be scanned)."""
+    n = len(nl)
+    starts, ends = np.empty(n, np.int64), np.empty(n, np.int64)
+    braced = np.empty(n, np.bool_)
+    if n:
+        _braced_lines(np.frombuffer(buf, np.uint8), nl, starts, ends, braced)
+    return starts, ends, braced
