@@ -914,8 +914,8 @@ class _ByteLines:
         self.need = 0
         carry = self.carry
         count = self.carried
-        pieces = [newlines(carry, 0, self.width)] if count else []
         buf = bytearray(carry)
+        pieces = [newlines(buf, 0, self.width)] if count else []
         filled = len(buf)
         while not self.eof and count < size:
             want = min(max(4096, int(self.width * (size - count) * 1.02)), 1 << 26)
