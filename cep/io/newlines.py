@@ -18,36 +18,32 @@ _ONES = np.uint64(0x0101010101010101)
 _HIGHS = np.uint64(0x8080808080808080)
 
 
-@njit(cache=True, nogil=True, _nrt=False)
-def _fill(data: np.ndarray, words: np.ndarray, head: int, out: np.ndarray, offset: int) -> int:
-    """Put the positions (plus `offset`) of the newlines of `data` into `out`; how many,
-    or -1 if `out` is too short. `words` is `data[head:]`'s whole words."""
-    n = 0
-    room = len(out)
-    tail = head + 8 * len(words)
-    for i in range(head):
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _bytes(data: np.ndarray, lo: int, hi: int, out: np.ndarray, n: int, offset: int) -> int:
+    """`_fill` over the bytes `data[lo:hi]`, the first `n` of `out` taken."""
+    for i in range(lo, hi):
         if data[i] == 10:
-            if n == room:
-                return -1
-            out[n] = i + offset
-            n += 1
-    for w in range(len(words)):
-        x = words[w] ^ _NEWLINES
-        if (x - _ONES) & ~x & _HIGHS:  # some byte of the word is a newline
-            at = head + 8 * w
-            for i in range(at, at + 8):
-                if data[i] == 10:
-                    if n == room:
-                        return -1
-                    out[n] = i + offset
-                    n += 1
-    for i in range(tail, len(data)):
-        if data[i] == 10:
-            if n == room:
+            if n == len(out):
                 return -1
             out[n] = i + offset
             n += 1
     return n
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _fill(data: np.ndarray, words: np.ndarray, head: int, out: np.ndarray, offset: int) -> int:
+    """Put the positions (plus `offset`) of the newlines of `data` into `out`; how many,
+    or -1 if `out` is too short. `words` is `data[head:]`'s whole words."""
+    n = _bytes(data, 0, head, out, 0, offset)
+    for w in range(len(words)):
+        if n < 0:
+            return -1
+        x = words[w] ^ _NEWLINES
+        if (x - _ONES) & ~x & _HIGHS:  # some byte of the word is a newline
+            n = _bytes(data, head + 8 * w, head + 8 * w + 8, out, n, offset)
+    if n < 0:
+        return -1
+    return _bytes(data, head + 8 * len(words), len(data), out, n, offset)
 
 
 def newlines(buf: Any, offset: int = 0, width: float = 32.0) -> np.ndarray:
