@@ -13,12 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cep.io.recordtext import record_texts
+from cep.io.recordtext import piece_texts, record_text_pieces
 from tests.test_jsonscan import _payments, written_lines
 
 
 def _texts(lines: list[str | bytes]) -> list[str | None]:
-    """`record_texts` of lines laid out in one buffer, as a batch holds them."""
+    """The record texts of lines laid out in one buffer, as a batch holds them (None
+    where Python must write one)."""
     raw = [line.encode() if isinstance(line, str) else line for line in lines]
     starts, ends, at = [], [], 0
     for line in raw:
@@ -26,7 +27,9 @@ def _texts(lines: list[str | bytes]) -> list[str | None]:
         ends.append(at + len(line))
         at += len(line) + 1
     buf = b"\n".join(raw)
-    return record_texts(buf, np.array(starts, np.int64), np.array(ends, np.int64))
+    return piece_texts(
+        record_text_pieces(buf, np.array(starts, np.int64), np.array(ends, np.int64))
+    )
 
 
 def _expected(line: str | bytes) -> str | None:
@@ -160,12 +163,12 @@ def arrow_columns(draw: st.DrawFn) -> tuple[Any, bool]:
 @settings(max_examples=250, deadline=None)
 @given(arrow_columns(), st.data())
 def test_arrow_record_texts_are_what_reports_write(batch_supported: Any, data: Any) -> None:
-    from cep.io.columnar import _arrow_record_texts, _arrow_records
+    from cep.io.columnar import _arrow_record_pieces, _arrow_records
     from cep.runtime.match import json_value
 
     batch, supported = batch_supported
     rows = data.draw(st.lists(st.integers(0, batch.num_rows - 1), max_size=8))
-    texts = _arrow_record_texts(batch, np.array(rows, np.int64))
+    texts = piece_texts(_arrow_record_pieces(batch, np.array(rows, np.int64)))
     records = _arrow_records(batch, rows)
     for text, record in zip(texts, records, strict=True):
         expected = json.dumps(json_value(record), ensure_ascii=False, default=str)
@@ -185,13 +188,13 @@ def test_arrow_record_texts_are_what_reports_write(batch_supported: Any, data: A
 def test_arrow_dictionary_columns_with_null_values(extra: int) -> None:
     """A dictionary may hold a null value: a cell pointing at it is left out, as a null
     cell is."""
-    from cep.io.columnar import _arrow_record_texts, _arrow_records
+    from cep.io.columnar import _arrow_record_pieces, _arrow_records
 
     dictionary = pa.array([None, "x", "é\n", *(f"v{i}" for i in range(extra))])
     indices = pa.array([0, 1, 2, None, 1], pa.int32())
     column = pa.DictionaryArray.from_arrays(indices, dictionary)
     batch = pa.RecordBatch.from_arrays([column, pa.array(range(5))], names=["s", "i"])
     rows = np.arange(5, dtype=np.int64)
-    texts = _arrow_record_texts(batch, rows)
+    texts = piece_texts(_arrow_record_pieces(batch, rows))
     assert [json.loads(t) for t in texts] == _arrow_records(batch, rows.tolist())
     assert texts[0] == '{"i": 0}' and texts[2] == '{"s": "é\\n", "i": 2}'

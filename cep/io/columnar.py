@@ -51,7 +51,7 @@ import numpy as np
 from cep.io.jsonscan import COLUMN_TYPES, ClassPlan, Interner, ScanPlan, field_mask
 from cep.io.newlines import braced_lines, newlines
 from cep.io.prefetch import read_ahead
-from cep.io.recordtext import ColumnTexts, TextPieces, piece_texts, record_text_pieces
+from cep.io.recordtext import ColumnTexts, TextPieces, record_text_pieces
 from cep.io.sources import (
     _DECODER,
     _INT_TEXT,
@@ -2061,11 +2061,6 @@ def _arrow_records(batch: Any, rows: list[int]) -> list[dict[str, Any]]:
             if value is not None:
                 record[name] = value
     return records
-
-
-def _arrow_record_texts(batch: Any, rows: np.ndarray) -> list[str | None]:
-    """`_arrow_record_pieces` as strings (None where not made)."""
-    return piece_texts(_arrow_record_pieces(batch, rows))
 
 
 def _arrow_record_pieces(batch: Any, rows: np.ndarray) -> TextPieces:

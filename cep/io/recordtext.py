@@ -251,11 +251,6 @@ def record_text_pieces(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> Text
     return out[:used], out_starts, out_ends
 
 
-def record_texts(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> list[str | None]:
-    """`record_text_pieces` as strings, None for a line Python must write."""
-    return piece_texts(record_text_pieces(buf, starts, ends))
-
-
 def piece_texts(pieces: TextPieces) -> list[str | None]:
     """Text pieces as strings (None where not made)."""
     data, starts, ends = pieces
@@ -351,7 +346,7 @@ def split_pieces(blob: bytes, separator: int) -> tuple[np.ndarray, np.ndarray]:
 
 class ColumnTexts:
     """Builds the record texts of rows from their columns (`column_rows`): add each
-    column in order (`pieces`, `spans`, `integers`, `truths`), then `rows()`. With
+    column in order (`pieces`, `spans`, `integers`, `truths`), then `row_pieces()`. With
     `nulls`, a cell that is not valid is written `null` (else left out)."""
 
     def __init__(self, rows: int, *, nulls: bool = False) -> None:
@@ -415,10 +410,6 @@ class ColumnTexts:
     def truths(self, key: str, valid: np.ndarray, values: np.ndarray) -> None:
         self._add(key, TRUTH, valid, values, 5)
         self.bases.append(0)
-
-    def rows(self) -> list[str]:
-        """Each row's record text."""
-        return piece_texts(self.row_pieces())  # type: ignore[return-value]
 
     def row_pieces(self) -> TextPieces:
         """Each row's record text, as pieces of one buffer (row after row)."""
