@@ -305,3 +305,25 @@ def test_cep_run_writes_a_lone_surrogate_as_the_interpreter_does(tmp_path, capsy
         written.append(out.read_bytes())
     assert written[0] == written[1]
     assert written[0].count(b'"tags": ["\\ud800"]') == 3
+
+
+def test_events_rebuilt_from_record_texts_are_typed_by_their_schema() -> None:
+    """A report the interpreter's path writes (an integer past 2**53 in `emit`) rebuilds
+    its events from their kept record texts, validated as their own type: a time given
+    as text is read as epoch milliseconds, as the interpreter reads it."""
+    checked = check_sources(
+        {
+            "r.cep": "event E { k: str, big: int, when: time }\n"
+            "rule r { partition by k pattern a = E -> b = E within 1m "
+            "emit big = a.big, when = b.when }\n"
+        }
+    )
+    rules = load_rules(checked)
+    assert fast_path_refusal(rules[0]) is None
+    lines = [
+        json.dumps({"type": "E", "ts": t, "k": "x", "big": 2**53 + 1, "when": when})
+        for t, when in ((1, "2024-01-01T00:00:00Z"), (2, "2024-01-01T00:00:01Z"))
+    ]
+    expected = _interpreted(checked, rules, lines, flush=True)
+    assert len(expected) == 1 and '"when": 1704067201000' in expected[0]
+    assert _written(checked, rules, lines, flush=True, size=64) == expected

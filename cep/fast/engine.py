@@ -265,6 +265,7 @@ class FastRule:
         #: line and sequence number (`_stored` rebuilds a `KeptEvent` from these)
         self._record_texts = TextTable(width=4)
         self._type_codes: dict[str, int] = {}
+        self._type_names: list[str] = []  # by code
         self._report_shape: Any = None
         #: cleared when a number an `emit` program reads is beyond float64's exact
         #: integers (then the interpreter evaluates `emit`)
@@ -528,6 +529,8 @@ class FastRule:
         type_codes = np.array(
             [codes.setdefault(names[t], len(codes)) for t in range(len(names))], np.int64
         )
+        if len(codes) > len(self._type_names):
+            self._type_names = list(codes)
         info = table.info  # every wanted entry has its text now, so room for it
         info[wanted, 0] = type_codes[batch.type[rows]]
         info[wanted, 1] = batch.ts[rows]
@@ -542,8 +545,7 @@ class FastRule:
             table = self._record_texts
             type_code, ts, line, seq = table.info[g].tolist()
             text = table.text(g)
-            type_name = list(self._type_codes)[type_code]
-            event = KeptEvent(text, type_name, ts, line, seq, json_record, text)
+            event = KeptEvent(text, self._type_names[type_code], ts, line, seq, json_record, text)
             self.events[g] = event
         return event
 
@@ -1151,8 +1153,9 @@ class ColumnarRun:
         return [fast.advance(up_to) for fast in self.engine.rules]
 
     def _events(self, batch: Batch, indexes: list[int], seqs: list[int]) -> list[KeptEvent]:
-        """Taken events, kept as their lines (or records) until a report needs them;
-        with `as_text`, as their record texts where those are made in bulk."""
+        """Taken events, kept as their lines (or records) until a report needs them
+        (with `as_text`, only those whose record texts are not made in bulk:
+        `FastRule._keep_texts`)."""
         payloads = batch.kept_of(indexes)
         names = batch.types.values
         type_names = [names[t] for t in batch.type[indexes].tolist()]
