@@ -216,6 +216,18 @@ def _literal(data: np.ndarray, p: int, end: int, word: np.ndarray) -> int:
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _keyword_end(data: np.ndarray, p: int, end: int) -> int:
+    """The position after the `true`, `false` or `null` at `p` (whose first byte is t, f
+    or n), or -1."""
+    c = data[p]
+    if c == 116:
+        return _literal(data, p, end, _TRUE)
+    if c == 102:
+        return _literal(data, p, end, _FALSE)
+    return _literal(data, p, end, _NULL)
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _hex(c: int) -> bool:
     return (48 <= c <= 57) or (65 <= c <= 70) or (97 <= c <= 102)
 
@@ -382,12 +394,8 @@ def _nested(
             if close < 0:
                 return -1
             p = close + 1
-        elif c == 116:
-            p = _literal(data, p, end, _TRUE)
-        elif c == 102:
-            p = _literal(data, p, end, _FALSE)
-        elif c == 110:
-            p = _literal(data, p, end, _NULL)
+        elif c == 116 or c == 102 or c == 110:
+            p = _keyword_end(data, p, end)
         elif c == 45 or 48 <= c <= 57:
             p = _number(data, p, end, pow10, -1, 0, kinds, ints, reals, lens)
         else:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from cep.io.jsonscan import _FALSE, _NULL, _TRUE, _literal, _same, _skip
+from cep.io.jsonscan import _FALSE, _NULL, _TRUE, _keyword_end, _same, _skip
 
 _MAX_KEYS = 64  # more members than this: the line goes the Python way
 _SIGNIFICANT = 15  # float64 gives back every decimal of this many significant digits
@@ -185,12 +185,8 @@ def _canonical(
             if close < 0:
                 return -1
             after = close + 1
-        elif c == 116:
-            after = _literal(data, p, end, _TRUE)
-        elif c == 102:
-            after = _literal(data, p, end, _FALSE)
-        elif c == 110:
-            after = _literal(data, p, end, _NULL)
+        elif c == 116 or c == 102 or c == 110:
+            after = _keyword_end(data, p, end)
         elif c == 45 or 48 <= c <= 57:
             after = _number_end(data, p, end)
             if after == p + 2 and c == 45 and data[p + 1] == 48:
