@@ -468,7 +468,7 @@ def _final_after_proceed(s0, nfa, bits, i, cell, T, X):
     return False
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _followed(state, nfa, bits, i, cell, T, X, only_takes):
     """The edges a run in `state` follows for event `i` (proceed edges walked through),
     written to `T[W_EDGES]`; returns how many. `only_takes`: ignore edges left out."""
@@ -773,7 +773,7 @@ def _release(T, p, params, rank, t, phase, a, b):
 # ------------------------------------------------------------------------- windows
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _advance(T, nfa, params, p, now, t, a, b, X):
     """Close the windows of partition p that end at or before `now`."""
     window = params[P_WINDOW]
@@ -837,7 +837,7 @@ def _advance(T, nfa, params, p, now, t, a, b, X):
         _free_run(T, expired[x])
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _fire(T, nfa, params, up_to, X):
     """Close the windows that end at or before `up_to`, timer by timer; False when the
     tables lack room for the next one (the caller grows them and calls again)."""
