@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,17 +30,23 @@ def _interpreted(checked, rules, lines: list[str], flush: bool) -> tuple[list[di
     return [m.to_dict() for m in out], engine.late
 
 
-def _compiled(checked, rules, lines: list[str], flush: bool, size: int) -> tuple[list, int]:
+def _compiled(
+    checked, rules, lines: list[str], flush: bool, size: int, hold: bool = False
+) -> tuple[list, int]:
+    """`ColumnarRun` over the lines in batches of `size`; with `hold`, no batch's reports
+    are looked at before the run ends."""
     run = ColumnarRun(rules, checked.schemas)
-    out: list[Match] = []
+    held: list = []
     source = io.BytesIO("".join(line + "\n" for line in lines).encode())
     batches = read_jsonl_batches(
         source, fields=run.fields(), validator=Validator(checked.schemas), batch_size=size
     )
     for batch in batches:
-        out.extend(run.run(batch))
-    out.extend(run.finish(flush=flush))
-    return [m.to_dict() for m in out], run.late
+        held.append(run.run(batch))
+        if not hold:
+            held[-1] = list(held[-1])
+    held.append(run.finish(flush=flush))
+    return [m.to_dict() for reports in held for m in reports], run.late
 
 
 def test_library_rules_on_the_example_feed() -> None:
@@ -179,9 +186,10 @@ def test_cep_run_engine_fast_refuses_rules_it_cannot_compile(tmp_path, capsys) -
 
 
 @settings(max_examples=60, deadline=None)
-@given(_lines(), st.booleans())
-def test_compaction_changes_no_report(lines: list[str], flush: bool) -> None:
-    """Dropping history that no run needs, after every batch, changes nothing."""
+@given(_lines(), st.booleans(), st.booleans())
+def test_compaction_changes_no_report(lines: list[str], flush: bool, hold: bool) -> None:
+    """Dropping history that no run needs, after every batch, changes nothing, also for
+    reports first looked at after later batches renumbered the rule's events (`hold`)."""
     import cep.fast.engine as fast_engine
 
     checked = check_sources({"r.cep": RULES})
@@ -189,10 +197,39 @@ def test_compaction_changes_no_report(lines: list[str], flush: bool) -> None:
     saved = fast_engine.COMPACT_AT
     fast_engine.COMPACT_AT = 1
     try:
-        compiled = _compiled(checked, rules, lines, flush, 2)
+        compiled = _compiled(checked, rules, lines, flush, 2, hold)
     finally:
         fast_engine.COMPACT_AT = saved
     assert compiled == _interpreted(checked, rules, lines, flush)
+
+
+def test_a_batchs_reports_are_a_sequence_made_when_read() -> None:
+    """`run` gives the reports as a sequence in release order: each made once, when
+    first read; its events are rebuilt from their lines as read."""
+    checked = check_sources({"r.cep": RULES})
+    rules = load_rules(checked, ["seq", "loose"])
+    lines = [
+        json.dumps({"type": "E", "ts": t, "k": "ab"[t % 2], "v": v, "w": 2.5})
+        for t, v in enumerate([1, 1, 2, 3, 2, 3, 2, 1, 3, 2])
+    ]
+    lines[4] = lines[4].replace(", ", ",  ")  # a line kept as it was written
+    run = ColumnarRun(rules, checked.schemas)
+    source = io.BytesIO("".join(line + "\n" for line in lines).encode())
+    (batch,) = read_jsonl_batches(
+        source, fields=run.fields(), validator=Validator(checked.schemas), batch_size=64
+    )
+    reports = run.run(batch)
+    expected, _ = _interpreted(checked, rules, lines, flush=False)
+    assert len(reports) == len(expected) > 3
+    assert [m.to_dict() for m in reports] == expected
+    assert reports[1] is reports[1] and reports[-1] is reports[len(reports) - 1]
+    assert reports[1:3] == [reports[1], reports[2]] and reports == list(reports)
+    with pytest.raises(IndexError):
+        reports[len(reports)]
+    kept = [e for m in reports for e in m.events.values() if not isinstance(e, list)]
+    kept += [e for m in reports for v in m.events.values() if isinstance(v, list) for e in v]
+    assert {(e.line, e.text) for e in kept} >= {(5, lines[4])}
+    assert all(e.text == lines[e.line - 1] for e in kept)
 
 
 def test_history_stays_bounded_by_live_state() -> None:

@@ -17,9 +17,8 @@ the kernel: cep/fast/emit.py).
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import partial
 from itertools import repeat
 from operator import attrgetter
 from typing import Any
@@ -32,6 +31,7 @@ from cep.compile.rule import CompiledRule
 from cep.fast import kernel
 from cep.fast.emit import EXACT_INTEGERS, EmitPlan, emit_pieces, string_texts
 from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, Programs, StringCodes, Unsupported
+from cep.fast.reports import KeptEvent, MatchTable, Reports
 from cep.fast.reporttext import (
     CLOSE,
     COMMA,
@@ -59,7 +59,6 @@ from cep.io.validation import Validator
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, RuleStats, Stats
 from cep.runtime.event import Event
 from cep.runtime.match import (
-    LazyMatch,
     Match,
     as_plain_json,
     json_text,
@@ -265,7 +264,7 @@ class FastRule:
         #: line and sequence number (`_stored` rebuilds a `KeptEvent` from these)
         self._record_texts = TextTable(width=4)
         self._type_codes: dict[str, int] = {}
-        self._type_names: list[str] = []  # by code
+        self.type_names: list[str] = []  # by code
         self._report_shape: Any = None
         #: cleared when a number an `emit` program reads is beyond float64's exact
         #: integers (then the interpreter evaluates `emit`)
@@ -495,11 +494,7 @@ class FastRule:
             kept_seqs = state.tables[kernel.E_SEQ][wanted]
             by_seq = np.argsort(seq, kind="stable")
             rows = chosen[by_seq[np.searchsorted(seq, kept_seqs, sorter=by_seq)]]
-            if self.as_text:
-                self._keep_texts(batch, rows, wanted, kept_seqs, make_events, events is None)
-            else:
-                kept = make_events(batch, rows.tolist(), kept_seqs.tolist())
-                self.events.update(zip(wanted.tolist(), kept, strict=True))
+            self._keep_texts(batch, rows, wanted, kept_seqs, make_events, events is None)
         return self._reports()
 
     def _keep_texts(
@@ -511,26 +506,36 @@ class FastRule:
         make_events: Callable[[Batch, list[int], list[int]], list[Any]],
         from_columns: bool,
     ) -> None:
-        """Kept events' record texts (as reports write them), made in bulk where the
-        batch can (`Batch.record_pieces`); the others are kept as events (`make_events`)
-        and their records encoded in one call."""
+        """Kept events' texts, made in bulk where the batch can: with `as_text` their
+        record texts as reports write them (`Batch.record_pieces`), else their lines as
+        read (`Batch.line_spans`); the others are kept as events (`make_events`), and
+        with `as_text` their records encoded in one call."""
         table = self._record_texts
-        pieces = batch.record_pieces(rows) if from_columns else None
-        if pieces is None:
-            missing = np.arange(len(rows))
-        else:
-            table.put(wanted, pieces)
-            missing = np.flatnonzero(pieces[2] < 0)
+        ends = None
+        if not from_columns:
+            pass
+        elif self.as_text:
+            pieces = batch.record_pieces(rows)
+            if pieces is not None:
+                table.put(wanted, pieces)
+                ends = pieces[2]
+        elif (spans := batch.line_spans(rows)) is not None:
+            table.put_copies(wanted, *spans)
+            ends = spans[2]
+        missing = np.arange(len(rows)) if ends is None else np.flatnonzero(ends < 0)
         if len(missing):
             kept = make_events(batch, rows[missing].tolist(), seqs[missing].tolist())
             self.events.update(zip(wanted[missing].tolist(), kept, strict=True))
-            table.put_texts(wanted[missing], report_lines([_record(e) for e in kept]))
+            if self.as_text:
+                table.put_texts(wanted[missing], report_lines([_record(e) for e in kept]))
+        if ends is None and not self.as_text:
+            return
         names, codes = batch.types.values, self._type_codes
         type_codes = np.array(
             [codes.setdefault(names[t], len(codes)) for t in range(len(names))], np.int64
         )
-        if len(codes) > len(self._type_names):
-            self._type_names = list(codes)
+        if len(codes) > len(self.type_names):
+            self.type_names = list(codes)
         info = table.info  # every wanted entry has its text now, so room for it
         info[wanted, 0] = type_codes[batch.type[rows]]
         info[wanted, 1] = batch.ts[rows]
@@ -545,7 +550,7 @@ class FastRule:
             table = self._record_texts
             type_code, ts, line, seq = table.info[g].tolist()
             text = table.text(g)
-            event = KeptEvent(text, self._type_names[type_code], ts, line, seq, json_record, text)
+            event = KeptEvent(text, self.type_names[type_code], ts, line, seq, json_record, text)
             self.events[g] = event
         return event
 
@@ -557,8 +562,7 @@ class FastRule:
         kept = kernel.compact(state.as_tuple(), state.values, len(self.slots))
         events = self.events
         self.events = {new: events[old] for new, old in enumerate(kept.tolist()) if old in events}
-        if self.as_text:
-            self._record_texts.keep(kept)
+        self._record_texts.keep(kept)
         self._live_after_compaction = len(kept)
 
     def _convert(self, value: Any, kind: str) -> float:
@@ -626,12 +630,12 @@ class FastRule:
         return table
 
     def _reports(self) -> list[tuple[tuple, Any]] | ReportLines:
-        """The reports the kernel wrote since the last call: `LazyMatch`es with their
-        release keys, or with `as_text` their JSON lines (`ReportLines`); then history
-        compacted when due."""
+        """The reports the kernel wrote since the last call: a `MatchTable`, or with
+        `as_text` their JSON lines (`ReportLines`); then history compacted when due."""
         state = self.state
         count = state.count(kernel.S_OUT)
-        out: list[tuple[tuple, Any]] | ReportLines = ReportLines.empty() if self.as_text else []
+        out: MatchTable | ReportLines
+        out = ReportLines.empty() if self.as_text else MatchTable.empty(self)
         if count:
             tables = state.tables
             columns = [tables[w][:count] for w in range(kernel.O_KIND, kernel.O_B + 1)]
@@ -641,26 +645,29 @@ class FastRule:
             if self.as_text:
                 out = self._report_texts(columns, paths)
             else:
-                out = self._report_matches(columns, _Paths(*paths, self))
+                out = MatchTable(self, columns, paths, *self._captured(paths[2]))
             state.scalars[kernel.S_OUT] = 0
         self._compact_if_due()
         return out
 
-    def _report_matches(self, columns: list[np.ndarray], paths: _Paths) -> list[tuple[tuple, Any]]:
-        kinds, ts, _, parts, t, phase, a, b = (c.tolist() for c in columns)
-        rule = self.rule
-        out = []
-        for j in range(len(kinds)):
-            kind = "match" if kinds[j] == 0 else "timeout"
-            key = self._key_record(parts[j])
-            content = partial(self._content, paths.path(j), kind, key)
-            report = LazyMatch.pending(
-                rule.name, kind, ts[j], key, rule.severity, rule.tags, content
-            )
-            out.append(((t[j], phase[j], a[j], b[j]), report))
-        return out
+    def _captured(
+        self, events: np.ndarray
+    ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], dict[int, Any]]:
+        """What a `MatchTable` keeps of the kernel events of its histories (`events`, by
+        history cell): their kept texts (the buffer as it is, each cell's start, end and
+        info), and the events kept as objects by cell position."""
+        table = self._record_texts
+        inside = events < len(table.ends)
+        at = np.where(inside, events, 0)
+        starts = table.starts[at] if len(table.ends) else np.zeros(len(events), np.int64)
+        ends = np.where(inside, table.ends[at], NOT_MADE) if len(table.ends) else starts - 1
+        info = table.info[at] if len(table.ends) else np.zeros((len(events), 4), np.int64)
+        missing = np.flatnonzero(ends < 0).tolist()
+        kept = self.events
+        objects = {k: kept[g] for k, g in zip(missing, events[missing].tolist(), strict=True)}
+        return (table.data, starts, ends, info), objects
 
-    def _content(self, path: Any, kind: str, key: dict[str, Any] | None) -> tuple[dict, dict]:
+    def content(self, path: Any, kind: str, key: dict[str, Any] | None) -> tuple[dict, dict]:
         """A report's fields and events (`LazyMatch`), its kept events rebuilt first."""
         events = []
         while path is not None:
@@ -792,7 +799,7 @@ class FastRule:
             size += len(data)
         return (np.concatenate(blobs) if blobs else np.zeros(0, np.uint8)), starts, ends
 
-    def _key_record(self, part: int) -> Any:
+    def key_record(self, part: int) -> Any:
         return self.matcher.key_record(self.keys[part])
 
     def _make_key_texts(self, parts: np.ndarray) -> None:
@@ -802,7 +809,7 @@ class FastRule:
         missing = np.unique(parts[table.ends[parts] == NOT_MADE])
         if not len(missing):
             return
-        records = [self._key_record(part) for part in missing.tolist()]
+        records = [self.key_record(part) for part in missing.tolist()]
         made = (
             report_lines(records)
             if all(map(plain_json, records))
@@ -812,8 +819,8 @@ class FastRule:
 
     def _fallback_text(self, kind: str, ts: int, part: int, path: Any) -> str:
         """A report's text with its `emit` evaluated by the interpreter."""
-        key = self._key_record(part)
-        fields, bound = self._content(path, kind, key)
+        key = self.key_record(part)
+        fields, bound = self.content(path, kind, key)
         rule = self.rule
         report = Match(rule.name, kind, ts, key, fields, bound, rule.severity, rule.tags)
         return report.to_json()
@@ -862,35 +869,6 @@ class _Paths:
         for k in range(self.offsets[j], self.offsets[j + 1]):
             path = (names[self.variables[k]], stored(self.events[k]), path)
         return path
-
-
-class KeptEvent:
-    """A matched event kept as what its batch gives (`Batch.kept_of`: its line, its
-    record, or its record text) until a report is read; `event` once rebuilt, `record`
-    once read, `json` (the record's text) once made."""
-
-    __slots__ = ("event", "json", "line", "payload", "record", "record_of", "seq", "ts", "type")
-
-    def __init__(
-        self,
-        payload: Any,
-        type_name: str,
-        ts: int,
-        line: int,
-        seq: int,
-        record_of: Any,
-        json: str | None = None,
-    ) -> None:
-        self.payload = payload
-        #: the record as reports write it (`Match.to_json`'s text of it), once known
-        self.json = json
-        self.type = type_name
-        self.ts = ts
-        self.line = line
-        self.seq = seq
-        self.record_of = record_of
-        self.event: Event | None = None
-        self.record: dict[str, Any] | None = None
 
 
 def _record(event: Event | KeptEvent) -> Any:
@@ -999,9 +977,7 @@ class FastEngine:
                 found = rule.run_columns(batch, seqs, accepted, fire_up_to, taken, events)
             else:
                 found = rule.advance(fire_up_to)
-            if isinstance(found, ReportLines):
-                found = found.pairs()
-            for order, (release, report) in enumerate(found):
+            for order, (release, report) in enumerate(found.pairs()):
                 keyed.append(((*release, index, order), report))
         keyed.sort(key=lambda item: item[0])
         return [report for _, report in keyed]
@@ -1085,8 +1061,11 @@ class ColumnarRun:
         if self.as_text and len(rows) <= len(batch) // AHEAD_SHARE:
             batch.make_record_pieces(rows)
 
-    def run(self, batch: Batch) -> list[Any]:
-        """Match a batch; returns the reports it releases, in order."""
+    def run(self, batch: Batch) -> Sequence[Any]:
+        """Match a batch; returns the reports it releases, in order: a `Reports`
+        sequence (each report made when read), or with `as_text` a list of JSON lines."""
+        if not self.as_text:
+            return Reports(self._match(batch), self.indexes)
         return [report for _, report in self.run_keyed(batch)]
 
     @gc_paused()
@@ -1128,15 +1107,16 @@ class ColumnarRun:
         """Rules' reports as (release key, report) pairs, sorted."""
         keyed = []
         for index, reports in zip(self.indexes, found, strict=True):
-            if isinstance(reports, ReportLines):
-                reports = reports.pairs()
-            for order, (release, report) in enumerate(reports):
+            for order, (release, report) in enumerate(reports.pairs()):
                 keyed.append(((*release, index, order), report))
         keyed.sort(key=lambda item: item[0])
         return keyed
 
-    def finish(self, *, flush: bool = False) -> list[Any]:
-        """End of input (with `flush`, every window closes)."""
+    def finish(self, *, flush: bool = False) -> Sequence[Any]:
+        """End of input (with `flush`, every window closes); the reports released, as
+        `run` gives them."""
+        if not self.as_text:
+            return Reports(self._finish(flush), self.indexes)
         return [report for _, report in self.finish_keyed(flush=flush)]
 
     @gc_paused()

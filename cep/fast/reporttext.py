@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from cep.io.recordtext import TextPieces, _put, _put_int, piece_texts
+from cep.io.recordtext import TextPieces, _put, _put_int, gather_texts, piece_texts
 from cep.runtime.match import json_text_utf8
 
 #: a `TextTable`'s buffer is rewritten (texts no entry holds dropped) once it holds more
@@ -59,17 +59,37 @@ class TextTable:
         """Text i of `pieces` as entry `at[i]`, where made (`ends[i] >= 0`) or marked
         `FALLBACK_TEXT`."""
         data, starts, ends = pieces
+        base = self._room(at, len(data))
+        self.data[base : base + len(data)] = data
+        self._mark(at, starts, ends, base, len(data))
+
+    def put_copies(self, at: np.ndarray, buf: bytes, starts: np.ndarray, ends: np.ndarray) -> None:
+        """Entry `at[i]` gets the text `buf[starts[i]:ends[i]]`, copied straight in (none
+        where `ends[i]` is negative)."""
+        starts = np.array(starts, np.int64)
+        ends = np.array(ends, np.int64)
+        size = int(np.where(ends >= 0, ends - starts, 0).sum())
+        base = self._room(at, size)
+        if len(ends):
+            gather_texts(np.frombuffer(buf, np.uint8), starts, ends, self.data[base:])
+        self._mark(at, starts, ends, base, size)
+
+    def _room(self, at: np.ndarray, size: int) -> int:
+        """Room for entries `at` and `size` more bytes of text; where they start."""
         if len(at):
             self.entries = max(self.entries, int(at.max()) + 1)
             self.reserve(self.entries)
-        need = self.used + len(data)
+        need = self.used + size
         if need > len(self.data):
             grown = np.empty(max(need, 2 * len(self.data)), np.uint8)
             grown[: self.used] = self.data[: self.used]
             self.data = grown
-        base = self.used
-        self.data[base:need] = data
-        self.used = need
+        return self.used
+
+    def _mark(
+        self, at: np.ndarray, starts: np.ndarray, ends: np.ndarray, base: int, size: int
+    ) -> None:
+        self.used = base + size
         made = ends >= 0
         self.starts[at[made]] = starts[made] + base
         self.ends[at[made]] = ends[made] + base
@@ -93,7 +113,7 @@ class TextTable:
         live = int(np.maximum(self.ends - self.starts, 0).sum())
         if self.used > REWRITE_AT and 2 * live < self.used:
             data = np.empty(max(2 * live, 1 << 16), np.uint8)
-            self.used = _gather(self.data, self.starts, self.ends, data)
+            self.used = gather_texts(self.data, self.starts, self.ends, data)
             self.data = data
 
 
@@ -114,20 +134,6 @@ def encoded_pieces(texts: list[str]) -> TextPieces:
         q += len(piece)
         ends[i] = q
     return np.frombuffer(b"".join(encoded), np.uint8), starts, ends
-
-
-@njit(cache=True, nogil=True, _nrt=False)
-def _gather(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np.ndarray) -> int:
-    """Texts moved to `out` one after another (`starts`, `ends` updated); bytes used."""
-    q = 0
-    for i in range(len(ends)):
-        if ends[i] < 0:
-            continue
-        end = _put(out, q, data, starts[i], ends[i])
-        starts[i] = q
-        ends[i] = end
-        q = end
-    return q
 
 
 #: the rule's fixed texts, by index (`FastRule._shape`)

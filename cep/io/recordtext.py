@@ -247,6 +247,21 @@ def record_text_pieces(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> Text
     return out[:used], out_starts, out_ends
 
 
+@njit(cache=True, nogil=True, _nrt=False)
+def gather_texts(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np.ndarray) -> int:
+    """Texts moved to `out` one after another (`starts`, `ends` updated; those whose end
+    is negative left as they are); bytes used."""
+    q = 0
+    for i in range(len(ends)):
+        if ends[i] < 0:
+            continue
+        end = _put(out, q, data, starts[i], ends[i])
+        starts[i] = q
+        ends[i] = end
+        q = end
+    return q
+
+
 def piece_texts(pieces: TextPieces) -> list[str | None]:
     """Text pieces as strings (None where not made)."""
     data, starts, ends = pieces

@@ -1,0 +1,201 @@
+"""The fast path's reports for the Python API, kept as columns until they are read.
+
+A kernel call's reports become a `MatchTable` (kinds, times, partitions, release keys,
+each report's history as kernel event numbers), and a batch's tables across rules a
+`Reports` sequence in release order; a report (a `LazyMatch`) is made only when it is
+read, its events rebuilt from their lines only when its fields or events are read. The
+events of the histories are captured when the table is made, so the rule compacting and
+renumbering its events later changes nothing of a table not read yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from functools import partial
+from typing import Any, Protocol, overload
+
+import numpy as np
+
+from cep.io.columnar import json_record
+from cep.runtime.event import Event
+from cep.runtime.match import LazyMatch, Match
+
+
+class KeptEvent:
+    """A matched event kept as what its batch gives (`Batch.kept_of`: its line, its
+    record, or its record text) until a report is read; `event` once rebuilt, `record`
+    once read, `json` (the record's text) once made."""
+
+    __slots__ = ("event", "json", "line", "payload", "record", "record_of", "seq", "ts", "type")
+
+    def __init__(
+        self,
+        payload: Any,
+        type_name: str,
+        ts: int,
+        line: int,
+        seq: int,
+        record_of: Any,
+        json: str | None = None,
+    ) -> None:
+        self.payload = payload
+        #: the record as reports write it (`Match.to_json`'s text of it), once known
+        self.json = json
+        self.type = type_name
+        self.ts = ts
+        self.line = line
+        self.seq = seq
+        self.record_of = record_of
+        self.event: Event | None = None
+        self.record: dict[str, Any] | None = None
+
+
+class ReportSource(Protocol):
+    """What a `MatchTable` asks of its rule (`FastRule`)."""
+
+    rule: Any
+    var_names: list[str]
+    type_names: list[str]
+    #: whether kept texts are record texts (`as_text`) rather than lines as read
+    as_text: bool
+
+    def key_record(self, part: int) -> Any: ...
+
+    def content(self, path: Any, kind: str, key: Any) -> tuple[dict, dict]: ...
+
+
+class MatchTable:
+    """One rule's reports from one kernel call, as columns (`report(j)` makes one).
+
+    `texts` (data, starts, ends, info) hold each history cell's kept text, where the rule
+    kept one (`info`: type code, time, line, sequence number); `objects` the kept events
+    by cell position where it did not. `data` is the rule's text buffer as it was, which
+    the rule never writes over (`TextTable.keep` rewrites into a new buffer)."""
+
+    __slots__ = ("kinds", "objects", "offsets", "parts", "releases", "source", "texts", "ts",
+                 "variables")  # fmt: skip
+
+    def __init__(
+        self,
+        source: ReportSource,
+        columns: list[np.ndarray],
+        paths: tuple[np.ndarray, np.ndarray, np.ndarray],
+        texts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        objects: dict[int, Any],
+    ) -> None:
+        self.source = source
+        # copies: the columns are views of the kernel's output table, which it reuses
+        self.kinds, self.ts, _, self.parts = (column.copy() for column in columns[:4])
+        #: (t, phase, a, b) by report: the order the interpreter releases them in
+        self.releases = np.stack(columns[4:8], axis=1)
+        self.offsets, self.variables, _ = paths
+        self.texts = texts
+        self.objects = objects
+
+    @classmethod
+    def empty(cls, source: ReportSource) -> MatchTable:
+        none = np.zeros(0, np.int64)
+        columns = [none] * 8
+        return cls(source, columns, (np.zeros(1, np.int64), none, none),
+                   (np.zeros(0, np.uint8), none, none, np.zeros((0, 4), np.int64)), {})  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def report(self, j: int) -> LazyMatch:
+        """Report `j` (its fields and events worked out when first read)."""
+        source = self.source
+        rule = source.rule
+        kind = "match" if self.kinds[j] == 0 else "timeout"
+        key = source.key_record(int(self.parts[j]))
+        content = partial(self._content, j, kind, key)
+        return LazyMatch.pending(
+            rule.name, kind, int(self.ts[j]), key, rule.severity, rule.tags, content
+        )
+
+    def pairs(self) -> list[tuple[tuple, LazyMatch]]:
+        """(release key, report) for each report."""
+        releases = map(tuple, self.releases.tolist())
+        return list(zip(releases, map(self.report, range(len(self))), strict=True))
+
+    def _content(self, j: int, kind: str, key: Any) -> tuple[dict, dict]:
+        source = self.source
+        names = source.var_names
+        path = None
+        for k in range(int(self.offsets[j]), int(self.offsets[j + 1])):
+            event = self.objects.get(k)
+            if event is None:
+                event = self._kept(k)
+            path = (names[self.variables[k]], event, path)
+        return source.content(path, kind, key)
+
+    def _kept(self, k: int) -> KeptEvent:
+        """History cell `k`'s event from its kept text."""
+        data, starts, ends, info = self.texts
+        raw = data[starts[k] : ends[k]].tobytes()
+        type_code, ts, line, seq = info[k].tolist()
+        type_name = self.source.type_names[type_code]
+        if self.source.as_text:  # a record text (valid UTF-8: made by the rule)
+            text = raw.decode()
+            return KeptEvent(text, type_name, ts, line, seq, json_record, text)
+        text = raw.decode("utf-8", "surrogatepass")  # the line as read (`_Texts.get`)
+        return KeptEvent(text, type_name, ts, line, seq, json_record)
+
+
+class Reports(Sequence[Match]):
+    """A batch's reports over every rule, in release order (by release key, then rule
+    index, then each rule's own order), each made when first read."""
+
+    __slots__ = ("_made", "_rows", "_tables", "_which")
+
+    def __init__(self, tables: list[MatchTable], indexes: list[int]) -> None:
+        held = [(table, index) for table, index in zip(tables, indexes, strict=True) if len(table)]
+        self._tables = [table for table, _ in held]
+        self._made: dict[int, Match] = {}
+        if not held:
+            self._which: list[int] = []
+            self._rows: list[int] = []
+            return
+        releases = np.concatenate([table.releases for table in self._tables])
+        index = np.concatenate([np.full(len(table), i, np.int64) for table, i in held])
+        which = np.concatenate([np.full(len(t), k, np.int64) for k, t in enumerate(self._tables)])
+        rows = np.concatenate([np.arange(len(table), dtype=np.int64) for table in self._tables])
+        order = np.lexsort((rows, index, *releases.T[::-1]))
+        self._which = which[order].tolist()
+        self._rows = rows[order].tolist()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, at: int) -> Match: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> list[Match]: ...
+
+    def __getitem__(self, at: int | slice) -> Match | list[Match]:
+        if isinstance(at, slice):
+            return [self._report(k) for k in range(*at.indices(len(self)))]
+        n = len(self)
+        if not -n <= at < n:
+            raise IndexError("report index out of range")
+        return self._report(at + n if at < 0 else at)
+
+    def __iter__(self) -> Iterator[Match]:
+        return map(self._report, range(len(self)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Reports | list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Reports({list(self)!r})"
+
+    def _report(self, k: int) -> Match:
+        made = self._made.get(k)
+        if made is None:
+            made = self._made[k] = self._tables[self._which[k]].report(self._rows[k])
+        return made
