@@ -152,7 +152,7 @@ def fan_out(first: list[int], count: list[int], actions: list[int], targets: lis
     return most
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _ok(e, ed_cond, bits, i, ed_prog, cell, T, X):
     """Whether edge `e` accepts event `i` of the batch in a run whose history is `cell`:
     its run-independent part from the bits, then its program (if any)."""
@@ -163,12 +163,12 @@ def _ok(e, ed_cond, bits, i, ed_prog, cell, T, X):
     return p < 0 or _eval(p, cell, i, bits, T, X)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _truthy(x):
     return x == x and x != 0.0
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _var_values(var, slot, extra, i, cell, T, X):
     """The values of `slot` of the events bound to `var`, oldest first (the candidate
     event last when `extra` names `var`), written to the scratch `X[5]`; returns how
@@ -201,7 +201,7 @@ def _var_values(var, slot, extra, i, cell, T, X):
     return n
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _bound_value(var, slot, position, extra, i, cell, T, X):
     """The value of `slot` of the event bound to `var` at `position` (from the oldest
     when >= 0, from the newest when < 0); NaN when there is none."""
@@ -226,7 +226,7 @@ def _bound_value(var, slot, position, extra, i, cell, T, X):
     return X[5][at]
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _count(var, extra, cell, T):
     """How many events `var` has bound (the candidate included when `extra` names it)."""
     n = 1 if extra == var + 1 else 0
@@ -240,7 +240,7 @@ def _count(var, extra, cell, T):
     return float(n)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _aggregate(kind, values, n):
     """An aggregate of `values[:n]` (nulls skipped)."""
     total = 0.0
@@ -263,13 +263,13 @@ def _aggregate(kind, values, n):
     return best
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _eval(p, cell, i, bits, T, X):
     """Whether program `p` holds for event `i` and history `cell`."""
     return _truthy(_value(p, cell, i, bits, T, X))
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _value(p, cell, i, bits, T, X):
     """Run program `p` (cep/fast/programs.py) for event `i` and history `cell`; its
     value (NaN: null)."""
@@ -364,14 +364,14 @@ def _value(p, cell, i, bits, T, X):
     return stack[0]
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _completes(params, cell, T, X):
     """Whether `where` holds for a finished history (no `where`: always)."""
     p = params[P_WHERE]
     return p < 0 or _eval(p, cell, NONE, X[4], T, X)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _path_keys(c, C_var, C_ev, C_parent, rank, keys):
     """A history's bound events keyed `rank * 2^40 + event`, sorted (pattern order),
     written to `keys`; returns how many."""
@@ -385,7 +385,7 @@ def _path_keys(c, C_var, C_ev, C_parent, rank, keys):
     return j
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _sift_down(keys, root, end):
     while 2 * root + 1 < end:
         child = 2 * root + 1
@@ -397,7 +397,7 @@ def _sift_down(keys, root, end):
         root = child
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _heapsort(keys, n):
     """Sort `keys[:n]` in place (numba's sort allocates, which the kernel may not)."""
     for root in range(n // 2 - 1, -1, -1):
@@ -407,7 +407,7 @@ def _heapsort(keys, n):
         _sift_down(keys, ZERO, end)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _tie_cmp(c1, c2, T, rank):
     """Compare two histories by their bound events in pattern order (-1, 0, 1)."""
     ka = T[W_KEYS_A]
@@ -429,7 +429,7 @@ def _tie_cmp(c1, c2, T, rank):
     return 0
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _comp_less(k1, k2, T, rank):
     K_start = T[K_START]
     K_step = T[K_STEP]
@@ -440,7 +440,7 @@ def _comp_less(k1, k2, T, rank):
     return _tie_cmp(T[K_CELL][k1], T[K_CELL][k2], T, rank) < 0
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _final_after_proceed(s0, nfa, bits, i, cell, T, X):
     """Whether proceed edges lead from state `s0` to the final state for event `i`."""
     st_kind = nfa[ST_KIND]
@@ -468,7 +468,7 @@ def _final_after_proceed(s0, nfa, bits, i, cell, T, X):
     return False
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, _nrt=False, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _followed(state, nfa, bits, i, cell, T, X, only_takes):
     """The edges a run in `state` follows for event `i` (proceed edges walked through),
     written to `T[W_EDGES]`; returns how many. `only_takes`: ignore edges left out."""
@@ -509,7 +509,7 @@ def _followed(state, nfa, bits, i, cell, T, X, only_takes):
 # ----------------------------------------------------------------- rows of the tables
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _take_row(sc, free, free_count, row_count):
     """A row of a table with a free list: a freed one, else the next unused one."""
     if sc[free_count] > 0:
@@ -520,13 +520,13 @@ def _take_row(sc, free, free_count, row_count):
     return row
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _give_row(sc, free, free_count, row):
     free[sc[free_count]] = row
     sc[free_count] += 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _new_run(T, state, cell, start):
     r = _take_row(T[SC], T[R_FREE], S_RFREE, S_RUNS)
     T[R_STATE][r] = state
@@ -536,12 +536,12 @@ def _new_run(T, state, cell, start):
     return r
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _free_run(T, r):
     _give_row(T[SC], T[R_FREE], S_RFREE, r)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _new_comp(T, cell, start, step, ts):
     k = _take_row(T[SC], T[K_FREE], S_KFREE, S_COMPS)
     T[K_CELL][k] = cell
@@ -552,12 +552,12 @@ def _new_comp(T, cell, start, step, ts):
     return k
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _free_comp(T, k):
     _give_row(T[SC], T[K_FREE], S_KFREE, k)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _new_cell(T, var, event, parent):
     sc = T[SC]
     c = sc[S_CELLS]
@@ -572,7 +572,7 @@ def _new_cell(T, var, event, parent):
     return c
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _before(a1, a2, a3, b1, b2, b3):
     """(a1, a2, a3) < (b1, b2, b3)."""
     if a1 != b1:
@@ -582,12 +582,12 @@ def _before(a1, a2, a3, b1, b2, b3):
     return a3 < b3
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _heap_less(T, x, y):
     return _before(T[H_CLOSE][x], T[H_TS][x], T[H_SEQ][x], T[H_CLOSE][y], T[H_TS][y], T[H_SEQ][y])
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _heap_swap(T, x, y):
     _swap(T[H_CLOSE], x, y)
     _swap(T[H_TS], x, y)
@@ -595,12 +595,12 @@ def _heap_swap(T, x, y):
     _swap(T[H_PART], x, y)
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, _nrt=False, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _swap(column, x, y):
     column[x], column[y] = column[y], column[x]
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _heap_push(T, close, ts, seq, part):
     """Push a timer onto the heap (`SC[S_HEAP]` entries in use)."""
     sc = T[SC]
@@ -619,7 +619,7 @@ def _heap_push(T, close, ts, seq, part):
         k = p
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _heap_pop(T):
     """Remove and return the earliest timer (close, ts, seq, partition)."""
     sc = T[SC]
@@ -644,7 +644,7 @@ def _heap_pop(T):
     return close, ts, seq, part
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _emit(T, kind, ts, cell, part, t, phase, a, b):
     sc = T[SC]
     j = sc[S_OUT]
@@ -666,7 +666,7 @@ def _emit(T, kind, ts, cell, part, t, phase, a, b):
 # ------------------------------------------------------------------- held matches
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _insert_comp(T, p, k, rank):
     K_next = T[K_NEXT]
     P_comp = T[P_COMP]
@@ -684,7 +684,7 @@ def _insert_comp(T, p, k, rank):
     K_next[prev] = k
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _prune(T, p, cell, params):
     skip = params[P_SKIP]
     C_ev = T[C_EV]
@@ -718,7 +718,7 @@ def _prune(T, p, cell, params):
     T[P_COMP][p] = _drop_pruned(T, T[P_COMP][p], NO, pid, inclusive)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _drop_pruned(T, head, runs, pid, inclusive):
     """Remove from a linked list (`runs`, else held matches) the entries whose start is
     at or before (`inclusive`) / before the pruning event; returns the new head."""
@@ -744,7 +744,7 @@ def _drop_pruned(T, head, runs, pid, inclusive):
     return head
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _release(T, p, params, rank, t, phase, a, b):
     holds = params[P_SKIP] != SKIP_NONE
     R_start = T[R_START]
@@ -773,7 +773,7 @@ def _release(T, p, params, rank, t, phase, a, b):
 # ------------------------------------------------------------------------- windows
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, _nrt=False, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _advance(T, nfa, params, p, now, t, a, b, X):
     """Close the windows of partition p that end at or before `now`."""
     window = params[P_WINDOW]
@@ -837,7 +837,7 @@ def _advance(T, nfa, params, p, now, t, a, b, X):
         _free_run(T, expired[x])
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@njit(cache=True, _nrt=False, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _fire(T, nfa, params, up_to, X):
     """Close the windows that end at or before `up_to`, timer by timer; False when the
     tables lack room for the next one (the caller grows them and calls again)."""
@@ -851,7 +851,7 @@ def _fire(T, nfa, params, up_to, X):
     return True
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _room(T, p, fan_out, closing):
     """Whether every table has room for what partition `p` can add at most, for one
     event or (`closing`) for the closing of its windows; records in `SC` the sizes
