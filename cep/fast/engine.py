@@ -8,8 +8,9 @@ the kernel runs against the run's history: cep/fast/programs.py). A rule is elig
 when every run-dependent condition compiles (`fast_path_refusal` says why not). Events
 that satisfy no term are dropped before any per-run work when they cannot change a run.
 Reports are built in Python from the histories the kernel returns, and merged across
-rules in the order the interpreter releases them; each is a `LazyMatch`, whose events
-are rebuilt and whose `emit` is evaluated when it is first read, or, for `cep run`
+rules in the order the interpreter releases them; each is a `LazyMatch`, made when it
+is read from a batch's `Reports` (cep/fast/reports.py), whose events are rebuilt and
+whose `emit` is evaluated when its fields or events are first read, or, for `cep run`
 (`as_text`), the JSON line `Match.to_json` would write, made in bulk (`emit` computed by
 the kernel: cep/fast/emit.py).
 """
@@ -260,8 +261,9 @@ class FastRule:
         self._string_texts = TextTable()
         #: each partition's `key` as JSON text
         self._key_texts = TextTable()
-        #: with `as_text`, each kept event's record text, beside its type code, time,
-        #: line and sequence number (`_stored` rebuilds a `KeptEvent` from these)
+        #: each kept event's text, beside its type code, time, line and sequence number:
+        #: with `as_text` its record text (`_stored` rebuilds a `KeptEvent` from these),
+        #: else its JSON line as read (`MatchTable` does)
         self._record_texts = TextTable(width=4)
         self._type_codes: dict[str, int] = {}
         self.type_names: list[str] = []  # by code
@@ -657,11 +659,9 @@ class FastRule:
         history cell): their kept texts (the buffer as it is, each cell's start, end and
         info), and the events kept as objects by cell position."""
         table = self._record_texts
-        inside = events < len(table.ends)
-        at = np.where(inside, events, 0)
-        starts = table.starts[at] if len(table.ends) else np.zeros(len(events), np.int64)
-        ends = np.where(inside, table.ends[at], NOT_MADE) if len(table.ends) else starts - 1
-        info = table.info[at] if len(table.ends) else np.zeros((len(events), 4), np.int64)
+        if len(events):
+            table.reserve(int(events.max()) + 1)  # (entries without a text: `NOT_MADE`)
+        starts, ends, info = table.starts[events], table.ends[events], table.info[events]
         missing = np.flatnonzero(ends < 0).tolist()
         kept = self.events
         objects = {k: kept[g] for k, g in zip(missing, events[missing].tolist(), strict=True)}

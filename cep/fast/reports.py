@@ -56,8 +56,6 @@ class ReportSource(Protocol):
     rule: Any
     var_names: list[str]
     type_names: list[str]
-    #: whether kept texts are record texts (`as_text`) rather than lines as read
-    as_text: bool
 
     def key_record(self, part: int) -> Any: ...
 
@@ -130,16 +128,11 @@ class MatchTable:
         return source.content(path, kind, key)
 
     def _kept(self, k: int) -> KeptEvent:
-        """History cell `k`'s event from its kept text."""
+        """History cell `k`'s event from its kept text: its JSON line as read."""
         data, starts, ends, info = self.texts
-        raw = data[starts[k] : ends[k]].tobytes()
+        text = data[starts[k] : ends[k]].tobytes().decode("utf-8", "surrogatepass")
         type_code, ts, line, seq = info[k].tolist()
-        type_name = self.source.type_names[type_code]
-        if self.source.as_text:  # a record text (valid UTF-8: made by the rule)
-            text = raw.decode()
-            return KeptEvent(text, type_name, ts, line, seq, json_record, text)
-        text = raw.decode("utf-8", "surrogatepass")  # the line as read (`_Texts.get`)
-        return KeptEvent(text, type_name, ts, line, seq, json_record)
+        return KeptEvent(text, self.source.type_names[type_code], ts, line, seq, json_record)
 
 
 class Reports(Sequence[Match]):
