@@ -354,3 +354,36 @@ def test_random_run_dependent_rules_report_the_same_on_both_engines(
     with _tables_of_one_row():
         compiled = _run(FastEngine, [rule], events, 0, flush)
     assert compiled == interpreted, text
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(-2, 2), st.integers(1, 3), st.sampled_from("ab")), max_size=14),
+    st.sampled_from([0, 0, 2]),
+    st.sampled_from([1, 3, 64]),
+)
+def test_pushed_events_late_or_held_report_the_same(
+    stream: list[tuple[int, int, str]], delay: int, batch_size: int
+) -> None:
+    """`FastEngine.push` with events out of time order (late ones dropped, or held for
+    an allowed delay), batch by batch: the same reports, of the same events, as the
+    interpreter's."""
+    checked = check_sources(
+        {"r.cep": "event E { v: int, k: str }\n"
+         "rule r { partition by k  pattern a = E[v == 1] -> b = E[v >= 2]{2,} within 5ms }"}
+    )  # fmt: skip
+    rules = load_rules(checked)
+    ts = 10
+    events = []
+    for gap, value, key in stream:
+        ts += gap
+        events.append(Event("E", ts, {"v": value, "k": key}))
+    outputs = []
+    for engine in (MatchingEngine(rules, allowed_delay_ms=delay),
+                   FastEngine(rules, allowed_delay_ms=delay, batch_size=batch_size)):  # fmt: skip
+        out = []
+        for event in events:
+            out.extend(engine.push(Event(event.type, event.ts, event.data)))
+        out.extend(engine.finish(flush=True))
+        outputs.append((_shape(out), engine.late))
+    assert outputs[1] == outputs[0]

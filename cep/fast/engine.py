@@ -914,6 +914,9 @@ class FastEngine:
         self.on_late = on_late
         self._next_seq = 0
         self.pending: list[Event] = []
+        #: whether the pending events came in the order they were pushed (else the
+        #: orderer released some)
+        self._pushed_order = True
         self.batch_size = batch_size
         self.late = 0
         #: columns for the term tests (keys and programs read the events they choose)
@@ -937,7 +940,10 @@ class FastEngine:
             if self.on_late is not None:
                 self.on_late(event)
             return []
-        self.pending.extend(self.orderer.push(event))
+        released = list(self.orderer.push(event))
+        if released:
+            self.pending.extend(released)
+            self._pushed_order = False
         if len(self.pending) >= self.batch_size:
             return self._run(self.orderer.watermark)
         return []
@@ -954,7 +960,10 @@ class FastEngine:
         return out
 
     def finish(self, *, flush: bool = False) -> list[Match]:
-        self.pending.extend(self.orderer.drain())
+        released = list(self.orderer.drain())
+        if released:
+            self.pending.extend(released)
+            self._pushed_order = False
         out = self._run(self.orderer.max_seen)
         if flush:
             out.extend(self._run(2**62))
@@ -965,7 +974,12 @@ class FastEngine:
         events, self.pending = self.pending, []
         n = len(events)
         batch = self.columns.batch(events)
-        seqs = np.fromiter(map(_SEQ, events), np.int64, n)
+        first = events[0].seq if n else 0
+        if self._pushed_order and n and events[-1].seq - first == n - 1:
+            seqs = np.arange(first, first + n, dtype=np.int64)  # rising, no gap: every one
+        else:
+            seqs = np.fromiter(map(_SEQ, events), np.int64, n)
+        self._pushed_order = True
         accepted = np.ones(n, dtype=np.bool_)
 
         def taken(batch: Batch, indexes: list[int], seqs: list[int]) -> list[Event]:
