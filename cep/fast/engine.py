@@ -387,7 +387,7 @@ class FastRule:
         wanted |= {slot.name for slot in self.slots}
         return wanted - {"ts", "type"}
 
-    def advance(self, fire_up_to: int) -> list[tuple[tuple, Any]] | ReportLines:
+    def advance(self, fire_up_to: int) -> MatchTable | ReportLines:
         """Close the windows that end at or before `fire_up_to` (no new events); the
         reports released (`_reports`)."""
         none = np.zeros(0, dtype=np.int64)
@@ -404,7 +404,7 @@ class FastRule:
         fire_up_to: int,
         make_events: Callable[[Batch, list[int], list[int]], list[Any]],
         events: list[Event] | None = None,
-    ) -> list[tuple[tuple, Any]] | ReportLines:
+    ) -> MatchTable | ReportLines:
         """Match a batch of columns (events in time order; `accepted` masks late ones);
         the reports released (`_reports`). `events`, when the batch was made from events,
         are used where a test or a key needs a whole event."""
@@ -514,14 +514,12 @@ class FastRule:
         with `as_text` their records encoded in one call."""
         table = self._record_texts
         ends = None
-        if not from_columns:
-            pass
-        elif self.as_text:
+        if from_columns and self.as_text:
             pieces = batch.record_pieces(rows)
             if pieces is not None:
                 table.put(wanted, pieces)
                 ends = pieces[2]
-        elif (spans := batch.line_spans(rows)) is not None:
+        elif from_columns and (spans := batch.line_spans(rows)) is not None:
             table.put_copies(wanted, *spans)
             ends = spans[2]
         missing = np.arange(len(rows)) if ends is None else np.flatnonzero(ends < 0)
@@ -631,7 +629,7 @@ class FastRule:
             table[at] = code(values[at])
         return table
 
-    def _reports(self) -> list[tuple[tuple, Any]] | ReportLines:
+    def _reports(self) -> MatchTable | ReportLines:
         """The reports the kernel wrote since the last call: a `MatchTable`, or with
         `as_text` their JSON lines (`ReportLines`); then history compacted when due."""
         state = self.state
@@ -659,11 +657,14 @@ class FastRule:
         history cell): their kept texts (the buffer as it is, each cell's start, end and
         info), and the events kept as objects by cell position."""
         table = self._record_texts
-        if len(events):
-            table.reserve(int(events.max()) + 1)  # (entries without a text: `NOT_MADE`)
+        kept = self.events
+        if not len(table):  # (events pushed from Python: all kept as they are)
+            none = np.zeros(len(events), np.int64)
+            objects = dict(enumerate(map(kept.__getitem__, events.tolist())))
+            return (table.data, none, none - 1, np.zeros((len(events), 4), np.int64)), objects
+        table.reserve(int(events.max()) + 1)  # (entries without a text: `NOT_MADE`)
         starts, ends, info = table.starts[events], table.ends[events], table.info[events]
         missing = np.flatnonzero(ends < 0).tolist()
-        kept = self.events
         objects = {k: kept[g] for k, g in zip(missing, events[missing].tolist(), strict=True)}
         return (table.data, starts, ends, info), objects
 

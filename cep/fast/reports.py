@@ -178,7 +178,7 @@ class Reports(Sequence[Match]):
         return map(self._report, range(len(self)))
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, Reports | list | tuple):
+        if isinstance(other, Reports | list):
             return list(self) == list(other)
         return NotImplemented
 
