@@ -657,14 +657,16 @@ class FastRule:
         history cell): their kept texts (the buffer as it is, each cell's start, end and
         info), and the events kept as objects by cell position."""
         table = self._record_texts
-        kept = self.events
-        if not len(table):  # (events pushed from Python: all kept as they are)
-            none = np.zeros(len(events), np.int64)
-            objects = dict(enumerate(map(kept.__getitem__, events.tolist())))
-            return (table.data, none, none - 1, np.zeros((len(events), 4), np.int64)), objects
-        table.reserve(int(events.max()) + 1)  # (entries without a text: `NOT_MADE`)
-        starts, ends, info = table.starts[events], table.ends[events], table.info[events]
+        n = len(events)
+        starts = np.zeros(n, np.int64)
+        ends = np.full(n, NOT_MADE, np.int64)
+        info = np.zeros((n, table.info.shape[1]), np.int64)
+        inside = events < len(table.ends)  # (beyond: no entry made yet)
+        at = events[inside]
+        starts[inside], ends[inside] = table.starts[at], table.ends[at]
+        info[inside] = table.info[at]
         missing = np.flatnonzero(ends < 0).tolist()
+        kept = self.events
         objects = {k: kept[g] for k, g in zip(missing, events[missing].tolist(), strict=True)}
         return (table.data, starts, ends, info), objects
 

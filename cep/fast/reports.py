@@ -16,6 +16,7 @@ from typing import Any, Protocol, overload
 
 import numpy as np
 
+from cep.fast.reporttext import release_order
 from cep.io.columnar import json_record
 from cep.runtime.event import Event
 from cep.runtime.match import LazyMatch, Match
@@ -142,20 +143,17 @@ class Reports(Sequence[Match]):
     __slots__ = ("_made", "_rows", "_tables", "_which")
 
     def __init__(self, tables: list[MatchTable], indexes: list[int]) -> None:
-        held = [(table, index) for table, index in zip(tables, indexes, strict=True) if len(table)]
-        self._tables = [table for table, _ in held]
+        self._tables = tables
         self._made: dict[int, Match] = {}
-        if not held:
+        if not tables:
             self._which: list[int] = []
             self._rows: list[int] = []
             return
-        releases = np.concatenate([table.releases for table in self._tables])
-        index = np.concatenate([np.full(len(table), i, np.int64) for table, i in held])
-        which = np.concatenate([np.full(len(t), k, np.int64) for k, t in enumerate(self._tables)])
-        rows = np.concatenate([np.arange(len(table), dtype=np.int64) for table in self._tables])
-        order = np.lexsort((rows, index, *releases.T[::-1]))
-        self._which = which[order].tolist()
-        self._rows = rows[order].tolist()
+        merged, order = release_order([table.releases for table in tables], indexes)
+        # each report's table, by where it stands in the tables' reports one after another
+        ends = np.cumsum([len(table) for table in tables])
+        self._which = np.searchsorted(ends, order, side="right").tolist()
+        self._rows = merged[order, 5].tolist()
 
     def __len__(self) -> int:
         return len(self._rows)

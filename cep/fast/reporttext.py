@@ -240,6 +240,20 @@ def _join_lines(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np.
     return q
 
 
+def release_order(keys: list[np.ndarray], indexes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Several rules' reports (rule `indexes[k]`'s release keys are `keys[k]`, rows of
+    time, phase and tie-breakers) as one table of keys with each report's rule index and
+    place among its rule's reports added, and the order they are released in: by key,
+    then rule index, then place."""
+    merged = np.concatenate(
+        [
+            np.hstack((part[:, :4], np.full((len(part), 1), index), np.arange(len(part))[:, None]))
+            for part, index in zip(keys, indexes, strict=True)
+        ]
+    )
+    return merged, np.lexsort(merged.T[::-1])
+
+
 class ReportLines:
     """Report lines (`Match.to_json`'s texts) as UTF-8 pieces of one buffer, each with its
     release key (`keys[i]`: the time, phase and tie-breakers it is released by, then,
@@ -272,23 +286,18 @@ class ReportLines:
     @classmethod
     def merge(cls, parts: list[ReportLines], indexes: list[int]) -> ReportLines:
         """The lines of several rules (rule `indexes[k]`'s are `parts[k]`), in release
-        order: by key, then rule index, then each rule's own order."""
-        keys, datas, starts, ends = [], [], [], []
+        order (`release_order`)."""
+        if not parts:
+            none = np.zeros(0, np.int64)
+            return cls(np.zeros((0, 6), np.int64), np.zeros(0, np.uint8), none, none)
+        merged, order = release_order([part.keys for part in parts], indexes)
+        datas, starts, ends = [], [], []
         size = 0
-        for part, index in zip(parts, indexes, strict=True):
-            n = len(part)
-            keys.append(
-                np.hstack((part.keys[:, :4], np.full((n, 1), index), np.arange(n)[:, None]))
-            )
+        for part in parts:
             datas.append(part.data)
             starts.append(part.starts + size)
             ends.append(part.ends + size)
             size += len(part.data)
-        if not keys:
-            none = np.zeros(0, np.int64)
-            return cls(np.zeros((0, 6), np.int64), np.zeros(0, np.uint8), none, none)
-        merged = np.concatenate(keys)
-        order = np.lexsort(merged.T[::-1])
         return cls(
             merged[order],
             np.concatenate(datas) if len(datas) > 1 else datas[0],

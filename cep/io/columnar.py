@@ -306,7 +306,7 @@ class Batch:
             return None
         ends = texts.ends[indexes]
         if texts.given:
-            ends[np.isin(indexes, np.fromiter(texts.given, np.int64, len(texts.given)))] = -1
+            ends[texts.read_as_text(indexes)] = -1
         return texts.buf, texts.starts[indexes], ends
 
     def make_record_pieces(self, rows: np.ndarray) -> None:
@@ -355,13 +355,17 @@ class _Texts:
             for i, start, end in zip(indexes, starts, ends, strict=True)
         ]
 
+    def read_as_text(self, events: np.ndarray) -> np.ndarray:
+        """Which of some events were read as text (`given`), not cut from the buffer."""
+        given = self.given
+        return np.isin(events, np.fromiter(given, np.int64, len(given)))
+
     def record_pieces(self, events: np.ndarray) -> TextPieces:
         """The record texts of some events, made in bulk (`_made_pieces`); not made for
         rows read as text (the row reader's)."""
-        given = self.given
-        if not given:
+        if not self.given:
             return self._made_pieces(events)
-        read = np.fromiter((int(i) in given for i in events.tolist()), np.bool_, len(events))
+        read = self.read_as_text(events)
         data, starts, ends = self._made_pieces(events[~read])
         all_starts = np.zeros(len(events), np.int64)
         all_ends = np.full(len(events), -1, np.int64)
