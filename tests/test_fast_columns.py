@@ -186,21 +186,62 @@ def test_cep_run_engine_fast_refuses_rules_it_cannot_compile(tmp_path, capsys) -
 
 
 @settings(max_examples=60, deadline=None)
-@given(_lines(), st.booleans(), st.booleans())
-def test_compaction_changes_no_report(lines: list[str], flush: bool, hold: bool) -> None:
+@given(_lines(), st.booleans(), st.booleans(), st.sampled_from(["history", "lent lines"]))
+def test_compaction_changes_no_report(lines: list[str], flush: bool, hold: bool, why: str) -> None:
     """Dropping history that no run needs, after every batch, changes nothing, also for
-    reports first looked at after later batches renumbered the rule's events (`hold`)."""
+    reports first looked at after later batches renumbered the rule's events (`hold`);
+    so does copying the kept lines out of their batches (`TextTable.settle`) whenever a
+    batch was lent (with a compaction when the history has doubled since the last)."""
     import cep.fast.engine as fast_engine
 
     checked = check_sources({"r.cep": RULES})
     rules = load_rules(checked)
-    saved = fast_engine.COMPACT_AT
-    fast_engine.COMPACT_AT = 1
+    saved = fast_engine.COMPACT_AT, fast_engine.LEND_LIMIT
+    if why == "history":
+        fast_engine.COMPACT_AT = 1
+    else:
+        fast_engine.LEND_LIMIT = 0
     try:
         compiled = _compiled(checked, rules, lines, flush, 2, hold)
     finally:
-        fast_engine.COMPACT_AT = saved
+        fast_engine.COMPACT_AT, fast_engine.LEND_LIMIT = saved
     assert compiled == _interpreted(checked, rules, lines, flush)
+
+
+def test_batches_lent_for_kept_lines_are_let_go() -> None:
+    """The kept events' lines are not copied but held in their batches, and only up to
+    `LEND_LIMIT` bytes of batches: past it the lines still needed are copied and the
+    batches let go; reports read long after are unchanged."""
+    import cep.fast.engine as fast_engine
+
+    checked = check_sources({"r.cep": RULES})
+    rules = load_rules(checked, ["seq"])
+    lines = [
+        json.dumps({"type": "E", "ts": i, "k": "ab"[(i // 3) % 2], "v": 1 + i % 3})
+        for i in range(20_000)
+    ]
+    saved = fast_engine.LEND_LIMIT
+    fast_engine.LEND_LIMIT = 50_000
+    try:
+        run = ColumnarRun(rules, checked.schemas)
+        table = run.engine.rules[0]._record_texts
+        source = io.BytesIO("".join(line + "\n" for line in lines).encode())
+        held, lent = [], []
+        for batch in read_jsonl_batches(
+            source, fields=run.fields(), validator=Validator(checked.schemas), batch_size=500
+        ):
+            held.append(run.run(batch))
+            lent.append((len(table.lent), table.lent_bytes))
+        held.append(run.finish())
+    finally:
+        fast_engine.LEND_LIMIT = saved
+    batch_bytes = len("".join(line + "\n" for line in lines[:500]))
+    assert max(count for count, _ in lent) >= 2  # lines were lent across batches
+    assert all(size <= 50_000 + batch_bytes for _, size in lent), lent
+    assert min(size for _, size in lent) == 0  # and let go again
+    compiled = [m.to_dict() for reports in held for m in reports]
+    assert len(compiled) > 1_000
+    assert compiled == _interpreted(checked, rules, lines, flush=False)[0]
 
 
 def test_a_batchs_reports_are_a_sequence_made_when_read() -> None:

@@ -254,6 +254,32 @@ def test_text_table_keeps_renumbers_and_marks_unwritable_texts() -> None:
     assert table.used == len("three")
 
 
+def test_text_table_lends_texts_and_copies_them_when_settled() -> None:
+    """Texts lent from a caller's buffer read as they lie there; `settle` copies them
+    into the table (the buffers let go), also those of entries renumbered by `keep`."""
+    import numpy as np
+
+    import cep.fast.reporttext as reporttext
+
+    table = reporttext.TextTable(width=1)
+    table.put_texts(np.array([0]), ["own"])
+    first, second = b'{"a": 1}\n{"b": "\xc3\xa9"}\n', b"xx{}yy"
+    table.lend(np.array([1, 2]), first, np.array([0, 9]), np.array([8, 20]))
+    table.lend(np.array([3, 4]), second, np.array([2, 0]), np.array([4, -1]))
+    texts = ["own", '{"a": 1}', '{"b": "é"}', "{}"]
+    assert [table.text(i) for i in range(4)] == texts
+    assert table.ends[4] == reporttext.NOT_MADE
+    assert (len(table.lent), table.lent_bytes) == (2, len(first) + len(second))
+    table.settle()
+    assert [table.text(i) for i in range(4)] == texts
+    assert (table.lent, table.lent_bytes) == ([], 0)
+    assert (table.source[:5] == reporttext.OWN).all()
+    table.lend(np.array([5]), b"[1, 2]", np.array([0]), np.array([6]))
+    table.keep(np.array([5, 2]))
+    assert [table.text(0), table.text(1)] == ["[1, 2]", '{"b": "é"}']
+    assert table.lent == []
+
+
 def test_report_lines_merge_in_release_order_and_write_utf8() -> None:
     """`ReportLines`: rules' lines merged by release key, then rule index, then each
     rule's order; joined as UTF-8 with a newline each; a lone surrogate written as its

@@ -32,7 +32,7 @@ from cep.compile.rule import CompiledRule
 from cep.fast import kernel
 from cep.fast.emit import EXACT_INTEGERS, EmitPlan, emit_pieces, string_texts
 from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, Programs, StringCodes, Unsupported
-from cep.fast.reports import KeptEvent, MatchTable, Reports
+from cep.fast.reports import HeldTexts, KeptEvent, MatchTable, Reports
 from cep.fast.reporttext import (
     CLOSE,
     COMMA,
@@ -45,6 +45,7 @@ from cep.fast.reporttext import (
     KEY,
     NOT_MADE,
     OPEN,
+    OWN,
     TAIL,
     VARS,
     ReportLines,
@@ -91,6 +92,9 @@ BATCH = 65_536
 _SEQ = attrgetter("seq")
 #: compact the kernel's history once this many events are stored (and it has doubled)
 COMPACT_AT = 200_000
+#: the bytes of batches a rule holds for the lines of its kept events (`TextTable.lend`)
+#: before it compacts and copies those still held
+LEND_LIMIT = 64 << 20
 #: `ColumnarRun.prepare` makes record texts ahead for at most 1/AHEAD_SHARE of a batch
 AHEAD_SHARE = 4
 
@@ -520,7 +524,7 @@ class FastRule:
                 table.put(wanted, pieces)
                 ends = pieces[2]
         elif from_columns and (spans := batch.line_spans(rows)) is not None:
-            table.put_copies(wanted, *spans)
+            table.lend(wanted, *spans)  # the batch's buffer held: no copy (`_compact_if_due`)
             ends = spans[2]
         missing = np.arange(len(rows)) if ends is None else np.flatnonzero(ends < 0)
         if len(missing):
@@ -555,9 +559,16 @@ class FastRule:
         return event
 
     def _compact_if_due(self) -> None:
-        """Keep memory bounded by live state: drop history no run or held match needs."""
+        """Keep memory bounded by live state: drop history no run or held match needs,
+        once the history has doubled since the last time, or the batches whose lines the
+        kept events are (lent, not copied) hold more than `LEND_LIMIT` bytes (then the
+        lines of the events still held are copied, and the batches let go)."""
         state = self.state
-        if state.count(kernel.S_EVENTS) < max(2 * self._live_after_compaction, COMPACT_AT):
+        stored = state.count(kernel.S_EVENTS)
+        lent_over = self._record_texts.lent_bytes > LEND_LIMIT
+        if stored < 2 * self._live_after_compaction or (stored < COMPACT_AT and not lent_over):
+            if lent_over:  # too soon to compact again: every lent line copied
+                self._record_texts.settle()
             return
         kept = kernel.compact(state.as_tuple(), state.values, len(self.slots))
         events = self.events
@@ -650,9 +661,7 @@ class FastRule:
         self._compact_if_due()
         return out
 
-    def _captured(
-        self, events: np.ndarray
-    ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], dict[int, Any]]:
+    def _captured(self, events: np.ndarray) -> tuple[HeldTexts, dict[int, Any]]:
         """What a `MatchTable` keeps of the kernel events of its histories (`events`, by
         history cell): their kept texts (the buffer as it is, each cell's start, end and
         info), and the events kept as objects by cell position."""
@@ -660,15 +669,16 @@ class FastRule:
         n = len(events)
         starts = np.zeros(n, np.int64)
         ends = np.full(n, NOT_MADE, np.int64)
+        source = np.full(n, OWN, np.int64)
         info = np.zeros((n, table.info.shape[1]), np.int64)
         inside = events < len(table.ends)  # (beyond: no entry made yet)
         at = events[inside]
         starts[inside], ends[inside] = table.starts[at], table.ends[at]
-        info[inside] = table.info[at]
+        source[inside], info[inside] = table.source[at], table.info[at]
         missing = np.flatnonzero(ends < 0).tolist()
         kept = self.events
         objects = {k: kept[g] for k, g in zip(missing, events[missing].tolist(), strict=True)}
-        return (table.data, starts, ends, info), objects
+        return HeldTexts(table.data, tuple(table.lent), starts, ends, source, info), objects
 
     def content(self, path: Any, kind: str, key: dict[str, Any] | None) -> tuple[dict, dict]:
         """A report's fields and events (`LazyMatch`), its kept events rebuilt first."""

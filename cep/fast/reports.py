@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from functools import partial
-from typing import Any, Protocol, overload
+from typing import Any, NamedTuple, Protocol, overload
 
 import numpy as np
 
-from cep.fast.reporttext import release_order
+from cep.fast.reporttext import OWN, release_order
 from cep.io.columnar import json_record
 from cep.runtime.event import Event
 from cep.runtime.match import LazyMatch, Match
@@ -51,6 +51,19 @@ class KeptEvent:
         self.record: dict[str, Any] | None = None
 
 
+class HeldTexts(NamedTuple):
+    """The kept texts of a `MatchTable`'s history cells: cell k's text is
+    `data[starts[k]:ends[k]]` (`source[k]` is `OWN`) or `lent[source[k]][...]` (a batch's
+    lines, `TextTable.lend`); `info[k]`: type code, time, line, sequence number."""
+
+    data: np.ndarray
+    lent: tuple[np.ndarray, ...]
+    starts: np.ndarray
+    ends: np.ndarray
+    source: np.ndarray
+    info: np.ndarray
+
+
 class ReportSource(Protocol):
     """What a `MatchTable` asks of its rule (`FastRule`)."""
 
@@ -66,10 +79,11 @@ class ReportSource(Protocol):
 class MatchTable:
     """One rule's reports from one kernel call, as columns (`report(j)` makes one).
 
-    `texts` (data, starts, ends, info) hold each history cell's kept text, where the rule
-    kept one (`info`: type code, time, line, sequence number); `objects` the kept events
-    by cell position where it did not. `data` is the rule's text buffer as it was, which
-    the rule never writes over (`TextTable.keep` rewrites into a new buffer)."""
+    `texts` hold each history cell's kept text, where the rule kept one; `objects` the
+    kept events by cell position where it did not. The texts lie in the rule's text
+    buffer as it was, which the rule never writes over (`TextTable.keep` rewrites into a
+    new buffer), or in the batches they were read in (held by the table until it is let
+    go; a report made holds only its own events)."""
 
     __slots__ = ("kinds", "objects", "offsets", "parts", "releases", "source", "texts", "ts",
                  "variables")  # fmt: skip
@@ -79,7 +93,7 @@ class MatchTable:
         source: ReportSource,
         columns: list[np.ndarray],
         paths: tuple[np.ndarray, np.ndarray, np.ndarray],
-        texts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        texts: HeldTexts,
         objects: dict[int, Any],
     ) -> None:
         self.source = source
@@ -95,19 +109,19 @@ class MatchTable:
     def empty(cls, source: ReportSource) -> MatchTable:
         none = np.zeros(0, np.int64)
         columns = [none] * 8
-        return cls(source, columns, (np.zeros(1, np.int64), none, none),
-                   (np.zeros(0, np.uint8), none, none, np.zeros((0, 4), np.int64)), {})  # fmt: skip
+        texts = HeldTexts(np.zeros(0, np.uint8), (), none, none, none, np.zeros((0, 4), np.int64))
+        return cls(source, columns, (np.zeros(1, np.int64), none, none), texts, {})
 
     def __len__(self) -> int:
         return len(self.kinds)
 
     def report(self, j: int) -> LazyMatch:
-        """Report `j` (its fields and events worked out when first read)."""
+        """Report `j` (its fields worked out, and its events rebuilt, when first read)."""
         source = self.source
         rule = source.rule
         kind = "match" if self.kinds[j] == 0 else "timeout"
         key = source.key_record(int(self.parts[j]))
-        content = partial(self._content, j, kind, key)
+        content = partial(source.content, self._path(j), kind, key)
         return LazyMatch.pending(
             rule.name, kind, int(self.ts[j]), key, rule.severity, rule.tags, content
         )
@@ -117,22 +131,24 @@ class MatchTable:
         releases = map(tuple, self.releases.tolist())
         return list(zip(releases, map(self.report, range(len(self))), strict=True))
 
-    def _content(self, j: int, kind: str, key: Any) -> tuple[dict, dict]:
-        source = self.source
-        names = source.var_names
+    def _path(self, j: int) -> Any:
+        """Report `j`'s history as the interpreter's path: (variable, event, rest)."""
+        names = self.source.var_names
         path = None
         for k in range(int(self.offsets[j]), int(self.offsets[j + 1])):
             event = self.objects.get(k)
             if event is None:
                 event = self._kept(k)
             path = (names[self.variables[k]], event, path)
-        return source.content(path, kind, key)
+        return path
 
     def _kept(self, k: int) -> KeptEvent:
         """History cell `k`'s event from its kept text: its JSON line as read."""
-        data, starts, ends, info = self.texts
-        text = data[starts[k] : ends[k]].tobytes().decode("utf-8", "surrogatepass")
-        type_code, ts, line, seq = info[k].tolist()
+        texts = self.texts
+        at = int(texts.source[k])
+        data = texts.data if at == OWN else texts.lent[at]
+        text = data[texts.starts[k] : texts.ends[k]].tobytes().decode("utf-8", "surrogatepass")
+        type_code, ts, line, seq = texts.info[k].tolist()
         return KeptEvent(text, self.source.type_names[type_code], ts, line, seq, json_record)
 
 

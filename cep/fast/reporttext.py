@@ -22,6 +22,8 @@ from cep.runtime.match import json_text_utf8
 REWRITE_AT = 1 << 20
 #: a table entry with no text
 NOT_MADE = -1
+#: an entry whose text is in the table's own buffer (`TextTable.source`)
+OWN = -1
 #: a text the bulk path cannot write (a report that needs it is written by the
 #: interpreter's path)
 FALLBACK_TEXT = -2
@@ -29,16 +31,24 @@ FALLBACK_TEXT = -2
 
 class TextTable:
     """UTF-8 texts by index, in one growing buffer, with `width` integers beside each
-    (what an entry needs besides its text)."""
+    (what an entry needs besides its text).
+
+    An entry's text may also be lent (`lend`): it stays where it lies in a buffer the
+    caller gives (a batch's lines, with no copy) until `settle` copies it in; `source`
+    says where each entry's text is (`OWN`: the table's buffer, else `lent[source]`)."""
 
     def __init__(self, width: int = 0) -> None:
         self.data = np.empty(1 << 16, np.uint8)
         self.used = 0
         self.starts = np.zeros(0, np.int64)
         self.ends = np.zeros(0, np.int64)
+        self.source = np.zeros(0, np.int64)
         self.info = np.zeros((0, width), np.int64)
         #: entries in use: one past the highest given a text
         self.entries = 0
+        #: the buffers texts are lent from, and their bytes in all
+        self.lent: list[np.ndarray] = []
+        self.lent_bytes = 0
 
     def __len__(self) -> int:
         return self.entries
@@ -51,9 +61,11 @@ class TextTable:
         size = max(count, 2 * have, 1024)
         starts = np.zeros(size, np.int64)
         ends = np.full(size, NOT_MADE, np.int64)
+        source = np.full(size, OWN, np.int64)
         info = np.zeros((size, self.info.shape[1]), np.int64)
         starts[:have], ends[:have], info[:have] = self.starts, self.ends, self.info
-        self.starts, self.ends, self.info = starts, ends, info
+        source[:have] = self.source
+        self.starts, self.ends, self.source, self.info = starts, ends, source, info
 
     def put(self, at: np.ndarray, pieces: TextPieces) -> None:
         """Text i of `pieces` as entry `at[i]`, where made (`ends[i] >= 0`) or marked
@@ -63,16 +75,37 @@ class TextTable:
         self.data[base : base + len(data)] = data
         self._mark(at, starts, ends, base, len(data))
 
-    def put_copies(self, at: np.ndarray, buf: bytes, starts: np.ndarray, ends: np.ndarray) -> None:
-        """Entry `at[i]` gets the text `buf[starts[i]:ends[i]]`, copied straight in (none
-        where `ends[i]` is negative)."""
-        starts = np.array(starts, np.int64)
-        ends = np.array(ends, np.int64)
-        size = int(np.where(ends >= 0, ends - starts, 0).sum())
-        base = self._room(at, size)
-        if len(ends):
-            gather_texts(np.frombuffer(buf, np.uint8), starts, ends, self.data[base:])
-        self._mark(at, starts, ends, base, size)
+    def lend(self, at: np.ndarray, buf: bytes, starts: np.ndarray, ends: np.ndarray) -> None:
+        """Entry `at[i]` gets the text `buf[starts[i]:ends[i]]` where it lies, no copy
+        made (none where `ends[i]` is negative); `buf` is held until `settle`."""
+        data = np.frombuffer(buf, np.uint8)
+        self._room(at, 0)
+        made = ends >= 0
+        given = at[made]
+        self.starts[given] = starts[made]
+        self.ends[given] = ends[made]
+        self.source[given] = len(self.lent)
+        self.lent.append(data)
+        self.lent_bytes += len(data)
+
+    def settle(self) -> None:
+        """The lent texts copied into the table's buffer (each entry's text where it now
+        lies); the lent buffers let go."""
+        if not self.lent:
+            return
+        entries = slice(0, self.entries)
+        at = np.flatnonzero((self.source[entries] != OWN) & (self.ends[entries] >= 0))
+        q = self._room(at, int((self.ends[at] - self.starts[at]).sum()))
+        source = self.source[at]
+        for k, data in enumerate(self.lent):
+            mine = at[source == k]
+            starts, ends = self.starts[mine], self.ends[mine]
+            used = gather_texts(data, starts, ends, self.data[q:])
+            self.starts[mine], self.ends[mine] = starts + q, ends + q
+            q += used
+        self.used = q
+        self.source[at] = OWN
+        self.lent, self.lent_bytes = [], 0
 
     def _room(self, at: np.ndarray, size: int) -> int:
         """Room for entries `at` and `size` more bytes of text; where they start."""
@@ -93,6 +126,7 @@ class TextTable:
         made = ends >= 0
         self.starts[at[made]] = starts[made] + base
         self.ends[at[made]] = ends[made] + base
+        self.source[at] = OWN
         self.ends[at[ends == FALLBACK_TEXT]] = FALLBACK_TEXT
 
     def put_texts(self, at: np.ndarray, texts: list[str]) -> None:
@@ -101,15 +135,20 @@ class TextTable:
 
     def text(self, at: int) -> str:
         """Entry `at`'s text (it must have one)."""
-        return self.data[self.starts[at] : self.ends[at]].tobytes().decode()
+        source = self.source[at]
+        data = self.data if source == OWN else self.lent[source]
+        return data[self.starts[at] : self.ends[at]].tobytes().decode()
 
     def keep(self, kept: np.ndarray) -> None:
         """Renumber after the kernel's compaction: entry i becomes old entry `kept[i]`;
-        the buffer is rewritten once the texts still held are under half of it."""
+        lent texts still held copied in (`settle`); the buffer rewritten once the texts
+        still held are under half of it."""
         if len(kept):
             self.reserve(int(kept.max()) + 1)
-        self.starts, self.ends, self.info = self.starts[kept], self.ends[kept], self.info[kept]
+        self.starts, self.ends = self.starts[kept], self.ends[kept]
+        self.source, self.info = self.source[kept], self.info[kept]
         self.entries = len(kept)
+        self.settle()
         live = int(np.maximum(self.ends - self.starts, 0).sum())
         if self.used > REWRITE_AT and 2 * live < self.used:
             data = np.empty(max(2 * live, 1 << 16), np.uint8)
