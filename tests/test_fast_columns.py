@@ -208,6 +208,34 @@ def test_compaction_changes_no_report(lines: list[str], flush: bool, hold: bool,
     assert compiled == _interpreted(checked, rules, lines, flush)
 
 
+def test_batches_of_several_readers_in_one_run() -> None:
+    """Batches from several readers (each codes strings with its own dictionary) go
+    through one run: partitions and string comparisons by the strings, not the codes."""
+    checked = check_sources(
+        {
+            "r.cep": RULES
+            + "rule same { pattern a = E[v == 1] -> b = E[v == 2 and k == a.k] within 1h }"
+        }
+    )
+    rules = load_rules(checked, ["seq", "strict", "same"])
+    lines = [
+        json.dumps({"type": "E", "ts": t, "k": k, "v": v, "w": 2.0})
+        for t, (k, v) in enumerate([("x", 1), ("y", 1), ("y", 2), ("x", 2), ("y", 2), ("x", 3)])
+    ]
+    run = ColumnarRun(rules, checked.schemas)
+    compiled = []
+    for part in (lines[:2], lines[2:4], lines[4:]):  # a reader each: "y" first in the second
+        source = io.BytesIO("".join(line + "\n" for line in part).encode())
+        for batch in read_jsonl_batches(
+            source, fields=run.fields(), validator=Validator(checked.schemas)
+        ):
+            compiled += [m.to_dict() for m in run.run(batch)]
+    compiled += [m.to_dict() for m in run.finish()]
+    expected = _interpreted(checked, rules, lines, flush=False)[0]
+    assert len(expected) >= 3
+    assert compiled == expected
+
+
 def test_batches_lent_for_kept_lines_are_let_go() -> None:
     """The kept events' lines are not copied but held in their batches, and only up to
     `LEND_LIMIT` bytes of batches: past it the lines still needed are copied and the

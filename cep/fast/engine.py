@@ -31,6 +31,7 @@ from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
 from cep.compile.rule import CompiledRule
 from cep.fast import kernel
 from cep.fast.emit import EXACT_INTEGERS, EmitPlan, emit_pieces, string_texts
+from cep.fast.partitions import UNMAPPED, DictionaryTables, keyed_events
 from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, Programs, StringCodes, Unsupported
 from cep.fast.reports import HeldTexts, KeptEvent, MatchTable, Reports
 from cep.fast.reporttext import (
@@ -277,7 +278,8 @@ class FastRule:
         self.emit_exact = True
         self.stack = np.zeros(plan.programs.depth, dtype=np.float64)
         self._no_bits = np.zeros((0, 0), dtype=np.uint8)
-        self._string_tables: dict[int, np.ndarray] = {}
+        #: program string codes by a string column's dictionary codes
+        self._string_tables = DictionaryTables(-1.0, np.float64)
         start = nfa.start
         start_takes = [
             first[index[id(start)]] + j for j, edge in enumerate(start.edges) if edge.action == TAKE
@@ -319,17 +321,38 @@ class FastRule:
             for term, node in zip(rule.terms, rule.term_nodes, strict=True)
         ]
         self.missing_key = 0
-        self._dictionary_codes = np.zeros(0, dtype=np.int64)
+        #: partition codes by a string key column's dictionary codes
+        self._partition_tables = DictionaryTables(UNMAPPED, np.int64)
         self._live_after_compaction = 0
         #: turns a `KeptEvent` into an `Event`
         self.materialize: Callable[[KeptEvent], Event] = _no_lazy_events
 
     def _code(self, key: Any) -> int:
+        """The partition code of `key` (a new partition if the rule has not seen it)."""
         code = self.codes.get(key)
         if code is None:
             code = self.codes[key] = len(self.keys)
             self.keys.append(key)  # the kernel's lists grow in one call (`_run_kernel`)
         return code
+
+    def _codes(self, keys: list[Any]) -> list[int]:
+        """`_code` of each key."""
+        codes, known = self.codes, self.keys
+        out = []
+        for key in keys:
+            code = codes.get(key)
+            if code is None:
+                code = codes[key] = len(known)
+                known.append(key)
+            out.append(code)
+        return out
+
+    def _count_missing_keys(self, batch: Batch, lacking: np.ndarray | int) -> None:
+        """Count the events (indexes, or a mask) that lack the key, of a type a term
+        tests."""
+        for i in np.flatnonzero(lacking) if isinstance(lacking, np.ndarray) else [lacking]:
+            if self.term_types is None or batch.type_name(int(i)) in self.term_types:
+                self.missing_key += 1
 
     def _run_kernel(self, ts, seq, codes, bits, fire_up_to: int, values: np.ndarray) -> None:
         """`kernel.run_batch`, the partitions of new keys added first; the tables grown
@@ -425,7 +448,6 @@ class FastRule:
         mask = accepted.copy()
         if self.screen:
             mask &= term_bits.any(axis=0)
-        codes = np.full(n, -1, dtype=np.int64)
         key_names = self.matcher.key_paths
         # one plain field as the key: from its column (batches made from events: from the
         # events, with the interpreter's own `partition_key`)
@@ -433,47 +455,39 @@ class FastRule:
         column = batch.columns.get(key_names[0][0]) if single else None
         if column is not None and column.kind == "str" and not column.other:
             # string keys: partition codes straight from the dictionary codes
-            dictionary = column.dictionary
-            assert dictionary is not None
-            lacking = mask & ~column.valid
-            if lacking.any():
-                for i in np.nonzero(lacking)[0]:
-                    type_name = batch.type_name(int(i))
-                    if self.term_types is None or type_name in self.term_types:
-                        self.missing_key += 1
-                mask &= column.valid
-            table = self._dictionary_codes
-            if len(table) < len(dictionary):
-                grown = np.full(len(dictionary), -1, dtype=np.int64)
-                grown[: len(table)] = table
-                table = self._dictionary_codes = grown
-            values = column.values[mask]
-            for code in np.unique(values[table[values] < 0]).tolist():
-                table[code] = self._code(dictionary.values[code])
-            codes[mask] = table[values]
-        elif single:
-            for i in np.nonzero(mask)[0]:
-                value = column.get(int(i)) if column is not None else None
-                if value is None:
-                    type_name = batch.type_name(int(i))
-                    if self.term_types is None or type_name in self.term_types:
-                        self.missing_key += 1
-                    mask[i] = False
-                    continue
-                codes[i] = self._code(value if not isinstance(value, list | dict) else repr(value))
-        elif not key_names:
-            codes[mask] = self._code(())
+            if not column.valid.all():
+                self._count_missing_keys(batch, mask & ~column.valid)
+            table = self._partition_tables.table(column.dictionary)
+            chosen, new = keyed_events(mask, column.valid, column.values, table)
+            if len(new):
+                strings = column.dictionary.values
+                table[new] = self._codes([strings[code] for code in new.tolist()])
+            chosen_codes = table[column.values[chosen]]
         else:
-            for i in np.nonzero(mask)[0]:
-                event = event_at(int(i))
-                key = self.matcher.partition_key(event)
-                if key is None:
-                    if self.term_types is None or event.type in self.term_types:
-                        self.missing_key += 1
-                    mask[i] = False
-                    continue
-                codes[i] = self._code(key)
-        chosen = np.nonzero(mask)[0]
+            codes = np.full(n, -1, dtype=np.int64)
+            if single:
+                for i in np.nonzero(mask)[0]:
+                    value = column.get(int(i)) if column is not None else None
+                    if value is None:
+                        self._count_missing_keys(batch, i)
+                        mask[i] = False
+                        continue
+                    plain = value if not isinstance(value, list | dict) else repr(value)
+                    codes[i] = self._code(plain)
+            elif not key_names:
+                codes[mask] = self._code(())
+            else:
+                for i in np.nonzero(mask)[0]:
+                    event = event_at(int(i))
+                    key = self.matcher.partition_key(event)
+                    if key is None:
+                        if self.term_types is None or event.type in self.term_types:
+                            self.missing_key += 1
+                        mask[i] = False
+                        continue
+                    codes[i] = self._code(key)
+            chosen = np.nonzero(mask)[0]
+            chosen_codes = codes[chosen]
         bits = np.zeros((max(len(self.conds), 1), len(chosen)), dtype=np.uint8)
         chosen_bits = term_bits[:, chosen]
         for c, cond in enumerate(self.conds):
@@ -492,7 +506,7 @@ class FastRule:
             and (np.abs(values) >= EXACT_INTEGERS).any()
         ):
             self.emit_exact = False  # float64 may round these: `emit` by the interpreter
-        self._run_kernel(ts, seq, codes[chosen], bits, fire_up_to, values)
+        self._run_kernel(ts, seq, chosen_codes, bits, fire_up_to, values)
         n_cells = state.count(kernel.S_CELLS)
         if n_cells > first_cell:
             # the events new histories hold (all of this batch): kept for the reports
@@ -628,12 +642,7 @@ class FastRule:
         """The rule's string codes by a column's dictionary codes, made for the
         dictionary codes in `codes` that have none yet (-1: not made)."""
         dictionary = column.dictionary
-        table = self._string_tables.get(id(dictionary))
-        if table is None or len(table) < len(dictionary):
-            grown = np.full(max(len(dictionary), 1), -1.0)
-            if table is not None:
-                grown[: len(table)] = table
-            table = self._string_tables[id(dictionary)] = grown
+        table = self._string_tables.table(dictionary)
         values = dictionary.values
         code = self.strings.code
         for at in np.unique(codes[table[codes] < 0]).tolist():
