@@ -1124,10 +1124,11 @@ class ColumnarRun:
         ts = batch.ts
         if n and ts[0] >= self.max_seen and not (ts[1:] < ts[:-1]).any():
             late = np.zeros(n, np.bool_)  # in time order (the usual case)
+            self.max_seen = int(ts[-1])
         else:
             late = ts < np.maximum.accumulate(np.concatenate(([self.max_seen], ts)))[:-1]
-        if n:
-            self.max_seen = max(self.max_seen, int(batch.ts.max()))
+            if n:
+                self.max_seen = max(self.max_seen, int(ts.max()))
         if late.any():
             self.late += int(late.sum())
             if self.on_late is not None:

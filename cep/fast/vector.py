@@ -59,16 +59,15 @@ class BatchPredicates:
         names = None if types is None else sorted(types)
 
         def run(batch: Batch) -> np.ndarray:
-            if names is None:
-                result = np.ones(len(batch), dtype=np.bool_)
+            codes = [] if names is None else [batch.types.find(n) for n in names]
+            codes = [c for c in codes if c >= 0]
+            if names is None or (codes and len(batch.types) == len(codes)):
+                # every type there is
+                return np.ones(len(batch), np.bool_) if test is None else test(batch)
+            if len(codes) == 1:
+                result = batch.type == codes[0]
             else:
-                codes = [c for c in (batch.types.find(n) for n in names) if c >= 0]
-                if len(codes) == 1:
-                    result = batch.type == codes[0]
-                elif codes and len(batch.types) == len(codes):  # every type there is
-                    result = np.ones(len(batch), dtype=np.bool_)
-                else:
-                    result = np.isin(batch.type, np.array(codes, dtype=batch.type.dtype))
+                result = np.isin(batch.type, np.array(codes, dtype=batch.type.dtype))
             if test is not None and result.any():
                 result &= test(batch)
             return result
@@ -154,8 +153,10 @@ def _on_column(column: Column, op: Any, general: Any, literal: Any) -> np.ndarra
         dictionary = column.dictionary
         assert dictionary is not None
         table = np.array([general(v, literal) for v in dictionary.values], np.bool_)
-        if len(table) == 0:
+        if not table.any():
             result = np.zeros(len(column), dtype=np.bool_)
+        elif column.valid.all():
+            result = table[column.values]
         else:
             result = column.valid & table[np.where(column.valid, column.values, 0)]
     elif kind in ("int", "float", "time", "duration"):
