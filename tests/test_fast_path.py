@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
+from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -387,3 +390,61 @@ def test_pushed_events_late_or_held_report_the_same(
         out.extend(engine.finish(flush=True))
         outputs.append((_shape(out), engine.late))
     assert outputs[1] == outputs[0]
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.integers(0, 30), st.integers(0, 3), st.integers(0, 3)),
+            st.just(None),
+        ),
+        max_size=60,
+    )
+)
+def test_timers_come_out_earliest_first(steps: list[tuple[int, int, int] | None]) -> None:
+    """The kernel's timers (a queue while they are added in order, a heap once one is
+    not, a queue again once empty): added and taken in any mix, each taken is the
+    earliest of those left, by (close, ts, seq)."""
+    state = kernel.KernelState(0, 1)
+    state._grow("heap", 2 * len(steps) + 1)
+    rows = [(-1, 0, 0) if step is None else step for step in [*steps, None]]
+    taken = _timer_steps()(state.as_tuple(), np.array(rows, np.int64))
+    waiting: list[tuple[int, int, int]] = []
+    expected = []
+    for step in steps:
+        if step is None:
+            if waiting:
+                waiting.sort()
+                expected.append(waiting.pop(0))
+        else:
+            waiting.append(step)
+    expected += sorted(waiting)
+    assert [tuple(row) for row in taken.tolist()] == expected
+
+
+@cache
+def _timer_steps() -> Any:
+    """A numba function that runs `ops` on the kernel's timers `T` (close -1: take one,
+    if any; else add one), then takes the rest; returns the timers taken, in order."""
+    from numba import njit
+
+    push, pop, heap, sc = kernel._heap_push, kernel._heap_pop, kernel.S_HEAP, kernel.SC
+
+    @njit
+    def run(T, ops):  # type: ignore[no-untyped-def]
+        out = np.zeros((len(ops) + 1, 3), np.int64)
+        n = 0
+        for j in range(len(ops)):
+            if ops[j, 0] >= 0:
+                push(T, ops[j, 0], ops[j, 1], ops[j, 2], np.int64(j))
+                continue
+            if T[sc][heap] > 0 or j == len(ops) - 1:
+                while T[sc][heap] > 0:
+                    out[n, 0], out[n, 1], out[n, 2], _ = pop(T)
+                    n += 1
+                    if j < len(ops) - 1:
+                        break
+        return out[:n]
+
+    return run

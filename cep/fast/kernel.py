@@ -13,8 +13,10 @@ tables of `T`, one tuple; `KernelState` owns them) and persists across batches:
   scratch rows a history's values and tie-break keys are written to);
 - completed matches waiting to be released: `K_CELL, K_START, K_STEP, K_TS, K_NEXT`
   (+ `K_FREE`), one sorted list per partition (`P_COMP`);
-- timers: a binary heap of `(close, scheduling ts, scheduling seq, partition)` in
-  `H_CLOSE, H_TS, H_SEQ, H_PART`;
+- timers: `(close, scheduling ts, scheduling seq, partition)` in `H_CLOSE, H_TS, H_SEQ,
+  H_PART`, a queue while they come in order (`SC[S_QUEUE]`: where it starts; a rule's
+  window is one length and events come in time order, so they do), else a binary heap
+  (`SC[S_QUEUE]` -1) until it is empty again;
 - events: `E_TS, E_SEQ` by processing index (the order events reach the kernel, which
   is (time, arrival) order, so comparing indexes compares event keys);
 - scratch space for one event (`W_*`), and counters (`SC`: how many rows of each table
@@ -114,8 +116,8 @@ GROUPS = {
 (S_STEP, S_DROPPED, S_EXPIRED, S_MATCHES, S_TIMEOUTS,
  S_HEAP, S_RUNS, S_RFREE, S_CELLS, S_COMPS, S_KFREE, S_EVENTS, S_OUT, S_PARTS,
  S_NEED_RUNS, S_NEED_CELLS, S_NEED_COMPS, S_NEED_EVENTS, S_NEED_OUT, S_NEED_HEAP,
- S_NEED_POT, S_DEPTH, S_NEED_DEPTH) = range(23)  # fmt: skip
-N_SCALARS = 23
+ S_NEED_POT, S_DEPTH, S_NEED_DEPTH, S_QUEUE) = range(24)  # fmt: skip
+N_SCALARS = 24
 NEEDS = {
     "runs": S_NEED_RUNS,
     "cells": S_NEED_CELLS,
@@ -600,17 +602,48 @@ def _swap(column, x, y):
     column[x], column[y] = column[y], column[x]
 
 
+@njit(cache=True, _nrt=False, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _timer_first(T):
+    """Where the earliest timer is (there must be one)."""
+    head = T[SC][S_QUEUE]
+    return head if head >= 0 else ZERO
+
+
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _queue_to_front(T, head, n):
+    """The queue's `n` timers moved to the front of the tables."""
+    for t in (H_CLOSE, H_TS, H_SEQ, H_PART):
+        column = T[t]
+        for x in range(n):
+            column[x] = column[head + x]
+
+
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _heap_push(T, close, ts, seq, part):
-    """Push a timer onto the heap (`SC[S_HEAP]` entries in use)."""
+    """Add a timer (`SC[S_HEAP]` in use): at the queue's end when it is not before the
+    last one, else into the heap (the queue, being in order, is one)."""
     sc = T[SC]
     n = sc[S_HEAP]
-    T[H_CLOSE][n] = close
-    T[H_TS][n] = ts
-    T[H_SEQ][n] = seq
-    T[H_PART][n] = part
+    head = sc[S_QUEUE]
+    if head >= 0 and n > 0:
+        last = head + n - 1
+        if _before(close, ts, seq, T[H_CLOSE][last], T[H_TS][last], T[H_SEQ][last]):
+            _queue_to_front(T, head, n)
+            head = sc[S_QUEUE] = -1
+    if head >= 0:
+        if head + n >= len(T[H_CLOSE]):
+            _queue_to_front(T, head, n)
+            head = sc[S_QUEUE] = 0
+        k = head + n
+    else:
+        k = n
+    T[H_CLOSE][k] = close
+    T[H_TS][k] = ts
+    T[H_SEQ][k] = seq
+    T[H_PART][k] = part
     sc[S_HEAP] = n + 1
-    k = n
+    if head >= 0:
+        return
     while k > 0:
         p = (k - 1) // 2
         if not _heap_less(T, k, p):
@@ -624,12 +657,16 @@ def _heap_pop(T):
     """Remove and return the earliest timer (close, ts, seq, partition)."""
     sc = T[SC]
     n = sc[S_HEAP] - 1
-    close = T[H_CLOSE][0]
-    ts = T[H_TS][0]
-    seq = T[H_SEQ][0]
-    part = T[H_PART][0]
-    _heap_swap(T, ZERO, n)
+    first = _timer_first(T)
+    close = T[H_CLOSE][first]
+    ts = T[H_TS][first]
+    seq = T[H_SEQ][first]
+    part = T[H_PART][first]
     sc[S_HEAP] = n
+    if sc[S_QUEUE] >= 0 or n == 0:
+        sc[S_QUEUE] = first + 1 if n > 0 else 0  # (empty: a queue again)
+        return close, ts, seq, part
+    _heap_swap(T, ZERO, n)
     k = 0
     while True:
         c = 2 * k + 1
@@ -843,8 +880,8 @@ def _fire(T, nfa, params, up_to, X):
     tables lack room for the next one (the caller grows them and calls again)."""
     sc = T[SC]
     fan_out = params[P_FANOUT]
-    while sc[S_HEAP] > 0 and T[H_CLOSE][0] <= up_to:
-        if not _room(T, T[H_PART][0], fan_out, YES):
+    while sc[S_HEAP] > 0 and T[H_CLOSE][_timer_first(T)] <= up_to:
+        if not _room(T, T[H_PART][_timer_first(T)], fan_out, YES):
             return False
         close, ts, seq, p = _heap_pop(T)
         _advance(T, nfa, params, p, close, close, ts, seq, X)
@@ -878,7 +915,7 @@ def _room(T, p, fan_out, closing):
     sc[S_NEED_RUNS] = sc[S_RUNS] + fan
     sc[S_NEED_CELLS] = sc[S_CELLS] + fan
     sc[S_NEED_EVENTS] = sc[S_EVENTS] + 1
-    sc[S_NEED_HEAP] = sc[S_HEAP] + 1
+    sc[S_NEED_HEAP] = 2 * sc[S_HEAP] + 1  # (a queue moves to the front when at the end)
     sc[S_NEED_POT] = fan
     sc[S_NEED_DEPTH] = sc[S_DEPTH] + 2
     return (
@@ -942,7 +979,11 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
         seq = b_seq[i]
         p = b_part[i]
         # nothing changes for event i before its room is made: a call resumes at i
-        if sc[S_HEAP] > 0 and T[H_CLOSE][0] <= ts and not _fire(T, nfa, params, ts, X):
+        if (
+            sc[S_HEAP] > 0
+            and T[H_CLOSE][_timer_first(T)] <= ts
+            and not _fire(T, nfa, params, ts, X)
+        ):
             return i
         if P_head[p] < 0 and P_comp[p] < 0 and start_plain:
             starts = False
