@@ -1031,9 +1031,14 @@ class FastEngine:
 class ColumnarRun:
     """Eligible rules over batches of columns (`cep.io.columnar`), with no allowed delay:
     an event older than the latest time seen is late (handed to `on_late` with its
-    batch and index). Matched events are kept as their lines and rebuilt as `SourceEvent`s
-    when a report (a `LazyMatch`) is read; with `as_text`, reports are their JSON lines
-    (`Match.to_json`'s text), written in bulk."""
+    batch and index). Batches may come from several readers. Matched events are kept as
+    their lines and rebuilt as `SourceEvent`s when a report (a `LazyMatch`) is read; with
+    `as_text`, reports are their JSON lines (`Match.to_json`'s text), written in bulk.
+
+    A JSON lines batch's kept lines are not copied: each rule holds the batches they lie
+    in, up to `LEND_LIMIT` bytes of them, then copies the lines it still needs and lets
+    the batches go. A batch's `Reports` hold the batches of their events until they are
+    dropped; a report made from them holds only its own events."""
 
     def __init__(
         self,
