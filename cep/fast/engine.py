@@ -33,7 +33,7 @@ from cep.fast import kernel
 from cep.fast.emit import EXACT_INTEGERS, EmitPlan, emit_pieces, string_texts
 from cep.fast.partitions import UNMAPPED, DictionaryTables, keyed_events
 from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, Programs, StringCodes, Unsupported
-from cep.fast.reports import HeldTexts, KeptEvent, MatchTable, Reports
+from cep.fast.reports import HeldTexts, KeptEvent, MatchTable, Reports, linked_path
 from cep.fast.reporttext import (
     CLOSE,
     COMMA,
@@ -335,22 +335,9 @@ class FastRule:
             self.keys.append(key)  # the kernel's lists grow in one call (`_run_kernel`)
         return code
 
-    def _codes(self, keys: list[Any]) -> list[int]:
-        """`_code` of each key."""
-        codes, known = self.codes, self.keys
-        out = []
-        for key in keys:
-            code = codes.get(key)
-            if code is None:
-                code = codes[key] = len(known)
-                known.append(key)
-            out.append(code)
-        return out
-
-    def _count_missing_keys(self, batch: Batch, lacking: np.ndarray | int) -> None:
-        """Count the events (indexes, or a mask) that lack the key, of a type a term
-        tests."""
-        for i in np.flatnonzero(lacking) if isinstance(lacking, np.ndarray) else [lacking]:
+    def _count_missing_keys(self, batch: Batch, lacking: Iterable[int]) -> None:
+        """Count the events (indexes) that lack the key, of a type a term tests."""
+        for i in lacking:
             if self.term_types is None or batch.type_name(int(i)) in self.term_types:
                 self.missing_key += 1
 
@@ -456,12 +443,12 @@ class FastRule:
         if column is not None and column.kind == "str" and not column.other:
             # string keys: partition codes straight from the dictionary codes
             if not column.valid.all():
-                self._count_missing_keys(batch, mask & ~column.valid)
+                self._count_missing_keys(batch, np.flatnonzero(mask & ~column.valid))
             table = self._partition_tables.table(column.dictionary)
             chosen, new = keyed_events(mask, column.valid, column.values, table)
             if len(new):
                 strings = column.dictionary.values
-                table[new] = self._codes([strings[code] for code in new.tolist()])
+                table[new] = [self._code(strings[code]) for code in new.tolist()]
             chosen_codes = table[column.values[chosen]]
         else:
             codes = np.full(n, -1, dtype=np.int64)
@@ -469,7 +456,7 @@ class FastRule:
                 for i in np.nonzero(mask)[0]:
                     value = column.get(int(i)) if column is not None else None
                     if value is None:
-                        self._count_missing_keys(batch, i)
+                        self._count_missing_keys(batch, [i])
                         mask[i] = False
                         continue
                     plain = value if not isinstance(value, list | dict) else repr(value)
@@ -481,8 +468,7 @@ class FastRule:
                     event = event_at(int(i))
                     key = self.matcher.partition_key(event)
                     if key is None:
-                        if self.term_types is None or event.type in self.term_types:
-                            self.missing_key += 1
+                        self._count_missing_keys(batch, [i])
                         mask[i] = False
                         continue
                     codes[i] = self._code(key)
@@ -886,11 +872,9 @@ class _Paths:
 
     def path(self, j: int) -> Any:
         """Report `j`'s history as the interpreter's linked path (newest cell first)."""
-        names, stored = self.rule.var_names, self.rule._stored
-        path = None
-        for k in range(self.offsets[j], self.offsets[j + 1]):
-            path = (names[self.variables[k]], stored(self.events[k]), path)
-        return path
+        stored, events = self.rule._stored, self.events
+        cells = range(self.offsets[j], self.offsets[j + 1])
+        return linked_path(self.rule.var_names, self.variables, cells, lambda k: stored(events[k]))
 
 
 def _record(event: Event | KeptEvent) -> Any:

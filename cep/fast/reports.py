@@ -10,7 +10,7 @@ renumbering its events later changes nothing of a table not read yet.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from typing import Any, NamedTuple, Protocol, overload
 
@@ -49,6 +49,18 @@ class KeptEvent:
         self.record_of = record_of
         self.event: Event | None = None
         self.record: dict[str, Any] | None = None
+
+
+def linked_path(
+    names: list[str], variables: Any, cells: range, event_of: Callable[[int], Any]
+) -> Any:
+    """History cells `cells` (oldest first; cell k binds variable `variables[k]` to
+    `event_of(k)`) as the interpreter's linked path: (variable, event, rest), newest
+    first."""
+    path = None
+    for k in cells:
+        path = (names[variables[k]], event_of(k), path)
+    return path
 
 
 class HeldTexts(NamedTuple):
@@ -132,15 +144,14 @@ class MatchTable:
         return list(zip(releases, map(self.report, range(len(self))), strict=True))
 
     def _path(self, j: int) -> Any:
-        """Report `j`'s history as the interpreter's path: (variable, event, rest)."""
-        names = self.source.var_names
-        path = None
-        for k in range(int(self.offsets[j]), int(self.offsets[j + 1])):
-            event = self.objects.get(k)
-            if event is None:
-                event = self._kept(k)
-            path = (names[self.variables[k]], event, path)
-        return path
+        """Report `j`'s history as the interpreter's path (`linked_path`)."""
+        cells = range(int(self.offsets[j]), int(self.offsets[j + 1]))
+        return linked_path(self.source.var_names, self.variables, cells, self._event)
+
+    def _event(self, k: int) -> Any:
+        """History cell `k`'s event: kept as an object, or made from its kept text."""
+        event = self.objects.get(k)
+        return self._kept(k) if event is None else event
 
     def _kept(self, k: int) -> KeptEvent:
         """History cell `k`'s event from its kept text: its JSON line as read."""
