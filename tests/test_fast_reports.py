@@ -265,7 +265,10 @@ def test_text_table_lends_texts_and_copies_them_when_settled() -> None:
     table.put_texts(np.array([0]), ["own"])
     first, second = b'{"a": 1}\n{"b": "\xc3\xa9"}\n', b"xx{}yy"
     table.lend(np.array([1, 2]), first, np.array([0, 9]), np.array([8, 20]))
-    table.lend(np.array([3, 4]), second, np.array([2, 0]), np.array([4, -1]))
+    # by rows: entry 4 has row 2's span, whose end is -1 (no text: reported missing)
+    spans = np.array([9, 2, 0]), np.array([20, 4, -1])
+    missing = table.lend(np.array([3, 4]), second, *spans, rows=np.array([1, 2]))
+    assert missing.tolist() == [1]
     texts = ["own", '{"a": 1}', '{"b": "é"}', "{}"]
     assert [table.text(i) for i in range(4)] == texts
     assert table.ends[4] == reporttext.NOT_MADE
@@ -278,6 +281,11 @@ def test_text_table_lends_texts_and_copies_them_when_settled() -> None:
     table.keep(np.array([5, 2]))
     assert [table.text(0), table.text(1)] == ["[1, 2]", '{"b": "é"}']
     assert table.lent == []
+    starts, ends, source, info = table.held(np.array([1, 0, 7]))
+    held = [table.data[s:e].tobytes() for s, e in zip(starts[:2], ends[:2], strict=True)]
+    assert held == ['{"b": "é"}'.encode(), b"[1, 2]"]
+    assert info.shape == (3, 1)
+    assert ends[2] == reporttext.NOT_MADE and (source == reporttext.OWN).all()
 
 
 def test_report_lines_merge_in_release_order_and_write_utf8() -> None:

@@ -31,6 +31,7 @@ from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
 from cep.compile.rule import CompiledRule
 from cep.fast import kernel
 from cep.fast.emit import EXACT_INTEGERS, EmitPlan, emit_pieces, string_texts
+from cep.fast.kept import new_kept_events, write_info
 from cep.fast.partitions import UNMAPPED, DictionaryTables, keyed_events
 from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, Programs, StringCodes, Unsupported
 from cep.fast.reports import HeldTexts, KeptEvent, MatchTable, Reports, linked_path
@@ -46,7 +47,6 @@ from cep.fast.reporttext import (
     KEY,
     NOT_MADE,
     OPEN,
-    OWN,
     TAIL,
     VARS,
     ReportLines,
@@ -496,10 +496,11 @@ class FastRule:
         n_cells = state.count(kernel.S_CELLS)
         if n_cells > first_cell:
             # the events new histories hold (all of this batch): kept for the reports
-            wanted = _distinct(state.tables[kernel.C_EV][first_cell:n_cells])
-            kept_seqs = state.tables[kernel.E_SEQ][wanted]
-            by_seq = np.argsort(seq, kind="stable")
-            rows = chosen[by_seq[np.searchsorted(seq, kept_seqs, sorter=by_seq)]]
+            wanted, positions = new_kept_events(
+                state.tables[kernel.C_EV][first_cell:n_cells], state.tables[kernel.E_SEQ], seq
+            )
+            rows = chosen[positions]
+            kept_seqs = seq[positions]
             self._keep_texts(batch, rows, wanted, kept_seqs, make_events, events is None)
         return self._reports()
 
@@ -514,37 +515,35 @@ class FastRule:
     ) -> None:
         """Kept events' texts, made in bulk where the batch can: with `as_text` their
         record texts as reports write them (`Batch.record_pieces`), else their lines as
-        read (`Batch.line_spans`); the others are kept as events (`make_events`), and
+        read (`Batch.line_texts`); the others are kept as events (`make_events`), and
         with `as_text` their records encoded in one call."""
         table = self._record_texts
-        ends = None
+        missing = None  # (all)
         if from_columns and self.as_text:
             pieces = batch.record_pieces(rows)
             if pieces is not None:
                 table.put(wanted, pieces)
-                ends = pieces[2]
-        elif from_columns and (spans := batch.line_spans(rows)) is not None:
-            table.lend(wanted, *spans)  # the batch's buffer held: no copy (`_compact_if_due`)
-            ends = spans[2]
-        missing = np.arange(len(rows)) if ends is None else np.flatnonzero(ends < 0)
-        if len(missing):
+                missing = np.flatnonzero(pieces[2] < 0)
+        elif from_columns and (lines := batch.line_texts()) is not None:
+            # the batch's buffer held: no copy (`_compact_if_due`)
+            missing = table.lend(wanted, *lines, rows)
+        if missing is None or len(missing):
+            if missing is None:
+                missing = np.arange(len(rows))
             kept = make_events(batch, rows[missing].tolist(), seqs[missing].tolist())
             self.events.update(zip(wanted[missing].tolist(), kept, strict=True))
             if self.as_text:
                 table.put_texts(wanted[missing], report_lines([_record(e) for e in kept]))
-        if ends is None and not self.as_text:
-            return
+            if len(missing) == len(rows) and not self.as_text:
+                return
         names, codes = batch.types.values, self._type_codes
         type_codes = np.array(
             [codes.setdefault(names[t], len(codes)) for t in range(len(names))], np.int64
         )
         if len(codes) > len(self.type_names):
             self.type_names = list(codes)
-        info = table.info  # every wanted entry has its text now, so room for it
-        info[wanted, 0] = type_codes[batch.type[rows]]
-        info[wanted, 1] = batch.ts[rows]
-        info[wanted, 2] = batch.line[rows]
-        info[wanted, 3] = seqs
+        # every wanted entry has its text now, so room for it
+        write_info(table.info, wanted, rows, type_codes, batch.type, batch.ts, batch.line, seqs)
 
     def _stored(self, g: int) -> Event | KeptEvent:
         """Kernel event `g` as kept: an event, or a `KeptEvent` (made from its record
@@ -641,8 +640,9 @@ class FastRule:
         state = self.state
         count = state.count(kernel.S_OUT)
         out: MatchTable | ReportLines
-        out = ReportLines.empty() if self.as_text else MatchTable.empty(self)
-        if count:
+        if not count:
+            out = ReportLines.empty() if self.as_text else MatchTable.empty(self)
+        else:
             tables = state.tables
             columns = [tables[w][:count] for w in range(kernel.O_KIND, kernel.O_B + 1)]
             paths = kernel.collect_paths(
@@ -661,15 +661,7 @@ class FastRule:
         history cell): their kept texts (the buffer as it is, each cell's start, end and
         info), and the events kept as objects by cell position."""
         table = self._record_texts
-        n = len(events)
-        starts = np.zeros(n, np.int64)
-        ends = np.full(n, NOT_MADE, np.int64)
-        source = np.full(n, OWN, np.int64)
-        info = np.zeros((n, table.info.shape[1]), np.int64)
-        inside = events < len(table.ends)  # (beyond: no entry made yet)
-        at = events[inside]
-        starts[inside], ends[inside] = table.starts[at], table.ends[at]
-        source[inside], info[inside] = table.source[at], table.info[at]
+        starts, ends, source, info = table.held(events)
         missing = np.flatnonzero(ends < 0).tolist()
         kept = self.events
         objects = {k: kept[g] for k, g in zip(missing, events[missing].tolist(), strict=True)}
@@ -845,16 +837,6 @@ class FastRule:
             expired_runs=int(sc[kernel.S_EXPIRED]),
             missing_key=self.missing_key,
         )
-
-
-def _distinct(values: np.ndarray) -> np.ndarray:
-    """`np.unique` of non-negative integers from a narrow range, without sorting."""
-    if not len(values):
-        return values[:0]
-    low = int(values.min())
-    seen = np.zeros(int(values.max()) - low + 1, np.bool_)
-    seen[values - low] = True
-    return np.flatnonzero(seen) + low
 
 
 class _Paths:

@@ -75,18 +75,25 @@ class TextTable:
         self.data[base : base + len(data)] = data
         self._mark(at, starts, ends, base, len(data))
 
-    def lend(self, at: np.ndarray, buf: bytes, starts: np.ndarray, ends: np.ndarray) -> None:
-        """Entry `at[i]` gets the text `buf[starts[i]:ends[i]]` where it lies, no copy
-        made (none where `ends[i]` is negative); `buf` is held until `settle`."""
+    def lend(
+        self,
+        at: np.ndarray,
+        buf: bytes,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        rows: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Entry `at[k]` gets the text `buf[starts[r]:ends[r]]` where it lies, no copy made,
+        for `r = rows[k]` (by default `k`); none where that end is negative. `buf` is held
+        until `settle`. Returns the k given none."""
         data = np.frombuffer(buf, np.uint8)
         self._room(at, 0)
-        made = ends >= 0
-        given = at[made]
-        self.starts[given] = starts[made]
-        self.ends[given] = ends[made]
-        self.source[given] = len(self.lent)
+        rows = np.arange(len(at)) if rows is None else rows
+        source = len(self.lent)
+        missing = _lend(at, rows, starts, ends, source, self.starts, self.ends, self.source)
         self.lent.append(data)
         self.lent_bytes += len(data)
+        return missing
 
     def settle(self) -> None:
         """The lent texts copied into the table's buffer (each entry's text where it now
@@ -133,6 +140,11 @@ class TextTable:
         """Entry `at[i]` gets `texts[i]` (`encoded_pieces`)."""
         self.put(at, encoded_pieces(texts))
 
+    def held(self, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Entries `at`'s starts, ends, sources and info, copied (ends `NOT_MADE` for
+        entries beyond the table's)."""
+        return _held(at, self.starts, self.ends, self.source, self.info)
+
     def text(self, at: int) -> str:
         """Entry `at`'s text (it must have one)."""
         source = self.source[at]
@@ -154,6 +166,45 @@ class TextTable:
             data = np.empty(max(2 * live, 1 << 16), np.uint8)
             self.used = gather_texts(self.data, self.starts, self.ends, data)
             self.data = data
+
+
+@njit(cache=True, nogil=True)
+def _lend(at, rows, starts, ends, source, t_starts, t_ends, t_source):  # type: ignore[no-untyped-def]
+    """`TextTable.lend`'s entries written; the k whose text is not there."""
+    missing = np.empty(len(at), np.int64)
+    n_missing = 0
+    for k in range(len(at)):
+        row = rows[k]
+        end = ends[row]
+        if end < 0:
+            missing[n_missing] = k
+            n_missing += 1
+            continue
+        entry = at[k]
+        t_starts[entry] = starts[row]
+        t_ends[entry] = end
+        t_source[entry] = source
+    return missing[:n_missing]
+
+
+@njit(cache=True, nogil=True)
+def _held(at, t_starts, t_ends, t_source, t_info):  # type: ignore[no-untyped-def]
+    """`TextTable.held`."""
+    n = len(at)
+    starts = np.zeros(n, np.int64)
+    ends = np.full(n, NOT_MADE, np.int64)
+    source = np.full(n, OWN, np.int64)
+    info = np.zeros((n, t_info.shape[1]), np.int64)
+    for k in range(n):
+        entry = at[k]
+        if entry >= len(t_ends):
+            continue
+        starts[k] = t_starts[entry]
+        ends[k] = t_ends[entry]
+        source[k] = t_source[entry]
+        for w in range(t_info.shape[1]):
+            info[k, w] = t_info[entry, w]
+    return starts, ends, source, info
 
 
 def encoded_pieces(texts: list[str]) -> TextPieces:

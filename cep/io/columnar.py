@@ -297,17 +297,18 @@ class Batch:
             return self._texts.record_pieces(np.asarray(indexes, np.int64))
         return None
 
-    def line_spans(self, indexes: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray] | None:
-        """Where some events' JSON lines are: the buffer, their starts and ends in it
-        (`json_record` rebuilds their records from them); end -1 for a line read as
-        text. None when the batch is not of JSON lines."""
+    def line_texts(self) -> tuple[bytes, np.ndarray, np.ndarray] | None:
+        """Where the events' JSON lines are: the buffer, and each event's start and end in
+        it (`json_record` rebuilds its record from them); end -1 for a line read as text.
+        None when the batch is not of JSON lines."""
         texts = self._texts
         if self.record_of is not json_record or type(texts) is not _Texts:
             return None
-        ends = texts.ends[indexes]
+        ends = texts.ends
         if texts.given:
-            ends[texts.read_as_text(indexes)] = -1
-        return texts.buf, texts.starts[indexes], ends
+            ends = ends.copy()
+            ends[np.fromiter(texts.given, np.int64, len(texts.given))] = -1
+        return texts.buf, texts.starts, ends
 
     def make_record_pieces(self, rows: np.ndarray) -> None:
         """Make the record texts of some events (sorted indexes) ahead of `record_pieces`:
