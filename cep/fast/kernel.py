@@ -618,10 +618,12 @@ def _queue_to_front(T, head, n):
             column[x] = column[head + x]
 
 
-@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, _nrt=False, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _heap_push(T, close, ts, seq, part):
     """Add a timer (`SC[S_HEAP]` in use): at the queue's end when it is not before the
-    last one, else into the heap (the queue, being in order, is one)."""
+    last one, else into the heap (the queue, being in order, is one). Inlined: LLVM
+    left it a call, and a call passes `T` flattened (~300 words pushed), which took
+    longer than the rest of an event's step."""
     sc = T[SC]
     n = sc[S_HEAP]
     head = sc[S_QUEUE]
