@@ -335,6 +335,17 @@ class FastRule:
             self.keys.append(key)  # the kernel's lists grow in one call (`_run_kernel`)
         return code
 
+    def _new_codes(self, keys: list[Any]) -> Any:
+        """The partition codes of distinct keys (`_code`), numbered in one go when the
+        rule has seen none of them (a dictionary's new strings, as a rule)."""
+        codes = self.codes
+        if not codes.keys().isdisjoint(keys):
+            return [self._code(key) for key in keys]
+        first = len(self.keys)
+        codes.update(zip(keys, range(first, first + len(keys)), strict=True))
+        self.keys.extend(keys)
+        return np.arange(first, first + len(keys))
+
     def _count_missing_keys(self, batch: Batch, lacking: Iterable[int]) -> None:
         """Count the events (indexes) that lack the key, of a type a term tests."""
         for i in lacking:
@@ -448,7 +459,7 @@ class FastRule:
             chosen, new = keyed_events(mask, column.valid, column.values, table)
             if len(new):
                 strings = column.dictionary.values
-                table[new] = [self._code(strings[code]) for code in new.tolist()]
+                table[new] = self._new_codes(list(map(strings.__getitem__, new.tolist())))
             chosen_codes = table[column.values[chosen]]
         else:
             codes = np.full(n, -1, dtype=np.int64)

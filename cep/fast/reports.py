@@ -167,23 +167,31 @@ class Reports(Sequence[Match]):
     """A batch's reports over every rule, in release order (by release key, then rule
     index, then each rule's own order), each made when first read."""
 
-    __slots__ = ("_made", "_rows", "_tables", "_which")
+    __slots__ = ("_count", "_indexes", "_made", "_rows", "_tables", "_which")
 
     def __init__(self, tables: list[MatchTable], indexes: list[int]) -> None:
         self._tables = tables
+        self._indexes = indexes
+        self._count = sum(len(table) for table in tables)
         self._made: dict[int, Match] = {}
-        if not tables:
-            self._which: list[int] = []
-            self._rows: list[int] = []
+        #: each report's table and row in it, by place in release order (`_ordered`)
+        self._which: list[int] | None = None
+        self._rows: list[int] = []
+
+    def _ordered(self) -> None:
+        """Work out the release order, when a report is first read."""
+        tables = self._tables
+        if not self._count:
+            self._which = []
             return
-        merged, order = release_order([table.releases for table in tables], indexes)
+        merged, order = release_order([table.releases for table in tables], self._indexes)
         # each report's table, by where it stands in the tables' reports one after another
         ends = np.cumsum([len(table) for table in tables])
         self._which = np.searchsorted(ends, order, side="right").tolist()
         self._rows = merged[order, 5].tolist()
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._count
 
     @overload
     def __getitem__(self, at: int) -> Match: ...
@@ -215,5 +223,8 @@ class Reports(Sequence[Match]):
     def _report(self, k: int) -> Match:
         made = self._made.get(k)
         if made is None:
+            if self._which is None:
+                self._ordered()
+                assert self._which is not None
             made = self._made[k] = self._tables[self._which[k]].report(self._rows[k])
         return made

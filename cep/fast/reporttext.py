@@ -157,14 +157,18 @@ class TextTable:
         still held are under half of it."""
         if len(kept):
             self.reserve(int(kept.max()) + 1)
-        self.starts, self.ends = self.starts[kept], self.ends[kept]
-        self.source, self.info = self.source[kept], self.info[kept]
-        self.entries = len(kept)
+        n = len(kept)  # in place (`kept` rises, so `kept[i] >= i`): the room stays
+        for column in (self.starts, self.ends, self.source, self.info):
+            column[:n] = column[kept]
+        self.ends[n : self.entries] = NOT_MADE
+        self.source[n : self.entries] = OWN
+        self.entries = n
         self.settle()
-        live = int(np.maximum(self.ends - self.starts, 0).sum())
+        starts, ends = self.starts[:n], self.ends[:n]
+        live = int(np.maximum(ends - starts, 0).sum())
         if self.used > REWRITE_AT and 2 * live < self.used:
             data = np.empty(max(2 * live, 1 << 16), np.uint8)
-            self.used = gather_texts(self.data, self.starts, self.ends, data)
+            self.used = gather_texts(self.data, starts, ends, data)
             self.data = data
 
 
