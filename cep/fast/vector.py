@@ -2,8 +2,9 @@
 
 A term `Type[cond]` becomes one NumPy expression over the batch's columns: the type test
 is an `isin` on type codes, a comparison of a field with a literal is a comparison of
-the column (string columns through a truth table over their dictionary, so `status ==
-"failed"` is an integer comparison), `in` a literal list is an or of equalities, and
+the column (string columns by their dictionary codes: `status == "failed"` is an
+integer comparison, other comparisons a truth table per dictionary made once per
+string), `in` a literal list is an or of equalities, and
 `and` / `or` / `not` are element-wise. Null semantics are the interpreter's: a missing
 field makes a comparison false. Values of another kind than the column's (kept aside in
 `Column.other`) are compared one by one with the interpreter's own comparison.
@@ -18,8 +19,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+from numba import njit
 
 from cep.compile.expressions import _COMPARISONS, FLIPPED, OPERATORS, _literal_value
+from cep.fast.partitions import DictionaryTables
 from cep.io.columnar import Batch, Column
 from cep.lang import ast
 from cep.lang.expr_types import Resolution
@@ -126,6 +129,7 @@ class BatchPredicates:
 def _comparison(name: str, op: str, literal: Any) -> BatchTest:
     numpy_op = _NUMPY_OPS[op]
     general = _COMPARISONS[op]
+    truths = _StringTruths(general, literal, op == "==" and isinstance(literal, str))
 
     def run(batch: Batch) -> np.ndarray:
         if name == "ts":
@@ -136,9 +140,50 @@ def _comparison(name: str, op: str, literal: Any) -> BatchTest:
         column = batch.columns.get(name)
         if column is None:
             return np.zeros(len(batch), dtype=np.bool_)
-        return _on_column(column, numpy_op, general, literal)
+        return _on_column(column, numpy_op, general, literal, truths)
 
     return run
+
+
+class _StringTruths:
+    """A comparison with a literal over dictionary-encoded strings: equality with a
+    string is one code comparison; otherwise a truth table per dictionary, each string
+    compared once (as the dictionary grows), then looked up by code (`_looked_up`)."""
+
+    def __init__(self, general: Any, literal: Any, equality: bool) -> None:
+        self.general = general
+        self.literal = literal
+        self.equality = equality
+        self._tables = DictionaryTables(UNKNOWN, np.int8)
+
+    def test(self, column: Column) -> np.ndarray:
+        dictionary = column.dictionary
+        assert dictionary is not None
+        if self.equality:
+            code = dictionary.find(self.literal)
+            if code < 0:
+                return np.zeros(len(column), dtype=np.bool_)
+            result = column.values == code
+            return result if column.valid.all() else result & column.valid
+        table = self._tables.table(dictionary)
+        todo = np.flatnonzero(table[: len(dictionary)] == UNKNOWN)
+        if len(todo):
+            strings, general, literal = dictionary.values, self.general, self.literal
+            table[todo] = [general(strings[k], literal) for k in todo.tolist()]
+        return _looked_up(table, column.values, column.valid)
+
+
+#: a string's truth not worked out yet (`_StringTruths`)
+UNKNOWN = -1
+
+
+@njit(cache=True, nogil=True)
+def _looked_up(table: np.ndarray, codes: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """`valid[i] and table[codes[i]] == 1` for each i."""
+    out = np.empty(len(codes), np.bool_)
+    for i in range(len(codes)):
+        out[i] = valid[i] and table[codes[i]] == 1
+    return out
 
 
 def _on_numbers(values: np.ndarray, valid: np.ndarray, op: Any, literal: Any) -> np.ndarray:
@@ -147,18 +192,12 @@ def _on_numbers(values: np.ndarray, valid: np.ndarray, op: Any, literal: Any) ->
     return valid & op(values, literal)
 
 
-def _on_column(column: Column, op: Any, general: Any, literal: Any) -> np.ndarray:
+def _on_column(
+    column: Column, op: Any, general: Any, literal: Any, truths: _StringTruths
+) -> np.ndarray:
     kind = column.kind
     if kind == "str":
-        dictionary = column.dictionary
-        assert dictionary is not None
-        table = np.array([general(v, literal) for v in dictionary.values], np.bool_)
-        if not table.any():
-            result = np.zeros(len(column), dtype=np.bool_)
-        elif column.valid.all():
-            result = table[column.values]
-        else:
-            result = column.valid & table[np.where(column.valid, column.values, 0)]
+        result = truths.test(column)
     elif kind in ("int", "float", "time", "duration"):
         result = _on_numbers(column.values, column.valid, op, literal)
     elif kind == "bool":
