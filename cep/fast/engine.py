@@ -32,6 +32,7 @@ from cep.compile.rule import CompiledRule
 from cep.fast import kernel
 from cep.fast.emit import EXACT_INTEGERS, EmitPlan, emit_pieces, string_texts
 from cep.fast.kept import new_kept_events, write_info
+from cep.fast.order import in_time_order
 from cep.fast.partitions import UNMAPPED, DictionaryTables, keyed_events
 from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, Programs, StringCodes, Unsupported
 from cep.fast.reports import HeldTexts, KeptEvent, MatchTable, Reports, linked_path
@@ -425,14 +426,14 @@ class FastRule:
         self,
         batch: Batch,
         seqs: np.ndarray,
-        accepted: np.ndarray,
+        accepted: np.ndarray | None,
         fire_up_to: int,
         make_events: Callable[[Batch, list[int], list[int]], list[Any]],
         events: list[Event] | None = None,
     ) -> MatchTable | ReportLines:
-        """Match a batch of columns (events in time order; `accepted` masks late ones);
-        the reports released (`_reports`). `events`, when the batch was made from events,
-        are used where a test or a key needs a whole event."""
+        """Match a batch of columns (events in time order; `accepted` masks late ones,
+        None for none late); the reports released (`_reports`). `events`, when the batch
+        was made from events, are used where a test or a key needs a whole event."""
 
         def event_at(i: int) -> Event:
             if events is not None:
@@ -443,9 +444,12 @@ class FastRule:
         term_bits = batch.made_ahead.get(self)  # (`candidates`, on a reader's thread)
         if term_bits is None:
             term_bits = self._term_bits(batch, event_at)
-        mask = accepted.copy()
-        if self.screen:
-            mask &= term_bits.any(axis=0)
+        if not self.screen:
+            mask = np.ones(n, np.bool_) if accepted is None else accepted.copy()
+        elif accepted is None:
+            mask = term_bits[0].copy() if len(term_bits) == 1 else term_bits.any(axis=0)
+        else:
+            mask = accepted & term_bits.any(axis=0)
         key_names = self.matcher.key_paths
         # one plain field as the key: from its column (batches made from events: from the
         # events, with the interpreter's own `partition_key`)
@@ -979,7 +983,6 @@ class FastEngine:
         else:
             seqs = np.fromiter(map(_SEQ, events), np.int64, n)
         self._pushed_order = True
-        accepted = np.ones(n, dtype=np.bool_)
 
         def taken(batch: Batch, indexes: list[int], seqs: list[int]) -> list[Event]:
             return [events[i] for i in indexes]
@@ -987,7 +990,7 @@ class FastEngine:
         keyed = []
         for index, rule in enumerate(self.rules):
             if n:
-                found = rule.run_columns(batch, seqs, accepted, fire_up_to, taken, events)
+                found = rule.run_columns(batch, seqs, None, fire_up_to, taken, events)
             else:
                 found = rule.advance(fire_up_to)
             for order, (release, report) in enumerate(found.pairs()):
@@ -1104,19 +1107,18 @@ class ColumnarRun:
         self.seq += n
         # late: older than every earlier event (no allowed delay)
         ts = batch.ts
-        if n and ts[0] >= self.max_seen and not (ts[1:] < ts[:-1]).any():
-            late = np.zeros(n, np.bool_)  # in time order (the usual case)
-            self.max_seen = int(ts[-1])
+        accepted = None  # (every event: in time order, the usual case)
+        if in_time_order(ts, self.max_seen):
+            if n:
+                self.max_seen = int(ts[-1])
         else:
             late = ts < np.maximum.accumulate(np.concatenate(([self.max_seen], ts)))[:-1]
-            if n:
-                self.max_seen = max(self.max_seen, int(ts.max()))
-        if late.any():
+            self.max_seen = max(self.max_seen, int(ts.max()))
             self.late += int(late.sum())
             if self.on_late is not None:
                 for i in np.nonzero(late)[0]:
                     self.on_late(batch, int(i))
-        accepted = ~late
+            accepted = ~late
         return [
             fast.run_columns(batch, seqs, accepted, self.max_seen, self._events)
             for fast in self.engine.rules
