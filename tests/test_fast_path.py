@@ -448,3 +448,21 @@ def _timer_steps() -> Any:
         return out[:n]
 
     return run
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_kept_events_and_their_rows_are_found_in_one_walk(data: st.DataObject) -> None:
+    """`new_kept_events`: the stored events some cells bind, each once in stored order,
+    and each one's place among the batch's processed events, whatever their sequence
+    numbers (pushed events bring their own, in any order)."""
+    from cep.fast.kept import new_kept_events
+
+    processed = data.draw(st.lists(st.integers(0, 10**6), min_size=1, max_size=40, unique=True))
+    stored = sorted(data.draw(st.sets(st.integers(0, len(processed) - 1), min_size=1)))
+    first = data.draw(st.integers(0, 5))  # events stored before this batch
+    event_seqs = np.array([-1] * first + [processed[p] for p in stored], np.int64)
+    cells = data.draw(st.lists(st.integers(first, len(event_seqs) - 1), max_size=60))
+    wanted, positions = new_kept_events(np.array(cells, np.int64), event_seqs, np.array(processed))
+    assert wanted.tolist() == sorted(set(cells))
+    assert positions.tolist() == [stored[g - first] for g in wanted.tolist()]
