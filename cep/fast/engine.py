@@ -533,7 +533,7 @@ class FastRule:
         read (`Batch.line_texts`); the others are kept as events (`make_events`), and
         with `as_text` their records encoded in one call."""
         table = self._record_texts
-        missing = None  # (all)
+        missing = None  # the k whose event has no text: all of them until one is made
         if from_columns and self.as_text:
             pieces = batch.record_pieces(rows)
             if pieces is not None:
@@ -542,15 +542,15 @@ class FastRule:
         elif from_columns and (lines := batch.line_texts()) is not None:
             # the batch's buffer held: no copy (`_compact_if_due`)
             missing = table.lend(wanted, *lines, rows)
-        if missing is None or len(missing):
-            if missing is None:
-                missing = np.arange(len(rows))
+        no_entries = missing is None and not self.as_text  # (no room made for info)
+        missing = np.arange(len(rows)) if missing is None else missing
+        if len(missing):
             kept = make_events(batch, rows[missing].tolist(), seqs[missing].tolist())
             self.events.update(zip(wanted[missing].tolist(), kept, strict=True))
             if self.as_text:
                 table.put_texts(wanted[missing], report_lines([_record(e) for e in kept]))
-            if len(missing) == len(rows) and not self.as_text:
-                return
+        if no_entries:
+            return
         names, codes = batch.types.values, self._type_codes
         type_codes = np.array(
             [codes.setdefault(names[t], len(codes)) for t in range(len(names))], np.int64
@@ -893,6 +893,17 @@ def _no_lazy_events(kept: KeptEvent) -> Event:
     raise TypeError("this rule keeps no events as lines")
 
 
+def _released(found: list[Any], indexes: Iterable[int]) -> list[tuple[tuple, Any]]:
+    """Rules' reports (rule `indexes[k]`'s are `found[k]`) as (release key, report)
+    pairs in release order: by key, then rule index, then each rule's own order."""
+    keyed = []
+    for index, reports in zip(indexes, found, strict=True):
+        for order, (release, report) in enumerate(reports.pairs()):
+            keyed.append(((*release, index, order), report))
+    keyed.sort(key=lambda item: item[0])
+    return keyed
+
+
 class FastEngine:
     """Like `MatchingEngine`, for rules that are all eligible for the fast path; events
     are matched in batches (reports come out when a batch is matched)."""
@@ -987,16 +998,13 @@ class FastEngine:
         def taken(batch: Batch, indexes: list[int], seqs: list[int]) -> list[Event]:
             return [events[i] for i in indexes]
 
-        keyed = []
-        for index, rule in enumerate(self.rules):
-            if n:
-                found = rule.run_columns(batch, seqs, None, fire_up_to, taken, events)
-            else:
-                found = rule.advance(fire_up_to)
-            for order, (release, report) in enumerate(found.pairs()):
-                keyed.append(((*release, index, order), report))
-        keyed.sort(key=lambda item: item[0])
-        return [report for _, report in keyed]
+        found = [
+            rule.run_columns(batch, seqs, None, fire_up_to, taken, events)
+            if n
+            else rule.advance(fire_up_to)
+            for rule in self.rules
+        ]
+        return [report for _, report in _released(found, range(len(found)))]
 
     def stats(self) -> Stats:
         stats = Stats(self.events, self.late, self.orderer.held + len(self.pending))
@@ -1092,7 +1100,7 @@ class ColumnarRun:
     @gc_paused()
     def run_keyed(self, batch: Batch) -> list[tuple[tuple, Any]]:
         """Match a batch; returns (release key, report) pairs, sorted."""
-        return self._keyed(self._match(batch))
+        return _released(self._match(batch), self.indexes)
 
     def run_lines(self, batch: Batch) -> ReportLines:
         """With `as_text`: match a batch; returns the report lines it releases, in order."""
@@ -1124,15 +1132,6 @@ class ColumnarRun:
             for fast in self.engine.rules
         ]
 
-    def _keyed(self, found: list[Any]) -> list[tuple[tuple, Any]]:
-        """Rules' reports as (release key, report) pairs, sorted."""
-        keyed = []
-        for index, reports in zip(self.indexes, found, strict=True):
-            for order, (release, report) in enumerate(reports.pairs()):
-                keyed.append(((*release, index, order), report))
-        keyed.sort(key=lambda item: item[0])
-        return keyed
-
     def finish(self, *, flush: bool = False) -> Sequence[Any]:
         """End of input (with `flush`, every window closes); the reports released, as
         `run` gives them."""
@@ -1142,7 +1141,7 @@ class ColumnarRun:
 
     @gc_paused()
     def finish_keyed(self, *, flush: bool = False) -> list[tuple[tuple, Any]]:
-        return self._keyed(self._finish(flush))
+        return _released(self._finish(flush), self.indexes)
 
     def finish_lines(self, *, flush: bool = False) -> ReportLines:
         """With `as_text`: end of input; the report lines released, in order."""

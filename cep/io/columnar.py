@@ -307,7 +307,7 @@ class Batch:
         ends = texts.ends
         if texts.given:
             ends = ends.copy()
-            ends[np.fromiter(texts.given, np.int64, len(texts.given))] = -1
+            ends[texts.given_rows()] = -1
         return texts.buf, texts.starts, ends
 
     def make_record_pieces(self, rows: np.ndarray) -> None:
@@ -356,17 +356,16 @@ class _Texts:
             for i, start, end in zip(indexes, starts, ends, strict=True)
         ]
 
-    def read_as_text(self, events: np.ndarray) -> np.ndarray:
-        """Which of some events were read as text (`given`), not cut from the buffer."""
-        given = self.given
-        return np.isin(events, np.fromiter(given, np.int64, len(given)))
+    def given_rows(self) -> np.ndarray:
+        """The events read as text (`given`), not cut from the buffer."""
+        return np.fromiter(self.given, np.int64, len(self.given))
 
     def record_pieces(self, events: np.ndarray) -> TextPieces:
         """The record texts of some events, made in bulk (`_made_pieces`); not made for
         rows read as text (the row reader's)."""
         if not self.given:
             return self._made_pieces(events)
-        read = self.read_as_text(events)
+        read = np.isin(events, self.given_rows())
         data, starts, ends = self._made_pieces(events[~read])
         all_starts = np.zeros(len(events), np.int64)
         all_ends = np.full(len(events), -1, np.int64)
