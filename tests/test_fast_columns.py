@@ -6,13 +6,15 @@ from __future__ import annotations
 import io
 import json
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cep.api import load_rules
 from cep.fast.engine import ColumnarRun, fast_path_refusal
-from cep.io.columnar import read_jsonl_batches
+from cep.fast.partitions import PartitionKeys
+from cep.io.columnar import Dictionary, read_jsonl_batches
 from cep.io.sources import Reject, read_jsonl
 from cep.io.validation import Validator
 from cep.lang.checker import check_paths, check_sources
@@ -549,3 +551,47 @@ def test_parquet_batches_prepared_ahead_report_the_same(tmp_path, monkeypatch) -
     assert got == expected
     interpreted, _ = _interpreted(checked, rules, lines, flush=True)
     assert [json.loads(line) for line in got] == interpreted
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(
+                st.sampled_from([0, 1]),
+                st.lists(st.sampled_from("abcdefg"), max_size=5),
+                st.lists(st.sampled_from("abcdefgh"), max_size=3),
+            ),
+            st.tuples(
+                st.just(None),
+                st.lists(st.sampled_from(["a", "c", "z", 3]), max_size=2),
+                st.just([]),
+            ),
+        ),
+        max_size=12,
+    )
+)
+def test_partition_keys_number_keys_from_dictionaries_and_elsewhere_alike(steps: list) -> None:
+    """Keys numbered from one reader's dictionary in bulk, from a second dictionary that
+    repeats strings, and one at a time (`code`) get the codes a plain mapping in order of
+    first use gives, and each code gives its key back. (A dictionary also holds strings
+    that are no key: those of events no term accepts.)"""
+    keys = PartitionKeys()
+    oracle: dict = {}
+    dictionaries = [Dictionary(), Dictionary()]
+    numbered: list[set[int]] = [set(), set()]  # each dictionary's codes with a partition
+    for which, values, others in steps:
+        if which is None:
+            got = [keys.code(value) for value in values]
+        else:
+            dictionary = dictionaries[which]
+            dictionary.encode(others)
+            codes = dictionary.encode(values).tolist()
+            new = [c for c in dict.fromkeys(codes) if c not in numbered[which]]
+            numbered[which].update(new)
+            made = keys.from_dictionary(dictionary, np.array(new, np.int64)).tolist()
+            got = [made[new.index(c)] if c in new else oracle[dictionary[c]] for c in codes]
+        expected = [oracle.setdefault(value, len(oracle)) for value in values]
+        assert got == expected
+        assert len(keys) == len(oracle)
+        assert [keys[code] for code in range(len(keys))] == list(oracle)

@@ -33,7 +33,7 @@ from cep.fast import kernel
 from cep.fast.emit import EXACT_INTEGERS, EmitPlan, emit_pieces, string_texts
 from cep.fast.kept import new_kept_events, write_info
 from cep.fast.order import in_time_order
-from cep.fast.partitions import UNMAPPED, DictionaryTables, keyed_events
+from cep.fast.partitions import UNMAPPED, DictionaryTables, PartitionKeys, keyed_events
 from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, Programs, StringCodes, Unsupported
 from cep.fast.reports import HeldTexts, KeptEvent, MatchTable, Reports, linked_path
 from cep.fast.reporttext import (
@@ -308,8 +308,8 @@ class FastRule:
             dtype=np.int64,
         )
         self.state = kernel.KernelState(len(self.slots), fan)
-        self.codes: dict[Any, int] = {}
-        self.keys: list[Any] = []
+        #: partition codes by key (the kernel's lists grow for new ones: `_run_kernel`)
+        self.keys = PartitionKeys()
         self.events: dict[int, Event | KeptEvent] = {}  # by kernel event index
         self.screen = rule.nfa.skips_irrelevant
         self.term_types = self.matcher.term_types
@@ -327,25 +327,6 @@ class FastRule:
         self._live_after_compaction = 0
         #: turns a `KeptEvent` into an `Event`
         self.materialize: Callable[[KeptEvent], Event] = _no_lazy_events
-
-    def _code(self, key: Any) -> int:
-        """The partition code of `key` (a new partition if the rule has not seen it)."""
-        code = self.codes.get(key)
-        if code is None:
-            code = self.codes[key] = len(self.keys)
-            self.keys.append(key)  # the kernel's lists grow in one call (`_run_kernel`)
-        return code
-
-    def _new_codes(self, keys: list[Any]) -> Any:
-        """The partition codes of distinct keys (`_code`), numbered in one go when the
-        rule has seen none of them (a dictionary's new strings, as a rule)."""
-        codes = self.codes
-        if not codes.keys().isdisjoint(keys):
-            return [self._code(key) for key in keys]
-        first = len(self.keys)
-        codes.update(zip(keys, range(first, first + len(keys)), strict=True))
-        self.keys.extend(keys)
-        return np.arange(first, first + len(keys))
 
     def _count_missing_keys(self, batch: Batch, lacking: Iterable[int]) -> None:
         """Count the events (indexes) that lack the key, of a type a term tests."""
@@ -462,8 +443,7 @@ class FastRule:
             table = self._partition_tables.table(column.dictionary)
             chosen, new = keyed_events(mask, column.valid, column.values, table)
             if len(new):
-                strings = column.dictionary.values
-                table[new] = self._new_codes(list(map(strings.__getitem__, new.tolist())))
+                table[new] = self.keys.from_dictionary(column.dictionary, new)
             chosen_codes = table[column.values[chosen]]
         else:
             codes = np.full(n, -1, dtype=np.int64)
@@ -475,9 +455,9 @@ class FastRule:
                         mask[i] = False
                         continue
                     plain = value if not isinstance(value, list | dict) else repr(value)
-                    codes[i] = self._code(plain)
+                    codes[i] = self.keys.code(plain)
             elif not key_names:
-                codes[mask] = self._code(())
+                codes[mask] = self.keys.code(())
             else:
                 for i in np.nonzero(mask)[0]:
                     event = event_at(int(i))
@@ -486,7 +466,7 @@ class FastRule:
                         self._count_missing_keys(batch, [i])
                         mask[i] = False
                         continue
-                    codes[i] = self._code(key)
+                    codes[i] = self.keys.code(key)
             chosen = np.nonzero(mask)[0]
             chosen_codes = codes[chosen]
         bits = np.zeros((max(len(self.conds), 1), len(chosen)), dtype=np.uint8)

@@ -883,7 +883,11 @@ def _fire(T, nfa, params, up_to, X):
     sc = T[SC]
     fan_out = params[P_FANOUT]
     while sc[S_HEAP] > 0 and T[H_CLOSE][_timer_first(T)] <= up_to:
-        if not _room(T, T[H_PART][_timer_first(T)], fan_out, YES):
+        p = T[H_PART][_timer_first(T)]
+        if T[P_HEAD][p] < 0 and T[P_COMP][p] < 0:
+            _heap_pop(T)  # a partition with no runs and no held matches: nothing to close
+            continue
+        if not _room(T, p, fan_out, YES):
             return False
         close, ts, seq, p = _heap_pop(T)
         _advance(T, nfa, params, p, close, close, ts, seq, X)

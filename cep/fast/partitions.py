@@ -5,6 +5,7 @@ run; a rule numbers strings its own way (partition codes, a program's string cod
 `DictionaryTables` maps each dictionary's codes to the rule's numbers, one table per
 dictionary, so batches from several readers (each with its own dictionary) go through the
 right one; `keyed_events` picks a batch's events with a key in one pass (numba).
+`PartitionKeys` numbers a rule's partition keys.
 """
 
 from __future__ import annotations
@@ -70,3 +71,77 @@ def keyed_events(
                 new[n_new] = code
                 n_new += 1
     return chosen[:n_chosen], new[:n_new]
+
+
+class PartitionKeys:
+    """A rule's partitions: a code per distinct key, in order of first use.
+
+    While every key has come from one dictionary (the usual case: one reader's key
+    column), its new strings are numbered in bulk and looked up through that dictionary:
+    a dictionary holds each string once, so no key can have a code already. The mapping
+    from key to code is made only when keys come from elsewhere (`code`, or a second
+    dictionary)."""
+
+    __slots__ = ("_codes", "_home", "_home_codes", "_keys", "_n_home")
+
+    def __init__(self) -> None:
+        self._codes: dict[Any, int] = {}
+        self._keys: list[Any] = []
+        #: the dictionary whose strings are the keys so far (None once keys are mixed)
+        self._home: Any = None
+        #: per partition, its key's code in `_home`
+        self._home_codes = np.zeros(0, np.int64)
+        self._n_home = 0
+
+    def __len__(self) -> int:
+        return self._n_home if self._home is not None else len(self._keys)
+
+    def __getitem__(self, code: int) -> Any:
+        """The key of partition `code`."""
+        if self._home is not None:
+            return self._home[int(self._home_codes[code])]
+        return self._keys[code]
+
+    def code(self, key: Any) -> int:
+        """The partition code of `key` (a new partition if the rule has not seen it)."""
+        self._settle()
+        code = self._codes.get(key)
+        if code is None:
+            code = self._codes[key] = len(self._keys)
+            self._keys.append(key)
+        return code
+
+    def from_dictionary(self, dictionary: Any, new: np.ndarray) -> np.ndarray:
+        """The partition codes of a dictionary's strings by their codes `new` (distinct,
+        none of them numbered for this dictionary yet)."""
+        if self._home is None and not self._keys:
+            self._home = dictionary
+        first = len(self)
+        if dictionary is self._home:
+            end = first + len(new)
+            if end > len(self._home_codes):
+                grown = np.zeros(max(end, 2 * len(self._home_codes)), np.int64)
+                grown[:first] = self._home_codes[:first]
+                self._home_codes = grown
+            self._home_codes[first:end] = new
+            self._n_home = end
+            return np.arange(first, end)
+        self._settle()
+        keys = list(map(dictionary.values.__getitem__, new.tolist()))
+        codes = self._codes
+        if not codes.keys().isdisjoint(keys):
+            return np.array([self.code(key) for key in keys], np.int64)
+        codes.update(zip(keys, range(first, first + len(keys)), strict=True))
+        self._keys.extend(keys)
+        return np.arange(first, first + len(keys))
+
+    def _settle(self) -> None:
+        """Make the mapping from key to code for the keys numbered from `_home`."""
+        home = self._home
+        if home is None:
+            return
+        keys = list(map(home.values.__getitem__, self._home_codes[: self._n_home].tolist()))
+        self._codes.update(zip(keys, range(len(keys)), strict=True))
+        self._keys = keys
+        self._home = None
+        self._home_codes = np.zeros(0, np.int64)
