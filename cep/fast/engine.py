@@ -33,7 +33,13 @@ from cep.fast import kernel
 from cep.fast.emit import EXACT_INTEGERS, EmitPlan, emit_pieces, string_texts
 from cep.fast.kept import new_kept_events, write_info
 from cep.fast.order import in_time_order
-from cep.fast.partitions import UNMAPPED, DictionaryTables, PartitionKeys, keyed_events
+from cep.fast.partitions import (
+    UNMAPPED,
+    DictionaryTables,
+    PartitionKeys,
+    partition_codes,
+    unnumbered,
+)
 from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, Programs, StringCodes, Unsupported
 from cep.fast.reports import HeldTexts, KeptEvent, MatchTable, Reports, linked_path
 from cep.fast.reporttext import (
@@ -406,15 +412,17 @@ class FastRule:
     def run_columns(
         self,
         batch: Batch,
-        seqs: np.ndarray,
+        seqs: np.ndarray | int,
         accepted: np.ndarray | None,
         fire_up_to: int,
         make_events: Callable[[Batch, list[int], list[int]], list[Any]],
         events: list[Event] | None = None,
     ) -> MatchTable | ReportLines:
         """Match a batch of columns (events in time order; `accepted` masks late ones,
-        None for none late); the reports released (`_reports`). `events`, when the batch
-        was made from events, are used where a test or a key needs a whole event."""
+        None for none late); the reports released (`_reports`). `seqs`: the events'
+        sequence numbers, or the first one where they follow each other. `events`, when
+        the batch was made from events, are used where a test or a key needs a whole
+        event."""
 
         def event_at(i: int) -> Event:
             if events is not None:
@@ -438,13 +446,16 @@ class FastRule:
         column = batch.columns.get(key_names[0][0]) if single else None
         if column is not None and column.kind == "str" and not column.other:
             # string keys: partition codes straight from the dictionary codes
-            if not column.valid.all():
+            if column.valid.all():
+                chosen = np.flatnonzero(mask)
+            else:
                 self._count_missing_keys(batch, np.flatnonzero(mask & ~column.valid))
+                chosen = np.flatnonzero(mask & column.valid)
             table = self._partition_tables.table(column.dictionary)
-            chosen, new = keyed_events(mask, column.valid, column.values, table)
+            new = unnumbered(chosen, column.values, table)
             if len(new):
                 table[new] = self.keys.from_dictionary(column.dictionary, new)
-            chosen_codes = table[column.values[chosen]]
+            chosen_codes = partition_codes(chosen, column.values, table)
         else:
             codes = np.full(n, -1, dtype=np.int64)
             if single:
@@ -476,7 +487,7 @@ class FastRule:
         state = self.state
         first_cell = state.count(kernel.S_CELLS)
         ts = batch.ts[chosen].astype(np.int64)
-        seq = seqs[chosen]
+        seq = chosen + seqs if isinstance(seqs, int) else seqs[chosen]
         if events is None:
             values = self._column_values(batch, chosen)
         else:
@@ -969,8 +980,9 @@ class FastEngine:
         n = len(events)
         batch = self.columns.batch(events)
         first = events[0].seq if n else 0
+        seqs: np.ndarray | int
         if self._pushed_order and n and events[-1].seq - first == n - 1:
-            seqs = np.arange(first, first + n, dtype=np.int64)  # rising, no gap: every one
+            seqs = first  # rising, no gap: every one
         else:
             seqs = np.fromiter(map(_SEQ, events), np.int64, n)
         self._pushed_order = True
@@ -1091,7 +1103,7 @@ class ColumnarRun:
         """Match a batch; each rule's reports (`FastRule.run_columns`)."""
         n = len(batch)
         self.events += n
-        seqs = np.arange(self.seq, self.seq + n, dtype=np.int64)
+        first_seq = self.seq  # the batch's events are numbered from here on
         self.seq += n
         # late: older than every earlier event (no allowed delay)
         ts = batch.ts
@@ -1108,7 +1120,7 @@ class ColumnarRun:
                     self.on_late(batch, int(i))
             accepted = ~late
         return [
-            fast.run_columns(batch, seqs, accepted, self.max_seen, self._events)
+            fast.run_columns(batch, first_seq, accepted, self.max_seen, self._events)
             for fast in self.engine.rules
         ]
 

@@ -4,7 +4,7 @@ A string column's values are codes into a `Dictionary` that one reader keeps for
 run; a rule numbers strings its own way (partition codes, a program's string codes). A
 `DictionaryTables` maps each dictionary's codes to the rule's numbers, one table per
 dictionary, so batches from several readers (each with its own dictionary) go through the
-right one; `keyed_events` picks a batch's events with a key in one pass (numba).
+right one (`unnumbered`, `partition_codes`: numba passes over the events a rule takes).
 `PartitionKeys` numbers a rule's partition keys.
 """
 
@@ -51,26 +51,28 @@ class DictionaryTables:
 
 
 @njit(cache=True, nogil=True)
-def keyed_events(
-    mask: np.ndarray, valid: np.ndarray, values: np.ndarray, table: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The events of `mask` whose key is there (`valid`), as indexes; and the dictionary
-    codes among theirs that have no partition yet (`table` is `UNMAPPED`), each once, in
-    order of first use (marked in `table` as found)."""
-    chosen = np.empty(len(mask), np.int64)
-    new = np.empty(len(mask), np.int64)
-    n_chosen = 0
+def unnumbered(chosen: np.ndarray, values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The dictionary codes among the `chosen` events' that have no partition yet
+    (`table` is `UNMAPPED`), each once, in order of first use (marked in `table` as
+    found)."""
+    new = np.empty(len(chosen), np.int64)
     n_new = 0
-    for i in range(len(mask)):
-        if mask[i] and valid[i]:
-            chosen[n_chosen] = i
-            n_chosen += 1
-            code = values[i]
-            if table[code] == UNMAPPED:
-                table[code] = UNMAPPED - 1
-                new[n_new] = code
-                n_new += 1
-    return chosen[:n_chosen], new[:n_new]
+    for i in chosen:
+        code = values[i]
+        if table[code] == UNMAPPED:
+            table[code] = UNMAPPED - 1
+            new[n_new] = code
+            n_new += 1
+    return new[:n_new]
+
+
+@njit(cache=True, nogil=True)
+def partition_codes(chosen: np.ndarray, values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The `chosen` events' partition codes: `table[values[i]]`."""
+    out = np.empty(len(chosen), np.int64)
+    for j in range(len(chosen)):
+        out[j] = table[values[chosen[j]]]
+    return out
 
 
 class PartitionKeys:

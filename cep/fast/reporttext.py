@@ -44,6 +44,8 @@ class TextTable:
         self.ends = np.zeros(0, np.int64)
         self.source = np.zeros(0, np.int64)
         self.info = np.zeros((0, width), np.int64)
+        #: the arrays the four columns above are views of (`reserve`)
+        self._rows = (self.starts, self.ends, self.source, self.info)
         #: entries in use: one past the highest given a text
         self.entries = 0
         #: the buffers texts are lent from, and their bytes in all
@@ -54,18 +56,25 @@ class TextTable:
         return self.entries
 
     def reserve(self, count: int) -> None:
-        """Room for entries up to `count` (new ones: no text)."""
+        """Room for entries up to `count` (new ones: no text). The columns are views of
+        the first `count` rows of bigger arrays (doubled when full), and only the rows
+        made room for are written: memory is touched as entries come, not ahead."""
         have = len(self.ends)
         if count <= have:
             return
-        size = max(count, 2 * have, 1024)
-        starts = np.zeros(size, np.int64)
-        ends = np.full(size, NOT_MADE, np.int64)
-        source = np.full(size, OWN, np.int64)
-        info = np.zeros((size, self.info.shape[1]), np.int64)
-        starts[:have], ends[:have], info[:have] = self.starts, self.ends, self.info
-        source[:have] = self.source
-        self.starts, self.ends, self.source, self.info = starts, ends, source, info
+        columns = (self.starts, self.ends, self.source, self.info)
+        if count > len(self._rows[1]):
+            size = max(count, 2 * len(self._rows[1]), 1024)
+            shapes = (size, size, size, (size, self.info.shape[1]))
+            self._rows = tuple(np.empty(shape, np.int64) for shape in shapes)
+            for rows, column in zip(self._rows, columns, strict=True):
+                rows[:have] = column
+        starts, ends, source, info = self._rows
+        starts[have:count] = 0
+        ends[have:count] = NOT_MADE
+        source[have:count] = OWN
+        info[have:count] = 0
+        self.starts, self.ends, self.source, self.info = (rows[:count] for rows in self._rows)
 
     def put(self, at: np.ndarray, pieces: TextPieces) -> None:
         """Text i of `pieces` as entry `at[i]`, where made (`ends[i] >= 0`) or marked
