@@ -62,18 +62,15 @@ class TextTable:
         have = len(self.ends)
         if count <= have:
             return
-        columns = (self.starts, self.ends, self.source, self.info)
         if count > len(self._rows[1]):
             size = max(count, 2 * len(self._rows[1]), 1024)
             shapes = (size, size, size, (size, self.info.shape[1]))
-            self._rows = tuple(np.empty(shape, np.int64) for shape in shapes)
-            for rows, column in zip(self._rows, columns, strict=True):
-                rows[:have] = column
-        starts, ends, source, info = self._rows
-        starts[have:count] = 0
-        ends[have:count] = NOT_MADE
-        source[have:count] = OWN
-        info[have:count] = 0
+            grown = tuple(np.empty(shape, np.int64) for shape in shapes)
+            for rows, old in zip(grown, self._rows, strict=True):
+                rows[:have] = old[:have]
+            self._rows = grown
+        for rows, fill in zip(self._rows, (0, NOT_MADE, OWN, 0), strict=True):
+            rows[have:count] = fill
         self.starts, self.ends, self.source, self.info = (rows[:count] for rows in self._rows)
 
     def put(self, at: np.ndarray, pieces: TextPieces) -> None:
