@@ -524,6 +524,25 @@ def test_explain_prints_terms_states_and_edges(tmp_path: Path, capsys) -> None:
     assert "$end (final)" in out
 
 
+def test_explain_says_how_the_fast_path_tests_each_term(tmp_path: Path, capsys) -> None:
+    """For a rule the fast path takes, `cep explain` says how each term is tested: a
+    batch at a time, compiled, per run, or by the interpreter (and why)."""
+    rules = write_rules(
+        tmp_path,
+        "event E { v: int, u: int, w: str, k: str }\n"
+        "rule r { pattern a = E[v > 1] -> b = E[v * 2 > u] -> c = E[v > b.v]"
+        "  -> d = E[w < k] within 1m }\n",
+    )
+    assert main(["explain", rules, "--rule", "r"]) == 0
+    out = capsys.readouterr().out
+    assert "term tests on the fast path:" in out
+    assert "  a: per batch (NumPy)" in out
+    assert "  b: type per batch (NumPy); condition compiled (numba)" in out
+    assert "  c: type per batch (NumPy); condition per run, compiled" in out
+    refused = "  d: by the interpreter, event by event (does not compile: the comparison `w < k`)"
+    assert refused in out
+
+
 def test_explain_an_unknown_rule_exits_2_with_a_hint(tmp_path: Path, capsys) -> None:
     """A misspelt rule name: exit 2, and the message suggests the close name."""
     rules = write_rules(tmp_path, PAIRS)

@@ -73,6 +73,9 @@ rule climb { partition by k
              pattern a = E[v == 1] -> b = E[count(b) == 0 or v >= last(b).v]{2,}
                      -> c = E[w > a.w or v < avg(b.v)]
              where sum(b.v) > 3  within 5ms }
+rule scaled { partition by k
+              pattern a = E[v * 2 > 3 and (not exists(w) or w < v)] -> b = E[abs(v - 2) == 1]
+              within 4ms }
 """
 
 
@@ -104,6 +107,46 @@ def test_random_feeds_report_the_same(lines: list[str], flush: bool, size: int) 
     assert _compiled(checked, rules, lines, flush, size) == _interpreted(
         checked, rules, lines, flush
     )
+
+
+COMPILED_TERMS = """
+event E { k: str, v: int, u: int }
+rule apart { partition by k  pattern a = E[v != u] -> b = E[v * 2 > u + 1] within 4ms }
+"""
+
+
+def _feed(rows: list[tuple[int, str, int, int]]) -> list[str]:
+    return [json.dumps({"type": "E", "ts": ts, "k": k, "v": v, "u": u}) for ts, k, v, u in rows]
+
+
+def test_term_conditions_outside_numpys_family_run_compiled(monkeypatch) -> None:
+    """A run-independent condition NumPy cannot test (two fields, arithmetic) is a
+    compiled program over the batch: the interpreter's own test is never called, and
+    the reports are the interpreter's."""
+    checked = check_sources({"r.cep": COMPILED_TERMS})
+    (rule,) = load_rules(checked)
+    lines = _feed([(0, "a", 1, 2), (1, "a", 3, 3), (2, "a", 4, 1), (3, "b", 2, 1), (4, "b", 3, 3)])
+    expected = _interpreted(checked, [rule], lines, flush=True)
+    assert len(expected[0]) == 2
+
+    def refuse(event, path):
+        raise AssertionError("the interpreter's term test was called")
+
+    for term in rule.terms:
+        monkeypatch.setattr(term, "test", refuse)
+    assert _compiled(checked, [rule], lines, flush=True, size=2) == expected
+
+
+def test_integers_beyond_float64s_exact_ones_are_tested_by_the_interpreter() -> None:
+    """Term programs compute in float64: where a batch holds an integer it cannot hold
+    exactly, that term is tested the interpreter's way (2**53 and 2**53 + 1 differ)."""
+    checked = check_sources({"r.cep": COMPILED_TERMS})
+    (rule,) = load_rules(checked)
+    big = 2**53
+    lines = _feed([(0, "a", big, big + 1), (1, "a", big + 1, big + 1), (2, "a", big, 1)])
+    expected = _interpreted(checked, [rule], lines, flush=True)
+    assert [m["events"]["a"]["ts"] for m in expected[0]] == [0]
+    assert _compiled(checked, [rule], lines, flush=True, size=64) == expected
 
 
 def test_fields_asked_for_are_typed_from_the_schema() -> None:

@@ -290,6 +290,13 @@ def _conditions_on_earlier(index: int, repeated: list[bool]) -> list[str]:
     return out
 
 
+#: conditions of the event alone outside NumPy's family: compiled term tests
+_COMPILED_TERM_TESTS = (
+    "v * 2 >= 3", "abs(v - 2) <= 1", "w != k", 'v % 2 == 0 or w == "y"', "max(v, 1) == 2",
+    "not exists(v) or v + 1 > 2",
+)  # fmt: skip
+
+
 @st.composite
 def _dependent_rules(draw: st.DrawFn) -> str:
     count = draw(st.integers(1, 3))
@@ -300,7 +307,8 @@ def _dependent_rules(draw: st.DrawFn) -> str:
     repeated = [q in _REPEATING for q in quantifiers]
     parts = []
     for index in range(count):
-        options = ["v == 1", "v >= 2", 'w == "x"', *_conditions_on_earlier(index, repeated)]
+        options = ["v == 1", "v >= 2", 'w == "x"', *_COMPILED_TERM_TESTS,
+                   *_conditions_on_earlier(index, repeated)]  # fmt: skip
         term = f"t{index} = E[{draw(st.sampled_from(options))}]{quantifiers[index]}"
         if index:
             term = f"{draw(st.sampled_from(['->', '=>', '->>']))} {term}"

@@ -45,24 +45,23 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _engine(rule: CompiledRule) -> str:
-    from cep.fast.engine import fast_path_refusal  # numba loads only when asked for
-
-    reason = fast_path_refusal(rule)
-    if reason is None:
-        return "can run compiled (numba fast path), or on the interpreter"
-    return f"interpreter only: {reason}"
-
-
 def explain(rule: CompiledRule) -> str:
     """The rule's automaton: header, terms, then states with their edges in order."""
+    from cep.fast.engine import fast_path_refusal, term_tests  # numba loads only now
+
+    refusal = fast_path_refusal(rule)
+    engine = (
+        "can run compiled (numba fast path), or on the interpreter"
+        if refusal is None
+        else f"interpreter only: {refusal}"
+    )
     nfa = rule.nfa
     window = f"{rule.window_ms} ms" if rule.window_ms is not None else "none"
     skip = rule.skip.replace("_", " ") + (f" {rule.skip_var}" if rule.skip_var else "")
     keys = ", ".join(name for name, _ in rule.key_fields) or "none (one partition)"
     lines = [
         f"rule {rule.name} ({rule.file})",
-        "  engine: " + _engine(rule),
+        f"  engine: {engine}",
         f"  partition by: {keys}",
         f"  window: {window}; skip: {skip}",
         f"  states: {len(nfa.states)}; events of other types "
@@ -72,6 +71,9 @@ def explain(rule: CompiledRule) -> str:
     lines.extend(f"  {term.name}: {term.source}" for term in rule.terms)
     if rule.where is not None:
         lines.append("  where: the rule's `where`, checked where a match would complete")
+    if refusal is None:
+        lines.append("term tests on the fast path:")
+        lines.extend(f"  {line}" for line in term_tests(rule))
     lines.append("states (edges in the order runs try them):")
     lines.extend("  " + line for line in nfa.render().splitlines())
     return "\n".join(lines)

@@ -137,6 +137,24 @@ def fast_path_refusal(rule: CompiledRule) -> str | None:
     return None
 
 
+def term_tests(rule: CompiledRule) -> list[str]:
+    """How the fast path tests each term of an eligible rule (`cep explain`)."""
+    plan = _EdgePlan(rule)
+    out = []
+    for term in rule.terms:
+        if not term.independent:
+            how = "type per batch (NumPy); condition per run, compiled (reads earlier events)"
+        elif term.index in plan.term_programs:
+            how = "type per batch (NumPy); condition compiled (numba), per event of the type"
+        elif term.index in plan.term_refusals:
+            reason = plan.term_refusals[term.index]
+            how = f"by the interpreter, event by event (does not compile: {reason})"
+        else:
+            how = "per batch (NumPy)"
+        out.append(f"{term.name}: {how}")
+    return out
+
+
 def _depends_on_run(cond: Cond) -> bool:
     if isinstance(cond, WhereCond):
         return True
@@ -192,6 +210,20 @@ class _EdgePlan:
                     programs[key] = compiler.condition(cond)
                 self.edge_programs.append(programs[key] if moving else -1)
         self.where_program = compiler.completes()
+        #: programs testing the run-independent terms whose condition is outside NumPy's
+        #: family (`BatchPredicates`), by term index; a term with neither is tested by
+        #: the interpreter, event by event, and its reason kept
+        self.term_programs: dict[int, int] = {}
+        self.term_refusals: dict[int, str] = {}
+        vectorised = BatchPredicates(rule.resolutions)
+        for term, node in zip(rule.terms, rule.term_nodes, strict=True):
+            condition = node.condition
+            if not term.independent or condition is None or vectorised.build(condition):
+                continue
+            try:
+                self.term_programs[term.index] = compiler.term_test(condition)
+            except Unsupported as problem:
+                self.term_refusals[term.index] = str(problem)
         #: `emit` as programs for reports written in bulk (None: the interpreter's); the
         #: slots from `emit_slots_from` on are read only by them
         self.emit_slots_from = len(compiler.out.slots)
@@ -319,12 +351,21 @@ class FastRule:
         self.events: dict[int, Event | KeptEvent] = {}  # by kernel event index
         self.screen = rule.nfa.skips_irrelevant
         self.term_types = self.matcher.term_types
+        #: per run-independent term outside NumPy's family: its compiled test over one
+        #: event (`kernel.test_events`), or why there is none
+        self.term_programs = plan.term_programs
+        self.term_refusals = plan.term_refusals
         #: per term, its test over a batch: the whole test, or only the event type where
-        #: the condition looks at the run (the kernel's program does the rest); None for a
-        #: condition outside the vectorised family (tested event by event)
+        #: the condition looks at the run (the kernel's program does the rest) or is a
+        #: term program; None for a condition tested by the interpreter, event by event
         builder = BatchPredicates(rule.resolutions)
         self.tests = [
-            builder.term(term.event_types, node.condition if term.independent else None)
+            builder.term(
+                term.event_types,
+                node.condition
+                if term.independent and term.index not in self.term_programs
+                else None,
+            )
             for term, node in zip(rule.terms, rule.term_nodes, strict=True)
         ]
         self.missing_key = 0
@@ -366,25 +407,63 @@ class FastRule:
 
     def candidates(self, batch: Batch) -> np.ndarray | None:
         """Which events of a batch some term's test accepts: the only ones the kernel can
-        keep. None where a term is tested event by event. The tests' results are left
-        with the batch for `run_columns`."""
-        if any(test is None for test in self.tests):
+        keep. None where a term is tested by a program (its strings are coded in the
+        rule's table, which only the matching thread writes) or event by event. The
+        tests' results are left with the batch for `run_columns`."""
+        if self.term_programs or any(test is None for test in self.tests):
             return None
-        term_bits = batch.made_ahead[self] = self._term_bits(batch, None)
+        term_bits = batch.made_ahead[self] = self._term_bits(batch, None, None)
         return term_bits.any(axis=0)
 
-    def _term_bits(self, batch: Batch, event_at: Callable[[int], Event] | None) -> np.ndarray:
-        """Each term's test over a batch (`term_bits[t, i]`); a condition outside the
-        vectorised family tested one event at a time (`event_at`)."""
+    def _term_bits(
+        self,
+        batch: Batch,
+        event_at: Callable[[int], Event] | None,
+        events: list[Event] | None,
+    ) -> np.ndarray:
+        """Each term's test over a batch (`term_bits[t, i]`): NumPy's, then a term
+        program over the events of the term's type (`_programmed`); a condition outside
+        both tested one event at a time (`event_at`)."""
         term_bits = np.zeros((len(self.tests), len(batch)), dtype=np.bool_)
         for t, (term, test) in enumerate(zip(self.rule.terms, self.tests, strict=True)):
             if test is not None:
                 term_bits[t] = test(batch)
+                program = self.term_programs.get(t)
+                if program is not None:
+                    assert event_at is not None
+                    self._programmed(program, term, term_bits[t], batch, event_at, events)
             else:
                 assert event_at is not None
                 for i in range(len(batch)):
                     term_bits[t, i] = term.test(event_at(i), None)
         return term_bits
+
+    def _programmed(
+        self,
+        program: int,
+        term: Any,
+        accepted: np.ndarray,
+        batch: Batch,
+        event_at: Callable[[int], Event],
+        events: list[Event] | None,
+    ) -> None:
+        """`accepted` (the events of the term's type) narrowed to those its program
+        accepts, in numba; where a value read is an integer beyond float64's exact ones,
+        the interpreter's test instead, event by event."""
+        rows = np.flatnonzero(accepted)
+        if not len(rows):
+            return
+        if events is None:
+            values = self._column_values(batch, rows)
+        else:
+            values = self._event_values([events[i] for i in rows.tolist()])
+        if (np.abs(values) >= EXACT_INTEGERS).any():
+            passed = np.array([term.test(event_at(i), None) for i in rows.tolist()], np.bool_)
+        else:
+            passed = np.empty(len(rows), np.bool_)
+            state = self.state
+            kernel.test_events(program, state.as_tuple(), self._extras(values), passed)
+        accepted[rows] = passed
 
     def fields_tested(self) -> set[str]:
         """The fields the rule's term tests read."""
@@ -432,7 +511,7 @@ class FastRule:
         n = len(batch)
         term_bits = batch.made_ahead.get(self)  # (`candidates`, on a reader's thread)
         if term_bits is None:
-            term_bits = self._term_bits(batch, event_at)
+            term_bits = self._term_bits(batch, event_at, events)
         if not self.screen:
             mask = np.ones(n, np.bool_) if accepted is None else accepted.copy()
         elif accepted is None:

@@ -1215,6 +1215,14 @@ def report_values(programs, cells, T, X, out):
             out[j, f] = _value(programs[f], cells[j], NONE, X[4], T, X)
 
 
+@njit(cache=True, _nrt=False)
+def test_events(program, T, X, out):
+    """`out[i]`: whether `program` (a term's own condition: it reads no history) holds
+    for event `i` of the batch whose slot values are `X[1]`."""
+    for i in range(len(out)):
+        out[i] = _eval(program, NONE, i, X[4], T, X)
+
+
 @njit(cache=True)
 def live_counts(T):
     """(open runs, held matches) over every partition."""

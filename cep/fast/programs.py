@@ -1,5 +1,7 @@
-"""Run-dependent conditions compiled for the kernel: iterative term conditions and
-`where` become small stack programs evaluated against one run's history.
+"""Conditions compiled for the kernel: iterative term conditions and `where` become
+small stack programs evaluated against one run's history, and a term's own condition
+that NumPy cannot test a batch at a time (cep/fast/vector.py: arithmetic, two fields of
+the event) a program over the candidate event alone (`term_test`).
 
 A program is a postfix list of instructions over float64 values. Numbers are
 themselves; strings are codes from one table per rule (so `==` / `!=` between strings
@@ -137,6 +139,17 @@ class ProgramCompiler:
     def condition(self, cond: Cond) -> int:
         """A program for a whole edge condition; returns its index."""
         return self._program(lambda: self._cond(cond))
+
+    def term_test(self, expr: ast.Expr) -> int:
+        """A program for a run-independent term's own condition (it reads only the
+        candidate event), to test a whole batch's events one by one; returns its index.
+        On `Unsupported`, no slot it would have read is left behind."""
+        mark = self.mark()
+        try:
+            return self._program(lambda: self._bool(expr, extra=0, in_term=True))
+        except Unsupported:
+            self.rewind(mark)
+            raise
 
     def completes(self) -> int:
         """The program of `where` over a history that already holds every event

@@ -9,8 +9,10 @@ string), `in` a literal list is an or of equalities, and
 field makes a comparison false. Values of another kind than the column's (kept aside in
 `Column.other`) are compared one by one with the interpreter's own comparison.
 
-A condition outside this family returns None from `build`; the caller then tests those
-terms event by event with the interpreter's compiled closure (same meaning, slower).
+A condition outside this family returns None from `build`; the caller then compiles it
+into a program run over the batch's events of the term's type in numba (a term program,
+cep/fast/programs.py), or, where that does not compile either, tests it event by event
+with the interpreter's compiled closure (same meaning, slower).
 """
 
 from __future__ import annotations
