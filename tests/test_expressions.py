@@ -113,6 +113,15 @@ def test_null_semantics(expr: str, expected: Any) -> None:
     assert evaluate(expr, BOUND) == expected
 
 
+def test_round_keeps_values_without_an_integer() -> None:
+    """`round` of NaN or an infinity (pushed from Python) is that value, as with digits,
+    instead of stopping the run."""
+    for value in (float("inf"), float("-inf")):
+        assert evaluate("round(a.amount)", {"a": Event("P", 0, {"amount": value})}) == value
+    nan = evaluate("round(a.amount)", {"a": Event("P", 0, {"amount": float("nan")})})
+    assert nan != nan
+
+
 def test_empty_list_aggregates() -> None:
     bound = {"a": A, "f": []}
     assert evaluate("count(f)", bound) == 0

@@ -76,6 +76,8 @@ rule climb { partition by k
 rule scaled { partition by k
               pattern a = E[v * 2 > 3 and (not exists(w) or w < v)] -> b = E[abs(v - 2) == 1]
               within 4ms }
+rule worded { pattern a = E[startswith(k, "a") and round(v / 2) == 1]
+                      -> b = E[len(k) == 1 and coalesce(w, 0) > 1] within 4ms }
 """
 
 
@@ -146,6 +148,63 @@ def test_integers_beyond_float64s_exact_ones_are_tested_by_the_interpreter() -> 
     lines = _feed([(0, "a", big, big + 1), (1, "a", big + 1, big + 1), (2, "a", big, 1)])
     expected = _interpreted(checked, [rule], lines, flush=True)
     assert [m["events"]["a"]["ts"] for m in expected[0]] == [0]
+    assert _compiled(checked, [rule], lines, flush=True, size=64) == expected
+
+
+def test_a_condition_on_one_field_is_worked_out_once_per_distinct_value() -> None:
+    """A term condition no program compiles (`startswith`, `round`) that reads one field:
+    the interpreter's test runs once per distinct value of that field, then the batch's
+    events look it up; an event without the field is tested as such."""
+    checked = check_sources(
+        {"r.cep": 'event E { k: str, v: int? }\nrule r { pattern a = E[startswith(k, "a")]'
+         " -> b = E[round(v / 2) == 1] }"}
+    )  # fmt: skip
+    (rule,) = load_rules(checked)
+    run = ColumnarRun([rule], checked.schemas)
+    assert run.engine.rules[0].tests[0] is not None
+    rows = [("ab", 1), ("b", 2), ("ab", 3), ("a", None), ("b", 2), ("ab", 9)]
+    lines = [json.dumps({"type": "E", "ts": t, "k": k, **({} if v is None else {"v": v})})
+             for t, (k, v) in enumerate(rows)]  # fmt: skip
+    source = io.BytesIO("".join(line + "\n" for line in lines).encode())
+    expected = _interpreted(checked, [rule], lines, flush=True)
+    from cep.fast import vector
+
+    calls: list = []
+    holds = vector.ValueTruths.holds
+
+    def counting(self, value):  # type: ignore[no-untyped-def]
+        calls.append((self.name, value))
+        return holds(self, value)
+
+    vector.ValueTruths.holds = counting  # type: ignore[method-assign]
+    try:
+        reports = []
+        for batch in read_jsonl_batches(
+            source, fields=run.fields(), validator=Validator(checked.schemas), batch_size=64
+        ):
+            reports.extend(run.run(batch))
+        reports.extend(run.finish(flush=True))
+    finally:
+        vector.ValueTruths.holds = holds  # type: ignore[method-assign]
+    assert [m.to_dict() for m in reports] == expected[0]
+    assert len(expected[0]) == 2
+    by_field = {name: sorted(map(str, (v for n, v in calls if n == name))) for name, _ in calls}
+    assert by_field == {"k": ["None", "a", "ab", "b"], "v": ["1", "2", "3", "9", "None"]}
+
+
+def test_values_of_another_kind_than_the_columns_are_tested_as_they_are() -> None:
+    """A field declared as text for one event type holds numbers in an undeclared one:
+    those values (kept beside the text column) get the interpreter's own test too."""
+    checked = check_sources(
+        {"r.cep": "event E { k: str }\nrule r { pattern a = F[coalesce(k, 0) == 5 or len(k) == 2]"
+         ' -> b = E[startswith(k, "a")] within 5ms }'}
+    )  # fmt: skip
+    (rule,) = load_rules(checked)
+    rows = [("F", 5), ("E", "ab"), ("F", "xy"), ("F", None), ("E", "ac"), ("F", 6), ("E", "a")]
+    lines = [json.dumps({"type": t, "ts": ts, **({} if k is None else {"k": k})})
+             for ts, (t, k) in enumerate(rows)]  # fmt: skip
+    expected = _interpreted(checked, [rule], lines, flush=True)
+    assert [m["events"]["a"]["ts"] for m in expected[0]] == [0, 2]
     assert _compiled(checked, [rule], lines, flush=True, size=64) == expected
 
 

@@ -213,6 +213,8 @@ _ANY_CONDITIONS = (
     "v == 1", "v == 2.5", 'v == "a"', "v == true", "v != 1", 'v != "b"', "v > 1", "v <= 2",
     "v >= 2.5", 'v < "b"', 'v in [1, "a", true]', "not (v == 0)", "v == 1 or v == 2",
     'exists(v) and v != ""', "v > 1000000000000000000", "exists(v)", "not exists(v)",
+    "len(v) > 0", 'lower(v) == "a"', "round(v) == 2", 'v =~ "^a"', "coalesce(v, 0) == 0",
+    'startswith(v, "a") or v == 2.5',
 )  # fmt: skip
 
 
@@ -290,10 +292,12 @@ def _conditions_on_earlier(index: int, repeated: list[bool]) -> list[str]:
     return out
 
 
-#: conditions of the event alone outside NumPy's family: compiled term tests
+#: conditions of the event alone outside NumPy's family: compiled term tests, and tests
+#: worked out per distinct value of the one field they read
 _COMPILED_TERM_TESTS = (
     "v * 2 >= 3", "abs(v - 2) <= 1", "w != k", 'v % 2 == 0 or w == "y"', "max(v, 1) == 2",
-    "not exists(v) or v + 1 > 2",
+    "not exists(v) or v + 1 > 2", 'startswith(w, "x")', "len(w) == 1 and v != 2",
+    "round(v / 2) == 1", 'coalesce(v, 0) == 0 or w =~ "y"',
 )  # fmt: skip
 
 

@@ -10,6 +10,7 @@ with `None` gives `None`; every comparison with `None` is false (`==` and `!=` a
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Mapping
@@ -187,7 +188,8 @@ def _round(value: Any, digits: Any = None) -> Any:
     if not _number(value):
         return None
     if digits is None:
-        return round(value)
+        # NaN and the infinities have no integer: they stay as they are, as with digits
+        return round(value) if math.isfinite(value) else value
     return round(value, digits) if isinstance(digits, int) else None
 
 

@@ -146,6 +146,11 @@ def term_tests(rule: CompiledRule) -> list[str]:
             how = "type per batch (NumPy); condition per run, compiled (reads earlier events)"
         elif term.index in plan.term_programs:
             how = "type per batch (NumPy); condition compiled (numba), per event of the type"
+        elif term.index in plan.term_by_value:
+            how = (
+                "per batch (NumPy), the parts that read one field by the interpreter once per"
+                " distinct value of it"
+            )
         elif term.index in plan.term_refusals:
             reason = plan.term_refusals[term.index]
             how = f"by the interpreter, event by event (does not compile: {reason})"
@@ -210,12 +215,15 @@ class _EdgePlan:
                     programs[key] = compiler.condition(cond)
                 self.edge_programs.append(programs[key] if moving else -1)
         self.where_program = compiler.completes()
-        #: programs testing the run-independent terms whose condition is outside NumPy's
-        #: family (`BatchPredicates`), by term index; a term with neither is tested by
-        #: the interpreter, event by event, and its reason kept
+        #: how run-independent terms whose condition is outside NumPy's family
+        #: (`BatchPredicates`) are tested, by term index: by a program; else with NumPy,
+        #: the parts that read one field worked out per distinct value of it
+        #: (`ValueTruths`); else by the interpreter, event by event (the reason kept)
         self.term_programs: dict[int, int] = {}
+        self.term_by_value: set[int] = set()
         self.term_refusals: dict[int, str] = {}
         vectorised = BatchPredicates(rule.resolutions)
+        by_value = BatchPredicates(rule.resolutions, by_value=True)
         for term, node in zip(rule.terms, rule.term_nodes, strict=True):
             condition = node.condition
             if not term.independent or condition is None or vectorised.build(condition):
@@ -223,7 +231,10 @@ class _EdgePlan:
             try:
                 self.term_programs[term.index] = compiler.term_test(condition)
             except Unsupported as problem:
-                self.term_refusals[term.index] = str(problem)
+                if by_value.build(condition) is not None:
+                    self.term_by_value.add(term.index)
+                else:
+                    self.term_refusals[term.index] = str(problem)
         #: `emit` as programs for reports written in bulk (None: the interpreter's); the
         #: slots from `emit_slots_from` on are read only by them
         self.emit_slots_from = len(compiler.out.slots)
@@ -354,20 +365,20 @@ class FastRule:
         #: per run-independent term outside NumPy's family: its compiled test over one
         #: event (`kernel.test_events`), or why there is none
         self.term_programs = plan.term_programs
-        self.term_refusals = plan.term_refusals
         #: per term, its test over a batch: the whole test, or only the event type where
         #: the condition looks at the run (the kernel's program does the rest) or is a
         #: term program; None for a condition tested by the interpreter, event by event
-        builder = BatchPredicates(rule.resolutions)
-        self.tests = [
-            builder.term(
-                term.event_types,
-                node.condition
-                if term.independent and term.index not in self.term_programs
-                else None,
-            )
-            for term, node in zip(rule.terms, rule.term_nodes, strict=True)
-        ]
+        strict = BatchPredicates(rule.resolutions)
+        by_value = BatchPredicates(rule.resolutions, by_value=True)
+        self.tests = []
+        for term, node in zip(rule.terms, rule.term_nodes, strict=True):
+            types, condition = term.event_types, node.condition
+            if not term.independent or term.index in self.term_programs:
+                self.tests.append(strict.term(types, None))
+            elif term.index in plan.term_by_value:
+                self.tests.append(by_value.term(types, condition))
+            else:
+                self.tests.append(strict.term(types, condition))
         self.missing_key = 0
         #: partition codes by a string key column's dictionary codes
         self._partition_tables = DictionaryTables(UNMAPPED, np.int64)

@@ -11,8 +11,11 @@ field makes a comparison false. Values of another kind than the column's (kept a
 
 A condition outside this family returns None from `build`; the caller then compiles it
 into a program run over the batch's events of the term's type in numba (a term program,
-cep/fast/programs.py), or, where that does not compile either, tests it event by event
-with the interpreter's compiled closure (same meaning, slower).
+cep/fast/programs.py), else builds it again `by_value`: a part that reads one field only
+(`startswith(card, "4")`, `ip =~ "^10\\."`, `round(x) == 2`) is the interpreter's own
+test worked out once per distinct value of that field (`ValueTruths`). A condition
+outside all three is tested event by event with the interpreter's compiled closure (same
+meaning, slower).
 """
 
 from __future__ import annotations
@@ -23,11 +26,19 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from cep.compile.expressions import _COMPARISONS, FLIPPED, OPERATORS, _literal_value
+from cep.compile.expressions import (
+    _COMPARISONS,
+    FLIPPED,
+    OPERATORS,
+    Env,
+    ExpressionCompiler,
+    _literal_value,
+)
 from cep.fast.partitions import DictionaryTables
 from cep.io.columnar import Batch, Column
 from cep.lang import ast
 from cep.lang.expr_types import Resolution
+from cep.runtime.event import Event
 
 BatchTest = Callable[[Batch], np.ndarray]
 _NUMPY_OPS = OPERATORS
@@ -53,8 +64,11 @@ def fields_used(expr: ast.Expr | None, resolutions: Mapping[int, Resolution]) ->
 class BatchPredicates:
     """Builds batch tests for term conditions."""
 
-    def __init__(self, resolutions: Mapping[int, Resolution]) -> None:
+    def __init__(self, resolutions: Mapping[int, Resolution], by_value: bool = False) -> None:
         self.resolutions = resolutions
+        #: also take a part that reads one field only, whatever it does with it
+        #: (`ValueTruths`: the interpreter's test once per distinct value)
+        self.by_value = by_value
 
     def term(self, types: frozenset[str] | None, condition: ast.Expr | None) -> BatchTest | None:
         """The test of a whole term: its type(s) and its condition."""
@@ -80,6 +94,16 @@ class BatchPredicates:
         return run
 
     def build(self, expr: ast.Expr) -> BatchTest | None:
+        """`expr`'s test over a batch, or None where it is outside the family."""
+        test = self._family(expr)
+        if test is None and self.by_value:
+            fields = fields_used(expr, self.resolutions)
+            if len(fields) == 1 and not fields & {"ts", "type"}:
+                (name,) = fields
+                return ValueTruths(name, ExpressionCompiler(self.resolutions).condition(expr))
+        return test
+
+    def _family(self, expr: ast.Expr) -> BatchTest | None:
         match expr:
             case ast.Binary(op="and", left=left, right=right):
                 a, b = self.build(left), self.build(right)
@@ -175,8 +199,55 @@ class _StringTruths:
         return _looked_up(table, column.values, column.valid)
 
 
-#: a string's truth not worked out yet (`_StringTruths`)
+#: a string's truth not worked out yet (`_StringTruths`, `ValueTruths`)
 UNKNOWN = -1
+
+
+class ValueTruths:
+    """A condition that reads one field of the event and that neither NumPy nor a
+    program can test (`startswith`, `=~`, `lower`, `len`, `round`...), over a batch: the
+    interpreter's own test worked out once per distinct value of the field (on an event
+    holding only that value), then looked up: by dictionary code for text (a table per
+    dictionary, grown as it grows), by the value's bits for numbers and booleans; values
+    of no column kind one by one."""
+
+    def __init__(self, name: str, condition: Callable[[Env], bool]) -> None:
+        self.name = name
+        self.condition = condition
+        self._tables = DictionaryTables(UNKNOWN, np.int8)
+        self._without: bool | None = None  # the truth for an event lacking the field
+
+    def holds(self, value: Any) -> bool:
+        """The condition's truth for an event whose field is `value` (None: missing)."""
+        data = {} if value is None else {self.name: value}
+        return bool(self.condition(Env(Event("", 0, data), {})))
+
+    def __call__(self, batch: Batch) -> np.ndarray:
+        if self._without is None:
+            self._without = self.holds(None)
+        out = np.full(len(batch), self._without, np.bool_)
+        column = batch.columns.get(self.name)
+        if column is None:
+            return out
+        rows = np.flatnonzero(column.valid)
+        if column.kind == "str":
+            table = self._tables.table(column.dictionary)
+            codes = column.values[rows]
+            todo = np.unique(codes[table[codes] == UNKNOWN])
+            strings = column.dictionary.values
+            table[todo] = [self.holds(strings[k]) for k in todo.tolist()]
+            out[rows] = table[codes] == 1
+        elif column.kind == "object":
+            out[rows] = [self.holds(column.values[i]) for i in rows.tolist()]
+        elif len(rows):
+            values = column.values[rows]
+            bits = values.view(np.int64) if values.dtype == np.float64 else values
+            _, first, inverse = np.unique(bits, return_index=True, return_inverse=True)
+            truths = np.array([self.holds(v) for v in values[first].tolist()], np.bool_)
+            out[rows] = truths[inverse]
+        for i, value in column.other.items():
+            out[i] = self.holds(value)
+        return out
 
 
 @njit(cache=True, nogil=True)
