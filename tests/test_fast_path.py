@@ -214,8 +214,10 @@ _ANY_CONDITIONS = (
     "v >= 2.5", 'v < "b"', 'v in [1, "a", true]', "not (v == 0)", "v == 1 or v == 2",
     'exists(v) and v != ""', "v > 1000000000000000000", "exists(v)", "not exists(v)",
     "len(v) > 0", 'lower(v) == "a"', "round(v) == 2", 'v =~ "^a"', "coalesce(v, 0) == 0",
-    'startswith(v, "a") or v == 2.5',
+    'startswith(v, "a") or v == 2.5', "v == ONE", "v >= HALF", "ONE < v", "v in WORDS",
+    "v != LETTER",
 )  # fmt: skip
+_ANY_CONSTANTS = 'const ONE = 1\nconst HALF = 2.5\nconst LETTER = "a"\nconst WORDS = ["a", 1]\n'
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -244,7 +246,7 @@ def test_values_of_any_type_are_tested_as_the_interpreter_tests_them(
     interpreter's truth for every test, and keys of any type partition alike."""
     first, second = conditions
     text = f"rule r {{ {partition} pattern a = E[{first}] -> b = E[{second}] within 4ms }}"
-    checked = check_sources({"r.cep": text})
+    checked = check_sources({"r.cep": _ANY_CONSTANTS + text})
     assert checked.ok, text
     (rule,) = load_rules(checked)
     assert fast_path_refusal(rule) is None
@@ -259,6 +261,24 @@ def test_values_of_any_type_are_tested_as_the_interpreter_tests_them(
     interpreted = _run(MatchingEngine, [rule], events, 0, True)
     compiled = _run(FastEngine, [rule], events, 0, True)
     assert compiled == interpreted, text
+
+
+@pytest.mark.parametrize("condition", _ANY_CONDITIONS)
+@pytest.mark.parametrize("batch_size", [1, 64])
+def test_each_term_test_accepts_the_events_the_interpreter_accepts(
+    condition: str, batch_size: int
+) -> None:
+    """Every condition above, over one event per value of any type (and one lacking
+    the field): a one-term rule reports exactly the events the interpreter accepts."""
+    checked = check_sources({"r.cep": _ANY_CONSTANTS + f"rule r {{ pattern a = E[{condition}] }}"})
+    assert checked.ok, condition
+    (rule,) = load_rules(checked)
+    events = [Event("E", 0, {})] + [Event("E", ts, {"v": v}) for ts, v in enumerate(_ANY_VALUES)]
+    interpreted = _run(MatchingEngine, [rule], events, 0, True)
+    engine = FastEngine([rule], batch_size=batch_size)
+    compiled = [m for event in events for m in engine.push(event)] + engine.finish(flush=True)
+    assert _shape(compiled) == interpreted, condition
+    assert interpreted or condition in ("v > 1000000000000000000",), condition
 
 
 # ------------------------------------------------------------- random, run-dependent

@@ -119,17 +119,17 @@ class BatchPredicates:
                 inner = self.build(operand)
                 return None if inner is None else (lambda batch: ~inner(batch))
             case ast.Binary(op=op, left=left, right=right) if op in _NUMPY_OPS:
-                name, literal = self._field(left), _literal_value(right)
+                name, literal = self._field(left), self._constant(right)
                 if name is None or literal is None:
-                    name, literal = self._field(right), _literal_value(left)
+                    name, literal = self._field(right), self._constant(left)
                     op = FLIPPED[op]
                 if name is None or literal is None:
                     return None
                 return _comparison(name, op, literal)
-            case ast.Binary(op="in", left=left, right=ast.ListExpr(items=items)):
+            case ast.Binary(op="in", left=left, right=right):
                 name = self._field(left)
-                values = [_literal_value(item) for item in items]
-                if name is None or any(v is None for v in values):
+                values = self._constants(right)
+                if name is None or values is None or any(v is None for v in values):
                     return None
                 tests = [_comparison(name, "==", value) for value in values]
 
@@ -140,6 +140,27 @@ class BatchPredicates:
                     return result
 
                 return member
+        return None
+
+    def _constant(self, expr: ast.Expr) -> Any:
+        """A literal's value, or a `const`'s (not a list); None for anything else."""
+        if isinstance(expr, ast.Name):
+            resolution = self.resolutions.get(id(expr))
+            if resolution is not None and resolution.kind == "const":
+                value = resolution.value
+                return None if isinstance(value, list | tuple) else value
+            return None
+        return _literal_value(expr)
+
+    def _constants(self, expr: ast.Expr) -> list[Any] | None:
+        """The items of a list of literals, or of a `const` list; None otherwise."""
+        if isinstance(expr, ast.ListExpr):
+            return [_literal_value(item) for item in expr.items]
+        if isinstance(expr, ast.Name):
+            resolution = self.resolutions.get(id(expr))
+            if resolution is not None and resolution.kind == "const":
+                value = resolution.value
+                return list(value) if isinstance(value, list | tuple) else None
         return None
 
     def _field(self, expr: ast.Expr) -> str | None:
