@@ -24,7 +24,11 @@ in its own subprocess (peak RSS is its own); the table shows the median of K run
   interpreter (push) vs fast (columns); "state MiB" is the peak's growth while matching;
 - iterative-plus-interpreter / -fast: `b = Payment[count(b) == 0 or amount >
   last(b).amount]{3,}` on 10,000 events (its condition reads the run: on the fast path a
-  program over the run's history, cep/fast/programs.py).
+  program over the run's history, cep/fast/programs.py);
+- computed-terms-interpreter / -fast: terms NumPy cannot test (`amount - 50 > 25 and
+  startswith(user, "u1")`, `amount * 3 < 30 and status == "failed"`) on 100,000 events:
+  on the fast path a program over the batch, and a text function worked out once per
+  distinct value of its field.
 
 End to end `cep run` rows (JSONL, CSV, Parquet) are in bench_engine.py.
 
@@ -96,6 +100,21 @@ MEASUREMENTS = (
     "many-keys-fast",
     "iterative-plus-interpreter",
     "iterative-plus-fast",
+    "computed-terms-interpreter",
+    "computed-terms-fast",
+)
+#: terms NumPy cannot test a batch at a time: a text function and arithmetic (by the
+#: interpreter once per distinct value of the field), arithmetic on a field with a text
+#: equality (a program over the batch's events)
+COMPUTED = (
+    PAYMENT
+    + """rule computed "a big payment by a u1... user, then a small failed one" {
+  partition by user
+  pattern a = Payment[amount - 50 > 25 and startswith(user, "u1")]
+       -> b = Payment[amount * 3 < 30 and status == "failed"]
+  within 1m
+}
+"""
 )
 CLI = "import sys; from cep.cli import main; sys.exit(main(sys.argv[1:]))"
 
@@ -317,17 +336,19 @@ def measure(name: str, path: Path) -> dict[str, Any]:
         events = len(loaded)
         engine = fast_events if name == "push-fast" else interpreter_events
         job = lambda: engine(loaded, rules)  # noqa: E731
-    elif name.startswith(("many-rules", "many-keys", "iterative")):
+    elif name.startswith(("many-rules", "many-keys", "iterative", "computed")):
         source = ITERATIVE if name.startswith("iterative") else None
+        if name.startswith("computed"):
+            source = COMPUTED
         if name.startswith("many-rules"):
             source = many_rules_source()
         checked, rules = rules_of(source)
-        if name == "iterative-plus-fast":
+        if name in ("iterative-plus-fast", "computed-terms-fast"):
             from cep.fast.engine import fast_path_refusal
 
             refusal = fast_path_refusal(rules[0])
             if refusal is not None:
-                raise RuntimeError(f"the fast path refuses iterative-plus: {refusal}")
+                raise RuntimeError(f"the fast path refuses {name}: {refusal}")
             columns(*columnar_run(checked, rules, head_file(Path(path), SMALL)))  # warm
         data = Path(path)
         if name.endswith("-fast"):
@@ -363,13 +384,13 @@ def run_child(name: str, path: Path) -> dict[str, Any]:
 
 def table(rows: list[dict[str, Any]]) -> str:
     """The figures as a text table."""
-    head = f"{'measurement':<24} {'events':>10} {'seconds':>8} {'events/s':>11} "
+    head = f"{'measurement':<26} {'events':>10} {'seconds':>8} {'events/s':>11} "
     head += f"{'peak MiB':>9} {'state MiB':>9} {'matches':>8}"
     lines = [head, "-" * len(head)]
     for row in rows:
         state = "" if row["state_mib"] is None else f"{row['state_mib']:.1f}"
         lines.append(
-            f"{row['name']:<24} {row['events']:>10,} {row['seconds']:>8.3f} "
+            f"{row['name']:<26} {row['events']:>10,} {row['seconds']:>8.3f} "
             f"{row['events'] / row['seconds']:>11,.0f} {row['peak_mib']:>9.1f} {state:>9} "
             f"{row['matches']:>8,}"
         )
@@ -386,7 +407,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             )
     for a, b in (("many-rules-interpreter", "many-rules-fast"), ("push-interpreter", "push-fast"),
                  ("many-keys-interpreter", "many-keys-fast"),
-                 ("iterative-plus-interpreter", "iterative-plus-fast")):  # fmt: skip
+                 ("iterative-plus-interpreter", "iterative-plus-fast"),
+                 ("computed-terms-interpreter", "computed-terms-fast")):  # fmt: skip
         if a in by and b in by:
             lines.append(f"{a} / {b}: {by[a]['seconds'] / by[b]['seconds']:.1f}x the time")
     for name in ("many-keys-interpreter", "many-keys-fast"):
@@ -400,7 +422,7 @@ def data_for(name: str, events: int, generator: Path) -> Path:
     """The input file of a measurement (made once)."""
     if name.startswith("many-keys"):
         return many_keys_file(events)
-    if name.startswith("many-rules"):
+    if name.startswith(("many-rules", "computed-terms")):
         return ensure_workload(MEDIUM, generator)
     if name.startswith("iterative-plus"):
         return ensure_workload(ITERATIVE_EVENTS, generator)
@@ -472,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
             row["first_seconds"] = statistics.median(run["first_seconds"] for run in runs)
         row["matches"] = row["matches"] if len(counts) == 1 else -1
         rows.append(row)
-    print(f"{args.events:,} events (many-rules: {MEDIUM:,}; iterative-plus-*: "
+    print(f"{args.events:,} events (many-rules, computed-terms: {MEDIUM:,}; iterative-plus-*: "
           f"{ITERATIVE_EVENTS:,}; jit-*: {SMALL:,}), "
           f"median of {args.repeat} run(s)")  # fmt: skip
     print(table(rows))

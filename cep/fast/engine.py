@@ -26,7 +26,16 @@ from typing import Any
 
 import numpy as np
 
-from cep.compile.conditions import AndCond, Cond, NotCond, OrCond, TermCond, TrueCond, WhereCond
+from cep.compile.conditions import (
+    AndCond,
+    Cond,
+    NotCond,
+    OrCond,
+    TermCond,
+    TermTest,
+    TrueCond,
+    WhereCond,
+)
 from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
 from cep.compile.rule import CompiledRule
 from cep.fast import kernel
@@ -362,12 +371,13 @@ class FastRule:
         self.events: dict[int, Event | KeptEvent] = {}  # by kernel event index
         self.screen = rule.nfa.skips_irrelevant
         self.term_types = self.matcher.term_types
-        #: per run-independent term outside NumPy's family: its compiled test over one
-        #: event (`kernel.test_events`), or why there is none
+        #: per run-independent term whose condition is a program: its index, run over a
+        #: batch by `kernel.test_events`
         self.term_programs = plan.term_programs
-        #: per term, its test over a batch: the whole test, or only the event type where
-        #: the condition looks at the run (the kernel's program does the rest) or is a
-        #: term program; None for a condition tested by the interpreter, event by event
+        #: per term, its test over a batch: the whole test (parts of one field per
+        #: distinct value where the plan says so), or only the event type where the
+        #: condition looks at the run (the kernel's program does the rest) or is a term
+        #: program; None for a condition tested by the interpreter, event by event
         strict = BatchPredicates(rule.resolutions)
         by_value = BatchPredicates(rule.resolutions, by_value=True)
         self.tests = []
@@ -452,7 +462,7 @@ class FastRule:
     def _programmed(
         self,
         program: int,
-        term: Any,
+        term: TermTest,
         accepted: np.ndarray,
         batch: Batch,
         event_at: Callable[[int], Event],
