@@ -54,6 +54,15 @@ _NUMBER_KINDS = ("int", "float", "duration")
 NUM, STR, BOOL = "num", "str", "bool"
 
 
+def const_value(expr: ast.Expr, resolutions: Mapping[int, Any]) -> Any:
+    """The value of a name that resolves to a `const`; None for any other expression."""
+    if isinstance(expr, ast.Name):
+        resolution = resolutions.get(id(expr))
+        if resolution is not None and resolution.kind == "const":
+            return resolution.value
+    return None
+
+
 class Unsupported(Exception):
     """A condition outside the compiled family (the message says what)."""
 
@@ -422,12 +431,8 @@ class ProgramCompiler:
             if all(isinstance(item, ast.Literal) for item in expr.items):
                 return [item.value for item in expr.items]  # type: ignore[attr-defined]
             return None
-        if isinstance(expr, ast.Name):
-            resolution = self.resolutions.get(id(expr))
-            if resolution is not None and resolution.kind == "const":
-                value = resolution.value
-                return list(value) if isinstance(value, list | tuple) else None
-        return None
+        value = const_value(expr, self.resolutions)
+        return list(value) if isinstance(value, list | tuple) else None
 
     def _in_projection(
         self, op: str, left: ast.Expr, right: ast.Expr, expr: ast.Expr, extra: int, in_term: bool

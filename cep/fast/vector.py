@@ -35,6 +35,7 @@ from cep.compile.expressions import (
     _literal_value,
 )
 from cep.fast.partitions import DictionaryTables
+from cep.fast.programs import const_value
 from cep.io.columnar import Batch, Column
 from cep.lang import ast
 from cep.lang.expr_types import Resolution
@@ -145,23 +146,16 @@ class BatchPredicates:
     def _constant(self, expr: ast.Expr) -> Any:
         """A literal's value, or a `const`'s (not a list); None for anything else."""
         if isinstance(expr, ast.Name):
-            resolution = self.resolutions.get(id(expr))
-            if resolution is not None and resolution.kind == "const":
-                value = resolution.value
-                return None if isinstance(value, list | tuple) else value
-            return None
+            value = const_value(expr, self.resolutions)
+            return None if isinstance(value, list | tuple) else value
         return _literal_value(expr)
 
     def _constants(self, expr: ast.Expr) -> list[Any] | None:
         """The items of a list of literals, or of a `const` list; None otherwise."""
         if isinstance(expr, ast.ListExpr):
             return [_literal_value(item) for item in expr.items]
-        if isinstance(expr, ast.Name):
-            resolution = self.resolutions.get(id(expr))
-            if resolution is not None and resolution.kind == "const":
-                value = resolution.value
-                return list(value) if isinstance(value, list | tuple) else None
-        return None
+        value = const_value(expr, self.resolutions)
+        return list(value) if isinstance(value, list | tuple) else None
 
     def _field(self, expr: ast.Expr) -> str | None:
         if isinstance(expr, ast.Name):
