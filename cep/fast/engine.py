@@ -70,7 +70,7 @@ from cep.fast.reporttext import (
     encoded_pieces,
     write_reports,
 )
-from cep.fast.vector import BatchPredicates, fields_used
+from cep.fast.vector import BatchPredicates, BatchTest, fields_used
 from cep.io.columnar import PLAIN_RECORDS, Batch, EventColumns, json_record
 from cep.io.recordtext import TextPieces
 from cep.io.sources import SourceEvent
@@ -224,26 +224,33 @@ class _EdgePlan:
                     programs[key] = compiler.condition(cond)
                 self.edge_programs.append(programs[key] if moving else -1)
         self.where_program = compiler.completes()
-        #: how run-independent terms whose condition is outside NumPy's family
-        #: (`BatchPredicates`) are tested, by term index: by a program; else with NumPy,
-        #: the parts that read one field worked out per distinct value of it
-        #: (`ValueTruths`); else by the interpreter, event by event (the reason kept)
+        #: per term, its test over a batch (`BatchPredicates.term`): the whole test;
+        #: only the event type where the condition looks at the run (an edge program
+        #: does the rest) or is a term program (`term_programs`); with the parts that
+        #: read one field worked out per distinct value (`term_by_value`); None where
+        #: the interpreter tests the term event by event (`term_refusals` says why)
+        self.tests: list[BatchTest | None] = []
         self.term_programs: dict[int, int] = {}
         self.term_by_value: set[int] = set()
         self.term_refusals: dict[int, str] = {}
-        vectorised = BatchPredicates(rule.resolutions)
+        strict = BatchPredicates(rule.resolutions)
         by_value = BatchPredicates(rule.resolutions, by_value=True)
         for term, node in zip(rule.terms, rule.term_nodes, strict=True):
-            condition = node.condition
-            if not term.independent or condition is None or vectorised.build(condition):
-                continue
-            try:
-                self.term_programs[term.index] = compiler.term_test(condition)
-            except Unsupported as problem:
-                if by_value.build(condition) is not None:
-                    self.term_by_value.add(term.index)
-                else:
-                    self.term_refusals[term.index] = str(problem)
+            types = term.event_types
+            condition = node.condition if term.independent else None
+            test = strict.term(types, condition)
+            if test is None:  # a condition outside NumPy's family
+                assert condition is not None
+                try:
+                    self.term_programs[term.index] = compiler.term_test(condition)
+                    test = strict.term(types, None)
+                except Unsupported as problem:
+                    test = by_value.term(types, condition)
+                    if test is not None:
+                        self.term_by_value.add(term.index)
+                    else:
+                        self.term_refusals[term.index] = str(problem)
+            self.tests.append(test)
         #: `emit` as programs for reports written in bulk (None: the interpreter's); the
         #: slots from `emit_slots_from` on are read only by them
         self.emit_slots_from = len(compiler.out.slots)
@@ -374,21 +381,7 @@ class FastRule:
         #: per run-independent term whose condition is a program: its index, run over a
         #: batch by `kernel.test_events`
         self.term_programs = plan.term_programs
-        #: per term, its test over a batch: the whole test (parts of one field per
-        #: distinct value where the plan says so), or only the event type where the
-        #: condition looks at the run (the kernel's program does the rest) or is a term
-        #: program; None for a condition tested by the interpreter, event by event
-        strict = BatchPredicates(rule.resolutions)
-        by_value = BatchPredicates(rule.resolutions, by_value=True)
-        self.tests = []
-        for term, node in zip(rule.terms, rule.term_nodes, strict=True):
-            types, condition = term.event_types, node.condition
-            if not term.independent or term.index in self.term_programs:
-                self.tests.append(strict.term(types, None))
-            elif term.index in plan.term_by_value:
-                self.tests.append(by_value.term(types, condition))
-            else:
-                self.tests.append(strict.term(types, condition))
+        self.tests = plan.tests
         self.missing_key = 0
         #: partition codes by a string key column's dictionary codes
         self._partition_tables = DictionaryTables(UNMAPPED, np.int64)

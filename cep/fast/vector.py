@@ -206,12 +206,23 @@ class _StringTruths:
                 return np.zeros(len(column), dtype=np.bool_)
             result = column.values == code
             return result if column.valid.all() else result & column.valid
-        table = self._tables.table(dictionary)
-        todo = np.flatnonzero(table[: len(dictionary)] == UNKNOWN)
-        if len(todo):
-            strings, general, literal = dictionary.values, self.general, self.literal
-            table[todo] = [general(strings[k], literal) for k in todo.tolist()]
-        return _looked_up(table, column.values, column.valid)
+        general, literal = self.general, self.literal
+        return _truths_by_code(self._tables, column, lambda text: general(text, literal))
+
+
+def _truths_by_code(
+    tables: DictionaryTables, column: Column, truth: Callable[[str], bool]
+) -> np.ndarray:
+    """`truth` of each valid value of a text column (False elsewhere): worked out once
+    per string of its dictionary (as the dictionary grows), then looked up by code."""
+    dictionary = column.dictionary
+    assert dictionary is not None
+    table = tables.table(dictionary)
+    todo = np.flatnonzero(table[: len(dictionary)] == UNKNOWN)
+    if len(todo):
+        strings = dictionary.values
+        table[todo] = [truth(strings[k]) for k in todo.tolist()]
+    return _looked_up(table, column.values, column.valid)
 
 
 #: a string's truth not worked out yet (`_StringTruths`, `ValueTruths`)
@@ -223,8 +234,8 @@ class ValueTruths:
     program can test (`startswith`, `=~`, `lower`, `len`, `round`...), over a batch: the
     interpreter's own test worked out once per distinct value of the field (on an event
     holding only that value), then looked up: by dictionary code for text (a table per
-    dictionary, grown as it grows), by the value's bits for numbers and booleans; values
-    of no column kind one by one."""
+    dictionary, as for comparisons: `_truths_by_code`), by the value's bits for numbers
+    and booleans; values of no column kind one by one."""
 
     def __init__(self, name: str, condition: Callable[[Env], bool]) -> None:
         self.name = name
@@ -246,12 +257,8 @@ class ValueTruths:
             return out
         rows = np.flatnonzero(column.valid)
         if column.kind == "str":
-            table = self._tables.table(column.dictionary)
-            codes = column.values[rows]
-            todo = np.unique(codes[table[codes] == UNKNOWN])
-            strings = column.dictionary.values
-            table[todo] = [self.holds(strings[k]) for k in todo.tolist()]
-            out[rows] = table[codes] == 1
+            truths = _truths_by_code(self._tables, column, self.holds)
+            out[rows] = truths[rows]
         elif column.kind == "object":
             out[rows] = [self.holds(column.values[i]) for i in rows.tolist()]
         elif len(rows):
