@@ -268,6 +268,30 @@ def test_allowed_delay_matches_out_of_order_input(tmp_path: Path, capsys) -> Non
     assert [(r["ts"], r["events"]["a"]) for r in records] == [(2000, events[1])]
 
 
+@pytest.mark.parametrize("engine", ["fast", "auto"])
+def test_allowed_delay_on_the_fast_path(tmp_path: Path, capsys, engine: str) -> None:
+    """`--engine fast --allowed-delay 5s` holds events back as the interpreter does: the
+    out-of-order pair matches, an event older than the watermark is rejected as late,
+    and the output, rejects and summary are the interpreter's."""
+    rules = write_rules(tmp_path, PAIRS)
+    events = [ev("B", 2000, user="u"), ev("A", 1000, user="u"), ev("B", 9000, user="v"),
+              ev("A", 3000, user="v"), ev("B", 9500, user="v")]  # fmt: skip
+    path = write_lines(tmp_path, events)
+    found = []
+    for which in ("interpreter", engine):
+        rejected = tmp_path / f"{which}.rejects"
+        code, records, err = cep(
+            capsys, "run", rules, "--rule", "ab", "--input", path, "--allowed-delay", "5s",
+            "--engine", which, "--rejects", str(rejected),
+        )  # fmt: skip
+        assert code == 0, err
+        found.append((records, rejects(rejected), err))
+    assert found[1] == found[0]
+    records, late, _ = found[0]
+    assert [(r["ts"], r["events"]["a"]) for r in records] == [(2000, events[1])]
+    assert late == [{"line": 4, "reason": "late", "raw": json.dumps(events[3])}]
+
+
 def test_flush_reports_absences_and_timeouts_at_the_end(tmp_path: Path, capsys) -> None:
     """Without `--flush` a trailing absence is an open run in the summary; with it, a match."""
     rules = write_rules(tmp_path, PAIRS)

@@ -22,8 +22,10 @@ from cep.runtime.engine import MatchingEngine
 from cep.runtime.match import Match
 
 
-def _interpreted(checked, rules, lines: list[str], flush: bool) -> tuple[list[dict], int]:
-    engine = MatchingEngine(rules)
+def _interpreted(
+    checked, rules, lines: list[str], flush: bool, delay: int = 0
+) -> tuple[list[dict], int]:
+    engine = MatchingEngine(rules, allowed_delay_ms=delay)
     out: list[Match] = []
     for item in read_jsonl(lines, validator=Validator(checked.schemas)):
         if not isinstance(item, Reject):
@@ -33,11 +35,11 @@ def _interpreted(checked, rules, lines: list[str], flush: bool) -> tuple[list[di
 
 
 def _compiled(
-    checked, rules, lines: list[str], flush: bool, size: int, hold: bool = False
+    checked, rules, lines: list[str], flush: bool, size: int, hold: bool = False, delay: int = 0
 ) -> tuple[list, int]:
     """`ColumnarRun` over the lines in batches of `size`; with `hold`, no batch's reports
     are looked at before the run ends."""
-    run = ColumnarRun(rules, checked.schemas)
+    run = ColumnarRun(rules, checked.schemas, allowed_delay_ms=delay)
     held: list = []
     source = io.BytesIO("".join(line + "\n" for line in lines).encode())
     batches = read_jsonl_batches(
@@ -109,6 +111,33 @@ def test_random_feeds_report_the_same(lines: list[str], flush: bool, size: int) 
     assert _compiled(checked, rules, lines, flush, size) == _interpreted(
         checked, rules, lines, flush
     )
+
+
+@st.composite
+def _shuffled_lines(draw: st.DrawFn) -> list[str]:
+    """Lines whose times go back by up to 6 ms (some within an allowed delay, some not)."""
+    lines = draw(_lines())
+    out = []
+    for line in lines:
+        record = json.loads(line) if line.startswith('{"type": "E", "ts"') else None
+        if record is not None and draw(st.integers(0, 3)) == 0:
+            record["ts"] = max(record["ts"] - draw(st.integers(1, 6)), 0)
+            line = json.dumps(record)
+        out.append(line)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(_shuffled_lines(), st.booleans(), st.sampled_from([1, 3, 64]), st.sampled_from([1, 2, 5]))
+def test_an_allowed_delay_reorders_as_the_interpreter_does(
+    lines: list[str], flush: bool, size: int, delay: int
+) -> None:
+    """Out-of-order feeds with an allowed delay: events held across batches and matched
+    in time order, late ones rejected, exactly as the interpreter does."""
+    checked = check_sources({"r.cep": RULES})
+    rules = load_rules(checked)
+    expected = _interpreted(checked, rules, lines, flush, delay)
+    assert _compiled(checked, rules, lines, flush, size, delay=delay) == expected
 
 
 COMPILED_TERMS = """
@@ -541,10 +570,11 @@ rule rising { partition by k  pattern b = E[count(b) == 0 or v > last(b).v]{2,} 
 
 
 @settings(max_examples=40, deadline=None)
-@given(_lines(), st.booleans())
-def test_mixed_runs_report_as_the_interpreter(lines: list[str], flush: bool) -> None:
+@given(_shuffled_lines(), st.booleans(), st.sampled_from(["0s", "2ms"]))
+def test_mixed_runs_report_as_the_interpreter(lines: list[str], flush: bool, delay: str) -> None:
     """`--engine auto` with a rule the fast path cannot run: the compiled rules on the
-    kernel, that one on the interpreter, output identical to the interpreter's."""
+    kernel, that one on the interpreter, output identical to the interpreter's (with an
+    allowed delay too: the interpreter's rule takes the events the fast path releases)."""
     import tempfile
     from pathlib import Path
 
@@ -562,7 +592,7 @@ def test_mixed_runs_report_as_the_interpreter(lines: list[str], flush: bool) -> 
             rejected = base / f"{engine}.rejects"
             argv = ["run", str(base / "r.cep"), "--input", str(base / "in.jsonl"),
                     "--output", str(out), "--rejects", str(rejected), "--engine", engine,
-                    "--quiet"]  # fmt: skip
+                    "--allowed-delay", delay, "--quiet"]  # fmt: skip
             assert main([*argv, "--flush"] if flush else argv) == 0
             outputs.append((out.read_text(), rejected.read_text()))
     assert outputs[1] == outputs[0]

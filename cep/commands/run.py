@@ -88,7 +88,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         choices=("interpreter", "fast", "auto"),
         default="interpreter",
         help="interpreter (every rule, default); fast: numba over columns, for rules "
-        "`cep explain` says can run compiled (no --allowed-delay, no --trace); auto: each "
+        "`cep explain` says can run compiled (not with --trace); auto: each "
         "rule on the fast path when it can, the others on the interpreter",
     )
     run.add_argument("--quiet", action="store_true", help="no summary on standard error")
@@ -134,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if _fast_problem(rules, fmt, delay, args) is None:
             args.engine = "fast"
         elif _fast_problem([], fmt, delay, args) is None and _any_compiled(rules):
-            return _run_mixed(args, checked, rules, fmt, rejects, output)
+            return _run_mixed(args, checked, rules, fmt, delay, rejects, output)
         else:
             args.engine = "interpreter"
     if args.engine == "fast":
@@ -142,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if problem is not None:
             rejects.close()
             return _usage(problem)
-        return _run_mixed(args, checked, rules, fmt, rejects, output)
+        return _run_mixed(args, checked, rules, fmt, delay, rejects, output)
     engine = MatchingEngine(
         rules,
         allowed_delay_ms=delay,
@@ -240,8 +240,6 @@ def _fast_problem(rules: list, fmt: str, delay: int, args: argparse.Namespace) -
         return "--engine fast: " + "; ".join(
             f"rule {n} cannot run compiled: {w}" for n, w in refused
         )
-    if delay:
-        return "--engine fast does not support --allowed-delay yet"
     if args.trace:
         return "--trace needs the interpreter (--engine interpreter)"
     return None
@@ -272,11 +270,14 @@ def _run_mixed(
     checked: Any,
     rules: list,
     fmt: str,
+    delay: int,
     rejects: RejectsWriter,
     output: TextIO | IO[str],
 ) -> int:
     """The rules the fast path can run on it, the others (if any) on the interpreter;
-    reports merged by release key, so in the order one interpreter would give them."""
+    reports merged by release key, so in the order one interpreter would give them.
+    With an allowed delay the fast path holds events back and the interpreter matches
+    the events it releases, in the order it releases them."""
     from cep.fast.engine import ColumnarRun, fast_path_refusal
     from cep.runtime.engine import KeyedEngine
 
@@ -291,6 +292,7 @@ def _run_mixed(
         on_late=_late_collector(lates),
         indexes=[i for i, _ in compiled],
         as_text=True,
+        allowed_delay_ms=delay,
     )
     engine = KeyedEngine(
         [r for _, r in interpreted],
@@ -311,14 +313,20 @@ def _run_mixed(
                     continue
                 keyed = run.run_keyed(batch)
                 _write_rejects(rejects, batch.rejects, lates)
-                for event in _events_of(batch, validator):  # rebuilt for the interpreter
-                    keyed.extend(engine.push_keyed(event))
+                if not delay:
+                    for event in _events_of(batch, validator):  # rebuilt for the interpreter
+                        keyed.extend(engine.push_keyed(event))
+                else:
+                    _push_released(engine, run.released, validator, keyed)
+                    engine.fire_keyed(run.watermark, keyed)
                 keyed.sort(key=lambda item: item[0])
                 yield [report for _, report in keyed]
             if not interpreted:
                 yield run.finish_lines(flush=args.flush)
                 return
             keyed = run.finish_keyed(flush=args.flush)
+            if delay:
+                _push_released(engine, run.released, validator, keyed)
             keyed.extend(engine.finish_keyed(flush=args.flush))
             keyed.sort(key=lambda item: item[0])
             yield [report for _, report in keyed]
@@ -330,6 +338,18 @@ def _run_mixed(
         return records[0], stats
 
     return _write(args, reports(), output, rejects, totals)
+
+
+def _push_released(
+    engine: Any, released: tuple[Any, Any] | None, validator: Validator, out: list
+) -> None:
+    """The events the fast path released (held back for the allowed delay) pushed to
+    the interpreter in the order released, with their sequence numbers."""
+    if released is None:
+        return
+    batch, seqs = released
+    for event, seq in zip(_events_of(batch, validator), seqs.tolist(), strict=True):
+        out.extend(engine.push_keyed(event, seq))
 
 
 def _events_of(batch: Any, validator: Validator) -> Iterator[SourceEvent]:

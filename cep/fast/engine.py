@@ -40,6 +40,7 @@ from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
 from cep.compile.rule import CompiledRule
 from cep.fast import kernel
 from cep.fast.emit import EXACT_INTEGERS, EmitPlan, emit_pieces, string_texts
+from cep.fast.held import HeldRows
 from cep.fast.kept import new_kept_events, write_info
 from cep.fast.order import in_time_order
 from cep.fast.partitions import (
@@ -86,7 +87,7 @@ from cep.runtime.match import (
     report_lines,
 )
 from cep.runtime.matcher import RuleMatcher
-from cep.runtime.ordering import EventOrderer
+from cep.runtime.ordering import NO_TIME, EventOrderer
 
 _KINDS = {
     "normal": kernel.NORMAL,
@@ -1102,9 +1103,12 @@ class FastEngine:
 
 
 class ColumnarRun:
-    """Eligible rules over batches of columns (`cep.io.columnar`), with no allowed delay:
-    an event older than the latest time seen is late (handed to `on_late` with its
-    batch and index). Batches may come from several readers. Matched events are kept as
+    """Eligible rules over batches of columns (`cep.io.columnar`). An event older than
+    the watermark (the latest time seen, less `allowed_delay_ms`) is late (handed to
+    `on_late` with its batch and index). With an allowed delay, on-time events wait as
+    rows of their batches until the watermark reaches them (`HeldRows`), then are
+    matched in time order, several batches' rows as one batch where they interleave.
+    Batches may come from several readers (of one format, with a delay). Matched events are kept as
     their lines and rebuilt as `SourceEvent`s when a report (a `LazyMatch`) is read; with
     `as_text`, reports are their JSON lines (`Match.to_json`'s text), written in bulk.
 
@@ -1122,7 +1126,10 @@ class ColumnarRun:
         on_late: Any = None,
         indexes: list[int] | None = None,
         as_text: bool = False,
+        allowed_delay_ms: int = 0,
     ) -> None:
+        if allowed_delay_ms < 0:
+            raise ValueError("the allowed delay cannot be negative")
         #: each rule's place among every rule of the run (for merging with others)
         self.indexes = list(range(len(rules))) if indexes is None else indexes
         self.engine = FastEngine(rules, max_runs_per_key=max_runs_per_key, as_text=as_text)
@@ -1133,7 +1140,13 @@ class ColumnarRun:
         for fast in self.engine.rules:
             fast.materialize = self._materialize
         self.on_late = on_late
-        self.max_seen = -(2**63)
+        self.allowed_delay_ms = allowed_delay_ms
+        #: on-time events not yet matched (with an allowed delay)
+        self.held = HeldRows()
+        #: with an allowed delay: the events the last batch (or `finish`) released, as
+        #: a batch in the order matched, and their sequence numbers; None for none
+        self.released: tuple[Batch, np.ndarray] | None = None
+        self.max_seen = NO_TIME
         self.seq = 0
         self.events = 0
         self.late = 0
@@ -1198,6 +1211,8 @@ class ColumnarRun:
         self.events += n
         first_seq = self.seq  # the batch's events are numbered from here on
         self.seq += n
+        if self.allowed_delay_ms:
+            return self._held_back(batch, first_seq)
         # late: older than every earlier event (no allowed delay)
         ts = batch.ts
         accepted = None  # (every event: in time order, the usual case)
@@ -1215,6 +1230,45 @@ class ColumnarRun:
         return [
             fast.run_columns(batch, first_seq, accepted, self.max_seen, self._events)
             for fast in self.engine.rules
+        ]
+
+    def _held_back(self, batch: Batch, first_seq: int) -> list[Any]:
+        """With an allowed delay: the batch's late events rejected, its others held, and
+        the held events the watermark now reaches matched (or, none, the windows that
+        close by the watermark closed)."""
+        ts = batch.ts
+        delay = self.allowed_delay_ms
+        if len(ts):
+            # each event's watermark: the latest time before it, less the delay
+            before = np.maximum.accumulate(np.concatenate(([self.max_seen], ts[:-1])))
+            late = ts < np.maximum(before, NO_TIME + delay) - delay
+            self.max_seen = max(self.max_seen, int(ts.max()))
+            self.late += int(late.sum())
+            if self.on_late is not None:
+                for i in np.flatnonzero(late).tolist():
+                    self.on_late(batch, i)
+            on_time = np.flatnonzero(~late)
+            self.held.hold(batch, on_time, on_time + first_seq)
+        return self._released(self.watermark)
+
+    @property
+    def watermark(self) -> int:
+        """The time up to which the input is complete: the latest time seen, less the
+        allowed delay (`NO_TIME` before any event)."""
+        if self.max_seen == NO_TIME:
+            return NO_TIME
+        return self.max_seen - self.allowed_delay_ms
+
+    def _released(self, watermark: int, fire_up_to: int | None = None) -> list[Any]:
+        """The held events up to `watermark` matched, then the windows that close by
+        `fire_up_to` (by default the watermark) closed; each rule's reports."""
+        up_to = watermark if fire_up_to is None else fire_up_to
+        self.released = released = self.held.release(watermark)
+        if released is None:
+            return [fast.advance(up_to) for fast in self.engine.rules]
+        batch, seqs = released
+        return [
+            fast.run_columns(batch, seqs, None, up_to, self._events) for fast in self.engine.rules
         ]
 
     def finish(self, *, flush: bool = False) -> Sequence[Any]:
@@ -1235,6 +1289,9 @@ class ColumnarRun:
     @gc_paused()
     def _finish(self, flush: bool) -> list[Any]:
         up_to = 2**62 if flush else self.max_seen
+        if len(self.held):  # (held back for the allowed delay: matched now, in order)
+            return self._released(self.max_seen, up_to)
+        self.released = None
         return [fast.advance(up_to) for fast in self.engine.rules]
 
     def _events(self, batch: Batch, indexes: list[int], seqs: list[int]) -> list[KeptEvent]:
@@ -1262,4 +1319,5 @@ class ColumnarRun:
         stats = self.engine.stats()
         stats.events = self.events
         stats.late = self.late
+        stats.held_events = len(self.held)
         return stats

@@ -200,9 +200,10 @@ class KeyedEngine(MatchingEngine):
         assert event is not None
         heapq.heappush(self.timers, (close, event.ts, event.seq, self._index[id(matcher)], key))
 
-    def push_keyed(self, event: Event) -> list[tuple[tuple, Match]]:
-        """Accept one event; a late one is counted and dropped."""
-        event.seq = next(self.seq)
+    def push_keyed(self, event: Event, seq: int | None = None) -> list[tuple[tuple, Match]]:
+        """Accept one event (numbered `seq`, by default the next number); a late one is
+        counted and dropped."""
+        event.seq = next(self.seq) if seq is None else seq
         self.events += 1
         orderer = self.orderer
         if event.ts < orderer.max_seen or event.ts < orderer.floor:
