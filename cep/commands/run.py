@@ -293,6 +293,7 @@ def _run_mixed(
         indexes=[i for i, _ in compiled],
         as_text=True,
         allowed_delay_ms=delay,
+        hold_all=bool(interpreted),  # (the interpreted rules take the events released)
     )
     engine = KeyedEngine(
         [r for _, r in interpreted],

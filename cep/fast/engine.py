@@ -1127,6 +1127,7 @@ class ColumnarRun:
         indexes: list[int] | None = None,
         as_text: bool = False,
         allowed_delay_ms: int = 0,
+        hold_all: bool = False,
     ) -> None:
         if allowed_delay_ms < 0:
             raise ValueError("the allowed delay cannot be negative")
@@ -1141,8 +1142,11 @@ class ColumnarRun:
             fast.materialize = self._materialize
         self.on_late = on_late
         self.allowed_delay_ms = allowed_delay_ms
-        #: on-time events not yet matched (with an allowed delay)
+        #: on-time events not yet matched (with an allowed delay): only those some term
+        #: accepts where no rule needs the others, unless `hold_all` (for a caller that
+        #: reads `released`)
         self.held = HeldRows()
+        self.hold_all = hold_all
         #: with an allowed delay: the events the last batch (or `finish`) released, as
         #: a batch in the order matched, and their sequence numbers; None for none
         self.released: tuple[Batch, np.ndarray] | None = None
@@ -1247,8 +1251,8 @@ class ColumnarRun:
             if self.on_late is not None:
                 for i in np.flatnonzero(late).tolist():
                     self.on_late(batch, i)
-            on_time = np.flatnonzero(~late)
-            self.held.hold(batch, on_time, on_time + first_seq)
+            held = self._worth_holding(batch, np.flatnonzero(~late))
+            self.held.hold(batch, held, held + first_seq)
         return self._released(self.watermark)
 
     @property
@@ -1258,6 +1262,23 @@ class ColumnarRun:
         if self.max_seen == NO_TIME:
             return NO_TIME
         return self.max_seen - self.allowed_delay_ms
+
+    def _worth_holding(self, batch: Batch, rows: np.ndarray) -> np.ndarray:
+        """Of a batch's on-time rows, those a rule may use: the rows some term accepts,
+        where every rule skips events no term accepts and tests its terms a batch at a
+        time (`FastRule.candidates`); else (or with `hold_all`) every one."""
+        if self.hold_all:
+            return rows
+        accepted = np.zeros(len(batch), np.bool_)
+        for fast in self.engine.rules:
+            if not fast.screen:
+                return rows
+            term_bits = batch.made_ahead.get(fast)  # (`prepare`, on a reader's thread)
+            by_rule = fast.candidates(batch) if term_bits is None else term_bits.any(axis=0)
+            if by_rule is None:
+                return rows
+            accepted |= by_rule
+        return rows[accepted[rows]]
 
     def _released(self, watermark: int, fire_up_to: int | None = None) -> list[Any]:
         """The held events up to `watermark` matched, then the windows that close by

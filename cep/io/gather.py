@@ -4,8 +4,9 @@ The fast path holds events back for an allowed delay as rows of the batches they
 in; once the watermark passes them they are matched in time order together with rows
 of later batches. `gather_rows` puts such rows into one `Batch` the matching takes as it
 takes a batch read from a file: columns taken row by row (string codes kept where the
-parts share a dictionary, recoded into a new one where they do not), event texts copied
-into one buffer (JSON lines and CSV rows) or one Arrow record batch, and values of
+parts share a dictionary, recoded into a new one where they do not), event texts left
+in their buffer where they lie in one, else the stretches of the buffers they lie in
+copied into one (JSON lines and CSV rows), or Arrow rows taken into one record batch, and values of
 another kind than a column's (`Column.other`) and texts read by the row reader
 (`given`) moved to their rows' new places.
 """
@@ -18,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from cep.io.columnar import Batch, Column, Dictionary, _empty, _pa, _RowTexts, _Texts
-from cep.io.recordtext import gather_texts
 
 #: (a batch, the indexes of its rows to take, in the order wanted)
 Part = tuple[Batch, np.ndarray]
@@ -152,7 +152,8 @@ def _python_values(column: Column | None, rows: np.ndarray) -> np.ndarray:
 
 
 def _texts(parts: list[Part], places: _Places) -> _Texts:
-    """The rows' texts: lines copied into one buffer, or Arrow rows taken into one
+    """The rows' texts: lines left where they lie when that is one buffer, else the
+    stretch of each buffer they lie in copied into a new one; Arrow rows taken into one
     record batch; texts read by the row reader moved with their rows."""
     given: dict[int, str] = {}
     for p, (batch, _) in enumerate(parts):
@@ -163,17 +164,26 @@ def _texts(parts: list[Part], places: _Places) -> _Texts:
         raise ValueError("rows of batches of different formats cannot be matched together")
     starts = [batch._texts.starts[rows] for batch, rows in parts]
     ends = [batch._texts.ends[rows] for batch, rows in parts]
-    sizes = [int(np.maximum(e - s, 0).sum()) for s, e in zip(starts, ends, strict=True)]
-    buf = bytearray(sum(sizes))
+    put = places.put
+    spans = []
+    for s, e in zip(starts, ends, strict=True):
+        cut = e >= 0  # (a row read as text has none: its text is given)
+        spans.append((int(s[cut].min()), int(e[cut].max())) if cut.any() else (0, 0))
+    texts = [batch._texts for batch, _ in parts]
+    if len({id(t.buf) for t, (low, high) in zip(texts, spans, strict=True) if high > low}) <= 1:
+        # the lines lie in one buffer (or none): kept where they are
+        buf = next((t.buf for t, (low, high) in zip(texts, spans, strict=True) if high > low), b"")
+        return _Texts(buf, put(np.concatenate(starts)), put(np.concatenate(ends)), given)
+    # the stretch of each buffer the rows' lines lie in, one after another
+    buf = bytearray(sum(high - low for low, high in spans))
     out = np.frombuffer(buf, np.uint8)
     q = 0
-    for (batch, _), s, e, size in zip(parts, starts, ends, sizes, strict=True):
-        data = np.frombuffer(batch._texts.buf, np.uint8)
-        gather_texts(data, s, e, out[q : q + size])  # (s, e: now places in that slice)
-        s[e >= 0] += q
-        e[e >= 0] += q
-        q += size
-    put = places.put
+    for t, s, e, (low, high) in zip(texts, starts, ends, spans, strict=True):
+        out[q : q + high - low] = np.frombuffer(t.buf, np.uint8)[low:high]
+        cut = e >= 0
+        s[cut] += q - low
+        e[cut] += q - low
+        q += high - low
     return _Texts(buf, put(np.concatenate(starts)), put(np.concatenate(ends)), given)
 
 
