@@ -21,6 +21,10 @@ shows the median of K runs. Measurements:
   numba kernel; the kernel is loaded from numba's cache, and the reader's modules
   imported, on a warm-up over the first 1,000 events in the same format);
   the Parquet copy of the workload is made once with pyarrow;
+- interpreter-file-delayed / fast-file-delayed: `cep run --allowed-delay 5s` (each
+  engine) over the JSONL workload as it might arrive: each event up to 2 s after its
+  time, in order of arrival (events of one time arrive together), made once from the
+  generator's file (`delayed_file`); the same matches as the file in time order;
 - baseline-memory: the plain loop over records already parsed into dicts;
 - interpreter-memory: `MatchingEngine.push` over pre-built `Event` objects, + `finish()`.
 
@@ -67,6 +71,8 @@ MEASUREMENTS = (
     "interpreter-csv",
     "fast-csv",
     "fast-parquet",
+    "interpreter-file-delayed",
+    "fast-file-delayed",
     "baseline-memory",
     "interpreter-memory",
 )
@@ -77,7 +83,12 @@ RUNS = {
     "interpreter-csv": (".csv", "interpreter"),
     "fast-csv": (".csv", "fast"),
     "fast-parquet": (".parquet", "fast"),
+    "interpreter-file-delayed": (".delayed.jsonl", "interpreter"),
+    "fast-file-delayed": (".delayed.jsonl", "fast"),
 }
+#: how late an event of the delayed workload arrives at most, and the allowed delay
+DELAY_SPREAD_MS = 2_000
+ALLOWED_DELAY = "5s"
 
 
 # ------------------------------------------------------------------------- workload
@@ -165,12 +176,15 @@ def load_rule() -> list[Any]:
 
 def cep_run(path: Path, output: Path, engine: str = "interpreter") -> int:
     """`cep run` on the file with `engine`, matches written to `output`; returns the
-    match count. (The generator's CSV has no type column: `--type Payment`.)"""
+    match count. (The generator's CSV has no type column: `--type Payment`; the delayed
+    file is run with `--allowed-delay`.)"""
     from cep.cli import main
 
     argv = ["run", str(RULES), "--rule", RULE, "--input", str(path), "--engine", engine]
     if path.suffix == ".csv":
         argv += ["--type", "Payment"]
+    if path.name.endswith(".delayed.jsonl"):
+        argv += ["--allowed-delay", ALLOWED_DELAY]
     status = main([*argv, "--output", str(output), "--quiet"])
     if status != 0:
         raise RuntimeError(f"cep run exited with {status}")
@@ -193,6 +207,33 @@ def parquet_file(path: Path) -> Path:
         partial = target.with_suffix(".partial")
         pyarrow.parquet.write_table(pyarrow.json.read_json(path), partial)
         partial.replace(target)
+    return target
+
+
+def delayed_file(path: Path, seed: int = 11) -> Path:
+    """The JSONL workload in an order it might arrive in (made once): each event up to
+    `DELAY_SPREAD_MS` after its time, the events of one time together, in their order
+    (so that matching it with an allowed delay over the spread finds what the file in
+    time order gives)."""
+    import re
+
+    import numpy as np
+
+    target = path.with_name(path.stem + ".delayed.jsonl")
+    if target.is_file():
+        return target
+    lines = path.read_bytes().splitlines()
+    ts = np.array([int(m) for m in re.findall(rb'"ts": ?(-?[0-9]+)', b"\n".join(lines))])
+    if len(ts) != len(lines):
+        raise ValueError(f"{path}: a line without one integer ts")
+    times, at = np.unique(ts, return_inverse=True)
+    lateness = np.random.default_rng(seed).uniform(0, DELAY_SPREAD_MS, len(times))
+    order = np.argsort(ts + lateness[at], kind="stable")
+    partial = target.with_suffix(".partial")
+    with open(partial, "wb") as out:
+        for start in range(0, len(order), 100_000):
+            out.write(b"".join(lines[i] + b"\n" for i in order[start : start + 100_000]))
+    partial.replace(target)
     return target
 
 
@@ -269,7 +310,12 @@ def measure(name: str, path: Path) -> dict[str, Any]:
         import cep.cli
 
         suffix, engine = RUNS[name]
-        source = parquet_file(path) if suffix == ".parquet" else path.with_suffix(suffix)
+        if suffix == ".parquet":
+            source = parquet_file(path)
+        elif suffix == ".delayed.jsonl":
+            source = delayed_file(path)
+        else:
+            source = path.with_suffix(suffix)
         output = Path(tempfile.mkstemp(prefix="cep-bench-", suffix=".jsonl")[1])
         if engine == "fast":
             import cep.fast.engine
@@ -332,12 +378,12 @@ def profile(path: Path, top: int = 15) -> None:
 
 def table(rows: list[dict[str, Any]], events: int) -> str:
     """The figures as a text table."""
-    head = f"{'measurement':<22} {'events':>10} {'seconds':>9} {'events/s':>11} "
+    head = f"{'measurement':<26} {'events':>10} {'seconds':>9} {'events/s':>11} "
     head += f"{'peak MiB':>9} {'matches':>8}"
     lines = [head, "-" * len(head)]
     for row in rows:
         lines.append(
-            f"{row['name']:<22} {events:>10,} {row['seconds']:>9.2f} "
+            f"{row['name']:<26} {events:>10,} {row['seconds']:>9.2f} "
             f"{events / row['seconds']:>11,.0f} {row['peak_mib']:>9.1f} {row['matches']:>8,}"
         )
     by_name = {row["name"]: row for row in rows}
@@ -347,13 +393,15 @@ def table(rows: list[dict[str, Any]], events: int) -> str:
         ("fast-file", ORJSON),
         ("fast-csv", ORJSON),
         ("fast-parquet", ORJSON),
+        ("fast-file-delayed", ORJSON),
+        ("fast-file-delayed", "interpreter-file-delayed"),
         ("interpreter-memory", "baseline-memory"),
     ):
         if name in by_name and base in by_name:
             i, b = by_name[name], by_name[base]
             speed = b["seconds"] / i["seconds"]
             lines.append(
-                f"{name} vs {base}: {speed:.2f}x the loop's speed"
+                f"{name} vs {base}: {speed:.2f}x its speed"
                 f" ({i['seconds'] / b['seconds']:.2f}x its time),"
                 f" {i['peak_mib'] / b['peak_mib']:.1f}x its peak memory"
             )

@@ -8,6 +8,7 @@ It uses 10,000 events from the shared generator when it is there (reference coun
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -76,3 +77,21 @@ def test_measure_reports_peak_memory(workload: Path) -> None:
     result = bench.measure("baseline-file", workload)
     assert result["matches"] == MATCHES_OF[workload]
     assert result["peak_mib"] > 0
+
+
+def test_the_delayed_workload_gives_the_reference_matches(workload: Path, tmp_path: Path) -> None:
+    """The workload out of time order (each event up to 2 s late), matched with
+    `--allowed-delay 5s` by either engine, gives the same reports as in order."""
+    copy = tmp_path / workload.name
+    copy.write_bytes(workload.read_bytes())
+    delayed = bench.delayed_file(copy)
+    lines = delayed.read_bytes().splitlines()
+    assert sorted(lines) == sorted(copy.read_bytes().splitlines())
+    times = [json.loads(line)["ts"] for line in lines]
+    assert any(later < earlier for earlier, later in itertools.pairwise(times))
+    in_order = tmp_path / "in-order.jsonl"
+    bench.cep_run(copy, in_order)
+    for engine in ("interpreter", "fast"):
+        out = tmp_path / f"{engine}.jsonl"
+        assert bench.cep_run(delayed, out, engine) == MATCHES_OF[workload]
+        assert out.read_text() == in_order.read_text()
