@@ -49,8 +49,14 @@ def _jsonl(records: list[dict], size: int) -> list:
 
 
 def _csv(records: list[dict], size: int) -> list:
-    rows = ["type,ts,k,v"] + [f"{r['type']},{r['ts']},\"{r.get('k', '')}\",{r.get('v', '')}"
-                              for r in records]  # fmt: skip
+    """CSV rows: one with a quoted cell (read by `csv.reader`), the others split by
+    pyarrow (their record texts made from their bytes)."""
+    rows = ["type,ts,k,v"] + [
+        f"{r['type']},{r['ts']},{quoted(r.get('k', ''))},{r.get('v', '')}"
+        for quoted, r in zip(
+            [str] * 3 + [lambda k: f'"{k}"'] + [str] * len(records), records, strict=False
+        )
+    ]
     data = "".join(row + "\n" for row in rows).encode()
     return list(read_csv_batches(io.BytesIO(data), fields=FIELDS, batch_size=size))
 

@@ -48,6 +48,8 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Optional, Union
 import msgspec
 import numpy as np
 
+from cep.io import csvtext
+from cep.io.csvtext import csv_record_lines
 from cep.io.jsonscan import COLUMN_TYPES, ClassPlan, Interner, ScanPlan, field_mask
 from cep.io.newlines import braced_lines, newlines
 from cep.io.prefetch import read_ahead
@@ -95,6 +97,7 @@ _EXACT_FLOAT = 2.0**53  # ints below this in magnitude are exact as floats
 _LONG_JSON = 256  # longer lines are checked for depth and huge ints before msgspec reads them
 _MAX_DEPTH = 128
 _MAX_CSV = 100_000  # longer lines take csv.reader (its field size limit)
+_BOOL_WORDS = np.frombuffer(b"truefalse", np.uint8)  # (`csvtext`: a bool cell's words)
 _PAUSE = 16_384  # a read shorter than this: the input is trickling, hand on what we have
 _MAX_CLASSES = 1024
 
@@ -293,8 +296,9 @@ class Batch:
             at = np.minimum(np.searchsorted(rows, indexes), len(rows) - 1)
             if (rows[at] == indexes).all():
                 return data, starts[at], ends[at]
-        if self.record_of is json_record or isinstance(self._texts, _RowTexts):
-            return self._texts.record_pieces(np.asarray(indexes, np.int64))
+        if self.record_of is json_record or isinstance(self._texts, _RowTexts | _CsvTexts):
+            indexes = np.asarray(indexes, np.int64)
+            return self._texts.record_pieces(indexes, self.type[indexes])
         return None
 
     def line_texts(self) -> tuple[bytes, np.ndarray, np.ndarray] | None:
@@ -360,22 +364,54 @@ class _Texts:
         """The events read as text (`given`), not cut from the buffer."""
         return np.fromiter(self.given, np.int64, len(self.given))
 
-    def record_pieces(self, events: np.ndarray) -> TextPieces:
-        """The record texts of some events, made in bulk (`_made_pieces`); not made for
-        rows read as text (the row reader's)."""
+    def relined(
+        self, buf: bytes | bytearray, starts: np.ndarray, ends: np.ndarray, given: dict[int, str]
+    ) -> _Texts:
+        """Texts of the same kind over other lines (`cep.io.gather`)."""
+        return _Texts(buf, starts, ends, given)
+
+    def record_pieces(self, events: np.ndarray, types: np.ndarray) -> TextPieces:
+        """The record texts of some events (whose type codes are `types`), made in bulk
+        (`_made_pieces`); not made for rows read as text (the row reader's)."""
         if not self.given:
-            return self._made_pieces(events)
+            return self._made_pieces(events, types)
         read = np.isin(events, self.given_rows())
-        data, starts, ends = self._made_pieces(events[~read])
+        data, starts, ends = self._made_pieces(events[~read], types[~read])
         all_starts = np.zeros(len(events), np.int64)
         all_ends = np.full(len(events), -1, np.int64)
         all_starts[~read] = starts
         all_ends[~read] = ends
         return data, all_starts, all_ends
 
-    def _made_pieces(self, events: np.ndarray) -> TextPieces:
+    def _made_pieces(self, events: np.ndarray, types: np.ndarray) -> TextPieces:
         """JSON lines' record texts (`cep.io.recordtext`)."""
         return record_text_pieces(self.buf, self.starts[events], self.ends[events])
+
+
+class _CsvTexts(_Texts):
+    """Event texts of CSV rows: their lines, and record texts made as `reader` types
+    their cells (`_CsvReader.record_pieces`)."""
+
+    __slots__ = ("reader",)
+
+    def __init__(
+        self,
+        buf: bytes | bytearray,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        given: dict[int, str],
+        reader: _CsvReader,
+    ) -> None:
+        super().__init__(buf, starts, ends, given)
+        self.reader = reader
+
+    def relined(
+        self, buf: bytes | bytearray, starts: np.ndarray, ends: np.ndarray, given: dict[int, str]
+    ) -> _Texts:
+        return _CsvTexts(buf, starts, ends, given, self.reader)
+
+    def _made_pieces(self, events: np.ndarray, types: np.ndarray) -> TextPieces:
+        return self.reader.record_pieces(self.buf, self.starts[events], self.ends[events], types)
 
 
 class _RowTexts(_Texts):
@@ -396,7 +432,7 @@ class _RowTexts(_Texts):
             text = _record_text(record)
         return text
 
-    def _made_pieces(self, events: np.ndarray) -> TextPieces:
+    def _made_pieces(self, events: np.ndarray, types: np.ndarray) -> TextPieces:
         n = len(events)
         if not self.exact:
             return np.zeros(0, np.uint8), np.zeros(n, np.int64), np.full(n, -1, np.int64)
@@ -776,8 +812,14 @@ class _Reader:
         if arrow is not None:
             texts = _RowTexts(arrow, starts, given)
         else:
-            texts = _Texts(buf, starts, ends, given)
+            texts = self.line_texts(buf, starts, ends, given)
         return Batch(ts, codes, self.types, line, columns, rejects, lines, texts)
+
+    def line_texts(
+        self, buf: bytes, starts: np.ndarray, ends: np.ndarray, given: dict[int, str]
+    ) -> _Texts:
+        """A batch's event texts, where they are lines of `buf`."""
+        return _Texts(buf, starts, ends, given)
 
 
 _LINE = attrgetter("line")
@@ -1786,10 +1828,74 @@ class _CsvReader(_Reader):
         row = next(csv.reader(io.StringIO(text)))
         return _csv_record(self.header, row, self.maker)
 
+    def line_texts(
+        self, buf: bytes, starts: np.ndarray, ends: np.ndarray, given: dict[int, str]
+    ) -> _Texts:
+        return _CsvTexts(buf, starts, ends, given, self)
+
+    def record_pieces(
+        self, buf: bytes | bytearray, starts: np.ndarray, ends: np.ndarray, types: np.ndarray
+    ) -> TextPieces:
+        """The record texts (as reports write them) of quote-free rows
+        `buf[starts[i]:ends[i]]` of type codes `types`, made from their bytes where
+        `cep.io.csvtext` can (not made, end -1, elsewhere and for rows read as text)."""
+        n = len(starts)
+        header = self.header
+        if header is None or not self.unique or not n:
+            return np.zeros(0, np.uint8), np.zeros(n, np.int64), np.full(n, -1, np.int64)
+        codes = np.unique(types).tolist()
+        for code in codes:
+            if code not in self._plan_rows:
+                self._add_plan(code)
+        lookup = np.full(max(codes) + 1, -1, np.int64)
+        for code in codes:
+            lookup[code] = self._plan_rows[code]
+        plans = np.where(types >= 0, lookup[np.maximum(types, 0)], -1)
+        keys, key_starts, key_ends = self._keys
+        room = int(np.maximum(ends - starts, 0).sum()) + n * (len(keys) + 6 * len(header) + 2)
+        out = np.empty(room, np.uint8)
+        out_starts = np.empty(n, np.int64)
+        out_ends = np.empty(n, np.int64)
+        used = csv_record_lines(
+            np.frombuffer(buf, np.uint8), np.ascontiguousarray(starts, np.int64),
+            np.ascontiguousarray(ends, np.int64), plans, self._kinds, keys, key_starts,
+            key_ends, _BOOL_WORDS, out, out_starts, out_ends,
+        )  # fmt: skip
+        return out[:used], out_starts, out_ends
+
+    def _add_plan(self, code: int) -> None:
+        """How each cell of a row of type `code` is written (`csvtext`'s kinds), as
+        `_csv_record` converts it for that type's schema."""
+        assert self.header is not None
+        schema = self.schema(self.types.values[code])
+        declared = schema.fields if schema is not None else {}
+        row = []
+        for name in self.header:
+            info = declared.get(name) if name != self.type_field else None
+            kind = info.type.kind if info is not None else None
+            if name == self.type_field or kind == "str":
+                row.append(csvtext.TEXT)
+            elif kind == "bool":
+                row.append(csvtext.BOOL)
+            elif kind == "list":
+                row.append(csvtext.PYTHON)
+            else:
+                row.append(csvtext.INFER)
+        self._plan_rows[code] = len(self._kinds)
+        self._kinds = np.vstack([self._kinds, np.array([row], np.int64)])
+
     def _set_header(self, header: list[str]) -> None:
         self.header = header
         self.names = {name: i for i, name in enumerate(header)}
         self.unique = len(self.names) == len(header) and len(header) > 1
+        keys = [json.dumps(name, ensure_ascii=False).encode("utf-8", "surrogatepass")
+                for name in header]  # fmt: skip
+        sizes = np.array([len(key) for key in keys], np.int64)
+        ends = np.cumsum(sizes)
+        #: each header name as a JSON key: one buffer, each one's start and end in it
+        self._keys = (np.frombuffer(b"".join(keys), np.uint8), ends - sizes, ends)
+        self._plan_rows: dict[int, int] = {}
+        self._kinds = np.zeros((0, len(header)), np.int64)
 
     def batch(self, block: _Block) -> Batch:
         n = len(block)

@@ -160,7 +160,8 @@ def _texts(parts: list[Part], places: _Places) -> _Texts:
         given.update(places.moved(p, batch._texts.given))
     if all(type(batch._texts) is _RowTexts for batch, _ in parts):
         return _arrow_texts(parts, places, given)
-    if not all(type(batch._texts) is _Texts for batch, _ in parts):
+    kind = type(parts[0][0]._texts)  # (lines: JSON or CSV)
+    if kind is _RowTexts or any(type(batch._texts) is not kind for batch, _ in parts):
         raise ValueError("rows of batches of different formats cannot be matched together")
     starts = [batch._texts.starts[rows] for batch, rows in parts]
     ends = [batch._texts.ends[rows] for batch, rows in parts]
@@ -173,7 +174,7 @@ def _texts(parts: list[Part], places: _Places) -> _Texts:
     if len({id(t.buf) for t, (low, high) in zip(texts, spans, strict=True) if high > low}) <= 1:
         # the lines lie in one buffer (or none): kept where they are
         buf = next((t.buf for t, (low, high) in zip(texts, spans, strict=True) if high > low), b"")
-        return _Texts(buf, put(np.concatenate(starts)), put(np.concatenate(ends)), given)
+        return texts[0].relined(buf, put(np.concatenate(starts)), put(np.concatenate(ends)), given)
     # the stretch of each buffer the rows' lines lie in, one after another
     buf = bytearray(sum(high - low for low, high in spans))
     out = np.frombuffer(buf, np.uint8)
@@ -184,7 +185,7 @@ def _texts(parts: list[Part], places: _Places) -> _Texts:
         s[cut] += q - low
         e[cut] += q - low
         q += high - low
-    return _Texts(buf, put(np.concatenate(starts)), put(np.concatenate(ends)), given)
+    return texts[0].relined(buf, put(np.concatenate(starts)), put(np.concatenate(ends)), given)
 
 
 def _arrow_texts(parts: list[Part], places: _Places, given: dict[int, str]) -> _RowTexts:
