@@ -669,7 +669,9 @@ def _heap_pop(T):
         sc[S_QUEUE] = first + 1 if n > 0 else 0  # (empty: a queue again)
         return close, ts, seq, part
     _heap_swap(T, ZERO, n)
-    k = 0
+    # (from a literal 0, numba's first pass over the loop would type `k` as that
+    # literal and compile `_heap_swap` and `_heap_less` once more for it)
+    k = np.int64(0)
     while True:
         c = 2 * k + 1
         if c >= n:

@@ -166,7 +166,7 @@ def csv_record_lines(
     another in `out`, row i's cells written by `kinds[plans[i], j]` under the JSON key
     `keys[key_starts[j]:key_ends[j]]`; `out_ends[i] == -1` where Python must write it
     (or where `ends[i]` or `plans[i]` is negative). Returns the bytes used."""
-    q = 0
+    q = np.int64(0)
     n_cells = kinds.shape[1]
     for i in range(len(starts)):
         out_starts[i] = q

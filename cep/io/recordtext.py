@@ -217,7 +217,7 @@ def canonical_lines(
     """The record texts of lines `data[starts[i]:ends[i]]`, one after another in `out`
     (room: twice the lines' bytes); line i's at `out[out_starts[i]:out_ends[i]]`, or
     `out_ends[i] == -1` where Python must write it. Returns the bytes used."""
-    q = 0
+    q = np.int64(0)  # (from a literal 0, numba would compile `_canonical` for it too)
     for i in range(len(starts)):
         out_starts[i] = q
         after = _canonical(data, starts[i], ends[i], out, q, keys)
