@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import sys
 from collections import Counter
@@ -354,11 +353,15 @@ def _push_released(
 
 
 def _events_of(batch: Any, validator: Validator) -> Iterator[SourceEvent]:
-    """The events of a batch as the interpreter's events, each rebuilt from its line."""
-    for i, text in enumerate(batch.texts()):
-        record = json.loads(text)
+    """The events of a batch as the interpreter's events, each rebuilt from what the
+    batch keeps of it as its reader reads it (a JSON line, a CSV row, an Arrow row's
+    record: `Batch.record_of`)."""
+    kept = batch.kept_of(list(range(len(batch))))
+    for i, payload in enumerate(kept):
+        record = batch.record_of(payload)
         type_name = batch.type_name(i)
         typed, _ = validator.validate(type_name, record)
+        text = payload if type(payload) is str else batch.text(i)
         yield SourceEvent(
             type_name, int(batch.ts[i]), typed or record, 0, int(batch.line[i]),
             raw=record, text=text,

@@ -6,9 +6,9 @@ of later batches. `gather_rows` puts such rows into one `Batch` the matching tak
 takes a batch read from a file: columns taken row by row (string codes kept where the
 parts share a dictionary, recoded into a new one where they do not), event texts left
 in their buffer where they lie in one, else the stretches of the buffers they lie in
-copied into one (JSON lines and CSV rows), or Arrow rows taken into one record batch, and values of
-another kind than a column's (`Column.other`) and texts read by the row reader
-(`given`) moved to their rows' new places.
+copied into one (JSON lines and CSV rows), or Arrow rows taken into one record batch,
+and values of another kind than a column's (`Column.other`) and texts read by the row
+reader (`given`) moved to their rows' new places.
 """
 
 from __future__ import annotations
@@ -175,12 +175,11 @@ def _texts(parts: list[Part], places: _Places) -> _Texts:
         # the lines lie in one buffer (or none): kept where they are
         buf = next((t.buf for t, (low, high) in zip(texts, spans, strict=True) if high > low), b"")
         return texts[0].relined(buf, put(np.concatenate(starts)), put(np.concatenate(ends)), given)
-    # the stretch of each buffer the rows' lines lie in, one after another
-    buf = bytearray(sum(high - low for low, high in spans))
-    out = np.frombuffer(buf, np.uint8)
+    # the stretch of each buffer the rows' lines lie in, one after another (as bytes,
+    # like a buffer read: numba compiles its functions once for read-only arrays)
+    buf = b"".join(memoryview(t.buf)[low:high] for t, (low, high) in zip(texts, spans, strict=True))
     q = 0
-    for t, s, e, (low, high) in zip(texts, starts, ends, spans, strict=True):
-        out[q : q + high - low] = np.frombuffer(t.buf, np.uint8)[low:high]
+    for s, e, (low, high) in zip(starts, ends, spans, strict=True):
         cut = e >= 0
         s[cut] += q - low
         e[cut] += q - low
