@@ -23,12 +23,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from cep.io.recordtext import _number_end, _put, _put2, _utf8_end
+from cep.io.recordtext import _number_end, _plain_text_end, _put, _put2
 
 #: how a cell is written, by the declared kind of its field (`convert_cell`)
 TEXT, BOOL, INFER, PYTHON = 0, 1, 2, 3
 
-_COMMA, _QUOTE, _BACKSLASH, _MINUS, _PLUS, _DOT, _ZERO = 44, 34, 92, 45, 43, 46, 48
+_COMMA, _QUOTE, _MINUS, _PLUS, _DOT, _ZERO = 44, 34, 45, 43, 46, 48
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -103,17 +103,8 @@ def _put_int(out: np.ndarray, q: int, data: np.ndarray, a: int, b: int) -> int:
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _put_text(out: np.ndarray, q: int, data: np.ndarray, a: int, b: int) -> int:
     """The cell as a JSON string; -1 where `json` would escape something."""
-    p = a
-    while p < b:
-        c = data[p]
-        if c < 32 or c in (_BACKSLASH, _QUOTE):
-            return -1
-        if c >= 128:
-            p = _utf8_end(data, p, b)
-            if p < 0:
-                return -1
-        else:
-            p += 1
+    if _plain_text_end(data, a, b) != b:
+        return -1
     out[q] = _QUOTE
     q = _put(out, q + 1, data, a, b)
     out[q] = _QUOTE

@@ -65,9 +65,10 @@ def _utf8_end(data: np.ndarray, p: int, end: int) -> int:
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _plain_string_end(data: np.ndarray, p: int, end: int) -> int:
-    """The position of the closing quote of a string starting at `p` (after its opening
-    quote) that holds no escape and only valid UTF-8; -1 otherwise."""
+def _plain_text_end(data: np.ndarray, p: int, end: int) -> int:
+    """Where text from `p` that `json` writes as it is (no backslash or control
+    character, valid UTF-8) stops: at a quote, or `end`; -1 where it holds anything
+    else first."""
     while p < end:
         c = data[p]
         if c == 34:
@@ -80,7 +81,15 @@ def _plain_string_end(data: np.ndarray, p: int, end: int) -> int:
                 return -1
         else:
             p += 1
-    return -1
+    return end
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _plain_string_end(data: np.ndarray, p: int, end: int) -> int:
+    """The position of the closing quote of a string starting at `p` (after its opening
+    quote) that holds no escape and only valid UTF-8; -1 otherwise."""
+    close = _plain_text_end(data, p, end)
+    return close if close < end else -1
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
