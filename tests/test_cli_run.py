@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import select
 import subprocess
@@ -631,3 +632,28 @@ def test_a_reject_holding_a_lone_surrogate_is_written_escaped(tmp_path: Path) ->
         writer.write(Reject(3, "bad time", '{"s": "\ud800"}'))
     (reject,) = rejects(path)
     assert reject == {"line": 3, "reason": "bad time", "raw": '{"s": "\ud800"}'}
+
+
+def test_a_first_fast_run_says_it_compiles(tmp_path: Path, capsys, monkeypatch) -> None:
+    """On a terminal, `cep run --engine fast` says when numba has not yet cached the fast
+    path's machine code (a first run compiles for half a minute); not with `--quiet`,
+    nor once it is cached."""
+    from cep.fast import cache as fast_cache
+
+    rules = write_rules(tmp_path, PAIRS)
+    path = write_lines(tmp_path, [ev("A", 1000, user="u"), ev("B", 2000, user="u")])
+    args = ["run", rules, "--rule", "ab", "--input", path, "--engine", "fast"]
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    for cached, quiet, said in [(False, False, True), (False, True, False), (True, False, False)]:
+        monkeypatch.setattr(fast_cache, "kernel_cached", lambda cached=cached: cached)
+        code, records, err = cep(capsys, *args, *(["--quiet"] if quiet else []))
+        assert (code, len(records)) == (0, 1)
+        assert ("compiling the fast path" in err) == said
+
+
+def test_an_empty_numba_cache_holds_no_kernel(tmp_path: Path) -> None:
+    """`kernel_cached` reads numba's cache as it is: an empty cache folder has no kernel."""
+    code = "from cep.fast.cache import kernel_cached; print(kernel_cached())"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "empty")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.stdout.strip() == "False", done.stderr

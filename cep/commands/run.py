@@ -277,9 +277,16 @@ def _run_mixed(
     reports merged by release key, so in the order one interpreter would give them.
     With an allowed delay the fast path holds events back and the interpreter matches
     the events it releases, in the order it releases them."""
+    from cep.fast.cache import kernel_cached
     from cep.fast.engine import ColumnarRun, fast_path_refusal
     from cep.runtime.engine import KeyedEngine
 
+    if not args.quiet and sys.stderr.isatty() and not kernel_cached():
+        print(
+            "cep run: compiling the fast path's machine code (the first run takes 30-60 s;"
+            " later runs load it from numba's cache)",
+            file=sys.stderr,
+        )
     compiled = [(i, r) for i, r in enumerate(rules) if fast_path_refusal(r) is None]
     interpreted = [(i, r) for i, r in enumerate(rules) if fast_path_refusal(r) is not None]
 

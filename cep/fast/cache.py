@@ -1,0 +1,21 @@
+"""Whether the fast path's machine code is in numba's on-disk cache yet.
+
+numba compiles the kernel, the readers and the report writers the first time they run
+(~30-45 s) and keeps the machine code on disk (`NUMBA_CACHE_DIR`, else `__pycache__`
+beside the modules); later runs load it in about a second. `cep run` says so when a run
+is about to compile, so that a first run does not look stuck.
+"""
+
+from __future__ import annotations
+
+
+def kernel_cached() -> bool:
+    """Whether numba's cache holds machine code of the kernel for its source as it is
+    now. numba's cache files are not a public interface: when they cannot be read as
+    expected, the answer is True (say nothing rather than something wrong)."""
+    try:
+        from cep.fast import kernel
+
+        return bool(kernel.run_batch._cache._cache_file._load_index())
+    except Exception:  # (any change in numba's internals)
+        return True
