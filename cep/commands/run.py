@@ -277,18 +277,12 @@ def _run_mixed(
     reports merged by release key, so in the order one interpreter would give them.
     With an allowed delay the fast path holds events back and the interpreter matches
     the events it releases, in the order it releases them."""
-    from cep.fast.cache import kernel_cached
     from cep.fast.engine import ColumnarRun, fast_path_refusal
     from cep.runtime.engine import KeyedEngine
 
-    if not args.quiet and sys.stderr.isatty() and not kernel_cached():
-        print(
-            "cep run: compiling the fast path's machine code (the first run takes 30-60 s;"
-            " later runs load it from numba's cache)",
-            file=sys.stderr,
-        )
     compiled = [(i, r) for i, r in enumerate(rules) if fast_path_refusal(r) is None]
     interpreted = [(i, r) for i, r in enumerate(rules) if fast_path_refusal(r) is not None]
+    _compile_first(args, fmt, [r for _, r in compiled], checked.schemas)
 
     lates: list[Reject] = []
     run = ColumnarRun(
@@ -345,6 +339,31 @@ def _run_mixed(
         return records[0], stats
 
     return _write(args, reports(), output, rejects, totals)
+
+
+def _compile_first(args: argparse.Namespace, fmt: str, rules: list, schemas: Any) -> None:
+    """Where numba's cache holds no kernel yet: say so on a terminal, and compile the
+    kernel here while a helper process compiles the reader (`cep.fast.warmup`)."""
+    from cep.fast import warmup
+    from cep.fast.cache import kernel_cached
+
+    if kernel_cached():
+        return
+    if not args.quiet and sys.stderr.isatty():
+        print(
+            "cep run: compiling the fast path's machine code (the first run takes 20-60 s;"
+            " later runs load it from numba's cache)",
+            file=sys.stderr,
+        )
+    helper = warmup.start_reader_compile(
+        args.paths, args.rule, fmt, args.type_field, args.time_field
+    )
+    try:
+        warmup.compile_kernel(rules, schemas)
+    except Exception:  # (only a head start: what it leaves compiles when first used)
+        pass
+    finally:
+        warmup.wait_for(helper)
 
 
 def _push_released(

@@ -1,0 +1,147 @@
+"""A first run's compiling, in two processes at once.
+
+numba compiles a function in the thread that first calls it, holding the GIL, so
+compiling on threads gains nothing. When numba's cache holds no kernel yet
+(`cep.fast.cache.kernel_cached`), `cep run` starts a helper process that reads a small
+made-up input of the rules' event types in the run's format (so numba compiles the
+reader and the record-text writers and caches them: `python -m cep.fast.warmup`), while
+it compiles the kernel itself over made-up events; then it waits for the helper and
+reads the real input with the reader loaded from the cache. Whatever the made-up data
+leaves uncompiled is compiled when first used, as without the helper.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: a made-up value of each declared kind (other kinds are left out)
+_VALUES: dict[str, Any] = {
+    "str": "a",
+    "int": 1,
+    "float": 1.5,
+    "bool": True,
+    "time": 1_700_000_000_000,
+    "duration": 1_000,
+}
+_WAIT_S = 600  # the helper is waited for at most this long
+
+
+def made_up_records(schemas: Mapping[str, Any], type_field: str, time_field: str) -> list[dict]:
+    """Three records of each event type with a schema, a value in each field of a kind
+    a column holds, times rising."""
+    records = []
+    for k in range(3):
+        for name, schema in schemas.items():
+            record: dict[str, Any] = {type_field: name, time_field: 1_700_000_000_000 + k}
+            for field, info in schema.fields.items():
+                if info.type.kind in _VALUES and field not in record:
+                    record[field] = _VALUES[info.type.kind]
+            records.append(record)
+    return records
+
+
+def start_reader_compile(
+    paths: list[str], rule_names: list[str] | None, fmt: str, type_field: str, time_field: str
+) -> subprocess.Popen | None:
+    """The helper process compiling the reader of `fmt` for these rules; None where it
+    cannot be started (the run then compiles everything itself)."""
+    job = {"paths": paths, "rules": rule_names, "format": fmt, "type_field": type_field,
+           "time_field": time_field}  # fmt: skip
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "cep.fast.warmup", json.dumps(job)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    except OSError:
+        return None
+
+
+def wait_for(helper: subprocess.Popen | None) -> None:
+    """Wait for the helper (stopped if it takes too long: the run compiles the rest)."""
+    if helper is None:
+        return
+    try:
+        helper.wait(timeout=_WAIT_S)
+    except subprocess.TimeoutExpired:
+        helper.kill()
+        helper.wait()
+
+
+def compile_kernel(rules: list[Any], schemas: Mapping[str, Any]) -> None:
+    """Run the rules on the fast path over made-up events (numba compiles the kernel and
+    what it calls, and caches them)."""
+    from cep.fast.engine import FastEngine
+    from cep.runtime.event import Event
+
+    engine = FastEngine(rules, as_text=True)
+    for record in made_up_records(schemas, "type", "ts"):
+        fields = {k: v for k, v in record.items() if k not in ("type", "ts")}
+        engine.push(Event(record["type"], record["ts"], fields))
+    engine.finish(flush=True)
+
+
+def compile_readers(job: dict[str, Any]) -> None:
+    """The helper's work: the reader of the job's format over a made-up input of its
+    rules' event types, and the record texts of every event read."""
+    from cep.api import load_rules
+    from cep.fast.engine import ColumnarRun
+    from cep.io.columnar import read_batches
+    from cep.io.validation import Validator
+    from cep.lang.checker import check_paths
+
+    checked = check_paths(job["paths"])
+    rules = load_rules(checked, job["rules"])
+    fields = ColumnarRun(rules, checked.schemas).fields()
+    type_field, time_field = job["type_field"], job["time_field"]
+    records = made_up_records(checked.schemas, type_field, time_field)
+    with tempfile.TemporaryDirectory(prefix="cep-warmup-") as folder:
+        path = Path(folder) / f"made-up.{job['format']}"
+        _write(path, job["format"], records)
+        options = {"fields": fields, "type_field": type_field, "time_field": time_field,
+                   "validator": Validator(checked.schemas)}  # fmt: skip
+        for batch in read_batches(str(path), job["format"], **options):
+            batch.record_pieces(np.arange(len(batch)))
+
+
+def _write(path: Path, fmt: str, records: list[dict]) -> None:
+    if fmt == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        return
+    if fmt == "csv":
+        names = list(dict.fromkeys(name for record in records for name in record))
+        rows = [",".join(names)]
+        rows += [",".join(_cell(r.get(name)) for name in names) for r in records]
+        path.write_text("".join(row + "\n" for row in rows), encoding="utf-8")
+        return
+    import pyarrow as pa
+
+    table = pa.Table.from_pylist(records)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+        return
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+if __name__ == "__main__":
+    compile_readers(json.loads(sys.argv[1]))
