@@ -185,10 +185,11 @@ class MatchingEngine:
 
 
 class KeyedEngine(MatchingEngine):
-    """The interpreter for a run shared with the fast path (no allowed delay): each
-    report comes with its release key `(t, phase, a, b, rule, k)`, the key the fast path
-    gives its own reports, so that merging both by key gives the order one interpreter
-    would have released them in (see cep/fast/kernel.py)."""
+    """The interpreter for a run shared with the fast path: each report comes with its
+    release key `(t, phase, a, b, rule, k)`, the key the fast path gives its own reports,
+    so that merging both by key gives the order one interpreter would have released them
+    in (see cep/fast/kernel.py). It takes events in time order: with an allowed delay,
+    those the fast path releases, with their sequence numbers (`push_keyed`'s `seq`)."""
 
     def __init__(self, rules: list[CompiledRule], indexes: list[int], **options: Any) -> None:
         super().__init__(rules, **options)
