@@ -17,14 +17,15 @@ from cep.io.columnar import read_jsonl_batches
 from cep.io.sources import Reject, read_jsonl
 from cep.io.validation import Validator
 from cep.lang.checker import check_paths, check_sources
+from cep.lang.program import constant_value
 from cep.runtime.engine import MatchingEngine
 from cep.testing.runner import TestRunner
 
 SCHEMA = "event E { k: str, v: int?, x: float?, s: str?, b: bool? }\n"
 
 
-def _interpreted(checked, rules, lines: list[str], flush: bool) -> list[str]:
-    engine = MatchingEngine(rules)
+def _interpreted(checked, rules, lines: list[str], flush: bool, delay: int = 0) -> list[str]:
+    engine = MatchingEngine(rules, allowed_delay_ms=delay)
     out = []
     for item in read_jsonl(lines, validator=Validator(checked.schemas)):
         if not isinstance(item, Reject):
@@ -33,8 +34,8 @@ def _interpreted(checked, rules, lines: list[str], flush: bool) -> list[str]:
     return [m.to_json() for m in out]
 
 
-def _written(checked, rules, lines: list[str], flush: bool, size: int) -> list[str]:
-    run = ColumnarRun(rules, checked.schemas, as_text=True)
+def _written(checked, rules, lines: list[str], flush: bool, size: int, delay: int = 0) -> list[str]:
+    run = ColumnarRun(rules, checked.schemas, as_text=True, allowed_delay_ms=delay)
     source = io.BytesIO("".join(line + "\n" for line in lines).encode())
     out: list = []
     for batch in read_jsonl_batches(
@@ -70,14 +71,14 @@ _RUNNER = TestRunner(_PROGRAM)
 _CASES = [
     (path, test)
     for path, test in _PROGRAM.tests
-    if test.allowed_delay is None and fast_path_refusal(_RUNNER.rule(test.rule)) is None
+    if fast_path_refusal(_RUNNER.rule(test.rule)) is None
 ]
 
 
 @pytest.mark.parametrize("item", _CASES, ids=[f"{p}::{t.rule}::{t.description}" for p, t in _CASES])
 def test_rule_tests_write_what_the_interpreter_writes(item: tuple) -> None:
-    """Each eligible test block of the library and the Flink cases, its events as JSON
-    lines: the same lines."""
+    """Each eligible test block of the library and the Flink cases (those with an
+    `allowed delay` too), its events as JSON lines: the same lines."""
     path, test = item
     consts = _PROGRAM.program.files[path].consts
     rule = _RUNNER.rule(test.rule)
@@ -85,8 +86,11 @@ def test_rule_tests_write_what_the_interpreter_writes(item: tuple) -> None:
         json.dumps({"type": event.type, "ts": event.ts, **event.data})
         for event in (_RUNNER._event(literal, consts) for literal in test.given)
     ]
-    expected = _interpreted(_PROGRAM, [rule], lines, test.flush)
-    assert _written(_PROGRAM, [rule], lines, test.flush, 3) == expected
+    delay = 0
+    if test.allowed_delay is not None:
+        delay = int(constant_value(test.allowed_delay, consts)[0])  # type: ignore[arg-type]
+    expected = _interpreted(_PROGRAM, [rule], lines, test.flush, delay)
+    assert _written(_PROGRAM, [rule], lines, test.flush, 3, delay) == expected
 
 
 #: `emit` values over `a` (one event), `f` (a repetition) and `c` (one event)
