@@ -1850,7 +1850,7 @@ class _CsvReader(_Reader):
         lookup = np.full(max(codes) + 1, -1, np.int64)
         for code in codes:
             lookup[code] = self._plan_rows[code]
-        plans = np.where(types >= 0, lookup[np.maximum(types, 0)], -1)
+        plans = lookup[types]  # (an event's type code is never negative)
         keys, key_starts, key_ends = self._keys
         room = int(np.maximum(ends - starts, 0).sum()) + n * (len(keys) + 6 * len(header) + 2)
         out = np.empty(room, np.uint8)

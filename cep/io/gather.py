@@ -161,29 +161,29 @@ def _texts(parts: list[Part], places: _Places) -> _Texts:
     if all(type(batch._texts) is _RowTexts for batch, _ in parts):
         return _arrow_texts(parts, places, given)
     kind = type(parts[0][0]._texts)  # (lines: JSON or CSV)
-    if kind is _RowTexts or any(type(batch._texts) is not kind for batch, _ in parts):
+    if any(type(batch._texts) is not kind for batch, _ in parts):
         raise ValueError("rows of batches of different formats cannot be matched together")
     starts = [batch._texts.starts[rows] for batch, rows in parts]
     ends = [batch._texts.ends[rows] for batch, rows in parts]
-    put = places.put
     spans = []
     for s, e in zip(starts, ends, strict=True):
         cut = e >= 0  # (a row read as text has none: its text is given)
         spans.append((int(s[cut].min()), int(e[cut].max())) if cut.any() else (0, 0))
     texts = [batch._texts for batch, _ in parts]
-    if len({id(t.buf) for t, (low, high) in zip(texts, spans, strict=True) if high > low}) <= 1:
-        # the lines lie in one buffer (or none): kept where they are
-        buf = next((t.buf for t, (low, high) in zip(texts, spans, strict=True) if high > low), b"")
-        return texts[0].relined(buf, put(np.concatenate(starts)), put(np.concatenate(ends)), given)
-    # the stretch of each buffer the rows' lines lie in, one after another (as bytes,
-    # like a buffer read: numba compiles its functions once for read-only arrays)
-    buf = b"".join(memoryview(t.buf)[low:high] for t, (low, high) in zip(texts, spans, strict=True))
-    q = 0
-    for s, e, (low, high) in zip(starts, ends, spans, strict=True):
-        cut = e >= 0
-        s[cut] += q - low
-        e[cut] += q - low
-        q += high - low
+    used = [(t, low, high) for t, (low, high) in zip(texts, spans, strict=True) if high > low]
+    if len({id(t.buf) for t, _, _ in used}) <= 1:
+        buf = used[0][0].buf if used else b""  # the lines lie in one buffer: kept there
+    else:
+        # the stretch of each buffer the rows' lines lie in, one after another (as bytes,
+        # like a buffer read: numba compiles its functions once for read-only arrays)
+        buf = b"".join(memoryview(t.buf)[low:high] for t, low, high in used)
+        q = 0
+        for s, e, (low, high) in zip(starts, ends, spans, strict=True):
+            cut = e >= 0
+            s[cut] += q - low
+            e[cut] += q - low
+            q += high - low
+    put = places.put
     return texts[0].relined(buf, put(np.concatenate(starts)), put(np.concatenate(ends)), given)
 
 
