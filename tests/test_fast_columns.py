@@ -459,7 +459,7 @@ def test_history_stays_bounded_by_live_state() -> None:
             if i % 10_000 == 9_999:
                 state = engine.rules[0].state
                 used = (state.count(kernel.S_EVENTS), state.count(kernel.S_CELLS))
-                room = (len(state.tables[kernel.E_TS]), len(state.tables[kernel.C_EV]))
+                room = (len(state.tables.e_ts), len(state.tables.c_ev))
                 sizes.append((*used, *room))
     finally:
         fast_engine.COMPACT_AT = saved

@@ -441,7 +441,7 @@ def test_timers_come_out_earliest_first(steps: list[tuple[int, int, int] | None]
     state = kernel.KernelState(0, 1)
     state._grow("heap", 2 * len(steps) + 1)
     rows = [(-1, 0, 0) if step is None else step for step in [*steps, None]]
-    taken = _timer_steps()(state.as_tuple(), np.array(rows, np.int64))
+    taken = _timer_steps()(state.tables, np.array(rows, np.int64))
     waiting: list[tuple[int, int, int]] = []
     expected = []
     for step in steps:
@@ -461,7 +461,7 @@ def _timer_steps() -> Any:
     if any; else add one), then takes the rest; returns the timers taken, in order."""
     from numba import njit
 
-    push, pop, heap, sc = kernel._heap_push, kernel._heap_pop, kernel.S_HEAP, kernel.SC
+    push, pop, heap = kernel._heap_push, kernel._heap_pop, kernel.S_HEAP
 
     @njit
     def run(T, ops):  # type: ignore[no-untyped-def]
@@ -471,8 +471,8 @@ def _timer_steps() -> Any:
             if ops[j, 0] >= 0:
                 push(T, ops[j, 0], ops[j, 1], ops[j, 2], np.int64(j))
                 continue
-            if T[sc][heap] > 0 or j == len(ops) - 1:
-                while T[sc][heap] > 0:
+            if T.sc[heap] > 0 or j == len(ops) - 1:
+                while T.sc[heap] > 0:
                     out[n, 0], out[n, 1], out[n, 2], _ = pop(T)
                     n += 1
                     if j < len(ops) - 1:

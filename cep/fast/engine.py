@@ -352,11 +352,20 @@ class FastRule:
             first[index[id(start)]] + j for j, edge in enumerate(start.edges) if edge.action == TAKE
         ]
         as_array = lambda values: np.array(values, dtype=np.int64)  # noqa: E731
-        self.nfa = (
-            as_array(kinds), as_array(plain), as_array(ptf), as_array(first),
-            as_array(count), as_array(act), as_array(tgt), as_array(plan.edge_rows),
-            as_array(var), rank, as_array(start_takes), as_array(plan.edge_programs),
-        )  # fmt: skip
+        self.nfa = kernel.NfaArrays(
+            st_kind=as_array(kinds),
+            st_plain=as_array(plain),
+            st_ptf=as_array(ptf),
+            st_e0=as_array(first),
+            st_en=as_array(count),
+            ed_act=as_array(act),
+            ed_tgt=as_array(tgt),
+            ed_cond=as_array(plan.edge_rows),
+            ed_var=as_array(var),
+            rank=rank,
+            start_takes=as_array(start_takes),
+            ed_prog=as_array(plan.edge_programs),
+        )
         skip_var = var_index.get(rule.skip_var, -1) if rule.skip_var else -1
         fan = kernel.fan_out(first, count, act, tgt)
         self.params = np.array(
@@ -406,19 +415,24 @@ class FastRule:
         begin = 0
         while True:
             begin = kernel.run_batch(
-                self.nfa, self.params, ts, seq, codes, bits, fire_up_to, state.as_tuple(),
+                self.nfa, self.params, ts, seq, codes, bits, fire_up_to, state.tables,
                 self._extras(values), begin,
             )  # fmt: skip
             if begin < 0:
                 return
             state.grow()
 
-    def _extras(self, values: np.ndarray) -> tuple:
-        """The kernel's `X`: programs, the batch's slot values, the stored events' values,
-        the program stack, no bits, the scratch row."""
+    def _extras(self, values: np.ndarray) -> kernel.Extras:
+        """The kernel's `X` for a batch whose slot values are `values`."""
         state = self.state
-        return (self.program_arrays, values, state.values, self.stack, self._no_bits,
-                state.scratch)  # fmt: skip
+        return kernel.Extras(
+            programs=self.program_arrays,
+            batch_values=values,
+            stored_values=state.values,
+            stack=self.stack,
+            no_bits=self._no_bits,
+            scratch=state.scratch,
+        )
 
     def candidates(self, batch: Batch) -> np.ndarray | None:
         """Which events of a batch some term's test accepts: the only ones the kernel can
@@ -477,7 +491,7 @@ class FastRule:
         else:
             passed = np.empty(len(rows), np.bool_)
             state = self.state
-            kernel.test_events(program, state.as_tuple(), self._extras(values), passed)
+            kernel.test_events(program, state.tables, self._extras(values), passed)
         accepted[rows] = passed
 
     def fields_tested(self) -> set[str]:
@@ -597,7 +611,7 @@ class FastRule:
         if n_cells > first_cell:
             # the events new histories hold (all of this batch): kept for the reports
             wanted, positions = new_kept_events(
-                state.tables[kernel.C_EV][first_cell:n_cells], state.tables[kernel.E_SEQ], seq
+                state.tables.c_ev[first_cell:n_cells], state.tables.e_seq, seq
             )
             rows = chosen[positions]
             kept_seqs = seq[positions]
@@ -669,7 +683,7 @@ class FastRule:
             if lent_over:  # too soon to compact again: every lent line copied
                 self._record_texts.settle()
             return
-        kept = kernel.compact(state.as_tuple(), state.values, len(self.slots))
+        kept = kernel.compact(state.tables, state.values, len(self.slots))
         events = self.events
         self.events = {new: events[old] for new, old in enumerate(kept.tolist()) if old in events}
         self._record_texts.keep(kept)
@@ -744,10 +758,9 @@ class FastRule:
             out = ReportLines.empty() if self.as_text else MatchTable.empty(self)
         else:
             tables = state.tables
-            columns = [tables[w][:count] for w in range(kernel.O_KIND, kernel.O_B + 1)]
-            paths = kernel.collect_paths(
-                columns[2], tables[kernel.C_VAR], tables[kernel.C_EV], tables[kernel.C_PARENT]
-            )
+            out_names = ("o_kind", "o_ts", "o_cell", "o_part", "o_t", "o_phase", "o_a", "o_b")
+            columns = [getattr(tables, name)[:count] for name in out_names]
+            paths = kernel.collect_paths(columns[2], tables.c_var, tables.c_ev, tables.c_parent)
             if self.as_text:
                 out = self._report_texts(columns, paths)
             else:
@@ -890,7 +903,7 @@ class FastRule:
                 ends[rows] = NOT_MADE
                 continue
             values = np.empty((len(rows), len(fields.programs)), dtype=np.float64)
-            state = self.state.as_tuple()
+            state = self.state.tables
             kernel.report_values(fields.programs, cells[rows], state, extras, values)
             data, made_starts, made_ends = emit_pieces(fields, values, self._string_texts)
             starts[rows] = made_starts + size
@@ -927,7 +940,7 @@ class FastRule:
 
     def stats(self) -> RuleStats:
         sc = self.state.scalars
-        open_runs, held = kernel.live_counts(self.state.as_tuple())
+        open_runs, held = kernel.live_counts(self.state.tables)
         return RuleStats(
             matches=int(sc[kernel.S_MATCHES]),
             timeouts=int(sc[kernel.S_TIMEOUTS]),

@@ -4,34 +4,34 @@ arrays.
 Each edge condition is split in two: a row of bits (its part that depends only on the
 event, evaluated for a whole batch beforehand) and a program (its part that depends on
 the run: cep/fast/programs.py). The kernel moves runs. State lives in int64 arrays (the
-tables of `T`, one tuple; `KernelState` owns them) and persists across batches:
+tables of `T`, a `KernelTables` namedtuple; `KernelState` owns them) and persists across batches:
 
-- runs: `R_STATE, R_CELL, R_START, R_NEXT` (+ a free stack `R_FREE`); a partition's runs
-  are a linked list in creation order (`P_HEAD`);
-- history cells: `C_VAR, C_EV, C_PARENT` (a run's history is a chain of cells, shared by
-  forks, as in the interpreter) and `C_DEPTH` (the chain's length, which sizes the
+- runs: `r_state, r_cell, r_start, r_next` (+ a free stack `r_free`); a partition's runs
+  are a linked list in creation order (`p_head`);
+- history cells: `c_var, c_ev, c_parent` (a run's history is a chain of cells, shared by
+  forks, as in the interpreter) and `c_depth` (the chain's length, which sizes the
   scratch rows a history's values and tie-break keys are written to);
-- completed matches waiting to be released: `K_CELL, K_START, K_STEP, K_TS, K_NEXT`
-  (+ `K_FREE`), one sorted list per partition (`P_COMP`);
-- timers: `(close, scheduling ts, scheduling seq, partition)` in `H_CLOSE, H_TS, H_SEQ,
-  H_PART`, a queue while they come in order (`SC[S_QUEUE]`: where it starts; a rule's
+- completed matches waiting to be released: `k_cell, k_start, k_step, k_ts, k_next`
+  (+ `k_free`), one sorted list per partition (`p_comp`);
+- timers: `(close, scheduling ts, scheduling seq, partition)` in `h_close, h_ts, h_seq,
+  h_part`, a queue while they come in order (`sc[S_QUEUE]`: where it starts; a rule's
   window is one length and events come in time order, so they do), else a binary heap
-  (`SC[S_QUEUE]` -1) until it is empty again;
-- events: `E_TS, E_SEQ` by processing index (the order events reach the kernel, which
+  (`sc[S_QUEUE]` -1) until it is empty again;
+- events: `e_ts, e_seq` by processing index (the order events reach the kernel, which
   is (time, arrival) order, so comparing indexes compares event keys);
-- scratch space for one event (`W_*`), and counters (`SC`: how many rows of each table
+- scratch space for one event (`w_*`), and counters (`sc`: how many rows of each table
   are in use, statistics).
 
 The kernel never allocates: before each event it works out how many rows that event
 can use at most (from the runs of its partition and the NFA's fan-out) and, when a
-table lacks room, returns the event's index with the sizes needed in `SC`; the caller
+table lacks room, returns the event's index with the sizes needed in `sc`; the caller
 grows the tables (`KernelState.grow`) and calls again from that event. With nothing
 allocated, every function under `run_batch` is compiled with `_nrt=False` (numba's
 option to leave out its reference counting): otherwise each call would increment and
 decrement, atomically, the count of every array it is passed (the state tuple alone
 holds dozens), which was half of the kernel's time.
 
-Reports go to the `O_*` tables with their release key `(t, phase, a, b)`: `(ts, 1, ts,
+Reports go to the `o_*` tables with their release key `(t, phase, a, b)`: `(ts, 1, ts,
 seq)` for a report released by an event, `(close, 0, ts, seq of the scheduling event)`
 for one released by a closing window; sorting by it (then rule, then order) gives the
 order the interpreter reports in.
@@ -40,6 +40,7 @@ order the interpreter reports in.
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 from numba import njit
@@ -89,30 +90,51 @@ MATCH, TIMEOUT = np.int64(0), np.int64(1)  # report kinds
 BY_WINDOW, BY_EVENT = np.int64(0), np.int64(1)  # what released a report (the phase)
 YES, NO = np.bool_(True), np.bool_(False)
 
-# the tables of `T`
-(R_STATE, R_CELL, R_START, R_NEXT, R_FREE, R_WORK,
- C_VAR, C_EV, C_PARENT, C_DEPTH,
- K_CELL, K_START, K_STEP, K_TS, K_NEXT, K_FREE,
- P_HEAD, P_COMP, P_TIMER,
- E_TS, E_SEQ,
- O_KIND, O_TS, O_CELL, O_PART, O_T, O_PHASE, O_A, O_B,
- H_CLOSE, H_TS, H_SEQ, H_PART,
- W_POT_CELL, W_POT_START, W_KID_STATE, W_KID_CELL, W_EDGES, W_STACK, W_KEYS_A, W_KEYS_B,
- SC) = range(42)  # fmt: skip
-N_TABLES = 42
+#: the kernel's state tables (`T`): int64 arrays by name, one tuple passed to every
+#: function (numba reads a namedtuple's fields as statically as a tuple's items)
+KernelTables = namedtuple(
+    "KernelTables",
+    [
+        "r_state", "r_cell", "r_start", "r_next", "r_free", "r_work",
+        "c_var", "c_ev", "c_parent", "c_depth",
+        "k_cell", "k_start", "k_step", "k_ts", "k_next", "k_free",
+        "p_head", "p_comp", "p_timer",
+        "e_ts", "e_seq",
+        "o_kind", "o_ts", "o_cell", "o_part", "o_t", "o_phase", "o_a", "o_b",
+        "h_close", "h_ts", "h_seq", "h_part",
+        "w_pot_cell", "w_pot_start", "w_kid_state", "w_kid_cell", "w_edges", "w_stack",
+        "w_keys_a", "w_keys_b",
+        "sc",
+    ],
+)  # fmt: skip
 #: tables that grow together, and the counter slot giving the size they need
 GROUPS = {
-    "runs": (R_STATE, R_CELL, R_START, R_NEXT, R_FREE, R_WORK),
-    "cells": (C_VAR, C_EV, C_PARENT, C_DEPTH),
-    "comps": (K_CELL, K_START, K_STEP, K_TS, K_NEXT, K_FREE),
-    "partitions": (P_HEAD, P_COMP, P_TIMER),
-    "events": (E_TS, E_SEQ),
-    "out": (O_KIND, O_TS, O_CELL, O_PART, O_T, O_PHASE, O_A, O_B),
-    "heap": (H_CLOSE, H_TS, H_SEQ, H_PART),
-    "pot": (W_POT_CELL, W_POT_START),
-    "depth": (W_KEYS_A, W_KEYS_B),
+    "runs": ("r_state", "r_cell", "r_start", "r_next", "r_free", "r_work"),
+    "cells": ("c_var", "c_ev", "c_parent", "c_depth"),
+    "comps": ("k_cell", "k_start", "k_step", "k_ts", "k_next", "k_free"),
+    "partitions": ("p_head", "p_comp", "p_timer"),
+    "events": ("e_ts", "e_seq"),
+    "out": ("o_kind", "o_ts", "o_cell", "o_part", "o_t", "o_phase", "o_a", "o_b"),
+    "heap": ("h_close", "h_ts", "h_seq", "h_part"),
+    "pot": ("w_pot_cell", "w_pot_start"),
+    "depth": ("w_keys_a", "w_keys_b"),
 }
-# counter slots of `T[SC]`: statistics, rows in use, sizes needed
+#: a rule's NFA as arrays (`nfa`): states' kinds, plainness, proceeds-to-final, first
+#: edge and edge count; edges' actions, targets, condition rows, variables, programs;
+#: each variable's rank in binding order; the start state's take edges
+NfaArrays = namedtuple(
+    "NfaArrays",
+    ["st_kind", "st_plain", "st_ptf", "st_e0", "st_en", "ed_act", "ed_tgt", "ed_cond",
+     "ed_var", "rank", "start_takes", "ed_prog"],
+)  # fmt: skip
+#: what kernel functions read besides the state (`X`): the rule's programs (a tuple of
+#: arrays: cep/fast/programs.py), the batch's slot values (`[slot, i]`), the stored
+#: events' slot values (flat, `event * n_slots + slot`), the program stack, bits for
+#: programs run outside a batch (none), a scratch row for a history's values
+Extras = namedtuple(
+    "Extras", ["programs", "batch_values", "stored_values", "stack", "no_bits", "scratch"]
+)
+# counter slots of `T.sc`: statistics, rows in use, sizes needed
 (S_STEP, S_DROPPED, S_EXPIRED, S_MATCHES, S_TIMEOUTS,
  S_HEAP, S_RUNS, S_RFREE, S_CELLS, S_COMPS, S_KFREE, S_EVENTS, S_OUT, S_PARTS,
  S_NEED_RUNS, S_NEED_CELLS, S_NEED_COMPS, S_NEED_EVENTS, S_NEED_OUT, S_NEED_HEAP,
@@ -128,9 +150,6 @@ NEEDS = {
     "pot": S_NEED_POT,
     "depth": S_NEED_DEPTH,
 }
-# indexes of the static arrays in `nfa`
-(ST_KIND, ST_PLAIN, ST_PTF, ST_E0, ST_EN, ED_ACT, ED_TGT, ED_COND, ED_VAR, RANK,
- START_TAKES, ED_PROG) = range(12)  # fmt: skip
 # indexes of `params`
 (P_START_STATE, P_WINDOW, P_SKIP, P_SKIP_VAR, P_MAX_RUNS, P_TIMEOUTS,
  P_START_PLAIN, P_WHERE, P_FANOUT) = range(9)  # fmt: skip
@@ -173,21 +192,21 @@ def _truthy(x):
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _var_values(var, slot, extra, i, cell, T, X):
     """The values of `slot` of the events bound to `var`, oldest first (the candidate
-    event last when `extra` names `var`), written to the scratch `X[5]`; returns how
+    event last when `extra` names `var`), written to the scratch `X.scratch`; returns how
     many. Slot -1 gives zeros (for counting)."""
-    cur = X[1]
-    EV = X[2]
+    cur = X.batch_values
+    EV = X.stored_values
     F = cur.shape[0]
-    C_var = T[C_VAR]
-    C_ev = T[C_EV]
-    C_parent = T[C_PARENT]
+    C_var = T.c_var
+    C_ev = T.c_ev
+    C_parent = T.c_parent
     n = 1 if extra == var + 1 else 0
     c = cell
     while c >= 0:
         if C_var[c] == var:
             n += 1
         c = C_parent[c]
-    out = X[5]
+    out = X.scratch
     k = n - 1
     if extra == var + 1:
         if slot >= 0:
@@ -207,33 +226,33 @@ def _var_values(var, slot, extra, i, cell, T, X):
 def _bound_value(var, slot, position, extra, i, cell, T, X):
     """The value of `slot` of the event bound to `var` at `position` (from the oldest
     when >= 0, from the newest when < 0); NaN when there is none."""
-    cur = X[1]
-    EV = X[2]
+    cur = X.batch_values
+    EV = X.stored_values
     F = cur.shape[0]
     if position == -1:
         if extra == var + 1:
             return cur[slot, i]
-        C_var = T[C_VAR]
-        C_parent = T[C_PARENT]
+        C_var = T.c_var
+        C_parent = T.c_parent
         c = cell
         while c >= 0:
             if C_var[c] == var:
-                return EV[T[C_EV][c] * F + slot]
+                return EV[T.c_ev[c] * F + slot]
             c = C_parent[c]
         return np.nan
     n = _var_values(var, slot, extra, i, cell, T, X)
     at = position if position >= 0 else n + position
     if at < 0 or at >= n:
         return np.nan
-    return X[5][at]
+    return X.scratch[at]
 
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _count(var, extra, cell, T):
     """How many events `var` has bound (the candidate included when `extra` names it)."""
     n = 1 if extra == var + 1 else 0
-    C_var = T[C_VAR]
-    C_parent = T[C_PARENT]
+    C_var = T.c_var
+    C_parent = T.c_parent
     c = cell
     while c >= 0:
         if C_var[c] == var:
@@ -275,8 +294,8 @@ def _eval(p, cell, i, bits, T, X):
 def _value(p, cell, i, bits, T, X):
     """Run program `p` (cep/fast/programs.py) for event `i` and history `cell`; its
     value (NaN: null)."""
-    pg_start, pg_len, op, ia, ib, ic, idd, kc = X[0]
-    stack = X[3]
+    pg_start, pg_len, op, ia, ib, ic, idd, kc = X.programs
+    stack = X.stack
     top = 0
     for x in range(pg_start[p], pg_start[p] + pg_len[p]):
         o = op[x]
@@ -287,7 +306,7 @@ def _value(p, cell, i, bits, T, X):
             stack[top] = 1.0 if bits[ia[x], i] != 0 else 0.0
             top += 1
         elif o == OP_CUR:
-            stack[top] = X[1][ia[x], i]
+            stack[top] = X.batch_values[ia[x], i]
             top += 1
         elif o == OP_VAR:
             stack[top] = _bound_value(ia[x], ib[x], ic[x], idd[x], i, cell, T, X)
@@ -297,7 +316,7 @@ def _value(p, cell, i, bits, T, X):
                 stack[top] = _count(ia[x], idd[x], cell, T)
             else:
                 n = _var_values(ia[x], ib[x], idd[x], i, cell, T, X)
-                stack[top] = _aggregate(ic[x], X[5], n)
+                stack[top] = _aggregate(ic[x], X.scratch, n)
             top += 1
         elif o == OP_NEG:
             stack[top - 1] = -stack[top - 1]
@@ -309,7 +328,7 @@ def _value(p, cell, i, bits, T, X):
             v = stack[top - 1]
             found = 0.0
             if v == v:
-                values = X[5]
+                values = X.scratch
                 for j in range(_var_values(ia[x], ib[x], idd[x], i, cell, T, X)):
                     if values[j] == v:
                         found = 1.0
@@ -370,7 +389,7 @@ def _value(p, cell, i, bits, T, X):
 def _completes(params, cell, T, X):
     """Whether `where` holds for a finished history (no `where`: always)."""
     p = params[P_WHERE]
-    return p < 0 or _eval(p, cell, NONE, X[4], T, X)
+    return p < 0 or _eval(p, cell, NONE, X.no_bits, T, X)
 
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -412,10 +431,10 @@ def _heapsort(keys, n):
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _tie_cmp(c1, c2, T, rank):
     """Compare two histories by their bound events in pattern order (-1, 0, 1)."""
-    ka = T[W_KEYS_A]
-    kb = T[W_KEYS_B]
-    na = _path_keys(c1, T[C_VAR], T[C_EV], T[C_PARENT], rank, ka)
-    nb = _path_keys(c2, T[C_VAR], T[C_EV], T[C_PARENT], rank, kb)
+    ka = T.w_keys_a
+    kb = T.w_keys_b
+    na = _path_keys(c1, T.c_var, T.c_ev, T.c_parent, rank, ka)
+    nb = _path_keys(c2, T.c_var, T.c_ev, T.c_parent, rank, kb)
     mask = (1 << 40) - 1
     for j in range(min(na, nb)):
         ea = ka[j] & mask
@@ -433,26 +452,26 @@ def _tie_cmp(c1, c2, T, rank):
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _comp_less(k1, k2, T, rank):
-    K_start = T[K_START]
-    K_step = T[K_STEP]
+    K_start = T.k_start
+    K_step = T.k_step
     if K_start[k1] != K_start[k2]:
         return K_start[k1] < K_start[k2]
     if K_step[k1] != K_step[k2]:
         return K_step[k1] < K_step[k2]
-    return _tie_cmp(T[K_CELL][k1], T[K_CELL][k2], T, rank) < 0
+    return _tie_cmp(T.k_cell[k1], T.k_cell[k2], T, rank) < 0
 
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _final_after_proceed(s0, nfa, bits, i, cell, T, X):
     """Whether proceed edges lead from state `s0` to the final state for event `i`."""
-    st_kind = nfa[ST_KIND]
-    st_e0 = nfa[ST_E0]
-    st_en = nfa[ST_EN]
-    ed_act = nfa[ED_ACT]
-    ed_tgt = nfa[ED_TGT]
-    ed_cond = nfa[ED_COND]
-    ed_prog = nfa[ED_PROG]
-    stack = T[W_STACK]
+    st_kind = nfa.st_kind
+    st_e0 = nfa.st_e0
+    st_en = nfa.st_en
+    ed_act = nfa.ed_act
+    ed_tgt = nfa.ed_tgt
+    ed_cond = nfa.ed_cond
+    ed_prog = nfa.ed_prog
+    stack = T.w_stack
     stack[0] = s0
     top = 1
     while top > 0:
@@ -473,15 +492,15 @@ def _final_after_proceed(s0, nfa, bits, i, cell, T, X):
 @njit(cache=True, _nrt=False, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _followed(state, nfa, bits, i, cell, T, X, only_takes):
     """The edges a run in `state` follows for event `i` (proceed edges walked through),
-    written to `T[W_EDGES]`; returns how many. `only_takes`: ignore edges left out."""
-    st_plain = nfa[ST_PLAIN]
-    st_e0 = nfa[ST_E0]
-    st_en = nfa[ST_EN]
-    ed_act = nfa[ED_ACT]
-    ed_tgt = nfa[ED_TGT]
-    ed_cond = nfa[ED_COND]
-    ed_prog = nfa[ED_PROG]
-    edges = T[W_EDGES]
+    written to `T.w_edges`; returns how many. `only_takes`: ignore edges left out."""
+    st_plain = nfa.st_plain
+    st_e0 = nfa.st_e0
+    st_en = nfa.st_en
+    ed_act = nfa.ed_act
+    ed_tgt = nfa.ed_tgt
+    ed_cond = nfa.ed_cond
+    ed_prog = nfa.ed_prog
+    edges = T.w_edges
     n = 0
     if st_plain[state] != 0:
         for e in range(st_e0[state], st_e0[state] + st_en[state]):
@@ -491,7 +510,7 @@ def _followed(state, nfa, bits, i, cell, T, X, only_takes):
                 edges[n] = e
                 n += 1
         return n
-    stack = T[W_STACK]
+    stack = T.w_stack
     stack[0] = state
     top = 1
     while top > 0:
@@ -530,44 +549,44 @@ def _give_row(sc, free, free_count, row):
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _new_run(T, state, cell, start):
-    r = _take_row(T[SC], T[R_FREE], S_RFREE, S_RUNS)
-    T[R_STATE][r] = state
-    T[R_CELL][r] = cell
-    T[R_START][r] = start
-    T[R_NEXT][r] = -1
+    r = _take_row(T.sc, T.r_free, S_RFREE, S_RUNS)
+    T.r_state[r] = state
+    T.r_cell[r] = cell
+    T.r_start[r] = start
+    T.r_next[r] = -1
     return r
 
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _free_run(T, r):
-    _give_row(T[SC], T[R_FREE], S_RFREE, r)
+    _give_row(T.sc, T.r_free, S_RFREE, r)
 
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _new_comp(T, cell, start, step, ts):
-    k = _take_row(T[SC], T[K_FREE], S_KFREE, S_COMPS)
-    T[K_CELL][k] = cell
-    T[K_START][k] = start
-    T[K_STEP][k] = step
-    T[K_TS][k] = ts
-    T[K_NEXT][k] = -1
+    k = _take_row(T.sc, T.k_free, S_KFREE, S_COMPS)
+    T.k_cell[k] = cell
+    T.k_start[k] = start
+    T.k_step[k] = step
+    T.k_ts[k] = ts
+    T.k_next[k] = -1
     return k
 
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _free_comp(T, k):
-    _give_row(T[SC], T[K_FREE], S_KFREE, k)
+    _give_row(T.sc, T.k_free, S_KFREE, k)
 
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _new_cell(T, var, event, parent):
-    sc = T[SC]
+    sc = T.sc
     c = sc[S_CELLS]
-    T[C_VAR][c] = var
-    T[C_EV][c] = event
-    T[C_PARENT][c] = parent
-    depth = 1 if parent < 0 else T[C_DEPTH][parent] + 1
-    T[C_DEPTH][c] = depth
+    T.c_var[c] = var
+    T.c_ev[c] = event
+    T.c_parent[c] = parent
+    depth = 1 if parent < 0 else T.c_depth[parent] + 1
+    T.c_depth[c] = depth
     if depth > sc[S_DEPTH]:
         sc[S_DEPTH] = depth
     sc[S_CELLS] = c + 1
@@ -586,15 +605,15 @@ def _before(a1, a2, a3, b1, b2, b3):
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _heap_less(T, x, y):
-    return _before(T[H_CLOSE][x], T[H_TS][x], T[H_SEQ][x], T[H_CLOSE][y], T[H_TS][y], T[H_SEQ][y])
+    return _before(T.h_close[x], T.h_ts[x], T.h_seq[x], T.h_close[y], T.h_ts[y], T.h_seq[y])
 
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _heap_swap(T, x, y):
-    _swap(T[H_CLOSE], x, y)
-    _swap(T[H_TS], x, y)
-    _swap(T[H_SEQ], x, y)
-    _swap(T[H_PART], x, y)
+    _swap(T.h_close, x, y)
+    _swap(T.h_ts, x, y)
+    _swap(T.h_seq, x, y)
+    _swap(T.h_part, x, y)
 
 
 @njit(cache=True, _nrt=False, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -605,44 +624,43 @@ def _swap(column, x, y):
 @njit(cache=True, _nrt=False, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _timer_first(T):
     """Where the earliest timer is (there must be one)."""
-    head = T[SC][S_QUEUE]
+    head = T.sc[S_QUEUE]
     return head if head >= 0 else ZERO
 
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _queue_to_front(T, head, n):
     """The queue's `n` timers moved to the front of the tables."""
-    for t in (H_CLOSE, H_TS, H_SEQ, H_PART):
-        column = T[t]
+    for column in (T.h_close, T.h_ts, T.h_seq, T.h_part):
         for x in range(n):
             column[x] = column[head + x]
 
 
 @njit(cache=True, _nrt=False, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _heap_push(T, close, ts, seq, part):
-    """Add a timer (`SC[S_HEAP]` in use): at the queue's end when it is not before the
+    """Add a timer (`sc[S_HEAP]` in use): at the queue's end when it is not before the
     last one, else into the heap (the queue, being in order, is one). Inlined: LLVM
     left it a call, and a call passes `T` flattened (~300 words pushed), which took
     longer than the rest of an event's step."""
-    sc = T[SC]
+    sc = T.sc
     n = sc[S_HEAP]
     head = sc[S_QUEUE]
     if head >= 0 and n > 0:
         last = head + n - 1
-        if _before(close, ts, seq, T[H_CLOSE][last], T[H_TS][last], T[H_SEQ][last]):
+        if _before(close, ts, seq, T.h_close[last], T.h_ts[last], T.h_seq[last]):
             _queue_to_front(T, head, n)
             head = sc[S_QUEUE] = -1
     if head >= 0:
-        if head + n >= len(T[H_CLOSE]):
+        if head + n >= len(T.h_close):
             _queue_to_front(T, head, n)
             head = sc[S_QUEUE] = 0
         k = head + n
     else:
         k = n
-    T[H_CLOSE][k] = close
-    T[H_TS][k] = ts
-    T[H_SEQ][k] = seq
-    T[H_PART][k] = part
+    T.h_close[k] = close
+    T.h_ts[k] = ts
+    T.h_seq[k] = seq
+    T.h_part[k] = part
     sc[S_HEAP] = n + 1
     if head >= 0:
         return
@@ -657,13 +675,13 @@ def _heap_push(T, close, ts, seq, part):
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _heap_pop(T):
     """Remove and return the earliest timer (close, ts, seq, partition)."""
-    sc = T[SC]
+    sc = T.sc
     n = sc[S_HEAP] - 1
     first = _timer_first(T)
-    close = T[H_CLOSE][first]
-    ts = T[H_TS][first]
-    seq = T[H_SEQ][first]
-    part = T[H_PART][first]
+    close = T.h_close[first]
+    ts = T.h_ts[first]
+    seq = T.h_seq[first]
+    part = T.h_part[first]
     sc[S_HEAP] = n
     if sc[S_QUEUE] >= 0 or n == 0:
         sc[S_QUEUE] = first + 1 if n > 0 else 0  # (empty: a queue again)
@@ -687,16 +705,16 @@ def _heap_pop(T):
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _emit(T, kind, ts, cell, part, t, phase, a, b):
-    sc = T[SC]
+    sc = T.sc
     j = sc[S_OUT]
-    T[O_KIND][j] = kind
-    T[O_TS][j] = ts
-    T[O_CELL][j] = cell
-    T[O_PART][j] = part
-    T[O_T][j] = t
-    T[O_PHASE][j] = phase
-    T[O_A][j] = a
-    T[O_B][j] = b
+    T.o_kind[j] = kind
+    T.o_ts[j] = ts
+    T.o_cell[j] = cell
+    T.o_part[j] = part
+    T.o_t[j] = t
+    T.o_phase[j] = phase
+    T.o_a[j] = a
+    T.o_b[j] = b
     sc[S_OUT] = j + 1
     if kind == 0:
         sc[S_MATCHES] += 1
@@ -709,8 +727,8 @@ def _emit(T, kind, ts, cell, part, t, phase, a, b):
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _insert_comp(T, p, k, rank):
-    K_next = T[K_NEXT]
-    P_comp = T[P_COMP]
+    K_next = T.k_next
+    P_comp = T.p_comp
     head = P_comp[p]
     if head < 0 or _comp_less(k, head, T, rank):
         K_next[k] = head
@@ -728,9 +746,9 @@ def _insert_comp(T, p, k, rank):
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _prune(T, p, cell, params):
     skip = params[P_SKIP]
-    C_ev = T[C_EV]
-    C_var = T[C_VAR]
-    C_parent = T[C_PARENT]
+    C_ev = T.c_ev
+    C_var = T.c_var
+    C_parent = T.c_parent
     if skip == SKIP_PAST_LAST:
         pid = C_ev[cell]
         inclusive = True
@@ -755,16 +773,16 @@ def _prune(T, p, cell, params):
             return
         pid = first if skip == SKIP_TO_FIRST else last
         inclusive = False
-    T[P_HEAD][p] = _drop_pruned(T, T[P_HEAD][p], YES, pid, inclusive)
-    T[P_COMP][p] = _drop_pruned(T, T[P_COMP][p], NO, pid, inclusive)
+    T.p_head[p] = _drop_pruned(T, T.p_head[p], YES, pid, inclusive)
+    T.p_comp[p] = _drop_pruned(T, T.p_comp[p], NO, pid, inclusive)
 
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _drop_pruned(T, head, runs, pid, inclusive):
     """Remove from a linked list (`runs`, else held matches) the entries whose start is
     at or before (`inclusive`) / before the pruning event; returns the new head."""
-    starts = T[R_START] if runs else T[K_START]
-    nexts = T[R_NEXT] if runs else T[K_NEXT]
+    starts = T.r_start if runs else T.k_start
+    nexts = T.r_next if runs else T.k_next
     prev = -1
     item = head
     while item >= 0:
@@ -788,27 +806,27 @@ def _drop_pruned(T, head, runs, pid, inclusive):
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _release(T, p, params, rank, t, phase, a, b):
     holds = params[P_SKIP] != SKIP_NONE
-    R_start = T[R_START]
-    R_next = T[R_NEXT]
-    P_comp = T[P_COMP]
+    R_start = T.r_start
+    R_next = T.r_next
+    P_comp = T.p_comp
     while P_comp[p] >= 0:
         k = P_comp[p]
         if holds:
-            r = T[P_HEAD][p]
+            r = T.p_head[p]
             if r >= 0:
                 earliest = R_start[r]
                 while r >= 0:
                     if R_start[r] < earliest:
                         earliest = R_start[r]
                     r = R_next[r]
-                if T[K_START][k] > earliest:
+                if T.k_start[k] > earliest:
                     break
-        P_comp[p] = T[K_NEXT][k]
+        P_comp[p] = T.k_next[k]
         _free_comp(T, k)
-        cell = T[K_CELL][k]
+        cell = T.k_cell[k]
         if holds:
             _prune(T, p, cell, params)
-        _emit(T, MATCH, T[K_TS][k], cell, p, t, phase, a, b)
+        _emit(T, MATCH, T.k_ts[k], cell, p, t, phase, a, b)
 
 
 # ------------------------------------------------------------------------- windows
@@ -820,18 +838,18 @@ def _advance(T, nfa, params, p, now, t, a, b, X):
     window = params[P_WINDOW]
     if window < 0:
         return
-    st_kind = nfa[ST_KIND]
-    rank = nfa[RANK]
-    sc = T[SC]
+    st_kind = nfa.st_kind
+    rank = nfa.rank
+    sc = T.sc
     sc[S_STEP] += 1
     step = sc[S_STEP]
-    R_state = T[R_STATE]
-    R_cell = T[R_CELL]
-    R_start = T[R_START]
-    R_next = T[R_NEXT]
-    P_head = T[P_HEAD]
-    E_ts = T[E_TS]
-    expired = T[R_WORK]
+    R_state = T.r_state
+    R_cell = T.r_cell
+    R_start = T.r_start
+    R_next = T.r_next
+    P_head = T.p_head
+    E_ts = T.e_ts
+    expired = T.r_work
     n = 0
     prev = -1
     r = P_head[p]
@@ -882,11 +900,11 @@ def _advance(T, nfa, params, p, now, t, a, b, X):
 def _fire(T, nfa, params, up_to, X):
     """Close the windows that end at or before `up_to`, timer by timer; False when the
     tables lack room for the next one (the caller grows them and calls again)."""
-    sc = T[SC]
+    sc = T.sc
     fan_out = params[P_FANOUT]
-    while sc[S_HEAP] > 0 and T[H_CLOSE][_timer_first(T)] <= up_to:
-        p = T[H_PART][_timer_first(T)]
-        if T[P_HEAD][p] < 0 and T[P_COMP][p] < 0:
+    while sc[S_HEAP] > 0 and T.h_close[_timer_first(T)] <= up_to:
+        p = T.h_part[_timer_first(T)]
+        if T.p_head[p] < 0 and T.p_comp[p] < 0:
             _heap_pop(T)  # a partition with no runs and no held matches: nothing to close
             continue
         if not _room(T, p, fan_out, YES):
@@ -899,19 +917,19 @@ def _fire(T, nfa, params, up_to, X):
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _room(T, p, fan_out, closing):
     """Whether every table has room for what partition `p` can add at most, for one
-    event or (`closing`) for the closing of its windows; records in `SC` the sizes
+    event or (`closing`) for the closing of its windows; records in `sc` the sizes
     needed."""
-    sc = T[SC]
+    sc = T.sc
     runs = 0
-    r = T[P_HEAD][p]
+    r = T.p_head[p]
     while r >= 0:
         runs += 1
-        r = T[R_NEXT][r]
+        r = T.r_next[r]
     held = 0
-    k = T[P_COMP][p]
+    k = T.p_comp[p]
     while k >= 0:
         held += 1
-        k = T[K_NEXT][k]
+        k = T.k_next[k]
     if closing:  # runs end: each as a timeout or a held match; held matches go out
         fan = 0
         sc[S_NEED_COMPS] = sc[S_COMPS] + runs
@@ -927,14 +945,14 @@ def _room(T, p, fan_out, closing):
     sc[S_NEED_POT] = fan
     sc[S_NEED_DEPTH] = sc[S_DEPTH] + 2
     return (
-        sc[S_NEED_RUNS] <= len(T[R_STATE])
-        and sc[S_NEED_CELLS] <= len(T[C_VAR])
-        and sc[S_NEED_COMPS] <= len(T[K_CELL])
-        and sc[S_NEED_EVENTS] <= len(T[E_TS])
-        and sc[S_NEED_OUT] <= len(T[O_KIND])
-        and sc[S_NEED_HEAP] <= len(T[H_CLOSE])
-        and sc[S_NEED_POT] <= len(T[W_POT_CELL])
-        and sc[S_NEED_DEPTH] <= len(T[W_KEYS_A])
+        sc[S_NEED_RUNS] <= len(T.r_state)
+        and sc[S_NEED_CELLS] <= len(T.c_var)
+        and sc[S_NEED_COMPS] <= len(T.k_cell)
+        and sc[S_NEED_EVENTS] <= len(T.e_ts)
+        and sc[S_NEED_OUT] <= len(T.o_kind)
+        and sc[S_NEED_HEAP] <= len(T.h_close)
+        and sc[S_NEED_POT] <= len(T.w_pot_cell)
+        and sc[S_NEED_DEPTH] <= len(T.w_keys_a)
     )
 
 
@@ -950,48 +968,44 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
     `X` carries the run-dependent conditions: (programs, the batch's field values
     `cur[slot, i]`, the stored events' values `EV[event * slots + slot]`, a stack, an
     empty bits array for `where` checks outside an event)."""
-    st_kind = nfa[ST_KIND]
-    st_ptf = nfa[ST_PTF]
-    ed_act = nfa[ED_ACT]
-    ed_tgt = nfa[ED_TGT]
-    ed_cond = nfa[ED_COND]
-    ed_var = nfa[ED_VAR]
-    rank = nfa[RANK]
-    start_takes = nfa[START_TAKES]
-    ed_prog = nfa[ED_PROG]
-    cur = X[1]
-    EV = X[2]
+    st_kind = nfa.st_kind
+    st_ptf = nfa.st_ptf
+    ed_act = nfa.ed_act
+    ed_tgt = nfa.ed_tgt
+    ed_cond = nfa.ed_cond
+    ed_var = nfa.ed_var
+    rank = nfa.rank
+    start_takes = nfa.start_takes
+    ed_prog = nfa.ed_prog
+    cur = X.batch_values
+    EV = X.stored_values
     n_slots = cur.shape[0]
     start_state = params[P_START_STATE]
     window = params[P_WINDOW]
     max_runs = params[P_MAX_RUNS]
     start_plain = params[P_START_PLAIN] != 0
     fan_out = params[P_FANOUT]
-    sc = T[SC]
-    R_state = T[R_STATE]
-    R_cell = T[R_CELL]
-    R_start = T[R_START]
-    R_next = T[R_NEXT]
-    P_head = T[P_HEAD]
-    P_comp = T[P_COMP]
-    P_timer = T[P_TIMER]
-    E_ts = T[E_TS]
-    E_seq = T[E_SEQ]
-    pot_cell = T[W_POT_CELL]
-    pot_start = T[W_POT_START]
-    kid_state = T[W_KID_STATE]
-    kid_cell = T[W_KID_CELL]
-    edges = T[W_EDGES]
+    sc = T.sc
+    R_state = T.r_state
+    R_cell = T.r_cell
+    R_start = T.r_start
+    R_next = T.r_next
+    P_head = T.p_head
+    P_comp = T.p_comp
+    P_timer = T.p_timer
+    E_ts = T.e_ts
+    E_seq = T.e_seq
+    pot_cell = T.w_pot_cell
+    pot_start = T.w_pot_start
+    kid_state = T.w_kid_state
+    kid_cell = T.w_kid_cell
+    edges = T.w_edges
     for i in range(begin, len(b_ts)):
         ts = b_ts[i]
         seq = b_seq[i]
         p = b_part[i]
         # nothing changes for event i before its room is made: a call resumes at i
-        if (
-            sc[S_HEAP] > 0
-            and T[H_CLOSE][_timer_first(T)] <= ts
-            and not _fire(T, nfa, params, ts, X)
-        ):
+        if sc[S_HEAP] > 0 and T.h_close[_timer_first(T)] <= ts and not _fire(T, nfa, params, ts, X):
             return i
         if P_head[p] < 0 and P_comp[p] < 0 and start_plain:
             starts = False
@@ -1167,11 +1181,11 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
 @njit(cache=True)
 def add_partitions(T, count):
     """`count` new partitions (room made by the caller): no runs, held matches, timer."""
-    sc = T[SC]
+    sc = T.sc
     for p in range(sc[S_PARTS], sc[S_PARTS] + count):
-        T[P_HEAD][p] = -1
-        T[P_COMP][p] = -1
-        T[P_TIMER][p] = -(2**62)
+        T.p_head[p] = -1
+        T.p_comp[p] = -1
+        T.p_timer[p] = -(2**62)
     sc[S_PARTS] += count
 
 
@@ -1214,15 +1228,15 @@ def report_values(programs, cells, T, X, out):
     `emit` fields of reports, computed where their histories are)."""
     for j in range(cells.shape[0]):
         for f in range(programs.shape[0]):
-            out[j, f] = _value(programs[f], cells[j], NONE, X[4], T, X)
+            out[j, f] = _value(programs[f], cells[j], NONE, X.no_bits, T, X)
 
 
 @njit(cache=True, _nrt=False)
 def test_events(program, T, X, out):
     """`out[i]`: whether `program` (a term's own condition: it reads no history) holds
-    for event `i` of the batch whose slot values are `X[1]`."""
+    for event `i` of the batch whose slot values are `X.batch_values`."""
     for i in range(len(out)):
-        out[i] = _eval(program, NONE, i, X[4], T, X)
+        out[i] = _eval(program, NONE, i, X.no_bits, T, X)
 
 
 @njit(cache=True)
@@ -1230,15 +1244,15 @@ def live_counts(T):
     """(open runs, held matches) over every partition."""
     runs = 0
     held = 0
-    for p in range(T[SC][S_PARTS]):
-        r = T[P_HEAD][p]
+    for p in range(T.sc[S_PARTS]):
+        r = T.p_head[p]
         while r >= 0:
             runs += 1
-            r = T[R_NEXT][r]
-        k = T[P_COMP][p]
+            r = T.r_next[r]
+        k = T.p_comp[p]
         while k >= 0:
             held += 1
-            k = T[K_NEXT][k]
+            k = T.k_next[k]
     return runs, held
 
 
@@ -1246,24 +1260,24 @@ def live_counts(T):
 def compact(T, EV, n_slots):
     """Drop the history cells and events no live run or held match refers to, keeping
     their order; returns the kept old event indexes (new index = position)."""
-    sc = T[SC]
+    sc = T.sc
     n_cells = sc[S_CELLS]
     n_events = sc[S_EVENTS]
     live_cell = np.zeros(n_cells, np.bool_)
     live_event = np.zeros(n_events, np.bool_)
-    C_var = T[C_VAR]
-    C_ev = T[C_EV]
-    C_parent = T[C_PARENT]
-    R_start = T[R_START]
-    R_cell = T[R_CELL]
-    R_next = T[R_NEXT]
-    K_start = T[K_START]
-    K_cell = T[K_CELL]
-    K_next = T[K_NEXT]
+    C_var = T.c_var
+    C_ev = T.c_ev
+    C_parent = T.c_parent
+    R_start = T.r_start
+    R_cell = T.r_cell
+    R_next = T.r_next
+    K_start = T.k_start
+    K_cell = T.k_cell
+    K_next = T.k_next
     n_parts = sc[S_PARTS]
     # every run still listed in a partition, every held match
     for p in range(n_parts):
-        r = T[P_HEAD][p]
+        r = T.p_head[p]
         while r >= 0:
             live_event[R_start[r]] = True
             c = R_cell[r]
@@ -1271,7 +1285,7 @@ def compact(T, EV, n_slots):
                 live_cell[c] = True
                 c = C_parent[c]
             r = R_next[r]
-        k = T[P_COMP][p]
+        k = T.p_comp[p]
         while k >= 0:
             live_event[K_start[k]] = True
             c = K_cell[k]
@@ -1301,15 +1315,15 @@ def compact(T, EV, n_slots):
     for c in range(n_cells):
         if live_cell[c]:
             C_var[at] = C_var[c]
-            T[C_DEPTH][at] = T[C_DEPTH][c]
+            T.c_depth[at] = T.c_depth[c]
             C_ev[at] = new_event[C_ev[c]]
             parent = C_parent[c]
             C_parent[at] = new_cell[parent] if parent >= 0 else -1
             at += 1
     sc[S_CELLS] = at
     # rewrite the events
-    E_ts = T[E_TS]
-    E_seq = T[E_SEQ]
+    E_ts = T.e_ts
+    E_seq = T.e_seq
     for j in range(len(kept)):
         E_ts[j] = E_ts[kept[j]]
         E_seq[j] = E_seq[kept[j]]
@@ -1318,13 +1332,13 @@ def compact(T, EV, n_slots):
     sc[S_EVENTS] = len(kept)
     # runs and held matches point at the new indexes
     for p in range(n_parts):
-        r = T[P_HEAD][p]
+        r = T.p_head[p]
         while r >= 0:
             R_start[r] = new_event[R_start[r]]
             c = R_cell[r]
             R_cell[r] = new_cell[c] if c >= 0 else -1
             r = R_next[r]
-        k = T[P_COMP][p]
+        k = T.p_comp[p]
         while k >= 0:
             K_start[k] = new_event[K_start[k]]
             K_cell[k] = new_cell[K_cell[k]]
@@ -1344,26 +1358,25 @@ class KernelState:
     def __init__(self, n_slots: int, fan_out: int) -> None:
         self.n_slots = n_slots
         rows = INITIAL_ROWS
-        sizes = {W_KID_STATE: 2 * fan_out, W_KID_CELL: 2 * fan_out, W_EDGES: fan_out,
-                 W_STACK: fan_out, SC: N_SCALARS}  # fmt: skip
-        self.tables = [np.zeros(sizes.get(t, rows), dtype=np.int64) for t in range(N_TABLES)]
+        sizes = {"w_kid_state": 2 * fan_out, "w_kid_cell": 2 * fan_out, "w_edges": fan_out,
+                 "w_stack": fan_out, "sc": N_SCALARS}  # fmt: skip
+        self.tables = KernelTables(
+            *(np.zeros(sizes.get(name, rows), dtype=np.int64) for name in KernelTables._fields)
+        )
         self.values = np.zeros(rows * n_slots, dtype=np.float64)
         self.scratch = np.zeros(rows, dtype=np.float64)
 
     @property
     def scalars(self) -> np.ndarray:
-        return self.tables[SC]
+        return self.tables.sc
 
     def count(self, slot: int) -> int:
-        return int(self.tables[SC][slot])
-
-    def as_tuple(self) -> tuple[np.ndarray, ...]:
-        return tuple(self.tables)
+        return int(self.tables.sc[slot])
 
     def add_partitions(self, count: int) -> None:
         need = self.count(S_PARTS) + count
         self._grow("partitions", need)
-        add_partitions(self.as_tuple(), count)
+        add_partitions(self.tables, count)
 
     def grow(self) -> None:
         """Make the room the kernel asked for (`S_NEED_*`)."""
@@ -1371,15 +1384,16 @@ class KernelState:
             self._grow(group, self.count(slot))
 
     def _grow(self, group: str, need: int) -> None:
-        tables = GROUPS[group]
-        have = len(self.tables[tables[0]])
+        names = GROUPS[group]
+        have = len(getattr(self.tables, names[0]))
         if need <= have:
             return
         size = max(need, 2 * have)
-        for t in tables:
-            grown = np.zeros(size, dtype=np.int64)
-            grown[:have] = self.tables[t]
-            self.tables[t] = grown
+        grown = {}
+        for name in names:
+            grown[name] = np.zeros(size, dtype=np.int64)
+            grown[name][:have] = getattr(self.tables, name)
+        self.tables = self.tables._replace(**grown)
         if group == "events" and self.n_slots:
             values = np.zeros(size * self.n_slots, dtype=np.float64)
             values[: len(self.values)] = self.values
