@@ -1,0 +1,193 @@
+"""`cep run` as a user runs it, next to a hand-written orjson loop: whole processes,
+start-up included, on the same files, in one command.
+
+Run: python benchmarks/bench_process.py [--events N] [--repeat K] [--only NAME ...]
+
+The rule is `three_failed_payments` of rules/payments.cep over N payments from the
+shared generator (bench_engine's workload, made once into benchmarks/.data/, with its
+Parquet copy). Each measurement is one process, started fresh; its wall seconds come
+from the clock, its CPU seconds (user + system) and peak resident memory from the
+kernel (`/usr/bin/time`), so a thread or helper process's work counts. Measurements:
+
+- orjson-loop: `python benchmarks/loop_orjson.py` over the JSONL file;
+- fast-jsonl / fast-csv / fast-parquet: `cep run --engine fast` over each format;
+- interpreter-jsonl: `cep run --engine interpreter` over the JSONL file;
+- fast-startup: `cep run --engine fast` over the first 100 events (start-up alone).
+
+numba's cache is warmed first (one untimed run per format), as on any machine after a
+first run. The table gives the median of K runs (interleaved, so a shared machine's
+drift spreads over all of them) and each run's events per CPU-second; ratios compare
+with the orjson loop of the same command. Every measurement must report the reference
+match count; the exit status is 1 when one does not. Not a pass/fail test of speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_engine import (
+    REFERENCE,
+    REPO,
+    RULE,
+    RULES,
+    ensure_workload,
+    find_generator,
+    head_file,
+    parquet_file,
+)
+
+STARTUP_EVENTS = 100
+MEASUREMENTS = (
+    "orjson-loop",
+    "fast-jsonl",
+    "fast-csv",
+    "fast-parquet",
+    "interpreter-jsonl",
+    "fast-startup",
+)
+BASE = "orjson-loop"
+
+
+def cep_command(path: Path, engine: str, output: Path) -> list[str]:
+    """`cep run` of the rule over `path` (the generator's CSV has no type column)."""
+    command = [sys.executable, "-m", "cep.cli", "run", str(RULES), "--rule", RULE]
+    command += ["--input", str(path), "--engine", engine, "--output", str(output), "--quiet"]
+    if path.suffix == ".csv":
+        command += ["--type", "Payment"]
+    return command
+
+
+#: measures a process from outside; a process forked from this one would count this
+#: one's memory in its peak (Linux keeps the high-water mark across exec)
+TIME = "/usr/bin/time"
+
+
+def run_process(command: list[str], output: Path | None) -> dict[str, Any]:
+    """One process to its end: wall and CPU seconds, peak MiB, and its match count (the
+    lines of `output`, or the number it prints)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with tempfile.TemporaryDirectory(prefix="cep-time-") as folder:
+        usage = Path(folder) / "usage"
+        measured = command
+        if os.path.exists(TIME):
+            measured = [TIME, "-f", "%U %S %M", "-o", str(usage), *command]
+        start = time.perf_counter()
+        done = subprocess.run(measured, capture_output=True, env=env)
+        wall = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} exited {done.returncode}: {done.stderr!r}")
+        if os.path.exists(TIME):
+            user, system, peak_kib = usage.read_text().split()[-3:]
+            cpu, peak = float(user) + float(system), int(peak_kib) / 1024
+        else:  # (the children's usage: this process's memory may count in the peak)
+            import resource
+
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu, peak = children.ru_utime + children.ru_stime, children.ru_maxrss / 1024
+    if output is None:
+        matches = int(done.stdout.split()[-1])
+    else:
+        with open(output, "rb") as lines:
+            matches = sum(1 for _ in lines)
+    return {"wall": wall, "cpu": cpu, "peak_mib": peak, "matches": matches}
+
+
+def commands(files: dict[str, Path], output: Path) -> dict[str, tuple[list[str], Path | None]]:
+    loop = [sys.executable, str(REPO / "benchmarks" / "loop_orjson.py"), str(files["jsonl"])]
+    return {
+        "orjson-loop": (loop, None),
+        "fast-jsonl": (cep_command(files["jsonl"], "fast", output), output),
+        "fast-csv": (cep_command(files["csv"], "fast", output), output),
+        "fast-parquet": (cep_command(files["parquet"], "fast", output), output),
+        "interpreter-jsonl": (cep_command(files["jsonl"], "interpreter", output), output),
+        "fast-startup": (cep_command(files["startup"], "fast", output), output),
+    }
+
+
+def table(rows: dict[str, dict[str, Any]], events: int) -> str:
+    head = (
+        f"{'measurement':<20} {'events':>11} {'wall s':>8} {'CPU s':>8} "
+        f"{'events/CPU-s':>13} {'peak MiB':>9} {'matches':>8} {'vs loop':>8}"
+    )
+    lines = [head, "-" * len(head)]
+    base = rows.get(BASE)
+    for name, row in rows.items():
+        n = STARTUP_EVENTS if name == "fast-startup" else events
+        ratio = ""
+        if base is not None and name not in (BASE, "fast-startup"):
+            ratio = f"{base['cpu'] / row['cpu']:.2f}x"
+        lines.append(
+            f"{name:<20} {n:>11,} {row['wall']:>8.2f} {row['cpu']:>8.2f} "
+            f"{n / row['cpu']:>13,.0f} {row['peak_mib']:>9.1f} {row['matches']:>8,} {ratio:>8}"
+        )
+    lines.append("vs loop: events per CPU-second against the orjson loop's, same command")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="default: 1,000,000")
+    parser.add_argument("--generator", help="gen_payments.py (default: the shared one)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    parser.add_argument("--only", action="append", choices=MEASUREMENTS)
+    args = parser.parse_args(argv)
+    generator = find_generator(args.generator)
+    if generator is None or not generator.is_file():
+        print("no workload generator: pass --generator", file=sys.stderr)
+        return 2
+    jsonl = ensure_workload(args.events, generator)
+    files = {"jsonl": jsonl, "csv": jsonl.with_suffix(".csv"), "parquet": parquet_file(jsonl)}
+    files["startup"] = head_file(jsonl, STARTUP_EVENTS)
+    names = list(args.only or MEASUREMENTS)
+    with tempfile.TemporaryDirectory(prefix="cep-bench-") as folder:
+        output = Path(folder) / "matches.jsonl"
+        planned = commands(files, output)
+        for fmt in ("jsonl", "csv", "parquet"):  # numba's cache, as after any first run
+            warm = head_file(files[fmt], 1_000)
+            run_process(cep_command(warm, "fast", output), output)
+            warm.unlink()
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+        for round_ in range(args.repeat):
+            for name in names:
+                command, out = planned[name]
+                result = run_process(command, out)
+                runs[name].append(result)
+                print(
+                    f"run {round_ + 1}/{args.repeat} {name}: {result['wall']:.2f} s wall, "
+                    f"{result['cpu']:.2f} s CPU, {result['matches']:,} matches",
+                    file=sys.stderr,
+                )
+    files["startup"].unlink()
+    rows = {
+        name: {
+            key: statistics.median(run[key] for run in results)
+            for key in ("wall", "cpu", "peak_mib")
+        }
+        | {"matches": results[0]["matches"] if len({r["matches"] for r in results}) == 1 else -1}
+        for name, results in runs.items()
+    }
+    print(f"rule {RULE} over {jsonl.stem}, whole processes, median of {args.repeat} run(s)")
+    print(table(rows, args.events))
+    expected = REFERENCE.get(args.events)
+    wrong = [
+        name
+        for name, row in rows.items()
+        if name != "fast-startup" and expected is not None and row["matches"] != expected
+    ]
+    if wrong:
+        print(f"wrong match count ({', '.join(wrong)}): expected {expected:,}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
