@@ -1,8 +1,8 @@
 """Whether the fast path's machine code is in numba's on-disk cache yet.
 
 numba compiles the kernel, the readers and the report writers the first time they run
-(~30-45 s) and keeps the machine code on disk (`NUMBA_CACHE_DIR`, else `__pycache__`
-beside the modules); later runs load it in about a second. `cep run` says so when a run
+(~20-60 s) and keeps the machine code on disk (`cep.jit`: a folder keyed by their
+source); later runs load it in about a second. `cep run` says so when a run
 is about to compile, so that a first run does not look stuck.
 """
 

@@ -10,7 +10,8 @@ and their rows, and write that information, in one pass each.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from cep.jit import njit
 
 
 @njit(cache=True, nogil=True, _nrt=False)

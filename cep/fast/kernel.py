@@ -43,7 +43,6 @@ import math
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
 
 from cep.fast.programs import (
     AGG_AVG,
@@ -76,6 +75,7 @@ from cep.fast.programs import (
     OP_SUB,
     OP_VAR,
 )
+from cep.jit import njit
 
 # state kinds, edge actions, skip strategies (mirrors of cep/compile/nfa.py)
 NORMAL, START, FINAL, STOP, PENDING = 0, 1, 2, 3, 4

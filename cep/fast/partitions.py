@@ -14,7 +14,8 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
-from numba import njit
+
+from cep.jit import njit
 
 #: a dictionary code the rule has no number for yet
 UNMAPPED = -1

@@ -12,9 +12,9 @@ report until the lines are cut out of it.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from cep.io.recordtext import TextPieces, _put, _put_int, gather_texts, piece_texts
+from cep.jit import njit
 from cep.runtime.match import json_text_utf8
 
 #: a `TextTable`'s buffer is rewritten (texts no entry holds dropped) once it holds more

@@ -24,7 +24,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from cep.compile.expressions import (
     _COMPARISONS,
@@ -37,6 +36,7 @@ from cep.compile.expressions import (
 from cep.fast.partitions import DictionaryTables
 from cep.fast.programs import const_value
 from cep.io.columnar import Batch, Column
+from cep.jit import njit
 from cep.lang import ast
 from cep.lang.expr_types import Resolution
 from cep.runtime.event import Event

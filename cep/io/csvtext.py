@@ -21,9 +21,9 @@ matches digits of any script) is left to Python.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from cep.io.recordtext import _number_end, _plain_text_end, _put, _put2
+from cep.jit import njit
 
 #: how a cell is written, by the declared kind of its field (`convert_cell`)
 TEXT, BOOL, INFER, PYTHON = 0, 1, 2, 3

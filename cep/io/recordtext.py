@@ -24,9 +24,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from cep.io.jsonscan import _FALSE, _NULL, _TRUE, _keyword_end, _same, _skip
+from cep.jit import njit
 
 _MAX_KEYS = 64  # more members than this: the line goes the Python way
 _SIGNIFICANT = 15  # float64 gives back every decimal of this many significant digits

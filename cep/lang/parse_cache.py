@@ -7,8 +7,7 @@ classes), so an edited file or another version of cep never reads an old entry.
 Entries are pickles: the folder must be one only its user can write, as for numba's
 cache. Anything that goes wrong reading or writing an entry just means parsing again.
 
-The folder: `$CEP_CACHE_DIR` (an empty value turns the cache off), else
-`$XDG_CACHE_HOME/cep`, else `~/.cache/cep`; entries go under `parsed/`.
+Entries go under `parsed/` in cep's cache folder (`cep.cache`).
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from cep.cache import cache_root
 from cep.lang.parser import ParseResult, parse_source
 
 _FORMAT = b"cep-parse-cache 1"
@@ -28,11 +28,8 @@ _FORMAT = b"cep-parse-cache 1"
 
 def cache_folder() -> Path | None:
     """Where parsed files are kept; None when the cache is turned off."""
-    chosen = os.environ.get("CEP_CACHE_DIR")
-    if chosen is not None:
-        return Path(chosen) / "parsed" if chosen else None
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "cep" / "parsed"
+    root = cache_root()
+    return None if root is None else root / "parsed"
 
 
 @functools.cache
