@@ -33,12 +33,15 @@ PACKAGE = Path(__file__).resolve().parent
 #: functions called or inlined, its constants frozen into machine code), by path in cep/
 COMPILED_MODULES = (
     "jit.py",
+    "fast/evaluate.py",
     "fast/kept.py",
     "fast/kernel.py",
     "fast/order.py",
     "fast/partitions.py",
     "fast/programs.py",
     "fast/reporttext.py",
+    "fast/tables.py",
+    "fast/timers.py",
     "fast/vector.py",
     "io/csvtext.py",
     "io/jsonscan.py",

@@ -444,7 +444,7 @@ def test_a_batchs_reports_are_a_sequence_made_when_read() -> None:
 def test_history_stays_bounded_by_live_state() -> None:
     """Over a long feed whose live state is small, the kernel's stores do not grow."""
     import cep.fast.engine as fast_engine
-    from cep.fast import kernel
+    from cep.fast import tables
     from cep.runtime.event import Event
 
     checked = check_sources({"r.cep": RULES})
@@ -458,7 +458,7 @@ def test_history_stays_bounded_by_live_state() -> None:
             engine.push(Event("E", i, {"k": "ab"[(i // 3) % 2], "v": 1 + i % 3}))
             if i % 10_000 == 9_999:
                 state = engine.rules[0].state
-                used = (state.count(kernel.S_EVENTS), state.count(kernel.S_CELLS))
+                used = (state.count(tables.S_EVENTS), state.count(tables.S_CELLS))
                 room = (len(state.tables.e_ts), len(state.tables.c_ev))
                 sizes.append((*used, *room))
     finally:

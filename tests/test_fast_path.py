@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cep.api import load_rules
-from cep.fast import kernel
+from cep.fast import tables, timers
 from cep.fast.engine import FastEngine, fast_path_refusal
 from cep.lang.checker import check_paths, check_sources
 from cep.lang.program import constant_value
@@ -46,12 +46,12 @@ def _shape(reports: list[Match]) -> list[tuple]:
 @contextmanager
 def _tables_of_one_row() -> Iterator[None]:
     """The kernel's tables start with one row, so that they grow at nearly every step."""
-    saved = kernel.INITIAL_ROWS
-    kernel.INITIAL_ROWS = 1
+    saved = tables.INITIAL_ROWS
+    tables.INITIAL_ROWS = 1
     try:
         yield
     finally:
-        kernel.INITIAL_ROWS = saved
+        tables.INITIAL_ROWS = saved
 
 
 def _run(engine_type: type, rules: list, events: list[Event], delay: int, flush: bool) -> list:
@@ -438,7 +438,7 @@ def test_timers_come_out_earliest_first(steps: list[tuple[int, int, int] | None]
     """The kernel's timers (a queue while they are added in order, a heap once one is
     not, a queue again once empty): added and taken in any mix, each taken is the
     earliest of those left, by (close, ts, seq)."""
-    state = kernel.KernelState(0, 1)
+    state = tables.KernelState(0, 1)
     state._grow("heap", 2 * len(steps) + 1)
     rows = [(-1, 0, 0) if step is None else step for step in [*steps, None]]
     taken = _timer_steps()(state.tables, np.array(rows, np.int64))
@@ -461,7 +461,7 @@ def _timer_steps() -> Any:
     if any; else add one), then takes the rest; returns the timers taken, in order."""
     from numba import njit
 
-    push, pop, heap = kernel._heap_push, kernel._heap_pop, kernel.S_HEAP
+    push, pop, heap = timers.push_timer, timers.pop_timer, tables.S_HEAP
 
     @njit
     def run(T, ops):  # type: ignore[no-untyped-def]

@@ -1,7 +1,7 @@
 """A rule's `emit` fields as kernel programs, so that reports can be written in bulk.
 
 Each field becomes a program (cep/fast/programs.py) that the kernel evaluates over the
-report's history (`kernel.report_values`); its float64 result is turned back into the
+report's history (`evaluate.report_values`); its float64 result is turned back into the
 Python value the interpreter computes. That needs the value's Python type to be known
 from the rule alone, so only expressions whose type the interpreter cannot vary are
 compiled: a field of a declared type, literals, counts, `avg`, `first`/`last`/`f[k]`,
@@ -205,7 +205,7 @@ class EmitPlan:
 def emit_pieces(fields: EmitFields, values: np.ndarray, strings: TextTable) -> TextPieces:
     """The `fields` texts of reports (`{"name": value, ...}`, as `json` writes the values
     the interpreter computes; NaN and infinities are null, as in `Match`) from their
-    values (`values[report, field]`, `kernel.report_values`), made in bulk
+    values (`values[report, field]`, `evaluate.report_values`), made in bulk
     (`ColumnTexts`); `FALLBACK_TEXT` where a value is one the interpreter must give.
     `strings` holds the JSON texts of the rule's strings, by code."""
     n = len(values)

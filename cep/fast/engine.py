@@ -38,7 +38,7 @@ from cep.compile.conditions import (
 )
 from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
 from cep.compile.rule import CompiledRule
-from cep.fast import kernel
+from cep.fast import evaluate, kernel, tables
 from cep.fast.emit import EXACT_INTEGERS, EmitPlan, emit_pieces, string_texts
 from cep.fast.held import HeldRows
 from cep.fast.kept import new_kept_events, write_info
@@ -90,19 +90,19 @@ from cep.runtime.matcher import RuleMatcher
 from cep.runtime.ordering import NO_TIME, EventOrderer
 
 _KINDS = {
-    "normal": kernel.NORMAL,
-    START: kernel.START,
-    FINAL: kernel.FINAL,
-    STOP: kernel.STOP,
-    PENDING: kernel.PENDING,
+    "normal": tables.NORMAL,
+    START: tables.START,
+    FINAL: tables.FINAL,
+    STOP: tables.STOP,
+    PENDING: tables.PENDING,
 }
-_ACTIONS = {TAKE: kernel.TAKE, IGNORE: kernel.IGNORE, PROCEED: kernel.PROCEED}
+_ACTIONS = {TAKE: tables.TAKE, IGNORE: tables.IGNORE, PROCEED: tables.PROCEED}
 _SKIPS = {
-    "none": kernel.SKIP_NONE,
-    "past_last": kernel.SKIP_PAST_LAST,
-    "to_next": kernel.SKIP_TO_NEXT,
-    "to_first": kernel.SKIP_TO_FIRST,
-    "to_last": kernel.SKIP_TO_LAST,
+    "none": tables.SKIP_NONE,
+    "past_last": tables.SKIP_PAST_LAST,
+    "to_next": tables.SKIP_TO_NEXT,
+    "to_first": tables.SKIP_TO_FIRST,
+    "to_last": tables.SKIP_TO_LAST,
 }
 #: column kinds whose values are a slot's values as they are
 _DIRECT = {("int", NUM), ("float", NUM), ("time", NUM), ("duration", NUM), ("bool", BOOL)}
@@ -352,7 +352,7 @@ class FastRule:
             first[index[id(start)]] + j for j, edge in enumerate(start.edges) if edge.action == TAKE
         ]
         as_array = lambda values: np.array(values, dtype=np.int64)  # noqa: E731
-        self.nfa = kernel.NfaArrays(
+        self.nfa = tables.NfaArrays(
             st_kind=as_array(kinds),
             st_plain=as_array(plain),
             st_ptf=as_array(ptf),
@@ -367,7 +367,7 @@ class FastRule:
             ed_prog=as_array(plan.edge_programs),
         )
         skip_var = var_index.get(rule.skip_var, -1) if rule.skip_var else -1
-        fan = kernel.fan_out(first, count, act, tgt)
+        fan = tables.fan_out(first, count, act, tgt)
         self.params = np.array(
             [
                 index[id(start)],
@@ -382,14 +382,14 @@ class FastRule:
             ],
             dtype=np.int64,
         )
-        self.state = kernel.KernelState(len(self.slots), fan)
+        self.state = tables.KernelState(len(self.slots), fan)
         #: partition codes by key (the kernel's lists grow for new ones: `_run_kernel`)
         self.keys = PartitionKeys()
         self.events: dict[int, Event | KeptEvent] = {}  # by kernel event index
         self.screen = rule.nfa.skips_irrelevant
         self.term_types = self.matcher.term_types
         #: per run-independent term whose condition is a program: its index, run over a
-        #: batch by `kernel.test_events`
+        #: batch by `evaluate.test_events`
         self.term_programs = plan.term_programs
         self.tests = plan.tests
         self.missing_key = 0
@@ -409,7 +409,7 @@ class FastRule:
         """`kernel.run_batch`, the partitions of new keys added first; the tables grown
         whenever the kernel stops for room."""
         state = self.state
-        new = len(self.keys) - state.count(kernel.S_PARTS)
+        new = len(self.keys) - state.count(tables.S_PARTS)
         if new:
             state.add_partitions(new)
         begin = 0
@@ -422,10 +422,10 @@ class FastRule:
                 return
             state.grow()
 
-    def _extras(self, values: np.ndarray) -> kernel.Extras:
+    def _extras(self, values: np.ndarray) -> tables.Extras:
         """The kernel's `X` for a batch whose slot values are `values`."""
         state = self.state
-        return kernel.Extras(
+        return tables.Extras(
             programs=self.program_arrays,
             batch_values=values,
             stored_values=state.values,
@@ -491,7 +491,7 @@ class FastRule:
         else:
             passed = np.empty(len(rows), np.bool_)
             state = self.state
-            kernel.test_events(program, state.tables, self._extras(values), passed)
+            evaluate.test_events(program, state.tables, self._extras(values), passed)
         accepted[rows] = passed
 
     def fields_tested(self) -> set[str]:
@@ -593,7 +593,7 @@ class FastRule:
         for c, cond in enumerate(self.conds):
             bits[c] = _vectorize(cond, chosen_bits)
         state = self.state
-        first_cell = state.count(kernel.S_CELLS)
+        first_cell = state.count(tables.S_CELLS)
         ts = batch.ts[chosen].astype(np.int64)
         seq = chosen + seqs if isinstance(seqs, int) else seqs[chosen]
         if events is None:
@@ -607,7 +607,7 @@ class FastRule:
         ):
             self.emit_exact = False  # float64 may round these: `emit` by the interpreter
         self._run_kernel(ts, seq, chosen_codes, bits, fire_up_to, values)
-        n_cells = state.count(kernel.S_CELLS)
+        n_cells = state.count(tables.S_CELLS)
         if n_cells > first_cell:
             # the events new histories hold (all of this batch): kept for the reports
             wanted, positions = new_kept_events(
@@ -677,13 +677,13 @@ class FastRule:
         kept events are (lent, not copied) hold more than `LEND_LIMIT` bytes (then the
         lines of the events still held are copied, and the batches let go)."""
         state = self.state
-        stored = state.count(kernel.S_EVENTS)
+        stored = state.count(tables.S_EVENTS)
         lent_over = self._record_texts.lent_bytes > LEND_LIMIT
         if stored < 2 * self._live_after_compaction or (stored < COMPACT_AT and not lent_over):
             if lent_over:  # too soon to compact again: every lent line copied
                 self._record_texts.settle()
             return
-        kept = kernel.compact(state.tables, state.values, len(self.slots))
+        kept = tables.compact(state.tables, state.values, len(self.slots))
         events = self.events
         self.events = {new: events[old] for new, old in enumerate(kept.tolist()) if old in events}
         self._record_texts.keep(kept)
@@ -752,20 +752,19 @@ class FastRule:
         """The reports the kernel wrote since the last call: a `MatchTable`, or with
         `as_text` their JSON lines (`ReportLines`); then history compacted when due."""
         state = self.state
-        count = state.count(kernel.S_OUT)
+        count = state.count(tables.S_OUT)
         out: MatchTable | ReportLines
         if not count:
             out = ReportLines.empty() if self.as_text else MatchTable.empty(self)
         else:
-            tables = state.tables
-            out_names = ("o_kind", "o_ts", "o_cell", "o_part", "o_t", "o_phase", "o_a", "o_b")
-            columns = [getattr(tables, name)[:count] for name in out_names]
-            paths = kernel.collect_paths(columns[2], tables.c_var, tables.c_ev, tables.c_parent)
+            t = state.tables
+            columns = [getattr(t, name)[:count] for name in tables.GROUPS["out"]]
+            paths = kernel.collect_paths(columns[2], t.c_var, t.c_ev, t.c_parent)
             if self.as_text:
                 out = self._report_texts(columns, paths)
             else:
                 out = MatchTable(self, columns, paths, *self._captured(paths[2]))
-            state.scalars[kernel.S_OUT] = 0
+            state.scalars[tables.S_OUT] = 0
         self._compact_if_due()
         return out
 
@@ -904,7 +903,7 @@ class FastRule:
                 continue
             values = np.empty((len(rows), len(fields.programs)), dtype=np.float64)
             state = self.state.tables
-            kernel.report_values(fields.programs, cells[rows], state, extras, values)
+            evaluate.report_values(fields.programs, cells[rows], state, extras, values)
             data, made_starts, made_ends = emit_pieces(fields, values, self._string_texts)
             starts[rows] = made_starts + size
             ends[rows] = np.where(made_ends >= 0, made_ends + size, made_ends)
@@ -940,14 +939,14 @@ class FastRule:
 
     def stats(self) -> RuleStats:
         sc = self.state.scalars
-        open_runs, held = kernel.live_counts(self.state.tables)
+        open_runs, held = tables.live_counts(self.state.tables)
         return RuleStats(
-            matches=int(sc[kernel.S_MATCHES]),
-            timeouts=int(sc[kernel.S_TIMEOUTS]),
+            matches=int(sc[tables.S_MATCHES]),
+            timeouts=int(sc[tables.S_TIMEOUTS]),
             open_runs=open_runs,
             held_matches=held,
-            dropped_runs=int(sc[kernel.S_DROPPED]),
-            expired_runs=int(sc[kernel.S_EXPIRED]),
+            dropped_runs=int(sc[tables.S_DROPPED]),
+            expired_runs=int(sc[tables.S_EXPIRED]),
             missing_key=self.missing_key,
         )
 

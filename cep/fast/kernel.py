@@ -3,24 +3,8 @@ arrays.
 
 Each edge condition is split in two: a row of bits (its part that depends only on the
 event, evaluated for a whole batch beforehand) and a program (its part that depends on
-the run: cep/fast/programs.py). The kernel moves runs. State lives in int64 arrays (the
-tables of `T`, a `KernelTables` namedtuple; `KernelState` owns them) and persists across batches:
-
-- runs: `r_state, r_cell, r_start, r_next` (+ a free stack `r_free`); a partition's runs
-  are a linked list in creation order (`p_head`);
-- history cells: `c_var, c_ev, c_parent` (a run's history is a chain of cells, shared by
-  forks, as in the interpreter) and `c_depth` (the chain's length, which sizes the
-  scratch rows a history's values and tie-break keys are written to);
-- completed matches waiting to be released: `k_cell, k_start, k_step, k_ts, k_next`
-  (+ `k_free`), one sorted list per partition (`p_comp`);
-- timers: `(close, scheduling ts, scheduling seq, partition)` in `h_close, h_ts, h_seq,
-  h_part`, a queue while they come in order (`sc[S_QUEUE]`: where it starts; a rule's
-  window is one length and events come in time order, so they do), else a binary heap
-  (`sc[S_QUEUE]` -1) until it is empty again;
-- events: `e_ts, e_seq` by processing index (the order events reach the kernel, which
-  is (time, arrival) order, so comparing indexes compares event keys);
-- scratch space for one event (`w_*`), and counters (`sc`: how many rows of each table
-  are in use, statistics).
+the run: cep/fast/programs.py, run by cep/fast/evaluate.py). The kernel moves runs over
+the tables of `T` (cep/fast/tables.py), which persist across batches.
 
 The kernel never allocates: before each event it works out how many rows that event
 can use at most (from the runs of its partition and the NFA's fan-out) and, when a
@@ -39,357 +23,61 @@ order the interpreter reports in.
 
 from __future__ import annotations
 
-import math
-from collections import namedtuple
-
 import numpy as np
 
-from cep.fast.programs import (
-    AGG_AVG,
-    AGG_COUNT,
-    AGG_MAX,
-    AGG_MIN,
-    AGG_SUM,
-    OP_ABS,
-    OP_ADD,
-    OP_AGG,
-    OP_AND,
-    OP_BIT,
-    OP_CONST,
-    OP_CUR,
-    OP_DIV,
-    OP_EQ,
-    OP_EXISTS,
-    OP_GT,
-    OP_IN,
-    OP_LE,
-    OP_LT,
-    OP_MAX2,
-    OP_MIN2,
-    OP_MOD,
-    OP_MUL,
-    OP_NE,
-    OP_NEG,
-    OP_NOT,
-    OP_OR,
-    OP_SUB,
-    OP_VAR,
+from cep.fast.evaluate import accepts, completes
+from cep.fast.tables import (
+    BY_EVENT,
+    BY_WINDOW,
+    FINAL,
+    IGNORE,
+    MATCH,
+    NO,
+    NONE,
+    P_FANOUT,
+    P_MAX_RUNS,
+    P_SKIP,
+    P_SKIP_VAR,
+    P_START_PLAIN,
+    P_START_STATE,
+    P_TIMEOUTS,
+    P_WINDOW,
+    PENDING,
+    PROCEED,
+    S_CELLS,
+    S_COMPS,
+    S_DEPTH,
+    S_DROPPED,
+    S_EVENTS,
+    S_EXPIRED,
+    S_HEAP,
+    S_KFREE,
+    S_MATCHES,
+    S_NEED_CELLS,
+    S_NEED_COMPS,
+    S_NEED_DEPTH,
+    S_NEED_EVENTS,
+    S_NEED_HEAP,
+    S_NEED_OUT,
+    S_NEED_POT,
+    S_NEED_RUNS,
+    S_OUT,
+    S_RFREE,
+    S_RUNS,
+    S_STEP,
+    S_TIMEOUTS,
+    SKIP_NONE,
+    SKIP_PAST_LAST,
+    SKIP_TO_FIRST,
+    SKIP_TO_NEXT,
+    STOP,
+    TAKE,
+    TIMEOUT,
+    YES,
+    ZERO,
 )
+from cep.fast.timers import first_timer, pop_timer, push_timer
 from cep.jit import njit
-
-# state kinds, edge actions, skip strategies (mirrors of cep/compile/nfa.py)
-NORMAL, START, FINAL, STOP, PENDING = 0, 1, 2, 3, 4
-TAKE, IGNORE, PROCEED = 0, 1, 2
-SKIP_NONE, SKIP_PAST_LAST, SKIP_TO_NEXT, SKIP_TO_FIRST, SKIP_TO_LAST = 0, 1, 2, 3, 4
-
-# Arguments of the kernel's functions as NumPy scalars, never Python literals: numba
-# compiles a function once more for every literal value it is called with.
-NONE = np.int64(-1)  # no cell, no event
-ZERO = np.int64(0)
-MATCH, TIMEOUT = np.int64(0), np.int64(1)  # report kinds
-BY_WINDOW, BY_EVENT = np.int64(0), np.int64(1)  # what released a report (the phase)
-YES, NO = np.bool_(True), np.bool_(False)
-
-#: the kernel's state tables (`T`): int64 arrays by name, one tuple passed to every
-#: function (numba reads a namedtuple's fields as statically as a tuple's items)
-KernelTables = namedtuple(
-    "KernelTables",
-    [
-        "r_state", "r_cell", "r_start", "r_next", "r_free", "r_work",
-        "c_var", "c_ev", "c_parent", "c_depth",
-        "k_cell", "k_start", "k_step", "k_ts", "k_next", "k_free",
-        "p_head", "p_comp", "p_timer",
-        "e_ts", "e_seq",
-        "o_kind", "o_ts", "o_cell", "o_part", "o_t", "o_phase", "o_a", "o_b",
-        "h_close", "h_ts", "h_seq", "h_part",
-        "w_pot_cell", "w_pot_start", "w_kid_state", "w_kid_cell", "w_edges", "w_stack",
-        "w_keys_a", "w_keys_b",
-        "sc",
-    ],
-)  # fmt: skip
-#: tables that grow together, and the counter slot giving the size they need
-GROUPS = {
-    "runs": ("r_state", "r_cell", "r_start", "r_next", "r_free", "r_work"),
-    "cells": ("c_var", "c_ev", "c_parent", "c_depth"),
-    "comps": ("k_cell", "k_start", "k_step", "k_ts", "k_next", "k_free"),
-    "partitions": ("p_head", "p_comp", "p_timer"),
-    "events": ("e_ts", "e_seq"),
-    "out": ("o_kind", "o_ts", "o_cell", "o_part", "o_t", "o_phase", "o_a", "o_b"),
-    "heap": ("h_close", "h_ts", "h_seq", "h_part"),
-    "pot": ("w_pot_cell", "w_pot_start"),
-    "depth": ("w_keys_a", "w_keys_b"),
-}
-#: a rule's NFA as arrays (`nfa`): states' kinds, plainness, proceeds-to-final, first
-#: edge and edge count; edges' actions, targets, condition rows, variables, programs;
-#: each variable's rank in binding order; the start state's take edges
-NfaArrays = namedtuple(
-    "NfaArrays",
-    ["st_kind", "st_plain", "st_ptf", "st_e0", "st_en", "ed_act", "ed_tgt", "ed_cond",
-     "ed_var", "rank", "start_takes", "ed_prog"],
-)  # fmt: skip
-#: what kernel functions read besides the state (`X`): the rule's programs (a tuple of
-#: arrays: cep/fast/programs.py), the batch's slot values (`[slot, i]`), the stored
-#: events' slot values (flat, `event * n_slots + slot`), the program stack, bits for
-#: programs run outside a batch (none), a scratch row for a history's values
-Extras = namedtuple(
-    "Extras", ["programs", "batch_values", "stored_values", "stack", "no_bits", "scratch"]
-)
-# counter slots of `T.sc`: statistics, rows in use, sizes needed
-(S_STEP, S_DROPPED, S_EXPIRED, S_MATCHES, S_TIMEOUTS,
- S_HEAP, S_RUNS, S_RFREE, S_CELLS, S_COMPS, S_KFREE, S_EVENTS, S_OUT, S_PARTS,
- S_NEED_RUNS, S_NEED_CELLS, S_NEED_COMPS, S_NEED_EVENTS, S_NEED_OUT, S_NEED_HEAP,
- S_NEED_POT, S_DEPTH, S_NEED_DEPTH, S_QUEUE) = range(24)  # fmt: skip
-N_SCALARS = 24
-NEEDS = {
-    "runs": S_NEED_RUNS,
-    "cells": S_NEED_CELLS,
-    "comps": S_NEED_COMPS,
-    "events": S_NEED_EVENTS,
-    "out": S_NEED_OUT,
-    "heap": S_NEED_HEAP,
-    "pot": S_NEED_POT,
-    "depth": S_NEED_DEPTH,
-}
-# indexes of `params`
-(P_START_STATE, P_WINDOW, P_SKIP, P_SKIP_VAR, P_MAX_RUNS, P_TIMEOUTS,
- P_START_PLAIN, P_WHERE, P_FANOUT) = range(9)  # fmt: skip
-
-
-def fan_out(first: list[int], count: list[int], actions: list[int], targets: list[int]) -> int:
-    """The most edges a run can follow from one state for one event (every condition
-    true): the length of its proceed closure walk, which also bounds the walk's stack."""
-    most = 1
-    for state in range(len(first)):
-        stack, visits = [state], 0
-        while stack:
-            s = stack.pop()
-            for e in range(first[s], first[s] + count[s]):
-                visits += 1
-                if actions[e] == PROCEED:
-                    stack.append(targets[e])
-            if visits > 1_000_000:
-                raise ValueError("the NFA's proceed edges form a cycle")
-        most = max(most, visits + 1)
-    return most
-
-
-@njit(cache=True, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _ok(e, ed_cond, bits, i, ed_prog, cell, T, X):
-    """Whether edge `e` accepts event `i` of the batch in a run whose history is `cell`:
-    its run-independent part from the bits, then its program (if any)."""
-    c = ed_cond[e]
-    if c >= 0 and bits[c, i] == 0:
-        return False
-    p = ed_prog[e]
-    return p < 0 or _eval(p, cell, i, bits, T, X)
-
-
-@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _truthy(x):
-    return x == x and x != 0.0
-
-
-@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _var_values(var, slot, extra, i, cell, T, X):
-    """The values of `slot` of the events bound to `var`, oldest first (the candidate
-    event last when `extra` names `var`), written to the scratch `X.scratch`; returns how
-    many. Slot -1 gives zeros (for counting)."""
-    cur = X.batch_values
-    EV = X.stored_values
-    F = cur.shape[0]
-    C_var = T.c_var
-    C_ev = T.c_ev
-    C_parent = T.c_parent
-    n = 1 if extra == var + 1 else 0
-    c = cell
-    while c >= 0:
-        if C_var[c] == var:
-            n += 1
-        c = C_parent[c]
-    out = X.scratch
-    k = n - 1
-    if extra == var + 1:
-        if slot >= 0:
-            out[k] = cur[slot, i]
-        k -= 1
-    c = cell
-    while c >= 0:
-        if C_var[c] == var:
-            if slot >= 0:
-                out[k] = EV[C_ev[c] * F + slot]
-            k -= 1
-        c = C_parent[c]
-    return n
-
-
-@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _bound_value(var, slot, position, extra, i, cell, T, X):
-    """The value of `slot` of the event bound to `var` at `position` (from the oldest
-    when >= 0, from the newest when < 0); NaN when there is none."""
-    cur = X.batch_values
-    EV = X.stored_values
-    F = cur.shape[0]
-    if position == -1:
-        if extra == var + 1:
-            return cur[slot, i]
-        C_var = T.c_var
-        C_parent = T.c_parent
-        c = cell
-        while c >= 0:
-            if C_var[c] == var:
-                return EV[T.c_ev[c] * F + slot]
-            c = C_parent[c]
-        return np.nan
-    n = _var_values(var, slot, extra, i, cell, T, X)
-    at = position if position >= 0 else n + position
-    if at < 0 or at >= n:
-        return np.nan
-    return X.scratch[at]
-
-
-@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _count(var, extra, cell, T):
-    """How many events `var` has bound (the candidate included when `extra` names it)."""
-    n = 1 if extra == var + 1 else 0
-    C_var = T.c_var
-    C_parent = T.c_parent
-    c = cell
-    while c >= 0:
-        if C_var[c] == var:
-            n += 1
-        c = C_parent[c]
-    return float(n)
-
-
-@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _aggregate(kind, values, n):
-    """An aggregate of `values[:n]` (nulls skipped)."""
-    total = 0.0
-    present = 0
-    best = np.nan
-    for j in range(n):
-        v = values[j]
-        if v != v:
-            continue
-        present += 1
-        total += v
-        if best != best or (kind == AGG_MIN and v < best) or (kind == AGG_MAX and v > best):
-            best = v
-    if kind == AGG_SUM:
-        return total
-    if present == 0:
-        return np.nan
-    if kind == AGG_AVG:
-        return total / present
-    return best
-
-
-@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _eval(p, cell, i, bits, T, X):
-    """Whether program `p` holds for event `i` and history `cell`."""
-    return _truthy(_value(p, cell, i, bits, T, X))
-
-
-@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _value(p, cell, i, bits, T, X):
-    """Run program `p` (cep/fast/programs.py) for event `i` and history `cell`; its
-    value (NaN: null)."""
-    pg_start, pg_len, op, ia, ib, ic, idd, kc = X.programs
-    stack = X.stack
-    top = 0
-    for x in range(pg_start[p], pg_start[p] + pg_len[p]):
-        o = op[x]
-        if o == OP_CONST:
-            stack[top] = kc[x]
-            top += 1
-        elif o == OP_BIT:
-            stack[top] = 1.0 if bits[ia[x], i] != 0 else 0.0
-            top += 1
-        elif o == OP_CUR:
-            stack[top] = X.batch_values[ia[x], i]
-            top += 1
-        elif o == OP_VAR:
-            stack[top] = _bound_value(ia[x], ib[x], ic[x], idd[x], i, cell, T, X)
-            top += 1
-        elif o == OP_AGG:
-            if ic[x] == AGG_COUNT:
-                stack[top] = _count(ia[x], idd[x], cell, T)
-            else:
-                n = _var_values(ia[x], ib[x], idd[x], i, cell, T, X)
-                stack[top] = _aggregate(ic[x], X.scratch, n)
-            top += 1
-        elif o == OP_NEG:
-            stack[top - 1] = -stack[top - 1]
-        elif o == OP_ABS:
-            stack[top - 1] = abs(stack[top - 1])
-        elif o == OP_NOT:
-            stack[top - 1] = 0.0 if _truthy(stack[top - 1]) else 1.0
-        elif o == OP_IN:
-            v = stack[top - 1]
-            found = 0.0
-            if v == v:
-                values = X.scratch
-                for j in range(_var_values(ia[x], ib[x], idd[x], i, cell, T, X)):
-                    if values[j] == v:
-                        found = 1.0
-                        break
-            stack[top - 1] = found
-        elif o == OP_EXISTS:
-            v = stack[top - 1]
-            stack[top - 1] = 1.0 if v == v else 0.0
-        else:
-            b = stack[top - 1]
-            a = stack[top - 2]
-            top -= 1
-            r = np.nan
-            if o == OP_ADD:
-                r = a + b
-            elif o == OP_SUB:
-                r = a - b
-            elif o == OP_MUL:
-                r = a * b
-            elif o == OP_DIV:
-                if b != 0.0:
-                    r = a / b
-            elif o == OP_MOD:
-                if b != 0.0 and a == a and b == b:
-                    r = np.fmod(a, b)
-                    if r != 0.0:
-                        if (b < 0.0) != (r < 0.0):
-                            r += b
-                    else:
-                        r = math.copysign(0.0, b)
-            elif o == OP_AND:
-                r = 1.0 if _truthy(a) and _truthy(b) else 0.0
-            elif o == OP_OR:
-                r = 1.0 if _truthy(a) or _truthy(b) else 0.0
-            elif o == OP_MIN2:
-                r = b if a != a or (b == b and b < a) else a
-            elif o == OP_MAX2:
-                r = b if a != a or (b == b and b > a) else a
-            elif a != a or b != b:
-                r = 0.0  # a comparison with null is false
-            elif o == OP_EQ:
-                r = 1.0 if a == b else 0.0
-            elif o == OP_NE:
-                r = 1.0 if a != b else 0.0
-            elif o == OP_LT:
-                r = 1.0 if a < b else 0.0
-            elif o == OP_LE:
-                r = 1.0 if a <= b else 0.0
-            elif o == OP_GT:
-                r = 1.0 if a > b else 0.0
-            else:
-                r = 1.0 if a >= b else 0.0
-            stack[top - 1] = r
-    return stack[0]
-
-
-@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _completes(params, cell, T, X):
-    """Whether `where` holds for a finished history (no `where`: always)."""
-    p = params[P_WHERE]
-    return p < 0 or _eval(p, cell, NONE, X.no_bits, T, X)
 
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -480,7 +168,7 @@ def _final_after_proceed(s0, nfa, bits, i, cell, T, X):
         for e in range(st_e0[s], st_e0[s] + st_en[s]):
             if ed_act[e] != PROCEED:
                 continue
-            if _ok(e, ed_cond, bits, i, ed_prog, cell, T, X):
+            if accepts(e, ed_cond, bits, i, ed_prog, cell, T, X):
                 t = ed_tgt[e]
                 if st_kind[t] == FINAL:
                     return True
@@ -504,7 +192,7 @@ def _followed(state, nfa, bits, i, cell, T, X, only_takes):
     n = 0
     if st_plain[state] != 0:
         for e in range(st_e0[state], st_e0[state] + st_en[state]):
-            if (not only_takes or ed_act[e] == TAKE) and _ok(
+            if (not only_takes or ed_act[e] == TAKE) and accepts(
                 e, ed_cond, bits, i, ed_prog, cell, T, X
             ):
                 edges[n] = e
@@ -517,7 +205,7 @@ def _followed(state, nfa, bits, i, cell, T, X, only_takes):
         top -= 1
         s = stack[top]
         for e in range(st_e0[s], st_e0[s] + st_en[s]):
-            if _ok(e, ed_cond, bits, i, ed_prog, cell, T, X):
+            if accepts(e, ed_cond, bits, i, ed_prog, cell, T, X):
                 if ed_act[e] == PROCEED:
                     stack[top] = ed_tgt[e]
                     top += 1
@@ -591,116 +279,6 @@ def _new_cell(T, var, event, parent):
         sc[S_DEPTH] = depth
     sc[S_CELLS] = c + 1
     return c
-
-
-@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _before(a1, a2, a3, b1, b2, b3):
-    """(a1, a2, a3) < (b1, b2, b3)."""
-    if a1 != b1:
-        return a1 < b1
-    if a2 != b2:
-        return a2 < b2
-    return a3 < b3
-
-
-@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _heap_less(T, x, y):
-    return _before(T.h_close[x], T.h_ts[x], T.h_seq[x], T.h_close[y], T.h_ts[y], T.h_seq[y])
-
-
-@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _heap_swap(T, x, y):
-    _swap(T.h_close, x, y)
-    _swap(T.h_ts, x, y)
-    _swap(T.h_seq, x, y)
-    _swap(T.h_part, x, y)
-
-
-@njit(cache=True, _nrt=False, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _swap(column, x, y):
-    column[x], column[y] = column[y], column[x]
-
-
-@njit(cache=True, _nrt=False, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _timer_first(T):
-    """Where the earliest timer is (there must be one)."""
-    head = T.sc[S_QUEUE]
-    return head if head >= 0 else ZERO
-
-
-@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _queue_to_front(T, head, n):
-    """The queue's `n` timers moved to the front of the tables."""
-    for column in (T.h_close, T.h_ts, T.h_seq, T.h_part):
-        for x in range(n):
-            column[x] = column[head + x]
-
-
-@njit(cache=True, _nrt=False, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _heap_push(T, close, ts, seq, part):
-    """Add a timer (`sc[S_HEAP]` in use): at the queue's end when it is not before the
-    last one, else into the heap (the queue, being in order, is one). Inlined: LLVM
-    left it a call, and a call passes `T` flattened (~300 words pushed), which took
-    longer than the rest of an event's step."""
-    sc = T.sc
-    n = sc[S_HEAP]
-    head = sc[S_QUEUE]
-    if head >= 0 and n > 0:
-        last = head + n - 1
-        if _before(close, ts, seq, T.h_close[last], T.h_ts[last], T.h_seq[last]):
-            _queue_to_front(T, head, n)
-            head = sc[S_QUEUE] = -1
-    if head >= 0:
-        if head + n >= len(T.h_close):
-            _queue_to_front(T, head, n)
-            head = sc[S_QUEUE] = 0
-        k = head + n
-    else:
-        k = n
-    T.h_close[k] = close
-    T.h_ts[k] = ts
-    T.h_seq[k] = seq
-    T.h_part[k] = part
-    sc[S_HEAP] = n + 1
-    if head >= 0:
-        return
-    while k > 0:
-        p = (k - 1) // 2
-        if not _heap_less(T, k, p):
-            break
-        _heap_swap(T, k, p)
-        k = p
-
-
-@njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
-def _heap_pop(T):
-    """Remove and return the earliest timer (close, ts, seq, partition)."""
-    sc = T.sc
-    n = sc[S_HEAP] - 1
-    first = _timer_first(T)
-    close = T.h_close[first]
-    ts = T.h_ts[first]
-    seq = T.h_seq[first]
-    part = T.h_part[first]
-    sc[S_HEAP] = n
-    if sc[S_QUEUE] >= 0 or n == 0:
-        sc[S_QUEUE] = first + 1 if n > 0 else 0  # (empty: a queue again)
-        return close, ts, seq, part
-    _heap_swap(T, ZERO, n)
-    # (from a literal 0, numba's first pass over the loop would type `k` as that
-    # literal and compile `_heap_swap` and `_heap_less` once more for it)
-    k = np.int64(0)
-    while True:
-        c = 2 * k + 1
-        if c >= n:
-            break
-        if c + 1 < n and _heap_less(T, c + 1, c):
-            c += 1
-        if not _heap_less(T, c, k):
-            break
-        _heap_swap(T, k, c)
-        k = c
-    return close, ts, seq, part
 
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
@@ -862,7 +440,7 @@ def _advance(T, nfa, params, p, now, t, a, b, X):
             else:
                 R_next[prev] = nxt
             if st_kind[R_state[r]] == PENDING:
-                if _completes(params, R_cell[r], T, X):
+                if completes(params, R_cell[r], T, X):
                     k = _new_comp(T, R_cell[r], R_start[r], step, start_ts + window)
                     _insert_comp(T, p, k, rank)
                 # else `where` is false: the absence is no match
@@ -902,14 +480,14 @@ def _fire(T, nfa, params, up_to, X):
     tables lack room for the next one (the caller grows them and calls again)."""
     sc = T.sc
     fan_out = params[P_FANOUT]
-    while sc[S_HEAP] > 0 and T.h_close[_timer_first(T)] <= up_to:
-        p = T.h_part[_timer_first(T)]
+    while sc[S_HEAP] > 0 and T.h_close[first_timer(T)] <= up_to:
+        p = T.h_part[first_timer(T)]
         if T.p_head[p] < 0 and T.p_comp[p] < 0:
-            _heap_pop(T)  # a partition with no runs and no held matches: nothing to close
+            pop_timer(T)  # a partition with no runs and no held matches: nothing to close
             continue
         if not _room(T, p, fan_out, YES):
             return False
-        close, ts, seq, p = _heap_pop(T)
+        close, ts, seq, p = pop_timer(T)
         _advance(T, nfa, params, p, close, close, ts, seq, X)
     return True
 
@@ -1005,12 +583,12 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
         seq = b_seq[i]
         p = b_part[i]
         # nothing changes for event i before its room is made: a call resumes at i
-        if sc[S_HEAP] > 0 and T.h_close[_timer_first(T)] <= ts and not _fire(T, nfa, params, ts, X):
+        if sc[S_HEAP] > 0 and T.h_close[first_timer(T)] <= ts and not _fire(T, nfa, params, ts, X):
             return i
         if P_head[p] < 0 and P_comp[p] < 0 and start_plain:
             starts = False
             for e in start_takes:
-                if _ok(e, ed_cond, bits, i, ed_prog, NONE, T, X):
+                if accepts(e, ed_cond, bits, i, ed_prog, NONE, T, X):
                     starts = True
                     break
             if not starts:
@@ -1044,7 +622,7 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
                 e = edges[x]
                 target = ed_tgt[e]
                 if ed_act[e] == IGNORE:
-                    if st_kind[target] == FINAL and not _completes(params, cell, T, X):
+                    if st_kind[target] == FINAL and not completes(params, cell, T, X):
                         continue
                     kid_state[n_kids] = -1 if target == state else target  # -1: the run itself
                     kid_cell[n_kids] = cell
@@ -1060,7 +638,7 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
                 if (
                     st_ptf[target] != 0
                     and _final_after_proceed(target, nfa, bits, i, cell, T, X)
-                    and _completes(params, taken, T, X)
+                    and completes(params, taken, T, X)
                 ):
                     kid_state[n_kids] = -2  # a completed match
                     kid_cell[n_kids] = taken
@@ -1095,7 +673,7 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
         if start_plain:
             n_edges = 0
             for e in start_takes:
-                if _ok(e, ed_cond, bits, i, ed_prog, NONE, T, X):
+                if accepts(e, ed_cond, bits, i, ed_prog, NONE, T, X):
                     edges[n_edges] = e
                     n_edges += 1
         else:
@@ -1124,7 +702,7 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
             if (
                 st_ptf[target] != 0
                 and _final_after_proceed(target, nfa, bits, i, NONE, T, X)
-                and _completes(params, taken, T, X)
+                and completes(params, taken, T, X)
             ):
                 pot_cell[n_pot] = taken
                 pot_start[n_pot] = g
@@ -1163,7 +741,7 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
             close = ts + window
             if close > P_timer[p]:
                 P_timer[p] = close
-                _heap_push(T, close, ts, seq, p)
+                push_timer(T, close, ts, seq, p)
         if n_pot == 0 and P_comp[p] < 0:
             continue
         for x in range(n_pot):
@@ -1176,17 +754,6 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
 
 
 # -------------------------------------------------------------------- for the caller
-
-
-@njit(cache=True)
-def add_partitions(T, count):
-    """`count` new partitions (room made by the caller): no runs, held matches, timer."""
-    sc = T.sc
-    for p in range(sc[S_PARTS], sc[S_PARTS] + count):
-        T.p_head[p] = -1
-        T.p_comp[p] = -1
-        T.p_timer[p] = -(2**62)
-    sc[S_PARTS] += count
 
 
 @njit(cache=True)
@@ -1220,183 +787,3 @@ def collect_paths(cells, C_var, C_ev, C_parent):
         at += length
     offsets[len(cells)] = at
     return offsets, variables, events
-
-
-@njit(cache=True, _nrt=False)
-def report_values(programs, cells, T, X, out):
-    """`out[j, f]`: the value of program `programs[f]` over the history `cells[j]` (the
-    `emit` fields of reports, computed where their histories are)."""
-    for j in range(cells.shape[0]):
-        for f in range(programs.shape[0]):
-            out[j, f] = _value(programs[f], cells[j], NONE, X.no_bits, T, X)
-
-
-@njit(cache=True, _nrt=False)
-def test_events(program, T, X, out):
-    """`out[i]`: whether `program` (a term's own condition: it reads no history) holds
-    for event `i` of the batch whose slot values are `X.batch_values`."""
-    for i in range(len(out)):
-        out[i] = _eval(program, NONE, i, X.no_bits, T, X)
-
-
-@njit(cache=True)
-def live_counts(T):
-    """(open runs, held matches) over every partition."""
-    runs = 0
-    held = 0
-    for p in range(T.sc[S_PARTS]):
-        r = T.p_head[p]
-        while r >= 0:
-            runs += 1
-            r = T.r_next[r]
-        k = T.p_comp[p]
-        while k >= 0:
-            held += 1
-            k = T.k_next[k]
-    return runs, held
-
-
-@njit(cache=True)
-def compact(T, EV, n_slots):
-    """Drop the history cells and events no live run or held match refers to, keeping
-    their order; returns the kept old event indexes (new index = position)."""
-    sc = T.sc
-    n_cells = sc[S_CELLS]
-    n_events = sc[S_EVENTS]
-    live_cell = np.zeros(n_cells, np.bool_)
-    live_event = np.zeros(n_events, np.bool_)
-    C_var = T.c_var
-    C_ev = T.c_ev
-    C_parent = T.c_parent
-    R_start = T.r_start
-    R_cell = T.r_cell
-    R_next = T.r_next
-    K_start = T.k_start
-    K_cell = T.k_cell
-    K_next = T.k_next
-    n_parts = sc[S_PARTS]
-    # every run still listed in a partition, every held match
-    for p in range(n_parts):
-        r = T.p_head[p]
-        while r >= 0:
-            live_event[R_start[r]] = True
-            c = R_cell[r]
-            while c >= 0 and not live_cell[c]:
-                live_cell[c] = True
-                c = C_parent[c]
-            r = R_next[r]
-        k = T.p_comp[p]
-        while k >= 0:
-            live_event[K_start[k]] = True
-            c = K_cell[k]
-            while c >= 0 and not live_cell[c]:
-                live_cell[c] = True
-                c = C_parent[c]
-            k = K_next[k]
-    for c in range(n_cells):
-        if live_cell[c]:
-            live_event[C_ev[c]] = True
-    new_cell = np.full(n_cells, -1, np.int64)
-    at = 0
-    for c in range(n_cells):
-        if live_cell[c]:
-            new_cell[c] = at
-            at += 1
-    new_event = np.full(n_events, -1, np.int64)
-    kept = np.empty(int(live_event.sum()), np.int64)
-    at = 0
-    for g in range(n_events):
-        if live_event[g]:
-            new_event[g] = at
-            kept[at] = g
-            at += 1
-    # rewrite the cells
-    at = 0
-    for c in range(n_cells):
-        if live_cell[c]:
-            C_var[at] = C_var[c]
-            T.c_depth[at] = T.c_depth[c]
-            C_ev[at] = new_event[C_ev[c]]
-            parent = C_parent[c]
-            C_parent[at] = new_cell[parent] if parent >= 0 else -1
-            at += 1
-    sc[S_CELLS] = at
-    # rewrite the events
-    E_ts = T.e_ts
-    E_seq = T.e_seq
-    for j in range(len(kept)):
-        E_ts[j] = E_ts[kept[j]]
-        E_seq[j] = E_seq[kept[j]]
-        for f in range(n_slots):
-            EV[j * n_slots + f] = EV[kept[j] * n_slots + f]
-    sc[S_EVENTS] = len(kept)
-    # runs and held matches point at the new indexes
-    for p in range(n_parts):
-        r = T.p_head[p]
-        while r >= 0:
-            R_start[r] = new_event[R_start[r]]
-            c = R_cell[r]
-            R_cell[r] = new_cell[c] if c >= 0 else -1
-            r = R_next[r]
-        k = T.p_comp[p]
-        while k >= 0:
-            K_start[k] = new_event[K_start[k]]
-            K_cell[k] = new_cell[K_cell[k]]
-            k = K_next[k]
-    return kept
-
-
-#: rows each growing table starts with (tests start with 1 to grow at every step)
-INITIAL_ROWS = 64
-
-
-class KernelState:
-    """One rule's kernel state: the tables of `T`, the stored events' values and a
-    scratch row for a history's values, grown (doubled, or to what the kernel asked for)
-    between kernel calls."""
-
-    def __init__(self, n_slots: int, fan_out: int) -> None:
-        self.n_slots = n_slots
-        rows = INITIAL_ROWS
-        sizes = {"w_kid_state": 2 * fan_out, "w_kid_cell": 2 * fan_out, "w_edges": fan_out,
-                 "w_stack": fan_out, "sc": N_SCALARS}  # fmt: skip
-        self.tables = KernelTables(
-            *(np.zeros(sizes.get(name, rows), dtype=np.int64) for name in KernelTables._fields)
-        )
-        self.values = np.zeros(rows * n_slots, dtype=np.float64)
-        self.scratch = np.zeros(rows, dtype=np.float64)
-
-    @property
-    def scalars(self) -> np.ndarray:
-        return self.tables.sc
-
-    def count(self, slot: int) -> int:
-        return int(self.tables.sc[slot])
-
-    def add_partitions(self, count: int) -> None:
-        need = self.count(S_PARTS) + count
-        self._grow("partitions", need)
-        add_partitions(self.tables, count)
-
-    def grow(self) -> None:
-        """Make the room the kernel asked for (`S_NEED_*`)."""
-        for group, slot in NEEDS.items():
-            self._grow(group, self.count(slot))
-
-    def _grow(self, group: str, need: int) -> None:
-        names = GROUPS[group]
-        have = len(getattr(self.tables, names[0]))
-        if need <= have:
-            return
-        size = max(need, 2 * have)
-        grown = {}
-        for name in names:
-            grown[name] = np.zeros(size, dtype=np.int64)
-            grown[name][:have] = getattr(self.tables, name)
-        self.tables = self.tables._replace(**grown)
-        if group == "events" and self.n_slots:
-            values = np.zeros(size * self.n_slots, dtype=np.float64)
-            values[: len(self.values)] = self.values
-            self.values = values
-        if group == "depth":
-            self.scratch = np.zeros(size, dtype=np.float64)
