@@ -11,8 +11,8 @@ Reports are built in Python from the histories the kernel returns, and merged ac
 rules in the order the interpreter releases them; each is a `LazyMatch`, made when it
 is read from a batch's `Reports` (cep/fast/reports.py), whose events are rebuilt and
 whose `emit` is evaluated when its fields or events are first read, or, for `cep run`
-(`as_text`), the JSON line `Match.to_json` would write, made in bulk (`emit` computed by
-the kernel: cep/fast/emit.py).
+(`as_text`), its JSON line made in bulk (`emit` computed by the kernel: cep/fast/emit.py;
+each event written as read, as the interpreter writes it).
 """
 
 from __future__ import annotations
@@ -72,20 +72,12 @@ from cep.fast.reporttext import (
     write_reports,
 )
 from cep.fast.vector import BatchPredicates, BatchTest, fields_used
-from cep.io.columnar import PLAIN_RECORDS, Batch, EventColumns, json_record
-from cep.io.recordtext import TextPieces
+from cep.io.columnar import Batch, EventColumns, TextPieces, json_record
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, RuleStats, Stats
 from cep.runtime.event import Event
-from cep.runtime.match import (
-    Match,
-    as_plain_json,
-    json_text,
-    plain_json,
-    raw_of,
-    report_lines,
-)
+from cep.runtime.match import JSON_SPACE, Match, encode, encode_lines, event_json
 from cep.runtime.matcher import RuleMatcher
 from cep.runtime.ordering import NO_TIME, EventOrderer
 
@@ -613,27 +605,32 @@ class FastRule:
         make_events: Callable[[Batch, list[int], list[int]], list[Any]],
         from_columns: bool,
     ) -> None:
-        """Kept events' texts, made in bulk where the batch can: with `as_text` their
-        record texts as reports write them (`Batch.record_pieces`), else their lines as
-        read (`Batch.line_texts`); the others are kept as events (`make_events`), and
-        with `as_text` their records encoded in one call."""
+        """Kept events' texts (what reports write of them), kept in bulk where the batch
+        can: JSON lines as they lie in the batch's buffer (`Batch.line_texts`, lent), and
+        with `as_text` CSV and Arrow rows' records encoded (`Batch.record_pieces`); the
+        others are kept as events (`make_events`), and with `as_text` their texts made
+        as the interpreter makes them (`event_json`)."""
         table = self._record_texts
         missing = None  # the k whose event has no text: all of them until one is made
-        if from_columns and self.as_text:
+        if from_columns and (lines := batch.line_texts()) is not None:
+            # the batch's buffer held: no copy (`_compact_if_due`); copied at once with
+            # `as_text` (reports are joined from the table's own buffer)
+            missing = table.lend(wanted, *lines, rows)
+            if self.as_text:
+                table.settle()
+        elif from_columns and self.as_text:
             pieces = batch.record_pieces(rows)
             if pieces is not None:
                 table.put(wanted, pieces)
-                missing = np.flatnonzero(pieces[2] < 0)
-        elif from_columns and (lines := batch.line_texts()) is not None:
-            # the batch's buffer held: no copy (`_compact_if_due`)
-            missing = table.lend(wanted, *lines, rows)
+                missing = np.zeros(0, np.int64)
         no_entries = missing is None and not self.as_text  # (no room made for info)
         missing = np.arange(len(rows)) if missing is None else missing
         if len(missing):
             kept = make_events(batch, rows[missing].tolist(), seqs[missing].tolist())
             self.events.update(zip(wanted[missing].tolist(), kept, strict=True))
             if self.as_text:
-                table.put_texts(wanted[missing], report_lines([_record(e) for e in kept]))
+                texts = [_kept_json(event) for event in kept]
+                table.put_texts(wanted[missing], [_utf8(text) for text in texts])
         if no_entries:
             return
         names, codes = batch.types.values, self._type_codes
@@ -646,8 +643,8 @@ class FastRule:
         write_info(table.info, wanted, rows, type_codes, batch.type, batch.ts, batch.line, seqs)
 
     def _stored(self, g: int) -> Event | KeptEvent:
-        """Kernel event `g` as kept: an event, or a `KeptEvent` (made from its record
-        text when only that was kept)."""
+        """Kernel event `g` as kept: an event, or a `KeptEvent` (made from its text when
+        only that was kept)."""
         event = self.events.get(g)
         if event is None:
             table = self._record_texts
@@ -784,18 +781,16 @@ class FastRule:
     def _report_texts(
         self, columns: list[np.ndarray], paths: tuple[np.ndarray, np.ndarray, np.ndarray]
     ) -> ReportLines:
-        """The reports as JSON lines (`Match.to_json`'s text), joined in bulk
-        (`reporttext.write_reports`) from texts made once each: `emit` values computed
-        by the kernel (`EmitPlan`), each partition's key text, each kept event's record
-        text; a report whose `emit` or a text of which only the interpreter's path can
-        write is written that way (its text added at the end of the buffer)."""
+        """The reports as JSON lines, joined in bulk (`reporttext.write_reports`) from
+        texts made once each: `emit` values computed by the kernel (`EmitPlan`), each
+        partition's key text, each kept event's text; a report whose `emit` only the
+        interpreter can evaluate is written by its path (`Match.to_json`, its text added
+        at the end of the buffer)."""
         kinds, ts, cells, parts = columns[:4]
         field_data, field_starts, field_ends = self._emit_pieces(kinds, cells)
         self._make_key_texts(parts)
         keys, records = self._key_texts, self._record_texts
         consts, const_starts, const_ends, order, repeated = self._shape()
-        if (const_ends < 0).any():  # a tag or severity UTF-8 cannot hold
-            field_ends[:] = FALLBACK_TEXT
         offsets, variables, events = paths
         n = len(kinds)
         line_starts = np.empty(n, np.int64)
@@ -811,25 +806,19 @@ class FastRule:
         used = write_reports(*arguments, out, line_starts, line_ends, False)
         data = out[:used]
         fallbacks = np.flatnonzero(line_ends < 0).tolist()
-        odd = False
         if fallbacks:
             lazy = _Paths(*paths, self)
             written = [data.tobytes()]
             for j in fallbacks:
                 kind = "match" if kinds[j] == 0 else "timeout"
-                text = self._fallback_text(kind, int(ts[j]), int(parts[j]), lazy.path(j))
-                try:
-                    encoded = text.encode()
-                except UnicodeEncodeError:  # a lone surrogate (`ReportLines.odd`)
-                    encoded = text.encode("utf-8", "surrogatepass")
-                    odd = True
+                encoded = self._fallback_text(kind, int(ts[j]), int(parts[j]), lazy.path(j))
                 line_starts[j] = used
                 used += len(encoded)
                 line_ends[j] = used
                 written.append(encoded)
             data = np.frombuffer(b"".join(written), np.uint8)
         releases = np.stack(columns[4:8], axis=1) if n else np.zeros((0, 4), np.int64)
-        return ReportLines(releases, data, line_starts, line_ends, odd)
+        return ReportLines(releases, data, line_starts, line_ends)
 
     def _shape(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """What every report line of the rule shares (`reporttext`'s fixed texts, by
@@ -839,26 +828,26 @@ class FastRule:
         shape = self._report_shape
         if shape is None:
             rule = self.rule
-            name = json_text(rule.name)
-            tail = "}"
+            name = encode(rule.name)
+            tail = b"}"
             if rule.severity is not None:
-                tail += f', "severity": {json_text(rule.severity)}'
+                tail += b',"severity":' + encode(rule.severity)
             if rule.tags is not None:
-                tail += f', "tags": {json_text(list(rule.tags))}'
+                tail += b',"tags":' + encode(list(rule.tags))
             fixed = {
-                HEAD_MATCH: f'{{"rule": {name}, "kind": "match", "ts": ',
-                HEAD_TIMEOUT: f'{{"rule": {name}, "kind": "timeout", "ts": ',
-                KEY: ', "key": ',
-                FIELDS: ', "fields": ',
-                EVENTS: ', "events": {',
-                TAIL: tail + "}",
-                EMPTY: "{}",
-                COMMA: ", ",
-                OPEN: "[",
-                CLOSE: "]",
+                HEAD_MATCH: b'{"rule":' + name + b',"kind":"match","ts":',
+                HEAD_TIMEOUT: b'{"rule":' + name + b',"kind":"timeout","ts":',
+                KEY: b',"key":',
+                FIELDS: b',"fields":',
+                EVENTS: b',"events":{',
+                TAIL: tail + b"}",
+                EMPTY: b"{}",
+                COMMA: b",",
+                OPEN: b"[",
+                CLOSE: b"]",
             }
             texts = [fixed[i] for i in range(VARS)]
-            texts += [f"{json_text(var)}: " for var in self.var_names]
+            texts += [encode(var) + b":" for var in self.var_names]
             index = {var: v for v, var in enumerate(self.var_names)}
             order = [index[var] for var in rule.variables if var in index]
             repeated = [var in rule.repeated for var in self.var_names]
@@ -910,20 +899,15 @@ class FastRule:
         if not len(missing):
             return
         records = [self.key_record(part) for part in missing.tolist()]
-        made = (
-            report_lines(records)
-            if all(map(plain_json, records))
-            else [json_text(record) for record in records]
-        )
-        table.put_texts(missing, made)
+        table.put_texts(missing, encode_lines(records).split(b"\n")[:-1])
 
-    def _fallback_text(self, kind: str, ts: int, part: int, path: Any) -> str:
+    def _fallback_text(self, kind: str, ts: int, part: int, path: Any) -> bytes:
         """A report's text with its `emit` evaluated by the interpreter."""
         key = self.key_record(part)
         fields, bound = self.content(path, kind, key)
         rule = self.rule
         report = Match(rule.name, kind, ts, key, fields, bound, rule.severity, rule.tags)
-        return report.to_json()
+        return report.to_json().encode()
 
     def stats(self) -> RuleStats:
         sc = self.state.scalars
@@ -959,19 +943,21 @@ class _Paths:
         return linked_path(self.rule.var_names, self.variables, cells, lambda k: stored(events[k]))
 
 
-def _record(event: Event | KeptEvent) -> Any:
-    """An event's record as read (what a report's `events` hold), of JSON's types only
-    (records of JSON lines and Arrow rows are; others go through `json`'s text once)."""
-    if type(event) is KeptEvent:
-        record = event.record
-        if record is None:
-            record_of = event.record_of
-            record = record_of(event.payload)
-            if getattr(record_of, "__func__", record_of) not in PLAIN_RECORDS:
-                record = as_plain_json(record)
-            event.record = record
-        return record
-    return as_plain_json(raw_of(event))
+def _kept_json(event: Event | KeptEvent) -> str | bytes:
+    """A kept event's text in reports (`event_json`; a `KeptEvent`'s is set on it)."""
+    if type(event) is not KeptEvent:
+        return event_json(event)
+    if event.json is None:
+        payload = event.payload
+        if event.record_of is json_record and type(payload) is str:
+            event.json = payload.strip(JSON_SPACE)
+        else:
+            event.json = encode(event.record_of(payload)).decode()
+    return event.json
+
+
+def _utf8(text: str | bytes) -> bytes:
+    return text if type(text) is bytes else text.encode()  # type: ignore[union-attr]
 
 
 def _no_lazy_events(kept: KeptEvent) -> Event:
@@ -1332,9 +1318,11 @@ class ColumnarRun:
         typed, _ = self.validator.validate(type_name, record)
         # the line as read (for a reject found later); a record text stands in for it
         text = payload if type(payload) is str and kept.json is None else ""
+        json = _kept_json(kept) if type(payload) is str else None
         return SourceEvent(
-            type_name, kept.ts, typed or record, kept.seq, kept.line, raw=record, text=text
-        )
+            type_name, kept.ts, typed or record, kept.seq, kept.line, raw=record, text=text,
+            json=json,
+        )  # fmt: skip
 
     def stats(self) -> Stats:
         stats = self.engine.stats()

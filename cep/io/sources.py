@@ -34,6 +34,7 @@ from cep.io.time import MAX_MS, MIN_MS, BadTime, parse_time
 from cep.io.validation import Validator
 from cep.lang.types import Type
 from cep.runtime.event import Event
+from cep.runtime.match import JSON_SPACE
 
 FORMATS = ("jsonl", "csv")
 
@@ -57,12 +58,13 @@ class SourceEvent(Event):
     """An event read from a source.
 
     `data` holds the typed values (times as epoch milliseconds, `float` fields as
-    floats) that matching uses; `raw` is the record exactly as read, for output; `text`
-    is the line as read (without its newline), for a reject found later (`late`).
+    floats) that matching uses; `raw` is the record exactly as read; `text` is the line
+    as read (without its newline), for a reject found later (`late`); `json`, for a JSON
+    line, its object's text, which reports write as the event (else they encode `raw`).
     Without a schema, or when validation changed nothing, `raw` is `data`.
     """
 
-    __slots__ = ("raw", "text")
+    __slots__ = ("json", "raw", "text")
 
     def __init__(
         self,
@@ -74,6 +76,7 @@ class SourceEvent(Event):
         *,
         raw: dict[str, Any] | None = None,
         text: str = "",
+        json: str | None = None,
     ) -> None:
         self.type = type
         self.ts = ts
@@ -82,6 +85,7 @@ class SourceEvent(Event):
         self.line = line
         self.raw = data if raw is None else raw
         self.text = text
+        self.json = json
 
 
 # ------------------------------------------------------------------------------ lines
@@ -203,7 +207,14 @@ def read_jsonl(
         if not isinstance(record, dict):
             yield Reject(number, "not an object", text)
             continue
-        yield maker.make(record, number, text)
+        yield json_event(maker.make(record, number, text))
+
+
+def json_event(made: SourceEvent | Reject) -> SourceEvent | Reject:
+    """An event of a JSON line, its `json` set: the line's object, as read."""
+    if isinstance(made, SourceEvent):
+        made.json = made.text.strip(JSON_SPACE)
+    return made
 
 
 # ------------------------------------------------------------------------------ CSV
