@@ -211,7 +211,7 @@ def emit_pieces(fields: EmitFields, values: np.ndarray, strings: TextTable) -> T
     `FALLBACK_TEXT` where a value is one the interpreter must give. `strings` holds the
     JSON texts of the rule's strings, by code."""
     n = len(values)
-    texts = ColumnTexts(n, nulls=True)
+    texts = ColumnTexts(n)
     fallback = np.zeros(n, np.bool_)
     for f, (name, kind) in enumerate(zip(fields.names, fields.kinds, strict=True)):
         column = values[:, f]
@@ -250,30 +250,27 @@ def string_texts(codes: StringCodes, table: TextTable) -> None:
 # ------------------------------------------------------------------------------ texts
 
 #: how a column's cells become text in `column_rows`
-PIECE = 0  # cell value: an index into the column's pieces of text
-DIGITS = 1  # cell value: an integer, written in decimal
-TRUTH = 2  # cell value: 0 or 1, written false or true
+_PIECE = 0  # cell value: an index into the column's pieces of text
+_DIGITS = 1  # cell value: an integer, written in decimal
+_TRUTH = 2  # cell value: 0 or 1, written false or true
 
 
 @njit(cache=True, nogil=True, _nrt=False)
 def column_rows(
     kinds: np.ndarray, valid: np.ndarray, values: np.ndarray, bases: np.ndarray,
     keys: np.ndarray, blob: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-    out: np.ndarray, out_ends: np.ndarray, nulls: bool,
+    out: np.ndarray, out_ends: np.ndarray,
 ) -> None:  # fmt: skip
-    """Row r's record text `{"name": value, ...}` (its valid cells, columns in order; with
-    `nulls`, every cell, `null` where not valid) at `out[out_ends[r - 1]:out_ends[r]]`.
-    Column c's `"name": ` is piece `keys[c]`; a PIECE cell's text is piece
-    `bases[c] + values[c, r]`; piece i is `blob[starts[i]:ends[i]]`. `out` has room for
-    every row."""
+    """Row r's text `{"name":value,...}` (every column in order, `null` where not valid)
+    at `out[out_ends[r - 1]:out_ends[r]]`. Column c's `"name":` is piece `keys[c]`; a
+    `_PIECE` cell's text is piece `bases[c] + values[c, r]`; piece i is
+    `blob[starts[i]:ends[i]]`. `out` has room for every row."""
     q = 0
     for r in range(valid.shape[1]):
         out[q] = 123
         q += 1
         first = True
         for c in range(len(kinds)):
-            if not valid[c, r] and not nulls:
-                continue
             if not first:
                 out[q] = 44
                 q += 1
@@ -283,10 +280,10 @@ def column_rows(
             kind = kinds[c]
             if not valid[c, r]:
                 q = _put(out, q, _NULL, 0, 4)
-            elif kind == PIECE:
+            elif kind == _PIECE:
                 i = bases[c] + values[c, r]
                 q = _put(out, q, blob, starts[i], ends[i])
-            elif kind == DIGITS:
+            elif kind == _DIGITS:
                 q = _put_int(out, q, values[c, r])
             elif values[c, r]:
                 q = _put(out, q, _TRUE, 0, 4)
@@ -309,13 +306,12 @@ def split_pieces(blob: bytes, separator: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 class ColumnTexts:
-    """Builds the record texts of rows from their columns (`column_rows`): add each
-    column in order (`pieces`, `spans`, `integers`, `truths`), then `row_pieces()`. With
-    `nulls`, a cell that is not valid is written `null` (else left out)."""
+    """Builds the `fields` texts of reports from their values by field (`column_rows`):
+    add each field in order (`pieces`, `spans`, `integers`, `truths`), then
+    `row_pieces()`."""
 
-    def __init__(self, rows: int, *, nulls: bool = False) -> None:
+    def __init__(self, rows: int) -> None:
         self.n = rows
-        self.nulls = nulls
         self.kinds: list[int] = []
         self.valid: list[np.ndarray] = []
         self.values: list[np.ndarray] = []
@@ -351,7 +347,7 @@ class ColumnTexts:
     ) -> None:
         """A column whose cell r is piece `index[r]` of `blob` (`split_pieces`) where
         valid."""
-        self._add(key, PIECE, valid, np.where(valid, index, 0), -1)
+        self._add(key, _PIECE, valid, np.where(valid, index, 0), -1)
         starts, ends = split_pieces(blob, separator)
         if not len(starts):
             starts = ends = np.zeros(1, np.int64)
@@ -362,17 +358,17 @@ class ColumnTexts:
         starts: np.ndarray, ends: np.ndarray,
     ) -> None:  # fmt: skip
         """A column whose cell r is `data[starts[index[r]]:ends[index[r]]]` where valid."""
-        self._add(key, PIECE, valid, np.where(valid, index, 0), -1)
+        self._add(key, _PIECE, valid, np.where(valid, index, 0), -1)
         if not len(starts):
             starts = ends = np.zeros(1, np.int64)
         self.bases.append(self._blob(data.tobytes(), starts, np.maximum(ends, starts)))
 
     def integers(self, key: str, valid: np.ndarray, values: np.ndarray) -> None:
-        self._add(key, DIGITS, valid, values, 20)
+        self._add(key, _DIGITS, valid, values, 20)
         self.bases.append(0)
 
     def truths(self, key: str, valid: np.ndarray, values: np.ndarray) -> None:
-        self._add(key, TRUTH, valid, values, 5)
+        self._add(key, _TRUTH, valid, values, 5)
         self.bases.append(0)
 
     def row_pieces(self) -> TextPieces:
@@ -390,13 +386,12 @@ class ColumnTexts:
         room = 2 * n
         for c, width in enumerate(self.widths):
             cells = lengths[self.bases[c] + values[c]] if width < 0 else np.full(n, width)
-            cell_room = lengths[self.keys[c]] + 1 + (np.maximum(cells, 4) if self.nulls else cells)
-            room += int((cell_room if self.nulls else cell_room * valid[c]).sum())
+            room += int((lengths[self.keys[c]] + 1 + np.maximum(cells, 4)).sum())
         out = np.empty(room, np.uint8)
         row_ends = np.empty(n, np.int64)
         column_rows(
             np.array(self.kinds, np.int64), valid, values, np.array(self.bases, np.int64),
-            np.array(self.keys, np.int64), blob, starts, ends, out, row_ends, self.nulls,
+            np.array(self.keys, np.int64), blob, starts, ends, out, row_ends,
         )  # fmt: skip
         row_starts = np.empty(n, np.int64)
         row_starts[0] = 0

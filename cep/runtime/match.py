@@ -49,27 +49,31 @@ def encode_lines(values: list[Any]) -> bytes:
 
 
 def _escaped(value: Any) -> Any:
-    """A value whose strings with a lone surrogate are their ASCII JSON text (`json`'s
-    escapes), for msgspec to write as they are."""
+    """A value whose strings with a lone surrogate (keys too) are written as their ASCII
+    JSON text (`json`'s escapes), for msgspec to write as they are."""
     if isinstance(value, str):
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            return msgspec.Raw(json.dumps(value))
-        return value
+        return value if _utf8(value) else msgspec.Raw(json.dumps(value))
     if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            text = _escaped(key) if isinstance(key, str) else key
-            if isinstance(text, msgspec.Raw):  # (a key must be a str: its escapes undone)
-                text = key.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-            out[text] = _escaped(item)
-        return out
+        if all(not isinstance(key, str) or _utf8(key) for key in value):
+            return {key: _escaped(item) for key, item in value.items()}
+        items = (
+            (json.dumps(key) if isinstance(key, str) else encode(str(key)).decode())
+            + ":"
+            + encode(item).decode()
+            for key, item in value.items()
+        )
+        return msgspec.Raw("{" + ",".join(items) + "}")
     if isinstance(value, list | tuple):
         return [_escaped(item) for item in value]
-    if isinstance(value, Event):
-        return msgspec.Raw(event_json(value))
     return value
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def event_json(event: Any) -> str | bytes:
