@@ -348,7 +348,7 @@ def test_jsonl_odd_lines_and_their_reasons(validator: Validator) -> None:
         (7, "no type"),
         (8, "bad type"),
         (9, "not an object"),
-        (10, "bad json: Expecting property name enclosed in double quotes"),
+        (10, "bad json: a key is not a quoted string at character 2"),
         (11, "not UTF-8"),
     ]
     (batch,) = batches

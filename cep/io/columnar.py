@@ -60,7 +60,9 @@ from cep.io.sources import (
     _csv_record,
     _Maker,
     convert_cell,
+    csv_reason,
     infer_cell,
+    json_reason,
     line_text,
 )
 from cep.io.time import MAX_MS, MIN_MS, BadTime, parse_time
@@ -1250,10 +1252,8 @@ class _JsonlReader(_Reader):
             return Reject(number, "not UTF-8", text)
         try:
             record = _DECODER.decode(text)
-        except json.JSONDecodeError as error:
-            return Reject(number, f"bad json: {error.msg}", text)
-        except (ValueError, RecursionError) as error:
-            return Reject(number, f"bad json: {error}", text)
+        except (ValueError, RecursionError):
+            return Reject(number, json_reason(text), text)
         if not isinstance(record, dict):
             return Reject(number, "not an object", text)
         result = self.maker.make(record, number, text)
@@ -1789,7 +1789,7 @@ class _CsvReader(_Reader):
         except StopIteration:
             return len(block)
         except csv.Error as error:
-            slow.append(Reject(number, f"bad csv: {error}", "\n".join(feed.taken)))
+            slow.append(Reject(number, csv_reason(error), "\n".join(feed.taken)))
             return feed.i
         text = "\n".join(feed.taken)
         if not text or text.isspace():

@@ -125,6 +125,55 @@ def _no_constant(name: str) -> Any:
 
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
+#: the JSON decoder's complaints in the project's words (what a reject's reason says),
+#: by how they start
+_JSON_PROBLEMS = {
+    "Expecting value": "a value is missing",
+    "Expecting ',' delimiter": "a comma is missing",
+    "Expecting ':' delimiter": "a colon is missing",
+    "Expecting property name enclosed in double quotes": "a key is not a quoted string",
+    "Unterminated string starting at": "a string is not closed",
+    "Invalid control character": "a control character in a string",
+    "Invalid \\": "a bad escape in a string",
+    "Extra data": "more after the object",
+}
+#: the CSV reader's complaints in the project's words, by how they start
+_CSV_PROBLEMS = {
+    "field larger than field limit": "a cell is too long",
+    "line contains NUL": "a NUL character",
+    "unexpected end of data": "a quoted cell is not closed",
+    "new-line character seen in unquoted field": "a line break in an unquoted cell",
+}
+
+
+def json_reason(text: str) -> str:
+    """Why a line is not one JSON value (`_DECODER` refused it), in the project's words
+    (a library's message never reaches a reject): `bad json: a comma is missing at
+    character 12`, `... at the end`."""
+    try:
+        _DECODER.decode(text)
+    except json.JSONDecodeError as error:
+        problem = next(
+            (words for start, words in _JSON_PROBLEMS.items() if error.msg.startswith(start)),
+            "not valid JSON",
+        )
+        where = "the end" if error.pos >= len(text) else f"character {error.pos + 1}"
+        return f"bad json: {problem} at {where}"
+    except RecursionError:
+        return "bad json: nested too deep"
+    except ValueError as error:  # NaN or Infinity (`_no_constant`)
+        return f"bad json: {error}"
+    return "bad json"
+
+
+def csv_reason(error: csv.Error) -> str:
+    """Why `csv.reader` refused a row, in the project's words."""
+    message = str(error)
+    for start, problem in _CSV_PROBLEMS.items():
+        if message.startswith(start):
+            return f"bad csv: {problem}"
+    return "bad csv: not valid CSV"
+
 
 class _Maker:
     """Turns one record into an event or a reject (type, time, validation)."""
@@ -198,11 +247,8 @@ def read_jsonl(
             continue
         try:
             record = _DECODER.decode(text)
-        except json.JSONDecodeError as error:
-            yield Reject(number, f"bad json: {error.msg}", text)
-            continue
-        except (ValueError, RecursionError) as error:
-            yield Reject(number, f"bad json: {error}", text)
+        except (ValueError, RecursionError):
+            yield Reject(number, json_reason(text), text)
             continue
         if not isinstance(record, dict):
             yield Reject(number, "not an object", text)
@@ -314,7 +360,7 @@ def read_csv(
         except StopIteration:
             return
         except csv.Error as error:
-            yield Reject(start, f"bad csv: {error}", feed.text)
+            yield Reject(start, csv_reason(error), feed.text)
             continue
         text = feed.text
         if not text or text.isspace():
