@@ -372,7 +372,7 @@ class ColumnTexts:
         self.bases.append(0)
 
     def row_pieces(self) -> TextPieces:
-        """Each row's record text, as pieces of one buffer (row after row)."""
+        """Each report's `fields` text, as pieces of one buffer (report after report)."""
         n = self.n
         if n == 0 or not self.kinds:
             data = np.frombuffer(b"{}" * n, np.uint8)

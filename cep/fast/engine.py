@@ -105,7 +105,7 @@ COMPACT_AT = 200_000
 #: the bytes of batches a rule holds for the lines of its kept events (`TextTable.lend`)
 #: before it compacts and copies those still held
 LEND_LIMIT = 64 << 20
-#: `ColumnarRun.prepare` makes record texts ahead for at most 1/AHEAD_SHARE of a batch
+#: `ColumnarRun.prepare` makes event texts ahead for at most 1/AHEAD_SHARE of a batch
 AHEAD_SHARE = 4
 
 
@@ -326,8 +326,8 @@ class FastRule:
         #: each partition's `key` as JSON text
         self._key_texts = TextTable()
         #: each kept event's text, beside its type code, time, line and sequence number:
-        #: with `as_text` its record text (`_stored` rebuilds a `KeptEvent` from these),
-        #: else its JSON line as read (`MatchTable` does)
+        #: its JSON line as read, or with `as_text` a row's record as encoded (`_stored`
+        #: and `MatchTable` rebuild a `KeptEvent` from these)
         self._record_texts = TextTable(width=4)
         self._type_codes: dict[str, int] = {}
         self.type_names: list[str] = []  # by code
@@ -1096,7 +1096,7 @@ class ColumnarRun:
     matched in time order, several batches' rows as one batch where they interleave.
     Batches may come from several readers (of one format, with a delay). Matched events are kept as
     their lines and rebuilt as `SourceEvent`s when a report (a `LazyMatch`) is read; with
-    `as_text`, reports are their JSON lines (`Match.to_json`'s text), written in bulk.
+    `as_text`, reports are their JSON lines, written in bulk (events as read).
 
     A JSON lines batch's kept lines are not copied: each rule holds the batches they lie
     in, up to `LEND_LIMIT` bytes of them, then copies the lines it still needs and lets
@@ -1120,7 +1120,7 @@ class ColumnarRun:
         #: each rule's place among every rule of the run (for merging with others)
         self.indexes = list(range(len(rules))) if indexes is None else indexes
         self.engine = FastEngine(rules, max_runs_per_key=max_runs_per_key, as_text=as_text)
-        #: reports as JSON lines: kept events' record texts are made when they are kept
+        #: reports as JSON lines: kept events' texts are kept when they are
         self.as_text = as_text
         self.schemas = schemas
         self.validator = Validator(schemas)
@@ -1163,9 +1163,9 @@ class ColumnarRun:
     def prepare(self, batch: Batch) -> None:
         """Work on a batch that needs nothing of the run's state, done ahead by a reader
         on its own thread while the batch before is matched (`read_parquet_batches`'
-        `prepare`): the term tests, and with `as_text` the record texts of the events
-        some term accepts, when they are at most a quarter of the batch (only those can
-        be kept)."""
+        `prepare`): the term tests, and with `as_text` the texts (records encoded) of the
+        events some term accepts, when they are at most a quarter of the batch (only
+        those can be kept)."""
         if not len(batch):
             return
         accepted = np.zeros(len(batch), dtype=np.bool_)
@@ -1303,7 +1303,7 @@ class ColumnarRun:
 
     def _events(self, batch: Batch, indexes: list[int], seqs: list[int]) -> list[KeptEvent]:
         """Taken events, kept as their lines (or records) until a report needs them
-        (with `as_text`, only those whose record texts are not made in bulk:
+        (with `as_text`, only those whose texts are not kept in bulk:
         `FastRule._keep_texts`)."""
         payloads = batch.kept_of(indexes)
         names = batch.types.values
@@ -1316,7 +1316,7 @@ class ColumnarRun:
         payload, type_name = kept.payload, kept.type
         record = kept.record_of(payload)
         typed, _ = self.validator.validate(type_name, record)
-        # the line as read (for a reject found later); a record text stands in for it
+        # the line as read (for a reject found later); a record's text stands in for it
         text = payload if type(payload) is str and kept.json is None else ""
         json = _kept_json(kept) if type(payload) is str else None
         return SourceEvent(

@@ -253,7 +253,7 @@ class Batch:
         self.rejects = rejects
         self.lines = lines
         self._texts = texts
-        #: record texts made ahead (`make_record_pieces`): the rows, sorted, and their pieces
+        #: texts made ahead (`make_record_pieces`): the rows, sorted, and their pieces
         self._ahead: tuple[np.ndarray, TextPieces] | None = None
         #: what work done ahead on the batch (on a reader's thread) left for its users, by
         #: who left it (`ColumnarRun.prepare`)
