@@ -22,23 +22,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from numba import njit
 
 from cep.fast.programs import (
     BOOL,
     NUM,
     STR,
     ProgramCompiler,
-    StringCodes,
     Unsupported,
     expr_text,
 )
-from cep.fast.reporttext import FALLBACK_TEXT, TextTable, _put, _put_int
-from cep.io.columnar import TextPieces
-from cep.io.jsonscan import _FALSE, _NULL, _TRUE
+from cep.fast.reporttext import FALLBACK_TEXT
+from cep.io.columnar import TextPieces, record_texts
 from cep.lang import ast
 from cep.lang.types import Type
-from cep.runtime.match import encode, encode_lines
 
 INT, FLOAT, TEXT, TRUTH = "int", "float", "str", "bool"
 #: a float sum: `0` (an int) when it added nothing, so an exact 0.0 is left to the
@@ -204,196 +200,39 @@ class EmitPlan:
             return None
 
 
-def emit_pieces(fields: EmitFields, values: np.ndarray, strings: TextTable) -> TextPieces:
-    """The `fields` texts of reports (`{"name":value,...}` of the values the interpreter
-    computes, each as `encode` writes it; NaN and infinities null) from their values
-    (`values[report, field]`, `kernel.report_values`), made in bulk (`ColumnTexts`);
-    `FALLBACK_TEXT` where a value is one the interpreter must give. `strings` holds the
-    JSON texts of the rule's strings, by code."""
+def emit_pieces(fields: EmitFields, values: np.ndarray, strings: list[str]) -> TextPieces:
+    """The `fields` texts of reports from their values (`values[report, field]`,
+    `kernel.report_values`): each report's `{"name": value, ...}` of the Python values
+    the interpreter computes (null where there is none), encoded in one call by the
+    encoder of reports (`record_texts`); `FALLBACK_TEXT` where a value is one the
+    interpreter must give. `strings` are the rule's strings, by code."""
     n = len(values)
-    texts = ColumnTexts(n)
     fallback = np.zeros(n, np.bool_)
-    for f, (name, kind) in enumerate(zip(fields.names, fields.kinds, strict=True)):
+    columns = []
+    for f, kind in enumerate(fields.kinds):
         column = values[:, f]
-        key = encode(name).decode() + ":"
         known = column == column
         if kind in (FLOAT, FLOAT_SUM):
             if kind == FLOAT_SUM:  # a sum of nothing: the integer 0
                 fallback |= column == 0.0
-            texts.pieces(key, np.isfinite(column), np.arange(n), encode_lines(column.tolist()), 10)
-        elif kind == INT:
+            columns.append(column.tolist())  # (NaN and infinities: null)
+            continue
+        if kind == INT:
             exact = np.abs(column) < EXACT_INTEGERS
             fallback |= known & ~exact
-            texts.integers(key, known, np.where(exact, column, 0).astype(np.int64))
+            cells = np.where(known & exact, column, 0).astype(np.int64).tolist()
         elif kind == TEXT:
-            codes = np.where(known, column, 0).astype(np.int64)
-            texts.spans(
-                key, known, codes, strings.data[: strings.used], strings.starts, strings.ends
-            )
+            cells = [strings[code] for code in np.where(known, column, 0).astype(np.int64).tolist()]
         else:
-            texts.truths(key, known, (column != 0.0).astype(np.int64))
-    data, starts, ends = texts.row_pieces()
+            cells = (column != 0.0).tolist()
+        if not known.all():
+            cells = [cell if ok else None for cell, ok in zip(cells, known.tolist(), strict=True)]
+        columns.append(cells)
+    names = fields.names
+    if columns:
+        records = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    else:
+        records = [{} for _ in range(n)]
+    data, starts, ends = record_texts(records)
     ends[fallback] = FALLBACK_TEXT
     return data, starts, ends
-
-
-def string_texts(codes: StringCodes, table: TextTable) -> None:
-    """The JSON texts of the strings of `codes` put in `table` by code (those added
-    since the last call); at least one entry."""
-    have, count = len(table), len(codes.codes)
-    if count > have:
-        strings = list(codes.codes)[have:]
-        table.put_texts(np.arange(have, count), [encode(text) for text in strings])
-    table.reserve(max(count, 1))
-
-
-# ------------------------------------------------------------------------------ texts
-
-#: how a column's cells become text in `column_rows`
-_PIECE = 0  # cell value: an index into the column's pieces of text
-_DIGITS = 1  # cell value: an integer, written in decimal
-_TRUTH = 2  # cell value: 0 or 1, written false or true
-
-
-@njit(cache=True, nogil=True, _nrt=False)
-def column_rows(
-    kinds: np.ndarray, valid: np.ndarray, values: np.ndarray, bases: np.ndarray,
-    keys: np.ndarray, blob: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-    out: np.ndarray, out_ends: np.ndarray,
-) -> None:  # fmt: skip
-    """Row r's text `{"name":value,...}` (every column in order, `null` where not valid)
-    at `out[out_ends[r - 1]:out_ends[r]]`. Column c's `"name":` is piece `keys[c]`; a
-    `_PIECE` cell's text is piece `bases[c] + values[c, r]`; piece i is
-    `blob[starts[i]:ends[i]]`. `out` has room for every row."""
-    q = 0
-    for r in range(valid.shape[1]):
-        out[q] = 123
-        q += 1
-        first = True
-        for c in range(len(kinds)):
-            if not first:
-                out[q] = 44
-                q += 1
-            first = False
-            k = keys[c]
-            q = _put(out, q, blob, starts[k], ends[k])
-            kind = kinds[c]
-            if not valid[c, r]:
-                q = _put(out, q, _NULL, 0, 4)
-            elif kind == _PIECE:
-                i = bases[c] + values[c, r]
-                q = _put(out, q, blob, starts[i], ends[i])
-            elif kind == _DIGITS:
-                q = _put_int(out, q, values[c, r])
-            elif values[c, r]:
-                q = _put(out, q, _TRUE, 0, 4)
-            else:
-                q = _put(out, q, _FALSE, 0, 5)
-        out[q] = 125
-        q += 1
-        out_ends[r] = q
-
-
-def split_pieces(blob: bytes, separator: int) -> tuple[np.ndarray, np.ndarray]:
-    """Where the pieces of `blob` are, each ended by byte `separator` (a JSON value
-    holds no raw newline; numbers no comma): their starts and ends."""
-    ends = np.flatnonzero(np.frombuffer(blob, np.uint8) == separator)
-    starts = np.empty(len(ends), np.int64)
-    if len(ends):
-        starts[0] = 0
-        starts[1:] = ends[:-1] + 1
-    return starts, ends
-
-
-class ColumnTexts:
-    """Builds the `fields` texts of reports from their values by field (`column_rows`):
-    add each field in order (`pieces`, `spans`, `integers`, `truths`), then
-    `row_pieces()`."""
-
-    def __init__(self, rows: int) -> None:
-        self.n = rows
-        self.kinds: list[int] = []
-        self.valid: list[np.ndarray] = []
-        self.values: list[np.ndarray] = []
-        self.bases: list[int] = []
-        self.keys: list[int] = []
-        self.blobs: list[bytes] = []
-        self.starts: list[np.ndarray] = []
-        self.ends: list[np.ndarray] = []
-        self.size = 0  # bytes in blobs
-        self.count = 0  # pieces in blobs
-        self.widths: list[int] = []  # the most bytes a cell's text takes (-1: its piece's)
-
-    def _blob(self, blob: bytes, starts: np.ndarray, ends: np.ndarray) -> int:
-        """Add pieces; the index of the first."""
-        first = self.count
-        self.blobs.append(blob)
-        self.starts.append(starts + self.size)
-        self.ends.append(ends + self.size)
-        self.size += len(blob)
-        self.count += len(starts)
-        return first
-
-    def _add(self, key: str, kind: int, valid: np.ndarray, values: np.ndarray, width: int) -> None:
-        text = key.encode()
-        self.keys.append(self._blob(text, np.zeros(1, np.int64), np.full(1, len(text))))
-        self.kinds.append(kind)
-        self.valid.append(valid)
-        self.values.append(values)
-        self.widths.append(width)
-
-    def pieces(
-        self, key: str, valid: np.ndarray, index: np.ndarray, blob: bytes, separator: int
-    ) -> None:
-        """A column whose cell r is piece `index[r]` of `blob` (`split_pieces`) where
-        valid."""
-        self._add(key, _PIECE, valid, np.where(valid, index, 0), -1)
-        starts, ends = split_pieces(blob, separator)
-        if not len(starts):
-            starts = ends = np.zeros(1, np.int64)
-        self.bases.append(self._blob(blob, starts, ends))
-
-    def spans(
-        self, key: str, valid: np.ndarray, index: np.ndarray, data: np.ndarray,
-        starts: np.ndarray, ends: np.ndarray,
-    ) -> None:  # fmt: skip
-        """A column whose cell r is `data[starts[index[r]]:ends[index[r]]]` where valid."""
-        self._add(key, _PIECE, valid, np.where(valid, index, 0), -1)
-        if not len(starts):
-            starts = ends = np.zeros(1, np.int64)
-        self.bases.append(self._blob(data.tobytes(), starts, np.maximum(ends, starts)))
-
-    def integers(self, key: str, valid: np.ndarray, values: np.ndarray) -> None:
-        self._add(key, _DIGITS, valid, values, 20)
-        self.bases.append(0)
-
-    def truths(self, key: str, valid: np.ndarray, values: np.ndarray) -> None:
-        self._add(key, _TRUTH, valid, values, 5)
-        self.bases.append(0)
-
-    def row_pieces(self) -> TextPieces:
-        """Each report's `fields` text, as pieces of one buffer (report after report)."""
-        n = self.n
-        if n == 0 or not self.kinds:
-            data = np.frombuffer(b"{}" * n, np.uint8)
-            return data, np.arange(0, 2 * n, 2, dtype=np.int64), np.arange(2, 2 * n + 2, 2)
-        starts = np.concatenate(self.starts)
-        ends = np.concatenate(self.ends)
-        blob = np.frombuffer(b"".join(self.blobs), np.uint8)
-        valid = np.stack(self.valid)
-        values = np.stack(self.values).astype(np.int64, copy=False)
-        lengths = ends - starts
-        room = 2 * n
-        for c, width in enumerate(self.widths):
-            cells = lengths[self.bases[c] + values[c]] if width < 0 else np.full(n, width)
-            room += int((lengths[self.keys[c]] + 1 + np.maximum(cells, 4)).sum())
-        out = np.empty(room, np.uint8)
-        row_ends = np.empty(n, np.int64)
-        column_rows(
-            np.array(self.kinds, np.int64), valid, values, np.array(self.bases, np.int64),
-            np.array(self.keys, np.int64), blob, starts, ends, out, row_ends,
-        )  # fmt: skip
-        row_starts = np.empty(n, np.int64)
-        row_starts[0] = 0
-        row_starts[1:] = row_ends[:-1]
-        return out[: row_ends[-1]], row_starts, row_ends

@@ -39,7 +39,7 @@ from cep.compile.conditions import (
 from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
 from cep.compile.rule import CompiledRule
 from cep.fast import kernel
-from cep.fast.emit import EXACT_INTEGERS, EmitPlan, emit_pieces, string_texts
+from cep.fast.emit import EXACT_INTEGERS, EmitPlan, emit_pieces
 from cep.fast.held import HeldRows
 from cep.fast.kept import new_kept_events, write_info
 from cep.fast.order import in_time_order
@@ -321,8 +321,8 @@ class FastRule:
         self.emit_plan = plan.emit if as_text else None
         #: reports as JSON text (`_report_texts`) instead of `LazyMatch`es
         self.as_text = as_text
-        #: the JSON texts of the rule's strings, by code (for `emit` values that are text)
-        self._string_texts = TextTable()
+        #: the rule's strings, by code (for `emit` values that are text)
+        self._strings: list[str] = []
         #: each partition's `key` as JSON text
         self._key_texts = TextTable()
         #: each kept event's text, beside its type code, time, line and sequence number:
@@ -870,7 +870,8 @@ class FastRule:
         blobs: list[np.ndarray] = []
         size = 0
         extras = self._extras(np.zeros((len(self.slots), 0), dtype=np.float64))
-        string_texts(self.strings, self._string_texts)
+        if len(self._strings) < len(self.strings.codes):
+            self._strings.extend(list(self.strings.codes)[len(self._strings) :])
         for code, fields in ((0, plan.match), (1, plan.timeout)):
             rows = np.flatnonzero(kinds == code)
             if not len(rows):
@@ -881,7 +882,7 @@ class FastRule:
             values = np.empty((len(rows), len(fields.programs)), dtype=np.float64)
             state = self.state.as_tuple()
             kernel.report_values(fields.programs, cells[rows], state, extras, values)
-            data, made_starts, made_ends = emit_pieces(fields, values, self._string_texts)
+            data, made_starts, made_ends = emit_pieces(fields, values, self._strings)
             starts[rows] = made_starts + size
             ends[rows] = np.where(made_ends >= 0, made_ends + size, made_ends)
             blobs.append(data)
