@@ -374,3 +374,19 @@ def test_events_rebuilt_from_record_texts_are_typed_by_their_schema() -> None:
     expected = _interpreted(checked, rules, lines, flush=True)
     assert len(expected) == 1 and expected[0]["fields"]["when"] == 1704067201000
     assert _written(checked, rules, lines, flush=True, size=64) == expected
+
+
+def test_a_text_emit_value_of_no_string_is_null() -> None:
+    """An `emit` of a text field no event had (the rule has seen no string yet) is null,
+    as the interpreter writes it."""
+    checked = check_sources(
+        {
+            "r.cep": SCHEMA + "rule r { pattern a = E[true] -> f = E[v >= 2]+ -> c = E[v == 1] "
+            "within 6ms skip none on timeout emit t0 = a.s }"
+        }
+    )
+    rules = load_rules(checked)
+    lines = ['{"type": "E", "ts": 0, "k": "a", "extra": [1, 2.5e-07]}']
+    expected = _interpreted(checked, rules, lines, flush=True)
+    assert [report["fields"] for report in expected] == [{"t0": None}]
+    assert _written(checked, rules, lines, flush=True, size=1) == expected

@@ -222,7 +222,8 @@ def emit_pieces(fields: EmitFields, values: np.ndarray, strings: list[str]) -> T
             fallback |= known & ~exact
             cells = np.where(known & exact, column, 0).astype(np.int64).tolist()
         elif kind == TEXT:
-            cells = [strings[code] for code in np.where(known, column, 0).astype(np.int64).tolist()]
+            codes = np.where(known, column, -1).astype(np.int64).tolist()
+            cells = [strings[code] if code >= 0 else None for code in codes]
         else:
             cells = (column != 0.0).tolist()
         if not known.all():
