@@ -89,3 +89,17 @@ def test_cells_typed_by_the_schema_and_empty_cells_left_out() -> None:
         '{"type":"F","ts":1001,"a":"café","b":"false","c":3,"d":100000.0,"f":2.25}',
         '{"ts":1002,"a":"7","c":12,"d":-0.0,"f":3}',
     ]
+
+
+def test_header_names_of_any_text() -> None:
+    """Header names with quotes, backslashes, spaces or other scripts, or named twice
+    (the last cell wins), key the records as the row reader keys them."""
+    for header in (["type", "ts", 'a"b', "x\\y", "1 st", "é", "ts "], ["type", "ts", "a", "a"]):
+        data = (
+            ",".join(f'"{name}"'.replace('a"b', 'a""b') for name in header)
+            + "\nE,1000,"
+            + ",".join(str(k) for k in range(len(header) - 2))
+            + "\n"
+        ).encode()
+        texts = _texts(data)
+        assert [msgspec.json.decode(text) for text in texts] == _records(data), header
