@@ -119,8 +119,12 @@ def _lines(stream: Lines) -> Iterator[tuple[int, str, bool]]:
         yield number, text, ok
 
 
+class _NotJson(ValueError):
+    """NaN or Infinity, which Python's `json` takes and JSON does not."""
+
+
 def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    raise _NotJson(f"{name} is not valid JSON")
 
 
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
@@ -161,8 +165,10 @@ def json_reason(text: str) -> str:
         return f"bad json: {problem} at {where}"
     except RecursionError:
         return "bad json: nested too deep"
-    except ValueError as error:  # NaN or Infinity (`_no_constant`)
+    except _NotJson as error:
         return f"bad json: {error}"
+    except ValueError:  # (an integer past `sys.get_int_max_str_digits()`)
+        return "bad json: a number too long"
     return "bad json"
 
 
