@@ -43,10 +43,8 @@ COMPILED_MODULES = (
     "fast/tables.py",
     "fast/timers.py",
     "fast/vector.py",
-    "io/csvtext.py",
     "io/jsonscan.py",
     "io/newlines.py",
-    "io/recordtext.py",
 )
 
 

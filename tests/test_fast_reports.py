@@ -1,11 +1,12 @@
 """Reports written in bulk (`ColumnarRun(as_text=True)`, what `cep run` writes): `emit`
-computed by the kernel, records encoded in one call. Each line must be the text the
-interpreter's `Match.to_json` writes for the same report."""
+computed by the kernel, events as read. Each line must be strict JSON and read back as
+the line the interpreter's `Match.to_json` writes for the same report."""
 
 from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,17 +25,26 @@ from cep.testing.runner import TestRunner
 SCHEMA = "event E { k: str, v: int?, x: float?, s: str?, b: bool? }\n"
 
 
-def _interpreted(checked, rules, lines: list[str], flush: bool, delay: int = 0) -> list[str]:
+def _values(lines: list[str]) -> list[Any]:
+    """Report lines as JSON values (each strict JSON: no NaN, no infinity)."""
+
+    def refuse(name: str) -> Any:
+        raise AssertionError(f"{name} is not strict JSON")
+
+    return [json.loads(line, parse_constant=refuse) for line in lines]
+
+
+def _interpreted(checked, rules, lines: list[str], flush: bool, delay: int = 0) -> list[Any]:
     engine = MatchingEngine(rules, allowed_delay_ms=delay)
     out = []
     for item in read_jsonl(lines, validator=Validator(checked.schemas)):
         if not isinstance(item, Reject):
             out.extend(engine.push(item))
     out.extend(engine.finish(flush=flush))
-    return [m.to_json() for m in out]
+    return _values([m.to_json() for m in out])
 
 
-def _written(checked, rules, lines: list[str], flush: bool, size: int, delay: int = 0) -> list[str]:
+def _written(checked, rules, lines: list[str], flush: bool, size: int, delay: int = 0) -> list[Any]:
     run = ColumnarRun(rules, checked.schemas, as_text=True, allowed_delay_ms=delay)
     source = io.BytesIO("".join(line + "\n" for line in lines).encode())
     out: list = []
@@ -44,7 +54,7 @@ def _written(checked, rules, lines: list[str], flush: bool, size: int, delay: in
         out.extend(run.run(batch))
     out.extend(run.finish(flush=flush))
     assert all(type(line) is str for line in out)
-    return out
+    return _values(out)
 
 
 def test_library_rules_write_what_the_interpreter_writes() -> None:
@@ -234,17 +244,16 @@ def test_record_texts_stay_bounded_by_live_state() -> None:
     assert max(room for _, room in sizes[10:]) <= 4 * 65_536 + 200_000, sizes
 
 
-def test_text_table_keeps_renumbers_and_marks_unwritable_texts() -> None:
-    """A `TextTable`: texts by entry, a lone surrogate marked for the interpreter's
-    path, entries renumbered as the kernel compacts, the buffer rewritten."""
+def test_text_table_keeps_renumbers_and_rewrites() -> None:
+    """A `TextTable`: texts by entry, entries renumbered as the kernel compacts, the
+    buffer rewritten."""
     import numpy as np
 
     import cep.fast.reporttext as reporttext
 
     table = reporttext.TextTable(width=1)
-    table.put_texts(np.array([3, 0, 5]), ["three", "zéro, zéro", "\ud800"])
-    assert (table.text(3), table.text(0)) == ("three", "zéro, zéro")
-    assert table.ends[5] == reporttext.FALLBACK_TEXT
+    table.put_texts(np.array([3, 0, 5]), [b"three", "zéro, zéro".encode(), b"five"])
+    assert (table.text(3), table.text(0), table.text(5)) == ("three", "zéro, zéro", "five")
     assert table.ends[1] == reporttext.NOT_MADE
     table.info[3, 0] = 33
     saved = reporttext.REWRITE_AT
@@ -254,8 +263,8 @@ def test_text_table_keeps_renumbers_and_marks_unwritable_texts() -> None:
     finally:
         reporttext.REWRITE_AT = saved
     assert table.text(0) == "three" and table.info[0, 0] == 33
-    assert table.ends[1] == reporttext.FALLBACK_TEXT
-    assert table.used == len("three")
+    assert table.text(1) == "five"
+    assert table.used == len("threefive")
 
 
 def test_text_table_lends_texts_and_copies_them_when_settled() -> None:
@@ -266,7 +275,7 @@ def test_text_table_lends_texts_and_copies_them_when_settled() -> None:
     import cep.fast.reporttext as reporttext
 
     table = reporttext.TextTable(width=1)
-    table.put_texts(np.array([0]), ["own"])
+    table.put_texts(np.array([0]), [b"own"])
     first, second = b'{"a": 1}\n{"b": "\xc3\xa9"}\n', b"xx{}yy"
     table.lend(np.array([1, 2]), first, np.array([0, 9]), np.array([8, 20]))
     # by rows: entry 4 has row 2's span, whose end is -1 (no text: reported missing)
@@ -294,19 +303,17 @@ def test_text_table_lends_texts_and_copies_them_when_settled() -> None:
 
 def test_report_lines_merge_in_release_order_and_write_utf8() -> None:
     """`ReportLines`: rules' lines merged by release key, then rule index, then each
-    rule's order; joined as UTF-8 with a newline each; a lone surrogate written as its
-    JSON escape (as `write_json_text` does), kept as itself in `texts`."""
+    rule's order; joined as UTF-8 with a newline each."""
     import numpy as np
 
     from cep.fast.reporttext import ReportLines
 
     def lines(keys: list[tuple[int, ...]], texts: list[str]) -> ReportLines:
-        encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+        encoded = [t.encode() for t in texts]
         ends = np.cumsum([len(e) for e in encoded])
         starts = ends - [len(e) for e in encoded]
         data = np.frombuffer(b"".join(encoded), np.uint8)
-        odd = any("\ud800" in t for t in texts)
-        return ReportLines(np.array(keys, np.int64).reshape(-1, 4), data, starts, ends, odd)
+        return ReportLines(np.array(keys, np.int64).reshape(-1, 4), data, starts, ends)
 
     first = lines([(5, 0, 0, 0), (9, 0, 0, 0)], ['"a5"', '"a9"'])
     second = lines([(5, 0, 0, 0), (1, 1, 0, 0), (5, 0, 0, 0)], ['"b5"', '"b1"', '"é"'])
@@ -315,24 +322,23 @@ def test_report_lines_merge_in_release_order_and_write_utf8() -> None:
     assert merged.keys[:, 4:].tolist() == [[0, 1], [0, 0], [0, 2], [1, 0], [1, 1]]
     assert merged.joined() == '"b1"\n"b5"\n"é"\n"a5"\n"a9"\n'.encode()
     assert len(ReportLines.merge([], [])) == 0
-    odd = ReportLines.merge([first, lines([(7, 0, 0, 0)], ['"\ud800"'])], [0, 1])
-    assert odd.texts() == ['"a5"', '"\ud800"', '"a9"']
-    assert odd.joined() == b'"a5"\n"\\ud800"\n"a9"\n'
 
 
-def test_cep_run_writes_a_lone_surrogate_as_the_interpreter_does(tmp_path, capsys) -> None:
-    """A report only the interpreter's path can write (a tag with a lone surrogate) is
-    written by `cep run --engine fast` as by the interpreter, byte for byte."""
+def test_cep_run_writes_a_lone_surrogate_as_its_escape(tmp_path, capsys) -> None:
+    """A tag and a key with a lone surrogate (which has no UTF-8 form) are written as
+    their escape by every engine: strict JSON lines that read back the same."""
     from cep.cli import main
 
     rules = tmp_path / "r.cep"
     rules.write_text(
-        SCHEMA + 'rule r { pattern a = E[v == 1] -> b = E[v == 2] within 5ms tags "\\ud800" }'
+        SCHEMA + "rule r { partition by s pattern a = E[v == 1] -> b = E[v == 2] within 5ms "
+        'tags "\\ud800" }'
     )
     feed = tmp_path / "feed.jsonl"
     feed.write_text(
         "".join(
-            json.dumps({"type": "E", "ts": i, "k": "a", "v": 1 + i % 2}) + "\n" for i in range(6)
+            json.dumps({"type": "E", "ts": i, "k": "a", "v": 1 + i % 2, "s": "\ud800"}) + "\n"
+            for i in range(6)
         )
     )
     written = []
@@ -341,8 +347,11 @@ def test_cep_run_writes_a_lone_surrogate_as_the_interpreter_does(tmp_path, capsy
         argv = ["run", str(rules), "--input", str(feed), "--output", str(out), "--quiet"]
         assert main([*argv, "--engine", engine]) == 0, capsys.readouterr().err
         written.append(out.read_bytes())
-    assert written[0] == written[1]
-    assert written[0].count(b'"tags": ["\\ud800"]') == 3
+        assert written[-1].count(b'"tags":["\\ud800"]') == 3
+    reports = [_values(text.decode().splitlines()) for text in written]
+    assert reports[0] == reports[1]
+    assert reports[0][0]["key"] == {"s": "\ud800"}
+    assert reports[0][0]["events"]["a"] == json.loads(feed.read_text().splitlines()[0])
 
 
 def test_events_rebuilt_from_record_texts_are_typed_by_their_schema() -> None:
@@ -363,5 +372,21 @@ def test_events_rebuilt_from_record_texts_are_typed_by_their_schema() -> None:
         for t, when in ((1, "2024-01-01T00:00:00Z"), (2, "2024-01-01T00:00:01Z"))
     ]
     expected = _interpreted(checked, rules, lines, flush=True)
-    assert len(expected) == 1 and '"when": 1704067201000' in expected[0]
+    assert len(expected) == 1 and expected[0]["fields"]["when"] == 1704067201000
     assert _written(checked, rules, lines, flush=True, size=64) == expected
+
+
+def test_a_text_emit_value_of_no_string_is_null() -> None:
+    """An `emit` of a text field no event had (the rule has seen no string yet) is null,
+    as the interpreter writes it."""
+    checked = check_sources(
+        {
+            "r.cep": SCHEMA + "rule r { pattern a = E[true] -> f = E[v >= 2]+ -> c = E[v == 1] "
+            "within 6ms skip none on timeout emit t0 = a.s }"
+        }
+    )
+    rules = load_rules(checked)
+    lines = ['{"type": "E", "ts": 0, "k": "a", "extra": [1, 2.5e-07]}']
+    expected = _interpreted(checked, rules, lines, flush=True)
+    assert [report["fields"] for report in expected] == [{"t0": None}]
+    assert _written(checked, rules, lines, flush=True, size=1) == expected

@@ -14,13 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cep.fast.reporttext import piece_texts
 from cep.io.columnar import (
     read_csv_batches,
     read_jsonl_batches,
     read_parquet_batches,
 )
 from cep.io.gather import gather_rows
-from cep.io.recordtext import piece_texts
 
 FIELDS = {"k": "str", "v": "int", "w": "float", "note": "object"}
 
@@ -36,9 +36,14 @@ RECORDS = [
 
 
 def _view(batch, i: int) -> tuple:
-    """What matching and reports read of row `i`."""
+    """What matching and reports read of row `i` (a JSON line's text in reports is its
+    line where it lies in the batch's buffer, a row's its record encoded)."""
     pieces = batch.record_pieces(np.array([i], np.int64))
     record = piece_texts(pieces)[0] if pieces is not None else None
+    lines = batch.line_texts()
+    if lines is not None and lines[2][i] >= 0:
+        buf, starts, ends = lines
+        record = bytes(buf[starts[i] : ends[i]]).decode()
     return (batch.type_name(i), int(batch.ts[i]), int(batch.line[i]), batch.values(i),
             batch.text(i), record, batch.record_of(batch.kept_of([i])[0]))  # fmt: skip
 

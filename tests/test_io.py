@@ -257,8 +257,18 @@ def test_jsonl_events_have_type_time_seq_and_line() -> None:
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        ("nope", "bad json: Expecting value"),
-        ('{"type": "A", "ts": 1', "bad json: Expecting ',' delimiter"),
+        ("nope", "bad json: a value is missing at character 1"),
+        ('{"type": "A", "ts": 1', "bad json: a comma is missing at the end"),
+        ('{"type": "A" "ts": 1}', "bad json: a comma is missing at character 14"),
+        ('{"type" "A"}', "bad json: a colon is missing at character 9"),
+        ("{type: 1}", "bad json: a key is not a quoted string at character 2"),
+        ('{"type": "A', "bad json: a string is not closed at character 10"),
+        ('{"type": "\x01"}', "bad json: a control character in a string at character 11"),
+        ('{"type": "\\q"}', "bad json: a bad escape in a string at character 11"),
+        ('{"type": "\\u12"}', "bad json: a bad escape in a string at character 12"),
+        ('{"type": "A"} x', "bad json: more after the object at character 15"),
+        ("[" * 100_000, "bad json: nested too deep"),
+        ('{"type": "A", "ts": 1, "n": ' + "9" * 5000 + "}", "bad json: a number too long"),
         ('{"type": "A", "ts": NaN}', "bad json: NaN is not valid JSON"),
         ("[1, 2]", "not an object"),
         ('"text"', "not an object"),
@@ -340,7 +350,7 @@ def test_jsonl_from_bytes_crlf_bom_and_bad_utf8() -> None:
 
 def test_raw_text_has_no_line_ending() -> None:
     (reject,) = list(read_jsonl(["oops\r\n"]))
-    assert reject == Reject(1, "bad json: Expecting value", "oops")
+    assert reject == Reject(1, "bad json: a value is missing at character 1", "oops")
 
 
 def test_reading_is_lazy() -> None:
@@ -639,7 +649,7 @@ def test_reject_event_uses_the_line_as_read() -> None:
     writer.reject_event(Event("B", 2, {"x": 1}, line=7), "late")
     assert [json.loads(line) for line in out.getvalue().splitlines()] == [
         {"line": 2, "reason": "late", "raw": '{"type":"A","ts":1}'},
-        {"line": 7, "reason": "late", "raw": '{"x": 1}'},
+        {"line": 7, "reason": "late", "raw": '{"x":1}'},  # (by `encode`)
     ]
 
 
@@ -685,3 +695,20 @@ def test_quick_check_accepts_only_what_pydantic_accepts_unchanged(record: dict) 
             if name in record:
                 value = getattr(validated, f"f{index}")
                 assert value == record[name] and type(value) is type(record[name])
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ("type,ts\nA," + "9" * 200_000 + "\n", "bad csv: a cell is too long"),
+        ("type,ts\nA,1\rB\n", "bad csv: a line break in an unquoted cell"),
+    ],
+)
+def test_csv_rejects_say_why_in_the_projects_words(data: str, reason: str) -> None:
+    """A row `csv` refuses gets a reason of the project's words, from either reader."""
+    from cep.io.columnar import read_csv_batches
+
+    (reject,) = [item for item in read_csv(io.StringIO(data)) if isinstance(item, Reject)]
+    assert (reject.line, reject.reason) == (2, reason)
+    batches = list(read_csv_batches(io.BytesIO(data.encode())))
+    assert [(r.line, r.reason) for b in batches for r in b.rejects] == [(2, reason)]

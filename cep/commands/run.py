@@ -26,7 +26,7 @@ from cep.lang.checker import check_paths
 from cep.lang.program import RulePathError
 from cep.lang.values import parse_duration_option
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, MatchingEngine, Stats
-from cep.runtime.match import Match, write_json_text
+from cep.runtime.match import Match
 from cep.runtime.trace import RunTracer
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ def _write(
             else:
                 lines = [report if type(report) is str else report.to_json() for report in found]
                 lines.append("")  # each line ends with a newline
-                write_json_text(output, "\n".join(lines))
+                output.write("\n".join(lines))
             if streaming:
                 output.flush()
     except SourceError as error:
@@ -390,7 +390,7 @@ def _events_of(batch: Any, validator: Validator) -> Iterator[SourceEvent]:
         text = payload if type(payload) is str else batch.text(i)
         yield SourceEvent(
             type_name, int(batch.ts[i]), typed or record, 0, int(batch.line[i]),
-            raw=record, text=text,
+            raw=record, text=text, json=batch.json_of(payload),
         )  # fmt: skip
 
 

@@ -28,15 +28,13 @@ from cep.fast.programs import (
     NUM,
     STR,
     ProgramCompiler,
-    StringCodes,
     Unsupported,
     expr_text,
 )
-from cep.fast.reporttext import FALLBACK_TEXT, TextTable
-from cep.io.recordtext import ColumnTexts, TextPieces
+from cep.fast.reporttext import FALLBACK_TEXT
+from cep.io.columnar import TextPieces, record_texts
 from cep.lang import ast
 from cep.lang.types import Type
-from cep.runtime.match import float_lines, json_text, string_lines
 
 INT, FLOAT, TEXT, TRUTH = "int", "float", "str", "bool"
 #: a float sum: `0` (an int) when it added nothing, so an exact 0.0 is left to the
@@ -202,45 +200,40 @@ class EmitPlan:
             return None
 
 
-def emit_pieces(fields: EmitFields, values: np.ndarray, strings: TextTable) -> TextPieces:
-    """The `fields` texts of reports (`{"name": value, ...}`, as `json` writes the values
-    the interpreter computes; NaN and infinities are null, as in `Match`) from their
-    values (`values[report, field]`, `evaluate.report_values`), made in bulk
-    (`ColumnTexts`); `FALLBACK_TEXT` where a value is one the interpreter must give.
-    `strings` holds the JSON texts of the rule's strings, by code."""
+def emit_pieces(fields: EmitFields, values: np.ndarray, strings: list[str]) -> TextPieces:
+    """The `fields` texts of reports from their values (`values[report, field]`,
+    `evaluate.report_values`): each report's `{"name": value, ...}` of the Python values
+    the interpreter computes (null where there is none), encoded in one call by the
+    encoder of reports (`record_texts`); `FALLBACK_TEXT` where a value is one the
+    interpreter must give. `strings` are the rule's strings, by code."""
     n = len(values)
-    texts = ColumnTexts(n, nulls=True)
     fallback = np.zeros(n, np.bool_)
-    for f, (name, kind) in enumerate(zip(fields.names, fields.kinds, strict=True)):
+    columns = []
+    for f, kind in enumerate(fields.kinds):
         column = values[:, f]
-        key = json_text(name) + ": "
         known = column == column
         if kind in (FLOAT, FLOAT_SUM):
             if kind == FLOAT_SUM:  # a sum of nothing: the integer 0
                 fallback |= column == 0.0
-            texts.pieces(key, np.isfinite(column), np.arange(n), float_lines(column.tolist()), 10)
-        elif kind == INT:
+            columns.append(column.tolist())  # (NaN and infinities: null)
+            continue
+        if kind == INT:
             exact = np.abs(column) < EXACT_INTEGERS
             fallback |= known & ~exact
-            texts.integers(key, known, np.where(exact, column, 0).astype(np.int64))
+            cells = np.where(known & exact, column, 0).astype(np.int64).tolist()
         elif kind == TEXT:
-            codes = np.where(known, column, 0).astype(np.int64)
-            fallback |= known & (strings.ends[codes] == FALLBACK_TEXT)
-            texts.spans(
-                key, known, codes, strings.data[: strings.used], strings.starts, strings.ends
-            )
+            codes = np.where(known, column, -1).astype(np.int64).tolist()
+            cells = [strings[code] if code >= 0 else None for code in codes]
         else:
-            texts.truths(key, known, (column != 0.0).astype(np.int64))
-    data, starts, ends = texts.row_pieces()
+            cells = (column != 0.0).tolist()
+        if not known.all():
+            cells = [cell if ok else None for cell, ok in zip(cells, known.tolist(), strict=True)]
+        columns.append(cells)
+    names = fields.names
+    if columns:
+        records = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    else:
+        records = [{} for _ in range(n)]
+    data, starts, ends = record_texts(records)
     ends[fallback] = FALLBACK_TEXT
     return data, starts, ends
-
-
-def string_texts(codes: StringCodes, table: TextTable) -> None:
-    """The JSON texts of the strings of `codes` put in `table` by code (those added
-    since the last call); at least one entry."""
-    have, count = len(table), len(codes.codes)
-    if count > have:
-        strings = list(codes.codes)[have:]
-        table.put_texts(np.arange(have, count), string_lines(strings))
-    table.reserve(max(count, 1))

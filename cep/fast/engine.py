@@ -11,8 +11,8 @@ Reports are built in Python from the histories the kernel returns, and merged ac
 rules in the order the interpreter releases them; each is a `LazyMatch`, made when it
 is read from a batch's `Reports` (cep/fast/reports.py), whose events are rebuilt and
 whose `emit` is evaluated when its fields or events are first read, or, for `cep run`
-(`as_text`), the JSON line `Match.to_json` would write, made in bulk (`emit` computed by
-the kernel: cep/fast/emit.py).
+(`as_text`), its JSON line made in bulk (`emit` computed by the kernel: cep/fast/emit.py;
+each event written as read, as the interpreter writes it).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from cep.compile.conditions import (
 from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
 from cep.compile.rule import CompiledRule
 from cep.fast import evaluate, kernel, tables
-from cep.fast.emit import EXACT_INTEGERS, EmitPlan, emit_pieces, string_texts
+from cep.fast.emit import EXACT_INTEGERS, EmitPlan, emit_pieces
 from cep.fast.held import HeldRows
 from cep.fast.kept import new_kept_events, write_info
 from cep.fast.order import in_time_order
@@ -72,20 +72,12 @@ from cep.fast.reporttext import (
     write_reports,
 )
 from cep.fast.vector import BatchPredicates, BatchTest, fields_used
-from cep.io.columnar import PLAIN_RECORDS, Batch, EventColumns, json_record
-from cep.io.recordtext import TextPieces
+from cep.io.columnar import Batch, EventColumns, TextPieces, json_record
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, RuleStats, Stats
 from cep.runtime.event import Event
-from cep.runtime.match import (
-    Match,
-    as_plain_json,
-    json_text,
-    plain_json,
-    raw_of,
-    report_lines,
-)
+from cep.runtime.match import JSON_SPACE, Match, encode, encode_lines, event_json
 from cep.runtime.matcher import RuleMatcher
 from cep.runtime.ordering import NO_TIME, EventOrderer
 
@@ -113,7 +105,7 @@ COMPACT_AT = 200_000
 #: the bytes of batches a rule holds for the lines of its kept events (`TextTable.lend`)
 #: before it compacts and copies those still held
 LEND_LIMIT = 64 << 20
-#: `ColumnarRun.prepare` makes record texts ahead for at most 1/AHEAD_SHARE of a batch
+#: `ColumnarRun.prepare` makes event texts ahead for at most 1/AHEAD_SHARE of a batch
 AHEAD_SHARE = 4
 
 
@@ -329,13 +321,13 @@ class FastRule:
         self.emit_plan = plan.emit if as_text else None
         #: reports as JSON text (`_report_texts`) instead of `LazyMatch`es
         self.as_text = as_text
-        #: the JSON texts of the rule's strings, by code (for `emit` values that are text)
-        self._string_texts = TextTable()
+        #: the rule's strings, by code (for `emit` values that are text)
+        self._strings: list[str] = []
         #: each partition's `key` as JSON text
         self._key_texts = TextTable()
         #: each kept event's text, beside its type code, time, line and sequence number:
-        #: with `as_text` its record text (`_stored` rebuilds a `KeptEvent` from these),
-        #: else its JSON line as read (`MatchTable` does)
+        #: its JSON line as read, or with `as_text` a row's record as encoded (`_stored`
+        #: and `MatchTable` rebuild a `KeptEvent` from these)
         self._record_texts = TextTable(width=4)
         self._type_codes: dict[str, int] = {}
         self.type_names: list[str] = []  # by code
@@ -627,27 +619,32 @@ class FastRule:
         make_events: Callable[[Batch, list[int], list[int]], list[Any]],
         from_columns: bool,
     ) -> None:
-        """Kept events' texts, made in bulk where the batch can: with `as_text` their
-        record texts as reports write them (`Batch.record_pieces`), else their lines as
-        read (`Batch.line_texts`); the others are kept as events (`make_events`), and
-        with `as_text` their records encoded in one call."""
+        """Kept events' texts (what reports write of them), kept in bulk where the batch
+        can: JSON lines as they lie in the batch's buffer (`Batch.line_texts`, lent), and
+        with `as_text` CSV and Arrow rows' records encoded (`Batch.record_pieces`); the
+        others are kept as events (`make_events`), and with `as_text` their texts made
+        as the interpreter makes them (`event_json`)."""
         table = self._record_texts
         missing = None  # the k whose event has no text: all of them until one is made
-        if from_columns and self.as_text:
+        if from_columns and (lines := batch.line_texts()) is not None:
+            # the batch's buffer held: no copy (`_compact_if_due`); copied at once with
+            # `as_text` (reports are joined from the table's own buffer)
+            missing = table.lend(wanted, *lines, rows)
+            if self.as_text:
+                table.settle()
+        elif from_columns and self.as_text:
             pieces = batch.record_pieces(rows)
             if pieces is not None:
                 table.put(wanted, pieces)
-                missing = np.flatnonzero(pieces[2] < 0)
-        elif from_columns and (lines := batch.line_texts()) is not None:
-            # the batch's buffer held: no copy (`_compact_if_due`)
-            missing = table.lend(wanted, *lines, rows)
+                missing = np.zeros(0, np.int64)
         no_entries = missing is None and not self.as_text  # (no room made for info)
         missing = np.arange(len(rows)) if missing is None else missing
         if len(missing):
             kept = make_events(batch, rows[missing].tolist(), seqs[missing].tolist())
             self.events.update(zip(wanted[missing].tolist(), kept, strict=True))
             if self.as_text:
-                table.put_texts(wanted[missing], report_lines([_record(e) for e in kept]))
+                texts = [_kept_json(event) for event in kept]
+                table.put_texts(wanted[missing], [_utf8(text) for text in texts])
         if no_entries:
             return
         names, codes = batch.types.values, self._type_codes
@@ -660,8 +657,8 @@ class FastRule:
         write_info(table.info, wanted, rows, type_codes, batch.type, batch.ts, batch.line, seqs)
 
     def _stored(self, g: int) -> Event | KeptEvent:
-        """Kernel event `g` as kept: an event, or a `KeptEvent` (made from its record
-        text when only that was kept)."""
+        """Kernel event `g` as kept: an event, or a `KeptEvent` (made from its text when
+        only that was kept)."""
         event = self.events.get(g)
         if event is None:
             table = self._record_texts
@@ -796,18 +793,16 @@ class FastRule:
     def _report_texts(
         self, columns: list[np.ndarray], paths: tuple[np.ndarray, np.ndarray, np.ndarray]
     ) -> ReportLines:
-        """The reports as JSON lines (`Match.to_json`'s text), joined in bulk
-        (`reporttext.write_reports`) from texts made once each: `emit` values computed
-        by the kernel (`EmitPlan`), each partition's key text, each kept event's record
-        text; a report whose `emit` or a text of which only the interpreter's path can
-        write is written that way (its text added at the end of the buffer)."""
+        """The reports as JSON lines, joined in bulk (`reporttext.write_reports`) from
+        texts made once each: `emit` values computed by the kernel (`EmitPlan`), each
+        partition's key text, each kept event's text; a report whose `emit` only the
+        interpreter can evaluate is written by its path (`Match.to_json`, its text added
+        at the end of the buffer)."""
         kinds, ts, cells, parts = columns[:4]
         field_data, field_starts, field_ends = self._emit_pieces(kinds, cells)
         self._make_key_texts(parts)
         keys, records = self._key_texts, self._record_texts
         consts, const_starts, const_ends, order, repeated = self._shape()
-        if (const_ends < 0).any():  # a tag or severity UTF-8 cannot hold
-            field_ends[:] = FALLBACK_TEXT
         offsets, variables, events = paths
         n = len(kinds)
         line_starts = np.empty(n, np.int64)
@@ -823,25 +818,19 @@ class FastRule:
         used = write_reports(*arguments, out, line_starts, line_ends, False)
         data = out[:used]
         fallbacks = np.flatnonzero(line_ends < 0).tolist()
-        odd = False
         if fallbacks:
             lazy = _Paths(*paths, self)
             written = [data.tobytes()]
             for j in fallbacks:
                 kind = "match" if kinds[j] == 0 else "timeout"
-                text = self._fallback_text(kind, int(ts[j]), int(parts[j]), lazy.path(j))
-                try:
-                    encoded = text.encode()
-                except UnicodeEncodeError:  # a lone surrogate (`ReportLines.odd`)
-                    encoded = text.encode("utf-8", "surrogatepass")
-                    odd = True
+                encoded = self._fallback_text(kind, int(ts[j]), int(parts[j]), lazy.path(j))
                 line_starts[j] = used
                 used += len(encoded)
                 line_ends[j] = used
                 written.append(encoded)
             data = np.frombuffer(b"".join(written), np.uint8)
         releases = np.stack(columns[4:8], axis=1) if n else np.zeros((0, 4), np.int64)
-        return ReportLines(releases, data, line_starts, line_ends, odd)
+        return ReportLines(releases, data, line_starts, line_ends)
 
     def _shape(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """What every report line of the rule shares (`reporttext`'s fixed texts, by
@@ -851,26 +840,26 @@ class FastRule:
         shape = self._report_shape
         if shape is None:
             rule = self.rule
-            name = json_text(rule.name)
-            tail = "}"
+            name = encode(rule.name)
+            tail = b"}"
             if rule.severity is not None:
-                tail += f', "severity": {json_text(rule.severity)}'
+                tail += b',"severity":' + encode(rule.severity)
             if rule.tags is not None:
-                tail += f', "tags": {json_text(list(rule.tags))}'
+                tail += b',"tags":' + encode(list(rule.tags))
             fixed = {
-                HEAD_MATCH: f'{{"rule": {name}, "kind": "match", "ts": ',
-                HEAD_TIMEOUT: f'{{"rule": {name}, "kind": "timeout", "ts": ',
-                KEY: ', "key": ',
-                FIELDS: ', "fields": ',
-                EVENTS: ', "events": {',
-                TAIL: tail + "}",
-                EMPTY: "{}",
-                COMMA: ", ",
-                OPEN: "[",
-                CLOSE: "]",
+                HEAD_MATCH: b'{"rule":' + name + b',"kind":"match","ts":',
+                HEAD_TIMEOUT: b'{"rule":' + name + b',"kind":"timeout","ts":',
+                KEY: b',"key":',
+                FIELDS: b',"fields":',
+                EVENTS: b',"events":{',
+                TAIL: tail + b"}",
+                EMPTY: b"{}",
+                COMMA: b",",
+                OPEN: b"[",
+                CLOSE: b"]",
             }
             texts = [fixed[i] for i in range(VARS)]
-            texts += [f"{json_text(var)}: " for var in self.var_names]
+            texts += [encode(var) + b":" for var in self.var_names]
             index = {var: v for v, var in enumerate(self.var_names)}
             order = [index[var] for var in rule.variables if var in index]
             repeated = [var in rule.repeated for var in self.var_names]
@@ -893,7 +882,8 @@ class FastRule:
         blobs: list[np.ndarray] = []
         size = 0
         extras = self._extras(np.zeros((len(self.slots), 0), dtype=np.float64))
-        string_texts(self.strings, self._string_texts)
+        if len(self._strings) < len(self.strings.codes):
+            self._strings.extend(list(self.strings.codes)[len(self._strings) :])
         for code, fields in ((0, plan.match), (1, plan.timeout)):
             rows = np.flatnonzero(kinds == code)
             if not len(rows):
@@ -904,7 +894,7 @@ class FastRule:
             values = np.empty((len(rows), len(fields.programs)), dtype=np.float64)
             state = self.state.tables
             evaluate.report_values(fields.programs, cells[rows], state, extras, values)
-            data, made_starts, made_ends = emit_pieces(fields, values, self._string_texts)
+            data, made_starts, made_ends = emit_pieces(fields, values, self._strings)
             starts[rows] = made_starts + size
             ends[rows] = np.where(made_ends >= 0, made_ends + size, made_ends)
             blobs.append(data)
@@ -922,20 +912,15 @@ class FastRule:
         if not len(missing):
             return
         records = [self.key_record(part) for part in missing.tolist()]
-        made = (
-            report_lines(records)
-            if all(map(plain_json, records))
-            else [json_text(record) for record in records]
-        )
-        table.put_texts(missing, made)
+        table.put_texts(missing, encode_lines(records).split(b"\n")[:-1])
 
-    def _fallback_text(self, kind: str, ts: int, part: int, path: Any) -> str:
+    def _fallback_text(self, kind: str, ts: int, part: int, path: Any) -> bytes:
         """A report's text with its `emit` evaluated by the interpreter."""
         key = self.key_record(part)
         fields, bound = self.content(path, kind, key)
         rule = self.rule
         report = Match(rule.name, kind, ts, key, fields, bound, rule.severity, rule.tags)
-        return report.to_json()
+        return report.to_json().encode()
 
     def stats(self) -> RuleStats:
         sc = self.state.scalars
@@ -971,19 +956,21 @@ class _Paths:
         return linked_path(self.rule.var_names, self.variables, cells, lambda k: stored(events[k]))
 
 
-def _record(event: Event | KeptEvent) -> Any:
-    """An event's record as read (what a report's `events` hold), of JSON's types only
-    (records of JSON lines and Arrow rows are; others go through `json`'s text once)."""
-    if type(event) is KeptEvent:
-        record = event.record
-        if record is None:
-            record_of = event.record_of
-            record = record_of(event.payload)
-            if getattr(record_of, "__func__", record_of) not in PLAIN_RECORDS:
-                record = as_plain_json(record)
-            event.record = record
-        return record
-    return as_plain_json(raw_of(event))
+def _kept_json(event: Event | KeptEvent) -> str | bytes:
+    """A kept event's text in reports (`event_json`; a `KeptEvent`'s is set on it)."""
+    if type(event) is not KeptEvent:
+        return event_json(event)
+    if event.json is None:
+        payload = event.payload
+        if event.record_of is json_record and type(payload) is str:
+            event.json = payload.strip(JSON_SPACE)
+        else:
+            event.json = encode(event.record_of(payload)).decode()
+    return event.json
+
+
+def _utf8(text: str | bytes) -> bytes:
+    return text if type(text) is bytes else text.encode()  # type: ignore[union-attr]
 
 
 def _no_lazy_events(kept: KeptEvent) -> Event:
@@ -1122,7 +1109,7 @@ class ColumnarRun:
     matched in time order, several batches' rows as one batch where they interleave.
     Batches may come from several readers (of one format, with a delay). Matched events are kept as
     their lines and rebuilt as `SourceEvent`s when a report (a `LazyMatch`) is read; with
-    `as_text`, reports are their JSON lines (`Match.to_json`'s text), written in bulk.
+    `as_text`, reports are their JSON lines, written in bulk (events as read).
 
     A JSON lines batch's kept lines are not copied: each rule holds the batches they lie
     in, up to `LEND_LIMIT` bytes of them, then copies the lines it still needs and lets
@@ -1146,7 +1133,7 @@ class ColumnarRun:
         #: each rule's place among every rule of the run (for merging with others)
         self.indexes = list(range(len(rules))) if indexes is None else indexes
         self.engine = FastEngine(rules, max_runs_per_key=max_runs_per_key, as_text=as_text)
-        #: reports as JSON lines: kept events' record texts are made when they are kept
+        #: reports as JSON lines: kept events' texts are kept when they are
         self.as_text = as_text
         self.schemas = schemas
         self.validator = Validator(schemas)
@@ -1189,9 +1176,9 @@ class ColumnarRun:
     def prepare(self, batch: Batch) -> None:
         """Work on a batch that needs nothing of the run's state, done ahead by a reader
         on its own thread while the batch before is matched (`read_parquet_batches`'
-        `prepare`): the term tests, and with `as_text` the record texts of the events
-        some term accepts, when they are at most a quarter of the batch (only those can
-        be kept)."""
+        `prepare`): the term tests, and with `as_text` the texts (records encoded) of the
+        events some term accepts, when they are at most a quarter of the batch (only
+        those can be kept)."""
         if not len(batch):
             return
         accepted = np.zeros(len(batch), dtype=np.bool_)
@@ -1329,7 +1316,7 @@ class ColumnarRun:
 
     def _events(self, batch: Batch, indexes: list[int], seqs: list[int]) -> list[KeptEvent]:
         """Taken events, kept as their lines (or records) until a report needs them
-        (with `as_text`, only those whose record texts are not made in bulk:
+        (with `as_text`, only those whose texts are not kept in bulk:
         `FastRule._keep_texts`)."""
         payloads = batch.kept_of(indexes)
         names = batch.types.values
@@ -1342,11 +1329,13 @@ class ColumnarRun:
         payload, type_name = kept.payload, kept.type
         record = kept.record_of(payload)
         typed, _ = self.validator.validate(type_name, record)
-        # the line as read (for a reject found later); a record text stands in for it
+        # the line as read (for a reject found later); a record's text stands in for it
         text = payload if type(payload) is str and kept.json is None else ""
+        json = _kept_json(kept) if type(payload) is str else None
         return SourceEvent(
-            type_name, kept.ts, typed or record, kept.seq, kept.line, raw=record, text=text
-        )
+            type_name, kept.ts, typed or record, kept.seq, kept.line, raw=record, text=text,
+            json=json,
+        )  # fmt: skip
 
     def stats(self) -> Stats:
         stats = self.engine.stats()

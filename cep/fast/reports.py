@@ -23,9 +23,9 @@ from cep.runtime.match import LazyMatch, Match
 
 
 class KeptEvent:
-    """A matched event kept as what its batch gives (`Batch.kept_of`: its line, its
-    record, or its record text) until a report is read; `event` once rebuilt, `record`
-    once read, `json` (the record's text) once made."""
+    """A matched event kept as what its batch gives (`Batch.kept_of`: its line, or its
+    record) until a report is read; `event` once rebuilt, `record` once read, `json`
+    (its text in reports: `event_json`) once made."""
 
     __slots__ = ("event", "json", "line", "payload", "record", "record_of", "seq", "ts", "type")
 
@@ -40,7 +40,7 @@ class KeptEvent:
         json: str | None = None,
     ) -> None:
         self.payload = payload
-        #: the record as reports write it (`Match.to_json`'s text of it), once known
+        #: the event as reports write it (`event_json`), once known
         self.json = json
         self.type = type_name
         self.ts = ts

@@ -1,21 +1,80 @@
 """Report lines for `cep run`, joined in numba from texts made once each.
 
-A report line is `Match.to_json`'s text, and `json`'s text of a record is its parts'
-texts joined: the rule's fixed parts (`{"rule": ..., "kind": ..., "ts": `, the severity
-and tags), the report's time, its partition's key text, its `emit` text, and the record
-text of each event it binds. Key texts (by partition) and record texts (by kernel event)
-live in `TextTable`s, made once when a partition or an event first needs one;
+A report line is its parts' texts joined: the rule's fixed parts (`{"rule":...,
+"kind":...,"ts":`, the severity and tags), the report's time, its partition's key text,
+its `emit` text, and the text of each event it binds (a JSON line as read, a row's
+record as encoded: `cep.runtime.match.encode`, the interpreter's encoder). Key texts (by
+partition) and event texts (by kernel event) live in `TextTable`s, made once when a
+partition or an event first needs one;
 `write_reports` joins a batch of reports into one buffer, with no Python object per
 report until the lines are cut out of it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from cep.io.recordtext import TextPieces, _put, _put_int, gather_texts, piece_texts
+from cep.io.columnar import TextPieces
 from cep.jit import njit
-from cep.runtime.match import json_text_utf8
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _put(out: np.ndarray, q: int, data: np.ndarray, a: int, b: int) -> int:
+    for k in range(a, b):
+        out[q] = data[k]
+        q += 1
+    return q
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def gather_texts(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np.ndarray) -> int:
+    """Texts moved to `out` one after another (`starts`, `ends` updated; those whose end
+    is negative left as they are); bytes used."""
+    q = 0
+    for i in range(len(ends)):
+        if ends[i] < 0:
+            continue
+        end = _put(out, q, data, starts[i], ends[i])
+        starts[i] = q
+        ends[i] = end
+        q = end
+    return q
+
+
+def piece_texts(pieces: TextPieces) -> list[str | None]:
+    """Text pieces as strings (None where not made: end -1)."""
+    data, starts, ends = pieces
+    return _pieces(data.tobytes(), starts.tolist(), ends.tolist())
+
+
+def _pieces(written: bytes, starts: list[int], ends: list[int]) -> list[Any]:
+    """`written[starts[i]:ends[i]]` as text (None where `ends[i]` is -1), sliced from one
+    decoded string when the bytes are ASCII (a character a byte)."""
+    if written.isascii():
+        text = written.decode("ascii")
+        return [text[s:e] if e >= 0 else None for s, e in zip(starts, ends, strict=True)]
+    return [written[s:e].decode() if e >= 0 else None for s, e in zip(starts, ends, strict=True)]
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _put_int(out: np.ndarray, q: int, value: int) -> int:
+    magnitude = np.uint64(value)
+    if value < 0:
+        out[q] = 45
+        q += 1
+        magnitude = np.uint64(0) - magnitude  # two's complement: right for -2**63 too
+    digits = 1
+    rest = magnitude // np.uint64(10)
+    while rest:
+        digits += 1
+        rest //= np.uint64(10)
+    for k in range(digits - 1, -1, -1):
+        out[q + k] = 48 + magnitude % np.uint64(10)
+        magnitude //= np.uint64(10)
+    return q + digits
+
 
 #: a `TextTable`'s buffer is rewritten (texts no entry holds dropped) once it holds more
 #: than this many bytes, and more than twice those that entries hold
@@ -24,8 +83,8 @@ REWRITE_AT = 1 << 20
 NOT_MADE = -1
 #: an entry whose text is in the table's own buffer (`TextTable.source`)
 OWN = -1
-#: a text the bulk path cannot write (a report that needs it is written by the
-#: interpreter's path)
+#: a text the bulk path does not make (an `emit` value the interpreter must compute: a
+#: report that needs it is written by the interpreter's path)
 FALLBACK_TEXT = -2
 
 
@@ -142,7 +201,7 @@ class TextTable:
         self.source[at] = OWN
         self.ends[at[ends == FALLBACK_TEXT]] = FALLBACK_TEXT
 
-    def put_texts(self, at: np.ndarray, texts: list[str]) -> None:
+    def put_texts(self, at: np.ndarray, texts: list[bytes]) -> None:
         """Entry `at[i]` gets `texts[i]` (`encoded_pieces`)."""
         self.put(at, encoded_pieces(texts))
 
@@ -217,23 +276,11 @@ def _held(at, t_starts, t_ends, t_source, t_info):  # type: ignore[no-untyped-de
     return starts, ends, source, info
 
 
-def encoded_pieces(texts: list[str]) -> TextPieces:
-    """Texts as UTF-8 pieces of one buffer; `FALLBACK_TEXT` for a text UTF-8 cannot hold
-    (a lone surrogate, which only `json` writes)."""
-    encoded = []
-    starts = np.zeros(len(texts), np.int64)
-    ends = np.full(len(texts), FALLBACK_TEXT, np.int64)
-    q = 0
-    for i, text in enumerate(texts):
-        try:
-            piece = text.encode()
-        except UnicodeEncodeError:
-            continue
-        encoded.append(piece)
-        starts[i] = q
-        q += len(piece)
-        ends[i] = q
-    return np.frombuffer(b"".join(encoded), np.uint8), starts, ends
+def encoded_pieces(texts: list[bytes]) -> TextPieces:
+    """UTF-8 texts as pieces of one buffer."""
+    ends = np.cumsum([len(text) for text in texts], dtype=np.int64)
+    starts = ends - np.array([len(text) for text in texts], np.int64)
+    return np.frombuffer(b"".join(texts), np.uint8), starts, ends
 
 
 #: the rule's fixed texts, by index (`FastRule._shape`)
@@ -355,28 +402,20 @@ def release_order(keys: list[np.ndarray], indexes: list[int]) -> tuple[np.ndarra
 
 
 class ReportLines:
-    """Report lines (`Match.to_json`'s texts) as UTF-8 pieces of one buffer, each with its
-    release key (`keys[i]`: the time, phase and tie-breakers it is released by, then,
-    once `merge`d, its rule's index and its place among the rule's reports): what `cep
-    run` writes, with no Python object per line. A line with a lone surrogate (which
-    only the interpreter's path writes, from a string read from an escape such as
-    `"\\ud800"`) is held as Python's "surrogatepass" bytes, and `odd` is set."""
+    """Report lines as UTF-8 pieces of one buffer, each with its release key (`keys[i]`:
+    the time, phase and tie-breakers it is released by, then, once `merge`d, its rule's
+    index and its place among the rule's reports): what `cep run` writes, with no Python
+    object per line."""
 
-    __slots__ = ("data", "ends", "keys", "odd", "starts")
+    __slots__ = ("data", "ends", "keys", "starts")
 
     def __init__(
-        self,
-        keys: np.ndarray,
-        data: np.ndarray,
-        starts: np.ndarray,
-        ends: np.ndarray,
-        odd: bool = False,
+        self, keys: np.ndarray, data: np.ndarray, starts: np.ndarray, ends: np.ndarray
     ) -> None:
         self.keys = keys
         self.data = data
         self.starts = starts
         self.ends = ends
-        self.odd = odd
 
     @classmethod
     def empty(cls) -> ReportLines:
@@ -403,7 +442,6 @@ class ReportLines:
             np.concatenate(datas) if len(datas) > 1 else datas[0],
             np.concatenate(starts)[order],
             np.concatenate(ends)[order],
-            any(part.odd for part in parts),
         )
 
     def __len__(self) -> int:
@@ -411,23 +449,14 @@ class ReportLines:
 
     def texts(self) -> list[str]:
         """Each line as a string."""
-        if not self.odd:
-            return piece_texts((self.data, self.starts, self.ends))  # type: ignore[return-value]
-        written = self.data.tobytes()
-        return [
-            written[s:e].decode("utf-8", "surrogatepass")
-            for s, e in zip(self.starts.tolist(), self.ends.tolist(), strict=True)
-        ]
+        return piece_texts((self.data, self.starts, self.ends))  # type: ignore[return-value]
 
     def pairs(self) -> list[tuple[tuple, str]]:
         """(release key, line) for each line."""
         return list(zip(map(tuple, self.keys.tolist()), self.texts(), strict=True))
 
     def joined(self) -> bytes:
-        """The lines, each ended by a newline, as one UTF-8 text (a lone surrogate as its
-        JSON escape, as `write_json_text` writes it)."""
-        if self.odd:
-            return json_text_utf8("".join(f"{line}\n" for line in self.texts()))
+        """The lines, each ended by a newline, as one UTF-8 text."""
         out = np.empty(int((self.ends - self.starts).sum()) + len(self), np.uint8)
         used = _join_lines(self.data, self.starts, self.ends, out)
         return out[:used].tobytes()

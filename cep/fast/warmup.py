@@ -4,7 +4,7 @@ numba compiles a function in the thread that first calls it, holding the GIL, so
 compiling on threads gains nothing. When numba's cache holds no kernel yet
 (`cep.fast.cache.kernel_cached`), `cep run` starts a helper process that reads a small
 made-up input of the rules' event types in the run's format (so numba compiles the
-reader and the record-text writers and caches them: `python -m cep.fast.warmup`), while
+reader and caches it: `python -m cep.fast.warmup`), while
 it compiles the kernel itself over made-up events; then it waits for the helper and
 reads the real input with the reader loaded from the cache. Whatever the made-up data
 leaves uncompiled is compiled when first used, as without the helper.
@@ -19,8 +19,6 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 #: a made-up value of each declared kind (other kinds are left out)
 _VALUES: dict[str, Any] = {
@@ -92,7 +90,7 @@ def compile_kernel(rules: list[Any], schemas: Mapping[str, Any]) -> None:
 
 def compile_readers(job: dict[str, Any]) -> None:
     """The helper's work: the reader of the job's format over a made-up input of its
-    rules' event types, and the record texts of every event read."""
+    rules' event types."""
     from cep.api import load_rules
     from cep.fast.engine import ColumnarRun
     from cep.io.columnar import read_batches
@@ -109,8 +107,8 @@ def compile_readers(job: dict[str, Any]) -> None:
         _write(path, job["format"], records)
         options = {"fields": fields, "type_field": type_field, "time_field": time_field,
                    "validator": Validator(checked.schemas)}  # fmt: skip
-        for batch in read_batches(str(path), job["format"], **options):
-            batch.record_pieces(np.arange(len(batch)))
+        for _ in read_batches(str(path), job["format"], **options):
+            pass
 
 
 def _write(path: Path, fmt: str, records: list[dict]) -> None:

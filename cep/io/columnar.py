@@ -48,12 +48,9 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Optional, Union
 import msgspec
 import numpy as np
 
-from cep.io import csvtext
-from cep.io.csvtext import csv_record_lines
 from cep.io.jsonscan import COLUMN_TYPES, ClassPlan, Interner, ScanPlan, field_mask
 from cep.io.newlines import braced_lines, newlines
 from cep.io.prefetch import read_ahead
-from cep.io.recordtext import ColumnTexts, TextPieces, record_text_pieces
 from cep.io.sources import (
     _DECODER,
     _INT_TEXT,
@@ -62,14 +59,17 @@ from cep.io.sources import (
     SourceEvent,
     _csv_record,
     _Maker,
+    convert_cell,
+    csv_reason,
     infer_cell,
+    json_reason,
     line_text,
 )
 from cep.io.time import MAX_MS, MIN_MS, BadTime, parse_time
 from cep.io.validation import Validator
 from cep.lang.types import Type
 from cep.runtime.event import Event
-from cep.runtime.match import float_lines, json_lines, json_text
+from cep.runtime.match import JSON_SPACE, encode, encode_lines
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -97,7 +97,6 @@ _EXACT_FLOAT = 2.0**53  # ints below this in magnitude are exact as floats
 _LONG_JSON = 256  # longer lines are checked for depth and huge ints before msgspec reads them
 _MAX_DEPTH = 128
 _MAX_CSV = 100_000  # longer lines take csv.reader (its field size limit)
-_BOOL_WORDS = np.frombuffer(b"truefalse", np.uint8)  # (`csvtext`: a bool cell's words)
 _PAUSE = 16_384  # a read shorter than this: the input is trickling, hand on what we have
 _MAX_CLASSES = 1024
 
@@ -254,7 +253,7 @@ class Batch:
         self.rejects = rejects
         self.lines = lines
         self._texts = texts
-        #: record texts made ahead (`make_record_pieces`): the rows, sorted, and their pieces
+        #: texts made ahead (`make_record_pieces`): the rows, sorted, and their pieces
         self._ahead: tuple[np.ndarray, TextPieces] | None = None
         #: what work done ahead on the batch (on a reader's thread) left for its users, by
         #: who left it (`ColumnarRun.prepare`)
@@ -286,25 +285,31 @@ class Batch:
         return self._texts.kept(indexes)
 
     def record_pieces(self, indexes: np.ndarray) -> TextPieces | None:
-        """Some events' records as reports write them, made in bulk where the batch can
-        (JSON lines: `cep.io.recordtext`; Arrow rows: `_arrow_record_pieces`); a text
-        decodes (`json_record`) to the record `record_of` gives. None when the batch
-        makes none. Taken from those made ahead when they hold every event asked for."""
+        """Some events' texts as reports write them, made in one go: for CSV and Arrow
+        rows their records encoded (`encode_lines`, as the interpreter encodes an event's
+        record); None for JSON lines (their texts are their lines: `line_texts`). Taken
+        from those made ahead when they hold every event asked for."""
+        if self.record_of is json_record:
+            return None
         ahead = self._ahead
         if ahead is not None and len(ahead[0]):
             rows, (data, starts, ends) = ahead
             at = np.minimum(np.searchsorted(rows, indexes), len(rows) - 1)
             if (rows[at] == indexes).all():
                 return data, starts[at], ends[at]
-        if self.record_of is json_record or isinstance(self._texts, _RowTexts | _CsvTexts):
-            indexes = np.asarray(indexes, np.int64)
-            return self._texts.record_pieces(indexes, self.type[indexes])
-        return None
+        kept = self._texts.kept(np.asarray(indexes, np.int64).tolist())
+        records_of = getattr(self.record_of, "__self__", None)
+        if isinstance(records_of, _CsvReader):  # (CSV rows: split in one call)
+            records = records_of.records_of(kept)
+        else:
+            records = list(map(self.record_of, kept))
+        return record_texts(records)
 
     def line_texts(self) -> tuple[bytes, np.ndarray, np.ndarray] | None:
         """Where the events' JSON lines are: the buffer, and each event's start and end in
-        it (`json_record` rebuilds its record from them); end -1 for a line read as text.
-        None when the batch is not of JSON lines."""
+        it (the line's object, which is the event's text in reports and which
+        `json_record` rebuilds its record from); end -1 for a line read as text (`json_of`
+        gives its text). None when the batch is not of JSON lines."""
         texts = self._texts
         if self.record_of is not json_record or type(texts) is not _Texts:
             return None
@@ -314,9 +319,16 @@ class Batch:
             ends[texts.given_rows()] = -1
         return texts.buf, texts.starts, ends
 
+    def json_of(self, kept: Any) -> str | None:
+        """An event's text in reports from what `kept_of` gives of it: a JSON line's
+        object as read; None for a CSV or Arrow row (its record is encoded)."""
+        if self.record_of is json_record and type(kept) is str:
+            return kept.strip(JSON_SPACE)
+        return None
+
     def make_record_pieces(self, rows: np.ndarray) -> None:
-        """Make the record texts of some events (sorted indexes) ahead of `record_pieces`:
-        work a reader's thread can do while the caller matches the batch before."""
+        """Make the texts of some events (sorted indexes) ahead of `record_pieces`: work
+        a reader's thread can do while the caller matches the batch before."""
         pieces = self.record_pieces(rows)
         self._ahead = None if pieces is None else (rows, pieces)
 
@@ -364,55 +376,6 @@ class _Texts:
         """The events read as text (`given`), not cut from the buffer."""
         return np.fromiter(self.given, np.int64, len(self.given))
 
-    def relined(
-        self, buf: bytes | bytearray, starts: np.ndarray, ends: np.ndarray, given: dict[int, str]
-    ) -> _Texts:
-        """Texts of the same kind over other lines (`cep.io.gather`)."""
-        return _Texts(buf, starts, ends, given)
-
-    def record_pieces(self, events: np.ndarray, types: np.ndarray) -> TextPieces:
-        """The record texts of some events (whose type codes are `types`), made in bulk
-        (`_made_pieces`); not made for rows read as text (the row reader's)."""
-        if not self.given:
-            return self._made_pieces(events, types)
-        read = np.isin(events, self.given_rows())
-        data, starts, ends = self._made_pieces(events[~read], types[~read])
-        all_starts = np.zeros(len(events), np.int64)
-        all_ends = np.full(len(events), -1, np.int64)
-        all_starts[~read] = starts
-        all_ends[~read] = ends
-        return data, all_starts, all_ends
-
-    def _made_pieces(self, events: np.ndarray, types: np.ndarray) -> TextPieces:
-        """JSON lines' record texts (`cep.io.recordtext`)."""
-        return record_text_pieces(self.buf, self.starts[events], self.ends[events])
-
-
-class _CsvTexts(_Texts):
-    """Event texts of CSV rows: their lines, and record texts made as `reader` types
-    their cells (`_CsvReader.record_pieces`)."""
-
-    __slots__ = ("reader",)
-
-    def __init__(
-        self,
-        buf: bytes | bytearray,
-        starts: np.ndarray,
-        ends: np.ndarray,
-        given: dict[int, str],
-        reader: _CsvReader,
-    ) -> None:
-        super().__init__(buf, starts, ends, given)
-        self.reader = reader
-
-    def relined(
-        self, buf: bytes | bytearray, starts: np.ndarray, ends: np.ndarray, given: dict[int, str]
-    ) -> _Texts:
-        return _CsvTexts(buf, starts, ends, given, self.reader)
-
-    def _made_pieces(self, events: np.ndarray, types: np.ndarray) -> TextPieces:
-        return self.reader.record_pieces(self.buf, self.starts[events], self.ends[events], types)
-
 
 class _RowTexts(_Texts):
     """Event texts of Arrow rows: the record of a row as JSON, made when asked for."""
@@ -431,12 +394,6 @@ class _RowTexts(_Texts):
             record = _arrow_records(self.batch, [int(self.starts[i])])[0]
             text = _record_text(record)
         return text
-
-    def _made_pieces(self, events: np.ndarray, types: np.ndarray) -> TextPieces:
-        n = len(events)
-        if not self.exact:
-            return np.zeros(0, np.uint8), np.zeros(n, np.int64), np.full(n, -1, np.int64)
-        return _arrow_record_pieces(self.batch, self.starts[events])
 
     def kept(self, indexes: list[int]) -> list[Any]:
         """Records of rows (no JSON text made); texts for rows read as text."""
@@ -462,7 +419,22 @@ def _json_exact(kind: Any) -> bool:
 
 
 def _record_text(record: dict[str, Any]) -> str:
-    return json.dumps(record, ensure_ascii=False, default=str)
+    """A record as JSON text: the encoder of reports (`cep.runtime.match.encode`)."""
+    return encode(record).decode()
+
+
+#: texts in one buffer: `data[starts[i]:ends[i]]`
+TextPieces = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def record_texts(records: list[dict[str, Any]]) -> TextPieces:
+    """Records as reports write them (`encode`, the interpreter's encoder of an event's
+    record), encoded in one call, as pieces of one buffer."""
+    data = np.frombuffer(encode_lines(records), np.uint8)
+    ends = np.flatnonzero(data == 10)  # (JSON text holds no raw newline)
+    starts = np.zeros(len(ends), np.int64)
+    starts[1:] = ends[:-1] + 1
+    return data, starts, ends
 
 
 #: value types a record keeps as they are through JSON text and back
@@ -808,18 +780,10 @@ class _Reader:
             )
             for name, kind in self.fields
         }
-        texts: _Texts
+        texts = _Texts(buf, starts, ends, given)
         if arrow is not None:
             texts = _RowTexts(arrow, starts, given)
-        else:
-            texts = self.line_texts(buf, starts, ends, given)
         return Batch(ts, codes, self.types, line, columns, rejects, lines, texts)
-
-    def line_texts(
-        self, buf: bytes, starts: np.ndarray, ends: np.ndarray, given: dict[int, str]
-    ) -> _Texts:
-        """A batch's event texts, where they are lines of `buf`."""
-        return _Texts(buf, starts, ends, given)
 
 
 _LINE = attrgetter("line")
@@ -1288,10 +1252,8 @@ class _JsonlReader(_Reader):
             return Reject(number, "not UTF-8", text)
         try:
             record = _DECODER.decode(text)
-        except json.JSONDecodeError as error:
-            return Reject(number, f"bad json: {error.msg}", text)
-        except (ValueError, RecursionError) as error:
-            return Reject(number, f"bad json: {error}", text)
+        except (ValueError, RecursionError):
+            return Reject(number, json_reason(text), text)
         if not isinstance(record, dict):
             return Reject(number, "not an object", text)
         result = self.maker.make(record, number, text)
@@ -1782,6 +1744,32 @@ class _CellReader:
         return out
 
 
+_NUMBER_START = frozenset("0123456789+-.")
+
+
+def _inferred(cell: str) -> Any:
+    """`infer_cell` of a cell that is not empty, quicker for the usual ones: ASCII
+    digits, text no number starts with, and ASCII decimals (which `float` reads as
+    `infer_cell`'s pattern does, once a sign, digit or point starts them and a digit or
+    point ends them, with no `_`)."""
+    if cell.isascii():
+        if cell.isdigit() and len(cell) <= 18:
+            return int(cell)
+        if cell[0] not in _NUMBER_START:
+            return cell
+        last = cell[-1]
+        if (
+            ("." in cell or "e" in cell or "E" in cell)
+            and (last.isdigit() or last == ".")
+            and "_" not in cell
+        ):
+            try:
+                return float(cell)
+            except ValueError:
+                return cell
+    return infer_cell(cell)
+
+
 class _CsvReader(_Reader):
     """CSV: quote-free lines split and typed by pyarrow, `csv.reader` for the rest."""
 
@@ -1801,7 +1789,7 @@ class _CsvReader(_Reader):
         except StopIteration:
             return len(block)
         except csv.Error as error:
-            slow.append(Reject(number, f"bad csv: {error}", "\n".join(feed.taken)))
+            slow.append(Reject(number, csv_reason(error), "\n".join(feed.taken)))
             return feed.i
         text = "\n".join(feed.taken)
         if not text or text.isspace():
@@ -1828,74 +1816,54 @@ class _CsvReader(_Reader):
         row = next(csv.reader(io.StringIO(text)))
         return _csv_record(self.header, row, self.maker)
 
-    def line_texts(
-        self, buf: bytes, starts: np.ndarray, ends: np.ndarray, given: dict[int, str]
-    ) -> _Texts:
-        return _CsvTexts(buf, starts, ends, given, self)
-
-    def record_pieces(
-        self, buf: bytes | bytearray, starts: np.ndarray, ends: np.ndarray, types: np.ndarray
-    ) -> TextPieces:
-        """The record texts (as reports write them) of quote-free rows
-        `buf[starts[i]:ends[i]]` of type codes `types`, made from their bytes where
-        `cep.io.csvtext` can (not made, end -1, elsewhere and for rows read as text)."""
-        n = len(starts)
-        header = self.header
-        if header is None or not self.unique or not n:
-            return np.zeros(0, np.uint8), np.zeros(n, np.int64), np.full(n, -1, np.int64)
-        codes = np.unique(types).tolist()
-        for code in codes:
-            if code not in self._plan_rows:
-                self._add_plan(code)
-        lookup = np.full(max(codes) + 1, -1, np.int64)
-        for code in codes:
-            lookup[code] = self._plan_rows[code]
-        plans = lookup[types]  # (an event's type code is never negative)
-        keys, key_starts, key_ends = self._keys
-        room = int(np.maximum(ends - starts, 0).sum()) + n * (len(keys) + 6 * len(header) + 2)
-        out = np.empty(room, np.uint8)
-        out_starts = np.empty(n, np.int64)
-        out_ends = np.empty(n, np.int64)
-        used = csv_record_lines(
-            np.frombuffer(buf, np.uint8), np.ascontiguousarray(starts, np.int64),
-            np.ascontiguousarray(ends, np.int64), plans, self._kinds, keys, key_starts,
-            key_ends, _BOOL_WORDS, out, out_starts, out_ends,
-        )  # fmt: skip
-        return out[:used], out_starts, out_ends
-
-    def _add_plan(self, code: int) -> None:
-        """How each cell of a row of type `code` is written (`csvtext`'s kinds), as
-        `_csv_record` converts it for that type's schema."""
+    def records_of(self, texts: list[str]) -> list[dict[str, Any]]:
+        """`record_of` of several rows (`_csv_record`'s records), split by one
+        `csv.reader`, each made by its event type's function (`_record_maker`)."""
         assert self.header is not None
-        schema = self.schema(self.types.values[code])
+        header, maker = self.header, self.maker
+        at = self.names.get(maker.type_field, -1) if self.unique else -2
+        if at == -2:  # (a header naming a field twice: the last cell wins)
+            return [_csv_record(header, row, maker) for row in csv.reader(texts)]
+        makers: dict[str | None, Callable[[list[str]], dict[str, Any]]] = {}
+        records = []
+        for row in csv.reader(texts):
+            type_name = (row[at] if at >= 0 else "") or maker.default_type
+            make = makers.get(type_name)
+            if make is None:
+                make = makers[type_name] = self._record_maker(type_name)
+            records.append(make(row))
+        return records
+
+    def _record_maker(self, type_name: str | None) -> Callable[[list[str]], dict[str, Any]]:
+        """A function from a row's cells to its record as `_csv_record` makes it for
+        the type: each non-empty cell under its header name, converted as the type's
+        schema says. Written out per header (no loop or call per text cell: kept rows
+        are made ~1 us each)."""
+        assert self.header is not None
+        schema = self.schema(type_name) if type_name else None
         declared = schema.fields if schema is not None else {}
-        row = []
-        for name in self.header:
-            info = declared.get(name) if name != self.type_field else None
-            kind = info.type.kind if info is not None else None
-            if name == self.type_field or kind == "str":
-                row.append(csvtext.TEXT)
-            elif kind == "bool":
-                row.append(csvtext.BOOL)
-            elif kind == "list":
-                row.append(csvtext.PYTHON)
+        cells = ", ".join(f"c{i}" for i in range(len(self.header)))
+        code = [f"def make(row):\n    {cells}, = row\n    record = {{}}"]
+        convert: dict[str, Any] = {"_inferred": _inferred}
+        for i, name in enumerate(self.header):
+            info = declared.get(name)
+            if name == self.maker.type_field or (info is not None and info.type.kind == "str"):
+                value = f"c{i}"
+            elif info is None or info.type.kind not in ("bool", "list"):
+                value = f"_inferred(c{i})"
             else:
-                row.append(csvtext.INFER)
-        self._plan_rows[code] = len(self._kinds)
-        self._kinds = np.vstack([self._kinds, np.array([row], np.int64)])
+                convert[f"t{i}"] = info.type
+                value = f"convert_cell(c{i}, t{i})"
+            code.append(f"    if c{i}:\n        record[{name!r}] = {value}")
+        code.append("    return record")
+        namespace = {"convert_cell": convert_cell, **convert}
+        exec("\n".join(code), namespace)  # (header names written as literals: `repr`)
+        return namespace["make"]
 
     def _set_header(self, header: list[str]) -> None:
         self.header = header
         self.names = {name: i for i, name in enumerate(header)}
         self.unique = len(self.names) == len(header) and len(header) > 1
-        keys = [json.dumps(name, ensure_ascii=False).encode("utf-8", "surrogatepass")
-                for name in header]  # fmt: skip
-        sizes = np.array([len(key) for key in keys], np.int64)
-        ends = np.cumsum(sizes)
-        #: each header name as a JSON key: one buffer, each one's start and end in it
-        self._keys = (np.frombuffer(b"".join(keys), np.uint8), ends - sizes, ends)
-        self._plan_rows: dict[int, int] = {}
-        self._kinds = np.zeros((0, len(header)), np.int64)
 
     def batch(self, block: _Block) -> Batch:
         n = len(block)
@@ -2122,13 +2090,6 @@ class _CsvReader(_Reader):
         self._type_group(code, rows, keep, parts, field, declared_as, inferred)
 
 
-#: how batches rebuild records that hold only plain JSON values (`match.plain_json`): JSON
-#: lines' and Arrow rows' records, and CSV rows' (text, numbers, booleans and JSON lists)
-PLAIN_RECORDS = frozenset(
-    (json_record, arrow_record_of, exact_arrow_record_of, _CsvReader.record_of)
-)
-
-
 # ------------------------------------------------------------------------------ Arrow
 
 
@@ -2183,56 +2144,6 @@ def _arrow_records(batch: Any, rows: list[int]) -> list[dict[str, Any]]:
             if value is not None:
                 record[name] = value
     return records
-
-
-def _arrow_record_pieces(batch: Any, rows: np.ndarray) -> TextPieces:
-    """The record texts (as reports write them) of some rows of an Arrow batch, made in
-    bulk (`ColumnTexts`): the JSON text of `_arrow_records`' records. Not made (end -1)
-    for a row with a NaN or infinite float (written null, read back as None), and for
-    every row when a column is of a type not handled here (strings, integers, float64,
-    booleans, timestamps are)."""
-    pa = _pa()
-    types = pa.types
-    n = len(rows)
-    none = np.zeros(0, np.uint8), np.zeros(n, np.int64), np.full(n, -1, np.int64)
-    taken = batch.take(pa.array(rows, pa.int64()))
-    texts = ColumnTexts(n)
-    finite = np.ones(n, np.bool_)
-    for name, column in zip(taken.schema.names, taken.columns, strict=True):
-        key = json_text(name) + ": "
-        kind = column.type
-        valid = _np(column.is_valid())
-        dictionary = types.is_dictionary(kind)
-        if dictionary:
-            kind = kind.value_type
-        text = types.is_string(kind) or types.is_large_string(kind)
-        # text: a dictionary's own texts, made once each, where it is not much larger than
-        # the rows taken (else only the values taken, encoded again)
-        if dictionary and not (
-            text and len(column.dictionary) <= 2 * n and not column.dictionary.null_count
-        ):
-            column = column.dictionary_decode()
-            dictionary = False
-        if text:
-            encoded = column if dictionary else column.dictionary_encode()
-            index = _np(encoded.indices.fill_null(0)).astype(np.int64)
-            texts.pieces(key, valid, index, json_lines(encoded.dictionary.to_pylist()), 10)
-        elif types.is_integer(kind) or types.is_timestamp(kind):
-            typed = _arrow_values(column)
-            if typed.kind != "int":
-                return none
-            texts.integers(key, valid, typed.values)
-        elif types.is_float64(kind):
-            values = _np(column.fill_null(0.0))
-            finite &= np.isfinite(values) | ~valid
-            texts.pieces(key, valid, np.arange(n), float_lines(values.tolist()), 10)
-        elif types.is_boolean(kind):
-            texts.truths(key, valid, _np(column.fill_null(False)).astype(np.int64))
-        else:
-            return none
-    data, starts, ends = texts.row_pieces()
-    ends[~finite] = -1
-    return data, starts, ends
 
 
 class _ArrowReader(_Reader):

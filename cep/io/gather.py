@@ -184,7 +184,7 @@ def _texts(parts: list[Part], places: _Places) -> _Texts:
             e[cut] += q - low
             q += high - low
     put = places.put
-    return texts[0].relined(buf, put(np.concatenate(starts)), put(np.concatenate(ends)), given)
+    return _Texts(buf, put(np.concatenate(starts)), put(np.concatenate(ends)), given)
 
 
 def _arrow_texts(parts: list[Part], places: _Places, given: dict[int, str]) -> _RowTexts:

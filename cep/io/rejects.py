@@ -8,14 +8,13 @@ that the end-of-run summary stays short however varied the details.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from types import TracebackType
 from typing import TextIO
 
 from cep.io.sources import Reject, SourceEvent
 from cep.runtime.event import Event
-from cep.runtime.match import write_json_text
+from cep.runtime.match import encode
 
 
 def reason_kind(reason: str) -> str:
@@ -50,7 +49,7 @@ class RejectsWriter:
         self.counts[reason_kind(reject.reason)] += 1
         if self.stream is not None:
             record = {"line": reject.line, "reason": reject.reason, "raw": reject.raw}
-            write_json_text(self.stream, json.dumps(record, ensure_ascii=False) + "\n")
+            self.stream.write(encode(record).decode() + "\n")
 
     def reject_event(self, event: Event, reason: str) -> None:
         """Record an accepted event rejected later (reason `late`, say).
@@ -60,7 +59,7 @@ class RejectsWriter:
         if isinstance(event, SourceEvent) and event.text:
             text = event.text
         else:
-            text = json.dumps(event.data, ensure_ascii=False, default=str)
+            text = encode(event.data).decode()
         self.write(Reject(event.line or 0, reason, text))
 
     def flush(self) -> None:

@@ -34,6 +34,7 @@ from cep.io.time import MAX_MS, MIN_MS, BadTime, parse_time
 from cep.io.validation import Validator
 from cep.lang.types import Type
 from cep.runtime.event import Event
+from cep.runtime.match import JSON_SPACE
 
 FORMATS = ("jsonl", "csv")
 
@@ -57,12 +58,13 @@ class SourceEvent(Event):
     """An event read from a source.
 
     `data` holds the typed values (times as epoch milliseconds, `float` fields as
-    floats) that matching uses; `raw` is the record exactly as read, for output; `text`
-    is the line as read (without its newline), for a reject found later (`late`).
+    floats) that matching uses; `raw` is the record exactly as read; `text` is the line
+    as read (without its newline), for a reject found later (`late`); `json`, for a JSON
+    line, its object's text, which reports write as the event (else they encode `raw`).
     Without a schema, or when validation changed nothing, `raw` is `data`.
     """
 
-    __slots__ = ("raw", "text")
+    __slots__ = ("json", "raw", "text")
 
     def __init__(
         self,
@@ -74,6 +76,7 @@ class SourceEvent(Event):
         *,
         raw: dict[str, Any] | None = None,
         text: str = "",
+        json: str | None = None,
     ) -> None:
         self.type = type
         self.ts = ts
@@ -82,6 +85,7 @@ class SourceEvent(Event):
         self.line = line
         self.raw = data if raw is None else raw
         self.text = text
+        self.json = json
 
 
 # ------------------------------------------------------------------------------ lines
@@ -115,11 +119,66 @@ def _lines(stream: Lines) -> Iterator[tuple[int, str, bool]]:
         yield number, text, ok
 
 
+class _NotJson(ValueError):
+    """NaN or Infinity, which Python's `json` takes and JSON does not."""
+
+
 def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    raise _NotJson(f"{name} is not valid JSON")
 
 
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
+
+#: the JSON decoder's complaints in the project's words (what a reject's reason says),
+#: by how they start
+_JSON_PROBLEMS = {
+    "Expecting value": "a value is missing",
+    "Expecting ',' delimiter": "a comma is missing",
+    "Expecting ':' delimiter": "a colon is missing",
+    "Expecting property name enclosed in double quotes": "a key is not a quoted string",
+    "Unterminated string starting at": "a string is not closed",
+    "Invalid control character": "a control character in a string",
+    "Invalid \\": "a bad escape in a string",
+    "Extra data": "more after the object",
+}
+#: the CSV reader's complaints in the project's words, by how they start
+_CSV_PROBLEMS = {
+    "field larger than field limit": "a cell is too long",
+    "line contains NUL": "a NUL character",
+    "unexpected end of data": "a quoted cell is not closed",
+    "new-line character seen in unquoted field": "a line break in an unquoted cell",
+}
+
+
+def json_reason(text: str) -> str:
+    """Why a line is not one JSON value (`_DECODER` refused it), in the project's words
+    (a library's message never reaches a reject): `bad json: a comma is missing at
+    character 12`, `... at the end`."""
+    try:
+        _DECODER.decode(text)
+    except json.JSONDecodeError as error:
+        problem = next(
+            (words for start, words in _JSON_PROBLEMS.items() if error.msg.startswith(start)),
+            "not valid JSON",
+        )
+        where = "the end" if error.pos >= len(text) else f"character {error.pos + 1}"
+        return f"bad json: {problem} at {where}"
+    except RecursionError:
+        return "bad json: nested too deep"
+    except _NotJson as error:
+        return f"bad json: {error}"
+    except ValueError:  # (an integer past `sys.get_int_max_str_digits()`)
+        return "bad json: a number too long"
+    return "bad json"
+
+
+def csv_reason(error: csv.Error) -> str:
+    """Why `csv.reader` refused a row, in the project's words."""
+    message = str(error)
+    for start, problem in _CSV_PROBLEMS.items():
+        if message.startswith(start):
+            return f"bad csv: {problem}"
+    return "bad csv: not valid CSV"
 
 
 class _Maker:
@@ -194,16 +253,20 @@ def read_jsonl(
             continue
         try:
             record = _DECODER.decode(text)
-        except json.JSONDecodeError as error:
-            yield Reject(number, f"bad json: {error.msg}", text)
-            continue
-        except (ValueError, RecursionError) as error:
-            yield Reject(number, f"bad json: {error}", text)
+        except (ValueError, RecursionError):
+            yield Reject(number, json_reason(text), text)
             continue
         if not isinstance(record, dict):
             yield Reject(number, "not an object", text)
             continue
-        yield maker.make(record, number, text)
+        yield json_event(maker.make(record, number, text))
+
+
+def json_event(made: SourceEvent | Reject) -> SourceEvent | Reject:
+    """An event of a JSON line, its `json` set: the line's object, as read."""
+    if isinstance(made, SourceEvent):
+        made.json = made.text.strip(JSON_SPACE)
+    return made
 
 
 # ------------------------------------------------------------------------------ CSV
@@ -303,7 +366,7 @@ def read_csv(
         except StopIteration:
             return
         except csv.Error as error:
-            yield Reject(start, f"bad csv: {error}", feed.text)
+            yield Reject(start, csv_reason(error), feed.text)
             continue
         text = feed.text
         if not text or text.isspace():
