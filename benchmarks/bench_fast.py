@@ -24,7 +24,7 @@ in its own subprocess (peak RSS is its own); the table shows the median of K run
   interpreter (push) vs fast (columns); "state MiB" is the peak's growth while matching;
 - iterative-plus-interpreter / -fast: `b = Payment[count(b) == 0 or amount >
   last(b).amount]{3,}` on 10,000 events (its condition reads the run: on the fast path a
-  program over the run's history, cep/fast/programs.py);
+  program over the run's history, cep/compile/programs.py);
 - computed-terms-interpreter / -fast: terms NumPy cannot test (`amount - 50 > 25 and
   startswith(user, "u1")`, `amount * 3 < 30 and status == "failed"`) on 100,000 events:
   on the fast path a program over the batch, and a text function worked out once per

@@ -3,7 +3,7 @@
 numba reuses a cached function's machine code while the file the function is defined in
 is unchanged; it does not look at the modules whose functions it calls or inlines, or
 whose constants it reads. The kernel calls functions of several modules (and reads
-`cep.fast.programs`' operation codes), so a change to one of them alone would leave
+`cep.compile.programs`' operation codes), so a change to one of them alone would leave
 stale machine code in use. cep's compiled modules (`COMPILED_MODULES`) therefore share a
 cache folder named by a digest of all of their sources and of numba's version: a change
 to any of them, or an upgrade, compiles afresh.
@@ -33,12 +33,12 @@ PACKAGE = Path(__file__).resolve().parent
 #: functions called or inlined, its constants frozen into machine code), by path in cep/
 COMPILED_MODULES = (
     "jit.py",
+    "compile/programs.py",
     "fast/evaluate.py",
     "fast/kept.py",
     "fast/kernel.py",
     "fast/order.py",
     "fast/partitions.py",
-    "fast/programs.py",
     "fast/reporttext.py",
     "fast/tables.py",
     "fast/timers.py",

@@ -1,6 +1,6 @@
 """A rule's `emit` fields as kernel programs, so that reports can be written in bulk.
 
-Each field becomes a program (cep/fast/programs.py) that the kernel evaluates over the
+Each field becomes a program (cep/compile/programs.py) that the kernel evaluates over the
 report's history (`evaluate.report_values`); its float64 result is turned back into the
 Python value the interpreter computes. That needs the value's Python type to be known
 from the rule alone, so only expressions whose type the interpreter cannot vary are
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from cep.fast.programs import (
+from cep.compile.programs import (
     BOOL,
     NUM,
     STR,

@@ -4,7 +4,7 @@ batch, with the interpreter's meaning.
 Each edge condition is split in two: the part that depends only on the event (term
 tests, evaluated once per event for a whole batch, becoming rows of bits) and the part
 that depends on the run (iterative term conditions and `where`, compiled to programs
-the kernel runs against the run's history: cep/fast/programs.py). A rule is eligible
+the kernel runs against the run's history: cep/compile/programs.py). A rule is eligible
 when every run-dependent condition compiles (`fast_path_refusal` says why not). Events
 that satisfy no term are dropped before any per-run work when they cannot change a run.
 Reports are built in Python from the histories the kernel returns, and merged across
@@ -37,6 +37,7 @@ from cep.compile.conditions import (
     WhereCond,
 )
 from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
+from cep.compile.programs import BOOL, NUM, STR, ProgramCompiler, Programs, StringCodes, Unsupported
 from cep.compile.rule import CompiledRule
 from cep.fast import evaluate, kernel, tables
 from cep.fast.emit import EXACT_INTEGERS, EmitPlan, emit_pieces
@@ -50,7 +51,6 @@ from cep.fast.partitions import (
     partition_codes,
     unnumbered,
 )
-from cep.fast.programs import BOOL, NUM, STR, ProgramCompiler, Programs, StringCodes, Unsupported
 from cep.fast.reports import HeldTexts, KeptEvent, MatchTable, Reports, linked_path
 from cep.fast.reporttext import (
     CLOSE,

@@ -1,5 +1,5 @@
 """Programs run against a run's history, in numba: the part of an edge condition that
-depends on the run (iterative term conditions, `where`: cep/fast/programs.py compiles
+depends on the run (iterative term conditions, `where`: cep/compile/programs.py compiles
 them), `emit` values of reports, and term conditions run over a batch's events.
 
 A program is a stack machine over float64 (NaN for null); it reads the candidate event's
@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from cep.fast.programs import (
+from cep.compile.programs import (
     AGG_AVG,
     AGG_COUNT,
     AGG_MAX,
@@ -167,7 +167,7 @@ def _eval(p, cell, i, bits, T, X):
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _value(p, cell, i, bits, T, X):
-    """Run program `p` (cep/fast/programs.py) for event `i` and history `cell`; its
+    """Run program `p` (cep/compile/programs.py) for event `i` and history `cell`; its
     value (NaN: null)."""
     pg_start, pg_len, op, ia, ib, ic, idd, kc = X.programs
     stack = X.stack

@@ -3,7 +3,7 @@ arrays.
 
 Each edge condition is split in two: a row of bits (its part that depends only on the
 event, evaluated for a whole batch beforehand) and a program (its part that depends on
-the run: cep/fast/programs.py, run by cep/fast/evaluate.py). The kernel moves runs over
+the run: cep/compile/programs.py, run by cep/fast/evaluate.py). The kernel moves runs over
 the tables of `T` (cep/fast/tables.py), which persist across batches.
 
 The kernel never allocates: before each event it works out how many rows that event

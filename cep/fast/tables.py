@@ -83,7 +83,7 @@ NfaArrays = namedtuple(
      "ed_var", "rank", "start_takes", "ed_prog"],
 )  # fmt: skip
 #: what kernel functions read besides the state (`X`): the rule's programs (a tuple of
-#: arrays: cep/fast/programs.py), the batch's slot values (`[slot, i]`), the stored
+#: arrays: cep/compile/programs.py), the batch's slot values (`[slot, i]`), the stored
 #: events' slot values (flat, `event * n_slots + slot`), the program stack, bits for
 #: programs run outside a batch (none), a scratch row for a history's values
 Extras = namedtuple(

@@ -11,7 +11,7 @@ field makes a comparison false. Values of another kind than the column's (kept a
 
 A condition outside this family returns None from `build`; the caller then compiles it
 into a program run over the batch's events of the term's type in numba (a term program,
-cep/fast/programs.py), else builds it again `by_value`: a part that reads one field only
+cep/compile/programs.py), else builds it again `by_value`: a part that reads one field only
 (`startswith(card, "4")`, `ip =~ "^10\\."`, `round(x) == 2`) is the interpreter's own
 test worked out once per distinct value of that field (`ValueTruths`). A condition
 outside all three is tested event by event with the interpreter's compiled closure (same
@@ -33,8 +33,8 @@ from cep.compile.expressions import (
     ExpressionCompiler,
     _literal_value,
 )
+from cep.compile.programs import const_value
 from cep.fast.partitions import DictionaryTables
-from cep.fast.programs import const_value
 from cep.io.columnar import Batch, Column
 from cep.jit import njit
 from cep.lang import ast
