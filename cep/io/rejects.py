@@ -57,11 +57,7 @@ class RejectsWriter:
 
         Its text is the line as read for a `SourceEvent`, else its fields as JSON.
         """
-        if isinstance(event, SourceEvent) and event.text:
-            text = event.text
-        else:
-            text = json.dumps(event.data, ensure_ascii=False, default=str)
-        self.write(Reject(event.line or 0, reason, text))
+        self.write(late_reject(event, reason))
 
     def flush(self) -> None:
         if self.stream is not None:
@@ -84,3 +80,13 @@ class RejectsWriter:
         trace: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def late_reject(event: Event, reason: str = "late") -> Reject:
+    """The reject of an accepted event rejected later (reason `late`, say): its line as
+    read for a `SourceEvent`, else its fields as JSON."""
+    if isinstance(event, SourceEvent) and event.text:
+        text = event.text
+    else:
+        text = json.dumps(event.data, ensure_ascii=False, default=str)
+    return Reject(event.line or 0, reason, text)
