@@ -171,8 +171,7 @@ class Engine:
     @property
     def kind(self) -> str:
         """What runs the rules: `interpreter`, `fast`, or `mixed` (some of each)."""
-        from_class = {"InterpreterEngine": "interpreter", "FastPathEngine": "fast"}
-        return from_class.get(type(self._engine).__name__, "mixed")
+        return self._engine.kind
 
     @property
     def rule_names(self) -> list[str]:

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 import cep
 from cep import Engine, Event, EventError, Match, RuleError
+from cep.lang.checker import check_sources
 
 RULES = """\
 event Payment { user: str, amount: float }
@@ -459,7 +460,7 @@ def test_unknown_options_are_refused(make: str, tmp_path: Path) -> None:
     (tmp_path / "r.cep").write_text(RULES)
     with pytest.raises(TypeError, match="allowed_dely"):
         if make == "init":
-            Engine(cep.lang.checker.check_sources({"r.cep": RULES}), allowed_dely="5s")  # type: ignore[call-arg]
+            Engine(check_sources({"r.cep": RULES}), allowed_dely="5s")  # type: ignore[call-arg]
         elif make == "from_string":
             Engine.from_string(RULES, allowed_dely="5s")  # type: ignore[call-arg]
         else:

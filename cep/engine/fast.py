@@ -36,6 +36,8 @@ class FastPathEngine:
     `indexes` are the rules' places among all the rules of a run, and `hold_all` holds
     back every on-time event (not only those a rule may use), both for the mixed engine."""
 
+    kind = "fast"
+
     def __init__(
         self,
         rules: list[CompiledRule],

@@ -23,6 +23,8 @@ class InterpreterEngine:
     """Rules on the interpreter; a batch's events are rebuilt as the interpreter's
     events (`events_of`). Its `matchers` are there for tracing (`cep run --trace`)."""
 
+    kind = "interpreter"
+
     def __init__(
         self,
         rules: list[CompiledRule],

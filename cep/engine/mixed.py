@@ -31,6 +31,8 @@ _KEY = itemgetter(0)
 class MixedEngine:
     """Rules split between the fast path and the interpreter, one feed for both."""
 
+    kind = "mixed"
+
     def __init__(
         self,
         rules: list[CompiledRule],

@@ -49,6 +49,11 @@ class RuleEngine(Protocol):
     both. Time moves with the input, with `advance_to`, and at `finish`."""
 
     @property
+    def kind(self) -> str:
+        """Which engine this is: `interpreter`, `fast` or `mixed` (for hosts to say)."""
+        ...
+
+    @property
     def options(self) -> EngineOptions: ...
 
     @property
