@@ -1,7 +1,17 @@
 """cep: complex event processing rules, written, tested and run."""
 
 from cep.api import Engine, EventError, RuleError
+from cep.engine import RuleEngine, RuleStats, Stats
 from cep.runtime.event import Event
 from cep.runtime.match import Match
 
-__all__ = ["Engine", "Event", "EventError", "Match", "RuleError"]
+__all__ = [
+    "Engine",
+    "Event",
+    "EventError",
+    "Match",
+    "RuleEngine",
+    "RuleError",
+    "RuleStats",
+    "Stats",
+]

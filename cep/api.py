@@ -21,12 +21,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from cep.compile.rule import CompiledRule, compile_rule
+from cep.engine import EngineName, EngineOptions, Stats, open_engine
 from cep.io.sources import SourceEvent
 from cep.io.time import BadTime, parse_time
 from cep.io.validation import Validator
 from cep.lang.checker import CheckedProgram, check_paths, check_sources
 from cep.lang.values import parse_duration_option
-from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, MatchingEngine, Stats
+from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
 from cep.runtime.event import Event
 from cep.runtime.match import Match
 
@@ -59,6 +60,10 @@ def load_rules(checked: CheckedProgram, names: Iterable[str] | None = None) -> l
     ]
 
 
+#: events `Engine.feed` matches at a time on the fast path
+FEED_BATCH = 4096
+
+
 def _milliseconds(value: int | str) -> int:
     if isinstance(value, str):
         return parse_duration_option(value)
@@ -72,7 +77,16 @@ class Engine:
 
     `allowed_delay` (milliseconds or a duration such as `"5s"`) is how late, in event
     time, input may arrive; `max_runs_per_key` caps the partial matches of one rule and
-    partition (drops are counted in `stats()`).
+    partition (drops are counted in `stats()`). Late events are kept in `late`.
+
+    `engine` picks what runs the rules: `"interpreter"` (the default: plain Python,
+    every rule, ready at once), `"fast"` (numba; every rule must run compiled, which
+    `cep explain` tells) or `"auto"` (each rule on the fast path when it can, the
+    others on the interpreter, reports merged in release order). The fast path compiles
+    its machine code on first use (20-60 s, then loaded from numba's cache in about a
+    second), which is why it is not the default. It matches events in batches: `feed`
+    takes `batch_size` events (default 4096; 1 on the interpreter) before it yields
+    the reports they release, while `push` matches its one event at once.
     """
 
     def __init__(
@@ -84,29 +98,80 @@ class Engine:
         max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY,
         type_field: str = "type",
         time_field: str = "ts",
+        engine: EngineName = "interpreter",
+        batch_size: int | None = None,
     ) -> None:
+        if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
+            raise ValueError(f"batch_size must be at least 1, not {batch_size!r}")
         self.checked = checked
         self.rules = load_rules(checked, rules)
         self.validator = Validator(checked.schemas)
         self.type_field = type_field
         self.time_field = time_field
         self.late: list[Event] = []
-        self._engine = MatchingEngine(
-            self.rules,
+        options = EngineOptions(
             allowed_delay_ms=_milliseconds(allowed_delay),
             max_runs_per_key=max_runs_per_key,
             on_late=self.late.append,
         )
+        self._engine = open_engine(self.rules, checked.schemas, options, engine)
+        self.batch_size = batch_size or (1 if self.kind == "interpreter" else FEED_BATCH)
 
     @classmethod
-    def from_paths(cls, *paths: str, **options: Any) -> Engine:
-        """Load rule files or folders of `*.cep` files."""
-        return cls(check_paths(list(paths)), **options)
+    def from_paths(
+        cls,
+        *paths: str,
+        rules: Iterable[str] | None = None,
+        allowed_delay: int | str = 0,
+        max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY,
+        type_field: str = "type",
+        time_field: str = "ts",
+        engine: EngineName = "interpreter",
+        batch_size: int | None = None,
+    ) -> Engine:
+        """Load rule files or folders of `*.cep` files (options as `Engine`)."""
+        return cls(
+            check_paths(list(paths)),
+            rules=rules,
+            allowed_delay=allowed_delay,
+            max_runs_per_key=max_runs_per_key,
+            type_field=type_field,
+            time_field=time_field,
+            engine=engine,
+            batch_size=batch_size,
+        )
 
     @classmethod
-    def from_string(cls, text: str, *, name: str = "<rules>.cep", **options: Any) -> Engine:
-        """Load rules from a string (imports are resolved from the current folder)."""
-        return cls(check_sources({name: text}), **options)
+    def from_string(
+        cls,
+        text: str,
+        *,
+        name: str = "<rules>.cep",
+        rules: Iterable[str] | None = None,
+        allowed_delay: int | str = 0,
+        max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY,
+        type_field: str = "type",
+        time_field: str = "ts",
+        engine: EngineName = "interpreter",
+        batch_size: int | None = None,
+    ) -> Engine:
+        """Load rules from a string (imports are resolved from the current folder;
+        options as `Engine`)."""
+        return cls(
+            check_sources({name: text}),
+            rules=rules,
+            allowed_delay=allowed_delay,
+            max_runs_per_key=max_runs_per_key,
+            type_field=type_field,
+            time_field=time_field,
+            engine=engine,
+            batch_size=batch_size,
+        )
+
+    @property
+    def kind(self) -> str:
+        """What runs the rules: `interpreter`, `fast`, or `mixed` (some of each)."""
+        return self._engine.kind
 
     @property
     def rule_names(self) -> list[str]:
@@ -150,23 +215,29 @@ class Engine:
         self, event: Mapping[str, Any] | BaseModel | Event, *, type: str | None = None
     ) -> list[Match]:
         """Feed one event; returns the matches (and timeouts) it releases, in order."""
-        return self._engine.push(self.event(event, type))
+        return list(self._engine.push(self.event(event, type)))
 
     def feed(self, events: Iterable[Mapping[str, Any] | BaseModel | Event]) -> Iterator[Match]:
-        """Feed events one after another, yielding reports as soon as they are released.
-        Does not finish: call `finish()` at the end of the input."""
+        """Feed events, `batch_size` at a time, yielding reports as soon as they are
+        released. Does not finish: call `finish()` at the end of the input."""
+        chunk: list[Event] = []
         for event in events:
-            yield from self.push(event)
+            chunk.append(self.event(event))
+            if len(chunk) >= self.batch_size:
+                yield from self._engine.feed_events(chunk)
+                chunk = []
+        if chunk:
+            yield from self._engine.feed_events(chunk)
 
     def advance_to(self, ts: int | str) -> list[Match]:
         """Declare the input complete up to time `ts` (epoch ms or ISO-8601): windows
         that close by then are closed."""
-        return self._engine.advance_to(parse_time(ts))
+        return list(self._engine.advance_to(parse_time(ts)))
 
     def finish(self, *, flush: bool = False) -> list[Match]:
         """End of input: match events held for the allowed delay; with `flush`, close
         every window (absences fire, timeouts are reported)."""
-        return self._engine.finish(flush=flush)
+        return list(self._engine.finish(flush=flush))
 
     def run(self, events: Iterable[Any], *, flush: bool = False) -> list[Match]:
         """Feed every event, finish, and return all reports."""

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 import cep
 from cep import Engine, Event, EventError, Match, RuleError
+from cep.lang.checker import check_sources
 
 RULES = """\
 event Payment { user: str, amount: float }
@@ -371,3 +372,108 @@ def test_engine_refuses_a_bad_allowed_delay(delay: str) -> None:
     """`Engine(..., allowed_delay="soon")` raises instead of silently using 0."""
     with pytest.raises(ValueError):
         Engine.from_string("rule ab { pattern a = A -> b = B  within 1m }", allowed_delay=delay)
+
+
+# ------------------------------------------------------------------ engines
+
+
+FAILURES = """\
+event Payment { user: str, amount: float, status: str }
+
+rule three_failed {
+  partition by user
+  pattern a = Payment[status == "failed"] -> b = Payment[status == "failed"]
+          -> c = Payment[status == "failed"]
+  within 1m
+  emit user = a.user, total = a.amount + b.amount + c.amount
+}
+"""
+
+#: a condition the fast path cannot compile (a pattern taken from an earlier event)
+ECHO = """\
+
+rule echo {
+  partition by user
+  pattern a = Payment -> b = Payment[status =~ a.status]
+  within 1m
+}
+"""
+
+
+def payments(n: int = 300) -> list[dict[str, Any]]:
+    return [
+        {"type": "Payment", "ts": i * 700 + (i % 4) * 300, "user": f"u{i % 5}",
+         "amount": float(i % 7), "status": "failed" if i % 3 else "ok"}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def reports_of(engine: Engine, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [json.loads(m.to_json()) for m in engine.run(events, flush=True)]
+
+
+@pytest.mark.parametrize("name", ["fast", "auto"])
+def test_the_fast_path_from_python_reports_as_the_interpreter(name: str) -> None:
+    """`Engine(engine="fast")` and `"auto"` give the interpreter's reports and counters,
+    in order, with an allowed delay too."""
+    events = payments()
+    interpreter = Engine.from_string(FAILURES, allowed_delay="1s")
+    engine = Engine.from_string(FAILURES, allowed_delay="1s", engine=name, batch_size=64)
+    assert engine.kind == "fast"
+    expected = reports_of(interpreter, events)
+    assert expected
+    assert reports_of(engine, events) == expected
+    assert engine.stats() == interpreter.stats()
+    assert [e.ts for e in engine.late] == [e.ts for e in interpreter.late]
+
+
+def test_push_on_the_fast_path_reports_at_once() -> None:
+    """`push` on the fast path matches its event at once, as on the interpreter."""
+    engine = Engine.from_string(FAILURES, engine="fast")
+    for ts in (0, 1000):
+        assert engine.push(payment_failed(ts)) == []
+    (match,) = engine.push(payment_failed(2000))
+    assert (match.rule, match.ts, match.fields["user"]) == ("three_failed", 2000, "u")
+
+
+def payment_failed(ts: int) -> dict[str, Any]:
+    return {"type": "Payment", "ts": ts, "user": "u", "amount": 1.0, "status": "failed"}
+
+
+def test_a_rule_the_fast_path_refuses_runs_under_auto() -> None:
+    """Under `auto`, a rule the fast path cannot compile runs on the interpreter beside
+    the compiled one (the mixed engine); reports merged in the interpreter's order.
+    `engine="fast"` refuses it."""
+    events = payments()
+    engine = Engine.from_string(FAILURES + ECHO, engine="auto")
+    assert engine.kind == "mixed"
+    expected = reports_of(Engine.from_string(FAILURES + ECHO), events)
+    assert {r["rule"] for r in expected} == {"three_failed", "echo"}
+    assert reports_of(engine, events) == expected
+    with pytest.raises(ValueError, match="rule echo cannot run compiled"):
+        Engine.from_string(FAILURES + ECHO, engine="fast")
+
+
+@pytest.mark.parametrize("make", ["init", "from_string", "from_paths"])
+def test_unknown_options_are_refused(make: str, tmp_path: Path) -> None:
+    """Options are typed keywords: a misspelt one is a `TypeError`, not ignored."""
+    (tmp_path / "r.cep").write_text(RULES)
+    with pytest.raises(TypeError, match="allowed_dely"):
+        if make == "init":
+            Engine(check_sources({"r.cep": RULES}), allowed_dely="5s")  # type: ignore[call-arg]
+        elif make == "from_string":
+            Engine.from_string(RULES, allowed_dely="5s")  # type: ignore[call-arg]
+        else:
+            Engine.from_paths(str(tmp_path / "r.cep"), allowed_dely="5s")  # type: ignore[call-arg]
+
+
+def test_an_unknown_engine_is_refused() -> None:
+    with pytest.raises(ValueError, match="engine must be one of"):
+        Engine.from_string(RULES, engine="numba")  # type: ignore[arg-type]
+
+
+def test_the_package_exports_stats_and_ships_its_types() -> None:
+    """`cep.Stats`, `cep.RuleStats` and `cep.Match` are importable; `py.typed` ships."""
+    assert isinstance(Engine.from_string(RULES).stats(), cep.Stats)
+    assert {"Stats", "RuleStats", "Match", "RuleEngine"} <= set(cep.__all__)
+    assert (Path(cep.__file__).parent / "py.typed").exists()

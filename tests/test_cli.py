@@ -198,6 +198,23 @@ def test_cep_run_trace_tells_how_runs_ended(tmp_path, capsys):
     assert "still open at the end of the input" in err
 
 
+def test_cep_run_trace_runs_on_the_interpreter_under_auto(tmp_path, capsys):
+    """`--trace` follows the interpreter's runs: `--engine auto` runs the rules there
+    and traces them; `--engine fast` says it cannot (exit 2)."""
+    rules = tmp_path / "r.cep"
+    rules.write_text(TESTED)
+    feed = tmp_path / "in.jsonl"
+    line = {"type": "Payment", "ts": 0, "user": "u1", "amount": 10, "status": "failed"}
+    feed.write_text(json.dumps(line) + "\n")
+    argv = ["run", str(rules), "--input", str(feed), "--trace", "three", "--quiet"]
+    code, _, err = run(capsys, *argv, "--engine", "auto")
+    assert code == 0
+    assert "trace three: run started at line 1" in err
+    code, _, err = run(capsys, *argv, "--engine", "fast")
+    assert code == 2
+    assert "--trace needs the interpreter" in err
+
+
 def test_cep_run_trace_of_an_unknown_rule_is_bad_usage(tmp_path, capsys):
     rules = tmp_path / "r.cep"
     rules.write_text(TESTED)

@@ -9,28 +9,25 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, TYPE_CHECKING, Any, TextIO
+from typing import IO, Any, TextIO
 
 from cep.api import load_rules
-from cep.io.rejects import RejectsWriter
-from cep.io.sources import (
-    Reject,
-    SourceError,
-    SourceEvent,
-    guess_format,
-    open_source,
-    read_source,
+from cep.engine import (
+    EngineOptions,
+    InterpreterEngine,
+    RuleEngine,
+    Stats,
+    fast_refusals,
+    open_engine,
 )
+from cep.io.rejects import RejectsWriter, late_reject
+from cep.io.sources import Reject, SourceError, guess_format, open_source
 from cep.io.validation import Validator
 from cep.lang.checker import check_paths
 from cep.lang.program import RulePathError
 from cep.lang.values import parse_duration_option
-from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, MatchingEngine, Stats
-from cep.runtime.match import Match
+from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
 from cep.runtime.trace import RunTracer
-
-if TYPE_CHECKING:
-    from cep.fast.reporttext import ReportLines
 
 EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -129,27 +126,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as error:
         rejects.close()
         return _usage(f"cannot write {args.output}: {error.strerror or error}")
-    if args.engine == "auto":
-        if _fast_problem(rules, fmt, delay, args) is None:
-            args.engine = "fast"
-        elif _fast_problem([], fmt, delay, args) is None and _any_compiled(rules):
-            return _run_mixed(args, checked, rules, fmt, delay, rejects, output)
-        else:
-            args.engine = "interpreter"
-    if args.engine == "fast":
-        problem = _fast_problem(rules, fmt, delay, args)
-        if problem is not None:
-            rejects.close()
-            return _usage(problem)
-        return _run_mixed(args, checked, rules, fmt, delay, rejects, output)
-    engine = MatchingEngine(
-        rules,
+    lates: list[Reject] = []
+    options = EngineOptions(
         allowed_delay_ms=delay,
         max_runs_per_key=args.max_runs_per_key,
-        on_late=lambda event: rejects.reject_event(event, "late"),
+        on_late=lambda event: lates.append(late_reject(event)),
+        json_lines=True,
     )
+    try:
+        engine = _open_engine(args, rules, checked.schemas, options)
+    except ValueError as error:
+        rejects.close()
+        return _usage(str(error))
+    if not isinstance(engine, InterpreterEngine):
+        refused = fast_refusals(rules)
+        compiled = [rule for rule in rules if rule.name not in refused]
+        _compile_first(args, fmt, compiled, checked.schemas)
     tracers = []
     for name in args.trace or ():
+        assert isinstance(engine, InterpreterEngine)
         matcher = next((m for m in engine.matchers if m.rule.name == name), None)
         if matcher is None:
             rejects.close()
@@ -159,43 +154,54 @@ def cmd_run(args: argparse.Namespace) -> int:
         tracers.append((tracer, matcher))
     records = [0]
 
-    def reports() -> Iterator[list[Match]]:
-        with _row_source(args, fmt, checked.schemas) as source:
-            for item in source:
-                records[0] += 1
-                if isinstance(item, Reject):
-                    rejects.write(item)
-                    continue
-                found = engine.push(item)
-                if found:
-                    yield found
-            yield engine.finish(flush=args.flush)
+    def reports() -> Iterator[bytes]:
+        with _batches(args, fmt, engine.fields(), checked.schemas, engine.prepare) as batches:
+            for batch in batches:
+                records[0] += len(batch) + len(batch.rejects)
+                lines = engine.feed_lines(batch)
+                _write_rejects(rejects, batch.rejects, lates)
+                yield lines
+            yield engine.finish_lines(flush=args.flush)
             for tracer, matcher in tracers:
                 tracer.finish(matcher)
 
     return _write(args, reports(), output, rejects, lambda: (records[0], engine.stats()))
 
 
+def _open_engine(
+    args: argparse.Namespace, rules: list, schemas: Any, options: EngineOptions
+) -> RuleEngine:
+    """The engine `--engine` names (`auto`: the interpreter where `--trace` needs it);
+    ValueError saying why the fast path cannot take the rules."""
+    if args.engine == "interpreter" or (args.engine == "auto" and args.trace):
+        return open_engine(rules, schemas, options, "interpreter")
+    if args.engine == "fast":
+        refused = fast_refusals(rules)
+        if refused:
+            raise ValueError(
+                "--engine fast: "
+                + "; ".join(f"rule {n} cannot run compiled: {w}" for n, w in refused.items())
+            )
+        if args.trace:
+            raise ValueError("--trace needs the interpreter (--engine interpreter)")
+    return open_engine(rules, schemas, options, args.engine)
+
+
 def _write(
     args: argparse.Namespace,
-    produced: Iterator[list[Match] | list[Match | str] | ReportLines],
+    produced: Iterator[bytes],
     output: TextIO | IO[str],
     rejects: RejectsWriter,
     totals: Callable[[], tuple[int, Stats]],
 ) -> int:
-    """Write the reports (`Match`es, or JSON lines already) as they come; bad input and a
-    closed output end the run cleanly; then the summary."""
+    """Write the reports (UTF-8 JSON lines) as they come; bad input and a closed output
+    end the run cleanly; then the summary."""
     streaming = args.input == "-"
     try:
-        for found in produced:
-            if not found:
+        for lines in produced:
+            if not lines:
                 continue
-            if not isinstance(found, list):  # ReportLines (numba loads only when asked for)
-                _write_utf8(output, found.joined())
-            else:
-                lines = [report if type(report) is str else report.to_json() for report in found]
-                lines.append("")  # each line ends with a newline
-                output.write("\n".join(lines))
+            _write_utf8(output, lines)
             if streaming:
                 output.flush()
     except SourceError as error:
@@ -230,115 +236,11 @@ def _write_utf8(output: TextIO | IO[str], text: bytes) -> None:
     buffer.write(text)
 
 
-def _fast_problem(rules: list, fmt: str, delay: int, args: argparse.Namespace) -> str | None:
-    from cep.fast.engine import fast_path_refusal  # numba loads only when asked for
-
-    refused = [(rule.name, fast_path_refusal(rule)) for rule in rules]
-    refused = [(name, why) for name, why in refused if why is not None]
-    if refused:
-        return "--engine fast: " + "; ".join(
-            f"rule {n} cannot run compiled: {w}" for n, w in refused
-        )
-    if args.trace:
-        return "--trace needs the interpreter (--engine interpreter)"
-    return None
-
-
-def _late_collector(into: list[Reject]) -> Callable[[Any, int], None]:
-    def late(batch: Any, i: int) -> None:
-        into.append(Reject(int(batch.line[i]), "late", batch.text(i)))
-
-    return late
-
-
 def _write_rejects(writer: RejectsWriter, found: list[Reject], lates: list[Reject]) -> None:
     """A batch's rejects, bad lines and late events together, in line order."""
     for reject in sorted([*found, *lates], key=lambda r: r.line):
         writer.write(reject)
     lates.clear()
-
-
-def _any_compiled(rules: list) -> bool:
-    from cep.fast.engine import fast_path_refusal
-
-    return any(fast_path_refusal(rule) is None for rule in rules)
-
-
-def _run_mixed(
-    args: argparse.Namespace,
-    checked: Any,
-    rules: list,
-    fmt: str,
-    delay: int,
-    rejects: RejectsWriter,
-    output: TextIO | IO[str],
-) -> int:
-    """The rules the fast path can run on it, the others (if any) on the interpreter;
-    reports merged by release key, so in the order one interpreter would give them.
-    With an allowed delay the fast path holds events back and the interpreter matches
-    the events it releases, in the order it releases them."""
-    from cep.fast.engine import ColumnarRun, fast_path_refusal
-    from cep.runtime.engine import KeyedEngine
-
-    compiled = [(i, r) for i, r in enumerate(rules) if fast_path_refusal(r) is None]
-    interpreted = [(i, r) for i, r in enumerate(rules) if fast_path_refusal(r) is not None]
-    _compile_first(args, fmt, [r for _, r in compiled], checked.schemas)
-
-    lates: list[Reject] = []
-    run = ColumnarRun(
-        [r for _, r in compiled],
-        checked.schemas,
-        max_runs_per_key=args.max_runs_per_key,
-        on_late=_late_collector(lates),
-        indexes=[i for i, _ in compiled],
-        as_text=True,
-        allowed_delay_ms=delay,
-        hold_all=bool(interpreted),  # (the interpreted rules take the events released)
-    )
-    engine = KeyedEngine(
-        [r for _, r in interpreted],
-        [i for i, _ in interpreted],
-        max_runs_per_key=args.max_runs_per_key,
-    )
-    validator = Validator(checked.schemas)
-    records = [0]
-
-    def reports() -> Iterator[list[Match | str] | ReportLines]:
-        with _batches(args, fmt, run.fields(), checked.schemas, run.prepare) as batches:
-            for batch in batches:
-                records[0] += len(batch) + len(batch.rejects)
-                if not interpreted:  # the lines as one text, in the order released
-                    lines = run.run_lines(batch)
-                    _write_rejects(rejects, batch.rejects, lates)
-                    yield lines
-                    continue
-                keyed = run.run_keyed(batch)
-                _write_rejects(rejects, batch.rejects, lates)
-                if not delay:
-                    for event in _events_of(batch, validator):  # rebuilt for the interpreter
-                        keyed.extend(engine.push_keyed(event))
-                else:
-                    _push_released(engine, run.released, validator, keyed)
-                    engine.fire_keyed(run.watermark, keyed)
-                keyed.sort(key=lambda item: item[0])
-                yield [report for _, report in keyed]
-            if not interpreted:
-                yield run.finish_lines(flush=args.flush)
-                return
-            keyed = run.finish_keyed(flush=args.flush)
-            if delay:
-                _push_released(engine, run.released, validator, keyed)
-            keyed.extend(engine.finish_keyed(flush=args.flush))
-            keyed.sort(key=lambda item: item[0])
-            yield [report for _, report in keyed]
-
-    def totals() -> tuple[int, Stats]:
-        stats = run.stats()
-        by_rule = {**stats.rules, **engine.stats().rules}
-        stats.rules = {rule.name: by_rule[rule.name] for rule in rules}
-        return records[0], stats
-
-    return _write(args, reports(), output, rejects, totals)
 
 
 def _compile_first(args: argparse.Namespace, fmt: str, rules: list, schemas: Any) -> None:
@@ -364,34 +266,6 @@ def _compile_first(args: argparse.Namespace, fmt: str, rules: list, schemas: Any
         pass
     finally:
         warmup.wait_for(helper)
-
-
-def _push_released(
-    engine: Any, released: tuple[Any, Any] | None, validator: Validator, out: list
-) -> None:
-    """The events the fast path released (held back for the allowed delay) pushed to
-    the interpreter in the order released, with their sequence numbers."""
-    if released is None:
-        return
-    batch, seqs = released
-    for event, seq in zip(_events_of(batch, validator), seqs.tolist(), strict=True):
-        out.extend(engine.push_keyed(event, seq))
-
-
-def _events_of(batch: Any, validator: Validator) -> Iterator[SourceEvent]:
-    """The events of a batch as the interpreter's events, each rebuilt from what the
-    batch keeps of it as its reader reads it (a JSON line, a CSV row, an Arrow row's
-    record: `Batch.record_of`)."""
-    kept = batch.kept_of(list(range(len(batch))))
-    for i, payload in enumerate(kept):
-        record = batch.record_of(payload)
-        type_name = batch.type_name(i)
-        typed, _ = validator.validate(type_name, record)
-        text = payload if type(payload) is str else batch.text(i)
-        yield SourceEvent(
-            type_name, int(batch.ts[i]), typed or record, 0, int(batch.line[i]),
-            raw=record, text=text, json=batch.json_of(payload),
-        )  # fmt: skip
 
 
 def _guess_format(path: str) -> str:
@@ -434,32 +308,6 @@ def _batches(
     read = columnar.read_csv_batches if fmt == "csv" else columnar.read_jsonl_batches
     with open_source(args.input, fmt) as stream:
         yield read(stream, **options)
-
-
-@contextmanager
-def _row_source(args: argparse.Namespace, fmt: str, schemas: Any) -> Iterator[Iterator[Any]]:
-    """Events (and rejects) one by one, for the interpreter. Parquet and Arrow rows are
-    read as columns and turned into events, each row being the record of its cells."""
-    if fmt in ("parquet", "arrow"):
-        validator = Validator(schemas)
-        with _batches(args, fmt, {}, schemas) as batches:
-            yield _rows_of(batches, validator)
-        return
-    with open_source(args.input, fmt) as stream:
-        yield read_source(
-            stream,
-            fmt,
-            type_field=args.type_field,
-            time_field=args.time_field,
-            default_type=args.type,
-            validator=Validator(schemas),
-        )
-
-
-def _rows_of(batches: Iterator[Any], validator: Validator) -> Iterator[Any]:
-    for batch in batches:
-        yield from batch.rejects
-        yield from _events_of(batch, validator)
 
 
 def _open_output(path: str) -> TextIO | IO[str]:

@@ -1001,12 +1001,15 @@ class FastEngine:
         on_late: Any = None,
         batch_size: int = BATCH,
         as_text: bool = False,
+        indexes: list[int] | None = None,
     ) -> None:
         for rule in rules:
             reason = fast_path_refusal(rule)
             if reason is not None:
                 raise ValueError(f"rule {rule.name} cannot run on the fast path: {reason}")
         self.rules = [FastRule(rule, max_runs_per_key, as_text) for rule in rules]
+        #: each rule's place among every rule of the run (for merging with others)
+        self.indexes = list(range(len(rules))) if indexes is None else indexes
         self.orderer = EventOrderer(allowed_delay_ms)
         self._no_delay = allowed_delay_ms == 0
         self.on_late = on_late
@@ -1067,8 +1070,20 @@ class FastEngine:
             out.extend(self._run(2**62))
         return out
 
-    @gc_paused()
+    def take_keyed(self, events: list[Event], fire_up_to: int) -> list[tuple[tuple, Match]]:
+        """Match events already in time order and numbered (`seq`) by a caller that
+        orders them itself (`cep.engine.fast`), then close the windows that end by
+        `fire_up_to`; (release key, report) pairs, sorted."""
+        if events:
+            self.pending.extend(events)
+            self._pushed_order = False
+        return self._run_keyed(fire_up_to)
+
     def _run(self, fire_up_to: int) -> list[Match]:
+        return [report for _, report in self._run_keyed(fire_up_to)]
+
+    @gc_paused()
+    def _run_keyed(self, fire_up_to: int) -> list[tuple[tuple, Match]]:
         events, self.pending = self.pending, []
         n = len(events)
         batch = self.columns.batch(events)
@@ -1089,7 +1104,7 @@ class FastEngine:
             else rule.advance(fire_up_to)
             for rule in self.rules
         ]
-        return [report for _, report in _released(found, range(len(found)))]
+        return _released(found, self.indexes)
 
     def stats(self) -> Stats:
         stats = Stats(self.events, self.late, self.orderer.held + len(self.pending))
@@ -1150,6 +1165,8 @@ class ColumnarRun:
         #: a batch in the order matched, and their sequence numbers; None for none
         self.released: tuple[Batch, np.ndarray] | None = None
         self.max_seen = NO_TIME
+        #: the time `advance_to` declared the input complete up to
+        self.floor = NO_TIME
         self.seq = 0
         self.events = 0
         self.late = 0
@@ -1219,11 +1236,12 @@ class ColumnarRun:
         # late: older than every earlier event (no allowed delay)
         ts = batch.ts
         accepted = None  # (every event: in time order, the usual case)
-        if in_time_order(ts, self.max_seen):
+        since = self.max_seen if self.max_seen >= self.floor else self.floor
+        if in_time_order(ts, since):
             if n:
                 self.max_seen = int(ts[-1])
         else:
-            late = ts < np.maximum.accumulate(np.concatenate(([self.max_seen], ts)))[:-1]
+            late = ts < np.maximum.accumulate(np.concatenate(([since], ts)))[:-1]
             self.max_seen = max(self.max_seen, int(ts.max()))
             self.late += int(late.sum())
             if self.on_late is not None:
@@ -1244,7 +1262,7 @@ class ColumnarRun:
         if len(ts):
             # each event's watermark: the latest time before it, less the delay
             before = np.maximum.accumulate(np.concatenate(([self.max_seen], ts[:-1])))
-            late = ts < np.maximum(before, NO_TIME + delay) - delay
+            late = ts < np.maximum(np.maximum(before, NO_TIME + delay) - delay, self.floor)
             self.max_seen = max(self.max_seen, int(ts.max()))
             self.late += int(late.sum())
             if self.on_late is not None:
@@ -1259,8 +1277,17 @@ class ColumnarRun:
         """The time up to which the input is complete: the latest time seen, less the
         allowed delay (`NO_TIME` before any event)."""
         if self.max_seen == NO_TIME:
-            return NO_TIME
-        return self.max_seen - self.allowed_delay_ms
+            return self.floor
+        return max(self.max_seen - self.allowed_delay_ms, self.floor)
+
+    @gc_paused()
+    def advance_keyed(self, ts: int) -> list[tuple[tuple, Any]]:
+        """Declare the input complete up to `ts`: the held events up to it matched, the
+        windows that end by then closed; (release key, report) pairs, sorted. An event
+        older than `ts` read later is late."""
+        if ts > self.floor:
+            self.floor = ts
+        return _released(self._released(self.watermark), self.indexes)
 
     def _worth_holding(self, batch: Batch, rows: np.ndarray) -> np.ndarray:
         """Of a batch's on-time rows, those a rule may use: the rows some term accepts,

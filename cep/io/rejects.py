@@ -56,11 +56,7 @@ class RejectsWriter:
 
         Its text is the line as read for a `SourceEvent`, else its fields as JSON.
         """
-        if isinstance(event, SourceEvent) and event.text:
-            text = event.text
-        else:
-            text = encode(event.data).decode()
-        self.write(Reject(event.line or 0, reason, text))
+        self.write(late_reject(event, reason))
 
     def flush(self) -> None:
         if self.stream is not None:
@@ -83,3 +79,13 @@ class RejectsWriter:
         trace: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def late_reject(event: Event, reason: str = "late") -> Reject:
+    """The reject of an accepted event rejected later (reason `late`, say): its line as
+    read for a `SourceEvent`, else its fields as JSON."""
+    if isinstance(event, SourceEvent) and event.text:
+        text = event.text
+    else:
+        text = encode(event.data).decode()
+    return Reject(event.line or 0, reason, text)

@@ -227,6 +227,13 @@ class KeyedEngine(MatchingEngine):
             for k, report in enumerate(self.matchers[index].advance(key, close)):
                 out.append(((close, 0, ts, seq, self.indexes[index], k), report))
 
+    def advance_keyed(self, ts: int, out: list[tuple[tuple, Match]]) -> None:
+        """Declare the input complete up to `ts`: an event older is late; the windows
+        that end by then close."""
+        if ts > self.orderer.floor:
+            self.orderer.floor = ts
+        self.fire_keyed(ts, out)
+
     def finish_keyed(self, *, flush: bool = False) -> list[tuple[tuple, Match]]:
         out: list[tuple[tuple, Match]] = []
         self.fire_keyed(self.orderer.max_seen, out)

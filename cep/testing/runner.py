@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cep.compile.rule import CompiledRule, compile_rule
+from cep.engine import EngineOptions, InterpreterEngine
 from cep.io.time import parse_time
 from cep.io.validation import Validator
 from cep.lang import ast
 from cep.lang.checker import CheckedProgram
 from cep.lang.printer import format_expr
 from cep.lang.program import ConstInfo, constant_value
-from cep.runtime.engine import MatchingEngine
 from cep.runtime.event import Event
 from cep.runtime.match import Match, json_value
 from cep.runtime.trace import RunTracer, show_time
@@ -103,12 +103,13 @@ class TestRunner:
         delay = 0
         if test.allowed_delay is not None:
             delay = int(constant_value(test.allowed_delay, consts)[0])  # type: ignore[arg-type]
-        engine = MatchingEngine([rule], allowed_delay_ms=delay)
+        # the interpreter: the reference, and the engine whose runs a trace can follow
+        engine = InterpreterEngine(
+            [rule], self.program.schemas, EngineOptions(allowed_delay_ms=delay)
+        )
         tracer = RunTracer(rule)
         tracer.attach(engine.matchers[0])
-        reports: list[Match] = []
-        for event in events:
-            reports.extend(engine.push(event))
+        reports = engine.feed_events(events)
         reports.extend(engine.finish(flush=test.flush))
         tracer.finish(engine.matchers[0])
         outcome.reports = reports

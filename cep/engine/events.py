@@ -1,0 +1,56 @@
+"""A batch's events as the interpreter's events, and reports as JSON lines: what every
+engine shares between the columnar readers and its hosts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from cep.io.sources import SourceEvent
+from cep.io.validation import Validator
+from cep.runtime.match import Match
+
+if TYPE_CHECKING:
+    from cep.io.columnar import Batch
+
+
+def events_of(batch: Batch, validator: Validator) -> Iterator[SourceEvent]:
+    """The events of a batch as the interpreter's events, each rebuilt from what the
+    batch keeps of it as its reader reads it (a JSON line, a CSV row, an Arrow row's
+    record: `Batch.record_of`), so both engines see the same records."""
+    kept = batch.kept_of(list(range(len(batch))))
+    record_of = batch.record_of
+    validate = validator.validate
+    ts, line = batch.ts.tolist(), batch.line.tolist()
+    for i, payload in enumerate(kept):
+        record = record_of(payload)
+        type_name = batch.type_name(i)
+        typed, _ = validate(type_name, record)
+        text = payload if type(payload) is str else batch.text(i)
+        yield SourceEvent(
+            type_name, ts[i], typed or record, 0, line[i], raw=record, text=text,
+            json=batch.json_of(payload),
+        )  # fmt: skip
+
+
+def event_at(batch: Batch, i: int, validator: Validator) -> SourceEvent:
+    """Event `i` of a batch as the interpreter's event, with its line as read (for a
+    late event's reject)."""
+    (payload,) = batch.kept_of([i])
+    record = batch.record_of(payload)
+    type_name = batch.type_name(i)
+    typed, _ = validator.validate(type_name, record)
+    return SourceEvent(
+        type_name, int(batch.ts[i]), typed or record, 0, int(batch.line[i]),
+        raw=record, text=batch.text(i), json=batch.json_of(payload),
+    )  # fmt: skip
+
+
+def json_lines(reports: Iterable[Match | str]) -> bytes:
+    """Reports (or their JSON lines already) as UTF-8 JSON lines, each ended by a
+    newline (`Match.to_json` writes a lone surrogate as its escape)."""
+    text = "".join(
+        (report if type(report) is str else report.to_json()) + "\n"  # type: ignore[union-attr]
+        for report in reports
+    )
+    return text.encode()

@@ -1,0 +1,231 @@
+"""The fast path behind the engine interface: rules the numba kernel can run
+(`cep.fast.engine.fast_path_refusal`), over batches of columns (`ColumnarRun`) or over
+events in memory (`FastEngine`, events ordered here within the allowed delay).
+
+Besides the interface, it gives its reports with their release keys and the events it
+matched last (`taken`), which is what the mixed engine needs to merge the interpreter's
+reports in."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from cep.compile.rule import CompiledRule
+from cep.engine.events import event_at, events_of, json_lines
+from cep.engine.protocol import EngineOptions
+from cep.fast.engine import ColumnarRun, FastEngine, fast_path_refusal
+from cep.io.validation import Validator
+from cep.runtime.engine import Stats
+from cep.runtime.event import Event
+from cep.runtime.match import Match
+from cep.runtime.ordering import EventOrderer
+
+if TYPE_CHECKING:
+    from cep.io.columnar import Batch
+
+Keyed = list[tuple[tuple, Any]]
+
+
+class FastPathEngine:
+    """Rules on the fast path. Fed batches, it holds events back for the allowed delay
+    as rows of their batches; fed events, it orders them itself and matches each call's
+    as one batch. With `json_lines`, reports are written in bulk as lines (no `Match`es).
+
+    `indexes` are the rules' places among all the rules of a run, and `hold_all` holds
+    back every on-time event (not only those a rule may use), both for the mixed engine."""
+
+    kind = "fast"
+
+    def __init__(
+        self,
+        rules: list[CompiledRule],
+        schemas: Mapping[str, Any],
+        options: EngineOptions = EngineOptions(),  # noqa: B008 (frozen)
+        *,
+        indexes: list[int] | None = None,
+        hold_all: bool = False,
+    ) -> None:
+        refused = [(rule.name, fast_path_refusal(rule)) for rule in rules]
+        refused = [(name, why) for name, why in refused if why is not None]
+        if refused:
+            raise ValueError(
+                "; ".join(f"rule {name} cannot run compiled: {why}" for name, why in refused)
+            )
+        self.options = options
+        self.rules = rules
+        self._schemas = schemas
+        self._indexes = list(range(len(rules))) if indexes is None else indexes
+        self._hold_all = hold_all
+        self._validator = Validator(schemas)
+        self._columns: ColumnarRun | None = None
+        self._events: _EventRun | None = None
+
+    @property
+    def rule_names(self) -> list[str]:
+        return [rule.name for rule in self.rules]
+
+    @property
+    def watermark(self) -> int:
+        if self._events is not None:
+            return self._events.orderer.watermark
+        return self._run().watermark
+
+    def _run(self) -> ColumnarRun:
+        """The run over batches (made when first needed)."""
+        if self._columns is None:
+            if self._events is not None:
+                raise TypeError("this engine is fed events: feed it no batches")
+            validator, on_late = self._validator, self.options.on_late
+            self._columns = ColumnarRun(
+                self.rules,
+                self._schemas,
+                max_runs_per_key=self.options.max_runs_per_key,
+                on_late=None if on_late is None else (
+                    lambda batch, i: on_late(event_at(batch, i, validator))
+                ),
+                indexes=self._indexes,
+                as_text=self.options.json_lines,
+                allowed_delay_ms=self.options.allowed_delay_ms,
+                hold_all=self._hold_all,
+            )  # fmt: skip
+        return self._columns
+
+    def _event_run(self) -> _EventRun:
+        """The run over events (made when first needed)."""
+        if self._events is None:
+            if self._columns is not None:
+                raise TypeError("this engine is fed batches: feed it no events")
+            if self.options.json_lines:
+                raise TypeError("an engine made for JSON lines is fed batches")
+            self._events = _EventRun(self.rules, self.options, self._indexes)
+        return self._events
+
+    def _matches(self) -> None:
+        if self.options.json_lines:
+            raise TypeError("this engine was made for JSON lines: use feed_lines")
+
+    def fields(self) -> dict[str, str]:
+        return self._run().fields()
+
+    def prepare(self, batch: Batch) -> None:
+        self._run().prepare(batch)
+
+    def feed(self, batch: Batch) -> Sequence[Match]:
+        self._matches()
+        return self._run().run(batch)
+
+    def feed_lines(self, batch: Batch) -> bytes:
+        if not self.options.json_lines:
+            return json_lines(self.feed(batch))
+        return self._run().run_lines(batch).joined()
+
+    def feed_keyed(self, batch: Batch) -> Keyed:
+        """`feed`, each report with its release key."""
+        return self._run().run_keyed(batch)
+
+    def feed_events(self, events: Iterable[Event]) -> list[Match]:
+        return _reports(self.feed_events_keyed(events))
+
+    def feed_events_keyed(self, events: Iterable[Event]) -> Keyed:
+        return self._event_run().feed(events)
+
+    def push(self, event: Event) -> list[Match]:
+        return self.feed_events((event,))
+
+    def advance_to(self, ts: int) -> list[Match]:
+        self._matches()
+        return _reports(self.advance_keyed(ts))
+
+    def advance_keyed(self, ts: int) -> Keyed:
+        if self._columns is not None or self.options.json_lines:
+            return self._run().advance_keyed(ts)
+        return self._event_run().advance_to(ts)
+
+    def finish(self, *, flush: bool = False) -> Sequence[Match]:
+        self._matches()
+        if self._events is None and self._columns is not None:
+            return self._columns.finish(flush=flush)
+        return _reports(self.finish_keyed(flush=flush))
+
+    def finish_lines(self, *, flush: bool = False) -> bytes:
+        if not self.options.json_lines:
+            return json_lines(self.finish(flush=flush))
+        return self._run().finish_lines(flush=flush).joined()
+
+    def finish_keyed(self, *, flush: bool = False) -> Keyed:
+        if self._events is not None:
+            return self._events.finish(flush)
+        return self._run().finish_keyed(flush=flush)
+
+    def taken(self) -> list[Event] | None:
+        """The events the last call matched, numbered, in the order matched, as the
+        interpreter's events: those held back and released (an allowed delay), or fed
+        as events; None when they were simply the batch's, in order."""
+        if self._events is not None:
+            return self._events.taken
+        released = self._run().released
+        if released is None:
+            return [] if self.options.allowed_delay_ms else None
+        batch, seqs = released
+        events = list(events_of(batch, self._validator))
+        for event, seq in zip(events, seqs.tolist(), strict=True):
+            event.seq = seq
+        return events
+
+    def stats(self) -> Stats:
+        if self._events is not None:
+            return self._events.stats()
+        return self._run().stats()
+
+
+class _EventRun:
+    """Events in memory on the fast path: numbered and ordered within the allowed delay
+    here (late ones to `on_late`), the released ones matched as one batch per call."""
+
+    def __init__(self, rules: list[CompiledRule], options: EngineOptions, indexes: list[int]):
+        self.engine = FastEngine(rules, max_runs_per_key=options.max_runs_per_key, indexes=indexes)
+        self.orderer = EventOrderer(options.allowed_delay_ms)
+        self.on_late = options.on_late
+        self.seq = itertools.count()
+        self.events = 0
+        self.late = 0
+        #: the events the last call matched, in order
+        self.taken: list[Event] = []
+
+    def feed(self, events: Iterable[Event]) -> Keyed:
+        orderer = self.orderer
+        released: list[Event] = []
+        for event in events:
+            event.seq = next(self.seq)
+            self.events += 1
+            if orderer.is_late(event):
+                self.late += 1
+                if self.on_late is not None:
+                    self.on_late(event)
+                continue
+            released.extend(orderer.push(event))
+        return self._match(released, orderer.watermark)
+
+    def advance_to(self, ts: int) -> Keyed:
+        return self._match(list(self.orderer.advance(ts)), self.orderer.watermark)
+
+    def finish(self, flush: bool) -> Keyed:
+        keyed = self._match(list(self.orderer.drain()), self.orderer.max_seen)
+        if flush:
+            keyed.extend(self.engine.take_keyed([], 2**62))
+        return keyed
+
+    def _match(self, released: list[Event], fire_up_to: int) -> Keyed:
+        self.taken = released
+        return self.engine.take_keyed(released, fire_up_to)
+
+    def stats(self) -> Stats:
+        stats = self.engine.stats()
+        stats.events, stats.late, stats.held_events = self.events, self.late, self.orderer.held
+        return stats
+
+
+def _reports(keyed: Keyed) -> list[Match]:
+    return [report for _, report in keyed]

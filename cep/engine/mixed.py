@@ -1,0 +1,151 @@
+"""The mixed engine: each rule on the engine that can run it, the fast path where it
+can (`fast_path_refusal`), else the interpreter, and their reports merged by release
+key into the order one interpreter would release them in (cep/fast/kernel.py).
+
+The interpreter's rules take the events the fast path matched: a batch's events in
+order, or with an allowed delay the events the fast path held back and released, in
+the order released, with their sequence numbers (`FastPathEngine.taken`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+from cep.compile.rule import CompiledRule
+from cep.engine.events import events_of, json_lines
+from cep.engine.fast import FastPathEngine, Keyed
+from cep.engine.protocol import EngineOptions
+from cep.fast.engine import fast_path_refusal
+from cep.io.validation import Validator
+from cep.runtime.engine import KeyedEngine, Stats
+from cep.runtime.event import Event
+from cep.runtime.match import Match
+
+if TYPE_CHECKING:
+    from cep.io.columnar import Batch
+
+_KEY = itemgetter(0)
+
+
+class MixedEngine:
+    """Rules split between the fast path and the interpreter, one feed for both."""
+
+    kind = "mixed"
+
+    def __init__(
+        self,
+        rules: list[CompiledRule],
+        schemas: Mapping[str, Any],
+        options: EngineOptions = EngineOptions(),  # noqa: B008 (frozen)
+    ) -> None:
+        self.options = options
+        self.rules = rules
+        refusals = [fast_path_refusal(rule) for rule in rules]
+        compiled = [i for i, why in enumerate(refusals) if why is None]
+        interpreted = [i for i, why in enumerate(refusals) if why is not None]
+        self.fast = FastPathEngine(
+            [rules[i] for i in compiled],
+            schemas,
+            options,
+            indexes=compiled,
+            hold_all=bool(interpreted),  # (the interpreted rules take the events released)
+        )
+        self.interpreter = KeyedEngine(
+            [rules[i] for i in interpreted],
+            interpreted,
+            max_runs_per_key=options.max_runs_per_key,
+        )
+        self._validator = Validator(schemas)
+
+    @property
+    def rule_names(self) -> list[str]:
+        return [rule.name for rule in self.rules]
+
+    @property
+    def watermark(self) -> int:
+        return self.fast.watermark
+
+    def fields(self) -> dict[str, str]:
+        return self.fast.fields()
+
+    def prepare(self, batch: Batch) -> None:
+        self.fast.prepare(batch)
+
+    def feed(self, batch: Batch) -> list[Match]:
+        self._matches()
+        return _reports(self.feed_keyed(batch))
+
+    def feed_lines(self, batch: Batch) -> bytes:
+        return json_lines(_reports(self.feed_keyed(batch)))
+
+    def feed_keyed(self, batch: Batch) -> Keyed:
+        """`feed`, each report with its release key."""
+        keyed = self.fast.feed_keyed(batch)
+        taken = self.fast.taken()
+        if taken is None:  # (no allowed delay: the batch's events, each numbered next)
+            push = self.interpreter.push_keyed
+            for event in events_of(batch, self._validator):
+                keyed.extend(push(event))
+        else:
+            self._take(taken, keyed)
+        return _sorted(keyed)
+
+    def feed_events(self, events: Iterable[Event]) -> list[Match]:
+        self._matches()
+        keyed = self.fast.feed_events_keyed(events)
+        self._take(self.fast.taken() or [], keyed)
+        return _reports(_sorted(keyed))
+
+    def push(self, event: Event) -> list[Match]:
+        return self.feed_events((event,))
+
+    def advance_to(self, ts: int) -> list[Match]:
+        self._matches()
+        keyed = self.fast.advance_keyed(ts)
+        self._take(self.fast.taken() or [], keyed, fire=False)
+        self.interpreter.advance_keyed(ts, keyed)
+        self.interpreter.fire_keyed(self.fast.watermark, keyed)
+        return _reports(_sorted(keyed))
+
+    def finish(self, *, flush: bool = False) -> list[Match]:
+        self._matches()
+        return _reports(self._finish_keyed(flush))
+
+    def finish_lines(self, *, flush: bool = False) -> bytes:
+        return json_lines(_reports(self._finish_keyed(flush)))
+
+    def _finish_keyed(self, flush: bool) -> Keyed:
+        keyed = self.fast.finish_keyed(flush=flush)
+        self._take(self.fast.taken() or [], keyed, fire=False)
+        keyed.extend(self.interpreter.finish_keyed(flush=flush))
+        return _sorted(keyed)
+
+    def _take(self, events: list[Event], keyed: Keyed, *, fire: bool = True) -> None:
+        """The events the fast path released, matched by the interpreter's rules in the
+        order released with their numbers; then the windows that close by the fast
+        path's watermark closed."""
+        push = self.interpreter.push_keyed
+        for event in events:
+            keyed.extend(push(event, event.seq))
+        if fire:
+            self.interpreter.fire_keyed(self.fast.watermark, keyed)
+
+    def _matches(self) -> None:
+        if self.options.json_lines:
+            raise TypeError("this engine was made for JSON lines: use feed_lines")
+
+    def stats(self) -> Stats:
+        stats = self.fast.stats()
+        by_rule = {**stats.rules, **self.interpreter.stats().rules}
+        stats.rules = {rule.name: by_rule[rule.name] for rule in self.rules}
+        return stats
+
+
+def _sorted(keyed: Keyed) -> Keyed:
+    keyed.sort(key=_KEY)
+    return keyed
+
+
+def _reports(keyed: Keyed) -> list[Any]:
+    return [report for _, report in keyed]

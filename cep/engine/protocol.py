@@ -1,0 +1,109 @@
+"""The one interface every engine offers its hosts (`cep run`, `cep test`, the Python
+API, and later stream hosts): feed batches of columns or single events, move time,
+finish, count. Hosts hold a `RuleEngine` and never know which engine is behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, Stats
+from cep.runtime.event import Event
+from cep.runtime.match import Match
+
+if TYPE_CHECKING:
+    from cep.io.columnar import Batch
+
+#: called with each late event (older than the watermark), never matched; an event
+#: read from a batch is a `SourceEvent` with its line number and its line as read
+LateHandler = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """What a host sets for every engine alike.
+
+    `json_lines`: the host wants reports as JSON lines (`feed_lines`, `finish_lines`);
+    the fast path then writes them in bulk and offers no `Match` objects."""
+
+    allowed_delay_ms: int = 0
+    max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY
+    on_late: LateHandler | None = None
+    json_lines: bool = False
+
+    def __post_init__(self) -> None:
+        if self.allowed_delay_ms < 0:
+            raise ValueError("the allowed delay cannot be negative")
+        if self.max_runs_per_key < 1:
+            raise ValueError("the cap on runs per key must be at least 1")
+
+
+@runtime_checkable
+class RuleEngine(Protocol):
+    """Rules over one feed, in event-time order within the allowed delay.
+
+    Every method that takes input or moves time returns the reports it releases, in
+    release order (the order the interpreter, the reference, releases them). An engine
+    is fed either batches (`feed`, `feed_lines`) or events (`feed_events`, `push`), not
+    both. Time moves with the input, with `advance_to`, and at `finish`."""
+
+    @property
+    def kind(self) -> str:
+        """Which engine this is: `interpreter`, `fast` or `mixed` (for hosts to say)."""
+        ...
+
+    @property
+    def options(self) -> EngineOptions: ...
+
+    @property
+    def rule_names(self) -> list[str]: ...
+
+    @property
+    def watermark(self) -> int:
+        """The time up to which the input is complete (`NO_TIME` before any event)."""
+        ...
+
+    def fields(self) -> dict[str, str]:
+        """The fields to ask a reader for as columns, by kind (`cep.io.columnar`)."""
+        ...
+
+    def prepare(self, batch: Batch) -> None:
+        """Work on a batch that needs none of the engine's state, which a reader may do
+        on its own thread ahead of `feed`."""
+        ...
+
+    def feed(self, batch: Batch) -> Sequence[Match]:
+        """Match a batch's events (its rejects are the host's)."""
+        ...
+
+    def feed_lines(self, batch: Batch) -> bytes:
+        """`feed`, the reports as UTF-8 JSON lines (`Match.to_json`), each ended by a
+        newline."""
+        ...
+
+    def feed_events(self, events: Sequence[Event]) -> Sequence[Match]:
+        """Match events (validated, in arrival order) as one batch."""
+        ...
+
+    def push(self, event: Event) -> Sequence[Match]:
+        """Match one event."""
+        ...
+
+    def advance_to(self, ts: int) -> Sequence[Match]:
+        """Declare the input complete up to `ts`: held events up to it are matched and
+        windows that end by then close; an event older than `ts` fed later is late."""
+        ...
+
+    def finish(self, *, flush: bool = False) -> Sequence[Match]:
+        """End of input: match the events held back; with `flush`, time moves to
+        infinity and every window closes."""
+        ...
+
+    def finish_lines(self, *, flush: bool = False) -> bytes:
+        """`finish`, the reports as JSON lines as `feed_lines` gives them."""
+        ...
+
+    def stats(self) -> Stats:
+        """The counters so far, rules in load order."""
+        ...
