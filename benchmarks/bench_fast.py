@@ -344,7 +344,7 @@ def measure(name: str, path: Path) -> dict[str, Any]:
             source = many_rules_source()
         checked, rules = rules_of(source)
         if name in ("iterative-plus-fast", "computed-terms-fast"):
-            from cep.fast.engine import fast_path_refusal
+            from cep.fast.plan import fast_path_refusal
 
             refusal = fast_path_refusal(rules[0])
             if refusal is not None:

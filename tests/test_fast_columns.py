@@ -13,8 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cep.api import load_rules
-from cep.fast.engine import ColumnarRun, fast_path_refusal
+from cep.fast.engine import ColumnarRun, FastEngine
 from cep.fast.partitions import PartitionKeys
+from cep.fast.plan import fast_path_refusal
 from cep.io.columnar import Dictionary, read_jsonl_batches
 from cep.io.sources import Reject, read_jsonl
 from cep.io.validation import Validator
@@ -342,19 +343,19 @@ def test_compaction_changes_no_report(lines: list[str], flush: bool, hold: bool,
     reports first looked at after later batches renumbered the rule's events (`hold`);
     so does copying the kept lines out of their batches (`TextTable.settle`) whenever a
     batch was lent (with a compaction when the history has doubled since the last)."""
-    import cep.fast.engine as fast_engine
+    import cep.fast.rule as fast_rule
 
     checked = check_sources({"r.cep": RULES})
     rules = load_rules(checked)
-    saved = fast_engine.COMPACT_AT, fast_engine.LEND_LIMIT
+    saved = fast_rule.COMPACT_AT, fast_rule.LEND_LIMIT
     if why == "history":
-        fast_engine.COMPACT_AT = 1
+        fast_rule.COMPACT_AT = 1
     else:
-        fast_engine.LEND_LIMIT = 0
+        fast_rule.LEND_LIMIT = 0
     try:
         compiled = _compiled(checked, rules, lines, flush, 2, hold)
     finally:
-        fast_engine.COMPACT_AT, fast_engine.LEND_LIMIT = saved
+        fast_rule.COMPACT_AT, fast_rule.LEND_LIMIT = saved
     assert compiled == _interpreted(checked, rules, lines, flush)
 
 
@@ -390,7 +391,7 @@ def test_batches_lent_for_kept_lines_are_let_go() -> None:
     """The kept events' lines are not copied but held in their batches, and only up to
     `LEND_LIMIT` bytes of batches: past it the lines still needed are copied and the
     batches let go; reports read long after are unchanged."""
-    import cep.fast.engine as fast_engine
+    import cep.fast.rule as fast_rule
 
     checked = check_sources({"r.cep": RULES})
     rules = load_rules(checked, ["seq"])
@@ -398,8 +399,8 @@ def test_batches_lent_for_kept_lines_are_let_go() -> None:
         json.dumps({"type": "E", "ts": i, "k": "ab"[(i // 3) % 2], "v": 1 + i % 3})
         for i in range(20_000)
     ]
-    saved = fast_engine.LEND_LIMIT
-    fast_engine.LEND_LIMIT = 50_000
+    saved = fast_rule.LEND_LIMIT
+    fast_rule.LEND_LIMIT = 50_000
     try:
         run = ColumnarRun(rules, checked.schemas)
         table = run.engine.rules[0]._record_texts
@@ -412,7 +413,7 @@ def test_batches_lent_for_kept_lines_are_let_go() -> None:
             lent.append((len(table.lent), table.lent_bytes))
         held.append(run.finish())
     finally:
-        fast_engine.LEND_LIMIT = saved
+        fast_rule.LEND_LIMIT = saved
     batch_bytes = len("".join(line + "\n" for line in lines[:500]))
     assert max(count for count, _ in lent) >= 2  # lines were lent across batches
     assert all(size <= 50_000 + batch_bytes for _, size in lent), lent
@@ -453,16 +454,16 @@ def test_a_batchs_reports_are_a_sequence_made_when_read() -> None:
 
 def test_history_stays_bounded_by_live_state() -> None:
     """Over a long feed whose live state is small, the kernel's stores do not grow."""
-    import cep.fast.engine as fast_engine
+    import cep.fast.rule as fast_rule
     from cep.fast import tables
     from cep.runtime.event import Event
 
     checked = check_sources({"r.cep": RULES})
     rules = load_rules(checked, ["seq"])
-    saved = fast_engine.COMPACT_AT
-    fast_engine.COMPACT_AT = 2_000
+    saved = fast_rule.COMPACT_AT
+    fast_rule.COMPACT_AT = 2_000
     try:
-        engine = fast_engine.FastEngine(rules, batch_size=1_000)
+        engine = FastEngine(rules, batch_size=1_000)
         sizes = []
         for i in range(40_000):
             engine.push(Event("E", i, {"k": "ab"[(i // 3) % 2], "v": 1 + i % 3}))
@@ -472,7 +473,7 @@ def test_history_stays_bounded_by_live_state() -> None:
                 room = (len(state.tables.e_ts), len(state.tables.c_ev))
                 sizes.append((*used, *room))
     finally:
-        fast_engine.COMPACT_AT = saved
+        fast_rule.COMPACT_AT = saved
     assert engine.stats().matches > 10_000
     # rows in use and the tables' room alike
     assert all(max(size) < 10_000 for size in sizes), sizes

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from cep.api import load_rules
 from cep.fast import tables, timers
-from cep.fast.engine import FastEngine, fast_path_refusal
+from cep.fast.engine import FastEngine
+from cep.fast.plan import fast_path_refusal
 from cep.lang.checker import check_paths, check_sources
 from cep.lang.program import constant_value
 from cep.runtime.engine import MatchingEngine

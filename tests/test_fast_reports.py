@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cep.api import load_rules
-from cep.fast.engine import ColumnarRun, fast_path_refusal
+from cep.fast.engine import ColumnarRun
+from cep.fast.plan import fast_path_refusal
 from cep.io.columnar import read_jsonl_batches
 from cep.io.sources import Reject, read_jsonl
 from cep.io.validation import Validator
@@ -191,27 +192,27 @@ def test_random_emits_write_what_the_interpreter_writes(
 def test_compaction_changes_no_line(text: str, lines: list[str], flush: bool) -> None:
     """History compacted after every batch and record texts rewritten at every
     compaction: the same lines."""
-    import cep.fast.engine as fast_engine
     import cep.fast.reporttext as reporttext
+    import cep.fast.rule as fast_rule
 
     checked = check_sources({"r.cep": SCHEMA + text})
     if not checked.ok:
         return
     rules = load_rules(checked)
-    saved = fast_engine.COMPACT_AT, reporttext.REWRITE_AT
-    fast_engine.COMPACT_AT, reporttext.REWRITE_AT = 1, 0
+    saved = fast_rule.COMPACT_AT, reporttext.REWRITE_AT
+    fast_rule.COMPACT_AT, reporttext.REWRITE_AT = 1, 0
     try:
         written = _written(checked, rules, lines, flush, 2)
     finally:
-        fast_engine.COMPACT_AT, reporttext.REWRITE_AT = saved
+        fast_rule.COMPACT_AT, reporttext.REWRITE_AT = saved
     assert written == _interpreted(checked, rules, lines, flush), text
 
 
 def test_record_texts_stay_bounded_by_live_state() -> None:
     """Over a long feed whose live state is small, the record texts kept for reports
     take no more room as the run goes on."""
-    import cep.fast.engine as fast_engine
     import cep.fast.reporttext as reporttext
+    import cep.fast.rule as fast_rule
 
     checked = check_sources(
         {
@@ -220,8 +221,8 @@ def test_record_texts_stay_bounded_by_live_state() -> None:
         }
     )
     rules = load_rules(checked)
-    saved = fast_engine.COMPACT_AT, reporttext.REWRITE_AT
-    fast_engine.COMPACT_AT, reporttext.REWRITE_AT = 2_000, 50_000
+    saved = fast_rule.COMPACT_AT, reporttext.REWRITE_AT
+    fast_rule.COMPACT_AT, reporttext.REWRITE_AT = 2_000, 50_000
     try:
         run = ColumnarRun(rules, checked.schemas, as_text=True)
         table = run.engine.rules[0]._record_texts
@@ -238,7 +239,7 @@ def test_record_texts_stay_bounded_by_live_state() -> None:
             reports += len(run.run(batch))
             sizes.append((len(table), len(table.data)))
     finally:
-        fast_engine.COMPACT_AT, reporttext.REWRITE_AT = saved
+        fast_rule.COMPACT_AT, reporttext.REWRITE_AT = saved
     assert reports > 10_000
     assert max(size for size, _ in sizes[10:]) < 10_000, sizes
     assert max(room for _, room in sizes[10:]) <= 4 * 65_536 + 200_000, sizes

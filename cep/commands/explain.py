@@ -47,7 +47,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def explain(rule: CompiledRule) -> str:
     """The rule's automaton: header, terms, then states with their edges in order."""
-    from cep.fast.engine import fast_path_refusal, term_tests  # numba loads only now
+    from cep.fast.plan import fast_path_refusal, term_tests  # numba loads only now
 
     refusal = fast_path_refusal(rule)
     engine = (

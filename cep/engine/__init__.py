@@ -36,7 +36,7 @@ __all__ = [
 
 def fast_refusals(rules: list[CompiledRule]) -> dict[str, str]:
     """Why each rule the fast path cannot run cannot (by rule name)."""
-    from cep.fast.engine import fast_path_refusal  # (numba loads only when asked for)
+    from cep.fast.plan import fast_path_refusal  # (numba loads only when asked for)
 
     found = {rule.name: fast_path_refusal(rule) for rule in rules}
     return {name: why for name, why in found.items() if why is not None}

@@ -1,5 +1,5 @@
 """The fast path behind the engine interface: rules the numba kernel can run
-(`cep.fast.engine.fast_path_refusal`), over batches of columns (`ColumnarRun`) or over
+(`cep.fast.plan.fast_path_refusal`), over batches of columns (`ColumnarRun`) or over
 events in memory (`FastEngine`, events ordered here within the allowed delay).
 
 Besides the interface, it gives its reports with their release keys and the events it
@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from cep.compile.rule import CompiledRule
 from cep.engine.events import event_at, events_of, json_lines
 from cep.engine.protocol import EngineOptions
-from cep.fast.engine import ColumnarRun, FastEngine, fast_path_refusal
+from cep.fast.engine import ColumnarRun, FastEngine
+from cep.fast.plan import fast_path_refusal
 from cep.io.validation import Validator
 from cep.runtime.engine import Stats
 from cep.runtime.event import Event

@@ -16,7 +16,7 @@ from cep.compile.rule import CompiledRule
 from cep.engine.events import events_of, json_lines
 from cep.engine.fast import FastPathEngine, Keyed
 from cep.engine.protocol import EngineOptions
-from cep.fast.engine import fast_path_refusal
+from cep.fast.plan import fast_path_refusal
 from cep.io.validation import Validator
 from cep.runtime.engine import KeyedEngine, Stats
 from cep.runtime.event import Event

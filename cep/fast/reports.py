@@ -19,7 +19,7 @@ import numpy as np
 from cep.fast.reporttext import OWN, release_order
 from cep.io.columnar import json_record
 from cep.runtime.event import Event
-from cep.runtime.match import LazyMatch, Match
+from cep.runtime.match import JSON_SPACE, LazyMatch, Match, encode, event_json
 
 
 class KeptEvent:
@@ -49,6 +49,19 @@ class KeptEvent:
         self.record_of = record_of
         self.event: Event | None = None
         self.record: dict[str, Any] | None = None
+
+
+def kept_json(event: Event | KeptEvent) -> str | bytes:
+    """A kept event's text in reports (`event_json`; a `KeptEvent`'s is set on it)."""
+    if type(event) is not KeptEvent:
+        return event_json(event)
+    if event.json is None:
+        payload = event.payload
+        if event.record_of is json_record and type(payload) is str:
+            event.json = payload.strip(JSON_SPACE)
+        else:
+            event.json = encode(event.record_of(payload)).decode()
+    return event.json
 
 
 def linked_path(
