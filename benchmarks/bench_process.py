@@ -17,8 +17,9 @@ kernel (`/usr/bin/time`), so a thread or helper process's work counts. Measureme
 numba's cache is warmed first (one untimed run per format), as on any machine after a
 first run. The table gives the median of K runs (interleaved, so a shared machine's
 drift spreads over all of them) and events per CPU-second; ratios compare with the
-orjson loop of the same command, by wall time (speed) and by CPU time. Every measurement must report the reference
-match count; the exit status is 1 when one does not. Not a pass/fail test of speed.
+orjson loop of the same command, by wall time (speed) and by CPU time. Every
+measurement must report the reference match count; the exit status is 1 when one does
+not. Not a pass/fail test of speed.
 """
 
 from __future__ import annotations
