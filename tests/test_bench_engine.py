@@ -95,3 +95,18 @@ def test_the_delayed_workload_gives_the_reference_matches(workload: Path, tmp_pa
         out = tmp_path / f"{engine}.jsonl"
         assert bench.cep_run(delayed, out, engine) == MATCHES_OF[workload]
         assert out.read_text() == in_order.read_text()
+
+
+def test_bench_process_measures_a_whole_process(workload: Path, tmp_path: Path) -> None:
+    """bench_process runs `cep run` as its own process, timed from outside: wall and CPU
+    seconds, peak memory, and the match count of its output."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_process", REPO / "benchmarks" / "bench_process.py"
+    )
+    assert spec is not None and spec.loader is not None
+    process = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(process)
+    output = tmp_path / "matches.jsonl"
+    result = process.run_process(process.cep_command(workload, "interpreter", output), output)
+    assert result["matches"] == MATCHES_OF[workload]
+    assert result["wall"] > 0 and result["cpu"] > 0 and result["peak_mib"] > 1
