@@ -37,9 +37,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "run",
         help="run rules over an event feed",
         description=(
-            "Run rules over events (JSON lines or CSV) and write one JSON object per "
-            "match to the output. Bad lines go to the rejects file; a summary goes to "
-            "standard error."
+            "Run rules over events (JSON lines, CSV, Parquet or Arrow IPC) and write one "
+            "JSON object per match to the output. Bad lines go to the rejects file; a "
+            "summary goes to standard error."
         ),
     )
     run.add_argument("paths", nargs="+", metavar="PATH", help="rule files or folders (*.cep)")
