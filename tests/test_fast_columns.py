@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from cep.api import load_rules
 from cep.fast.engine import ColumnarRun, fast_path_refusal
 from cep.fast.partitions import PartitionKeys
-from cep.io.columnar import Dictionary, read_jsonl_batches
+from cep.io.batch import Dictionary
+from cep.io.columnar import read_jsonl_batches
 from cep.io.sources import Reject, read_jsonl
 from cep.io.validation import Validator
 from cep.lang.checker import check_paths, check_sources
@@ -716,7 +717,8 @@ def test_parquet_batches_prepared_ahead_report_the_same(tmp_path, monkeypatch) -
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from cep.io.columnar import Batch, read_parquet_batches
+    from cep.io.batch import Batch
+    from cep.io.columnar import read_parquet_batches
 
     with open("examples/payments.jsonl", encoding="utf-8") as feed:
         lines = feed.read().splitlines()

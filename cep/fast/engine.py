@@ -72,7 +72,7 @@ from cep.fast.reporttext import (
     write_reports,
 )
 from cep.fast.vector import BatchPredicates, BatchTest, fields_used
-from cep.io.columnar import Batch, EventColumns, TextPieces, json_record
+from cep.io.batch import Batch, EventColumns, TextPieces, json_record
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, RuleStats, Stats

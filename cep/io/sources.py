@@ -127,7 +127,8 @@ def _no_constant(name: str) -> Any:
     raise _NotJson(f"{name} is not valid JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+#: Python's JSON decoder as the readers use it: NaN and Infinity refused
+JSON_DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 #: the JSON decoder's complaints in the project's words (what a reject's reason says),
 #: by how they start
@@ -151,11 +152,11 @@ _CSV_PROBLEMS = {
 
 
 def json_reason(text: str) -> str:
-    """Why a line is not one JSON value (`_DECODER` refused it), in the project's words
+    """Why a line is not one JSON value (`JSON_DECODER` refused it), in the project's words
     (a library's message never reaches a reject): `bad json: a comma is missing at
     character 12`, `... at the end`."""
     try:
-        _DECODER.decode(text)
+        JSON_DECODER.decode(text)
     except json.JSONDecodeError as error:
         problem = next(
             (words for start, words in _JSON_PROBLEMS.items() if error.msg.startswith(start)),
@@ -181,7 +182,7 @@ def csv_reason(error: csv.Error) -> str:
     return "bad csv: not valid CSV"
 
 
-class _Maker:
+class RecordMaker:
     """Turns one record into an event or a reject (type, time, validation)."""
 
     def __init__(
@@ -244,7 +245,7 @@ def read_jsonl(
     Events of a type with a schema in `validator` are validated. `seq` counts accepted
     events from 0; `line` is the 1-based line number. Blank lines are skipped.
     """
-    maker = _Maker(type_field, time_field, default_type, validator)
+    maker = RecordMaker(type_field, time_field, default_type, validator)
     for number, text, ok in _lines(stream):
         if not text or text.isspace():
             continue
@@ -252,7 +253,7 @@ def read_jsonl(
             yield Reject(number, "not UTF-8", text)
             continue
         try:
-            record = _DECODER.decode(text)
+            record = JSON_DECODER.decode(text)
         except (ValueError, RecursionError):
             yield Reject(number, json_reason(text), text)
             continue
@@ -271,14 +272,15 @@ def json_event(made: SourceEvent | Reject) -> SourceEvent | Reject:
 
 # ------------------------------------------------------------------------------ CSV
 
-_INT_TEXT = re.compile(r"[-+]?\d+")
+#: a CSV cell `infer_cell` reads as an int
+INT_TEXT = re.compile(r"[-+]?\d+")
 _FLOAT_TEXT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
 def infer_cell(cell: str) -> Any:
     """A CSV cell of no declared type: an int if it reads as one, else a float, else text."""
     try:
-        if _INT_TEXT.fullmatch(cell):
+        if INT_TEXT.fullmatch(cell):
             return int(cell)
         if _FLOAT_TEXT.fullmatch(cell):
             return float(cell)
@@ -355,7 +357,7 @@ def read_csv(
     `type_field` column, else `default_type`. A row's line number is the line it starts
     on (a quoted cell may span lines). Otherwise as `read_jsonl`.
     """
-    maker = _Maker(type_field, time_field, default_type, validator)
+    maker = RecordMaker(type_field, time_field, default_type, validator)
     feed = _Feed(stream)
     reader = csv.reader(feed)
     header: list[str] | None = None
@@ -381,10 +383,12 @@ def read_csv(
             reason = f"bad csv: {len(row)} cells, the header has {len(header)}"
             yield Reject(start, reason, text)
             continue
-        yield maker.make(_csv_record(header, row, maker), start, text)
+        yield maker.make(csv_record(header, row, maker), start, text)
 
 
-def _csv_record(header: list[str], row: list[str], maker: _Maker) -> dict[str, Any]:
+def csv_record(header: list[str], row: list[str], maker: RecordMaker) -> dict[str, Any]:
+    """A CSV row's record: its non-empty cells under their header names, each declared
+    field's cell converted to its type (`convert_cell`), the others inferred."""
     cells = {name: cell for name, cell in zip(header, row, strict=True) if cell != ""}
     type_name = cells.get(maker.type_field) or maker.default_type
     schema = None
