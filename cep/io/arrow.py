@@ -21,8 +21,8 @@ from cep.io.columns import (
     empty_part,
     load_pyarrow,
     rows_by_type,
-    time_ms,
     to_numpy,
+    validated,
 )
 from cep.io.sources import Reject, SourceEvent
 from cep.io.time import MAX_MS
@@ -193,8 +193,10 @@ class ArrowReader(BatchReader):
         else:
             typed = arrow_values(batch.column(index[self.time_field]))
             keep &= typed.mask
-            ok, ts = typed_times(typed)
+            ok, times = validated(typed, "time")  # (the event time: read as a time field)
             keep &= ok
+            if times is not None:
+                ts = times.values
         for code, rows in rows_by_type(codes, keep):
             self._group(batch, index, code, rows, keep, parts)
         rows = np.arange(k, dtype=np.int64)  # an Arrow row's text is made from its row number
@@ -230,66 +232,3 @@ class ArrowReader(BatchReader):
             return typed.mask, ok, converted
 
         self._type_group(code, rows, keep, parts, field, declared_as, lambda typed: (typed,))
-
-
-def typed_times(typed: Typed) -> tuple[np.ndarray, np.ndarray]:
-    """Which typed values are times, and their epoch ms."""
-    n = len(typed.mask)
-    if typed.kind == "int":
-        return typed.mask.copy(), typed.values
-    ok = np.zeros(n, np.bool_)
-    ts = np.zeros(n, np.int64)
-    if typed.kind == "float":
-        values = typed.values
-        whole = typed.mask & np.isfinite(values)
-        whole[whole] = (np.floor(values[whole]) == values[whole]) & (
-            np.abs(values[whole]) < 2.0**63
-        )
-        ok = whole
-        ts[whole] = values[whole].astype(np.int64)
-        return ok, ts
-    values = typed.values.to_pylist() if typed.kind == "str" else typed.values
-    for i in np.flatnonzero(typed.mask).tolist():
-        ms = time_ms(values[i])
-        if ms is not None:
-            ok[i] = True
-            ts[i] = ms
-    return ok, ts
-
-
-def validated(typed: Typed, kind: str) -> tuple[np.ndarray, Typed | None]:
-    """Which present values validation accepts as `kind` unchanged or converted (in the
-    forms checked here; the rest go to the row reader), and the converted values."""
-    vkind = typed.kind
-    mask = typed.mask
-    none = np.zeros(len(mask), np.bool_)
-    if kind in ("int", "duration"):
-        if vkind == "int":
-            return mask, typed
-        if vkind == "float":
-            values = typed.values
-            ok = mask & np.isfinite(values)
-            ok[ok] = (np.floor(values[ok]) == values[ok]) & (np.abs(values[ok]) < 2.0**63)
-            ints = np.zeros(len(mask), np.int64)
-            ints[ok] = values[ok].astype(np.int64)
-            return ok, Typed("int", ints, ok)
-        return none, None
-    if kind == "float":
-        if vkind == "float":
-            ok = mask & np.isfinite(typed.values)
-            return ok, Typed("float", typed.values, ok)
-        if vkind == "int":
-            return mask, Typed("float", typed.values.astype(np.float64), mask)
-        return none, None
-    if kind in ("str", "bool"):
-        return (mask, typed) if vkind == kind else (none, None)
-    if kind == "time":
-        if vkind in ("int", "float", "str"):
-            ok, ts = typed_times(typed)
-            ok &= mask
-            return ok, Typed("int", ts, ok)
-        return none, None
-    return none, None
-
-
-# ------------------------------------------------------------------------------ readers

@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cep.io.sources import SourceError
-from cep.io.time import MAX_MS, MIN_MS, BadTime, parse_time
+from cep.io.time import MAX_MS, MIN_MS
+from cep.io.validation import (
+    AS_FLOAT,
+    EPOCH_MS,
+    FINITE,
+    RULES,
+    SAME,
+    TIME,
+    WHOLE,
+    time_ms,
+)
 from cep.lang.types import Type
 
 if TYPE_CHECKING:
@@ -147,16 +157,6 @@ def fast_part(kind: str, values: list[Any], dictionary: Dictionary | None) -> Co
     return ColumnPart(array, not_none(values))
 
 
-def time_ms(value: Any) -> int | None:
-    """A time value as epoch ms, as the row reader reads it; None if it is not a time."""
-    if value.__class__ is int and MIN_MS <= value <= MAX_MS:
-        return value  # type: ignore[no-any-return]
-    try:
-        return parse_time(value)
-    except BadTime:
-        return None
-
-
 def kind_of(declared: Type | str) -> str:
     kind = declared if isinstance(declared, str) else declared.kind
     return kind if kind in KINDS else "object"
@@ -273,3 +273,71 @@ def _store(part: ColumnPart, at: slice | np.ndarray, values: np.ndarray) -> None
         return
     part.values[at] = values
     part.valid[at] = True
+
+
+# ------------------------------------------------------------------------ validated
+
+
+def validated(typed: Typed, kind: str) -> tuple[np.ndarray, Typed | None]:
+    """Which present values `RULES` accept as `kind`, and their typed values: the rule's
+    action on the class of `typed`'s values, done a column at a time as the action's
+    function does (where that is sure); the other present values are left to the row
+    reader, where validation decides."""
+    cls = _CLASSES.get(typed.kind)
+    action = RULES.get(kind, {}).get(cls) if cls is not None else None
+    vectorized = _VECTORIZED.get(action) if action is not None else None
+    if vectorized is None:
+        return np.zeros(len(typed.mask), np.bool_), None
+    return vectorized(typed)
+
+
+#: the class of the values of each kind of `Typed` ("py": Python values, of any class)
+_CLASSES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _same(typed: Typed) -> tuple[np.ndarray, Typed | None]:
+    return typed.mask, typed  # (int64 values are within `EPOCH_MS`'s range too)
+
+
+def _finite(typed: Typed) -> tuple[np.ndarray, Typed | None]:
+    ok = typed.mask & np.isfinite(typed.values)
+    return ok, Typed("float", typed.values, ok)
+
+
+def _as_float(typed: Typed) -> tuple[np.ndarray, Typed | None]:
+    return typed.mask, Typed("float", typed.values.astype(np.float64), typed.mask)
+
+
+def _whole(typed: Typed) -> tuple[np.ndarray, Typed | None]:
+    """Floats with no fraction within int64 (a time's range too) as ints."""
+    values = typed.values
+    ok = typed.mask & np.isfinite(values)
+    ok[ok] = (np.floor(values[ok]) == values[ok]) & (np.abs(values[ok]) < 2.0**63)
+    ints = np.zeros(len(ok), np.int64)
+    ints[ok] = values[ok].astype(np.int64)
+    return ok, Typed("int", ints, ok)
+
+
+def _time(typed: Typed) -> tuple[np.ndarray, Typed | None]:
+    """Floats as `_whole`; text (ISO-8601) one value at a time, by `time_ms`."""
+    if typed.kind == "float":
+        return _whole(typed)
+    ok = np.zeros(len(typed.mask), np.bool_)
+    ts = np.zeros(len(typed.mask), np.int64)
+    values = typed.values.to_pylist() if typed.kind == "str" else typed.values
+    for i in np.flatnonzero(typed.mask).tolist():
+        ms = time_ms(values[i])
+        if ms is not None:
+            ok[i] = True
+            ts[i] = ms
+    return ok, Typed("int", ts, ok)
+
+
+_VECTORIZED = {
+    SAME: _same,
+    FINITE: _finite,
+    AS_FLOAT: _as_float,
+    WHOLE: _whole,
+    EPOCH_MS: _same,
+    TIME: _time,
+}

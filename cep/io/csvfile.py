@@ -23,8 +23,8 @@ from cep.io.columns import (
     empty_part,
     load_pyarrow,
     rows_by_type,
-    time_ms,
     to_numpy,
+    validated,
 )
 from cep.io.lines import Block, ByteLines, ItemLines, bad_utf8_lines
 from cep.io.sources import (
@@ -37,6 +37,7 @@ from cep.io.sources import (
     infer_cell,
     line_text,
 )
+from cep.io.validation import time_ms
 
 _MAX_CSV = 100_000  # longer lines take csv.reader (its field size limit)
 
@@ -119,25 +120,25 @@ class _CellReader:
         return to_numpy(self.pc.string_is_ascii(self.cells))
 
     def declared(self, kind: str) -> tuple[np.ndarray, Typed | None]:
-        """Present cells that validation accepts as `kind` (in their common forms), and
-        their typed values; the other present cells are left to the row reader."""
+        """Present cells that validation accepts as `kind` (`validated`), in their common
+        forms as `convert_cell` reads them, and their typed values; the other present
+        cells are left to the row reader."""
         present = self.present
         if kind == "str":
-            return present, Typed("str", self.cells, present)
-        if kind == "bool":
+            typed = Typed("str", self.cells, present)
+        elif kind == "bool":
             lower = self.pc.utf8_lower(self.cells)
             true = to_numpy(self.pc.equal(lower, "true"))
             ok = (true | to_numpy(self.pc.equal(lower, "false"))) & self.ascii()
-            return ok, Typed("bool", true, ok)
-        if kind in INTISH:
+            typed = Typed("bool", true, ok)
+        elif kind in INTISH:
             ok, values = self.ints()
-            ok = ok & present
-            return ok, Typed("int", values, ok)
-        if kind == "float":
+            typed = Typed("int", values, ok & present)
+        elif kind == "float":
             # an integer's text is read as an int, then made a float: the same float,
             # except that "-0" is 0.0 (and one too long for Python is left to it)
             numbers, values = self.numbers()
-            ok = numbers & present & np.isfinite(values)
+            ok = numbers & present
             negative_zero = np.flatnonzero(ok & (values == 0) & np.signbit(values))
             if len(negative_zero):
                 values = values.copy()
@@ -145,8 +146,10 @@ class _CellReader:
                 for i in negative_zero.tolist():
                     if INT_TEXT.fullmatch(cells[i].as_py()):
                         values[i] = 0.0
-            return ok, Typed("float", values, ok)
-        return np.zeros(len(present), np.bool_), None
+            typed = Typed("float", values, ok)
+        else:
+            return np.zeros(len(present), np.bool_), None
+        return validated(typed, kind)
 
     def long_ints(self) -> np.ndarray:
         """Integer text too long for the fast path (or any, where the fast path refused)."""

@@ -19,12 +19,25 @@ import numpy as np
 
 from cep.io.batch import Batch
 from cep.io.batchreader import BatchReader, FastRows
-from cep.io.columns import ColumnPart, fast_part, generic_part, time_ms
-from cep.io.jsonscan import COLUMN_TYPES, ClassPlan, Interner, ScanPlan, field_mask
+from cep.io.columns import ColumnPart, fast_part, generic_part
+from cep.io.jsonscan import Interner
 from cep.io.lines import Block, bad_utf8_lines
 from cep.io.newlines import braced_lines
+from cep.io.scanplan import COLUMN_TYPES, ClassPlan, ScanPlan, field_mask
 from cep.io.sources import JSON_DECODER, Reject, SourceEvent, json_reason, line_text
 from cep.io.time import MAX_MS, MIN_MS
+from cep.io.validation import (
+    AS_FLOAT,
+    EPOCH_MS,
+    FINITE,
+    RULES,
+    SAME,
+    TIME,
+    Action,
+    Invalid,
+    checker,
+    time_ms,
+)
 from cep.lang.types import Type
 
 if TYPE_CHECKING:
@@ -38,16 +51,24 @@ _MAX_CLASSES = 1024
 _FMAX = sys.float_info.max
 _I64 = Annotated[int, msgspec.Meta(ge=MIN_MS, le=MAX_MS)]
 _F64 = Annotated[float, msgspec.Meta(ge=-_FMAX, le=_FMAX)]
-_ANY_TIME = Union[int, float, str]  # noqa: UP007 - a runtime type for msgspec
 _NOT_EXPRESSIBLE = object()
-_DECLARED: dict[str, Any] = {
-    "int": _I64,
-    "duration": _I64,
-    "float": _F64,
-    "str": str,
-    "bool": bool,
-    "time": Union[_I64, float, str],  # noqa: UP007
+#: what msgspec decodes a value of a class to, by the action `RULES` take on it: where
+#: msgspec performs the action as its function does (an int within int64 as it is, or
+#: made a float as `float()` makes it; a finite float), or where the action's function
+#: is applied after decoding (`_AFTER`). A value an action not here takes (a float with
+#: no fraction for an int field) is refused by msgspec: the row reader's validation
+#: decides
+_DECODED: dict[tuple[type, Action], Any] = {
+    (int, SAME): _I64,
+    (int, EPOCH_MS): _I64,
+    (int, AS_FLOAT): _F64,
+    (float, FINITE): _F64,
+    (float, TIME): _F64,
+    (str, TIME): str,
+    (str, SAME): str,
+    (bool, SAME): bool,
 }
+_AFTER = frozenset((TIME,))
 _UNDECLARED: dict[str, Any] = {
     "int": _I64,
     "duration": _I64,
@@ -56,15 +77,6 @@ _UNDECLARED: dict[str, Any] = {
     "str": str,
     "bool": bool,
     "object": Any,
-}
-# the Python types a field's values have after decoding (and converting times)
-_PY_DECLARED = {
-    "int": {"int"},
-    "duration": {"int"},
-    "time": {"int"},
-    "float": {"float"},
-    "str": {"str"},
-    "bool": {"bool"},
 }
 _PY_UNDECLARED = COLUMN_TYPES  # an undeclared field is decoded as its column's kind takes
 _NO_TYPE_TAG = "\x00cep: no such type"
@@ -79,17 +91,29 @@ def _digit_run(digits: int) -> re.Pattern[bytes]:
     return re.compile(rb"[0-9]{%d}" % (digits + 1))
 
 
-def _msgspec_type(declared: Type) -> Any:
-    """The msgspec type accepting what validation accepts unchanged (or converts as
-    msgspec does); `_NOT_EXPRESSIBLE` for lists of times."""
+def _decoded(declared: Type) -> tuple[Any, bool, set[str]]:
+    """A declared field's msgspec type (`_NOT_EXPRESSIBLE` where msgspec cannot take its
+    values as `RULES` do: a list of items checked after decoding), whether its values
+    are checked after decoding, and the Python types of its typed values."""
     if declared.kind == "list":
         if declared.elem is None:
-            return list
-        if declared.elem.kind == "time":
-            return _NOT_EXPRESSIBLE
-        elem = _msgspec_type(declared.elem)
-        return _NOT_EXPRESSIBLE if elem is _NOT_EXPRESSIBLE else list[elem]  # type: ignore[valid-type]
-    return _DECLARED.get(declared.kind, Any)
+            return list, False, {"any"}
+        elem, after, _ = _decoded(declared.elem)
+        if elem is _NOT_EXPRESSIBLE or after:
+            return _NOT_EXPRESSIBLE, False, {"any"}
+        return list[elem], False, {"any"}  # type: ignore[valid-type]
+    actions = RULES.get(declared.kind)
+    if actions is None:
+        return Any, False, {"any"}
+    taken = [(cls, action) for cls, action in actions.items() if (cls, action) in _DECODED]
+    mtypes = tuple(dict.fromkeys(_DECODED[form] for form in taken))
+    after = any(action in _AFTER for _, action in taken)
+    results = {(action.result or cls).__name__ for cls, action in taken}
+    return Union[mtypes], after, results  # noqa: UP007
+
+
+#: the event time: read as a `time` field is
+_EVENT_TIME = _decoded(Type("time"))[0]
 
 
 class JsonlReader(BatchReader):
@@ -127,17 +151,17 @@ class JsonlReader(BatchReader):
     # -- structs
 
     def _struct(self, name: str, schema: Schema | None, tagged: bool) -> Any:
-        fields: list[Any] = [("t", _ANY_TIME)]
+        fields: list[Any] = [("t", _EVENT_TIME)]
         rename = {"t": self.time_field}
-        times = []
+        after = []  # (attr, the declared type's checker): checked after decoding
         pytypes: dict[str, set[str]] = {}
         declared = schema.fields if schema is not None else {}
         used = dict(self.fields)
-        masks: dict[str, int | None] = {self.time_field: field_mask("int", True, False, None)}
+        masks: dict[str, int | None] = {self.time_field: field_mask("time", True, False, None)}
         for i, (field_name, info) in enumerate(declared.items()):
             if field_name in (self.type_field, self.time_field):
                 return None
-            mtype = _msgspec_type(info.type)
+            mtype, checked, results = _decoded(info.type)
             if mtype is _NOT_EXPRESSIBLE:
                 return None
             masks[field_name] = field_mask(
@@ -145,13 +169,13 @@ class JsonlReader(BatchReader):
             )
             attr = self.attrs.get(field_name, f"d{i}")
             rename[attr] = field_name
-            if info.type.kind == "time":
-                times.append(attr)
+            if checked:
+                after.append((attr, checker(info.type)))
             if info.optional:
                 fields.append((attr, Optional[mtype], None))  # noqa: UP045
             else:
                 fields.append((attr, mtype))
-            pytypes[attr] = _PY_DECLARED.get(info.type.kind, {"any"})
+            pytypes[attr] = results
         for field_name, kind in self.fields:
             if field_name in declared:
                 continue
@@ -174,7 +198,7 @@ class JsonlReader(BatchReader):
             tag=name if tagged else None,
             namespace={
                 "_code": self.types.code(name),
-                "_times": tuple(times),
+                "_after": tuple(after),
                 "_py": pytypes,
                 "_scan": scan,
             },
@@ -423,21 +447,22 @@ class JsonlReader(BatchReader):
             present = [structs[0].__class__]
         else:
             present = [structs[int(i)].__class__ for i in np.unique(codes, return_index=True)[1]]
-        patches: dict[str, dict[int, int]] = {}
+        patches: dict[str, dict[int, Any]] = {}  # values checked after decoding, typed
         for cls in present:
-            if not cls._times:
+            if not cls._after:
                 continue
             members = np.flatnonzero(codes == cls._code).tolist() if len(present) > 1 else None
-            for attr in cls._times:
+            for attr, check in cls._after:
                 patch = patches.setdefault(attr, {})
                 for i in members if members is not None else range(m):
                     value = getattr(structs[i], attr)
                     if value is None:
                         continue
-                    ms = time_ms(value)
-                    if ms is None:
+                    try:
+                        patch[i] = check(value)
+                    except Invalid:
                         keep[i] = False  # the row reader gives the reason
-                    patch[i] = ms
+                        patch[i] = None
 
         parts = {}
         for name, kind in self.fields:

@@ -30,8 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
-from cep.io.time import MAX_MS, MIN_MS, BadTime, parse_time
-from cep.io.validation import Validator
+from cep.io.validation import Validator, time_ms
 from cep.lang.types import Type
 from cep.runtime.event import Event
 from cep.runtime.match import JSON_SPACE
@@ -209,13 +208,9 @@ class RecordMaker:
         value = record.get(self.time_field)
         if value is None:
             return Reject(line, "missing time", text)
-        if value.__class__ is int and MIN_MS <= value <= MAX_MS:
-            ts = value
-        else:
-            try:
-                ts = parse_time(value)
-            except BadTime:
-                return Reject(line, "bad time", text)
+        ts = time_ms(value)
+        if ts is None:
+            return Reject(line, "bad time", text)
         data = record
         if self.validator is not None:
             typed, reason = self.validator.validate(type_name, record)
