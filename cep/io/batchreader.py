@@ -110,66 +110,39 @@ class BatchReader:
         events = sorted((e for e in slow if isinstance(e, SourceEvent)), key=_LINE)
         parts, codes = self.slow_part(events)
         count = len(events)
-        ts = np.fromiter((e.ts for e in events), np.int64, count)
-        line = np.fromiter(map(_LINE, events), np.int64, count)
-        given = {i: e.text for i, e in enumerate(events)}
         minus = np.full(count, -1, np.int64)
-        starts, ends = minus, minus
-        if fast is not None and len(fast.line) and not count:
-            line, ts, codes = fast.line, fast.ts, fast.type
-            starts, ends, parts = fast.starts, fast.ends, fast.parts
-        elif fast is not None and len(fast.line):
-            k = len(fast.line)
-            line = np.concatenate((fast.line, line))
-            ts = np.concatenate((fast.ts, ts))
-            codes = np.concatenate((fast.type, codes))
-            starts = np.concatenate((fast.starts, starts))
-            ends = np.concatenate((fast.ends, ends))
-            for name, part in parts.items():
-                first = fast.parts[name]
-                other = dict(first.other)
-                other.update((k + i, v) for i, v in part.other.items())
-                parts[name] = ColumnPart(
-                    np.concatenate((first.values, part.values)),
-                    np.concatenate((first.valid, part.valid)),
-                    other,
-                )
-            given = {k + i: text for i, text in given.items()}
-            if count:
-                order = np.argsort(line, kind="stable")
-                back = np.empty_like(order)
-                back[order] = np.arange(len(order))
-                line, ts, codes = line[order], ts[order], codes[order]
-                starts, ends = starts[order], ends[order]
-                given = {int(back[i]): text for i, text in given.items()}
-                for name, part in parts.items():
-                    other = {int(back[i]): v for i, v in part.other.items()}
-                    parts[name] = ColumnPart(part.values[order], part.valid[order], other)
+        rows = FastRows(
+            np.fromiter(map(_LINE, events), np.int64, count),
+            np.fromiter((e.ts for e in events), np.int64, count),
+            codes,
+            parts,
+            minus,
+            minus,
+            {i: e.text for i, e in enumerate(events)},
+        )
+        if fast is not None:
+            rows = fast.merge(rows)
         columns = {
-            name: Column(
-                kind,
-                parts[name].values,
-                parts[name].valid,
-                self.dictionaries.get(name),
-                parts[name].other,
-            )
+            name: Column(kind, part.values, part.valid, self.dictionaries.get(name), part.other)
             for name, kind in self.fields
+            for part in (rows.parts[name],)
         }
         if row_texts is not None:
-            texts = row_texts(starts, given)
+            texts = row_texts(rows.starts, rows.given)
         else:
-            texts = LineTexts(buf, starts, ends, given)
-        return Batch(ts, codes, self.types, line, columns, rejects, lines, texts)
+            texts = LineTexts(buf, rows.starts, rows.ends, rows.given)
+        return Batch(rows.ts, rows.type, self.types, rows.line, columns, rejects, lines, texts)
 
 
 _LINE = attrgetter("line")
 
 
 class FastRows:
-    """Rows read on the fast path, in input order: their lines, times, types, fields and
-    where their text is (byte offsets, or Arrow row numbers as `starts`)."""
+    """Rows in input order: their lines, times, types, fields, where their text is (byte
+    offsets, or Arrow row numbers as `starts`; -1 for a row read as text) and the texts
+    of rows the row reader read (`given`, by row)."""
 
-    __slots__ = ("ends", "line", "parts", "starts", "ts", "type")
+    __slots__ = ("ends", "given", "line", "parts", "starts", "ts", "type")
 
     def __init__(
         self,
@@ -179,6 +152,7 @@ class FastRows:
         parts: dict[str, ColumnPart],
         starts: np.ndarray,
         ends: np.ndarray,
+        given: dict[int, str] | None = None,
     ) -> None:
         self.line = line
         self.ts = ts
@@ -186,37 +160,43 @@ class FastRows:
         self.parts = parts
         self.starts = starts
         self.ends = ends
+        self.given: dict[int, str] = {} if given is None else given
 
     def merge(self, other: FastRows) -> FastRows:
-        """These rows and `other`'s, in line order."""
+        """These rows and `other`'s, in line order (these first where lines tie)."""
         if not len(other.line):
             return self
         if not len(self.line):
             return other
-        line = np.concatenate((self.line, other.line))
-        order = np.argsort(line, kind="stable")
+        order = np.argsort(np.concatenate((self.line, other.line)), kind="stable")
         back = np.empty_like(order)
         back[order] = np.arange(len(order))
         k = len(self.line)
-        parts = {}
-        for name, part in self.parts.items():
-            second = other.parts[name]
-            values = np.concatenate((part.values, second.values))[order]
-            valid = np.concatenate((part.valid, second.valid))[order]
-            moved = {int(back[i]): v for i, v in part.other.items()}
-            moved.update((int(back[k + i]), v) for i, v in second.other.items())
-            parts[name] = ColumnPart(values, valid, moved)
 
         def both(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             return np.concatenate((a, b))[order]
 
+        def moved(a: dict[int, Any], b: dict[int, Any]) -> dict[int, Any]:
+            out = {int(back[i]): v for i, v in a.items()}
+            out.update((int(back[k + i]), v) for i, v in b.items())
+            return out
+
+        parts = {}
+        for name, part in self.parts.items():
+            second = other.parts[name]
+            parts[name] = ColumnPart(
+                both(part.values, second.values),
+                both(part.valid, second.valid),
+                moved(part.other, second.other),
+            )
         return FastRows(
-            line[order],
+            both(self.line, other.line),
             both(self.ts, other.ts),
             both(self.type, other.type),
             parts,
             both(self.starts, other.starts),
             both(self.ends, other.ends),
+            moved(self.given, other.given),
         )
 
     def keep(self, mask: np.ndarray) -> FastRows:
@@ -226,10 +206,14 @@ class FastRows:
         index = np.flatnonzero(mask)
         new = np.full(len(mask), -1, np.int64)
         new[index] = np.arange(len(index))
-        parts = {}
-        for name, part in self.parts.items():
-            other = {int(new[i]): v for i, v in part.other.items() if mask[i]}
-            parts[name] = ColumnPart(part.values[index], part.valid[index], other)
+
+        def moved(a: dict[int, Any]) -> dict[int, Any]:
+            return {int(new[i]): v for i, v in a.items() if mask[i]}
+
+        parts = {
+            name: ColumnPart(part.values[index], part.valid[index], moved(part.other))
+            for name, part in self.parts.items()
+        }
         return FastRows(
             self.line[index],
             self.ts[index],
@@ -237,7 +221,5 @@ class FastRows:
             parts,
             self.starts[index],
             self.ends[index],
+            moved(self.given),
         )
-
-
-# ------------------------------------------------------------------------------ lines
