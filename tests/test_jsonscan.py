@@ -201,7 +201,7 @@ def _payments(n: int) -> bytes:
 def test_plain_lines_are_read_by_the_scanner_alone(
     monkeypatch: pytest.MonkeyPatch, default_type: str | None, parallel_from: int
 ) -> None:
-    monkeypatch.setattr(jsonscan, "_PARALLEL_FROM", parallel_from)  # 2: on several threads
+    monkeypatch.setattr(jsonscan, "PARALLEL_FROM", parallel_from)  # 2: on several threads
     data = _payments(500)
     expected = row_view(
         read_jsonl(io.BytesIO(data), validator=VALIDATOR, default_type=default_type), SCAN_FIELDS

@@ -34,6 +34,7 @@ from cep.io.sources import (
     convert_cell,
     csv_reason,
     csv_record,
+    csv_row,
     infer_cell,
     line_text,
 )
@@ -230,20 +231,11 @@ class CsvReader(BatchReader):
         text = "\n".join(feed.taken)
         if not text or text.isspace():
             return feed.i
-        if not feed.ok:
-            slow.append(Reject(number, "not UTF-8", text))
-            return feed.i
-        if self.header is None:
+        made = csv_row(self.maker, self.header, row, number, text, feed.ok)
+        if made is None:
             self._set_header(row)
-            return feed.i
-        header = self.header
-        if len(row) != len(header):
-            slow.append(
-                Reject(number, f"bad csv: {len(row)} cells, the header has {len(header)}", text)
-            )
-            return feed.i
-        result = self.maker.make(csv_record(header, row, self.maker), number, text)
-        slow.append(result)
+        else:
+            slow.append(made)
         return feed.i
 
     def record_of(self, text: str) -> dict[str, Any]:

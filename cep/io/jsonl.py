@@ -24,7 +24,7 @@ from cep.io.jsonscan import Interner
 from cep.io.lines import Block, bad_utf8_lines
 from cep.io.newlines import braced_lines
 from cep.io.scanplan import COLUMN_TYPES, ClassPlan, ScanPlan, field_mask
-from cep.io.sources import JSON_DECODER, Reject, SourceEvent, json_reason, line_text
+from cep.io.sources import Reject, SourceEvent, json_line
 from cep.io.time import MAX_MS, MIN_MS
 from cep.io.validation import (
     AS_FLOAT,
@@ -230,19 +230,8 @@ class JsonlReader(BatchReader):
     # -- the row reader
 
     def row(self, number: int, item: str | bytes) -> SourceEvent | Reject | None:
-        """Exactly `read_jsonl`'s reading of one line (None for a blank line)."""
-        text, ok = line_text(number, item)
-        if not text or text.isspace():
-            return None
-        if not ok:
-            return Reject(number, "not UTF-8", text)
-        try:
-            record = JSON_DECODER.decode(text)
-        except (ValueError, RecursionError):
-            return Reject(number, json_reason(text), text)
-        if not isinstance(record, dict):
-            return Reject(number, "not an object", text)
-        result = self.maker.make(record, number, text)
+        """`read_jsonl`'s reading of one line (None for a blank line)."""
+        result = json_line(self.maker, number, item)
         if isinstance(result, SourceEvent) and result.type not in self.known:
             self._learn(result.type, self.schema(result.type))
         return result

@@ -139,13 +139,14 @@ def scan(
 
 
 _THREADS = min(os.cpu_count() or 1, 4)
-_PARALLEL_FROM = 4096  # rows: fewer are done in one piece
+#: rows: fewer are scanned (or interned) in one piece, on the calling thread
+PARALLEL_FROM = 4096
 _pool: ThreadPoolExecutor | None = None
 
 
 def in_parallel(part: Callable[[int, int], None], n: int) -> None:
     """`part(lo, hi)` over pieces of range(n), on threads (numba's code here drops the GIL)."""
-    if n < _PARALLEL_FROM or _THREADS == 1:
+    if n < PARALLEL_FROM or _THREADS == 1:
         if n:
             part(0, n)
         return
@@ -155,7 +156,7 @@ def in_parallel(part: Callable[[int, int], None], n: int) -> None:
 
 def in_parallel_each(job: Callable[[int], None], jobs: int, rows: int) -> None:
     """`job(j)` for j in range(jobs), on threads if there are `rows` enough to pay."""
-    if jobs < 2 or rows < _PARALLEL_FROM or _THREADS == 1:
+    if jobs < 2 or rows < PARALLEL_FROM or _THREADS == 1:
         for j in range(jobs):
             job(j)
         return

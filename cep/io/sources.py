@@ -241,25 +241,27 @@ def read_jsonl(
     events from 0; `line` is the 1-based line number. Blank lines are skipped.
     """
     maker = RecordMaker(type_field, time_field, default_type, validator)
-    for number, text, ok in _lines(stream):
-        if not text or text.isspace():
-            continue
-        if not ok:
-            yield Reject(number, "not UTF-8", text)
-            continue
-        try:
-            record = JSON_DECODER.decode(text)
-        except (ValueError, RecursionError):
-            yield Reject(number, json_reason(text), text)
-            continue
-        if not isinstance(record, dict):
-            yield Reject(number, "not an object", text)
-            continue
-        yield json_event(maker.make(record, number, text))
+    for number, item in enumerate(stream, 1):
+        made = json_line(maker, number, item)
+        if made is not None:
+            yield made
 
 
-def json_event(made: SourceEvent | Reject) -> SourceEvent | Reject:
-    """An event of a JSON line, its `json` set: the line's object, as read."""
+def json_line(maker: RecordMaker, number: int, item: str | bytes) -> SourceEvent | Reject | None:
+    """One JSON line (`number`, as given) as an event (its `json` set: the line's object,
+    as read) or a reject; None for a blank line."""
+    text, ok = line_text(number, item)
+    if not text or text.isspace():
+        return None
+    if not ok:
+        return Reject(number, "not UTF-8", text)
+    try:
+        record = JSON_DECODER.decode(text)
+    except (ValueError, RecursionError):
+        return Reject(number, json_reason(text), text)
+    if not isinstance(record, dict):
+        return Reject(number, "not an object", text)
+    made = maker.make(record, number, text)
     if isinstance(made, SourceEvent):
         made.json = made.text.strip(JSON_SPACE)
     return made
@@ -368,17 +370,25 @@ def read_csv(
         text = feed.text
         if not text or text.isspace():
             continue
-        if not feed.ok:
-            yield Reject(start, "not UTF-8", text)
-            continue
-        if header is None:
+        made = csv_row(maker, header, row, start, text, feed.ok)
+        if made is None:
             header = row
-            continue
-        if len(row) != len(header):
-            reason = f"bad csv: {len(row)} cells, the header has {len(header)}"
-            yield Reject(start, reason, text)
-            continue
-        yield maker.make(csv_record(header, row, maker), start, text)
+        else:
+            yield made
+
+
+def csv_row(
+    maker: RecordMaker, header: list[str] | None, row: list[str], number: int, text: str, ok: bool
+) -> SourceEvent | Reject | None:
+    """A CSV row that is not blank, its text `text` (valid UTF-8 if `ok`), as an event or
+    a reject; None when it is the header (`header` is None until it has been read)."""
+    if not ok:
+        return Reject(number, "not UTF-8", text)
+    if header is None:
+        return None
+    if len(row) != len(header):
+        return Reject(number, f"bad csv: {len(row)} cells, the header has {len(header)}", text)
+    return maker.make(csv_record(header, row, maker), number, text)
 
 
 def csv_record(header: list[str], row: list[str], maker: RecordMaker) -> dict[str, Any]:
