@@ -3,7 +3,9 @@
 A reader types a field's values for some rows into a `ColumnPart` (values, which are
 valid, and values of another kind than the column's), from Python values (`fast_part`,
 `generic_part`) or from vectorized `Typed` values (`put_typed`, pyarrow string arrays
-coded into a run's `Dictionary`).
+coded into a run's `Dictionary`). `validated` applies the validation rules
+(`cep.io.validation.RULES`) to typed values a column at a time, for CSV cells and Arrow
+columns.
 """
 
 from __future__ import annotations

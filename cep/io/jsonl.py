@@ -34,7 +34,7 @@ from cep.io.validation import (
     SAME,
     TIME,
     Action,
-    Invalid,
+    InvalidValue,
     checker,
     time_ms,
 )
@@ -449,7 +449,7 @@ class JsonlReader(BatchReader):
                         continue
                     try:
                         patch[i] = check(value)
-                    except Invalid:
+                    except InvalidValue:
                         keep[i] = False  # the row reader gives the reason
                         patch[i] = None
 

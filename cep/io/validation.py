@@ -150,7 +150,7 @@ def show(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class Invalid(Exception):
+class InvalidValue(Exception):
     """A value not of its declared type: where in the field (`[1][0]` in a list), the
     type expected there, and the value found."""
 
@@ -167,7 +167,7 @@ class Invalid(Exception):
 
 def checker(declared: Type) -> Callable[[Any], Any]:
     """A function from a (non-missing) value to its typed value under `declared`'s
-    rules; it raises `Invalid` for a value they do not accept."""
+    rules; it raises `InvalidValue` for a value they do not accept."""
     if declared.kind == "list":
         item = checker(declared.elem) if declared.elem is not None else None
         return lambda value: _list(declared, item, value)
@@ -179,7 +179,7 @@ def checker(declared: Type) -> Callable[[Any], Any]:
         action = action_for(actions, value)
         typed = INVALID if action is None else action.apply(value)
         if typed is INVALID:
-            raise Invalid("", declared, value)
+            raise InvalidValue("", declared, value)
         return typed
 
     return check
@@ -187,20 +187,29 @@ def checker(declared: Type) -> Callable[[Any], Any]:
 
 def _list(declared: Type, item: Callable[[Any], Any] | None, value: Any) -> Any:
     if value.__class__ is not list:
-        raise Invalid("", declared, value)
+        raise InvalidValue("", declared, value)
     if item is None:
         return value
     typed = value
     for i, element in enumerate(value):
         try:
             converted = item(element)
-        except Invalid as bad:
-            raise Invalid(f"[{i}]{bad.where}", bad.declared, bad.value) from None
+        except InvalidValue as bad:
+            raise InvalidValue(f"[{i}]{bad.where}", bad.declared, bad.value) from None
         if converted is not element:
             if typed is value:
                 typed = list(value)
             typed[i] = converted
     return typed
+
+
+_Field = tuple[str, bool, type | None, Callable[[Any], Any]]
+
+
+def _kept(declared: Type) -> type | None:
+    """The class of values `declared`'s rule keeps as they are (`SAME`), if any."""
+    actions = RULES.get(declared.kind, {})
+    return next((cls for cls, action in actions.items() if action is SAME), None)
 
 
 class Validator:
@@ -211,21 +220,23 @@ class Validator:
 
     def __init__(self, schemas: Mapping[str, Schema]) -> None:
         self.schemas = dict(schemas)
-        #: per type with a schema: each declared field's name, optionality and checker
-        self._fields: dict[str, list[tuple[str, bool, Callable[[Any], Any]]]] = {}
+        #: per type with a schema: each declared field's name, optionality, the class
+        #: its rule keeps as it is (`SAME`: no call needed) and its checker
+        self._fields: dict[str, list[_Field]] = {}
 
     def schema(self, type_name: str) -> Schema | None:
         """The schema of `type_name`, if it has one."""
         return self.schemas.get(type_name)
 
-    def _checks(self, type_name: str) -> list[tuple[str, bool, Callable[[Any], Any]]] | None:
+    def _checks(self, type_name: str) -> list[_Field] | None:
         fields = self._fields.get(type_name)
         if fields is None:
             schema = self.schemas.get(type_name)
             if schema is None:
                 return None
             fields = [
-                (name, info.optional, checker(info.type)) for name, info in schema.fields.items()
+                (name, info.optional, _kept(info.type), checker(info.type))
+                for name, info in schema.fields.items()
             ]
             self._fields[type_name] = fields
         return fields
@@ -245,8 +256,10 @@ class Validator:
         if fields is None:
             return record, None
         typed = record
-        for name, optional, check in fields:
+        for name, optional, kept, check in fields:
             value = record.get(name)
+            if value.__class__ is kept:
+                continue
             if value is None:
                 if optional:
                     continue
@@ -254,7 +267,7 @@ class Validator:
                     return None, f'missing field "{name}"'
             try:
                 converted = check(value)
-            except Invalid as bad:
+            except InvalidValue as bad:
                 return None, bad.reason(name)
             if converted is not value:
                 if typed is record:
