@@ -14,16 +14,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cep.io.batch import Batch, Dictionary
 from cep.io.columnar import (
-    Batch,
-    Dictionary,
     read_arrow_batches,
     read_batches,
     read_csv_batches,
     read_jsonl_batches,
     read_parquet_batches,
 )
-from cep.io.sources import Reject, SourceError, SourceEvent, _Maker, read_csv, read_jsonl
+from cep.io.sources import RecordMaker, Reject, SourceError, SourceEvent, read_csv, read_jsonl
 from cep.io.validation import Validator
 from cep.lang.program import load_sources
 from cep.lang.types import Type, list_of
@@ -195,7 +194,7 @@ def json_records(draw: st.DrawFn) -> dict[str, Any]:
     return record
 
 
-_RAW_LINES = st.sampled_from(
+RAW_LINES = st.sampled_from(
     [
         "",
         "   ",
@@ -242,7 +241,7 @@ def json_lines(draw: st.DrawFn) -> list[str | bytes]:
     for _ in range(draw(st.integers(0, 30))):
         choice = draw(st.integers(0, 9))
         if choice == 0:
-            lines.append(draw(_RAW_LINES))
+            lines.append(draw(RAW_LINES))
         elif choice == 1:
             lines.append(
                 draw(st.sampled_from([b"\xff\xfe", b'{"type":"Other","ts":1,"x":"\xc3"}']))
@@ -259,7 +258,7 @@ def json_lines(draw: st.DrawFn) -> list[str | bytes]:
     return lines
 
 
-def _encode(lines: list[str | bytes], crlf: bool, last_newline: bool) -> bytes:
+def encode_lines_of(lines: list[str | bytes], crlf: bool, last_newline: bool) -> bytes:
     end = b"\r\n" if crlf else b"\n"
     parts = [
         line if isinstance(line, bytes) else line.encode("utf-8", "surrogatepass") for line in lines
@@ -283,7 +282,7 @@ OPTIONS = st.fixed_dictionaries(
 def test_jsonl_batches_read_what_the_row_reader_reads(
     lines: list[str | bytes], options: dict[str, Any]
 ) -> None:
-    data = _encode(lines, options["crlf"], options["last_newline"])
+    data = encode_lines_of(lines, options["crlf"], options["last_newline"])
     common = {"default_type": options["default_type"], "validator": VALIDATOR}
     expected = row_view(read_jsonl(io.BytesIO(data), **common), FIELDS)
     size = options["batch_size"]
@@ -689,9 +688,9 @@ def test_csv_record_across_a_batch_boundary(validator: Validator) -> None:
 
 
 def _reference(table: pa.Table, validator: Validator | None, default_type: str | None = None):
-    """What the batches must hold: each row's non-null cells as a record, through `_Maker`
+    """What the batches must hold: each row's non-null cells as a record, through `RecordMaker`
     (its text: the record as reports write it, by the one encoder)."""
-    maker = _Maker("type", "ts", default_type, validator)
+    maker = RecordMaker("type", "ts", default_type, validator)
     out = []
     for number, row in enumerate(table.to_pylist(), 1):
         record = {k: v for k, v in row.items() if v is not None}
@@ -853,7 +852,7 @@ def test_standard_input_is_read_in_batches(tmp_path: Any) -> None:
 def test_dictionary_codes_of_arrow_strings_follow_each_dictionary() -> None:
     """Codes of pyarrow dictionaries: the same dictionary again gives the same codes,
     another of the same length its own."""
-    from cep.io.columnar import Dictionary
+    from cep.io.batch import Dictionary
 
     dictionary = Dictionary()
     assert dictionary.arrow_codes(pa.array(["a", "b"])).tolist() == [0, 1]
@@ -938,19 +937,19 @@ def test_jsonl_files_are_read_ahead_and_pipes_when_asked(tmp_path: Any, monkeypa
     is left waiting on it once its reader stops."""
     import threading
 
-    from cep.io.columnar import _JsonlReader
+    from cep.io.jsonl import JsonlReader
 
     path = tmp_path / "feed.jsonl"
     line = '{"type":"Payment","ts":1,"user":"a","amount":1,"status":"ok","country":"U"}\n'
     path.write_text(line * 300)
     made_on: list[str] = []
-    make = _JsonlReader.batch
+    make = JsonlReader.batch
 
     def recorded(reader: Any, block: Any) -> Any:
         made_on.append(threading.current_thread().name)
         return make(reader, block)
 
-    monkeypatch.setattr(_JsonlReader, "batch", recorded)
+    monkeypatch.setattr(JsonlReader, "batch", recorded)
 
     class Pipe(io.BytesIO):
         def seekable(self) -> bool:

@@ -16,7 +16,8 @@ from cep.api import load_rules
 from cep.fast.engine import ColumnarRun, FastEngine
 from cep.fast.partitions import PartitionKeys
 from cep.fast.plan import fast_path_refusal
-from cep.io.columnar import Dictionary, read_jsonl_batches
+from cep.io.batch import Dictionary
+from cep.io.columnar import read_jsonl_batches
 from cep.io.sources import Reject, read_jsonl
 from cep.io.validation import Validator
 from cep.lang.checker import check_paths, check_sources
@@ -717,7 +718,8 @@ def test_parquet_batches_prepared_ahead_report_the_same(tmp_path, monkeypatch) -
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from cep.io.columnar import Batch, read_parquet_batches
+    from cep.io.batch import Batch
+    from cep.io.columnar import read_parquet_batches
 
     with open("examples/payments.jsonl", encoding="utf-8") as feed:
         lines = feed.read().splitlines()

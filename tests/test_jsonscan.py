@@ -16,14 +16,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cep.io import columnar, jsonscan
-from cep.io.columnar import Dictionary, read_jsonl_batches
+from cep.io import jsonscan
+from cep.io.batch import Dictionary
+from cep.io.columnar import read_jsonl_batches
+from cep.io.jsonl import JsonlReader
 from cep.io.sources import read_jsonl
 from tests.test_columnar import (
-    _RAW_LINES,
+    RAW_LINES,
     VALIDATOR,
-    _encode,
     batch_view,
+    encode_lines_of,
     json_records,
     row_view,
     same,
@@ -132,7 +134,7 @@ def written_lines(draw: st.DrawFn) -> list[str | bytes]:
     lines: list[str | bytes] = []
     for _ in range(draw(st.integers(0, 25))):
         if draw(st.integers(0, 9)) == 0:
-            lines.append(draw(_RAW_LINES))
+            lines.append(draw(RAW_LINES))
             continue
         plain = draw(st.integers(0, 4)) < 3
         record = draw(plain_records() if plain else json_records())
@@ -163,7 +165,7 @@ _OPTIONS = st.fixed_dictionaries(
 def test_scanned_lines_read_what_the_row_reader_reads(
     lines: list[str | bytes], options: dict[str, Any]
 ) -> None:
-    data = _encode(lines, options["crlf"], True)
+    data = encode_lines_of(lines, options["crlf"], True)
     fields = options["fields"]
     common = {"default_type": options["default_type"], "validator": options["validator"]}
     expected = row_view(read_jsonl(io.BytesIO(data), **common), fields)
@@ -199,7 +201,7 @@ def _payments(n: int) -> bytes:
 def test_plain_lines_are_read_by_the_scanner_alone(
     monkeypatch: pytest.MonkeyPatch, default_type: str | None, parallel_from: int
 ) -> None:
-    monkeypatch.setattr(jsonscan, "_PARALLEL_FROM", parallel_from)  # 2: on several threads
+    monkeypatch.setattr(jsonscan, "PARALLEL_FROM", parallel_from)  # 2: on several threads
     data = _payments(500)
     expected = row_view(
         read_jsonl(io.BytesIO(data), validator=VALIDATOR, default_type=default_type), SCAN_FIELDS
@@ -213,8 +215,8 @@ def test_plain_lines_are_read_by_the_scanner_alone(
         default_type=default_type,
     )  # fmt: skip
     first = next(batches)  # the first line of a new type goes to the row reader
-    monkeypatch.setattr(columnar._JsonlReader, "_decode_run", refuse)
-    monkeypatch.setattr(columnar._JsonlReader, "_slow", refuse)
+    monkeypatch.setattr(JsonlReader, "decode_run", refuse)
+    monkeypatch.setattr(JsonlReader, "by_row_reader", refuse)
     same(expected, batch_view([first, *batches], SCAN_FIELDS))
 
 
@@ -236,14 +238,14 @@ def test_amounts_the_scanner_cannot_settle_alone(
     data = _payments(3) + odd + _payments(3)
     expected = row_view(read_jsonl(io.BytesIO(data), validator=VALIDATOR), SCAN_FIELDS)
     read: list[int] = []  # lines the scanner read
-    original = columnar._JsonlReader._scan
+    original = JsonlReader.scan
 
     def scan(*args: Any) -> Any:
         rows, rest = original(*args)
         read.extend(rows.line.tolist())
         return rows, rest
 
-    monkeypatch.setattr(columnar._JsonlReader, "_scan", staticmethod(scan))
+    monkeypatch.setattr(JsonlReader, "scan", staticmethod(scan))
     batches = read_jsonl_batches(io.BytesIO(data), fields=SCAN_FIELDS, validator=VALIDATOR)
     same(expected, batch_view(list(batches), SCAN_FIELDS))
     assert (4 in read) == scanned

@@ -11,7 +11,7 @@ from cep.io.validation import Validator
 from cep.runtime.match import Match
 
 if TYPE_CHECKING:
-    from cep.io.columnar import Batch
+    from cep.io.batch import Batch
 
 
 def events_of(batch: Batch, validator: Validator) -> Iterator[SourceEvent]:

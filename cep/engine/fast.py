@@ -24,7 +24,7 @@ from cep.runtime.match import Match
 from cep.runtime.ordering import EventOrderer
 
 if TYPE_CHECKING:
-    from cep.io.columnar import Batch
+    from cep.io.batch import Batch
 
 Keyed = list[tuple[tuple, Any]]
 

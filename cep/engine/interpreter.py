@@ -16,7 +16,7 @@ from cep.runtime.match import Match
 from cep.runtime.matcher import RuleMatcher
 
 if TYPE_CHECKING:
-    from cep.io.columnar import Batch
+    from cep.io.batch import Batch
 
 
 class InterpreterEngine:

@@ -23,7 +23,7 @@ from cep.runtime.event import Event
 from cep.runtime.match import Match
 
 if TYPE_CHECKING:
-    from cep.io.columnar import Batch
+    from cep.io.batch import Batch
 
 _KEY = itemgetter(0)
 

@@ -13,7 +13,7 @@ from cep.runtime.event import Event
 from cep.runtime.match import Match
 
 if TYPE_CHECKING:
-    from cep.io.columnar import Batch
+    from cep.io.batch import Batch
 
 #: called with each late event (older than the watermark), never matched; an event
 #: read from a batch is a `SourceEvent` with its line number and its line as read

@@ -32,7 +32,7 @@ from cep.compile.programs import (
     expr_text,
 )
 from cep.fast.reporttext import FALLBACK_TEXT
-from cep.io.columnar import TextPieces, record_texts
+from cep.io.batch import TextPieces, record_texts
 from cep.lang import ast
 from cep.lang.types import Type
 

@@ -24,7 +24,7 @@ from cep.fast.reporttext import (
     ReportLines,
 )
 from cep.fast.rule import FastRule
-from cep.io.columnar import Batch, EventColumns
+from cep.io.batch import Batch, EventColumns
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, Stats

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cep.io.columnar import Batch
+from cep.io.batch import Batch
 from cep.io.gather import gather_rows
 
 

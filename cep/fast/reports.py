@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, Protocol, overload
 import numpy as np
 
 from cep.fast.reporttext import OWN, release_order
-from cep.io.columnar import json_record
+from cep.io.batch import json_record
 from cep.runtime.event import Event
 from cep.runtime.match import JSON_SPACE, LazyMatch, Match, encode, event_json
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from cep.io.columnar import TextPieces
+from cep.io.batch import TextPieces
 from cep.jit import njit
 
 

@@ -54,7 +54,7 @@ from cep.fast.reporttext import (
     write_reports,
 )
 from cep.fast.vector import fields_used
-from cep.io.columnar import Batch, TextPieces, json_record
+from cep.io.batch import Batch, TextPieces, json_record
 from cep.runtime.engine import RuleStats
 from cep.runtime.event import Event
 from cep.runtime.match import Match, encode, encode_lines

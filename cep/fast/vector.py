@@ -35,7 +35,7 @@ from cep.compile.expressions import (
 )
 from cep.compile.programs import const_value
 from cep.fast.partitions import DictionaryTables
-from cep.io.columnar import Batch, Column
+from cep.io.batch import Batch, Column
 from cep.jit import njit
 from cep.lang import ast
 from cep.lang.expr_types import Resolution

@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from cep.io.columnar import Batch, Column, Dictionary, _empty, _pa, _RowTexts, _Texts
+from cep.io.arrow import RowTexts
+from cep.io.batch import Batch, Column, Dictionary, LineTexts
+from cep.io.columns import empty_part, load_pyarrow
 
 #: (a batch, the indexes of its rows to take, in the order wanted)
 Part = tuple[Batch, np.ndarray]
@@ -139,7 +141,7 @@ def _column(name: str, parts: list[Part], places: _Places) -> Column:
 
 def _missing(kind: str, n: int) -> Column:
     """A column of `n` rows none of which has the field."""
-    part = _empty(kind, n)
+    part = empty_part(kind, n)
     return Column(kind, part.values, part.valid, Dictionary() if kind == "str" else None)
 
 
@@ -151,25 +153,25 @@ def _python_values(column: Column | None, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _texts(parts: list[Part], places: _Places) -> _Texts:
+def _texts(parts: list[Part], places: _Places) -> LineTexts:
     """The rows' texts: lines left where they lie when that is one buffer, else the
     stretch of each buffer they lie in copied into a new one; Arrow rows taken into one
     record batch; texts read by the row reader moved with their rows."""
     given: dict[int, str] = {}
     for p, (batch, _) in enumerate(parts):
-        given.update(places.moved(p, batch._texts.given))
-    if all(type(batch._texts) is _RowTexts for batch, _ in parts):
+        given.update(places.moved(p, batch.text_store.given))
+    if all(type(batch.text_store) is RowTexts for batch, _ in parts):
         return _arrow_texts(parts, places, given)
-    kind = type(parts[0][0]._texts)  # (lines: JSON or CSV)
-    if any(type(batch._texts) is not kind for batch, _ in parts):
+    kind = type(parts[0][0].text_store)  # (lines: JSON or CSV)
+    if any(type(batch.text_store) is not kind for batch, _ in parts):
         raise ValueError("rows of batches of different formats cannot be matched together")
-    starts = [batch._texts.starts[rows] for batch, rows in parts]
-    ends = [batch._texts.ends[rows] for batch, rows in parts]
+    starts = [batch.text_store.starts[rows] for batch, rows in parts]
+    ends = [batch.text_store.ends[rows] for batch, rows in parts]
     spans = []
     for s, e in zip(starts, ends, strict=True):
         cut = e >= 0  # (a row read as text has none: its text is given)
         spans.append((int(s[cut].min()), int(e[cut].max())) if cut.any() else (0, 0))
-    texts = [batch._texts for batch, _ in parts]
+    texts = [batch.text_store for batch, _ in parts]
     used = [(t, low, high) for t, (low, high) in zip(texts, spans, strict=True) if high > low]
     if len({id(t.buf) for t, _, _ in used}) <= 1:
         buf = used[0][0].buf if used else b""  # the lines lie in one buffer: kept there
@@ -184,16 +186,16 @@ def _texts(parts: list[Part], places: _Places) -> _Texts:
             e[cut] += q - low
             q += high - low
     put = places.put
-    return _Texts(buf, put(np.concatenate(starts)), put(np.concatenate(ends)), given)
+    return LineTexts(buf, put(np.concatenate(starts)), put(np.concatenate(ends)), given)
 
 
-def _arrow_texts(parts: list[Part], places: _Places, given: dict[int, str]) -> _RowTexts:
+def _arrow_texts(parts: list[Part], places: _Places, given: dict[int, str]) -> RowTexts:
     """Arrow rows taken into one record batch (a row read as text takes row 0 in its
     place: its text is `given`)."""
-    pa = _pa()
+    pa = load_pyarrow()
     taken = []
     for batch, rows in parts:
-        texts = batch._texts
+        texts = batch.text_store
         arrow_rows = np.maximum(texts.starts[rows], 0)
         taken.append(texts.batch.take(pa.array(arrow_rows)))
     schema = taken[0].schema
@@ -206,4 +208,4 @@ def _arrow_texts(parts: list[Part], places: _Places, given: dict[int, str]) -> _
     combined = table.combine_chunks()
     arrow = combined.to_batches()[0] if combined.num_rows else taken[0]
     n = sum(len(rows) for _, rows in parts)
-    return _RowTexts(arrow, places.put(np.arange(n, dtype=np.int64)), given)
+    return RowTexts(arrow, places.put(np.arange(n, dtype=np.int64)), given)

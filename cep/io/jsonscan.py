@@ -11,9 +11,9 @@ A line the scanner is not sure of is marked not good, and read the usual way (ms
 then the row reader): bad JSON (and NaN or Infinity, which Python's json reads), nesting
 deeper than 64 levels, a wanted key written with escapes or given twice, a type name
 written with escapes. Whether a good line's tokens fit its event type's fields is decided
-as it is scanned (`ScanPlan` sets the checks: `Keys.check`): an integer of 19 or more
-digits, a float beyond float64, a nested value where a scalar is wanted, and any value
-of another type than the field's send the line the usual way too.
+as it is scanned (`cep.io.scanplan.ScanPlan` sets the checks: `Keys.check`): an integer
+of 19 or more digits, a float beyond float64, a nested value where a scalar is wanted,
+and any value of another type than the field's send the line the usual way too.
 
 `Interner` gives strings (byte spans of the block) their dictionary codes: an open-
 addressing table of the UTF-8 bytes seen so far (strings of up to 8 bytes hashed one-to-
@@ -139,13 +139,14 @@ def scan(
 
 
 _THREADS = min(os.cpu_count() or 1, 4)
-_PARALLEL_FROM = 4096  # rows: fewer are done in one piece
+#: rows: fewer are scanned (or interned) in one piece, on the calling thread
+PARALLEL_FROM = 4096
 _pool: ThreadPoolExecutor | None = None
 
 
 def in_parallel(part: Callable[[int, int], None], n: int) -> None:
     """`part(lo, hi)` over pieces of range(n), on threads (numba's code here drops the GIL)."""
-    if n < _PARALLEL_FROM or _THREADS == 1:
+    if n < PARALLEL_FROM or _THREADS == 1:
         if n:
             part(0, n)
         return
@@ -155,7 +156,7 @@ def in_parallel(part: Callable[[int, int], None], n: int) -> None:
 
 def in_parallel_each(job: Callable[[int], None], jobs: int, rows: int) -> None:
     """`job(j)` for j in range(jobs), on threads if there are `rows` enough to pay."""
-    if jobs < 2 or rows < _PARALLEL_FROM or _THREADS == 1:
+    if jobs < 2 or rows < PARALLEL_FROM or _THREADS == 1:
         for j in range(jobs):
             job(j)
         return
@@ -718,152 +719,6 @@ def intern_spans(
             table[i] = found
             hashes[i] = h
         entries[row] = found
-
-
-# ------------------------------------------------------------------------------ plans
-
-
-def _bits(*kinds: int) -> int:
-    return sum(1 << kind for kind in kinds)
-
-
-_NULLS = _bits(ABSENT, NULL)
-# per declared kind: the tokens msgspec takes for it and the Python type each becomes
-_DECLARED_TOKENS: dict[str, dict[int, str]] = {
-    "int": {INT: "int"},
-    "duration": {INT: "int"},
-    "time": {INT: "int"},  # a float or ISO text time is read the usual way
-    "float": {INT: "float", FLOAT: "float"},
-    "str": {STR: "str"},
-    "bool": {TRUE: "bool", FALSE: "bool"},
-}
-_UNDECLARED_TOKENS = {**_DECLARED_TOKENS, "float": {INT: "int", FLOAT: "float"}}
-#: the Python types a column of each kind holds as valid values
-COLUMN_TYPES = {
-    "int": {"int"},
-    "duration": {"int"},
-    "time": {"int"},
-    "float": {"int", "float"},
-    "str": {"str"},
-    "bool": {"bool"},
-}
-
-
-def field_mask(kind: str, declared: bool, optional: bool, column: str | None) -> int | None:
-    """The tokens (a bit per token kind) a field may have in a line the scanner reads:
-    what msgspec takes for the field's type that gives a valid value in its column (if
-    the rules use it). None if no line can have this field as the type requires."""
-    tokens = (_DECLARED_TOKENS if declared else _UNDECLARED_TOKENS).get(kind, {})
-    mask = _NULLS if optional else 0
-    if column is not None and column not in COLUMN_TYPES:
-        return None
-    for token, python_type in tokens.items():
-        if column is None or python_type in COLUMN_TYPES[column]:
-            mask |= 1 << token
-    return mask if mask & ~_NULLS or optional else None
-
-
-class ClassPlan:
-    """One event type's fields for the scanner: its type code and each field's tokens."""
-
-    def __init__(self, code: int, masks: dict[str, int] | None) -> None:
-        self.code = code
-        self.masks = masks  # None: the scanner leaves this type's lines alone
-
-
-class ScanPlan:
-    """Lines to columns: which lines the scanner reads, and their times, types and fields.
-
-    `classes[i]` is the type of lines whose type key holds `tags[i]` (`tags` empty: every
-    line is of `classes[0]`, and its type key must be absent, null or one of `default`)."""
-
-    def __init__(
-        self,
-        type_field: str,
-        time_field: str,
-        classes: list[ClassPlan],
-        tags: list[str],
-        default: list[str],
-        fields: list[tuple[str, str]],
-        interners: dict[str, Interner],
-    ) -> None:
-        names = [type_field, time_field]
-        for plan in classes:
-            names.extend(name for name in plan.masks or () if name not in names)
-        names.extend(name for name, _ in fields if name not in names)
-        self.index = {name: i for i, name in enumerate(names)}
-        self.keys = Keys(names, 0, tags or default)
-        masks = np.full((max(len(classes), 1), len(names)), -1, np.int64)
-        for c, plan in enumerate(classes):
-            if plan.masks is None:
-                masks[c, 0] = 0  # no token fits: this type's lines go the usual way
-                continue
-            for name, mask in plan.masks.items():
-                masks[c, self.index[name]] = mask
-        exact_floats = np.array([(name, "float") in fields for name in names], np.bool_)
-        self.keys.check(bool(tags), masks, exact_floats)
-        #: the event type code of each class
-        self.type_codes = np.array([plan.code for plan in classes], np.int32)
-        self.fields = fields
-        self.interners = interners
-        self.scratch = Scanned(len(names), 0)  # reused by each read
-
-    def read(
-        self, buf: Any, starts: np.ndarray, ends: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
-        """Of the lines `starts[i]:ends[i]`: which ones were read, and for those their
-        times, type codes and each field's (values, valid) as a column of its kind holds
-        them (dictionary codes for text)."""
-        if len(self.scratch.good) < len(starts):
-            self.scratch = Scanned(len(self.keys.names), len(starts))
-        s = scan(buf, starts, ends, self.keys, self.scratch)
-        good = s.good
-        kinds, ints = s.kinds, s.ints
-        lines = np.flatnonzero(good)
-        every = len(lines) == len(good)  # (the usual case: rows as they are, no gather)
-
-        def rows(row: np.ndarray) -> np.ndarray:
-            """A token row's entries of the lines read (a view of the scratch when that
-            is every line: used here only)."""
-            return row if every else row[lines]
-
-        if self.keys.by_tag:  # a good line's type key holds its class's tag
-            codes = self.type_codes[rows(ints[0])]
-        else:
-            codes = np.full(len(lines), self.type_codes[0], np.int32)
-        ts = rows(ints[1]).copy() if every else rows(ints[1])
-        columns = {}
-        texts = []  # text columns: interned on threads
-        for name, kind in self.fields:
-            key = self.index[name]
-            k = rows(kinds[key])
-            if kind == "str":
-                valid = k == STR
-                values = np.full(len(lines), -1, np.int32)
-                spans, lens = rows(ints[key]), rows(s.lens[key])
-                if not valid.all():
-                    spans, lens = spans[valid], lens[valid]
-                texts.append((name, values, valid, spans, lens))
-            elif kind == "float":
-                valid = (k == INT) | (k == FLOAT)
-                values = np.where(k == FLOAT, rows(s.reals[key]), 0.0)
-                if (k == INT).any():
-                    values = np.where(k == INT, rows(ints[key]).astype(np.float64), values)
-            elif kind == "bool":
-                valid = (k == TRUE) | (k == FALSE)
-                values = k == TRUE
-            else:
-                valid = k == INT
-                values = np.where(valid, rows(ints[key]), 0)
-            columns[name] = (values, valid)
-
-        def intern(j: int) -> None:
-            name, values, valid, spans, lens = texts[j]
-            values[valid] = self.interners[name].codes(buf, spans, lens)
-            columns[name] = (values, valid)
-
-        in_parallel_each(intern, len(texts), len(lines))
-        return lines, ts, codes, {name: columns[name] for name, _ in self.fields}
 
 
 def _convert_decimals(buf: Any, s: Scanned, checks: Keys) -> None:

@@ -30,8 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
-from cep.io.time import MAX_MS, MIN_MS, BadTime, parse_time
-from cep.io.validation import Validator
+from cep.io.validation import Validator, time_ms
 from cep.lang.types import Type
 from cep.runtime.event import Event
 from cep.runtime.match import JSON_SPACE
@@ -127,7 +126,8 @@ def _no_constant(name: str) -> Any:
     raise _NotJson(f"{name} is not valid JSON")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+#: Python's JSON decoder as the readers use it: NaN and Infinity refused
+JSON_DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 #: the JSON decoder's complaints in the project's words (what a reject's reason says),
 #: by how they start
@@ -151,11 +151,11 @@ _CSV_PROBLEMS = {
 
 
 def json_reason(text: str) -> str:
-    """Why a line is not one JSON value (`_DECODER` refused it), in the project's words
+    """Why a line is not one JSON value (`JSON_DECODER` refused it), in the project's words
     (a library's message never reaches a reject): `bad json: a comma is missing at
     character 12`, `... at the end`."""
     try:
-        _DECODER.decode(text)
+        JSON_DECODER.decode(text)
     except json.JSONDecodeError as error:
         problem = next(
             (words for start, words in _JSON_PROBLEMS.items() if error.msg.startswith(start)),
@@ -181,7 +181,7 @@ def csv_reason(error: csv.Error) -> str:
     return "bad csv: not valid CSV"
 
 
-class _Maker:
+class RecordMaker:
     """Turns one record into an event or a reject (type, time, validation)."""
 
     def __init__(
@@ -208,13 +208,9 @@ class _Maker:
         value = record.get(self.time_field)
         if value is None:
             return Reject(line, "missing time", text)
-        if value.__class__ is int and MIN_MS <= value <= MAX_MS:
-            ts = value
-        else:
-            try:
-                ts = parse_time(value)
-            except BadTime:
-                return Reject(line, "bad time", text)
+        ts = time_ms(value)
+        if ts is None:
+            return Reject(line, "bad time", text)
         data = record
         if self.validator is not None:
             typed, reason = self.validator.validate(type_name, record)
@@ -244,26 +240,28 @@ def read_jsonl(
     Events of a type with a schema in `validator` are validated. `seq` counts accepted
     events from 0; `line` is the 1-based line number. Blank lines are skipped.
     """
-    maker = _Maker(type_field, time_field, default_type, validator)
-    for number, text, ok in _lines(stream):
-        if not text or text.isspace():
-            continue
-        if not ok:
-            yield Reject(number, "not UTF-8", text)
-            continue
-        try:
-            record = _DECODER.decode(text)
-        except (ValueError, RecursionError):
-            yield Reject(number, json_reason(text), text)
-            continue
-        if not isinstance(record, dict):
-            yield Reject(number, "not an object", text)
-            continue
-        yield json_event(maker.make(record, number, text))
+    maker = RecordMaker(type_field, time_field, default_type, validator)
+    for number, item in enumerate(stream, 1):
+        made = json_line(maker, number, item)
+        if made is not None:
+            yield made
 
 
-def json_event(made: SourceEvent | Reject) -> SourceEvent | Reject:
-    """An event of a JSON line, its `json` set: the line's object, as read."""
+def json_line(maker: RecordMaker, number: int, item: str | bytes) -> SourceEvent | Reject | None:
+    """One JSON line (`number`, as given) as an event (its `json` set: the line's object,
+    as read) or a reject; None for a blank line."""
+    text, ok = line_text(number, item)
+    if not text or text.isspace():
+        return None
+    if not ok:
+        return Reject(number, "not UTF-8", text)
+    try:
+        record = JSON_DECODER.decode(text)
+    except (ValueError, RecursionError):
+        return Reject(number, json_reason(text), text)
+    if not isinstance(record, dict):
+        return Reject(number, "not an object", text)
+    made = maker.make(record, number, text)
     if isinstance(made, SourceEvent):
         made.json = made.text.strip(JSON_SPACE)
     return made
@@ -271,14 +269,15 @@ def json_event(made: SourceEvent | Reject) -> SourceEvent | Reject:
 
 # ------------------------------------------------------------------------------ CSV
 
-_INT_TEXT = re.compile(r"[-+]?\d+")
+#: a CSV cell `infer_cell` reads as an int
+INT_TEXT = re.compile(r"[-+]?\d+")
 _FLOAT_TEXT = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
 def infer_cell(cell: str) -> Any:
     """A CSV cell of no declared type: an int if it reads as one, else a float, else text."""
     try:
-        if _INT_TEXT.fullmatch(cell):
+        if INT_TEXT.fullmatch(cell):
             return int(cell)
         if _FLOAT_TEXT.fullmatch(cell):
             return float(cell)
@@ -355,7 +354,7 @@ def read_csv(
     `type_field` column, else `default_type`. A row's line number is the line it starts
     on (a quoted cell may span lines). Otherwise as `read_jsonl`.
     """
-    maker = _Maker(type_field, time_field, default_type, validator)
+    maker = RecordMaker(type_field, time_field, default_type, validator)
     feed = _Feed(stream)
     reader = csv.reader(feed)
     header: list[str] | None = None
@@ -371,20 +370,30 @@ def read_csv(
         text = feed.text
         if not text or text.isspace():
             continue
-        if not feed.ok:
-            yield Reject(start, "not UTF-8", text)
-            continue
-        if header is None:
+        made = csv_row(maker, header, row, start, text, feed.ok)
+        if made is None:
             header = row
-            continue
-        if len(row) != len(header):
-            reason = f"bad csv: {len(row)} cells, the header has {len(header)}"
-            yield Reject(start, reason, text)
-            continue
-        yield maker.make(_csv_record(header, row, maker), start, text)
+        else:
+            yield made
 
 
-def _csv_record(header: list[str], row: list[str], maker: _Maker) -> dict[str, Any]:
+def csv_row(
+    maker: RecordMaker, header: list[str] | None, row: list[str], number: int, text: str, ok: bool
+) -> SourceEvent | Reject | None:
+    """A CSV row that is not blank, its text `text` (valid UTF-8 if `ok`), as an event or
+    a reject; None when it is the header (`header` is None until it has been read)."""
+    if not ok:
+        return Reject(number, "not UTF-8", text)
+    if header is None:
+        return None
+    if len(row) != len(header):
+        return Reject(number, f"bad csv: {len(row)} cells, the header has {len(header)}", text)
+    return maker.make(csv_record(header, row, maker), number, text)
+
+
+def csv_record(header: list[str], row: list[str], maker: RecordMaker) -> dict[str, Any]:
+    """A CSV row's record: its non-empty cells under their header names, each declared
+    field's cell converted to its type (`convert_cell`), the others inferred."""
     cells = {name: cell for name, cell in zip(header, row, strict=True) if cell != ""}
     type_name = cells.get(maker.type_field) or maker.default_type
     schema = None

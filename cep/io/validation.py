@@ -1,15 +1,24 @@
-"""Validating input events against their `event` schemas with pydantic.
+"""Validating input events against their `event` schemas: one table of rules for every reader.
 
-Each schema becomes one pydantic model (`build_model`). Schemas are open: fields they
-do not declare are kept as they are. Declared types are checked strictly:
+`RULES` says, for each declared kind, what a value of each Python class (as JSON decodes
+it, as a CSV cell reads once `convert_cell` typed it, as an Arrow cell is) is accepted as;
+a value of any other class is not of the kind:
 
-- `int` and `duration` (milliseconds): integers; a float with no fraction is taken as
-  an integer, but not a string such as `"12"` nor a boolean;
-- `float`: a number (an `int` is a valid `float` and becomes one); never NaN or infinity;
+- `int` and `duration` (milliseconds): an int; a float with no fraction becomes an int;
+  not a string such as `"12"` nor a boolean;
+- `float`: a float, never NaN or infinity; an int becomes a float;
 - `str`: a string; `bool`: `true` or `false`;
-- `time`: epoch milliseconds or an ISO-8601 string, validated to epoch milliseconds;
+- `time`: epoch milliseconds (an int within int64, or a float with no fraction) or an
+  ISO-8601 string, as epoch milliseconds (`parse_time`); the event time is read so too;
 - `list[T]`: a list whose items are each a `T`;
 - a field marked optional may be missing or null; a required field may be neither.
+
+Each entry is an `Action`. `Validator` applies the table to records: it alone decides, and
+gives the reason of a reject. The fast readers' pre-screens are derived from the same
+table: the msgspec field types and the scanner's token masks of `cep.io.jsonl`, and the
+checks of CSV cells and Arrow columns a column at a time (`cep.io.columns.validated`).
+A pre-screen takes a value only by an action it performs as the action's own function
+does; any other value goes to the row reader, where `Validator` decides.
 
 Validation never changes the record it is given: `validate` returns a copy with the
 typed values (for matching) and leaves the original (for output) as it was read.
@@ -19,60 +28,100 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from math import isfinite
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    Strict,
-    ValidationError,
-    create_model,
-)
-
-from cep.io.time import BadTime, parse_time
+from cep.io.time import MAX_MS, MIN_MS, BadTime, parse_time
 from cep.lang.program import Schema
 from cep.lang.types import Type
 
-_MODEL_CONFIG = ConfigDict(extra="allow", allow_inf_nan=False, populate_by_name=False)
+
+class _Invalid:
+    """What an action gives for a value it does not accept."""
+
+    def __repr__(self) -> str:
+        return "INVALID"
 
 
-def _whole_number(value: Any) -> Any:
-    """Let a float with no fraction through as an int; refuse booleans."""
-    if isinstance(value, bool):
-        raise ValueError("a boolean is not an integer")
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+INVALID: Any = _Invalid()
 
 
-def _time(value: Any) -> int:
+@dataclass(frozen=True, eq=False)
+class Action:
+    """What a rule does with a value of one class: `apply(value)` is its typed value, or
+    `INVALID`; `result` is the class of typed values (None: the value's own)."""
+
+    name: str
+    apply: Callable[[Any], Any]
+    result: type | None = None
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _whole(value: float) -> Any:
+    return int(value) if value.is_integer() else INVALID
+
+
+def _as_float(value: int) -> Any:
+    try:
+        return float(value)
+    except OverflowError:
+        return INVALID
+
+
+def _time(value: Any) -> Any:
     try:
         return parse_time(value)
-    except BadTime as error:
-        raise ValueError(str(error)) from None
+    except BadTime:
+        return INVALID
 
 
-_INT = Annotated[int, Strict(), BeforeValidator(_whole_number)]
-_SCALARS: dict[str, Any] = {
-    "int": _INT,
-    "duration": _INT,
-    "float": Annotated[float, Strict()],
-    "str": Annotated[str, Strict()],
-    "bool": Annotated[bool, Strict()],
-    "time": Annotated[int, PlainValidator(_time)],
+#: accepted unchanged
+SAME = Action("SAME", lambda value: value)
+#: a float accepted unchanged where finite
+FINITE = Action("FINITE", lambda value: value if isfinite(value) else INVALID)
+#: an int made a float (`float()`)
+AS_FLOAT = Action("AS_FLOAT", _as_float, float)
+#: a float with no fraction made an int
+WHOLE = Action("WHOLE", _whole, int)
+#: an int within int64, as epoch milliseconds
+EPOCH_MS = Action("EPOCH_MS", lambda value: value if MIN_MS <= value <= MAX_MS else INVALID)
+#: a time read by `parse_time` (a float with no fraction, ISO-8601 text) as epoch ms
+TIME = Action("TIME", _time, int)
+
+#: per declared kind, the action taken on a value of each class; other classes are
+#: invalid (a kind not here, such as a list's items of no declared type, takes anything)
+RULES: dict[str, dict[type, Action]] = {
+    "int": {int: SAME, float: WHOLE},
+    "duration": {int: SAME, float: WHOLE},
+    "float": {float: FINITE, int: AS_FLOAT},
+    "str": {str: SAME},
+    "bool": {bool: SAME},
+    "time": {int: EPOCH_MS, float: TIME, str: TIME},
 }
 
 
-def annotation_for(declared: Type) -> Any:
-    """The pydantic annotation that checks a value of the language type `declared`."""
-    if declared.kind == "list":
-        elem = annotation_for(declared.elem) if declared.elem is not None else Any
-        return Annotated[list[elem], Strict()]  # type: ignore[valid-type]
-    return _SCALARS.get(declared.kind, Any)
+def action_for(actions: Mapping[type, Action], value: Any) -> Action | None:
+    """The action a kind's rules take on `value` (a subclass as its base class, but a
+    boolean is never an int); None if the value is not of the kind."""
+    cls = value.__class__
+    action = actions.get(cls)
+    if action is None and cls is not bool:
+        for base, found in actions.items():
+            if isinstance(value, base):
+                return found
+    return action
+
+
+def time_ms(value: Any) -> int | None:
+    """A time value (an event's time, a `time` field) as epoch ms; None if it is not one."""
+    action = action_for(RULES["time"], value)
+    if action is None:
+        return None
+    ms = action.apply(value)
+    return None if ms is INVALID else ms  # type: ignore[no-any-return]
 
 
 _EXPECTED = {
@@ -101,67 +150,66 @@ def show(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _attr(index: int) -> str:
-    # pydantic attribute names are positional; the real name is the alias, so that a
-    # field may be called anything (`schema`, `model_x`, `_x`) without clashing
-    return f"f{index}"
+class InvalidValue(Exception):
+    """A value not of its declared type: where in the field (`[1][0]` in a list), the
+    type expected there, and the value found."""
+
+    def __init__(self, where: str, declared: Type, value: Any) -> None:
+        super().__init__(where)
+        self.where = where
+        self.declared = declared
+        self.value = value
+
+    def reason(self, name: str) -> str:
+        what = expected(self.declared)
+        return f'field "{name}{self.where}": expected {what}, got {show(self.value)}'
 
 
-def build_model(schema: Schema) -> type[BaseModel]:
-    """One pydantic model for `schema`: declared fields checked, other fields kept."""
-    fields: dict[str, Any] = {}
-    for index, info in enumerate(schema.fields.values()):
-        annotation = annotation_for(info.type)
-        if info.optional:
-            fields[_attr(index)] = (annotation | None, Field(None, alias=info.name))
-        else:
-            fields[_attr(index)] = (annotation, Field(alias=info.name))
-    return create_model(  # type: ignore[call-overload, no-any-return]
-        f"{schema.name}Event", __config__=_MODEL_CONFIG, **fields
-    )
+def checker(declared: Type) -> Callable[[Any], Any]:
+    """A function from a (non-missing) value to its typed value under `declared`'s
+    rules; it raises `InvalidValue` for a value they do not accept."""
+    if declared.kind == "list":
+        item = checker(declared.elem) if declared.elem is not None else None
+        return lambda value: _list(declared, item, value)
+    actions = RULES.get(declared.kind)
+    if actions is None:
+        return lambda value: value
 
-
-_EXACT = {"int": int, "duration": int, "float": float, "str": str, "bool": bool}
-
-
-def quick_check(schema: Schema) -> Callable[[dict[str, Any]], bool] | None:
-    """A plain-Python test that accepts only records pydantic would accept unchanged
-    (every declared field present unless optional, of exactly its type, floats finite).
-
-    A record it refuses is still validated by pydantic, which gives the reason or the
-    converted values (an int for a float field, say); `None` when some field's type
-    (`time`, lists) always needs pydantic.
-    """
-    checks = []
-    for name, info in schema.fields.items():
-        exact = _EXACT.get(info.type.kind)
-        if exact is None:
-            return None
-        checks.append((name, exact, info.optional, exact is float))
-
-    def check(record: dict[str, Any]) -> bool:
-        get = record.get
-        for name, exact, optional, is_float in checks:
-            value = get(name)
-            if value is None:
-                if optional:
-                    continue
-                return False
-            if value.__class__ is not exact or (is_float and not isfinite(value)):
-                return False
-        return True
+    def check(value: Any) -> Any:
+        action = action_for(actions, value)
+        typed = INVALID if action is None else action.apply(value)
+        if typed is INVALID:
+            raise InvalidValue("", declared, value)
+        return typed
 
     return check
 
 
-class _Compiled:
-    __slots__ = ("attrs", "model", "quick", "schema")
+def _list(declared: Type, item: Callable[[Any], Any] | None, value: Any) -> Any:
+    if value.__class__ is not list:
+        raise InvalidValue("", declared, value)
+    if item is None:
+        return value
+    typed = value
+    for i, element in enumerate(value):
+        try:
+            converted = item(element)
+        except InvalidValue as bad:
+            raise InvalidValue(f"[{i}]{bad.where}", bad.declared, bad.value) from None
+        if converted is not element:
+            if typed is value:
+                typed = list(value)
+            typed[i] = converted
+    return typed
 
-    def __init__(self, schema: Schema) -> None:
-        self.schema = schema
-        self.model = build_model(schema)
-        self.attrs = [(_attr(i), name) for i, name in enumerate(schema.fields)]
-        self.quick = quick_check(schema)
+
+_Field = tuple[str, bool, type | None, Callable[[Any], Any]]
+
+
+def _kept(declared: Type) -> type | None:
+    """The class of values `declared`'s rule keeps as they are (`SAME`), if any."""
+    actions = RULES.get(declared.kind, {})
+    return next((cls for cls, action in actions.items() if action is SAME), None)
 
 
 class Validator:
@@ -172,20 +220,26 @@ class Validator:
 
     def __init__(self, schemas: Mapping[str, Schema]) -> None:
         self.schemas = dict(schemas)
-        self._compiled: dict[str, _Compiled] = {}
+        #: per type with a schema: each declared field's name, optionality, the class
+        #: its rule keeps as it is (`SAME`: no call needed) and its checker
+        self._fields: dict[str, list[_Field]] = {}
 
     def schema(self, type_name: str) -> Schema | None:
         """The schema of `type_name`, if it has one."""
         return self.schemas.get(type_name)
 
-    def _get(self, type_name: str) -> _Compiled | None:
-        compiled = self._compiled.get(type_name)
-        if compiled is None:
+    def _checks(self, type_name: str) -> list[_Field] | None:
+        fields = self._fields.get(type_name)
+        if fields is None:
             schema = self.schemas.get(type_name)
             if schema is None:
                 return None
-            compiled = self._compiled[type_name] = _Compiled(schema)
-        return compiled
+            fields = [
+                (name, info.optional, _kept(info.type), checker(info.type))
+                for name, info in schema.fields.items()
+            ]
+            self._fields[type_name] = fields
+        return fields
 
     def validate(
         self, type_name: str, record: dict[str, Any]
@@ -195,40 +249,28 @@ class Validator:
         `typed` is `record` itself when validation changed nothing (or the type has no
         schema), else a copy with the declared fields' typed values; `record` is never
         changed. Missing optional fields stay missing. The reason names the first
-        problem: `missing field "user"` or `field "amount": expected a number, got "abc"`.
+        problem, in the schema's order of fields: `missing field "user"` or
+        `field "amount": expected a number, got "abc"`.
         """
-        compiled = self._get(type_name)
-        if compiled is None:
+        fields = self._checks(type_name)
+        if fields is None:
             return record, None
-        if compiled.quick is not None and compiled.quick(record):
-            return record, None
-        try:
-            model = compiled.model.model_validate(record)
-        except ValidationError as error:
-            return None, self._reason(compiled.schema, error)
         typed = record
-        for attr, name in compiled.attrs:
-            if name not in record:
+        for name, optional, kept, check in fields:
+            value = record.get(name)
+            if value.__class__ is kept:
                 continue
-            value = getattr(model, attr)
-            if value is not record[name]:
+            if value is None:
+                if optional:
+                    continue
+                if name not in record:
+                    return None, f'missing field "{name}"'
+            try:
+                converted = check(value)
+            except InvalidValue as bad:
+                return None, bad.reason(name)
+            if converted is not value:
                 if typed is record:
                     typed = dict(record)
-                typed[name] = value
+                typed[name] = converted
         return typed, None
-
-    @staticmethod
-    def _reason(schema: Schema, error: ValidationError) -> str:
-        first = error.errors(include_url=False)[0]
-        loc = first["loc"]
-        name = str(loc[0]) if loc else "?"
-        if first["type"] == "missing":
-            return f'missing field "{name}"'
-        info = schema.fields.get(name)
-        declared: Type | None = info.type if info else None
-        where = name
-        for step in loc[1:]:
-            where += f"[{step}]"
-            declared = declared.elem if declared is not None else None
-        what = expected(declared) if declared is not None else "a valid value"
-        return f'field "{where}": expected {what}, got {show(first.get("input"))}'

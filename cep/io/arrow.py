@@ -1,0 +1,234 @@
+"""Parquet and Arrow IPC record batches into batches: vectorized checks, the row reader
+for the rest.
+
+A row is the record of its non-null cells (timestamps as epoch ms), treated as a JSON
+object would be; its text is that record as JSON, made when asked for (`RowTexts`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cep.io.batch import Batch, LineTexts
+from cep.io.batchreader import BatchReader, FastRows
+from cep.io.columns import (
+    ColumnPart,
+    Typed,
+    dictionary_indices,
+    empty_part,
+    load_pyarrow,
+    rows_by_type,
+    to_numpy,
+    validated,
+)
+from cep.io.sources import Reject, SourceEvent
+from cep.io.time import MAX_MS
+from cep.runtime.match import encode
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+class RowTexts(LineTexts):
+    """Event texts of Arrow rows: the record of a row as JSON, made when asked for."""
+
+    __slots__ = ("batch", "exact", "record_of")
+
+    def __init__(self, batch: pa.RecordBatch, rows: np.ndarray, given: dict[int, str]):
+        super().__init__(b"", rows, rows, given)
+        self.batch = batch
+        #: whether every column's values go through JSON text unchanged
+        self.exact = all(_json_exact(field.type) for field in batch.schema)
+        self.record_of = exact_arrow_record_of if self.exact else arrow_record_of
+
+    def get(self, i: int) -> str:
+        text = self.given.get(i)
+        if text is None:
+            record = arrow_records(self.batch, [int(self.starts[i])])[0]
+            text = record_text(record)
+        return text
+
+    def kept(self, indexes: list[int]) -> list[Any]:
+        """Records of rows (no JSON text made); texts for rows read as text."""
+        missing = [i for i in indexes if i not in self.given]
+        records = arrow_records(self.batch, [int(self.starts[i]) for i in missing])
+        made = dict(zip(missing, records, strict=True))
+        return [self.given[i] if i in self.given else made[i] for i in indexes]
+
+
+def _json_exact(kind: Any) -> bool:
+    """Whether an Arrow type's values (as `arrow_records` gives them) are JSON's."""
+    types = load_pyarrow().types
+    if types.is_dictionary(kind):
+        kind = kind.value_type
+    return (
+        types.is_string(kind)
+        or types.is_large_string(kind)
+        or types.is_integer(kind)
+        or types.is_float64(kind)
+        or types.is_boolean(kind)
+        or types.is_timestamp(kind)
+    )
+
+
+def record_text(record: dict[str, Any]) -> str:
+    """A record as JSON text: the encoder of reports (`cep.runtime.match.encode`)."""
+    return encode(record).decode()
+
+
+_JSON_EXACT = frozenset((str, int, float, bool))
+
+
+def exact_arrow_record_of(kept: str | dict[str, Any]) -> dict[str, Any]:
+    """`arrow_record_of` for rows whose columns all hold JSON's types (`_json_exact`)."""
+    if type(kept) is str:
+        return json.loads(kept)
+    return kept
+
+
+def arrow_record_of(kept: str | dict[str, Any]) -> dict[str, Any]:
+    """The record an Arrow row's text would give (`RowTexts.kept`), made without the
+    text when every value goes through JSON unchanged."""
+    if type(kept) is str:
+        return json.loads(kept)
+    assert isinstance(kept, dict)
+    if {*map(type, kept.values())} <= _JSON_EXACT:
+        return kept
+    return json.loads(record_text(kept))
+
+
+# ------------------------------------------------------------------------------ columns
+
+
+def arrow_values(column: Any) -> Typed:
+    """An Arrow array as typed values: int (timestamps as epoch ms), float, bool, str or
+    py (Python values), masked where not null."""
+    pa = load_pyarrow()
+    pc = pa.compute
+    types = pa.types
+    kind = column.type
+    mask = np.ones(len(column), np.bool_) if not column.null_count else to_numpy(column.is_valid())
+    if types.is_dictionary(kind):
+        if types.is_string(kind.value_type) or types.is_large_string(kind.value_type):
+            return Typed("str", column, mask)
+        column = column.dictionary_decode()
+        kind = column.type
+    if types.is_timestamp(kind):
+        raw = to_numpy(column.cast(pa.int64()).fill_null(0))
+        per_ms = {"s": None, "ms": 1, "us": 1000, "ns": 1_000_000}[kind.unit]
+        values = raw * 1000 if per_ms is None else raw // per_ms
+        return Typed("int", values, mask)
+    if types.is_integer(kind):
+        if kind == pa.uint64() and len(column) and (pc.max(column).as_py() or 0) > MAX_MS:
+            return Typed("py", column.to_pylist(), mask)
+        return Typed("int", to_numpy(column.cast(pa.int64()).fill_null(0)), mask)
+    if types.is_floating(kind):
+        return Typed("float", to_numpy(column.cast(pa.float64()).fill_null(0.0)), mask)
+    if types.is_boolean(kind):
+        return Typed("bool", to_numpy(column.fill_null(False)), mask)
+    if types.is_string(kind) or types.is_large_string(kind):
+        return Typed("str", column.cast(pa.string()).fill_null(""), mask)
+    return Typed("py", column.to_pylist(), mask)
+
+
+def arrow_records(batch: Any, rows: list[int]) -> list[dict[str, Any]]:
+    """The records of some rows: their non-null cells, timestamps as epoch ms."""
+    pa = load_pyarrow()
+    records: list[dict[str, Any]] = [{} for _ in rows]
+    taken = batch.take(pa.array(rows, pa.int64()))
+    for name, column in zip(taken.schema.names, taken.columns, strict=True):
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        if pa.types.is_timestamp(column.type):  # epoch ms
+            typed = arrow_values(column)
+            values = [
+                v if m else None
+                for v, m in zip(typed.values.tolist(), typed.mask.tolist(), strict=True)
+            ]
+        else:
+            values = column.to_pylist()
+        for record, value in zip(records, values, strict=True):
+            if value is not None:
+                record[name] = value
+    return records
+
+
+class ArrowReader(BatchReader):
+    """Parquet and Arrow IPC record batches: vectorized checks, `RecordMaker` for the rest."""
+
+    def batch(self, batch: Any, first: int) -> Batch:
+        k = batch.num_rows
+        names = batch.schema.names
+        index = {name: i for i, name in enumerate(names)}
+        keep = np.ones(k, np.bool_)
+        codes = np.full(k, -1, np.int32)
+        ts = np.zeros(k, np.int64)
+        parts = {name: empty_part(kind, k) for name, kind in self.fields}
+        default = self.types.code(self.default_type) if self.default_type else -1
+        if len(index) != len(names):
+            keep[:] = False
+        elif self.type_field not in index:
+            codes[:] = default
+        else:
+            typed = arrow_values(batch.column(index[self.type_field]))
+            if typed.kind != "str":
+                keep &= ~typed.mask
+                codes[:] = default
+            else:
+                indices, strings = dictionary_indices(typed.values)
+                lookup = np.array(
+                    [self.types.code(v) if v else default for v in strings.to_pylist()] or [0],
+                    np.int32,
+                )
+                # one type name (the usual case): no lookup per row
+                codes = np.full(k, lookup[0], np.int32) if len(lookup) == 1 else lookup[indices]
+                if typed.values.null_count:
+                    codes[~typed.mask] = default
+        keep &= codes >= 0
+        if self.time_field not in index:
+            keep[:] = False
+        else:
+            typed = arrow_values(batch.column(index[self.time_field]))
+            keep &= typed.mask
+            ok, times = validated(typed, "time")  # (the event time: read as a time field)
+            keep &= ok
+            if times is not None:
+                ts = times.values
+        for code, rows in rows_by_type(codes, keep):
+            self._group(batch, index, code, rows, keep, parts)
+        rows = np.arange(k, dtype=np.int64)  # an Arrow row's text is made from its row number
+        fast = FastRows(rows + first, ts, codes, parts, rows, rows).keep(keep)
+        demoted = np.flatnonzero(~keep).tolist()
+        slow: list[SourceEvent | Reject] = []
+        if demoted:  # (taking no rows still costs a pass over the columns)
+            for i, record in zip(demoted, arrow_records(batch, demoted), strict=True):
+                slow.append(self.maker.make(record, first + i, record_text(record)))
+        return self.assemble(
+            fast, slow, k, row_texts=lambda starts, given: RowTexts(batch, starts, given)
+        )
+
+    def _group(
+        self,
+        batch: Any,
+        index: dict[str, int],
+        code: int,
+        rows: np.ndarray,
+        keep: np.ndarray,
+        parts: dict[str, ColumnPart],
+    ) -> None:
+        indices = None if len(rows) == batch.num_rows else load_pyarrow().array(rows)
+
+        def field(name: str) -> Typed | None:
+            if name not in index:
+                return None
+            array = batch.column(index[name])
+            return arrow_values(array if indices is None else array.take(indices))
+
+        def declared_as(typed: Typed, kind: str) -> tuple[np.ndarray, np.ndarray, Any]:
+            ok, converted = validated(typed, kind)
+            return typed.mask, ok, converted
+
+        self._type_group(code, rows, keep, parts, field, declared_as, lambda typed: (typed,))

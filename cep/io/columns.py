@@ -1,0 +1,345 @@
+"""A column's values as readers build them: parts per stretch of rows, typed values.
+
+A reader types a field's values for some rows into a `ColumnPart` (values, which are
+valid, and values of another kind than the column's), from Python values (`fast_part`,
+`generic_part`) or from vectorized `Typed` values (`put_typed`, pyarrow string arrays
+coded into a run's `Dictionary`). `validated` applies the validation rules
+(`cep.io.validation.RULES`) to typed values a column at a time, for CSV cells and Arrow
+columns.
+"""
+
+from __future__ import annotations
+
+from itertools import repeat
+from operator import is_not
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cep.io.sources import SourceError
+from cep.io.time import MAX_MS, MIN_MS
+from cep.io.validation import (
+    AS_FLOAT,
+    EPOCH_MS,
+    FINITE,
+    RULES,
+    SAME,
+    TIME,
+    WHOLE,
+    time_ms,
+)
+from cep.lang.types import Type
+
+if TYPE_CHECKING:
+    from cep.io.batch import Dictionary
+
+#: the kinds of columns; a field of any other type gets an `object` column
+KINDS = ("int", "float", "bool", "str", "time", "duration", "object")
+#: kinds whose values are int64
+INTISH = frozenset(("int", "time", "duration"))
+_DTYPES: dict[str, Any] = {
+    "int": np.int64,
+    "time": np.int64,
+    "duration": np.int64,
+    "float": np.float64,
+    "bool": np.bool_,
+    "str": np.int32,
+    "object": object,
+}
+#: ints below this in magnitude are exact as floats
+EXACT_FLOAT = 2.0**53
+
+
+class ColumnPart:
+    """A column's values for some rows (before a batch is put together)."""
+
+    __slots__ = ("other", "valid", "values")
+
+    def __init__(
+        self, values: np.ndarray, valid: np.ndarray, other: dict[int, Any] | None = None
+    ) -> None:
+        self.values = values
+        self.valid = valid
+        self.other: dict[int, Any] = {} if other is None else other
+
+
+def rows_by_type(codes: np.ndarray, keep: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """The type codes of the rows kept (codes >= 0 there), each with the rows of that
+    code, in order; every row when there is only one."""
+    found = np.flatnonzero(np.bincount(codes[keep])).tolist()
+    if len(found) == 1:
+        return [(found[0], np.arange(len(codes)))]
+    return [(code, np.flatnonzero(codes == code)) for code in found]
+
+
+def empty_part(kind: str, n: int) -> ColumnPart:
+    if kind == "str":
+        values = np.full(n, -1, np.int32)
+    elif kind == "object":
+        values = np.full(n, None, object)
+    else:
+        values = np.zeros(n, _DTYPES[kind])
+    return ColumnPart(values, np.zeros(n, np.bool_))
+
+
+def fit(kind: str, value: Any) -> tuple[bool, Any]:
+    """Whether a (non-null) value is of a column's kind, and the value as stored."""
+    cls = value.__class__
+    if kind in INTISH:
+        return cls is int and MIN_MS <= value <= MAX_MS, value
+    if kind == "float":
+        if cls is float:
+            return True, value
+        if cls is int:
+            try:
+                as_float = float(value)
+            except OverflowError:
+                return False, value
+            return as_float == value, as_float
+        return False, value
+    if kind == "str":
+        return cls is str, value
+    if kind == "bool":
+        return cls is bool, value
+    return True, value
+
+
+def generic_part(kind: str, values: list[Any], dictionary: Dictionary | None) -> ColumnPart:
+    """A part from Python values of any type, one at a time."""
+    part = empty_part(kind, len(values))
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        fits, stored = fit(kind, value)
+        if fits:
+            part.values[i] = dictionary.code(stored) if dictionary is not None else stored
+            part.valid[i] = True
+        else:
+            part.other[i] = value
+    return part
+
+
+def not_none(values: list[Any]) -> np.ndarray:
+    return np.fromiter(map(is_not, values, repeat(None)), np.bool_, len(values))
+
+
+def fast_part(kind: str, values: list[Any], dictionary: Dictionary | None) -> ColumnPart:
+    """A part from Python values known to be of the column's kind (or None); a float
+    column may get ints."""
+    n = len(values)
+    if kind == "str":
+        assert dictionary is not None
+        codes = dictionary.encode(values, n)
+        return ColumnPart(codes, codes >= 0)
+    if kind == "float":
+        try:
+            array = np.fromiter(values, np.float64, n)
+        except (OverflowError, TypeError, ValueError):
+            return generic_part(kind, values, dictionary)
+        part = ColumnPart(array, ~np.isnan(array))
+        for i in np.flatnonzero(np.abs(array) >= EXACT_FLOAT).tolist():
+            value = values[i]
+            if value.__class__ is int and float(value) != value:
+                part.valid[i] = False
+                part.other[i] = value
+        return part
+    if kind in INTISH:
+        try:
+            return ColumnPart(np.fromiter(values, np.int64, n), np.ones(n, np.bool_))
+        except TypeError:
+            valid = not_none(values)
+            objects = np.array(values, dtype=object)
+            objects[~valid] = 0
+            return ColumnPart(objects.astype(np.int64), valid)
+    if kind == "bool":
+        return ColumnPart(np.fromiter(values, np.bool_, n), not_none(values))
+    array = np.empty(n, object)
+    for i, value in enumerate(values):
+        array[i] = value
+    return ColumnPart(array, not_none(values))
+
+
+def kind_of(declared: Type | str) -> str:
+    kind = declared if isinstance(declared, str) else declared.kind
+    return kind if kind in KINDS else "object"
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    return array.to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
+
+
+class Typed:
+    """Typed values of some cells: `kind` (int, float, bool, str, py), the values (NumPy,
+    a pyarrow string array, or a list) and where they are (`mask`)."""
+
+    __slots__ = ("kind", "mask", "values")
+
+    def __init__(self, kind: str, values: Any, mask: np.ndarray) -> None:
+        self.kind = kind
+        self.values = values
+        self.mask = mask
+
+
+def dictionary_indices(strings: Any) -> tuple[np.ndarray, Any]:
+    """A pyarrow string (or dictionary) array as indices into a pyarrow string array."""
+    pa = load_pyarrow()
+    if not pa.types.is_dictionary(strings.type):
+        strings = pa.compute.dictionary_encode(strings)
+    indices = to_numpy(strings.indices.fill_null(0))
+    return indices, strings.dictionary
+
+
+def load_pyarrow() -> Any:
+    try:
+        import pyarrow
+        import pyarrow.compute
+        import pyarrow.csv
+        import pyarrow.ipc
+        import pyarrow.parquet
+    except ImportError as error:  # pragma: no cover - a declared dependency
+        raise SourceError("reading CSV, Parquet or Arrow in batches needs pyarrow") from error
+    return pyarrow
+
+
+def put_typed(
+    part: ColumnPart,
+    kind: str,
+    rows: np.ndarray,
+    typed: Typed,
+    dictionary: Dictionary | None,
+) -> None:
+    """Store typed values at `rows[typed.mask]` of a column part of kind `kind` (`rows`
+    sorted, no row twice)."""
+    mask = typed.mask
+    if not mask.any():
+        return
+    pa = load_pyarrow()
+    values = typed.values
+    # every row of the part, in order: stored as a slice, a plain copy
+    every = len(rows) == len(part.values) and bool(mask.all())
+    where = rows if every else rows[mask]
+    at = slice(None) if every else where
+    vkind = typed.kind
+    if vkind == "py":
+        for i, value in zip(
+            where.tolist(), [v for v, m in zip(values, mask, strict=True) if m], strict=True
+        ):
+            fits, stored = fit(kind, value)
+            if fits:
+                part.values[i] = dictionary.code(stored) if dictionary is not None else stored
+                part.valid[i] = True
+            else:
+                part.other[i] = value
+        return
+    if kind == "object" or not (
+        vkind == kind or (vkind == "int" and kind in INTISH) or (vkind == "int" and kind == "float")
+    ):
+        if vkind == "str":
+            python = values.filter(pa.array(mask)).to_pylist()
+        else:
+            python = values[mask].tolist()
+        if kind == "object":
+            for i, value in zip(where.tolist(), python, strict=True):
+                part.values[i] = value
+            part.valid[where] = True
+        else:
+            for i, value in zip(where.tolist(), python, strict=True):
+                part.other[i] = value
+        return
+    if vkind == "str":
+        assert dictionary is not None
+        chosen = values if mask.all() else values.filter(pa.array(mask))
+        indices, strings = dictionary_indices(chosen)
+        _store(part, at, dictionary.arrow_codes(strings)[indices])
+        return
+    chosen = values[mask]
+    if vkind == "int" and kind == "float":
+        as_float = chosen.astype(np.float64)
+        part.values[at] = as_float
+        part.valid[at] = True
+        for j in np.flatnonzero(np.abs(chosen) >= EXACT_FLOAT).tolist():
+            value = int(chosen[j])
+            if float(value) != value:
+                part.valid[where[j]] = False
+                part.other[int(where[j])] = value
+        return
+    _store(part, at, chosen)
+
+
+def _store(part: ColumnPart, at: slice | np.ndarray, values: np.ndarray) -> None:
+    """`values` (an array of the caller's own) as a part's values at `at`: as they are
+    where they are every value of the part (a slice) and of its type (no copy)."""
+    if isinstance(at, slice) and values.dtype == part.values.dtype:
+        part.values = values
+        part.valid = np.ones(len(values), np.bool_)
+        return
+    part.values[at] = values
+    part.valid[at] = True
+
+
+# ------------------------------------------------------------------------ validated
+
+
+def validated(typed: Typed, kind: str) -> tuple[np.ndarray, Typed | None]:
+    """Which present values `RULES` accept as `kind`, and their typed values: the rule's
+    action on the class of `typed`'s values, done a column at a time as the action's
+    function does (where that is sure); the other present values are left to the row
+    reader, where validation decides."""
+    cls = _CLASSES.get(typed.kind)
+    action = RULES.get(kind, {}).get(cls) if cls is not None else None
+    vectorized = _VECTORIZED.get(action) if action is not None else None
+    if vectorized is None:
+        return np.zeros(len(typed.mask), np.bool_), None
+    return vectorized(typed)
+
+
+#: the class of the values of each kind of `Typed` ("py": Python values, of any class)
+_CLASSES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _same(typed: Typed) -> tuple[np.ndarray, Typed | None]:
+    return typed.mask, typed  # (int64 values are within `EPOCH_MS`'s range too)
+
+
+def _finite(typed: Typed) -> tuple[np.ndarray, Typed | None]:
+    ok = typed.mask & np.isfinite(typed.values)
+    return ok, Typed("float", typed.values, ok)
+
+
+def _as_float(typed: Typed) -> tuple[np.ndarray, Typed | None]:
+    return typed.mask, Typed("float", typed.values.astype(np.float64), typed.mask)
+
+
+def _whole(typed: Typed) -> tuple[np.ndarray, Typed | None]:
+    """Floats with no fraction within int64 (a time's range too) as ints."""
+    values = typed.values
+    ok = typed.mask & np.isfinite(values)
+    ok[ok] = (np.floor(values[ok]) == values[ok]) & (np.abs(values[ok]) < 2.0**63)
+    ints = np.zeros(len(ok), np.int64)
+    ints[ok] = values[ok].astype(np.int64)
+    return ok, Typed("int", ints, ok)
+
+
+def _time(typed: Typed) -> tuple[np.ndarray, Typed | None]:
+    """Floats as `_whole`; text (ISO-8601) one value at a time, by `time_ms`."""
+    if typed.kind == "float":
+        return _whole(typed)
+    ok = np.zeros(len(typed.mask), np.bool_)
+    ts = np.zeros(len(typed.mask), np.int64)
+    values = typed.values.to_pylist() if typed.kind == "str" else typed.values
+    for i in np.flatnonzero(typed.mask).tolist():
+        ms = time_ms(values[i])
+        if ms is not None:
+            ok[i] = True
+            ts[i] = ms
+    return ok, Typed("int", ts, ok)
+
+
+_VECTORIZED = {
+    SAME: _same,
+    FINITE: _finite,
+    AS_FLOAT: _as_float,
+    WHOLE: _whole,
+    EPOCH_MS: _same,
+    TIME: _time,
+}

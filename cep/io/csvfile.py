@@ -1,0 +1,521 @@
+"""CSV into batches: quote-free lines split and typed by pyarrow, `csv.reader` for the rest.
+
+pyarrow splits the lines where that is exactly `csv.reader`'s split (no quote, NUL or lone
+carriage return); cells are typed as `read_csv` types them, with vectorized checks for the
+common forms; any other row goes through `csv.reader` and the row reader's code.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from cep.io.batch import Batch
+from cep.io.batchreader import BatchReader, FastRows
+from cep.io.columns import (
+    INTISH,
+    ColumnPart,
+    Typed,
+    empty_part,
+    load_pyarrow,
+    rows_by_type,
+    to_numpy,
+    validated,
+)
+from cep.io.lines import Block, ByteLines, ItemLines, bad_utf8_lines
+from cep.io.sources import (
+    INT_TEXT,
+    Reject,
+    SourceEvent,
+    convert_cell,
+    csv_reason,
+    csv_record,
+    csv_row,
+    infer_cell,
+    line_text,
+)
+from cep.io.validation import time_ms
+
+_MAX_CSV = 100_000  # longer lines take csv.reader (its field size limit)
+
+
+_INT_RE = r"^[-+]?[0-9]{1,18}$"
+_NUMBER_RE = r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"
+
+
+class _NeedMore(Exception):
+    """A CSV record goes on past the lines at hand."""
+
+
+class _CsvFeed:
+    """Lines from `i` on for `csv.reader`, as `sources._Feed` gives them."""
+
+    def __init__(self, block: Block, i: int) -> None:
+        self.block = block
+        self.i = i
+        self.taken: list[str] = []
+        self.ok = True
+
+    def __iter__(self) -> _CsvFeed:
+        return self
+
+    def __next__(self) -> str:
+        block = self.block
+        if self.i >= len(block):
+            if block.eof:
+                raise StopIteration
+            raise _NeedMore
+        text, ok = line_text(block.first + self.i, block.item(self.i))
+        self.i += 1
+        self.taken.append(text)
+        self.ok = self.ok and ok
+        return text + "\n"
+
+
+class _CellReader:
+    """Vectorized typing of CSV cells (a pyarrow string array, "" for an empty cell)."""
+
+    def __init__(self, cells: Any) -> None:
+        self.pa = load_pyarrow()
+        self.pc = self.pa.compute
+        self.cells = cells
+        self.present = to_numpy(self.pc.not_equal(cells, ""))
+        self._ints: tuple[np.ndarray, np.ndarray] | None = None
+        self._numbers: tuple[np.ndarray, np.ndarray] | None = None
+
+    def ints(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cells that are ASCII integers of at most 18 digits, and their values."""
+        if self._ints is None:
+            pc = self.pc
+            cells = self.cells
+            ok = to_numpy(pc.ascii_is_decimal(cells)) & (to_numpy(pc.binary_length(cells)) <= 18)
+            if ok.all():
+                self._ints = ok, to_numpy(pc.cast(cells, self.pa.int64()))
+                return self._ints
+            if not ok[self.present].all():
+                ok = to_numpy(pc.match_substring_regex(cells, _INT_RE))
+            texts = pc.if_else(self.pa.array(ok), pc.utf8_ltrim(cells, "+"), "0")
+            self._ints = ok, to_numpy(pc.cast(texts, self.pa.int64()))
+        return self._ints
+
+    def numbers(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cells that are ASCII decimals (`[-+]?(\\d+\\.?\\d*|\\.\\d+)(e[-+]?\\d+)?`), and
+        their values as floats."""
+        if self._numbers is None:
+            pc = self.pc
+            cells = self.cells
+            dots = pc.replace_substring(cells, ".", "", max_replacements=1)
+            ok = to_numpy(pc.ascii_is_decimal(dots))
+            if not ok[self.present].all():
+                ok = to_numpy(pc.match_substring_regex(cells, _NUMBER_RE))
+            if not ok.all():
+                cells = pc.if_else(self.pa.array(ok), cells, "0")
+            self._numbers = ok, to_numpy(pc.cast(cells, self.pa.float64()))
+        return self._numbers
+
+    def ascii(self) -> np.ndarray:
+        return to_numpy(self.pc.string_is_ascii(self.cells))
+
+    def declared(self, kind: str) -> tuple[np.ndarray, Typed | None]:
+        """Present cells that validation accepts as `kind` (`validated`), in their common
+        forms as `convert_cell` reads them, and their typed values; the other present
+        cells are left to the row reader."""
+        present = self.present
+        if kind == "str":
+            typed = Typed("str", self.cells, present)
+        elif kind == "bool":
+            lower = self.pc.utf8_lower(self.cells)
+            true = to_numpy(self.pc.equal(lower, "true"))
+            ok = (true | to_numpy(self.pc.equal(lower, "false"))) & self.ascii()
+            typed = Typed("bool", true, ok)
+        elif kind in INTISH:
+            ok, values = self.ints()
+            typed = Typed("int", values, ok & present)
+        elif kind == "float":
+            # an integer's text is read as an int, then made a float: the same float,
+            # except that "-0" is 0.0 (and one too long for Python is left to it)
+            numbers, values = self.numbers()
+            ok = numbers & present
+            negative_zero = np.flatnonzero(ok & (values == 0) & np.signbit(values))
+            if len(negative_zero):
+                values = values.copy()
+                cells = self.cells
+                for i in negative_zero.tolist():
+                    if INT_TEXT.fullmatch(cells[i].as_py()):
+                        values[i] = 0.0
+            typed = Typed("float", values, ok)
+        else:
+            return np.zeros(len(present), np.bool_), None
+        return validated(typed, kind)
+
+    def long_ints(self) -> np.ndarray:
+        """Integer text too long for the fast path (or any, where the fast path refused)."""
+        ints, _ = self.ints()
+        return to_numpy(self.pc.match_substring_regex(self.cells, r"^[-+]?[0-9]+$")) & ~ints
+
+    def inferred(self) -> list[Typed]:
+        """Present cells as `infer_cell` reads them: ints, floats, text and (where a
+        Python look is needed: long or non-ASCII numbers) Python values."""
+        present = self.present
+        ascii_ = self.ascii()
+        ints, int_values = self.ints()
+        ints = ints & present
+        numbers, float_values = self.numbers()
+        long_int = self.long_ints()
+        floats = numbers & present & ~ints & ~long_int & ascii_
+        text = present & ascii_ & ~numbers & ~long_int
+        other = present & ~ints & ~floats & ~text
+        out = [
+            Typed("int", int_values, ints),
+            Typed("float", float_values, floats),
+            Typed("str", self.cells, text),
+        ]
+        if other.any():
+            cells = self.cells.to_pylist()
+            py = [infer_cell(cells[i]) if other[i] else None for i in range(len(cells))]
+            out.append(Typed("py", py, other))
+        return out
+
+
+_NUMBER_START = frozenset("0123456789+-.")
+
+
+def _inferred(cell: str) -> Any:
+    """`infer_cell` of a cell that is not empty, quicker for the usual ones: ASCII
+    digits, text no number starts with, and ASCII decimals (which `float` reads as
+    `infer_cell`'s pattern does, once a sign, digit or point starts them and a digit or
+    point ends them, with no `_`)."""
+    if cell.isascii():
+        if cell.isdigit() and len(cell) <= 18:
+            return int(cell)
+        if cell[0] not in _NUMBER_START:
+            return cell
+        last = cell[-1]
+        if (
+            ("." in cell or "e" in cell or "E" in cell)
+            and (last.isdigit() or last == ".")
+            and "_" not in cell
+        ):
+            try:
+                return float(cell)
+            except ValueError:
+                return cell
+    return infer_cell(cell)
+
+
+class CsvReader(BatchReader):
+    """CSV: quote-free lines split and typed by pyarrow, `csv.reader` for the rest."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.header: list[str] | None = None
+        self.names: dict[str, int] = {}
+        self.unique = False
+        self.lines: ByteLines | ItemLines | None = None
+
+    def emulate(self, block: Block, i: int, slow: list[SourceEvent | Reject]) -> int:
+        """One record from line `i` as `read_csv` reads it; the index after its lines."""
+        feed = _CsvFeed(block, i)
+        number = block.first + i
+        try:
+            row = next(csv.reader(feed))
+        except StopIteration:
+            return len(block)
+        except csv.Error as error:
+            slow.append(Reject(number, csv_reason(error), "\n".join(feed.taken)))
+            return feed.i
+        text = "\n".join(feed.taken)
+        if not text or text.isspace():
+            return feed.i
+        made = csv_row(self.maker, self.header, row, number, text, feed.ok)
+        if made is None:
+            self._set_header(row)
+        else:
+            slow.append(made)
+        return feed.i
+
+    def record_of(self, text: str) -> dict[str, Any]:
+        """The record of one row, from its text (as `read_csv` makes it)."""
+        assert self.header is not None
+        row = next(csv.reader(io.StringIO(text)))
+        return csv_record(self.header, row, self.maker)
+
+    def records_of(self, texts: list[str]) -> list[dict[str, Any]]:
+        """`record_of` of several rows (`csv_record`'s records), split by one
+        `csv.reader`, each made by its event type's function (`_record_maker`)."""
+        assert self.header is not None
+        header, maker = self.header, self.maker
+        at = self.names.get(maker.type_field, -1) if self.unique else -2
+        if at == -2:  # (a header naming a field twice: the last cell wins)
+            return [csv_record(header, row, maker) for row in csv.reader(texts)]
+        makers: dict[str | None, Callable[[list[str]], dict[str, Any]]] = {}
+        records = []
+        for row in csv.reader(texts):
+            type_name = (row[at] if at >= 0 else "") or maker.default_type
+            make = makers.get(type_name)
+            if make is None:
+                make = makers[type_name] = self._record_maker(type_name)
+            records.append(make(row))
+        return records
+
+    def _record_maker(self, type_name: str | None) -> Callable[[list[str]], dict[str, Any]]:
+        """A function from a row's cells to its record as `csv_record` makes it for
+        the type: each non-empty cell under its header name, converted as the type's
+        schema says. Written out per header (no loop or call per text cell: kept rows
+        are made ~1 us each)."""
+        assert self.header is not None
+        schema = self.schema(type_name) if type_name else None
+        declared = schema.fields if schema is not None else {}
+        cells = ", ".join(f"c{i}" for i in range(len(self.header)))
+        code = [f"def make(row):\n    {cells}, = row\n    record = {{}}"]
+        convert: dict[str, Any] = {"_inferred": _inferred}
+        for i, name in enumerate(self.header):
+            info = declared.get(name)
+            if name == self.maker.type_field or (info is not None and info.type.kind == "str"):
+                value = f"c{i}"
+            elif info is None or info.type.kind not in ("bool", "list"):
+                value = f"_inferred(c{i})"
+            else:
+                convert[f"t{i}"] = info.type
+                value = f"convert_cell(c{i}, t{i})"
+            code.append(f"    if c{i}:\n        record[{name!r}] = {value}")
+        code.append("    return record")
+        namespace = {"convert_cell": convert_cell, **convert}
+        exec("\n".join(code), namespace)  # (header names written as literals: `repr`)
+        return namespace["make"]
+
+    def _set_header(self, header: list[str]) -> None:
+        self.header = header
+        self.names = {name: i for i, name in enumerate(header)}
+        self.unique = len(self.names) == len(header) and len(header) > 1
+
+    def batch(self, block: Block) -> Batch:
+        n = len(block)
+        slow: list[SourceEvent | Reject] = []
+        i = 0
+        try:
+            while self.header is None and i < n:
+                i = self.emulate(block, i, slow)
+        except _NeedMore:
+            return self._cut(block, i, slow)
+        first = i
+        if first >= n:
+            return self.assemble(None, slow, n, buf=block.buf)
+        nl = block.nl
+        starts = block.starts()
+        data = np.frombuffer(block.buf, np.uint8)
+        ends = nl - ((nl > starts) & (data[np.maximum(nl - 1, 0)] == 13))
+        length = ends - starts
+        fast = np.zeros(n, np.bool_)
+        fast[first:] = length[first:] > 0
+        rest = block.buf[int(starts[first]) :]
+        simple = (
+            self.unique
+            and not block.forced
+            and b'"' not in rest
+            and b"\x00" not in rest
+            and (b"\r" not in rest or rest.count(b"\r") == rest.count(b"\r\n"))
+            and not len(bad_utf8_lines(block, np.flatnonzero(fast)))
+            and int(length.max()) <= _MAX_CSV
+        )
+        table = None
+        if simple:
+            table = self._parse(block, starts, fast, contiguous=True)
+        limit = n
+        if table is None:
+            fast, limit = self._screen(block, starts, ends, first, slow)
+            if limit < n:
+                self.lines.push_back(block, limit)  # type: ignore[union-attr]
+            if self.unique and fast.any():
+                table = self._parse(block, starts, fast, contiguous=False)
+            if table is None:
+                j = first
+                for index in np.flatnonzero(fast).tolist():
+                    if index >= j:
+                        j = self.emulate(block, index, slow)
+                fast[:] = False
+        rows = np.flatnonzero(fast)
+        part = None
+        if len(rows):
+            part, demoted = self._typed(table, rows, block, starts, ends)
+            for index in demoted.tolist():
+                self.emulate(block, index, slow)
+        return self.assemble(part, slow, limit, buf=block.buf)
+
+    def _cut(self, block: Block, i: int, slow: list[SourceEvent | Reject]) -> Batch:
+        self.lines.push_back(block, i)  # type: ignore[union-attr]
+        return self.assemble(None, slow, i, buf=block.buf)
+
+    def _screen(
+        self,
+        block: Block,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        first: int,
+        slow: list[SourceEvent | Reject],
+    ) -> tuple[np.ndarray, int]:
+        """Per line: whether pyarrow splits it as csv.reader does; the other lines are read
+        by csv.reader (with the lines their records take). Returns the fast lines and where
+        this block's records end (a record may go on into the next block)."""
+        n = len(block)
+        data = np.frombuffer(block.buf, np.uint8)
+        table = np.zeros(256, np.int64)
+        table[44] = 1
+        table[[0, 13, 34]] = 1 << 20
+        table[128:] = 1 << 40
+        sums = np.zeros(n, np.int64)
+        step = 16_384
+        for a in range(first, n, step):
+            b = min(a + step, n)
+            lo, hi = int(starts[a]), int(block.nl[b - 1]) + 1
+            sums[a:b] = np.add.reduceat(table[data[lo:hi]], starts[a:b] - lo)
+        sums -= (ends < block.nl) * (1 << 20)  # a carriage return before the newline
+        assert self.header is not None
+        fast = np.zeros(n, np.bool_)
+        fast[first:] = (sums[first:] & ((1 << 40) - 1)) == len(self.header) - 1
+        fast &= (ends - starts) <= _MAX_CSV
+        if block.forced:
+            fast[list(block.forced)] = False
+        fast[bad_utf8_lines(block, np.flatnonzero(fast & (sums >= 1 << 40)))] = False
+        j = first
+        for i in np.flatnonzero(~fast[first:]).tolist():
+            i += first
+            if i < j:
+                continue
+            try:
+                j = self.emulate(block, i, slow)
+            except _NeedMore:
+                fast[i:] = False
+                return fast, i
+            fast[i + 1 : j] = False
+        return fast, n
+
+    def _parse(self, block: Block, starts: np.ndarray, fast: np.ndarray, contiguous: bool) -> Any:
+        """The fast lines split by pyarrow into string columns (None if it refuses)."""
+        pa = load_pyarrow()
+        assert self.header is not None
+        rows = np.flatnonzero(fast)
+        if not len(rows):
+            return None
+        if contiguous:
+            payload = block.buf[int(starts[rows[0]]) :]
+        else:
+            sizes = block.nl - starts + 1
+            payload = np.frombuffer(block.buf, np.uint8)[np.repeat(fast, sizes)].tobytes()
+        names = [f"c{i}" for i in range(len(self.header))]
+        wanted = {self.type_field, self.time_field, *(name for name, _ in self.fields)}
+        if self.validator is not None:
+            for schema in self.validator.schemas.values():
+                wanted.update(schema.fields)
+        include = [f"c{self.names[name]}" for name in wanted if name in self.names]
+        try:
+            table = pa.csv.read_csv(
+                pa.py_buffer(payload),
+                read_options=pa.csv.ReadOptions(column_names=names, block_size=1 << 22),
+                parse_options=pa.csv.ParseOptions(
+                    delimiter=",",
+                    quote_char=False,
+                    double_quote=False,
+                    escape_char=False,
+                    newlines_in_values=False,
+                    ignore_empty_lines=True,
+                ),
+                convert_options=pa.csv.ConvertOptions(
+                    column_types=dict.fromkeys(include, pa.string()),
+                    include_columns=include,
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                    null_values=[],
+                    check_utf8=False,
+                ),
+            )
+        except pa.ArrowInvalid:
+            return None
+        if table.num_rows != len(rows):  # pragma: no cover - a safety net
+            return None
+        return table
+
+    def _column(self, table: Any, name: str) -> Any:
+        index = self.names.get(name)
+        if index is None:
+            return None
+        return table.column(f"c{index}").combine_chunks()
+
+    def _typed(
+        self,
+        table: Any,
+        lines: np.ndarray,
+        block: Block,
+        starts: np.ndarray,
+        ends: np.ndarray,
+    ) -> tuple[FastRows, np.ndarray]:
+        """Typed columns of the rows pyarrow split, and the lines left to the row reader."""
+        pa = load_pyarrow()
+        pc = pa.compute
+        k = table.num_rows
+        keep = np.ones(k, np.bool_)
+        codes = np.full(k, -1, np.int32)
+        type_cells = self._column(table, self.type_field)
+        default = self.types.code(self.default_type) if self.default_type else -1
+        if type_cells is None:
+            codes[:] = default
+        else:
+            encoded = pc.dictionary_encode(type_cells)
+            lookup = np.array(
+                [self.types.code(v) if v else default for v in encoded.dictionary.to_pylist()],
+                np.int32,
+            )
+            codes = lookup[to_numpy(encoded.indices)] if len(lookup) else codes
+        keep &= codes >= 0
+
+        ts = np.zeros(k, np.int64)
+        time_cells = self._column(table, self.time_field)
+        if time_cells is None:
+            keep[:] = False
+        else:
+            reader = _CellReader(time_cells)
+            ok, values = reader.ints()
+            ts[ok] = values[ok]
+            keep &= reader.present
+            for i in np.flatnonzero(reader.present & ~ok).tolist():
+                ms = time_ms(infer_cell(time_cells[i].as_py()))
+                if ms is None:
+                    keep[i] = False
+                else:
+                    ts[i] = ms
+
+        parts = {name: empty_part(kind, k) for name, kind in self.fields}
+        for code, rows in rows_by_type(codes, keep):
+            self._group(table, code, rows, keep, parts)
+        fast = FastRows(lines + block.first, ts, codes, parts, starts[lines], ends[lines])
+        return fast.keep(keep), lines[~keep]
+
+    def _group(
+        self,
+        table: Any,
+        code: int,
+        rows: np.ndarray,
+        keep: np.ndarray,
+        parts: dict[str, ColumnPart],
+    ) -> None:
+        """Validate and type the fields of the rows of one event type."""
+        indices = None if len(rows) == table.num_rows else load_pyarrow().array(rows)
+
+        def field(name: str) -> Any:
+            cells = self._column(table, name)
+            return cells if cells is None or indices is None else cells.take(indices)
+
+        def declared_as(cells: Any, kind: str) -> tuple[np.ndarray, np.ndarray, Any]:
+            reader = _CellReader(cells)
+            ok, typed = reader.declared(kind)
+            return reader.present, ok, typed
+
+        inferred = lambda cells: _CellReader(cells).inferred()  # noqa: E731
+        self._type_group(code, rows, keep, parts, field, declared_as, inferred)
+
+
+# ------------------------------------------------------------------------------ Arrow

@@ -1,0 +1,221 @@
+"""Line framing: blocks of whole input lines, from a byte stream or an iterable of lines.
+
+A `Block` holds its lines in one buffer with the offset of each newline; a reader may push
+back the lines from some index on (a CSV record that goes on into the next block).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from typing import IO, Any
+
+import numpy as np
+
+from cep.io.newlines import newlines
+
+_PAUSE = 16_384  # a read shorter than this: the input is trickling, hand on what we have
+
+
+class Block:
+    """Whole lines of input: `buf` (each line ends with a newline), `nl` (the offset of
+    each newline), `first` (the first line's number), `items` (the lines as given, for
+    an iterable of lines, else None) and `forced` (lines only the row reader may read)."""
+
+    __slots__ = ("buf", "eof", "first", "forced", "items", "nl")
+
+    def __init__(
+        self,
+        buf: bytes,
+        first: int,
+        eof: bool,
+        items: list[str | bytes] | None = None,
+        forced: set[int] | None = None,
+        nl: np.ndarray | None = None,
+    ) -> None:
+        self.buf = buf
+        self.first = first
+        self.eof = eof
+        self.items = items
+        self.forced = forced or set()
+        self.nl = newlines(buf) if nl is None else nl
+
+    def __len__(self) -> int:
+        return len(self.nl)
+
+    def starts(self) -> np.ndarray:
+        starts = np.empty(len(self.nl), np.int64)
+        if len(starts):
+            starts[0] = 0
+            starts[1:] = self.nl[:-1] + 1
+        return starts
+
+    def item(self, i: int) -> str | bytes:
+        """Line `i` as given (bytes without the newline, or the iterable's item)."""
+        if self.items is not None:
+            return self.items[i]
+        start = int(self.nl[i - 1]) + 1 if i else 0
+        return bytes(self.buf[start : int(self.nl[i])])
+
+
+class ByteLines:
+    """Blocks of about `size` whole lines from a binary stream."""
+
+    def __init__(self, stream: IO[bytes], size: int) -> None:
+        self.readinto = getattr(stream, "readinto1", None) or getattr(stream, "readinto", None)
+        self.read = getattr(stream, "read1", None) or stream.read
+        self.size = size
+        self.carry = b""  # bytes read but not yet in a block
+        self.carried = 0  # newlines in carry
+        self.width = 128.0  # bytes a line, as seen so far
+        self.first = 1
+        self.eof = False
+        self.need = 0  # lines the next block must have (more than were pushed back)
+
+    def _fill(self, buf: bytearray, start: int) -> int:
+        """Read into `buf[start:]`; how many bytes came."""
+        if self.readinto is not None:
+            with memoryview(buf) as view:
+                return self.readinto(view[start:]) or 0  # type: ignore[no-any-return]
+        chunk = self.read(len(buf) - start)
+        buf[start : start + len(chunk)] = chunk
+        return len(chunk)
+
+    def next_block(self) -> Block | None:
+        size = max(self.size, self.need)
+        self.need = 0
+        carry = self.carry
+        count = self.carried
+        buf = bytearray(carry)
+        pieces = [newlines(buf, 0, self.width)] if count else []
+        filled = len(buf)
+        while not self.eof and count < size:
+            want = min(max(4096, int(self.width * (size - count) * 1.02)), 1 << 26)
+            if filled == len(carry):  # the first read: one buffer for the carry and it
+                buf = bytearray(filled + want)
+                buf[:filled] = carry
+            else:
+                buf.extend(bytes(want))
+            got = self._fill(buf, filled)
+            if not got:
+                self.eof = True
+                break
+            found = newlines(memoryview(buf)[filled : filled + got], filled, self.width)
+            pieces.append(found)
+            count += len(found)
+            filled += got
+            del buf[filled:]
+            if got < min(want, _PAUSE) and count:
+                break
+        del buf[filled:]
+        if self.eof and buf and not buf.endswith(b"\n"):
+            buf += b"\n"
+            pieces.append(np.array([len(buf) - 1], np.int64))
+            count += 1
+        nl = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
+        if not len(nl):
+            self.carry, self.carried = bytes(buf), 0
+            return None
+        if len(nl) > size:
+            nl = nl[:size]
+        cut = int(nl[-1]) + 1
+        self.carry = bytes(buf[cut:])
+        self.carried = count - len(nl)
+        del buf[cut:]
+        block = Block(buf, self.first, self.eof and not self.carry, nl=nl)  # type: ignore[arg-type]
+        self.width = cut / len(nl)
+        self.first += len(nl)
+        return block
+
+    def push_back(self, block: Block, i: int) -> None:
+        """Read block's lines from `i` on again, with the next block."""
+        start = int(block.nl[i - 1]) + 1 if i else 0
+        self.carry = bytes(block.buf[start:]) + self.carry
+        self.carried += len(block) - i
+        self.first = block.first + i
+        self.need = len(block) - i + 1
+
+
+class ItemLines:
+    """Blocks of `size` lines from an iterable of lines (text or bytes)."""
+
+    def __init__(self, lines: Iterable[str] | Iterable[bytes], size: int) -> None:
+        self.lines = iter(lines)
+        self.size = size
+        self.pending: list[str | bytes] = []
+        self.first = 1
+        self.eof = False
+        self.need = 0
+
+    def next_block(self) -> Block | None:
+        items = self.pending
+        self.pending = []
+        size = max(self.size, self.need)
+        self.need = 0
+        if not self.eof and len(items) < size:
+            for item in self.lines:
+                items.append(item)
+                if len(items) >= size:
+                    break
+            else:
+                self.eof = True
+        if not items:
+            return None
+        pieces = []
+        forced = set()
+        for i, item in enumerate(items):
+            line = item[:-1] if item[-1:] in ("\n", b"\n") else item
+            try:
+                data = line.encode("utf-8") if isinstance(line, str) else line
+            except UnicodeEncodeError:
+                data = b""
+                forced.add(i)
+            if b"\n" in data:
+                data = b""
+                forced.add(i)
+            pieces.append(data)
+        pieces.append(b"")
+        block = Block(b"\n".join(pieces), self.first, self.eof, items, forced)
+        self.first += len(items)
+        return block
+
+    def push_back(self, block: Block, i: int) -> None:
+        assert block.items is not None
+        self.pending = block.items[i:] + self.pending
+        self.first = block.first + i
+        self.need = len(self.pending) + 1
+
+
+def line_source(source: Any, size: int) -> ByteLines | ItemLines:
+    if isinstance(source, io.TextIOBase):
+        buffer = getattr(source, "buffer", None)
+        if buffer is None:
+            return ItemLines(source, size)
+        source = buffer
+    if hasattr(source, "read"):
+        return ByteLines(source, size)
+    return ItemLines(source, size)
+
+
+def bad_utf8_lines(block: Block, lines: np.ndarray) -> np.ndarray:
+    """Among `lines`, those that are not UTF-8 (all of them are when the block is ASCII)."""
+    data = block.buf
+    if data.isascii():
+        return np.zeros(0, np.int64)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return np.zeros(0, np.int64)
+    high = np.flatnonzero(np.frombuffer(data, np.uint8) >= 128)
+    suspects = np.unique(np.searchsorted(block.nl, high))
+    bad = []
+    for i in suspects.tolist():
+        item = block.item(i)
+        if isinstance(item, bytes):
+            try:
+                item.decode("utf-8")
+            except UnicodeDecodeError:
+                bad.append(i)
+    return np.intersect1d(np.array(bad, np.int64), lines)
