@@ -220,6 +220,31 @@ def test_plain_lines_are_read_by_the_scanner_alone(
     same(expected, batch_view([first, *batches], SCAN_FIELDS))
 
 
+@pytest.mark.parametrize("default_type", [None, "Payment"])
+def test_batches_without_columns_are_read_without_the_scanner(
+    monkeypatch: pytest.MonkeyPatch, default_type: str | None
+) -> None:
+    """Where no column is wanted (the interpreter's batches) the scanner is not used, so
+    its machine code is never compiled for them, and the batches hold what it reads."""
+    data = _payments(500) + b'{"type": "Payment", "ts": 2}\nnot json\n'
+    scanned = batch_view(
+        list(read_jsonl_batches(io.BytesIO(data), validator=VALIDATOR, batch_size=64,
+                                fields=SCAN_FIELDS, default_type=default_type)),
+        {},
+    )  # fmt: skip
+
+    def refuse(*args: Any) -> None:
+        raise AssertionError("the scanner read lines no column was wanted of")
+
+    monkeypatch.setattr(JsonlReader, "scan", staticmethod(refuse))
+    plain = list(
+        read_jsonl_batches(
+            io.BytesIO(data), validator=VALIDATOR, batch_size=64, default_type=default_type
+        )
+    )
+    same(scanned, batch_view(plain, {}))
+
+
 @pytest.mark.parametrize(
     ("amount", "scanned"),
     [

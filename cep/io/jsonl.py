@@ -205,8 +205,15 @@ class JsonlReader(BatchReader):
         )
 
     def _plan(self, classes: list[Any], tags: list[str], default: list[str]) -> None:
-        """Let the scanner read the lines of these structs' types (see `cep.io.jsonscan`)."""
-        if self.type_field == self.time_field or all(cls._scan is None for cls in classes):
+        """Let the scanner read the lines of these structs' types (see `cep.io.jsonscan`)
+        where columns are wanted: with none (the interpreter's batches) msgspec reads each
+        line's type and time as fast, and the scanner's machine code is not worth
+        compiling on a first run."""
+        if (
+            not self.fields
+            or self.type_field == self.time_field
+            or all(cls._scan is None for cls in classes)
+        ):
             self.plan = None
             return
         plans = [ClassPlan(cls._code, cls._scan) for cls in classes]
