@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cep.lang import ast
-from cep.lang.parser import _lark, parse_source
+from cep.lang.parser import lark_parser, parse_source
 from cep.lang.printer import (
     KEYWORDS,
     format_expr,
@@ -98,7 +98,7 @@ def test_keywords_round_trip_as_field_names(word: str) -> None:
 def test_keyword_list_matches_the_grammar() -> None:
     grammar_words = {
         t.pattern.value
-        for t in _lark().terminals
+        for t in lark_parser().terminals
         if t.pattern.type == "str" and t.pattern.value.isidentifier()
     }
     assert grammar_words == KEYWORDS

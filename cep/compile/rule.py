@@ -95,7 +95,8 @@ def subtypes_of(schemas: dict[str, Schema]) -> dict[str, frozenset[str]]:
     return {name: frozenset(members) for name, members in result.items()}
 
 
-def _expr_nodes(expr: Any) -> list[Any]:
+def expr_nodes(expr: Any) -> list[Any]:
+    """An expression and every expression node inside it."""
     out = [expr]
     if dataclasses.is_dataclass(expr):
         for item in dataclasses.fields(expr):
@@ -103,11 +104,11 @@ def _expr_nodes(expr: Any) -> list[Any]:
             if isinstance(value, tuple):
                 for element in value:
                     if isinstance(element, tuple):
-                        out.extend(n for part in element for n in _expr_nodes(part))
+                        out.extend(n for part in element for n in expr_nodes(part))
                     else:
-                        out.extend(_expr_nodes(element))
+                        out.extend(expr_nodes(element))
             elif dataclasses.is_dataclass(value) and not isinstance(value, ast.Span):
-                out.extend(_expr_nodes(value))
+                out.extend(expr_nodes(value))
     return out
 
 
@@ -115,7 +116,7 @@ def uses_variables(expr: ast.Expr | None, resolutions: dict[int, Any]) -> bool:
     """Whether an expression refers to a pattern variable (so depends on a run)."""
     if expr is None:
         return False
-    for node in _expr_nodes(expr):
+    for node in expr_nodes(expr):
         if isinstance(node, ast.Name):
             resolution = resolutions.get(id(node))
             if resolution is not None and resolution.kind in ("var", "own"):

@@ -47,12 +47,12 @@ _NUMPY_OPS = OPERATORS
 
 def fields_used(expr: ast.Expr | None, resolutions: Mapping[int, Resolution]) -> set[str]:
     """The candidate event's fields a condition reads (bare names and `this.x`)."""
-    from cep.compile.rule import _expr_nodes
+    from cep.compile.rule import expr_nodes
 
     out: set[str] = set()
     if expr is None:
         return out
-    for node in _expr_nodes(expr):
+    for node in expr_nodes(expr):
         if isinstance(node, ast.Name):
             resolution = resolutions.get(id(node))
             if resolution is None or resolution.kind == "field":

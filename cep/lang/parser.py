@@ -30,7 +30,7 @@ _ITEM_HEADER = re.compile(r"^[ \t]*(import|const|event|rule|test)\b[ \t]*(\w*)",
 
 
 @cache
-def _lark() -> Lark:
+def lark_parser() -> Lark:
     """The parser; it builds the AST while parsing (no intermediate parse tree)."""
     grammar = resources.files("cep.lang").joinpath("grammar.lark").read_text(encoding="utf-8")
     return Lark(
@@ -70,7 +70,7 @@ def parse_source(source: str, path: str = "<string>") -> ParseResult:
         for _ in range(MAX_SYNTAX_ERRORS):
             _BUILDER.reset(path)
             try:
-                items = _lark().parse(text, on_error=_keyword_as_field_name(text))
+                items = lark_parser().parse(text, on_error=_keyword_as_field_name(text))
             except UnexpectedInput as error:
                 syntax_errors.append(_syntax_diagnostic(error, text, path))
                 text, name = _set_aside_item(text, error)
@@ -165,13 +165,13 @@ def _syntax_diagnostic(error: UnexpectedInput, text: str, path: str) -> Diagnost
         if isinstance(error, UnexpectedToken):
             expected = set(error.accepts or error.expected or ())
     if expected:
-        notes.insert(0, f"expected {describe_expected(expected, _lark())}")
+        notes.insert(0, f"expected {describe_expected(expected, lark_parser())}")
     return Diagnostic("error", message, span, tuple(notes), code="syntax")
 
 
 def _keyword_of(terminal_name: str) -> str | None:
     try:
-        pattern = _lark().get_terminal(terminal_name).pattern
+        pattern = lark_parser().get_terminal(terminal_name).pattern
     except KeyError:
         return None
     value = pattern.value
