@@ -43,6 +43,7 @@ COMPILED_MODULES = (
     "fast/tables.py",
     "fast/timers.py",
     "fast/vector.py",
+    "io/arrow.py",
     "io/jsonscan.py",
     "io/newlines.py",
 )

@@ -218,7 +218,12 @@ class Batch:
             at = np.minimum(np.searchsorted(rows, indexes), len(rows) - 1)
             if (rows[at] == indexes).all():
                 return data, starts[at], ends[at]
-        kept = self.text_store.kept(np.asarray(indexes, np.int64).tolist())
+        rows = np.asarray(indexes, np.int64).tolist()
+        by_column = getattr(self.text_store, "record_texts", None)  # (Arrow rows)
+        made = by_column(rows) if by_column is not None else None
+        if made is not None:
+            return made
+        kept = self.text_store.kept(rows)
         # CSV rows are split in one call, by their reader's `records_of`
         many = getattr(getattr(self.record_of, "__self__", None), "records_of", None)
         records = many(kept) if many is not None else list(map(self.record_of, kept))
