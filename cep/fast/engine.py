@@ -107,7 +107,8 @@ class FastEngine:
         self._next_seq = seq + 1
         orderer = self.orderer
         ts = event.ts
-        if self._no_delay and ts >= orderer.max_seen and ts >= orderer.floor and not orderer._held:
+        on_time = ts >= orderer.max_seen and ts >= orderer.floor
+        if self._no_delay and on_time and not orderer.waiting:
             # no allowed delay: an on-time event joins the batch at once
             orderer.max_seen = ts
             pending = self.pending

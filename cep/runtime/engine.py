@@ -109,7 +109,7 @@ class MatchingEngine:
         event.seq = next(self.seq)
         self.events += 1
         orderer = self.orderer
-        if self._no_delay and not orderer._held:
+        if self._no_delay and not orderer.waiting:
             # no allowed delay: an on-time event is matched at once
             ts = event.ts
             if ts >= orderer.max_seen and ts >= orderer.floor:
