@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cep.io.rejects import RejectsWriter, reason_kind
+from cep.io.rejects import RejectsWriter, late_reject, reason_kind
 from cep.io.sources import (
     Reject,
     SourceError,
@@ -640,13 +640,13 @@ def test_rejects_writer_without_a_file_only_counts() -> None:
     assert writer.counts == {"no type": 1}
 
 
-def test_reject_event_uses_the_line_as_read() -> None:
+def test_late_reject_uses_the_line_as_read() -> None:
     out = io.StringIO()
     writer = RejectsWriter(out)
     (event,) = jsonl("", '{"type":"A","ts":1}')
     assert isinstance(event, SourceEvent)
-    writer.reject_event(event, "late")
-    writer.reject_event(Event("B", 2, {"x": 1}, line=7), "late")
+    writer.write(late_reject(event, "late"))
+    writer.write(late_reject(Event("B", 2, {"x": 1}, line=7)))
     assert [json.loads(line) for line in out.getvalue().splitlines()] == [
         {"line": 2, "reason": "late", "raw": '{"type":"A","ts":1}'},
         {"line": 7, "reason": "late", "raw": '{"x":1}'},  # (by `encode`)

@@ -51,13 +51,6 @@ class RejectsWriter:
             record = {"line": reject.line, "reason": reject.reason, "raw": reject.raw}
             self.stream.write(encode(record).decode() + "\n")
 
-    def reject_event(self, event: Event, reason: str) -> None:
-        """Record an accepted event rejected later (reason `late`, say).
-
-        Its text is the line as read for a `SourceEvent`, else its fields as JSON.
-        """
-        self.write(late_reject(event, reason))
-
     def flush(self) -> None:
         if self.stream is not None:
             self.stream.flush()
