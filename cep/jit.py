@@ -11,6 +11,7 @@ to any of them, or an upgrade, compiles afresh.
 The folder is `$NUMBA_CACHE_DIR/cep-DIGEST` where the user set numba's, else
 `numba-DIGEST` in cep's cache folder (`cep.cache`); with caching turned off, or no
 folder that can be made, numba's own default (`__pycache__` beside the modules).
+Folders of other digests unused for 30 days are removed.
 Modules with compiled functions take `njit` from here.
 """
 
@@ -18,6 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +30,7 @@ import numba
 
 from cep.cache import cache_root
 
-__all__ = ["COMPILED_MODULES", "cache_folder", "njit", "source_digest"]
+__all__ = ["COMPILED_MODULES", "cache_folder", "njit", "remove_unused", "source_digest"]
 
 PACKAGE = Path(__file__).resolve().parent
 #: every module that defines compiled functions, or whose names compiled code reads (its
@@ -73,15 +77,41 @@ def cache_folder() -> Path | None:
     return root / f"numba-{source_digest()}"
 
 
+#: a cache folder of other sources (an older cep, an edit) not used for this long is
+#: removed when a process of this source starts
+UNUSED_FOR_S = 30 * 24 * 3600
+
+
 def _made_folder() -> str | None:
     folder = cache_folder()
     if folder is None:
         return None
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.utime(folder)  # (in use: see `remove_unused`)
     except OSError:
         return None  # (numba's default then)
+    remove_unused(folder)
     return str(folder)
+
+
+def remove_unused(folder: Path, now: float | None = None) -> None:
+    """Remove the cache folders beside `folder` of other sources that no process has
+    started with for `UNUSED_FOR_S` (each edit or upgrade leaves one behind, a few MB);
+    anything that goes wrong leaves them."""
+    ours = re.compile(re.escape(folder.name.rsplit("-", 1)[0]) + "-[0-9a-f]{20}")
+    cutoff = (time.time() if now is None else now) - UNUSED_FOR_S
+    try:
+        for other in folder.parent.iterdir():
+            if (
+                other != folder
+                and ours.fullmatch(other.name)
+                and other.is_dir()
+                and other.stat().st_mtime < cutoff
+            ):
+                shutil.rmtree(other, ignore_errors=True)
+    except OSError:
+        pass
 
 
 _FOLDER = _made_folder()

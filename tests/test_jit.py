@@ -128,3 +128,25 @@ def test_compiled_functions_cache_in_the_folder_and_leave_numba_s_setting() -> N
 
     assert double(21) == 42
     assert before == numba.config.CACHE_DIR
+
+
+def test_cache_folders_of_other_sources_unused_for_a_month_are_removed(tmp_path: Path) -> None:
+    import os
+
+    now = 1_900_000_000.0
+    current = tmp_path / f"numba-{'a' * 20}"
+    stale = tmp_path / f"numba-{'b' * 20}"
+    recent = tmp_path / f"numba-{'c' * 20}"
+    unrelated = tmp_path / "parsed"
+    look_alike = tmp_path / "numba-mine"
+    for folder in (current, stale, recent, unrelated, look_alike):
+        folder.mkdir()
+        (folder / "entry").write_text("x")
+    old = now - jit.UNUSED_FOR_S - 1
+    for folder in (current, stale, unrelated, look_alike):
+        os.utime(folder, (old, old))
+    os.utime(recent, (now - 60, now - 60))
+    jit.remove_unused(current, now=now)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [current.name, recent.name, look_alike.name, unrelated.name]
+    )
