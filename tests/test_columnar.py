@@ -22,11 +22,12 @@ from cep.io.columnar import (
     read_jsonl_batches,
     read_parquet_batches,
 )
-from cep.io.sources import RecordMaker, Reject, SourceError, SourceEvent, read_csv, read_jsonl
+from cep.io.sources import RecordMaker, Reject, SourceError, SourceEvent
 from cep.io.validation import Validator
 from cep.lang.program import load_sources
 from cep.lang.types import Type, list_of
 from cep.runtime.match import encode
+from tests.row_readers import read_csv, read_jsonl
 
 SCHEMAS = """
 event Payment {

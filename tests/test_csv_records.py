@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 
 from cep.fast.reporttext import piece_texts
 from cep.io.columnar import read_csv_batches
-from cep.io.sources import SourceEvent, read_csv
+from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
 from cep.lang.checker import check_sources
+from tests.row_readers import read_csv
 
 SCHEMAS = check_sources(
     {"s.cep": "event E { a: str?, b: bool?, c: int?, d: float?, e: list[int]?, t: time? }"}

@@ -18,11 +18,12 @@ from cep.fast.partitions import PartitionKeys
 from cep.fast.plan import fast_path_refusal
 from cep.io.batch import Dictionary
 from cep.io.columnar import read_jsonl_batches
-from cep.io.sources import Reject, read_jsonl
+from cep.io.sources import Reject
 from cep.io.validation import Validator
 from cep.lang.checker import check_paths, check_sources
 from cep.runtime.engine import MatchingEngine
 from cep.runtime.match import Match
+from tests.row_readers import read_jsonl
 
 
 def _reports(text: str) -> list[Any]:

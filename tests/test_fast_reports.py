@@ -16,12 +16,13 @@ from cep.api import load_rules
 from cep.fast.engine import ColumnarRun
 from cep.fast.plan import fast_path_refusal
 from cep.io.columnar import read_jsonl_batches
-from cep.io.sources import Reject, read_jsonl
+from cep.io.sources import Reject
 from cep.io.validation import Validator
 from cep.lang.checker import check_paths, check_sources
 from cep.lang.program import constant_value
 from cep.runtime.engine import MatchingEngine
 from cep.testing.runner import TestRunner
+from tests.row_readers import read_jsonl
 
 SCHEMA = "event E { k: str, v: int?, x: float?, s: str?, b: bool? }\n"
 

@@ -24,9 +24,6 @@ from cep.io.sources import (
     guess_format,
     infer_cell,
     open_source,
-    read_csv,
-    read_jsonl,
-    read_source,
 )
 from cep.io.time import BadTime, event_time, parse_time
 from cep.io.validation import Validator
@@ -34,6 +31,7 @@ from cep.lang.program import load_sources
 from cep.lang.types import Type, list_of
 from cep.runtime.event import Event
 from cep.runtime.match import raw_of
+from tests.row_readers import read_csv, read_jsonl, read_source
 
 SCHEMAS = """
 event Payment { user: str, amount: float, status: str, country: str }

@@ -20,7 +20,7 @@ from cep.io import jsonscan
 from cep.io.batch import Dictionary
 from cep.io.columnar import read_jsonl_batches
 from cep.io.jsonl import JsonlReader
-from cep.io.sources import read_jsonl
+from tests.row_readers import read_jsonl
 from tests.test_columnar import (
     RAW_LINES,
     VALIDATOR,

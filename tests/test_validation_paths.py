@@ -23,9 +23,10 @@ from cep.api import Engine, EventError
 from cep.io.arrow import arrow_records
 from cep.io.columnar import read_arrow_batches, read_csv_batches, read_jsonl_batches
 from cep.io.jsonl import JsonlReader
-from cep.io.sources import RecordMaker, read_csv, read_jsonl
+from cep.io.sources import RecordMaker
 from cep.io.validation import Validator
 from cep.lang.program import load_sources
+from tests.row_readers import read_csv, read_jsonl
 from tests.test_columnar import batch_view, row_view, same
 
 _SCALAR_KINDS = ["int", "float", "str", "bool", "time", "duration"]

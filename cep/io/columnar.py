@@ -18,8 +18,8 @@ and reasons:
   which gives its reason; so does a line that does not look like one JSON object
   (blank, a BOM, trailing spaces, very long).
 - CSV (`cep.io.csvfile`) is split with pyarrow where that is exactly `csv.reader`'s
-  split: lines with no quote, NUL or lone carriage return. Cells are typed as `read_csv`
-  types them (`convert_cell`, `infer_cell`) with vectorized checks for the common forms
+  split: lines with no quote, NUL or lone carriage return. Cells are typed as the row reader's
+  code types them (`convert_cell`, `infer_cell`) with vectorized checks for the common forms
   (ASCII integers, decimals, true/false); any other row, and every row with a quote (a
   quoted cell may span lines), goes through `csv.reader` and the row reader's code.
 - Parquet and Arrow IPC (`cep.io.arrow`) are read with pyarrow; a row is the record of
@@ -70,12 +70,15 @@ def read_jsonl_batches(
     validator: Validator | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> Iterator[Batch]:
-    """Batches of JSON Lines: the events and rejects `read_jsonl` gives, as columns.
+    """Batches of JSON Lines, one JSON object a line: each line an event (its type from
+    `type_field`, else `default_type`; its time from `time_field`; validated where its
+    type has a schema in `validator`) or a reject with its 1-based line number and
+    reason, in columns. Blank lines are skipped.
 
     `source` is a path, a binary or text stream (standard input works: a batch ends early
     when the input pauses) or an iterable of lines. `fields` maps the names of the fields
     wanted as columns to their types (a `Type` or a kind name: int, float, bool, str,
-    time, duration; anything else gives an object column). Other options as `read_jsonl`.
+    time, duration; anything else gives an object column).
     A file is read and decoded on a thread one batch ahead of the caller (`read_ahead`).
     """
     reader = JsonlReader(fields, type_field, time_field, default_type, validator)
@@ -114,9 +117,12 @@ def read_csv_batches(
     validator: Validator | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> Iterator[Batch]:
-    """Batches of CSV with a header row: the events and rejects `read_csv` gives, as
-    columns. A batch may end a little before `batch_size` lines so that a record never
-    straddles two batches. Otherwise as `read_jsonl_batches` (a file read ahead too)."""
+    """Batches of CSV with a header row naming the fields: an empty cell is a missing
+    field; a declared field's cell is read as its type (`convert_cell`), other cells as
+    an int, else a float, else text (`infer_cell`); a row's line number is the line it
+    starts on (a quoted cell may span lines). A batch may end a little before
+    `batch_size` lines so that a record never straddles two batches. Otherwise as
+    `read_jsonl_batches` (a file read ahead too)."""
     reader = CsvReader(fields, type_field, time_field, default_type, validator)
 
     def batches() -> Iterator[Batch]:

@@ -1,8 +1,9 @@
 """CSV into batches: quote-free lines split and typed by pyarrow, `csv.reader` for the rest.
 
 pyarrow splits the lines where that is exactly `csv.reader`'s split (no quote, NUL or lone
-carriage return); cells are typed as `read_csv` types them, with vectorized checks for the
-common forms; any other row goes through `csv.reader` and the row reader's code.
+carriage return); cells are typed as the row reader's code types them, with vectorized
+checks for the common forms; any other row goes through `csv.reader` and the row
+reader's code.
 """
 
 from __future__ import annotations
@@ -218,7 +219,8 @@ class CsvReader(BatchReader):
         self.lines: ByteLines | ItemLines | None = None
 
     def emulate(self, block: Block, i: int, slow: list[SourceEvent | Reject]) -> int:
-        """One record from line `i` as `read_csv` reads it; the index after its lines."""
+        """One record from line `i` as the row reader's code reads it (`csv_row`); the
+        index after its lines."""
         feed = _CsvFeed(block, i)
         number = block.first + i
         try:
@@ -239,7 +241,7 @@ class CsvReader(BatchReader):
         return feed.i
 
     def record_of(self, text: str) -> dict[str, Any]:
-        """The record of one row, from its text (as `read_csv` makes it)."""
+        """The record of one row, from its text (as `csv_record` makes it)."""
         assert self.header is not None
         row = next(csv.reader(io.StringIO(text)))
         return csv_record(self.header, row, self.maker)

@@ -237,7 +237,7 @@ class JsonlReader(BatchReader):
     # -- the row reader
 
     def row(self, number: int, item: str | bytes) -> SourceEvent | Reject | None:
-        """`read_jsonl`'s reading of one line (None for a blank line)."""
+        """The row reader's reading of one line (`json_line`) (None for a blank line)."""
         result = json_line(self.maker, number, item)
         if isinstance(result, SourceEvent) and result.type not in self.known:
             self._learn(result.type, self.schema(result.type))
