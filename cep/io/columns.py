@@ -62,6 +62,16 @@ class ColumnPart:
         self.valid = valid
         self.other: dict[int, Any] = {} if other is None else other
 
+    def put(self, i: int, value: Any, kind: str, dictionary: Dictionary | None) -> None:
+        """Row `i`'s (non-null) value: stored where it is of the column's kind (`fit`;
+        text as its dictionary code), else kept as it is in `other`."""
+        fits, stored = fit(kind, value)
+        if fits:
+            self.values[i] = dictionary.code(stored) if dictionary is not None else stored
+            self.valid[i] = True
+        else:
+            self.other[i] = value
+
 
 def rows_by_type(codes: np.ndarray, keep: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """The type codes of the rows kept (codes >= 0 there), each with the rows of that
@@ -108,14 +118,8 @@ def generic_part(kind: str, values: list[Any], dictionary: Dictionary | None) ->
     """A part from Python values of any type, one at a time."""
     part = empty_part(kind, len(values))
     for i, value in enumerate(values):
-        if value is None:
-            continue
-        fits, stored = fit(kind, value)
-        if fits:
-            part.values[i] = dictionary.code(stored) if dictionary is not None else stored
-            part.valid[i] = True
-        else:
-            part.other[i] = value
+        if value is not None:
+            part.put(i, value, kind, dictionary)
     return part
 
 
@@ -224,12 +228,7 @@ def put_typed(
         for i, value in zip(
             where.tolist(), [v for v, m in zip(values, mask, strict=True) if m], strict=True
         ):
-            fits, stored = fit(kind, value)
-            if fits:
-                part.values[i] = dictionary.code(stored) if dictionary is not None else stored
-                part.valid[i] = True
-            else:
-                part.other[i] = value
+            part.put(i, value, kind, dictionary)
         return
     if kind == "object" or not (
         vkind == kind or (vkind == "int" and kind in INTISH) or (vkind == "int" and kind == "float")
