@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cep.io.batch import Batch, LineTexts, TextPieces
+from cep.io.batch import Batch, LineTexts, TextPieces, record_texts
 from cep.io.batchreader import BatchReader, FastRows
 from cep.io.columns import (
     ColumnPart,
@@ -27,7 +27,7 @@ from cep.io.columns import (
 from cep.io.sources import Reject, SourceEvent
 from cep.io.time import MAX_MS
 from cep.jit import njit
-from cep.runtime.match import encode, encode_lines
+from cep.runtime.match import encode
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -146,9 +146,10 @@ def arrow_values(column: Any) -> Typed:
 def _cell_values(column: Any) -> list[Any]:
     """An Arrow column's values as records hold them (timestamps as epoch ms; None for
     null)."""
-    if load_pyarrow().types.is_dictionary(column.type):
+    types = load_pyarrow().types
+    if types.is_dictionary(column.type):
         column = column.dictionary_decode()
-    if load_pyarrow().types.is_timestamp(column.type):  # epoch ms
+    if types.is_timestamp(column.type):  # epoch ms
         typed = arrow_values(column)
         values, mask = typed.values.tolist(), typed.mask.tolist()
         return [v if m else None for v, m in zip(values, mask, strict=True)]
@@ -170,7 +171,7 @@ def arrow_records(batch: Any, rows: list[int]) -> list[dict[str, Any]]:
 def arrow_record_texts(batch: Any, rows: list[int]) -> TextPieces:
     """The records `arrow_records` makes of some rows, as `encode` writes them, made a
     column at a time: each column's values encoded in one call by the one encoder
-    (`encode_lines`), then the non-null cells joined behind their names, row by row, in
+    (`record_texts`), then the non-null cells joined behind their names, row by row, in
     numba (`_join_cells`), where a dict per row would cost a microsecond."""
     pa = load_pyarrow()
     taken = batch.take(pa.array(rows, pa.int64()))
@@ -180,18 +181,15 @@ def arrow_record_texts(batch: Any, rows: list[int]) -> TextPieces:
     encoded, at = [], 0
     for c, column in enumerate(taken.columns):
         values = _cell_values(column)
-        data = np.frombuffer(encode_lines(values), np.uint8)
-        ends = np.flatnonzero(data == 10)  # (JSON text holds no raw newline)
-        starts = np.empty_like(ends)
-        starts[:1] = 0
-        starts[1:] = ends[:-1] + 1
+        data, starts, ends = record_texts(values)
         present = np.fromiter((v is not None for v in values), np.bool_, n)
         cell_starts[c] = np.where(present, starts + at, -1)
         cell_ends[c] = np.where(present, ends + at, -1)
         encoded.append(data)
         at += len(data)
-    keys = np.frombuffer(b"".join(encode(name) + b":" for name in names), np.uint8)
-    key_ends = np.cumsum([len(encode(name)) + 1 for name in names], dtype=np.int64)
+    key_texts = [encode(name) + b":" for name in names]
+    keys = np.frombuffer(b"".join(key_texts), np.uint8)
+    key_ends = np.cumsum([len(text) for text in key_texts], dtype=np.int64)
     cells = np.concatenate(encoded) if encoded else np.zeros(0, np.uint8)
     return _join_cells(cells, cell_starts, cell_ends, keys, key_ends)
 

@@ -307,9 +307,9 @@ class LineTexts:
 TextPieces = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def record_texts(records: list[dict[str, Any]]) -> TextPieces:
-    """Records as reports write them (`encode`, the interpreter's encoder of an event's
-    record), encoded in one call, as pieces of one buffer."""
+def record_texts(records: list[Any]) -> TextPieces:
+    """Records (or any values) as reports write them (`encode`, the interpreter's
+    encoder of an event's record), encoded in one call, as pieces of one buffer."""
     data = np.frombuffer(encode_lines(records), np.uint8)
     ends = np.flatnonzero(data == 10)  # (JSON text holds no raw newline)
     starts = np.zeros(len(ends), np.int64)
