@@ -25,7 +25,7 @@ from cep.io.sources import (
     infer_cell,
     open_source,
 )
-from cep.io.time import BadTime, event_time, parse_time
+from cep.io.time import BadTime, parse_time
 from cep.io.validation import Validator
 from cep.lang.program import load_sources
 from cep.lang.types import Type, list_of
@@ -127,15 +127,6 @@ def test_parse_time_accepts_epoch_ms_and_iso(value: object, ms: int) -> None:
 def test_parse_time_refuses_what_is_not_a_time(value: object) -> None:
     with pytest.raises(BadTime):
         parse_time(value)
-
-
-def test_event_time_reasons() -> None:
-    assert event_time({"ts": 5}) == (5, None)
-    assert event_time({"at": 5}, "at") == (5, None)
-    assert event_time({}) == (None, "missing time")
-    assert event_time({"ts": None}) == (None, "missing time")
-    assert event_time({"ts": "soon"}) == (None, "bad time")
-    assert event_time({"ts": True}) == (None, "bad time")
 
 
 # ------------------------------------------------------------------------------ validation

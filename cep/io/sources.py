@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
+from cep.io.time import BAD_TIME, MISSING_TIME
 from cep.io.validation import Validator, time_ms
 from cep.lang.types import Type
 from cep.runtime.event import Event
@@ -200,10 +201,10 @@ class RecordMaker:
             return Reject(line, "bad type", text)
         value = record.get(self.time_field)
         if value is None:
-            return Reject(line, "missing time", text)
+            return Reject(line, MISSING_TIME, text)
         ts = time_ms(value)
         if ts is None:
-            return Reject(line, "bad time", text)
+            return Reject(line, BAD_TIME, text)
         data = record
         if self.validator is not None:
             typed, reason = self.validator.validate(type_name, record)

@@ -8,9 +8,7 @@ anything else are not times. Times must fit a signed 64-bit integer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 MIN_MS = -(2**63)
 MAX_MS = 2**63 - 1
@@ -54,17 +52,3 @@ def parse_iso(text: str) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // _ONE_MS
-
-
-def event_time(record: Mapping[str, Any], field: str = "ts") -> tuple[int | None, str | None]:
-    """The time of `record` from `field`: `(ms, None)`, or `(None, reason)`.
-
-    The reason is `missing time` (no such field, or null) or `bad time`.
-    """
-    value = record.get(field)
-    if value is None:
-        return None, MISSING_TIME
-    try:
-        return parse_time(value), None
-    except BadTime:
-        return None, BAD_TIME
