@@ -15,6 +15,7 @@ from typing import Any, Literal
 from cep.compile.rule import CompiledRule
 from cep.engine.interpreter import InterpreterEngine
 from cep.engine.protocol import EngineOptions, LateHandler, RuleEngine
+from cep.engine.state import RuleChanges, SnapshotError, load
 from cep.runtime.engine import RuleStats, Stats
 
 EngineName = Literal["auto", "fast", "interpreter"]
@@ -26,11 +27,14 @@ __all__ = [
     "EngineOptions",
     "InterpreterEngine",
     "LateHandler",
+    "RuleChanges",
     "RuleEngine",
     "RuleStats",
+    "SnapshotError",
     "Stats",
     "fast_refusals",
     "open_engine",
+    "resume_engine",
 ]
 
 
@@ -65,3 +69,18 @@ def open_engine(
     from cep.engine.mixed import MixedEngine
 
     return MixedEngine(rules, schemas, options)
+
+
+def resume_engine(
+    snapshot: bytes,
+    rules: list[CompiledRule],
+    schemas: Mapping[str, Any],
+    options: EngineOptions = EngineOptions(),  # noqa: B008 (frozen)
+    engine: EngineName = "auto",
+) -> tuple[RuleEngine, RuleChanges]:
+    """An engine (as `open_engine` opens it) that goes on from a snapshot taken by any
+    engine, and what happened to each rule; SnapshotError for a damaged or foreign
+    snapshot."""
+    state = load(snapshot)
+    opened = open_engine(rules, schemas, options, engine)
+    return opened, opened.restore(state)

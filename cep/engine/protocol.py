@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from cep.engine.state import EngineState, RuleChanges
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, Stats
 from cep.runtime.event import Event
 from cep.runtime.match import Match
@@ -106,4 +107,14 @@ class RuleEngine(Protocol):
 
     def stats(self) -> Stats:
         """The counters so far, rules in load order."""
+        ...
+
+    def snapshot(self) -> bytes:
+        """The engine's whole state as a snapshot (`cep.engine.state`): what decides
+        its future output, as plain data any engine restores. Taken between calls."""
+        ...
+
+    def restore(self, state: EngineState) -> RuleChanges:
+        """Take a snapshot's state (before anything is fed): rules whose fingerprint is
+        unchanged keep theirs, others start empty; says what happened to each rule."""
         ...
