@@ -16,9 +16,11 @@ from cep.engine import (
     EngineOptions,
     InterpreterEngine,
     RuleEngine,
+    SnapshotError,
     Stats,
     fast_refusals,
     open_engine,
+    resume_engine,
 )
 from cep.io.rejects import RejectsWriter, late_reject
 from cep.io.sources import Reject, SourceError, guess_format, open_source
@@ -28,6 +30,10 @@ from cep.lang.program import RulePathError
 from cep.lang.values import parse_duration_option
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
 from cep.runtime.trace import RunTracer
+from cep.service import positions
+from cep.service.checkpoint import Checkpoint, CheckpointError, path_in
+from cep.service.host import DEFAULT_EVERY, Checkpointer, Every, Progress, open_checkpoint, where
+from cep.service.stopping import Stop, StopSignals
 
 EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -87,6 +93,21 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "`cep explain` says can run compiled (not with --trace); auto: each "
         "rule on the fast path when it can, the others on the interpreter",
     )
+    run.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="keep the run's state in DIR and resume from it when started again with "
+        "the same command: file outputs are cut back to the checkpoint and the input read "
+        "on from its position, so the outputs equal an uninterrupted run's (standard "
+        "output cannot be cut back: use --output FILE); see docs/checkpoints.md",
+    )
+    run.add_argument(
+        "--checkpoint-every",
+        metavar="N|DURATION",
+        help=f"checkpoint after N records (e.g. 100000) or a wall-clock duration "
+        f"(e.g. 30s; default {DEFAULT_EVERY}), at a clean stop (SIGINT, SIGTERM) and at "
+        "the end of the input",
+    )
     run.add_argument("--quiet", action="store_true", help="no summary on standard error")
     run.set_defaults(handler=cmd_run)
 
@@ -114,18 +135,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not rules:
         return _usage("no rules to run")
     fmt = args.format or _guess_format(args.input)
+    saved: Checkpoint | None = None
+    every = Every()
+    if args.checkpoint_every is not None and not args.checkpoint:
+        return _usage("--checkpoint-every needs --checkpoint DIR")
+    if args.checkpoint:
+        try:
+            every = Every.parse(args.checkpoint_every or DEFAULT_EVERY)
+        except ValueError as error:
+            return _usage(f"--checkpoint-every: {error}")
+        try:
+            saved = open_checkpoint(args.checkpoint, args.input, fmt, _fixed(args, delay))
+        except CheckpointError as error:
+            return _usage(f"cannot resume from {path_in(args.checkpoint)}: {error}")
     # what is loaded so far (modules, rules) lives as long as the run: keep the garbage
     # collector from walking it again and again
     gc.freeze()
     try:
-        rejects = RejectsWriter.open(args.rejects) if args.rejects else RejectsWriter()
-    except OSError as error:
-        return _usage(f"cannot write {args.rejects}: {error.strerror or error}")
+        rejects = RejectsWriter()
+        if args.rejects:
+            cut = saved.rejects if saved is not None else None
+            rejects = RejectsWriter(positions.open_output(args.rejects, cut), close=True)
+    except (OSError, CheckpointError) as error:
+        return _cannot_write(args, args.rejects, error)
     try:
-        output = _open_output(args.output)
-    except OSError as error:
+        output = _open_output(args.output, saved)
+    except (OSError, CheckpointError) as error:
         rejects.close()
-        return _usage(f"cannot write {args.output}: {error.strerror or error}")
+        return _cannot_write(args, args.output, error)
     lates: list[Reject] = []
     options = EngineOptions(
         allowed_delay_ms=delay,
@@ -134,9 +171,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         json_lines=True,
     )
     try:
-        engine = _open_engine(args, rules, checked.schemas, options)
-    except ValueError as error:
+        engine = _open_engine(args, rules, checked.schemas, options, saved)
+    except (ValueError, SnapshotError) as error:
         rejects.close()
+        if isinstance(error, SnapshotError):
+            return _usage(f"cannot resume from {path_in(args.checkpoint)}: {error}")
         return _usage(str(error))
     if not isinstance(engine, InterpreterEngine):
         refused = fast_refusals(rules)
@@ -152,27 +191,111 @@ def cmd_run(args: argparse.Namespace) -> int:
         tracer = RunTracer(matcher.rule, sys.stderr)
         tracer.attach(matcher)
         tracers.append((tracer, matcher))
-    records = [0]
+    progress = Progress()
+    if saved is not None:
+        progress = Progress(saved.records, saved.input.offset, saved.input.line, saved.finished)
+        rejects.counts.update(saved.rejected)
+    keeper = None
+    if args.checkpoint:
+        keeper = Checkpointer(
+            args.checkpoint, every, args.input, fmt, _fixed(args, delay), args.output,
+            None if output is sys.stdout else output, args.rejects, rejects.stream,
+        )  # fmt: skip
+    signals = StopSignals()
+    batch_size = every.events
 
     def reports() -> Iterator[bytes]:
-        with _batches(args, fmt, engine.fields(), checked.schemas, engine.prepare) as batches:
-            for batch in batches:
-                records[0] += len(batch) + len(batch.rejects)
+        fields, schemas = engine.fields(), checked.schemas
+        with _batches(args, fmt, fields, schemas, engine.prepare, progress, batch_size) as batches:
+            found = iter(batches)
+            while True:
+                with signals.waiting():
+                    batch = next(found, None)
+                if batch is None:
+                    break
+                progress.records += len(batch) + len(batch.rejects)
                 lines = engine.feed_lines(batch)
                 _write_rejects(rejects, batch.rejects, lates)
-                yield lines
-            yield engine.finish_lines(flush=args.flush)
-            for tracer, matcher in tracers:
-                tracer.finish(matcher)
+                yield lines  # (written when the next is asked for)
+                if batch.position is not None:
+                    progress.offset, progress.line = batch.position
+                progress.fed += 1
+                if signals.requested:
+                    raise Stop
+                if keeper is not None and keeper.due(progress):
+                    keeper.take(engine, progress, rejects.counts)
+        if signals.requested:
+            raise Stop
+        if progress.finished and not progress.fed:
+            return  # (a finished run resumed on an input with nothing more)
+        yield engine.finish_lines(flush=args.flush)
+        progress.finished = True
+        for tracer, matcher in tracers:
+            tracer.finish(matcher)
+        if keeper is not None:
+            keeper.take(engine, progress, rejects.counts)
 
-    return _write(args, reports(), output, rejects, lambda: (records[0], engine.stats()))
+    def stopped() -> None:
+        """A clean stop: the checkpoint of what was fed, and where the run stopped."""
+        if keeper is not None:
+            keeper.take(engine, progress, rejects.counts)
+            how = f"checkpoint in {args.checkpoint}: run the same command to resume"
+        else:
+            how = "no --checkpoint: a run again starts over"
+        name = signals.signal.name if signals.signal is not None else "a signal"
+        print(f"cep run: stopped by {name} after {where(progress, args.input)}; {how}",
+              file=sys.stderr)  # fmt: skip
+
+    signals.install()
+    try:
+        status = _write(
+            args, reports(), output, rejects, lambda: (progress.records, engine.stats()), stopped
+        )
+    finally:
+        signals.restore()
+    return signals.exit_status if status == EXIT_OK and signals.requested else status
+
+
+def _fixed(args: argparse.Namespace, delay: int) -> dict[str, Any]:
+    """The options a resume must share with the run it resumes."""
+    return {
+        "type": args.type,
+        "type_field": args.type_field,
+        "time_field": args.time_field,
+        "allowed_delay": delay,
+        "max_runs_per_key": args.max_runs_per_key,
+        "output": args.output if args.output == "-" else os.path.abspath(args.output),
+        "rejects": args.rejects and os.path.abspath(args.rejects),
+    }
+
+
+def _cannot_write(args: argparse.Namespace, path: str, error: Exception) -> int:
+    if isinstance(error, CheckpointError):
+        return _usage(f"cannot resume from {path_in(args.checkpoint)}: {error}")
+    assert isinstance(error, OSError)
+    return _usage(f"cannot write {path}: {error.strerror or error}")
 
 
 def _open_engine(
-    args: argparse.Namespace, rules: list, schemas: Any, options: EngineOptions
+    args: argparse.Namespace,
+    rules: list,
+    schemas: Any,
+    options: EngineOptions,
+    saved: Checkpoint | None = None,
 ) -> RuleEngine:
-    """The engine `--engine` names (`auto`: the interpreter where `--trace` needs it);
-    ValueError saying why the fast path cannot take the rules."""
+    """The engine `--engine` names (`auto`: the interpreter where `--trace` needs it),
+    resumed from a checkpoint's snapshot when there is one (a line on standard error
+    when rules changed since); ValueError saying why the fast path cannot take the
+    rules, SnapshotError when the snapshot cannot be restored."""
+    if saved is not None:
+        name = "interpreter" if args.engine == "auto" and args.trace else args.engine
+        if name == "fast":
+            _open_engine(args, rules, schemas, options)  # (only its checks)
+        engine, changes = resume_engine(saved.snapshot, rules, schemas, options, name)
+        if changes.any:
+            print(f"cep run: rules changed since the checkpoint: {changes.describe()}",
+                  file=sys.stderr)  # fmt: skip
+        return engine
     if args.engine == "interpreter" or (args.engine == "auto" and args.trace):
         return open_engine(rules, schemas, options, "interpreter")
     if args.engine == "fast":
@@ -193,9 +316,11 @@ def _write(
     output: TextIO | IO[str],
     rejects: RejectsWriter,
     totals: Callable[[], tuple[int, Stats]],
+    stopped: Callable[[], None],
 ) -> int:
     """Write the reports (UTF-8 JSON lines) as they come; bad input and a closed output
-    end the run cleanly; then the summary."""
+    end the run cleanly; a `Stop` calls `stopped` with the outputs still open; then the
+    summary."""
     streaming = args.input == "-"
     try:
         for lines in produced:
@@ -204,6 +329,8 @@ def _write(
             _write_utf8(output, lines)
             if streaming:
                 output.flush()
+    except Stop:
+        stopped()
     except SourceError as error:
         return _usage(str(error))
     except BrokenPipeError:
@@ -284,19 +411,33 @@ def _batches(
     fields: dict[str, str],
     schemas: Any,
     prepare: Callable[[Any], None] | None = None,
+    start: Progress | None = None,
+    every: int | None = None,
 ) -> Iterator[Iterator[Any]]:
     """Batches of columns of the input (cep.io.columnar), for the fast path; Parquet and
-    Arrow batches are read on a thread, which also calls `prepare` on them."""
+    Arrow batches are read on a thread, which also calls `prepare` on them. A resumed
+    run reads a file on from `start`'s position; checkpoints every `every` records
+    make batches no larger (at least 1,024 records)."""
     from cep.io import columnar
 
+    stdin = args.input == "-"
+    line = start.line if start is not None else 1
+    sizes = {}
+    if every is not None:
+        size = max(every, 1024)
+        sizes = {"batch_size": min(size, columnar.BATCH_SIZE)}
+        if fmt in ("parquet", "arrow"):
+            sizes = {"batch_size": min(size, columnar.ARROW_BATCH_SIZE)}
     options = {
         "fields": fields,
         "type_field": args.type_field,
         "time_field": args.time_field,
         "default_type": args.type,
         "validator": Validator(schemas),
+        **sizes,
     }
     if fmt in ("parquet", "arrow"):
+        options["skip"] = 0 if stdin else line - 1
         reader = columnar.read_parquet_batches if fmt == "parquet" else columnar.read_arrow_batches
         source: Any = args.input
         if args.input == "-":
@@ -305,15 +446,23 @@ def _batches(
             raise SourceError(f"cannot read {args.input}: No such file or directory")
         yield reader(source, **options, prepare=prepare)
         return
+    offset = start.offset if start is not None and not stdin else None
+    if offset is not None or line > 1:
+        options["start"] = (offset or 0, line)
+        if fmt == "csv" and not stdin and line > 1:
+            options["header"] = positions.csv_header(args.input)
     read = columnar.read_csv_batches if fmt == "csv" else columnar.read_jsonl_batches
     with open_source(args.input, fmt) as stream:
+        if offset:
+            stream.seek(offset)
         yield read(stream, **options)
 
 
-def _open_output(path: str) -> TextIO | IO[str]:
+def _open_output(path: str, saved: Checkpoint | None) -> TextIO | IO[str]:
+    """Standard output, or a file (cut back to the checkpoint's length on a resume)."""
     if path == "-":
         return sys.stdout
-    return open(path, "w", encoding="utf-8")
+    return positions.open_output(path, saved.output if saved is not None else None)
 
 
 def _usage(message: str) -> int:

@@ -152,8 +152,8 @@ class Batch:
     """
 
     __slots__ = (
-        "_ahead", "columns", "line", "lines", "made_ahead", "record_of", "rejects",
-        "text_store", "ts", "type", "types",
+        "_ahead", "columns", "line", "lines", "made_ahead", "position", "record_of",
+        "rejects", "text_store", "ts", "type", "types",
     )  # fmt: skip
 
     def __init__(
@@ -181,6 +181,10 @@ class Batch:
         #: what work done ahead on the batch (on a reader's thread) left for its users, by
         #: who left it (`ColumnarRun.prepare`)
         self.made_ahead: dict[Any, Any] = {}
+        #: where the input stands after this batch, set by the reader that made it (on
+        #: its thread, so a checkpoint records exactly the batches fed): `(byte offset
+        #: or None, the next line or row number)`
+        self.position: tuple[int | None, int] | None = None
         #: an event's record (a dict of its fields, as the row reader reads it) from what
         #: `kept_of` gives: its text as JSON for JSON lines; CSV and Arrow readers set
         #: their own

@@ -69,6 +69,7 @@ def read_jsonl_batches(
     default_type: str | None = None,
     validator: Validator | None = None,
     batch_size: int = BATCH_SIZE,
+    start: tuple[int, int] = (0, 1),
 ) -> Iterator[Batch]:
     """Batches of JSON Lines, one JSON object a line: each line an event (its type from
     `type_field`, else `default_type`; its time from `time_field`; validated where its
@@ -80,14 +81,18 @@ def read_jsonl_batches(
     wanted as columns to their types (a `Type` or a kind name: int, float, bool, str,
     time, duration; anything else gives an object column).
     A file is read and decoded on a thread one batch ahead of the caller (`read_ahead`).
+    `start` resumes a read: a path is read from that byte offset, lines numbered from
+    that line; each batch's `position` says where the input stands after it.
     """
     reader = JsonlReader(fields, type_field, time_field, default_type, validator)
 
     def batches() -> Iterator[Batch]:
-        with _opened(source) as opened:
-            lines = line_source(opened, batch_size)
+        with _opened(source, start[0]) as opened:
+            lines = line_source(opened, batch_size, start[1], start[0])
             while (block := lines.next_block()) is not None:
-                yield reader.batch(block)
+                batch = reader.batch(block)
+                batch.position = (lines.offset, lines.first)
+                yield batch
 
     yield from read_ahead(batches()) if _a_file(source) else batches()
 
@@ -116,22 +121,28 @@ def read_csv_batches(
     default_type: str | None = None,
     validator: Validator | None = None,
     batch_size: int = BATCH_SIZE,
+    start: tuple[int, int] = (0, 1),
+    header: list[str] | None = None,
 ) -> Iterator[Batch]:
     """Batches of CSV with a header row naming the fields: an empty cell is a missing
     field; a declared field's cell is read as its type (`convert_cell`), other cells as
     an int, else a float, else text (`infer_cell`); a row's line number is the line it
     starts on (a quoted cell may span lines). A batch may end a little before
     `batch_size` lines so that a record never straddles two batches. Otherwise as
-    `read_jsonl_batches` (a file read ahead too)."""
+    `read_jsonl_batches` (a file read ahead too); a resumed read (`start`) past the
+    header row is given the `header`."""
     reader = CsvReader(fields, type_field, time_field, default_type, validator)
+    if header is not None:
+        reader.use_header(header)
 
     def batches() -> Iterator[Batch]:
-        with _opened(source) as opened:
-            lines = line_source(opened, batch_size)
+        with _opened(source, start[0]) as opened:
+            lines = line_source(opened, batch_size, start[1], start[0])
             reader.lines = lines
             while (block := lines.next_block()) is not None:
                 batch = reader.batch(block)
                 batch.record_of = reader.record_of
+                batch.position = (lines.offset, lines.first)
                 yield batch
 
     yield from read_ahead(batches()) if _a_file(source) else batches()
@@ -147,12 +158,14 @@ def read_parquet_batches(
     validator: Validator | None = None,
     batch_size: int = ARROW_BATCH_SIZE,
     prepare: Callable[[Batch], None] | None = None,
+    skip: int = 0,
 ) -> Iterator[Batch]:
     """Batches of a Parquet file: each row is the record of its non-null cells. Batches
     are decoded and put together on a thread one ahead of the caller (`read_ahead`; the
     reader alone adds to the run's `Dictionary`s, a caller only reads them); `prepare`,
     when given, is called there on each batch but the first (which the caller awaits):
-    `ColumnarRun.prepare`."""
+    `ColumnarRun.prepare`. A resumed read skips the first `skip` rows; a batch's
+    `position` is `(None, the next row number)`."""
     pa = load_pyarrow()
     reader = ArrowReader(fields, type_field, time_field, default_type, validator)
     try:
@@ -165,12 +178,32 @@ def read_parquet_batches(
         raise SourceError(f"cannot read {source}: {error}") from error
 
     def batches() -> Iterator[Batch]:
-        first = 1
-        for record_batch in parquet.iter_batches(batch_size=batch_size):
-            yield _prepared(reader.batch(record_batch, first), first, prepare)
-            first += record_batch.num_rows
+        yield from _rows_from(parquet.iter_batches(batch_size=batch_size), reader, skip, prepare)
 
     yield from read_ahead(batches())
+
+
+def _rows_from(
+    record_batches: Iterable[Any],
+    reader: ArrowReader,
+    skip: int,
+    prepare: Callable[[Batch], None] | None,
+    first: int = 1,
+) -> Iterator[Batch]:
+    """Batches of Arrow record batches, the first `skip` rows left out, rows numbered
+    on from `first`."""
+    for record_batch in record_batches:
+        if skip:
+            dropped = min(skip, record_batch.num_rows)
+            skip -= dropped
+            first += dropped
+            record_batch = record_batch.slice(dropped)
+            if not record_batch.num_rows:
+                continue
+        batch = _prepared(reader.batch(record_batch, first), first, prepare)
+        first += record_batch.num_rows
+        batch.position = (None, first)
+        yield batch
 
 
 def _prepared(batch: Batch, first: int, prepare: Callable[[Batch], None] | None) -> Batch:
@@ -190,10 +223,11 @@ def read_arrow_batches(
     validator: Validator | None = None,
     batch_size: int = ARROW_BATCH_SIZE,
     prepare: Callable[[Batch], None] | None = None,
+    skip: int = 0,
 ) -> Iterator[Batch]:
     """Batches of an Arrow IPC file or stream (a stream can be standard input), put
     together on a thread one ahead of the caller (`read_ahead`), `prepare` called there
-    as for `read_parquet_batches`."""
+    and `skip` and `position` as for `read_parquet_batches`."""
     pa = load_pyarrow()
     reader = ArrowReader(fields, type_field, time_field, default_type, validator)
     with _opened(source) as opened:
@@ -212,14 +246,15 @@ def read_arrow_batches(
         except (OSError, pa.ArrowException) as error:
             raise SourceError(f"cannot read Arrow input: {error}") from error
 
-        def batches() -> Iterator[Batch]:
-            first = 1
+        def pieces() -> Iterator[Any]:
             for record_batch in record_batches:
                 for start in range(0, max(record_batch.num_rows, 1), batch_size):
                     piece = record_batch.slice(start, batch_size)
                     if piece.num_rows:
-                        yield _prepared(reader.batch(piece, first), first, prepare)
-                        first += piece.num_rows
+                        yield piece
+
+        def batches() -> Iterator[Batch]:
+            yield from _rows_from(pieces(), reader, skip, prepare)
 
         yield from read_ahead(batches())
 
@@ -239,10 +274,12 @@ def read_batches(source: Any, format: str, **options: Any) -> Iterator[Batch]:
 
 
 class _opened:
-    """A path opened for binary reading (`-`: standard input), else the source itself."""
+    """A path opened for binary reading from byte `offset` (`-`: standard input), else
+    the source itself."""
 
-    def __init__(self, source: Any) -> None:
+    def __init__(self, source: Any, offset: int = 0) -> None:
         self.source = source
+        self.offset = offset
         self.file: IO[bytes] | None = None
 
     def __enter__(self) -> Any:
@@ -254,6 +291,8 @@ class _opened:
                 self.file = open(source, "rb")
             except OSError as error:
                 raise SourceError(f"cannot read {source}: {error.strerror or error}") from error
+            if self.offset:
+                self.file.seek(self.offset)
             return self.file
         return source
 

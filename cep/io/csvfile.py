@@ -290,6 +290,10 @@ class CsvReader(BatchReader):
         exec("\n".join(code), namespace)  # (header names written as literals: `repr`)
         return namespace["make"]
 
+    def use_header(self, header: list[str]) -> None:
+        """Read on with this header row (a read resumed past it)."""
+        self._set_header(header)
+
     def _set_header(self, header: list[str]) -> None:
         self.header = header
         self.names = {name: i for i, name in enumerate(header)}

@@ -22,7 +22,7 @@ class Block:
     each newline), `first` (the first line's number), `items` (the lines as given, for
     an iterable of lines, else None) and `forced` (lines only the row reader may read)."""
 
-    __slots__ = ("buf", "eof", "first", "forced", "items", "nl")
+    __slots__ = ("at", "buf", "eof", "first", "forced", "items", "nl")
 
     def __init__(
         self,
@@ -39,6 +39,7 @@ class Block:
         self.items = items
         self.forced = forced or set()
         self.nl = newlines(buf) if nl is None else nl
+        self.at = 0  # the stream offset of buf's first byte (`ByteLines`)
 
     def __len__(self) -> int:
         return len(self.nl)
@@ -59,18 +60,22 @@ class Block:
 
 
 class ByteLines:
-    """Blocks of about `size` whole lines from a binary stream."""
+    """Blocks of about `size` whole lines from a binary stream; `offset` is where the
+    lines not yet handed on start in the stream (a resumed read starts at `offset`,
+    numbering lines from `first`)."""
 
-    def __init__(self, stream: IO[bytes], size: int) -> None:
+    def __init__(self, stream: IO[bytes], size: int, first: int = 1, offset: int = 0) -> None:
         self.readinto = getattr(stream, "readinto1", None) or getattr(stream, "readinto", None)
         self.read = getattr(stream, "read1", None) or stream.read
         self.size = size
         self.carry = b""  # bytes read but not yet in a block
         self.carried = 0  # newlines in carry
         self.width = 128.0  # bytes a line, as seen so far
-        self.first = 1
+        self.first = first
         self.eof = False
         self.need = 0  # lines the next block must have (more than were pushed back)
+        self.offset = offset  # the stream offset of `carry`'s first byte
+        self.read_to = offset  # the stream offset of the end of what was read
 
     def _fill(self, buf: bytearray, start: int) -> int:
         """Read into `buf[start:]`; how many bytes came."""
@@ -97,6 +102,7 @@ class ByteLines:
             else:
                 buf.extend(bytes(want))
             got = self._fill(buf, filled)
+            self.read_to += got
             if not got:
                 self.eof = True
                 break
@@ -123,6 +129,9 @@ class ByteLines:
         self.carried = count - len(nl)
         del buf[cut:]
         block = Block(buf, self.first, self.eof and not self.carry, nl=nl)  # type: ignore[arg-type]
+        block.at = self.offset
+        # (a last line without a newline was given one: that byte is not the stream's)
+        self.offset = min(self.offset + cut, self.read_to)
         self.width = cut / len(nl)
         self.first += len(nl)
         return block
@@ -133,17 +142,21 @@ class ByteLines:
         self.carry = bytes(block.buf[start:]) + self.carry
         self.carried += len(block) - i
         self.first = block.first + i
+        self.offset = block.at + start
         self.need = len(block) - i + 1
 
 
 class ItemLines:
-    """Blocks of `size` lines from an iterable of lines (text or bytes)."""
+    """Blocks of `size` lines from an iterable of lines (text or bytes); it has no
+    byte offsets (`offset` None)."""
 
-    def __init__(self, lines: Iterable[str] | Iterable[bytes], size: int) -> None:
+    offset = None
+
+    def __init__(self, lines: Iterable[str] | Iterable[bytes], size: int, first: int = 1) -> None:
         self.lines = iter(lines)
         self.size = size
         self.pending: list[str | bytes] = []
-        self.first = 1
+        self.first = first
         self.eof = False
         self.need = 0
 
@@ -186,15 +199,17 @@ class ItemLines:
         self.need = len(self.pending) + 1
 
 
-def line_source(source: Any, size: int) -> ByteLines | ItemLines:
+def line_source(source: Any, size: int, first: int = 1, offset: int = 0) -> ByteLines | ItemLines:
+    """Blocks of lines from `source`, numbered from `first`; a binary stream is taken to
+    stand at `offset` (for the positions of batches)."""
     if isinstance(source, io.TextIOBase):
         buffer = getattr(source, "buffer", None)
         if buffer is None:
-            return ItemLines(source, size)
+            return ItemLines(source, size, first)
         source = buffer
     if hasattr(source, "read"):
-        return ByteLines(source, size)
-    return ItemLines(source, size)
+        return ByteLines(source, size, first, offset)
+    return ItemLines(source, size, first)
 
 
 def bad_utf8_lines(block: Block, lines: np.ndarray) -> np.ndarray:

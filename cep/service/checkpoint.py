@@ -1,0 +1,159 @@
+"""A run's checkpoint: one file, `DIR/checkpoint`, holding the engine's snapshot and the
+host's part (docs/checkpoints.md): where the input stands, how long each file output
+is, the summary's counters and the options a resume must share.
+
+The file is `MAGIC`, the format number, the body's length and CRC-32, then the body in
+msgpack. It is replaced atomically (a temporary file in DIR, fsync, `os.replace`, fsync
+of DIR), so a process killed at any moment, during a write included, leaves the last
+complete checkpoint. Reading one checks everything before anything is used: a damaged,
+truncated or foreign file gives a `CheckpointError` with a one-line reason."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import zlib
+from typing import Any
+
+import msgspec
+
+MAGIC = b"CEPCHKPT"
+#: bumped whenever the layout or meaning changes; other formats are refused
+FORMAT = 1
+NAME = "checkpoint"
+_HEAD = struct.Struct("<8sIQI")  # magic, format, body length, CRC-32 of the body
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used, and why (one line, for standard error)."""
+
+
+class InputState(msgspec.Struct, forbid_unknown_fields=True):
+    """Where the input stands: `path` (as given, `-` for standard input), its identity
+    (`size` when read, `head_crc` of its first `head` bytes) and position (`offset`: the
+    byte after the last line fed, None for Parquet and Arrow rows and standard input;
+    `line`: the next line or row number)."""
+
+    path: str
+    format: str
+    line: int = 1
+    offset: int | None = None
+    size: int = 0
+    head: int = 0
+    head_crc: int = 0
+
+
+class OutputState(msgspec.Struct, forbid_unknown_fields=True):
+    """A file output and its length at the checkpoint (`-`: not a file, not cut back)."""
+
+    path: str
+    length: int = 0
+
+
+class Checkpoint(msgspec.Struct, forbid_unknown_fields=True):
+    """Everything a resume needs besides the rules: the engine `snapshot`, the input,
+    the outputs (`output`, `rejects` or None), the summary's `records` and `rejected`
+    counters, the `options` that must not change, and `finished`: taken at the end of
+    the input, after the engine's `finish`."""
+
+    snapshot: bytes
+    input: InputState
+    output: OutputState
+    rejects: OutputState | None
+    records: int
+    rejected: dict[str, int]
+    options: dict[str, Any]
+    finished: bool = False
+    cep_version: str = ""
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder(Checkpoint)
+
+
+def encode(checkpoint: Checkpoint) -> bytes:
+    body = _ENCODER.encode(checkpoint)
+    return _HEAD.pack(MAGIC, FORMAT, len(body), zlib.crc32(body)) + body
+
+
+def decode(data: bytes) -> Checkpoint:
+    """A checkpoint's contents; CheckpointError when the bytes are not a whole one."""
+    if len(data) < _HEAD.size or not data.startswith(MAGIC):
+        raise CheckpointError("it is not a cep checkpoint")
+    _, version, length, crc = _HEAD.unpack_from(data)
+    if version != FORMAT:
+        raise CheckpointError(
+            f"it is of checkpoint format {version}; this cep reads format {FORMAT} only"
+        )
+    body = memoryview(data)[_HEAD.size :]
+    if len(body) != length:
+        raise CheckpointError(f"it is damaged ({len(body)} of {length} bytes: truncated?)")
+    if zlib.crc32(body) != crc:
+        raise CheckpointError("it is damaged (its checksum does not match)")
+    try:
+        return _DECODER.decode(body)
+    except msgspec.DecodeError as error:
+        raise CheckpointError(f"it is damaged ({error})") from None
+
+
+def path_in(folder: str) -> str:
+    return os.path.join(folder, NAME)
+
+
+def read(folder: str) -> Checkpoint | None:
+    """The checkpoint in `folder`, None when there is none yet; CheckpointError when it
+    cannot be read or used."""
+    path = path_in(folder)
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise CheckpointError(f"cannot read it: {error.strerror or error}") from None
+    return decode(data)
+
+
+def write(folder: str, checkpoint: Checkpoint) -> None:
+    """Replace the checkpoint in `folder` atomically (created with the folder)."""
+    os.makedirs(folder, exist_ok=True)
+    data = encode(checkpoint)
+    temporary = os.path.join(folder, f".{NAME}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path_in(folder))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    sync_folder(folder)
+
+
+def sync_folder(folder: str) -> None:
+    """fsync a folder, so that a rename in it is on disk (where the system allows)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def remove_leftovers(folder: str) -> None:
+    """Temporary files of writes that a kill interrupted."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(f".{NAME}.") and name.endswith(".tmp"):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(folder, name))

@@ -1,0 +1,70 @@
+"""Clean stops: SIGINT or SIGTERM asks the run to stop at the next batch boundary.
+
+The handler only sets a flag while the run works on a batch (so a batch is matched,
+written and checkpointed whole); while the run waits for input it raises `Stop` there,
+since waiting on a quiet feed could last forever. A second signal ends the process at
+once, with the same exit status."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+#: the exit status of a run stopped by each signal (128 + its number)
+EXIT_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+class Stop(Exception):
+    """Raised where the run waits for input when a stop is asked for."""
+
+
+class StopSignals:
+    """SIGINT and SIGTERM handlers for one run (`install`, `restore`); `signal` is the
+    first one received, None while none came."""
+
+    def __init__(self) -> None:
+        self.signal: signal.Signals | None = None
+        self._waiting = False
+        self._old: dict[signal.Signals, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signal is not None
+
+    @property
+    def exit_status(self) -> int:
+        return EXIT_STATUS.get(self.signal, 1) if self.signal is not None else 0
+
+    def install(self) -> None:
+        for number in EXIT_STATUS:
+            self._old[number] = signal.signal(number, self._handle)
+
+    def restore(self) -> None:
+        for number, handler in self._old.items():
+            signal.signal(number, handler)
+        self._old.clear()
+
+    def _handle(self, number: int, frame: FrameType | None) -> None:
+        if self.signal is not None:  # the second: stop now
+            sys.stderr.flush()
+            os._exit(EXIT_STATUS.get(signal.Signals(number), 1))
+        self.signal = signal.Signals(number)
+        if self._waiting:
+            self._waiting = False
+            raise Stop
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Around a wait for input: a stop asked for before or during it raises `Stop`."""
+        if self.signal is not None:
+            raise Stop
+        self._waiting = True
+        try:
+            yield
+        finally:
+            self._waiting = False
