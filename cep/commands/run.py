@@ -145,7 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except ValueError as error:
             return _usage(f"--checkpoint-every: {error}")
         try:
-            saved = open_checkpoint(args.checkpoint, args.input, fmt, _fixed(args, delay))
+            saved = open_checkpoint(args.checkpoint, args.input, fmt, _fixed(args))
         except CheckpointError as error:
             return _usage(f"cannot resume from {path_in(args.checkpoint)}: {error}")
     # what is loaded so far (modules, rules) lives as long as the run: keep the garbage
@@ -172,10 +172,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     try:
         engine = _open_engine(args, rules, checked.schemas, options, saved)
-    except (ValueError, SnapshotError) as error:
+        if args.checkpoint and saved is None:
+            engine.snapshot()  # (an engine that cannot take one says so now)
+    except (ValueError, SnapshotError, NotImplementedError) as error:
         rejects.close()
         if isinstance(error, SnapshotError):
             return _usage(f"cannot resume from {path_in(args.checkpoint)}: {error}")
+        if isinstance(error, NotImplementedError):
+            return _usage(f"--checkpoint with --engine {args.engine}: {error}")
         return _usage(str(error))
     if not isinstance(engine, InterpreterEngine):
         refused = fast_refusals(rules)
@@ -198,7 +202,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     keeper = None
     if args.checkpoint:
         keeper = Checkpointer(
-            args.checkpoint, every, args.input, fmt, _fixed(args, delay), args.output,
+            args.checkpoint, every, args.input, fmt, _fixed(args), args.output,
             None if output is sys.stdout else output, args.rejects, rejects.stream,
         )  # fmt: skip
     signals = StopSignals()
@@ -235,16 +239,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         if keeper is not None:
             keeper.take(engine, progress, rejects.counts)
 
-    def stopped() -> None:
-        """A clean stop: the checkpoint of what was fed, and where the run stopped."""
+    def stopped() -> str:
+        """A clean stop: the checkpoint of what was fed; where the run stopped."""
         if keeper is not None:
             keeper.take(engine, progress, rejects.counts)
             how = f"checkpoint in {args.checkpoint}: run the same command to resume"
         else:
             how = "no --checkpoint: a run again starts over"
         name = signals.signal.name if signals.signal is not None else "a signal"
-        print(f"cep run: stopped by {name} after {where(progress, args.input)}; {how}",
-              file=sys.stderr)  # fmt: skip
+        return f"cep run: stopped by {name} after {where(progress, args.input)}; {how}"
 
     signals.install()
     try:
@@ -256,14 +259,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return signals.exit_status if status == EXIT_OK and signals.requested else status
 
 
-def _fixed(args: argparse.Namespace, delay: int) -> dict[str, Any]:
-    """The options a resume must share with the run it resumes."""
+def _fixed(args: argparse.Namespace) -> dict[str, Any]:
+    """The options a resume must share with the run it resumes (how the input is read,
+    where the outputs go; the allowed delay and the cap on runs may change)."""
     return {
         "type": args.type,
         "type_field": args.type_field,
         "time_field": args.time_field,
-        "allowed_delay": delay,
-        "max_runs_per_key": args.max_runs_per_key,
         "output": args.output if args.output == "-" else os.path.abspath(args.output),
         "rejects": args.rejects and os.path.abspath(args.rejects),
     }
@@ -316,12 +318,13 @@ def _write(
     output: TextIO | IO[str],
     rejects: RejectsWriter,
     totals: Callable[[], tuple[int, Stats]],
-    stopped: Callable[[], None],
+    stopped: Callable[[], str],
 ) -> int:
     """Write the reports (UTF-8 JSON lines) as they come; bad input and a closed output
     end the run cleanly; a `Stop` calls `stopped` with the outputs still open; then the
     summary."""
     streaming = args.input == "-"
+    stop = ""
     try:
         for lines in produced:
             if not lines:
@@ -330,7 +333,7 @@ def _write(
             if streaming:
                 output.flush()
     except Stop:
-        stopped()
+        stop = stopped()
     except SourceError as error:
         return _usage(str(error))
     except BrokenPipeError:
@@ -350,6 +353,8 @@ def _write(
     if not args.quiet:
         records, stats = totals()
         print(summary(records, rejects.counts, stats), file=sys.stderr)
+    if stop:
+        print(stop, file=sys.stderr)
     return EXIT_OK
 
 

@@ -1,0 +1,116 @@
+"""Helpers of the checkpoint tests: `cep run` as a real process, killed and resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATOR = Path("/work/shared/bench/gen_payments.py")
+PAYMENTS = str(ROOT / "rules" / "payments.cep")
+
+
+def cep_run(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cep.cli", "run", *args]
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+@dataclass
+class Outcome:
+    code: int
+    stderr: str
+
+
+def run(command: list[str], stdin: bytes | None = None, timeout: float = 300) -> Outcome:
+    done = subprocess.run(
+        command, input=stdin, capture_output=True, env=environment(), timeout=timeout
+    )
+    return Outcome(done.returncode, done.stderr.decode())
+
+
+def start(command: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment()
+    )
+
+
+def during_write(process: subprocess.Popen[bytes], folder: Path, limit: float) -> bool:
+    """Wait (up to `limit` seconds) until a checkpoint is being written; whether one was."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            names = []
+        if any(name.endswith(".tmp") for name in names):
+            return True
+    return False
+
+
+def interrupted(
+    command: list[str],
+    folder: Path,
+    kills: int,
+    rng: random.Random,
+    sig: signal.Signals = signal.SIGKILL,
+    window: tuple[float, float] = (0.5, 3.0),
+) -> dict[str, int]:
+    """Run `command` to its end, stopped `kills` times by `sig` (every third SIGKILL
+    while a checkpoint is being written) and started again each time; how the stops
+    went: `kills` landed, `in_write` of them during a write, `finished` early."""
+    seen = {"kills": 0, "in_write": 0, "finished": 0, "restarts": 0}
+    for k in range(kills):
+        process = start(command)
+        landed = False
+        if sig == signal.SIGKILL and k % 3 == 2:
+            time.sleep(window[0])
+            if during_write(process, folder, window[1] * 3):
+                process.send_signal(sig)
+                seen["in_write"] += 1
+                landed = True
+        if not landed:
+            time.sleep(rng.uniform(*window))
+            if process.poll() is None:
+                process.send_signal(sig)
+                landed = True
+        _, err = process.communicate(timeout=300)
+        seen["restarts"] += 1
+        if landed and process.returncode != 0:
+            seen["kills"] += 1
+            expected = -signal.SIGKILL if sig == signal.SIGKILL else 128 + sig
+            assert process.returncode == expected, err.decode()[-2000:]
+            if sig != signal.SIGKILL:
+                assert "run the same command to resume" in err.decode()
+        else:
+            assert process.returncode == 0, err.decode()[-2000:]
+            seen["finished"] += 1
+            break
+    return seen
+
+
+def same_lines(a: Path, b: Path) -> None:
+    """Two files of JSON lines hold the same values, line by line."""
+    if a.read_bytes() == b.read_bytes():
+        return
+    left, right = a.read_text().splitlines(), b.read_text().splitlines()
+    assert len(left) == len(right), f"{a}: {len(left)} lines, {b}: {len(right)}"
+    for i, (x, y) in enumerate(zip(left, right, strict=True)):
+        assert json.loads(x) == json.loads(y), f"line {i + 1} differs"
+
+
+def summary_of(stderr: str) -> str:
+    """The summary of a run's standard error (without the lines about stops and rule
+    changes)."""
+    return "\n".join(line for line in stderr.splitlines() if not line.startswith("cep run:"))

@@ -1,0 +1,100 @@
+"""Crash tests of `cep run --checkpoint`: a run killed at random moments (SIGKILL, a
+checkpoint write included) or stopped (SIGTERM), and started again each time with the
+same command, ends with the output, rejects and summary of a run never interrupted."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.checkpoints import (
+    GENERATOR,
+    PAYMENTS,
+    cep_run,
+    interrupted,
+    run,
+    same_lines,
+    summary_of,
+)
+
+pytestmark = pytest.mark.skipif(not GENERATOR.exists(), reason="no payments generator")
+
+
+@pytest.fixture(scope="session")
+def feeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A generated feed of 1M payments, its first 20,000 lines, and those shuffled a
+    little in time (for --allowed-delay)."""
+    folder = tmp_path_factory.mktemp("feeds")
+    subprocess.run(
+        [sys.executable, str(GENERATOR), "1000000", str(folder / "payments")], check=True
+    )
+    big = folder / "payments.jsonl"
+    lines = big.read_bytes().splitlines(keepends=True)
+    small = folder / "small.jsonl"
+    small.write_bytes(b"".join(lines[:20_000]))
+    rng = random.Random(5)
+    order = sorted(range(20_000), key=lambda i: i + rng.uniform(0, 40))
+    shuffled = folder / "shuffled.jsonl"
+    shuffled.write_bytes(b"".join(lines[i] for i in order))
+    return {"big": big, "small": small, "shuffled": shuffled}
+
+
+def _fast_snapshots() -> bool:
+    from cep.api import load_rules
+    from cep.engine import EngineOptions, open_engine
+    from cep.lang.checker import check_paths
+
+    checked = check_paths([PAYMENTS])
+    engine = open_engine(load_rules(checked, None), checked.schemas, EngineOptions(), "fast")
+    try:
+        engine.snapshot()
+    except NotImplementedError:
+        return False
+    return True
+
+
+def _compare(tmp: Path, feed: Path, extra: list[str], every: str, kills: int,
+             sig: signal.Signals, seed: int, window: tuple[float, float]
+             ) -> dict[str, int]:  # fmt: skip
+    """An uninterrupted run and an interrupted one over `feed`: the same outputs."""
+    base = [PAYMENTS, "--input", str(feed), *extra]
+    reference = run(cep_run(*base, "--output", str(tmp / "ref.jsonl"),
+                            "--rejects", str(tmp / "ref.rej")))  # fmt: skip
+    assert reference.code == 0, reference.stderr
+    folder = tmp / "state"
+    command = cep_run(*base, "--output", str(tmp / "out.jsonl"), "--rejects",
+                      str(tmp / "out.rej"), "--checkpoint", str(folder),
+                      "--checkpoint-every", every)  # fmt: skip
+    seen = interrupted(command, folder, kills, random.Random(seed), sig, window)
+    last = run(command)  # (the run to the end, or a rerun of the finished one)
+    assert last.code == 0, last.stderr
+    same_lines(tmp / "out.jsonl", tmp / "ref.jsonl")
+    same_lines(tmp / "out.rej", tmp / "ref.rej")
+    assert summary_of(last.stderr) == summary_of(reference.stderr)
+    assert not [p for p in folder.iterdir() if p.name != "checkpoint"]
+    return seen
+
+
+def test_sigkill_interpreter(tmp_path: Path, feeds: dict[str, Path]) -> None:
+    seen = _compare(tmp_path, feeds["small"], [], "1500", 9,
+                    signal.SIGKILL, 1, (0.8, 2.5))  # fmt: skip
+    assert seen["kills"] >= 8 and seen["in_write"] >= 2, seen
+
+
+def test_sigterm_interpreter(tmp_path: Path, feeds: dict[str, Path]) -> None:
+    seen = _compare(tmp_path, feeds["small"], [], "3000", 4,
+                    signal.SIGTERM, 2, (1.0, 3.0))  # fmt: skip
+    assert seen["kills"] >= 3, seen
+
+
+def test_allowed_delay_shuffled(tmp_path: Path, feeds: dict[str, Path]) -> None:
+    extra = ["--allowed-delay", "20ms"]
+    seen = _compare(tmp_path, feeds["shuffled"], extra, "2000", 6, signal.SIGKILL, 3,
+                    (0.8, 2.5))  # fmt: skip
+    assert seen["kills"] >= 5, seen
+    assert (tmp_path / "ref.rej").stat().st_size  # (some events were late)
