@@ -76,6 +76,7 @@ class ByteLines:
         self.need = 0  # lines the next block must have (more than were pushed back)
         self.offset = offset  # the stream offset of `carry`'s first byte
         self.read_to = offset  # the stream offset of the end of what was read
+        self.interrupted: BaseException | None = None
 
     def _fill(self, buf: bytearray, start: int) -> int:
         """Read into `buf[start:]`; how many bytes came."""
@@ -87,6 +88,11 @@ class ByteLines:
         return len(chunk)
 
     def next_block(self) -> Block | None:
+        """The next block; an exception that interrupted a read which had whole lines
+        in hand is raised here, after those lines went on as a block."""
+        if self.interrupted is not None:
+            error, self.interrupted = self.interrupted, None
+            raise error
         size = max(self.size, self.need)
         self.need = 0
         carry = self.carry
@@ -101,7 +107,13 @@ class ByteLines:
                 buf[:filled] = carry
             else:
                 buf.extend(bytes(want))
-            got = self._fill(buf, filled)
+            try:
+                got = self._fill(buf, filled)
+            except BaseException as error:  # (a signal handler's, say, while we wait)
+                if not count:
+                    raise
+                self.interrupted = error  # the whole lines read go on first
+                break
             self.read_to += got
             if not got:
                 self.eof = True
