@@ -1,2 +1,3 @@
-"""What keeps a `cep run` alive as a service: checkpoints (`checkpoint`), the input's
-and outputs' positions (`positions`) and clean stops on a signal (`stopping`)."""
+"""Keeping a run alive: checkpoints (`checkpoint`, `host`), the input's and outputs'
+positions (`positions`), clean stops on a signal (`stopping`), rules reloaded while
+running (`watch`)."""
