@@ -62,16 +62,15 @@ def during_write(process: subprocess.Popen[bytes], folder: Path, limit: float) -
 def interrupted(
     command: list[str],
     folder: Path,
-    kills: int,
+    stops: list[signal.Signals],
     rng: random.Random,
-    sig: signal.Signals = signal.SIGKILL,
     window: tuple[float, float] = (0.5, 3.0),
 ) -> dict[str, int]:
-    """Run `command` to its end, stopped `kills` times by `sig` (every third SIGKILL
-    while a checkpoint is being written) and started again each time; how the stops
-    went: `kills` landed, `in_write` of them during a write, `finished` early."""
-    seen = {"kills": 0, "in_write": 0, "finished": 0, "restarts": 0}
-    for k in range(kills):
+    """Run `command` again and again, each time stopped by the next of `stops` (every
+    third SIGKILL while a checkpoint is being written, the others after a random time
+    in `window`) until the list ends or a run ends by itself; how the stops went."""
+    seen = {"SIGKILL": 0, "SIGTERM": 0, "SIGINT": 0, "in_write": 0, "finished": 0}
+    for k, sig in enumerate(stops):
         process = start(command)
         landed = False
         if sig == signal.SIGKILL and k % 3 == 2:
@@ -86,13 +85,12 @@ def interrupted(
                 process.send_signal(sig)
                 landed = True
         _, err = process.communicate(timeout=300)
-        seen["restarts"] += 1
         if landed and process.returncode != 0:
-            seen["kills"] += 1
             expected = -signal.SIGKILL if sig == signal.SIGKILL else 128 + sig
             assert process.returncode == expected, err.decode()[-2000:]
             if sig != signal.SIGKILL:
                 assert "run the same command to resume" in err.decode()
+            seen[sig.name] += 1
         else:
             assert process.returncode == 0, err.decode()[-2000:]
             seen["finished"] += 1

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(not GENERATOR.exists(), reason="no payments gene
 
 @pytest.fixture(scope="session")
 def feeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A generated feed of 1M payments, its first 20,000 lines, and those shuffled a
+    """A generated feed of 1M payments, its first 8,000 lines, and those shuffled a
     little in time (for --allowed-delay)."""
     folder = tmp_path_factory.mktemp("feeds")
     subprocess.run(
@@ -36,9 +36,9 @@ def feeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     big = folder / "payments.jsonl"
     lines = big.read_bytes().splitlines(keepends=True)
     small = folder / "small.jsonl"
-    small.write_bytes(b"".join(lines[:20_000]))
+    small.write_bytes(b"".join(lines[:8_000]))
     rng = random.Random(5)
-    order = sorted(range(20_000), key=lambda i: i + rng.uniform(0, 40))
+    order = sorted(range(8_000), key=lambda i: i + rng.uniform(0, 40))
     shuffled = folder / "shuffled.jsonl"
     shuffled.write_bytes(b"".join(lines[i] for i in order))
     return {"big": big, "small": small, "shuffled": shuffled}
@@ -58,8 +58,8 @@ def _fast_snapshots() -> bool:
     return True
 
 
-def _compare(tmp: Path, feed: Path, extra: list[str], every: str, kills: int,
-             sig: signal.Signals, seed: int, window: tuple[float, float]
+def _compare(tmp: Path, feed: Path, extra: list[str], every: str,
+             stops: list[signal.Signals], seed: int, window: tuple[float, float]
              ) -> dict[str, int]:  # fmt: skip
     """An uninterrupted run and an interrupted one over `feed`: the same outputs."""
     base = [PAYMENTS, "--input", str(feed), *extra]
@@ -70,7 +70,7 @@ def _compare(tmp: Path, feed: Path, extra: list[str], every: str, kills: int,
     command = cep_run(*base, "--output", str(tmp / "out.jsonl"), "--rejects",
                       str(tmp / "out.rej"), "--checkpoint", str(folder),
                       "--checkpoint-every", every)  # fmt: skip
-    seen = interrupted(command, folder, kills, random.Random(seed), sig, window)
+    seen = interrupted(command, folder, stops, random.Random(seed), window)
     last = run(command)  # (the run to the end, or a rerun of the finished one)
     assert last.code == 0, last.stderr
     same_lines(tmp / "out.jsonl", tmp / "ref.jsonl")
@@ -80,21 +80,49 @@ def _compare(tmp: Path, feed: Path, extra: list[str], every: str, kills: int,
     return seen
 
 
+KILL, TERM, INT = signal.SIGKILL, signal.SIGTERM, signal.SIGINT
+
+
 def test_sigkill_interpreter(tmp_path: Path, feeds: dict[str, Path]) -> None:
-    seen = _compare(tmp_path, feeds["small"], [], "1500", 9,
-                    signal.SIGKILL, 1, (0.8, 2.5))  # fmt: skip
-    assert seen["kills"] >= 8 and seen["in_write"] >= 2, seen
+    seen = _compare(tmp_path, feeds["small"], [], "1024", [KILL] * 10, 1, (0.8, 1.6))
+    assert seen["SIGKILL"] >= 9 and seen["in_write"] >= 2, seen
 
 
 def test_sigterm_interpreter(tmp_path: Path, feeds: dict[str, Path]) -> None:
-    seen = _compare(tmp_path, feeds["small"], [], "3000", 4,
-                    signal.SIGTERM, 2, (1.0, 3.0))  # fmt: skip
-    assert seen["kills"] >= 3, seen
+    seen = _compare(tmp_path, feeds["small"], [], "2000", [TERM, INT, TERM], 2, (1.0, 2.0))
+    assert seen["SIGTERM"] + seen["SIGINT"] >= 2, seen
 
 
 def test_allowed_delay_shuffled(tmp_path: Path, feeds: dict[str, Path]) -> None:
     extra = ["--allowed-delay", "20ms"]
-    seen = _compare(tmp_path, feeds["shuffled"], extra, "2000", 6, signal.SIGKILL, 3,
-                    (0.8, 2.5))  # fmt: skip
-    assert seen["kills"] >= 5, seen
+    seen = _compare(tmp_path, feeds["shuffled"], extra, "1024", [KILL, TERM] * 3, 3,
+                    (0.8, 1.6))  # fmt: skip
+    assert seen["SIGKILL"] + seen["SIGTERM"] >= 5, seen
     assert (tmp_path / "ref.rej").stat().st_size  # (some events were late)
+
+
+@pytest.mark.skipif(not _fast_snapshots(), reason="the fast path takes no snapshots yet")
+def test_million_events_fast(tmp_path: Path, feeds: dict[str, Path]) -> None:
+    """1M events on the fast path, killed 10 times (some during checkpoint writes) and
+    stopped 3 times by SIGTERM, on the way to the end."""
+    stops = [KILL, KILL, KILL, TERM] * 3 + [KILL]
+    extra = ["--engine", "fast"]
+    seen = _compare(tmp_path, feeds["big"], extra, "100000", stops, 4, (2.0, 4.0))
+    assert seen["SIGKILL"] >= 9 and seen["SIGTERM"] >= 2 and seen["in_write"] >= 2, seen
+
+
+@pytest.mark.skipif(not _fast_snapshots(), reason="the fast path takes no snapshots yet")
+def test_engines_take_over_each_other(tmp_path: Path, feeds: dict[str, Path]) -> None:
+    """A checkpoint of one engine resumes on another: interpreter, fast, auto in turn."""
+    feed = feeds["small"]
+    base = [PAYMENTS, "--input", str(feed)]
+    reference = run(cep_run(*base, "--output", str(tmp_path / "ref.jsonl")))
+    folder = tmp_path / "state"
+    for engine in ("interpreter", "fast", "auto", "interpreter"):
+        command = cep_run(*base, "--output", str(tmp_path / "out.jsonl"), "--engine", engine,
+                          "--checkpoint", str(folder), "--checkpoint-every", "1024")  # fmt: skip
+        interrupted(command, folder, [TERM], random.Random(engine), (1.0, 1.5))
+    last = run(command)
+    assert last.code == 0, last.stderr
+    same_lines(tmp_path / "out.jsonl", tmp_path / "ref.jsonl")
+    assert summary_of(last.stderr) == summary_of(reference.stderr)
