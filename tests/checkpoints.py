@@ -33,9 +33,9 @@ class Outcome:
     stderr: str
 
 
-def run(command: list[str], stdin: bytes | None = None, timeout: float = 300) -> Outcome:
+def run(command: list[str], stdin: bytes | None = None, cwd: Path | None = None) -> Outcome:
     done = subprocess.run(
-        command, input=stdin, capture_output=True, env=environment(), timeout=timeout
+        command, input=stdin, capture_output=True, env=environment(), timeout=300, cwd=cwd
     )
     return Outcome(done.returncode, done.stderr.decode())
 

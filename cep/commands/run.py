@@ -266,8 +266,8 @@ def _fixed(args: argparse.Namespace) -> dict[str, Any]:
         "type": args.type,
         "type_field": args.type_field,
         "time_field": args.time_field,
-        "output": args.output if args.output == "-" else os.path.abspath(args.output),
-        "rejects": args.rejects and os.path.abspath(args.rejects),
+        "output": args.output,
+        "rejects": args.rejects,
     }
 
 
