@@ -32,8 +32,9 @@ from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
 from cep.runtime.trace import RunTracer
 from cep.service import positions
 from cep.service.checkpoint import Checkpoint, CheckpointError, path_in
-from cep.service.host import DEFAULT_EVERY, Checkpointer, Every, Progress, open_checkpoint, where
-from cep.service.stopping import Stop, StopSignals
+from cep.service.feed import Feed
+from cep.service.host import DEFAULT_EVERY, Checkpointer, Every, Progress, open_checkpoint
+from cep.service.stopping import Stop
 
 EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -205,58 +206,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             args.checkpoint, every, args.input, fmt, _fixed(args), args.output,
             None if output is sys.stdout else output, args.rejects, rejects.stream,
         )  # fmt: skip
-    signals = StopSignals()
-    batch_size = every.events
-
-    def reports() -> Iterator[bytes]:
-        fields, schemas = engine.fields(), checked.schemas
-        with _batches(args, fmt, fields, schemas, engine.prepare, progress, batch_size) as batches:
-            found = iter(batches)
-            while True:
-                with signals.waiting():
-                    batch = next(found, None)
-                if batch is None:
-                    break
-                progress.records += len(batch) + len(batch.rejects)
-                lines = engine.feed_lines(batch)
-                _write_rejects(rejects, batch.rejects, lates)
-                yield lines  # (written when the next is asked for)
-                if batch.position is not None:
-                    progress.offset, progress.line = batch.position
-                progress.fed += 1
-                if signals.requested:
-                    raise Stop
-                if keeper is not None and keeper.due(progress):
-                    keeper.take(engine, progress, rejects.counts)
-        if signals.requested:
-            raise Stop
-        if progress.finished and not progress.fed:
-            return  # (a finished run resumed on an input with nothing more)
-        yield engine.finish_lines(flush=args.flush)
-        progress.finished = True
-        for tracer, matcher in tracers:
-            tracer.finish(matcher)
-        if keeper is not None:
-            keeper.take(engine, progress, rejects.counts)
-
-    def stopped() -> str:
-        """A clean stop: the checkpoint of what was fed; where the run stopped."""
-        if keeper is not None:
-            keeper.take(engine, progress, rejects.counts)
-            how = f"checkpoint in {args.checkpoint}: run the same command to resume"
-        else:
-            how = "no --checkpoint: a run again starts over"
-        name = signals.signal.name if signals.signal is not None else "a signal"
-        return f"cep run: stopped by {name} after {where(progress, args.input)}; {how}"
-
-    signals.install()
+    feed = Feed(
+        engine, lambda: _batches(args, fmt, engine.fields(), checked.schemas, engine.prepare,
+                                 progress, every.events),
+        rejects, lates, progress, keeper, args.input, args.flush,
+        at_end=lambda: [tracer.finish(matcher) for tracer, matcher in tracers],
+    )  # fmt: skip
+    feed.signals.install()
     try:
-        status = _write(
-            args, reports(), output, rejects, lambda: (progress.records, engine.stats()), stopped
-        )
+        status = _write(args, feed, output, rejects)
     finally:
-        signals.restore()
-    return signals.exit_status if status == EXIT_OK and signals.requested else status
+        feed.signals.restore()
+    return status if feed.exit_status is None else feed.exit_status
 
 
 def _fixed(args: argparse.Namespace) -> dict[str, Any]:
@@ -314,26 +275,23 @@ def _open_engine(
 
 def _write(
     args: argparse.Namespace,
-    produced: Iterator[bytes],
+    feed: Feed,
     output: TextIO | IO[str],
     rejects: RejectsWriter,
-    totals: Callable[[], tuple[int, Stats]],
-    stopped: Callable[[], str],
 ) -> int:
     """Write the reports (UTF-8 JSON lines) as they come; bad input and a closed output
-    end the run cleanly; a `Stop` calls `stopped` with the outputs still open; then the
-    summary."""
+    end the run cleanly; a `Stop` is taken (`Feed.stopped`) with the outputs still open;
+    then the summary, and where a stop left the run."""
     streaming = args.input == "-"
-    stop = ""
     try:
-        for lines in produced:
+        for lines in feed.reports():
             if not lines:
                 continue
             _write_utf8(output, lines)
             if streaming:
                 output.flush()
     except Stop:
-        stop = stopped()
+        feed.stopped()
     except SourceError as error:
         return _usage(str(error))
     except BrokenPipeError:
@@ -351,10 +309,9 @@ def _write(
             pass
         rejects.close()
     if not args.quiet:
-        records, stats = totals()
-        print(summary(records, rejects.counts, stats), file=sys.stderr)
-    if stop:
-        print(stop, file=sys.stderr)
+        print(summary(feed.progress.records, rejects.counts, feed.engine.stats()), file=sys.stderr)
+    if feed.stop_line:
+        print(feed.stop_line, file=sys.stderr)
     return EXIT_OK
 
 
@@ -366,13 +323,6 @@ def _write_utf8(output: TextIO | IO[str], text: bytes) -> None:
         return
     output.flush()
     buffer.write(text)
-
-
-def _write_rejects(writer: RejectsWriter, found: list[Reject], lates: list[Reject]) -> None:
-    """A batch's rejects, bad lines and late events together, in line order."""
-    for reject in sorted([*found, *lates], key=lambda r: r.line):
-        writer.write(reject)
-    lates.clear()
 
 
 def _compile_first(args: argparse.Namespace, fmt: str, rules: list, schemas: Any) -> None:

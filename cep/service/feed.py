@@ -1,0 +1,96 @@
+"""The main loop of `cep run`: batches into the engine, reports out, checkpoints between
+batches, a clean stop on a signal.
+
+The loop is a generator of report bytes: the host writes each item before it asks for
+the next, so the code after a `yield` runs with that batch's reports written; that is
+where a checkpoint may be taken (the checkpointer flushes and fsyncs the outputs)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from cep.engine import RuleEngine
+from cep.io.rejects import RejectsWriter
+from cep.io.sources import Reject
+from cep.service.host import Checkpointer, Progress, where
+from cep.service.stopping import Stop, StopSignals
+
+
+@dataclass
+class Feed:
+    """One run's loop. `batches` opens the input (read on from `progress`); `lates`
+    is where the engine's `on_late` puts late events; `at_end` runs after `finish`
+    (tracers)."""
+
+    engine: RuleEngine
+    batches: Callable[[], AbstractContextManager[Iterable[Any]]]
+    rejects: RejectsWriter
+    lates: list[Reject]
+    progress: Progress
+    keeper: Checkpointer | None
+    input_path: str
+    flush: bool = False
+    at_end: Callable[[], None] = lambda: None
+    signals: StopSignals = field(default_factory=StopSignals)
+    #: the line saying where the run stopped, after a stop
+    stop_line: str = ""
+
+    def reports(self) -> Iterator[bytes]:
+        """The reports, batch by batch, then those of the end; `Stop` at a stop."""
+        engine, progress, keeper, signals = self.engine, self.progress, self.keeper, self.signals
+        with self.batches() as batches:
+            found = iter(batches)
+            while True:
+                with signals.waiting():
+                    batch = next(found, None)
+                if batch is None:
+                    break
+                progress.records += len(batch) + len(batch.rejects)
+                lines = engine.feed_lines(batch)
+                write_rejects(self.rejects, batch.rejects, self.lates)
+                yield lines  # (written when the next is asked for)
+                if batch.position is not None:
+                    progress.offset, progress.line = batch.position
+                progress.fed += 1
+                if signals.requested:
+                    raise Stop
+                if keeper is not None and keeper.due(progress):
+                    keeper.take(engine, progress, self.rejects.counts)
+        if signals.requested:
+            raise Stop
+        if progress.finished and not progress.fed:
+            return  # (a finished run resumed on an input with nothing more)
+        yield engine.finish_lines(flush=self.flush)
+        progress.finished = True
+        self.at_end()
+        if keeper is not None:
+            keeper.take(engine, progress, self.rejects.counts)
+
+    def stopped(self) -> None:
+        """A clean stop: the checkpoint of what was fed, and the line saying where the run
+        stopped and how to resume (`stop_line`)."""
+        if self.keeper is not None:
+            self.keeper.take(self.engine, self.progress, self.rejects.counts)
+            how = f"checkpoint in {self.keeper.folder}: run the same command to resume"
+        else:
+            how = "no --checkpoint: a run again starts over"
+        sig = self.signals.signal
+        name = sig.name if sig is not None else "a signal"
+        self.stop_line = (
+            f"cep run: stopped by {name} after {where(self.progress, self.input_path)}; {how}"
+        )
+
+    @property
+    def exit_status(self) -> int | None:
+        """130 or 143 after a stop, else None."""
+        return self.signals.exit_status if self.stop_line else None
+
+
+def write_rejects(writer: RejectsWriter, found: list[Reject], lates: list[Reject]) -> None:
+    """A batch's rejects, bad lines and late events together, in line order."""
+    for reject in sorted([*found, *lates], key=lambda r: r.line):
+        writer.write(reject)
+    lates.clear()
