@@ -81,8 +81,9 @@ class ByteLines:
     def _fill(self, buf: bytearray, start: int) -> int:
         """Read into `buf[start:]`; how many bytes came."""
         if self.readinto is not None:
-            with memoryview(buf) as view:
-                return self.readinto(view[start:]) or 0  # type: ignore[no-any-return]
+            # (both views released even when the read raises: `buf` is resized after)
+            with memoryview(buf) as view, view[start:] as part:
+                return self.readinto(part) or 0  # type: ignore[no-any-return]
         chunk = self.read(len(buf) - start)
         buf[start : start + len(chunk)] = chunk
         return len(chunk)

@@ -107,8 +107,10 @@ class Checkpointer:
         self._last_time = time.monotonic()
 
     def _input(self, progress: Progress) -> InputState:
-        state = InputState(self.input_path, self.format, progress.line, progress.offset)
-        if self.input_path != "-":
+        stdin = self.input_path == "-"
+        offset = None if stdin else progress.offset  # (standard input cannot seek)
+        state = InputState(self.input_path, self.format, progress.line, offset)
+        if not stdin:
             identity = self._identity
             if identity is None or identity[1] < positions.HEAD:
                 identity = self._identity = positions.input_identity(self.input_path)
