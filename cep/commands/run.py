@@ -291,7 +291,12 @@ def _write(
             if streaming:
                 output.flush()
     except Stop:
-        feed.stopped()
+        try:
+            feed.stopped()
+        except CheckpointError as error:
+            return _usage(str(error))
+    except CheckpointError as error:  # (one that could not be written)
+        return _usage(str(error))
     except SourceError as error:
         return _usage(str(error))
     except BrokenPipeError:

@@ -8,6 +8,7 @@ File outputs are flushed to disk before the checkpoint that counts their bytes."
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -102,7 +103,12 @@ class Checkpointer:
             finished=progress.finished,
             cep_version=_version(),
         )
-        checkpoint.write(self.folder, state)
+        try:
+            checkpoint.write(self.folder, state)
+        except OSError as error:
+            raise CheckpointError(
+                f"cannot write a checkpoint in {self.folder}: {error.strerror or error}"
+            ) from None
         self._last_records = progress.records
         self._last_time = time.monotonic()
 
@@ -146,8 +152,12 @@ def _shown(value: Any) -> str:
 def open_checkpoint(
     folder: str, input_path: str, format: str, options: dict[str, Any]
 ) -> Checkpoint | None:
-    """The checkpoint to resume from, None to start afresh; CheckpointError when there
-    is one that does not fit this run."""
+    """The checkpoint to resume from, None to start afresh (DIR made if need be);
+    CheckpointError when there is one that does not fit this run."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise CheckpointError(f"cannot make the folder: {error.strerror or error}") from None
     checkpoint.remove_leftovers(folder)
     saved = checkpoint.read(folder)
     if saved is None:
