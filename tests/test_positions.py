@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from cep.io.columnar import read_csv_batches, read_jsonl_batches, read_parquet_batches
+from cep.io.columnar import (
+    read_arrow_batches,
+    read_csv_batches,
+    read_jsonl_batches,
+    read_parquet_batches,
+)
 from cep.io.lines import ByteLines
 
 
@@ -84,3 +89,14 @@ def test_interrupted_read_hands_on_whole_lines() -> None:
     assert block is not None and len(block) == 10_000 and lines.offset == 20_000
     with pytest.raises(KeyboardInterrupt):
         lines.next_block()
+
+
+def test_arrow_rows_skipped(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    table = pa.Table.from_pylist([{"type": "A", "ts": 1000 + i} for i in range(100)])
+    with pa.ipc.new_file(str(tmp_path / "in.arrow"), table.schema) as writer:
+        for piece in table.to_batches(max_chunksize=30):
+            writer.write_batch(piece)
+    resumed = list(read_arrow_batches(str(tmp_path / "in.arrow"), batch_size=16, skip=61))
+    assert [int(n) for b in resumed for n in b.line] == list(range(62, 101))
+    assert resumed[-1].position == (None, 101)
