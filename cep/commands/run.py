@@ -250,10 +250,10 @@ def _open_engine(
     resumed from a checkpoint's snapshot when there is one (a line on standard error
     when rules changed since); ValueError saying why the fast path cannot take the
     rules, SnapshotError when the snapshot cannot be restored."""
+    if args.engine == "fast":
+        _check_fast(args, rules)
     if saved is not None:
         name = "interpreter" if args.engine == "auto" and args.trace else args.engine
-        if name == "fast":
-            _open_engine(args, rules, schemas, options)  # (only its checks)
         engine, changes = resume_engine(saved.snapshot, rules, schemas, options, name)
         if changes.any:
             print(f"cep run: rules changed since the checkpoint: {changes.describe()}",
@@ -261,16 +261,19 @@ def _open_engine(
         return engine
     if args.engine == "interpreter" or (args.engine == "auto" and args.trace):
         return open_engine(rules, schemas, options, "interpreter")
-    if args.engine == "fast":
-        refused = fast_refusals(rules)
-        if refused:
-            raise ValueError(
-                "--engine fast: "
-                + "; ".join(f"rule {n} cannot run compiled: {w}" for n, w in refused.items())
-            )
-        if args.trace:
-            raise ValueError("--trace needs the interpreter (--engine interpreter)")
     return open_engine(rules, schemas, options, args.engine)
+
+
+def _check_fast(args: argparse.Namespace, rules: list) -> None:
+    """ValueError unless `--engine fast` can run every rule (and no `--trace`)."""
+    refused = fast_refusals(rules)
+    if refused:
+        raise ValueError(
+            "--engine fast: "
+            + "; ".join(f"rule {n} cannot run compiled: {w}" for n, w in refused.items())
+        )
+    if args.trace:
+        raise ValueError("--trace needs the interpreter (--engine interpreter)")
 
 
 def _write(
