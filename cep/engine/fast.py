@@ -8,13 +8,15 @@ reports in."""
 
 from __future__ import annotations
 
-import itertools
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from cep.compile.fingerprint import rule_fingerprint
 from cep.compile.rule import CompiledRule
 from cep.engine.events import event_at, events_of, json_lines
 from cep.engine.protocol import EngineOptions
+from cep.engine.state import EngineState, RuleChanges, RuleState, array, dump, match_rules
 from cep.fast.engine import ColumnarRun, FastEngine
 from cep.fast.plan import fast_path_refusal
 from cep.io.validation import Validator
@@ -62,6 +64,10 @@ class FastPathEngine:
         self._validator = Validator(schemas)
         self._columns: ColumnarRun | None = None
         self._events: _EventRun | None = None
+        #: a restored state, put into the run made when first fed (`_resume`)
+        self._pending: EngineState | None = None
+        self._saved: list[RuleState | None] = []
+        self._finished = False
 
     @property
     def rule_names(self) -> list[str]:
@@ -91,6 +97,7 @@ class FastPathEngine:
                 allowed_delay_ms=self.options.allowed_delay_ms,
                 hold_all=self._hold_all,
             )  # fmt: skip
+            self._resume()
         return self._columns
 
     def _event_run(self) -> _EventRun:
@@ -101,6 +108,7 @@ class FastPathEngine:
             if self.options.json_lines:
                 raise TypeError("an engine made for JSON lines is fed batches")
             self._events = _EventRun(self.rules, self.options, self._indexes)
+            self._resume()
         return self._events
 
     def _matches(self) -> None:
@@ -146,6 +154,7 @@ class FastPathEngine:
 
     def finish(self, *, flush: bool = False) -> Sequence[Match]:
         self._matches()
+        self._finished = True
         if self._events is None and self._columns is not None:
             return self._columns.finish(flush=flush)
         return _reports(self.finish_keyed(flush=flush))
@@ -153,9 +162,11 @@ class FastPathEngine:
     def finish_lines(self, *, flush: bool = False) -> bytes:
         if not self.options.json_lines:
             return json_lines(self.finish(flush=flush))
+        self._finished = True
         return self._run().finish_lines(flush=flush).joined()
 
     def finish_keyed(self, *, flush: bool = False) -> Keyed:
+        self._finished = True
         if self._events is not None:
             return self._events.finish(flush)
         return self._run().finish_keyed(flush=flush)
@@ -166,7 +177,10 @@ class FastPathEngine:
         as events; None when they were simply the batch's, in order."""
         if self._events is not None:
             return self._events.taken
-        released = self._run().released
+        run = self._run()
+        if run.released_events is not None:
+            return run.released_events
+        released = run.released
         if released is None:
             return [] if self.options.allowed_delay_ms else None
         batch, seqs = released
@@ -180,6 +194,87 @@ class FastPathEngine:
             return self._events.stats()
         return self._run().stats()
 
+    def fingerprints(self) -> list[str]:
+        """Each rule's fingerprint (`cep.compile.fingerprint`)."""
+        return [rule_fingerprint(rule, self._schemas) for rule in self.rules]
+
+    def snapshot(self) -> bytes:
+        return dump(self.state())
+
+    def state(self) -> EngineState:
+        """The engine's state (`snapshot`'s, not yet encoded)."""
+        from cep.fast import snapshot
+
+        names, fingerprints = self.rule_names, self.fingerprints()
+        if self._events is None and self._columns is None:
+            if self._pending is None:  # (nothing fed, nothing restored)
+                rules = list(map(snapshot.empty_state, names, fingerprints))
+                return EngineState(engine="fast", allowed_delay_ms=self.options.allowed_delay_ms,
+                                   finished=self._finished, rules=rules)  # fmt: skip
+            # restored, nothing fed yet: the state as a run would hold it
+            other = FastPathEngine(self.rules, self._schemas, self.options,
+                                   indexes=self._indexes, hold_all=self._hold_all)  # fmt: skip
+            other._pending, other._saved = self._pending, self._saved
+            other._finished = self._finished
+            other._run()
+            return other.state()
+        clock: dict[str, Any] = {
+            "allowed_delay_ms": self.options.allowed_delay_ms, "finished": self._finished,
+        }  # fmt: skip
+        if self._events is not None:
+            run, orderer = self._events, self._events.orderer
+            clock.update(events_seen=run.events, late=run.late, next_seq=run.next_seq,
+                         max_seen=orderer.max_seen, floor=orderer.floor)  # fmt: skip
+            held = [event for _, _, event in sorted(orderer.waiting, key=lambda w: w[:2])]
+            fast_rules = run.engine.rules
+            materialize = _no_kept_events
+        else:
+            columns = self._run()
+            clock.update(events_seen=columns.events, late=columns.late, next_seq=columns.seq,
+                         max_seen=columns.max_seen, floor=columns.floor)  # fmt: skip
+            held = snapshot.held_events(columns.held.waiting(), columns.held.restored,
+                                        self._validator)  # fmt: skip
+            fast_rules = columns.engine.rules
+            materialize = columns._materialize
+        return snapshot.engine_state(fast_rules, names, fingerprints, clock, held, materialize)
+
+    def restore(self, state: EngineState) -> RuleChanges:
+        if self._events is not None or self._columns is not None or self._pending is not None:
+            raise RuntimeError("restore into an engine that has been fed nothing")
+        saved, changes = match_rules(state, self.rule_names, self.fingerprints())
+        self._pending, self._saved, self._finished = state, saved, state.finished
+        return changes
+
+    def _resume(self) -> None:
+        """The restored state put into the run just made."""
+        state = self._pending
+        if state is None:
+            return
+        from cep.engine.state import events_of as table_events
+        from cep.fast.snapshot import restore_rule
+
+        events = table_events(state.events)
+        held = [events[row] for row in array(state.held).tolist()]
+        if self._events is not None:
+            run, orderer = self._events, self._events.orderer
+            run.events, run.late, run.next_seq = state.events_seen, state.late, state.next_seq
+            orderer.max_seen, orderer.floor = state.max_seen, state.floor
+            orderer.waiting = [(event.ts, event.seq, event) for event in held]
+            heapq.heapify(orderer.waiting)
+            fast_rules = run.engine.rules
+        else:
+            columns = self._columns
+            assert columns is not None
+            columns.events, columns.late = state.events_seen, state.late
+            columns.seq = state.next_seq
+            columns.max_seen, columns.floor = state.max_seen, state.floor
+            columns.held.restored = sorted(held, key=lambda e: (e.ts, e.seq))
+            fast_rules = columns.engine.rules
+        for fast, saved in zip(fast_rules, self._saved, strict=True):
+            if saved is not None:
+                restore_rule(fast, saved, events)
+        self._pending = None
+
 
 class _EventRun:
     """Events in memory on the fast path: numbered and ordered within the allowed delay
@@ -189,7 +284,7 @@ class _EventRun:
         self.engine = FastEngine(rules, max_runs_per_key=options.max_runs_per_key, indexes=indexes)
         self.orderer = EventOrderer(options.allowed_delay_ms)
         self.on_late = options.on_late
-        self.seq = itertools.count()
+        self.next_seq = 0
         self.events = 0
         self.late = 0
         #: the events the last call matched, in order
@@ -199,7 +294,8 @@ class _EventRun:
         orderer = self.orderer
         released: list[Event] = []
         for event in events:
-            event.seq = next(self.seq)
+            event.seq = self.next_seq
+            self.next_seq += 1
             self.events += 1
             if orderer.is_late(event):
                 self.late += 1
@@ -226,6 +322,10 @@ class _EventRun:
         stats = self.engine.stats()
         stats.events, stats.late, stats.held_events = self.events, self.late, self.orderer.held
         return stats
+
+
+def _no_kept_events(kept: Any) -> Event:
+    raise TypeError("events fed in memory are kept as they are")
 
 
 def _reports(keyed: Keyed) -> list[Match]:
