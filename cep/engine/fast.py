@@ -207,11 +207,7 @@ class FastPathEngine:
 
         names, fingerprints = self.rule_names, self.fingerprints()
         if self._events is None and self._columns is None:
-            if self._pending is None:  # (nothing fed, nothing restored)
-                rules = list(map(snapshot.empty_state, names, fingerprints))
-                return EngineState(engine="fast", allowed_delay_ms=self.options.allowed_delay_ms,
-                                   finished=self._finished, rules=rules)  # fmt: skip
-            # restored, nothing fed yet: the state as a run would hold it
+            # fed nothing yet (maybe restored): the state as a run would hold it
             other = FastPathEngine(self.rules, self._schemas, self.options,
                                    indexes=self._indexes, hold_all=self._hold_all)  # fmt: skip
             other._pending, other._saved = self._pending, self._saved

@@ -169,11 +169,6 @@ def renumber(state: RuleState, new_row: np.ndarray) -> None:
         setattr(state, name, ints(new_row[array(getattr(state, name))]))
 
 
-def empty_state(name: str, fingerprint: str) -> RuleState:
-    """A rule with no state (nothing matched yet)."""
-    return RuleState(name=name, fingerprint=fingerprint, counters=dict.fromkeys(COUNTERS, 0))
-
-
 def _timers(T: Any, n: int) -> list[tuple[int, int, int, int]]:
     """The rule's pending timers, earliest first."""
     head = int(T.sc[tables.S_QUEUE])

@@ -1,0 +1,270 @@
+"""Snapshot and restore on the fast path: an engine cut anywhere in its input, its
+snapshot loaded and restored into a fresh engine that is fed the rest, reports and
+counts exactly as one engine fed everything (fed batches or events, with and without
+an allowed delay, reports as matches or as JSON lines)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from cep.api import load_rules
+from cep.engine import EngineOptions, SnapshotError, resume_engine
+from cep.engine.fast import FastPathEngine
+from cep.engine.state import array, load
+from cep.io.columnar import read_jsonl_batches
+from cep.io.sources import SourceEvent
+from cep.io.validation import Validator
+from cep.lang.checker import check_sources
+from tests.test_fast_path import _dependent_rules, _rules
+
+SCHEMA = "event E { v: int?, k: str, w: str }\n"
+
+
+@st.composite
+def _modules(draw: st.DrawFn) -> str:
+    """One to three random eligible rules (any skip strategy, absences, timeouts)."""
+    texts = []
+    for index in range(draw(st.integers(1, 3))):
+        text = draw(st.one_of(_rules(), _dependent_rules()))
+        text = text.replace("rule r {", f"rule r{index} {{", 1)
+        skip = draw(st.sampled_from(["", "", "to first t0", "to last t0"]))
+        if skip:
+            text = re.sub(r"skip [a-z ]+ }$", f"skip {skip} }}", text)
+        if "within" in text and draw(st.booleans()):
+            text = text[:-1] + " on timeout emit n = 1 }"
+        texts.append(text)
+    return SCHEMA + "\n".join(texts)
+
+
+_STREAMS = st.lists(
+    st.tuples(
+        st.integers(-2, 2),
+        st.one_of(st.none(), st.integers(0, 3)),
+        st.sampled_from(["a", "b", "c"]),
+        st.sampled_from(["x", "y"]),
+    ),
+    max_size=30,
+)
+
+
+def _loaded(text: str, generated: bool = True) -> tuple[list, Any]:
+    checked = check_sources({"r.cep": text})
+    if generated:
+        assume(checked.ok)  # (a shape the checker refuses)
+    assert checked.ok, text
+    return load_rules(checked), checked.schemas
+
+
+def _records(stream: list[tuple[int, int | None, str, str]], shuffled: bool) -> list[dict]:
+    """Events as records; times rise, or with `shuffled` go back now and then."""
+    ts, out = 10, []
+    for gap, value, key, word in stream:
+        ts += gap if shuffled else abs(gap)
+        record: dict[str, Any] = {"type": "E", "ts": ts, "k": key, "w": word}
+        if value is not None:
+            record["v"] = value
+        out.append(record)
+    return out
+
+
+def _batches(engine: FastPathEngine, records: list[dict], schemas: Any, size: int) -> list:
+    data = "".join(json.dumps(record) + "\n" for record in records).encode()
+    return list(
+        read_jsonl_batches(
+            io.BytesIO(data), fields=engine.fields(), validator=Validator(schemas),
+            batch_size=size,
+        )
+    )  # fmt: skip
+
+
+def _reports(engine: FastPathEngine, found: Any) -> list:
+    """Reports as JSON values, with the sequence numbers of their events (matches)."""
+    if engine.options.json_lines:
+        return [json.loads(line) for line in found.decode().splitlines()]
+    out = []
+    for report in found:
+        seqs = {
+            name: [e.seq for e in value] if isinstance(value, list) else value.seq
+            for name, value in report.events.items()
+        }
+        out.append((json.loads(report.to_json()), seqs))
+    return out
+
+
+def _feed_batches(engine: FastPathEngine, batches: list) -> list:
+    out = []
+    for batch in batches:
+        engine.prepare(batch)
+        lines = engine.options.json_lines
+        out += _reports(engine, engine.feed_lines(batch) if lines else engine.feed(batch))
+    return out
+
+
+def _finish(engine: FastPathEngine, flush: bool) -> list:
+    if engine.options.json_lines:
+        return _reports(engine, engine.finish_lines(flush=flush))
+    return _reports(engine, engine.finish(flush=flush))
+
+
+def _resumed(engine: FastPathEngine, rules: list, schemas: Any) -> FastPathEngine:
+    """A fresh engine restored from `engine`'s snapshot (its bytes loaded), checked to
+    give the same bytes again."""
+    snapshot = engine.snapshot()
+    other, changes = resume_engine(snapshot, rules, schemas, engine.options, engine="fast")
+    assert isinstance(other, FastPathEngine)
+    assert changes.kept == [rule.name for rule in rules] and not changes.any
+    assert other.snapshot() == snapshot
+    return other
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    _modules(),
+    _STREAMS,
+    st.sampled_from([0, 0, 2]),
+    st.booleans(),
+    st.integers(1, 5),
+    st.data(),
+)
+def test_batches_cut_anywhere_go_on_as_one_engine(
+    text: str, stream: list, delay: int, json_lines: bool, size: int, data: st.DataObject
+) -> None:
+    """Fed batches (events in time order, or shuffled within an allowed delay), reports
+    as matches or as JSON lines: snapshot between two batches, restore, feed the rest,
+    finish: the same reports (events by sequence number) and counters as one engine."""
+    rules, schemas = _loaded(text)
+    options = EngineOptions(allowed_delay_ms=delay, json_lines=json_lines)
+    records = _records(stream, shuffled=delay > 0 or data.draw(st.booleans()))
+    flush = data.draw(st.booleans())
+    whole = FastPathEngine(rules, schemas, options)
+    expected = _feed_batches(whole, _batches(whole, records, schemas, size))
+    expected += _finish(whole, flush)
+
+    first = FastPathEngine(rules, schemas, options)
+    batches = _batches(first, records, schemas, size)
+    cut = data.draw(st.integers(0, len(batches)))
+    found = _feed_batches(first, batches[:cut])
+    second = _resumed(first, rules, schemas)
+    assert second.stats() == first.stats()
+    found += _feed_batches(second, batches[cut:]) + _finish(second, flush)
+    assert found == expected, text
+    assert second.stats() == whole.stats()
+
+
+def _events(records: list[dict]) -> list[SourceEvent]:
+    return [
+        SourceEvent("E", r["ts"], {k: v for k, v in r.items() if k not in ("type", "ts")}, raw=r)
+        for r in records
+    ]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_modules(), _STREAMS, st.sampled_from([0, 0, 2]), st.integers(1, 4), st.data())
+def test_events_cut_anywhere_go_on_as_one_engine(
+    text: str, stream: list, delay: int, chunk: int, data: st.DataObject
+) -> None:
+    """Fed events in memory (a call's events matched as one batch, late ones dropped,
+    others held for an allowed delay), with an `advance_to` at the cut: the same."""
+    rules, schemas = _loaded(text)
+    options = EngineOptions(allowed_delay_ms=delay)
+    records = _records(stream, shuffled=True)
+    flush = data.draw(st.booleans())
+    cut = data.draw(st.integers(0, len(records)))
+    floor = data.draw(st.one_of(st.none(), st.integers(8, 40)))
+
+    def run(engine: FastPathEngine, part: list[dict], advance: bool) -> list:
+        out = []
+        events = _events(part)
+        for start in range(0, len(events), chunk):
+            out += _reports(engine, engine.feed_events(events[start : start + chunk]))
+        if advance and floor is not None:
+            out += _reports(engine, engine.advance_to(floor))
+        return out
+
+    whole = FastPathEngine(rules, schemas, options)
+    expected = run(whole, records[:cut], True) + run(whole, records[cut:], False)
+    expected += _finish(whole, flush)
+    first = FastPathEngine(rules, schemas, options)
+    found = run(first, records[:cut], True)
+    second = _resumed(first, rules, schemas)
+    found += run(second, records[cut:], False) + _finish(second, flush)
+    assert found == expected, text
+    assert second.stats() == whole.stats()
+
+
+# ------------------------------------------------------------------------- examples
+
+RULES = """
+event E { v: int?, k: str, w: str }
+rule pairs { partition by k  pattern a = E[v == 1] -> b = E[v >= 2]{2,} within 50ms
+             on timeout emit k = a.k }
+rule quiet { partition by k  pattern a = E[v == 1] -> not E[v == 3] within 20ms }
+"""
+
+
+def _stream(n: int, shuffled: bool = False) -> list[dict]:
+    out = []
+    for i in range(n):
+        ts = i * 3 - (2 if shuffled and i % 4 == 1 else 0)
+        out.append({"type": "E", "ts": ts, "k": "abc"[i % 3], "w": "x", "v": i % 4})
+    return out
+
+
+def test_held_back_events_are_in_the_snapshot_in_release_order() -> None:
+    """With an allowed delay, the events waiting for the watermark are rows of the
+    snapshot's event table, in release order, and come back held."""
+    rules, schemas = _loaded(RULES, False)
+    options = EngineOptions(allowed_delay_ms=7)
+    engine = FastPathEngine(rules, schemas, options)
+    batches = _batches(engine, _stream(40, shuffled=True), schemas, 8)
+    _feed_batches(engine, batches[:3])
+    state = load(engine.snapshot())
+    held = array(state.held).tolist()
+    assert held and len(held) == engine.stats().held_events
+    times = [(state.events.data[row], array(state.events.ts)[row]) for row in held]
+    assert [ts for _, ts in times] == sorted(ts for _, ts in times)
+    assert state.next_seq == state.events_seen == 24
+    assert {rule.name: rule.open_runs for rule in state.rules}["pairs"] > 0
+    resumed, _ = resume_engine(engine.snapshot(), rules, schemas, options, engine="fast")
+    assert resumed.stats() == engine.stats()
+
+
+def test_changed_new_and_removed_rules_start_empty() -> None:
+    """A rule whose text changed and a new rule start with no state; a removed rule's
+    open runs are counted as dropped; the others keep theirs."""
+    rules, schemas = _loaded(RULES, False)
+    engine = FastPathEngine(rules, schemas)
+    _feed_batches(engine, _batches(engine, _stream(20), schemas, 50))
+    changed_text = RULES.replace("within 20ms", "within 25ms").replace("rule pairs", "rule fresh")
+    changed, schemas2 = _loaded(changed_text, False)
+    resumed, changes = resume_engine(engine.snapshot(), changed, schemas2, engine="fast")
+    assert changes.kept == [] and changes.changed == ["quiet"] and changes.new == ["fresh"]
+    assert changes.removed == ["pairs"] and changes.dropped_runs["pairs"] > 0
+    stats = resumed.stats()
+    assert stats.events == 20 and stats.rules["quiet"].open_runs == 0
+
+
+def test_a_damaged_snapshot_is_refused() -> None:
+    rules, schemas = _loaded(RULES, False)
+    engine = FastPathEngine(rules, schemas)
+    _feed_batches(engine, _batches(engine, _stream(20), schemas, 50))
+    snapshot = bytearray(engine.snapshot())
+    snapshot[-3] ^= 0xFF
+    with pytest.raises(SnapshotError, match="damaged"):
+        resume_engine(bytes(snapshot), rules, schemas, engine="fast")
+
+
+def test_restore_comes_before_any_input() -> None:
+    rules, schemas = _loaded(RULES, False)
+    engine = FastPathEngine(rules, schemas)
+    state = load(engine.snapshot())
+    engine.push(SourceEvent("E", 1, {"k": "a", "v": 1, "w": "x"}))
+    with pytest.raises(RuntimeError, match="fed nothing"):
+        engine.restore(state)
