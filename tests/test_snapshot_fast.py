@@ -11,8 +11,9 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 
 from cep.api import load_rules
 from cep.engine import EngineOptions, SnapshotError, resume_engine
@@ -50,7 +51,8 @@ _STREAMS = st.lists(
         st.sampled_from(["a", "b", "c"]),
         st.sampled_from(["x", "y"]),
     ),
-    max_size=30,
+    min_size=4,
+    max_size=40,
 )
 
 
@@ -117,6 +119,15 @@ def _resumed(engine: FastPathEngine, rules: list, schemas: Any) -> FastPathEngin
     """A fresh engine restored from `engine`'s snapshot (its bytes loaded), checked to
     give the same bytes again."""
     snapshot = engine.snapshot()
+    state = load(snapshot)
+    for what, count in (
+        ("open runs", sum(rule.open_runs for rule in state.rules)),
+        ("held matches", sum(len(rule.held_part) for rule in state.rules)),
+        ("timers", sum(len(rule.timer_close) for rule in state.rules)),
+        ("held events", len(state.held)),
+    ):
+        if currently_in_test_context():
+            event(f"{what}: {'some' if count else 'none'}")
     other, changes = resume_engine(snapshot, rules, schemas, engine.options, engine="fast")
     assert isinstance(other, FastPathEngine)
     assert changes.kept == [rule.name for rule in rules] and not changes.any
@@ -149,7 +160,7 @@ def test_batches_cut_anywhere_go_on_as_one_engine(
 
     first = FastPathEngine(rules, schemas, options)
     batches = _batches(first, records, schemas, size)
-    cut = data.draw(st.integers(0, len(batches)))
+    cut = data.draw(st.integers(len(batches) // 4, len(batches)))
     found = _feed_batches(first, batches[:cut])
     second = _resumed(first, rules, schemas)
     assert second.stats() == first.stats()
@@ -176,7 +187,7 @@ def test_events_cut_anywhere_go_on_as_one_engine(
     options = EngineOptions(allowed_delay_ms=delay)
     records = _records(stream, shuffled=True)
     flush = data.draw(st.booleans())
-    cut = data.draw(st.integers(0, len(records)))
+    cut = data.draw(st.integers(len(records) // 4, len(records)))
     floor = data.draw(st.one_of(st.none(), st.integers(8, 40)))
 
     def run(engine: FastPathEngine, part: list[dict], advance: bool) -> list:
@@ -268,3 +279,53 @@ def test_restore_comes_before_any_input() -> None:
     engine.push(SourceEvent("E", 1, {"k": "a", "v": 1, "w": "x"}))
     with pytest.raises(RuntimeError, match="fed nothing"):
         engine.restore(state)
+
+
+HOLDING = """
+event E { v: int?, k: str, w: str }
+rule later { partition by k  pattern a = E[w == "x"] -> b = E[v > a.v]  within 30ms
+             skip past last }
+rule first { pattern a = E[w == "x"] -> b = E[v > a.v]+ -> c = E[v == 0] within 40ms
+             skip to first b  on timeout emit n = count(b) }
+"""
+
+
+@pytest.mark.parametrize("fed", ["batches", "lines", "events"])
+@pytest.mark.parametrize("delay", [0, 3])
+def test_held_matches_and_timers_come_back_at_every_cut(fed: str, delay: int) -> None:
+    """Matches held while an earlier run is open, window timers, held-back events:
+    cut after every event, each restored engine goes on as the one never cut."""
+    rules, schemas = _loaded(HOLDING, False)
+    options = EngineOptions(allowed_delay_ms=delay, json_lines=fed == "lines")
+    values = [(2, "x"), (0, "x"), (1, "y"), (3, "x"), (0, "y"), (4, "y"), (1, "x"), (0, "y")]
+    records = [
+        {"type": "E", "ts": i * 4 - (3 if delay and i % 3 == 2 else 0), "k": "ab"[i % 7 // 4],
+         "w": w, "v": v}
+        for i, (v, w) in enumerate(values * 3)
+    ]  # fmt: skip
+    whole = FastPathEngine(rules, schemas, options)
+    if fed == "events":
+        expected = _reports(whole, whole.feed_events(_events(records)))
+    else:
+        expected = _feed_batches(whole, _batches(whole, records, schemas, 1))
+    expected += _finish(whole, True)
+    kinds = [(r if fed == "lines" else r[0])["kind"] for r in expected]
+    assert "timeout" in kinds and "match" in kinds
+    held = 0
+    for cut in range(len(records) + 1):
+        first = FastPathEngine(rules, schemas, options)
+        if fed == "events":
+            found = _reports(first, first.feed_events(_events(records[:cut])))
+        else:
+            batches = _batches(first, records, schemas, 1)
+            found = _feed_batches(first, batches[:cut])
+        held += sum(len(rule.held_part) for rule in load(first.snapshot()).rules)
+        second = _resumed(first, rules, schemas)
+        if fed == "events":
+            found += _reports(second, second.feed_events(_events(records[cut:])))
+        else:
+            found += _feed_batches(second, batches[cut:])
+        found += _finish(second, True)
+        assert found == expected, cut
+        assert second.stats() == whole.stats()
+    assert held, "some snapshot should hold a match"
