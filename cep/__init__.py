@@ -1,7 +1,7 @@
 """cep: complex event processing rules, written, tested and run."""
 
 from cep.api import Engine, EventError, RuleError
-from cep.engine import RuleEngine, RuleStats, Stats
+from cep.engine import RuleChanges, RuleEngine, RuleStats, SnapshotError, Stats
 from cep.runtime.event import Event
 from cep.runtime.match import Match
 
@@ -10,8 +10,10 @@ __all__ = [
     "Event",
     "EventError",
     "Match",
+    "RuleChanges",
     "RuleEngine",
     "RuleError",
     "RuleStats",
+    "SnapshotError",
     "Stats",
 ]

@@ -21,7 +21,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from cep.compile.rule import CompiledRule, compile_rule
-from cep.engine import EngineName, EngineOptions, Stats, open_engine
+from cep.engine import EngineName, EngineOptions, RuleChanges, Stats, open_engine
+from cep.engine.state import load
 from cep.io.sources import SourceEvent
 from cep.io.time import BadTime, parse_time
 from cep.io.validation import Validator
@@ -249,3 +250,16 @@ class Engine:
         """Counters: events, late events, and per rule matches, timeouts, open runs,
         runs dropped by the cap, events lacking the partition key."""
         return self._engine.stats()
+
+    def snapshot(self) -> bytes:
+        """The engine's whole state (open runs, held matches, timers, watermark, events
+        held back, counters) as bytes: plain data, no pickle, restorable on any engine
+        with `restore` (docs/state.md)."""
+        return self._engine.snapshot()
+
+    def restore(self, snapshot: bytes) -> RuleChanges:
+        """Go on from a snapshot (this engine must not have been fed yet). Rules whose
+        fingerprint is unchanged keep their state; changed and new rules start empty;
+        the open runs of rules no longer loaded are dropped. Returns what happened to
+        each rule; raises `SnapshotError` for a damaged or foreign snapshot."""
+        return self._engine.restore(load(snapshot))

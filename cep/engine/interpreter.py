@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from cep.compile.rule import CompiledRule
 from cep.engine.events import events_of, json_lines
 from cep.engine.protocol import EngineOptions
+from cep.engine.state import EngineState, RuleChanges, dump
 from cep.io.validation import Validator
 from cep.runtime.engine import MatchingEngine, Stats
 from cep.runtime.event import Event
@@ -33,7 +34,9 @@ class InterpreterEngine:
     ) -> None:
         self.options = options
         self.rules = rules
+        self._schemas = schemas
         self._validator = Validator(schemas)
+        self._fingerprints: list[str] | None = None
         self._engine = MatchingEngine(
             rules,
             allowed_delay_ms=options.allowed_delay_ms,
@@ -88,3 +91,21 @@ class InterpreterEngine:
 
     def stats(self) -> Stats:
         return self._engine.stats()
+
+    def fingerprints(self) -> list[str]:
+        """Each rule's fingerprint (`cep.compile.fingerprint`), in load order."""
+        if self._fingerprints is None:
+            from cep.compile.fingerprint import rule_fingerprint
+
+            self._fingerprints = [rule_fingerprint(r, self._schemas) for r in self.rules]
+        return self._fingerprints
+
+    def snapshot(self) -> bytes:
+        from cep.runtime.snapshot import engine_state
+
+        return dump(engine_state(self._engine, self.fingerprints(), self.kind))
+
+    def restore(self, state: EngineState) -> RuleChanges:
+        from cep.runtime.snapshot import restore_engine
+
+        return restore_engine(self._engine, state, self.fingerprints())

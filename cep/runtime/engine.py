@@ -11,7 +11,6 @@ with events: `finish()` matches the events still held back and stops there unles
 from __future__ import annotations
 
 import heapq
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,21 +80,25 @@ class MatchingEngine:
             raise ValueError("the cap on runs per key must be at least 1")
         self.orderer = EventOrderer(allowed_delay_ms)
         self._no_delay = allowed_delay_ms == 0
-        self.timers: list[tuple[int, int, int, Any]] = []
-        self.timer_order = itertools.count()
+        #: window closes to come: `(close, ts, seq, rule index, key)`, the time and
+        #: number of the event that scheduled it breaking ties (the order scheduled)
+        self.timers: list[tuple[int, int, int, int, Any]] = []
+        self._current: Event | None = None
         self.matchers = [
             RuleMatcher(rule, max_runs_per_key=max_runs_per_key, schedule=self._schedule)
             for rule in rules
         ]
         self._index = {id(m): i for i, m in enumerate(self.matchers)}
         self.on_late = on_late
-        self.seq = itertools.count()
+        self.next_seq = 0
         self.events = 0
         self.late = 0
         self.finished = False
 
     def _schedule(self, close: int, matcher: RuleMatcher, key: Any) -> None:
-        heapq.heappush(self.timers, (close, next(self.timer_order), self._index[id(matcher)], key))
+        event = self._current
+        assert event is not None
+        heapq.heappush(self.timers, (close, event.ts, event.seq, self._index[id(matcher)], key))
 
     @property
     def watermark(self) -> int:
@@ -106,7 +109,8 @@ class MatchingEngine:
         the watermark) is counted and handed to `on_late`, never matched."""
         if self.finished:
             raise RuntimeError("the engine has finished; create a new one")
-        event.seq = next(self.seq)
+        event.seq = self.next_seq
+        self.next_seq += 1
         self.events += 1
         orderer = self.orderer
         if self._no_delay and not orderer.waiting:
@@ -117,6 +121,7 @@ class MatchingEngine:
                 out = []
                 if self.timers and self.timers[0][0] <= ts:
                     self._fire(ts, out)
+                self._current = event
                 for matcher in self.matchers:
                     found = matcher.process(event)
                     if found:
@@ -158,6 +163,7 @@ class MatchingEngine:
     def _match(self, event: Event, out: list[Match]) -> None:
         if self.timers and self.timers[0][0] <= event.ts:
             self._fire(event.ts, out)
+        self._current = event
         for matcher in self.matchers:
             out.extend(matcher.process(event))
 
@@ -165,7 +171,7 @@ class MatchingEngine:
         timers = self.timers
         matchers = self.matchers
         while timers and timers[0][0] <= up_to:
-            close, _, index, key = heapq.heappop(timers)
+            close, _, _, index, key = heapq.heappop(timers)
             out.extend(matchers[index].advance(key, close))
 
     def stats(self) -> Stats:
@@ -194,17 +200,14 @@ class KeyedEngine(MatchingEngine):
     def __init__(self, rules: list[CompiledRule], indexes: list[int], **options: Any) -> None:
         super().__init__(rules, **options)
         self.indexes = indexes
-        self._current: Event | None = None
-
-    def _schedule(self, close: int, matcher: RuleMatcher, key: Any) -> None:
-        event = self._current
-        assert event is not None
-        heapq.heappush(self.timers, (close, event.ts, event.seq, self._index[id(matcher)], key))
 
     def push_keyed(self, event: Event, seq: int | None = None) -> list[tuple[tuple, Match]]:
         """Accept one event (numbered `seq`, by default the next number); a late one is
         counted and dropped."""
-        event.seq = next(self.seq) if seq is None else seq
+        if seq is None:
+            seq = self.next_seq
+        event.seq = seq
+        self.next_seq = seq + 1
         self.events += 1
         orderer = self.orderer
         if event.ts < orderer.max_seen or event.ts < orderer.floor:

@@ -1,0 +1,1 @@
+"""Keeping a run alive: checkpoints, clean stops, rules reloaded while running."""

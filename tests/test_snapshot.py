@@ -1,0 +1,239 @@
+"""Snapshots of the interpreter: a stream cut anywhere, snapshotted, restored into a
+fresh engine and fed the rest gives the reports and counters of one uninterrupted
+engine; rules changed between the two keep or drop their state as they should; bad
+snapshots are refused with a message."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cep.api import load_rules
+from cep.engine import EngineOptions, SnapshotError, open_engine, resume_engine
+from cep.engine.state import dump, load
+from cep.lang.checker import check_sources
+from cep.runtime.event import Event
+
+SCHEMA = "event E { v: int, k: str }\n"
+INTERPRETER = EngineOptions(), "interpreter"
+
+
+@st.composite
+def terms(draw: st.DrawFn, index: int) -> str:
+    cond = draw(st.sampled_from(["v == 1", "v == 2", "v in [1, 2]", "v >= 2", "v != 3"]))
+    quantifier = draw(st.sampled_from(["", "", "?", "+", "+?", "{2}", "{1,3}", "{2,}", "*?"]))
+    return f"t{index} = E[{cond}]{quantifier}"
+
+
+@st.composite
+def rules(draw: st.DrawFn, name: str = "r") -> str:
+    parts = [draw(terms(0))]
+    for index in range(1, draw(st.integers(1, 3))):
+        op = draw(st.sampled_from(["->", "=>", "->>"]))
+        if draw(st.integers(0, 4)) == 0 and op != "->>":
+            parts.append(f"{op} not E[v == 3]")
+            op = "->"
+        parts.append(f"{op} {draw(terms(index))}")
+    skip = draw(st.sampled_from(["none", "past last", "to next", "to first t0", "to last t0"]))
+    within = draw(st.sampled_from(["", "within 3ms", "within 5ms"]))
+    partition = draw(st.sampled_from(["", "partition by k"]))
+    timeout = ""
+    if within and draw(st.booleans()):
+        timeout = (
+            "on timeout emit n = count(t0)"
+            if "{" in parts[0] or "+" in parts[0]
+            else ("on timeout emit n = 1")
+        )
+    return f"rule {name} {{ {partition} pattern {' '.join(parts)} {within} skip {skip} {timeout} }}"
+
+
+streams = st.lists(
+    st.tuples(st.integers(-2, 3), st.integers(1, 3), st.sampled_from(["a", "b"])), max_size=14
+)
+
+
+def _events(stream: list[tuple[int, int, str]]) -> list[Event]:
+    ts, out = 10, []
+    for gap, value, key in stream:
+        ts = max(0, ts + gap)
+        out.append(Event("E", ts, {"v": value, "k": key}))
+    return out
+
+
+def _fresh(events: list[Event]) -> list[Event]:
+    return [Event(e.type, e.ts, dict(e.data)) for e in events]
+
+
+def _checked(*texts: str):
+    checked = check_sources({"r.cep": SCHEMA + "\n".join(texts)})
+    return checked if checked.ok else None
+
+
+def _uninterrupted(checked, events, delay, flush, engine="interpreter"):
+    run = open_engine(load_rules(checked), checked.schemas, EngineOptions(delay), engine)
+    out = [m for e in _fresh(events) for m in run.push(e)]
+    out.extend(run.finish(flush=flush))
+    return _values(out), run.stats()
+
+
+def _resumed(checked, events, cut, delay, flush, first="interpreter", second="interpreter"):
+    rules = load_rules(checked)
+    run = open_engine(rules, checked.schemas, EngineOptions(delay), first)
+    events = _fresh(events)
+    out = [m for e in events[:cut] for m in run.push(e)]
+    snapshot = run.snapshot()
+    resumed, changes = resume_engine(
+        snapshot, load_rules(checked), checked.schemas, EngineOptions(delay), second
+    )
+    assert not changes.any and changes.kept == [r.name for r in rules]
+    out.extend(m for e in events[cut:] for m in resumed.push(e))
+    out.extend(resumed.finish(flush=flush))
+    return _values(out), resumed.stats()
+
+
+def _values(reports) -> list:
+    """Reports as the JSON values a user reads (with each event's number)."""
+    return [
+        (
+            json.loads(m.to_json()),
+            [
+                (v, e.seq)
+                for v, es in m.events.items()
+                for e in (es if isinstance(es, list) else [es])
+            ],
+        )
+        for m in reports
+    ]
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rules(), streams, st.data(), st.sampled_from([0, 0, 2]), st.booleans())
+def test_a_resumed_interpreter_reports_as_one_that_never_stopped(
+    text: str, stream: list, data: st.DataObject, delay: int, flush: bool
+) -> None:
+    checked = _checked(text)
+    if checked is None:
+        return  # a shape the checker refuses
+    events = _events(stream)
+    cut = data.draw(st.integers(0, len(events)))
+    assert _resumed(checked, events, cut, delay, flush) == _uninterrupted(
+        checked, events, delay, flush
+    ), text
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rules("r"), rules("s"), streams, st.data())
+def test_several_rules_share_one_snapshot(text_r, text_s, stream, data) -> None:
+    checked = _checked(text_r, text_s)
+    if checked is None:
+        return
+    events = _events(stream)
+    cut = data.draw(st.integers(0, len(events)))
+    assert _resumed(checked, events, cut, 2, True) == _uninterrupted(checked, events, 2, True)
+
+
+RULE_R = (
+    "rule r { partition by k pattern a = E[v == 1] -> b = E[v == 2] -> c = E[v == 3] within 1m }"
+)
+RULE_S = "rule s { partition by k pattern a = E[v == 1] -> b = E[v == 3] within 1m }"
+
+
+def _three_step_feed() -> list[Event]:
+    return [Event("E", t, {"v": v, "k": "u"}) for t, v in ((1, 1), (2, 2), (3, 3))]
+
+
+def test_an_unchanged_rule_keeps_its_runs_and_a_changed_one_starts_empty() -> None:
+    before = _checked(RULE_R, RULE_S)
+    run = open_engine(load_rules(before), before.schemas, EngineOptions(), "interpreter")
+    events = _three_step_feed()
+    for event in events[:2]:
+        assert run.push(event) == []
+    snapshot = run.snapshot()
+    after = _checked(RULE_R, RULE_S.replace("v == 3", "v >= 3"), RULE_S.replace("rule s", "rule t"))
+    resumed, changes = resume_engine(snapshot, load_rules(after), after.schemas, *INTERPRETER)
+    assert changes.kept == ["r"] and changes.changed == ["s"] and changes.new == ["t"]
+    assert changes.dropped_runs == {"s": 1}
+    found = resumed.push(events[2])
+    assert [m.rule for m in found] == ["r"]  # s's run (started at 1) was dropped
+    assert "changed, started empty: s (1 open runs dropped)" in changes.describe()
+
+
+def test_a_removed_rule_is_reported_with_its_dropped_runs() -> None:
+    before = _checked(RULE_R, RULE_S)
+    run = open_engine(load_rules(before), before.schemas, EngineOptions(), "interpreter")
+    run.push(_three_step_feed()[0])
+    after = _checked(RULE_R)
+    _, changes = resume_engine(run.snapshot(), load_rules(after), after.schemas, *INTERPRETER)
+    assert changes.removed == ["s"] and changes.dropped_runs == {"s": 1}
+    assert "removed: s (1 open runs dropped)" in changes.describe()
+
+
+def test_a_constant_changed_changes_the_fingerprint() -> None:
+    text = "const N = 1\nrule r { pattern a = E[v == N] -> b = E[v == 2] }"
+    before, after = _checked(text), _checked(text.replace("N = 1", "N = 3"))
+    run = open_engine(load_rules(before), before.schemas, EngineOptions(), "interpreter")
+    run.push(Event("E", 1, {"v": 1, "k": "u"}))
+    _, changes = resume_engine(run.snapshot(), load_rules(after), after.schemas, *INTERPRETER)
+    assert changes.changed == ["r"]
+
+
+def test_the_snapshot_of_a_restored_engine_is_the_same() -> None:
+    checked = _checked(RULE_R, RULE_S)
+    run = open_engine(load_rules(checked), checked.schemas, EngineOptions(5), "interpreter")
+    for event in _three_step_feed()[:2]:
+        run.push(event)
+    snapshot = run.snapshot()
+    resumed, _ = resume_engine(
+        snapshot, load_rules(checked), checked.schemas, EngineOptions(5), "interpreter"
+    )
+    assert resumed.snapshot() == snapshot
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda b: b[: len(b) // 2], "damaged"),
+        (lambda b: b[:-1] + bytes([b[-1] ^ 1]), "checksum"),
+        (lambda b: b"PK\x03\x04" + b[4:], "not a cep snapshot"),
+        (lambda b: b"", "not a cep snapshot"),
+        (lambda b: b[:8] + (99).to_bytes(4, "little") + b[12:], "format 99"),
+    ],
+)
+def test_a_damaged_or_foreign_snapshot_is_refused_with_a_message(damage, message) -> None:
+    checked = _checked(RULE_R)
+    run = open_engine(load_rules(checked), checked.schemas, EngineOptions(), "interpreter")
+    run.push(_three_step_feed()[0])
+    with pytest.raises(SnapshotError, match=message):
+        resume_engine(damage(run.snapshot()), load_rules(checked), checked.schemas, *INTERPRETER)
+
+
+def test_a_well_formed_snapshot_with_tables_out_of_range_is_refused() -> None:
+    checked = _checked(RULE_R)
+    run = open_engine(load_rules(checked), checked.schemas, EngineOptions(), "interpreter")
+    run.push(_three_step_feed()[0])
+    state = load(run.snapshot())
+    broken = state.rules[0]
+    broken.cell_event = (99).to_bytes(8, "little")
+    with pytest.raises(SnapshotError, match="damaged"):
+        resume_engine(dump(state), load_rules(checked), checked.schemas, *INTERPRETER)
+
+
+def test_the_python_api_snapshots_and_restores() -> None:
+    from cep import Engine
+
+    text = SCHEMA + RULE_R
+    first = [{"type": "E", "ts": t, "v": v, "k": "u"} for t, v in ((1, 1), (3, 2))]
+    engine = Engine.from_string(text, allowed_delay="5ms")
+    assert list(engine.feed(first)) == []
+    saved = engine.snapshot()
+    resumed = Engine.from_string(text, allowed_delay="5ms")
+    assert resumed.restore(saved).kept == ["r"]
+    found = resumed.run(
+        [{"type": "E", "ts": 2, "v": 3, "k": "u"}, {"type": "E", "ts": 4, "v": 3, "k": "u"}]
+    )
+    # held back for 5ms, the events are matched in time order: 1, 2 (v=3), 3, 4
+    assert [(m.rule, m.ts) for m in found] == [("r", 4)]
+    assert resumed.stats().events == 4
