@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
 from cep.api import load_rules
-from cep.engine import EngineOptions, SnapshotError, resume_engine
+from cep.engine import EngineOptions, InterpreterEngine, RuleEngine, SnapshotError, resume_engine
 from cep.engine.fast import FastPathEngine
 from cep.engine.state import array, load
 from cep.io.columnar import read_jsonl_batches
@@ -76,7 +76,7 @@ def _records(stream: list[tuple[int, int | None, str, str]], shuffled: bool) -> 
     return out
 
 
-def _batches(engine: FastPathEngine, records: list[dict], schemas: Any, size: int) -> list:
+def _batches(engine: RuleEngine, records: list[dict], schemas: Any, size: int) -> list:
     data = "".join(json.dumps(record) + "\n" for record in records).encode()
     return list(
         read_jsonl_batches(
@@ -86,7 +86,7 @@ def _batches(engine: FastPathEngine, records: list[dict], schemas: Any, size: in
     )  # fmt: skip
 
 
-def _reports(engine: FastPathEngine, found: Any) -> list:
+def _reports(engine: RuleEngine, found: Any) -> list:
     """Reports as JSON values, with the sequence numbers of their events (matches)."""
     if engine.options.json_lines:
         return [json.loads(line) for line in found.decode().splitlines()]
@@ -100,7 +100,7 @@ def _reports(engine: FastPathEngine, found: Any) -> list:
     return out
 
 
-def _feed_batches(engine: FastPathEngine, batches: list) -> list:
+def _feed_batches(engine: RuleEngine, batches: list) -> list:
     out = []
     for batch in batches:
         engine.prepare(batch)
@@ -109,15 +109,21 @@ def _feed_batches(engine: FastPathEngine, batches: list) -> list:
     return out
 
 
-def _finish(engine: FastPathEngine, flush: bool) -> list:
+def _finish(engine: RuleEngine, flush: bool) -> list:
     if engine.options.json_lines:
         return _reports(engine, engine.finish_lines(flush=flush))
     return _reports(engine, engine.finish(flush=flush))
 
 
-def _resumed(engine: FastPathEngine, rules: list, schemas: Any) -> FastPathEngine:
-    """A fresh engine restored from `engine`'s snapshot (its bytes loaded), checked to
-    give the same bytes again."""
+def _opened(kind: str, rules: list, schemas: Any, options: EngineOptions) -> RuleEngine:
+    if kind == "fast":
+        return FastPathEngine(rules, schemas, options)
+    return InterpreterEngine(rules, schemas, options)
+
+
+def _resumed(engine: RuleEngine, rules: list, schemas: Any, kind: str = "fast") -> RuleEngine:
+    """A fresh engine of `kind` restored from `engine`'s snapshot (its bytes loaded),
+    checked to give the same bytes again (when of the same kind)."""
     snapshot = engine.snapshot()
     state = load(snapshot)
     for what, count in (
@@ -128,11 +134,17 @@ def _resumed(engine: FastPathEngine, rules: list, schemas: Any) -> FastPathEngin
     ):
         if currently_in_test_context():
             event(f"{what}: {'some' if count else 'none'}")
-    other, changes = resume_engine(snapshot, rules, schemas, engine.options, engine="fast")
-    assert isinstance(other, FastPathEngine)
+    other, changes = resume_engine(snapshot, rules, schemas, engine.options, engine=kind)
+    assert other.kind == kind
     assert changes.kept == [rule.name for rule in rules] and not changes.any
-    assert other.snapshot() == snapshot
+    if kind == engine.kind:
+        assert other.snapshot() == snapshot
     return other
+
+
+#: which engine is cut, and which goes on
+_WAY_PAIRS = [("fast", "fast"), ("fast", "interpreter"), ("interpreter", "fast")]
+_WAYS = st.sampled_from(_WAY_PAIRS)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -142,14 +154,22 @@ def _resumed(engine: FastPathEngine, rules: list, schemas: Any) -> FastPathEngin
     st.sampled_from([0, 0, 2]),
     st.booleans(),
     st.integers(1, 5),
+    _WAYS,
     st.data(),
 )
 def test_batches_cut_anywhere_go_on_as_one_engine(
-    text: str, stream: list, delay: int, json_lines: bool, size: int, data: st.DataObject
+    text: str,
+    stream: list,
+    delay: int,
+    json_lines: bool,
+    size: int,
+    ways: tuple[str, str],
+    data: st.DataObject,
 ) -> None:
     """Fed batches (events in time order, or shuffled within an allowed delay), reports
     as matches or as JSON lines: snapshot between two batches, restore, feed the rest,
-    finish: the same reports (events by sequence number) and counters as one engine."""
+    finish: the same reports (events by sequence number) and counters as one engine,
+    whichever engine (fast path, interpreter) took the snapshot and restores it."""
     rules, schemas = _loaded(text)
     options = EngineOptions(allowed_delay_ms=delay, json_lines=json_lines)
     records = _records(stream, shuffled=delay > 0 or data.draw(st.booleans()))
@@ -158,12 +178,13 @@ def test_batches_cut_anywhere_go_on_as_one_engine(
     expected = _feed_batches(whole, _batches(whole, records, schemas, size))
     expected += _finish(whole, flush)
 
-    first = FastPathEngine(rules, schemas, options)
-    batches = _batches(first, records, schemas, size)
+    first = _opened(ways[0], rules, schemas, options)
+    batches = _batches(whole, records, schemas, size)
     cut = data.draw(st.integers(len(batches) // 4, len(batches)))
     found = _feed_batches(first, batches[:cut])
-    second = _resumed(first, rules, schemas)
-    assert second.stats() == first.stats()
+    second = _resumed(first, rules, schemas, ways[1])
+    if ways[0] == ways[1]:
+        assert second.stats() == first.stats()
     found += _feed_batches(second, batches[cut:]) + _finish(second, flush)
     assert found == expected, text
     assert second.stats() == whole.stats()
@@ -177,9 +198,9 @@ def _events(records: list[dict]) -> list[SourceEvent]:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(_modules(), _STREAMS, st.sampled_from([0, 0, 2]), st.integers(1, 4), st.data())
+@given(_modules(), _STREAMS, st.sampled_from([0, 0, 2]), st.integers(1, 4), _WAYS, st.data())
 def test_events_cut_anywhere_go_on_as_one_engine(
-    text: str, stream: list, delay: int, chunk: int, data: st.DataObject
+    text: str, stream: list, delay: int, chunk: int, ways: tuple[str, str], data: st.DataObject
 ) -> None:
     """Fed events in memory (a call's events matched as one batch, late ones dropped,
     others held for an allowed delay), with an `advance_to` at the cut: the same."""
@@ -190,7 +211,7 @@ def test_events_cut_anywhere_go_on_as_one_engine(
     cut = data.draw(st.integers(len(records) // 4, len(records)))
     floor = data.draw(st.one_of(st.none(), st.integers(8, 40)))
 
-    def run(engine: FastPathEngine, part: list[dict], advance: bool) -> list:
+    def run(engine: RuleEngine, part: list[dict], advance: bool) -> list:
         out = []
         events = _events(part)
         for start in range(0, len(events), chunk):
@@ -202,9 +223,9 @@ def test_events_cut_anywhere_go_on_as_one_engine(
     whole = FastPathEngine(rules, schemas, options)
     expected = run(whole, records[:cut], True) + run(whole, records[cut:], False)
     expected += _finish(whole, flush)
-    first = FastPathEngine(rules, schemas, options)
+    first = _opened(ways[0], rules, schemas, options)
     found = run(first, records[:cut], True)
-    second = _resumed(first, rules, schemas)
+    second = _resumed(first, rules, schemas, ways[1])
     found += run(second, records[cut:], False) + _finish(second, flush)
     assert found == expected, text
     assert second.stats() == whole.stats()
@@ -290,11 +311,17 @@ rule first { pattern a = E[w == "x"] -> b = E[v > a.v]+ -> c = E[v == 0] within 
 """
 
 
+@pytest.mark.parametrize(
+    "ways", [("fast", "fast"), ("fast", "interpreter"), ("interpreter", "fast")]
+)
 @pytest.mark.parametrize("fed", ["batches", "lines", "events"])
 @pytest.mark.parametrize("delay", [0, 3])
-def test_held_matches_and_timers_come_back_at_every_cut(fed: str, delay: int) -> None:
+def test_held_matches_and_timers_come_back_at_every_cut(
+    fed: str, delay: int, ways: tuple[str, str]
+) -> None:
     """Matches held while an earlier run is open, window timers, held-back events:
-    cut after every event, each restored engine goes on as the one never cut."""
+    cut after every event, each restored engine (the fast path's snapshot restored on
+    the interpreter and the other way too) goes on as the one never cut."""
     rules, schemas = _loaded(HOLDING, False)
     options = EngineOptions(allowed_delay_ms=delay, json_lines=fed == "lines")
     values = [(2, "x"), (0, "x"), (1, "y"), (3, "x"), (0, "y"), (4, "y"), (1, "x"), (0, "y")]
@@ -313,14 +340,14 @@ def test_held_matches_and_timers_come_back_at_every_cut(fed: str, delay: int) ->
     assert "timeout" in kinds and "match" in kinds
     held = 0
     for cut in range(len(records) + 1):
-        first = FastPathEngine(rules, schemas, options)
+        first = _opened(ways[0], rules, schemas, options)
         if fed == "events":
             found = _reports(first, first.feed_events(_events(records[:cut])))
         else:
-            batches = _batches(first, records, schemas, 1)
+            batches = _batches(whole, records, schemas, 1)
             found = _feed_batches(first, batches[:cut])
         held += sum(len(rule.held_part) for rule in load(first.snapshot()).rules)
-        second = _resumed(first, rules, schemas)
+        second = _resumed(first, rules, schemas, ways[1])
         if fed == "events":
             found += _reports(second, second.feed_events(_events(records[cut:])))
         else:

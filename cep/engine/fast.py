@@ -189,12 +189,6 @@ class FastPathEngine:
             event.seq = seq
         return events
 
-    def snapshot(self) -> bytes:
-        raise NotImplementedError("snapshots of this engine are being built")
-
-    def restore(self, state: Any) -> Any:
-        raise NotImplementedError("snapshots of this engine are being built")
-
     def stats(self) -> Stats:
         if self._events is not None:
             return self._events.stats()
