@@ -18,6 +18,7 @@ from hypothesis.control import currently_in_test_context
 from cep.api import load_rules
 from cep.engine import EngineOptions, InterpreterEngine, RuleEngine, SnapshotError, resume_engine
 from cep.engine.fast import FastPathEngine
+from cep.engine.mixed import MixedEngine
 from cep.engine.state import array, load
 from cep.io.columnar import read_jsonl_batches
 from cep.io.sources import SourceEvent
@@ -118,6 +119,8 @@ def _finish(engine: RuleEngine, flush: bool) -> list:
 def _opened(kind: str, rules: list, schemas: Any, options: EngineOptions) -> RuleEngine:
     if kind == "fast":
         return FastPathEngine(rules, schemas, options)
+    if kind == "mixed":
+        return MixedEngine(rules, schemas, options)
     return InterpreterEngine(rules, schemas, options)
 
 
@@ -134,7 +137,9 @@ def _resumed(engine: RuleEngine, rules: list, schemas: Any, kind: str = "fast") 
     ):
         if currently_in_test_context():
             event(f"{what}: {'some' if count else 'none'}")
-    other, changes = resume_engine(snapshot, rules, schemas, engine.options, engine=kind)
+    other, changes = resume_engine(
+        snapshot, rules, schemas, engine.options, engine="auto" if kind == "mixed" else kind
+    )
     assert other.kind == kind
     assert changes.kept == [rule.name for rule in rules] and not changes.any
     if kind == engine.kind:
@@ -144,7 +149,13 @@ def _resumed(engine: RuleEngine, rules: list, schemas: Any, kind: str = "fast") 
 
 #: which engine is cut, and which goes on
 _WAY_PAIRS = [("fast", "fast"), ("fast", "interpreter"), ("interpreter", "fast")]
-_WAYS = st.sampled_from(_WAY_PAIRS)
+#: with a rule the fast path refuses: the mixed engine
+_MIXED_PAIRS = [("mixed", "mixed"), ("mixed", "interpreter"), ("interpreter", "mixed")]
+_WAYS = st.sampled_from(_WAY_PAIRS + _MIXED_PAIRS)
+REFUSED = """
+rule echo { partition by k  pattern a = E[v == 1] -> b = E[w =~ a.w]  within 3ms
+            on timeout emit k = a.k }
+"""
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -170,11 +181,11 @@ def test_batches_cut_anywhere_go_on_as_one_engine(
     as matches or as JSON lines: snapshot between two batches, restore, feed the rest,
     finish: the same reports (events by sequence number) and counters as one engine,
     whichever engine (fast path, interpreter) took the snapshot and restores it."""
-    rules, schemas = _loaded(text)
+    rules, schemas = _loaded(text + (REFUSED if "mixed" in ways else ""))
     options = EngineOptions(allowed_delay_ms=delay, json_lines=json_lines)
     records = _records(stream, shuffled=delay > 0 or data.draw(st.booleans()))
     flush = data.draw(st.booleans())
-    whole = FastPathEngine(rules, schemas, options)
+    whole = _opened("mixed" if "mixed" in ways else "fast", rules, schemas, options)
     expected = _feed_batches(whole, _batches(whole, records, schemas, size))
     expected += _finish(whole, flush)
 
@@ -204,7 +215,7 @@ def test_events_cut_anywhere_go_on_as_one_engine(
 ) -> None:
     """Fed events in memory (a call's events matched as one batch, late ones dropped,
     others held for an allowed delay), with an `advance_to` at the cut: the same."""
-    rules, schemas = _loaded(text)
+    rules, schemas = _loaded(text + (REFUSED if "mixed" in ways else ""))
     options = EngineOptions(allowed_delay_ms=delay)
     records = _records(stream, shuffled=True)
     flush = data.draw(st.booleans())
@@ -220,7 +231,7 @@ def test_events_cut_anywhere_go_on_as_one_engine(
             out += _reports(engine, engine.advance_to(floor))
         return out
 
-    whole = FastPathEngine(rules, schemas, options)
+    whole = _opened("mixed" if "mixed" in ways else "fast", rules, schemas, options)
     expected = run(whole, records[:cut], True) + run(whole, records[cut:], False)
     expected += _finish(whole, flush)
     first = _opened(ways[0], rules, schemas, options)
@@ -311,9 +322,7 @@ rule first { pattern a = E[w == "x"] -> b = E[v > a.v]+ -> c = E[v == 0] within 
 """
 
 
-@pytest.mark.parametrize(
-    "ways", [("fast", "fast"), ("fast", "interpreter"), ("interpreter", "fast")]
-)
+@pytest.mark.parametrize("ways", _WAY_PAIRS + _MIXED_PAIRS)
 @pytest.mark.parametrize("fed", ["batches", "lines", "events"])
 @pytest.mark.parametrize("delay", [0, 3])
 def test_held_matches_and_timers_come_back_at_every_cut(
@@ -322,7 +331,7 @@ def test_held_matches_and_timers_come_back_at_every_cut(
     """Matches held while an earlier run is open, window timers, held-back events:
     cut after every event, each restored engine (the fast path's snapshot restored on
     the interpreter and the other way too) goes on as the one never cut."""
-    rules, schemas = _loaded(HOLDING, False)
+    rules, schemas = _loaded(HOLDING + (REFUSED if "mixed" in ways else ""), False)
     options = EngineOptions(allowed_delay_ms=delay, json_lines=fed == "lines")
     values = [(2, "x"), (0, "x"), (1, "y"), (3, "x"), (0, "y"), (4, "y"), (1, "x"), (0, "y")]
     records = [
@@ -330,7 +339,7 @@ def test_held_matches_and_timers_come_back_at_every_cut(
          "w": w, "v": v}
         for i, (v, w) in enumerate(values * 3)
     ]  # fmt: skip
-    whole = FastPathEngine(rules, schemas, options)
+    whole = _opened("mixed" if "mixed" in ways else "fast", rules, schemas, options)
     if fed == "events":
         expected = _reports(whole, whole.feed_events(_events(records)))
     else:

@@ -51,6 +51,14 @@ class SeqRows(EventRows):
             self.events.append(event)
         return found
 
+    @classmethod
+    def of(cls, events: list[Event]) -> SeqRows:
+        """Rows numbered as a table's events already are."""
+        rows = cls()
+        for event in events:
+            rows.row(event)
+        return rows
+
     def sorted_rows(self) -> np.ndarray:
         """Renumber rows by sequence number (a snapshot's table does not depend on the
         order rules were written in); returns the new row of each old one."""
@@ -166,7 +174,8 @@ def rule_state(
 def renumber(state: RuleState, new_row: np.ndarray) -> None:
     """A rule state's event rows renumbered (`SeqRows.sorted_rows`)."""
     for name in ("cell_event", "run_start", "held_start"):
-        setattr(state, name, ints(new_row[array(getattr(state, name))]))
+        rows = array(getattr(state, name))
+        setattr(state, name, ints(np.where(rows >= 0, new_row[rows], rows)))
 
 
 def _timers(T: Any, n: int) -> list[tuple[int, int, int, int]]:
