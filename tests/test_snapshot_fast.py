@@ -365,3 +365,39 @@ def test_held_matches_and_timers_come_back_at_every_cut(
         assert found == expected, cut
         assert second.stats() == whole.stats()
     assert held, "some snapshot should hold a match"
+
+
+@pytest.mark.parametrize("ways", _WAY_PAIRS + _MIXED_PAIRS)
+@pytest.mark.parametrize("fed", ["batches", "events"])
+def test_a_resumed_engine_may_change_the_allowed_delay(fed: str, ways: tuple[str, str]) -> None:
+    """Events held back under one allowed delay come back under another (none, or a
+    longer one) and are released as its watermark passes them: every engine goes on
+    alike (the interpreter restoring the same snapshot is the reference)."""
+    rules, schemas = _loaded(HOLDING + (REFUSED if "mixed" in ways else ""), False)
+    records = [
+        {"type": "E", "ts": i * 2 - (3 if i % 3 == 2 else 0), "k": "ab"[i % 2], "w": w, "v": v}
+        for i, (v, w) in enumerate([(2, "x"), (0, "x"), (1, "y"), (3, "x"), (0, "y")] * 4)
+    ]  # fmt: skip
+    options = EngineOptions()
+    for later in (0, 6):
+        outcomes = []
+        for second in (ways[1], "interpreter"):
+            first = _opened(ways[0], rules, schemas, EngineOptions(allowed_delay_ms=4))
+            reader = _opened("mixed" if "mixed" in ways else "fast", rules, schemas, options)
+            batches = _batches(reader, records, schemas, 3)  # (columns the fast path reads)
+            if fed == "events":
+                _reports(first, first.feed_events(_events(records[:9])))
+            else:
+                _feed_batches(first, batches[:3])
+            assert load(first.snapshot()).held
+            options = EngineOptions(allowed_delay_ms=later)
+            kind = "auto" if second == "mixed" else second
+            resumed, _ = resume_engine(first.snapshot(), rules, schemas, options, engine=kind)
+            if fed == "events":
+                found = _reports(resumed, resumed.feed_events(_events(records[9:])))
+            else:
+                found = _feed_batches(resumed, batches[3:])
+            found += _finish(resumed, True)
+            outcomes.append((found, resumed.stats()))
+        assert outcomes[0] == outcomes[1], later
+        assert outcomes[0][0]

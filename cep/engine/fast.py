@@ -79,6 +79,11 @@ class FastPathEngine:
             return self._events.orderer.watermark
         return self._run().watermark
 
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next event fed gets."""
+        return self._events.next_seq if self._events is not None else self._run().seq
+
     def _run(self) -> ColumnarRun:
         """The run over batches (made when first needed)."""
         if self._columns is None:
@@ -182,7 +187,7 @@ class FastPathEngine:
             return run.released_events
         released = run.released
         if released is None:
-            return [] if self.options.allowed_delay_ms else None
+            return [] if run.holding else None
         batch, seqs = released
         events = list(events_of(batch, self._validator))
         for event, seq in zip(events, seqs.tolist(), strict=True):
@@ -238,7 +243,7 @@ class FastPathEngine:
         if self._events is not None or self._columns is not None or self._pending is not None:
             raise RuntimeError("restore into an engine that has been fed nothing")
         saved, changes = match_rules(state, self.rule_names, self.fingerprints())
-        self._pending, self._saved, self._finished = state, saved, state.finished
+        self._pending, self._saved = state, saved  # (a finished engine's state goes on)
         return changes
 
     def _resume(self) -> None:

@@ -89,10 +89,12 @@ class MixedEngine:
         """`feed`, each report with its release key."""
         keyed = self.fast.feed_keyed(batch)
         taken = self.fast.taken()
-        if taken is None:  # (no allowed delay: the batch's events, each numbered next)
+        if taken is None:  # (no allowed delay: the batch's events, numbered as the fast
+            # path numbered them, which after a restore may not follow the last one pushed)
             push = self.interpreter.push_keyed
-            for event in events_of(batch, self._validator):
-                keyed.extend(push(event))
+            first = self.fast.next_seq - len(batch)
+            for i, event in enumerate(events_of(batch, self._validator)):
+                keyed.extend(push(event, first + i))
         else:
             self._take(taken, keyed)
         return _sorted(keyed)

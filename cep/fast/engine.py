@@ -246,6 +246,8 @@ class ColumnarRun:
         self.released: tuple[Batch, np.ndarray] | None = None
         #: the events of `released` where it was made of events (after a restore)
         self.released_events: list[Event] | None = None
+        #: whether the last batch's events were held back (else matched as they came)
+        self.holding = allowed_delay_ms > 0
         self.max_seen = NO_TIME
         #: the time `advance_to` declared the input complete up to
         self.floor = NO_TIME
@@ -313,8 +315,11 @@ class ColumnarRun:
         self.events += n
         first_seq = self.seq  # the batch's events are numbered from here on
         self.seq += n
-        if self.allowed_delay_ms:
+        # (restored events held back under another delay: released in order first)
+        self.holding = bool(self.allowed_delay_ms or self.held.restored)
+        if self.holding:
             return self._held_back(batch, first_seq)
+        self.released = self.released_events = None
         # late: older than every earlier event (no allowed delay)
         ts = batch.ts
         accepted = None  # (every event: in time order, the usual case)

@@ -23,9 +23,8 @@ from cep.fast import tables
 from cep.fast.emit import EXACT_INTEGERS
 from cep.fast.reports import KeptEvent, kept_json
 from cep.fast.rule import FastRule
-from cep.io.batch import Batch, EventColumns
+from cep.io.batch import Batch, EventColumns, json_record
 from cep.io.validation import Validator
-from cep.jit import njit
 from cep.runtime.event import Event
 
 #: the counters a rule's state carries, by name
@@ -73,42 +72,6 @@ class SeqRows(EventRows):
 # ------------------------------------------------------------------------ snapshot
 
 
-@njit(cache=True)
-def _live(T):
-    """Every live partition's runs (in list order) and held matches (release order) as
-    (partition, row) pairs, and which history cells they reach."""
-    runs, held = tables.live_counts(T)
-    run_part = np.empty(runs, np.int64)
-    run_row = np.empty(runs, np.int64)
-    held_part = np.empty(held, np.int64)
-    held_row = np.empty(held, np.int64)
-    live_cell = np.zeros(T.sc[tables.S_CELLS], np.bool_)
-    a = 0
-    b = 0
-    for p in range(T.sc[tables.S_PARTS]):
-        r = T.p_head[p]
-        while r >= 0:
-            run_part[a] = p
-            run_row[a] = r
-            a += 1
-            c = T.r_cell[r]
-            while c >= 0 and not live_cell[c]:
-                live_cell[c] = True
-                c = T.c_parent[c]
-            r = T.r_next[r]
-        k = T.p_comp[p]
-        while k >= 0:
-            held_part[b] = p
-            held_row[b] = k
-            b += 1
-            c = T.k_cell[k]
-            while c >= 0 and not live_cell[c]:
-                live_cell[c] = True
-                c = T.c_parent[c]
-            k = T.k_next[k]
-    return run_part, run_row, held_part, held_row, live_cell
-
-
 def rule_state(
     fast: FastRule,
     name: str,
@@ -119,7 +82,7 @@ def rule_state(
     """A rule's state; its events added to `rows` (rows are renumbered afterwards by
     `SeqRows.sorted_rows`, and `renumber` applies that)."""
     T = fast.state.tables
-    run_part, run_row, held_part, held_row, live_cell = _live(T)
+    run_part, run_row, held_part, held_row, live_cell = tables.live_rows(T)
     cells = np.flatnonzero(live_cell)
     new_cell = np.full(len(live_cell) + 1, -1, np.int64)  # (index -1: no cell)
     new_cell[cells] = np.arange(len(cells))
@@ -195,40 +158,21 @@ def _plain_key(key: Any, several: bool) -> Any:
 
 
 def _event(fast: FastRule, g: int, materialize: Callable[[KeptEvent], Event]) -> Event:
-    """Kernel event `g` as an event (rebuilt from its kept text where only that is)."""
-    event = fast._stored(g)
+    """Kernel event `g` as an event, rebuilt from its kept text where only that is kept
+    (and not kept as rebuilt: a snapshot leaves the rule's memory as it was)."""
+    event = fast.events.get(g)
+    if event is None:
+        table = fast._record_texts
+        type_code, ts, line, seq = table.info[g].tolist()
+        text = table.text(g)
+        kept = KeptEvent(text, fast.type_names[type_code], ts, line, seq, json_record, text)
+        return materialize(kept)
     if type(event) is KeptEvent:
-        if event.event is None:
-            event.event = materialize(event)
-        return event.event
-    return event  # type: ignore[return-value]
+        return event.event if event.event is not None else materialize(event)
+    return event
 
 
 # ------------------------------------------------------------------------- restore
-
-
-@njit(cache=True)
-def _depths(parents: np.ndarray) -> np.ndarray:
-    """Each history cell's chain length (cells in any order)."""
-    n = len(parents)
-    depth = np.zeros(n, np.int64)
-    chain = np.empty(n + 1, np.int64)
-    for c in range(n):
-        if depth[c]:
-            continue
-        m = 0
-        x = c
-        while x >= 0 and depth[x] == 0:
-            if m > n:
-                raise ValueError("history cells form a cycle")
-            chain[m] = x
-            m += 1
-            x = parents[x]
-        base = 0 if x < 0 else depth[x]
-        for j in range(m - 1, -1, -1):
-            base += 1
-            depth[chain[j]] = base
-    return depth
 
 
 def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
@@ -309,7 +253,7 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     T.c_var[:n_cells] = var_of[cell_var]
     T.c_ev[:n_cells] = g_of[cell_event]
     T.c_parent[:n_cells] = cell_parent
-    depth = _depths(cell_parent.astype(np.int64))
+    depth = tables.chain_depths(cell_parent.astype(np.int64))
     T.c_depth[:n_cells] = depth
     sc[tables.S_CELLS] = n_cells
     sc[tables.S_DEPTH] = int(depth.max()) if n_cells else 0
