@@ -19,7 +19,7 @@ from cep.api import load_rules
 from cep.engine import EngineOptions, InterpreterEngine, RuleEngine, SnapshotError, resume_engine
 from cep.engine.fast import FastPathEngine
 from cep.engine.mixed import MixedEngine
-from cep.engine.state import array, load
+from cep.engine.state import array, ints, load
 from cep.io.columnar import read_jsonl_batches
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
@@ -302,6 +302,25 @@ def test_a_damaged_snapshot_is_refused() -> None:
     snapshot[-3] ^= 0xFF
     with pytest.raises(SnapshotError, match="damaged"):
         resume_engine(bytes(snapshot), rules, schemas, engine="fast")
+
+
+@pytest.mark.parametrize(
+    ("table", "value"),
+    [("cell_event", 99), ("run_state", 99), ("run_cell", -5), ("held", 99), ("timer_part", 7)],
+)
+def test_tables_out_of_range_are_refused_at_restore(table: str, value: int) -> None:
+    """A well-formed snapshot whose tables point nowhere is refused by `restore` (not
+    later, when the state goes into the rules)."""
+    rules, schemas = _loaded(HOLDING, False)
+    options = EngineOptions(allowed_delay_ms=3)
+    engine = FastPathEngine(rules, schemas, options)
+    _feed_batches(engine, _batches(engine, _stream(12), schemas, 4))
+    state = load(engine.snapshot())
+    owner = state if table == "held" else next(r for r in state.rules if r.open_runs)
+    size = max(len(getattr(owner, table)) // 8, 1)
+    setattr(owner, table, ints([value] * size))
+    with pytest.raises(SnapshotError, match="damaged"):
+        FastPathEngine(rules, schemas, options).restore(state)
 
 
 def test_restore_comes_before_any_input() -> None:

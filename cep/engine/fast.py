@@ -16,7 +16,15 @@ from cep.compile.fingerprint import rule_fingerprint
 from cep.compile.rule import CompiledRule
 from cep.engine.events import event_at, events_of, json_lines
 from cep.engine.protocol import EngineOptions
-from cep.engine.state import EngineState, RuleChanges, RuleState, array, dump, match_rules
+from cep.engine.state import (
+    EngineState,
+    RuleChanges,
+    RuleState,
+    SnapshotError,
+    array,
+    dump,
+    match_rules,
+)
 from cep.fast.engine import ColumnarRun, FastEngine
 from cep.fast.plan import fast_path_refusal
 from cep.io.validation import Validator
@@ -67,6 +75,8 @@ class FastPathEngine:
         #: a restored state, put into the run made when first fed (`_resume`)
         self._pending: EngineState | None = None
         self._saved: list[RuleState | None] = []
+        #: the restored state's events, by row (until put into the run)
+        self.restored_events: list[Event] = []
         self._finished = False
 
     @property
@@ -216,6 +226,7 @@ class FastPathEngine:
             other = FastPathEngine(self.rules, self._schemas, self.options,
                                    indexes=self._indexes, hold_all=self._hold_all)  # fmt: skip
             other._pending, other._saved = self._pending, self._saved
+            other.restored_events = self.restored_events
             other._finished = self._finished
             other._run()
             return other.state()
@@ -242,7 +253,17 @@ class FastPathEngine:
     def restore(self, state: EngineState) -> RuleChanges:
         if self._events is not None or self._columns is not None or self._pending is not None:
             raise RuntimeError("restore into an engine that has been fed nothing")
+        from cep.engine.state import events_of as table_events
+        from cep.fast.snapshot import check_rule
+
         saved, changes = match_rules(state, self.rule_names, self.fingerprints())
+        self.restored_events = table_events(state.events)  # (SnapshotError when uneven)
+        n_events = len(self.restored_events)
+        if _outside(array(state.held), n_events):
+            raise SnapshotError("the snapshot is damaged (a held event is missing)")
+        for rule, rule_state in zip(self.rules, saved, strict=True):
+            if rule_state is not None:
+                check_rule(rule, rule_state, n_events)
         self._pending, self._saved = state, saved  # (a finished engine's state goes on)
         return changes
 
@@ -251,10 +272,9 @@ class FastPathEngine:
         state = self._pending
         if state is None:
             return
-        from cep.engine.state import events_of as table_events
         from cep.fast.snapshot import restore_rule
 
-        events = table_events(state.events)
+        events = self.restored_events
         held = [events[row] for row in array(state.held).tolist()]
         if self._events is not None:
             run, orderer = self._events, self._events.orderer
@@ -274,7 +294,7 @@ class FastPathEngine:
         for fast, saved in zip(fast_rules, self._saved, strict=True):
             if saved is not None:
                 restore_rule(fast, saved, events)
-        self._pending = None
+        self._pending, self.restored_events = None, []
 
 
 class _EventRun:
@@ -323,6 +343,10 @@ class _EventRun:
         stats = self.engine.stats()
         stats.events, stats.late, stats.held_events = self.events, self.late, self.orderer.held
         return stats
+
+
+def _outside(rows: Any, end: int) -> bool:
+    return bool(len(rows)) and (int(rows.min()) < 0 or int(rows.max()) >= end)
 
 
 def _no_kept_events(kept: Any) -> Event:

@@ -183,7 +183,7 @@ class MixedEngine:
             raise RuntimeError("restore into an engine that has been fed nothing")
         saved, changes = match_rules(state, self.rule_names, self.fingerprints())
         self.fast.restore(state)
-        events = events_of_table(state.events)
+        events = self.fast.restored_events
         by_name = dict(zip(self.rule_names, saved, strict=True))
         for index, matcher in enumerate(interpreter.matchers):
             rule = by_name[matcher.rule.name]

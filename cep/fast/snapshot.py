@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from cep.compile.rule import CompiledRule
 from cep.engine.events import events_of
 from cep.engine.state import EngineState, EventRows, RuleState, SnapshotError, array, ints
 from cep.fast import tables
@@ -175,47 +176,76 @@ def _event(fast: FastRule, g: int, materialize: Callable[[KeptEvent], Event]) ->
 # ------------------------------------------------------------------------- restore
 
 
+def check_rule(rule: CompiledRule, state: RuleState, n_events: int) -> None:
+    """SnapshotError unless a rule's saved tables fit the rule and each other (done
+    when restoring: the state goes into the rule when it is first fed)."""
+    names = list(rule.binding_order)  # (as `EdgePlan` numbers variables)
+    names += [s.var for s in rule.nfa.states if s.var not in names]
+    _checked(state, names, len(rule.nfa.states), len(rule.key_fields), n_events)
+
+
+def _checked(
+    state: RuleState, var_names: list[str], n_states: int, n_keys: int, n_events: int
+) -> dict[str, np.ndarray]:
+    """A rule state's tables as arrays, by name, and `var_of` (the rule's variable
+    index of each saved one); SnapshotError where they do not fit."""
+    by_name = {name: v for v, name in enumerate(var_names)}
+    try:
+        var_of = np.array([by_name[name] for name in state.variables], np.int64)
+    except KeyError as missing:
+        raise SnapshotError(f"rule {state.name}: no variable {missing} to restore") from None
+    t = {name: array(getattr(state, name)) for name in _TABLES}
+    t["var_of"] = var_of
+    n_parts, n_cells = len(state.keys), len(t["cell_var"])
+    if (
+        len(t["timer"]) != n_parts
+        or _uneven(t, "cell_var", "cell_event", "cell_parent")
+        or _uneven(t, "run_part", "run_state", "run_cell", "run_start")
+        or _uneven(t, "held_part", "held_cell", "held_start", "held_ts", "held_step")
+        or _uneven(t, "timer_close", "timer_ts", "timer_seq", "timer_part")
+        or _outside(t["cell_var"], len(var_of)) or _outside(t["cell_parent"], n_cells, -1)
+        or _outside(t["run_part"], n_parts) or _outside(t["run_state"], n_states)
+        or _outside(t["run_cell"], n_cells, -1) or _outside(t["held_part"], n_parts)
+        or _outside(t["held_cell"], n_cells) or _outside(t["timer_part"], n_parts)
+        or _outside(np.concatenate([t["cell_event"], t["run_start"], t["held_start"]]), n_events)
+        or (n_keys != 1 and any(type(key) is not list or len(key) != n_keys
+                                for key in state.keys))
+    ):  # fmt: skip
+        raise SnapshotError(f"the snapshot is damaged (rule {state.name}'s tables)")
+    return t
+
+
+_TABLES = (
+    "timer", "cell_var", "cell_event", "cell_parent", "run_part", "run_state", "run_cell",
+    "run_start", "held_part", "held_cell", "held_start", "held_ts", "held_step",
+    "timer_close", "timer_ts", "timer_seq", "timer_part",
+)  # fmt: skip
+
+
+def _uneven(tables: dict[str, np.ndarray], *names: str) -> bool:
+    return len({len(tables[name]) for name in names}) > 1
+
+
 def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     """Put a rule's saved state into a fresh `FastRule`; `events` are the snapshot's
     event table as events."""
     kernel = fast.state
     if kernel.count(tables.S_PARTS) or kernel.count(tables.S_EVENTS):
         raise RuntimeError("restore into a rule that has matched nothing yet")
-    try:
-        by_name = {name: v for v, name in enumerate(fast.var_names)}
-        var_of = np.array([by_name[name] for name in state.variables], np.int64)
-    except KeyError as missing:
-        raise SnapshotError(f"rule {state.name}: no variable {missing} to restore") from None
-    cell_var, cell_event, cell_parent = (
-        array(state.cell_var), array(state.cell_event), array(state.cell_parent),
-    )  # fmt: skip
+    n_keys = len(fast.matcher.key_paths)
+    t = _checked(state, fast.var_names, len(fast.nfa.st_kind), n_keys, len(events))
+    var_of = t["var_of"]
+    cell_var, cell_event, cell_parent = t["cell_var"], t["cell_event"], t["cell_parent"]
     run_part, run_state, run_cell, run_start = (
-        array(state.run_part), array(state.run_state), array(state.run_cell),
-        array(state.run_start),
+        t["run_part"], t["run_state"], t["run_cell"], t["run_start"],
     )  # fmt: skip
     held_part, held_cell, held_start, held_ts, held_step = (
-        array(state.held_part), array(state.held_cell), array(state.held_start),
-        array(state.held_ts), array(state.held_step),
+        t["held_part"], t["held_cell"], t["held_start"], t["held_ts"], t["held_step"],
     )  # fmt: skip
     timer_close, timer_ts, timer_seq, timer_part = (
-        array(state.timer_close), array(state.timer_ts), array(state.timer_seq),
-        array(state.timer_part),
+        t["timer_close"], t["timer_ts"], t["timer_seq"], t["timer_part"],
     )  # fmt: skip
     n_parts, n_cells, n_runs, n_held = len(state.keys), len(cell_var), len(run_part), len(held_part)
-    n_states = len(fast.nfa.st_kind)
-    if (
-        len(array(state.timer)) != n_parts
-        or not (len(cell_event) == len(cell_parent) == n_cells)
-        or not (len(run_state) == len(run_cell) == len(run_start) == n_runs)
-        or not (len(held_cell) == len(held_start) == len(held_ts) == len(held_step) == n_held)
-        or not (len(timer_ts) == len(timer_seq) == len(timer_part) == len(timer_close))
-        or _outside(cell_var, len(var_of)) or _outside(cell_parent, n_cells, -1)
-        or _outside(run_part, n_parts) or _outside(run_state, n_states)
-        or _outside(run_cell, n_cells, -1) or _outside(held_part, n_parts)
-        or _outside(held_cell, n_cells) or _outside(timer_part, n_parts)
-        or _outside(np.concatenate([cell_event, run_start, held_start]), len(events))
-    ):  # fmt: skip
-        raise SnapshotError(f"the snapshot is damaged (rule {state.name}'s tables)")
     # the events the rule refers to, stored in processing order
     used = np.unique(np.concatenate([cell_event, run_start, held_start]))
     chosen = sorted((events[row] for row in used.tolist()), key=lambda e: (e.ts, e.seq))
@@ -229,7 +259,7 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     kernel._grow("comps", n_held)
     kernel._grow("heap", len(timer_close))
     for key in state.keys:
-        fast.keys.code(_fast_key(key, len(fast.matcher.key_paths) != 1))
+        fast.keys.code(_fast_key(key, n_keys != 1))
     if len(fast.keys) != n_parts:
         raise SnapshotError(f"the snapshot is damaged (rule {state.name} repeats a key)")
     kernel.add_partitions(n_parts)
@@ -272,7 +302,7 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     _link(T.p_comp, T.k_next, held_part)
     sc[tables.S_COMPS] = n_held
     # timers: a queue, earliest first
-    T.p_timer[:n_parts] = array(state.timer)
+    T.p_timer[:n_parts] = t["timer"]
     order = np.lexsort((timer_seq, timer_ts, timer_close))
     n_timers = len(order)
     T.h_close[:n_timers] = timer_close[order]
