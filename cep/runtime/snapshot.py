@@ -22,6 +22,7 @@ from cep.engine.state import (
 )
 from cep.runtime.engine import MatchingEngine
 from cep.runtime.event import Event
+from cep.runtime.gcpause import gc_paused
 from cep.runtime.matcher import Completed, Partition, RuleMatcher, Run
 
 #: a timer of one rule: `(close, ts, seq, key)`, the event `(ts, seq)` that scheduled it
@@ -74,15 +75,28 @@ def rule_state(
     keys: list[Any] = []
     timer: list[int] = []
     part_of: dict[Any, int] = {}
-    runs: list[tuple[int, int, int, int]] = []
+    run_part: list[int] = []
+    run_state: list[int] = []
+    run_cell: list[int] = []
+    run_start: list[int] = []
+    stored = rows.rows
     held: list[tuple[int, int, int, int, int]] = []
     for key, part in matcher.partitions.items():
         p = part_of[key] = len(keys)
         keys.append(saved_key(key))
         timer.append(part.timer)
-        for run in part.runs:
-            start = NONE if run.start is None else rows.row(run.start)
-            runs.append((p, states[id(run.state)], cell_of(run.path), start))
+        for run in part.runs:  # (the loop a snapshot of many runs spends its time in)
+            path, start = run.path, run.start
+            cell = NONE if path is None else cells.get(id(path))
+            if cell is None:
+                cell = cell_of(path)
+            first = NONE if start is None else stored.get(id(start))
+            if first is None:
+                first = rows.row(start)
+            run_part.append(p)
+            run_state.append(states[id(run.state)])
+            run_cell.append(cell)
+            run_start.append(first)
         for done in part.completed:
             held.append((p, cell_of(done.path), rows.row(done.start), done.ts, done.sort_key[2]))
     timer_rows = []
@@ -108,10 +122,10 @@ def rule_state(
         cell_var=ints(cell_var),
         cell_event=ints(cell_event),
         cell_parent=ints(cell_parent),
-        run_part=column(runs, 0),
-        run_state=column(runs, 1),
-        run_cell=column(runs, 2),
-        run_start=column(runs, 3),
+        run_part=ints(run_part),
+        run_state=ints(run_state),
+        run_cell=ints(run_cell),
+        run_start=ints(run_start),
         held_part=column(held, 0),
         held_cell=column(held, 1),
         held_start=column(held, 2),
@@ -144,10 +158,8 @@ def _restore_rule(matcher: RuleMatcher, state: RuleState, events: list[Event]) -
         if parent >= len(paths):
             raise SnapshotError("the snapshot is damaged (a history cell comes before its parent)")
         paths.append((variables[var], events[event], None if parent == NONE else paths[parent]))
-
-    def path(cell: int) -> Any:
-        return None if cell == NONE else paths[cell]
-
+    paths.append(None)  # row NONE (-1): no history
+    starts = [*events, None]  # row NONE: no event
     keys = [_live_key(matcher, key) for key in state.keys]
     timer = array(state.timer).tolist()
     parts: list[Partition | None] = [None] * len(keys)
@@ -160,10 +172,13 @@ def _restore_rule(matcher: RuleMatcher, state: RuleState, events: list[Event]) -
         return found
 
     for p, s, cell, start in _rows(state, "run_part", "run_state", "run_cell", "run_start"):
-        part(p).runs.append(Run(states[s], path(cell), None if start == NONE else events[start]))
+        found = parts[p]
+        if found is None:
+            found = part(p)
+        found.runs.append(Run(states[s], paths[cell], starts[start]))
     held = _rows(state, "held_part", "held_cell", "held_start", "held_ts", "held_step")
     for p, cell, start, ts, step in held:
-        history = path(cell)
+        history = paths[cell]
         first = events[start]
         sort_key = (first.ts, first.seq, step, matcher._tie_key(history))
         part(p).completed.append(Completed(history, first, ts, sort_key))
@@ -187,6 +202,7 @@ def _rows(state: RuleState, *names: str) -> list[tuple[int, ...]]:
     return list(zip(*columns, strict=True))
 
 
+@gc_paused()
 def engine_state(engine: MatchingEngine, fingerprints: list[str], kind: str) -> EngineState:
     """A `MatchingEngine`'s whole state."""
     rows = EventRows()
@@ -218,6 +234,7 @@ def _order(item: tuple[int, int, Event]) -> tuple[int, int]:
     return item[0], item[1]
 
 
+@gc_paused()
 def restore_engine(
     engine: MatchingEngine, state: EngineState, fingerprints: list[str]
 ) -> RuleChanges:
