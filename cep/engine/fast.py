@@ -19,7 +19,6 @@ from cep.engine.protocol import EngineOptions
 from cep.engine.state import (
     EngineState,
     RuleChanges,
-    RuleState,
     SnapshotError,
     array,
     dump,
@@ -74,7 +73,8 @@ class FastPathEngine:
         self._events: _EventRun | None = None
         #: a restored state, put into the run made when first fed (`_resume`)
         self._pending: EngineState | None = None
-        self._saved: list[RuleState | None] = []
+        #: the restored rules (a `FastEngine` the run made when first fed takes)
+        self._restored: FastEngine | None = None
         #: the restored state's events, by row (until put into the run)
         self.restored_events: list[Event] = []
         self._finished = False
@@ -221,80 +221,94 @@ class FastPathEngine:
         from cep.fast import snapshot
 
         names, fingerprints = self.rule_names, self.fingerprints()
-        if self._events is None and self._columns is None:
-            # fed nothing yet (maybe restored): the state as a run would hold it
-            other = FastPathEngine(self.rules, self._schemas, self.options,
-                                   indexes=self._indexes, hold_all=self._hold_all)  # fmt: skip
-            other._pending, other._saved = self._pending, self._saved
-            other.restored_events = self.restored_events
-            other._finished = self._finished
-            other._run()
-            return other.state()
         clock: dict[str, Any] = {
             "allowed_delay_ms": self.options.allowed_delay_ms, "finished": self._finished,
         }  # fmt: skip
+        materialize: Any = _no_kept_events
         if self._events is not None:
             run, orderer = self._events, self._events.orderer
             clock.update(events_seen=run.events, late=run.late, next_seq=run.next_seq,
                          max_seen=orderer.max_seen, floor=orderer.floor)  # fmt: skip
             held = [event for _, _, event in sorted(orderer.waiting, key=lambda w: w[:2])]
             fast_rules = run.engine.rules
-            materialize = _no_kept_events
-        else:
-            columns = self._run()
+        elif self._columns is not None:
+            columns = self._columns
             clock.update(events_seen=columns.events, late=columns.late, next_seq=columns.seq,
                          max_seen=columns.max_seen, floor=columns.floor)  # fmt: skip
             held = snapshot.held_events(columns.held.waiting(), columns.held.restored,
                                         self._validator)  # fmt: skip
             fast_rules = columns.engine.rules
             materialize = columns._materialize
+        else:  # fed nothing yet (maybe restored): the rules as a run will take them
+            state = self._pending
+            held = []
+            if state is not None:
+                clock.update(events_seen=state.events_seen, late=state.late,
+                             next_seq=state.next_seq, max_seen=state.max_seen,
+                             floor=state.floor)  # fmt: skip
+                held = self._held_restored()
+            fast_rules = (self._restored or self._rules_engine()).rules
         return snapshot.engine_state(fast_rules, names, fingerprints, clock, held, materialize)
 
+    def _rules_engine(self) -> FastEngine:
+        """Fresh rules (for a restore, which puts its state into them)."""
+        return FastEngine(self.rules, max_runs_per_key=self.options.max_runs_per_key,
+                          as_text=self.options.json_lines, indexes=self._indexes)  # fmt: skip
+
     def restore(self, state: EngineState) -> RuleChanges:
+        """Take a snapshot's state: each kept rule's at once (into the rules the run
+        made when first fed will use), the clock and held events then."""
         if self._events is not None or self._columns is not None or self._pending is not None:
             raise RuntimeError("restore into an engine that has been fed nothing")
         from cep.engine.state import events_of as table_events
-        from cep.fast.snapshot import check_rule
+        from cep.fast.snapshot import check_rule, restore_rule
 
         saved, changes = match_rules(state, self.rule_names, self.fingerprints())
-        self.restored_events = table_events(state.events)  # (SnapshotError when uneven)
-        n_events = len(self.restored_events)
-        if _outside(array(state.held), n_events):
+        self.restored_events = events = table_events(state.events)  # (SnapshotError: uneven)
+        if _outside(array(state.held), len(events)):
             raise SnapshotError("the snapshot is damaged (a held event is missing)")
         for rule, rule_state in zip(self.rules, saved, strict=True):
             if rule_state is not None:
-                check_rule(rule, rule_state, n_events)
-        self._pending, self._saved = state, saved  # (a finished engine's state goes on)
+                check_rule(rule, rule_state, len(events))
+        restored = self._rules_engine()
+        for fast, rule_state in zip(restored.rules, saved, strict=True):
+            if rule_state is not None:
+                restore_rule(fast, rule_state, events)
+        self._pending, self._restored = state, restored  # (a finished engine's goes on)
         return changes
 
-    def _resume(self) -> None:
-        """The restored state put into the run just made."""
-        state = self._pending
-        if state is None:
-            return
-        from cep.fast.snapshot import restore_rule
-
+    def _held_restored(self) -> list[Event]:
+        """The restored held-back events, in release order."""
+        assert self._pending is not None
         events = self.restored_events
-        held = [events[row] for row in array(state.held).tolist()]
+        held = [events[row] for row in array(self._pending.held).tolist()]
+        return sorted(held, key=lambda e: (e.ts, e.seq))
+
+    def _resume(self) -> None:
+        """The restored clock and held events put into the run just made, and the
+        restored rules in place of its own."""
+        state, restored = self._pending, self._restored
+        if state is None or restored is None:
+            return
+        held = self._held_restored()
         if self._events is not None:
             run, orderer = self._events, self._events.orderer
             run.events, run.late, run.next_seq = state.events_seen, state.late, state.next_seq
             orderer.max_seen, orderer.floor = state.max_seen, state.floor
             orderer.waiting = [(event.ts, event.seq, event) for event in held]
             heapq.heapify(orderer.waiting)
-            fast_rules = run.engine.rules
+            run.engine = restored
         else:
             columns = self._columns
             assert columns is not None
             columns.events, columns.late = state.events_seen, state.late
             columns.seq = state.next_seq
             columns.max_seen, columns.floor = state.max_seen, state.floor
-            columns.held.restored = sorted(held, key=lambda e: (e.ts, e.seq))
-            fast_rules = columns.engine.rules
-        for fast, saved in zip(fast_rules, self._saved, strict=True):
-            if saved is not None:
-                restore_rule(fast, saved, events)
-        self._pending, self.restored_events = None, []
+            columns.held.restored = held
+            columns.engine = restored
+            for fast in restored.rules:
+                fast.materialize = columns._materialize
+        self._pending, self._restored, self.restored_events = None, None, []
 
 
 class _EventRun:
