@@ -24,7 +24,7 @@ from cep.engine.state import (
     dump,
     match_rules,
 )
-from cep.fast.engine import ColumnarRun, FastEngine
+from cep.fast.engine import ColumnarRun, FastEngine, gc_paused
 from cep.fast.plan import fast_path_refusal
 from cep.io.validation import Validator
 from cep.runtime.engine import Stats
@@ -213,6 +213,7 @@ class FastPathEngine:
         """Each rule's fingerprint (`cep.compile.fingerprint`)."""
         return [rule_fingerprint(rule, self._schemas) for rule in self.rules]
 
+    @gc_paused()
     def snapshot(self) -> bytes:
         return dump(self.state())
 
@@ -255,6 +256,7 @@ class FastPathEngine:
         return FastEngine(self.rules, max_runs_per_key=self.options.max_runs_per_key,
                           as_text=self.options.json_lines, indexes=self._indexes)  # fmt: skip
 
+    @gc_paused()
     def restore(self, state: EngineState) -> RuleChanges:
         """Take a snapshot's state: each kept rule's at once (into the rules the run
         made when first fed will use), the clock and held events then."""

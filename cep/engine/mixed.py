@@ -20,6 +20,7 @@ from cep.engine.fast import FastPathEngine, Keyed
 from cep.engine.protocol import EngineOptions
 from cep.engine.state import EngineState, RuleChanges, array, dump, ints, match_rules
 from cep.engine.state import events_of as events_of_table
+from cep.fast.engine import gc_paused
 from cep.fast.plan import fast_path_refusal
 from cep.io.validation import Validator
 from cep.runtime.engine import KeyedEngine, Stats
@@ -147,6 +148,7 @@ class MixedEngine:
         """Each rule's fingerprint (`cep.compile.fingerprint`), in load order."""
         return [rule_fingerprint(rule, self._schemas) for rule in self.rules]
 
+    @gc_paused()
     def snapshot(self) -> bytes:
         """Every rule's state in one snapshot: the fast path's (with the clock and the
         events held back) and the interpreted rules', rules in load order."""
@@ -174,6 +176,7 @@ class MixedEngine:
         state.engine = self.kind
         return dump(state)
 
+    @gc_paused()
     def restore(self, state: EngineState) -> RuleChanges:
         """Each rule's state to the engine that runs it (from a snapshot of any engine)."""
         from cep.runtime.snapshot import restore_rule

@@ -247,11 +247,14 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     )  # fmt: skip
     n_parts, n_cells, n_runs, n_held = len(state.keys), len(cell_var), len(run_part), len(held_part)
     # the events the rule refers to, stored in processing order
-    used = np.unique(np.concatenate([cell_event, run_start, held_start]))
-    chosen = sorted((events[row] for row in used.tolist()), key=lambda e: (e.ts, e.seq))
-    g_of = np.full(len(events) + 1, -1, np.int64)
-    row_index = {id(event): row for row, event in enumerate(events)}
-    g_of[[row_index[id(e)] for e in chosen]] = np.arange(len(chosen))
+    used = np.unique(np.concatenate([cell_event, run_start, held_start])).tolist()
+    ts = np.fromiter((events[row].ts for row in used), np.int64, len(used))
+    seq = np.fromiter((events[row].seq for row in used), np.int64, len(used))
+    order = np.lexsort((seq, ts))
+    in_order = np.asarray(used, np.int64)[order]
+    chosen = [events[row] for row in in_order.tolist()]
+    g_of = np.full(len(events), -1, np.int64)
+    g_of[in_order] = np.arange(len(chosen))
     n_events = len(chosen)
     kernel._grow("events", n_events)
     kernel._grow("cells", n_cells)
@@ -266,8 +269,8 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     T = kernel.tables
     sc = T.sc
     # events: times, sequence numbers, slot values, kept as events (and texts)
-    T.e_ts[:n_events] = [e.ts for e in chosen]
-    T.e_seq[:n_events] = [e.seq for e in chosen]
+    T.e_ts[:n_events] = ts[order]
+    T.e_seq[:n_events] = seq[order]
     n_slots = len(fast.slots)
     if n_slots and n_events:
         values = fast._event_values(chosen)
@@ -292,14 +295,14 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     T.r_state[:n_runs] = run_state
     T.r_cell[:n_runs] = run_cell
     T.r_start[:n_runs] = g_of[run_start]
-    _link(T.p_head, T.r_next, run_part)
+    tables.link_rows(T.p_head, T.r_next, run_part)
     sc[tables.S_RUNS] = n_runs
     # held matches, each partition's in release order
     T.k_cell[:n_held] = held_cell
     T.k_start[:n_held] = g_of[held_start]
     T.k_step[:n_held] = held_step
     T.k_ts[:n_held] = held_ts
-    _link(T.p_comp, T.k_next, held_part)
+    tables.link_rows(T.p_comp, T.k_next, held_part)
     sc[tables.S_COMPS] = n_held
     # timers: a queue, earliest first
     T.p_timer[:n_parts] = t["timer"]
@@ -320,19 +323,6 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
 
 def _outside(values: np.ndarray, end: int, low: int = 0) -> bool:
     return bool(len(values)) and (int(values.min()) < low or int(values.max()) >= end)
-
-
-def _link(heads: np.ndarray, nexts: np.ndarray, parts: np.ndarray) -> None:
-    """Rows 0.. linked into one list per partition, each in row order."""
-    last: dict[int, int] = {}
-    for row, p in enumerate(parts.tolist()):
-        before = last.get(p)
-        if before is None:
-            heads[p] = row
-        else:
-            nexts[before] = row
-        nexts[row] = -1
-        last[p] = row
 
 
 def _fast_key(key: Any, several: bool) -> Any:

@@ -308,6 +308,21 @@ def chain_depths(parents: np.ndarray) -> np.ndarray:
     return depth
 
 
+@njit(cache=True)
+def link_rows(heads: np.ndarray, nexts: np.ndarray, parts: np.ndarray) -> None:
+    """Rows `0..len(parts)` linked into one list per partition (`heads`, `nexts`), each
+    in row order (a restored state's runs or held matches)."""
+    last = np.full(len(heads), -1, np.int64)
+    for row in range(len(parts)):
+        p = parts[row]
+        if last[p] < 0:
+            heads[p] = row
+        else:
+            nexts[last[p]] = row
+        nexts[row] = -1
+        last[p] = row
+
+
 #: rows each growing table starts with (tests start with 1 to grow at every step)
 INITIAL_ROWS = 64
 
