@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -20,7 +22,9 @@ from cep.engine import EngineOptions, InterpreterEngine, RuleEngine, SnapshotErr
 from cep.engine.fast import FastPathEngine
 from cep.engine.mixed import MixedEngine
 from cep.engine.state import array, ints, load
-from cep.io.columnar import read_jsonl_batches
+from cep.fast import rule as fast_rule
+from cep.fast import tables
+from cep.io.columnar import read_csv_batches, read_jsonl_batches
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
 from cep.lang.checker import check_sources
@@ -31,7 +35,8 @@ SCHEMA = "event E { v: int?, k: str, w: str }\n"
 
 @st.composite
 def _modules(draw: st.DrawFn) -> str:
-    """One to three random eligible rules (any skip strategy, absences, timeouts)."""
+    """One to three random eligible rules (any skip strategy, absences, timeouts, keys
+    of one field or two)."""
     texts = []
     for index in range(draw(st.integers(1, 3))):
         text = draw(st.one_of(_rules(), _dependent_rules()))
@@ -39,6 +44,8 @@ def _modules(draw: st.DrawFn) -> str:
         skip = draw(st.sampled_from(["", "", "to first t0", "to last t0"]))
         if skip:
             text = re.sub(r"skip [a-z ]+ }$", f"skip {skip} }}", text)
+        if draw(st.booleans()):  # (keys of two fields)
+            text = text.replace("partition by k ", "partition by k, w ")
         if "within" in text and draw(st.booleans()):
             text = text[:-1] + " on timeout emit n = 1 }"
         texts.append(text)
@@ -77,14 +84,18 @@ def _records(stream: list[tuple[int, int | None, str, str]], shuffled: bool) -> 
     return out
 
 
-def _batches(engine: RuleEngine, records: list[dict], schemas: Any, size: int) -> list:
+def _batches(
+    engine: RuleEngine, records: list[dict], schemas: Any, size: int, csv: bool = False
+) -> list:
+    """Records as batches of `size` lines, of JSON lines or (`csv`) of CSV rows."""
+    options = {"fields": engine.fields(), "validator": Validator(schemas), "batch_size": size}
+    if csv:
+        names = ["type", "ts", "k", "w", "v"]
+        rows = [",".join(str(r.get(name, "")) for name in names) for r in records]
+        data = "\n".join([",".join(names), *rows]).encode() + b"\n"
+        return list(read_csv_batches(io.BytesIO(data), **options))
     data = "".join(json.dumps(record) + "\n" for record in records).encode()
-    return list(
-        read_jsonl_batches(
-            io.BytesIO(data), fields=engine.fields(), validator=Validator(schemas),
-            batch_size=size,
-        )
-    )  # fmt: skip
+    return list(read_jsonl_batches(io.BytesIO(data), **options))
 
 
 def _reports(engine: RuleEngine, found: Any) -> list:
@@ -341,17 +352,41 @@ rule first { pattern a = E[w == "x"] -> b = E[v > a.v]+ -> c = E[v == 0] within 
 """
 
 
-@pytest.mark.parametrize("ways", _WAY_PAIRS + _MIXED_PAIRS)
-@pytest.mark.parametrize("fed", ["batches", "lines", "events"])
-@pytest.mark.parametrize("delay", [0, 3])
+@contextmanager
+def _small_tables(small: bool) -> Iterator[None]:
+    """The fast path's tables start with one row (they grow at nearly every step) and
+    its histories are compacted whenever they have doubled."""
+    saved = tables.INITIAL_ROWS, fast_rule.COMPACT_AT
+    if small:
+        tables.INITIAL_ROWS, fast_rule.COMPACT_AT = 1, 0
+    try:
+        yield
+    finally:
+        tables.INITIAL_ROWS, fast_rule.COMPACT_AT = saved
+
+
+_CUT_CASES = [
+    *((ways, fed, delay, small) for ways in _WAY_PAIRS + _MIXED_PAIRS
+      for fed in ("batches", "lines", "events") for delay, small in ((0, False), (3, True))),
+    *((ways, fed, 3, False) for ways in _WAY_PAIRS[:2] for fed in ("csv", "csv lines")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("ways", "fed", "delay", "small"), _CUT_CASES)
 def test_held_matches_and_timers_come_back_at_every_cut(
-    fed: str, delay: int, ways: tuple[str, str]
+    fed: str, delay: int, small: bool, ways: tuple[str, str]
 ) -> None:
     """Matches held while an earlier run is open, window timers, held-back events:
-    cut after every event, each restored engine (the fast path's snapshot restored on
-    the interpreter and the other way too) goes on as the one never cut."""
+    cut after every other event, each restored engine (the fast path's snapshot restored on
+    the interpreter and the other way too) goes on as the one never cut; JSON lines or
+    CSV rows, tables grown and histories compacted as they go or not."""
+    with _small_tables(small):
+        _every_cut(fed, delay, ways)
+
+
+def _every_cut(fed: str, delay: int, ways: tuple[str, str]) -> None:
     rules, schemas = _loaded(HOLDING + (REFUSED if "mixed" in ways else ""), False)
-    options = EngineOptions(allowed_delay_ms=delay, json_lines=fed == "lines")
+    options = EngineOptions(allowed_delay_ms=delay, json_lines=fed.endswith("lines"))
     values = [(2, "x"), (0, "x"), (1, "y"), (3, "x"), (0, "y"), (4, "y"), (1, "x"), (0, "y")]
     records = [
         {"type": "E", "ts": i * 4 - (3 if delay and i % 3 == 2 else 0), "k": "ab"[i % 7 // 4],
@@ -362,17 +397,17 @@ def test_held_matches_and_timers_come_back_at_every_cut(
     if fed == "events":
         expected = _reports(whole, whole.feed_events(_events(records)))
     else:
-        expected = _feed_batches(whole, _batches(whole, records, schemas, 1))
+        expected = _feed_batches(whole, _batches(whole, records, schemas, 1, "csv" in fed))
     expected += _finish(whole, True)
-    kinds = [(r if fed == "lines" else r[0])["kind"] for r in expected]
+    kinds = [(r if options.json_lines else r[0])["kind"] for r in expected]
     assert "timeout" in kinds and "match" in kinds
     held = 0
-    for cut in range(len(records) + 1):
+    for cut in range(delay % 2, len(records) + 1, 2):  # (every other event, to be quick)
         first = _opened(ways[0], rules, schemas, options)
         if fed == "events":
             found = _reports(first, first.feed_events(_events(records[:cut])))
         else:
-            batches = _batches(whole, records, schemas, 1)
+            batches = _batches(whole, records, schemas, 1, "csv" in fed)
             found = _feed_batches(first, batches[:cut])
         held += sum(len(rule.held_part) for rule in load(first.snapshot()).rules)
         second = _resumed(first, rules, schemas, ways[1])
