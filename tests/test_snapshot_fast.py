@@ -455,3 +455,31 @@ def test_a_resumed_engine_may_change_the_allowed_delay(fed: str, ways: tuple[str
             outcomes.append((found, resumed.stats()))
         assert outcomes[0] == outcomes[1], later
         assert outcomes[0][0]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_modules(), _STREAMS, st.sampled_from([0, 2]), st.booleans(), st.booleans(), st.data())
+def test_a_run_restored_again_and_again_goes_on_as_one_engine(
+    text: str, stream: list, delay: int, json_lines: bool, mixed: bool, data: st.DataObject
+) -> None:
+    """Snapshots taken again and again (after each batch, or not), each restored on an
+    engine drawn anew (the fast path, the mixed engine or the interpreter), including
+    snapshots of engines that hold restored events not yet released: the same reports
+    and counters as one engine."""
+    rules, schemas = _loaded(text + (REFUSED if mixed else ""))
+    compiled = "mixed" if mixed else "fast"
+    options = EngineOptions(allowed_delay_ms=delay, json_lines=json_lines)
+    records = _records(stream, shuffled=delay > 0)
+    whole = _opened(compiled, rules, schemas, options)
+    batches = _batches(whole, records, schemas, 2)
+    expected = _feed_batches(whole, batches) + _finish(whole, True)
+    kinds = st.sampled_from([compiled, "interpreter"])
+    engine = _opened(data.draw(kinds), rules, schemas, options)
+    found = []
+    for batch in batches:
+        if data.draw(st.booleans()):
+            engine = _resumed(engine, rules, schemas, data.draw(kinds))
+        found += _feed_batches(engine, [batch])
+    found += _finish(engine, True)
+    assert found == expected, text
+    assert engine.stats() == whole.stats()

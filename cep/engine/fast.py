@@ -4,7 +4,12 @@ events in memory (`FastEngine`, events ordered here within the allowed delay).
 
 Besides the interface, it gives its reports with their release keys and the events it
 matched last (`taken`), which is what the mixed engine needs to merge the interpreter's
-reports in."""
+reports in.
+
+Snapshots (`snapshot`, `restore`) hold the state the interpreter would hold
+(cep/fast/snapshot.py); a restore fills the rules at once and hands them, with the clock
+and the held-back events, to the run made when the engine is first fed (batches or
+events: which is not known before)."""
 
 from __future__ import annotations
 
