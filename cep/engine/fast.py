@@ -4,18 +4,32 @@ events in memory (`FastEngine`, events ordered here within the allowed delay).
 
 Besides the interface, it gives its reports with their release keys and the events it
 matched last (`taken`), which is what the mixed engine needs to merge the interpreter's
-reports in."""
+reports in.
+
+Snapshots (`snapshot`, `restore`) hold the state the interpreter would hold
+(cep/fast/snapshot.py); a restore fills the rules at once and hands them, with the clock
+and the held-back events, to the run made when the engine is first fed (batches or
+events: which is not known before)."""
 
 from __future__ import annotations
 
-import itertools
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from cep.compile.fingerprint import rule_fingerprint
 from cep.compile.rule import CompiledRule
 from cep.engine.events import event_at, events_of, json_lines
 from cep.engine.protocol import EngineOptions
-from cep.fast.engine import ColumnarRun, FastEngine
+from cep.engine.state import (
+    EngineState,
+    RuleChanges,
+    SnapshotError,
+    array,
+    dump,
+    match_rules,
+)
+from cep.fast.engine import ColumnarRun, FastEngine, gc_paused
 from cep.fast.plan import fast_path_refusal
 from cep.io.validation import Validator
 from cep.runtime.engine import Stats
@@ -62,6 +76,13 @@ class FastPathEngine:
         self._validator = Validator(schemas)
         self._columns: ColumnarRun | None = None
         self._events: _EventRun | None = None
+        #: a restored state, put into the run made when first fed (`_resume`)
+        self._pending: EngineState | None = None
+        #: the restored rules (a `FastEngine` the run made when first fed takes)
+        self._restored: FastEngine | None = None
+        #: the restored state's events, by row (until put into the run)
+        self.restored_events: list[Event] = []
+        self._finished = False
 
     @property
     def rule_names(self) -> list[str]:
@@ -72,6 +93,11 @@ class FastPathEngine:
         if self._events is not None:
             return self._events.orderer.watermark
         return self._run().watermark
+
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next event fed gets."""
+        return self._events.next_seq if self._events is not None else self._run().seq
 
     def _run(self) -> ColumnarRun:
         """The run over batches (made when first needed)."""
@@ -91,6 +117,7 @@ class FastPathEngine:
                 allowed_delay_ms=self.options.allowed_delay_ms,
                 hold_all=self._hold_all,
             )  # fmt: skip
+            self._resume()
         return self._columns
 
     def _event_run(self) -> _EventRun:
@@ -101,6 +128,7 @@ class FastPathEngine:
             if self.options.json_lines:
                 raise TypeError("an engine made for JSON lines is fed batches")
             self._events = _EventRun(self.rules, self.options, self._indexes)
+            self._resume()
         return self._events
 
     def _matches(self) -> None:
@@ -146,6 +174,7 @@ class FastPathEngine:
 
     def finish(self, *, flush: bool = False) -> Sequence[Match]:
         self._matches()
+        self._finished = True
         if self._events is None and self._columns is not None:
             return self._columns.finish(flush=flush)
         return _reports(self.finish_keyed(flush=flush))
@@ -153,9 +182,11 @@ class FastPathEngine:
     def finish_lines(self, *, flush: bool = False) -> bytes:
         if not self.options.json_lines:
             return json_lines(self.finish(flush=flush))
+        self._finished = True
         return self._run().finish_lines(flush=flush).joined()
 
     def finish_keyed(self, *, flush: bool = False) -> Keyed:
+        self._finished = True
         if self._events is not None:
             return self._events.finish(flush)
         return self._run().finish_keyed(flush=flush)
@@ -166,25 +197,125 @@ class FastPathEngine:
         as events; None when they were simply the batch's, in order."""
         if self._events is not None:
             return self._events.taken
-        released = self._run().released
+        run = self._run()
+        if run.released_events is not None:
+            return run.released_events
+        released = run.released
         if released is None:
-            return [] if self.options.allowed_delay_ms else None
+            return [] if run.holding else None
         batch, seqs = released
         events = list(events_of(batch, self._validator))
         for event, seq in zip(events, seqs.tolist(), strict=True):
             event.seq = seq
         return events
 
-    def snapshot(self) -> bytes:
-        raise NotImplementedError("snapshots of this engine are being built")
-
-    def restore(self, state: Any) -> Any:
-        raise NotImplementedError("snapshots of this engine are being built")
-
     def stats(self) -> Stats:
         if self._events is not None:
             return self._events.stats()
         return self._run().stats()
+
+    def fingerprints(self) -> list[str]:
+        """Each rule's fingerprint (`cep.compile.fingerprint`)."""
+        return [rule_fingerprint(rule, self._schemas) for rule in self.rules]
+
+    @gc_paused()
+    def snapshot(self) -> bytes:
+        return dump(self.state())
+
+    def state(self) -> EngineState:
+        """The engine's state (`snapshot`'s, not yet encoded)."""
+        from cep.fast import snapshot
+
+        names, fingerprints = self.rule_names, self.fingerprints()
+        clock: dict[str, Any] = {
+            "allowed_delay_ms": self.options.allowed_delay_ms, "finished": self._finished,
+        }  # fmt: skip
+        materialize: Any = _no_kept_events
+        if self._events is not None:
+            run, orderer = self._events, self._events.orderer
+            clock.update(events_seen=run.events, late=run.late, next_seq=run.next_seq,
+                         max_seen=orderer.max_seen, floor=orderer.floor)  # fmt: skip
+            held = [event for _, _, event in sorted(orderer.waiting, key=lambda w: w[:2])]
+            fast_rules = run.engine.rules
+        elif self._columns is not None:
+            columns = self._columns
+            clock.update(events_seen=columns.events, late=columns.late, next_seq=columns.seq,
+                         max_seen=columns.max_seen, floor=columns.floor)  # fmt: skip
+            held = snapshot.held_events(columns.held.waiting(), columns.held.restored,
+                                        self._validator)  # fmt: skip
+            fast_rules = columns.engine.rules
+            materialize = columns._materialize
+        else:  # fed nothing yet (maybe restored): the rules as a run will take them
+            state = self._pending
+            held = []
+            if state is not None:
+                clock.update(events_seen=state.events_seen, late=state.late,
+                             next_seq=state.next_seq, max_seen=state.max_seen,
+                             floor=state.floor)  # fmt: skip
+                held = self._held_restored()
+            fast_rules = (self._restored or self._rules_engine()).rules
+        return snapshot.engine_state(fast_rules, names, fingerprints, clock, held, materialize)
+
+    def _rules_engine(self) -> FastEngine:
+        """Fresh rules (for a restore, which puts its state into them)."""
+        return FastEngine(self.rules, max_runs_per_key=self.options.max_runs_per_key,
+                          as_text=self.options.json_lines, indexes=self._indexes)  # fmt: skip
+
+    @gc_paused()
+    def restore(self, state: EngineState) -> RuleChanges:
+        """Take a snapshot's state: each kept rule's at once (into the rules the run
+        made when first fed will use), the clock and held events then."""
+        if self._events is not None or self._columns is not None or self._pending is not None:
+            raise RuntimeError("restore into an engine that has been fed nothing")
+        from cep.engine.state import events_of as table_events
+        from cep.fast.snapshot import check_rule, restore_rule
+
+        saved, changes = match_rules(state, self.rule_names, self.fingerprints())
+        self.restored_events = events = table_events(state.events)  # (SnapshotError: uneven)
+        if _outside(array(state.held), len(events)):
+            raise SnapshotError("the snapshot is damaged (a held event is missing)")
+        for rule, rule_state in zip(self.rules, saved, strict=True):
+            if rule_state is not None:
+                check_rule(rule, rule_state, len(events))
+        restored = self._rules_engine()
+        for fast, rule_state in zip(restored.rules, saved, strict=True):
+            if rule_state is not None:
+                restore_rule(fast, rule_state, events)
+        self._pending, self._restored = state, restored  # (a finished engine's goes on)
+        return changes
+
+    def _held_restored(self) -> list[Event]:
+        """The restored held-back events, in release order."""
+        assert self._pending is not None
+        events = self.restored_events
+        held = [events[row] for row in array(self._pending.held).tolist()]
+        return sorted(held, key=lambda e: (e.ts, e.seq))
+
+    def _resume(self) -> None:
+        """The restored clock and held events put into the run just made, and the
+        restored rules in place of its own."""
+        state, restored = self._pending, self._restored
+        if state is None or restored is None:
+            return
+        held = self._held_restored()
+        if self._events is not None:
+            run, orderer = self._events, self._events.orderer
+            run.events, run.late, run.next_seq = state.events_seen, state.late, state.next_seq
+            orderer.max_seen, orderer.floor = state.max_seen, state.floor
+            orderer.waiting = [(event.ts, event.seq, event) for event in held]
+            heapq.heapify(orderer.waiting)
+            run.engine = restored
+        else:
+            columns = self._columns
+            assert columns is not None
+            columns.events, columns.late = state.events_seen, state.late
+            columns.seq = state.next_seq
+            columns.max_seen, columns.floor = state.max_seen, state.floor
+            columns.held.restored = held
+            columns.engine = restored
+            for fast in restored.rules:
+                fast.materialize = columns._materialize
+        self._pending, self._restored, self.restored_events = None, None, []
 
 
 class _EventRun:
@@ -195,7 +326,7 @@ class _EventRun:
         self.engine = FastEngine(rules, max_runs_per_key=options.max_runs_per_key, indexes=indexes)
         self.orderer = EventOrderer(options.allowed_delay_ms)
         self.on_late = options.on_late
-        self.seq = itertools.count()
+        self.next_seq = 0
         self.events = 0
         self.late = 0
         #: the events the last call matched, in order
@@ -205,7 +336,8 @@ class _EventRun:
         orderer = self.orderer
         released: list[Event] = []
         for event in events:
-            event.seq = next(self.seq)
+            event.seq = self.next_seq
+            self.next_seq += 1
             self.events += 1
             if orderer.is_late(event):
                 self.late += 1
@@ -232,6 +364,14 @@ class _EventRun:
         stats = self.engine.stats()
         stats.events, stats.late, stats.held_events = self.events, self.late, self.orderer.held
         return stats
+
+
+def _outside(rows: Any, end: int) -> bool:
+    return bool(len(rows)) and (int(rows.min()) < 0 or int(rows.max()) >= end)
+
+
+def _no_kept_events(kept: Any) -> Event:
+    raise TypeError("events fed in memory are kept as they are")
 
 
 def _reports(keyed: Keyed) -> list[Match]:

@@ -8,19 +8,25 @@ the order released, with their sequence numbers (`FastPathEngine.taken`)."""
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Mapping
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from cep.compile.fingerprint import rule_fingerprint
 from cep.compile.rule import CompiledRule
 from cep.engine.events import events_of, json_lines
 from cep.engine.fast import FastPathEngine, Keyed
 from cep.engine.protocol import EngineOptions
+from cep.engine.state import EngineState, RuleChanges, array, dump, ints, match_rules
+from cep.engine.state import events_of as events_of_table
+from cep.fast.engine import gc_paused
 from cep.fast.plan import fast_path_refusal
 from cep.io.validation import Validator
 from cep.runtime.engine import KeyedEngine, Stats
 from cep.runtime.event import Event
 from cep.runtime.match import Match
+from cep.runtime.ordering import NO_TIME
 
 if TYPE_CHECKING:
     from cep.io.batch import Batch
@@ -57,6 +63,7 @@ class MixedEngine:
             max_runs_per_key=options.max_runs_per_key,
         )
         self._validator = Validator(schemas)
+        self._schemas = schemas
 
     @property
     def rule_names(self) -> list[str]:
@@ -83,10 +90,12 @@ class MixedEngine:
         """`feed`, each report with its release key."""
         keyed = self.fast.feed_keyed(batch)
         taken = self.fast.taken()
-        if taken is None:  # (no allowed delay: the batch's events, each numbered next)
+        if taken is None:  # (no allowed delay: the batch's events, numbered as the fast
+            # path numbered them, which after a restore may not follow the last one pushed)
             push = self.interpreter.push_keyed
-            for event in events_of(batch, self._validator):
-                keyed.extend(push(event))
+            first = self.fast.next_seq - len(batch)
+            for i, event in enumerate(events_of(batch, self._validator)):
+                keyed.extend(push(event, first + i))
         else:
             self._take(taken, keyed)
         return _sorted(keyed)
@@ -135,11 +144,64 @@ class MixedEngine:
         if self.options.json_lines:
             raise TypeError("this engine was made for JSON lines: use feed_lines")
 
-    def snapshot(self) -> bytes:
-        raise NotImplementedError("snapshots of this engine are being built")
+    def fingerprints(self) -> list[str]:
+        """Each rule's fingerprint (`cep.compile.fingerprint`), in load order."""
+        return [rule_fingerprint(rule, self._schemas) for rule in self.rules]
 
-    def restore(self, state: Any) -> Any:
-        raise NotImplementedError("snapshots of this engine are being built")
+    @gc_paused()
+    def snapshot(self) -> bytes:
+        """Every rule's state in one snapshot: the fast path's (with the clock and the
+        events held back) and the interpreted rules', rules in load order."""
+        from cep.fast.snapshot import SeqRows, renumber
+        from cep.runtime.snapshot import rule_state
+
+        state = self.fast.state()
+        rows = SeqRows.of(events_of_table(state.events))
+        interpreter = self.interpreter
+        timers: list[list[Any]] = [[] for _ in interpreter.matchers]
+        for close, ts, seq, index, key in sorted(interpreter.timers, key=lambda t: t[:4]):
+            timers[index].append((close, ts, seq, key))
+        fingerprints = dict(zip(self.rule_names, self.fingerprints(), strict=True))
+        interpreted = [
+            rule_state(matcher, fingerprints[matcher.rule.name], rows, timers[i])
+            for i, matcher in enumerate(interpreter.matchers)
+        ]
+        new_row = rows.sorted_rows()
+        by_name = {rule.name: rule for rule in [*state.rules, *interpreted]}
+        state.rules = [by_name[name] for name in self.rule_names]
+        for rule in state.rules:
+            renumber(rule, new_row)
+        state.held = ints(new_row[array(state.held)])
+        state.events = rows.table()
+        state.engine = self.kind
+        return dump(state)
+
+    @gc_paused()
+    def restore(self, state: EngineState) -> RuleChanges:
+        """Each rule's state to the engine that runs it (from a snapshot of any engine)."""
+        from cep.runtime.snapshot import restore_rule
+
+        interpreter = self.interpreter
+        if interpreter.events or interpreter.next_seq:
+            raise RuntimeError("restore into an engine that has been fed nothing")
+        saved, changes = match_rules(state, self.rule_names, self.fingerprints())
+        self.fast.restore(state)
+        events = self.fast.restored_events
+        by_name = dict(zip(self.rule_names, saved, strict=True))
+        for index, matcher in enumerate(interpreter.matchers):
+            rule = by_name[matcher.rule.name]
+            if rule is not None:
+                for close, ts, seq, key in restore_rule(matcher, rule, events):
+                    interpreter.timers.append((close, ts, seq, index, key))
+        heapq.heapify(interpreter.timers)
+        # the interpreted rules take the events the fast path releases, in order: with
+        # events held back, none is older than those to come
+        orderer = interpreter.orderer
+        orderer.max_seen = NO_TIME if len(state.held) else state.max_seen
+        orderer.floor = state.floor
+        interpreter.next_seq, interpreter.events = state.next_seq, state.events_seen
+        interpreter.late, interpreter.finished = state.late, False
+        return changes
 
     def stats(self) -> Stats:
         stats = self.fast.stats()

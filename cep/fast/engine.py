@@ -244,6 +244,10 @@ class ColumnarRun:
         #: with an allowed delay: the events the last batch (or `finish`) released, as
         #: a batch in the order matched, and their sequence numbers; None for none
         self.released: tuple[Batch, np.ndarray] | None = None
+        #: the events of `released` where it was made of events (after a restore)
+        self.released_events: list[Event] | None = None
+        #: whether the last batch's events were held back (else matched as they came)
+        self.holding = allowed_delay_ms > 0
         self.max_seen = NO_TIME
         #: the time `advance_to` declared the input complete up to
         self.floor = NO_TIME
@@ -311,8 +315,11 @@ class ColumnarRun:
         self.events += n
         first_seq = self.seq  # the batch's events are numbered from here on
         self.seq += n
-        if self.allowed_delay_ms:
+        # (restored events held back under another delay: released in order first)
+        self.holding = bool(self.allowed_delay_ms or self.held.restored)
+        if self.holding:
             return self._held_back(batch, first_seq)
+        self.released = self.released_events = None
         # late: older than every earlier event (no allowed delay)
         ts = batch.ts
         accepted = None  # (every event: in time order, the usual case)
@@ -390,12 +397,20 @@ class ColumnarRun:
         """The held events up to `watermark` matched, then the windows that close by
         `fire_up_to` (by default the watermark) closed; each rule's reports."""
         up_to = watermark if fire_up_to is None else fire_up_to
-        self.released = released = self.held.release(watermark)
+        released = self.held.release(watermark)
+        events = self.held.release_restored(watermark) if self.held.restored else None
+        if events:  # (held when a snapshot was taken: matched as events in memory)
+            from cep.fast.snapshot import with_restored
+
+            released, events = with_restored(released, events, self.validator, self.engine.columns)
+        self.released, self.released_events = released, events or None
         if released is None:
             return [fast.advance(up_to) for fast in self.engine.rules]
         batch, seqs = released
+        make = self._events if not events else (lambda _, rows, __: [events[i] for i in rows])
         return [
-            fast.run_columns(batch, seqs, None, up_to, self._events) for fast in self.engine.rules
+            fast.run_columns(batch, seqs, None, up_to, make, events or None)
+            for fast in self.engine.rules
         ]
 
     def finish(self, *, flush: bool = False) -> Sequence[Any]:
@@ -418,7 +433,7 @@ class ColumnarRun:
         up_to = 2**62 if flush else self.max_seen
         if len(self.held):  # (held back for the allowed delay: matched now, in order)
             return self._released(self.max_seen, up_to)
-        self.released = None
+        self.released = self.released_events = None
         return [fast.advance(up_to) for fast in self.engine.rules]
 
     def _events(self, batch: Batch, indexes: list[int], seqs: list[int]) -> list[KeptEvent]:

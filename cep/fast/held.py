@@ -12,6 +12,7 @@ import numpy as np
 
 from cep.io.batch import Batch
 from cep.io.gather import gather_rows
+from cep.runtime.event import Event
 
 
 class _Waiting:
@@ -34,9 +35,25 @@ class HeldRows:
 
     def __init__(self) -> None:
         self._waiting: list[_Waiting] = []
+        #: events held when a snapshot was taken (a restore), in release order: no
+        #: batch's rows, so released as events (`cep.fast.snapshot.with_restored`)
+        self.restored: list[Event] = []
 
     def __len__(self) -> int:
-        return sum(len(w.rows) - w.released for w in self._waiting)
+        return sum(len(w.rows) - w.released for w in self._waiting) + len(self.restored)
+
+    def waiting(self) -> list[tuple[Batch, np.ndarray, np.ndarray]]:
+        """The rows not yet released: (batch, rows, sequence numbers) per batch."""
+        return [(w.batch, w.rows[w.released :], w.seqs[w.released :]) for w in self._waiting]
+
+    def release_restored(self, up_to: int) -> list[Event]:
+        """The restored events at or before `up_to`, in order (taken out)."""
+        restored = self.restored
+        end = 0
+        while end < len(restored) and restored[end].ts <= up_to:
+            end += 1
+        taken, self.restored = restored[:end], restored[end:]
+        return taken
 
     def hold(self, batch: Batch, rows: np.ndarray, seqs: np.ndarray) -> None:
         """Hold rows `rows` of `batch` (rising), whose sequence numbers are `seqs`."""

@@ -246,6 +246,83 @@ def compact(T, EV, n_slots):
     return kept
 
 
+@njit(cache=True)
+def live_rows(T):
+    """For a snapshot (cep/fast/snapshot.py): every live partition's runs (in list
+    order) and held matches (release order) as (partition, row) pairs, and which
+    history cells they reach."""
+    runs, held = live_counts(T)
+    run_part = np.empty(runs, np.int64)
+    run_row = np.empty(runs, np.int64)
+    held_part = np.empty(held, np.int64)
+    held_row = np.empty(held, np.int64)
+    live_cell = np.zeros(T.sc[S_CELLS], np.bool_)
+    a = 0
+    b = 0
+    for p in range(T.sc[S_PARTS]):
+        r = T.p_head[p]
+        while r >= 0:
+            run_part[a] = p
+            run_row[a] = r
+            a += 1
+            c = T.r_cell[r]
+            while c >= 0 and not live_cell[c]:
+                live_cell[c] = True
+                c = T.c_parent[c]
+            r = T.r_next[r]
+        k = T.p_comp[p]
+        while k >= 0:
+            held_part[b] = p
+            held_row[b] = k
+            b += 1
+            c = T.k_cell[k]
+            while c >= 0 and not live_cell[c]:
+                live_cell[c] = True
+                c = T.c_parent[c]
+            k = T.k_next[k]
+    return run_part, run_row, held_part, held_row, live_cell
+
+
+@njit(cache=True)
+def chain_depths(parents: np.ndarray) -> np.ndarray:
+    """Each history cell's chain length (`c_depth`) from the cells' parents, in any
+    order (a restored state's)."""
+    n = len(parents)
+    depth = np.zeros(n, np.int64)
+    chain = np.empty(n + 1, np.int64)
+    for c in range(n):
+        if depth[c]:
+            continue
+        m = 0
+        x = c
+        while x >= 0 and depth[x] == 0:
+            if m > n:
+                raise ValueError("history cells form a cycle")
+            chain[m] = x
+            m += 1
+            x = parents[x]
+        base = 0 if x < 0 else depth[x]
+        for j in range(m - 1, -1, -1):
+            base += 1
+            depth[chain[j]] = base
+    return depth
+
+
+@njit(cache=True)
+def link_rows(heads: np.ndarray, nexts: np.ndarray, parts: np.ndarray) -> None:
+    """Rows `0..len(parts)` linked into one list per partition (`heads`, `nexts`), each
+    in row order (a restored state's runs or held matches)."""
+    last = np.full(len(heads), -1, np.int64)
+    for row in range(len(parts)):
+        p = parts[row]
+        if last[p] < 0:
+            heads[p] = row
+        else:
+            nexts[last[p]] = row
+        nexts[row] = -1
+        last[p] = row
+
+
 #: rows each growing table starts with (tests start with 1 to grow at every step)
 INITIAL_ROWS = 64
 

@@ -1,0 +1,412 @@
+"""A fast path rule's state as plain data and back (`cep.engine.state.RuleState`).
+
+The kernel's tables (cep/fast/tables.py) are written as the interpreter would hold the
+same state: only live partitions (with open runs or held matches), each one's runs in
+creation order and held matches in release order, the history cells they reach (in
+creation order, renumbered), and the timers of live partitions earliest first. Kernel
+events become rows of the engine's one event table, numbered by sequence number so that
+rules share them; on restore they are stored again in processing order ((time,
+arrival) order, which is the order the kernel compares them in), with their slot values
+recomputed from their typed data and their texts kept as reports write them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from cep.compile.rule import CompiledRule
+from cep.engine.events import events_of
+from cep.engine.state import EngineState, EventRows, RuleState, SnapshotError, array, ints
+from cep.fast import tables
+from cep.fast.emit import EXACT_INTEGERS
+from cep.fast.reports import KeptEvent, kept_json
+from cep.fast.rule import FastRule
+from cep.io.batch import Batch, EventColumns, json_record
+from cep.io.validation import Validator
+from cep.runtime.event import Event
+
+#: the counters a rule's state carries, by name
+COUNTERS = ("matches", "timeouts", "dropped_runs", "expired_runs", "missing_key")
+_SC = {
+    "matches": tables.S_MATCHES,
+    "timeouts": tables.S_TIMEOUTS,
+    "dropped_runs": tables.S_DROPPED,
+    "expired_runs": tables.S_EXPIRED,
+}
+#: `p_timer` of a partition with no timer yet (`tables.add_partitions`)
+NO_TIMER = -(2**62)
+
+
+class SeqRows(EventRows):
+    """`EventRows` by sequence number: one row per event of the engine, though each
+    rule rebuilds its own object for it."""
+
+    def row(self, event: Event) -> int:
+        found = self.rows.get(event.seq)
+        if found is None:
+            found = self.rows[event.seq] = len(self.events)
+            self.events.append(event)
+        return found
+
+    @classmethod
+    def of(cls, events: list[Event]) -> SeqRows:
+        """Rows numbered as a table's events already are."""
+        rows = cls()
+        for event in events:
+            rows.row(event)
+        return rows
+
+    def sorted_rows(self) -> np.ndarray:
+        """Renumber rows by sequence number (a snapshot's table does not depend on the
+        order rules were written in); returns the new row of each old one."""
+        order = sorted(range(len(self.events)), key=lambda i: self.events[i].seq)
+        new = np.empty(len(order), np.int64)
+        new[order] = np.arange(len(order))
+        self.events = [self.events[i] for i in order]
+        self.rows = {event.seq: i for i, event in enumerate(self.events)}
+        return new
+
+
+# ------------------------------------------------------------------------ snapshot
+
+
+def rule_state(
+    fast: FastRule,
+    name: str,
+    fingerprint: str,
+    rows: SeqRows,
+    materialize: Callable[[KeptEvent], Event],
+) -> RuleState:
+    """A rule's state; its events added to `rows` (rows are renumbered afterwards by
+    `SeqRows.sorted_rows`, and `renumber` applies that)."""
+    T = fast.state.tables
+    run_part, run_row, held_part, held_row, live_cell = tables.live_rows(T)
+    cells = np.flatnonzero(live_cell)
+    new_cell = np.full(len(live_cell) + 1, -1, np.int64)  # (index -1: no cell)
+    new_cell[cells] = np.arange(len(cells))
+    parents = T.c_parent[cells]
+    kernel_events = np.concatenate([T.c_ev[cells], T.r_start[run_row], T.k_start[held_row]]).astype(
+        np.int64
+    )
+    used = np.unique(kernel_events)
+    row_of = np.empty(len(used), np.int64)
+    for j, g in enumerate(used.tolist()):
+        row_of[j] = rows.row(_event(fast, g, materialize))
+    as_row = lambda g: row_of[np.searchsorted(used, g)]  # noqa: E731
+    # live partitions, numbered in the order the rule first saw them
+    parts = np.unique(np.concatenate([run_part, held_part]))
+    part_of = np.full(max(fast.state.count(tables.S_PARTS), 1), -1, np.int64)
+    part_of[parts] = np.arange(len(parts))
+    n_timers = fast.state.count(tables.S_HEAP)
+    timers = _timers(T, n_timers)
+    timers = [t for t in timers if part_of[t[3]] >= 0]
+    sc = T.sc
+    counters = {key: int(sc[slot]) for key, slot in _SC.items()}
+    counters["missing_key"] = fast.missing_key
+    several = len(fast.matcher.key_paths) != 1
+    keys = [_plain_key(fast.keys[p], several) for p in parts.tolist()]
+    return RuleState(
+        name=name,
+        fingerprint=fingerprint,
+        step=int(sc[tables.S_STEP]),
+        counters=counters,
+        variables=list(fast.var_names),
+        keys=keys,
+        timer=ints(T.p_timer[parts]),
+        cell_var=ints(T.c_var[cells]),
+        cell_event=ints(as_row(T.c_ev[cells])),
+        cell_parent=ints(new_cell[parents]),
+        run_part=ints(part_of[run_part]),
+        run_state=ints(T.r_state[run_row]),
+        run_cell=ints(new_cell[T.r_cell[run_row]]),
+        run_start=ints(as_row(T.r_start[run_row])),
+        held_part=ints(part_of[held_part]),
+        held_cell=ints(new_cell[T.k_cell[held_row]]),
+        held_start=ints(as_row(T.k_start[held_row])),
+        held_ts=ints(T.k_ts[held_row]),
+        held_step=ints(T.k_step[held_row]),
+        timer_close=ints([t[0] for t in timers]),
+        timer_ts=ints([t[1] for t in timers]),
+        timer_seq=ints([t[2] for t in timers]),
+        timer_part=ints([int(part_of[t[3]]) for t in timers]),
+    )
+
+
+def renumber(state: RuleState, new_row: np.ndarray) -> None:
+    """A rule state's event rows renumbered (`SeqRows.sorted_rows`)."""
+    for name in ("cell_event", "run_start", "held_start"):
+        rows = array(getattr(state, name))
+        setattr(state, name, ints(np.where(rows >= 0, new_row[rows], rows)))
+
+
+def _timers(T: Any, n: int) -> list[tuple[int, int, int, int]]:
+    """The rule's pending timers, earliest first."""
+    head = int(T.sc[tables.S_QUEUE])
+    span = slice(head, head + n) if head >= 0 else slice(0, n)
+    found = zip(
+        T.h_close[span].tolist(), T.h_ts[span].tolist(), T.h_seq[span].tolist(),
+        T.h_part[span].tolist(), strict=True,
+    )  # fmt: skip
+    return sorted(found)
+
+
+def _plain_key(key: Any, several: bool) -> Any:
+    """A partition key as plain data (a list for several fields, or none)."""
+    return list(key) if several else key
+
+
+def _event(fast: FastRule, g: int, materialize: Callable[[KeptEvent], Event]) -> Event:
+    """Kernel event `g` as an event, rebuilt from its kept text where only that is kept
+    (and not kept as rebuilt: a snapshot leaves the rule's memory as it was)."""
+    event = fast.events.get(g)
+    if event is None:
+        table = fast._record_texts
+        type_code, ts, line, seq = table.info[g].tolist()
+        text = table.text(g)
+        kept = KeptEvent(text, fast.type_names[type_code], ts, line, seq, json_record, text)
+        return materialize(kept)
+    if type(event) is KeptEvent:
+        return event.event if event.event is not None else materialize(event)
+    return event
+
+
+# ------------------------------------------------------------------------- restore
+
+
+def check_rule(rule: CompiledRule, state: RuleState, n_events: int) -> None:
+    """SnapshotError unless a rule's saved tables fit the rule and each other (done
+    when restoring: the state goes into the rule when it is first fed)."""
+    names = list(rule.binding_order)  # (as `EdgePlan` numbers variables)
+    names += [s.var for s in rule.nfa.states if s.var not in names]
+    _checked(state, names, len(rule.nfa.states), len(rule.key_fields), n_events)
+
+
+def _checked(
+    state: RuleState, var_names: list[str], n_states: int, n_keys: int, n_events: int
+) -> dict[str, np.ndarray]:
+    """A rule state's tables as arrays, by name, and `var_of` (the rule's variable
+    index of each saved one); SnapshotError where they do not fit."""
+    by_name = {name: v for v, name in enumerate(var_names)}
+    try:
+        var_of = np.array([by_name[name] for name in state.variables], np.int64)
+    except KeyError as missing:
+        raise SnapshotError(f"rule {state.name}: no variable {missing} to restore") from None
+    t = {name: array(getattr(state, name)) for name in _TABLES}
+    t["var_of"] = var_of
+    n_parts, n_cells = len(state.keys), len(t["cell_var"])
+    if (
+        len(t["timer"]) != n_parts
+        or _uneven(t, "cell_var", "cell_event", "cell_parent")
+        or _uneven(t, "run_part", "run_state", "run_cell", "run_start")
+        or _uneven(t, "held_part", "held_cell", "held_start", "held_ts", "held_step")
+        or _uneven(t, "timer_close", "timer_ts", "timer_seq", "timer_part")
+        or _outside(t["cell_var"], len(var_of)) or _outside(t["cell_parent"], n_cells, -1)
+        or _outside(t["run_part"], n_parts) or _outside(t["run_state"], n_states)
+        or _outside(t["run_cell"], n_cells, -1) or _outside(t["held_part"], n_parts)
+        or _outside(t["held_cell"], n_cells) or _outside(t["timer_part"], n_parts)
+        or _outside(np.concatenate([t["cell_event"], t["run_start"], t["held_start"]]), n_events)
+        or (n_keys != 1 and any(type(key) is not list or len(key) != n_keys
+                                for key in state.keys))
+    ):  # fmt: skip
+        raise SnapshotError(f"the snapshot is damaged (rule {state.name}'s tables)")
+    return t
+
+
+_TABLES = (
+    "timer", "cell_var", "cell_event", "cell_parent", "run_part", "run_state", "run_cell",
+    "run_start", "held_part", "held_cell", "held_start", "held_ts", "held_step",
+    "timer_close", "timer_ts", "timer_seq", "timer_part",
+)  # fmt: skip
+
+
+def _uneven(tables: dict[str, np.ndarray], *names: str) -> bool:
+    return len({len(tables[name]) for name in names}) > 1
+
+
+def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
+    """Put a rule's saved state into a fresh `FastRule`; `events` are the snapshot's
+    event table as events."""
+    kernel = fast.state
+    if kernel.count(tables.S_PARTS) or kernel.count(tables.S_EVENTS):
+        raise RuntimeError("restore into a rule that has matched nothing yet")
+    n_keys = len(fast.matcher.key_paths)
+    t = _checked(state, fast.var_names, len(fast.nfa.st_kind), n_keys, len(events))
+    var_of = t["var_of"]
+    cell_var, cell_event, cell_parent = t["cell_var"], t["cell_event"], t["cell_parent"]
+    run_part, run_state, run_cell, run_start = (
+        t["run_part"], t["run_state"], t["run_cell"], t["run_start"],
+    )  # fmt: skip
+    held_part, held_cell, held_start, held_ts, held_step = (
+        t["held_part"], t["held_cell"], t["held_start"], t["held_ts"], t["held_step"],
+    )  # fmt: skip
+    timer_close, timer_ts, timer_seq, timer_part = (
+        t["timer_close"], t["timer_ts"], t["timer_seq"], t["timer_part"],
+    )  # fmt: skip
+    n_parts, n_cells, n_runs, n_held = len(state.keys), len(cell_var), len(run_part), len(held_part)
+    # the events the rule refers to, stored in processing order
+    used = np.unique(np.concatenate([cell_event, run_start, held_start])).tolist()
+    ts = np.fromiter((events[row].ts for row in used), np.int64, len(used))
+    seq = np.fromiter((events[row].seq for row in used), np.int64, len(used))
+    order = np.lexsort((seq, ts))
+    in_order = np.asarray(used, np.int64)[order]
+    chosen = [events[row] for row in in_order.tolist()]
+    g_of = np.full(len(events), -1, np.int64)
+    g_of[in_order] = np.arange(len(chosen))
+    n_events = len(chosen)
+    kernel._grow("events", n_events)
+    kernel._grow("cells", n_cells)
+    kernel._grow("runs", n_runs)
+    kernel._grow("comps", n_held)
+    kernel._grow("heap", len(timer_close))
+    for key in state.keys:
+        fast.keys.code(_fast_key(key, n_keys != 1))
+    if len(fast.keys) != n_parts:
+        raise SnapshotError(f"the snapshot is damaged (rule {state.name} repeats a key)")
+    kernel.add_partitions(n_parts)
+    T = kernel.tables
+    sc = T.sc
+    # events: times, sequence numbers, slot values, kept as events (and texts)
+    T.e_ts[:n_events] = ts[order]
+    T.e_seq[:n_events] = seq[order]
+    n_slots = len(fast.slots)
+    if n_slots and n_events:
+        values = fast._event_values(chosen)
+        kernel.values[: n_events * n_slots] = values.T.ravel()
+        if fast.emit_plan is not None and (np.abs(values) >= EXACT_INTEGERS).any():
+            fast.emit_exact = False
+    sc[tables.S_EVENTS] = n_events
+    fast.events.update(enumerate(chosen))
+    if fast.as_text and n_events:
+        _keep_texts(fast, chosen)
+    fast._live_after_compaction = n_events
+    # history cells
+    T.c_var[:n_cells] = var_of[cell_var]
+    T.c_ev[:n_cells] = g_of[cell_event]
+    T.c_parent[:n_cells] = cell_parent
+    depth = tables.chain_depths(cell_parent.astype(np.int64))
+    T.c_depth[:n_cells] = depth
+    sc[tables.S_CELLS] = n_cells
+    sc[tables.S_DEPTH] = int(depth.max()) if n_cells else 0
+    kernel._grow("depth", int(sc[tables.S_DEPTH]) + 2)
+    # runs, each partition's a list in the order given
+    T.r_state[:n_runs] = run_state
+    T.r_cell[:n_runs] = run_cell
+    T.r_start[:n_runs] = g_of[run_start]
+    tables.link_rows(T.p_head, T.r_next, run_part)
+    sc[tables.S_RUNS] = n_runs
+    # held matches, each partition's in release order
+    T.k_cell[:n_held] = held_cell
+    T.k_start[:n_held] = g_of[held_start]
+    T.k_step[:n_held] = held_step
+    T.k_ts[:n_held] = held_ts
+    tables.link_rows(T.p_comp, T.k_next, held_part)
+    sc[tables.S_COMPS] = n_held
+    # timers: a queue, earliest first
+    T.p_timer[:n_parts] = t["timer"]
+    order = np.lexsort((timer_seq, timer_ts, timer_close))
+    n_timers = len(order)
+    T.h_close[:n_timers] = timer_close[order]
+    T.h_ts[:n_timers] = timer_ts[order]
+    T.h_seq[:n_timers] = timer_seq[order]
+    T.h_part[:n_timers] = timer_part[order]
+    sc[tables.S_HEAP] = n_timers
+    sc[tables.S_QUEUE] = 0
+    # counters; steps go on after every restored one
+    sc[tables.S_STEP] = max([state.step, *held_step.tolist()])
+    for key, slot in _SC.items():
+        sc[slot] = state.counters.get(key, 0)
+    fast.missing_key = state.counters.get("missing_key", 0)
+
+
+def _outside(values: np.ndarray, end: int, low: int = 0) -> bool:
+    return bool(len(values)) and (int(values.min()) < low or int(values.max()) >= end)
+
+
+def _fast_key(key: Any, several: bool) -> Any:
+    """A saved key as the rule's partitions hold it (a tuple for several fields)."""
+    return tuple(key) if several else key
+
+
+def _keep_texts(fast: FastRule, chosen: list[Event]) -> None:
+    """With reports as text: each restored event's text (as reports write it) and
+    information in the rule's table."""
+    table = fast._record_texts
+    at = np.arange(len(chosen))
+    texts = [kept_json(event) for event in chosen]
+    table.put_texts(at, [t if type(t) is bytes else t.encode() for t in texts])  # type: ignore[union-attr]
+    codes = fast._type_codes
+    for g, event in enumerate(chosen):
+        code = codes.setdefault(event.type, len(codes))
+        line = -1 if event.line is None else event.line
+        table.info[g] = (code, event.ts, line, event.seq)
+    if len(codes) > len(fast.type_names):
+        fast.type_names = list(codes)
+
+
+# -------------------------------------------------------------------------- engine
+
+
+def engine_state(
+    rules: list[FastRule],
+    names: list[str],
+    fingerprints: list[str],
+    clock: dict[str, Any],
+    held: list[Event],
+    materialize: Callable[[KeptEvent], Event],
+) -> EngineState:
+    """An engine's state: its rules', the clock (`EngineState`'s fields by name) and
+    the events held back (in release order)."""
+    rows = SeqRows()
+    held_rows = [rows.row(event) for event in held]
+    states = [
+        rule_state(fast, name, fingerprint, rows, materialize)
+        for fast, name, fingerprint in zip(rules, names, fingerprints, strict=True)
+    ]
+    new_row = rows.sorted_rows()
+    for state in states:
+        renumber(state, new_row)
+    return EngineState(
+        engine="fast",
+        held=ints(new_row[held_rows] if held_rows else []),
+        events=rows.table(),
+        rules=states,
+        **clock,
+    )
+
+
+def held_events(waiting: list[tuple[Batch, np.ndarray, np.ndarray]], restored: list[Event],
+                validator: Validator) -> list[Event]:  # fmt: skip
+    """Held rows (`HeldRows.waiting`) and restored events as events, in release order."""
+    from cep.engine.events import event_at
+
+    out = list(restored)
+    for batch, rows, seqs in waiting:
+        for i, seq in zip(rows.tolist(), seqs.tolist(), strict=True):
+            event = event_at(batch, i, validator)
+            event.seq = seq
+            out.append(event)
+    out.sort(key=lambda e: (e.ts, e.seq))
+    return out
+
+
+def with_restored(
+    released: tuple[Batch, np.ndarray] | None,
+    restored: list[Event],
+    validator: Validator,
+    columns: EventColumns,
+) -> tuple[tuple[Batch, np.ndarray], list[Event]]:
+    """Restored held events released with held rows of batches: all of them as events
+    in release order, and a batch made of them (matched as the fast path matches
+    events in memory)."""
+    events = list(restored)
+    if released is not None:
+        batch, seqs = released
+        fresh = list(events_of(batch, validator))
+        for event, seq in zip(fresh, seqs.tolist(), strict=True):
+            event.seq = seq
+        events = sorted(events + fresh, key=lambda e: (e.ts, e.seq))
+    seqs = np.fromiter((e.seq for e in events), np.int64, len(events))
+    return (columns.batch(events), seqs), events
