@@ -242,3 +242,15 @@ def test_csv_and_parquet_resume(tmp_path: Path, fmt: str) -> None:
     assert last.code == 0, last.stderr
     same_lines(tmp_path / "out.jsonl", tmp_path / "ref.jsonl")
     assert summary_of(last.stderr) == summary_of(ref.stderr)
+
+
+def test_flush_end_is_kept(tmp_path: Path, feed: Path) -> None:
+    """With --flush the end checkpoint is taken after the flush: a rerun of the same
+    command changes nothing (no window closes twice)."""
+    first = run(_command(tmp_path, feed, "--flush"))
+    assert first.code == 0, first.stderr
+    before = (tmp_path / "out.jsonl").read_bytes()
+    again = run(_command(tmp_path, feed, "--flush"))
+    assert again.code == 0, again.stderr
+    assert (tmp_path / "out.jsonl").read_bytes() == before
+    assert summary_of(again.stderr) == summary_of(first.stderr)
