@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from cep.compile.conditions import AndCond, Cond, NotCond, OrCond, TermCond, TrueCond, WhereCond
+from cep.compile.expressions import _literal_value
 from cep.lang import ast
 from cep.lang.types import Type
 
@@ -357,8 +358,8 @@ class ProgramCompiler:
             case ast.Index(obj=ast.Name() as arg, index=index) if (
                 self._is_var(arg) and arg.name in self.repeated
             ):
-                position = _int_literal(index)
-                if position is None:
+                position = _literal_value(index)
+                if type(position) is not int:
                     raise Unsupported(
                         f"the index `{expr_text(index)}` (only whole-number literals)"
                     )
@@ -506,19 +507,6 @@ class ProgramCompiler:
         elif op in _COMBINES:
             self._depth -= 1
         out.depth = max(out.depth, self._depth)
-
-
-def _int_literal(expr: ast.Expr) -> int | None:
-    if isinstance(expr, ast.Literal) and type(expr.value) is int:
-        return expr.value
-    if (
-        isinstance(expr, ast.Unary)
-        and expr.op == "-"
-        and isinstance(expr.operand, ast.Literal)
-        and type(expr.operand.value) is int
-    ):
-        return -expr.operand.value
-    return None
 
 
 def expr_text(expr: ast.Expr) -> str:

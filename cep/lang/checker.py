@@ -281,20 +281,15 @@ class _RuleChecker:
                 )
             case ast.Negation(body=body):
                 self._collect_variables(body, repeated=repeated, optional=True, negated=True)
-            case ast.Sequence(items=items):
+            case (
+                ast.Sequence(items=items)
+                | ast.AllOf(members=items)
+                | ast.Alternation(options=items)
+            ):
+                optional = optional or isinstance(node, ast.Alternation)
                 for item in items:
                     self._collect_variables(
                         item, repeated=repeated, optional=optional, negated=negated
-                    )
-            case ast.Alternation(options=options):
-                for option in options:
-                    self._collect_variables(
-                        option, repeated=repeated, optional=True, negated=negated
-                    )
-            case ast.AllOf(members=members):
-                for member in members:
-                    self._collect_variables(
-                        member, repeated=repeated, optional=optional, negated=negated
                     )
 
     def _check_structure(self, pattern: ast.Pattern, within_ms: int | None) -> None:

@@ -24,7 +24,6 @@ from cep.lang.types import (
     event_of,
     join,
     list_of,
-    literal_type,
 )
 
 
@@ -112,7 +111,7 @@ class ExprTyper:
     def _infer(self, expr: ast.Expr, scope: Scope) -> Type:
         match expr:
             case ast.Literal(kind=kind):
-                return literal_type(kind)
+                return Type(kind)
             case ast.ListExpr(items=items):
                 elem = NULL
                 for item in items:

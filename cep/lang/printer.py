@@ -174,21 +174,17 @@ def _object(obj: ast.ObjectExpr) -> str:
 _SEQ, _NEG, _ALT, _QUANT, _PRIMARY = range(1, 6)
 
 
-def _pattern_level(pattern: ast.Pattern) -> int:
-    if isinstance(pattern, ast.Sequence):
-        return _SEQ
-    if isinstance(pattern, ast.Negation):
-        return _NEG
-    if isinstance(pattern, ast.Alternation):
-        return _ALT
-    if isinstance(pattern, ast.Quantified):
-        return _QUANT
-    return _PRIMARY
+_PATTERN_LEVEL = {
+    ast.Sequence: _SEQ,
+    ast.Negation: _NEG,
+    ast.Alternation: _ALT,
+    ast.Quantified: _QUANT,
+}
 
 
 def _sub_pattern(pattern: ast.Pattern, level: int) -> str:
     text = format_pattern(pattern)
-    return f"({text})" if _pattern_level(pattern) < level else text
+    return f"({text})" if _PATTERN_LEVEL.get(type(pattern), _PRIMARY) < level else text
 
 
 def _quantifier(q: ast.Quantified) -> str:
@@ -273,18 +269,10 @@ def _emit_fields(fields: tuple[ast.EmitField, ...]) -> str:
 
 
 def _skip(skip: ast.Skip) -> str:
-    match skip.kind:
-        case "past_last":
-            return "skip past last"
-        case "to_next":
-            return "skip to next"
-        case "to_first":
-            return f"skip to first {_name(skip.var or '')}"
-        case "to_last":
-            return f"skip to last {_name(skip.var or '')}"
-        case "none":
-            return "skip none"
-    raise ValueError(f"unknown skip strategy {skip.kind!r}")
+    if skip.kind not in ("past_last", "to_next", "to_first", "to_last", "none"):
+        raise ValueError(f"unknown skip strategy {skip.kind!r}")
+    text = "skip " + skip.kind.replace("_", " ")
+    return f"{text} {_name(skip.var or '')}" if skip.kind in ("to_first", "to_last") else text
 
 
 def _rule(rule: ast.Rule) -> str:

@@ -13,7 +13,7 @@ from cep.lang import ast
 from cep.lang.diagnostics import Diagnostic, DiagnosticSink, did_you_mean
 from cep.lang.parse_cache import parse_cached
 from cep.lang.parser import parse_source
-from cep.lang.types import DYNAMIC, SCALAR_TYPE_NAMES, Type, join, list_of, literal_type
+from cep.lang.types import DYNAMIC, SCALAR_TYPE_NAMES, Type, join, list_of
 
 BUILTIN_FIELDS: dict[str, Type] = {"ts": Type("time"), "type": Type("str")}
 
@@ -118,10 +118,6 @@ def collect_rule_files(paths: list[str]) -> list[str]:
     return found
 
 
-def _normal(path: str) -> str:
-    return os.path.normpath(path)
-
-
 class _Loader:
     def __init__(self, program: Program, *, cached: bool = False) -> None:
         self.program = program
@@ -139,7 +135,7 @@ class _Loader:
         self.program.files[path] = loaded
         self.loading.append(path)
         for item in result.module.of_type(ast.Import):
-            target = _normal(os.path.join(os.path.dirname(path), item.path))
+            target = os.path.normpath(os.path.join(os.path.dirname(path), item.path))
             if target in self.loading:
                 cycle = [*self.loading[self.loading.index(target) :], target]
                 self.sink.error(
@@ -153,10 +149,8 @@ class _Loader:
                 source = self._read_import(target, item)
                 if source is None:
                     continue
-                loaded.imports.append(target)
                 self.load_text(target, source)
-            else:
-                loaded.imports.append(target)
+            loaded.imports.append(target)
         self.loading.pop()
 
     def _read_import(self, path: str, importer: ast.Import) -> str | None:
@@ -190,7 +184,7 @@ def load_program(paths: list[str]) -> Program:
     program = Program()
     loader = _Loader(program, cached=True)
     for path in collect_rule_files(paths):
-        normal = _normal(path)
+        normal = os.path.normpath(path)
         program.roots.append(normal)
         loader.load_file(normal)
     _resolve_declarations(program)
@@ -321,7 +315,7 @@ class NotConstant(Exception):
 def constant_value(expr: ast.Expr, consts: dict[str, ConstInfo]) -> tuple[object, Type]:
     """The value and type of a literal expression (literals, lists, `-`, named constants)."""
     if isinstance(expr, ast.Literal):
-        return expr.value, literal_type(expr.kind)
+        return expr.value, Type(expr.kind)
     if isinstance(expr, ast.Name) and expr.name in consts:
         info = consts[expr.name]
         return info.value, info.type

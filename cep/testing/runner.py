@@ -14,6 +14,7 @@ Times in a test are durations from 0 (`20s`), epoch milliseconds, or ISO-8601 st
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -195,10 +196,7 @@ def compare(test: ast.TestDecl, reports: list[Match], consts: dict[str, ConstInf
     compared = [r for r in reports if timeouts or r.kind == "match"]
     if records and not all_agree(records, compared):
         problems.append("expected reports, in order, next to what was reported:")
-        for index in range(max(len(records), len(compared))):
-            want = records[index] if index < len(records) else None
-            got = compared[index] if index < len(compared) else None
-            problems.extend(side_by_side(index + 1, want, got))
+        problems.extend(side_by_sides(records, compared))
     elif problems:
         problems.append("reported:")
         problems.extend("  " + describe(r) for r in reports)
@@ -255,6 +253,12 @@ def side_by_side(number: int, want: Expected | None, got: Match | None) -> list[
     elif not ok and want.kind != got.kind:
         lines.append(f"  ({number}: a {got.kind} report, not a {want.kind})")
     return lines
+
+
+def side_by_sides(records: list[Expected], reports: list[Match]) -> list[str]:
+    """`side_by_side` of each expected record and the report in its place."""
+    pairs = itertools.zip_longest(records, reports)
+    return [line for i, (want, got) in enumerate(pairs) for line in side_by_side(i + 1, want, got)]
 
 
 def all_agree(records: list[Expected], reports: list[Match]) -> bool:
