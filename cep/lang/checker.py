@@ -95,12 +95,7 @@ def check_program(program: Program) -> CheckedProgram:
         for rule in loaded.module.of_type(ast.Rule):
             if rule.name in first_rule:
                 first = first_rule[rule.name].name_span
-                sink.error(
-                    f"rule `{rule.name}` is declared twice",
-                    rule.name_span,
-                    f"note: first declared at {first.location}",
-                    code="duplicate-rule",
-                )
+                sink.declared_twice(f"rule `{rule.name}`", rule.name_span, first, "duplicate-rule")
                 continue
             first_rule[rule.name] = rule
             checked.rules[rule.name] = _RuleChecker(program, path, rule).check()
@@ -176,13 +171,10 @@ class _RuleChecker:
         try:
             value, value_type = constant_value(expr, self.consts)
         except NotConstant as problem:
-            notes: tuple[str, ...] = ()
-            if isinstance(problem.node, ast.Name):
-                notes = did_you_mean(problem.node.name, self.consts)
             self.local.error(
                 "`within` takes a duration such as `1m` or a constant naming one",
                 expr.span,
-                *notes,
+                *problem.hints(self.consts),
                 code="bad-within",
             )
             return None

@@ -181,17 +181,12 @@ def _keyword_of(terminal_name: str) -> str | None:
     return None
 
 
+_TOKEN_WORDS = {"STRING": "string {}", "INT": "number `{}`", "FLOAT": "number `{}`",
+                "DURATION": "duration `{}`", "NAME": "name `{}`"}  # fmt: skip
+
+
 def _describe_token(token: Token) -> str:
-    value = str(token)
-    if token.type == "STRING":
-        return f"string {value}"
-    if token.type in ("INT", "FLOAT"):
-        return f"number `{value}`"
-    if token.type == "DURATION":
-        return f"duration `{value}`"
-    if token.type == "NAME":
-        return f"name `{value}`"
-    return f"`{value}`"
+    return _TOKEN_WORDS.get(token.type, "`{}`").format(token)
 
 
 def _set_aside_item(text: str, error: UnexpectedInput) -> tuple[str, str | None]:

@@ -6,6 +6,7 @@ The result, `Program`, is what the checker annotates and the compiler consumes.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,12 +238,8 @@ def _collect_schemas(program: Program) -> None:
         for decl in loaded.module.of_type(ast.EventDecl):
             if decl.name in decls:
                 first = decls[decl.name].name_span
-                program.sink.error(
-                    f"event schema `{decl.name}` is declared twice",
-                    decl.name_span,
-                    f"note: first declared at {first.location}",
-                    code="duplicate-schema",
-                )
+                what = f"event schema `{decl.name}`"
+                program.sink.declared_twice(what, decl.name_span, first, "duplicate-schema")
                 continue
             decls[decl.name] = decl
 
@@ -311,6 +308,10 @@ class NotConstant(Exception):
         super().__init__("not a constant")
         self.node = node
 
+    def hints(self, names: Iterable[str]) -> tuple[str, ...]:
+        """A "did you mean" note where the expression is a misspelt name."""
+        return did_you_mean(self.node.name, names) if isinstance(self.node, ast.Name) else ()
+
 
 def constant_value(expr: ast.Expr, consts: dict[str, ConstInfo]) -> tuple[object, Type]:
     """The value and type of a literal expression (literals, lists, `-`, named constants)."""
@@ -358,12 +359,8 @@ def _collect_consts(program: Program, path: str) -> None:
     for decl in loaded.module.of_type(ast.ConstDecl):
         if decl.name in visible:
             first = visible[decl.name].span
-            program.sink.error(
-                f"constant `{decl.name}` is declared twice",
-                decl.name_span,
-                f"note: first declared at {first.location}",
-                code="duplicate-const",
-            )
+            what = f"constant `{decl.name}`"
+            program.sink.declared_twice(what, decl.name_span, first, "duplicate-const")
             continue
         info = _evaluate_const(decl, visible, program.sink, report=True)
         if info:
@@ -378,14 +375,11 @@ def _evaluate_const(
         value, value_type = constant_value(decl.value, visible)
     except NotConstant as problem:
         if report:
-            notes: tuple[str, ...] = ()
-            if isinstance(problem.node, ast.Name):
-                notes = did_you_mean(problem.node.name, visible)
             sink.error(
                 f"constant `{decl.name}` must be a literal value "
                 "(a number, string, duration, boolean or list)",
                 problem.node.span,
-                *notes,
+                *problem.hints(visible),
                 code="bad-const",
             )
         return None

@@ -58,13 +58,10 @@ def _constant(
     try:
         return constant_value(expr, consts)
     except NotConstant as problem:
-        notes: tuple[str, ...] = ()
-        if isinstance(problem.node, ast.Name):
-            notes = did_you_mean(problem.node.name, consts)
         sink.error(
             "a test value must be a literal (or a constant)",
             problem.node.span,
-            *notes,
+            *problem.hints(consts),
             code="bad-test-value",
         )
         return None, None
