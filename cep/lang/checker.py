@@ -214,13 +214,9 @@ class _RuleChecker:
                     break
 
     def _term_schemas(self) -> list[Schema]:
-        found: list[Schema] = []
-        for term in _terms(self.rule.pattern):
-            if term.event_type in self.program.schemas:
-                schema = self.program.schemas[term.event_type]
-                if schema not in found:
-                    found.append(schema)
-        return found
+        schemas = self.program.schemas
+        names = dict.fromkeys(t.event_type for t in _terms(self.rule.pattern))
+        return [schemas[name] for name in names if name in schemas]
 
     def _check_skip(self) -> None:
         skip = self.rule.skip

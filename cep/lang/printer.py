@@ -188,17 +188,9 @@ def _sub_pattern(pattern: ast.Pattern, level: int) -> str:
 
 
 def _quantifier(q: ast.Quantified) -> str:
-    match q.form:
-        case "+" | "*" | "?":
-            text = q.form
-        case "{n}":
-            text = f"{{{q.min_count}}}"
-        case "{n,}":
-            text = f"{{{q.min_count},}}"
-        case "{n,m}":
-            text = f"{{{q.min_count},{q.max_count}}}"
-        case _:
-            raise ValueError(f"unknown repetition form {q.form!r}")
+    if q.form not in ("+", "*", "?", "{n}", "{n,}", "{n,m}"):
+        raise ValueError(f"unknown repetition form {q.form!r}")
+    text = q.form.replace("n", str(q.min_count)).replace("m", str(q.max_count))
     if not q.greedy:
         text += "?"
     if q.contiguity == "strict":
@@ -312,7 +304,8 @@ def _event(event: ast.EventDecl) -> str:
     return _block(header, lines)
 
 
-def _expect(expect: ast.Expect) -> str:
+def format_expect(expect: ast.Expect) -> str:
+    """One `expect` line of a test."""
     match expect.kind:
         case "none":
             return f"expect no {_name(expect.rule)}"
@@ -338,7 +331,7 @@ def _test(test: ast.TestDecl) -> str:
         for event in test.given:
             event_type = _name(event.event_type, RESERVED_GIVEN_TYPES, "a `given` event type")
             lines.append(f"{INDENT}{event_type} {_object(event.fields)}")
-    lines.extend(_expect(expect) for expect in test.expects)
+    lines.extend(format_expect(expect) for expect in test.expects)
     if test.allowed_delay is not None:
         lines.append(f"allowed delay {format_expr(test.allowed_delay)}")
     if test.flush:

@@ -25,7 +25,7 @@ from cep.io.time import parse_time
 from cep.io.validation import Validator
 from cep.lang import ast
 from cep.lang.checker import CheckedProgram
-from cep.lang.printer import format_expr
+from cep.lang.printer import format_expect
 from cep.lang.program import ConstInfo, constant_value
 from cep.runtime.event import Event
 from cep.runtime.match import Match, json_value
@@ -138,8 +138,7 @@ class TestRunner:
         record: dict[str, Any] = {"type": literal.event_type}
         for name, expr in literal.fields.fields:
             record[name] = constant_value(expr, consts)[0]
-        ts = test_time(record["ts"])
-        record["ts"] = ts
+        record["ts"] = ts = test_time(record["ts"])
         typed, reason = self.validator.validate(literal.event_type, record)
         if typed is None:
             raise ValueError(f"{literal.span.location}: invalid event: {reason}")
@@ -171,11 +170,7 @@ def expectations(
             at = None
             if expect.at is not None:
                 at = test_time(constant_value(expect.at, consts)[0])
-            text = f"{'timeout ' if expect.kind == 'timeout' else ''}{expect.rule}"
-            if expect.fields is not None:
-                text += " " + format_expr(expect.fields)
-            if expect.at is not None:
-                text += f" at {format_expr(expect.at)}"
+            text = format_expect(expect).removeprefix("expect ")
             records.append(Expected(expect.kind, fields, at, text))
     timeouts = any(r.kind == "timeout" for r in records)
     return records, counts, nothing, timeouts
