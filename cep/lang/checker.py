@@ -392,7 +392,7 @@ class _RuleChecker:
             case ast.Term():
                 own = self.variables.get(node.var) if node.var else None
                 if node.event_type is not None and node.event_type not in self.program.schemas:
-                    self.local.extend(self._schema_hint(node))
+                    self._schema_hint(node)
                 if node.condition is not None:
                     scope = Scope(
                         self.program.schemas,
@@ -437,20 +437,16 @@ class _RuleChecker:
                 return bound
         raise AssertionError(f"unknown pattern node {node!r}")
 
-    def _schema_hint(self, term: ast.Term) -> list[Diagnostic]:
+    def _schema_hint(self, term: ast.Term) -> None:
         notes = did_you_mean(str(term.event_type), self.program.schemas)
-        if not notes:
-            return []
-        return [
-            Diagnostic(
-                "warning",
+        if notes:
+            self.local.warning(
                 f"no schema is declared for event type `{term.event_type}`; "
                 "its fields are typed from the data",
                 term.span,
-                notes,
-                "unknown-schema",
+                *notes,
+                code="unknown-schema",
             )
-        ]
 
     # -- lints
 
