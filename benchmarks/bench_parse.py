@@ -12,7 +12,7 @@ import time
 import tracemalloc
 
 from cep.lang.checker import check_sources
-from cep.lang.parser import _lark, parse_source
+from cep.lang.parser import lark_parser, parse_source
 
 HEADER = """\
 event Payment { user: str, amount: float, status: str, country: str, card: str? }
@@ -94,7 +94,7 @@ def main() -> None:
     tracemalloc.stop()
     assert checked.ok, checked.render()
     lines = source.count("\n")
-    tokens = sum(1 for _ in _lark().lex(source))
+    tokens = sum(1 for _ in lark_parser().lex(source))
     print(f"{rules} rules, {lines} lines, {tokens} tokens, {len(source) / 1024:.0f} KiB")
     print(f"parse:         {parse_s * 1000:8.1f} ms  ({rules / parse_s:,.0f} rules/s)")
     print(f"parse + check: {check_s * 1000:8.1f} ms  ({rules / check_s:,.0f} rules/s)")

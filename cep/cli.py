@@ -13,9 +13,7 @@ from cep.commands import test as test_command
 from cep.lang.checker import CheckedProgram, check_paths
 from cep.lang.program import RulePathError
 
-EXIT_OK = 0
-EXIT_RULE_ERRORS = 1
-EXIT_USAGE = 2
+EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
 
 
 def _plural(n: int, word: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 from cep.lang import ast
 from cep.lang.expr_types import Resolution
+from cep.lang.values import FLIPPED, OPERATORS
 from cep.runtime.event import Event
 
 Compiled = Callable[["Env"], Any]
@@ -40,9 +41,7 @@ class CompileError(Exception):
 
 def field_of(value: Any, name: str) -> Any:
     """`value.name` for an event, a record (dict) or a list of them (projection)."""
-    if isinstance(value, Event):
-        return value.get(name)
-    if isinstance(value, dict):
+    if isinstance(value, Event | dict):
         return value.get(name)
     if isinstance(value, list):
         return [field_of(item, name) for item in value]
@@ -80,14 +79,7 @@ def _compare(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     return compare
 
 
-_COMPARISONS = {
-    "==": _compare(operator.eq),
-    "!=": _compare(operator.ne),
-    "<": _compare(operator.lt),
-    "<=": _compare(operator.le),
-    ">": _compare(operator.gt),
-    ">=": _compare(operator.ge),
-}
+_COMPARISONS = {op: _compare(fn) for op, fn in OPERATORS.items()}
 
 
 def _arith(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -102,13 +94,8 @@ def _arith(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     return apply
 
 
-_ARITHMETIC = {
-    "+": _arith(operator.add),
-    "-": _arith(operator.sub),
-    "*": _arith(operator.mul),
-    "/": _arith(operator.truediv),
-    "%": _arith(operator.mod),
-}
+_ARITH = (operator.add, operator.sub, operator.mul, operator.truediv, operator.mod)
+_ARITHMETIC = {op: _arith(fn) for op, fn in zip("+-*/%", _ARITH, strict=True)}
 
 
 @lru_cache(maxsize=256)
@@ -326,18 +313,6 @@ class ExpressionCompiler:
 
 # ---------------------------------------------------------------------------- fast tests
 
-#: the comparison operators as plain functions (they also work element-wise on arrays)
-OPERATORS = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-#: `a OP b` is `b FLIPPED[OP] a`
-FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
-
 EventTest = Callable[[Event], bool]
 
 
@@ -352,15 +327,12 @@ class EventPredicates:
 
     def build(self, expr: ast.Expr) -> EventTest | None:
         match expr:
-            case ast.Binary(op="and", left=left, right=right):
+            case ast.Binary(op=("and" | "or") as op, left=left, right=right):
                 a, b = self.build(left), self.build(right)
                 if a is None or b is None:
                     return None
-                return lambda event: a(event) and b(event)
-            case ast.Binary(op="or", left=left, right=right):
-                a, b = self.build(left), self.build(right)
-                if a is None or b is None:
-                    return None
+                if op == "and":
+                    return lambda event: a(event) and b(event)
                 return lambda event: a(event) or b(event)
             case ast.Unary(op="not", operand=operand):
                 inner = self.build(operand)

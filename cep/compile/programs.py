@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from cep.compile.conditions import AndCond, Cond, NotCond, OrCond, TermCond, TrueCond, WhereCond
+from cep.compile.expressions import _literal_value
 from cep.lang import ast
 from cep.lang.types import Type
 
@@ -281,12 +282,12 @@ class ProgramCompiler:
                     raise Unsupported(f"the comparison `{expr_text(expr)}`")
                 self._emit(_COMPARISONS[op])
                 return BOOL
-            case ast.Binary(op=("in" | "not in") as op, left=left, right=right) if (
+            case ast.Binary(op="in" | "not in", right=right) if (
                 self._repeated_projection(right) is not None
             ):
-                return self._in_projection(op, left, right, expr, extra, in_term)
-            case ast.Binary(op=("in" | "not in") as op, left=left, right=right):
-                return self._membership(op, left, self._literal_list(right), expr, extra, in_term)
+                return self._in_projection(expr, extra, in_term)
+            case ast.Binary(op="in" | "not in"):
+                return self._membership(expr, extra, in_term)
             case ast.Binary(op=op, left=left, right=right) if op in _ARITHMETIC:
                 self._number(left, extra, in_term)
                 self._number(right, extra, in_term)
@@ -357,8 +358,8 @@ class ProgramCompiler:
             case ast.Index(obj=ast.Name() as arg, index=index) if (
                 self._is_var(arg) and arg.name in self.repeated
             ):
-                position = _int_literal(index)
-                if position is None:
+                position = _literal_value(index)
+                if type(position) is not int:
                     raise Unsupported(
                         f"the index `{expr_text(index)}` (only whole-number literals)"
                     )
@@ -434,11 +435,10 @@ class ProgramCompiler:
         value = const_value(expr, self.resolutions)
         return list(value) if isinstance(value, list | tuple) else None
 
-    def _in_projection(
-        self, op: str, left: ast.Expr, right: ast.Expr, expr: ast.Expr, extra: int, in_term: bool
-    ) -> str:
+    def _in_projection(self, expr: ast.Binary, extra: int, in_term: bool) -> str:
         """`x in f.y` / `x not in f.y` for a repeated `f`."""
-        found = self._repeated_projection(right)
+        op, left = expr.op, expr.left
+        found = self._repeated_projection(expr.right)
         assert found is not None
         var, slot = found
         kind = self._expr(left, extra, in_term)
@@ -457,15 +457,9 @@ class ProgramCompiler:
         self._emit(OP_EXISTS)
         self._emit(OP_AND)
 
-    def _membership(
-        self,
-        op: str,
-        left: ast.Expr,
-        values: list[Any] | None,
-        expr: ast.Expr,
-        extra: int,
-        in_term: bool,
-    ) -> str:
+    def _membership(self, expr: ast.Binary, extra: int, in_term: bool) -> str:
+        """`x in [...]` / `x not in [...]` for a list of literals (or a constant)."""
+        op, left, values = expr.op, expr.left, self._literal_list(expr.right)
         if not values:
             raise Unsupported(f"`{expr_text(expr)}` (only a non-empty list of literals)")
         kind = self._expr(left, extra, in_term)
@@ -506,19 +500,6 @@ class ProgramCompiler:
         elif op in _COMBINES:
             self._depth -= 1
         out.depth = max(out.depth, self._depth)
-
-
-def _int_literal(expr: ast.Expr) -> int | None:
-    if isinstance(expr, ast.Literal) and type(expr.value) is int:
-        return expr.value
-    if (
-        isinstance(expr, ast.Unary)
-        and expr.op == "-"
-        and isinstance(expr.operand, ast.Literal)
-        and type(expr.operand.value) is int
-    ):
-        return -expr.operand.value
-    return None
 
 
 def expr_text(expr: ast.Expr) -> str:

@@ -29,11 +29,12 @@ from cep.engine.state import (
     dump,
     match_rules,
 )
-from cep.fast.engine import ColumnarRun, FastEngine, gc_paused
+from cep.fast.engine import ColumnarRun, FastEngine
 from cep.fast.plan import fast_path_refusal
 from cep.io.validation import Validator
 from cep.runtime.engine import Stats
 from cep.runtime.event import Event
+from cep.runtime.gcpause import gc_paused
 from cep.runtime.match import Match
 from cep.runtime.ordering import EventOrderer
 

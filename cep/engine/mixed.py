@@ -20,11 +20,11 @@ from cep.engine.fast import FastPathEngine, Keyed
 from cep.engine.protocol import EngineOptions
 from cep.engine.state import EngineState, RuleChanges, array, dump, ints, match_rules
 from cep.engine.state import events_of as events_of_table
-from cep.fast.engine import gc_paused
 from cep.fast.plan import fast_path_refusal
 from cep.io.validation import Validator
 from cep.runtime.engine import KeyedEngine, Stats
 from cep.runtime.event import Event
+from cep.runtime.gcpause import gc_paused
 from cep.runtime.match import Match
 from cep.runtime.ordering import NO_TIME
 

@@ -6,9 +6,7 @@ order the interpreter releases them. Hosts use them through `cep.engine`.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
 from operator import attrgetter
 from typing import Any
@@ -29,6 +27,7 @@ from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, Stats
 from cep.runtime.event import Event
+from cep.runtime.gcpause import gc_paused
 from cep.runtime.match import Match
 from cep.runtime.ordering import NO_TIME, EventOrderer
 
@@ -36,24 +35,6 @@ BATCH = 65_536
 _SEQ = attrgetter("seq")
 #: `ColumnarRun.prepare` makes event texts ahead for at most 1/AHEAD_SHARE of a batch
 AHEAD_SHARE = 4
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector held off while a batch is matched.
-
-    A batch allocates many short-lived containers (reports, paths, records), which
-    makes the collector scan every live object of the process again and again (a
-    third of the time of `ColumnarRun` on 1M events); freed by reference counting,
-    they never need it. It runs again after the batch (if it was on). Also a decorator."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _released(found: list[Any], indexes: Iterable[int]) -> list[tuple[tuple, Any]]:

@@ -14,16 +14,11 @@ written with escapes. Whether a good line's tokens fit its event type's fields i
 as it is scanned (`cep.io.scanplan.ScanPlan` sets the checks: `Keys.check`): an integer
 of 19 or more digits, a float beyond float64, a nested value where a scalar is wanted,
 and any value of another type than the field's send the line the usual way too.
-
-`Interner` gives strings (byte spans of the block) their dictionary codes: an open-
-addressing table of the UTF-8 bytes seen so far (strings of up to 8 bytes hashed one-to-
-one from their packed bytes), so a string is decoded to a Python str once per run, when
-first seen.
 """
 
 from __future__ import annotations
 
-import itertools
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -52,6 +47,8 @@ _POW10 = np.array([10.0**i for i in range(23)], np.float64)  # exact as float64
 _TRUE = np.frombuffer(b"true", np.uint8)
 _FALSE = np.frombuffer(b"false", np.uint8)
 _NULL = np.frombuffer(b"null", np.uint8)
+_ESCAPED = np.zeros(256, np.bool_)  # the characters `\` escapes, but `u`
+_ESCAPED[list(b'"\\/bfnrt')] = True
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -141,7 +138,6 @@ def scan(
 _THREADS = min(os.cpu_count() or 1, 4)
 #: rows: fewer are scanned (or interned) in one piece, on the calling thread
 PARALLEL_FROM = 4096
-_pool: ThreadPoolExecutor | None = None
 
 
 def in_parallel(part: Callable[[int, int], None], n: int) -> None:
@@ -151,7 +147,7 @@ def in_parallel(part: Callable[[int, int], None], n: int) -> None:
             part(0, n)
         return
     bounds = np.linspace(0, n, _THREADS + 1).astype(np.int64).tolist()
-    _wait([_threads().submit(part, a, b) for a, b in itertools.pairwise(bounds)])
+    in_parallel_each(lambda j: part(bounds[j], bounds[j + 1]), _THREADS, n)
 
 
 def in_parallel_each(job: Callable[[int], None], jobs: int, rows: int) -> None:
@@ -160,19 +156,13 @@ def in_parallel_each(job: Callable[[int], None], jobs: int, rows: int) -> None:
         for j in range(jobs):
             job(j)
         return
-    _wait([_threads().submit(job, j) for j in range(jobs)])
-
-
-def _threads() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="cep-scan")
-    return _pool
-
-
-def _wait(futures: list[Any]) -> None:
-    for future in futures:
+    for future in [_threads().submit(job, j) for j in range(jobs)]:
         future.result()
+
+
+@functools.cache
+def _threads() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(_THREADS, thread_name_prefix="cep-scan")
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -257,19 +247,10 @@ def _string_end(data: np.ndarray, p: int, end: int, plain: bool) -> int:
                         return -1
                 p += 6
                 continue
-            if (
-                e == 34
-                or e == 92
-                or e == 47
-                or e == 98
-                or e == 102
-                or e == 110
-                or e == 114
-                or e == 116
-            ):
-                p += 2
-                continue
-            return -1
+            if not _ESCAPED[e]:
+                return -1
+            p += 2
+            continue
         p += 1
     return -1
 
@@ -485,18 +466,10 @@ def _line(
                     ints[key, row] = p + 1
                     lens[key, row] = close - p - 1
             p = close + 1
-        elif c == 116:
-            p = _literal(data, p, end, _TRUE)
+        elif c == 116 or c == 102 or c == 110:
+            p = _keyword_end(data, p, end)
             if key >= 0:
-                kinds[key, row] = TRUE
-        elif c == 102:
-            p = _literal(data, p, end, _FALSE)
-            if key >= 0:
-                kinds[key, row] = FALSE
-        elif c == 110:
-            p = _literal(data, p, end, _NULL)
-            if key >= 0:
-                kinds[key, row] = NULL
+                kinds[key, row] = TRUE if c == 116 else FALSE if c == 102 else NULL
         elif c == 45 or 48 <= c <= 57:
             p = _number(data, p, end, pow10, key, row, kinds, ints, reals, lens)
         elif c == 91 or c == 123:
@@ -576,7 +549,8 @@ def _fits(
 
 
 class Interner:
-    """Codes of a `Dictionary` for strings given as byte spans, each decoded once a run."""
+    """Codes of a `Dictionary` for strings given as byte spans (of a block), each decoded
+    once a run, when first seen: an open-addressing table of the UTF-8 bytes seen so far."""
 
     def __init__(self, dictionary: Any) -> None:
         self.dictionary = dictionary

@@ -30,12 +30,7 @@ from cep.io.jsonscan import (
 )
 from cep.io.validation import AS_FLOAT, EPOCH_MS, FINITE, RULES, SAME, Action
 
-
-def _bits(*kinds: int) -> int:
-    return sum(1 << kind for kind in kinds)
-
-
-_NULLS = _bits(ABSENT, NULL)
+_NULLS = (1 << ABSENT) | (1 << NULL)
 #: the scanner's tokens for a value of each class
 _TOKENS: dict[type, tuple[int, ...]] = {
     int: (INT,),

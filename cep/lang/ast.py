@@ -23,17 +23,13 @@ class Span(NamedTuple):
     end_line: int
     end_column: int
 
-    @staticmethod
-    def unknown(file: str = "<unknown>") -> Span:
-        return Span(file, 1, 1, 1, 1)
-
     @property
     def location(self) -> str:
         """`file:line:column`, as diagnostics print it."""
         return f"{self.file}:{self.line}:{self.column}"
 
 
-NO_SPAN = Span.unknown()
+NO_SPAN = Span("<unknown>", 1, 1, 1, 1)
 
 
 def _span() -> Span:

@@ -95,12 +95,7 @@ def check_program(program: Program) -> CheckedProgram:
         for rule in loaded.module.of_type(ast.Rule):
             if rule.name in first_rule:
                 first = first_rule[rule.name].name_span
-                sink.error(
-                    f"rule `{rule.name}` is declared twice",
-                    rule.name_span,
-                    f"note: first declared at {first.location}",
-                    code="duplicate-rule",
-                )
+                sink.declared_twice(f"rule `{rule.name}`", rule.name_span, first, "duplicate-rule")
                 continue
             first_rule[rule.name] = rule
             checked.rules[rule.name] = _RuleChecker(program, path, rule).check()
@@ -176,13 +171,10 @@ class _RuleChecker:
         try:
             value, value_type = constant_value(expr, self.consts)
         except NotConstant as problem:
-            notes: tuple[str, ...] = ()
-            if isinstance(problem.node, ast.Name):
-                notes = did_you_mean(problem.node.name, self.consts)
             self.local.error(
                 "`within` takes a duration such as `1m` or a constant naming one",
                 expr.span,
-                *notes,
+                *problem.hints(self.consts),
                 code="bad-within",
             )
             return None
@@ -222,13 +214,9 @@ class _RuleChecker:
                     break
 
     def _term_schemas(self) -> list[Schema]:
-        found: list[Schema] = []
-        for term in _terms(self.rule.pattern):
-            if term.event_type in self.program.schemas:
-                schema = self.program.schemas[term.event_type]
-                if schema not in found:
-                    found.append(schema)
-        return found
+        schemas = self.program.schemas
+        names = dict.fromkeys(t.event_type for t in _terms(self.rule.pattern))
+        return [schemas[name] for name in names if name in schemas]
 
     def _check_skip(self) -> None:
         skip = self.rule.skip
@@ -281,20 +269,15 @@ class _RuleChecker:
                 )
             case ast.Negation(body=body):
                 self._collect_variables(body, repeated=repeated, optional=True, negated=True)
-            case ast.Sequence(items=items):
+            case (
+                ast.Sequence(items=items)
+                | ast.AllOf(members=items)
+                | ast.Alternation(options=items)
+            ):
+                optional = optional or isinstance(node, ast.Alternation)
                 for item in items:
                     self._collect_variables(
                         item, repeated=repeated, optional=optional, negated=negated
-                    )
-            case ast.Alternation(options=options):
-                for option in options:
-                    self._collect_variables(
-                        option, repeated=repeated, optional=True, negated=negated
-                    )
-            case ast.AllOf(members=members):
-                for member in members:
-                    self._collect_variables(
-                        member, repeated=repeated, optional=optional, negated=negated
                     )
 
     def _check_structure(self, pattern: ast.Pattern, within_ms: int | None) -> None:
@@ -409,7 +392,7 @@ class _RuleChecker:
             case ast.Term():
                 own = self.variables.get(node.var) if node.var else None
                 if node.event_type is not None and node.event_type not in self.program.schemas:
-                    self.local.extend(self._schema_hint(node))
+                    self._schema_hint(node)
                 if node.condition is not None:
                     scope = Scope(
                         self.program.schemas,
@@ -454,20 +437,16 @@ class _RuleChecker:
                 return bound
         raise AssertionError(f"unknown pattern node {node!r}")
 
-    def _schema_hint(self, term: ast.Term) -> list[Diagnostic]:
+    def _schema_hint(self, term: ast.Term) -> None:
         notes = did_you_mean(str(term.event_type), self.program.schemas)
-        if not notes:
-            return []
-        return [
-            Diagnostic(
-                "warning",
+        if notes:
+            self.local.warning(
                 f"no schema is declared for event type `{term.event_type}`; "
                 "its fields are typed from the data",
                 term.span,
-                notes,
-                "unknown-schema",
+                *notes,
+                code="unknown-schema",
             )
-        ]
 
     # -- lints
 

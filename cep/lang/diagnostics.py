@@ -41,13 +41,8 @@ class Diagnostic:
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, object]:
-        s = self.span
         return {
-            "file": s.file,
-            "line": s.line,
-            "column": s.column,
-            "end_line": s.end_line,
-            "end_column": s.end_column,
+            **self.span._asdict(),  # file, line, column, end_line, end_column
             "severity": self.severity,
             "code": self.code,
             "message": self.message,
@@ -95,6 +90,11 @@ class DiagnosticSink:
 
     def warning(self, message: str, span: Span, *notes: str, code: str = "") -> None:
         self.items.append(Diagnostic("warning", message, span, tuple(notes), code))
+
+    def declared_twice(self, what: str, span: Span, first: Span, code: str) -> None:
+        """`what` (such as "rule `x`") declared again at `span`, first at `first`."""
+        note = f"note: first declared at {first.location}"
+        self.error(f"{what} is declared twice", span, note, code=code)
 
     def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
         self.items.extend(diagnostics)

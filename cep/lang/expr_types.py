@@ -24,7 +24,6 @@ from cep.lang.types import (
     event_of,
     join,
     list_of,
-    literal_type,
 )
 
 
@@ -112,7 +111,7 @@ class ExprTyper:
     def _infer(self, expr: ast.Expr, scope: Scope) -> Type:
         match expr:
             case ast.Literal(kind=kind):
-                return literal_type(kind)
+                return Type(kind)
             case ast.ListExpr(items=items):
                 elem = NULL
                 for item in items:
@@ -207,13 +206,7 @@ class ExprTyper:
                 resolutions[id(expr)] = Resolution("field", name)
                 return field_type
             if schema is not None:
-                self.sink.error(
-                    f"`{schema.name}` has no field `{name}`",
-                    expr.span,
-                    *close,
-                    "note: declare the field in the schema to use it",
-                    code="unknown-field",
-                )
+                self._no_field(schema.name, name, expr.span, close)
                 return DYNAMIC
         self.sink.error(
             f"unknown name `{name}`",
@@ -255,14 +248,17 @@ class ExprTyper:
         if not close:
             return DYNAMIC
         if report:
-            self.sink.error(
-                f"`{owner.schema}` has no field `{name}`",
-                span,
-                *close,
-                "note: declare the field in the schema to use it",
-                code="unknown-field",
-            )
+            self._no_field(owner.schema, name, span, close)
         return None
+
+    def _no_field(self, schema: str, name: str, span: ast.Span, close: tuple[str, ...]) -> None:
+        self.sink.error(
+            f"`{schema}` has no field `{name}`",
+            span,
+            *close,
+            "note: declare the field in the schema to use it",
+            code="unknown-field",
+        )
 
     # ------------------------------------------------------------------ access
 

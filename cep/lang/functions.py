@@ -9,19 +9,6 @@ from cep.lang.types import BOOL, DYNAMIC, FLOAT, INT, STR, Type, a, join
 
 #: aggregates take a list (a repeated variable or a projection such as `f.amount`)
 AGGREGATES = ("count", "sum", "avg", "min", "max", "first", "last")
-SCALAR_FUNCTIONS = (
-    "abs",
-    "lower",
-    "upper",
-    "len",
-    "round",
-    "startswith",
-    "endswith",
-    "contains",
-    "exists",
-    "coalesce",
-)
-ALL_FUNCTIONS = tuple(sorted({*AGGREGATES, *SCALAR_FUNCTIONS}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +54,7 @@ def _min_max(name: str) -> Callable:
     aggregate = _needs_list(name, lambda e: e)
 
     def check(args: list[Type]) -> tuple[Type, str | None]:
-        if len(args) == 1:
-            return aggregate(args)
-        out = args[0]
-        for arg in args[1:]:
-            out = join(out, arg)
-        return out, None
+        return aggregate(args) if len(args) == 1 else _coalesce(args)
 
     return check
 
@@ -142,6 +124,7 @@ SIGNATURES: dict[str, Signature] = {
     "exists": Signature(1, 1, lambda args: (BOOL, None), "exists(v.field)"),
     "coalesce": Signature(1, None, _coalesce, "coalesce(a, b, ...)"),
 }
+ALL_FUNCTIONS = tuple(sorted(SIGNATURES))
 
 
 def is_aggregate_call(name: str, arg_count: int) -> bool:

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cep.lang import ast
 from cep.lang.program import ConstInfo
+from cep.lang.values import FLIPPED, OPERATORS
 
 _UNKNOWN = object()
-
-_COMPARE: dict[str, Callable[[object, object], bool]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-}
-_MIRROR = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 
 def _fold(expr: ast.Expr, consts: dict[str, ConstInfo]) -> object:
@@ -48,7 +37,7 @@ def _fold(expr: ast.Expr, consts: dict[str, ConstInfo]) -> object:
             if a is True or b is True:
                 return True
             return False if a is False and b is False else _UNKNOWN
-        case ast.Binary(op=op, left=left, right=right) if op in _COMPARE:
+        case ast.Binary(op=op, left=left, right=right) if op in OPERATORS:
             a, b = _fold(left, consts), _fold(right, consts)
             if _UNKNOWN in (a, b):
                 return _UNKNOWN
@@ -56,7 +45,7 @@ def _fold(expr: ast.Expr, consts: dict[str, ConstInfo]) -> object:
                 return False  # a comparison with null is false
             if not _same_family(a, b):
                 return op == "!="
-            return _COMPARE[op](a, b)
+            return OPERATORS[op](a, b)
     return _UNKNOWN
 
 
@@ -154,17 +143,17 @@ def always_false(condition: ast.Expr, consts: dict[str, ConstInfo]) -> str | Non
         if not isinstance(conjunct, ast.Binary):
             continue
         op, left, right = conjunct.op, conjunct.left, conjunct.right
-        if op in ("in",):
+        if op == "in":
             members = _fold(right, consts)
             if isinstance(members, list) and _is_subject(left):
                 facts.setdefault(left, _Facts()).members.append(members)
             continue
-        if op not in _COMPARE:
+        if op not in OPERATORS:
             continue
         value = _fold(right, consts)
         subject = left
         if value is _UNKNOWN:
-            value, subject, op = _fold(left, consts), right, _MIRROR[op]
+            value, subject, op = _fold(left, consts), right, FLIPPED[op]
         if value is _UNKNOWN or value is None or not _is_subject(subject):
             continue
         subject_facts = facts.setdefault(subject, _Facts())

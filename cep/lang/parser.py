@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from typing import Any
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -180,17 +181,12 @@ def _keyword_of(terminal_name: str) -> str | None:
     return None
 
 
+_TOKEN_WORDS = {"STRING": "string {}", "INT": "number `{}`", "FLOAT": "number `{}`",
+                "DURATION": "duration `{}`", "NAME": "name `{}`"}  # fmt: skip
+
+
 def _describe_token(token: Token) -> str:
-    value = str(token)
-    if token.type == "STRING":
-        return f"string {value}"
-    if token.type in ("INT", "FLOAT"):
-        return f"number `{value}`"
-    if token.type == "DURATION":
-        return f"duration `{value}`"
-    if token.type == "NAME":
-        return f"name `{value}`"
-    return f"`{value}`"
+    return _TOKEN_WORDS.get(token.type, "`{}`").format(token)
 
 
 def _set_aside_item(text: str, error: UnexpectedInput) -> tuple[str, str | None]:
@@ -236,19 +232,44 @@ def _token_span(path: str, token: Token) -> ast.Span:
     )
 
 
+#: how a clause is written, where that is not its key
 _CLAUSE_WORDS = {
     "partition": "partition by",
-    "pattern": "pattern",
-    "where": "where",
-    "within": "within",
-    "skip": "skip",
-    "emit": "emit",
     "timeout_emit": "on timeout emit",
-    "severity": "severity",
-    "tags": "tags",
     "allowed_delay": "allowed delay",
-    "flush": "flush",
 }
+
+
+def _clause(key: str, value: Callable[[Any, list], object] = lambda self, args: args[0]) -> Any:
+    """A builder method for a clause: `(key, value, span)`, the value made from the
+    children that carry meaning (`_args`)."""
+
+    def build(self: _AstBuilder, children: list) -> tuple:
+        return (key, value(self, _args(children)), self._span(children))
+
+    return build
+
+
+def _skip(kind: ast.SkipKind) -> Any:
+    """A builder method for `skip` of `kind` (a variable follows `skip to first|last`)."""
+
+    def build(self: _AstBuilder, children: list) -> tuple:
+        span = self._span(children)
+        var = str(children[1]) if len(children) > 1 else None
+        return ("skip", ast.Skip(kind, var, span=span), span)
+
+    return build
+
+
+def _binary(op: str | None) -> Any:
+    """A builder method for `left op right`; `op` None: the operator is the middle child."""
+
+    def build(self: _AstBuilder, children: list) -> ast.Binary:
+        left, right = children[0], children[-1]
+        text = op if op is not None else str(children[1])
+        return ast.Binary(text, left, right, span=self._span([left, right]))  # type: ignore[arg-type]
+
+    return build
 
 
 class _AstBuilder(Transformer):
@@ -265,19 +286,10 @@ class _AstBuilder(Transformer):
 
     def _span(self, children: list) -> ast.Span:
         """From the start of the first child that has a place to the end of the last."""
-        edge = self._edge
-        start = end = None
-        for child in children:
-            start = edge(child)
-            if start is not None:
-                break
-        if start is None:
+        edges = [edge for edge in map(self._edge, children) if edge is not None]
+        if not edges:
             return ast.Span(self.path, 1, 1, 1, 1)
-        for child in reversed(children):
-            end = edge(child)
-            if end is not None:
-                break
-        assert end is not None
+        start, end = edges[0], edges[-1]
         return ast.Span(self.path, start[1], start[2], end[3], end[4])
 
     def _edge(self, child: object) -> ast.Span | None:
@@ -344,7 +356,7 @@ class _AstBuilder(Transformer):
             order.append((key, clause_span))
             if key in values:
                 self.sink.error(
-                    f"rule `{name}` has more than one `{_CLAUSE_WORDS[key]}` clause",
+                    f"rule `{name}` has more than one `{_CLAUSE_WORDS.get(key, key)}` clause",
                     clause_span,
                     "help: a rule takes each clause at most once",
                     code="duplicate-clause",
@@ -354,58 +366,26 @@ class _AstBuilder(Transformer):
         return ast.Rule(
             name=str(name),
             description=self._string(description) if description is not None else None,
-            pattern=values.get("pattern"),  # type: ignore[arg-type]
-            partition=values.get("partition", ()),  # type: ignore[arg-type]
-            where=values.get("where"),  # type: ignore[arg-type]
-            within=values.get("within"),  # type: ignore[arg-type]
-            skip=values.get("skip"),  # type: ignore[arg-type]
-            emit=values.get("emit"),  # type: ignore[arg-type]
-            timeout_emit=values.get("timeout_emit"),  # type: ignore[arg-type]
-            severity=values.get("severity"),  # type: ignore[arg-type]
-            tags=values.get("tags"),  # type: ignore[arg-type]
+            pattern=values.pop("pattern", None),  # type: ignore[arg-type]
             span=span,
             name_span=self._tok(name),
             clause_spans=tuple(order),
+            **values,  # type: ignore[arg-type]  # the other clauses, by their keys
         )
 
-    def partition_clause(self, children: list) -> tuple:
-        span, children = self._span(children), _args(children)
-        return ("partition", tuple(children), span)
+    partition_clause = _clause("partition", lambda self, args: tuple(args))
 
     def field_path(self, children: list) -> ast.FieldPath:
         return ast.FieldPath(tuple(str(c) for c in children), span=self._span(children))
 
-    def pattern_clause(self, children: list) -> tuple:
-        span, children = self._span(children), _args(children)
-        return ("pattern", children[0], span)
-
-    def where_clause(self, children: list) -> tuple:
-        span, children = self._span(children), _args(children)
-        return ("where", children[0], span)
-
-    def within_clause(self, children: list) -> tuple:
-        span, children = self._span(children), _args(children)
-        return ("within", children[0], span)
-
-    def _skip(self, children: list, kind: ast.SkipKind) -> tuple:
-        span = self._span(children)
-        var = children[1] if len(children) > 1 else None
-        return ("skip", ast.Skip(kind, str(var) if var is not None else None, span=span), span)
-
-    def skip_past_last(self, children: list) -> tuple:
-        return self._skip(children, "past_last")
-
-    def skip_to_next(self, children: list) -> tuple:
-        return self._skip(children, "to_next")
-
-    def skip_to_first(self, children: list) -> tuple:
-        return self._skip(children, "to_first")
-
-    def skip_to_last(self, children: list) -> tuple:
-        return self._skip(children, "to_last")
-
-    def skip_none(self, children: list) -> tuple:
-        return self._skip(children, "none")
+    pattern_clause = _clause("pattern")
+    where_clause = _clause("where")
+    within_clause = _clause("within")
+    skip_past_last = _skip("past_last")
+    skip_to_next = _skip("to_next")
+    skip_to_first = _skip("to_first")
+    skip_to_last = _skip("to_last")
+    skip_none = _skip("none")
 
     def _emit_fields(self, children: list) -> tuple[ast.EmitField, ...]:
         seen: set[str] = set()
@@ -419,13 +399,8 @@ class _AstBuilder(Transformer):
             seen.add(emit_field.name)
         return tuple(children)
 
-    def emit_clause(self, children: list) -> tuple:
-        span, children = self._span(children), _args(children)
-        return ("emit", self._emit_fields(children), span)
-
-    def timeout_clause(self, children: list) -> tuple:
-        span, children = self._span(children), _args(children)
-        return ("timeout_emit", self._emit_fields(children), span)
+    emit_clause = _clause("emit", lambda self, args: self._emit_fields(args))
+    timeout_clause = _clause("timeout_emit", lambda self, args: self._emit_fields(args))
 
     def emit_field(self, children: list) -> ast.EmitField:
         name, expr = children
@@ -445,9 +420,7 @@ class _AstBuilder(Transformer):
             )
         return ("severity", str(level), span)
 
-    def tags_clause(self, children: list) -> tuple:
-        span, children = self._span(children), _args(children)
-        return ("tags", tuple(self._string(c) for c in children), span)
+    tags_clause = _clause("tags", lambda self, args: tuple(map(self._string, args)))
 
     # -- patterns
 
@@ -529,35 +502,16 @@ class _AstBuilder(Transformer):
 
     # -- expressions
 
-    def _binary(self, op: str, left: ast.Expr, right: ast.Expr) -> ast.Binary:
-        span = self._span([left, right])
-        return ast.Binary(op, left, right, span=span)  # type: ignore[arg-type]  # type: ignore[arg-type]
-
-    def or_op(self, children: list) -> ast.Binary:
-        return self._binary("or", *children)
-
-    def and_op(self, children: list) -> ast.Binary:
-        return self._binary("and", *children)
+    or_op = _binary("or")
+    and_op = _binary("and")
 
     def not_op(self, children: list) -> ast.Unary:
         return ast.Unary("not", children[1], span=self._span(children))
 
-    def compare(self, children: list) -> ast.Binary:
-        left, op, right = children
-        return self._binary(str(op), left, right)
-
-    def in_op(self, children: list) -> ast.Binary:
-        return self._binary("in", *children)
-
-    def not_in_op(self, children: list) -> ast.Binary:
-        return self._binary("not in", *children)
-
-    def regex_op(self, children: list) -> ast.Binary:
-        return self._binary("=~", *children)
-
-    def arith(self, children: list) -> ast.Binary:
-        left, op, right = children
-        return self._binary(str(op), left, right)
+    compare = arith = _binary(None)
+    in_op = _binary("in")
+    not_in_op = _binary("not in")
+    regex_op = _binary("=~")
 
     def negate(self, children: list) -> ast.Unary:
         return ast.Unary("-", children[1], span=self._span(children))
@@ -629,7 +583,7 @@ class _AstBuilder(Transformer):
                 key, value, clause_span = clause
                 if key in options:
                     self.sink.error(
-                        f"test has more than one `{_CLAUSE_WORDS[key]}` line",
+                        f"test has more than one `{_CLAUSE_WORDS.get(key, key)}` line",
                         clause_span,
                         code="duplicate-clause",
                     )
@@ -646,9 +600,7 @@ class _AstBuilder(Transformer):
             rule_span=self._tok(rule),
         )
 
-    def given_clause(self, children: list) -> tuple:
-        span, children = self._span(children), _args(children)
-        return ("given", tuple(children), span)
+    given_clause = _clause("given", lambda self, args: tuple(args))
 
     def event_literal(self, children: list) -> ast.EventLiteral:
         name, fields = children
@@ -659,15 +611,13 @@ class _AstBuilder(Transformer):
     ) -> ast.Expect:
         return ast.Expect(kind, str(rule), span=span, rule_span=self._tok(rule), **kw)  # type: ignore[arg-type]
 
-    def expect_match(self, children: list) -> ast.Expect:
+    def expect_match(self, children: list, kind: ast.ExpectKind = "match") -> ast.Expect:
         span, children = self._span(children), _args(children)
         rule, fields, at = children
-        return self._expect(span, "match", rule, fields=fields, at=at)
+        return self._expect(span, kind, rule, fields=fields, at=at)
 
     def expect_timeout(self, children: list) -> ast.Expect:
-        span, children = self._span(children), _args(children)
-        rule, fields, at = children
-        return self._expect(span, "timeout", rule, fields=fields, at=at)
+        return self.expect_match(children, "timeout")
 
     def expect_none(self, children: list) -> ast.Expect:
         span, children = self._span(children), _args(children)
@@ -681,13 +631,8 @@ class _AstBuilder(Transformer):
     def at_time(self, children: list) -> ast.Expr:
         return children[0]
 
-    def allowed_delay_clause(self, children: list) -> tuple:
-        span, children = self._span(children), _args(children)
-        return ("allowed_delay", children[0], span)
-
-    def flush_clause(self, children: list) -> tuple:
-        span, children = self._span(children), _args(children)
-        return ("flush", True, span)
+    allowed_delay_clause = _clause("allowed_delay")
+    flush_clause = _clause("flush", lambda self, args: True)
 
     def object_literal(self, children: list) -> ast.ObjectExpr:
         fields = children[1:-1]

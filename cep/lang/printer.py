@@ -174,35 +174,23 @@ def _object(obj: ast.ObjectExpr) -> str:
 _SEQ, _NEG, _ALT, _QUANT, _PRIMARY = range(1, 6)
 
 
-def _pattern_level(pattern: ast.Pattern) -> int:
-    if isinstance(pattern, ast.Sequence):
-        return _SEQ
-    if isinstance(pattern, ast.Negation):
-        return _NEG
-    if isinstance(pattern, ast.Alternation):
-        return _ALT
-    if isinstance(pattern, ast.Quantified):
-        return _QUANT
-    return _PRIMARY
+_PATTERN_LEVEL = {
+    ast.Sequence: _SEQ,
+    ast.Negation: _NEG,
+    ast.Alternation: _ALT,
+    ast.Quantified: _QUANT,
+}
 
 
 def _sub_pattern(pattern: ast.Pattern, level: int) -> str:
     text = format_pattern(pattern)
-    return f"({text})" if _pattern_level(pattern) < level else text
+    return f"({text})" if _PATTERN_LEVEL.get(type(pattern), _PRIMARY) < level else text
 
 
 def _quantifier(q: ast.Quantified) -> str:
-    match q.form:
-        case "+" | "*" | "?":
-            text = q.form
-        case "{n}":
-            text = f"{{{q.min_count}}}"
-        case "{n,}":
-            text = f"{{{q.min_count},}}"
-        case "{n,m}":
-            text = f"{{{q.min_count},{q.max_count}}}"
-        case _:
-            raise ValueError(f"unknown repetition form {q.form!r}")
+    if q.form not in ("+", "*", "?", "{n}", "{n,}", "{n,m}"):
+        raise ValueError(f"unknown repetition form {q.form!r}")
+    text = q.form.replace("n", str(q.min_count)).replace("m", str(q.max_count))
     if not q.greedy:
         text += "?"
     if q.contiguity == "strict":
@@ -273,18 +261,10 @@ def _emit_fields(fields: tuple[ast.EmitField, ...]) -> str:
 
 
 def _skip(skip: ast.Skip) -> str:
-    match skip.kind:
-        case "past_last":
-            return "skip past last"
-        case "to_next":
-            return "skip to next"
-        case "to_first":
-            return f"skip to first {_name(skip.var or '')}"
-        case "to_last":
-            return f"skip to last {_name(skip.var or '')}"
-        case "none":
-            return "skip none"
-    raise ValueError(f"unknown skip strategy {skip.kind!r}")
+    if skip.kind not in ("past_last", "to_next", "to_first", "to_last", "none"):
+        raise ValueError(f"unknown skip strategy {skip.kind!r}")
+    text = "skip " + skip.kind.replace("_", " ")
+    return f"{text} {_name(skip.var or '')}" if skip.kind in ("to_first", "to_last") else text
 
 
 def _rule(rule: ast.Rule) -> str:
@@ -324,7 +304,8 @@ def _event(event: ast.EventDecl) -> str:
     return _block(header, lines)
 
 
-def _expect(expect: ast.Expect) -> str:
+def format_expect(expect: ast.Expect) -> str:
+    """One `expect` line of a test."""
     match expect.kind:
         case "none":
             return f"expect no {_name(expect.rule)}"
@@ -350,7 +331,7 @@ def _test(test: ast.TestDecl) -> str:
         for event in test.given:
             event_type = _name(event.event_type, RESERVED_GIVEN_TYPES, "a `given` event type")
             lines.append(f"{INDENT}{event_type} {_object(event.fields)}")
-    lines.extend(_expect(expect) for expect in test.expects)
+    lines.extend(format_expect(expect) for expect in test.expects)
     if test.allowed_delay is not None:
         lines.append(f"allowed delay {format_expr(test.allowed_delay)}")
     if test.flush:

@@ -6,6 +6,7 @@ The result, `Program`, is what the checker annotates and the compiler consumes.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from cep.lang import ast
 from cep.lang.diagnostics import Diagnostic, DiagnosticSink, did_you_mean
 from cep.lang.parse_cache import parse_cached
 from cep.lang.parser import parse_source
-from cep.lang.types import DYNAMIC, SCALAR_TYPE_NAMES, Type, join, list_of, literal_type
+from cep.lang.types import DYNAMIC, SCALAR_TYPE_NAMES, Type, join, list_of
 
 BUILTIN_FIELDS: dict[str, Type] = {"ts": Type("time"), "type": Type("str")}
 
@@ -118,10 +119,6 @@ def collect_rule_files(paths: list[str]) -> list[str]:
     return found
 
 
-def _normal(path: str) -> str:
-    return os.path.normpath(path)
-
-
 class _Loader:
     def __init__(self, program: Program, *, cached: bool = False) -> None:
         self.program = program
@@ -139,7 +136,7 @@ class _Loader:
         self.program.files[path] = loaded
         self.loading.append(path)
         for item in result.module.of_type(ast.Import):
-            target = _normal(os.path.join(os.path.dirname(path), item.path))
+            target = os.path.normpath(os.path.join(os.path.dirname(path), item.path))
             if target in self.loading:
                 cycle = [*self.loading[self.loading.index(target) :], target]
                 self.sink.error(
@@ -153,10 +150,8 @@ class _Loader:
                 source = self._read_import(target, item)
                 if source is None:
                     continue
-                loaded.imports.append(target)
                 self.load_text(target, source)
-            else:
-                loaded.imports.append(target)
+            loaded.imports.append(target)
         self.loading.pop()
 
     def _read_import(self, path: str, importer: ast.Import) -> str | None:
@@ -190,7 +185,7 @@ def load_program(paths: list[str]) -> Program:
     program = Program()
     loader = _Loader(program, cached=True)
     for path in collect_rule_files(paths):
-        normal = _normal(path)
+        normal = os.path.normpath(path)
         program.roots.append(normal)
         loader.load_file(normal)
     _resolve_declarations(program)
@@ -243,12 +238,8 @@ def _collect_schemas(program: Program) -> None:
         for decl in loaded.module.of_type(ast.EventDecl):
             if decl.name in decls:
                 first = decls[decl.name].name_span
-                program.sink.error(
-                    f"event schema `{decl.name}` is declared twice",
-                    decl.name_span,
-                    f"note: first declared at {first.location}",
-                    code="duplicate-schema",
-                )
+                what = f"event schema `{decl.name}`"
+                program.sink.declared_twice(what, decl.name_span, first, "duplicate-schema")
                 continue
             decls[decl.name] = decl
 
@@ -317,11 +308,15 @@ class NotConstant(Exception):
         super().__init__("not a constant")
         self.node = node
 
+    def hints(self, names: Iterable[str]) -> tuple[str, ...]:
+        """A "did you mean" note where the expression is a misspelt name."""
+        return did_you_mean(self.node.name, names) if isinstance(self.node, ast.Name) else ()
+
 
 def constant_value(expr: ast.Expr, consts: dict[str, ConstInfo]) -> tuple[object, Type]:
     """The value and type of a literal expression (literals, lists, `-`, named constants)."""
     if isinstance(expr, ast.Literal):
-        return expr.value, literal_type(expr.kind)
+        return expr.value, Type(expr.kind)
     if isinstance(expr, ast.Name) and expr.name in consts:
         info = consts[expr.name]
         return info.value, info.type
@@ -364,12 +359,8 @@ def _collect_consts(program: Program, path: str) -> None:
     for decl in loaded.module.of_type(ast.ConstDecl):
         if decl.name in visible:
             first = visible[decl.name].span
-            program.sink.error(
-                f"constant `{decl.name}` is declared twice",
-                decl.name_span,
-                f"note: first declared at {first.location}",
-                code="duplicate-const",
-            )
+            what = f"constant `{decl.name}`"
+            program.sink.declared_twice(what, decl.name_span, first, "duplicate-const")
             continue
         info = _evaluate_const(decl, visible, program.sink, report=True)
         if info:
@@ -384,14 +375,11 @@ def _evaluate_const(
         value, value_type = constant_value(decl.value, visible)
     except NotConstant as problem:
         if report:
-            notes: tuple[str, ...] = ()
-            if isinstance(problem.node, ast.Name):
-                notes = did_you_mean(problem.node.name, visible)
             sink.error(
                 f"constant `{decl.name}` must be a literal value "
                 "(a number, string, duration, boolean or list)",
                 problem.node.span,
-                *notes,
+                *problem.hints(visible),
                 code="bad-const",
             )
         return None

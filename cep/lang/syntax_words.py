@@ -20,42 +20,32 @@ _NAMED = {
     "$END": "the end of the file",
 }
 
-#: a few groups of terminals that stand for one thing; each is reported by its summary
-#: when every one of its `core` terminals is expected
-_GROUPS: tuple[tuple[str, frozenset[str], frozenset[str]], ...] = (
+#: a few groups of terminals that stand for one thing: (summary, core, extra), each
+#: reported by its summary when every one of its `core` terminals is expected
+_GROUPS: tuple[tuple[str, str, str], ...] = (
     (
         "an expression",
-        frozenset({"NAME", "STRING", "INT", "FLOAT", "DURATION", "GROUP_OPEN", "BRACKET_OPEN"}),
-        frozenset({"NEG", "KW_NOT", "KW_TRUE", "KW_FALSE", "KW_NULL", "KW_THIS"}),
+        "NAME STRING INT FLOAT DURATION GROUP_OPEN BRACKET_OPEN",
+        "NEG KW_NOT KW_TRUE KW_FALSE KW_NULL KW_THIS",
     ),
-    (
-        "an operator",
-        frozenset({"COMPARE", "ADD_OP", "MUL_OP", "AND", "OR"}),
-        frozenset({"IN", "KW_NOT", "__ANON_REGEX", "DOT", "BRACKET_OPEN"}),
-    ),
+    ("an operator", "COMPARE ADD_OP MUL_OP AND OR", "IN KW_NOT __ANON_REGEX DOT BRACKET_OPEN"),
     (
         "a rule clause (`partition by`, `pattern`, `where`, `within`, `skip`, `emit`, "
         "`on timeout emit`, `severity`, `tags`)",
-        frozenset(
-            {"KW_PARTITION", "KW_PATTERN", "KW_WHERE", "KW_WITHIN", "KW_SKIP", "KW_EMIT", "KW_ON"}
-        ),
-        frozenset({"KW_SEVERITY", "KW_TAGS"}),
+        "KW_PARTITION KW_PATTERN KW_WHERE KW_WITHIN KW_SKIP KW_EMIT KW_ON",
+        "KW_SEVERITY KW_TAGS",
     ),
     (
         "a declaration (`rule`, `event`, `const`, `import`, `test`)",
-        frozenset({"KW_RULE", "KW_EVENT", "KW_CONST", "KW_IMPORT", "KW_TEST"}),
-        frozenset(),
+        "KW_RULE KW_EVENT KW_CONST KW_IMPORT KW_TEST",
+        "",
     ),
     (
         "a test line (`given`, `expect`, `allowed delay`, `flush`)",
-        frozenset({"KW_GIVEN", "KW_EXPECT"}),
-        frozenset({"KW_ALLOWED", "KW_FLUSH"}),
+        "KW_GIVEN KW_EXPECT",
+        "KW_ALLOWED KW_FLUSH",
     ),
-    (
-        "a repetition (`+`, `*`, `?`, `{n}`, `{n,m}`)",
-        frozenset({"PLUS", "STAR", "QMARK", "BRACE_OPEN"}),
-        frozenset(),
-    ),
+    ("a repetition (`+`, `*`, `?`, `{n}`, `{n,m}`)", "PLUS STAR QMARK BRACE_OPEN", ""),
 )
 
 
@@ -81,8 +71,9 @@ def describe_expected(expected: Iterable[str], parser: Lark) -> str:
     remaining = set(expected)
     regex_op = _regex_op_name(parser)
     phrases: list[str] = []
-    for summary, core, extra in _GROUPS:
-        extra_names = {regex_op if n == "__ANON_REGEX" else n for n in extra}
+    for summary, core_names, extra in _GROUPS:
+        core = set(core_names.split())
+        extra_names = {regex_op if n == "__ANON_REGEX" else n for n in extra.split()}
         if core <= remaining:
             phrases.append(summary)
             remaining -= core | extra_names

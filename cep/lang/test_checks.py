@@ -58,13 +58,10 @@ def _constant(
     try:
         return constant_value(expr, consts)
     except NotConstant as problem:
-        notes: tuple[str, ...] = ()
-        if isinstance(problem.node, ast.Name):
-            notes = did_you_mean(problem.node.name, consts)
         sink.error(
             "a test value must be a literal (or a constant)",
             problem.node.span,
-            *notes,
+            *problem.hints(consts),
             code="bad-test-value",
         )
         return None, None
@@ -165,14 +162,18 @@ def _check_expect(
         return
     if expect.at is not None:
         _check_time(expect.at, consts, sink)
-    if rule is None or expect.fields is None:
-        if rule is not None and expect.kind == "timeout" and rule.rule.timeout_emit is None:
-            _no_timeout(expect, sink)
+    if rule is None:
         return
-    if expect.kind == "timeout":
-        if rule.rule.timeout_emit is None:
-            _no_timeout(expect, sink)
-            return
+    if expect.kind == "timeout" and rule.rule.timeout_emit is None:
+        sink.error(
+            f"rule `{expect.rule}` has no `on timeout emit`, so it never reports a timeout",
+            expect.span,
+            code="no-timeout-emit",
+        )
+        return
+    if expect.fields is None:
+        return
+    if expect.kind == "timeout" and rule.rule.timeout_emit is not None:
         known = [f.name for f in rule.rule.timeout_emit]
     elif rule.rule.emit is not None:
         known = [f.name for f in rule.rule.emit]
@@ -189,11 +190,3 @@ def _check_expect(
                 *did_you_mean(name, known),
                 code="unknown-output-field",
             )
-
-
-def _no_timeout(expect: ast.Expect, sink: DiagnosticSink) -> None:
-    sink.error(
-        f"rule `{expect.rule}` has no `on timeout emit`, so it never reports a timeout",
-        expect.span,
-        code="no-timeout-emit",
-    )

@@ -56,11 +56,6 @@ NULL = Type("null")
 DYNAMIC = Type("dynamic")
 
 
-def literal_type(kind: str) -> Type:
-    """The type of a literal of the parser's `kind` (`int`, `str`, `duration`, ...)."""
-    return Type(kind)
-
-
 def list_of(elem: Type) -> Type:
     return Type("list", elem=elem)
 

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import operator
 import re
+
+#: the comparison operators as plain functions (they also work element-wise on arrays)
+OPERATORS = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+#: `a OP b` is `b FLIPPED[OP] a`
+FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 
 _DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d)")
 _UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "/": "/", "0": "\0"}
+_ENCODED = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
 def parse_duration(text: str) -> int:
@@ -77,16 +91,8 @@ def encode_string(value: str) -> str:
     """A double-quoted token whose `decode_string` is `value`."""
     out = ['"']
     for char in value:
-        if char == "\\":
-            out.append("\\\\")
-        elif char == '"':
-            out.append('\\"')
-        elif char == "\n":
-            out.append("\\n")
-        elif char == "\t":
-            out.append("\\t")
-        elif char == "\r":
-            out.append("\\r")
+        if char in _ENCODED:
+            out.append(_ENCODED[char])
         elif ord(char) < 0x20 or 0xD800 <= ord(char) <= 0xDFFF or ord(char) == 0x7F:
             out.append(f"\\u{ord(char):04x}")
         else:

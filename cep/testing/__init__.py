@@ -24,7 +24,7 @@ from cep.api import Engine
 from cep.io.time import parse_time
 from cep.lang.values import parse_duration_option
 from cep.runtime.match import Match
-from cep.testing.runner import Expected, agrees, describe, side_by_side
+from cep.testing.runner import Expected, all_agree, describe, side_by_sides
 
 
 def at_time(value: int | str) -> int:
@@ -66,31 +66,25 @@ class Harness:
             return cls(Engine.from_paths(source, **options))
         return cls(Engine.from_string(source, **options))
 
-    def send(self, type: str, at: int | str, **fields: Any) -> list[Match]:
-        """Feed one event; returns (and records) the reports it releases."""
-        found = self.engine.push(event(type, at, **fields))
+    def _kept(self, found: list[Match]) -> list[Match]:
         self.reports.extend(found)
         return found
+
+    def send(self, type: str, at: int | str, **fields: Any) -> list[Match]:
+        """Feed one event; returns (and records) the reports it releases."""
+        return self._kept(self.engine.push(event(type, at, **fields)))
 
     def send_all(self, events: Iterable[dict[str, Any]]) -> list[Match]:
         """Feed events built with `event(...)` (or plain dicts)."""
-        found: list[Match] = []
-        for item in events:
-            found.extend(self.engine.push(item))
-        self.reports.extend(found)
-        return found
+        return self._kept([m for item in events for m in self.engine.push(item)])
 
     def advance(self, to: int | str) -> list[Match]:
         """Move time to `to`: windows that close by then are closed."""
-        found = self.engine.advance_to(at_time(to))
-        self.reports.extend(found)
-        return found
+        return self._kept(self.engine.advance_to(at_time(to)))
 
     def finish(self, *, flush: bool = False) -> list[Match]:
         """End of input (with `flush`, every window closes)."""
-        found = self.engine.finish(flush=flush)
-        self.reports.extend(found)
-        return found
+        return self._kept(self.engine.finish(flush=flush))
 
     def matches(self, rule: str | None = None) -> list[Match]:
         """The match reports so far (of one rule, if named)."""
@@ -131,15 +125,10 @@ def expect_reports(
         Expected(kind, dict(fields), at_time(t) if t is not None else None, repr(fields))
         for fields, t in zip(expected, times, strict=True)
     ]
-    if len(wanted) == len(chosen) and all(
-        agrees(w, g) for w, g in zip(wanted, chosen, strict=True)
-    ):
+    if all_agree(wanted, chosen):
         return
     lines = [f"expected {len(wanted)} {kind} report(s), got {len(chosen)}:"]
-    for index in range(max(len(wanted), len(chosen))):
-        want = wanted[index] if index < len(wanted) else None
-        got = chosen[index] if index < len(chosen) else None
-        lines.extend(side_by_side(index + 1, want, got))
+    lines.extend(side_by_sides(wanted, chosen))
     others = [r for r in reports if r.kind != kind]
     if others:
         lines.append("other reports: " + "; ".join(describe(r) for r in others))

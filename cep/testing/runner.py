@@ -14,6 +14,7 @@ Times in a test are durations from 0 (`20s`), epoch milliseconds, or ISO-8601 st
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ from cep.io.time import parse_time
 from cep.io.validation import Validator
 from cep.lang import ast
 from cep.lang.checker import CheckedProgram
-from cep.lang.printer import format_expr
+from cep.lang.printer import format_expect
 from cep.lang.program import ConstInfo, constant_value
 from cep.runtime.event import Event
 from cep.runtime.match import Match, json_value
@@ -137,8 +138,7 @@ class TestRunner:
         record: dict[str, Any] = {"type": literal.event_type}
         for name, expr in literal.fields.fields:
             record[name] = constant_value(expr, consts)[0]
-        ts = test_time(record["ts"])
-        record["ts"] = ts
+        record["ts"] = ts = test_time(record["ts"])
         typed, reason = self.validator.validate(literal.event_type, record)
         if typed is None:
             raise ValueError(f"{literal.span.location}: invalid event: {reason}")
@@ -170,11 +170,7 @@ def expectations(
             at = None
             if expect.at is not None:
                 at = test_time(constant_value(expect.at, consts)[0])
-            text = f"{'timeout ' if expect.kind == 'timeout' else ''}{expect.rule}"
-            if expect.fields is not None:
-                text += " " + format_expr(expect.fields)
-            if expect.at is not None:
-                text += f" at {format_expr(expect.at)}"
+            text = format_expect(expect).removeprefix("expect ")
             records.append(Expected(expect.kind, fields, at, text))
     timeouts = any(r.kind == "timeout" for r in records)
     return records, counts, nothing, timeouts
@@ -195,10 +191,7 @@ def compare(test: ast.TestDecl, reports: list[Match], consts: dict[str, ConstInf
     compared = [r for r in reports if timeouts or r.kind == "match"]
     if records and not all_agree(records, compared):
         problems.append("expected reports, in order, next to what was reported:")
-        for index in range(max(len(records), len(compared))):
-            want = records[index] if index < len(records) else None
-            got = compared[index] if index < len(compared) else None
-            problems.extend(side_by_side(index + 1, want, got))
+        problems.extend(side_by_sides(records, compared))
     elif problems:
         problems.append("reported:")
         problems.extend("  " + describe(r) for r in reports)
@@ -255,6 +248,12 @@ def side_by_side(number: int, want: Expected | None, got: Match | None) -> list[
     elif not ok and want.kind != got.kind:
         lines.append(f"  ({number}: a {got.kind} report, not a {want.kind})")
     return lines
+
+
+def side_by_sides(records: list[Expected], reports: list[Match]) -> list[str]:
+    """`side_by_side` of each expected record and the report in its place."""
+    pairs = itertools.zip_longest(records, reports)
+    return [line for i, (want, got) in enumerate(pairs) for line in side_by_side(i + 1, want, got)]
 
 
 def all_agree(records: list[Expected], reports: list[Match]) -> bool:
