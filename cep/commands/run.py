@@ -22,6 +22,7 @@ from cep.engine import (
     open_engine,
     resume_engine,
 )
+from cep.engine.state import load as load_state
 from cep.io.rejects import RejectsWriter, late_reject
 from cep.io.sources import Reject, SourceError, guess_format, open_source
 from cep.io.validation import Validator
@@ -35,6 +36,7 @@ from cep.service.checkpoint import Checkpoint, CheckpointError, path_in
 from cep.service.feed import Feed
 from cep.service.host import DEFAULT_EVERY, Checkpointer, Every, Progress, open_checkpoint
 from cep.service.stopping import Stop
+from cep.service.watch import RuleWatcher
 
 EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -109,6 +111,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         f"(e.g. 30s; default {DEFAULT_EVERY}), at a clean stop (SIGINT, SIGTERM) and at "
         "the end of the input",
     )
+    run.add_argument(
+        "--watch",
+        action="store_true",
+        help="check the rule files again when they change and go on with the new rules "
+        "(unchanged rules keep their state); a change with errors is reported and the "
+        "rules in use go on",
+    )
     run.add_argument("--quiet", action="store_true", help="no summary on standard error")
     run.set_defaults(handler=cmd_run)
 
@@ -136,6 +145,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not rules:
         return _usage("no rules to run")
     fmt = args.format or _guess_format(args.input)
+    if args.watch and args.trace:
+        return _usage("--trace cannot follow runs across rules reloaded by --watch")
     saved: Checkpoint | None = None
     every = Every()
     if args.checkpoint_every is not None and not args.checkpoint:
@@ -206,18 +217,66 @@ def cmd_run(args: argparse.Namespace) -> int:
             args.checkpoint, every, args.input, fmt, _fixed(args), args.output,
             None if output is sys.stdout else output, args.rejects, rejects.stream,
         )  # fmt: skip
+    schemas = [checked.schemas]  # (the latest rules' schemas, with --watch)
     feed = Feed(
-        engine, lambda: _batches(args, fmt, engine.fields(), checked.schemas, engine.prepare,
-                                 progress, every.events),
+        engine, lambda current: _batches(args, fmt, current.fields(), schemas[0],
+                                         current.prepare, progress, every.events),
         rejects, lates, progress, keeper, args.input, args.flush,
         at_end=lambda: [tracer.finish(matcher) for tracer, matcher in tracers],
     )  # fmt: skip
+    if args.watch:
+        feed.reload = Reloader(args, checked, options, schemas)
     feed.signals.install()
     try:
         status = _write(args, feed, output, rejects)
     finally:
         feed.signals.restore()
     return status if feed.exit_status is None else feed.exit_status
+
+
+class Reloader:
+    """`--watch`: between batches, rules changed on disk and checking cleanly replace the
+    running ones (`RuleWatcher`), in an engine that takes over the old one's state
+    through a snapshot; a line on standard error says what happened to each rule."""
+
+    def __init__(
+        self, args: argparse.Namespace, checked: Any, options: EngineOptions, schemas: list
+    ) -> None:
+        self.args, self.options, self.schemas = args, options, schemas
+        self.watcher = RuleWatcher(args.paths, checked, args.rule)
+
+    def __call__(self, engine: RuleEngine) -> tuple[RuleEngine, bool] | None:
+        found = self.watcher.poll()
+        if found is None:
+            return None
+        args, fields = self.args, engine.fields()
+        name = args.engine
+        try:
+            if name == "fast":
+                _check_fast(args, found.rules)
+            state = load_state(engine.snapshot())
+            fresh = open_engine(found.rules, found.checked.schemas, self.options, name)
+            changes = fresh.restore(state)
+            read_again = not _covers(fields, fresh.fields())
+            if read_again and not os.path.isfile(args.input):
+                # standard input (or a pipe) cannot be read again: rules that need other
+                # columns than those read run on the interpreter, which reads records
+                fresh = open_engine(found.rules, found.checked.schemas, self.options,
+                                    "interpreter")  # fmt: skip
+                changes = fresh.restore(state)
+                read_again = False
+        except (ValueError, SnapshotError, NotImplementedError) as error:
+            print(f"cep run: --watch: {error}; the rules in use go on", file=sys.stderr)
+            return None
+        self.schemas[0] = found.checked.schemas
+        print(f"cep run: --watch: rules reloaded ({fresh.kind}): {changes.describe()}",
+              file=sys.stderr, flush=True)  # fmt: skip
+        return fresh, read_again
+
+
+def _covers(read: dict[str, str], wanted: dict[str, str]) -> bool:
+    """Whether columns read as `read` serve an engine that wants `wanted`."""
+    return all(read.get(name) == kind for name, kind in wanted.items())
 
 
 def _fixed(args: argparse.Namespace) -> dict[str, Any]:

@@ -21,12 +21,12 @@ from cep.service.stopping import Stop, StopSignals
 
 @dataclass
 class Feed:
-    """One run's loop. `batches` opens the input (read on from `progress`); `lates`
-    is where the engine's `on_late` puts late events; `at_end` runs after `finish`
-    (tracers)."""
+    """One run's loop. `batches` opens the input for an engine (read on from
+    `progress`); `lates` is where the engine's `on_late` puts late events; `at_end`
+    runs after `finish` (tracers)."""
 
     engine: RuleEngine
-    batches: Callable[[], AbstractContextManager[Iterable[Any]]]
+    batches: Callable[[RuleEngine], AbstractContextManager[Iterable[Any]]]
     rejects: RejectsWriter
     lates: list[Reject]
     progress: Progress
@@ -35,39 +35,58 @@ class Feed:
     flush: bool = False
     at_end: Callable[[], None] = lambda: None
     signals: StopSignals = field(default_factory=StopSignals)
+    #: `--watch`: called between batches with the engine; gives the engine to go on
+    #: with (and whether the input must be read again for it) when the rules changed
+    reload: Callable[[RuleEngine], tuple[RuleEngine, bool] | None] | None = None
     #: the line saying where the run stopped, after a stop
     stop_line: str = ""
 
     def reports(self) -> Iterator[bytes]:
         """The reports, batch by batch, then those of the end; `Stop` at a stop."""
-        engine, progress, keeper, signals = self.engine, self.progress, self.keeper, self.signals
-        with self.batches() as batches:
-            found = iter(batches)
-            while True:
-                with signals.waiting():
-                    batch = next(found, None)
-                if batch is None:
-                    break
-                progress.records += len(batch) + len(batch.rejects)
-                lines = engine.feed_lines(batch)
-                write_rejects(self.rejects, batch.rejects, self.lates)
-                yield lines  # (written when the next is asked for)
-                if batch.position is not None:
-                    progress.offset, progress.line = batch.position
-                progress.fed += 1
-                if signals.requested:
-                    raise Stop
-                if keeper is not None and keeper.due(progress):
-                    keeper.take(engine, progress, self.rejects.counts)
+        progress, keeper, signals = self.progress, self.keeper, self.signals
+        reading = True
+        while reading:
+            reading = False
+            with self.batches(self.engine) as batches:
+                found = iter(batches)
+                while True:
+                    with signals.waiting():
+                        batch = next(found, None)
+                    if batch is None:
+                        break
+                    if self.reload is not None and self._reloaded():
+                        reading = True  # (the new rules read other fields: read again
+                        break  # from the position of the last batch fed)
+                    progress.records += len(batch) + len(batch.rejects)
+                    lines = self.engine.feed_lines(batch)
+                    write_rejects(self.rejects, batch.rejects, self.lates)
+                    yield lines  # (written when the next is asked for)
+                    if batch.position is not None:
+                        progress.offset, progress.line = batch.position
+                    progress.fed += 1
+                    if signals.requested:
+                        raise Stop
+                    if keeper is not None and keeper.due(progress):
+                        keeper.take(self.engine, progress, self.rejects.counts)
         if signals.requested:
             raise Stop
         if progress.finished and not progress.fed:
             return  # (a finished run resumed on an input with nothing more)
-        yield engine.finish_lines(flush=self.flush)
+        yield self.engine.finish_lines(flush=self.flush)
         progress.finished = True
         self.at_end()
         if keeper is not None:
-            keeper.take(engine, progress, self.rejects.counts)
+            keeper.take(self.engine, progress, self.rejects.counts)
+
+    def _reloaded(self) -> bool:
+        """Rules changed (`--watch`): go on with the engine `reload` gives, which holds
+        the old one's state; True when the input must be read again for it."""
+        assert self.reload is not None
+        found = self.reload(self.engine)
+        if found is None:
+            return False
+        self.engine, read_again = found
+        return read_again
 
     def stopped(self) -> None:
         """A clean stop: the checkpoint of what was fed, and the line saying where the run
