@@ -400,7 +400,10 @@ def _batches(
         **sizes,
     }
     if fmt in ("parquet", "arrow"):
-        options["skip"] = 0 if stdin else line - 1
+        if stdin:  # (a stream goes on with what arrives, its rows numbered on)
+            options["first"] = line
+        else:
+            options["skip"] = line - 1
         reader = columnar.read_parquet_batches if fmt == "parquet" else columnar.read_arrow_batches
         source: Any = args.input
         if args.input == "-":
