@@ -205,6 +205,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         keeper = Checkpointer(
             args.checkpoint, every, args.input, fmt, _fixed(args), args.output,
             None if output is sys.stdout else output, args.rejects, rejects.stream,
+            last_records=progress.records,
         )  # fmt: skip
     feed = Feed(
         engine, lambda: _batches(args, fmt, engine.fields(), checked.schemas, engine.prepare,
