@@ -100,3 +100,16 @@ def test_arrow_rows_skipped(tmp_path: Path) -> None:
     resumed = list(read_arrow_batches(str(tmp_path / "in.arrow"), batch_size=16, skip=61))
     assert [int(n) for b in resumed for n in b.line] == list(range(62, 101))
     assert resumed[-1].position == (None, 101)
+
+
+def test_arrow_stream_numbered_on(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    table = pa.Table.from_pylist([{"type": "A", "ts": 1000 + i} for i in range(10)])
+    sink = io.BytesIO()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    stream = io.BytesIO(sink.getvalue())
+    stream.seekable = lambda: False  # type: ignore[method-assign]  # (as a pipe is)
+    batches = list(read_arrow_batches(stream, first=41))
+    assert [int(n) for b in batches for n in b.line] == list(range(41, 51))
+    assert batches[-1].position == (None, 51)

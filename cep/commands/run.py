@@ -216,6 +216,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         keeper = Checkpointer(
             args.checkpoint, every, args.input, fmt, _fixed(args), args.output,
             None if output is sys.stdout else output, args.rejects, rejects.stream,
+            last_records=progress.records,
         )  # fmt: skip
     schemas = [checked.schemas]  # (the latest rules' schemas, with --watch)
     feed = Feed(
@@ -459,7 +460,10 @@ def _batches(
         **sizes,
     }
     if fmt in ("parquet", "arrow"):
-        options["skip"] = 0 if stdin else line - 1
+        if stdin:  # (a stream goes on with what arrives, its rows numbered on)
+            options["first"] = line
+        else:
+            options["skip"] = line - 1
         reader = columnar.read_parquet_batches if fmt == "parquet" else columnar.read_arrow_batches
         source: Any = args.input
         if args.input == "-":

@@ -159,12 +159,14 @@ def read_parquet_batches(
     batch_size: int = ARROW_BATCH_SIZE,
     prepare: Callable[[Batch], None] | None = None,
     skip: int = 0,
+    first: int = 1,
 ) -> Iterator[Batch]:
     """Batches of a Parquet file: each row is the record of its non-null cells. Batches
     are decoded and put together on a thread one ahead of the caller (`read_ahead`; the
     reader alone adds to the run's `Dictionary`s, a caller only reads them); `prepare`,
     when given, is called there on each batch but the first (which the caller awaits):
-    `ColumnarRun.prepare`. A resumed read skips the first `skip` rows; a batch's
+    `ColumnarRun.prepare`. A resumed read skips the first `skip` rows (a file), or
+    numbers rows from `first` (a stream resumed with what arrives); a batch's
     `position` is `(None, the next row number)`."""
     pa = load_pyarrow()
     reader = ArrowReader(fields, type_field, time_field, default_type, validator)
@@ -178,7 +180,8 @@ def read_parquet_batches(
         raise SourceError(f"cannot read {source}: {error}") from error
 
     def batches() -> Iterator[Batch]:
-        yield from _rows_from(parquet.iter_batches(batch_size=batch_size), reader, skip, prepare)
+        pieces = parquet.iter_batches(batch_size=batch_size)
+        yield from _rows_from(pieces, reader, skip, prepare, first)
 
     yield from read_ahead(batches())
 
@@ -224,10 +227,11 @@ def read_arrow_batches(
     batch_size: int = ARROW_BATCH_SIZE,
     prepare: Callable[[Batch], None] | None = None,
     skip: int = 0,
+    first: int = 1,
 ) -> Iterator[Batch]:
     """Batches of an Arrow IPC file or stream (a stream can be standard input), put
     together on a thread one ahead of the caller (`read_ahead`), `prepare` called there
-    and `skip` and `position` as for `read_parquet_batches`."""
+    and `skip`, `first` and `position` as for `read_parquet_batches`."""
     pa = load_pyarrow()
     reader = ArrowReader(fields, type_field, time_field, default_type, validator)
     with _opened(source) as opened:
@@ -254,7 +258,7 @@ def read_arrow_batches(
                         yield piece
 
         def batches() -> Iterator[Batch]:
-            yield from _rows_from(pieces(), reader, skip, prepare)
+            yield from _rows_from(pieces(), reader, skip, prepare, first)
 
         yield from read_ahead(batches())
 

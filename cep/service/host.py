@@ -74,14 +74,15 @@ class Checkpointer:
     output: IO[str] | None  # (None: standard output, not cut back)
     rejects_path: str | None
     rejects: IO[str] | None
-    _last_records: int = 0
+    #: records read at the last checkpoint (a resume's: its checkpoint's)
+    last_records: int = 0
     _last_time: float = field(default_factory=time.monotonic)
     _identity: tuple[int, int, int] | None = None
 
     def due(self, progress: Progress) -> bool:
         every = self.every
         if every.events is not None:
-            return progress.records - self._last_records >= every.events
+            return progress.records - self.last_records >= every.events
         assert every.seconds is not None
         return time.monotonic() - self._last_time >= every.seconds
 
@@ -109,7 +110,7 @@ class Checkpointer:
             raise CheckpointError(
                 f"cannot write a checkpoint in {self.folder}: {error.strerror or error}"
             ) from None
-        self._last_records = progress.records
+        self.last_records = progress.records
         self._last_time = time.monotonic()
 
     def _input(self, progress: Progress) -> InputState:
