@@ -15,6 +15,28 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = Path("/work/shared/bench/gen_payments.py")
 PAYMENTS = str(ROOT / "rules" / "payments.cep")
+EXAMPLE = ROOT / "examples" / "payments.jsonl"
+
+
+def payments_feed(events: int, folder: Path) -> Path:
+    """A feed of `events` payments: the shared benchmark generator's where this machine
+    has it, else the bundled example's 2,000 payments again and again, each copy later
+    in time and with its own users (so a fresh checkout needs nothing else)."""
+    target = folder / "payments.jsonl"
+    if GENERATOR.is_file():
+        subprocess.run([sys.executable, str(GENERATOR), str(events), str(folder / "payments")],
+                       check=True)  # fmt: skip
+        return target
+    example = [json.loads(line) for line in EXAMPLE.read_text().splitlines()]
+    span = example[-1]["ts"] - example[0]["ts"] + 1
+    with target.open("w") as out:
+        for i in range(events):
+            copy, record = divmod(i, len(example))
+            event = dict(example[record])
+            event["ts"] += copy * span
+            event["user"] = f"{event['user']}-{copy % 97}"
+            out.write(json.dumps(event) + "\n")
+    return target
 
 
 def cep_run(*args: str) -> list[str]:

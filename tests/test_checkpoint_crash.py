@@ -6,25 +6,21 @@ from __future__ import annotations
 
 import random
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.checkpoints import (
-    GENERATOR,
     PAYMENTS,
     cep_run,
     interrupted,
     new_checkpoint,
+    payments_feed,
     run,
     same_lines,
     start,
     summary_of,
 )
-
-pytestmark = pytest.mark.skipif(not GENERATOR.exists(), reason="no payments generator")
 
 
 @pytest.fixture(scope="session")
@@ -32,10 +28,7 @@ def feeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A generated feed of 1M payments, its first 8,000 lines, and those shuffled a
     little in time (for --allowed-delay)."""
     folder = tmp_path_factory.mktemp("feeds")
-    subprocess.run(
-        [sys.executable, str(GENERATOR), "1000000", str(folder / "payments")], check=True
-    )
-    big = folder / "payments.jsonl"
+    big = payments_feed(1_000_000, folder)
     lines = big.read_bytes().splitlines(keepends=True)
     small = folder / "small.jsonl"
     small.write_bytes(b"".join(lines[:8_000]))
@@ -44,20 +37,6 @@ def feeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     shuffled = folder / "shuffled.jsonl"
     shuffled.write_bytes(b"".join(lines[i] for i in order))
     return {"big": big, "small": small, "shuffled": shuffled}
-
-
-def _fast_snapshots() -> bool:
-    from cep.api import load_rules
-    from cep.engine import EngineOptions, open_engine
-    from cep.lang.checker import check_paths
-
-    checked = check_paths([PAYMENTS])
-    engine = open_engine(load_rules(checked, None), checked.schemas, EngineOptions(), "fast")
-    try:
-        engine.snapshot()
-    except NotImplementedError:
-        return False
-    return True
 
 
 def _compare(tmp: Path, feed: Path, extra: list[str], every: str,
@@ -100,7 +79,6 @@ def test_allowed_delay_shuffled(tmp_path: Path, feeds: dict[str, Path]) -> None:
     assert (tmp_path / "ref.rej").stat().st_size  # (some events were late)
 
 
-@pytest.mark.skipif(not _fast_snapshots(), reason="the fast path takes no snapshots yet")
 def test_million_events_fast(tmp_path: Path, feeds: dict[str, Path]) -> None:
     """1M events on the fast path, killed 10 times (some during checkpoint writes) and
     stopped 3 times by SIGTERM, on the way to the end."""
@@ -110,7 +88,6 @@ def test_million_events_fast(tmp_path: Path, feeds: dict[str, Path]) -> None:
     assert seen["SIGKILL"] >= 9 and seen["SIGTERM"] >= 2 and seen["in_write"] >= 2, seen
 
 
-@pytest.mark.skipif(not _fast_snapshots(), reason="the fast path takes no snapshots yet")
 def test_engines_take_over_each_other(tmp_path: Path, feeds: dict[str, Path]) -> None:
     """A checkpoint of one engine resumes on another: interpreter, fast, auto in turn,
     each stopped by SIGTERM once it took a checkpoint of its own."""
