@@ -272,7 +272,8 @@ class FastPathEngine:
         from cep.fast.snapshot import check_rule, restore_rule
 
         saved, changes = match_rules(state, self.rule_names, self.fingerprints())
-        self.restored_events = events = table_events(state.events)  # (SnapshotError: uneven)
+        # (SnapshotError: uneven tables)
+        self.restored_events = events = table_events(state.events, self._validator)
         if _outside(array(state.held), len(events)):
             raise SnapshotError("the snapshot is damaged (a held event is missing)")
         for rule, rule_state in zip(self.rules, saved, strict=True):

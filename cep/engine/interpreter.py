@@ -108,4 +108,4 @@ class InterpreterEngine:
     def restore(self, state: EngineState) -> RuleChanges:
         from cep.runtime.snapshot import restore_engine
 
-        return restore_engine(self._engine, state, self.fingerprints())
+        return restore_engine(self._engine, state, self.fingerprints(), self._validator)

@@ -19,13 +19,16 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
 
 from cep.runtime.event import Event
 from cep.runtime.ordering import NO_TIME
+
+if TYPE_CHECKING:
+    from cep.io.validation import Validator
 
 MAGIC = b"CEPSTATE"
 #: bumped whenever the body's layout or meaning changes; other formats are refused
@@ -51,15 +54,17 @@ def array(data: bytes) -> np.ndarray:
 
 
 class EventTable(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
-    """Events that state refers to, by row. `record` is the event as read when it
-    differs from `data` (the typed values expressions see); `json`, a JSON line's text
-    as read (what reports write for it)."""
+    """Events that state refers to, by row: `json`, its text as reports write it (a
+    JSON line's as read), where there is one; else `record`, the event as read, where
+    validation changed it; else `data`, the values expressions see. A restore reads and
+    validates the text or the record against the schemas, as a reader did, so that a
+    snapshot never has to (the fast path keeps most events as text only)."""
 
     type: list[str] = msgspec.field(default_factory=list)
     ts: bytes = b""
     seq: bytes = b""
     line: bytes = b""
-    data: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    data: list[dict[str, Any] | None] = msgspec.field(default_factory=list)
     record: list[dict[str, Any] | None] = msgspec.field(default_factory=list)
     json: list[str | None] = msgspec.field(default_factory=list)
 
@@ -173,27 +178,41 @@ class EventRows:
         return found
 
     def table(self) -> EventTable:
+        """The events as a table, each by what makes it again with the least: its text
+        where reports have one for it (a restore reads and validates it), else its
+        record as read where validation changed it, else its values."""
         events = self.events
+        data: list[dict[str, Any] | None] = []
         records: list[dict[str, Any] | None] = []
         texts: list[str | None] = []
         for event in events:
+            text = getattr(event, "json", None)
             raw = getattr(event, "raw", None)
-            records.append(None if raw is None or raw is event.data else raw)
-            texts.append(getattr(event, "json", None))
+            if text is not None:
+                data.append(None)
+                records.append(None)
+            elif raw is not None and raw is not event.data:
+                data.append(None)
+                records.append(raw)
+            else:
+                data.append(event.data)
+                records.append(None)
+            texts.append(text)
         return EventTable(
             type=[e.type for e in events],
             ts=ints([e.ts for e in events]),
             seq=ints([e.seq for e in events]),
             line=ints([NONE if e.line is None else e.line for e in events]),
-            data=[e.data for e in events],
+            data=data,
             record=records,
             json=texts,
         )
 
 
-def events_of(table: EventTable) -> list[Event]:
+def events_of(table: EventTable, validator: Validator | None = None) -> list[Event]:
     """A table's events as the interpreter's events (`SourceEvent`s: reports write each
-    as read)."""
+    as read). Events kept as text are validated with `validator` (without one they stay
+    text, `data` None: for a table made again)."""
     from cep.io.sources import SourceEvent
 
     ts, seq, line = array(table.ts).tolist(), array(table.seq).tolist(), array(table.line)
@@ -205,6 +224,14 @@ def events_of(table: EventTable) -> list[Event]:
     for i in range(n):
         data = table.data[i]
         record = table.record[i]
+        if data is None and validator is not None:
+            stored = record is not None
+            if record is None:
+                record = _record(table.json[i])
+            typed, _ = validator.validate(table.type[i], record)
+            data = typed or record
+            if stored and data is record:  # (kept apart, as they were: written alike again)
+                data = dict(record)
         out.append(
             SourceEvent(
                 table.type[i], ts[i], data, seq[i], None if lines[i] == NONE else lines[i],
@@ -212,6 +239,16 @@ def events_of(table: EventTable) -> list[Event]:
             )
         )  # fmt: skip
     return out
+
+
+def _record(text: str | None) -> dict[str, Any]:
+    try:
+        found = msgspec.json.decode(text or "")
+    except msgspec.DecodeError:
+        found = None
+    if not isinstance(found, dict):
+        raise SnapshotError("the snapshot is damaged (an event's text is not a JSON object)")
+    return found
 
 
 @dataclass

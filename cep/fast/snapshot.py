@@ -24,7 +24,8 @@ from cep.fast import tables
 from cep.fast.emit import EXACT_INTEGERS
 from cep.fast.reports import KeptEvent, kept_json
 from cep.fast.rule import FastRule
-from cep.io.batch import Batch, EventColumns, json_record
+from cep.io.batch import Batch, EventColumns
+from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
 from cep.runtime.event import Event
 
@@ -159,18 +160,27 @@ def _plain_key(key: Any, several: bool) -> Any:
 
 
 def _event(fast: FastRule, g: int, materialize: Callable[[KeptEvent], Event]) -> Event:
-    """Kernel event `g` as an event, rebuilt from its kept text where only that is kept
-    (and not kept as rebuilt: a snapshot leaves the rule's memory as it was)."""
+    """Kernel event `g` as an event. One kept only as its text (as reports write it)
+    stays text, its typed values left for a restore to make (`EventTable.data`); a
+    snapshot leaves the rule's memory as it was."""
     event = fast.events.get(g)
     if event is None:
         table = fast._record_texts
         type_code, ts, line, seq = table.info[g].tolist()
         text = table.text(g)
-        kept = KeptEvent(text, fast.type_names[type_code], ts, line, seq, json_record, text)
-        return materialize(kept)
+        return SourceEvent(fast.type_names[type_code], ts, None, seq, line, json=_str(text))  # type: ignore[arg-type]
     if type(event) is KeptEvent:
-        return event.event if event.event is not None else materialize(event)
+        if event.event is not None:
+            return event.event
+        if type(event.payload) is str:
+            json = kept_json(event)
+            return SourceEvent(event.type, event.ts, None, event.seq, event.line, json=_str(json))  # type: ignore[arg-type]
+        return materialize(event)
     return event
+
+
+def _str(text: str | bytes) -> str:
+    return text if type(text) is str else text.decode()  # type: ignore[union-attr]
 
 
 # ------------------------------------------------------------------------- restore

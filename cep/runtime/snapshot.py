@@ -6,7 +6,7 @@ partitions, runs, held matches and timers (`rule_state`, `restore_rule`), and a 
 from __future__ import annotations
 
 import heapq
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cep.engine.state import (
     NONE,
@@ -24,6 +24,9 @@ from cep.runtime.engine import MatchingEngine
 from cep.runtime.event import Event
 from cep.runtime.gcpause import gc_paused
 from cep.runtime.matcher import Completed, Partition, RuleMatcher, Run
+
+if TYPE_CHECKING:
+    from cep.io.validation import Validator
 
 #: a timer of one rule: `(close, ts, seq, key)`, the event `(ts, seq)` that scheduled it
 Timer = tuple[int, int, int, Any]
@@ -236,7 +239,10 @@ def _order(item: tuple[int, int, Event]) -> tuple[int, int]:
 
 @gc_paused()
 def restore_engine(
-    engine: MatchingEngine, state: EngineState, fingerprints: list[str]
+    engine: MatchingEngine,
+    state: EngineState,
+    fingerprints: list[str],
+    validator: Validator | None = None,
 ) -> RuleChanges:
     """Put a snapshot's state into a fresh `MatchingEngine` (its allowed delay is its
     own: a resumed run may change it). A finished engine's state goes on unfinished."""
@@ -244,7 +250,7 @@ def restore_engine(
         raise RuntimeError("restore a snapshot into a fresh engine, before feeding it")
     names = [matcher.rule.name for matcher in engine.matchers]
     saved, changes = match_rules(state, names, fingerprints)
-    events = events_of(state.events)
+    events = events_of(state.events, validator)
     try:
         held = [events[row] for row in array(state.held).tolist()]
     except IndexError:
