@@ -24,7 +24,7 @@ from cep.compile.rule import CompiledRule, compile_rule
 from cep.engine import EngineName, EngineOptions, RuleChanges, Stats, open_engine
 from cep.engine.state import load
 from cep.io.sources import SourceEvent
-from cep.io.time import BadTime, parse_time
+from cep.io.time import BadTime, in_window, parse_time
 from cep.io.validation import Validator
 from cep.lang.checker import CheckedProgram, check_paths, check_sources
 from cep.lang.values import parse_duration_option
@@ -207,6 +207,8 @@ class Engine:
             ts = parse_time(record[self.time_field])
         except BadTime as error:
             raise EventError(f"bad time: {error}") from None
+        if not in_window(ts):
+            raise EventError(f"time out of range: {record[self.time_field]!r}")
         typed, reason = self.validator.validate(type_name, record)
         if typed is None:
             raise EventError(f"invalid {type_name}: {reason}")

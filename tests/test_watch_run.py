@@ -113,8 +113,10 @@ def test_new_rules_that_read_other_fields_read_the_file_again_from_where_it_was(
         json.dumps({"type": "E", "ts": t, "v": v, "k": "u", "w": w}).encode() + b"\n"
         for t, v, w in ((1, 1, "x"), (2, 9, "x"), (3, 2, "y"), (4, 3, "y"))
     ))  # fmt: skip
-    edited = RULES.replace("rule marker { partition by k pattern m = E[v == 9] }",
-                           'rule marker { partition by k pattern m = E[w == "y"] }')
+    edited = RULES.replace(
+        "rule marker { partition by k pattern m = E[v == 9] }",
+        'rule marker { partition by k pattern m = E[w == "y"] }',
+    )
     edited = edited.replace("event E { v: int, k: str }", "event E { v: int, k: str, w: str }")
     checked = check_sources({str(rules): edited})
     from cep.api import load_rules
