@@ -75,9 +75,12 @@ def test_times_out_of_range_are_rejected_and_do_not_move_the_watermark(
     assert [(r["rule"], r["events"]["a"]["ts"], r["events"]["b"]["ts"]) for r in records] == [
         ("ab", 1000, 2000)
     ]
-    assert [(r["line"], r["reason"]) for r in rejects] == [
-        (line, "time out of range") for line in (3, 4, 5)
-    ] if fmt == "csv" else [(line, "time out of range") for line in (2, 3, 4)]
+    assert (
+        [(r["line"], r["reason"]) for r in rejects]
+        == [(line, "time out of range") for line in (3, 4, 5)]
+        if fmt == "csv"
+        else [(line, "time out of range") for line in (2, 3, 4)]
+    )
     assert "read 5 records: 2 events matched, 3 rejected (time out of range: 3)" in err
 
 
@@ -180,7 +183,7 @@ def test_a_signal_stops_a_command_with_one_line(args: list[str], sig: signal.Sig
     assert proc.stderr is not None
     assert proc.stderr.readline() == "ready\n"
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig]
     assert err == f"cep {args[0]}: stopped by {sig.name}\n"
 
