@@ -187,9 +187,12 @@ class Engine:
         """Turn a dict or a pydantic model into a validated engine `Event`.
 
         The type is `type`, else the record's type field, else (for a model) its class
-        name; the time is the record's time field (epoch ms or ISO-8601 text).
+        name; the time is the record's time field (epoch ms or ISO-8601 text), within
+        `cep.io.time.TIME_WINDOW` (years 1970 to 2199) for every event, an `Event` too.
         """
         if isinstance(event, Event):
+            if not in_window(event.ts):  # (unvalidated, but never a poisoned watermark)
+                raise EventError(f"time out of range: {event.ts!r}")
             return event
         if isinstance(event, BaseModel):
             record = event.model_dump(mode="json")

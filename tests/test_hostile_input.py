@@ -18,6 +18,7 @@ import pytest
 from cep.api import Engine, EventError
 from cep.cli import main
 from cep.io.time import TIME_WINDOW
+from cep.runtime.event import Event
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = "rule ab { partition by user  pattern a = A -> b = B  within 1m }\n"
@@ -221,3 +222,9 @@ def test_head_takes_the_first_line_of_cep_test() -> None:
     )
     assert len(done.stdout.splitlines()) == 1
     assert done.stderr == "0\n"
+
+
+def test_an_engine_event_out_of_range_is_refused_too() -> None:
+    engine = Engine.from_string(RULES)
+    with pytest.raises(EventError, match="time out of range"):
+        engine.push(Event("A", END_OF_TIME, {"user": "u"}))
