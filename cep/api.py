@@ -24,7 +24,7 @@ from cep.compile.rule import CompiledRule, compile_rule
 from cep.engine import EngineName, EngineOptions, RuleChanges, Stats, open_engine
 from cep.engine.state import load
 from cep.io.sources import SourceEvent
-from cep.io.time import BadTime, parse_time
+from cep.io.time import BadTime, in_window, parse_time
 from cep.io.validation import Validator
 from cep.lang.checker import CheckedProgram, check_paths, check_sources
 from cep.lang.values import parse_duration_option
@@ -187,9 +187,12 @@ class Engine:
         """Turn a dict or a pydantic model into a validated engine `Event`.
 
         The type is `type`, else the record's type field, else (for a model) its class
-        name; the time is the record's time field (epoch ms or ISO-8601 text).
+        name; the time is the record's time field (epoch ms or ISO-8601 text), within
+        `cep.io.time.TIME_WINDOW` (years 1970 to 2199) for every event, an `Event` too.
         """
         if isinstance(event, Event):
+            if not in_window(event.ts):  # (unvalidated, but never a poisoned watermark)
+                raise EventError(f"time out of range: {event.ts!r}")
             return event
         if isinstance(event, BaseModel):
             record = event.model_dump(mode="json")
@@ -207,6 +210,8 @@ class Engine:
             ts = parse_time(record[self.time_field])
         except BadTime as error:
             raise EventError(f"bad time: {error}") from None
+        if not in_window(ts):
+            raise EventError(f"time out of range: {record[self.time_field]!r}")
         typed, reason = self.validator.validate(type_name, record)
         if typed is None:
             raise EventError(f"invalid {type_name}: {reason}")

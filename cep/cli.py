@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
 from cep.commands import explain as explain_command
 from cep.commands import run as run_command
 from cep.commands import test as test_command
 from cep.lang.checker import CheckedProgram, check_paths
 from cep.lang.program import RulePathError
+from cep.service.stopping import EXIT_STATUS, quiet_stdout
 
 EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -79,13 +84,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM outside a run's own handling (`cep.service.stopping`)."""
+
+    def __init__(self, number: signal.Signals) -> None:
+        super().__init__(number.name)
+        self.signal = number
+
+
+def _interrupt(number: int, frame: FrameType | None) -> None:
+    raise Interrupted(signal.Signals(number))
+
+
+@contextmanager
+def _signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise `Interrupted` while a command runs (main thread only:
+    elsewhere signals cannot be handled); the handlers before are put back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {number: signal.signal(number, _interrupt) for number in EXIT_STATUS}
+    try:
+        yield
+    finally:
+        for number, handler in old.items():
+            signal.signal(number, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command's exit status. Every command stops on SIGINT or SIGTERM with one
+    line on standard error and status 130 or 143 (`cep run` first finishes its batch
+    and checkpoints). When the reader of standard output goes away (`| head -1`) it
+    stops quietly with status 0: the reader had all it wanted, which is no failure."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
-    return int(args.handler(args))
+    try:
+        with _signals():
+            status = int(args.handler(args))
+            if sys.stdout is not None:
+                sys.stdout.flush()  # (here, not at exit: a closed pipe is caught below)
+            return status
+    except BrokenPipeError:
+        quiet_stdout()
+        return EXIT_OK
+    except (Interrupted, KeyboardInterrupt) as error:
+        number = error.signal if isinstance(error, Interrupted) else signal.SIGINT
+        print(f"cep {args.command}: stopped by {number.name}", file=sys.stderr)
+        return EXIT_STATUS[number]
 
 
 if __name__ == "__main__":

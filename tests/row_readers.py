@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Iterator
 
+from cep.io.csvfile import MAX_RECORD_LINES, UNCLOSED_QUOTE
 from cep.io.sources import (
     FORMATS,
     RecordMaker,
@@ -53,33 +54,50 @@ def read_jsonl(
             yield made
 
 
+class _Unclosed(Exception):
+    """A quoted cell open past `MAX_RECORD_LINES` lines or to the end of the input."""
+
+
 class _Feed:
-    """The lines given to `csv.reader`, remembering those of the current row."""
+    """The lines given to `csv.reader`, remembering those of the current row; a row
+    can be read again from the line after its first (`resume`)."""
 
     def __init__(self, stream: Lines) -> None:
         self._lines = _lines(stream)
-        self.taken: list[str] = []
-        self.last = 0
+        self._again: list[tuple[int, str, bool]] = []
+        self.taken: list[tuple[int, str, bool]] = []
         self.ok = True
 
     def start_row(self) -> int:
-        self.taken.clear()
+        self.taken = []
         self.ok = True
-        return self.last + 1
+        if not self._again:
+            self._again = [next(self._lines, (0, "", True))]
+        return self._again[0][0]
+
+    def resume(self) -> None:
+        """Read on from the line after the current row's first."""
+        self._again = self.taken[1:] + self._again
+        self.taken = []
 
     @property
     def text(self) -> str:
-        return "\n".join(self.taken)
+        return "\n".join(text for _, text, _ in self.taken)
 
     def __iter__(self) -> _Feed:
         return self
 
     def __next__(self) -> str:
-        number, text, ok = next(self._lines)
-        self.last = number
-        self.taken.append(text)
-        self.ok = self.ok and ok
-        return text + "\n"
+        if len(self.taken) >= MAX_RECORD_LINES:
+            raise _Unclosed
+        line = self._again.pop(0) if self._again else next(self._lines, None)
+        if line is None or line[0] == 0:
+            if self.taken:
+                raise _Unclosed
+            raise StopIteration
+        self.taken.append(line)
+        self.ok = self.ok and line[2]
+        return line[1] + "\n"
 
 
 def read_csv(
@@ -97,18 +115,23 @@ def read_csv(
     (`convert_cell`); other cells, and every cell of a type with no schema, become an
     int, else a float, else stay text (`infer_cell`). The type comes from the
     `type_field` column, else `default_type`. A row's line number is the line it starts
-    on (a quoted cell may span lines). Otherwise as `read_jsonl`.
+    on (a quoted cell may span lines, up to `MAX_RECORD_LINES`: a quote open past them
+    or to the end is an `unclosed quote`, its first line rejected and the next read on).
+    Otherwise as `read_jsonl`.
     """
     maker = RecordMaker(type_field, time_field, default_type, validator)
     feed = _Feed(stream)
-    reader = csv.reader(feed)
     header: list[str] | None = None
     while True:
         start = feed.start_row()
         try:
-            row = next(reader)
+            row = next(csv.reader(feed))
         except StopIteration:
             return
+        except _Unclosed:
+            yield Reject(start, UNCLOSED_QUOTE, feed.taken[0][1])
+            feed.resume()
+            continue
         except csv.Error as error:
             yield Reject(start, csv_reason(error), feed.text)
             continue

@@ -76,10 +76,19 @@ def _good(declared: str) -> st.SearchStrategy[Any]:
     return _GOOD[declared]
 
 
+#: event times outside `TIME_WINDOW` or at its edges (1970-01-01, 2200-01-01)
+_EDGE_TIMES = st.sampled_from(
+    [-1, 0, 7258118399999, 7258118400000, 2**63 - 1, -(2**63), 7258118400000.0, -1.0,
+     "1969-12-31T23:59:59.999Z", "2199-12-31T23:59:59.999", "2200-01-01", "9999-12-31"]
+)  # fmt: skip
 #: event times: mostly epoch ms, else any time or any value (the time rule decides)
-_TIMES = st.one_of(*[st.integers(0, 2**41)] * 4, _GOOD["time"], _SCALARS)
+_TIMES = st.one_of(*[st.integers(0, 2**41)] * 4, _GOOD["time"], _SCALARS, _EDGE_TIMES)
 #: how the Python API words a reject the readers give for the event time
-_API_TIME_ERRORS = {"missing time": "event has no time", "bad time": "bad time"}
+_API_TIME_ERRORS = {
+    "missing time": "event has no time",
+    "bad time": "bad time",
+    "time out of range": "time out of range",
+}
 
 
 @st.composite

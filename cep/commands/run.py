@@ -35,7 +35,7 @@ from cep.service import positions
 from cep.service.checkpoint import Checkpoint, CheckpointError, path_in
 from cep.service.feed import Feed
 from cep.service.host import DEFAULT_EVERY, Checkpointer, Every, Progress, open_checkpoint
-from cep.service.stopping import Stop
+from cep.service.stopping import Stop, quiet_stdout
 from cep.service.watch import RuleWatcher
 
 EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -364,7 +364,7 @@ def _write(
         return _usage(str(error))
     except BrokenPipeError:
         # the reader of our output went away (`cep run ... | head`): stop quietly
-        sys.stdout = None  # type: ignore[assignment]
+        quiet_stdout()
         return EXIT_OK
     except OSError as error:
         return _usage(f"cannot read {args.input}: {error.strerror or error}")

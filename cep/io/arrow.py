@@ -25,7 +25,7 @@ from cep.io.columns import (
     validated,
 )
 from cep.io.sources import Reject, SourceEvent
-from cep.io.time import MAX_MS
+from cep.io.time import MAX_MS, window_mask
 from cep.jit import njit
 from cep.runtime.match import encode
 
@@ -276,6 +276,7 @@ class ArrowReader(BatchReader):
             keep &= ok
             if times is not None:
                 ts = times.values
+            keep &= window_mask(ts)  # the row reader gives the reason (`time out of range`)
         for code, rows in rows_by_type(codes, keep):
             self._group(batch, index, code, rows, keep, parts)
         rows = np.arange(k, dtype=np.int64)  # an Arrow row's text is made from its row number

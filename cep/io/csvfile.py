@@ -39,9 +39,14 @@ from cep.io.sources import (
     infer_cell,
     line_text,
 )
+from cep.io.time import window_mask
 from cep.io.validation import time_ms
 
 _MAX_CSV = 100_000  # longer lines take csv.reader (its field size limit)
+#: the most lines one CSV record may span (a quoted cell holding line breaks); a record
+#: open past them, or to the end of the input, is an unclosed quote
+MAX_RECORD_LINES = 100
+UNCLOSED_QUOTE = "unclosed quote"
 
 
 _INT_RE = r"^[-+]?[0-9]{1,18}$"
@@ -50,6 +55,10 @@ _NUMBER_RE = r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"
 
 class _NeedMore(Exception):
     """A CSV record goes on past the lines at hand."""
+
+
+class _Unclosed(Exception):
+    """A quoted cell goes on past `MAX_RECORD_LINES` lines or to the end of the input."""
 
 
 class _CsvFeed:
@@ -65,9 +74,14 @@ class _CsvFeed:
         return self
 
     def __next__(self) -> str:
+        # csv.reader asks for a line past a record's first only inside a quoted cell
         block = self.block
+        if len(self.taken) >= MAX_RECORD_LINES:
+            raise _Unclosed
         if self.i >= len(block):
             if block.eof:
+                if self.taken:
+                    raise _Unclosed
                 raise StopIteration
             raise _NeedMore
         text, ok = line_text(block.first + self.i, block.item(self.i))
@@ -220,13 +234,17 @@ class CsvReader(BatchReader):
 
     def emulate(self, block: Block, i: int, slow: list[SourceEvent | Reject]) -> int:
         """One record from line `i` as the row reader's code reads it (`csv_row`); the
-        index after its lines."""
+        index after its lines. An unclosed quote is a reject of line `i` alone: reading
+        resumes on the next line, so one stray quote does not swallow the rest."""
         feed = _CsvFeed(block, i)
         number = block.first + i
         try:
             row = next(csv.reader(feed))
         except StopIteration:
             return len(block)
+        except _Unclosed:
+            slow.append(Reject(number, UNCLOSED_QUOTE, feed.taken[0]))
+            return i + 1
         except csv.Error as error:
             slow.append(Reject(number, csv_reason(error), "\n".join(feed.taken)))
             return feed.i
@@ -494,6 +512,7 @@ class CsvReader(BatchReader):
                 else:
                     ts[i] = ms
 
+        keep &= window_mask(ts)  # the row reader gives the reason (`time out of range`)
         parts = {name: empty_part(kind, k) for name, kind in self.fields}
         for code, rows in rows_by_type(codes, keep):
             self._group(table, code, rows, keep, parts)

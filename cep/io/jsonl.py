@@ -25,7 +25,7 @@ from cep.io.lines import Block, bad_utf8_lines
 from cep.io.newlines import braced_lines
 from cep.io.scanplan import COLUMN_TYPES, ClassPlan, ScanPlan, field_mask
 from cep.io.sources import Reject, SourceEvent, json_line
-from cep.io.time import MAX_MS, MIN_MS
+from cep.io.time import MAX_MS, MIN_MS, window_mask
 from cep.io.validation import (
     AS_FLOAT,
     EPOCH_MS,
@@ -301,6 +301,10 @@ class JsonlReader(BatchReader):
         rows = FastRows(lines + block.first, ts, codes, parts, starts[lines], ends[lines])
         rest = np.ones(len(candidates), np.bool_)
         rest[read] = False
+        timely = window_mask(ts)
+        if not timely.all():  # the row reader gives the reason (`time out of range`)
+            rest[read[~timely]] = True
+            rows = rows.keep(timely)
         return rows, candidates[rest]
 
     def by_row_reader(self, block: Block, i: int, slow: list[SourceEvent | Reject]) -> None:
@@ -473,5 +477,6 @@ class JsonlReader(BatchReader):
                 parts[name] = fast_part(kind, values, dictionary)
             else:
                 parts[name] = generic_part(kind, values, dictionary)
+        keep &= window_mask(ts)  # the row reader gives the reason (`time out of range`)
         fast = FastRows(rows + block.first, ts, codes, parts, starts[rows], ends[rows]).keep(keep)
         return fast, np.concatenate((demoted, rows[~keep]))

@@ -16,6 +16,7 @@ Reasons for a reject:
 - `bad type`: a type field that is not a string;
 - `missing time`: no time field, or a null one;
 - `bad time`: a time field that is not epoch milliseconds nor an ISO-8601 string;
+- `time out of range`: a time before 1970 or from 2200 on (`cep.io.time.TIME_WINDOW`);
 - `invalid: PROBLEM`: the event breaks its type's schema (see `cep.io.validation`).
 """
 
@@ -30,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
-from cep.io.time import BAD_TIME, MISSING_TIME
+from cep.io.time import BAD_TIME, MISSING_TIME, TIME_OUT_OF_RANGE, in_window
 from cep.io.validation import Validator, time_ms
 from cep.lang.types import Type
 from cep.runtime.event import Event
@@ -205,6 +206,8 @@ class RecordMaker:
         ts = time_ms(value)
         if ts is None:
             return Reject(line, BAD_TIME, text)
+        if not in_window(ts):
+            return Reject(line, TIME_OUT_OF_RANGE, text)
         data = record
         if self.validator is not None:
             typed, reason = self.validator.validate(type_name, record)

@@ -4,20 +4,43 @@ An integer is milliseconds since the Unix epoch (a float with no fraction is tak
 one); a string is an ISO-8601 timestamp as `datetime.fromisoformat` reads it, with no
 zone meaning UTC and `Z` accepted. Booleans, other floats, out-of-range numbers and
 anything else are not times. Times must fit a signed 64-bit integer.
+
+An event's own time must also fall in a plausible window, `TIME_WINDOW` (from
+1970-01-01 up to, not including, 2200-01-01 UTC): a single event stamped at the end of
+time would otherwise move the watermark past every later event. Readers reject an event
+whose time lies outside with reason `time out of range` (`TIME_OUT_OF_RANGE`);
+`cep.Engine.push` raises `EventError`. Declared `time` fields are not bound by it.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+
 MIN_MS = -(2**63)
 MAX_MS = 2**63 - 1
 
 MISSING_TIME = "missing time"
 BAD_TIME = "bad time"
+TIME_OUT_OF_RANGE = "time out of range"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
+
+
+#: the event times accepted: epoch ms from 1970-01-01 (inclusive) to 2200-01-01 (exclusive)
+TIME_WINDOW = (0, (datetime(2200, 1, 1, tzinfo=UTC) - _EPOCH) // _ONE_MS)
+
+
+def in_window(ms: int) -> bool:
+    """Whether an event time (epoch ms) lies in `TIME_WINDOW`."""
+    return TIME_WINDOW[0] <= ms < TIME_WINDOW[1]
+
+
+def window_mask(ts: np.ndarray) -> np.ndarray:
+    """`in_window` for each of an int64 array of event times."""
+    return (ts >= TIME_WINDOW[0]) & (ts < TIME_WINDOW[1])  # type: ignore[no-any-return]
 
 
 class BadTime(ValueError):

@@ -19,6 +19,18 @@ from typing import Any
 EXIT_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
+def quiet_stdout() -> None:
+    """After a `BrokenPipeError` on standard output (`cep ... | head -1`): what is still
+    buffered goes to the null device, so the flush at exit raises no second error
+    ("Exception ignored ... BrokenPipeError")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # (no file under it: drop it)
+        sys.stdout = None  # type: ignore[assignment]
+
+
 class Stop(Exception):
     """Raised where the run waits for input when a stop is asked for."""
 
