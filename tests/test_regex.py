@@ -186,3 +186,9 @@ def test_the_run_summary_counts_bad_patterns_from_data(tmp_path) -> None:  # typ
     assert done.returncode == 0, done.stderr
     assert "1 bad patterns from data" in done.stderr
     assert done.stdout.count('"rule":"data"') + done.stdout.count('"rule": "data"') == 1
+
+
+def test_text_with_a_lone_surrogate_is_searched_not_a_crash() -> None:
+    """RE2 reads UTF-8; `"\\ud800"` in JSON decodes to a lone surrogate."""
+    assert _matches("a\ud800", "^a.$") and _matches("\udc00b", "b$")
+    assert not _matches("b", "\ud800") and compile_regex("\ud800")[1] is not None

@@ -17,7 +17,7 @@ from typing import Any
 
 from cep.lang import ast
 from cep.lang.expr_types import Resolution
-from cep.lang.regex import DATA_PATTERNS, compile_regex
+from cep.lang.regex import DATA_PATTERNS, compile_regex, search
 from cep.lang.values import FLIPPED, OPERATORS
 from cep.runtime.event import Event
 
@@ -110,8 +110,7 @@ def _literal_matcher(pattern: str) -> Callable[[Any], bool]:
     compiled, _ = compile_regex(pattern)
     if compiled is None:  # not checked (a bug): the same false-and-count as data
         return lambda text: _matches(text, pattern)
-    search = compiled.search
-    return lambda text: isinstance(text, str) and search(text) is not None
+    return lambda text: isinstance(text, str) and search(compiled, text)
 
 
 def _contained(item: Any, container: Any) -> bool:

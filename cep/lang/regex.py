@@ -53,6 +53,16 @@ def compile_regex(pattern: str) -> tuple[Any, str | None]:
         return None, str(error)
 
 
+def search(compiled: Any, text: str) -> bool:
+    """Whether `compiled` matches somewhere in `text`. RE2 reads UTF-8, which a lone
+    surrogate (from a JSON `\\ud800` escape) is not: it is searched as U+FFFD."""
+    try:
+        return compiled.search(text) is not None
+    except UnicodeEncodeError:
+        cleaned = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        return compiled.search(cleaned) is not None
+
+
 class DataPatterns:
     """Patterns read from event data, compiled once each (a bounded LRU), and a count
     of the tests that met one RE2 does not take (each is false)."""
@@ -78,7 +88,7 @@ class DataPatterns:
             if compiled is None:
                 self.bad += 1
                 return False
-        return compiled.search(text) is not None
+        return search(compiled, text)
 
 
 _MISSING = object()
