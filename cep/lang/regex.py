@@ -24,7 +24,9 @@ CACHE_SIZE = 1024
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # errors are diagnosed or counted, not printed by RE2
-_REPEAT = re.compile(r"\\.|\[(?:\\.|[^\]\\])*\]?|\{(\d+)(?:,(\d*))?\}", re.DOTALL)
+_REPEAT = re.compile(
+    r"\\Q.*?(?:\\E|\Z)|\\.|\[\^?\]?(?:\\.|[^\]\\])*\]?|\{(\d+)(?:,(\d*))?\}", re.DOTALL
+)
 
 
 def _over_limit(pattern: str) -> str | None:
