@@ -27,6 +27,7 @@ from cep.io.sources import SourceEvent
 from cep.io.time import BadTime, in_window, parse_time
 from cep.io.validation import Validator
 from cep.lang.checker import CheckedProgram, check_paths, check_sources
+from cep.lang.regex import bad_data_patterns
 from cep.lang.values import parse_duration_option
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
 from cep.runtime.event import Event
@@ -116,6 +117,7 @@ class Engine:
             on_late=self.late.append,
         )
         self._engine = open_engine(self.rules, checked.schemas, options, engine)
+        self._bad_patterns_before = bad_data_patterns()
         self.batch_size = batch_size or (1 if self.kind == "interpreter" else FEED_BATCH)
 
     @classmethod
@@ -253,8 +255,12 @@ class Engine:
 
     def stats(self) -> Stats:
         """Counters: events, late events, and per rule matches, timeouts, open runs,
-        runs dropped by the cap, events lacking the partition key."""
-        return self._engine.stats()
+        runs dropped by the cap, events lacking the partition key; and the `=~` tests
+        whose pattern from event data RE2 did not take (counted in this process while
+        this engine ran: engines running side by side share the count)."""
+        stats = self._engine.stats()
+        stats.bad_patterns = bad_data_patterns() - self._bad_patterns_before
+        return stats
 
     def snapshot(self) -> bytes:
         """The engine's whole state (open runs, held matches, timers, watermark, events

@@ -28,6 +28,7 @@ from cep.io.sources import Reject, SourceError, guess_format, open_source
 from cep.io.validation import Validator
 from cep.lang.checker import check_paths
 from cep.lang.program import RulePathError
+from cep.lang.regex import bad_data_patterns
 from cep.lang.values import parse_duration_option
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
 from cep.runtime.trace import RunTracer
@@ -346,6 +347,7 @@ def _write(
     end the run cleanly; a `Stop` is taken (`Feed.stopped`) with the outputs still open;
     then the summary, and where a stop left the run."""
     streaming = args.input == "-"
+    bad_patterns_before = bad_data_patterns()
     try:
         for lines in feed.reports():
             if not lines:
@@ -377,7 +379,9 @@ def _write(
             pass
         rejects.close()
     if not args.quiet:
-        print(summary(feed.progress.records, rejects.counts, feed.engine.stats()), file=sys.stderr)
+        stats = feed.engine.stats()
+        stats.bad_patterns = bad_data_patterns() - bad_patterns_before
+        print(summary(feed.progress.records, rejects.counts, stats), file=sys.stderr)
     if feed.stop_line:
         print(feed.stop_line, file=sys.stderr)
     return EXIT_OK
@@ -507,6 +511,8 @@ def summary(records: int, rejected: Counter[str], stats: Stats) -> str:
         f"{stats.open_runs} runs open at the end, "
         f"{stats.dropped_runs} runs dropped by --max-runs-per-key",
     ]
+    if stats.bad_patterns:
+        lines.append(f"{stats.bad_patterns} bad patterns from data (`=~` tests made false)")
     for name, rule in stats.rules.items():
         parts = [f"{rule.matches} matches"]
         if rule.timeouts:

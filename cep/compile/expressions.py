@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from typing import Any
 
 from cep.lang import ast
 from cep.lang.expr_types import Resolution
+from cep.lang.regex import DATA_PATTERNS, compile_regex, search
 from cep.lang.values import FLIPPED, OPERATORS
 from cep.runtime.event import Event
 
@@ -98,19 +97,20 @@ _ARITH = (operator.add, operator.sub, operator.mul, operator.truediv, operator.m
 _ARITHMETIC = {op: _arith(fn) for op, fn in zip("+-*/%", _ARITH, strict=True)}
 
 
-@lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern)
-    except re.error:
-        return None
-
-
 def _matches(text: Any, pattern: Any) -> bool:
+    """`text =~ pattern` with a pattern known only per event: RE2 (linear time), compiled
+    once per distinct pattern; a pattern RE2 does not take is false and counted."""
     if not isinstance(text, str) or not isinstance(pattern, str):
         return False
-    compiled = _regex(pattern)
-    return compiled is not None and compiled.search(text) is not None
+    return DATA_PATTERNS.search(text, pattern)
+
+
+def _literal_matcher(pattern: str) -> Callable[[Any], bool]:
+    """`text =~ "literal"`: compiled once (the checker has refused a bad literal)."""
+    compiled, _ = compile_regex(pattern)
+    if compiled is None:  # not checked (a bug): the same false-and-count as data
+        return lambda text: _matches(text, pattern)
+    return lambda text: isinstance(text, str) and search(compiled, text)
 
 
 def _contained(item: Any, container: Any) -> bool:
@@ -306,6 +306,9 @@ class ExpressionCompiler:
 
             return not_in
         if op == "=~":
+            if isinstance(expr.right, ast.Literal) and isinstance(expr.right.value, str):
+                literal = _literal_matcher(expr.right.value)
+                return lambda env: literal(left(env))
             return lambda env: _matches(left(env), right(env))
         apply = _ARITHMETIC[op]
         return lambda env: apply(left(env), right(env))

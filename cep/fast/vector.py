@@ -62,6 +62,20 @@ def fields_used(expr: ast.Expr | None, resolutions: Mapping[int, Resolution]) ->
     return out
 
 
+def _data_regex(expr: ast.Expr) -> bool:
+    """Whether `expr` has a `=~` whose pattern is not a literal: such a part is tested
+    event by event, as the interpreter does, so that the bad patterns from data counted
+    (`cep.lang.regex`) are the same on both engines."""
+    from cep.compile.rule import expr_nodes
+
+    return any(
+        isinstance(node, ast.Binary)
+        and node.op == "=~"
+        and not (isinstance(node.right, ast.Literal) and isinstance(node.right.value, str))
+        for node in expr_nodes(expr)
+    )
+
+
 class BatchPredicates:
     """Builds batch tests for term conditions."""
 
@@ -99,7 +113,7 @@ class BatchPredicates:
         test = self._family(expr)
         if test is None and self.by_value:
             fields = fields_used(expr, self.resolutions)
-            if len(fields) == 1 and not fields & {"ts", "type"}:
+            if len(fields) == 1 and not fields & {"ts", "type"} and not _data_regex(expr):
                 (name,) = fields
                 return ValueTruths(name, ExpressionCompiler(self.resolutions).condition(expr))
         return test

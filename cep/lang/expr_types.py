@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from cep.lang import ast
 from cep.lang.diagnostics import DiagnosticSink, did_you_mean
 from cep.lang.functions import ALL_FUNCTIONS, SIGNATURES, is_aggregate_call
 from cep.lang.program import ConstInfo, Schema
+from cep.lang.regex import compile_regex
 from cep.lang.types import (
     BOOL,
     DURATION,
@@ -430,12 +430,13 @@ class ExprTyper:
                     )
             pattern = _literal_string(expr.right, scope)
             if pattern is not None:
-                try:
-                    re.compile(pattern)
-                except re.error as error:
+                problem = compile_regex(pattern)[1]
+                if problem is not None:
                     self.sink.error(
-                        f"invalid regular expression: {error.msg}",
+                        f"invalid regular expression: {problem}",
                         expr.right.span,
+                        "`=~` takes RE2's syntax: no backreferences or lookarounds, "
+                        "repeat counts up to 1000 (docs/LANGUAGE.md)",
                         code="bad-regex",
                     )
             return BOOL

@@ -45,6 +45,9 @@ class Stats:
     late: int = 0
     held_events: int = 0
     rules: dict[str, RuleStats] = field(default_factory=dict)
+    #: tests of `=~` whose pattern, read from event data, RE2 did not take (each false);
+    #: filled in by `cep.Engine` and `cep run` (`cep.lang.regex.bad_data_patterns`)
+    bad_patterns: int = 0
 
     @property
     def matches(self) -> int:
