@@ -156,7 +156,7 @@ class _Loader:
 
     def _read_import(self, path: str, importer: ast.Import) -> str | None:
         try:
-            return Path(path).read_text(encoding="utf-8")
+            return Path(path).read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as error:
             reason = "not UTF-8 text"
             if isinstance(error, FileNotFoundError):
@@ -172,7 +172,7 @@ class _Loader:
 
     def load_file(self, path: str) -> None:
         try:
-            source = Path(path).read_text(encoding="utf-8")
+            source = Path(path).read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as error:
             reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
             raise RulePathError(f"cannot read {path}: {reason}") from error
