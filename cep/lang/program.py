@@ -174,9 +174,18 @@ class _Loader:
         try:
             source = Path(path).read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as error:
-            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            reason = error.strerror if isinstance(error, OSError) else _not_utf8(error)
             raise RulePathError(f"cannot read {path}: {reason}") from error
         self.load_text(path, source)
+
+
+def _not_utf8(error: UnicodeDecodeError) -> str:
+    """Where a file stops being UTF-8, as a line and column (counted in bytes)."""
+    before = error.object[: error.start]
+    line = before.count(b"\n") + 1
+    column = error.start - (before.rfind(b"\n") + 1) + 1
+    byte = error.object[error.start]
+    return f"not UTF-8 text (byte 0x{byte:02x} at line {line}, column {column})"
 
 
 def load_program(paths: list[str]) -> Program:
