@@ -310,3 +310,12 @@ def test_hostile_rules_in_a_subprocess(tmp_path: Path, name: str) -> None:
         )
         assert done.returncode == 1, done.stderr
         assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("target", ["\\u0000", "/dev/zero", "."])
+def test_an_import_of_what_is_no_file_is_an_error(tmp_path: Path, target: str) -> None:
+    """Found by the fuzz suite: a NUL in an import crashed; a device would never end."""
+    path = tmp_path / "imports.cep"
+    path.write_text(f'import "{target}"\n', encoding="utf-8")
+    report = assert_handled(path, text=True)
+    assert report is not None and report["diagnostics"][0]["code"] == "bad-import"

@@ -5,6 +5,7 @@ The result, `Program`, is what the checker annotates and the compiler consumes.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -156,13 +157,18 @@ class _Loader:
 
     def _read_import(self, path: str, importer: ast.Import) -> str | None:
         try:
+            if Path(path).exists() and not Path(path).is_file():
+                # a folder, a device such as /dev/zero or a pipe: reading could never end
+                raise IsADirectoryError(errno.EISDIR, "not a regular file")
             return Path(path).read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as error:
+        except (OSError, UnicodeDecodeError, ValueError) as error:
             reason = "not UTF-8 text"
             if isinstance(error, FileNotFoundError):
                 reason = "no such file"
             elif isinstance(error, OSError):
                 reason = error.strerror or "unreadable"
+            elif not isinstance(error, UnicodeDecodeError):
+                reason = "not a file name"  # a NUL in the path
             self.sink.error(
                 f'cannot import "{importer.path}": {reason} ({path})',
                 importer.span,
