@@ -251,17 +251,23 @@ def _too_deep(item: object) -> ast.Span | None:
         if isinstance(node, tuple):
             stack.extend((child, depth) for child in node)
             continue
-        if not dataclasses.is_dataclass(node) or isinstance(node, type):
+        names = _child_fields(type(node))
+        if names is None:
             continue
         depth += 1
-        span = getattr(node, "span", None)
-        if depth > MAX_NESTING and isinstance(span, ast.Span):
-            found.append(span)
+        if depth > MAX_NESTING:
+            found.append(node.span)  # type: ignore[attr-defined]
             continue
-        for node_field in dataclasses.fields(node):
-            if node_field.name != "span":
-                stack.append((getattr(node, node_field.name), depth))
+        stack.extend((getattr(node, name), depth) for name in names)
     return min(found, key=lambda span: (span.line, span.column)) if found else None
+
+
+@cache
+def _child_fields(kind: type) -> tuple[str, ...] | None:
+    """The fields of a syntax-tree class that may hold nodes; None for other classes."""
+    if not dataclasses.is_dataclass(kind) or "span" not in kind.__dataclass_fields__:
+        return None
+    return tuple(f.name for f in dataclasses.fields(kind) if f.name != "span")
 
 
 def _nesting_diagnostic(span: ast.Span) -> Diagnostic:
