@@ -319,3 +319,15 @@ def test_an_import_of_what_is_no_file_is_an_error(tmp_path: Path, target: str) -
     path.write_text(f'import "{target}"\n', encoding="utf-8")
     report = assert_handled(path, text=True)
     assert report is not None and report["diagnostics"][0]["code"] == "bad-import"
+
+
+def test_a_long_line_is_cut_around_the_spot(tmp_path: Path) -> None:
+    path = tmp_path / "long.cep"
+    path.write_text(_rule(" and ".join(["a > 1"] * 300) + " and a > \x00"), encoding="utf-8")
+    status, out, _ = run_cli(["check", str(path)])
+    assert status == 1
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("   3 |"))
+    source_line, caret = lines[at], lines[at + 1]
+    assert len(source_line) < 140 and source_line.endswith("\\x00]")
+    assert caret.index("^") == source_line.index("\\x00")
