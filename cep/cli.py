@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
@@ -18,7 +20,7 @@ from cep.lang.checker import CheckedProgram, check_paths
 from cep.lang.program import RulePathError
 from cep.service.stopping import EXIT_STATUS, quiet_stdout
 
-EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def _plural(n: int, word: str) -> str:
@@ -134,6 +136,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         number = error.signal if isinstance(error, Interrupted) else signal.SIGINT
         print(f"cep {args.command}: stopped by {number.name}", file=sys.stderr)
         return EXIT_STATUS[number]
+    except Exception as error:  # a bug in cep, not in the rules or the input
+        return _internal_error(error)
+
+
+def _internal_error(error: Exception) -> int:
+    """Report a bug as one: exit status 3, a request to report it, the traceback under
+    CEP_DEBUG=1 (exit status 1 means rule errors, so a crash must not read as one)."""
+    if os.environ.get("CEP_DEBUG"):
+        traceback.print_exc()
+    print(
+        f"cep: internal error: {type(error).__name__}: {error}"[:500].replace("\n", " "),
+        file=sys.stderr,
+    )
+    print(
+        "cep: this is a bug in cep; please report it with the command and files that "
+        "caused it (set CEP_DEBUG=1 to see the traceback)",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ class Diagnostic:
         return self.severity == "error"
 
     def headline(self) -> str:
-        return f"{self.span.location}: {self.severity}: {self.message}"
+        return escape_controls(f"{self.span.location}: {self.severity}: {self.message}")
 
     def render(self, source: str | None) -> str:
         """The headline, the source line with a caret under the spot, and the notes."""
@@ -37,7 +37,7 @@ class Diagnostic:
         excerpt = _excerpt(source, self.span)
         if excerpt:
             lines.extend(excerpt)
-        lines.extend(f"  = {note}" for note in self.notes)
+        lines.extend(escape_controls(f"  = {note}") for note in self.notes)
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, object]:
@@ -50,21 +50,52 @@ class Diagnostic:
         }
 
 
+#: the widest excerpt shown; a longer line is cut around the spot
+EXCERPT_WIDTH = 120
+
+
+def escape_controls(text: str) -> str:
+    """`text` with control characters (NUL, escape, ...) written as `\\xNN` escapes, so
+    a diagnostic never sends them to the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(_escape_char(char) for char in text)
+
+
+def _escape_char(char: str) -> str:
+    if char.isprintable() or char == " ":
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def _excerpt(source: str | None, span: Span) -> list[str]:
     if source is None:
         return []
     source_lines = source.splitlines()
     if not 1 <= span.line <= len(source_lines):
         return []
-    text = source_lines[span.line - 1].expandtabs(1)
-    gutter = f"{span.line:>4} | "
+    raw = source_lines[span.line - 1].removeprefix("\ufeff" if span.line == 1 else "")
     start = max(span.column - 1, 0)
     if span.end_line == span.line and span.end_column > span.column:
         width = span.end_column - span.column
     else:
         width = 1
-    width = max(1, min(width, max(len(text) - start, 1)))
-    caret = " " * (len(gutter) - 2) + "| " + " " * start + "^" + "~" * (width - 1)
+    width = max(1, min(width, max(len(raw) - start, 1)))
+    # escape character by character, moving the caret by what each one becomes
+    pieces = [" " if char == "\t" else _escape_char(char) for char in raw]
+    shown_start = sum(map(len, pieces[:start]))
+    shown_width = max(1, sum(map(len, pieces[start : start + width])))
+    text = "".join(pieces)
+    if len(text) > EXCERPT_WIDTH:
+        cut = max(0, min(shown_start - EXCERPT_WIDTH // 3, len(text) - EXCERPT_WIDTH))
+        text = ("..." if cut else "") + text[cut : cut + EXCERPT_WIDTH]
+        if cut + EXCERPT_WIDTH < len("".join(pieces)):
+            text += "..."
+        shown_start = shown_start - cut + (3 if cut else 0)
+        shown_width = max(1, min(shown_width, EXCERPT_WIDTH - (shown_start - (3 if cut else 0))))
+    gutter = f"{span.line:>4} | "
+    caret = " " * (len(gutter) - 2) + "| " + " " * shown_start + "^" + "~" * (shown_width - 1)
     return [gutter + text, caret]
 
 

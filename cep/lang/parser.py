@@ -26,6 +26,13 @@ from cep.lang.syntax_words import describe_expected
 from cep.lang.values import decode_string, parse_duration
 
 MAX_SYNTAX_ERRORS = 50
+#: how deeply syntax may nest (expressions and pattern groups, counted in tree levels):
+#: later passes walk the tree recursively, so a deeper tree is an error, not a crash
+MAX_NESTING = 100
+#: the largest repetition count (`T{n}`, `T{n,m}`): every count is a state of the automaton
+MAX_REPEAT = 10_000
+#: integers (and durations in milliseconds) are the engine's 64-bit signed integers
+INT_MAX = 2**63 - 1
 TOP_LEVEL_KEYWORDS = ("import", "const", "event", "rule", "test")
 _ITEM_HEADER = re.compile(r"^[ \t]*(import|const|event|rule|test)\b[ \t]*(\w*)", re.MULTILINE)
 
@@ -66,7 +73,7 @@ def parse_source(source: str, path: str = "<string>") -> ParseResult:
     """Parse rule-file text; never raises for bad input, errors go to `diagnostics`."""
     syntax_errors: list[Diagnostic] = []
     broken: set[str] = set()
-    text = source
+    text = source.removeprefix("\ufeff")  # a byte order mark is no part of the rules
     with _PARSE_LOCK:
         for _ in range(MAX_SYNTAX_ERRORS):
             _BUILDER.reset(path)
@@ -79,7 +86,16 @@ def parse_source(source: str, path: str = "<string>") -> ParseResult:
                     broken.add(name)
                 continue
             diagnostics = syntax_errors + _BUILDER.sink.items
-            return ParseResult(ast.Module(path, tuple(items)), source, diagnostics, broken)
+            kept = []
+            for item in items:
+                too_deep = _too_deep(item)
+                if too_deep is None:
+                    kept.append(item)
+                    continue
+                diagnostics.append(_nesting_diagnostic(too_deep))
+                if isinstance(item, (ast.Rule, ast.EventDecl, ast.ConstDecl)):
+                    broken.add(item.name)
+            return ParseResult(ast.Module(path, tuple(kept)), source, diagnostics, broken)
     syntax_errors.append(
         Diagnostic(
             "error",
@@ -217,6 +233,56 @@ def _set_aside_item(text: str, error: UnexpectedInput) -> tuple[str, str | None]
         end = len(text)
     blanked = re.sub(r"[^\n]", " ", text[start:end])
     return text[:start] + blanked + text[end:], name
+
+
+# ---------------------------------------------------------------------------- nesting
+
+
+def _too_deep(item: object) -> ast.Span | None:
+    """Where `item`'s tree first nests deeper than `MAX_NESTING` (the first in the text of
+    the nodes one level too deep), or None.
+
+    The walk keeps its own stack: it must not recurse, since it guards what does.
+    """
+    found: list[ast.Span] = []
+    stack: list[tuple[object, int]] = [(item, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, tuple):
+            stack.extend((child, depth) for child in node)
+            continue
+        names = _child_fields(type(node))
+        if names is None:
+            continue
+        depth += 1
+        if depth > MAX_NESTING:
+            found.append(node.span)  # type: ignore[attr-defined]
+            continue
+        stack.extend((getattr(node, name), depth) for name in names)
+    return min(found, key=lambda span: (span.line, span.column)) if found else None
+
+
+@cache
+def _child_fields(kind: type) -> tuple[str, ...] | None:
+    """The fields of a syntax-tree class that may hold nodes; None for other classes."""
+    if not dataclasses.is_dataclass(kind) or "span" not in kind.__dataclass_fields__:
+        return None
+    return tuple(f.name for f in dataclasses.fields(kind) if f.name != "span")
+
+
+def _nesting_diagnostic(span: ast.Span) -> Diagnostic:
+    return Diagnostic(
+        "error",
+        f"this nests more than {MAX_NESTING} levels deep",
+        ast.Span(span.file, span.line, span.column, span.line, span.column + 1),
+        (
+            f"help: expressions and pattern groups may nest at most {MAX_NESTING} levels "
+            "(calls, `not`, `-`, chains of `and`, `or` and other operators, indexing, "
+            "lists, pattern groups); "
+            "split the condition, e.g. with constants",
+        ),
+        code="too-deep",
+    )
 
 
 # ---------------------------------------------------------------------------- tree to AST
@@ -471,15 +537,28 @@ class _AstBuilder(Transformer):
     def q_optional(self, children: list) -> tuple:
         return ("?", 0, 1, self._span(children))
 
+    def _count(self, token: Token) -> int:
+        """A repetition count, at most `MAX_REPEAT` (a larger one is an error, read as 1)."""
+        if len(token.lstrip("0")) > len(str(MAX_REPEAT)) or int(token) > MAX_REPEAT:
+            self.sink.error(
+                f"repetition count `{_shorten(str(token))}` is too large",
+                self._tok(token),
+                f"help: a repetition count is at most {MAX_REPEAT:,}",
+                code="bad-repetition",
+            )
+            return 1
+        return int(token)
+
     def q_exact(self, children: list) -> tuple:
-        n = int(children[1])
+        n = self._count(children[1])
         return ("{n}", n, n, self._span(children))
 
     def q_at_least(self, children: list) -> tuple:
-        return ("{n,}", int(children[1]), None, self._span(children))
+        return ("{n,}", self._count(children[1]), None, self._span(children))
 
     def q_range(self, children: list) -> tuple:
-        return ("{n,m}", int(children[1]), int(children[2]), self._span(children))
+        low, high = self._count(children[1]), self._count(children[2])
+        return ("{n,m}", low, high, self._span(children))
 
     def consecutive(self, children: list) -> str:
         return "strict"
@@ -543,8 +622,21 @@ class _AstBuilder(Transformer):
     def string(self, children: list) -> ast.Literal:
         return ast.Literal(self._string(children[0]), "str", span=self._span(children))
 
+    def _integer(self, token: Token, what: str) -> int:
+        """`token`'s value; out of the engine's range it is an error, read as 0."""
+        digits = str(token)
+        if len(digits.lstrip("0")) > len(str(INT_MAX)) or int(digits) > INT_MAX:
+            self.sink.error(
+                f"{what} `{_shorten(digits)}` is out of range",
+                self._tok(token),
+                f"help: integers are 64-bit: at most {INT_MAX:,}",
+                code="bad-number",
+            )
+            return 0
+        return int(digits)
+
     def int(self, children: list) -> ast.Literal:
-        return ast.Literal(int(children[0]), "int", span=self._span(children))
+        return ast.Literal(self._integer(children[0], "integer"), "int", span=self._span(children))
 
     def float(self, children: list) -> ast.Literal:
         value = float(children[0])
@@ -555,7 +647,19 @@ class _AstBuilder(Transformer):
         return ast.Literal(value, "float", span=self._span(children))
 
     def duration(self, children: list) -> ast.Literal:
-        return ast.Literal(parse_duration(str(children[0])), "duration", span=self._span(children))
+        text = str(children[0])
+        parts = re.findall(r"\d+", text)
+        if any(len(n.lstrip("0")) > len(str(INT_MAX)) for n in parts) or (
+            parse_duration(text) > INT_MAX
+        ):
+            self.sink.error(
+                f"duration `{_shorten(text)}` is out of range",
+                self._span(children),
+                f"help: a duration is at most {INT_MAX:,}ms (about 292 million years)",
+                code="bad-number",
+            )
+            return ast.Literal(0, "duration", span=self._span(children))
+        return ast.Literal(parse_duration(text), "duration", span=self._span(children))
 
     def true(self, children: list) -> ast.Literal:
         return ast.Literal(True, "bool", span=self._span(children))
@@ -626,7 +730,7 @@ class _AstBuilder(Transformer):
     def expect_count(self, children: list) -> ast.Expect:
         span, children = self._span(children), _args(children)
         count, rule = children
-        return self._expect(span, "count", rule, count=int(count))
+        return self._expect(span, "count", rule, count=self._integer(count, "count"))
 
     def at_time(self, children: list) -> ast.Expr:
         return children[0]
@@ -648,6 +752,11 @@ class _AstBuilder(Transformer):
     def object_field(self, children: list) -> tuple[str, ast.Expr]:
         name, value = children
         return (str(name), value)
+
+
+def _shorten(text: str, keep: int = 30) -> str:
+    """`text`, or its start and end around `...` where it is longer than `keep`."""
+    return text if len(text) <= keep else f"{text[:12]}...{text[-12:]} ({len(text)} characters)"
 
 
 def _args(children: list) -> list:

@@ -5,6 +5,7 @@ The result, `Program`, is what the checker annotates and the compiler consumes.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -156,13 +157,18 @@ class _Loader:
 
     def _read_import(self, path: str, importer: ast.Import) -> str | None:
         try:
-            return Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
+            if Path(path).exists() and not Path(path).is_file():
+                # a folder, a device such as /dev/zero or a pipe: reading could never end
+                raise IsADirectoryError(errno.EISDIR, "not a regular file")
+            return Path(path).read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError, ValueError) as error:
             reason = "not UTF-8 text"
             if isinstance(error, FileNotFoundError):
                 reason = "no such file"
             elif isinstance(error, OSError):
                 reason = error.strerror or "unreadable"
+            elif not isinstance(error, UnicodeDecodeError):
+                reason = "not a file name"  # a NUL in the path
             self.sink.error(
                 f'cannot import "{importer.path}": {reason} ({path})',
                 importer.span,
@@ -172,11 +178,20 @@ class _Loader:
 
     def load_file(self, path: str) -> None:
         try:
-            source = Path(path).read_text(encoding="utf-8")
+            source = Path(path).read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as error:
-            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            reason = error.strerror if isinstance(error, OSError) else _not_utf8(error)
             raise RulePathError(f"cannot read {path}: {reason}") from error
         self.load_text(path, source)
+
+
+def _not_utf8(error: UnicodeDecodeError) -> str:
+    """Where a file stops being UTF-8, as a line and column (counted in bytes)."""
+    before = error.object[: error.start]
+    line = before.count(b"\n") + 1
+    column = error.start - (before.rfind(b"\n") + 1) + 1
+    byte = error.object[error.start]
+    return f"not UTF-8 text (byte 0x{byte:02x} at line {line}, column {column})"
 
 
 def load_program(paths: list[str]) -> Program:
