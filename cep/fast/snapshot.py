@@ -97,13 +97,14 @@ def rule_state(
     for j, g in enumerate(used.tolist()):
         row_of[j] = rows.row(_event(fast, g, materialize))
     as_row = lambda g: row_of[np.searchsorted(used, g)]  # noqa: E731
-    # live partitions, numbered in the order the rule first saw them
-    parts = np.unique(np.concatenate([run_part, held_part]))
+    # partitions with runs, held matches or a timer still to fire (a partition emptied
+    # since keeps its timer: it fires on the runs the partition has by then), numbered
+    # in the order the rule first saw them
+    timers = _timers(T, fast.state.count(tables.S_HEAP))
+    timed = np.array([t[3] for t in timers], np.int64)
+    parts = np.unique(np.concatenate([run_part, held_part, timed]))
     part_of = np.full(max(fast.state.count(tables.S_PARTS), 1), -1, np.int64)
     part_of[parts] = np.arange(len(parts))
-    n_timers = fast.state.count(tables.S_HEAP)
-    timers = _timers(T, n_timers)
-    timers = [t for t in timers if part_of[t[3]] >= 0]
     sc = T.sc
     counters = {key: int(sc[slot]) for key, slot in _SC.items()}
     counters["missing_key"] = fast.missing_key
