@@ -216,6 +216,22 @@ class TextTable:
         data = self.data if source == OWN else self.lent[source]
         return data[self.starts[at] : self.ends[at]].tobytes().decode()
 
+    def texts(self, at: np.ndarray) -> list[str]:
+        """Entries `at`'s texts (each must have one), in one pass: each buffer copied
+        out once, its texts cut from the copy (a snapshot's many kept events)."""
+        buffers: dict[int, bytes] = {}
+        out = []
+        for start, end, source in zip(
+            self.starts[at].tolist(), self.ends[at].tolist(), self.source[at].tolist(),
+            strict=True,
+        ):  # fmt: skip
+            data = buffers.get(source)
+            if data is None:
+                whole = self.data[: self.used] if source == OWN else self.lent[source]
+                data = buffers[source] = whole.tobytes()
+            out.append(data[start:end].decode())
+        return out
+
     def keep(self, kept: np.ndarray) -> None:
         """Renumber after the kernel's compaction: entry i becomes old entry `kept[i]`;
         lent texts still held copied in (`settle`); the buffer rewritten once the texts

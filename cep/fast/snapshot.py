@@ -93,9 +93,10 @@ def rule_state(
         np.int64
     )
     used = np.unique(kernel_events)
-    row_of = np.empty(len(used), np.int64)
-    for j, g in enumerate(used.tolist()):
-        row_of[j] = rows.row(_event(fast, g, materialize))
+    row = rows.row
+    row_of = np.fromiter(
+        (row(event) for event in _events(fast, used, materialize)), np.int64, len(used)
+    )
     as_row = lambda g: row_of[np.searchsorted(used, g)]  # noqa: E731
     # partitions with runs, held matches or a timer still to fire (a partition emptied
     # since keeps its timer: it fires on the runs the partition has by then), numbered
@@ -160,24 +161,33 @@ def _plain_key(key: Any, several: bool) -> Any:
     return list(key) if several else key
 
 
-def _event(fast: FastRule, g: int, materialize: Callable[[KeptEvent], Event]) -> Event:
-    """Kernel event `g` as an event. One kept only as its text (as reports write it)
+def _events(
+    fast: FastRule, used: np.ndarray, materialize: Callable[[KeptEvent], Event]
+) -> list[Event]:
+    """Kernel events `used` as events. One kept only as its text (as reports write it)
     stays text, its typed values left for a restore to make (`EventTable.data`); a
     snapshot leaves the rule's memory as it was."""
-    event = fast.events.get(g)
-    if event is None:
-        table = fast._record_texts
-        type_code, ts, line, seq = table.info[g].tolist()
-        text = table.text(g)
-        return SourceEvent(fast.type_names[type_code], ts, None, seq, line, json=_str(text))  # type: ignore[arg-type]
-    if type(event) is KeptEvent:
-        if event.event is not None:
-            return event.event
-        if type(event.payload) is str:
-            json = kept_json(event)
-            return SourceEvent(event.type, event.ts, None, event.seq, event.line, json=_str(json))  # type: ignore[arg-type]
-        return materialize(event)
-    return event
+    stored = fast.events
+    found: list[Any] = [stored.get(g) for g in used.tolist()]
+    texts = [j for j, event in enumerate(found) if event is None]
+    if texts:
+        table, names = fast._record_texts, fast.type_names
+        at = used[texts]
+        for j, (code, ts, line, seq), text in zip(
+            texts, table.info[at].tolist(), table.texts(at), strict=True
+        ):
+            found[j] = SourceEvent(names[code], ts, None, seq, line, json=text)  # type: ignore[arg-type]
+    for j, event in enumerate(found):
+        if type(event) is KeptEvent:
+            if event.event is not None:
+                found[j] = event.event
+            elif type(event.payload) is str:
+                text = _str(kept_json(event))
+                found[j] = SourceEvent(event.type, event.ts, None, event.seq, event.line,
+                                       json=text)  # type: ignore[arg-type]  # fmt: skip
+            else:
+                found[j] = materialize(event)
+    return found
 
 
 def _str(text: str | bytes) -> str:
