@@ -151,17 +151,24 @@ def test_a_grown_file_goes_on(tmp_path: Path) -> None:
 
 
 def test_sigterm_on_standard_input_waiting(tmp_path: Path) -> None:
-    """A run waiting on a quiet pipe stops at once, checkpoints what it fed, and a
-    resume goes on with what arrives next (line numbers go on too)."""
+    """A burst of lines on a pipe is matched while the pipe stays open; a run waiting on
+    a quiet pipe stops at once, checkpoints what it fed, and a resume goes on with what
+    arrives next (line numbers go on too)."""
     lines = _payments(600)
     lines[550] = "{broken"
     command = _stdin_command(tmp_path)
-    process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
-                               env=environment())  # fmt: skip
+    # (a checkpoint after the first batch says the run has fed it: then it waits)
+    process = subprocess.Popen([*command, "--checkpoint-every", "100"], stdin=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=environment())  # fmt: skip
     assert process.stdin is not None
     process.stdin.write(("\n".join(lines[:500]) + "\n").encode())
     process.stdin.flush()
-    time.sleep(2.5)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "state" / "checkpoint").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # a burst of lines on a pipe that then goes quiet is matched at once, not held
+    assert (tmp_path / "state" / "checkpoint").exists(), "the lines read were not matched"
+    time.sleep(0.2)  # (back to waiting on the pipe)
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 143, err.decode()

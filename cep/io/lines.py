@@ -7,6 +7,9 @@ back the lines from some index on (a CSV record that goes on into the next block
 from __future__ import annotations
 
 import io
+import os
+import select
+import stat
 from collections.abc import Iterable
 from typing import IO, Any
 
@@ -15,6 +18,9 @@ import numpy as np
 from cep.io.newlines import newlines
 
 _PAUSE = 16_384  # a read shorter than this: the input is trickling, hand on what we have
+#: how long a pipe that ran dry may take to give more before the lines read are handed
+#: on (a writer catching up, not a feed gone quiet)
+_WAIT = 0.002
 
 
 class Block:
@@ -66,6 +72,7 @@ class ByteLines:
 
     def __init__(self, stream: IO[bytes], size: int, first: int = 1, offset: int = 0) -> None:
         self.readinto = getattr(stream, "readinto1", None) or getattr(stream, "readinto", None)
+        self.fd = _descriptor(stream)
         self.read = getattr(stream, "read1", None) or stream.read
         self.size = size
         self.carry = b""  # bytes read but not yet in a block
@@ -87,6 +94,17 @@ class ByteLines:
         chunk = self.read(len(buf) - start)
         buf[start : start + len(chunk)] = chunk
         return len(chunk)
+
+    def _quiet(self) -> bool:
+        """Whether a pipe (or terminal, socket) gives nothing more within `_WAIT`: a burst
+        of lines followed by silence is handed on, not held until the next burst."""
+        if self.fd is None:
+            return False
+        try:
+            ready, _, _ = select.select([self.fd], [], [], _WAIT)
+        except (OSError, ValueError):
+            return False
+        return not ready
 
     def next_block(self) -> Block | None:
         """The next block; an exception that interrupted a read which had whole lines
@@ -124,7 +142,7 @@ class ByteLines:
             count += len(found)
             filled += got
             del buf[filled:]
-            if got < min(want, _PAUSE) and count:
+            if count and got < want and (got < _PAUSE or self._quiet()):
                 break
         del buf[filled:]
         if self.eof and buf and not buf.endswith(b"\n"):
@@ -247,3 +265,13 @@ def bad_utf8_lines(block: Block, lines: np.ndarray) -> np.ndarray:
             except UnicodeDecodeError:
                 bad.append(i)
     return np.intersect1d(np.array(bad, np.int64), lines)
+
+
+def _descriptor(stream: Any) -> int | None:
+    """The stream's file descriptor where it is a pipe or the like (not a regular
+    file: one is always ready to read)."""
+    try:
+        fd = int(stream.fileno())
+        return None if stat.S_ISREG(os.fstat(fd).st_mode) else fd
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
