@@ -185,14 +185,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     try:
         engine = _open_engine(args, rules, checked.schemas, options, saved)
-        if args.checkpoint and saved is None:
-            engine.snapshot()  # (an engine that cannot take one says so now)
-    except (ValueError, SnapshotError, NotImplementedError) as error:
+    except (ValueError, SnapshotError) as error:
         rejects.close()
         if isinstance(error, SnapshotError):
             return _usage(f"cannot resume from {path_in(args.checkpoint)}: {error}")
-        if isinstance(error, NotImplementedError):
-            return _usage(f"--checkpoint with --engine {args.engine}: {error}")
         return _usage(str(error))
     if not isinstance(engine, InterpreterEngine):
         refused = fast_refusals(rules)
@@ -267,7 +263,7 @@ class Reloader:
                                     "interpreter")  # fmt: skip
                 changes = fresh.restore(state)
                 read_again = False
-        except (ValueError, SnapshotError, NotImplementedError) as error:
+        except (ValueError, SnapshotError) as error:
             print(f"cep run: --watch: {error}; the rules in use go on", file=sys.stderr)
             return None
         self.schemas[0] = found.checked.schemas

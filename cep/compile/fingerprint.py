@@ -6,6 +6,7 @@ fingerprint changed starts with no state (docs/state.md)."""
 from __future__ import annotations
 
 import hashlib
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,8 +20,20 @@ from cep.lang.printer import format_item
 COMPILED_FORM = 1
 
 
+#: each compiled rule's fingerprint, made once (a rule is compiled against its schemas,
+#: which do not change under it): every checkpoint asks again
+_MADE: weakref.WeakKeyDictionary[CompiledRule, str] = weakref.WeakKeyDictionary()
+
+
 def rule_fingerprint(rule: CompiledRule, schemas: Mapping[str, Any]) -> str:
     """A short hex digest of the rule's compiled form and of the schemas it reads."""
+    found = _MADE.get(rule)
+    if found is None:
+        found = _MADE[rule] = _digest(rule, schemas)
+    return found
+
+
+def _digest(rule: CompiledRule, schemas: Mapping[str, Any]) -> str:
     consts = sorted(
         {(r.name, repr(r.value)) for r in rule.resolutions.values() if r.kind == "const"}
     )

@@ -36,7 +36,6 @@ class InterpreterEngine:
         self.rules = rules
         self._schemas = schemas
         self._validator = Validator(schemas)
-        self._fingerprints: list[str] | None = None
         self._engine = MatchingEngine(
             rules,
             allowed_delay_ms=options.allowed_delay_ms,
@@ -94,11 +93,9 @@ class InterpreterEngine:
 
     def fingerprints(self) -> list[str]:
         """Each rule's fingerprint (`cep.compile.fingerprint`), in load order."""
-        if self._fingerprints is None:
-            from cep.compile.fingerprint import rule_fingerprint
+        from cep.compile.fingerprint import rule_fingerprint
 
-            self._fingerprints = [rule_fingerprint(r, self._schemas) for r in self.rules]
-        return self._fingerprints
+        return [rule_fingerprint(rule, self._schemas) for rule in self.rules]
 
     def snapshot(self) -> bytes:
         from cep.runtime.snapshot import engine_state

@@ -153,14 +153,12 @@ class MixedEngine:
         """Every rule's state in one snapshot: the fast path's (with the clock and the
         events held back) and the interpreted rules', rules in load order."""
         from cep.fast.snapshot import SeqRows, renumber
-        from cep.runtime.snapshot import rule_state
+        from cep.runtime.snapshot import rule_state, timers_by_rule
 
         state = self.fast.state()
         rows = SeqRows.of(events_of_table(state.events))
         interpreter = self.interpreter
-        timers: list[list[Any]] = [[] for _ in interpreter.matchers]
-        for close, ts, seq, index, key in sorted(interpreter.timers, key=lambda t: t[:4]):
-            timers[index].append((close, ts, seq, key))
+        timers = timers_by_rule(interpreter)
         fingerprints = dict(zip(self.rule_names, self.fingerprints(), strict=True))
         interpreted = [
             rule_state(matcher, fingerprints[matcher.rule.name], rows, timers[i])

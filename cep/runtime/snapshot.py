@@ -205,14 +205,20 @@ def _rows(state: RuleState, *names: str) -> list[tuple[int, ...]]:
     return list(zip(*columns, strict=True))
 
 
+def timers_by_rule(engine: MatchingEngine) -> list[list[Timer]]:
+    """Each rule's pending window timers, earliest first (for `rule_state`)."""
+    timers: list[list[Timer]] = [[] for _ in engine.matchers]
+    for close, ts, seq, index, key in sorted(engine.timers, key=lambda t: t[:4]):
+        timers[index].append((close, ts, seq, key))
+    return timers
+
+
 @gc_paused()
 def engine_state(engine: MatchingEngine, fingerprints: list[str], kind: str) -> EngineState:
     """A `MatchingEngine`'s whole state."""
     rows = EventRows()
     held = [rows.row(event) for _, _, event in sorted(engine.orderer.waiting, key=_order)]
-    timers: list[list[Timer]] = [[] for _ in engine.matchers]
-    for close, ts, seq, index, key in sorted(engine.timers, key=lambda t: t[:4]):
-        timers[index].append((close, ts, seq, key))
+    timers = timers_by_rule(engine)
     rules = [
         rule_state(matcher, fingerprint, rows, timers[i])
         for i, (matcher, fingerprint) in enumerate(zip(engine.matchers, fingerprints, strict=True))
@@ -276,4 +282,5 @@ __all__ = [
     "restore_rule",
     "rule_state",
     "saved_key",
+    "timers_by_rule",
 ]
