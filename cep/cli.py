@@ -13,7 +13,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
+import cep
 from cep.commands import explain as explain_command
+from cep.commands import fmt as fmt_command
 from cep.commands import run as run_command
 from cep.commands import test as test_command
 from cep.lang.checker import CheckedProgram, check_paths
@@ -66,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cep",
         description="cep: complex event processing rules, written, tested and run.",
     )
+    parser.add_argument("--version", action="version", version=f"cep {cep.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = commands.add_parser(
         "check",
@@ -82,7 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_check)
     run_command.add_parser(commands)
     test_command.add_parser(commands)
+    fmt_command.add_parser(commands)
     explain_command.add_parser(commands)
+    return parser
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str | None) -> argparse.ArgumentParser:
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            return action.choices[name]
     return parser
 
 
@@ -119,7 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     and checkpoints). When the reader of standard output goes away (`| head -1`) it
     stops quietly with status 0: the reader had all it wanted, which is no failure."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # (an unknown option of a command: that command's usage, not the top one's)
+        command = _subparser(parser, args.command)
+        command.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE

@@ -1,15 +1,21 @@
-"""`cep explain`: the NFA a rule compiles into, as text."""
+"""`cep explain`: the NFA each rule compiles into, as text or as a Graphviz drawing."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from cep.api import load_rules
+from cep.compile.conditions import TRUE
+from cep.compile.nfa import FINAL, IGNORE, PROCEED, TAKE
 from cep.compile.rule import CompiledRule
 from cep.lang.checker import check_paths
 from cep.lang.diagnostics import did_you_mean
 from cep.lang.program import RulePathError
+
+if TYPE_CHECKING:
+    import graphviz
 
 EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -17,11 +23,20 @@ EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
 def add_parser(commands: argparse._SubParsersAction) -> None:
     explain = commands.add_parser(
         "explain",
-        help="print the automaton a rule compiles into",
-        description="Print a rule's compiled NFA: its states and their ordered edges.",
+        help="print or draw the automaton each rule compiles into",
+        description=(
+            "Print each rule's compiled NFA: its states and their ordered edges; or draw "
+            "it (--format dot|svg|png, to standard output) with Graphviz."
+        ),
     )
     explain.add_argument("paths", nargs="+", metavar="PATH", help="rule files or folders")
-    explain.add_argument("--rule", required=True, metavar="NAME", help="the rule to explain")
+    explain.add_argument("--rule", metavar="NAME", help="only this rule (default: every rule)")
+    explain.add_argument(
+        "--format",
+        choices=("text", "dot", "svg", "png"),
+        default="text",
+        help="text, Graphviz's DOT language, or a drawing made by Graphviz's `dot` program",
+    )
     explain.set_defaults(handler=cmd_explain)
 
 
@@ -34,15 +49,70 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if not checked.ok:
         print(checked.render(checked.errors), file=sys.stderr)
         return EXIT_RULE_ERRORS
-    if args.rule not in checked.rules:
+    if args.rule is not None and args.rule not in checked.rules:
         hints = did_you_mean(args.rule, checked.rules)
         print(f"cep explain: no rule named {args.rule!r}", file=sys.stderr)
         for hint in hints:
             print(f"  {hint}", file=sys.stderr)
         return EXIT_USAGE
-    (rule,) = load_rules(checked, [args.rule])
-    print(explain(rule))
+    rules = load_rules(checked, None if args.rule is None else [args.rule])
+    if args.format == "text":
+        print("\n\n".join(map(explain, rules)))
+        return EXIT_OK
+    return _draw(rules, args.format)
+
+
+def _draw(rules: list[CompiledRule], form: str) -> int:
+    if form == "png" and sys.stdout.isatty():
+        print("cep explain: a PNG is not for a terminal; redirect it: > rules.png", file=sys.stderr)
+        return EXIT_USAGE
+    import graphviz  # (only here: every other command starts without it)
+
+    graph = automaton_graph(rules)
+    if form == "dot":
+        print(graph.source, end="")
+        return EXIT_OK
+    try:
+        picture = graph.pipe(format=form)
+    except graphviz.ExecutableNotFound:
+        print(
+            f"cep explain: --format {form} needs Graphviz's `dot` program, which is not "
+            "installed: install the system package `graphviz` (apt-get install graphviz, "
+            "brew install graphviz, ...); --format dot works without it",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    sys.stdout.buffer.write(picture)
     return EXIT_OK
+
+
+_EDGE_STYLE = {TAKE: "solid", IGNORE: "dashed", PROCEED: "dotted"}
+
+
+def automaton_graph(rules: list[CompiledRule]) -> graphviz.Digraph:
+    """One drawing, one box per rule: states as circles (the final one doubled), edges
+    labelled with their action and condition in the order runs try them."""
+    import graphviz
+
+    graph = graphviz.Digraph("cep", graph_attr={"rankdir": "LR", "fontname": "Helvetica"})
+    graph.attr("node", shape="circle", fontname="Helvetica", fontsize="11")
+    graph.attr("edge", fontname="Helvetica", fontsize="9")
+    for number, rule in enumerate(rules):
+        with graph.subgraph(name=f"cluster_{number}") as box:
+            box.attr(label=f"rule {rule.name}", style="rounded")
+            node = {state: f"r{number}s{i}" for i, state in enumerate(rule.nfa.states)}
+            box.node(f"r{number}start", "", shape="point")
+            box.edge(f"r{number}start", node[rule.nfa.start])
+            for state in rule.nfa.states:
+                shape = "doublecircle" if state.kind == FINAL else "circle"
+                box.node(node[state], state.name, shape=shape)
+                for order, edge in enumerate(state.edges, start=1):
+                    label = f"{order}. {edge.action}"
+                    if edge.cond is not TRUE:
+                        label += f"\\nif {edge.cond.render()}"
+                    style = _EDGE_STYLE.get(edge.action, "solid")
+                    box.edge(node[state], node[edge.target], label=label, style=style)
+    return graph
 
 
 def explain(rule: CompiledRule) -> str:

@@ -6,7 +6,8 @@ per line under `given`, and a blank line between declarations. Parentheses are w
 only where precedence needs them, so that the printed text parses back to the very same
 tree: `parse_source(format_module(m)).module == m` for every tree the parser can build.
 
-Comments are not part of the tree, so they are not kept. Lines are never wrapped.
+Comments are not part of the tree: `cep.lang.layout` puts them back around these lines.
+A long pattern or `emit` clause is wrapped, one part per line.
 """
 
 from __future__ import annotations
@@ -235,6 +236,14 @@ def format_pattern(pattern: ast.Pattern) -> str:
 # ---------------------------------------------------------------------------- declarations
 
 
+#: a printed line of a block and the place in the source it came from (None: no place);
+#: its text may hold continuation lines (a long pattern or `emit` clause, wrapped)
+Line = tuple[str, ast.Span | None]
+
+#: lines longer than this (block indentation included) are wrapped where the layout can
+WIDTH = 88
+
+
 def _header(keyword: str, name: str, description: str | None) -> str:
     text = f"{keyword} {_name(name)}"
     if description is not None:
@@ -242,10 +251,10 @@ def _header(keyword: str, name: str, description: str | None) -> str:
     return text
 
 
-def _block(header: str, lines: list[str]) -> str:
+def _block(header: str, lines: list[Line]) -> str:
     if not lines:
         return f"{header} {{}}"
-    body = "".join(f"{INDENT}{line}\n" for line in lines)
+    body = "".join(f"{INDENT}{part}\n" for text, _ in lines for part in text.split("\n"))
     return f"{header} {{\n{body}}}"
 
 
@@ -256,8 +265,32 @@ def _type_ref(ref: ast.TypeRef) -> str:
     return text
 
 
-def _emit_fields(fields: tuple[ast.EmitField, ...]) -> str:
-    return ", ".join(f"{_name(f.name)} = {format_expr(f.expr)}" for f in fields)
+def _wrapped(lead: str, parts: list[str], joiner: str) -> str:
+    """`lead` and `parts` on one line, or, past `WIDTH`, one part per line aligned
+    under the first (continuation lines are part of the clause: they parse the same)."""
+    one_line = lead + joiner.join(parts)
+    if len(INDENT) + len(one_line) <= WIDTH or len(parts) < 2:
+        return one_line
+    pad = "\n" + " " * len(lead)
+    return lead + (joiner.rstrip() + pad).join(parts)
+
+
+def _emit_clause(keyword: str, fields: tuple[ast.EmitField, ...]) -> str:
+    parts = [f"{_name(f.name)} = {format_expr(f.expr)}" for f in fields]
+    return _wrapped(f"{keyword} ", parts, ", ")
+
+
+def _pattern_clause(pattern: ast.Pattern) -> str:
+    if not isinstance(pattern, ast.Sequence):
+        return f"pattern {format_pattern(pattern)}"
+    parts = [_sub_pattern(pattern.items[0], _NEG)] + [
+        f"{op} {_sub_pattern(item, _NEG)}"
+        for op, item in zip(pattern.ops, pattern.items[1:], strict=True)
+    ]
+    one_line = "pattern " + " ".join(parts)
+    if len(INDENT) + len(one_line) <= WIDTH:
+        return one_line
+    return "pattern " + ("\n" + " " * len("pattern ")).join(parts)
 
 
 def _skip(skip: ast.Skip) -> str:
@@ -267,41 +300,47 @@ def _skip(skip: ast.Skip) -> str:
     return f"{text} {_name(skip.var or '')}" if skip.kind in ("to_first", "to_last") else text
 
 
-def _rule(rule: ast.Rule) -> str:
-    lines: list[str] = []
+def rule_lines(rule: ast.Rule) -> list[Line]:
+    """The clauses of a rule in the canonical order, each with its place in the source."""
+    places = dict(rule.clause_spans)
+    clauses: list[tuple[str, str]] = []
     if rule.partition:
-        lines.append("partition by " + ", ".join(_field_path(p) for p in rule.partition))
+        clauses.append(("partition", "partition by " + ", ".join(map(_field_path, rule.partition))))
     if rule.pattern is not None:
-        lines.append(f"pattern {format_pattern(rule.pattern)}")
+        clauses.append(("pattern", _pattern_clause(rule.pattern)))
     if rule.where is not None:
-        lines.append(f"where {format_expr(rule.where)}")
+        clauses.append(("where", f"where {format_expr(rule.where)}"))
     if rule.within is not None:
-        lines.append(f"within {format_expr(rule.within)}")
+        clauses.append(("within", f"within {format_expr(rule.within)}"))
     if rule.skip is not None:
-        lines.append(_skip(rule.skip))
+        clauses.append(("skip", _skip(rule.skip)))
     if rule.emit:
-        lines.append(f"emit {_emit_fields(rule.emit)}")
+        clauses.append(("emit", _emit_clause("emit", rule.emit)))
     if rule.timeout_emit:
-        lines.append(f"on timeout emit {_emit_fields(rule.timeout_emit)}")
+        clauses.append(("timeout_emit", _emit_clause("on timeout emit", rule.timeout_emit)))
     if rule.severity is not None:
-        lines.append(f"severity {_name(rule.severity)}")
+        clauses.append(("severity", f"severity {_name(rule.severity)}"))
     if rule.tags:
-        lines.append("tags " + ", ".join(map(encode_string, rule.tags)))
-    return _block(_header("rule", rule.name, rule.description), lines)
+        clauses.append(("tags", "tags " + ", ".join(map(encode_string, rule.tags))))
+    return [(text, places.get(key)) for key, text in clauses]
 
 
 def _field_path(path: ast.FieldPath) -> str:
     return ".".join(_name(part) for part in path.parts)
 
 
-def _event(event: ast.EventDecl) -> str:
+def _event_header(event: ast.EventDecl) -> str:
     header = f"event {_name(event.name)}"
     if event.extends is not None:
         header += f" extends {_name(event.extends)}"
-    lines = [
-        f"{_name(f.name)}: {_type_ref(f.type)}{'?' if f.optional else ''}" for f in event.fields
+    return header
+
+
+def event_lines(event: ast.EventDecl) -> list[Line]:
+    return [
+        (f"{_name(f.name)}: {_type_ref(f.type)}{'?' if f.optional else ''}", f.span)
+        for f in event.fields
     ]
-    return _block(header, lines)
 
 
 def format_expect(expect: ast.Expect) -> str:
@@ -324,19 +363,35 @@ def format_expect(expect: ast.Expect) -> str:
     return text
 
 
-def _test(test: ast.TestDecl) -> str:
-    lines: list[str] = []
+def test_lines(test: ast.TestDecl) -> list[Line]:
+    lines: list[Line] = []
     if test.given:
-        lines.append("given")
+        lines.append(("given", None))
         for event in test.given:
             event_type = _name(event.event_type, RESERVED_GIVEN_TYPES, "a `given` event type")
-            lines.append(f"{INDENT}{event_type} {_object(event.fields)}")
-    lines.extend(format_expect(expect) for expect in test.expects)
+            lines.append((f"{INDENT}{event_type} {_object(event.fields)}", event.span))
+    lines.extend((format_expect(expect), expect.span) for expect in test.expects)
     if test.allowed_delay is not None:
-        lines.append(f"allowed delay {format_expr(test.allowed_delay)}")
+        delay = test.allowed_delay
+        lines.append((f"allowed delay {format_expr(delay)}", delay.span))
     if test.flush:
-        lines.append("flush")
-    return _block(_header("test", test.rule, test.description), lines)
+        lines.append(("flush", None))
+    return lines
+
+
+test_lines.__test__ = False  # type: ignore[attr-defined]  # (not a pytest test)
+
+
+def block_of(item: ast.Item) -> tuple[str, list[Line]] | None:
+    """A block declaration's header and lines; None for a one-line declaration."""
+    match item:
+        case ast.EventDecl():
+            return _event_header(item), event_lines(item)
+        case ast.Rule():
+            return _header("rule", item.name, item.description), rule_lines(item)
+        case ast.TestDecl():
+            return _header("test", item.rule, item.description), test_lines(item)
+    return None
 
 
 def format_item(item: ast.Item) -> str:
@@ -346,13 +401,10 @@ def format_item(item: ast.Item) -> str:
             return f"import {encode_string(path)}"
         case ast.ConstDecl(name=name, value=value):
             return f"const {_name(name)} = {format_expr(value)}"
-        case ast.EventDecl():
-            return _event(item)
-        case ast.Rule():
-            return _rule(item)
-        case ast.TestDecl():
-            return _test(item)
-    raise TypeError(f"not a declaration: {item!r}")
+    block = block_of(item)
+    if block is None:
+        raise TypeError(f"not a declaration: {item!r}")
+    return _block(*block)
 
 
 def format_module(module: ast.Module) -> str:

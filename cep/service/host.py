@@ -12,9 +12,9 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import IO, Any
 
+import cep
 from cep.engine import RuleEngine
 from cep.lang.values import parse_duration_option
 from cep.service import checkpoint, positions
@@ -102,7 +102,7 @@ class Checkpointer:
             rejected=dict(rejected),
             options=self.options,
             finished=progress.finished,
-            cep_version=_version(),
+            cep_version=cep.__version__,
         )
         try:
             checkpoint.write(self.folder, state)
@@ -125,13 +125,6 @@ class Checkpointer:
                 identity = (positions.input_size(self.input_path), *identity[1:])
             state.size, state.head, state.head_crc = identity
         return state
-
-
-def _version() -> str:
-    try:
-        return metadata.version("cep")
-    except metadata.PackageNotFoundError:
-        return ""
 
 
 def check_options(saved: Checkpoint, options: dict[str, Any]) -> None:

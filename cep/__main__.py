@@ -1,0 +1,7 @@
+"""`python -m cep`: the `cep` command, for environments without the script on PATH."""
+
+import sys
+
+from cep.cli import main
+
+sys.exit(main())
