@@ -20,7 +20,7 @@ EXAMPLE = ROOT / "examples" / "payments.jsonl"
 
 def payments_feed(events: int, folder: Path) -> Path:
     """A feed of `events` payments: the shared benchmark generator's where this machine
-    has it, else the bundled example's 2,000 payments again and again, each copy later
+    has it, else the bundled example's payments again and again, each copy later
     in time and with its own users (so a fresh checkout needs nothing else)."""
     target = folder / "payments.jsonl"
     if GENERATOR.is_file():

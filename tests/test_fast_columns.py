@@ -301,7 +301,7 @@ def test_cep_run_engine_fast_writes_what_the_interpreter_writes(tmp_path, capsys
         assert code == 0
         outputs[engine] = (_reports(out.read_text()), rejects.read_text(), capsys.readouterr().err)
     assert outputs["fast"] == outputs["interpreter"]
-    assert len(outputs["fast"][0]) == 13
+    assert len(outputs["fast"][0]) == 8
 
 
 def test_cep_run_engine_fast_runs_every_payment_rule(tmp_path, capsys) -> None:
@@ -510,8 +510,8 @@ def test_parquet_input_on_both_engines(tmp_path, capsys) -> None:
     pq.write_table(pa.Table.from_pylist(records), path)
     outputs = _both_engines(path, tmp_path, capsys)
     assert outputs[0] == outputs[1]
-    assert len(outputs[0][0]) == 13
-    assert "read 2000 records: 2000 events matched, 0 rejected" in outputs[0][1]
+    assert len(outputs[0][0]) == 8
+    assert "read 9305 records: 9305 events matched, 0 rejected" in outputs[0][1]
 
 
 def test_parquet_cells_of_any_type_are_written_as_the_interpreter_writes_them(
@@ -525,7 +525,7 @@ def test_parquet_cells_of_any_type_are_written_as_the_interpreter_writes_them(
     import pyarrow.parquet as pq
 
     with open("examples/payments.jsonl", encoding="utf-8") as feed:
-        records = [json.loads(line) for line in feed][:400]
+        records = [json.loads(line) for line in feed]
     for i, record in enumerate(records):
         record["day"] = datetime.date(2024, 1, 1 + i % 28)
         record["tags"] = ["a", str(i)] if i % 3 else None
@@ -554,7 +554,7 @@ def test_engine_auto_falls_back_to_the_interpreter(tmp_path, capsys) -> None:
     )  # fmt: skip
     assert code == 0
     rules = [report["rule"] for report in _reports(out.read_text())]
-    assert rules.count("payment_velocity") == 34
+    assert rules.count("payment_velocity") == 5
 
 
 def test_fast_path_streams_from_standard_input() -> None:
@@ -661,8 +661,8 @@ def test_csv_input_on_both_engines(tmp_path, capsys) -> None:
 
 
 MIXED_PAYMENTS = """
-rule richer { partition by user
-              pattern a = Payment[amount > 50] -> b = Payment[country < a.country] within 10s }
+rule richer { partition by country
+              pattern a = Payment[amount > 50] -> b = Payment[user < a.user] within 10s }
 """
 
 
@@ -694,7 +694,7 @@ def test_mixed_runs_read_every_format(tmp_path, capsys, fmt: str, delay: str) ->
         feed.write_text("".join(json.dumps(r) + "\n" for r in records))
     elif fmt == "csv":
         names = list(records[0])
-        rows = [",".join(names)] + [",".join(str(r[n]) for n in names) for r in records]
+        rows = [",".join(names)] + [",".join(str(r.get(n, "")) for n in names) for r in records]
         feed.write_text("".join(row + "\n" for row in rows))
     else:
         pq.write_table(pa.Table.from_pylist(records), feed, row_group_size=400)
@@ -753,7 +753,7 @@ def test_parquet_batches_prepared_ahead_report_the_same(tmp_path, monkeypatch) -
     assert not made_ahead
     got = report_lines(ahead=True)
     assert len(made_ahead) == len(lines) // 150  # every batch but the first
-    assert all(0 < rows <= 150 // 4 for rows in made_ahead)
+    assert all(rows <= 150 // 4 for rows in made_ahead) and sum(made_ahead) > 0
     assert got == expected
     interpreted, _ = _interpreted(checked, rules, lines, flush=True)
     assert [json.loads(line) for line in got] == interpreted

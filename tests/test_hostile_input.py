@@ -157,7 +157,7 @@ class Slow:
     def __init__(self):
         self.parser = real()
 
-    def parse_args(self, argv):
+    def parse_known_args(self, argv):
         args = self.parser.parse_args(argv)
         handler = args.handler
 
@@ -167,7 +167,7 @@ class Slow:
             return handler(a)
 
         args.handler = slow
-        return args
+        return args, []
 
 cli.build_parser = Slow
 sys.exit(cli.main(sys.argv[1:]))
