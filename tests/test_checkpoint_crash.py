@@ -72,7 +72,7 @@ def test_sigkill_interpreter(tmp_path: Path, feeds: dict[str, Path]) -> None:
 def test_allowed_delay_shuffled(tmp_path: Path, feeds: dict[str, Path]) -> None:
     """The interpreter on a feed out of time order: held-back events and lates are in
     the checkpoint; SIGKILL, SIGTERM and SIGINT in turn."""
-    extra = ["--allowed-delay", "20ms"]
+    extra = ["--allowed-delay", "20ms", "--engine", "interpreter"]
     seen = _compare(tmp_path, feeds["shuffled"], extra, "1024", [KILL, TERM, KILL, INT] * 2,
                     3, (0.8, 1.6))  # fmt: skip
     assert seen["SIGKILL"] >= 3 and seen["SIGTERM"] + seen["SIGINT"] >= 2, str(seen)

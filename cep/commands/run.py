@@ -35,7 +35,10 @@ from cep.runtime.trace import RunTracer
 from cep.service import positions
 from cep.service.checkpoint import Checkpoint, CheckpointError, path_in
 from cep.service.feed import Feed
+from cep.service.hints import data_paths, input_hints
 from cep.service.host import DEFAULT_EVERY, Checkpointer, Every, Progress, open_checkpoint
+from cep.service.meter import ProgressMeter
+from cep.service.promote import Promoter, chain
 from cep.service.stopping import Stop, quiet_stdout
 from cep.service.watch import RuleWatcher
 
@@ -92,10 +95,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--engine",
         choices=("interpreter", "fast", "auto"),
-        default="interpreter",
-        help="interpreter (every rule, default); fast: numba over columns, for rules "
-        "`cep explain` says can run compiled (not with --trace); auto: each "
-        "rule on the fast path when it can, the others on the interpreter",
+        default="auto",
+        help="auto (default): each rule on the fast path when it can, the others on the "
+        "interpreter (until the fast path is first compiled, in the background, the "
+        "interpreter); fast: numba over columns, for rules `cep explain` says can run "
+        "compiled (not with --trace), compiling first if need be; interpreter: every rule "
+        "in Python",
     )
     run.add_argument(
         "--checkpoint",
@@ -138,6 +143,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(checked.render(), file=sys.stderr)
     if not checked.ok:
         print(f"cep run: {len(checked.errors)} rule error(s); nothing was run", file=sys.stderr)
+        for name in data_paths(args.paths):
+            print(f"hint: {name} looks like events, not rules: give it as --input {name}",
+                  file=sys.stderr)  # fmt: skip
         return EXIT_RULE_ERRORS
     try:
         rules = load_rules(checked, args.rule)
@@ -183,8 +191,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         on_late=lambda event: lates.append(late_reject(event)),
         json_lines=True,
     )
+    name, promote = _first_engine(args, fmt)
     try:
-        engine = _open_engine(args, rules, checked.schemas, options, saved)
+        engine = _open_engine(args, rules, checked.schemas, options, saved, name)
     except (ValueError, SnapshotError) as error:
         rejects.close()
         if isinstance(error, SnapshotError):
@@ -222,11 +231,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         rejects, lates, progress, keeper, args.input, args.flush,
         at_end=lambda: [tracer.finish(matcher) for tracer, matcher in tracers],
     )  # fmt: skip
-    if args.watch:
-        feed.reload = Reloader(args, checked, options, schemas)
+    reloader = Reloader(args, checked, rules, options, schemas, name) if args.watch else None
+    promoter = None
+    if promote:
+
+        def open_fast() -> RuleEngine:
+            current = reloader.rules if reloader is not None else rules
+            if reloader is not None:
+                reloader.name = args.engine
+            return open_engine(current, schemas[0], options, args.engine)
+
+        promoter = Promoter(open_fast, args.quiet)
+    feed.reload = chain(promoter, reloader)
+    if args.input == "-" and not args.quiet and sys.stdin is not None and sys.stdin.isatty():
+        print("cep run: reading events from standard input (the terminal); end with Ctrl-D,"
+              " or give --input FILE", file=sys.stderr, flush=True)  # fmt: skip
     feed.signals.install()
     try:
-        status = _write(args, feed, output, rejects)
+        status = _write(args, feed, output, rejects, fmt)
     finally:
         feed.signals.restore()
     return status if feed.exit_status is None else feed.exit_status
@@ -238,17 +260,25 @@ class Reloader:
     through a snapshot; a line on standard error says what happened to each rule."""
 
     def __init__(
-        self, args: argparse.Namespace, checked: Any, options: EngineOptions, schemas: list
+        self,
+        args: argparse.Namespace,
+        checked: Any,
+        rules: list,
+        options: EngineOptions,
+        schemas: list,
+        name: str,
     ) -> None:
         self.args, self.options, self.schemas = args, options, schemas
         self.watcher = RuleWatcher(args.paths, checked, args.rule)
+        #: the engine new rules run on, and the rules in use
+        self.name, self.rules = name, rules
 
     def __call__(self, engine: RuleEngine) -> tuple[RuleEngine, bool] | None:
         found = self.watcher.poll()
         if found is None:
             return None
         args, fields = self.args, engine.fields()
-        name = args.engine
+        name = self.name
         try:
             if name == "fast":
                 _check_fast(args, found.rules)
@@ -266,7 +296,7 @@ class Reloader:
         except (ValueError, SnapshotError) as error:
             print(f"cep run: --watch: {error}; the rules in use go on", file=sys.stderr)
             return None
-        self.schemas[0] = found.checked.schemas
+        self.schemas[0], self.rules = found.checked.schemas, found.rules
         print(f"cep run: --watch: rules reloaded ({fresh.kind}): {changes.describe()}",
               file=sys.stderr, flush=True)  # fmt: skip
         return fresh, read_again
@@ -296,29 +326,55 @@ def _cannot_write(args: argparse.Namespace, path: str, error: Exception) -> int:
     return _usage(f"cannot write {path}: {error.strerror or error}")
 
 
+def _first_engine(args: argparse.Namespace, fmt: str) -> tuple[str, bool]:
+    """The engine the run starts on, and whether it moves to the fast path later: `auto`
+    before the fast path was ever compiled starts a background compile and runs on the
+    interpreter meanwhile (`cep.service.promote`), so a first run waits for no compiler
+    (a line on standard error says so). Standard input cannot be read again for the
+    columns the fast path reads: that run stays on the interpreter."""
+    if args.engine != "auto" or args.trace:
+        return ("interpreter" if args.trace else args.engine), False
+    from cep.fast import warmup
+    from cep.fast.cache import kernel_cached
+
+    if kernel_cached() and not warmup.compiling():
+        return "auto", False
+    started = warmup.start_background_compile(
+        args.paths, args.rule, fmt, args.type_field, args.time_field
+    )
+    if not started and not warmup.compiling():
+        return "auto", False  # (no cache to fill: compile here, as `fast` does)
+    if not args.quiet:
+        then = (
+            "this run reads standard input on the interpreter"
+            if args.input == "-"
+            else "the run starts on the interpreter and moves to it when it is ready"
+        )
+        print(f"cep run: compiling the fast path in the background (once per machine and "
+              f"cep version); {then}", file=sys.stderr, flush=True)  # fmt: skip
+    return "interpreter", args.input != "-"
+
+
 def _open_engine(
     args: argparse.Namespace,
     rules: list,
     schemas: Any,
     options: EngineOptions,
-    saved: Checkpoint | None = None,
+    saved: Checkpoint | None,
+    name: str,
 ) -> RuleEngine:
-    """The engine `--engine` names (`auto`: the interpreter where `--trace` needs it),
-    resumed from a checkpoint's snapshot when there is one (a line on standard error
-    when rules changed since); ValueError saying why the fast path cannot take the
-    rules, SnapshotError when the snapshot cannot be restored."""
+    """The engine named, resumed from a checkpoint's snapshot when there is one (a line
+    on standard error when rules changed since); ValueError saying why the fast path
+    cannot take the rules, SnapshotError when the snapshot cannot be restored."""
     if args.engine == "fast":
         _check_fast(args, rules)
     if saved is not None:
-        name = "interpreter" if args.engine == "auto" and args.trace else args.engine
         engine, changes = resume_engine(saved.snapshot, rules, schemas, options, name)
         if changes.any:
             print(f"cep run: rules changed since the checkpoint: {changes.describe()}",
                   file=sys.stderr)  # fmt: skip
         return engine
-    if args.engine == "interpreter" or (args.engine == "auto" and args.trace):
-        return open_engine(rules, schemas, options, "interpreter")
-    return open_engine(rules, schemas, options, args.engine)
+    return open_engine(rules, schemas, options, name)
 
 
 def _check_fast(args: argparse.Namespace, rules: list) -> None:
@@ -338,14 +394,22 @@ def _write(
     feed: Feed,
     output: TextIO | IO[str],
     rejects: RejectsWriter,
+    fmt: str,
 ) -> int:
     """Write the reports (UTF-8 JSON lines) as they come; bad input and a closed output
     end the run cleanly; a `Stop` is taken (`Feed.stopped`) with the outputs still open;
     then the summary, and where a stop left the run."""
     streaming = args.input == "-"
     bad_patterns_before = bad_data_patterns()
+    meter = None  # (on a terminal, unless the reports go to that terminal too)
+    if not args.quiet and sys.stderr.isatty() and not (output is sys.stdout and output.isatty()):
+        meter = ProgressMeter(sys.stderr)
+    matches = 0
     try:
         for lines in feed.reports():
+            if meter is not None:
+                matches += lines.count(b"\n")
+                meter.update(feed.progress.records, matches)
             if not lines:
                 continue
             _write_utf8(output, lines)
@@ -367,6 +431,8 @@ def _write(
     except OSError as error:
         return _usage(f"cannot read {args.input}: {error.strerror or error}")
     finally:
+        if meter is not None:
+            meter.clear()
         try:
             output.flush()
             if output is not sys.stdout:
@@ -378,6 +444,8 @@ def _write(
         stats = feed.engine.stats()
         stats.bad_patterns = bad_data_patterns() - bad_patterns_before
         print(summary(feed.progress.records, rejects.counts, stats), file=sys.stderr)
+        for hint in input_hints(feed.progress.records, rejects.counts, fmt):
+            print(hint, file=sys.stderr)
     if feed.stop_line:
         print(feed.stop_line, file=sys.stderr)
     return EXIT_OK

@@ -1,18 +1,28 @@
-"""A first run's compiling, in two processes at once.
+"""A first run's compiling: in the background for `--engine auto`, in two processes at
+once for `--engine fast`.
 
-numba compiles a function in the thread that first calls it, holding the GIL, so
-compiling on threads gains nothing. When numba's cache holds no kernel yet
-(`cep.fast.cache.kernel_cached`), `cep run` starts a helper process that reads a small
-made-up input of the rules' event types in the run's format (so numba compiles the
-reader and caches it: `python -m cep.fast.warmup`), while
-it compiles the kernel itself over made-up events; then it waits for the helper and
-reads the real input with the reader loaded from the cache. Whatever the made-up data
-leaves uncompiled is compiled when first used, as without the helper.
+In the background: where numba's cache holds no kernel, `cep run --engine auto` (the
+default) starts a detached process (`start_background_compile`) that compiles the kernel
+and the readers of every format into the cache, and runs on the interpreter meanwhile
+(`cep.service.promote` moves it to the fast path once that process is done). A lock
+file in the cache folder, holding that process's id, says a compile is under way, so
+that runs started meanwhile start no other.
+
+For `--engine fast`: numba compiles a function in the thread that first calls it,
+holding the GIL, so compiling on threads gains nothing. When numba's cache holds no
+kernel yet (`cep.fast.cache.kernel_cached`), `cep run` starts a helper process that
+reads a small made-up input of the rules' event types in the run's format (so numba
+compiles the reader and caches it: `python -m cep.fast.warmup`), while it compiles the
+kernel itself over made-up events; then it waits for the helper and reads the real
+input with the reader loaded from the cache. Whatever the made-up data leaves
+uncompiled is compiled when first used, as without the helper.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -30,6 +40,8 @@ _VALUES: dict[str, Any] = {
     "duration": 1_000,
 }
 _WAIT_S = 600  # the helper is waited for at most this long
+FORMATS = ("jsonl", "csv", "parquet", "arrow")
+_LOCK = "compiling.lock"
 
 
 def made_up_records(schemas: Mapping[str, Any], type_field: str, time_field: str) -> list[dict]:
@@ -141,5 +153,85 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _lock_path() -> Path | None:
+    from cep.jit import cache_folder
+
+    folder = cache_folder()
+    return None if folder is None else folder / _LOCK
+
+
+def compiling() -> bool:
+    """Whether a background compile is under way (its lock names a live process)."""
+    path = _lock_path()
+    if path is None:
+        return False
+    try:
+        pid = int(path.read_text() or 0)
+    except (OSError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False  # (it died without removing its lock)
+    except OSError:
+        pass  # (alive, but another user's)
+    return True
+
+
+def start_background_compile(
+    paths: list[str], rule_names: list[str] | None, fmt: str, type_field: str, time_field: str
+) -> bool:
+    """Start a detached process compiling the kernel and the readers of every format
+    (the run's format first) into numba's cache; False where none can run: caching is
+    off (each process would compile again), or one is already under way."""
+    if _lock_path() is None or compiling():
+        return False
+    job = {"paths": paths, "rules": rule_names, "format": fmt, "type_field": type_field,
+           "time_field": time_field, "background": True}  # fmt: skip
+    try:
+        subprocess.Popen(
+            [sys.executable, "-m", "cep.fast.warmup", json.dumps(job)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # (a Ctrl-C of the run leaves it compiling)
+        )
+    except OSError:
+        return False
+    return True
+
+
+def compile_in_background(job: dict[str, Any]) -> None:
+    """The background process's work, under the lock (another holding it: nothing)."""
+    path = _lock_path()
+    if path is None:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if compiling():
+            return
+        path.unlink(missing_ok=True)  # (a dead process's lock)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        from cep.api import load_rules
+        from cep.lang.checker import check_paths
+
+        checked = check_paths(job["paths"])
+        compile_kernel(load_rules(checked, job["rules"]), checked.schemas)
+        first = job["format"]
+        for fmt in (first, *(f for f in FORMATS if f != first)):
+            with contextlib.suppress(Exception):  # (a format that fails compiles when used)
+                compile_readers({**job, "format": fmt})
+    finally:
+        path.unlink(missing_ok=True)
+
+
 if __name__ == "__main__":
-    compile_readers(json.loads(sys.argv[1]))
+    JOB = json.loads(sys.argv[1])
+    if JOB.get("background"):
+        compile_in_background(JOB)
+    else:
+        compile_readers(JOB)
