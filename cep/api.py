@@ -25,13 +25,13 @@ from cep.engine import EngineName, EngineOptions, RuleChanges, Stats, open_engin
 from cep.engine.state import load
 from cep.io.sources import SourceEvent
 from cep.io.time import BadTime, in_window, parse_time
-from cep.io.validation import Validator
+from cep.io.validation import TOO_DEEP, Validator, too_deep_value
 from cep.lang.checker import CheckedProgram, check_paths, check_sources
 from cep.lang.regex import bad_data_patterns
 from cep.lang.values import parse_duration_option
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
 from cep.runtime.event import Event
-from cep.runtime.match import Match
+from cep.runtime.match import Match, raw_of
 
 
 class RuleError(Exception):
@@ -195,6 +195,8 @@ class Engine:
         if isinstance(event, Event):
             if not in_window(event.ts):  # (unvalidated, but never a poisoned watermark)
                 raise EventError(f"time out of range: {event.ts!r}")
+            if too_deep_value(raw_of(event)):
+                raise EventError(f"event {TOO_DEEP}")
             return event
         if isinstance(event, BaseModel):
             record = event.model_dump(mode="json")
@@ -203,6 +205,8 @@ class Engine:
             record = dict(event)
         else:
             raise EventError(f"an event is a dict or a pydantic model, not {event!r}")
+        if too_deep_value(record):  # (the record is level 1: `cep.io.validation.MAX_DEPTH`)
+            raise EventError(f"event {TOO_DEEP}")
         type_name = type or record.get(self.type_field)
         if not isinstance(type_name, str) or not type_name:
             raise EventError(f"event has no type (field {self.type_field!r}): {record!r}")

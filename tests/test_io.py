@@ -256,7 +256,7 @@ def test_jsonl_events_have_type_time_seq_and_line() -> None:
         ('{"type": "\\q"}', "bad json: a bad escape in a string at character 11"),
         ('{"type": "\\u12"}', "bad json: a bad escape in a string at character 12"),
         ('{"type": "A"} x', "bad json: more after the object at character 15"),
-        ("[" * 100_000, "bad json: nested too deep"),
+        ("[" * 100_000, "bad json: nested deeper than 64 levels"),
         ('{"type": "A", "ts": 1, "n": ' + "9" * 5000 + "}", "bad json: a number too long"),
         ('{"type": "A", "ts": NaN}', "bad json: NaN is not valid JSON"),
         ("[1, 2]", "not an object"),

@@ -313,7 +313,7 @@ def test_numbers_are_python_floats_or_left_alone(data: st.DataObject) -> None:
         '{"type":"T","v":{"a" 1}}',
         '{"type":"T","v":{1:1}}',
         '{"type":"T","v":[[1]}',
-        '{"type":"T","v":' + "[" * 65 + "]" * 65 + "}",
+        '{"type":"T","v":' + "[" * 64 + "]" * 64 + "}",  # 65 levels: deeper than MAX_DEPTH
         '{"type":"\\u0054","v":1}',
         '{"type":"T","v":NaN}',
         '{"type":"T","\\u0076":1}',
@@ -341,7 +341,7 @@ def test_other_keys_may_hold_anything() -> None:
     assert int(s.kinds[1, 0]) == jsonscan.INT and int(s.ints[1, 0]) == -12
     assert int(s.kinds[2, 0]) == jsonscan.NESTED
     assert int(s.ints[0, 0]) == 0  # the type key holds the first type name
-    deep = '{"type":"T","x":' + "[{}," * 63 + "1" + "]" * 63 + "}"
+    deep = '{"type":"T","x":' + "[{}," * 62 + "1" + "]" * 62 + "}"  # 64 levels
     assert _scan_one(deep, ["type", "v"]).good[0]
 
 

@@ -3,6 +3,12 @@ for the rest.
 
 A row is the record of its non-null cells (timestamps as epoch ms), treated as a JSON
 object would be; its text is that record as JSON, made when asked for (`RowTexts`).
+
+Nesting: a row is level 1 and each list, struct or map level of a column one more, as in
+its JSON text. Arrow IPC holds no type nested more than 63 levels (pyarrow refuses to
+write or read one) and Parquet fewer, so files never reach `MAX_DEPTH`; a batch whose
+column types could (made in memory) has its rows looked at, and a row nested deeper than
+`MAX_DEPTH` is rejected with the reason `nested deeper than 64 levels` (`TOO_DEEP`).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from cep.io.columns import (
 )
 from cep.io.sources import Reject, SourceEvent
 from cep.io.time import MAX_MS, window_mask
+from cep.io.validation import MAX_DEPTH, TOO_DEEP, too_deep_value
 from cep.jit import njit
 from cep.runtime.match import encode
 
@@ -235,6 +242,28 @@ def _join_cells(cells, cell_starts, cell_ends, keys, key_ends):  # type: ignore[
     return out[:q], starts, ends
 
 
+def _type_depth(kind: Any) -> int:
+    """The levels an Arrow type's values nest (a scalar: 0; a list of ints: 1; a map: 2,
+    as its values are lists of key-value pairs), looked at without recursion."""
+    deepest, todo = 0, [(kind, 0)]
+    while todo:
+        kind, depth = todo.pop()
+        children = [kind.field(i).type for i in range(kind.num_fields)]
+        if children:
+            todo.extend((child, depth + 1) for child in children)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _deep_text(record: dict[str, Any]) -> str:
+    """A reject's text of a row nested too deep: its record as JSON where the encoder
+    can write it."""
+    try:
+        return record_text(record)
+    except RecursionError:
+        return ""
+
+
 class ArrowReader(BatchReader):
     """Parquet and Arrow IPC record batches: vectorized checks, `RecordMaker` for the rest."""
 
@@ -277,6 +306,8 @@ class ArrowReader(BatchReader):
             if times is not None:
                 ts = times.values
             keep &= window_mask(ts)  # the row reader gives the reason (`time out of range`)
+        if any(_type_depth(kind) >= MAX_DEPTH for kind in batch.schema.types):
+            keep[:] = False  # every row's record looked at by the row reader
         for code, rows in rows_by_type(codes, keep):
             self._group(batch, index, code, rows, keep, parts)
         rows = np.arange(k, dtype=np.int64)  # an Arrow row's text is made from its row number
@@ -285,7 +316,10 @@ class ArrowReader(BatchReader):
         slow: list[SourceEvent | Reject] = []
         if demoted:  # (taking no rows still costs a pass over the columns)
             for i, record in zip(demoted, arrow_records(batch, demoted), strict=True):
-                slow.append(self.maker.make(record, first + i, record_text(record)))
+                if too_deep_value(record):
+                    slow.append(Reject(first + i, TOO_DEEP, _deep_text(record)))
+                else:
+                    slow.append(self.maker.make(record, first + i, record_text(record)))
         return self.assemble(
             fast, slow, k, row_texts=lambda starts, given: RowTexts(batch, starts, given)
         )

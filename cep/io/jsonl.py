@@ -30,6 +30,7 @@ from cep.io.validation import (
     AS_FLOAT,
     EPOCH_MS,
     FINITE,
+    MAX_DEPTH,
     RULES,
     SAME,
     TIME,
@@ -37,15 +38,16 @@ from cep.io.validation import (
     InvalidValue,
     checker,
     time_ms,
+    too_deep_text,
 )
 from cep.lang.types import Type
 
 if TYPE_CHECKING:
     from cep.lang.program import Schema
 
-_LONG_JSON = 256  # longer lines are checked for depth and huge ints before msgspec reads them
-_MAX_DEPTH = 128
+_LONG_JSON = 256  # longer lines are checked for huge ints before msgspec reads them
 _MAX_CLASSES = 1024
+_OTHERS = bytes(b for b in range(256) if b not in b"[{\n")  # what `deep_lines` deletes
 
 
 _FMAX = sys.float_info.max
@@ -114,6 +116,24 @@ def _decoded(declared: Type) -> tuple[Any, bool, set[str]]:
 
 #: the event time: read as a `time` field is
 _EVENT_TIME = _decoded(Type("time"))[0]
+
+
+def deep_lines(buf: Any, lines: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Among `lines` (ascending numbers of lines of `buf`, each ending with a newline),
+    those nested deeper than `MAX_DEPTH` (`too_deep_text` decides): the lines msgspec
+    must not read, as the row reader rejects them. A JSON line that deep holds that many
+    brackets of each kind, so only lines longer than twice it with more opening brackets
+    (counted for every line at once: all other bytes deleted) are looked at."""
+    long = lines[ends[lines] - starts[lines] > 2 * MAX_DEPTH]
+    if not len(long):
+        return long
+    kept = (buf if isinstance(buf, bytes | bytearray) else bytes(buf)).translate(None, _OTHERS)
+    newlines = np.flatnonzero(np.frombuffer(kept, np.uint8) == 10)
+    opening = np.diff(newlines, prepend=-1) - 1
+    suspects = long[opening[long] > MAX_DEPTH].tolist()
+    return np.array(
+        [i for i in suspects if too_deep_text(bytes(buf[starts[i] : ends[i]]))], np.int64
+    )
 
 
 class JsonlReader(BatchReader):
@@ -251,13 +271,11 @@ class JsonlReader(BatchReader):
         starts, ends, ok = braced_lines(block.buf, nl)
         length = ends - starts
         digits = sys.get_int_max_str_digits()
-        for i in np.flatnonzero(ok & (length > _LONG_JSON)).tolist():
-            # what Python's json refuses and msgspec may take: deep nesting, huge ints
-            line = bytes(block.buf[starts[i] : ends[i]])
-            if line.count(b"[") + line.count(b"{") > _MAX_DEPTH or (
-                digits and len(line) > digits and _digit_run(digits).search(line)
-            ):
-                ok[i] = False
+        if digits:
+            for i in np.flatnonzero(ok & (length > max(_LONG_JSON, digits))).tolist():
+                # what Python's json refuses and msgspec may take: huge ints
+                if _digit_run(digits).search(block.buf, int(starts[i]), int(ends[i])):
+                    ok[i] = False
         if block.forced:
             ok[list(block.forced)] = False
         ok[bad_utf8_lines(block, np.flatnonzero(ok))] = False
@@ -269,6 +287,11 @@ class JsonlReader(BatchReader):
         scanned = None
         if self.plan is not None and len(candidates):
             scanned, candidates = self.scan(self.plan, block, candidates, starts, ends)
+        if len(candidates):  # (the scanner's lines nest no deeper than `MAX_DEPTH`)
+            deep = deep_lines(block.buf, candidates, starts, ends)
+            if len(deep):
+                ok[deep] = False
+                candidates = np.setdiff1d(candidates, deep, assume_unique=True)
         if len(candidates):
             breaks = np.flatnonzero(np.diff(candidates) != 1) + 1
             bounds = np.concatenate(([0], breaks, [len(candidates)]))

@@ -9,7 +9,8 @@ Float literals that one correctly rounded operation does not give are read by Py
 
 A line the scanner is not sure of is marked not good, and read the usual way (msgspec,
 then the row reader): bad JSON (and NaN or Infinity, which Python's json reads), nesting
-deeper than 64 levels, a wanted key written with escapes or given twice, a type name
+deeper than the readers' limit (`cep.io.validation.MAX_DEPTH`: 64 levels, the line's object
+being the first), a wanted key written with escapes or given twice, a type name
 written with escapes. Whether a good line's tokens fit its event type's fields is decided
 as it is scanned (`cep.io.scanplan.ScanPlan` sets the checks: `Keys.check`): an integer
 of 19 or more digits, a float beyond float64, a nested value where a scalar is wanted,
@@ -40,7 +41,10 @@ FALSE = 6
 OTHER = 7  # an integer of 19 or more digits (or a float no float64 holds, once converted)
 DECIMAL = 8  # a float literal the scanner did not convert: its span, for Python's float()
 NESTED = 9  # an array or an object
-_MAX_NESTING = 64  # deeper values: the line is read the usual way
+#: the levels a value of the line's object may open: `MAX_DEPTH` less the object's own
+#: level (a literal, as numba freezes it into machine code; a test holds them equal).
+#: Deeper values: the line is read the usual way, which rejects it
+_MAX_NESTING = 63
 
 _TWO_53 = 2**53
 _POW10 = np.array([10.0**i for i in range(23)], np.float64)  # exact as float64

@@ -8,6 +8,9 @@ for every input, events + rejects + blank lines = lines (for CSV, + the header r
 Reasons for a reject:
 
 - `not UTF-8`: the line's bytes are not UTF-8 text;
+- `bad json: nested deeper than 64 levels`: the line nests arrays and objects deeper
+  than `cep.io.validation.MAX_DEPTH` (the event's object is level 1), decided on its
+  text before it is read as JSON (`too_deep_text`), JSON or not;
 - `bad json: MESSAGE`: the line is not JSON (NaN and Infinity are not JSON either);
 - `not an object`: the line is JSON, but not an object;
 - `bad csv: MESSAGE`: a CSV row that cannot be read, or has more or fewer cells than
@@ -32,7 +35,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from cep.io.time import BAD_TIME, MISSING_TIME, TIME_OUT_OF_RANGE, in_window
-from cep.io.validation import Validator, time_ms
+from cep.io.validation import TOO_DEEP, Validator, time_ms, too_deep_text
 from cep.lang.types import Type
 from cep.runtime.event import Event
 from cep.runtime.match import JSON_SPACE
@@ -124,6 +127,9 @@ def _no_constant(name: str) -> Any:
 #: Python's JSON decoder as the readers use it: NaN and Infinity refused
 JSON_DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
+#: the reject reason of a JSON line nested deeper than `MAX_DEPTH`
+DEEP_JSON = f"bad json: {TOO_DEEP}"
+
 #: the JSON decoder's complaints in the project's words (what a reject's reason says),
 #: by how they start
 _JSON_PROBLEMS = {
@@ -158,8 +164,8 @@ def json_reason(text: str) -> str:
         )
         where = "the end" if error.pos >= len(text) else f"character {error.pos + 1}"
         return f"bad json: {problem} at {where}"
-    except RecursionError:
-        return "bad json: nested too deep"
+    except RecursionError:  # (not reached: `json_line` refuses deep lines first)
+        return DEEP_JSON
     except _NotJson as error:
         return f"bad json: {error}"
     except ValueError:  # (an integer past `sys.get_int_max_str_digits()`)
@@ -230,6 +236,8 @@ def json_line(maker: RecordMaker, number: int, item: str | bytes) -> SourceEvent
         return None
     if not ok:
         return Reject(number, "not UTF-8", text)
+    if too_deep_text(text):
+        return Reject(number, DEEP_JSON, text)
     try:
         record = JSON_DECODER.decode(text)
     except (ValueError, RecursionError):
@@ -265,7 +273,8 @@ def convert_cell(cell: str, declared: Type | None) -> Any:
     """A CSV cell as a value of its declared type, when it reads as one.
 
     A cell that does not read as its type is returned as text, so that validation
-    rejects it with a clear reason. `list[T]` cells are JSON arrays; `bool` cells are
+    rejects it with a clear reason. `list[T]` cells are JSON arrays (one nested deeper
+    than `MAX_DEPTH`, the record being level 1, is not read); `bool` cells are
     `true` or `false` (any case); times are epoch milliseconds or ISO-8601 text.
     """
     kind = declared.kind if declared is not None else "dynamic"
@@ -275,6 +284,8 @@ def convert_cell(cell: str, declared: Type | None) -> Any:
         lowered = cell.lower()
         return {"true": True, "false": False}.get(lowered, cell)
     if kind == "list":
+        if too_deep_text(cell, level=2):  # (left as text: not a list, validation says)
+            return cell
         try:
             value = json.loads(cell, parse_constant=_no_constant)
         except (ValueError, RecursionError):

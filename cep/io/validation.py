@@ -22,15 +22,22 @@ does; any other value goes to the row reader, where `Validator` decides.
 
 Validation never changes the record it is given: `validate` returns a copy with the
 typed values (for matching) and leaves the original (for output) as it was read.
+
+Nesting is bounded for every reader alike (`MAX_DEPTH`): `too_deep_text` decides for a
+line's text, before it is read as JSON, `too_deep_value` for a record already made (an
+API event, a rule test's event, a Parquet or Arrow row).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from math import isfinite
 from typing import Any
+
+import numpy as np
 
 from cep.io.time import MAX_MS, MIN_MS, BadTime, parse_time
 from cep.lang.program import Schema
@@ -274,3 +281,78 @@ class Validator:
                     typed = dict(record)
                 typed[name] = converted
         return typed, None
+
+
+# ------------------------------------------------------------------------------ nesting
+
+#: the deepest nesting an event may have. The event's own object is level 1; each array
+#: or object inside opens one more level: `{"a": 1}` is 1 level deep, `{"a": [1]}` 2,
+#: `{"a": [{"b": []}]}` 4. Deeper input is rejected (`TOO_DEEP`) by every reader, on
+#: every engine; the limit stays far below Python's recursion limit, so that no code
+#: (Python's json, msgspec, the output's writers) recurses anywhere near it
+MAX_DEPTH = 64
+#: why an event nested deeper than `MAX_DEPTH` is refused (a JSON line's reject reason
+#: is `bad json: ` and this)
+TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
+
+#: a JSON string (an unclosed one runs to the end of the text), bytes or text
+_STRINGS = {
+    bytes: re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?', re.S),
+    str: re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.S),
+}
+_NOT_BRACKETS = {bytes: re.compile(rb"[^\[\]{}]+"), str: re.compile(r"[^\[\]{}]+")}
+
+
+def text_depth(text: str | bytes) -> int:
+    """How deep a JSON text nests: the most brackets open at once, outside strings.
+
+    Read left to right, `[` and `{` open a level, `]` and `}` close the innermost open
+    one (none when none is open); a `"` starts a string, which ends at the next `"` that
+    no backslash escapes (or at the end of the text), and whose brackets do not count.
+    Defined for any text, JSON or not.
+    """
+    if not isinstance(text, str | bytes):
+        text = bytes(text)
+    empty = type(text)()
+    kept = _NOT_BRACKETS[type(text)].sub(empty, _STRINGS[type(text)].sub(empty, text))
+    if not kept:
+        return 0
+    data = np.frombuffer(kept.encode("ascii") if isinstance(kept, str) else kept, np.uint8)
+    opened = np.concatenate(([0], np.cumsum(np.where((data == 91) | (data == 123), 1, -1))))
+    return int((opened - np.minimum.accumulate(opened)).max())
+
+
+def too_deep_text(text: str | bytes, level: int = 1) -> bool:
+    """Whether a JSON text whose value is at nesting level `level` (a line's object: 1, a
+    CSV cell's list: 2) nests deeper than `MAX_DEPTH` (`text_depth`): what decides, for
+    every reader of JSON text, before the text is read as JSON. A text with no more
+    opening brackets than the levels left, in strings or not, is not counted further."""
+    if not isinstance(text, str | bytes):
+        text = bytes(text)
+    if isinstance(text, str):
+        opening = text.count("[") + text.count("{")
+    else:
+        opening = text.count(b"[") + text.count(b"{")
+    room = MAX_DEPTH - level + 1
+    return opening > room and text_depth(text) > room
+
+
+def too_deep_value(value: Any, level: int = 1) -> bool:
+    """Whether a value at nesting level `level` (a record: 1) nests deeper than
+    `MAX_DEPTH`, counting lists, tuples and mappings as JSON counts arrays and objects
+    (without recursion: a value that holds itself is too deep)."""
+    todo = [(value, level)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return True
+        todo.extend(
+            (child, depth + 1) for child in children if isinstance(child, Mapping | list | tuple)
+        )
+    return False

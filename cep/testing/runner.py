@@ -22,7 +22,7 @@ from typing import Any
 from cep.compile.rule import CompiledRule, compile_rule
 from cep.engine import EngineOptions, InterpreterEngine
 from cep.io.time import parse_time
-from cep.io.validation import Validator
+from cep.io.validation import TOO_DEEP, Validator, too_deep_value
 from cep.lang import ast
 from cep.lang.checker import CheckedProgram
 from cep.lang.printer import format_expect
@@ -100,7 +100,11 @@ class TestRunner:
         consts = self.program.program.files[path].consts
         outcome = TestOutcome(path, test.rule, test.description, test.span.line, False)
         rule = self.rule(test.rule)
-        events = [self._event(literal, consts) for literal in test.given]
+        try:
+            events = [self._event(literal, consts) for literal in test.given]
+        except ValueError as error:  # an event the engines cannot take: the test fails
+            outcome.message = str(error)
+            return outcome
         delay = 0
         if test.allowed_delay is not None:
             delay = int(constant_value(test.allowed_delay, consts)[0])  # type: ignore[arg-type]
@@ -139,6 +143,8 @@ class TestRunner:
         for name, expr in literal.fields.fields:
             record[name] = constant_value(expr, consts)[0]
         record["ts"] = ts = test_time(record["ts"])
+        if too_deep_value(record):
+            raise ValueError(f"{literal.span.location}: invalid event: {TOO_DEEP}")
         typed, reason = self.validator.validate(literal.event_type, record)
         if typed is None:
             raise ValueError(f"{literal.span.location}: invalid event: {reason}")
