@@ -16,7 +16,8 @@ raises `EventError` (the command line writes it to the rejects file instead).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -24,7 +25,7 @@ from cep.compile.rule import CompiledRule, compile_rule
 from cep.engine import EngineName, EngineOptions, RuleChanges, Stats, open_engine
 from cep.engine.state import load
 from cep.io.sources import SourceEvent
-from cep.io.time import BadTime, in_window, parse_time
+from cep.io.time import TIME_UNITS, UNIT_NAMES, event_ms, in_window, parse_time
 from cep.io.validation import TOO_DEEP, Validator, too_deep_value
 from cep.lang.checker import CheckedProgram, check_paths, check_sources
 from cep.lang.regex import bad_data_patterns
@@ -40,6 +41,10 @@ class RuleError(Exception):
     def __init__(self, checked: CheckedProgram) -> None:
         self.diagnostics = checked.errors
         super().__init__(checked.render(checked.errors))
+
+
+#: the unit of an event's numeric time (`cep.io.time.TIME_UNITS`)
+TimeUnit = Literal["ms", "s", "us", "ns"]
 
 
 class EventError(ValueError):
@@ -100,6 +105,7 @@ class Engine:
         max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY,
         type_field: str = "type",
         time_field: str = "ts",
+        time_unit: TimeUnit = "ms",
         engine: EngineName = "interpreter",
         batch_size: int | None = None,
     ) -> None:
@@ -110,6 +116,9 @@ class Engine:
         self.validator = Validator(checked.schemas)
         self.type_field = type_field
         self.time_field = time_field
+        if time_unit not in TIME_UNITS:
+            raise ValueError(f"time_unit is one of {', '.join(TIME_UNITS)}, not {time_unit!r}")
+        self.time_unit = time_unit
         self.late: list[Event] = []
         options = EngineOptions(
             allowed_delay_ms=_milliseconds(allowed_delay),
@@ -129,6 +138,7 @@ class Engine:
         max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY,
         type_field: str = "type",
         time_field: str = "ts",
+        time_unit: TimeUnit = "ms",
         engine: EngineName = "interpreter",
         batch_size: int | None = None,
     ) -> Engine:
@@ -140,6 +150,7 @@ class Engine:
             max_runs_per_key=max_runs_per_key,
             type_field=type_field,
             time_field=time_field,
+            time_unit=time_unit,
             engine=engine,
             batch_size=batch_size,
         )
@@ -155,6 +166,7 @@ class Engine:
         max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY,
         type_field: str = "type",
         time_field: str = "ts",
+        time_unit: TimeUnit = "ms",
         engine: EngineName = "interpreter",
         batch_size: int | None = None,
     ) -> Engine:
@@ -167,6 +179,7 @@ class Engine:
             max_runs_per_key=max_runs_per_key,
             type_field=type_field,
             time_field=time_field,
+            time_unit=time_unit,
             engine=engine,
             batch_size=batch_size,
         )
@@ -212,10 +225,10 @@ class Engine:
             raise EventError(f"event has no type (field {self.type_field!r}): {record!r}")
         if self.time_field not in record or record[self.time_field] is None:
             raise EventError(f"event has no time (field {self.time_field!r}): {record!r}")
-        try:
-            ts = parse_time(record[self.time_field])
-        except BadTime as error:
-            raise EventError(f"bad time: {error}") from None
+        value = record[self.time_field]
+        ts = event_ms(value, self.time_unit)
+        if ts is None:
+            raise EventError(f"bad time: {value!r} is not a time in {UNIT_NAMES[self.time_unit]}")
         if not in_window(ts):
             raise EventError(f"time out of range: {record[self.time_field]!r}")
         typed, reason = self.validator.validate(type_name, record)
@@ -241,9 +254,9 @@ class Engine:
         if chunk:
             yield from self._engine.feed_events(chunk)
 
-    def advance_to(self, ts: int | str) -> list[Match]:
-        """Declare the input complete up to time `ts` (epoch ms or ISO-8601): windows
-        that close by then are closed."""
+    def advance_to(self, ts: int | str | datetime) -> list[Match]:
+        """Declare the input complete up to time `ts` (epoch ms, ISO-8601 text or a
+        `datetime`): windows that close by then are closed."""
         return list(self._engine.advance_to(parse_time(ts)))
 
     def finish(self, *, flush: bool = False) -> list[Match]:

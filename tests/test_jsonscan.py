@@ -236,7 +236,7 @@ def test_batches_without_columns_are_read_without_the_scanner(
     def refuse(*args: Any) -> None:
         raise AssertionError("the scanner read lines no column was wanted of")
 
-    monkeypatch.setattr(JsonlReader, "scan", staticmethod(refuse))
+    monkeypatch.setattr(JsonlReader, "scan", refuse)
     plain = list(
         read_jsonl_batches(
             io.BytesIO(data), validator=VALIDATOR, batch_size=64, default_type=default_type
@@ -270,7 +270,7 @@ def test_amounts_the_scanner_cannot_settle_alone(
         read.extend(rows.line.tolist())
         return rows, rest
 
-    monkeypatch.setattr(JsonlReader, "scan", staticmethod(scan))
+    monkeypatch.setattr(JsonlReader, "scan", scan)
     batches = read_jsonl_batches(io.BytesIO(data), fields=SCAN_FIELDS, validator=VALIDATOR)
     same(expected, batch_view(list(batches), SCAN_FIELDS))
     assert (4 in read) == scanned

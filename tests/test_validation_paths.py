@@ -141,11 +141,11 @@ def test_json_lines_paths_decide_alike(case: Any) -> None:
     with pytest.MonkeyPatch.context() as patch:  # msgspec and the row reader alone
         scan = JsonlReader.scan
 
-        def no_scan(*args: Any) -> Any:
-            rows, _ = scan(args[0], args[1], args[2][:0], *args[3:])
-            return rows, args[2]
+        def no_scan(reader: Any, plan: Any, block: Any, candidates: Any, *rest: Any) -> Any:
+            rows, _ = scan(reader, plan, block, candidates[:0], *rest)
+            return rows, candidates
 
-        patch.setattr(JsonlReader, "scan", staticmethod(no_scan))
+        patch.setattr(JsonlReader, "scan", no_scan)
         decoded = read_jsonl_batches(io.BytesIO(data), fields=fields, validator=validator)
         same(expected, batch_view(decoded, fields))
 

@@ -25,6 +25,7 @@ from cep.engine import (
 from cep.engine.state import load as load_state
 from cep.io.rejects import RejectsWriter, late_reject
 from cep.io.sources import Reject, SourceError, guess_format, open_source
+from cep.io.time import TIME_UNITS
 from cep.io.validation import Validator
 from cep.lang.checker import check_paths
 from cep.lang.program import RulePathError
@@ -35,7 +36,7 @@ from cep.runtime.trace import RunTracer
 from cep.service import positions
 from cep.service.checkpoint import Checkpoint, CheckpointError, path_in
 from cep.service.feed import Feed
-from cep.service.hints import data_paths, input_hints
+from cep.service.hints import TimeUnitCheck, data_paths, input_hints
 from cep.service.host import DEFAULT_EVERY, Checkpointer, Every, Progress, open_checkpoint
 from cep.service.meter import ProgressMeter
 from cep.service.promote import Promoter, chain
@@ -79,6 +80,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--type", metavar="NAME", help="event type of lines that have none")
     run.add_argument("--type-field", default="type", metavar="FIELD", help="default: type")
     run.add_argument("--time-field", default="ts", metavar="FIELD", help="default: ts")
+    run.add_argument(
+        "--time-unit",
+        choices=tuple(TIME_UNITS),
+        default="ms",
+        help="the unit of numeric event times since the epoch (default: ms; ISO-8601 "
+        "text carries its own)",
+    )
     run.add_argument(
         "--max-runs-per-key",
         type=int,
@@ -225,9 +233,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             last_records=progress.records,
         )  # fmt: skip
     schemas = [checked.schemas]  # (the latest rules' schemas, with --watch)
+    times = TimeUnitCheck(args.time_unit, args.quiet)
     feed = Feed(
         engine, lambda current: _batches(args, fmt, current.fields(), schemas[0],
-                                         current.prepare, progress, every.events),
+                                         current.prepare, progress, every.events, times),
         rejects, lates, progress, keeper, args.input, args.flush,
         at_end=lambda: [tracer.finish(matcher) for tracer, matcher in tracers],
     )  # fmt: skip
@@ -314,6 +323,7 @@ def _fixed(args: argparse.Namespace) -> dict[str, Any]:
         "type": args.type,
         "type_field": args.type_field,
         "time_field": args.time_field,
+        "time_unit": args.time_unit,
         "output": args.output,
         "rejects": args.rejects,
     }
@@ -504,11 +514,13 @@ def _batches(
     prepare: Callable[[Any], None] | None = None,
     start: Progress | None = None,
     every: int | None = None,
+    times: Callable[[Iterator[Any]], Iterator[Any]] = iter,
 ) -> Iterator[Iterator[Any]]:
     """Batches of columns of the input (cep.io.columnar), for the fast path; Parquet and
     Arrow batches are read on a thread, which also calls `prepare` on them. A resumed
     run reads a file on from `start`'s position; checkpoints every `every` records
-    make batches no larger (at least 1,024 records)."""
+    make batches no larger (at least 1,024 records). `times` looks at the batches
+    (`TimeUnitCheck`)."""
     from cep.io import columnar
 
     stdin = args.input == "-"
@@ -523,6 +535,7 @@ def _batches(
         "fields": fields,
         "type_field": args.type_field,
         "time_field": args.time_field,
+        "time_unit": args.time_unit,
         "default_type": args.type,
         "validator": Validator(schemas),
         **sizes,
@@ -538,7 +551,7 @@ def _batches(
             source = getattr(sys.stdin, "buffer", sys.stdin)
         elif not os.path.exists(args.input):
             raise SourceError(f"cannot read {args.input}: No such file or directory")
-        yield reader(source, **options, prepare=prepare)
+        yield times(reader(source, **options, prepare=prepare))
         return
     offset = start.offset if start is not None and not stdin else None
     if offset is not None or line > 1:
@@ -549,7 +562,7 @@ def _batches(
     with open_source(args.input, fmt) as stream:
         if offset:
             stream.seek(offset)
-        yield read(stream, **options)
+        yield times(read(stream, **options))
 
 
 def _open_output(path: str, saved: Checkpoint | None) -> TextIO | IO[str]:

@@ -31,7 +31,7 @@ from cep.io.columns import (
     validated,
 )
 from cep.io.sources import Reject, SourceEvent
-from cep.io.time import MAX_MS, window_mask
+from cep.io.time import MAX_MS, MIN_MS, TIME_UNITS, ints_to_ms, window_mask
 from cep.io.validation import MAX_DEPTH, TOO_DEEP, too_deep_value
 from cep.jit import njit
 from cep.runtime.match import encode
@@ -117,6 +117,20 @@ def arrow_record_of(kept: str | dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ columns
+
+
+def _in_unit(typed: Typed, unit: str) -> Typed:
+    """Numeric event times read in `unit` (`--time-unit`), as epoch ms (floored); other
+    values as they are (the row reader gives their reason)."""
+    if typed.kind == "int":
+        return Typed("int", ints_to_ms(typed.values, unit), typed.mask)
+    if typed.kind != "float":
+        return typed
+    multiply, divide = TIME_UNITS[unit]
+    scaled = typed.values * (multiply / divide)
+    fits = np.isfinite(scaled) & (np.abs(scaled) < 2.0**62)
+    ms = np.floor(np.where(fits, scaled, 0.0)).astype(np.int64)
+    return Typed("int", np.where(fits, ms, MIN_MS), typed.mask)
 
 
 def arrow_values(column: Any) -> Typed:
@@ -299,8 +313,11 @@ class ArrowReader(BatchReader):
         if self.time_field not in index:
             keep[:] = False
         else:
-            typed = arrow_values(batch.column(index[self.time_field]))
+            column = batch.column(index[self.time_field])
+            typed = arrow_values(column)
             keep &= typed.mask
+            if self.time_unit != "ms" and not load_pyarrow().types.is_timestamp(column.type):
+                typed = _in_unit(typed, self.time_unit)
             ok, times = validated(typed, "time")  # (the event time: read as a time field)
             keep &= ok
             if times is not None:

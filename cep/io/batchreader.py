@@ -33,6 +33,7 @@ class BatchReader:
         time_field: str,
         default_type: str | None,
         validator: Validator | None,
+        time_unit: str = "ms",
     ) -> None:
         items = fields.items() if isinstance(fields, Mapping) else fields
         self.fields = [
@@ -42,7 +43,8 @@ class BatchReader:
         self.time_field = time_field
         self.default_type = default_type or None
         self.validator = validator
-        self.maker = RecordMaker(type_field, time_field, default_type, validator)
+        self.time_unit = time_unit  # (of a numeric event time: `cep.io.time.TIME_UNITS`)
+        self.maker = RecordMaker(type_field, time_field, default_type, validator, time_unit)
         self.types = Dictionary()
         self.dictionaries = {name: Dictionary() for name, kind in self.fields if kind == "str"}
 

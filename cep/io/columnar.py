@@ -66,6 +66,7 @@ def read_jsonl_batches(
     fields: Mapping[str, Type | str] | Iterable[tuple[str, Type | str]] = (),
     type_field: str = "type",
     time_field: str = "ts",
+    time_unit: str = "ms",
     default_type: str | None = None,
     validator: Validator | None = None,
     batch_size: int = BATCH_SIZE,
@@ -84,7 +85,7 @@ def read_jsonl_batches(
     `start` resumes a read: a path is read from that byte offset, lines numbered from
     that line; each batch's `position` says where the input stands after it.
     """
-    reader = JsonlReader(fields, type_field, time_field, default_type, validator)
+    reader = JsonlReader(fields, type_field, time_field, default_type, validator, time_unit)
 
     def batches() -> Iterator[Batch]:
         with _opened(source, start[0]) as opened:
@@ -118,6 +119,7 @@ def read_csv_batches(
     fields: Mapping[str, Type | str] | Iterable[tuple[str, Type | str]] = (),
     type_field: str = "type",
     time_field: str = "ts",
+    time_unit: str = "ms",
     default_type: str | None = None,
     validator: Validator | None = None,
     batch_size: int = BATCH_SIZE,
@@ -131,7 +133,7 @@ def read_csv_batches(
     `batch_size` lines so that a record never straddles two batches. Otherwise as
     `read_jsonl_batches` (a file read ahead too); a resumed read (`start`) past the
     header row is given the `header`."""
-    reader = CsvReader(fields, type_field, time_field, default_type, validator)
+    reader = CsvReader(fields, type_field, time_field, default_type, validator, time_unit)
     if header is not None:
         reader.use_header(header)
 
@@ -154,6 +156,7 @@ def read_parquet_batches(
     fields: Mapping[str, Type | str] | Iterable[tuple[str, Type | str]] = (),
     type_field: str = "type",
     time_field: str = "ts",
+    time_unit: str = "ms",
     default_type: str | None = None,
     validator: Validator | None = None,
     batch_size: int = ARROW_BATCH_SIZE,
@@ -169,7 +172,7 @@ def read_parquet_batches(
     numbers rows from `first` (a stream resumed with what arrives); a batch's
     `position` is `(None, the next row number)`."""
     pa = load_pyarrow()
-    reader = ArrowReader(fields, type_field, time_field, default_type, validator)
+    reader = ArrowReader(fields, type_field, time_field, default_type, validator, time_unit)
     try:
         schema = pa.parquet.ParquetFile(source).schema_arrow
         strings = [f.name for f in schema if pa.types.is_string(f.type)]
@@ -222,6 +225,7 @@ def read_arrow_batches(
     fields: Mapping[str, Type | str] | Iterable[tuple[str, Type | str]] = (),
     type_field: str = "type",
     time_field: str = "ts",
+    time_unit: str = "ms",
     default_type: str | None = None,
     validator: Validator | None = None,
     batch_size: int = ARROW_BATCH_SIZE,
@@ -233,7 +237,7 @@ def read_arrow_batches(
     together on a thread one ahead of the caller (`read_ahead`), `prepare` called there
     and `skip`, `first` and `position` as for `read_parquet_batches`."""
     pa = load_pyarrow()
-    reader = ArrowReader(fields, type_field, time_field, default_type, validator)
+    reader = ArrowReader(fields, type_field, time_field, default_type, validator, time_unit)
     with _opened(source) as opened:
         try:
             record_batches: Iterable[Any]

@@ -39,8 +39,7 @@ from cep.io.sources import (
     infer_cell,
     line_text,
 )
-from cep.io.time import window_mask
-from cep.io.validation import time_ms
+from cep.io.time import event_ms, ints_to_ms, window_mask
 
 _MAX_CSV = 100_000  # longer lines take csv.reader (its field size limit)
 #: the most lines one CSV record may span (a quoted cell holding line breaks); a record
@@ -503,10 +502,10 @@ class CsvReader(BatchReader):
         else:
             reader = _CellReader(time_cells)
             ok, values = reader.ints()
-            ts[ok] = values[ok]
+            ts[ok] = ints_to_ms(values[ok], self.time_unit)
             keep &= reader.present
             for i in np.flatnonzero(reader.present & ~ok).tolist():
-                ms = time_ms(infer_cell(time_cells[i].as_py()))
+                ms = event_ms(infer_cell(time_cells[i].as_py()), self.time_unit)
                 if ms is None:
                     keep[i] = False
                 else:

@@ -25,7 +25,7 @@ from cep.io.lines import Block, bad_utf8_lines
 from cep.io.newlines import braced_lines
 from cep.io.scanplan import COLUMN_TYPES, ClassPlan, ScanPlan, field_mask
 from cep.io.sources import Reject, SourceEvent, json_line
-from cep.io.time import MAX_MS, MIN_MS, window_mask
+from cep.io.time import MAX_MS, MIN_MS, event_ms, ints_to_ms, window_mask
 from cep.io.validation import (
     AS_FLOAT,
     EPOCH_MS,
@@ -37,7 +37,6 @@ from cep.io.validation import (
     Action,
     InvalidValue,
     checker,
-    time_ms,
     too_deep_text,
 )
 from cep.lang.types import Type
@@ -312,13 +311,19 @@ class JsonlReader(BatchReader):
             fast = scanned if fast is None else scanned.merge(fast)
         return self.assemble(fast, slow, n, buf=block.buf)
 
-    @staticmethod
     def scan(
-        plan: ScanPlan, block: Block, candidates: np.ndarray, starts: np.ndarray, ends: np.ndarray
+        self,
+        plan: ScanPlan,
+        block: Block,
+        candidates: np.ndarray,
+        starts: np.ndarray,
+        ends: np.ndarray,
     ) -> tuple[FastRows, np.ndarray]:
         """The candidate lines the scanner reads, as fast rows, and the others (one of
         the three ways a line is read: `scan`, `decode_run` with msgspec, `by_row_reader`)."""
         read, ts, codes, columns = plan.read(block.buf, starts[candidates], ends[candidates])
+        if self.time_unit != "ms":
+            ts = ints_to_ms(ts, self.time_unit)
         lines = candidates[read]
         parts = {name: ColumnPart(values, valid) for name, (values, valid) in columns.items()}
         rows = FastRows(lines + block.first, ts, codes, parts, starts[lines], ends[lines])
@@ -460,11 +465,13 @@ class JsonlReader(BatchReader):
         if ts.dtype != np.int64:
             ts = np.zeros(m, np.int64)
             for i, value in enumerate(times):
-                ms = time_ms(value)
+                ms = event_ms(value, self.time_unit)
                 if ms is None:
                     keep[i] = False
                 else:
                     ts[i] = ms
+        elif self.time_unit != "ms":
+            ts = ints_to_ms(ts, self.time_unit)
 
         if m and codes.min() == codes.max():
             present = [structs[0].__class__]

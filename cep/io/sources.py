@@ -34,8 +34,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
-from cep.io.time import BAD_TIME, MISSING_TIME, TIME_OUT_OF_RANGE, in_window
-from cep.io.validation import TOO_DEEP, Validator, time_ms, too_deep_text
+from cep.io.time import BAD_TIME, MISSING_TIME, TIME_OUT_OF_RANGE, event_ms, in_window
+from cep.io.validation import TOO_DEEP, Validator, too_deep_text
 from cep.lang.types import Type
 from cep.runtime.event import Event
 from cep.runtime.match import JSON_SPACE
@@ -191,11 +191,13 @@ class RecordMaker:
         time_field: str,
         default_type: str | None,
         validator: Validator | None,
+        time_unit: str = "ms",
     ) -> None:
         self.type_field = type_field
         self.time_field = time_field
         self.default_type = default_type
         self.validator = validator
+        self.time_unit = time_unit
         self.seq = 0
 
     def make(self, record: dict[str, Any], line: int, text: str) -> SourceEvent | Reject:
@@ -209,7 +211,7 @@ class RecordMaker:
         value = record.get(self.time_field)
         if value is None:
             return Reject(line, MISSING_TIME, text)
-        ts = time_ms(value)
+        ts = event_ms(value, self.time_unit)
         if ts is None:
             return Reject(line, BAD_TIME, text)
         if not in_window(ts):

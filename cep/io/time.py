@@ -2,8 +2,14 @@
 
 An integer is milliseconds since the Unix epoch (a float with no fraction is taken as
 one); a string is an ISO-8601 timestamp as `datetime.fromisoformat` reads it, with no
-zone meaning UTC and `Z` accepted. Booleans, other floats, out-of-range numbers and
-anything else are not times. Times must fit a signed 64-bit integer.
+zone meaning UTC and `Z` accepted; from Python, a `datetime` (naive meaning UTC).
+Booleans, other floats, out-of-range numbers and anything else are not times. Times must
+fit a signed 64-bit integer.
+
+An event's own time may be given in another unit (`--time-unit`, `TIME_UNITS`): a number
+is then read in seconds, microseconds or nanoseconds since the epoch and floored to the
+millisecond (`event_ms`, `ints_to_ms`); with seconds a float may have a fraction. Text
+and `datetime`s carry their own unit. Declared `time` fields are always milliseconds.
 
 An event's own time must also fall in a plausible window, `TIME_WINDOW` (from
 1970-01-01 up to, not including, 2200-01-01 UTC): a single event stamped at the end of
@@ -14,7 +20,9 @@ whose time lies outside with reason `time out of range` (`TIME_OUT_OF_RANGE`);
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -51,6 +59,8 @@ def parse_time(value: object) -> int:
     """`value` as epoch milliseconds; raises `BadTime` when it is not a time."""
     if isinstance(value, bool):
         raise BadTime(f"not a time: {value!r}")
+    if isinstance(value, datetime):
+        return datetime_ms(value)
     if isinstance(value, int):
         ms = value
     elif isinstance(value, float):
@@ -66,12 +76,52 @@ def parse_time(value: object) -> int:
     return ms
 
 
+#: `--time-unit`: each unit an event's numeric time may be in, as (multiply, divide) to
+#: make milliseconds
+TIME_UNITS = {"ms": (1, 1), "s": (1000, 1), "us": (1, 1000), "ns": (1, 1_000_000)}
+UNIT_NAMES = {"ms": "milliseconds", "s": "seconds", "us": "microseconds", "ns": "nanoseconds"}
+
+
+def event_ms(value: Any, unit: str = "ms") -> int | None:
+    """An event's time read as `unit` where it is a number (`TIME_UNITS`; floored to the
+    millisecond, and with `ms` a float must be whole), as `parse_time` reads it
+    otherwise; None where it is not a time."""
+    if unit == "ms" or isinstance(value, bool) or not isinstance(value, int | float):
+        try:
+            return parse_time(value)
+        except BadTime:
+            return None
+    multiply, divide = TIME_UNITS[unit]
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        ms = math.floor(value * multiply / divide)
+    else:
+        ms = value * multiply // divide
+    return ms if MIN_MS <= ms <= MAX_MS else None
+
+
+def ints_to_ms(ts: np.ndarray, unit: str) -> np.ndarray:
+    """Integer event times read in `unit`, as epoch ms (floored); those that do not fit
+    in int64 as `MIN_MS`, outside `TIME_WINDOW` (so rejected as out of range)."""
+    multiply, divide = TIME_UNITS[unit]
+    if multiply > 1:
+        fits = (ts > MIN_MS // multiply) & (ts < MAX_MS // multiply)
+        return np.where(fits, ts * multiply, MIN_MS)  # type: ignore[no-any-return]
+    return ts // divide if divide > 1 else ts  # type: ignore[no-any-return]
+
+
+def datetime_ms(moment: datetime) -> int:
+    """A `datetime` as epoch milliseconds (naive: UTC; a fraction of a ms floored)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _ONE_MS
+
+
 def parse_iso(text: str) -> int:
     """An ISO-8601 timestamp as epoch milliseconds (no zone means UTC; sub-ms is floored)."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as error:
         raise BadTime(f"not an ISO-8601 time: {text!r}") from error
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // _ONE_MS
+    return datetime_ms(moment)

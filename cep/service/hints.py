@@ -4,8 +4,16 @@ silence."""
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cep.io.time import UNIT_NAMES
 
 _DATA_SUFFIXES = (".jsonl", ".ndjson", ".json", ".csv", ".parquet", ".arrow", ".feather",
                   ".ipc", ".gz", ".zst")  # fmt: skip
@@ -18,10 +26,10 @@ _HINTS = {
     "none, --type-field FIELD names the field that holds it (default: type)",
     "missing time": "records need a time: --time-field FIELD names the field that holds it "
     "(default: ts)",
-    "bad time": "times are read as epoch milliseconds or ISO-8601 text; "
-    "--time-field FIELD names the field that holds the time",
-    "time out of range": "times are read as epoch milliseconds (years 1970-2200); "
-    "times in microseconds or nanoseconds are out of that range",
+    "bad time": "times are read as epoch numbers (--time-unit ms|s|us|ns) or ISO-8601 "
+    "text; --time-field FIELD names the field that holds the time",
+    "time out of range": "times must fall in the years 1970-2199 as read: --time-unit "
+    "ms|s|us|ns says which unit numeric times are in (default: ms)",
     "not UTF-8": "the input is not UTF-8 text: a compressed file, or binary data?",
     "bad json": "the input is not JSON lines: --format csv|parquet|arrow reads other formats",
 }
@@ -63,3 +71,43 @@ def input_hints(records: int, rejected: Counter[str], fmt: str) -> list[str]:
         if hint:
             lines.append(f"hint: {count} of {records} records rejected ({kind}): {hint}")
     return lines
+
+
+#: event times (epoch ms) from here up to `_AS_MS_END` are in the first days of 1970 to
+#: early 1973 as milliseconds: times in seconds of any recent year read as milliseconds
+_AS_MS_START, _AS_MS_END = 10**8, 10**11
+
+
+class TimeUnitCheck:
+    """The first event times read, looked at once: times that look like another unit than
+    `--time-unit` says (seconds read as milliseconds land in January 1970) get one
+    warning on standard error naming `--time-unit`."""
+
+    def __init__(self, unit: str, quiet: bool) -> None:
+        self.unit, self.quiet = unit, quiet
+        self.done = quiet
+
+    def __call__(self, batches: Iterable[Any]) -> Iterator[Any]:
+        for batch in batches:
+            if not self.done and len(batch):
+                self.done = True
+                warning = unit_warning(batch.ts, self.unit)
+                if warning:
+                    print(warning, file=sys.stderr, flush=True)
+            yield batch
+
+
+def unit_warning(ts: np.ndarray, unit: str) -> str | None:
+    """A warning when most of these event times (epoch ms) fall in 1970-1973, where no
+    feed's times are, but seconds (or, read as us or ns, milliseconds) read too small do."""
+    middle = int(np.median(ts))
+    if not _AS_MS_START <= middle < _AS_MS_END:
+        return None
+    when = datetime.fromtimestamp(middle / 1000, UTC).strftime("%Y-%m-%d")
+    larger = {"ms": "s", "us": "ms", "ns": "us"}.get(unit)
+    if larger is None:
+        return None
+    return (
+        f"cep run: warning: the event times read fall around {when} as {UNIT_NAMES[unit]}: "
+        f"if they are in {UNIT_NAMES[larger]}, give --time-unit {larger}"
+    )
