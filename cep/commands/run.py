@@ -23,6 +23,7 @@ from cep.engine import (
     resume_engine,
 )
 from cep.engine.state import load as load_state
+from cep.io.compressed import codec_of, plain_name
 from cep.io.rejects import RejectsWriter, late_reject
 from cep.io.sources import Reject, SourceError, guess_format, open_source
 from cep.io.time import TIME_UNITS
@@ -497,7 +498,7 @@ def _compile_first(args: argparse.Namespace, fmt: str, rules: list, schemas: Any
 
 
 def _guess_format(path: str) -> str:
-    lower = path.lower()
+    lower = plain_name(path).lower()
     if lower.endswith(".parquet"):
         return "parquet"
     if lower.endswith((".arrow", ".arrows", ".feather", ".ipc")):
@@ -551,6 +552,9 @@ def _batches(
             source = getattr(sys.stdin, "buffer", sys.stdin)
         elif not os.path.exists(args.input):
             raise SourceError(f"cannot read {args.input}: No such file or directory")
+        elif codec_of(args.input):
+            raise SourceError(f"cannot read {args.input}: {fmt} files are not read compressed "
+                              f"(their columns are compressed inside the file)")  # fmt: skip
         yield times(reader(source, **options, prepare=prepare))
         return
     offset = start.offset if start is not None and not stdin else None
@@ -559,9 +563,7 @@ def _batches(
         if fmt == "csv" and not stdin and line > 1:
             options["header"] = positions.csv_header(args.input)
     read = columnar.read_csv_batches if fmt == "csv" else columnar.read_jsonl_batches
-    with open_source(args.input, fmt) as stream:
-        if offset:
-            stream.seek(offset)
+    with open_source(args.input, fmt, offset or 0) as stream:
         yield times(read(stream, **options))
 
 

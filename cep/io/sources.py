@@ -32,7 +32,7 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 from cep.io.time import BAD_TIME, MISSING_TIME, TIME_OUT_OF_RANGE, event_ms, in_window
 from cep.io.validation import TOO_DEEP, Validator, too_deep_text
@@ -333,25 +333,39 @@ def csv_record(header: list[str], row: list[str], maker: RecordMaker) -> dict[st
 
 
 def guess_format(path: str) -> str:
-    """The format a path's name suggests: `csv` for `*.csv`, else `jsonl`."""
-    return "csv" if path.lower().endswith(".csv") else "jsonl"
+    """The format a path's name suggests: `csv` for `*.csv` (`*.csv.gz`, ...), else
+    `jsonl`."""
+    from cep.io.compressed import plain_name
+
+    return "csv" if plain_name(path).lower().endswith(".csv") else "jsonl"
 
 
 @contextmanager
-def open_source(path: str, format: str) -> Iterator[IO[bytes] | IO[str]]:
-    """Open `path` (`-` for standard input) to read as `format`; a file is closed after.
+def open_source(path: str, format: str, offset: int = 0) -> Iterator[Any]:
+    """Open `path` (`-` for standard input) to read as `format` from byte `offset`; a
+    file is closed after; `.gz` and `.zst` files are read decompressed
+    (`cep.io.compressed`, offsets then count decompressed bytes).
 
     Raises `SourceError` for a format this module cannot read or a file that cannot be
     opened.
     """
+    from cep.io.compressed import Decompressed, codec_of
+
     if format not in FORMATS:
         raise SourceError(f"cannot read {format!r} input (formats: {', '.join(FORMATS)})")
     if path == "-":
         yield getattr(sys.stdin, "buffer", sys.stdin)
+        return
+    codec = codec_of(path)
+    if codec is not None:
+        with Decompressed(path, codec, offset) as decompressed:
+            yield decompressed
         return
     try:
         stream = open(path, "rb")  # noqa: SIM115 - closed below, once the caller is done
     except OSError as error:
         raise SourceError(f"cannot read {path}: {error.strerror or error}") from error
     with stream:
+        if offset:
+            stream.seek(offset)
         yield stream
