@@ -68,7 +68,7 @@ def test_rules_option_selects_rules() -> None:
 
 def test_warnings_are_available_without_failing() -> None:
     """A rule without `within` loads; its warning is in `engine.warnings`."""
-    engine = Engine.from_string("rule r { pattern a = A -> b = B }\n")
+    engine = Engine.from_string("event A { x: int }\nrule r { pattern a = A -> b = A }\n")
     assert len(engine.warnings) == 1
     assert "within" in engine.warnings[0]
 

@@ -382,21 +382,55 @@ def test_lint_unused_variable_only_with_explicit_emit():
     )
 
 
-def test_lint_unknown_event_type_close_to_a_schema():
+def test_a_misspelt_event_type_is_an_error():
+    """A pattern's type a letter or two away from a declared schema would never match."""
     assert only("""\
         rule r { pattern a = Paymnt within 1m }
-        """)[3] == (
-        "no schema is declared for event type `Paymnt`; its fields are typed from the data"
+        """) == (
+        "error",
+        4,
+        18,
+        "no event type `Paymnt` is declared, but `Payment` is: this term would never match",
     )
+    assert notes_of("rule r { pattern a = Paymetn within 1m }") == ["help: did you mean `Payment`?"]
+
+
+def test_an_undeclared_event_type_far_from_every_schema_is_a_warning():
+    """`Signout` is not `Logout` misspelt: no schema anywhere is only a warning."""
+    assert diagnostics("""\
+        event Logout { user: str }
+        rule r { pattern a = Signout[user == "u"] -> b = Logout within 1m }
+        """) == [
+        (
+            "warning",
+            5,
+            18,
+            "no schema is declared for event type `Signout` in any loaded file; "
+            "its events' fields are typed from the data, unchecked",
+        )
+    ]
+
+
+def test_edit_distance_counts_swaps_as_one():
+    from cep.lang.diagnostics import edit_distance, misspelling_of
+
+    assert edit_distance("AddToCrat", "AddToCart") == 1
+    assert edit_distance("Login", "Logout") == 3
+    assert misspelling_of("AddToCrat", ["AddToCart", "Checkout"]) == "AddToCart"
+    assert misspelling_of("Order", ["Orders"]) == "Orders"
+    assert misspelling_of("Login", ["Logout"]) is None
+    assert misspelling_of("Orderr", ["Order", "Orders"]) == "Order"  # (the nearest first)
+    assert misspelling_of("F", ["E"]) is None  # (too short to tell)
 
 
 def test_event_type_without_schema_is_dynamic():
-    assert (
-        diagnostics("""\
+    """No schema: fields typed from the data, any field allowed; one warning per term."""
+    found = diagnostics("""\
         rule r { pattern a = Heartbeat[anything > 3] -> b = Heartbeat[f == a.other] within 1m }
         """)
-        == []
-    )
+    assert [(severity, message.split(";")[0]) for severity, _, _, message in found] == [
+        ("warning", "no schema is declared for event type `Heartbeat` in any loaded file")
+    ] * 2
 
 
 # ---------------------------------------------------------------------------- schemas and files

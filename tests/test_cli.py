@@ -68,7 +68,7 @@ def test_errors_exit_1_and_are_rendered_with_a_caret(tmp_path, capsys):
 
 
 def test_warnings_alone_exit_0(tmp_path, capsys):
-    (tmp_path / "w.cep").write_text("rule r { pattern a = A -> b = B }\n")
+    (tmp_path / "w.cep").write_text("event A { x: int }\nrule r { pattern a = A -> b = A }\n")
     code, out, _ = run(capsys, "check", str(tmp_path / "w.cep"))
     assert code == 0
     assert out.splitlines()[-1] == "checked 1 file: 1 rule, 0 tests, 0 errors, 1 warning"

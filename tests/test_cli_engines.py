@@ -107,4 +107,4 @@ def test_the_example_payments_run_alike_on_every_engine(
     output, _, err = _same_on_every_engine(Path("rules/payments.cep"), feed, tmp_path, extra,
                                            capsys, [])  # fmt: skip
     assert output.count("\n") == 25
-    assert "read 9305 records: 9305 events matched" in err
+    assert "read 9305 records: 9305 events accepted" in err

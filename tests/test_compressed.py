@@ -52,7 +52,7 @@ def test_compressed_input_reads_as_the_plain_file(
     expected = _run(capsys, plain, "--engine", engine)
     got = _run(capsys, packed, "--engine", engine)  # (the format from the name before .gz)
     assert got == expected
-    assert got[0] == 0 and "read 9305 records: 9305 events matched, 0 rejected" in got[2]
+    assert got[0] == 0 and "read 9305 records: 9305 events accepted, 0 rejected" in got[2]
 
 
 def test_a_damaged_file_stops_the_run_with_one_line(tmp_path: Path, capsys) -> None:

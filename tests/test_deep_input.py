@@ -81,7 +81,7 @@ def _lines() -> tuple[list[str], list[int]]:
 
 LINES, DEEP = _lines()
 ACCEPTED = [i + 1 for i in range(len(LINES)) if i + 1 not in DEEP]
-_SUMMARY = re.compile(r"read (\d+) records: (\d+) events matched, (\d+) rejected")
+_SUMMARY = re.compile(r"read (\d+) records: (\d+) events accepted, (\d+) rejected")
 
 
 def _env() -> dict[str, str]:

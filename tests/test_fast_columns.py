@@ -511,7 +511,7 @@ def test_parquet_input_on_both_engines(tmp_path, capsys) -> None:
     outputs = _both_engines(path, tmp_path, capsys)
     assert outputs[0] == outputs[1]
     assert len(outputs[0][0]) == 8
-    assert "read 9305 records: 9305 events matched, 0 rejected" in outputs[0][1]
+    assert "read 9305 records: 9305 events accepted, 0 rejected" in outputs[0][1]
 
 
 def test_parquet_cells_of_any_type_are_written_as_the_interpreter_writes_them(

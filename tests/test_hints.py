@@ -75,3 +75,39 @@ def test_events_given_as_rules_are_told_to_use_input(tmp_path: Path, capsys, nam
     err = capsys.readouterr().err
     assert code == 1
     assert f"hint: {data} looks like events, not rules: give it as --input {data}" in err
+
+
+CART = """\
+event AddToCart { user: str }
+event Checkout { user: str }
+rule abandoned { partition by user  pattern a = AddToCart -> not Checkout  within 1m }
+rule bought { partition by user  pattern a = AddToCart -> b = Checkout  within 1m }
+"""
+
+
+def test_the_summary_names_types_a_rule_waits_for_that_never_came(tmp_path: Path, capsys) -> None:
+    rules = tmp_path / "cart.cep"
+    rules.write_text(CART)
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text('{"type":"AddToCart","ts":1000,"user":"u"}\n'
+                    '{"type":"AddToCart","ts":100000,"user":"u"}\n')  # fmt: skip
+    code = main(["run", str(rules), "--input", str(feed), "--output", "/dev/null"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 0
+    assert err == [
+        "read 2 records: 2 events accepted, 0 rejected",
+        "1 match, 0 timeouts, 2 runs open at the end, 0 runs dropped by --max-runs-per-key",
+        "  abandoned: 1 match, 1 open",
+        "  bought: 0 matches, 1 open",
+        "no Checkout events were read; rule bought waits for them",  # (not `abandoned`)
+    ]
+
+
+def test_a_misspelt_type_stops_the_run_before_it_starts(tmp_path: Path, capsys) -> None:
+    rules = tmp_path / "cart.cep"
+    rules.write_text(CART.replace("b = Checkout", "b = Chekout"))
+    code = main(["run", str(rules), "--input", str(FEED)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "error: no event type `Chekout` is declared, but `Checkout` is" in err
+    assert "help: did you mean `Checkout`?" in err

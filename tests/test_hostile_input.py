@@ -88,7 +88,7 @@ def test_times_out_of_range_are_rejected_and_do_not_move_the_watermark(
         if fmt == "csv"
         else [(line, "time out of range") for line in (2, 3, 4)]
     )
-    assert "read 5 records: 2 events matched, 3 rejected (time out of range: 3)" in err
+    assert "read 5 records: 2 events accepted, 3 rejected (time out of range: 3)" in err
 
 
 @pytest.mark.parametrize("ts", ["2200-01-01T00:00:00Z", "1969-12-31T23:59:59Z", END_OF_TIME, -1])
@@ -130,7 +130,7 @@ def test_an_unclosed_csv_quote_is_one_reject_where_it_starts(
     assert [(r["events"]["a"]["ts"], r["events"]["b"]["ts"]) for r in records] == [(1000, 2000)]
     assert rejects == [{"line": 3, "reason": "unclosed quote", "raw": 'A,1500,"v'}]
     total = len(rows) - 1
-    assert f"read {total} records: {total - 1} events matched, 1 rejected" in err
+    assert f"read {total} records: {total - 1} events accepted, 1 rejected" in err
 
 
 def test_a_quoted_cell_over_lines_within_the_limit_is_one_record(
@@ -141,7 +141,7 @@ def test_a_quoted_cell_over_lines_within_the_limit_is_one_record(
     path.write_text("\n".join(rows) + "\n")
     _, rejects, err = _run(tmp_path, capsys, path, "auto")
     assert rejects == []
-    assert "read 2 records: 2 events matched, 0 rejected" in err
+    assert "read 2 records: 2 events accepted, 0 rejected" in err
 
 
 # ------------------------------------------------------------------ signals and pipes

@@ -71,7 +71,7 @@ def test_every_reader_and_engine_reads_times_in_a_unit(
     path = _write(tmp_path / f"feed{suffix}", records)
     reports, err = _reports(path, capsys, "--time-unit", unit, "--engine", engine)
     assert reports == expected
-    assert "read 3000 records: 3000 events matched, 0 rejected" in err
+    assert "read 3000 records: 3000 events accepted, 0 rejected" in err
     assert "warning" not in err
 
 

@@ -37,7 +37,7 @@ from cep.runtime.trace import RunTracer
 from cep.service import positions
 from cep.service.checkpoint import Checkpoint, CheckpointError, path_in
 from cep.service.feed import Feed
-from cep.service.hints import TimeUnitCheck, data_paths, input_hints
+from cep.service.hints import TimeUnitCheck, data_paths, input_hints, never_arrived
 from cep.service.host import DEFAULT_EVERY, Checkpointer, Every, Progress, open_checkpoint
 from cep.service.meter import ProgressMeter
 from cep.service.promote import Promoter, chain
@@ -224,7 +224,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         tracers.append((tracer, matcher))
     progress = Progress()
     if saved is not None:
-        progress = Progress(saved.records, saved.input.offset, saved.input.line, saved.finished)
+        progress = Progress(saved.records, saved.input.offset, saved.input.line, saved.finished,
+                            types=set(saved.types))  # fmt: skip
         rejects.counts.update(saved.rejected)
     keeper = None
     if args.checkpoint:
@@ -258,7 +259,8 @@ def cmd_run(args: argparse.Namespace) -> int:
               " or give --input FILE", file=sys.stderr, flush=True)  # fmt: skip
     feed.signals.install()
     try:
-        status = _write(args, feed, output, rejects, fmt)
+        in_use = lambda: reloader.rules if reloader is not None else rules  # noqa: E731
+        status = _write(args, feed, output, rejects, fmt, in_use)
     finally:
         feed.signals.restore()
     return status if feed.exit_status is None else feed.exit_status
@@ -406,6 +408,7 @@ def _write(
     output: TextIO | IO[str],
     rejects: RejectsWriter,
     fmt: str,
+    rules_in_use: Callable[[], list[Any]],
 ) -> int:
     """Write the reports (UTF-8 JSON lines) as they come; bad input and a closed output
     end the run cleanly; a `Stop` is taken (`Feed.stopped`) with the outputs still open;
@@ -455,6 +458,8 @@ def _write(
         stats = feed.engine.stats()
         stats.bad_patterns = bad_data_patterns() - bad_patterns_before
         print(summary(feed.progress.records, rejects.counts, stats), file=sys.stderr)
+        for line in never_arrived(feed.progress.types, rules_in_use()):
+            print(line, file=sys.stderr)
         for hint in input_hints(feed.progress.records, rejects.counts, fmt):
             print(hint, file=sys.stderr)
     if feed.stop_line:
@@ -579,29 +584,34 @@ def _usage(message: str) -> int:
     return EXIT_USAGE
 
 
+def _count(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
 def summary(records: int, rejected: Counter[str], stats: Stats) -> str:
     """The end-of-run summary: where every record read went, and what the rules did."""
     rejects = rejected.total()
     by_reason = ", ".join(f"{kind}: {n}" for kind, n in sorted(rejected.items()))
     lines = [
-        f"read {records} records: {stats.events - stats.late} events matched, "
+        f"read {_count(records, 'record')}: "
+        f"{_count(stats.events - stats.late, 'event')} accepted, "
         f"{rejects} rejected" + (f" ({by_reason})" if by_reason else ""),
-        f"{stats.matches} matches, {stats.timeouts} timeouts, "
-        f"{stats.open_runs} runs open at the end, "
-        f"{stats.dropped_runs} runs dropped by --max-runs-per-key",
+        f"{_count(stats.matches, 'match', 'matches')}, {_count(stats.timeouts, 'timeout')}, "
+        f"{_count(stats.open_runs, 'run')} open at the end, "
+        f"{_count(stats.dropped_runs, 'run')} dropped by --max-runs-per-key",
     ]
     if stats.bad_patterns:
         lines.append(f"{stats.bad_patterns} bad patterns from data (`=~` tests made false)")
     for name, rule in stats.rules.items():
-        parts = [f"{rule.matches} matches"]
+        parts = [_count(rule.matches, "match", "matches")]
         if rule.timeouts:
-            parts.append(f"{rule.timeouts} timeouts")
+            parts.append(_count(rule.timeouts, "timeout"))
         parts.append(f"{rule.open_runs} open")
         if rule.held_matches:
             parts.append(f"{rule.held_matches} held")
         if rule.dropped_runs:
-            parts.append(f"{rule.dropped_runs} runs dropped")
+            parts.append(f"{_count(rule.dropped_runs, 'run')} dropped")
         if rule.missing_key:
-            parts.append(f"{rule.missing_key} events without the partition key")
+            parts.append(f"{_count(rule.missing_key, 'event')} without the partition key")
         lines.append(f"  {name}: " + ", ".join(parts))
     return "\n".join(lines)

@@ -11,7 +11,13 @@ import itertools
 from dataclasses import dataclass, field
 
 from cep.lang import ast
-from cep.lang.diagnostics import Diagnostic, DiagnosticSink, did_you_mean, sort_key
+from cep.lang.diagnostics import (
+    Diagnostic,
+    DiagnosticSink,
+    did_you_mean,
+    misspelling_of,
+    sort_key,
+)
 from cep.lang.expr_types import ExprTyper, Scope, TypeResults, VarInfo
 from cep.lang.lints import always_false, pattern_can_be_empty
 from cep.lang.program import (
@@ -438,15 +444,26 @@ class _RuleChecker:
         raise AssertionError(f"unknown pattern node {node!r}")
 
     def _schema_hint(self, term: ast.Term) -> None:
-        notes = did_you_mean(str(term.event_type), self.program.schemas)
-        if notes:
-            self.local.warning(
-                f"no schema is declared for event type `{term.event_type}`; "
-                "its fields are typed from the data",
+        """A pattern's event type with no schema: an error where it is a misspelling of
+        a declared one (the rule could never match), else a warning (its fields are
+        typed from the data, unchecked)."""
+        name = str(term.event_type)
+        near = misspelling_of(name, self.program.schemas)
+        if near is not None:
+            self.local.error(
+                f"no event type `{name}` is declared, but `{near}` is: this term would never match",
                 term.span,
-                *notes,
-                code="unknown-schema",
+                f"help: did you mean `{near}`?",
+                code="misspelt-type",
             )
+            return
+        self.local.warning(
+            f"no schema is declared for event type `{name}` in any loaded file; "
+            "its events' fields are typed from the data, unchecked",
+            term.span,
+            *did_you_mean(name, self.program.schemas),
+            code="unknown-schema",
+        )
 
     # -- lints
 

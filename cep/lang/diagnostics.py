@@ -99,6 +99,35 @@ def _excerpt(source: str | None, span: Span) -> list[str]:
     return [gutter + text, caret]
 
 
+def misspelling_of(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate `name` is most likely a misspelling of: one within a small edit
+    distance (letters added, dropped, changed or swapped: at most 1 for names of 4 or 5
+    letters, 2 for longer ones; names of 3 letters or fewer, `A` beside `B`, are too
+    short to tell), the nearest first; None when none is that close."""
+    if len(name) <= 3:
+        return None
+    limit = 1 if len(name) <= 5 else 2
+    found = [(edit_distance(name, c), c) for c in sorted(set(candidates)) if c != name]
+    near = [(d, c) for d, c in found if d <= limit]
+    return min(near)[1] if near else None
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and swaps
+    of two neighbouring letters, each counting one."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[len(b)]
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> tuple[str, ...]:
     """A "did you mean ...?" note when a candidate is close to `name`, else nothing."""
     pool = sorted({c for c in candidates if c != name})

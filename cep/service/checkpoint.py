@@ -66,6 +66,8 @@ class Checkpoint(msgspec.Struct, forbid_unknown_fields=True):
     options: dict[str, Any]
     finished: bool = False
     cep_version: str = ""
+    #: the event types read up to the checkpoint
+    types: list[str] = []
 
 
 _ENCODER = msgspec.msgpack.Encoder()

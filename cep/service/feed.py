@@ -12,6 +12,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from cep.engine import RuleEngine
 from cep.io.rejects import RejectsWriter
 from cep.io.sources import Reject
@@ -58,6 +60,9 @@ class Feed:
                         reading = True  # (the new rules read other fields: read again
                         break  # from the position of the last batch fed)
                     progress.records += len(batch) + len(batch.rejects)
+                    if len(batch):
+                        values = batch.types.values
+                        progress.types.update(values[code] for code in np.unique(batch.type))
                     lines = self.engine.feed_lines(batch)
                     write_rejects(self.rejects, batch.rejects, self.lates)
                     yield lines  # (written when the next is asked for)

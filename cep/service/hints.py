@@ -111,3 +111,38 @@ def unit_warning(ts: np.ndarray, unit: str) -> str | None:
         f"cep run: warning: the event times read fall around {when} as {UNIT_NAMES[unit]}: "
         f"if they are in {UNIT_NAMES[larger]}, give --time-unit {larger}"
     )
+
+
+def never_arrived(seen: set[str], rules: list[Any]) -> list[str]:
+    """A line for each event type some rule waits for (a term not under `not`) of which
+    no event was read: a misspelt type, or a feed that lacks it."""
+    waiting: dict[str, list[str]] = {}
+    for rule in rules:
+        for name in dict.fromkeys(_awaited(rule.rule.pattern)):
+            if name not in seen:
+                waiting.setdefault(name, []).append(rule.name)
+    lines = []
+    for name, names in sorted(waiting.items()):
+        who = f"rule {names[0]} waits" if len(names) == 1 else f"rules {', '.join(names)} wait"
+        lines.append(f"no {name} events were read; {who} for them")
+    return lines
+
+
+def _awaited(pattern: Any) -> Iterator[str]:
+    """The event types of a pattern's terms that are not under `not`."""
+    from cep.lang import ast
+
+    match pattern:
+        case ast.Term(event_type=name):
+            if name is not None:
+                yield name
+        case ast.Negation():
+            return
+        case ast.Quantified(body=body):
+            yield from _awaited(body)
+        case ast.Sequence(items=items) | ast.AllOf(members=items):
+            for item in items:
+                yield from _awaited(item)
+        case ast.Alternation(options=options):
+            for option in options:
+                yield from _awaited(option)

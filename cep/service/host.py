@@ -59,6 +59,8 @@ class Progress:
     line: int = 1
     finished: bool = False
     fed: int = 0  # batches fed since the run (or resume) started
+    #: the event types read so far (for the summary's types that never arrived)
+    types: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -103,6 +105,7 @@ class Checkpointer:
             options=self.options,
             finished=progress.finished,
             cep_version=cep.__version__,
+            types=sorted(progress.types),
         )
         try:
             checkpoint.write(self.folder, state)
