@@ -79,7 +79,8 @@ def test_a_first_run_moves_to_the_fast_path_when_the_compile_is_done(
                               "--checkpoint-every", "1000")  # fmt: skip
     err = capsys.readouterr().err
     assert code == 0, err
-    assert cold.started == [([RULES], None, "jsonl", "type", "ts")]
+    sample = {"input": FEED, "time_unit": "ms", "allowed_delay_ms": 0}
+    assert cold.started == [([RULES], None, "jsonl", "type", "ts", sample)]
     lines = err.splitlines()
     assert lines[0].startswith("cep run: compiling the fast path in the background")
     assert "moves to it when it is ready" in lines[0]
@@ -97,6 +98,30 @@ def test_a_first_run_stays_on_the_interpreter_while_the_compile_goes_on(
     assert code == 0
     assert capsys.readouterr().err == ""  # (--quiet: not even the line about compiling)
     assert _values(out) == expected
+
+
+def test_after_the_background_compile_a_run_compiles_nothing(tmp_path: Path) -> None:
+    """In an empty cache: the background compile (kernel, readers, and the rules over
+    the input's first records, which reach reports and real partition keys) leaves
+    nothing for the run after it to compile (numba says when it saves new code)."""
+    env = {**os.environ, "CEP_CACHE_DIR": str(tmp_path / "cache"), "NUMBA_CACHE_DIR": ""}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    job = {"paths": [RULES], "rules": None, "format": "jsonl", "type_field": "type",
+           "time_field": "ts", "background": True, "sample": {"input": FEED}}  # fmt: skip
+    compile_all = subprocess.run(
+        [sys.executable, "-m", "cep.fast.warmup", json.dumps(job)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert compile_all.returncode == 0, compile_all.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "cep", "run", RULES, "--input", FEED, "--output",
+         str(tmp_path / "out.jsonl")],
+        capture_output=True, text=True, env={**env, "NUMBA_DEBUG_CACHE": "1"}, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "compiling the fast path" not in done.stderr  # (it ran on the fast path)
+    assert "data saved" not in done.stdout + done.stderr  # (and compiled nothing)
+    assert "data loaded" in done.stdout + done.stderr
 
 
 def test_a_first_run_on_standard_input_stays_on_the_interpreter(

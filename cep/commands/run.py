@@ -352,8 +352,12 @@ def _first_engine(args: argparse.Namespace, fmt: str) -> tuple[str, bool]:
 
     if kernel_cached() and not warmup.compiling():
         return "auto", False
+    sample = None
+    if args.input != "-":  # (the first records of a file are run in the background too)
+        sample = {"input": os.path.abspath(args.input), "time_unit": args.time_unit,
+                  "allowed_delay_ms": parse_duration_option(args.allowed_delay)}  # fmt: skip
     started = warmup.start_background_compile(
-        args.paths, args.rule, fmt, args.type_field, args.time_field
+        args.paths, args.rule, fmt, args.type_field, args.time_field, sample
     )
     if not started and not warmup.compiling():
         return "auto", False  # (no cache to fill: compile here, as `fast` does)

@@ -100,6 +100,51 @@ def compile_kernel(rules: list[Any], schemas: Mapping[str, Any]) -> None:
     engine.finish(flush=True)
 
 
+#: how many of the input's first records the background compile runs the rules over
+SAMPLE_RECORDS = 50_000
+
+
+def run_sample(job: dict[str, Any], rules: list[Any], schemas: Mapping[str, Any]) -> None:
+    """The rules on the default engine over the first records of the run's input file,
+    reports written and thrown away: numba compiles what the run will use."""
+    from cep.engine import EngineOptions, open_engine
+    from cep.io.columnar import read_batches
+    from cep.io.compressed import codec_of
+    from cep.io.validation import Validator
+
+    sample = job["sample"]
+    path = sample["input"]
+    if not Path(path).is_file() or (codec_of(path) and job["format"] in ("parquet", "arrow")):
+        return
+    options = EngineOptions(allowed_delay_ms=sample.get("allowed_delay_ms", 0), json_lines=True)
+    engine = open_engine(rules, schemas, options, "auto")
+    batches = read_batches(
+        path if not codec_of(path) else _decompressed(path),
+        job["format"],
+        fields=engine.fields(),
+        type_field=job["type_field"],
+        time_field=job["time_field"],
+        time_unit=sample.get("time_unit", "ms"),
+        validator=Validator(schemas),
+        batch_size=8192,
+    )
+    read = 0
+    for batch in batches:
+        engine.prepare(batch)
+        engine.feed_lines(batch)
+        read += len(batch) + len(batch.rejects)
+        if read >= SAMPLE_RECORDS:
+            break
+    engine.finish_lines(flush=True)
+    engine.stats()  # (the summary's counts)
+
+
+def _decompressed(path: str) -> Any:
+    from cep.io.compressed import Decompressed, codec_of
+
+    return Decompressed(path, codec_of(path) or "gzip")
+
+
 def compile_readers(job: dict[str, Any]) -> None:
     """The helper's work: the reader of the job's format over a made-up input of its
     rules' event types."""
@@ -179,15 +224,23 @@ def compiling() -> bool:
 
 
 def start_background_compile(
-    paths: list[str], rule_names: list[str] | None, fmt: str, type_field: str, time_field: str
+    paths: list[str],
+    rule_names: list[str] | None,
+    fmt: str,
+    type_field: str,
+    time_field: str,
+    sample: dict[str, Any] | None = None,
 ) -> bool:
     """Start a detached process compiling the kernel and the readers of every format
     (the run's format first) into numba's cache; False where none can run: caching is
-    off (each process would compile again), or one is already under way."""
+    off (each process would compile again), or one is already under way. `sample`
+    (`input`, `time_unit`, `allowed_delay_ms`) names the run's input file: its first
+    records are run too, so that what only real data reaches (reports, partition keys
+    of real values) is compiled as well."""
     if _lock_path() is None or compiling():
         return False
     job = {"paths": paths, "rules": rule_names, "format": fmt, "type_field": type_field,
-           "time_field": time_field, "background": True}  # fmt: skip
+           "time_field": time_field, "background": True, "sample": sample}  # fmt: skip
     try:
         subprocess.Popen(
             [sys.executable, "-m", "cep.fast.warmup", json.dumps(job)],
@@ -220,7 +273,11 @@ def compile_in_background(job: dict[str, Any]) -> None:
         from cep.lang.checker import check_paths
 
         checked = check_paths(job["paths"])
-        compile_kernel(load_rules(checked, job["rules"]), checked.schemas)
+        rules = load_rules(checked, job["rules"])
+        compile_kernel(rules, checked.schemas)
+        if job.get("sample"):
+            with contextlib.suppress(Exception):  # (a head start only)
+                run_sample(job, rules, checked.schemas)
         first = job["format"]
         for fmt in (first, *(f for f in FORMATS if f != first)):
             with contextlib.suppress(Exception):  # (a format that fails compiles when used)
