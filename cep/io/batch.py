@@ -377,6 +377,3 @@ class EventColumns:
                 return Column("float" if dtype is np.float64 else "int", array, valid, None, {})
         part = generic_part("object", values, None)
         return Column("object", part.values, part.valid, None, part.other)
-
-
-# ------------------------------------------------------------------------------ context

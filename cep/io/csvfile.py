@@ -541,6 +541,3 @@ class CsvReader(BatchReader):
 
         inferred = lambda cells: _CellReader(cells).inferred()  # noqa: E731
         self._type_group(code, rows, keep, parts, field, declared_as, inferred)
-
-
-# ------------------------------------------------------------------------------ Arrow
