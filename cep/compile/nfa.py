@@ -22,7 +22,8 @@ as not matching that term), and the interpreter checks it before any other compl
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from cep.compile.conditions import TRUE, Cond, EdgeTest, NotCond, TermCond, conj, disj
@@ -237,7 +238,7 @@ class ChainBuilder:
         raise PatternCompileError(f"cannot compile {type(node).__name__}")
 
     def _alternation(self, chains: list[list[Element]], strategy: str) -> Element:
-        firsts = [_first_cond(chain) for chain in chains]
+        firsts = [chain[0].cond for chain in chains]
         return Element(
             f"branch{next(self.counter)}", "alt", strategy, cond=disj(firsts), options=chains
         )
@@ -245,7 +246,7 @@ class ChainBuilder:
     def _group(self, body: ast.Pattern, strategy: str) -> Element:
         inner = self.chain(body, NEXT)
         return Element(
-            f"group{next(self.counter)}", "group", strategy, cond=_first_cond(inner), chain=inner
+            f"group{next(self.counter)}", "group", strategy, cond=inner[0].cond, chain=inner
         )
 
     def _quantified(self, node: ast.Quantified, strategy: str) -> Element:
@@ -303,10 +304,6 @@ def _terms_of(node: ast.Pattern) -> list[ast.Term]:
         case ast.Quantified(body=body) | ast.Negation(body=body):
             return _terms_of(body)
     raise PatternCompileError("`not` applies to a term or an alternation of terms")
-
-
-def _first_cond(chain: list[Element]) -> Cond:
-    return chain[0].cond
 
 
 # ---------------------------------------------------------------------------- compiler
@@ -526,14 +523,21 @@ class NFACompiler:
         ignore = _ignore_cond(ignore_strategy, take_edges, take)
         if ignore is not None:
             if optional:
-                ignore_state = self._state(element.name)
-                for action, edge_target, cond in take_edges:
-                    ignore_state.add(action, edge_target, cond)
-                ignore_state.add(IGNORE, None, ignore)
+                ignore_state = self._ignore_state(element, take_edges, ignore)
                 self._add_stop_states(ignore_state)
             else:
                 ignore_state = state
             state.add(IGNORE, ignore_state, ignore)
+        return state
+
+    def _ignore_state(
+        self, element: Element, take_edges: list[tuple[str, State, Cond]], ignore: Cond
+    ) -> State:
+        """A state that binds as `element` does, or ignores an event by `ignore`."""
+        state = self._state(element.name)
+        for action, target, cond in take_edges:
+            state.add(action, target, cond)
+        state.add(IGNORE, None, ignore)
         return state
 
     def _take_edges(
@@ -550,29 +554,31 @@ class NFACompiler:
             take = conj(take, self.where(element.name))
         return [(TAKE, target, take)]
 
-    def _option_heads(self, element: Element, sink: State) -> list[State]:
+    @contextmanager
+    def _inside(self, chain: list[Element], group: Element | None) -> Iterator[None]:
+        """Compile `chain` (an option of `|`, or `group`'s body), then go back to the
+        element being compiled."""
         saved = (self.current, self.following, self.current_group)
+        self.current_group = group
+        self.current = chain[-1]
+        yield
+        self.current, self.following, self.current_group = saved
+
+    def _option_heads(self, element: Element, sink: State) -> list[State]:
         heads = []
         for chain in element.options:
-            self.current_group = None
-            self.current = chain[-1]
-            last = self._middle(chain, sink)
-            heads.append(self._convert(last))
-            self.current, self.following, self.current_group = saved
+            with self._inside(chain, None):
+                heads.append(self._convert(self._middle(chain, sink)))
         return heads
 
     def _group_state(
         self, group: Element, sink: State, proceed_to: State | None, optional: bool
     ) -> State:
-        saved = (self.current, self.following, self.current_group)
-        self.current_group = group
-        self.current = group.chain[-1]
-        last = self._middle(group.chain, sink)
-        last = self._convert(last)
-        if optional:
-            assert proceed_to is not None
-            last.add(PROCEED, proceed_to, TRUE)
-        self.current, self.following, self.current_group = saved
+        with self._inside(group.chain, group):
+            last = self._convert(self._middle(group.chain, sink))
+            if optional:
+                assert proceed_to is not None
+                last.add(PROCEED, proceed_to, TRUE)
         return last
 
     def _looping(self, sink: State) -> State:
@@ -589,24 +595,17 @@ class NFACompiler:
         self._add_stop_to_looping(looping)
         ignore = _ignore_cond(self._inner_strategy(element), take_edges, element.cond)
         if ignore is not None:
-            ignore_state = self._state(element.name)
-            for action, target, cond in take_edges:
-                ignore_state.add(action, target, cond)
-            ignore_state.add(IGNORE, None, ignore)
+            ignore_state = self._ignore_state(element, take_edges, ignore)
             looping.add(IGNORE, ignore_state, ignore)
             self._add_stop_to_looping(ignore_state)
         return looping
 
     def _looping_group(self, group: Element, sink: State) -> State:
-        saved = (self.current, self.following, self.current_group)
         dummy = self._state(group.name)
-        self.current_group = group
-        self.current = group.chain[-1]
-        last = self._middle(group.chain, dummy)
-        last = self._convert(last)
-        last.add(PROCEED, sink, TRUE)
-        dummy.add(PROCEED, last, TRUE)
-        self.current, self.following, self.current_group = saved
+        with self._inside(group.chain, group):
+            last = self._convert(self._middle(group.chain, dummy))
+            last.add(PROCEED, sink, TRUE)
+            dummy.add(PROCEED, last, TRUE)
         return last
 
 

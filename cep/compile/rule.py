@@ -16,7 +16,7 @@ from cep.compile.conditions import Cond, TermCond, TermTest, WhereCond
 from cep.compile.expressions import Env, EventPredicates, ExpressionCompiler
 from cep.compile.nfa import NEXT, NFA, ChainBuilder, NFACompiler
 from cep.lang import ast
-from cep.lang.checker import CheckedRule
+from cep.lang.checker import CheckedRule, pattern_terms
 from cep.lang.printer import format_expr
 from cep.lang.program import Schema
 from cep.runtime.event import Event
@@ -124,19 +124,6 @@ def uses_variables(expr: ast.Expr | None, resolutions: dict[int, Any]) -> bool:
     return False
 
 
-def _pattern_terms(node: ast.Pattern) -> list[ast.Term]:
-    match node:
-        case ast.Term():
-            return [node]
-        case ast.Quantified(body=body) | ast.Negation(body=body):
-            return _pattern_terms(body)
-        case ast.Sequence(items=items):
-            return [t for item in items for t in _pattern_terms(item)]
-        case ast.Alternation(options=items) | ast.AllOf(members=items):
-            return [t for item in items for t in _pattern_terms(item)]
-    return []
-
-
 class RuleCompiler:
     """Compiles one checked rule."""
 
@@ -153,7 +140,7 @@ class RuleCompiler:
     def compile(self) -> CompiledRule:
         rule = self.rule
         assert rule.pattern is not None
-        terms = _pattern_terms(rule.pattern)
+        terms = pattern_terms(rule.pattern)
         tests: dict[int, TermCond] = {}
         term_tests = []
         names = []

@@ -215,7 +215,7 @@ class _RuleChecker:
 
     def _term_schemas(self) -> list[Schema]:
         schemas = self.program.schemas
-        names = dict.fromkeys(t.event_type for t in _terms(self.rule.pattern))
+        names = dict.fromkeys(t.event_type for t in pattern_terms(self.rule.pattern))
         return [schemas[name] for name in names if name in schemas]
 
     def _check_skip(self) -> None:
@@ -345,7 +345,7 @@ class _RuleChecker:
             case ast.Negation(body=body):
                 if any(
                     isinstance(n, ast.Negation | ast.Quantified | ast.AllOf | ast.Sequence)
-                    for n in _pattern_nodes(body)
+                    for n in pattern_nodes(body)
                 ):
                     self.local.error(
                         "`not` applies to a single term (or `|` of terms)",
@@ -468,7 +468,7 @@ class _RuleChecker:
             )
             if "->>" in _all_ops(rule.pattern) or any(
                 isinstance(q, ast.Quantified) and q.contiguity == "any"
-                for q in _pattern_nodes(rule.pattern)
+                for q in pattern_nodes(rule.pattern)
             ):
                 self.local.warning(
                     "`->>` without `within` keeps every combination of events forever",
@@ -490,33 +490,34 @@ class _RuleChecker:
 # ---------------------------------------------------------------------------- pattern helpers
 
 
-def _pattern_nodes(node: ast.Pattern | None) -> list[ast.Pattern]:
+def pattern_nodes(node: ast.Pattern | None) -> list[ast.Pattern]:
+    """A pattern and every pattern node inside it, in source order."""
     if node is None:
         return []
     out = [node]
     match node:
         case ast.Quantified(body=body) | ast.Negation(body=body):
-            out.extend(_pattern_nodes(body))
+            out.extend(pattern_nodes(body))
         case (
             ast.Sequence(items=children)
             | ast.Alternation(options=children)
             | ast.AllOf(members=children)
         ):
             for child in children:
-                out.extend(_pattern_nodes(child))
+                out.extend(pattern_nodes(child))
     return out
 
 
-def _terms(node: ast.Pattern | None) -> list[ast.Term]:
-    return [n for n in _pattern_nodes(node) if isinstance(n, ast.Term)]
+def pattern_terms(node: ast.Pattern | None) -> list[ast.Term]:
+    return [n for n in pattern_nodes(node) if isinstance(n, ast.Term)]
 
 
 def _variables(node: ast.Pattern) -> list[str]:
-    return [t.var for t in _terms(node) if t.var]
+    return [t.var for t in pattern_terms(node) if t.var]
 
 
 def _all_ops(node: ast.Pattern) -> list[str]:
-    return [op for n in _pattern_nodes(node) if isinstance(n, ast.Sequence) for op in n.ops]
+    return [op for n in pattern_nodes(node) if isinstance(n, ast.Sequence) for op in n.ops]
 
 
 def _first_item(node: ast.Pattern) -> ast.Pattern:
