@@ -23,14 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from cep.compile.programs import (
-    BOOL,
-    NUM,
-    STR,
-    ProgramCompiler,
-    Unsupported,
-    expr_text,
-)
+from cep.compile.programs import BOOL, NUM, STR, ProgramCompiler, Unsupported, expr_text
 from cep.fast.reporttext import FALLBACK_TEXT
 from cep.io.batch import TextPieces, record_texts
 from cep.lang import ast

@@ -12,22 +12,13 @@ from __future__ import annotations
 
 from itertools import repeat
 from operator import is_not
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from cep.io.sources import SourceError
 from cep.io.time import MAX_MS, MIN_MS
-from cep.io.validation import (
-    AS_FLOAT,
-    EPOCH_MS,
-    FINITE,
-    RULES,
-    SAME,
-    TIME,
-    WHOLE,
-    time_ms,
-)
+from cep.io.validation import AS_FLOAT, EPOCH_MS, FINITE, RULES, SAME, TIME, WHOLE, time_ms
 from cep.lang.types import Type
 
 if TYPE_CHECKING:
@@ -37,15 +28,7 @@ if TYPE_CHECKING:
 KINDS = ("int", "float", "bool", "str", "time", "duration", "object")
 #: kinds whose values are int64
 INTISH = frozenset(("int", "time", "duration"))
-_DTYPES: dict[str, Any] = {
-    "int": np.int64,
-    "time": np.int64,
-    "duration": np.int64,
-    "float": np.float64,
-    "bool": np.bool_,
-    "str": np.int32,
-    "object": object,
-}
+_DTYPES: dict[str, Any] = {**dict.fromkeys(INTISH, np.int64), "float": np.float64, "bool": np.bool_}
 #: ints below this in magnitude are exact as floats
 EXACT_FLOAT = 2.0**53
 
@@ -172,16 +155,13 @@ def to_numpy(array: Any) -> np.ndarray:
     return array.to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
 
 
-class Typed:
+class Typed(NamedTuple):
     """Typed values of some cells: `kind` (int, float, bool, str, py), the values (NumPy,
     a pyarrow string array, or a list) and where they are (`mask`)."""
 
-    __slots__ = ("kind", "mask", "values")
-
-    def __init__(self, kind: str, values: Any, mask: np.ndarray) -> None:
-        self.kind = kind
-        self.values = values
-        self.mask = mask
+    kind: str
+    values: Any
+    mask: np.ndarray
 
 
 def dictionary_indices(strings: Any) -> tuple[np.ndarray, Any]:
