@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from cep.compile.conditions import AndCond, Cond, NotCond, OrCond, TermCond, TrueCond, WhereCond
-from cep.compile.expressions import _literal_value
+from cep.compile.expressions import literal_value
 from cep.lang import ast
 from cep.lang.types import Type
 
@@ -358,7 +358,7 @@ class ProgramCompiler:
             case ast.Index(obj=ast.Name() as arg, index=index) if (
                 self._is_var(arg) and arg.name in self.repeated
             ):
-                position = _literal_value(index)
+                position = literal_value(index)
                 if type(position) is not int:
                     raise Unsupported(
                         f"the index `{expr_text(index)}` (only whole-number literals)"

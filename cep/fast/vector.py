@@ -26,12 +26,13 @@ from typing import Any
 import numpy as np
 
 from cep.compile.expressions import (
-    _COMPARISONS,
+    COMPARISONS,
     FLIPPED,
     OPERATORS,
     Env,
     ExpressionCompiler,
-    _literal_value,
+    field_name,
+    literal_value,
 )
 from cep.compile.programs import const_value
 from cep.fast.partitions import DictionaryTables
@@ -50,19 +51,8 @@ def fields_used(expr: ast.Expr | None, resolutions: Mapping[int, Resolution]) ->
 
     if expr is None:
         return set()
-    names = (_field(node, resolutions) for node in expr_nodes(expr))
+    names = (field_name(node, resolutions) for node in expr_nodes(expr))
     return {name for name in names if name is not None}
-
-
-def _field(expr: ast.Expr, resolutions: Mapping[int, Resolution]) -> str | None:
-    """The field of the candidate event that `expr` names (`x`, `this.x`), if it is one."""
-    if isinstance(expr, ast.Name):
-        resolution = resolutions.get(id(expr))
-        if resolution is None or resolution.kind == "field":
-            return expr.name
-    elif isinstance(expr, ast.Attribute) and isinstance(expr.obj, ast.This):
-        return expr.name
-    return None
 
 
 def _data_regex(expr: ast.Expr) -> bool:
@@ -134,15 +124,15 @@ class BatchPredicates:
                 inner = self.build(operand)
                 return None if inner is None else (lambda batch: ~inner(batch))
             case ast.Binary(op=op, left=left, right=right) if op in OPERATORS:
-                name, literal = _field(left, self.resolutions), self._constant(right)
+                name, literal = field_name(left, self.resolutions), self._constant(right)
                 if name is None or literal is None:
-                    name, literal = _field(right, self.resolutions), self._constant(left)
+                    name, literal = field_name(right, self.resolutions), self._constant(left)
                     op = FLIPPED[op]
                 if name is None or literal is None:
                     return None
                 return _comparison(name, op, literal)
             case ast.Binary(op="in", left=left, right=right):
-                name = _field(left, self.resolutions)
+                name = field_name(left, self.resolutions)
                 values = self._constants(right)
                 if name is None or values is None or any(v is None for v in values):
                     return None
@@ -162,19 +152,19 @@ class BatchPredicates:
         if isinstance(expr, ast.Name):
             value = const_value(expr, self.resolutions)
             return None if isinstance(value, list | tuple) else value
-        return _literal_value(expr)
+        return literal_value(expr)
 
     def _constants(self, expr: ast.Expr) -> list[Any] | None:
         """The items of a list of literals, or of a `const` list; None otherwise."""
         if isinstance(expr, ast.ListExpr):
-            return [_literal_value(item) for item in expr.items]
+            return [literal_value(item) for item in expr.items]
         value = const_value(expr, self.resolutions)
         return list(value) if isinstance(value, list | tuple) else None
 
 
 def _comparison(name: str, op: str, literal: Any) -> BatchTest:
     numpy_op = OPERATORS[op]
-    general = _COMPARISONS[op]
+    general = COMPARISONS[op]
     truths = _StringTruths(general, literal, op == "==" and isinstance(literal, str))
 
     def run(batch: Batch) -> np.ndarray:
