@@ -9,7 +9,6 @@ that the end-of-run summary stays short however varied the details.
 from __future__ import annotations
 
 from collections import Counter
-from types import TracebackType
 from typing import TextIO
 
 from cep.io.sources import Reject, SourceEvent
@@ -65,12 +64,7 @@ class RejectsWriter:
     def __enter__(self) -> RejectsWriter:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

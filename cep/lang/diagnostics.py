@@ -134,10 +134,6 @@ class DiagnosticSink:
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.items if d.is_error]
 
-    @property
-    def warnings(self) -> list[Diagnostic]:
-        return [d for d in self.items if not d.is_error]
-
 
 def sort_key(diagnostic: Diagnostic) -> tuple[str, int, int]:
     s = diagnostic.span

@@ -48,21 +48,10 @@ class TestOutcome:
 
     __test__ = False  # not a pytest test class
 
-    file: str
-    rule: str
-    description: str | None
-    line: int
-    passed: bool
+    test_id: str
+    passed: bool = False
     message: str = ""
     reports: list[Match] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return test_name(self.description, self.line)
-
-    @property
-    def test_id(self) -> str:
-        return f"{self.file}::{self.rule}::{self.name}"
 
 
 def test_name(description: str | None, line: int) -> str:
@@ -98,7 +87,7 @@ class TestRunner:
 
     def run(self, path: str, test: ast.TestDecl) -> TestOutcome:
         consts = self.program.program.files[path].consts
-        outcome = TestOutcome(path, test.rule, test.description, test.span.line, False)
+        outcome = TestOutcome(test_id(path, test))
         rule = self.rule(test.rule)
         events = [self._event(literal, consts) for literal in test.given]
         delay = 0
