@@ -395,11 +395,7 @@ class NFACompiler:
             last = self._times(sink, sink, element.lo, element.hi)
         else:
             last = self._singleton(
-                sink,
-                sink,
-                element.cond,
-                self._ignore_strategy(element),
-                self._is_optional(element),
+                sink, sink, element.cond, self._ignore_strategy(element), self._is_optional(element)
             )
         self._add_stop_states(last)
         return last

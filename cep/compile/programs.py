@@ -479,14 +479,7 @@ class ProgramCompiler:
         return BOOL
 
     def _emit(
-        self,
-        op: int,
-        *,
-        a: int = 0,
-        b: int = 0,
-        c: int = 0,
-        d: int = 0,
-        k: float = math.nan,
+        self, op: int, *, a: int = 0, b: int = 0, c: int = 0, d: int = 0, k: float = math.nan
     ) -> None:
         out = self.out
         out.ops.append(op)

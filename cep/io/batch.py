@@ -201,9 +201,6 @@ class Batch:
         by newlines; for Parquet and Arrow, its record as JSON)."""
         return self.text_store.get(i)
 
-    def texts(self) -> list[str]:
-        return [self.text_store.get(i) for i in range(len(self.ts))]
-
     def kept_of(self, indexes: list[int]) -> list[Any]:
         """What to keep of some events so that `record_of` can rebuild their records
         later (their texts, or for Arrow rows their records), made in one go."""

@@ -88,14 +88,6 @@ class BatchReader:
                 for typed in inferred(cells):
                     put_typed(parts[name], kind, rows, typed, self.dictionaries.get(name))
 
-    def slow_part(self, events: list[SourceEvent]) -> tuple[dict[str, ColumnPart], np.ndarray]:
-        parts = {}
-        for name, kind in self.fields:
-            values = [event.data.get(name) for event in events]
-            parts[name] = generic_part(kind, values, self.dictionaries.get(name))
-        codes = np.fromiter((self.types.code(e.type) for e in events), np.int32, len(events))
-        return parts, codes
-
     def assemble(
         self,
         fast: FastRows | None,
@@ -108,8 +100,13 @@ class BatchReader:
         its texts are slices of `buf`, else (Arrow rows) `row_texts(rows, given)`."""
         rejects = sorted((r for r in slow if isinstance(r, Reject)), key=attrgetter("line"))
         events = sorted((e for e in slow if isinstance(e, SourceEvent)), key=_LINE)
-        parts, codes = self.slow_part(events)
         count = len(events)
+        dictionaries = self.dictionaries
+        parts = {
+            name: generic_part(kind, [e.data.get(name) for e in events], dictionaries.get(name))
+            for name, kind in self.fields
+        }
+        codes = np.fromiter((self.types.code(e.type) for e in events), np.int32, count)
         minus = np.full(count, -1, np.int64)
         rows = FastRows(
             np.fromiter(map(_LINE, events), np.int64, count),

@@ -186,11 +186,7 @@ def load_pyarrow() -> Any:
 
 
 def put_typed(
-    part: ColumnPart,
-    kind: str,
-    rows: np.ndarray,
-    typed: Typed,
-    dictionary: Dictionary | None,
+    part: ColumnPart, kind: str, rows: np.ndarray, typed: Typed, dictionary: Dictionary | None
 ) -> None:
     """Store typed values at `rows[typed.mask]` of a column part of kind `kind` (`rows`
     sorted, no row twice)."""

@@ -470,12 +470,7 @@ class CsvReader(BatchReader):
         return table.column(f"c{index}").combine_chunks()
 
     def _typed(
-        self,
-        table: Any,
-        lines: np.ndarray,
-        block: Block,
-        starts: np.ndarray,
-        ends: np.ndarray,
+        self, table: Any, lines: np.ndarray, block: Block, starts: np.ndarray, ends: np.ndarray
     ) -> tuple[FastRows, np.ndarray]:
         """Typed columns of the rows pyarrow split, and the lines left to the row reader."""
         pa = load_pyarrow()

@@ -42,11 +42,7 @@ def lark_parser() -> Lark:
     """The parser; it builds the AST while parsing (no intermediate parse tree)."""
     grammar = resources.files("cep.lang").joinpath("grammar.lark").read_text(encoding="utf-8")
     return Lark(
-        grammar,
-        parser="lalr",
-        lexer="contextual",
-        maybe_placeholders=True,
-        transformer=_BUILDER,
+        grammar, parser="lalr", lexer="contextual", maybe_placeholders=True, transformer=_BUILDER
     )
 
 
@@ -522,9 +518,7 @@ class _AstBuilder(Transformer):
             )
         elif high == 0:
             self.sink.error(
-                "a repetition of at most 0 matches nothing",
-                span,
-                code="bad-repetition",
+                "a repetition of at most 0 matches nothing", span, code="bad-repetition"
             )
         return (form, low, high, reluctant is None, contiguity or "relaxed", span)
 
