@@ -253,7 +253,7 @@ class CsvReader(BatchReader):
             return feed.i
         made = csv_row(self.maker, self.header, row, number, text, feed.ok)
         if made is None:
-            self._set_header(row)
+            self.use_header(row)
         else:
             slow.append(made)
         return feed.i
@@ -309,10 +309,7 @@ class CsvReader(BatchReader):
         return namespace["make"]
 
     def use_header(self, header: list[str]) -> None:
-        """Read on with this header row (a read resumed past it)."""
-        self._set_header(header)
-
-    def _set_header(self, header: list[str]) -> None:
+        """Read on with this header row (the first row read, or a read resumed past it)."""
         self.header = header
         self.names = {name: i for i, name in enumerate(header)}
         self.unique = len(self.names) == len(header) and len(header) > 1
@@ -325,7 +322,8 @@ class CsvReader(BatchReader):
             while self.header is None and i < n:
                 i = self.emulate(block, i, slow)
         except _NeedMore:
-            return self._cut(block, i, slow)
+            self.lines.push_back(block, i)  # type: ignore[union-attr]
+            return self.assemble(None, slow, i, buf=block.buf)
         first = i
         if first >= n:
             return self.assemble(None, slow, n, buf=block.buf)
@@ -369,10 +367,6 @@ class CsvReader(BatchReader):
             for index in demoted.tolist():
                 self.emulate(block, index, slow)
         return self.assemble(part, slow, limit, buf=block.buf)
-
-    def _cut(self, block: Block, i: int, slow: list[SourceEvent | Reject]) -> Batch:
-        self.lines.push_back(block, i)  # type: ignore[union-attr]
-        return self.assemble(None, slow, i, buf=block.buf)
 
     def _screen(
         self,
