@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from cep.io.sources import SourceError
 from cep.io.time import MAX_MS, MIN_MS
 from cep.io.validation import AS_FLOAT, EPOCH_MS, FINITE, RULES, SAME, TIME, WHOLE, time_ms
 from cep.lang.types import Type
@@ -174,14 +173,13 @@ def dictionary_indices(strings: Any) -> tuple[np.ndarray, Any]:
 
 
 def load_pyarrow() -> Any:
-    try:
-        import pyarrow
-        import pyarrow.compute
-        import pyarrow.csv
-        import pyarrow.ipc
-        import pyarrow.parquet
-    except ImportError as error:  # pragma: no cover - a declared dependency
-        raise SourceError("reading CSV, Parquet or Arrow in batches needs pyarrow") from error
+    """pyarrow, with the submodules the readers use loaded."""
+    import pyarrow
+    import pyarrow.compute
+    import pyarrow.csv
+    import pyarrow.ipc
+    import pyarrow.parquet
+
     return pyarrow
 
 
