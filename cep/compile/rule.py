@@ -133,8 +133,7 @@ class RuleCompiler:
         self.subtypes = subtypes_of(schemas)
         self.exprs = ExpressionCompiler(checked.results.resolutions)
         self.resolutions = checked.results.resolutions
-        variables = checked.variables
-        self.repeated = frozenset(n for n, v in variables.items() if v.repeated)
+        self.repeated = frozenset(n for n, v in checked.variables.items() if v.repeated)
         self._rule_ref: list[CompiledRule] = []
 
     def compile(self) -> CompiledRule:
@@ -153,14 +152,8 @@ class RuleCompiler:
         chain = ChainBuilder(tests).chain(rule.pattern, NEXT)
         compiler = NFACompiler(self._where_cond if rule.where is not None else None)
         nfa = compiler.compile(chain, self.checked.within_ms).finalize()
-        types: set[str] = set()
-        for test in term_tests:
-            if test.event_types is None:
-                nfa.relevant_types = None
-                break
-            types |= test.event_types
-        else:
-            nfa.relevant_types = frozenset(types)
+        types = [test.event_types for test in term_tests]
+        nfa.relevant_types = None if None in types else frozenset().union(*types)
         skip = rule.skip.kind if rule.skip else "past_last"
         variables = [name for name, info in self.checked.variables.items() if not info.negated]
         compiled = CompiledRule(

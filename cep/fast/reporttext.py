@@ -434,17 +434,17 @@ class ReportLines:
         self.ends = ends
 
     @classmethod
-    def empty(cls) -> ReportLines:
+    def empty(cls, keys: int = 4) -> ReportLines:
+        """No lines; `keys` columns of release key (6 once `merge`d)."""
         none = np.zeros(0, np.int64)
-        return cls(np.zeros((0, 4), np.int64), np.zeros(0, np.uint8), none, none)
+        return cls(np.zeros((0, keys), np.int64), np.zeros(0, np.uint8), none, none)
 
     @classmethod
     def merge(cls, parts: list[ReportLines], indexes: list[int]) -> ReportLines:
         """The lines of several rules (rule `indexes[k]`'s are `parts[k]`), in release
         order (`release_order`)."""
         if not parts:
-            none = np.zeros(0, np.int64)
-            return cls(np.zeros((0, 6), np.int64), np.zeros(0, np.uint8), none, none)
+            return cls.empty(6)
         merged, order = release_order([part.keys for part in parts], indexes)
         datas, starts, ends = [], [], []
         size = 0
