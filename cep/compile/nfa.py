@@ -446,8 +446,9 @@ class NFACompiler:
 
     # -- strategies
 
-    def _head_of_group(self, element: Element) -> bool:
-        return self.current_group is not None and element.previous is None
+    def _headed_group(self, element: Element) -> Element | None:
+        """The group being compiled, where `element` is its first element."""
+        return self.current_group if element.previous is None else None
 
     def _group_first_of_loop(self) -> bool:
         group = self.current_group
@@ -459,23 +460,18 @@ class NFACompiler:
             self.first_of_loop[id(element)] = value
 
     def _is_optional(self, element: Element) -> bool:
-        if self._head_of_group(element):
-            assert self.current_group is not None
-            return self._group_first_of_loop() and self.current_group.optional
+        if group := self._headed_group(element):
+            return self._group_first_of_loop() and group.optional
         return element.optional
 
     def _ignore_strategy(self, element: Element) -> str:
-        if self._head_of_group(element):
-            assert self.current_group is not None
-            group = self.current_group
+        if group := self._headed_group(element):
             return group.strategy if self._group_first_of_loop() else group.inner
         return element.strategy
 
     def _inner_strategy(self, element: Element) -> str:
-        if self._head_of_group(element):
-            assert self.current_group is not None
-            return self.current_group.inner
-        return element.inner
+        group = self._headed_group(element)
+        return element.inner if group is None else group.inner
 
     # -- element shapes
 
@@ -513,7 +509,7 @@ class NFACompiler:
         take_edges = self._take_edges(element, target, take)
         for action, edge_target, cond in take_edges:
             state.add(action, edge_target, cond)
-        if optional and not self._head_of_group(element):
+        if optional and self._headed_group(element) is None:
             assert proceed_to is not None
             state.add(PROCEED, proceed_to, TRUE)
         ignore = _ignore_cond(ignore_strategy, take_edges, take)
