@@ -97,7 +97,7 @@ class NFA:
             for edge in state.edges:
                 edge.test = edge.cond.compile()
         for state in self.states:
-            state.proceeds_to_final = _proceeds_to_final(state, any_cond=True)
+            state.proceeds_to_final = _proceeds_to_final(state)
             state.plain = all(edge.action != PROCEED for edge in state.edges)
         self.skips_irrelevant = all(_idle_without_terms(s) for s in self.states)
         return self
@@ -127,15 +127,15 @@ class NFA:
         return seen + [s for s in self.states if s not in seen]
 
 
-def _proceeds_to_final(state: State, any_cond: bool = False) -> bool:
-    """Whether PROCEED edges lead from `state` to the final state (`any_cond`: whatever
-    their conditions; else only through unconditional ones)."""
+def _proceeds_to_final(state: State) -> bool:
+    """Whether PROCEED edges (whatever their conditions) lead from `state` to the final
+    state."""
     seen: set[int] = set()
     stack = [state]
     while stack:
         current = stack.pop()
         for edge in current.edges:
-            if edge.action != PROCEED or not (any_cond or edge.cond is TRUE):
+            if edge.action != PROCEED:
                 continue
             if edge.target.kind == FINAL:
                 return True
@@ -337,14 +337,9 @@ class NFACompiler:
     # -- states
 
     def _state(self, base: str, kind: str = NORMAL) -> State:
-        count = self.name_counts.get(base)
-        if count is None:
-            name = base
-            self.name_counts[base] = 0
-        else:
-            name = f"{base}:{count}"
-            self.name_counts[base] = count + 1
-        state = State(name, base, kind)
+        count = self.name_counts.get(base, -1)  # the first is `base`, then `base:0`, ...
+        self.name_counts[base] = count + 1
+        state = State(base if count < 0 else f"{base}:{count}", base, kind)
         self.states.append(state)
         return state
 
@@ -541,7 +536,7 @@ class NFACompiler:
         if (
             self.where is not None
             and id(element) in self.completing
-            and (target.kind == FINAL or _proceeds_to_final(target, any_cond=True))
+            and (target.kind == FINAL or _proceeds_to_final(target))
         ):
             take = conj(take, self.where(element.name))
         return [(TAKE, target, take)]
