@@ -390,25 +390,22 @@ class ProgramCompiler:
     def _call(
         self, func: str, args: tuple[ast.Expr, ...], expr: ast.Expr, extra: int, in_term: bool
     ) -> str:
-        if func == "count" and len(args) == 1:
+        if len(args) == 1 and func in ("count", "first", "last", *_AGGREGATES):
             found = self._repeated_projection(args[0])
-            if found is None:
-                raise Unsupported(f"`{expr_text(expr)}`")
-            self._emit(OP_AGG, a=found[0], b=-1, c=AGG_COUNT, d=extra)
-            return NUM
-        if func in _AGGREGATES and len(args) == 1:
-            found = self._repeated_projection(args[0])
-            if found is None or found[1] < 0 or self.out.slots[found[1]].kind != NUM:
-                raise Unsupported(f"`{expr_text(expr)}`")
-            self._emit(OP_AGG, a=found[0], b=found[1], c=_AGGREGATES[func], d=extra)
-            return NUM
-        if func in ("first", "last") and len(args) == 1:
-            found = self._repeated_projection(args[0])
+            if found is not None and func == "count":
+                self._emit(OP_AGG, a=found[0], b=-1, c=AGG_COUNT, d=extra)
+                return NUM
             if found is None or found[1] < 0:
                 raise Unsupported(f"`{expr_text(expr)}`")
-            index = 0 if func == "first" else -1
-            self._emit(OP_VAR, a=found[0], b=found[1], c=index, d=extra)
-            return self.out.slots[found[1]].kind
+            var, slot = found
+            kind = self.out.slots[slot].kind
+            if func in ("first", "last"):
+                self._emit(OP_VAR, a=var, b=slot, c=0 if func == "first" else -1, d=extra)
+                return kind
+            if kind != NUM:
+                raise Unsupported(f"`{expr_text(expr)}`")
+            self._emit(OP_AGG, a=var, b=slot, c=_AGGREGATES[func], d=extra)
+            return NUM
         if func in ("min", "max") and len(args) > 1:
             for at, arg in enumerate(args):
                 self._number(arg, extra, in_term)
