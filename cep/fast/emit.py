@@ -36,6 +36,8 @@ FLOAT_SUM = "float_sum"
 #: a field's declared kind -> the Python type the interpreter gives its values
 _DECLARED = {"int": INT, "time": INT, "duration": INT, "float": FLOAT, "str": TEXT, "bool": TRUTH}
 _PROGRAM_KIND = {INT: NUM, FLOAT: NUM, FLOAT_SUM: NUM, TEXT: STR, TRUTH: BOOL}
+#: the calls whose Python type is always the same
+_CALL_KINDS = {"count": INT, "avg": FLOAT, "exists": TRUTH}
 #: float64 holds every integer of smaller magnitude exactly
 EXACT_INTEGERS = 2.0**53
 
@@ -67,12 +69,8 @@ class _Typer:
                     return _Kind(self._of_value(resolution.value, expr))
             case ast.Attribute() | ast.Index():
                 return _Kind(self._declared(self.expr_types.get(id(expr)), expr))
-            case ast.Call(func="count"):
-                return _Kind(INT)
-            case ast.Call(func="avg"):
-                return _Kind(FLOAT)
-            case ast.Call(func="exists"):
-                return _Kind(TRUTH)
+            case ast.Call(func=func) if func in _CALL_KINDS:
+                return _Kind(_CALL_KINDS[func])
             case ast.Call(func="sum", args=(arg,)):
                 element = self._element(arg)
                 return _Kind(FLOAT_SUM) if element == FLOAT else _Kind(element, wide=True)

@@ -152,15 +152,9 @@ class _RuleChecker:
         self._check_skip()
         self._lints(within_ms)
         self.program.sink.extend(self.local.items)
-        return CheckedRule(
-            rule,
-            self.path,
-            self.variables,
-            self.results,
-            within_ms,
-            self.consts,
-            ok=not self.local.errors,
-        )
+        ok = not self.local.errors
+        variables, results = self.variables, self.results
+        return CheckedRule(rule, self.path, variables, results, within_ms, self.consts, ok)
 
     # -- clauses
 
@@ -191,7 +185,9 @@ class _RuleChecker:
         return value
 
     def _check_partition(self) -> None:
-        schemas = self._term_schemas()
+        known = self.program.schemas
+        names = dict.fromkeys(t.event_type for t in pattern_terms(self.rule.pattern))
+        schemas = [known[name] for name in names if name in known]
         for path in self.rule.partition:
             head = path.parts[0]
             for schema in schemas:
@@ -212,11 +208,6 @@ class _RuleChecker:
                         code="not-a-record",
                     )
                     break
-
-    def _term_schemas(self) -> list[Schema]:
-        schemas = self.program.schemas
-        names = dict.fromkeys(t.event_type for t in pattern_terms(self.rule.pattern))
-        return [schemas[name] for name in names if name in schemas]
 
     def _check_skip(self) -> None:
         skip = self.rule.skip
