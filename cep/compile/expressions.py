@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cep.lang import ast
@@ -24,14 +25,12 @@ from cep.runtime.event import Event
 Compiled = Callable[["Env"], Any]
 
 
+@dataclass(slots=True, eq=False)
 class Env:
     """What an expression can see: the candidate event and the bound variables."""
 
-    __slots__ = ("bindings", "this")
-
-    def __init__(self, this: Event | None, bindings: Mapping[str, Any]) -> None:
-        self.this = this
-        self.bindings = bindings
+    this: Event | None
+    bindings: Mapping[str, Any]
 
 
 class CompileError(Exception):

@@ -12,6 +12,7 @@ report until the lines are cut out of it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -417,21 +418,17 @@ def release_order(keys: list[np.ndarray], indexes: list[int]) -> tuple[np.ndarra
     return merged, np.lexsort(merged.T[::-1])
 
 
+@dataclass(slots=True, eq=False)
 class ReportLines:
     """Report lines as UTF-8 pieces of one buffer, each with its release key (`keys[i]`:
     the time, phase and tie-breakers it is released by, then, once `merge`d, its rule's
     index and its place among the rule's reports): what `cep run` writes, with no Python
     object per line."""
 
-    __slots__ = ("data", "ends", "keys", "starts")
-
-    def __init__(
-        self, keys: np.ndarray, data: np.ndarray, starts: np.ndarray, ends: np.ndarray
-    ) -> None:
-        self.keys = keys
-        self.data = data
-        self.starts = starts
-        self.ends = ends
+    keys: np.ndarray
+    data: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
 
     @classmethod
     def empty(cls, keys: int = 4) -> ReportLines:

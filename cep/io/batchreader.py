@@ -8,6 +8,7 @@ sure of on its fast path (`FastRows`), hands the rest to the row reader's code
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -134,30 +135,19 @@ class BatchReader:
 _LINE = attrgetter("line")
 
 
+@dataclass(slots=True, eq=False)
 class FastRows:
     """Rows in input order: their lines, times, types, fields, where their text is (byte
     offsets, or Arrow row numbers as `starts`; -1 for a row read as text) and the texts
     of rows the row reader read (`given`, by row)."""
 
-    __slots__ = ("ends", "given", "line", "parts", "starts", "ts", "type")
-
-    def __init__(
-        self,
-        line: np.ndarray,
-        ts: np.ndarray,
-        type: np.ndarray,
-        parts: dict[str, ColumnPart],
-        starts: np.ndarray,
-        ends: np.ndarray,
-        given: dict[int, str] | None = None,
-    ) -> None:
-        self.line = line
-        self.ts = ts
-        self.type = type
-        self.parts = parts
-        self.starts = starts
-        self.ends = ends
-        self.given: dict[int, str] = {} if given is None else given
+    line: np.ndarray
+    ts: np.ndarray
+    type: np.ndarray
+    parts: dict[str, ColumnPart]
+    starts: np.ndarray
+    ends: np.ndarray
+    given: dict[int, str] = field(default_factory=dict)
 
     def merge(self, other: FastRows) -> FastRows:
         """These rows and `other`'s, in line order (these first where lines tie)."""

@@ -10,6 +10,7 @@ columns.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from itertools import repeat
 from operator import is_not
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -32,17 +33,13 @@ _DTYPES: dict[str, Any] = {**dict.fromkeys(INTISH, np.int64), "float": np.float6
 EXACT_FLOAT = 2.0**53
 
 
+@dataclass(slots=True, eq=False)
 class ColumnPart:
     """A column's values for some rows (before a batch is put together)."""
 
-    __slots__ = ("other", "valid", "values")
-
-    def __init__(
-        self, values: np.ndarray, valid: np.ndarray, other: dict[int, Any] | None = None
-    ) -> None:
-        self.values = values
-        self.valid = valid
-        self.other: dict[int, Any] = {} if other is None else other
+    values: np.ndarray
+    valid: np.ndarray
+    other: dict[int, Any] = field(default_factory=dict)
 
     def put(self, i: int, value: Any, kind: str, dictionary: Dictionary | None) -> None:
         """Row `i`'s (non-null) value: stored where it is of the column's kind (`fit`;
