@@ -68,11 +68,11 @@ class Unsupported(Exception):
     """A condition outside the compiled family (the message says what)."""
 
 
+@dataclass
 class StringCodes:
     """Codes for strings, shared by a rule's programs and its events."""
 
-    def __init__(self) -> None:
-        self.codes: dict[str, int] = {}
+    codes: dict[str, int] = field(default_factory=dict)
 
     def code(self, text: str) -> int:
         code = self.codes.get(text)
@@ -112,6 +112,7 @@ class Programs:
         )  # fmt: skip
 
 
+@dataclass(kw_only=True, eq=False)
 class ProgramCompiler:
     """Compiles the run-dependent conditions of one rule.
 
@@ -120,29 +121,17 @@ class ProgramCompiler:
     kernel's history cells do.
     """
 
-    def __init__(
-        self,
-        *,
-        resolutions: Mapping[int, Any],
-        expr_types: Mapping[int, Type],
-        repeated: frozenset[str],
-        var_index: Mapping[str, int],
-        term_conditions: Mapping[int, ast.Expr | None],
-        where: ast.Expr | None,
-        row_of: Callable[[Cond], int],
-        strings: StringCodes,
-    ) -> None:
-        self.resolutions = resolutions
-        self.expr_types = expr_types
-        self.repeated = repeated
-        self.var_index = var_index
-        self.term_conditions = term_conditions
-        self.where = where
-        self.row_of = row_of
-        self.strings = strings
-        self.out = Programs()
-        self._slots: dict[str, int] = {}
-        self._depth = 0
+    resolutions: Mapping[int, Any]
+    expr_types: Mapping[int, Type]
+    repeated: frozenset[str]
+    var_index: Mapping[str, int]
+    term_conditions: Mapping[int, ast.Expr | None]
+    where: ast.Expr | None
+    row_of: Callable[[Cond], int]
+    strings: StringCodes
+    out: Programs = field(default_factory=Programs, init=False)
+    _slots: dict[str, int] = field(default_factory=dict, init=False)
+    _depth: int = field(default=0, init=False)
 
     # ------------------------------------------------------------ programs
 

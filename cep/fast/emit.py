@@ -51,13 +51,13 @@ class _Kind:
     wide: bool = False
 
 
+@dataclass(eq=False)
 class _Typer:
     """The Python type the interpreter gives an expression, for the expressions the
     program compiler compiles; `Unsupported` where it could vary."""
 
-    def __init__(self, resolutions: Mapping[int, Any], expr_types: Mapping[int, Type]) -> None:
-        self.resolutions = resolutions
-        self.expr_types = expr_types
+    resolutions: Mapping[int, Any]
+    expr_types: Mapping[int, Type]
 
     def kind(self, expr: ast.Expr) -> _Kind:
         match expr:

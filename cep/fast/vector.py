@@ -21,6 +21,7 @@ meaning, slower).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -69,14 +70,14 @@ def _data_regex(expr: ast.Expr) -> bool:
     )
 
 
+@dataclass(eq=False)
 class BatchPredicates:
     """Builds batch tests for term conditions."""
 
-    def __init__(self, resolutions: Mapping[int, Resolution], by_value: bool = False) -> None:
-        self.resolutions = resolutions
-        #: also take a part that reads one field only, whatever it does with it
-        #: (`ValueTruths`: the interpreter's test once per distinct value)
-        self.by_value = by_value
+    resolutions: Mapping[int, Resolution]
+    #: also take a part that reads one field only, whatever it does with it
+    #: (`ValueTruths`: the interpreter's test once per distinct value)
+    by_value: bool = False
 
     def term(self, types: frozenset[str] | None, condition: ast.Expr | None) -> BatchTest | None:
         """The test of a whole term: its type(s) and its condition."""

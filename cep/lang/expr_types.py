@@ -82,15 +82,13 @@ class TypeResults:
     used_variables: set[str] = field(default_factory=set)
 
 
+@dataclass(eq=False)
 class ExprTyper:
     """Infers expression types under a scope, reporting errors to a sink."""
 
-    def __init__(
-        self, sink: DiagnosticSink, results: TypeResults, schemas: dict[str, Schema]
-    ) -> None:
-        self.sink = sink
-        self.results = results
-        self.schemas = schemas
+    sink: DiagnosticSink
+    results: TypeResults
+    schemas: dict[str, Schema]
 
     def check(self, expr: ast.Expr, scope: Scope) -> Type:
         result = self._infer(expr, scope)
