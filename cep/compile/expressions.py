@@ -234,10 +234,6 @@ class ExpressionCompiler:
         items = [self.compile(item) for item in expr.items]
         return lambda env: [item(env) for item in items]
 
-    def _objectexpr(self, expr: ast.ObjectExpr) -> Compiled:
-        fields = [(name, self.compile(value)) for name, value in expr.fields]
-        return lambda env: {name: value(env) for name, value in fields}
-
     def _name(self, expr: ast.Name) -> Compiled:
         resolution = self.resolutions.get(id(expr))
         name = expr.name

@@ -233,8 +233,6 @@ class ChainBuilder:
                         chain.extend(part)
                     chains.append(chain)
                 return self._alternation(chains, strategy)
-            case ast.Sequence():
-                return self._group(node, strategy)
         raise PatternCompileError(f"cannot compile {type(node).__name__}")
 
     def _alternation(self, chains: list[list[Element]], strategy: str) -> Element:

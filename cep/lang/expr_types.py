@@ -115,10 +115,6 @@ class ExprTyper:
                 for item in items:
                     elem = join(elem, self.check(item, scope))
                 return list_of(elem if items else DYNAMIC)
-            case ast.ObjectExpr():
-                for _, value in expr.fields:
-                    self.check(value, scope)
-                return event_of(None)
             case ast.Name():
                 return self._name(expr, scope)
             case ast.This():
