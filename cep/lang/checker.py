@@ -153,8 +153,9 @@ class _RuleChecker:
         self._lints(within_ms)
         self.program.sink.extend(self.local.items)
         ok = not self.local.errors
-        variables, results = self.variables, self.results
-        return CheckedRule(rule, self.path, variables, results, within_ms, self.consts, ok)
+        return CheckedRule(
+            rule, self.path, self.variables, self.results, within_ms, self.consts, ok
+        )
 
     # -- clauses
 

@@ -422,8 +422,8 @@ class _AstBuilder(Transformer):
     def _once(
         self, clauses: list[tuple], message: Callable[[str], str], *notes: str
     ) -> dict[str, object]:
-        """Each clause's value by its key; a clause written again is an error, with
-        `message` of how the clause is written."""
+        """Each clause's value by its key; a clause written twice is an error, worded by
+        `message` from how the clause is written (`partition by`, `allowed delay`...)."""
         values: dict[str, object] = {}
         for key, value, clause_span in clauses:
             if key in values:
