@@ -167,11 +167,6 @@ class _CellReader:
             return np.zeros(len(present), np.bool_), None
         return validated(typed, kind)
 
-    def long_ints(self) -> np.ndarray:
-        """Integer text too long for the fast path (or any, where the fast path refused)."""
-        ints, _ = self.ints()
-        return to_numpy(self.pc.match_substring_regex(self.cells, r"^[-+]?[0-9]+$")) & ~ints
-
     def inferred(self) -> list[Typed]:
         """Present cells as `infer_cell` reads them: ints, floats, text and (where a
         Python look is needed: long or non-ASCII numbers) Python values."""
@@ -180,7 +175,8 @@ class _CellReader:
         ints, int_values = self.ints()
         ints = ints & present
         numbers, float_values = self.numbers()
-        long_int = self.long_ints()
+        # integer text `ints` did not take (too long, or any where its quick check refused)
+        long_int = to_numpy(self.pc.match_substring_regex(self.cells, r"^[-+]?[0-9]+$")) & ~ints
         floats = numbers & present & ~ints & ~long_int & ascii_
         text = present & ascii_ & ~numbers & ~long_int
         other = present & ~ints & ~floats & ~text
