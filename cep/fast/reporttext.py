@@ -13,7 +13,6 @@ report until the lines are cut out of it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -45,14 +44,10 @@ def gather_texts(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np
 
 
 def piece_texts(pieces: TextPieces) -> list[str | None]:
-    """Text pieces as strings (None where not made: end -1)."""
+    """Text pieces as strings (None where not made: end -1), sliced from one decoded
+    string when the bytes are ASCII (a character a byte)."""
     data, starts, ends = pieces
-    return _pieces(data.tobytes(), starts.tolist(), ends.tolist())
-
-
-def _pieces(written: bytes, starts: list[int], ends: list[int]) -> list[Any]:
-    """`written[starts[i]:ends[i]]` as text (None where `ends[i]` is -1), sliced from one
-    decoded string when the bytes are ASCII (a character a byte)."""
+    written, starts, ends = data.tobytes(), starts.tolist(), ends.tolist()
     if written.isascii():
         text = written.decode("ascii")
         return [text[s:e] if e >= 0 else None for s, e in zip(starts, ends, strict=True)]
@@ -139,7 +134,12 @@ class TextTable:
         data, starts, ends = pieces
         base = self._room(at, len(data))
         self.data[base : base + len(data)] = data
-        self._mark(at, starts, ends, base, len(data))
+        self.used = base + len(data)
+        made = ends >= 0
+        self.starts[at[made]] = starts[made] + base
+        self.ends[at[made]] = ends[made] + base
+        self.source[at] = OWN
+        self.ends[at[ends == FALLBACK_TEXT]] = FALLBACK_TEXT
 
     def lend(
         self,
@@ -191,16 +191,6 @@ class TextTable:
             grown[: self.used] = self.data[: self.used]
             self.data = grown
         return self.used
-
-    def _mark(
-        self, at: np.ndarray, starts: np.ndarray, ends: np.ndarray, base: int, size: int
-    ) -> None:
-        self.used = base + size
-        made = ends >= 0
-        self.starts[at[made]] = starts[made] + base
-        self.ends[at[made]] = ends[made] + base
-        self.source[at] = OWN
-        self.ends[at[ends == FALLBACK_TEXT]] = FALLBACK_TEXT
 
     def put_texts(self, at: np.ndarray, texts: list[bytes]) -> None:
         """Entry `at[i]` gets `texts[i]` (`encoded_pieces`)."""

@@ -415,7 +415,7 @@ class _RuleChecker:
                 return bound
             case ast.Alternation(options=options):
                 bound = {}
-                branch_vars = [set(_variables(option)) for option in options]
+                branch_vars = [{t.var for t in pattern_terms(o) if t.var} for o in options]
                 for i, option in enumerate(options):
                     others = set().union(*(v for j, v in enumerate(branch_vars) if j != i))
                     bound.update(
@@ -458,9 +458,10 @@ class _RuleChecker:
                 "help: bound the time a match may take, e.g. `within 10m`",
                 code="no-within",
             )
-            if "->>" in _all_ops(rule.pattern) or any(
-                isinstance(q, ast.Quantified) and q.contiguity == "any"
-                for q in pattern_nodes(rule.pattern)
+            if any(
+                (isinstance(n, ast.Sequence) and "->>" in n.ops)
+                or (isinstance(n, ast.Quantified) and n.contiguity == "any")
+                for n in pattern_nodes(rule.pattern)
             ):
                 self.local.warning(
                     "`->>` without `within` keeps every combination of events forever",
@@ -502,14 +503,6 @@ def pattern_nodes(node: ast.Pattern | None) -> list[ast.Pattern]:
 
 def pattern_terms(node: ast.Pattern | None) -> list[ast.Term]:
     return [n for n in pattern_nodes(node) if isinstance(n, ast.Term)]
-
-
-def _variables(node: ast.Pattern) -> list[str]:
-    return [t.var for t in pattern_terms(node) if t.var]
-
-
-def _all_ops(node: ast.Pattern) -> list[str]:
-    return [op for n in pattern_nodes(node) if isinstance(n, ast.Sequence) for op in n.ops]
 
 
 def _first_item(node: ast.Pattern) -> ast.Pattern:

@@ -376,7 +376,8 @@ class ExprTyper:
                     )
             return BOOL
         if op in ("==", "!=", "<", "<=", ">", ">="):
-            if any(_is_null(side) for side in (expr.left, expr.right)):
+            sides = (expr.left, expr.right)
+            if any(isinstance(side, ast.Literal) and side.kind == "null" for side in sides):
                 self.sink.warning(
                     "a comparison with `null` is always false, `!=` included",
                     expr.span,
@@ -467,10 +468,6 @@ class ExprTyper:
             )
             return DYNAMIC
         return result
-
-
-def _is_null(expr: ast.Expr) -> bool:
-    return isinstance(expr, ast.Literal) and expr.kind == "null"
 
 
 def _arity(low: int, high: int | None) -> str:
