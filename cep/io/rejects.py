@@ -56,10 +56,9 @@ class RejectsWriter:
 
     def close(self) -> None:
         """Flush, and close the file if this writer opened it."""
-        if self.stream is not None:
-            self.stream.flush()
-            if self._close:
-                self.stream.close()
+        self.flush()
+        if self._close and self.stream is not None:
+            self.stream.close()
 
     def __enter__(self) -> RejectsWriter:
         return self

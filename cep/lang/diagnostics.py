@@ -33,10 +33,7 @@ class Diagnostic:
 
     def render(self, source: str | None) -> str:
         """The headline, the source line with a caret under the spot, and the notes."""
-        lines = [self.headline()]
-        excerpt = _excerpt(source, self.span)
-        if excerpt:
-            lines.extend(excerpt)
+        lines = [self.headline(), *_excerpt(source, self.span)]
         lines.extend(escape_controls(f"  = {note}") for note in self.notes)
         return "\n".join(lines)
 

@@ -220,12 +220,8 @@ def side_by_side(number: int, want: Expected | None, got: Match | None) -> list[
     at_got = f"at {show_time(got.ts)}" if want.at is not None else ""
     kind = "timeout " if want.kind == "timeout" else ""
     got_kind = "timeout " if got.kind == "timeout" else ""
-    others = {k: v for k, v in fields.items() if k not in want.fields}
-    extra = (
-        ("  (also " + ", ".join(f"{k}: {_show(v)}" for k, v in others.items()) + ")")
-        if (others and not ok)
-        else ""
-    )
+    others = ", ".join(f"{k}: {_show(v)}" for k, v in fields.items() if k not in want.fields)
+    extra = f"  (also {others})" if others and not ok else ""
     lines = [
         f"{mark} {number}. expected {kind}{{ {'  '.join(cells_want)} }} {at_want}".rstrip(),
         f"{mark}    got      {got_kind}{{ {'  '.join(cells_got)} }} {at_got}".rstrip() + extra,
