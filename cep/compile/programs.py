@@ -68,7 +68,7 @@ class Unsupported(Exception):
     """A condition outside the compiled family (the message says what)."""
 
 
-@dataclass
+@dataclass(eq=False)
 class StringCodes:
     """Codes for strings, shared by a rule's programs and its events."""
 
