@@ -135,7 +135,9 @@ class MatchTable:
         rule = source.rule
         kind = "match" if self.kinds[j] == 0 else "timeout"
         key = source.key_record(int(self.parts[j]))
-        content = partial(source.content, self._path(j), kind, key)
+        cells = range(int(self.offsets[j]), int(self.offsets[j + 1]))
+        path = linked_path(source.var_names, self.variables, cells, self._event)
+        content = partial(source.content, path, kind, key)
         return LazyMatch.pending(
             rule.name, kind, int(self.ts[j]), key, rule.severity, rule.tags, content
         )
@@ -144,11 +146,6 @@ class MatchTable:
         """(release key, report) for each report."""
         releases = map(tuple, self.releases.tolist())
         return list(zip(releases, map(self.report, range(len(self))), strict=True))
-
-    def _path(self, j: int) -> Any:
-        """Report `j`'s history as the interpreter's path (`linked_path`)."""
-        cells = range(int(self.offsets[j]), int(self.offsets[j + 1]))
-        return linked_path(self.source.var_names, self.variables, cells, self._event)
 
     def _event(self, k: int) -> Any:
         """History cell `k`'s event: kept as an object, or made from its kept text."""
