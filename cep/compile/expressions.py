@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cep.lang import ast
@@ -24,14 +25,12 @@ from cep.runtime.event import Event
 Compiled = Callable[["Env"], Any]
 
 
+@dataclass(slots=True, eq=False)
 class Env:
     """What an expression can see: the candidate event and the bound variables."""
 
-    __slots__ = ("bindings", "this")
-
-    def __init__(self, this: Event | None, bindings: Mapping[str, Any]) -> None:
-        self.this = this
-        self.bindings = bindings
+    this: Event | None
+    bindings: Mapping[str, Any]
 
 
 class CompileError(Exception):
@@ -78,7 +77,7 @@ def _compare(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     return compare
 
 
-_COMPARISONS = {op: _compare(fn) for op, fn in OPERATORS.items()}
+COMPARISONS = {op: _compare(fn) for op, fn in OPERATORS.items()}
 
 
 def _arith(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -119,7 +118,7 @@ def _contained(item: Any, container: Any) -> bool:
     if isinstance(container, str):
         return isinstance(item, str) and item in container
     if isinstance(container, list):
-        return any(_COMPARISONS["=="](item, member) for member in container)
+        return any(COMPARISONS["=="](item, member) for member in container)
     return False
 
 
@@ -235,10 +234,6 @@ class ExpressionCompiler:
         items = [self.compile(item) for item in expr.items]
         return lambda env: [item(env) for item in items]
 
-    def _objectexpr(self, expr: ast.ObjectExpr) -> Compiled:
-        fields = [(name, self.compile(value)) for name, value in expr.fields]
-        return lambda env: {name: value(env) for name, value in fields}
-
     def _name(self, expr: ast.Name) -> Compiled:
         resolution = self.resolutions.get(id(expr))
         name = expr.name
@@ -291,8 +286,8 @@ class ExpressionCompiler:
             return lambda env: truthy(left(env)) and truthy(right(env))
         if op == "or":
             return lambda env: truthy(left(env)) or truthy(right(env))
-        if op in _COMPARISONS:
-            compare = _COMPARISONS[op]
+        if op in COMPARISONS:
+            compare = COMPARISONS[op]
             return lambda env: compare(left(env), right(env))
         if op == "in":
             return lambda env: _contained(left(env), right(env))
@@ -341,19 +336,19 @@ class EventPredicates:
                 inner = self.build(operand)
                 return None if inner is None else (lambda event: not inner(event))
             case ast.Binary(op=op, left=left, right=right) if op in OPERATORS:
-                getter, literal = self._field(left), _literal_value(right)
+                getter, literal = self._field(left), literal_value(right)
                 if getter is None or literal is None:
-                    getter, literal = self._field(right), _literal_value(left)
+                    getter, literal = self._field(right), literal_value(left)
                     op = FLIPPED[op]
                 if getter is None or literal is None:
                     return None
-                return _comparison(getter, OPERATORS[op], _COMPARISONS[op], literal)
+                return _comparison(getter, OPERATORS[op], COMPARISONS[op], literal)
             case ast.Binary(op="in", left=left, right=ast.ListExpr(items=items)):
                 getter = self._field(left)
-                values = [_literal_value(item) for item in items]
+                values = [literal_value(item) for item in items]
                 if getter is None or any(v is None for v in values):
                     return None
-                equal = _COMPARISONS["=="]
+                equal = COMPARISONS["=="]
 
                 def member(event: Event) -> bool:
                     value = getter(event)
@@ -363,13 +358,7 @@ class EventPredicates:
         return None
 
     def _field(self, expr: ast.Expr) -> Callable[[Event], Any] | None:
-        name = None
-        if isinstance(expr, ast.Name):
-            resolution = self.resolutions.get(id(expr))
-            if resolution is None or resolution.kind == "field":
-                name = expr.name
-        elif isinstance(expr, ast.Attribute) and isinstance(expr.obj, ast.This):
-            name = expr.name
+        name = field_name(expr, self.resolutions)
         if name is None:
             return None
         if name == "ts":
@@ -379,7 +368,18 @@ class EventPredicates:
         return lambda event: event.data.get(name)
 
 
-def _literal_value(expr: ast.Expr) -> Any:
+def field_name(expr: ast.Expr, resolutions: Mapping[int, Resolution]) -> str | None:
+    """The field of the candidate event that `expr` names (`x`, `this.x`), if it is one."""
+    if isinstance(expr, ast.Name):
+        resolution = resolutions.get(id(expr))
+        if resolution is None or resolution.kind == "field":
+            return expr.name
+    elif isinstance(expr, ast.Attribute) and isinstance(expr.obj, ast.This):
+        return expr.name
+    return None
+
+
+def literal_value(expr: ast.Expr) -> Any:
     if isinstance(expr, ast.Literal) and expr.value is not None:
         return expr.value
     if (

@@ -22,7 +22,8 @@ as not matching that term), and the interpreter checks it before any other compl
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from cep.compile.conditions import TRUE, Cond, EdgeTest, NotCond, TermCond, conj, disj
@@ -96,7 +97,7 @@ class NFA:
             for edge in state.edges:
                 edge.test = edge.cond.compile()
         for state in self.states:
-            state.proceeds_to_final = _proceeds_to_final(state, any_cond=True)
+            state.proceeds_to_final = _proceeds_to_final(state)
             state.plain = all(edge.action != PROCEED for edge in state.edges)
         self.skips_irrelevant = all(_idle_without_terms(s) for s in self.states)
         return self
@@ -126,15 +127,15 @@ class NFA:
         return seen + [s for s in self.states if s not in seen]
 
 
-def _proceeds_to_final(state: State, any_cond: bool = False) -> bool:
-    """Whether PROCEED edges lead from `state` to the final state (`any_cond`: whatever
-    their conditions; else only through unconditional ones)."""
+def _proceeds_to_final(state: State) -> bool:
+    """Whether PROCEED edges (whatever their conditions) lead from `state` to the final
+    state."""
     seen: set[int] = set()
     stack = [state]
     while stack:
         current = stack.pop()
         for edge in current.edges:
-            if edge.action != PROCEED or not (any_cond or edge.cond is TRUE):
+            if edge.action != PROCEED:
                 continue
             if edge.target.kind == FINAL:
                 return True
@@ -232,12 +233,10 @@ class ChainBuilder:
                         chain.extend(part)
                     chains.append(chain)
                 return self._alternation(chains, strategy)
-            case ast.Sequence():
-                return self._group(node, strategy)
         raise PatternCompileError(f"cannot compile {type(node).__name__}")
 
     def _alternation(self, chains: list[list[Element]], strategy: str) -> Element:
-        firsts = [_first_cond(chain) for chain in chains]
+        firsts = [chain[0].cond for chain in chains]
         return Element(
             f"branch{next(self.counter)}", "alt", strategy, cond=disj(firsts), options=chains
         )
@@ -245,7 +244,7 @@ class ChainBuilder:
     def _group(self, body: ast.Pattern, strategy: str) -> Element:
         inner = self.chain(body, NEXT)
         return Element(
-            f"group{next(self.counter)}", "group", strategy, cond=_first_cond(inner), chain=inner
+            f"group{next(self.counter)}", "group", strategy, cond=inner[0].cond, chain=inner
         )
 
     def _quantified(self, node: ast.Quantified, strategy: str) -> Element:
@@ -305,10 +304,6 @@ def _terms_of(node: ast.Pattern) -> list[ast.Term]:
     raise PatternCompileError("`not` applies to a term or an alternation of terms")
 
 
-def _first_cond(chain: list[Element]) -> Cond:
-    return chain[0].cond
-
-
 # ---------------------------------------------------------------------------- compiler
 
 
@@ -340,14 +335,9 @@ class NFACompiler:
     # -- states
 
     def _state(self, base: str, kind: str = NORMAL) -> State:
-        count = self.name_counts.get(base)
-        if count is None:
-            name = base
-            self.name_counts[base] = 0
-        else:
-            name = f"{base}:{count}"
-            self.name_counts[base] = count + 1
-        state = State(name, base, kind)
+        count = self.name_counts.get(base, -1)  # the first is `base`, then `base:0`, ...
+        self.name_counts[base] = count + 1
+        state = State(base if count < 0 else f"{base}:{count}", base, kind)
         self.states.append(state)
         return state
 
@@ -398,11 +388,7 @@ class NFACompiler:
             last = self._times(sink, sink, element.lo, element.hi)
         else:
             last = self._singleton(
-                sink,
-                sink,
-                element.cond,
-                self._ignore_strategy(element),
-                self._is_optional(element),
+                sink, sink, element.cond, self._ignore_strategy(element), self._is_optional(element)
             )
         self._add_stop_states(last)
         return last
@@ -453,8 +439,9 @@ class NFACompiler:
 
     # -- strategies
 
-    def _head_of_group(self, element: Element) -> bool:
-        return self.current_group is not None and element.previous is None
+    def _headed_group(self, element: Element) -> Element | None:
+        """The group being compiled, where `element` is its first element."""
+        return self.current_group if element.previous is None else None
 
     def _group_first_of_loop(self) -> bool:
         group = self.current_group
@@ -466,23 +453,18 @@ class NFACompiler:
             self.first_of_loop[id(element)] = value
 
     def _is_optional(self, element: Element) -> bool:
-        if self._head_of_group(element):
-            assert self.current_group is not None
-            return self._group_first_of_loop() and self.current_group.optional
+        if group := self._headed_group(element):
+            return self._group_first_of_loop() and group.optional
         return element.optional
 
     def _ignore_strategy(self, element: Element) -> str:
-        if self._head_of_group(element):
-            assert self.current_group is not None
-            group = self.current_group
+        if group := self._headed_group(element):
             return group.strategy if self._group_first_of_loop() else group.inner
         return element.strategy
 
     def _inner_strategy(self, element: Element) -> str:
-        if self._head_of_group(element):
-            assert self.current_group is not None
-            return self.current_group.inner
-        return element.inner
+        group = self._headed_group(element)
+        return element.inner if group is None else group.inner
 
     # -- element shapes
 
@@ -520,20 +502,27 @@ class NFACompiler:
         take_edges = self._take_edges(element, target, take)
         for action, edge_target, cond in take_edges:
             state.add(action, edge_target, cond)
-        if optional and not self._head_of_group(element):
+        if optional and self._headed_group(element) is None:
             assert proceed_to is not None
             state.add(PROCEED, proceed_to, TRUE)
         ignore = _ignore_cond(ignore_strategy, take_edges, take)
         if ignore is not None:
             if optional:
-                ignore_state = self._state(element.name)
-                for action, edge_target, cond in take_edges:
-                    ignore_state.add(action, edge_target, cond)
-                ignore_state.add(IGNORE, None, ignore)
+                ignore_state = self._ignore_state(element, take_edges, ignore)
                 self._add_stop_states(ignore_state)
             else:
                 ignore_state = state
             state.add(IGNORE, ignore_state, ignore)
+        return state
+
+    def _ignore_state(
+        self, element: Element, take_edges: list[tuple[str, State, Cond]], ignore: Cond
+    ) -> State:
+        """A state that binds as `element` does, or ignores an event by `ignore`."""
+        state = self._state(element.name)
+        for action, target, cond in take_edges:
+            state.add(action, target, cond)
+        state.add(IGNORE, None, ignore)
         return state
 
     def _take_edges(
@@ -545,34 +534,36 @@ class NFACompiler:
         if (
             self.where is not None
             and id(element) in self.completing
-            and (target.kind == FINAL or _proceeds_to_final(target, any_cond=True))
+            and (target.kind == FINAL or _proceeds_to_final(target))
         ):
             take = conj(take, self.where(element.name))
         return [(TAKE, target, take)]
 
-    def _option_heads(self, element: Element, sink: State) -> list[State]:
+    @contextmanager
+    def _inside(self, chain: list[Element], group: Element | None) -> Iterator[None]:
+        """Compile `chain` (an option of `|`, or `group`'s body), then go back to the
+        element being compiled."""
         saved = (self.current, self.following, self.current_group)
+        self.current_group = group
+        self.current = chain[-1]
+        yield
+        self.current, self.following, self.current_group = saved
+
+    def _option_heads(self, element: Element, sink: State) -> list[State]:
         heads = []
         for chain in element.options:
-            self.current_group = None
-            self.current = chain[-1]
-            last = self._middle(chain, sink)
-            heads.append(self._convert(last))
-            self.current, self.following, self.current_group = saved
+            with self._inside(chain, None):
+                heads.append(self._convert(self._middle(chain, sink)))
         return heads
 
     def _group_state(
         self, group: Element, sink: State, proceed_to: State | None, optional: bool
     ) -> State:
-        saved = (self.current, self.following, self.current_group)
-        self.current_group = group
-        self.current = group.chain[-1]
-        last = self._middle(group.chain, sink)
-        last = self._convert(last)
-        if optional:
-            assert proceed_to is not None
-            last.add(PROCEED, proceed_to, TRUE)
-        self.current, self.following, self.current_group = saved
+        with self._inside(group.chain, group):
+            last = self._convert(self._middle(group.chain, sink))
+            if optional:
+                assert proceed_to is not None
+                last.add(PROCEED, proceed_to, TRUE)
         return last
 
     def _looping(self, sink: State) -> State:
@@ -589,24 +580,17 @@ class NFACompiler:
         self._add_stop_to_looping(looping)
         ignore = _ignore_cond(self._inner_strategy(element), take_edges, element.cond)
         if ignore is not None:
-            ignore_state = self._state(element.name)
-            for action, target, cond in take_edges:
-                ignore_state.add(action, target, cond)
-            ignore_state.add(IGNORE, None, ignore)
+            ignore_state = self._ignore_state(element, take_edges, ignore)
             looping.add(IGNORE, ignore_state, ignore)
             self._add_stop_to_looping(ignore_state)
         return looping
 
     def _looping_group(self, group: Element, sink: State) -> State:
-        saved = (self.current, self.following, self.current_group)
         dummy = self._state(group.name)
-        self.current_group = group
-        self.current = group.chain[-1]
-        last = self._middle(group.chain, dummy)
-        last = self._convert(last)
-        last.add(PROCEED, sink, TRUE)
-        dummy.add(PROCEED, last, TRUE)
-        self.current, self.following, self.current_group = saved
+        with self._inside(group.chain, group):
+            last = self._convert(self._middle(group.chain, dummy))
+            last.add(PROCEED, sink, TRUE)
+            dummy.add(PROCEED, last, TRUE)
         return last
 
 

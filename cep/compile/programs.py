@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from cep.compile.conditions import AndCond, Cond, NotCond, OrCond, TermCond, TrueCond, WhereCond
-from cep.compile.expressions import _literal_value
+from cep.compile.expressions import literal_value
 from cep.lang import ast
 from cep.lang.types import Type
 
@@ -68,11 +68,11 @@ class Unsupported(Exception):
     """A condition outside the compiled family (the message says what)."""
 
 
+@dataclass(eq=False)
 class StringCodes:
     """Codes for strings, shared by a rule's programs and its events."""
 
-    def __init__(self) -> None:
-        self.codes: dict[str, int] = {}
+    codes: dict[str, int] = field(default_factory=dict)
 
     def code(self, text: str) -> int:
         code = self.codes.get(text)
@@ -112,6 +112,7 @@ class Programs:
         )  # fmt: skip
 
 
+@dataclass(kw_only=True, eq=False)
 class ProgramCompiler:
     """Compiles the run-dependent conditions of one rule.
 
@@ -120,29 +121,17 @@ class ProgramCompiler:
     kernel's history cells do.
     """
 
-    def __init__(
-        self,
-        *,
-        resolutions: Mapping[int, Any],
-        expr_types: Mapping[int, Type],
-        repeated: frozenset[str],
-        var_index: Mapping[str, int],
-        term_conditions: Mapping[int, ast.Expr | None],
-        where: ast.Expr | None,
-        row_of: Callable[[Cond], int],
-        strings: StringCodes,
-    ) -> None:
-        self.resolutions = resolutions
-        self.expr_types = expr_types
-        self.repeated = repeated
-        self.var_index = var_index
-        self.term_conditions = term_conditions
-        self.where = where
-        self.row_of = row_of
-        self.strings = strings
-        self.out = Programs()
-        self._slots: dict[str, int] = {}
-        self._depth = 0
+    resolutions: Mapping[int, Any]
+    expr_types: Mapping[int, Type]
+    repeated: frozenset[str]
+    var_index: Mapping[str, int]
+    term_conditions: Mapping[int, ast.Expr | None]
+    where: ast.Expr | None
+    row_of: Callable[[Cond], int]
+    strings: StringCodes
+    out: Programs = field(default_factory=Programs, init=False)
+    _slots: dict[str, int] = field(default_factory=dict, init=False)
+    _depth: int = field(default=0, init=False)
 
     # ------------------------------------------------------------ programs
 
@@ -358,7 +347,7 @@ class ProgramCompiler:
             case ast.Index(obj=ast.Name() as arg, index=index) if (
                 self._is_var(arg) and arg.name in self.repeated
             ):
-                position = _literal_value(index)
+                position = literal_value(index)
                 if type(position) is not int:
                     raise Unsupported(
                         f"the index `{expr_text(index)}` (only whole-number literals)"
@@ -390,25 +379,22 @@ class ProgramCompiler:
     def _call(
         self, func: str, args: tuple[ast.Expr, ...], expr: ast.Expr, extra: int, in_term: bool
     ) -> str:
-        if func == "count" and len(args) == 1:
+        if len(args) == 1 and func in ("count", "first", "last", *_AGGREGATES):
             found = self._repeated_projection(args[0])
-            if found is None:
-                raise Unsupported(f"`{expr_text(expr)}`")
-            self._emit(OP_AGG, a=found[0], b=-1, c=AGG_COUNT, d=extra)
-            return NUM
-        if func in _AGGREGATES and len(args) == 1:
-            found = self._repeated_projection(args[0])
-            if found is None or found[1] < 0 or self.out.slots[found[1]].kind != NUM:
-                raise Unsupported(f"`{expr_text(expr)}`")
-            self._emit(OP_AGG, a=found[0], b=found[1], c=_AGGREGATES[func], d=extra)
-            return NUM
-        if func in ("first", "last") and len(args) == 1:
-            found = self._repeated_projection(args[0])
+            if found is not None and func == "count":
+                self._emit(OP_AGG, a=found[0], b=-1, c=AGG_COUNT, d=extra)
+                return NUM
             if found is None or found[1] < 0:
                 raise Unsupported(f"`{expr_text(expr)}`")
-            index = 0 if func == "first" else -1
-            self._emit(OP_VAR, a=found[0], b=found[1], c=index, d=extra)
-            return self.out.slots[found[1]].kind
+            var, slot = found
+            kind = self.out.slots[slot].kind
+            if func in ("first", "last"):
+                self._emit(OP_VAR, a=var, b=slot, c=0 if func == "first" else -1, d=extra)
+                return kind
+            if kind != NUM:
+                raise Unsupported(f"`{expr_text(expr)}`")
+            self._emit(OP_AGG, a=var, b=slot, c=_AGGREGATES[func], d=extra)
+            return NUM
         if func in ("min", "max") and len(args) > 1:
             for at, arg in enumerate(args):
                 self._number(arg, extra, in_term)
@@ -479,14 +465,7 @@ class ProgramCompiler:
         return BOOL
 
     def _emit(
-        self,
-        op: int,
-        *,
-        a: int = 0,
-        b: int = 0,
-        c: int = 0,
-        d: int = 0,
-        k: float = math.nan,
+        self, op: int, *, a: int = 0, b: int = 0, c: int = 0, d: int = 0, k: float = math.nan
     ) -> None:
         out = self.out
         out.ops.append(op)

@@ -16,7 +16,7 @@ from cep.compile.conditions import Cond, TermCond, TermTest, WhereCond
 from cep.compile.expressions import Env, EventPredicates, ExpressionCompiler
 from cep.compile.nfa import NEXT, NFA, ChainBuilder, NFACompiler
 from cep.lang import ast
-from cep.lang.checker import CheckedRule
+from cep.lang.checker import CheckedRule, pattern_terms
 from cep.lang.printer import format_expr
 from cep.lang.program import Schema
 from cep.runtime.event import Event
@@ -124,19 +124,6 @@ def uses_variables(expr: ast.Expr | None, resolutions: dict[int, Any]) -> bool:
     return False
 
 
-def _pattern_terms(node: ast.Pattern) -> list[ast.Term]:
-    match node:
-        case ast.Term():
-            return [node]
-        case ast.Quantified(body=body) | ast.Negation(body=body):
-            return _pattern_terms(body)
-        case ast.Sequence(items=items):
-            return [t for item in items for t in _pattern_terms(item)]
-        case ast.Alternation(options=items) | ast.AllOf(members=items):
-            return [t for item in items for t in _pattern_terms(item)]
-    return []
-
-
 class RuleCompiler:
     """Compiles one checked rule."""
 
@@ -146,14 +133,13 @@ class RuleCompiler:
         self.subtypes = subtypes_of(schemas)
         self.exprs = ExpressionCompiler(checked.results.resolutions)
         self.resolutions = checked.results.resolutions
-        variables = checked.variables
-        self.repeated = frozenset(n for n, v in variables.items() if v.repeated)
+        self.repeated = frozenset(n for n, v in checked.variables.items() if v.repeated)
         self._rule_ref: list[CompiledRule] = []
 
     def compile(self) -> CompiledRule:
         rule = self.rule
         assert rule.pattern is not None
-        terms = _pattern_terms(rule.pattern)
+        terms = pattern_terms(rule.pattern)
         tests: dict[int, TermCond] = {}
         term_tests = []
         names = []
@@ -166,14 +152,8 @@ class RuleCompiler:
         chain = ChainBuilder(tests).chain(rule.pattern, NEXT)
         compiler = NFACompiler(self._where_cond if rule.where is not None else None)
         nfa = compiler.compile(chain, self.checked.within_ms).finalize()
-        types: set[str] = set()
-        for test in term_tests:
-            if test.event_types is None:
-                nfa.relevant_types = None
-                break
-            types |= test.event_types
-        else:
-            nfa.relevant_types = frozenset(types)
+        types = [test.event_types for test in term_tests]
+        nfa.relevant_types = None if None in types else frozenset().union(*types)
         skip = rule.skip.kind if rule.skip else "past_last"
         variables = [name for name, info in self.checked.variables.items() if not info.negated]
         compiled = CompiledRule(

@@ -23,14 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from cep.compile.programs import (
-    BOOL,
-    NUM,
-    STR,
-    ProgramCompiler,
-    Unsupported,
-    expr_text,
-)
+from cep.compile.programs import BOOL, NUM, STR, ProgramCompiler, Unsupported, expr_text
 from cep.fast.reporttext import FALLBACK_TEXT
 from cep.io.batch import TextPieces, record_texts
 from cep.lang import ast
@@ -43,6 +36,8 @@ FLOAT_SUM = "float_sum"
 #: a field's declared kind -> the Python type the interpreter gives its values
 _DECLARED = {"int": INT, "time": INT, "duration": INT, "float": FLOAT, "str": TEXT, "bool": TRUTH}
 _PROGRAM_KIND = {INT: NUM, FLOAT: NUM, FLOAT_SUM: NUM, TEXT: STR, TRUTH: BOOL}
+#: the calls whose Python type is always the same
+_CALL_KINDS = {"count": INT, "avg": FLOAT, "exists": TRUTH}
 #: float64 holds every integer of smaller magnitude exactly
 EXACT_INTEGERS = 2.0**53
 
@@ -56,13 +51,13 @@ class _Kind:
     wide: bool = False
 
 
+@dataclass(eq=False)
 class _Typer:
     """The Python type the interpreter gives an expression, for the expressions the
     program compiler compiles; `Unsupported` where it could vary."""
 
-    def __init__(self, resolutions: Mapping[int, Any], expr_types: Mapping[int, Type]) -> None:
-        self.resolutions = resolutions
-        self.expr_types = expr_types
+    resolutions: Mapping[int, Any]
+    expr_types: Mapping[int, Type]
 
     def kind(self, expr: ast.Expr) -> _Kind:
         match expr:
@@ -74,12 +69,8 @@ class _Typer:
                     return _Kind(self._of_value(resolution.value, expr))
             case ast.Attribute() | ast.Index():
                 return _Kind(self._declared(self.expr_types.get(id(expr)), expr))
-            case ast.Call(func="count"):
-                return _Kind(INT)
-            case ast.Call(func="avg"):
-                return _Kind(FLOAT)
-            case ast.Call(func="exists"):
-                return _Kind(TRUTH)
+            case ast.Call(func=func) if func in _CALL_KINDS:
+                return _Kind(_CALL_KINDS[func])
             case ast.Call(func="sum", args=(arg,)):
                 element = self._element(arg)
                 return _Kind(FLOAT_SUM) if element == FLOAT else _Kind(element, wide=True)

@@ -13,15 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cep.compile.conditions import (
-    AndCond,
-    Cond,
-    NotCond,
-    OrCond,
-    TermCond,
-    TrueCond,
-    WhereCond,
-)
+from cep.compile.conditions import AndCond, Cond, NotCond, OrCond, TermCond, TrueCond, WhereCond
 from cep.compile.programs import ProgramCompiler, Programs, StringCodes, Unsupported
 from cep.compile.rule import CompiledRule
 from cep.fast.emit import EmitPlan
@@ -170,14 +162,7 @@ def vectorize(cond: Cond, bits: np.ndarray) -> np.ndarray:
         return bits[cond.term.index]
     if isinstance(cond, NotCond):
         return ~vectorize(cond.inner, bits)
-    if isinstance(cond, AndCond):
-        out = vectorize(cond.items[0], bits).copy()
-        for item in cond.items[1:]:
-            out &= vectorize(item, bits)
-        return out
-    if isinstance(cond, OrCond):
-        out = vectorize(cond.items[0], bits).copy()
-        for item in cond.items[1:]:
-            out |= vectorize(item, bits)
-        return out
+    if isinstance(cond, AndCond | OrCond):
+        combine = np.logical_and if isinstance(cond, AndCond) else np.logical_or
+        return combine.reduce([vectorize(item, bits) for item in cond.items])
     raise TypeError(f"condition {cond.render()!r} cannot run on the fast path")

@@ -11,6 +11,7 @@ renumbering its events later changes nothing of a table not read yet.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple, Protocol, overload
 
@@ -22,33 +23,21 @@ from cep.runtime.event import Event
 from cep.runtime.match import JSON_SPACE, LazyMatch, Match, encode, event_json
 
 
+@dataclass(slots=True, eq=False)
 class KeptEvent:
     """A matched event kept as what its batch gives (`Batch.kept_of`: its line, or its
     record) until a report is read; `event` once rebuilt, `record` once read, `json`
     (its text in reports: `event_json`) once made."""
 
-    __slots__ = ("event", "json", "line", "payload", "record", "record_of", "seq", "ts", "type")
-
-    def __init__(
-        self,
-        payload: Any,
-        type_name: str,
-        ts: int,
-        line: int,
-        seq: int,
-        record_of: Any,
-        json: str | None = None,
-    ) -> None:
-        self.payload = payload
-        #: the event as reports write it (`event_json`), once known
-        self.json = json
-        self.type = type_name
-        self.ts = ts
-        self.line = line
-        self.seq = seq
-        self.record_of = record_of
-        self.event: Event | None = None
-        self.record: dict[str, Any] | None = None
+    payload: Any
+    type: str
+    ts: int
+    line: int
+    seq: int
+    record_of: Any
+    json: str | None = None
+    event: Event | None = None
+    record: dict[str, Any] | None = None
 
 
 def kept_json(event: Event | KeptEvent) -> str | bytes:
@@ -146,7 +135,9 @@ class MatchTable:
         rule = source.rule
         kind = "match" if self.kinds[j] == 0 else "timeout"
         key = source.key_record(int(self.parts[j]))
-        content = partial(source.content, self._path(j), kind, key)
+        cells = range(int(self.offsets[j]), int(self.offsets[j + 1]))
+        path = linked_path(source.var_names, self.variables, cells, self._event)
+        content = partial(source.content, path, kind, key)
         return LazyMatch.pending(
             rule.name, kind, int(self.ts[j]), key, rule.severity, rule.tags, content
         )
@@ -155,11 +146,6 @@ class MatchTable:
         """(release key, report) for each report."""
         releases = map(tuple, self.releases.tolist())
         return list(zip(releases, map(self.report, range(len(self))), strict=True))
-
-    def _path(self, j: int) -> Any:
-        """Report `j`'s history as the interpreter's path (`linked_path`)."""
-        cells = range(int(self.offsets[j]), int(self.offsets[j + 1]))
-        return linked_path(self.source.var_names, self.variables, cells, self._event)
 
     def _event(self, k: int) -> Any:
         """History cell `k`'s event: kept as an object, or made from its kept text."""

@@ -12,7 +12,7 @@ report until the lines are cut out of it.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -44,14 +44,10 @@ def gather_texts(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np
 
 
 def piece_texts(pieces: TextPieces) -> list[str | None]:
-    """Text pieces as strings (None where not made: end -1)."""
+    """Text pieces as strings (None where not made: end -1), sliced from one decoded
+    string when the bytes are ASCII (a character a byte)."""
     data, starts, ends = pieces
-    return _pieces(data.tobytes(), starts.tolist(), ends.tolist())
-
-
-def _pieces(written: bytes, starts: list[int], ends: list[int]) -> list[Any]:
-    """`written[starts[i]:ends[i]]` as text (None where `ends[i]` is -1), sliced from one
-    decoded string when the bytes are ASCII (a character a byte)."""
+    written, starts, ends = data.tobytes(), starts.tolist(), ends.tolist()
     if written.isascii():
         text = written.decode("ascii")
         return [text[s:e] if e >= 0 else None for s, e in zip(starts, ends, strict=True)]
@@ -138,7 +134,12 @@ class TextTable:
         data, starts, ends = pieces
         base = self._room(at, len(data))
         self.data[base : base + len(data)] = data
-        self._mark(at, starts, ends, base, len(data))
+        self.used = base + len(data)
+        made = ends >= 0
+        self.starts[at[made]] = starts[made] + base
+        self.ends[at[made]] = ends[made] + base
+        self.source[at] = OWN
+        self.ends[at[ends == FALLBACK_TEXT]] = FALLBACK_TEXT
 
     def lend(
         self,
@@ -190,16 +191,6 @@ class TextTable:
             grown[: self.used] = self.data[: self.used]
             self.data = grown
         return self.used
-
-    def _mark(
-        self, at: np.ndarray, starts: np.ndarray, ends: np.ndarray, base: int, size: int
-    ) -> None:
-        self.used = base + size
-        made = ends >= 0
-        self.starts[at[made]] = starts[made] + base
-        self.ends[at[made]] = ends[made] + base
-        self.source[at] = OWN
-        self.ends[at[ends == FALLBACK_TEXT]] = FALLBACK_TEXT
 
     def put_texts(self, at: np.ndarray, texts: list[bytes]) -> None:
         """Entry `at[i]` gets `texts[i]` (`encoded_pieces`)."""
@@ -417,34 +408,30 @@ def release_order(keys: list[np.ndarray], indexes: list[int]) -> tuple[np.ndarra
     return merged, np.lexsort(merged.T[::-1])
 
 
+@dataclass(slots=True, eq=False)
 class ReportLines:
     """Report lines as UTF-8 pieces of one buffer, each with its release key (`keys[i]`:
     the time, phase and tie-breakers it is released by, then, once `merge`d, its rule's
     index and its place among the rule's reports): what `cep run` writes, with no Python
     object per line."""
 
-    __slots__ = ("data", "ends", "keys", "starts")
-
-    def __init__(
-        self, keys: np.ndarray, data: np.ndarray, starts: np.ndarray, ends: np.ndarray
-    ) -> None:
-        self.keys = keys
-        self.data = data
-        self.starts = starts
-        self.ends = ends
+    keys: np.ndarray
+    data: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
 
     @classmethod
-    def empty(cls) -> ReportLines:
+    def empty(cls, keys: int = 4) -> ReportLines:
+        """No lines; `keys` columns of release key (6 once `merge`d)."""
         none = np.zeros(0, np.int64)
-        return cls(np.zeros((0, 4), np.int64), np.zeros(0, np.uint8), none, none)
+        return cls(np.zeros((0, keys), np.int64), np.zeros(0, np.uint8), none, none)
 
     @classmethod
     def merge(cls, parts: list[ReportLines], indexes: list[int]) -> ReportLines:
         """The lines of several rules (rule `indexes[k]`'s are `parts[k]`), in release
         order (`release_order`)."""
         if not parts:
-            none = np.zeros(0, np.int64)
-            return cls(np.zeros((0, 6), np.int64), np.zeros(0, np.uint8), none, none)
+            return cls.empty(6)
         merged, order = release_order([part.keys for part in parts], indexes)
         datas, starts, ends = [], [], []
         size = 0

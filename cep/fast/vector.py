@@ -21,17 +21,19 @@ meaning, slower).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from cep.compile.expressions import (
-    _COMPARISONS,
+    COMPARISONS,
     FLIPPED,
     OPERATORS,
     Env,
     ExpressionCompiler,
-    _literal_value,
+    field_name,
+    literal_value,
 )
 from cep.compile.programs import const_value
 from cep.fast.partitions import DictionaryTables
@@ -42,24 +44,16 @@ from cep.lang.expr_types import Resolution
 from cep.runtime.event import Event
 
 BatchTest = Callable[[Batch], np.ndarray]
-_NUMPY_OPS = OPERATORS
 
 
 def fields_used(expr: ast.Expr | None, resolutions: Mapping[int, Resolution]) -> set[str]:
     """The candidate event's fields a condition reads (bare names and `this.x`)."""
     from cep.compile.rule import expr_nodes
 
-    out: set[str] = set()
     if expr is None:
-        return out
-    for node in expr_nodes(expr):
-        if isinstance(node, ast.Name):
-            resolution = resolutions.get(id(node))
-            if resolution is None or resolution.kind == "field":
-                out.add(node.name)
-        elif isinstance(node, ast.Attribute) and isinstance(node.obj, ast.This):
-            out.add(node.name)
-    return out
+        return set()
+    names = (field_name(node, resolutions) for node in expr_nodes(expr))
+    return {name for name in names if name is not None}
 
 
 def _data_regex(expr: ast.Expr) -> bool:
@@ -76,14 +70,14 @@ def _data_regex(expr: ast.Expr) -> bool:
     )
 
 
+@dataclass(eq=False)
 class BatchPredicates:
     """Builds batch tests for term conditions."""
 
-    def __init__(self, resolutions: Mapping[int, Resolution], by_value: bool = False) -> None:
-        self.resolutions = resolutions
-        #: also take a part that reads one field only, whatever it does with it
-        #: (`ValueTruths`: the interpreter's test once per distinct value)
-        self.by_value = by_value
+    resolutions: Mapping[int, Resolution]
+    #: also take a part that reads one field only, whatever it does with it
+    #: (`ValueTruths`: the interpreter's test once per distinct value)
+    by_value: bool = False
 
     def term(self, types: frozenset[str] | None, condition: ast.Expr | None) -> BatchTest | None:
         """The test of a whole term: its type(s) and its condition."""
@@ -120,29 +114,26 @@ class BatchPredicates:
 
     def _family(self, expr: ast.Expr) -> BatchTest | None:
         match expr:
-            case ast.Binary(op="and", left=left, right=right):
+            case ast.Binary(op=("and" | "or") as op, left=left, right=right):
                 a, b = self.build(left), self.build(right)
                 if a is None or b is None:
                     return None
-                return lambda batch: a(batch) & b(batch)
-            case ast.Binary(op="or", left=left, right=right):
-                a, b = self.build(left), self.build(right)
-                if a is None or b is None:
-                    return None
+                if op == "and":
+                    return lambda batch: a(batch) & b(batch)
                 return lambda batch: a(batch) | b(batch)
             case ast.Unary(op="not", operand=operand):
                 inner = self.build(operand)
                 return None if inner is None else (lambda batch: ~inner(batch))
-            case ast.Binary(op=op, left=left, right=right) if op in _NUMPY_OPS:
-                name, literal = self._field(left), self._constant(right)
+            case ast.Binary(op=op, left=left, right=right) if op in OPERATORS:
+                name, literal = field_name(left, self.resolutions), self._constant(right)
                 if name is None or literal is None:
-                    name, literal = self._field(right), self._constant(left)
+                    name, literal = field_name(right, self.resolutions), self._constant(left)
                     op = FLIPPED[op]
                 if name is None or literal is None:
                     return None
                 return _comparison(name, op, literal)
             case ast.Binary(op="in", left=left, right=right):
-                name = self._field(left)
+                name = field_name(left, self.resolutions)
                 values = self._constants(right)
                 if name is None or values is None or any(v is None for v in values):
                     return None
@@ -162,28 +153,19 @@ class BatchPredicates:
         if isinstance(expr, ast.Name):
             value = const_value(expr, self.resolutions)
             return None if isinstance(value, list | tuple) else value
-        return _literal_value(expr)
+        return literal_value(expr)
 
     def _constants(self, expr: ast.Expr) -> list[Any] | None:
         """The items of a list of literals, or of a `const` list; None otherwise."""
         if isinstance(expr, ast.ListExpr):
-            return [_literal_value(item) for item in expr.items]
+            return [literal_value(item) for item in expr.items]
         value = const_value(expr, self.resolutions)
         return list(value) if isinstance(value, list | tuple) else None
 
-    def _field(self, expr: ast.Expr) -> str | None:
-        if isinstance(expr, ast.Name):
-            resolution = self.resolutions.get(id(expr))
-            if resolution is None or resolution.kind == "field":
-                return expr.name
-        elif isinstance(expr, ast.Attribute) and isinstance(expr.obj, ast.This):
-            return expr.name
-        return None
-
 
 def _comparison(name: str, op: str, literal: Any) -> BatchTest:
-    numpy_op = _NUMPY_OPS[op]
-    general = _COMPARISONS[op]
+    numpy_op = OPERATORS[op]
+    general = COMPARISONS[op]
     truths = _StringTruths(general, literal, op == "==" and isinstance(literal, str))
 
     def run(batch: Batch) -> np.ndarray:

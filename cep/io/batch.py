@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from itertools import repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -95,6 +96,7 @@ class _Codes(dict[Any, int]):
         return code
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class Column:
     """One field's values for the events of a batch.
 
@@ -106,21 +108,11 @@ class Column:
     holds the value as read (typed like the row reader's `data`).
     """
 
-    __slots__ = ("dictionary", "kind", "other", "valid", "values")
-
-    def __init__(
-        self,
-        kind: str,
-        values: np.ndarray,
-        valid: np.ndarray,
-        dictionary: Dictionary | None = None,
-        other: dict[int, Any] | None = None,
-    ) -> None:
-        self.kind = kind
-        self.values = values
-        self.valid = valid
-        self.dictionary = dictionary
-        self.other: dict[int, Any] = {} if other is None else other
+    kind: str
+    values: np.ndarray
+    valid: np.ndarray
+    dictionary: Dictionary | None = None
+    other: dict[int, Any] = field(default_factory=dict)
 
     def get(self, i: int) -> Any:
         """Event `i`'s value as a Python value (a string for a code); None if missing."""
@@ -200,9 +192,6 @@ class Batch:
         """Event `i` as read: its line without the line ending (a CSV row's lines joined
         by newlines; for Parquet and Arrow, its record as JSON)."""
         return self.text_store.get(i)
-
-    def texts(self) -> list[str]:
-        return [self.text_store.get(i) for i in range(len(self.ts))]
 
     def kept_of(self, indexes: list[int]) -> list[Any]:
         """What to keep of some events so that `record_of` can rebuild their records
@@ -377,6 +366,3 @@ class EventColumns:
                 return Column("float" if dtype is np.float64 else "int", array, valid, None, {})
         part = generic_part("object", values, None)
         return Column("object", part.values, part.valid, None, part.other)
-
-
-# ------------------------------------------------------------------------------ context

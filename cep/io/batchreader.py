@@ -8,6 +8,7 @@ sure of on its fast path (`FastRows`), hands the rest to the row reader's code
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -90,14 +91,6 @@ class BatchReader:
                 for typed in inferred(cells):
                     put_typed(parts[name], kind, rows, typed, self.dictionaries.get(name))
 
-    def slow_part(self, events: list[SourceEvent]) -> tuple[dict[str, ColumnPart], np.ndarray]:
-        parts = {}
-        for name, kind in self.fields:
-            values = [event.data.get(name) for event in events]
-            parts[name] = generic_part(kind, values, self.dictionaries.get(name))
-        codes = np.fromiter((self.types.code(e.type) for e in events), np.int32, len(events))
-        return parts, codes
-
     def assemble(
         self,
         fast: FastRows | None,
@@ -110,8 +103,13 @@ class BatchReader:
         its texts are slices of `buf`, else (Arrow rows) `row_texts(rows, given)`."""
         rejects = sorted((r for r in slow if isinstance(r, Reject)), key=attrgetter("line"))
         events = sorted((e for e in slow if isinstance(e, SourceEvent)), key=_LINE)
-        parts, codes = self.slow_part(events)
         count = len(events)
+        dictionaries = self.dictionaries
+        parts = {
+            name: generic_part(kind, [e.data.get(name) for e in events], dictionaries.get(name))
+            for name, kind in self.fields
+        }
+        codes = np.fromiter((self.types.code(e.type) for e in events), np.int32, count)
         minus = np.full(count, -1, np.int64)
         rows = FastRows(
             np.fromiter(map(_LINE, events), np.int64, count),
@@ -139,30 +137,19 @@ class BatchReader:
 _LINE = attrgetter("line")
 
 
+@dataclass(slots=True, eq=False)
 class FastRows:
     """Rows in input order: their lines, times, types, fields, where their text is (byte
     offsets, or Arrow row numbers as `starts`; -1 for a row read as text) and the texts
     of rows the row reader read (`given`, by row)."""
 
-    __slots__ = ("ends", "given", "line", "parts", "starts", "ts", "type")
-
-    def __init__(
-        self,
-        line: np.ndarray,
-        ts: np.ndarray,
-        type: np.ndarray,
-        parts: dict[str, ColumnPart],
-        starts: np.ndarray,
-        ends: np.ndarray,
-        given: dict[int, str] | None = None,
-    ) -> None:
-        self.line = line
-        self.ts = ts
-        self.type = type
-        self.parts = parts
-        self.starts = starts
-        self.ends = ends
-        self.given: dict[int, str] = {} if given is None else given
+    line: np.ndarray
+    ts: np.ndarray
+    type: np.ndarray
+    parts: dict[str, ColumnPart]
+    starts: np.ndarray
+    ends: np.ndarray
+    given: dict[int, str] = field(default_factory=dict)
 
     def merge(self, other: FastRows) -> FastRows:
         """These rows and `other`'s, in line order (these first where lines tie)."""

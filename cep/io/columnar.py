@@ -1,38 +1,12 @@
 """Columnar sources: the events of a file as batches of NumPy columns, for the fast path.
 
-`read_jsonl_batches`, `read_csv_batches`, `read_parquet_batches` and `read_arrow_batches`
-yield `Batch`es (`cep.io.batch`): for the events of about `batch_size` input lines
-(rows), their times (int64 epoch ms), type codes, 1-based line numbers, one `Column` per
-field the caller asks for, and the rejects of those lines. They accept and reject exactly
-what the row readers of `cep.io.sources` accept and reject, with the same typed values
-and reasons:
-
-- JSONL (`cep.io.jsonl`) is read by a numba scanner (`cep.io.jsonscan`) straight from
-  the bytes where it is sure of a line (one JSON object whose wanted keys hold values
-  that fit the event type's fields). The rest is decoded with msgspec into structs built
-  at run time, one per event type with a schema (its declared fields typed as
-  `cep.io.validation` checks them) or seen without one (only the fields asked for); the
-  scanner takes of a field what those structs take and its column holds as a valid
-  value, nothing more. A line msgspec refuses, or that a check after decoding refuses (a
-  bad time, say), is read again by the row reader's code (`RecordMaker`, `Validator`),
-  which gives its reason; so does a line that does not look like one JSON object
-  (blank, a BOM, trailing spaces, very long).
-- CSV (`cep.io.csvfile`) is split with pyarrow where that is exactly `csv.reader`'s
-  split: lines with no quote, NUL or lone carriage return. Cells are typed as the row reader's
-  code types them (`convert_cell`, `infer_cell`) with vectorized checks for the common forms
-  (ASCII integers, decimals, true/false); any other row, and every row with a quote (a
-  quoted cell may span lines), goes through `csv.reader` and the row reader's code.
-- Parquet and Arrow IPC (`cep.io.arrow`) are read with pyarrow; a row is the record of
-  its non-null cells (timestamps as epoch ms), treated as a JSON object would be. Such
-  inputs have no lines: `line` is the 1-based row number and an event's text is that
-  record as JSON.
-
-Blocks of lines come from `cep.io.lines`; what the readers share (a batch put together
-from the rows read fast and those of the row reader) is `cep.io.batchreader`. Strings
-are dictionary-encoded: each str column has one `Dictionary` for the whole run, so a
-string keeps its code across batches. The text of an event (for output, exactly as read,
-without its line ending) comes from `Batch.text(i)`: a batch keeps the bytes of its
-lines and decodes a line only when asked.
+The `read_*_batches` functions (`read_batches` picks one by format) yield `Batch`es
+(`cep.io.batch`): for the events of about `batch_size` input lines (rows), their times
+(int64 epoch ms), type codes, 1-based line numbers, one `Column` per field asked for, and
+the rejects of those lines. They accept and reject exactly what the row readers of
+`cep.io.sources` accept and reject, with the same typed values and reasons; each format's
+reader says how (`cep.io.jsonl`, `cep.io.csvfile`, `cep.io.arrow`). Blocks of lines come
+from `cep.io.lines`; what the readers share is `cep.io.batchreader`.
 """
 
 from __future__ import annotations
@@ -40,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import IO, Any
 
 from cep.io.arrow import ArrowReader
@@ -59,11 +34,14 @@ BATCH_SIZE = 65_536
 #: costs weigh more; JSON lines' scanning is fastest on batches of `BATCH_SIZE`)
 ARROW_BATCH_SIZE = 262_144
 
+LineSource = IO[bytes] | IO[str] | Iterable[str] | Iterable[bytes] | str | os.PathLike[str]
+Fields = Mapping[str, Type | str] | Iterable[tuple[str, Type | str]]
+
 
 def read_jsonl_batches(
-    source: IO[bytes] | IO[str] | Iterable[str] | Iterable[bytes] | str | os.PathLike[str],
+    source: LineSource,
     *,
-    fields: Mapping[str, Type | str] | Iterable[tuple[str, Type | str]] = (),
+    fields: Fields = (),
     type_field: str = "type",
     time_field: str = "ts",
     time_unit: str = "ms",
@@ -86,12 +64,47 @@ def read_jsonl_batches(
     that line; each batch's `position` says where the input stands after it.
     """
     reader = JsonlReader(fields, type_field, time_field, default_type, validator, time_unit)
+    yield from _line_batches(reader, source, batch_size, start)
 
+
+def read_csv_batches(
+    source: LineSource,
+    *,
+    fields: Fields = (),
+    type_field: str = "type",
+    time_field: str = "ts",
+    time_unit: str = "ms",
+    default_type: str | None = None,
+    validator: Validator | None = None,
+    batch_size: int = BATCH_SIZE,
+    start: tuple[int, int] = (0, 1),
+    header: list[str] | None = None,
+) -> Iterator[Batch]:
+    """Batches of CSV with a header row naming the fields: an empty cell is a missing
+    field; a declared field's cell is read as its type (`convert_cell`), other cells as
+    an int, else a float, else text (`infer_cell`); a row's line number is the line it
+    starts on (a quoted cell may span lines). A batch may end a little before
+    `batch_size` lines so that a record never straddles two batches. Otherwise as
+    `read_jsonl_batches` (a file read ahead too); a resumed read (`start`) past the
+    header row is given the `header`."""
+    reader = CsvReader(fields, type_field, time_field, default_type, validator, time_unit)
+    if header is not None:
+        reader.use_header(header)
+    yield from _line_batches(reader, source, batch_size, start)
+
+
+def _line_batches(
+    reader: JsonlReader | CsvReader, source: Any, batch_size: int, start: tuple[int, int]
+) -> Iterator[Batch]:
     def batches() -> Iterator[Batch]:
         with _opened(source, start[0]) as opened:
             lines = line_source(opened, batch_size, start[1], start[0])
+            if isinstance(reader, CsvReader):
+                reader.lines = lines
             while (block := lines.next_block()) is not None:
                 batch = reader.batch(block)
+                if isinstance(reader, CsvReader):
+                    batch.record_of = reader.record_of
                 batch.position = (lines.offset, lines.first)
                 yield batch
 
@@ -113,47 +126,10 @@ def _a_file(source: Any) -> bool:
         return False
 
 
-def read_csv_batches(
-    source: IO[bytes] | IO[str] | Iterable[str] | Iterable[bytes] | str | os.PathLike[str],
-    *,
-    fields: Mapping[str, Type | str] | Iterable[tuple[str, Type | str]] = (),
-    type_field: str = "type",
-    time_field: str = "ts",
-    time_unit: str = "ms",
-    default_type: str | None = None,
-    validator: Validator | None = None,
-    batch_size: int = BATCH_SIZE,
-    start: tuple[int, int] = (0, 1),
-    header: list[str] | None = None,
-) -> Iterator[Batch]:
-    """Batches of CSV with a header row naming the fields: an empty cell is a missing
-    field; a declared field's cell is read as its type (`convert_cell`), other cells as
-    an int, else a float, else text (`infer_cell`); a row's line number is the line it
-    starts on (a quoted cell may span lines). A batch may end a little before
-    `batch_size` lines so that a record never straddles two batches. Otherwise as
-    `read_jsonl_batches` (a file read ahead too); a resumed read (`start`) past the
-    header row is given the `header`."""
-    reader = CsvReader(fields, type_field, time_field, default_type, validator, time_unit)
-    if header is not None:
-        reader.use_header(header)
-
-    def batches() -> Iterator[Batch]:
-        with _opened(source, start[0]) as opened:
-            lines = line_source(opened, batch_size, start[1], start[0])
-            reader.lines = lines
-            while (block := lines.next_block()) is not None:
-                batch = reader.batch(block)
-                batch.record_of = reader.record_of
-                batch.position = (lines.offset, lines.first)
-                yield batch
-
-    yield from read_ahead(batches()) if _a_file(source) else batches()
-
-
 def read_parquet_batches(
     source: str | os.PathLike[str] | IO[bytes],
     *,
-    fields: Mapping[str, Type | str] | Iterable[tuple[str, Type | str]] = (),
+    fields: Fields = (),
     type_field: str = "type",
     time_field: str = "ts",
     time_unit: str = "ms",
@@ -181,12 +157,8 @@ def read_parquet_batches(
         parquet = pa.parquet.ParquetFile(source, read_dictionary=strings)
     except (OSError, pa.ArrowException) as error:
         raise SourceError(f"cannot read {source}: {error}") from error
-
-    def batches() -> Iterator[Batch]:
-        pieces = parquet.iter_batches(batch_size=batch_size)
-        yield from _rows_from(pieces, reader, skip, prepare, first)
-
-    yield from read_ahead(batches())
+    pieces = parquet.iter_batches(batch_size=batch_size)
+    yield from read_ahead(_rows_from(pieces, reader, skip, prepare, first))
 
 
 def _rows_from(
@@ -194,10 +166,10 @@ def _rows_from(
     reader: ArrowReader,
     skip: int,
     prepare: Callable[[Batch], None] | None,
-    first: int = 1,
+    first: int,
 ) -> Iterator[Batch]:
     """Batches of Arrow record batches, the first `skip` rows left out, rows numbered
-    on from `first`."""
+    on from `first`; `prepare` called on each but the first of the source."""
     for record_batch in record_batches:
         if skip:
             dropped = min(skip, record_batch.num_rows)
@@ -206,23 +178,18 @@ def _rows_from(
             record_batch = record_batch.slice(dropped)
             if not record_batch.num_rows:
                 continue
-        batch = _prepared(reader.batch(record_batch, first), first, prepare)
+        batch = reader.batch(record_batch, first)
+        if prepare is not None and first > 1:
+            prepare(batch)
         first += record_batch.num_rows
         batch.position = (None, first)
         yield batch
 
 
-def _prepared(batch: Batch, first: int, prepare: Callable[[Batch], None] | None) -> Batch:
-    """`batch` after `prepare(batch)`, unless it is the first of its source."""
-    if prepare is not None and first > 1:
-        prepare(batch)
-    return batch
-
-
 def read_arrow_batches(
     source: str | os.PathLike[str] | IO[bytes],
     *,
-    fields: Mapping[str, Type | str] | Iterable[tuple[str, Type | str]] = (),
+    fields: Fields = (),
     type_field: str = "type",
     time_field: str = "ts",
     time_unit: str = "ms",
@@ -253,18 +220,13 @@ def read_arrow_batches(
                 record_batches = pa.ipc.open_stream(opened)
         except (OSError, pa.ArrowException) as error:
             raise SourceError(f"cannot read Arrow input: {error}") from error
-
-        def pieces() -> Iterator[Any]:
-            for record_batch in record_batches:
-                for start in range(0, max(record_batch.num_rows, 1), batch_size):
-                    piece = record_batch.slice(start, batch_size)
-                    if piece.num_rows:
-                        yield piece
-
-        def batches() -> Iterator[Batch]:
-            yield from _rows_from(pieces(), reader, skip, prepare, first)
-
-        yield from read_ahead(batches())
+        pieces = (
+            piece
+            for record_batch in record_batches
+            for start in range(0, max(record_batch.num_rows, 1), batch_size)
+            if (piece := record_batch.slice(start, batch_size)).num_rows
+        )
+        yield from read_ahead(_rows_from(pieces, reader, skip, prepare, first))
 
 
 def read_batches(source: Any, format: str, **options: Any) -> Iterator[Batch]:
@@ -281,29 +243,20 @@ def read_batches(source: Any, format: str, **options: Any) -> Iterator[Batch]:
     return readers[format](source, **options)
 
 
-class _opened:
+@contextmanager
+def _opened(source: Any, offset: int = 0) -> Iterator[Any]:
     """A path opened for binary reading from byte `offset` (`-`: standard input), else
     the source itself."""
-
-    def __init__(self, source: Any, offset: int = 0) -> None:
-        self.source = source
-        self.offset = offset
-        self.file: IO[bytes] | None = None
-
-    def __enter__(self) -> Any:
-        source = self.source
-        if isinstance(source, str | os.PathLike):
-            if os.fspath(source) == "-":
-                return getattr(sys.stdin, "buffer", sys.stdin)
-            try:
-                self.file = open(source, "rb")
-            except OSError as error:
-                raise SourceError(f"cannot read {source}: {error.strerror or error}") from error
-            if self.offset:
-                self.file.seek(self.offset)
-            return self.file
-        return source
-
-    def __exit__(self, *exc: object) -> None:
-        if self.file is not None:
-            self.file.close()
+    if not isinstance(source, str | os.PathLike):
+        yield source
+    elif os.fspath(source) == "-":
+        yield getattr(sys.stdin, "buffer", sys.stdin)
+    else:
+        try:
+            file = open(source, "rb")  # noqa: SIM115 (closed by the `with` below)
+        except OSError as error:
+            raise SourceError(f"cannot read {source}: {error.strerror or error}") from error
+        with file:
+            if offset:
+                file.seek(offset)
+            yield file

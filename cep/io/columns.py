@@ -10,24 +10,15 @@ columns.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from itertools import repeat
 from operator import is_not
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from cep.io.sources import SourceError
 from cep.io.time import MAX_MS, MIN_MS
-from cep.io.validation import (
-    AS_FLOAT,
-    EPOCH_MS,
-    FINITE,
-    RULES,
-    SAME,
-    TIME,
-    WHOLE,
-    time_ms,
-)
+from cep.io.validation import AS_FLOAT, EPOCH_MS, FINITE, RULES, SAME, TIME, WHOLE, time_ms
 from cep.lang.types import Type
 
 if TYPE_CHECKING:
@@ -37,30 +28,18 @@ if TYPE_CHECKING:
 KINDS = ("int", "float", "bool", "str", "time", "duration", "object")
 #: kinds whose values are int64
 INTISH = frozenset(("int", "time", "duration"))
-_DTYPES: dict[str, Any] = {
-    "int": np.int64,
-    "time": np.int64,
-    "duration": np.int64,
-    "float": np.float64,
-    "bool": np.bool_,
-    "str": np.int32,
-    "object": object,
-}
+_DTYPES: dict[str, Any] = {**dict.fromkeys(INTISH, np.int64), "float": np.float64, "bool": np.bool_}
 #: ints below this in magnitude are exact as floats
 EXACT_FLOAT = 2.0**53
 
 
+@dataclass(slots=True, eq=False)
 class ColumnPart:
     """A column's values for some rows (before a batch is put together)."""
 
-    __slots__ = ("other", "valid", "values")
-
-    def __init__(
-        self, values: np.ndarray, valid: np.ndarray, other: dict[int, Any] | None = None
-    ) -> None:
-        self.values = values
-        self.valid = valid
-        self.other: dict[int, Any] = {} if other is None else other
+    values: np.ndarray
+    valid: np.ndarray
+    other: dict[int, Any] = field(default_factory=dict)
 
     def put(self, i: int, value: Any, kind: str, dictionary: Dictionary | None) -> None:
         """Row `i`'s (non-null) value: stored where it is of the column's kind (`fit`;
@@ -172,16 +151,13 @@ def to_numpy(array: Any) -> np.ndarray:
     return array.to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
 
 
-class Typed:
+class Typed(NamedTuple):
     """Typed values of some cells: `kind` (int, float, bool, str, py), the values (NumPy,
     a pyarrow string array, or a list) and where they are (`mask`)."""
 
-    __slots__ = ("kind", "mask", "values")
-
-    def __init__(self, kind: str, values: Any, mask: np.ndarray) -> None:
-        self.kind = kind
-        self.values = values
-        self.mask = mask
+    kind: str
+    values: Any
+    mask: np.ndarray
 
 
 def dictionary_indices(strings: Any) -> tuple[np.ndarray, Any]:
@@ -194,23 +170,18 @@ def dictionary_indices(strings: Any) -> tuple[np.ndarray, Any]:
 
 
 def load_pyarrow() -> Any:
-    try:
-        import pyarrow
-        import pyarrow.compute
-        import pyarrow.csv
-        import pyarrow.ipc
-        import pyarrow.parquet
-    except ImportError as error:  # pragma: no cover - a declared dependency
-        raise SourceError("reading CSV, Parquet or Arrow in batches needs pyarrow") from error
+    """pyarrow, with the submodules the readers use loaded."""
+    import pyarrow
+    import pyarrow.compute
+    import pyarrow.csv
+    import pyarrow.ipc
+    import pyarrow.parquet
+
     return pyarrow
 
 
 def put_typed(
-    part: ColumnPart,
-    kind: str,
-    rows: np.ndarray,
-    typed: Typed,
-    dictionary: Dictionary | None,
+    part: ColumnPart, kind: str, rows: np.ndarray, typed: Typed, dictionary: Dictionary | None
 ) -> None:
     """Store typed values at `rows[typed.mask]` of a column part of kind `kind` (`rows`
     sorted, no row twice)."""

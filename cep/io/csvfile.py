@@ -166,11 +166,6 @@ class _CellReader:
             return np.zeros(len(present), np.bool_), None
         return validated(typed, kind)
 
-    def long_ints(self) -> np.ndarray:
-        """Integer text too long for the fast path (or any, where the fast path refused)."""
-        ints, _ = self.ints()
-        return to_numpy(self.pc.match_substring_regex(self.cells, r"^[-+]?[0-9]+$")) & ~ints
-
     def inferred(self) -> list[Typed]:
         """Present cells as `infer_cell` reads them: ints, floats, text and (where a
         Python look is needed: long or non-ASCII numbers) Python values."""
@@ -179,7 +174,8 @@ class _CellReader:
         ints, int_values = self.ints()
         ints = ints & present
         numbers, float_values = self.numbers()
-        long_int = self.long_ints()
+        # integer text `ints` did not take (too long, or any where its quick check refused)
+        long_int = to_numpy(self.pc.match_substring_regex(self.cells, r"^[-+]?[0-9]+$")) & ~ints
         floats = numbers & present & ~ints & ~long_int & ascii_
         text = present & ascii_ & ~numbers & ~long_int
         other = present & ~ints & ~floats & ~text
@@ -252,7 +248,7 @@ class CsvReader(BatchReader):
             return feed.i
         made = csv_row(self.maker, self.header, row, number, text, feed.ok)
         if made is None:
-            self._set_header(row)
+            self.use_header(row)
         else:
             slow.append(made)
         return feed.i
@@ -308,10 +304,7 @@ class CsvReader(BatchReader):
         return namespace["make"]
 
     def use_header(self, header: list[str]) -> None:
-        """Read on with this header row (a read resumed past it)."""
-        self._set_header(header)
-
-    def _set_header(self, header: list[str]) -> None:
+        """Read on with this header row (the first row read, or a read resumed past it)."""
         self.header = header
         self.names = {name: i for i, name in enumerate(header)}
         self.unique = len(self.names) == len(header) and len(header) > 1
@@ -324,7 +317,8 @@ class CsvReader(BatchReader):
             while self.header is None and i < n:
                 i = self.emulate(block, i, slow)
         except _NeedMore:
-            return self._cut(block, i, slow)
+            self.lines.push_back(block, i)  # type: ignore[union-attr]
+            return self.assemble(None, slow, i, buf=block.buf)
         first = i
         if first >= n:
             return self.assemble(None, slow, n, buf=block.buf)
@@ -368,10 +362,6 @@ class CsvReader(BatchReader):
             for index in demoted.tolist():
                 self.emulate(block, index, slow)
         return self.assemble(part, slow, limit, buf=block.buf)
-
-    def _cut(self, block: Block, i: int, slow: list[SourceEvent | Reject]) -> Batch:
-        self.lines.push_back(block, i)  # type: ignore[union-attr]
-        return self.assemble(None, slow, i, buf=block.buf)
 
     def _screen(
         self,
@@ -469,12 +459,7 @@ class CsvReader(BatchReader):
         return table.column(f"c{index}").combine_chunks()
 
     def _typed(
-        self,
-        table: Any,
-        lines: np.ndarray,
-        block: Block,
-        starts: np.ndarray,
-        ends: np.ndarray,
+        self, table: Any, lines: np.ndarray, block: Block, starts: np.ndarray, ends: np.ndarray
     ) -> tuple[FastRows, np.ndarray]:
         """Typed columns of the rows pyarrow split, and the lines left to the row reader."""
         pa = load_pyarrow()
@@ -540,6 +525,3 @@ class CsvReader(BatchReader):
 
         inferred = lambda cells: _CellReader(cells).inferred()  # noqa: E731
         self._type_group(code, rows, keep, parts, field, declared_as, inferred)
-
-
-# ------------------------------------------------------------------------------ Arrow

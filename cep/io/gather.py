@@ -107,13 +107,10 @@ def _codes(
 def _column(name: str, parts: list[Part], places: _Places) -> Column:
     """Column `name` of the rows taken (missing where a part's batch lacks it)."""
     found = [batch.columns.get(name) for batch, _ in parts]
+    taken = [rows for _, rows in parts]
     kinds = {column.kind for column in found if column is not None}
-    other: dict[int, Any] = {}
     if len(kinds) != 1:  # of no one kind: Python values
-        values = np.concatenate(
-            [_python_values(column, rows) for column, (_, rows) in zip(found, parts, strict=True)]
-        )
-        values = places.put(values)
+        values = places.put(np.concatenate(list(map(_python_values, found, taken))))
         valid = np.fromiter((value is not None for value in values), np.bool_, len(values))
         return Column("object", values, valid)
     kind = kinds.pop()
@@ -121,20 +118,16 @@ def _column(name: str, parts: list[Part], places: _Places) -> Column:
         column if column is not None else _missing(kind, len(batch))
         for column, (batch, _) in zip(found, parts, strict=True)
     ]
-    valid_parts = [column.valid[rows] for column, (_, rows) in zip(columns, parts, strict=True)]
+    valid_parts = [column.valid[rows] for column, rows in zip(columns, taken, strict=True)]
+    other: dict[int, Any] = {}
     for p, column in enumerate(columns):
         other.update(places.moved(p, column.other))
+    dictionary = None
     if kind == "str":
-        coded = [
-            (column.dictionary, column.values, rows)
-            for column, (_, rows) in zip(columns, parts, strict=True)
-        ]
+        coded = [(c.dictionary, c.values, rows) for c, rows in zip(columns, taken, strict=True)]
         dictionary, values = _codes(coded, valid_parts)  # type: ignore[arg-type]
     else:
-        dictionary = None
-        values = np.concatenate(
-            [column.values[rows] for column, (_, rows) in zip(columns, parts, strict=True)]
-        )
+        values = np.concatenate([c.values[rows] for c, rows in zip(columns, taken, strict=True)])
     valid = places.put(np.concatenate(valid_parts))
     return Column(kind, places.put(values), valid, dictionary, other)
 

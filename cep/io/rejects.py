@@ -9,7 +9,6 @@ that the end-of-run summary stays short however varied the details.
 from __future__ import annotations
 
 from collections import Counter
-from types import TracebackType
 from typing import TextIO
 
 from cep.io.sources import Reject, SourceEvent
@@ -57,20 +56,14 @@ class RejectsWriter:
 
     def close(self) -> None:
         """Flush, and close the file if this writer opened it."""
-        if self.stream is not None:
-            self.stream.flush()
-            if self._close:
-                self.stream.close()
+        self.flush()
+        if self._close and self.stream is not None:
+            self.stream.close()
 
     def __enter__(self) -> RejectsWriter:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

@@ -10,7 +10,7 @@ lines it is sure of into columns.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -85,12 +85,11 @@ def field_mask(kind: str, declared: bool, optional: bool, column: str | None) ->
     return mask if mask & ~_NULLS or optional else None
 
 
-class ClassPlan:
+class ClassPlan(NamedTuple):
     """One event type's fields for the scanner: its type code and each field's tokens."""
 
-    def __init__(self, code: int, masks: dict[str, int] | None) -> None:
-        self.code = code
-        self.masks = masks  # None: the scanner leaves this type's lines alone
+    code: int
+    masks: dict[str, int] | None  # None: the scanner leaves this type's lines alone
 
 
 class ScanPlan:

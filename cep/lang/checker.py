@@ -158,14 +158,9 @@ class _RuleChecker:
         self._check_skip()
         self._lints(within_ms)
         self.program.sink.extend(self.local.items)
+        ok = not self.local.errors
         return CheckedRule(
-            rule,
-            self.path,
-            self.variables,
-            self.results,
-            within_ms,
-            self.consts,
-            ok=not self.local.errors,
+            rule, self.path, self.variables, self.results, within_ms, self.consts, ok
         )
 
     # -- clauses
@@ -197,7 +192,9 @@ class _RuleChecker:
         return value
 
     def _check_partition(self) -> None:
-        schemas = self._term_schemas()
+        known = self.program.schemas
+        names = dict.fromkeys(t.event_type for t in pattern_terms(self.rule.pattern))
+        schemas = [known[name] for name in names if name in known]
         for path in self.rule.partition:
             head = path.parts[0]
             for schema in schemas:
@@ -218,11 +215,6 @@ class _RuleChecker:
                         code="not-a-record",
                     )
                     break
-
-    def _term_schemas(self) -> list[Schema]:
-        schemas = self.program.schemas
-        names = dict.fromkeys(t.event_type for t in _terms(self.rule.pattern))
-        return [schemas[name] for name in names if name in schemas]
 
     def _check_skip(self) -> None:
         skip = self.rule.skip
@@ -351,7 +343,7 @@ class _RuleChecker:
             case ast.Negation(body=body):
                 if any(
                     isinstance(n, ast.Negation | ast.Quantified | ast.AllOf | ast.Sequence)
-                    for n in _pattern_nodes(body)
+                    for n in pattern_nodes(body)
                 ):
                     self.local.error(
                         "`not` applies to a single term (or `|` of terms)",
@@ -429,7 +421,7 @@ class _RuleChecker:
                 return bound
             case ast.Alternation(options=options):
                 bound = {}
-                branch_vars = [set(_variables(option)) for option in options]
+                branch_vars = [{t.var for t in pattern_terms(o) if t.var} for o in options]
                 for i, option in enumerate(options):
                     others = set().union(*(v for j, v in enumerate(branch_vars) if j != i))
                     bound.update(
@@ -483,9 +475,10 @@ class _RuleChecker:
                 "help: bound the time a match may take, e.g. `within 10m`",
                 code="no-within",
             )
-            if "->>" in _all_ops(rule.pattern) or any(
-                isinstance(q, ast.Quantified) and q.contiguity == "any"
-                for q in _pattern_nodes(rule.pattern)
+            if any(
+                (isinstance(n, ast.Sequence) and "->>" in n.ops)
+                or (isinstance(n, ast.Quantified) and n.contiguity == "any")
+                for n in pattern_nodes(rule.pattern)
             ):
                 self.local.warning(
                     "`->>` without `within` keeps every combination of events forever",
@@ -507,33 +500,26 @@ class _RuleChecker:
 # ---------------------------------------------------------------------------- pattern helpers
 
 
-def _pattern_nodes(node: ast.Pattern | None) -> list[ast.Pattern]:
+def pattern_nodes(node: ast.Pattern | None) -> list[ast.Pattern]:
+    """A pattern and every pattern node inside it, in source order."""
     if node is None:
         return []
     out = [node]
     match node:
         case ast.Quantified(body=body) | ast.Negation(body=body):
-            out.extend(_pattern_nodes(body))
+            out.extend(pattern_nodes(body))
         case (
             ast.Sequence(items=children)
             | ast.Alternation(options=children)
             | ast.AllOf(members=children)
         ):
             for child in children:
-                out.extend(_pattern_nodes(child))
+                out.extend(pattern_nodes(child))
     return out
 
 
-def _terms(node: ast.Pattern | None) -> list[ast.Term]:
-    return [n for n in _pattern_nodes(node) if isinstance(n, ast.Term)]
-
-
-def _variables(node: ast.Pattern) -> list[str]:
-    return [t.var for t in _terms(node) if t.var]
-
-
-def _all_ops(node: ast.Pattern) -> list[str]:
-    return [op for n in _pattern_nodes(node) if isinstance(n, ast.Sequence) for op in n.ops]
+def pattern_terms(node: ast.Pattern | None) -> list[ast.Term]:
+    return [n for n in pattern_nodes(node) if isinstance(n, ast.Term)]
 
 
 def _first_item(node: ast.Pattern) -> ast.Pattern:

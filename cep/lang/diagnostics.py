@@ -33,10 +33,7 @@ class Diagnostic:
 
     def render(self, source: str | None) -> str:
         """The headline, the source line with a caret under the spot, and the notes."""
-        lines = [self.headline()]
-        excerpt = _excerpt(source, self.span)
-        if excerpt:
-            lines.extend(excerpt)
+        lines = [self.headline(), *_excerpt(source, self.span)]
         lines.extend(escape_controls(f"  = {note}") for note in self.notes)
         return "\n".join(lines)
 
@@ -162,10 +159,6 @@ class DiagnosticSink:
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.items if d.is_error]
-
-    @property
-    def warnings(self) -> list[Diagnostic]:
-        return [d for d in self.items if not d.is_error]
 
 
 def sort_key(diagnostic: Diagnostic) -> tuple[str, int, int]:

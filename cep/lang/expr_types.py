@@ -82,15 +82,13 @@ class TypeResults:
     used_variables: set[str] = field(default_factory=set)
 
 
+@dataclass(eq=False)
 class ExprTyper:
     """Infers expression types under a scope, reporting errors to a sink."""
 
-    def __init__(
-        self, sink: DiagnosticSink, results: TypeResults, schemas: dict[str, Schema]
-    ) -> None:
-        self.sink = sink
-        self.results = results
-        self.schemas = schemas
+    sink: DiagnosticSink
+    results: TypeResults
+    schemas: dict[str, Schema]
 
     def check(self, expr: ast.Expr, scope: Scope) -> Type:
         result = self._infer(expr, scope)
@@ -117,10 +115,6 @@ class ExprTyper:
                 for item in items:
                     elem = join(elem, self.check(item, scope))
                 return list_of(elem if items else DYNAMIC)
-            case ast.ObjectExpr():
-                for _, value in expr.fields:
-                    self.check(value, scope)
-                return event_of(None)
             case ast.Name():
                 return self._name(expr, scope)
             case ast.This():
@@ -382,7 +376,8 @@ class ExprTyper:
                     )
             return BOOL
         if op in ("==", "!=", "<", "<=", ">", ">="):
-            if any(_is_null(side) for side in (expr.left, expr.right)):
+            sides = (expr.left, expr.right)
+            if any(isinstance(side, ast.Literal) and side.kind == "null" for side in sides):
                 self.sink.warning(
                     "a comparison with `null` is always false, `!=` included",
                     expr.span,
@@ -473,10 +468,6 @@ class ExprTyper:
             )
             return DYNAMIC
         return result
-
-
-def _is_null(expr: ast.Expr) -> bool:
-    return isinstance(expr, ast.Literal) and expr.kind == "null"
 
 
 def _arity(low: int, high: int | None) -> str:

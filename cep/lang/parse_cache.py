@@ -26,12 +26,6 @@ from cep.lang.parser import ParseResult, parse_source
 _FORMAT = b"cep-parse-cache 1"
 
 
-def cache_folder() -> Path | None:
-    """Where parsed files are kept; None when the cache is turned off."""
-    root = cache_root()
-    return None if root is None else root / "parsed"
-
-
 @functools.cache
 def _parser_digest() -> bytes:
     """A digest of the parser's package (the grammar, the parser, the syntax tree's and
@@ -54,9 +48,10 @@ def _key(source: str, path: str) -> str:
 def parse_cached(source: str, path: str) -> ParseResult:
     """`parse_source(source, path)`, read back from the cache when it holds it, else
     parsed and kept there."""
-    folder = cache_folder()
-    if folder is None:
+    root = cache_root()  # (None: the cache is turned off)
+    if root is None:
         return parse_source(source, path)
+    folder = root / "parsed"
     entry = folder / f"{_key(source, path)}.pickle"
     try:
         with open(entry, "rb") as kept:

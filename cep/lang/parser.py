@@ -42,11 +42,7 @@ def lark_parser() -> Lark:
     """The parser; it builds the AST while parsing (no intermediate parse tree)."""
     grammar = resources.files("cep.lang").joinpath("grammar.lark").read_text(encoding="utf-8")
     return Lark(
-        grammar,
-        parser="lalr",
-        lexer="contextual",
-        maybe_placeholders=True,
-        transformer=_BUILDER,
+        grammar, parser="lalr", lexer="contextual", maybe_placeholders=True, transformer=_BUILDER
     )
 
 
@@ -165,7 +161,7 @@ def _syntax_diagnostic(error: UnexpectedInput, text: str, path: str) -> Diagnost
             message = f"unexpected character `{char}`"
         expected = set(error.allowed or ())
     elif isinstance(error, UnexpectedToken) and error.token.type != "$END":
-        message = f"unexpected {_describe_token(error.token)}"
+        message = "unexpected " + _TOKEN_WORDS.get(error.token.type, "`{}`").format(error.token)
         expected = set(error.accepts or error.expected or ())
         if error.token.type == "NAME":
             keywords = [w.strip("`") for w in map(_keyword_of, expected) if w]
@@ -199,10 +195,6 @@ def _keyword_of(terminal_name: str) -> str | None:
 
 _TOKEN_WORDS = {"STRING": "string {}", "INT": "number `{}`", "FLOAT": "number `{}`",
                 "DURATION": "duration `{}`", "NAME": "name `{}`"}  # fmt: skip
-
-
-def _describe_token(token: Token) -> str:
-    return _TOKEN_WORDS.get(token.type, "`{}`").format(token)
 
 
 def _set_aside_item(text: str, error: UnexpectedInput) -> tuple[str, str | None]:
@@ -288,16 +280,6 @@ def _nesting_diagnostic(span: ast.Span) -> Diagnostic:
 # ---------------------------------------------------------------------------- tree to AST
 
 
-def _token_span(path: str, token: Token) -> ast.Span:
-    return ast.Span(
-        path,
-        token.line or 1,
-        token.column or 1,
-        token.end_line or token.line or 1,
-        token.end_column or (token.column or 1) + len(token),
-    )
-
-
 #: how a clause is written, where that is not its key
 _CLAUSE_WORDS = {
     "partition": "partition by",
@@ -360,7 +342,7 @@ class _AstBuilder(Transformer):
 
     def _edge(self, child: object) -> ast.Span | None:
         if isinstance(child, Token):
-            return _token_span(self.path, child)
+            return self._tok(child)
         span = getattr(child, "span", None)
         if span is not None:
             return span
@@ -369,7 +351,13 @@ class _AstBuilder(Transformer):
         return None
 
     def _tok(self, token: Token) -> ast.Span:
-        return _token_span(self.path, token)
+        return ast.Span(
+            self.path,
+            token.line or 1,
+            token.column or 1,
+            token.end_line or token.line or 1,
+            token.end_column or (token.column or 1) + len(token),
+        )
 
     def _string(self, token: Token) -> str:
         value, problem = decode_string(str(token))
@@ -416,28 +404,34 @@ class _AstBuilder(Transformer):
     def rule_decl(self, children: list) -> ast.Rule:
         span, children = self._span(children), _args(children)
         name, description, *clauses = children
-        values: dict[str, object] = {}
-        order: list[tuple[str, ast.Span]] = []
-        for key, value, clause_span in clauses:
-            order.append((key, clause_span))
-            if key in values:
-                self.sink.error(
-                    f"rule `{name}` has more than one `{_CLAUSE_WORDS.get(key, key)}` clause",
-                    clause_span,
-                    "help: a rule takes each clause at most once",
-                    code="duplicate-clause",
-                )
-                continue
-            values[key] = value
+        values = self._once(
+            clauses,
+            lambda word: f"rule `{name}` has more than one `{word}` clause",
+            "help: a rule takes each clause at most once",
+        )
         return ast.Rule(
             name=str(name),
             description=self._string(description) if description is not None else None,
             pattern=values.pop("pattern", None),  # type: ignore[arg-type]
             span=span,
             name_span=self._tok(name),
-            clause_spans=tuple(order),
+            clause_spans=tuple((key, clause_span) for key, _, clause_span in clauses),
             **values,  # type: ignore[arg-type]  # the other clauses, by their keys
         )
+
+    def _once(
+        self, clauses: list[tuple], message: Callable[[str], str], *notes: str
+    ) -> dict[str, object]:
+        """Each clause's value by its key; a clause written twice is an error, worded by
+        `message` from how the clause is written (`partition by`, `allowed delay`...)."""
+        values: dict[str, object] = {}
+        for key, value, clause_span in clauses:
+            if key in values:
+                words = message(_CLAUSE_WORDS.get(key, key))
+                self.sink.error(words, clause_span, *notes, code="duplicate-clause")
+                continue
+            values[key] = value
+        return values
 
     partition_clause = _clause("partition", lambda self, args: tuple(args))
 
@@ -522,9 +516,7 @@ class _AstBuilder(Transformer):
             )
         elif high == 0:
             self.sink.error(
-                "a repetition of at most 0 matches nothing",
-                span,
-                code="bad-repetition",
+                "a repetition of at most 0 matches nothing", span, code="bad-repetition"
             )
         return (form, low, high, reluctant is None, contiguity or "relaxed", span)
 
@@ -675,29 +667,16 @@ class _AstBuilder(Transformer):
     def test_decl(self, children: list) -> ast.TestDecl:
         span, children = self._span(children), _args(children)
         rule, description, *clauses = children
-        given: list[ast.EventLiteral] = []
-        expects: list[ast.Expect] = []
-        options: dict[str, object] = {}
-        for clause in clauses:
-            if isinstance(clause, ast.Expect):
-                expects.append(clause)
-            elif clause[0] == "given":
-                given.extend(clause[1])
-            else:
-                key, value, clause_span = clause
-                if key in options:
-                    self.sink.error(
-                        f"test has more than one `{_CLAUSE_WORDS.get(key, key)}` line",
-                        clause_span,
-                        code="duplicate-clause",
-                    )
-                    continue
-                options[key] = value
+        lines = [clause for clause in clauses if not isinstance(clause, ast.Expect)]
+        options = self._once(
+            [line for line in lines if line[0] != "given"],
+            lambda word: f"test has more than one `{word}` line",
+        )
         return ast.TestDecl(
             rule=str(rule),
             description=self._string(description) if description is not None else None,
-            given=tuple(given),
-            expects=tuple(expects),
+            given=tuple(event for key, events, _ in lines if key == "given" for event in events),
+            expects=tuple(clause for clause in clauses if isinstance(clause, ast.Expect)),
             allowed_delay=options.get("allowed_delay"),  # type: ignore[arg-type]
             flush=bool(options.get("flush", False)),
             span=span,

@@ -48,21 +48,10 @@ class TestOutcome:
 
     __test__ = False  # not a pytest test class
 
-    file: str
-    rule: str
-    description: str | None
-    line: int
-    passed: bool
+    test_id: str
+    passed: bool = False
     message: str = ""
     reports: list[Match] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return test_name(self.description, self.line)
-
-    @property
-    def test_id(self) -> str:
-        return f"{self.file}::{self.rule}::{self.name}"
 
 
 def test_name(description: str | None, line: int) -> str:
@@ -98,7 +87,7 @@ class TestRunner:
 
     def run(self, path: str, test: ast.TestDecl) -> TestOutcome:
         consts = self.program.program.files[path].consts
-        outcome = TestOutcome(path, test.rule, test.description, test.span.line, False)
+        outcome = TestOutcome(test_id(path, test))
         rule = self.rule(test.rule)
         try:
             events = [self._event(literal, consts) for literal in test.given]
@@ -237,12 +226,8 @@ def side_by_side(number: int, want: Expected | None, got: Match | None) -> list[
     at_got = f"at {show_time(got.ts)}" if want.at is not None else ""
     kind = "timeout " if want.kind == "timeout" else ""
     got_kind = "timeout " if got.kind == "timeout" else ""
-    others = {k: v for k, v in fields.items() if k not in want.fields}
-    extra = (
-        ("  (also " + ", ".join(f"{k}: {_show(v)}" for k, v in others.items()) + ")")
-        if (others and not ok)
-        else ""
-    )
+    others = ", ".join(f"{k}: {_show(v)}" for k, v in fields.items() if k not in want.fields)
+    extra = f"  (also {others})" if others and not ok else ""
     lines = [
         f"{mark} {number}. expected {kind}{{ {'  '.join(cells_want)} }} {at_want}".rstrip(),
         f"{mark}    got      {got_kind}{{ {'  '.join(cells_got)} }} {at_got}".rstrip() + extra,
