@@ -149,7 +149,7 @@ def test_cep_test_prints_one_line_per_test_and_a_summary(tmp_path, capsys):
     assert code == 1
     assert f"{path}::three::fires on the third failure PASSED" in out
     assert f"{path}::three::window edge FAILED" in out
-    assert "expected 1 matches of three, got 0" in out
+    assert "expected 1 match of three, got 0" in out
     assert "closest run: run started at event 1 (Payment at 0s) bound events f = 1, 2" in out
     assert out.rstrip().splitlines()[-1].startswith("1 failed, 1 passed in ")
 

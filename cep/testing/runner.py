@@ -182,7 +182,8 @@ def compare(test: ast.TestDecl, reports: list[Match], consts: dict[str, ConstInf
         return problems
     for count in counts:
         if len(matches) != count:
-            problems.append(f"expected {count} matches of {test.rule}, got {len(matches)}")
+            noun = "match" if count == 1 else "matches"
+            problems.append(f"expected {count} {noun} of {test.rule}, got {len(matches)}")
     compared = [r for r in reports if timeouts or r.kind == "match"]
     if records and not all_agree(records, compared):
         problems.append("expected reports, in order, next to what was reported:")
