@@ -331,9 +331,14 @@ def events_of(table: EventTable, validator: Validator | None = None) -> StoredEv
     if len(texts) != n_text:
         raise SnapshotError("the snapshot is damaged (its event texts are uneven)")
     names = table.names
-    types = [names[c] for c in codes.tolist()]
+    types = [names[0]] * n if len(names) == 1 else [names[c] for c in codes.tolist()]
     ts_list, seq_list = ts.tolist(), seq.tolist()
-    lines = [None if n == NONE else n for n in line.tolist()]
+    if not (line == NONE).any():
+        lines: list[int | None] = line.tolist()
+    elif (line == NONE).all():
+        lines = [None] * n
+    else:
+        lines = [None if n == NONE else n for n in line.tolist()]
     values = table.values
     if n_text == 0 and not (kinds == RECORD).any():  # values only: as they are
         out = StoredEvents(map(Event, types, ts_list, values, seq_list, lines))

@@ -282,7 +282,10 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
         seq = np.fromiter((events[row].seq for row in used.tolist()), np.int64, len(used))
     order = np.lexsort((seq, ts))
     in_order = used[order]
-    chosen = [events[row] for row in in_order.tolist()]
+    if len(in_order) == len(events) and (in_order == np.arange(len(events))).all():
+        chosen = list(events)
+    else:
+        chosen = list(map(events.__getitem__, in_order.tolist()))
     g_of = np.full(len(events), -1, np.int64)
     g_of[in_order] = np.arange(len(chosen))
     n_events = len(chosen)
