@@ -219,10 +219,13 @@ class EventRows:
         return table_of(self.events)
 
 
-def table_of(events: list[Event]) -> EventTable:
+def table_of(
+    events: list[Event], ts: np.ndarray | None = None, seq: np.ndarray | None = None
+) -> EventTable:
     """Events as a table, each by what makes it again with the least: its text where
     reports have one for it (a restore reads and validates it), else its record as read
-    where validation changed it, else its values."""
+    where validation changed it, else its values. `ts` and `seq`: their times and
+    sequence numbers, where known already."""
     types = list(map(_TYPE, events))
     names = list(dict.fromkeys(types))
     if len(names) > 1:
@@ -230,8 +233,10 @@ def table_of(events: list[Event]) -> EventTable:
         codes = ints([code[name] for name in types])
     else:
         codes = bytes(8 * len(types))
-    lines = list(map(_LINE, events))
-    if None in lines:
+    lines: Any = list(map(_LINE, events))
+    if lines.count(None) == len(lines):
+        lines = np.full(len(lines), NONE, np.int64)
+    elif None in lines:
         lines = [NONE if n is None else n for n in lines]
     if set(map(type, events)) <= {Event}:  # (made in Python: values only)
         kinds = np.full(len(events), DATA, np.uint8).tobytes()
@@ -255,8 +260,9 @@ def table_of(events: list[Event]) -> EventTable:
         kinds = bytes(found)
     text, ends = text_blob(texts)
     return EventTable(
-        names=names, type=codes, ts=ints(list(map(_TS, events))),
-        seq=ints(list(map(_SEQ, events))), line=ints(lines), kind=kinds, text=text,
+        names=names, type=codes, ts=ints(list(map(_TS, events)) if ts is None else ts),
+        seq=ints(list(map(_SEQ, events)) if seq is None else seq), line=ints(lines),
+        kind=kinds, text=text,
         text_end=ends, values=values,
     )  # fmt: skip
 

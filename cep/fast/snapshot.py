@@ -13,6 +13,7 @@ recomputed from their typed data and their texts kept as reports write them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -88,8 +89,8 @@ class SeqRows(EventRows):
 def rule_state(
     fast: FastRule, name: str, fingerprint: str, materialize: Callable[[KeptEvent], Event]
 ) -> tuple[RuleState, np.ndarray, list[Event]]:
-    """A rule's state, the sequence numbers of the events it refers to and those events;
-    its tables refer to them by their place there (`engine_state` numbers them as the
+    """A rule's state, the kernel events it refers to and those as events; its tables
+    refer to them by their place there (`engine_state` numbers them as the
     engine's table does, with `renumber`)."""
     T = fast.state.tables
     run_part, run_row, held_part, held_row, live_cell = tables.live_rows(T)
@@ -102,7 +103,6 @@ def rule_state(
     )
     used = distinct(kernel_events)
     events = _events(fast, used, materialize)
-    seqs = T.e_seq[used].astype(np.int64)
     as_row = lambda g: np.searchsorted(used, g)  # noqa: E731
     # partitions with runs, held matches or a timer still to fire (a partition emptied
     # since keeps its timer: it fires on the runs the partition has by then), numbered
@@ -143,7 +143,7 @@ def rule_state(
         timer_seq=ints(seq),
         timer_part=ints(part_of[timed]),
     )
-    return state, seqs, events
+    return state, used, events
 
 
 def renumber(state: RuleState, new_row: np.ndarray) -> None:
@@ -314,7 +314,7 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
         if fast.emit_plan is not None and (np.abs(values) >= EXACT_INTEGERS).any():
             fast.emit_exact = False
     sc[tables.S_EVENTS] = n_events
-    fast.events.update(enumerate(chosen))
+    fast.events = dict(zip(range(n_events), chosen, strict=True))
     if fast.as_text and n_events:
         _keep_texts(fast, chosen)
     fast._live_after_compaction = n_events
@@ -371,8 +371,10 @@ def _slot_values(fast: FastRule, events: list[Event]) -> np.ndarray:
         else:
             if data is None:
                 data = [event.data for event in events]
-            found = [values.get(name) for values in data]
-        if kind == NUM:
+            found = list(map(dict.get, data, repeat(name)))
+        if kind == NUM and set(map(type, found)) <= {int, float}:
+            out[f] = found
+        elif kind == NUM:
             out[f] = [float(v) if (t := type(v)) is int or t is float else _NAN for v in found]
         elif kind == STR:
             code = fast.strings.code
@@ -425,14 +427,17 @@ def engine_state(
     the events held back (in release order). Events are rows of one table by sequence
     number, each once however many rules refer to it."""
     seqs = [np.fromiter((event.seq for event in held), np.int64, len(held))]
+    times = [np.fromiter((event.ts for event in held), np.int64, len(held))]
     events: list[Event] = list(held)
     states = []
     for fast, name, fingerprint in zip(rules, names, fingerprints, strict=True):
         state, used, found = rule_state(fast, name, fingerprint, materialize)
         states.append(state)
-        seqs.append(used)
+        seqs.append(fast.state.tables.e_seq[used].astype(np.int64))
+        times.append(fast.state.tables.e_ts[used].astype(np.int64))
         events += found
-    first, row = distinct_rows(np.concatenate(seqs))
+    all_seqs = np.concatenate(seqs)
+    first, row = distinct_rows(all_seqs)
     at = len(held)
     for state, used in zip(states, seqs[1:], strict=True):
         renumber(state, row[at : at + len(used)])
@@ -440,7 +445,11 @@ def engine_state(
     return EngineState(
         engine="fast",
         held=ints(row[: len(held)]),
-        events=table_of([events[i] for i in first.tolist()]),
+        events=table_of(
+            list(map(events.__getitem__, first.tolist())),
+            np.concatenate(times)[first],
+            all_seqs[first],
+        ),
         rules=states,
         **clock,
     )

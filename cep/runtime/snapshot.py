@@ -83,23 +83,40 @@ def rule_state(
     run_cell: list[int] = []
     run_start: list[int] = []
     stored = rows.rows
+    event_row = rows.row
     held: list[tuple[int, int, int, int, int]] = []
+    add_part, add_state, add_cell, add_start = (
+        run_part.append, run_state.append, run_cell.append, run_start.append,
+    )  # fmt: skip
+    add_var, add_event, add_parent = cell_var.append, cell_event.append, cell_parent.append
     for key, part in matcher.partitions.items():
         p = part_of[key] = len(keys)
-        keys.append(saved_key(key))
+        keys.append(list(key) if isinstance(key, tuple) else key)  # (`saved_key`)
         timer.append(part.timer)
         for run in part.runs:  # (the loop a snapshot of many runs spends its time in)
             path, start = run.path, run.start
-            cell = NONE if path is None else cells.get(id(path))
-            if cell is None:
-                cell = cell_of(path)
+            if path is None:
+                cell = NONE
+            else:
+                cell = cells.get(id(path))
+                if cell is None:
+                    parent = path[2]
+                    if parent is None:  # (a history of one cell: added here)
+                        event = path[1]
+                        found = stored.get(id(event))
+                        cells[id(path)] = cell = len(cell_var)
+                        add_var(variables.setdefault(path[0], len(variables)))
+                        add_event(event_row(event) if found is None else found)
+                        add_parent(NONE)
+                    else:
+                        cell = cell_of(path)
             first = NONE if start is None else stored.get(id(start))
             if first is None:
-                first = rows.row(start)
-            run_part.append(p)
-            run_state.append(states[id(run.state)])
-            run_cell.append(cell)
-            run_start.append(first)
+                first = event_row(start)
+            add_part(p)
+            add_state(states[id(run.state)])
+            add_cell(cell)
+            add_start(first)
         for done in part.completed:
             held.append((p, cell_of(done.path), rows.row(done.start), done.ts, done.sort_key[2]))
     timer_rows = []
