@@ -26,6 +26,7 @@ import msgspec
 import numpy as np
 
 from cep.runtime.event import Event
+from cep.runtime.gcpause import gc_paused
 from cep.runtime.ordering import NO_TIME
 
 if TYPE_CHECKING:
@@ -179,6 +180,7 @@ def dump(state: EngineState) -> bytes:
     return _HEAD.pack(MAGIC, FORMAT, zlib.crc32(body)) + body
 
 
+@gc_paused()
 def load(data: bytes | bytearray | memoryview) -> EngineState:
     """A snapshot's state; SnapshotError when it is not one, is damaged, or is of
     another format."""
