@@ -246,6 +246,12 @@ def _one_event_state() -> tuple[object, object]:
     return checked, load(run.snapshot())
 
 
+def _as_text(table, text: bytes, end: int | bytes) -> None:
+    """The table's one event made one kept as `text` (ending at `end`)."""
+    table.kind, table.values, table.text = bytes(len(table.kind)), [], text
+    table.text_end = end if isinstance(end, bytes) else end.to_bytes(8, "little")
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -259,12 +265,6 @@ def _one_event_state() -> tuple[object, object]:
         lambda t: _as_text(t, b"\xff\n", 1),  # not UTF-8
     ],
 )  # fmt: skip
-def _as_text(table, text: bytes, end: int | bytes) -> None:
-    """The table's one event made one kept as `text` (ending at `end`)."""
-    table.kind, table.values, table.text = bytes(len(table.kind)), [], text
-    table.text_end = end if isinstance(end, bytes) else end.to_bytes(8, "little")
-
-
 def test_a_damaged_event_table_is_refused(damage) -> None:
     """Whatever the event table says that does not hold together, a restore refuses it
     with SnapshotError (on either engine), never a traceback."""
