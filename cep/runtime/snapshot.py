@@ -6,7 +6,11 @@ partitions, runs, held matches and timers (`rule_state`, `restore_rule`), and a 
 from __future__ import annotations
 
 import heapq
+from itertools import chain, repeat
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from cep.engine.state import (
     NONE,
@@ -16,6 +20,7 @@ from cep.engine.state import (
     RuleState,
     SnapshotError,
     array,
+    distinct_rows,
     events_of,
     ints,
     match_rules,
@@ -89,7 +94,13 @@ def rule_state(
         run_part.append, run_state.append, run_cell.append, run_start.append,
     )  # fmt: skip
     add_var, add_event, add_parent = cell_var.append, cell_event.append, cell_parent.append
-    for key, part in matcher.partitions.items():
+    bulk = _runs_in_bulk(matcher, rows, states, variables)
+    if bulk is not None:  # (every run's history one cell of its own: no loop)
+        cell_var, cell_event, cell_parent, run_part, run_state, run_cell, run_start = bulk
+        part_of = dict(zip(matcher.partitions, range(len(matcher.partitions)), strict=True))
+        keys = [list(key) if isinstance(key, tuple) else key for key in matcher.partitions]
+        timer = list(map(_TIMER, matcher.partitions.values()))
+    for key, part in () if bulk is not None else matcher.partitions.items():
         p = part_of[key] = len(keys)
         keys.append(list(key) if isinstance(key, tuple) else key)  # (`saved_key`)
         timer.append(part.timer)
@@ -128,8 +139,11 @@ def rule_state(
             timer.append(NONE)
         timer_rows.append((close, ts, seq, p))
 
+    held_columns = list(zip(*held, strict=True)) or [()] * 5
+    timer_columns = list(zip(*timer_rows, strict=True)) or [()] * 4
+
     def column(table: list[tuple], i: int) -> bytes:
-        return ints([row[i] for row in table])
+        return ints((held_columns if table is held else timer_columns)[i])
 
     return RuleState(
         name=matcher.rule.name,
@@ -156,6 +170,63 @@ def rule_state(
         timer_seq=column(timer_rows, 2),
         timer_part=column(timer_rows, 3),
     )
+
+
+_TIMER, _COMPLETED, _RUNS = attrgetter("timer"), attrgetter("completed"), attrgetter("runs")
+_PATH, _START, _STATE = attrgetter("path"), attrgetter("start"), attrgetter("state")
+_VAR, _EVENT, _PARENT = itemgetter(0), itemgetter(1), itemgetter(2)
+
+
+def _runs_in_bulk(
+    matcher: RuleMatcher, rows: EventRows, states: dict[int, int], variables: dict[str, int]
+) -> tuple[Any, ...] | None:
+    """`rule_state`'s cells and runs made a table at a time, as its loop would make
+    them, where that is simple: no held matches, each run with a start and a history
+    of one cell its own (a rule holding many runs that have bound one event). None
+    otherwise."""
+    if type(rows) is not EventRows:
+        return None
+    parts = list(matcher.partitions.values())
+    if any(map(_COMPLETED, parts)):
+        return None
+    per_part = list(map(_RUNS, parts))
+    runs = list(chain.from_iterable(per_part))
+    paths = list(map(_PATH, runs))
+    starts = list(map(_START, runs))
+    if None in paths or None in starts or any(map(_PARENT, paths)):
+        return None
+    if len(set(map(id, paths))) != len(paths):
+        return None
+    names = list(map(_VAR, paths))
+    for name in dict.fromkeys(names):
+        variables.setdefault(name, len(variables))
+    cell_var = list(map(variables.__getitem__, names))
+    found = _rows_of(rows, list(chain.from_iterable(zip(map(_EVENT, paths), starts, strict=True))))
+    run_state = list(map(states.__getitem__, map(id, map(_STATE, runs))))
+    run_part = np.repeat(np.arange(len(parts)), list(map(len, per_part)))
+    n = len(runs)
+    return (cell_var, found[0::2], np.full(n, NONE), run_part, run_state, np.arange(n),
+            found[1::2])  # fmt: skip
+
+
+def _rows_of(rows: EventRows, events: list[Event]) -> np.ndarray:
+    """The rows of some events, those not in `rows` yet added in order (`EventRows.row`
+    of each in turn, in bulk)."""
+    known = rows.rows
+    ids = list(map(id, events))
+    found = np.fromiter(map(known.get, ids, repeat(-1)), np.int64, len(ids))
+    new = np.flatnonzero(found < 0)
+    if len(new):
+        first, distinct = distinct_rows(np.array(ids, np.uint64)[new])
+        in_order = np.argsort(first)  # (the distinct events, in the order met)
+        base = len(rows.events)
+        row = np.empty(len(first), np.int64)
+        row[in_order] = np.arange(base, base + len(first))
+        found[new] = row[distinct]
+        met = new[first[in_order]].tolist()
+        rows.events.extend(map(events.__getitem__, met))
+        known.update(zip(map(ids.__getitem__, met), range(base, base + len(met)), strict=True))
+    return found
 
 
 def restore_rule(matcher: RuleMatcher, state: RuleState, events: list[Event]) -> list[Timer]:
@@ -225,9 +296,15 @@ def _rows(state: RuleState, *names: str) -> list[tuple[int, ...]]:
 def timers_by_rule(engine: MatchingEngine) -> list[list[Timer]]:
     """Each rule's pending window timers, earliest first (for `rule_state`)."""
     timers: list[list[Timer]] = [[] for _ in engine.matchers]
-    for close, ts, seq, index, key in sorted(engine.timers, key=lambda t: t[:4]):
+    if len(timers) == 1:  # (one rule: its timers as they are, in order)
+        timers[0] = [t[:3] + t[4:] for t in sorted(engine.timers, key=_FIRST_FOUR)]
+        return timers
+    for close, ts, seq, index, key in sorted(engine.timers, key=_FIRST_FOUR):
         timers[index].append((close, ts, seq, key))
     return timers
+
+
+_FIRST_FOUR = itemgetter(0, 1, 2, 3)
 
 
 @gc_paused()
