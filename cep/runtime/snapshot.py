@@ -241,18 +241,30 @@ def restore_rule(matcher: RuleMatcher, state: RuleState, events: list[Event]) ->
 def _restore_rule(matcher: RuleMatcher, state: RuleState, events: list[Event]) -> list[Timer]:
     states = matcher.nfa.states
     variables = state.variables
-    cell_var = array(state.cell_var).tolist()
-    cell_event = array(state.cell_event).tolist()
-    cell_parent = array(state.cell_parent).tolist()
-    paths: list[Any] = []
-    for var, event, parent in zip(cell_var, cell_event, cell_parent, strict=True):
-        if parent >= len(paths):
-            raise SnapshotError("the snapshot is damaged (a history cell comes before its parent)")
-        paths.append((variables[var], events[event], None if parent == NONE else paths[parent]))
+    t = _checked(state, len(variables), len(events), len(states))
+    cell_var, cell_event, cell_parent = t["cell_var"], t["cell_event"], t["cell_parent"]
+    n_cells = len(cell_var)
+    paths: list[Any]
+    if (cell_parent == NONE).all():  # (histories of one cell: made at once)
+        paths = list(zip(map(variables.__getitem__, cell_var.tolist()),
+                         map(events.__getitem__, cell_event.tolist()),
+                         repeat(None, n_cells), strict=True))  # fmt: skip
+    else:
+        paths = []
+        for var, event, parent in zip(cell_var.tolist(), cell_event.tolist(),
+                                      cell_parent.tolist(), strict=True):  # fmt: skip
+            if parent >= len(paths):
+                raise SnapshotError(
+                    "the snapshot is damaged (a history cell comes before its parent)"
+                )
+            paths.append((variables[var], events[event], None if parent == NONE else paths[parent]))
     paths.append(None)  # row NONE (-1): no history
     starts = [*events, None]  # row NONE: no event
-    keys = [_live_key(matcher, key) for key in state.keys]
-    timer = array(state.timer).tolist()
+    if len(matcher.key_names) == 1:
+        keys = list(state.keys)
+    else:
+        keys = [_live_key(matcher, key) for key in state.keys]
+    timer = t["timer"].tolist()
     parts: list[Partition | None] = [None] * len(keys)
 
     def part(p: int) -> Partition:
@@ -262,11 +274,20 @@ def _restore_rule(matcher: RuleMatcher, state: RuleState, events: list[Event]) -
             found.timer = timer[p]
         return found
 
-    for p, s, cell, start in _rows(state, "run_part", "run_state", "run_cell", "run_start"):
-        found = parts[p]
-        if found is None:
-            found = part(p)
-        found.runs.append(Run(states[s], paths[cell], starts[start]))
+    run_part = t["run_part"]
+    runs = list(map(Run, map(states.__getitem__, t["run_state"].tolist()),
+                    map(paths.__getitem__, t["run_cell"].tolist()),
+                    map(starts.__getitem__, t["run_start"].tolist())))  # fmt: skip
+    steps = np.diff(run_part)
+    if runs and (steps >= 0).all():  # each partition's runs together (as written): a slice each
+        bounds = np.flatnonzero(steps) + 1
+        firsts = [0, *bounds.tolist()]
+        ends = [*bounds.tolist(), len(runs)]
+        for p, a, b in zip(run_part[firsts].tolist(), firsts, ends, strict=True):
+            part(p).runs = runs[a:b]
+    else:
+        for p, run in zip(run_part.tolist(), runs, strict=True):
+            part(p).runs.append(run)
     held = _rows(state, "held_part", "held_cell", "held_start", "held_ts", "held_step")
     for p, cell, start, ts, step in held:
         history = paths[cell]
@@ -283,6 +304,43 @@ def _restore_rule(matcher: RuleMatcher, state: RuleState, events: list[Event]) -
         setattr(matcher, name, int(state.counters.get(name, 0)))
     timers = _rows(state, "timer_close", "timer_ts", "timer_seq", "timer_part")
     return [(close, ts, seq, keys[p]) for close, ts, seq, p in timers]
+
+
+def _checked(state: RuleState, n_vars: int, n_events: int, n_states: int) -> dict[str, Any]:
+    """A rule state's tables as arrays, by name; SnapshotError where they do not fit
+    each other, the rule or the events."""
+    t = {name: array(getattr(state, name)) for name in _TABLES}
+    n_parts, n_cells = len(state.keys), len(t["cell_var"])
+    if (
+        len(t["timer"]) != n_parts
+        or _uneven(t, "cell_var", "cell_event", "cell_parent")
+        or _uneven(t, "run_part", "run_state", "run_cell", "run_start")
+        or _uneven(t, "held_part", "held_cell", "held_start", "held_ts", "held_step")
+        or _uneven(t, "timer_close", "timer_ts", "timer_seq", "timer_part")
+        or _outside(t["cell_var"], n_vars) or _outside(t["cell_event"], n_events)
+        or _outside(t["cell_parent"], n_cells, NONE) or _outside(t["run_part"], n_parts)
+        or _outside(t["run_state"], n_states) or _outside(t["run_cell"], n_cells, NONE)
+        or _outside(t["run_start"], n_events, NONE) or _outside(t["held_part"], n_parts)
+        or _outside(t["held_cell"], n_cells, NONE) or _outside(t["held_start"], n_events)
+        or _outside(t["timer_part"], n_parts)
+    ):  # fmt: skip
+        raise SnapshotError(f"the snapshot is damaged (rule {state.name}'s tables)")
+    return t
+
+
+_TABLES = (
+    "timer", "cell_var", "cell_event", "cell_parent", "run_part", "run_state", "run_cell",
+    "run_start", "held_part", "held_cell", "held_start", "held_ts", "held_step",
+    "timer_close", "timer_ts", "timer_seq", "timer_part",
+)  # fmt: skip
+
+
+def _uneven(tables: dict[str, np.ndarray], *names: str) -> bool:
+    return len({len(tables[name]) for name in names}) > 1
+
+
+def _outside(values: np.ndarray, end: int, low: int = 0) -> bool:
+    return bool(len(values)) and (int(values.min()) < low or int(values.max()) >= end)
 
 
 def _rows(state: RuleState, *names: str) -> list[tuple[int, ...]]:
