@@ -67,6 +67,8 @@ def distinct(values: np.ndarray) -> np.ndarray:
 def distinct_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct integers' first places in `values`, in increasing order of value,
     and the row of each value among the distinct ones."""
+    if len(values) < 2 or bool((values[1:] > values[:-1]).all()):  # (in order already)
+        return np.arange(len(values)), np.arange(len(values))
     order = np.argsort(values, kind="stable")
     found = values[order]
     new = np.ones(len(found), np.bool_)

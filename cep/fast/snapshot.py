@@ -101,14 +101,16 @@ def rule_state(
     kernel_events = np.concatenate([T.c_ev[cells], T.r_start[run_row], T.k_start[held_row]]).astype(
         np.int64
     )
-    used = distinct(kernel_events)
+    used = _marked(kernel_events, fast.state.count(tables.S_EVENTS))
     events = _events(fast, used, materialize)
-    as_row = lambda g: np.searchsorted(used, g)  # noqa: E731
+    row_of = np.full(max(fast.state.count(tables.S_EVENTS), 1), -1, np.int64)
+    row_of[used] = np.arange(len(used))
+    as_row = row_of.__getitem__
     # partitions with runs, held matches or a timer still to fire (a partition emptied
     # since keeps its timer: it fires on the runs the partition has by then), numbered
     # in the order the rule first saw them
     close, ts, seq, timed = _timers(T, fast.state.count(tables.S_HEAP))
-    parts = distinct(np.concatenate([run_part, held_part, timed]))
+    parts = _marked(np.concatenate([run_part, held_part, timed]), fast.state.count(tables.S_PARTS))
     part_of = np.full(max(fast.state.count(tables.S_PARTS), 1), -1, np.int64)
     part_of[parts] = np.arange(len(parts))
     sc = T.sc
@@ -144,6 +146,13 @@ def rule_state(
         timer_part=ints(part_of[timed]),
     )
     return state, used, events
+
+
+def _marked(values: np.ndarray, end: int) -> np.ndarray:
+    """The distinct values of some integers in `[0, end)`, in increasing order."""
+    marks = np.zeros(end, np.bool_)
+    marks[values] = True
+    return np.flatnonzero(marks)
 
 
 def renumber(state: RuleState, new_row: np.ndarray) -> None:
