@@ -27,7 +27,6 @@ from cep.engine.state import (
     RuleState,
     SnapshotError,
     array,
-    distinct,
     distinct_rows,
     ints,
     table_of,
@@ -282,7 +281,7 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     )  # fmt: skip
     n_parts, n_cells, n_runs, n_held = len(state.keys), len(cell_var), len(run_part), len(held_part)
     # the events the rule refers to, stored in processing order
-    used = distinct(np.concatenate([cell_event, run_start, held_start]))
+    used = _marked(np.concatenate([cell_event, run_start, held_start]), len(events))
     all_ts, all_seq = getattr(events, "ts", None), getattr(events, "seq", None)
     if all_ts is not None and all_seq is not None:  # (`StoredEvents`)
         ts, seq = all_ts[used], all_seq[used]
