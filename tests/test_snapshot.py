@@ -237,3 +237,65 @@ def test_the_python_api_snapshots_and_restores() -> None:
     # held back for 5ms, the events are matched in time order: 1, 2 (v=3), 3, 4
     assert [(m.rule, m.ts) for m in found] == [("r", 4)]
     assert resumed.stats().events == 4
+
+
+def _one_event_state() -> tuple[object, object]:
+    checked = _checked(RULE_R)
+    run = open_engine(load_rules(checked), checked.schemas, EngineOptions(), "interpreter")
+    run.push(_three_step_feed()[0])
+    return checked, load(run.snapshot())
+
+
+def _as_text(table, text: bytes, end: int | bytes) -> None:
+    """The table's one event made one kept as `text` (ending at `end`)."""
+    table.kind, table.values, table.text = bytes(len(table.kind)), [], text
+    table.text_end = end if isinstance(end, bytes) else end.to_bytes(8, "little")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda t: setattr(t, "kind", bytes([7]) * len(t.kind)),  # no such kind
+        lambda t: setattr(t, "type", (5).to_bytes(8, "little") * len(t.kind)),  # no such type
+        lambda t: setattr(t, "values", []),  # a value missing
+        lambda t: setattr(t, "ts", t.ts[:-1]),  # a partial row
+        lambda t: _as_text(t, b"", b""),  # no text
+        lambda t: _as_text(t, b"[1]\n", 3),  # not an object
+        lambda t: _as_text(t, b"{}\n", 9),  # past the end
+        lambda t: _as_text(t, b"\xff\n", 1),  # not UTF-8
+    ],
+)  # fmt: skip
+def test_a_damaged_event_table_is_refused(damage) -> None:
+    """Whatever the event table says that does not hold together, a restore refuses it
+    with SnapshotError (on either engine), never a traceback."""
+    checked, state = _one_event_state()
+    damage(state.events)  # type: ignore[attr-defined]
+    for kind in ("interpreter", "fast"):
+        with pytest.raises(SnapshotError, match="damaged"):
+            resume_engine(dump(state), load_rules(checked), checked.schemas, EngineOptions(), kind)  # type: ignore[arg-type]
+
+
+def test_event_texts_with_newlines_and_non_ascii_come_back_as_they_were() -> None:
+    """An event's text as reports write it is kept byte for byte, whatever it holds."""
+    from cep.engine.state import events_of, table_of
+    from cep.io.sources import SourceEvent
+
+    texts = ['{"v": 1,\n "k": "é"}', '{"v":2,"k":"\\ud800"}', '{"v":3,"k":"\ud800日本"}']
+    events = [
+        SourceEvent("E", i, None, i, None, json=text)  # type: ignore[arg-type]
+        for i, text in enumerate(texts)
+    ]
+    events.append(SourceEvent("E", 9, {"v": 1, "k": "a"}, 9, 4, raw={"v": "1", "k": "a"}))
+    events.append(Event("E", 10, {"v": 2.5, "k": "b"}, 10))
+    table = load(dump(_state_with(table_of(events)))).events
+    back = events_of(table)
+    assert [e.json for e in back[:3]] == texts  # (a lone surrogate too)
+    assert back[3].raw == {"v": "1", "k": "a"} and back[3].line == 4
+    assert type(back[4]) is Event and back[4].data == {"v": 2.5, "k": "b"}
+    assert table_of(back) == table
+
+
+def _state_with(table: object) -> object:
+    from cep.engine.state import EngineState
+
+    return EngineState(engine="test", events=table)  # type: ignore[arg-type]

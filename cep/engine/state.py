@@ -19,12 +19,14 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
 
 from cep.runtime.event import Event
+from cep.runtime.gcpause import gc_paused
 from cep.runtime.ordering import NO_TIME
 
 if TYPE_CHECKING:
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 
 MAGIC = b"CEPSTATE"
 #: bumped whenever the body's layout or meaning changes; other formats are refused
-FORMAT = 1
+FORMAT = 2
 _HEAD = struct.Struct("<8sII")  # magic, format, CRC-32 of the body
 NONE = -1  # no cell, no line
 
@@ -53,20 +55,58 @@ def array(data: bytes) -> np.ndarray:
     return np.frombuffer(data, dtype="<i8")
 
 
-class EventTable(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
-    """Events that state refers to, by row: `json`, its text as reports write it (a
-    JSON line's as read), where there is one; else `record`, the event as read, where
-    validation changed it; else `data`, the values expressions see. A restore reads and
-    validates the text or the record against the schemas, as a reader did, so that a
-    snapshot never has to (the fast path keeps most events as text only)."""
+def distinct(values: np.ndarray) -> np.ndarray:
+    """`np.unique` of integers, by sorting (NumPy's hashing `unique` is many times
+    slower on a million)."""
+    found = np.sort(values)
+    if len(found) > 1:
+        found = found[np.concatenate(([True], found[1:] != found[:-1]))]
+    return found
 
-    type: list[str] = msgspec.field(default_factory=list)
+
+def distinct_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct integers' first places in `values`, in increasing order of value,
+    and the row of each value among the distinct ones."""
+    if len(values) < 2 or bool((values[1:] > values[:-1]).all()):  # (in order already)
+        return np.arange(len(values)), np.arange(len(values))
+    order = np.argsort(values, kind="stable")
+    found = values[order]
+    new = np.ones(len(found), np.bool_)
+    new[1:] = found[1:] != found[:-1]
+    rows = np.empty(len(values), np.int64)
+    rows[order] = np.cumsum(new) - 1
+    return order[new], rows
+
+
+class EventTable(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """Events that state refers to, by row: `type` (index into `names`), `ts`, `seq`,
+    `line` (int64 tables) and `kind` (one byte each) saying what makes each again:
+
+    - `TEXT` (0): its text as reports write it (a JSON line's as read), the next of
+      `text` (UTF-8, each text followed by a newline; `text_end`: where each ends). A
+      restore reads and validates it against the schemas, as a reader did, so that a
+      snapshot never has to (the fast path keeps most events as text only);
+    - `RECORD` (1): its record as read (validation changed it), the next of `values`,
+      validated again on restore;
+    - `DATA` (2): the values expressions see (events made in Python), the next of
+      `values`, as they are."""
+
+    names: list[str] = msgspec.field(default_factory=list)
+    type: bytes = b""
     ts: bytes = b""
     seq: bytes = b""
     line: bytes = b""
-    data: list[dict[str, Any] | None] = msgspec.field(default_factory=list)
-    record: list[dict[str, Any] | None] = msgspec.field(default_factory=list)
-    json: list[str | None] = msgspec.field(default_factory=list)
+    kind: bytes = b""
+    text: bytes = b""
+    text_end: bytes = b""
+    values: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+
+#: `EventTable.kind`s
+TEXT, RECORD, DATA = 0, 1, 2
 
 
 class RuleState(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -142,6 +182,7 @@ def dump(state: EngineState) -> bytes:
     return _HEAD.pack(MAGIC, FORMAT, zlib.crc32(body)) + body
 
 
+@gc_paused()
 def load(data: bytes | bytearray | memoryview) -> EngineState:
     """A snapshot's state; SnapshotError when it is not one, is damaged, or is of
     another format."""
@@ -178,73 +219,189 @@ class EventRows:
         return found
 
     def table(self) -> EventTable:
-        """The events as a table, each by what makes it again with the least: its text
-        where reports have one for it (a restore reads and validates it), else its
-        record as read where validation changed it, else its values."""
-        events = self.events
-        data: list[dict[str, Any] | None] = []
-        records: list[dict[str, Any] | None] = []
-        texts: list[str | None] = []
-        for event in events:
+        """The events as a table (`table_of`)."""
+        return table_of(self.events)
+
+
+def table_of(
+    events: list[Event], ts: np.ndarray | None = None, seq: np.ndarray | None = None
+) -> EventTable:
+    """Events as a table, each by what makes it again with the least: its text where
+    reports have one for it (a restore reads and validates it), else its record as read
+    where validation changed it, else its values. `ts` and `seq`: their times and
+    sequence numbers, where known already."""
+    types = list(map(_TYPE, events))
+    names = list(dict.fromkeys(types))
+    if len(names) > 1:
+        code = {name: i for i, name in enumerate(names)}
+        codes = ints([code[name] for name in types])
+    else:
+        codes = bytes(8 * len(types))
+    lines: Any = list(map(_LINE, events))
+    if lines.count(None) == len(lines):
+        lines = np.full(len(lines), NONE, np.int64)
+    elif None in lines:
+        lines = [NONE if n is None else n for n in lines]
+    if set(map(type, events)) <= {Event}:  # (made in Python: values only)
+        kinds = np.full(len(events), DATA, np.uint8).tobytes()
+        values = list(map(_DATA, events))
+        texts: list[str | bytes] = []
+    else:
+        found = bytearray(len(events))
+        values, texts = [], []
+        for i, event in enumerate(events):
             text = getattr(event, "json", None)
-            raw = getattr(event, "raw", None)
             if text is not None:
-                data.append(None)
-                records.append(None)
-            elif raw is not None and raw is not event.data:
-                data.append(None)
-                records.append(raw)
+                texts.append(text)
+                continue
+            raw = getattr(event, "raw", None)
+            if raw is not None and raw is not event.data:
+                found[i] = RECORD
+                values.append(raw)
             else:
-                data.append(event.data)
-                records.append(None)
-            texts.append(text)
-        return EventTable(
-            type=[e.type for e in events],
-            ts=ints([e.ts for e in events]),
-            seq=ints([e.seq for e in events]),
-            line=ints([NONE if e.line is None else e.line for e in events]),
-            data=data,
-            record=records,
-            json=texts,
-        )
+                found[i] = DATA
+                values.append(event.data)
+        kinds = bytes(found)
+    text, ends = text_blob(texts)
+    return EventTable(
+        names=names, type=codes, ts=ints(list(map(_TS, events)) if ts is None else ts),
+        seq=ints(list(map(_SEQ, events)) if seq is None else seq), line=ints(lines),
+        kind=kinds, text=text,
+        text_end=ends, values=values,
+    )  # fmt: skip
 
 
-def events_of(table: EventTable, validator: Validator | None = None) -> list[Event]:
-    """A table's events as the interpreter's events (`SourceEvent`s: reports write each
-    as read). Events kept as text are validated with `validator` (without one they stay
-    text, `data` None: for a table made again)."""
+_TYPE, _TS, _SEQ, _LINE, _DATA = (
+    attrgetter(name) for name in ("type", "ts", "seq", "line", "data")
+)
+
+
+def text_blob(texts: list[str | bytes]) -> tuple[bytes, bytes]:
+    """`EventTable.text` and `text_end` of some texts."""
+    if not texts:
+        return b"", b""
+    strs = [t if type(t) is str else t.decode("utf-8", "surrogatepass") for t in texts]  # type: ignore[union-attr]
+    blob = ("\n".join(strs) + "\n").encode("utf-8", "surrogatepass")
+    ends = np.flatnonzero(np.frombuffer(blob, np.uint8) == 10)
+    if len(ends) != len(strs):  # (a text with a newline of its own)
+        sizes = [len(t.encode("utf-8", "surrogatepass")) + 1 for t in strs]
+        ends = np.cumsum(sizes) - 1
+    return blob, ints(ends)
+
+
+def texts_of(table: EventTable) -> list[str]:
+    """The texts of a table's `TEXT` events, in row order."""
+    ends = array(table.text_end)
+    blob = table.text
+    if not len(ends):
+        if blob:
+            raise SnapshotError("the snapshot is damaged (its event texts are uneven)")
+        return []
+    starts = np.empty(len(ends), np.int64)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    if (ends < starts).any() or int(ends[-1]) != len(blob) - 1:
+        raise SnapshotError("the snapshot is damaged (its event texts are uneven)")
+    try:
+        whole = blob.decode("utf-8", "surrogatepass")
+        if len(whole) == len(blob) and whole.count("\n") == len(ends):  # (ASCII)
+            return whole.split("\n")[:-1]
+        return [blob[a:b].decode("utf-8", "surrogatepass")
+                for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]  # fmt: skip
+    except UnicodeDecodeError:
+        raise SnapshotError("the snapshot is damaged (an event's text is not UTF-8)") from None
+
+
+class StoredEvents(list[Any]):
+    """A table's events by row (`events_of`), with their times and sequence numbers as
+    arrays (`ts`, `seq`)."""
+
+    ts: np.ndarray
+    seq: np.ndarray
+
+
+def events_of(table: EventTable, validator: Validator | None = None) -> StoredEvents:
+    """A table's events as the interpreter's events: `SourceEvent`s for those kept as
+    text or record (reports write each as read), validated with `validator` (without
+    one they stay as stored, `data` None: for a table made again), and `Event`s for
+    values."""
     from cep.io.sources import SourceEvent
 
-    ts, seq, line = array(table.ts).tolist(), array(table.seq).tolist(), array(table.line)
-    n = len(table.type)
-    if not (len(ts) == len(seq) == len(line) == len(table.data) == n):
+    n = len(table.kind)
+    codes, ts, seq, line = (array(t) for t in (table.type, table.ts, table.seq, table.line))
+    kinds = np.frombuffer(table.kind, np.uint8)
+    n_text = int(np.count_nonzero(kinds == TEXT))
+    if (
+        not (len(codes) == len(ts) == len(seq) == len(line) == n)
+        or _outside(codes, len(table.names)) or bool((kinds > DATA).any())
+        or len(table.values) != n - n_text
+    ):  # fmt: skip
         raise SnapshotError("the snapshot is damaged (its event table is uneven)")
-    lines = line.tolist()
-    out = []
-    for i in range(n):
-        data = table.data[i]
-        record = table.record[i]
-        if data is None and validator is not None:
-            stored = record is not None
-            if record is None:
-                record = _record(table.json[i])
-            typed, _ = validator.validate(table.type[i], record)
-            data = typed or record
-            if stored and data is record:  # (kept apart, as they were: written alike again)
-                data = dict(record)
-        out.append(
-            SourceEvent(
-                table.type[i], ts[i], data, seq[i], None if lines[i] == NONE else lines[i],
-                raw=data if record is None else record, json=table.json[i],
-            )
-        )  # fmt: skip
+    texts = texts_of(table)
+    if len(texts) != n_text:
+        raise SnapshotError("the snapshot is damaged (its event texts are uneven)")
+    names = table.names
+    types = [names[0]] * n if len(names) == 1 else [names[c] for c in codes.tolist()]
+    ts_list, seq_list = ts.tolist(), seq.tolist()
+    if not (line == NONE).any():
+        lines: list[int | None] = line.tolist()
+    elif (line == NONE).all():
+        lines = [None] * n
+    else:
+        lines = [None if n == NONE else n for n in line.tolist()]
+    values = table.values
+    if n_text == 0 and not (kinds == RECORD).any():  # values only: as they are
+        out = StoredEvents(map(Event, types, ts_list, values, seq_list, lines))
+    else:
+        records = _records(texts) if validator is not None else texts
+        out = StoredEvents()
+        add = out.append
+        t = v = 0
+        for i, kind in enumerate(kinds.tolist()):
+            text = None
+            if kind == TEXT:
+                text = texts[t]
+                record = records[t] if validator is not None else None
+                t += 1
+                data = None
+            elif kind == DATA:  # (as made in Python)
+                add(Event(types[i], ts_list[i], values[v], seq_list[i], lines[i]))
+                v += 1
+                continue
+            else:
+                record = values[v]
+                data = None
+                v += 1
+            if data is None and validator is not None:
+                typed, _ = validator.validate(types[i], record)
+                data = typed or record
+                if kind == RECORD and data is record:  # (kept apart, as they were)
+                    data = dict(record)
+            add(SourceEvent(types[i], ts_list[i], data, seq_list[i], lines[i],  # type: ignore[arg-type]
+                            raw=data if record is None else record, json=text))  # fmt: skip
+    out.ts, out.seq = ts, seq
     return out
+
+
+def _records(texts: list[str]) -> list[dict[str, Any]]:
+    """Texts' records: read in one pass where that gives one object each."""
+    try:
+        found = msgspec.json.decode("[" + ",".join(texts) + "]")
+    except (msgspec.DecodeError, UnicodeEncodeError):
+        found = None
+    if type(found) is list and len(found) == len(texts) and all(type(r) is dict for r in found):
+        return found
+    return [_record(text) for text in texts]
+
+
+def _outside(values: np.ndarray, end: int) -> bool:
+    return bool(len(values)) and (int(values.min()) < 0 or int(values.max()) >= end)
 
 
 def _record(text: str | None) -> dict[str, Any]:
     try:
         found = msgspec.json.decode(text or "")
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeEncodeError):
         found = None
     if not isinstance(found, dict):
         raise SnapshotError("the snapshot is damaged (an event's text is not a JSON object)")

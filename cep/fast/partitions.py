@@ -114,6 +114,20 @@ class PartitionKeys:
             self._keys.append(key)
         return code
 
+    def keys_of(self, codes: list[int]) -> list[Any]:
+        """The keys of partitions `codes`."""
+        if self._home is not None:
+            return list(map(self._home.__getitem__, self._home_codes[codes].tolist()))
+        return list(map(self._keys.__getitem__, codes))
+
+    def extend(self, keys: list[Any]) -> bool:
+        """Number `keys` in their order (a restore); False when one repeats a key."""
+        self._settle()
+        first = len(self._keys)
+        self._codes.update(zip(keys, range(first, first + len(keys)), strict=True))
+        self._keys.extend(keys)
+        return len(self._codes) == len(self._keys)
+
     def from_dictionary(self, dictionary: Any, new: np.ndarray) -> np.ndarray:
         """The partition codes of a dictionary's strings by their codes `new` (distinct,
         none of them numbered for this dictionary yet)."""

@@ -13,13 +13,24 @@ recomputed from their typed data and their texts kept as reports write them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 
+from cep.compile.programs import NUM, STR
 from cep.compile.rule import CompiledRule
 from cep.engine.events import events_of
-from cep.engine.state import EngineState, EventRows, RuleState, SnapshotError, array, ints
+from cep.engine.state import (
+    EngineState,
+    EventRows,
+    RuleState,
+    SnapshotError,
+    array,
+    distinct_rows,
+    ints,
+    table_of,
+)
 from cep.fast import tables
 from cep.fast.emit import EXACT_INTEGERS
 from cep.fast.reports import KeptEvent, kept_json
@@ -75,14 +86,11 @@ class SeqRows(EventRows):
 
 
 def rule_state(
-    fast: FastRule,
-    name: str,
-    fingerprint: str,
-    rows: SeqRows,
-    materialize: Callable[[KeptEvent], Event],
-) -> RuleState:
-    """A rule's state; its events added to `rows` (rows are renumbered afterwards by
-    `SeqRows.sorted_rows`, and `renumber` applies that)."""
+    fast: FastRule, name: str, fingerprint: str, materialize: Callable[[KeptEvent], Event]
+) -> tuple[RuleState, np.ndarray, list[Event]]:
+    """A rule's state, the kernel events it refers to and those as events; its tables
+    refer to them by their place there (`engine_state` numbers them as the
+    engine's table does, with `renumber`)."""
     T = fast.state.tables
     run_part, run_row, held_part, held_row, live_cell = tables.live_rows(T)
     cells = np.flatnonzero(live_cell)
@@ -92,26 +100,26 @@ def rule_state(
     kernel_events = np.concatenate([T.c_ev[cells], T.r_start[run_row], T.k_start[held_row]]).astype(
         np.int64
     )
-    used = np.unique(kernel_events)
-    row = rows.row
-    row_of = np.fromiter(
-        (row(event) for event in _events(fast, used, materialize)), np.int64, len(used)
-    )
-    as_row = lambda g: row_of[np.searchsorted(used, g)]  # noqa: E731
+    used = _marked(kernel_events, fast.state.count(tables.S_EVENTS))
+    events = _events(fast, used, materialize)
+    row_of = np.full(max(fast.state.count(tables.S_EVENTS), 1), -1, np.int64)
+    row_of[used] = np.arange(len(used))
+    as_row = row_of.__getitem__
     # partitions with runs, held matches or a timer still to fire (a partition emptied
     # since keeps its timer: it fires on the runs the partition has by then), numbered
     # in the order the rule first saw them
-    timers = _timers(T, fast.state.count(tables.S_HEAP))
-    timed = np.array([t[3] for t in timers], np.int64)
-    parts = np.unique(np.concatenate([run_part, held_part, timed]))
+    close, ts, seq, timed = _timers(T, fast.state.count(tables.S_HEAP))
+    parts = _marked(np.concatenate([run_part, held_part, timed]), fast.state.count(tables.S_PARTS))
     part_of = np.full(max(fast.state.count(tables.S_PARTS), 1), -1, np.int64)
     part_of[parts] = np.arange(len(parts))
     sc = T.sc
     counters = {key: int(sc[slot]) for key, slot in _SC.items()}
     counters["missing_key"] = fast.missing_key
     several = len(fast.matcher.key_paths) != 1
-    keys = [_plain_key(fast.keys[p], several) for p in parts.tolist()]
-    return RuleState(
+    keys = fast.keys.keys_of(parts.tolist())
+    if several:
+        keys = [list(key) for key in keys]
+    state = RuleState(
         name=name,
         fingerprint=fingerprint,
         step=int(sc[tables.S_STEP]),
@@ -131,11 +139,19 @@ def rule_state(
         held_start=ints(as_row(T.k_start[held_row])),
         held_ts=ints(T.k_ts[held_row]),
         held_step=ints(T.k_step[held_row]),
-        timer_close=ints([t[0] for t in timers]),
-        timer_ts=ints([t[1] for t in timers]),
-        timer_seq=ints([t[2] for t in timers]),
-        timer_part=ints([int(part_of[t[3]]) for t in timers]),
+        timer_close=ints(close),
+        timer_ts=ints(ts),
+        timer_seq=ints(seq),
+        timer_part=ints(part_of[timed]),
     )
+    return state, used, events
+
+
+def _marked(values: np.ndarray, end: int) -> np.ndarray:
+    """The distinct values of some integers in `[0, end)`, in increasing order."""
+    marks = np.zeros(end, np.bool_)
+    marks[values] = True
+    return np.flatnonzero(marks)
 
 
 def renumber(state: RuleState, new_row: np.ndarray) -> None:
@@ -145,20 +161,16 @@ def renumber(state: RuleState, new_row: np.ndarray) -> None:
         setattr(state, name, ints(np.where(rows >= 0, new_row[rows], rows)))
 
 
-def _timers(T: Any, n: int) -> list[tuple[int, int, int, int]]:
-    """The rule's pending timers, earliest first."""
+def _timers(T: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rule's pending timers, earliest first: closing times, the time and sequence
+    number of the event that scheduled each, partitions."""
     head = int(T.sc[tables.S_QUEUE])
     span = slice(head, head + n) if head >= 0 else slice(0, n)
-    found = zip(
-        T.h_close[span].tolist(), T.h_ts[span].tolist(), T.h_seq[span].tolist(),
-        T.h_part[span].tolist(), strict=True,
-    )  # fmt: skip
-    return sorted(found)
-
-
-def _plain_key(key: Any, several: bool) -> Any:
-    """A partition key as plain data (a list for several fields, or none)."""
-    return list(key) if several else key
+    close, ts, seq, part = (
+        np.asarray(c[span], np.int64) for c in (T.h_close, T.h_ts, T.h_seq, T.h_part)
+    )
+    order = np.lexsort((part, seq, ts, close))
+    return close[order], ts[order], seq[order], part[order]
 
 
 def _events(
@@ -167,9 +179,8 @@ def _events(
     """Kernel events `used` as events. One kept only as its text (as reports write it)
     stays text, its typed values left for a restore to make (`EventTable.data`); a
     snapshot leaves the rule's memory as it was."""
-    stored = fast.events
-    found: list[Any] = [stored.get(g) for g in used.tolist()]
-    texts = [j for j, event in enumerate(found) if event is None]
+    found: list[Any] = list(map(fast.events.get, used.tolist()))
+    texts = [j for j, event in enumerate(found) if event is None] if None in found else []
     if texts:
         table, names = fast._record_texts, fast.type_names
         at = used[texts]
@@ -177,6 +188,8 @@ def _events(
             texts, table.info[at].tolist(), table.texts(at), strict=True
         ):
             found[j] = SourceEvent(names[code], ts, None, seq, line, json=text)  # type: ignore[arg-type]
+    if KeptEvent not in set(map(type, found)):
+        return found
     for j, event in enumerate(found):
         if type(event) is KeptEvent:
             if event.event is not None:
@@ -268,12 +281,19 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     )  # fmt: skip
     n_parts, n_cells, n_runs, n_held = len(state.keys), len(cell_var), len(run_part), len(held_part)
     # the events the rule refers to, stored in processing order
-    used = np.unique(np.concatenate([cell_event, run_start, held_start])).tolist()
-    ts = np.fromiter((events[row].ts for row in used), np.int64, len(used))
-    seq = np.fromiter((events[row].seq for row in used), np.int64, len(used))
+    used = _marked(np.concatenate([cell_event, run_start, held_start]), len(events))
+    all_ts, all_seq = getattr(events, "ts", None), getattr(events, "seq", None)
+    if all_ts is not None and all_seq is not None:  # (`StoredEvents`)
+        ts, seq = all_ts[used], all_seq[used]
+    else:
+        ts = np.fromiter((events[row].ts for row in used.tolist()), np.int64, len(used))
+        seq = np.fromiter((events[row].seq for row in used.tolist()), np.int64, len(used))
     order = np.lexsort((seq, ts))
-    in_order = np.asarray(used, np.int64)[order]
-    chosen = [events[row] for row in in_order.tolist()]
+    in_order = used[order]
+    if len(in_order) == len(events) and (in_order == np.arange(len(events))).all():
+        chosen = list(events)
+    else:
+        chosen = list(map(events.__getitem__, in_order.tolist()))
     g_of = np.full(len(events), -1, np.int64)
     g_of[in_order] = np.arange(len(chosen))
     n_events = len(chosen)
@@ -282,10 +302,13 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     kernel._grow("runs", n_runs)
     kernel._grow("comps", n_held)
     kernel._grow("heap", len(timer_close))
-    for key in state.keys:
-        fast.keys.code(_fast_key(key, n_keys != 1))
-    if len(fast.keys) != n_parts:
-        raise SnapshotError(f"the snapshot is damaged (rule {state.name} repeats a key)")
+    keys = state.keys if n_keys == 1 else [_fast_key(key, True) for key in state.keys]
+    try:
+        fresh = fast.keys.extend(keys)
+    except TypeError:  # (a key that cannot be one)
+        fresh = False
+    if not fresh or len(fast.keys) != n_parts:
+        raise SnapshotError(f"the snapshot is damaged (rule {state.name}'s keys)")
     kernel.add_partitions(n_parts)
     T = kernel.tables
     sc = T.sc
@@ -294,12 +317,12 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     T.e_seq[:n_events] = seq[order]
     n_slots = len(fast.slots)
     if n_slots and n_events:
-        values = fast._event_values(chosen)
+        values = _slot_values(fast, chosen)
         kernel.values[: n_events * n_slots] = values.T.ravel()
         if fast.emit_plan is not None and (np.abs(values) >= EXACT_INTEGERS).any():
             fast.emit_exact = False
     sc[tables.S_EVENTS] = n_events
-    fast.events.update(enumerate(chosen))
+    fast.events = dict(zip(range(n_events), chosen, strict=True))
     if fast.as_text and n_events:
         _keep_texts(fast, chosen)
     fast._live_after_compaction = n_events
@@ -342,6 +365,36 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     fast.missing_key = state.counters.get("missing_key", 0)
 
 
+def _slot_values(fast: FastRule, events: list[Event]) -> np.ndarray:
+    """`values[slot, i]`: the slots of some events, as `FastRule._event_values` makes
+    them, a slot at a time."""
+    out = np.empty((len(fast.slots), len(events)), dtype=np.float64)
+    data = None
+    for f, slot in enumerate(fast.slots):
+        name, kind = slot.name, slot.kind
+        if name == "ts":
+            found = [event.ts for event in events]
+        elif name == "type":
+            found = [event.type for event in events]
+        else:
+            if data is None:
+                data = [event.data for event in events]
+            found = list(map(dict.get, data, repeat(name)))
+        if kind == NUM and set(map(type, found)) <= {int, float}:
+            out[f] = found
+        elif kind == NUM:
+            out[f] = [float(v) if (t := type(v)) is int or t is float else _NAN for v in found]
+        elif kind == STR:
+            code = fast.strings.code
+            out[f] = [float(code(v)) if type(v) is str else _NAN for v in found]
+        else:
+            out[f] = [(1.0 if v else 0.0) if type(v) is bool else _NAN for v in found]
+    return out
+
+
+_NAN = float("nan")
+
+
 def _outside(values: np.ndarray, end: int, low: int = 0) -> bool:
     return bool(len(values)) and (int(values.min()) < low or int(values.max()) >= end)
 
@@ -379,20 +432,32 @@ def engine_state(
     materialize: Callable[[KeptEvent], Event],
 ) -> EngineState:
     """An engine's state: its rules', the clock (`EngineState`'s fields by name) and
-    the events held back (in release order)."""
-    rows = SeqRows()
-    held_rows = [rows.row(event) for event in held]
-    states = [
-        rule_state(fast, name, fingerprint, rows, materialize)
-        for fast, name, fingerprint in zip(rules, names, fingerprints, strict=True)
-    ]
-    new_row = rows.sorted_rows()
-    for state in states:
-        renumber(state, new_row)
+    the events held back (in release order). Events are rows of one table by sequence
+    number, each once however many rules refer to it."""
+    seqs = [np.fromiter((event.seq for event in held), np.int64, len(held))]
+    times = [np.fromiter((event.ts for event in held), np.int64, len(held))]
+    events: list[Event] = list(held)
+    states = []
+    for fast, name, fingerprint in zip(rules, names, fingerprints, strict=True):
+        state, used, found = rule_state(fast, name, fingerprint, materialize)
+        states.append(state)
+        seqs.append(fast.state.tables.e_seq[used].astype(np.int64))
+        times.append(fast.state.tables.e_ts[used].astype(np.int64))
+        events += found
+    all_seqs = np.concatenate(seqs)
+    first, row = distinct_rows(all_seqs)
+    at = len(held)
+    for state, used in zip(states, seqs[1:], strict=True):
+        renumber(state, row[at : at + len(used)])
+        at += len(used)
     return EngineState(
         engine="fast",
-        held=ints(new_row[held_rows] if held_rows else []),
-        events=rows.table(),
+        held=ints(row[: len(held)]),
+        events=table_of(
+            list(map(events.__getitem__, first.tolist())),
+            np.concatenate(times)[first],
+            all_seqs[first],
+        ),
         rules=states,
         **clock,
     )

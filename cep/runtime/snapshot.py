@@ -6,7 +6,11 @@ partitions, runs, held matches and timers (`rule_state`, `restore_rule`), and a 
 from __future__ import annotations
 
 import heapq
+from itertools import chain, repeat
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from cep.engine.state import (
     NONE,
@@ -16,6 +20,7 @@ from cep.engine.state import (
     RuleState,
     SnapshotError,
     array,
+    distinct_rows,
     events_of,
     ints,
     match_rules,
@@ -83,23 +88,46 @@ def rule_state(
     run_cell: list[int] = []
     run_start: list[int] = []
     stored = rows.rows
+    event_row = rows.row
     held: list[tuple[int, int, int, int, int]] = []
-    for key, part in matcher.partitions.items():
+    add_part, add_state, add_cell, add_start = (
+        run_part.append, run_state.append, run_cell.append, run_start.append,
+    )  # fmt: skip
+    add_var, add_event, add_parent = cell_var.append, cell_event.append, cell_parent.append
+    bulk = _runs_in_bulk(matcher, rows, states, variables)
+    if bulk is not None:  # (every run's history one cell of its own: no loop)
+        cell_var, cell_event, cell_parent, run_part, run_state, run_cell, run_start = bulk
+        part_of = dict(zip(matcher.partitions, range(len(matcher.partitions)), strict=True))
+        keys = [list(key) if isinstance(key, tuple) else key for key in matcher.partitions]
+        timer = list(map(_TIMER, matcher.partitions.values()))
+    for key, part in () if bulk is not None else matcher.partitions.items():
         p = part_of[key] = len(keys)
-        keys.append(saved_key(key))
+        keys.append(list(key) if isinstance(key, tuple) else key)  # (`saved_key`)
         timer.append(part.timer)
         for run in part.runs:  # (the loop a snapshot of many runs spends its time in)
             path, start = run.path, run.start
-            cell = NONE if path is None else cells.get(id(path))
-            if cell is None:
-                cell = cell_of(path)
+            if path is None:
+                cell = NONE
+            else:
+                cell = cells.get(id(path))
+                if cell is None:
+                    parent = path[2]
+                    if parent is None:  # (a history of one cell: added here)
+                        event = path[1]
+                        found = stored.get(id(event))
+                        cells[id(path)] = cell = len(cell_var)
+                        add_var(variables.setdefault(path[0], len(variables)))
+                        add_event(event_row(event) if found is None else found)
+                        add_parent(NONE)
+                    else:
+                        cell = cell_of(path)
             first = NONE if start is None else stored.get(id(start))
             if first is None:
-                first = rows.row(start)
-            run_part.append(p)
-            run_state.append(states[id(run.state)])
-            run_cell.append(cell)
-            run_start.append(first)
+                first = event_row(start)
+            add_part(p)
+            add_state(states[id(run.state)])
+            add_cell(cell)
+            add_start(first)
         for done in part.completed:
             held.append((p, cell_of(done.path), rows.row(done.start), done.ts, done.sort_key[2]))
     timer_rows = []
@@ -111,8 +139,11 @@ def rule_state(
             timer.append(NONE)
         timer_rows.append((close, ts, seq, p))
 
+    held_columns = list(zip(*held, strict=True)) or [()] * 5
+    timer_columns = list(zip(*timer_rows, strict=True)) or [()] * 4
+
     def column(table: list[tuple], i: int) -> bytes:
-        return ints([row[i] for row in table])
+        return ints((held_columns if table is held else timer_columns)[i])
 
     return RuleState(
         name=matcher.rule.name,
@@ -141,6 +172,63 @@ def rule_state(
     )
 
 
+_TIMER, _COMPLETED, _RUNS = attrgetter("timer"), attrgetter("completed"), attrgetter("runs")
+_PATH, _START, _STATE = attrgetter("path"), attrgetter("start"), attrgetter("state")
+_VAR, _EVENT, _PARENT = itemgetter(0), itemgetter(1), itemgetter(2)
+
+
+def _runs_in_bulk(
+    matcher: RuleMatcher, rows: EventRows, states: dict[int, int], variables: dict[str, int]
+) -> tuple[Any, ...] | None:
+    """`rule_state`'s cells and runs made a table at a time, as its loop would make
+    them, where that is simple: no held matches, each run with a start and a history
+    of one cell its own (a rule holding many runs that have bound one event). None
+    otherwise."""
+    if type(rows) is not EventRows:
+        return None
+    parts = list(matcher.partitions.values())
+    if any(map(_COMPLETED, parts)):
+        return None
+    per_part = list(map(_RUNS, parts))
+    runs = list(chain.from_iterable(per_part))
+    paths = list(map(_PATH, runs))
+    starts = list(map(_START, runs))
+    if None in paths or None in starts or any(map(_PARENT, paths)):
+        return None
+    if len(set(map(id, paths))) != len(paths):
+        return None
+    names = list(map(_VAR, paths))
+    for name in dict.fromkeys(names):
+        variables.setdefault(name, len(variables))
+    cell_var = list(map(variables.__getitem__, names))
+    found = _rows_of(rows, list(chain.from_iterable(zip(map(_EVENT, paths), starts, strict=True))))
+    run_state = list(map(states.__getitem__, map(id, map(_STATE, runs))))
+    run_part = np.repeat(np.arange(len(parts)), list(map(len, per_part)))
+    n = len(runs)
+    return (cell_var, found[0::2], np.full(n, NONE), run_part, run_state, np.arange(n),
+            found[1::2])  # fmt: skip
+
+
+def _rows_of(rows: EventRows, events: list[Event]) -> np.ndarray:
+    """The rows of some events, those not in `rows` yet added in order (`EventRows.row`
+    of each in turn, in bulk)."""
+    known = rows.rows
+    ids = list(map(id, events))
+    found = np.fromiter(map(known.get, ids, repeat(-1)), np.int64, len(ids))
+    new = np.flatnonzero(found < 0)
+    if len(new):
+        first, distinct = distinct_rows(np.array(ids, np.uint64)[new])
+        in_order = np.argsort(first)  # (the distinct events, in the order met)
+        base = len(rows.events)
+        row = np.empty(len(first), np.int64)
+        row[in_order] = np.arange(base, base + len(first))
+        found[new] = row[distinct]
+        met = new[first[in_order]].tolist()
+        rows.events.extend(map(events.__getitem__, met))
+        known.update(zip(map(ids.__getitem__, met), range(base, base + len(met)), strict=True))
+    return found
+
+
 def restore_rule(matcher: RuleMatcher, state: RuleState, events: list[Event]) -> list[Timer]:
     """Put a rule's saved state into a fresh matcher; returns its timers, for the host
     to schedule. `events` are the snapshot's events by row."""
@@ -153,18 +241,30 @@ def restore_rule(matcher: RuleMatcher, state: RuleState, events: list[Event]) ->
 def _restore_rule(matcher: RuleMatcher, state: RuleState, events: list[Event]) -> list[Timer]:
     states = matcher.nfa.states
     variables = state.variables
-    cell_var = array(state.cell_var).tolist()
-    cell_event = array(state.cell_event).tolist()
-    cell_parent = array(state.cell_parent).tolist()
-    paths: list[Any] = []
-    for var, event, parent in zip(cell_var, cell_event, cell_parent, strict=True):
-        if parent >= len(paths):
-            raise SnapshotError("the snapshot is damaged (a history cell comes before its parent)")
-        paths.append((variables[var], events[event], None if parent == NONE else paths[parent]))
+    t = _checked(state, len(variables), len(events), len(states))
+    cell_var, cell_event, cell_parent = t["cell_var"], t["cell_event"], t["cell_parent"]
+    n_cells = len(cell_var)
+    paths: list[Any]
+    if (cell_parent == NONE).all():  # (histories of one cell: made at once)
+        paths = list(zip(map(variables.__getitem__, cell_var.tolist()),
+                         map(events.__getitem__, cell_event.tolist()),
+                         repeat(None, n_cells), strict=True))  # fmt: skip
+    else:
+        paths = []
+        for var, event, parent in zip(cell_var.tolist(), cell_event.tolist(),
+                                      cell_parent.tolist(), strict=True):  # fmt: skip
+            if parent >= len(paths):
+                raise SnapshotError(
+                    "the snapshot is damaged (a history cell comes before its parent)"
+                )
+            paths.append((variables[var], events[event], None if parent == NONE else paths[parent]))
     paths.append(None)  # row NONE (-1): no history
     starts = [*events, None]  # row NONE: no event
-    keys = [_live_key(matcher, key) for key in state.keys]
-    timer = array(state.timer).tolist()
+    if len(matcher.key_names) == 1:
+        keys = list(state.keys)
+    else:
+        keys = [_live_key(matcher, key) for key in state.keys]
+    timer = t["timer"].tolist()
     parts: list[Partition | None] = [None] * len(keys)
 
     def part(p: int) -> Partition:
@@ -174,11 +274,20 @@ def _restore_rule(matcher: RuleMatcher, state: RuleState, events: list[Event]) -
             found.timer = timer[p]
         return found
 
-    for p, s, cell, start in _rows(state, "run_part", "run_state", "run_cell", "run_start"):
-        found = parts[p]
-        if found is None:
-            found = part(p)
-        found.runs.append(Run(states[s], paths[cell], starts[start]))
+    run_part = t["run_part"]
+    runs = list(map(Run, map(states.__getitem__, t["run_state"].tolist()),
+                    map(paths.__getitem__, t["run_cell"].tolist()),
+                    map(starts.__getitem__, t["run_start"].tolist())))  # fmt: skip
+    steps = np.diff(run_part)
+    if runs and (steps >= 0).all():  # each partition's runs together (as written): a slice each
+        bounds = np.flatnonzero(steps) + 1
+        firsts = [0, *bounds.tolist()]
+        ends = [*bounds.tolist(), len(runs)]
+        for p, a, b in zip(run_part[firsts].tolist(), firsts, ends, strict=True):
+            part(p).runs = runs[a:b]
+    else:
+        for p, run in zip(run_part.tolist(), runs, strict=True):
+            part(p).runs.append(run)
     held = _rows(state, "held_part", "held_cell", "held_start", "held_ts", "held_step")
     for p, cell, start, ts, step in held:
         history = paths[cell]
@@ -197,6 +306,43 @@ def _restore_rule(matcher: RuleMatcher, state: RuleState, events: list[Event]) -
     return [(close, ts, seq, keys[p]) for close, ts, seq, p in timers]
 
 
+def _checked(state: RuleState, n_vars: int, n_events: int, n_states: int) -> dict[str, Any]:
+    """A rule state's tables as arrays, by name; SnapshotError where they do not fit
+    each other, the rule or the events."""
+    t = {name: array(getattr(state, name)) for name in _TABLES}
+    n_parts, n_cells = len(state.keys), len(t["cell_var"])
+    if (
+        len(t["timer"]) != n_parts
+        or _uneven(t, "cell_var", "cell_event", "cell_parent")
+        or _uneven(t, "run_part", "run_state", "run_cell", "run_start")
+        or _uneven(t, "held_part", "held_cell", "held_start", "held_ts", "held_step")
+        or _uneven(t, "timer_close", "timer_ts", "timer_seq", "timer_part")
+        or _outside(t["cell_var"], n_vars) or _outside(t["cell_event"], n_events)
+        or _outside(t["cell_parent"], n_cells, NONE) or _outside(t["run_part"], n_parts)
+        or _outside(t["run_state"], n_states) or _outside(t["run_cell"], n_cells, NONE)
+        or _outside(t["run_start"], n_events, NONE) or _outside(t["held_part"], n_parts)
+        or _outside(t["held_cell"], n_cells, NONE) or _outside(t["held_start"], n_events)
+        or _outside(t["timer_part"], n_parts)
+    ):  # fmt: skip
+        raise SnapshotError(f"the snapshot is damaged (rule {state.name}'s tables)")
+    return t
+
+
+_TABLES = (
+    "timer", "cell_var", "cell_event", "cell_parent", "run_part", "run_state", "run_cell",
+    "run_start", "held_part", "held_cell", "held_start", "held_ts", "held_step",
+    "timer_close", "timer_ts", "timer_seq", "timer_part",
+)  # fmt: skip
+
+
+def _uneven(tables: dict[str, np.ndarray], *names: str) -> bool:
+    return len({len(tables[name]) for name in names}) > 1
+
+
+def _outside(values: np.ndarray, end: int, low: int = 0) -> bool:
+    return bool(len(values)) and (int(values.min()) < low or int(values.max()) >= end)
+
+
 def _rows(state: RuleState, *names: str) -> list[tuple[int, ...]]:
     """The rows of a table stored as columns."""
     columns = [array(getattr(state, name)).tolist() for name in names]
@@ -208,9 +354,15 @@ def _rows(state: RuleState, *names: str) -> list[tuple[int, ...]]:
 def timers_by_rule(engine: MatchingEngine) -> list[list[Timer]]:
     """Each rule's pending window timers, earliest first (for `rule_state`)."""
     timers: list[list[Timer]] = [[] for _ in engine.matchers]
-    for close, ts, seq, index, key in sorted(engine.timers, key=lambda t: t[:4]):
+    if len(timers) == 1:  # (one rule: its timers as they are, in order)
+        timers[0] = [t[:3] + t[4:] for t in sorted(engine.timers, key=_FIRST_FOUR)]
+        return timers
+    for close, ts, seq, index, key in sorted(engine.timers, key=_FIRST_FOUR):
         timers[index].append((close, ts, seq, key))
     return timers
+
+
+_FIRST_FOUR = itemgetter(0, 1, 2, 3)
 
 
 @gc_paused()
