@@ -109,10 +109,13 @@ def interrupted(
         landed = False
         if sig == signal.SIGKILL and k % 3 == 2:
             time.sleep(window[0])
-            if during_write(process, folder, window[1] * 3):
-                process.send_signal(sig)
-                seen["in_write"] += 1
-                landed = True
+            # (a small checkpoint is written in a moment: watch for one write after
+            # another until a kill lands in one or the run ends)
+            while not landed and process.poll() is None:
+                if during_write(process, folder, window[1] * 3):
+                    process.send_signal(sig)
+                    seen["in_write"] += 1
+                    landed = True
         if not landed:
             if sig == signal.SIGKILL:
                 time.sleep(rng.uniform(*window))

@@ -65,7 +65,8 @@ KILL, TERM, INT = signal.SIGKILL, signal.SIGTERM, signal.SIGINT
 
 
 def test_sigkill_interpreter(tmp_path: Path, feeds: dict[str, Path]) -> None:
-    seen = _compare(tmp_path, feeds["small"], [], "1024", [KILL] * 10, 1, (0.8, 1.6))
+    seen = _compare(tmp_path, feeds["small"], ["--engine", "interpreter"], "1024", [KILL] * 10,
+                    1, (0.8, 1.6))  # fmt: skip
     assert seen["SIGKILL"] >= 9 and seen["in_write"] >= 2, seen
 
 
