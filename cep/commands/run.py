@@ -30,6 +30,7 @@ from cep.lang.checker import check_paths
 from cep.lang.program import RulePathError
 from cep.lang.regex import bad_data_patterns
 from cep.lang.values import parse_duration_option
+from cep.runtime.budget import DEFAULT_MAX_STATE, format_size, parse_size
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
 from cep.runtime.trace import RunTracer
 from cep.service import positions
@@ -84,6 +85,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help=f"cap on partial matches per rule and key (default: {DEFAULT_MAX_RUNS_PER_KEY})",
     )
     run.add_argument(
+        "--max-state",
+        metavar="SIZE",
+        help="budget of live state (open runs and held matches, by an estimate both "
+        "engines count alike), split evenly between the rules, e.g. 512MB or 2GiB; when "
+        "a rule goes over its share, its oldest runs are dropped and counted (default: "
+        f"an eighth of physical memory, at most 256 MiB: here {format_size(DEFAULT_MAX_STATE)}"
+        "); see docs/limits.md",
+    )
+    run.add_argument(
         "--trace",
         action="append",
         metavar="RULE",
@@ -130,6 +140,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _usage(f"--allowed-delay: {error}")
     if args.max_runs_per_key < 1:
         return _usage("--max-runs-per-key must be at least 1")
+    max_state = DEFAULT_MAX_STATE
+    if args.max_state is not None:
+        try:
+            max_state = parse_size(args.max_state)
+        except ValueError as error:
+            return _usage(f"--max-state: {error}")
     try:
         checked = check_paths(args.paths)
     except RulePathError as error:
@@ -182,6 +198,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_runs_per_key=args.max_runs_per_key,
         on_late=lambda event: lates.append(late_reject(event)),
         json_lines=True,
+        max_state=max_state,
     )
     try:
         engine = _open_engine(args, rules, checked.schemas, options, saved)
@@ -505,7 +522,8 @@ def summary(records: int, rejected: Counter[str], stats: Stats) -> str:
         f"{rejects} rejected" + (f" ({by_reason})" if by_reason else ""),
         f"{stats.matches} matches, {stats.timeouts} timeouts, "
         f"{stats.open_runs} runs open at the end, "
-        f"{stats.dropped_runs} runs dropped by --max-runs-per-key",
+        f"{stats.dropped_runs} runs dropped by --max-runs-per-key"
+        + (f", {stats.budget_dropped} by --max-state" if stats.budget_dropped else ""),
     ]
     if stats.bad_patterns:
         lines.append(f"{stats.bad_patterns} bad patterns from data (`=~` tests made false)")
@@ -518,6 +536,8 @@ def summary(records: int, rejected: Counter[str], stats: Stats) -> str:
             parts.append(f"{rule.held_matches} held")
         if rule.dropped_runs:
             parts.append(f"{rule.dropped_runs} runs dropped")
+        if rule.budget_dropped:
+            parts.append(f"{rule.budget_dropped} runs dropped by --max-state")
         if rule.missing_key:
             parts.append(f"{rule.missing_key} events without the partition key")
         lines.append(f"  {name}: " + ", ".join(parts))
