@@ -343,3 +343,22 @@ def test_snapshot_mid_stream_goes_on_as_one_run(first: str, second: str) -> None
     assert got == expected
     assert resumed.stats().rules == whole.stats().rules
     assert whole.stats().budget_dropped > 0
+
+
+def test_bad_budgets_in_python() -> None:
+    with pytest.raises(ValueError):
+        EngineOptions(max_state=10)
+    with pytest.raises(ValueError):
+        _engine(RUNAWAY, max_state="lots")
+    assert _engine(RUNAWAY, max_state="64KiB")._engine.matchers[0].budget == 65_536  # type: ignore[attr-defined]
+
+
+def test_trace_says_which_runs_the_budget_dropped(tmp_path: Path, capsys) -> None:
+    rules = tmp_path / "r.cep"
+    rules.write_text(RUNAWAY)
+    feed = _write(tmp_path / "in.jsonl", _feed(60, seed=5))
+    code = main(["run", str(rules), "--input", str(feed), "--output", str(tmp_path / "o"),
+                 "--max-state", "2KB", "--trace", "runaway"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "dropped by --max-state at line" in err

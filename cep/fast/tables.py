@@ -198,30 +198,43 @@ def compact(T, EV, n_slots):
     K_cell = T.k_cell
     K_next = T.k_next
     n_parts = sc[S_PARTS]
-    # every run still listed in a partition, every held match
+    # the last cell of every run still listed in a partition, of every held match, and
+    # of every report written but not yet collected (a compaction within a batch)
     for p in range(n_parts):
         r = T.p_head[p]
         while r >= 0:
             live_event[R_start[r]] = True
-            c = R_cell[r]
-            while c >= 0 and not live_cell[c]:
-                live_cell[c] = True
-                c = C_parent[c]
+            if R_cell[r] >= 0:
+                live_cell[R_cell[r]] = True
             r = R_next[r]
         k = T.p_comp[p]
         while k >= 0:
             live_event[K_start[k]] = True
-            c = K_cell[k]
-            while c >= 0 and not live_cell[c]:
-                live_cell[c] = True
-                c = C_parent[c]
+            if K_cell[k] >= 0:
+                live_cell[K_cell[k]] = True
             k = K_next[k]
-    # reports written but not yet collected (a compaction within a batch)
     for j in range(sc[S_OUT]):
-        c = T.o_cell[j]
-        while c >= 0 and not live_cell[c]:
-            live_cell[c] = True
-            c = C_parent[c]
+        if T.o_cell[j] >= 0:
+            live_cell[T.o_cell[j]] = True
+    # their histories: a cell's parent comes before it (cells are added after their
+    # parents, and compaction keeps the order), so one backward sweep marks them all,
+    # reading the tables in order rather than chasing each history through them
+    ordered = True
+    for c in range(n_cells - 1, -1, -1):
+        if live_cell[c]:
+            parent = C_parent[c]
+            if parent >= c:
+                ordered = False
+            elif parent >= 0:
+                live_cell[parent] = True
+    while not ordered:  # (a restored state's cells in another order) until none is new
+        ordered = True
+        for c in range(n_cells - 1, -1, -1):
+            if live_cell[c]:
+                parent = C_parent[c]
+                if parent >= 0 and not live_cell[parent]:
+                    live_cell[parent] = True
+                    ordered = False
     for c in range(n_cells):
         if live_cell[c]:
             live_event[C_ev[c]] = True
