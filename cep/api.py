@@ -30,6 +30,7 @@ from cep.io.validation import TOO_DEEP, Validator, too_deep_value
 from cep.lang.checker import CheckedProgram, check_paths, check_sources
 from cep.lang.regex import bad_data_patterns
 from cep.lang.values import parse_duration_option
+from cep.runtime.budget import DEFAULT_MAX_STATE, parse_size
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
 from cep.runtime.event import Event
 from cep.runtime.match import Match, raw_of
@@ -84,7 +85,11 @@ class Engine:
 
     `allowed_delay` (milliseconds or a duration such as `"5s"`) is how late, in event
     time, input may arrive; `max_runs_per_key` caps the partial matches of one rule and
-    partition (drops are counted in `stats()`). Late events are kept in `late`.
+    partition (drops are counted in `stats()`). `max_state` is the budget of live state
+    (bytes, or a size such as `"512MB"`; None for none; by default an eighth of physical
+    memory, at most 256 MiB), split evenly between the rules: a rule over its share
+    drops its oldest runs (`stats().rules[name].budget_dropped`; docs/limits.md). Late
+    events are kept in `late`.
 
     `engine` picks what runs the rules: `"interpreter"` (the default: plain Python,
     every rule, ready at once), `"fast"` (numba; every rule must run compiled, which
@@ -103,6 +108,7 @@ class Engine:
         rules: Iterable[str] | None = None,
         allowed_delay: int | str = 0,
         max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY,
+        max_state: int | str | None = DEFAULT_MAX_STATE,
         type_field: str = "type",
         time_field: str = "ts",
         time_unit: TimeUnit = "ms",
@@ -124,6 +130,7 @@ class Engine:
             allowed_delay_ms=_milliseconds(allowed_delay),
             max_runs_per_key=max_runs_per_key,
             on_late=self.late.append,
+            max_state=parse_size(max_state) if isinstance(max_state, str) else max_state,
         )
         self._engine = open_engine(self.rules, checked.schemas, options, engine)
         self._bad_patterns_before = bad_data_patterns()
@@ -136,6 +143,7 @@ class Engine:
         rules: Iterable[str] | None = None,
         allowed_delay: int | str = 0,
         max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY,
+        max_state: int | str | None = DEFAULT_MAX_STATE,
         type_field: str = "type",
         time_field: str = "ts",
         time_unit: TimeUnit = "ms",
@@ -148,6 +156,7 @@ class Engine:
             rules=rules,
             allowed_delay=allowed_delay,
             max_runs_per_key=max_runs_per_key,
+            max_state=max_state,
             type_field=type_field,
             time_field=time_field,
             time_unit=time_unit,
@@ -164,6 +173,7 @@ class Engine:
         rules: Iterable[str] | None = None,
         allowed_delay: int | str = 0,
         max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY,
+        max_state: int | str | None = DEFAULT_MAX_STATE,
         type_field: str = "type",
         time_field: str = "ts",
         time_unit: TimeUnit = "ms",
@@ -177,6 +187,7 @@ class Engine:
             rules=rules,
             allowed_delay=allowed_delay,
             max_runs_per_key=max_runs_per_key,
+            max_state=max_state,
             type_field=type_field,
             time_field=time_field,
             time_unit=time_unit,

@@ -32,6 +32,7 @@ from cep.lang.checker import check_paths
 from cep.lang.program import RulePathError
 from cep.lang.regex import bad_data_patterns
 from cep.lang.values import parse_duration_option
+from cep.runtime.budget import DEFAULT_MAX_STATE, format_size, parse_size
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
 from cep.runtime.trace import RunTracer
 from cep.service import positions
@@ -96,6 +97,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help=f"cap on partial matches per rule and key (default: {DEFAULT_MAX_RUNS_PER_KEY})",
     )
     run.add_argument(
+        "--max-state",
+        metavar="SIZE",
+        help="budget of live state (open runs and held matches, by an estimate both "
+        "engines count alike), split evenly between the rules, e.g. 512MB or 2GiB; when "
+        "a rule goes over its share, its oldest runs are dropped and counted (default: "
+        f"an eighth of physical memory, at most 256 MiB: here {format_size(DEFAULT_MAX_STATE)}"
+        "); see docs/limits.md",
+    )
+    run.add_argument(
         "--trace",
         action="append",
         metavar="RULE",
@@ -144,6 +154,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _usage(f"--allowed-delay: {error}")
     if args.max_runs_per_key < 1:
         return _usage("--max-runs-per-key must be at least 1")
+    max_state = DEFAULT_MAX_STATE
+    if args.max_state is not None:
+        try:
+            max_state = parse_size(args.max_state)
+        except ValueError as error:
+            return _usage(f"--max-state: {error}")
     try:
         checked = check_paths(args.paths)
     except RulePathError as error:
@@ -199,6 +215,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_runs_per_key=args.max_runs_per_key,
         on_late=lambda event: lates.append(late_reject(event)),
         json_lines=True,
+        max_state=max_state,
     )
     name, promote = _first_engine(args, fmt)
     try:
@@ -602,7 +619,8 @@ def summary(records: int, rejected: Counter[str], stats: Stats) -> str:
         f"{rejects} rejected" + (f" ({by_reason})" if by_reason else ""),
         f"{_count(stats.matches, 'match', 'matches')}, {_count(stats.timeouts, 'timeout')}, "
         f"{_count(stats.open_runs, 'run')} open at the end, "
-        f"{_count(stats.dropped_runs, 'run')} dropped by --max-runs-per-key",
+        f"{_count(stats.dropped_runs, 'run')} dropped by --max-runs-per-key"
+        + (f", {stats.budget_dropped} by --max-state" if stats.budget_dropped else ""),
     ]
     if stats.bad_patterns:
         lines.append(f"{stats.bad_patterns} bad patterns from data (`=~` tests made false)")
@@ -615,6 +633,8 @@ def summary(records: int, rejected: Counter[str], stats: Stats) -> str:
             parts.append(f"{rule.held_matches} held")
         if rule.dropped_runs:
             parts.append(f"{_count(rule.dropped_runs, 'run')} dropped")
+        if rule.budget_dropped:
+            parts.append(f"{_count(rule.budget_dropped, 'run')} dropped by --max-state")
         if rule.missing_key:
             parts.append(f"{_count(rule.missing_key, 'event')} without the partition key")
         lines.append(f"  {name}: " + ", ".join(parts))

@@ -62,7 +62,10 @@ class FastPathEngine:
         *,
         indexes: list[int] | None = None,
         hold_all: bool = False,
+        budget: int | None = None,
     ) -> None:
+        """`budget`: each rule's share of the budget of live state (by default
+        `options.max_state` split between these rules)."""
         refused = [(rule.name, fast_path_refusal(rule)) for rule in rules]
         refused = [(name, why) for name, why in refused if why is not None]
         if refused:
@@ -74,6 +77,7 @@ class FastPathEngine:
         self._schemas = schemas
         self._indexes = list(range(len(rules))) if indexes is None else indexes
         self._hold_all = hold_all
+        self._budget = options.rule_budget(len(rules)) if budget is None else budget
         self._validator = Validator(schemas)
         self._columns: ColumnarRun | None = None
         self._events: _EventRun | None = None
@@ -110,6 +114,7 @@ class FastPathEngine:
                 self.rules,
                 self._schemas,
                 max_runs_per_key=self.options.max_runs_per_key,
+                budget=self._budget,
                 on_late=None if on_late is None else (
                     lambda batch, i: on_late(event_at(batch, i, validator))
                 ),
@@ -128,7 +133,7 @@ class FastPathEngine:
                 raise TypeError("this engine is fed batches: feed it no events")
             if self.options.json_lines:
                 raise TypeError("an engine made for JSON lines is fed batches")
-            self._events = _EventRun(self.rules, self.options, self._indexes)
+            self._events = _EventRun(self.rules, self.options, self._indexes, self._budget)
             self._resume()
         return self._events
 
@@ -260,7 +265,8 @@ class FastPathEngine:
     def _rules_engine(self) -> FastEngine:
         """Fresh rules (for a restore, which puts its state into them)."""
         return FastEngine(self.rules, max_runs_per_key=self.options.max_runs_per_key,
-                          as_text=self.options.json_lines, indexes=self._indexes)  # fmt: skip
+                          as_text=self.options.json_lines, indexes=self._indexes,
+                          budget=self._budget)  # fmt: skip
 
     @gc_paused()
     def restore(self, state: EngineState) -> RuleChanges:
@@ -324,8 +330,12 @@ class _EventRun:
     """Events in memory on the fast path: numbered and ordered within the allowed delay
     here (late ones to `on_late`), the released ones matched as one batch per call."""
 
-    def __init__(self, rules: list[CompiledRule], options: EngineOptions, indexes: list[int]):
-        self.engine = FastEngine(rules, max_runs_per_key=options.max_runs_per_key, indexes=indexes)
+    def __init__(
+        self, rules: list[CompiledRule], options: EngineOptions, indexes: list[int], budget: int
+    ) -> None:
+        self.engine = FastEngine(
+            rules, max_runs_per_key=options.max_runs_per_key, indexes=indexes, budget=budget
+        )
         self.orderer = EventOrderer(options.allowed_delay_ms)
         self.on_late = options.on_late
         self.next_seq = 0

@@ -41,6 +41,7 @@ class InterpreterEngine:
             allowed_delay_ms=options.allowed_delay_ms,
             max_runs_per_key=options.max_runs_per_key,
             on_late=options.on_late,
+            budget=options.rule_budget(len(rules)),
         )
 
     @property

@@ -56,11 +56,13 @@ class MixedEngine:
             options,
             indexes=compiled,
             hold_all=bool(interpreted),  # (the interpreted rules take the events released)
+            budget=options.rule_budget(len(rules)),
         )
         self.interpreter = KeyedEngine(
             [rules[i] for i in interpreted],
             interpreted,
             max_runs_per_key=options.max_runs_per_key,
+            budget=options.rule_budget(len(rules)),
         )
         self._validator = Validator(schemas)
         self._schemas = schemas

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from cep.engine.state import EngineState, RuleChanges
+from cep.runtime.budget import DEFAULT_MAX_STATE, MINIMUM, rule_budget
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, Stats
 from cep.runtime.event import Event
 from cep.runtime.match import Match
@@ -26,18 +27,27 @@ class EngineOptions:
     """What a host sets for every engine alike.
 
     `json_lines`: the host wants reports as JSON lines (`feed_lines`, `finish_lines`);
-    the fast path then writes them in bulk and offers no `Match` objects."""
+    the fast path then writes them in bulk and offers no `Match` objects. `max_state`:
+    the budget of live state in bytes of its estimate, split evenly between the rules
+    (docs/limits.md); None for none."""
 
     allowed_delay_ms: int = 0
     max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY
     on_late: LateHandler | None = None
     json_lines: bool = False
+    max_state: int | None = DEFAULT_MAX_STATE
 
     def __post_init__(self) -> None:
         if self.allowed_delay_ms < 0:
             raise ValueError("the allowed delay cannot be negative")
         if self.max_runs_per_key < 1:
             raise ValueError("the cap on runs per key must be at least 1")
+        if self.max_state is not None and self.max_state < MINIMUM:
+            raise ValueError(f"the budget of live state must be at least {MINIMUM} bytes")
+
+    def rule_budget(self, rules: int) -> int:
+        """Each rule's share of `max_state` among `rules` rules."""
+        return rule_budget(self.max_state, rules)
 
 
 @runtime_checkable

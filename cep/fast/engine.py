@@ -25,6 +25,7 @@ from cep.fast.rule import FastRule
 from cep.io.batch import Batch, EventColumns
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
+from cep.runtime.budget import NO_BUDGET
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY, Stats
 from cep.runtime.event import Event
 from cep.runtime.gcpause import gc_paused
@@ -62,12 +63,14 @@ class FastEngine:
         batch_size: int = BATCH,
         as_text: bool = False,
         indexes: list[int] | None = None,
+        budget: int = NO_BUDGET,
     ) -> None:
+        """`budget`: each rule's share of the budget of live state (docs/limits.md)."""
         for rule in rules:
             reason = fast_path_refusal(rule)
             if reason is not None:
                 raise ValueError(f"rule {rule.name} cannot run on the fast path: {reason}")
-        self.rules = [FastRule(rule, max_runs_per_key, as_text) for rule in rules]
+        self.rules = [FastRule(rule, max_runs_per_key, as_text, budget) for rule in rules]
         #: each rule's place among every rule of the run (for merging with others)
         self.indexes = list(range(len(rules))) if indexes is None else indexes
         self.orderer = EventOrderer(allowed_delay_ms)
@@ -203,12 +206,15 @@ class ColumnarRun:
         as_text: bool = False,
         allowed_delay_ms: int = 0,
         hold_all: bool = False,
+        budget: int = NO_BUDGET,
     ) -> None:
         if allowed_delay_ms < 0:
             raise ValueError("the allowed delay cannot be negative")
         #: each rule's place among every rule of the run (for merging with others)
         self.indexes = list(range(len(rules))) if indexes is None else indexes
-        self.engine = FastEngine(rules, max_runs_per_key=max_runs_per_key, as_text=as_text)
+        self.engine = FastEngine(
+            rules, max_runs_per_key=max_runs_per_key, as_text=as_text, budget=budget
+        )
         #: reports as JSON lines: kept events' texts are kept when they are
         self.as_text = as_text
         self.schemas = schemas

@@ -29,11 +29,13 @@ from cep.fast.evaluate import accepts, completes
 from cep.fast.tables import (
     BY_EVENT,
     BY_WINDOW,
+    EVENT_COST,
     FINAL,
     IGNORE,
     MATCH,
     NO,
     NONE,
+    P_BUDGET,
     P_FANOUT,
     P_MAX_RUNS,
     P_SKIP,
@@ -44,8 +46,11 @@ from cep.fast.tables import (
     P_WINDOW,
     PENDING,
     PROCEED,
+    RUN_COST,
+    S_BUDGET_DROPPED,
     S_CELLS,
     S_COMPS,
+    S_COST,
     S_DEPTH,
     S_DROPPED,
     S_EVENTS,
@@ -62,6 +67,8 @@ from cep.fast.tables import (
     S_NEED_POT,
     S_NEED_RUNS,
     S_OUT,
+    S_OVER,
+    S_PARTS,
     S_RFREE,
     S_RUNS,
     S_STEP,
@@ -235,6 +242,12 @@ def _give_row(sc, free, free_count, row):
     sc[free_count] += 1
 
 
+@njit(cache=True, _nrt=False, inline="always", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+def _cost(T, cell):
+    """The cost of a run or held match whose history ends at `cell` (docs/limits.md)."""
+    return RUN_COST + EVENT_COST * (T.c_depth[cell] if cell >= 0 else 0)
+
+
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _new_run(T, state, cell, start):
     r = _take_row(T.sc, T.r_free, S_RFREE, S_RUNS)
@@ -242,11 +255,13 @@ def _new_run(T, state, cell, start):
     T.r_cell[r] = cell
     T.r_start[r] = start
     T.r_next[r] = -1
+    T.sc[S_COST] += _cost(T, cell)
     return r
 
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _free_run(T, r):
+    T.sc[S_COST] -= _cost(T, T.r_cell[r])
     _give_row(T.sc, T.r_free, S_RFREE, r)
 
 
@@ -258,11 +273,13 @@ def _new_comp(T, cell, start, step, ts):
     T.k_step[k] = step
     T.k_ts[k] = ts
     T.k_next[k] = -1
+    T.sc[S_COST] += _cost(T, cell)
     return k
 
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _free_comp(T, k):
+    T.sc[S_COST] -= _cost(T, T.k_cell[k])
     _give_row(T.sc, T.k_free, S_KFREE, k)
 
 
@@ -595,6 +612,7 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
                 continue
         if not _room(T, p, fan_out, NO):
             return i
+        cost_before = sc[S_COST]
         g = sc[S_EVENTS]
         sc[S_EVENTS] = g + 1
         E_ts[g] = ts
@@ -742,18 +760,100 @@ def run_batch(nfa, params, b_ts, b_seq, b_part, bits, fire_up_to, T, X, begin):
             if close > P_timer[p]:
                 P_timer[p] = close
                 push_timer(T, close, ts, seq, p)
-        if n_pot == 0 and P_comp[p] < 0:
-            continue
-        for x in range(n_pot):
-            k = _new_comp(T, pot_cell[x], pot_start[x], step, ts)
-            _insert_comp(T, p, k, rank)
-        _release(T, p, params, rank, ts, BY_EVENT, ts, seq)
+        if n_pot != 0 or P_comp[p] >= 0:
+            for x in range(n_pot):
+                k = _new_comp(T, pot_cell[x], pot_start[x], step, ts)
+                _insert_comp(T, p, k, rank)
+            _release(T, p, params, rank, ts, BY_EVENT, ts, seq)
+        if sc[S_COST] > params[P_BUDGET] and sc[S_COST] > cost_before:
+            # over the budget of live state: the caller drops the oldest runs
+            # (`shed`), then calls again from the next event
+            sc[S_OVER] = 1
+            return i + 1
     if not _fire(T, nfa, params, fire_up_to, X):
         return len(b_ts)
     return -1
 
 
 # -------------------------------------------------------------------- for the caller
+
+
+@njit(cache=True)
+def shed(T, params, rank, ts, seq):
+    """Over the budget of live state after the event `(ts, seq)`: drop the rule's
+    oldest open runs (by the event that started them, then by their place in their
+    partition's list), across partitions, until the cost is at most 7/8 of the budget;
+    then release what the partitions that lost runs no longer hold back, in the order
+    of their first dropped run (docs/limits.md). The caller makes room for every held
+    match in the report tables. Returns how many runs were dropped."""
+    sc = T.sc
+    n_parts = sc[S_PARTS]
+    count = 0
+    for p in range(n_parts):
+        r = T.p_head[p]
+        while r >= 0:
+            count += 1
+            r = T.r_next[r]
+    starts = np.empty(count, np.int64)
+    places = np.empty(count, np.int64)
+    rows = np.empty(count, np.int64)
+    parts = np.empty(count, np.int64)
+    j = 0
+    for p in range(n_parts):
+        r = T.p_head[p]
+        place = 0
+        while r >= 0:
+            starts[j] = T.r_start[r]
+            places[j] = place
+            rows[j] = r
+            parts[j] = p
+            j += 1
+            place += 1
+            r = T.r_next[r]
+    order = np.argsort(places, kind="mergesort")
+    order = order[np.argsort(starts[order], kind="mergesort")]
+    low = params[P_BUDGET] - params[P_BUDGET] // 8
+    drop = np.zeros(len(T.r_state), np.bool_)
+    touched = np.zeros(n_parts, np.bool_)
+    touched_order = np.empty(n_parts, np.int64)
+    n_touched = 0
+    cost = sc[S_COST]
+    dropped = 0
+    for x in range(count):
+        if cost <= low:
+            break
+        j = order[x]
+        r = rows[j]
+        drop[r] = True
+        cost -= _cost(T, T.r_cell[r])
+        dropped += 1
+        p = parts[j]
+        if not touched[p]:
+            touched[p] = True
+            touched_order[n_touched] = p
+            n_touched += 1
+    for y in range(n_touched):
+        p = touched_order[y]
+        prev = -1
+        r = T.p_head[p]
+        while r >= 0:
+            nxt = T.r_next[r]
+            if drop[r]:
+                if prev < 0:
+                    T.p_head[p] = nxt
+                else:
+                    T.r_next[prev] = nxt
+                _free_run(T, r)
+            else:
+                prev = r
+            r = nxt
+    for y in range(n_touched):
+        p = touched_order[y]
+        if T.p_comp[p] >= 0:
+            _release(T, p, params, rank, ts, BY_EVENT, ts, seq)
+    sc[S_BUDGET_DROPPED] += dropped
+    sc[S_OVER] = 0
+    return dropped
 
 
 @njit(cache=True)

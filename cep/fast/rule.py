@@ -55,6 +55,7 @@ from cep.fast.reporttext import (
 )
 from cep.fast.vector import fields_used
 from cep.io.batch import Batch, TextPieces, json_record
+from cep.runtime.budget import NO_BUDGET
 from cep.runtime.engine import RuleStats
 from cep.runtime.event import Event
 from cep.runtime.match import Match, encode, encode_lines
@@ -79,6 +80,9 @@ _SKIPS = {
 _DIRECT = {("int", NUM), ("float", NUM), ("time", NUM), ("duration", NUM), ("bool", BOOL)}
 #: compact the kernel's history once this many events are stored (and it has doubled)
 COMPACT_AT = 200_000
+#: within a batch, compact the history cells instead of growing their table once this
+#: many are in use and they have doubled since the last compaction
+CELLS_COMPACT_AT = 1 << 20
 #: the bytes of batches a rule holds for the lines of its kept events (`TextTable.lend`)
 #: before it compacts and copies those still held
 LEND_LIMIT = 64 << 20
@@ -87,7 +91,13 @@ LEND_LIMIT = 64 << 20
 class FastRule:
     """One eligible rule: its NFA as arrays, its kernel state, its partitions."""
 
-    def __init__(self, rule: CompiledRule, max_runs_per_key: int, as_text: bool = False) -> None:
+    def __init__(
+        self,
+        rule: CompiledRule,
+        max_runs_per_key: int,
+        as_text: bool = False,
+        budget: int = NO_BUDGET,
+    ) -> None:
         self.rule = rule
         self.rule_resolutions = rule.resolutions
         self.term_nodes = rule.term_nodes
@@ -173,6 +183,7 @@ class FastRule:
                 1 if start.plain else 0,
                 plan.where_program,
                 fan,
+                budget,
             ],
             dtype=np.int64,
         )
@@ -190,6 +201,7 @@ class FastRule:
         #: partition codes by a string key column's dictionary codes
         self._partition_tables = DictionaryTables(UNMAPPED, np.int64)
         self._live_after_compaction = 0
+        self._cells_after_compaction = 0
         #: turns a `KeptEvent` into an `Event`
         self.materialize: Callable[[KeptEvent], Event] = _no_lazy_events
 
@@ -199,13 +211,29 @@ class FastRule:
             if self.term_types is None or batch.type_name(int(i)) in self.term_types:
                 self.missing_key += 1
 
-    def _run_kernel(self, ts, seq, codes, bits, fire_up_to: int, values: np.ndarray) -> None:
+    def _run_kernel(
+        self,
+        ts,
+        seq,
+        codes,
+        bits,
+        fire_up_to: int,
+        values: np.ndarray,
+        keep: Callable[[], None] | None = None,
+    ) -> None:
         """`kernel.run_batch`, the partitions of new keys added first; the tables grown
-        whenever the kernel stops for room."""
+        whenever the kernel stops for room (the history compacted instead when most of
+        it is dead, `keep` called first to keep the texts of the events the batch's
+        cells so far hold); the oldest runs dropped whenever it stops over the budget of
+        live state (`kernel.shed`)."""
         state = self.state
         new = len(self.keys) - state.count(tables.S_PARTS)
         if new:
             state.add_partitions(new)
+        sc = state.scalars
+        if not sc[tables.S_COSTED]:  # (new or restored tables)
+            sc[tables.S_COST] = tables.live_cost(state.tables)
+            sc[tables.S_COSTED] = 1
         begin = 0
         while True:
             begin = kernel.run_batch(
@@ -214,6 +242,24 @@ class FastRule:
             )  # fmt: skip
             if begin < 0:
                 return
+            sc = state.scalars
+            if sc[tables.S_OVER]:
+                _, held = tables.live_counts(state.tables)
+                state._grow("out", int(sc[tables.S_OUT]) + held)
+                i = begin - 1
+                kernel.shed(
+                    state.tables, self.params, self.nfa.rank, np.int64(ts[i]), np.int64(seq[i])
+                )
+                continue
+            if (
+                keep is not None
+                and sc[tables.S_NEED_CELLS] > len(state.tables.c_var)
+                and sc[tables.S_CELLS] >= max(CELLS_COMPACT_AT, 2 * self._cells_after_compaction)
+            ):
+                keep()
+                self._compact()
+                keep()  # (nothing to keep: the batch's cells start after those kept)
+                continue  # (the kernel asks again for what it still lacks)
             state.grow()
 
     def _extras(self, values: np.ndarray) -> tables.Extras:
@@ -400,16 +446,22 @@ class FastRule:
             and (np.abs(values) >= EXACT_INTEGERS).any()
         ):
             self.emit_exact = False  # float64 may round these: `emit` by the interpreter
-        self._run_kernel(ts, seq, chosen_codes, bits, fire_up_to, values)
-        n_cells = state.count(tables.S_CELLS)
-        if n_cells > first_cell:
+        first = [first_cell]
+
+        def keep() -> None:
             # the events new histories hold (all of this batch): kept for the reports
-            wanted, positions = new_kept_events(
-                state.tables.c_ev[first_cell:n_cells], state.tables.e_seq, seq
-            )
-            rows = chosen[positions]
-            kept_seqs = seq[positions]
-            self._keep_texts(batch, rows, wanted, kept_seqs, make_events, events is None)
+            n_cells = state.count(tables.S_CELLS)
+            if n_cells > first[0]:
+                wanted, positions = new_kept_events(
+                    state.tables.c_ev[first[0] : n_cells], state.tables.e_seq, seq
+                )
+                rows = chosen[positions]
+                kept_seqs = seq[positions]
+                self._keep_texts(batch, rows, wanted, kept_seqs, make_events, events is None)
+            first[0] = n_cells
+
+        self._run_kernel(ts, seq, chosen_codes, bits, fire_up_to, values, keep)
+        keep()
         return self._reports()
 
     def _keep_texts(
@@ -478,15 +530,25 @@ class FastRule:
         state = self.state
         stored = state.count(tables.S_EVENTS)
         lent_over = self._record_texts.lent_bytes > LEND_LIMIT
-        if stored < 2 * self._live_after_compaction or (stored < COMPACT_AT and not lent_over):
+        cells = state.count(tables.S_CELLS)
+        cells_due = cells >= max(CELLS_COMPACT_AT, 2 * self._cells_after_compaction)
+        if not cells_due and (
+            stored < 2 * self._live_after_compaction or (stored < COMPACT_AT and not lent_over)
+        ):
             if lent_over:  # too soon to compact again: every lent line copied
                 self._record_texts.settle()
             return
+        self._compact()
+
+    def _compact(self) -> None:
+        """Drop the history no run, held match or report written needs."""
+        state = self.state
         kept = tables.compact(state.tables, state.values, len(self.slots))
         events = self.events
         self.events = {new: events[old] for new, old in enumerate(kept.tolist()) if old in events}
         self._record_texts.keep(kept)
         self._live_after_compaction = len(kept)
+        self._cells_after_compaction = state.count(tables.S_CELLS)
 
     def _convert(self, value: Any, kind: str) -> float:
         """A field's value as a program sees it (NaN: null or not of the slot's kind)."""
@@ -733,6 +795,7 @@ class FastRule:
             open_runs=open_runs,
             held_matches=held,
             dropped_runs=int(sc[tables.S_DROPPED]),
+            budget_dropped=int(sc[tables.S_BUDGET_DROPPED]),
             expired_runs=int(sc[tables.S_EXPIRED]),
             missing_key=self.missing_key,
         )

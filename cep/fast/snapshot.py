@@ -41,12 +41,15 @@ from cep.io.validation import Validator
 from cep.runtime.event import Event
 
 #: the counters a rule's state carries, by name
-COUNTERS = ("matches", "timeouts", "dropped_runs", "expired_runs", "missing_key")
+COUNTERS = (
+    "matches", "timeouts", "dropped_runs", "expired_runs", "missing_key", "budget_dropped"
+)  # fmt: skip
 _SC = {
     "matches": tables.S_MATCHES,
     "timeouts": tables.S_TIMEOUTS,
     "dropped_runs": tables.S_DROPPED,
     "expired_runs": tables.S_EXPIRED,
+    "budget_dropped": tables.S_BUDGET_DROPPED,
 }
 #: `p_timer` of a partition with no timer yet (`tables.add_partitions`)
 NO_TIMER = -(2**62)

@@ -31,6 +31,7 @@ from collections import namedtuple
 import numpy as np
 
 from cep.jit import njit
+from cep.runtime.budget import EVENT_COST, RUN_COST  # (the cost of live state)
 
 # state kinds, edge actions, skip strategies (mirrors of cep/compile/nfa.py)
 NORMAL, START, FINAL, STOP, PENDING = 0, 1, 2, 3, 4
@@ -89,12 +90,16 @@ NfaArrays = namedtuple(
 Extras = namedtuple(
     "Extras", ["programs", "batch_values", "stored_values", "stack", "no_bits", "scratch"]
 )
-# counter slots of `T.sc`: statistics, rows in use, sizes needed
+# counter slots of `T.sc`: statistics, rows in use, sizes needed; the live state's
+# cost (`S_COST`, docs/limits.md), whether it has been counted since the tables were
+# filled (`S_COSTED`), runs dropped to keep within the budget (`S_BUDGET_DROPPED`), and
+# whether the kernel stopped because the cost went over it (`S_OVER`)
 (S_STEP, S_DROPPED, S_EXPIRED, S_MATCHES, S_TIMEOUTS,
  S_HEAP, S_RUNS, S_RFREE, S_CELLS, S_COMPS, S_KFREE, S_EVENTS, S_OUT, S_PARTS,
  S_NEED_RUNS, S_NEED_CELLS, S_NEED_COMPS, S_NEED_EVENTS, S_NEED_OUT, S_NEED_HEAP,
- S_NEED_POT, S_DEPTH, S_NEED_DEPTH, S_QUEUE) = range(24)  # fmt: skip
-N_SCALARS = 24
+ S_NEED_POT, S_DEPTH, S_NEED_DEPTH, S_QUEUE,
+ S_COST, S_COSTED, S_BUDGET_DROPPED, S_OVER) = range(28)  # fmt: skip
+N_SCALARS = 28
 NEEDS = {
     "runs": S_NEED_RUNS,
     "cells": S_NEED_CELLS,
@@ -107,7 +112,7 @@ NEEDS = {
 }
 # indexes of `params`
 (P_START_STATE, P_WINDOW, P_SKIP, P_SKIP_VAR, P_MAX_RUNS, P_TIMEOUTS,
- P_START_PLAIN, P_WHERE, P_FANOUT) = range(9)  # fmt: skip
+ P_START_PLAIN, P_WHERE, P_FANOUT, P_BUDGET) = range(10)  # fmt: skip
 
 
 def fan_out(first: list[int], count: list[int], actions: list[int], targets: list[int]) -> int:
@@ -157,6 +162,24 @@ def live_counts(T):
 
 
 @njit(cache=True)
+def live_cost(T):
+    """The cost of every open run and held match (docs/limits.md), counted afresh."""
+    total = 0
+    for p in range(T.sc[S_PARTS]):
+        r = T.p_head[p]
+        while r >= 0:
+            c = T.r_cell[r]
+            total += RUN_COST + EVENT_COST * (T.c_depth[c] if c >= 0 else 0)
+            r = T.r_next[r]
+        k = T.p_comp[p]
+        while k >= 0:
+            c = T.k_cell[k]
+            total += RUN_COST + EVENT_COST * (T.c_depth[c] if c >= 0 else 0)
+            k = T.k_next[k]
+    return total
+
+
+@njit(cache=True)
 def compact(T, EV, n_slots):
     """Drop the history cells and events no live run or held match refers to, keeping
     their order; returns the kept old event indexes (new index = position)."""
@@ -175,24 +198,43 @@ def compact(T, EV, n_slots):
     K_cell = T.k_cell
     K_next = T.k_next
     n_parts = sc[S_PARTS]
-    # every run still listed in a partition, every held match
+    # the last cell of every run still listed in a partition, of every held match, and
+    # of every report written but not yet collected (a compaction within a batch)
     for p in range(n_parts):
         r = T.p_head[p]
         while r >= 0:
             live_event[R_start[r]] = True
-            c = R_cell[r]
-            while c >= 0 and not live_cell[c]:
-                live_cell[c] = True
-                c = C_parent[c]
+            if R_cell[r] >= 0:
+                live_cell[R_cell[r]] = True
             r = R_next[r]
         k = T.p_comp[p]
         while k >= 0:
             live_event[K_start[k]] = True
-            c = K_cell[k]
-            while c >= 0 and not live_cell[c]:
-                live_cell[c] = True
-                c = C_parent[c]
+            if K_cell[k] >= 0:
+                live_cell[K_cell[k]] = True
             k = K_next[k]
+    for j in range(sc[S_OUT]):
+        if T.o_cell[j] >= 0:
+            live_cell[T.o_cell[j]] = True
+    # their histories: a cell's parent comes before it (cells are added after their
+    # parents, and compaction keeps the order), so one backward sweep marks them all,
+    # reading the tables in order rather than chasing each history through them
+    ordered = True
+    for c in range(n_cells - 1, -1, -1):
+        if live_cell[c]:
+            parent = C_parent[c]
+            if parent >= c:
+                ordered = False
+            elif parent >= 0:
+                live_cell[parent] = True
+    while not ordered:  # (a restored state's cells in another order) until none is new
+        ordered = True
+        for c in range(n_cells - 1, -1, -1):
+            if live_cell[c]:
+                parent = C_parent[c]
+                if parent >= 0 and not live_cell[parent]:
+                    live_cell[parent] = True
+                    ordered = False
     for c in range(n_cells):
         if live_cell[c]:
             live_event[C_ev[c]] = True
@@ -243,6 +285,9 @@ def compact(T, EV, n_slots):
             K_start[k] = new_event[K_start[k]]
             K_cell[k] = new_cell[K_cell[k]]
             k = K_next[k]
+    for j in range(sc[S_OUT]):
+        c = T.o_cell[j]
+        T.o_cell[j] = new_cell[c] if c >= 0 else -1
     return kept
 
 

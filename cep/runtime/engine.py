@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cep.compile.rule import CompiledRule
+from cep.runtime.budget import NO_BUDGET
 from cep.runtime.event import Event
 from cep.runtime.match import Match
 from cep.runtime.matcher import RuleMatcher
@@ -35,6 +36,8 @@ class RuleStats:
     dropped_runs: int = 0
     expired_runs: int = 0
     missing_key: int = 0
+    #: runs dropped to keep within the budget of live state (`--max-state`)
+    budget_dropped: int = 0
 
 
 @dataclass
@@ -65,6 +68,10 @@ class Stats:
     def dropped_runs(self) -> int:
         return sum(r.dropped_runs for r in self.rules.values())
 
+    @property
+    def budget_dropped(self) -> int:
+        return sum(r.budget_dropped for r in self.rules.values())
+
 
 class MatchingEngine:
     """Runs compiled rules over events pushed one at a time, in any order within the
@@ -78,7 +85,9 @@ class MatchingEngine:
         allowed_delay_ms: int = 0,
         max_runs_per_key: int = DEFAULT_MAX_RUNS_PER_KEY,
         on_late: Callable[[Event], None] | None = None,
+        budget: int = NO_BUDGET,
     ) -> None:
+        """`budget`: each rule's share of the budget of live state (docs/limits.md)."""
         if max_runs_per_key < 1:
             raise ValueError("the cap on runs per key must be at least 1")
         self.orderer = EventOrderer(allowed_delay_ms)
@@ -88,7 +97,9 @@ class MatchingEngine:
         self.timers: list[tuple[int, int, int, int, Any]] = []
         self._current: Event | None = None
         self.matchers = [
-            RuleMatcher(rule, max_runs_per_key=max_runs_per_key, schedule=self._schedule)
+            RuleMatcher(
+                rule, max_runs_per_key=max_runs_per_key, schedule=self._schedule, budget=budget
+            )
             for rule in rules
         ]
         self._index = {id(m): i for i, m in enumerate(self.matchers)}
@@ -189,6 +200,7 @@ class MatchingEngine:
                 dropped_runs=matcher.dropped_runs,
                 expired_runs=matcher.expired_runs,
                 missing_key=matcher.missing_key,
+                budget_dropped=matcher.budget_dropped,
             )
         return stats
 

@@ -23,6 +23,7 @@ from typing import Any
 from cep.compile.expressions import Env
 from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE, State
 from cep.compile.rule import CompiledRule, Path, path_events
+from cep.runtime.budget import EVENT_COST, NO_BUDGET, RUN_COST
 from cep.runtime.event import Event
 from cep.runtime.match import Match
 
@@ -37,38 +38,59 @@ def _hashable(value: Any) -> Any:
 
 
 class Run:
-    """A partial match: where it is, what it bound, and the event that started it."""
+    """A partial match: where it is, what it bound (`size` events), and the event that
+    started it."""
 
-    __slots__ = ("path", "start", "state")
+    __slots__ = ("path", "size", "start", "state")
 
-    def __init__(self, state: State, path: Path, start: Event | None) -> None:
+    def __init__(
+        self, state: State, path: Path, start: Event | None, size: int | None = None
+    ) -> None:
         self.state = state
         self.path = path
         self.start = start
+        self.size = -1 if size is None else size  # (-1: counted by `recount`)
 
 
 class Completed:
     """A finished match waiting to be released (or released at once)."""
 
-    __slots__ = ("path", "sort_key", "start", "ts")
+    __slots__ = ("path", "size", "sort_key", "start", "ts")
 
-    def __init__(self, path: Path, start: Event, ts: int, sort_key: tuple) -> None:
+    def __init__(
+        self, path: Path, start: Event, ts: int, sort_key: tuple, size: int | None = None
+    ) -> None:
         self.path = path
         self.start = start
         self.ts = ts
         self.sort_key = sort_key
+        self.size = -1 if size is None else size  # (-1: counted by `recount`)
 
 
 class Partition:
-    """The matching state of one partition key."""
+    """The matching state of one partition key; `cost`: what its runs and held matches
+    cost (`cep.runtime.budget`)."""
 
-    __slots__ = ("completed", "key", "runs", "timer")
+    __slots__ = ("completed", "cost", "key", "runs", "timer")
 
     def __init__(self, key: Any) -> None:
         self.key = key
         self.runs: list[Run] = []
         self.completed: list[Completed] = []
         self.timer = -(2**63)
+        self.cost = 0
+
+
+def _cost_of(part: Partition) -> int:
+    """What a partition's runs and held matches cost (docs/limits.md)."""
+    runs = part.runs
+    completed = part.completed
+    events = 0
+    for run in runs:
+        events += run.size
+    for held in completed:
+        events += held.size
+    return RUN_COST * (len(runs) + len(completed)) + EVENT_COST * events
 
 
 def _key_of(event: Event) -> tuple[int, int]:
@@ -84,6 +106,7 @@ class RuleMatcher:
         *,
         max_runs_per_key: int = 10_000,
         schedule: Callable[[int, RuleMatcher, Any], None] | None = None,
+        budget: int = NO_BUDGET,
     ) -> None:
         self.rule = rule
         self.nfa = rule.nfa
@@ -91,6 +114,11 @@ class RuleMatcher:
         self.window = rule.window_ms
         self.skip = rule.skip
         self.max_runs = max_runs_per_key
+        #: this rule's share of `--max-state` (docs/limits.md), and what its runs and held
+        #: matches cost now (counted afresh first: `_costed`, after a restore)
+        self.budget = budget
+        self.cost = 0
+        self._costed = False
         self.partitions: dict[Any, Partition] = {}
         self.schedule = schedule
         self.step = 0  # one per event or time step: the order in which matches complete
@@ -116,6 +144,7 @@ class RuleMatcher:
         self.matches = 0
         self.timeouts = 0
         self.dropped_runs = 0
+        self.budget_dropped = 0
         self.missing_key = 0
         self.expired_runs = 0
         #: called as `tracer(run, reason, event_or_None)` when a run ends without a
@@ -184,6 +213,8 @@ class RuleMatcher:
             return _NOTHING
         partitions = self.partitions
         part = partitions.get(key)
+        if not self._costed:
+            self.recount()
         if part is None:
             takes = self.start_takes
             if takes is not None:
@@ -197,10 +228,83 @@ class RuleMatcher:
             out = self._process(part, event, cache)
             if part.runs or part.completed:
                 partitions[key] = part
-            return out
-        out = self._process(part, event, cache)
-        if not part.runs and not part.completed:
-            del partitions[key]
+        else:
+            out = self._process(part, event, cache)
+            if not part.runs and not part.completed:
+                del partitions[key]
+        before = self.cost
+        cost = _cost_of(part)
+        self.cost = after = before + cost - part.cost
+        part.cost = cost
+        if after > self.budget and after > before:
+            shed = self._shed(event)
+            if shed:
+                out = [*out, *shed]
+        return out
+
+    # ------------------------------------------------------------------ budget
+
+    def recount(self) -> None:
+        """Count the cost of every partition afresh (new or restored state)."""
+        lengths: dict[int, int] = {}
+
+        def length(path: Path) -> int:
+            chain = []
+            while path is not None and id(path) not in lengths:
+                chain.append(path)
+                path = path[2]
+            n = 0 if path is None else lengths[id(path)]
+            for cell in reversed(chain):
+                n += 1
+                lengths[id(cell)] = n
+            return n
+
+        total = 0
+        for part in self.partitions.values():
+            for item in (*part.runs, *part.completed):
+                if item.size < 0:
+                    item.size = length(item.path)
+            part.cost = _cost_of(part)
+            total += part.cost
+        self.cost = total
+        self._costed = True
+
+    def _shed(self, event: Event) -> list[Match]:
+        """Over the budget after `event`: drop the oldest open runs (by the event that
+        started them, then their place in their partition's list), across partitions,
+        until the cost is at most 7/8 of the budget; then release what the partitions
+        that lost runs no longer hold back, in the order of their first dropped run."""
+        candidates = []
+        for part in self.partitions.values():
+            for place, run in enumerate(part.runs):
+                start = run.start
+                assert start is not None
+                candidates.append((start.ts, start.seq, place, part, run))
+        candidates.sort(key=lambda c: c[:3])
+        low = self.budget - self.budget // 8
+        cost = self.cost
+        dropped: dict[int, tuple[Partition, set[int]]] = {}
+        tracer = self.tracer
+        count = 0
+        for _, _, _, part, run in candidates:
+            if cost <= low:
+                break
+            cost -= RUN_COST + EVENT_COST * run.size
+            count += 1
+            dropped.setdefault(id(part), (part, set()))[1].add(id(run))
+            if tracer is not None:
+                tracer(run, "dropped by --max-state", event)
+        self.budget_dropped += count
+        out: list[Match] = []
+        for part, gone in dropped.values():
+            part.runs = [run for run in part.runs if id(run) not in gone]
+            if part.completed:
+                out.extend(self._release(part, []))
+            cost = _cost_of(part)
+            self.cost += cost - part.cost
+            part.cost = cost
+            if not part.runs and not part.completed:
+                del self.partitions[part.key]
         return out
 
     def _process(
@@ -235,15 +339,15 @@ class RuleMatcher:
                         break
                     taken: Path = (edge.source.var, event, None)
                     if target.kind is FINAL:
-                        potential.append(self._completed(Run(target, taken, event), event.ts))
+                        potential.append(self._completed(Run(target, taken, event, 1), event.ts))
                         continue
-                    fresh.append(Run(target, taken, event))
+                    fresh.append(Run(target, taken, event, 1))
                     if (
                         target.proceeds_to_final
                         and self._final_after_proceed(target, event, None, cache)
                         and self.rule.completes(taken)
                     ):
-                        potential.append(self._completed(Run(_FINAL, taken, event), event.ts))
+                        potential.append(self._completed(Run(_FINAL, taken, event, 1), event.ts))
         else:
             kids, stopped = children(None, self.start_state, None, None, event, cache, True)
             for kid in kids:
@@ -299,6 +403,7 @@ class RuleMatcher:
             return _NO_RUNS, False
         out: list[Run] = []
         stopped = False
+        size = 0 if run is None else run.size
         for edge in edges:
             target = edge.target
             if edge.action is IGNORE:
@@ -309,20 +414,20 @@ class RuleMatcher:
                     continue
                 if target.kind is FINAL and not self.rule.completes(path):
                     continue
-                out.append(Run(target, path, start))
+                out.append(Run(target, path, start, size))
                 continue
             if target.kind is STOP:
                 stopped = True
                 continue
             taken: Path = (edge.source.var, event, path)
             first = event if is_start else start
-            out.append(Run(target, taken, first))
+            out.append(Run(target, taken, first, size + 1))
             if (
                 target.proceeds_to_final
                 and self._final_after_proceed(target, event, path, cache)
                 and self.rule.completes(taken)
             ):
-                out.append(Run(_FINAL, taken, first))
+                out.append(Run(_FINAL, taken, first, size + 1))
         return out, stopped
 
     @staticmethod
@@ -350,6 +455,7 @@ class RuleMatcher:
             start,
             ts,
             (start.ts, start.seq, self.step, self._tie_key(run.path)),
+            run.size,
         )
 
     def _tie_key(self, path: Path) -> tuple:
@@ -369,6 +475,8 @@ class RuleMatcher:
         part = self.partitions.get(key)
         if part is None or self.window is None:
             return []
+        if not self._costed:
+            self.recount()
         window = self.window
         self.step += 1
         potential: list[Completed] = []
@@ -391,6 +499,7 @@ class RuleMatcher:
                                     self.step,
                                     self._tie_key(run.path),
                                 ),
+                                run.size,
                             )
                         )
                 else:
@@ -408,6 +517,9 @@ class RuleMatcher:
             for run in expired:
                 assert run.start is not None
                 out.append(self._report(run.path, run.start.ts + window, "timeout", part.key))
+        cost = _cost_of(part)
+        self.cost += cost - part.cost
+        part.cost = cost
         if not part.runs and not part.completed:
             self.partitions.pop(key, None)
         return out

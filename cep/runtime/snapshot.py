@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 
 #: a timer of one rule: `(close, ts, seq, key)`, the event `(ts, seq)` that scheduled it
 Timer = tuple[int, int, int, Any]
-_COUNTERS = ("matches", "timeouts", "dropped_runs", "expired_runs", "missing_key")
+_COUNTERS = (
+    "matches", "timeouts", "dropped_runs", "expired_runs", "missing_key", "budget_dropped"
+)  # fmt: skip
 
 
 def saved_key(key: Any) -> Any:
