@@ -50,6 +50,7 @@ COMPILED_MODULES = (
     "io/arrow.py",
     "io/jsonscan.py",
     "io/newlines.py",
+    "runtime/budget.py",
 )
 
 
