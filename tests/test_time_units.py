@@ -147,3 +147,39 @@ def test_numbers_and_columns_of_a_unit_are_read_alike(unit: str, value: int) -> 
 @given(st.integers(*_WINDOW_S), st.integers(0, 999))
 def test_seconds_with_a_fraction_floor_to_the_millisecond(seconds: int, ms: int) -> None:
     assert event_ms(seconds + ms / 1000 + 0.0001, "s") == seconds * 1000 + ms
+
+
+RULE_TESTS = """\
+event Payment { user: str, amount: float, status: str }
+rule three { partition by user  pattern f = Payment[status == "failed"]{3}  within 1m }
+test three "61 seconds apart: too far apart for a minute" {
+  given
+    Payment { ts: 1700000000, user: "u", amount: 1, status: "failed" }
+    Payment { ts: 1700000030, user: "u", amount: 1, status: "failed" }
+    Payment { ts: 1700000061, user: "u", amount: 1, status: "failed" }
+  expect no three
+}
+test three "durations carry their own unit" {
+  given
+    Payment { ts: 0s, user: "u", amount: 1, status: "failed" }
+    Payment { ts: 20s, user: "u", amount: 1, status: "failed" }
+    Payment { ts: 59s, user: "u", amount: 1, status: "failed" }
+  expect three at 59s
+}
+test three "the time of an expectation in the unit too" {
+  given
+    Payment { ts: 1700000000, user: "u", amount: 1, status: "failed" }
+    Payment { ts: 1700000020, user: "u", amount: 1, status: "failed" }
+    Payment { ts: 1700000059, user: "u", amount: 1, status: "failed" }
+  expect three at 1700000059
+}
+"""
+
+
+def test_rule_tests_read_bare_numbers_in_the_unit(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "seconds.cep"
+    path.write_text(RULE_TESTS)
+    assert main(["test", str(path), "--time-unit", "s"]) == 0
+    assert capsys.readouterr().out.rstrip().splitlines()[-1].startswith("3 passed")
+    assert main(["test", str(path)]) == 1  # (as milliseconds, 61 ms apart: a match)
+    assert "61 seconds apart: too far apart for a minute FAILED" in capsys.readouterr().out

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from cep.io.time import TIME_UNITS
 from cep.lang.checker import check_paths
 from cep.lang.program import RulePathError
 from cep.testing.runner import TestOutcome, TestRunner, test_id
@@ -23,6 +24,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     test.add_argument(
         "-k", dest="select", metavar="SUBSTRING", help="only tests whose id contains this"
     )
+    test.add_argument(
+        "--time-unit",
+        choices=tuple(TIME_UNITS),
+        default="ms",
+        help="the unit of times given as bare numbers in `given` events and `expect ... at` "
+        "(default: ms; durations such as 20s and ISO-8601 text carry their own)",
+    )
     test.set_defaults(handler=cmd_test)
 
 
@@ -37,7 +45,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         print(checked.render(checked.errors))
         print(f"\ncep test: {len(checked.errors)} rule error(s); no test was run")
         return EXIT_FAILED
-    runner = TestRunner(checked)
+    runner = TestRunner(checked, args.time_unit)
     outcomes: list[TestOutcome] = []
     for path, test in checked.tests:
         if args.select and args.select not in test_id(path, test):

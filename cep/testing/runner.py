@@ -21,7 +21,7 @@ from typing import Any
 
 from cep.compile.rule import CompiledRule, compile_rule
 from cep.engine import EngineOptions, InterpreterEngine
-from cep.io.time import parse_time
+from cep.io.time import event_ms, parse_time
 from cep.io.validation import TOO_DEEP, Validator, too_deep_value
 from cep.lang import ast
 from cep.lang.checker import CheckedProgram
@@ -73,8 +73,9 @@ class TestRunner:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, program: CheckedProgram) -> None:
+    def __init__(self, program: CheckedProgram, time_unit: str = "ms") -> None:
         self.program = program
+        self.time_unit = time_unit  # (of bare numbers given as times: `cep test --time-unit`)
         self.validator = Validator(program.schemas)
         self._compiled: dict[str, CompiledRule] = {}
 
@@ -107,7 +108,7 @@ class TestRunner:
         reports.extend(engine.finish(flush=test.flush))
         tracer.finish(engine.matchers[0])
         outcome.reports = reports
-        problems = compare(test, reports, consts)
+        problems = compare(test, reports, consts, self.time_unit)
         outcome.passed = not problems
         if problems:
             problems.insert(0, f"rule {test.rule} ({rule.file}), {len(events)} given events")
@@ -131,7 +132,8 @@ class TestRunner:
         record: dict[str, Any] = {"type": literal.event_type}
         for name, expr in literal.fields.fields:
             record[name] = constant_value(expr, consts)[0]
-        record["ts"] = ts = test_time(record["ts"])
+        ts_expr = dict(literal.fields.fields)["ts"]
+        record["ts"] = ts = test_time(record["ts"], _unit_of(ts_expr, consts, self.time_unit))
         if too_deep_value(record):
             raise ValueError(f"{literal.span.location}: invalid event: {TOO_DEEP}")
         typed, reason = self.validator.validate(literal.event_type, record)
@@ -140,13 +142,25 @@ class TestRunner:
         return Event(literal.event_type, ts, typed)
 
 
-def test_time(value: Any) -> int:
-    """A time in a test: a duration from 0 or epoch ms (int), or an ISO-8601 string."""
+def test_time(value: Any, unit: str = "ms") -> int:
+    """A time in a test: a duration from 0 or epoch ms (int; a bare number in `unit`
+    where `_unit_of` says so), or an ISO-8601 string."""
+    if unit != "ms" and isinstance(value, int | float) and not isinstance(value, bool):
+        ms = event_ms(value, unit)
+        if ms is None:
+            raise ValueError(f"{value!r} is not a time in {unit}")
+        return ms
     return value if isinstance(value, int) else parse_time(value)
 
 
+def _unit_of(expr: ast.Expr, consts: dict[str, ConstInfo], unit: str) -> str:
+    """The unit a test time is read in: `unit` for a bare number (`ts: 1700000000`),
+    milliseconds for a duration (`ts: 20s`), which carries its own."""
+    return unit if constant_value(expr, consts)[1].kind in ("int", "float") else "ms"
+
+
 def expectations(
-    test: ast.TestDecl, consts: dict[str, ConstInfo]
+    test: ast.TestDecl, consts: dict[str, ConstInfo], unit: str = "ms"
 ) -> tuple[list[Expected], list[int], bool, bool]:
     """(records expected, exact counts, `expect no`, whether timeouts are compared)."""
     records: list[Expected] = []
@@ -164,16 +178,19 @@ def expectations(
                 fields = {k: constant_value(v, consts)[0] for k, v in expect.fields.fields}
             at = None
             if expect.at is not None:
-                at = test_time(constant_value(expect.at, consts)[0])
+                at_value = constant_value(expect.at, consts)[0]
+                at = test_time(at_value, _unit_of(expect.at, consts, unit))
             text = format_expect(expect).removeprefix("expect ")
             records.append(Expected(expect.kind, fields, at, text))
     timeouts = any(r.kind == "timeout" for r in records)
     return records, counts, nothing, timeouts
 
 
-def compare(test: ast.TestDecl, reports: list[Match], consts: dict[str, ConstInfo]) -> list[str]:
+def compare(
+    test: ast.TestDecl, reports: list[Match], consts: dict[str, ConstInfo], unit: str = "ms"
+) -> list[str]:
     """What differs between the reports and the test's expectations (empty: it passed)."""
-    records, counts, nothing, timeouts = expectations(test, consts)
+    records, counts, nothing, timeouts = expectations(test, consts, unit)
     problems: list[str] = []
     matches = [r for r in reports if r.kind == "match"]
     if nothing and reports:
