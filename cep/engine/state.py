@@ -333,7 +333,7 @@ def events_of(table: EventTable, validator: Validator | None = None) -> StoredEv
     n_text = int(np.count_nonzero(kinds == TEXT))
     if (
         not (len(codes) == len(ts) == len(seq) == len(line) == n)
-        or _outside(codes, len(table.names)) or bool((kinds > DATA).any())
+        or outside(codes, len(table.names)) or bool((kinds > DATA).any())
         or len(table.values) != n - n_text
     ):  # fmt: skip
         raise SnapshotError("the snapshot is damaged (its event table is uneven)")
@@ -392,10 +392,6 @@ def _records(texts: list[str]) -> list[dict[str, Any]]:
     if type(found) is list and len(found) == len(texts) and all(type(r) is dict for r in found):
         return found
     return [_record(text) for text in texts]
-
-
-def _outside(values: np.ndarray, end: int) -> bool:
-    return bool(len(values)) and (int(values.min()) < 0 or int(values.max()) >= end)
 
 
 def _record(text: str | None) -> dict[str, Any]:
@@ -466,3 +462,21 @@ def match_rules(
         changes.removed.append(name)
         changes.dropped_runs[name] = rule.open_runs
     return found, changes
+
+
+#: a rule state's int64 tables, by name (checked alike by both engines' restores)
+RULE_TABLES = (
+    "timer", "cell_var", "cell_event", "cell_parent", "run_part", "run_state", "run_cell",
+    "run_start", "held_part", "held_cell", "held_start", "held_ts", "held_step",
+    "timer_close", "timer_ts", "timer_seq", "timer_part",
+)  # fmt: skip
+
+
+def uneven(tables: dict[str, np.ndarray], *names: str) -> bool:
+    """Whether tables that go together differ in length (a damaged snapshot)."""
+    return len({len(tables[name]) for name in names}) > 1
+
+
+def outside(values: np.ndarray, end: int, low: int = 0) -> bool:
+    """Whether an index table points outside `low..end-1` (a damaged snapshot)."""
+    return bool(len(values)) and (int(values.min()) < low or int(values.max()) >= end)

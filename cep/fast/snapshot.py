@@ -22,6 +22,7 @@ from cep.compile.programs import NUM, STR
 from cep.compile.rule import CompiledRule
 from cep.engine.events import events_of
 from cep.engine.state import (
+    RULE_TABLES,
     EngineState,
     EventRows,
     RuleState,
@@ -29,7 +30,9 @@ from cep.engine.state import (
     array,
     distinct_rows,
     ints,
+    outside,
     table_of,
+    uneven,
 )
 from cep.fast import tables
 from cep.fast.emit import EXACT_INTEGERS
@@ -231,36 +234,25 @@ def _checked(
         var_of = np.array([by_name[name] for name in state.variables], np.int64)
     except KeyError as missing:
         raise SnapshotError(f"rule {state.name}: no variable {missing} to restore") from None
-    t = {name: array(getattr(state, name)) for name in _TABLES}
+    t = {name: array(getattr(state, name)) for name in RULE_TABLES}
     t["var_of"] = var_of
     n_parts, n_cells = len(state.keys), len(t["cell_var"])
     if (
         len(t["timer"]) != n_parts
-        or _uneven(t, "cell_var", "cell_event", "cell_parent")
-        or _uneven(t, "run_part", "run_state", "run_cell", "run_start")
-        or _uneven(t, "held_part", "held_cell", "held_start", "held_ts", "held_step")
-        or _uneven(t, "timer_close", "timer_ts", "timer_seq", "timer_part")
-        or _outside(t["cell_var"], len(var_of)) or _outside(t["cell_parent"], n_cells, -1)
-        or _outside(t["run_part"], n_parts) or _outside(t["run_state"], n_states)
-        or _outside(t["run_cell"], n_cells, -1) or _outside(t["held_part"], n_parts)
-        or _outside(t["held_cell"], n_cells) or _outside(t["timer_part"], n_parts)
-        or _outside(np.concatenate([t["cell_event"], t["run_start"], t["held_start"]]), n_events)
+        or uneven(t, "cell_var", "cell_event", "cell_parent")
+        or uneven(t, "run_part", "run_state", "run_cell", "run_start")
+        or uneven(t, "held_part", "held_cell", "held_start", "held_ts", "held_step")
+        or uneven(t, "timer_close", "timer_ts", "timer_seq", "timer_part")
+        or outside(t["cell_var"], len(var_of)) or outside(t["cell_parent"], n_cells, -1)
+        or outside(t["run_part"], n_parts) or outside(t["run_state"], n_states)
+        or outside(t["run_cell"], n_cells, -1) or outside(t["held_part"], n_parts)
+        or outside(t["held_cell"], n_cells) or outside(t["timer_part"], n_parts)
+        or outside(np.concatenate([t["cell_event"], t["run_start"], t["held_start"]]), n_events)
         or (n_keys != 1 and any(type(key) is not list or len(key) != n_keys
                                 for key in state.keys))
     ):  # fmt: skip
         raise SnapshotError(f"the snapshot is damaged (rule {state.name}'s tables)")
     return t
-
-
-_TABLES = (
-    "timer", "cell_var", "cell_event", "cell_parent", "run_part", "run_state", "run_cell",
-    "run_start", "held_part", "held_cell", "held_start", "held_ts", "held_step",
-    "timer_close", "timer_ts", "timer_seq", "timer_part",
-)  # fmt: skip
-
-
-def _uneven(tables: dict[str, np.ndarray], *names: str) -> bool:
-    return len({len(tables[name]) for name in names}) > 1
 
 
 def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
@@ -396,10 +388,6 @@ def _slot_values(fast: FastRule, events: list[Event]) -> np.ndarray:
 
 
 _NAN = float("nan")
-
-
-def _outside(values: np.ndarray, end: int, low: int = 0) -> bool:
-    return bool(len(values)) and (int(values.min()) < low or int(values.max()) >= end)
 
 
 def _fast_key(key: Any, several: bool) -> Any:

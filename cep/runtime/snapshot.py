@@ -14,6 +14,7 @@ import numpy as np
 
 from cep.engine.state import (
     NONE,
+    RULE_TABLES,
     EngineState,
     EventRows,
     RuleChanges,
@@ -24,6 +25,8 @@ from cep.engine.state import (
     events_of,
     ints,
     match_rules,
+    outside,
+    uneven,
 )
 from cep.runtime.engine import MatchingEngine
 from cep.runtime.event import Event
@@ -311,38 +314,23 @@ def _restore_rule(matcher: RuleMatcher, state: RuleState, events: list[Event]) -
 def _checked(state: RuleState, n_vars: int, n_events: int, n_states: int) -> dict[str, Any]:
     """A rule state's tables as arrays, by name; SnapshotError where they do not fit
     each other, the rule or the events."""
-    t = {name: array(getattr(state, name)) for name in _TABLES}
+    t = {name: array(getattr(state, name)) for name in RULE_TABLES}
     n_parts, n_cells = len(state.keys), len(t["cell_var"])
     if (
         len(t["timer"]) != n_parts
-        or _uneven(t, "cell_var", "cell_event", "cell_parent")
-        or _uneven(t, "run_part", "run_state", "run_cell", "run_start")
-        or _uneven(t, "held_part", "held_cell", "held_start", "held_ts", "held_step")
-        or _uneven(t, "timer_close", "timer_ts", "timer_seq", "timer_part")
-        or _outside(t["cell_var"], n_vars) or _outside(t["cell_event"], n_events)
-        or _outside(t["cell_parent"], n_cells, NONE) or _outside(t["run_part"], n_parts)
-        or _outside(t["run_state"], n_states) or _outside(t["run_cell"], n_cells, NONE)
-        or _outside(t["run_start"], n_events, NONE) or _outside(t["held_part"], n_parts)
-        or _outside(t["held_cell"], n_cells, NONE) or _outside(t["held_start"], n_events)
-        or _outside(t["timer_part"], n_parts)
+        or uneven(t, "cell_var", "cell_event", "cell_parent")
+        or uneven(t, "run_part", "run_state", "run_cell", "run_start")
+        or uneven(t, "held_part", "held_cell", "held_start", "held_ts", "held_step")
+        or uneven(t, "timer_close", "timer_ts", "timer_seq", "timer_part")
+        or outside(t["cell_var"], n_vars) or outside(t["cell_event"], n_events)
+        or outside(t["cell_parent"], n_cells, NONE) or outside(t["run_part"], n_parts)
+        or outside(t["run_state"], n_states) or outside(t["run_cell"], n_cells, NONE)
+        or outside(t["run_start"], n_events, NONE) or outside(t["held_part"], n_parts)
+        or outside(t["held_cell"], n_cells, NONE) or outside(t["held_start"], n_events)
+        or outside(t["timer_part"], n_parts)
     ):  # fmt: skip
         raise SnapshotError(f"the snapshot is damaged (rule {state.name}'s tables)")
     return t
-
-
-_TABLES = (
-    "timer", "cell_var", "cell_event", "cell_parent", "run_part", "run_state", "run_cell",
-    "run_start", "held_part", "held_cell", "held_start", "held_ts", "held_step",
-    "timer_close", "timer_ts", "timer_seq", "timer_part",
-)  # fmt: skip
-
-
-def _uneven(tables: dict[str, np.ndarray], *names: str) -> bool:
-    return len({len(tables[name]) for name in names}) > 1
-
-
-def _outside(values: np.ndarray, end: int, low: int = 0) -> bool:
-    return bool(len(values)) and (int(values.min()) < low or int(values.max()) >= end)
 
 
 def _rows(state: RuleState, *names: str) -> list[tuple[int, ...]]:
