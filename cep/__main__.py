@@ -2,6 +2,6 @@
 
 import sys
 
-from cep.cli import main
+from cep.cli import console
 
-sys.exit(main())
+sys.exit(console())

@@ -171,5 +171,17 @@ def _internal_error(error: Exception) -> int:
     return EXIT_INTERNAL
 
 
+def console() -> int:
+    """The `cep` program (the script, `python -m cep`): `main` in a process of its own.
+
+    numba's CPU target, when it first loads or compiles a function, imports SciPy's
+    BLAS where SciPy is installed (for `np.dot` and `np.linalg`, which cep's compiled
+    code does not use): about a quarter of a second of every run's start. The program
+    hides SciPy from that import; `main` called from Python leaves the caller's
+    SciPy alone."""
+    sys.modules.setdefault("scipy", None)  # type: ignore[arg-type]
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

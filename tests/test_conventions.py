@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import textwrap
 from importlib import metadata
 from pathlib import Path
 
@@ -31,6 +32,24 @@ def test_cep_version_and_python_dash_m(capsys) -> None:
         [sys.executable, "-m", "cep", "check", PAYMENTS], capture_output=True, text=True
     )
     assert run.returncode == 0 and "checked 1 file: 4 rules" in run.stdout
+
+
+def test_the_program_runs_the_fast_path_without_loading_scipy(tmp_path) -> None:
+    """numba's start-up would import SciPy's BLAS, which compiled rules never use."""
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"type": "Payment", "ts": 1, "user": "u", "amount": 5}\n')
+    argv = ["cep", "run", PAYMENTS, "--input", str(events), "--engine", "fast", "--quiet"]
+    probe = textwrap.dedent(f"""
+        import runpy, sys
+        sys.argv = {argv!r}
+        try:
+            runpy.run_module("cep", run_name="__main__")
+        except SystemExit:
+            pass
+        print("scipy loaded:", sys.modules.get("scipy") is not None)
+    """)
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert run.stdout.endswith("scipy loaded: False\n"), run.stderr
 
 
 def test_an_unknown_option_prints_that_commands_usage(capsys) -> None:
