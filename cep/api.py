@@ -15,11 +15,10 @@ raises `EventError` (the command line writes it to the rejects file instead).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, Literal
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any, Literal
 
 from cep.compile.rule import CompiledRule, compile_rule
 from cep.engine import EngineName, EngineOptions, RuleChanges, Stats, open_engine
@@ -34,6 +33,9 @@ from cep.runtime.budget import DEFAULT_MAX_STATE, parse_size
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
 from cep.runtime.event import Event
 from cep.runtime.match import Match, raw_of
+
+if TYPE_CHECKING:  # (imported where a model may be given: a process without pydantic
+    from pydantic import BaseModel  # loaded holds no model, and starts sooner)
 
 
 class RuleError(Exception):
@@ -222,7 +224,7 @@ class Engine:
             if too_deep_value(raw_of(event)):
                 raise EventError(f"event {TOO_DEEP}")
             return event
-        if isinstance(event, BaseModel):
+        if _a_model(event):
             record = event.model_dump(mode="json")
             type = type or record.get(self.type_field) or event.__class__.__name__
         elif isinstance(event, Mapping):
@@ -302,3 +304,9 @@ class Engine:
         the open runs of rules no longer loaded are dropped. Returns what happened to
         each rule; raises `SnapshotError` for a damaged or foreign snapshot."""
         return self._engine.restore(load(snapshot))
+
+
+def _a_model(event: object) -> bool:
+    """Whether `event` is a pydantic model (none can be before pydantic is imported)."""
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(event, pydantic.BaseModel)
