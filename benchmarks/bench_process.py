@@ -12,7 +12,12 @@ kernel (`/usr/bin/time`), so a thread or helper process's work counts. Measureme
 - orjson-loop: `python benchmarks/loop_orjson.py` over the JSONL file;
 - fast-jsonl / fast-csv / fast-parquet: `cep run --engine fast` over each format;
 - interpreter-jsonl: `cep run --engine interpreter` over the JSONL file;
-- fast-startup: `cep run --engine fast` over the first 100 events (start-up alone).
+- fast-startup: `cep run --engine fast` over the first 100 events (start-up alone);
+- duckdb-* / polars-*: the peers, `benchmarks/peer_duckdb.py` (plain SQL) and
+  `benchmarks/peer_polars.py` (a lazy Polars query and one numba pass), over each
+  format; they read only the three columns they need and print a count, where cep
+  writes every match with its events (`pip install '.[bench]'`; left out, with a
+  note, where not installed).
 
 numba's cache is warmed first (one untimed run per format), as on any machine after a
 first run. The table gives the median of K runs (interleaved, so a shared machine's
@@ -25,6 +30,7 @@ not. Not a pass/fail test of speed.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -54,7 +60,15 @@ MEASUREMENTS = (
     "fast-parquet",
     "interpreter-jsonl",
     "fast-startup",
+    "duckdb-jsonl",
+    "duckdb-csv",
+    "duckdb-parquet",
+    "polars-jsonl",
+    "polars-csv",
+    "polars-parquet",
 )
+FORMATS = ("jsonl", "csv", "parquet")
+PEERS = {"duckdb": "duckdb", "polars": "polars"}  # (measurement prefix: module needed)
 BASE = "orjson-loop"
 
 
@@ -111,7 +125,42 @@ def commands(files: dict[str, Path], output: Path) -> dict[str, tuple[list[str],
         "fast-parquet": (cep_command(files["parquet"], "fast", output), output),
         "interpreter-jsonl": (cep_command(files["jsonl"], "interpreter", output), output),
         "fast-startup": (cep_command(files["startup"], "fast", output), output),
+    } | {
+        f"{peer}-{fmt}": (peer_command(peer, files[fmt]), None) for peer in PEERS for fmt in FORMATS
     }
+
+
+def peer_command(peer: str, path: Path) -> list[str]:
+    return [sys.executable, str(REPO / "benchmarks" / f"peer_{peer}.py"), str(path)]
+
+
+def missing_peers(names: list[str]) -> list[str]:
+    """The measurements whose peer is not installed (said on stderr)."""
+    missing = []
+    for peer, module in PEERS.items():
+        if importlib.util.find_spec(module) is None:
+            wanted = [name for name in names if name.startswith(f"{peer}-")]
+            if wanted:
+                print(f"{module} is not installed (pip install '.[bench]'): "
+                      f"{', '.join(wanted)} left out", file=sys.stderr)  # fmt: skip
+            missing += wanted
+    return missing
+
+
+def against_peers(rows: dict[str, dict[str, Any]], events: int) -> list[str]:
+    """For each format, cep's events per CPU-second over the fastest peer's."""
+    lines = []
+    for fmt in FORMATS:
+        ours = rows.get(f"fast-{fmt}")
+        peers = {p: rows[f"{p}-{fmt}"] for p in PEERS if f"{p}-{fmt}" in rows}
+        if ours is None or not peers:
+            continue
+        best, row = min(peers.items(), key=lambda item: item[1]["cpu"])
+        lines.append(
+            f"{fmt}: cep fast {events / ours['cpu']:,.0f} events/CPU-s, {best} "
+            f"{events / row['cpu']:,.0f}: {row['cpu'] / ours['cpu']:.2f}x"
+        )
+    return lines
 
 
 def table(rows: dict[str, dict[str, Any]], events: int) -> str:
@@ -154,12 +203,15 @@ def main(argv: list[str] | None = None) -> int:
     files = {"jsonl": jsonl, "csv": jsonl.with_suffix(".csv"), "parquet": parquet_file(jsonl)}
     files["startup"] = head_file(jsonl, STARTUP_EVENTS)
     names = list(args.only or MEASUREMENTS)
+    names = [name for name in names if name not in missing_peers(names)]
     with tempfile.TemporaryDirectory(prefix="cep-bench-") as folder:
         output = Path(folder) / "matches.jsonl"
         planned = commands(files, output)
         for fmt in ("jsonl", "csv", "parquet"):  # numba's cache, as after any first run
             warm = head_file(files[fmt], 1_000)
             run_process(cep_command(warm, "fast", output), output)
+            if "polars-" + fmt in names:  # (its numba pass's cache, likewise)
+                run_process(peer_command("polars", warm), None)
             warm.unlink()
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
         for round_ in range(args.repeat):
@@ -183,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"rule {RULE} over {jsonl.stem}, whole processes, median of {args.repeat} run(s)")
     print(table(rows, args.events))
+    for line in against_peers(rows, args.events):
+        print(line)
     expected = REFERENCE.get(args.events)
     wrong = [
         name
