@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
+from cep.io.arrow import record_text
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
 from cep.runtime.match import Match
@@ -26,7 +27,9 @@ def events_of(batch: Batch, validator: Validator) -> Iterator[SourceEvent]:
         record = record_of(payload)
         type_name = batch.type_name(i)
         typed, _ = validate(type_name, record)
-        text = payload if type(payload) is str else batch.text(i)
+        # (an Arrow row's kept record, encoded: `RowTexts.get` without taking the row
+        # from the batch's columns again)
+        text = payload if type(payload) is str else record_text(payload)
         yield SourceEvent(
             type_name, ts[i], typed or record, 0, line[i], raw=record, text=text,
             json=batch.json_of(payload),
