@@ -20,11 +20,10 @@ def events_of(batch: Batch, validator: Validator) -> Iterator[SourceEvent]:
     batch keeps of it as its reader reads it (a JSON line, a CSV row, an Arrow row's
     record: `Batch.record_of`), so both engines see the same records."""
     kept = batch.kept_of(list(range(len(batch))))
-    record_of = batch.record_of
+    records = batch.records_of(kept)
     validate = validator.validate
     ts, line = batch.ts.tolist(), batch.line.tolist()
-    for i, payload in enumerate(kept):
-        record = record_of(payload)
+    for i, (payload, record) in enumerate(zip(kept, records, strict=True)):
         type_name = batch.type_name(i)
         typed, _ = validate(type_name, record)
         # (an Arrow row's kept record, encoded: `RowTexts.get` without taking the row

@@ -216,11 +216,13 @@ class Batch:
         made = by_column(rows) if by_column is not None else None
         if made is not None:
             return made
-        kept = self.text_store.kept(rows)
-        # CSV rows are split in one call, by their reader's `records_of`
+        return record_texts(self.records_of(self.text_store.kept(rows)))
+
+    def records_of(self, kept: list[Any]) -> list[dict[str, Any]]:
+        """`record_of` of what `kept_of` gave of some events, in one go (CSV rows are
+        split by one call of their reader's `records_of`)."""
         many = getattr(getattr(self.record_of, "__self__", None), "records_of", None)
-        records = many(kept) if many is not None else list(map(self.record_of, kept))
-        return record_texts(records)
+        return many(kept) if many is not None else list(map(self.record_of, kept))
 
     def line_texts(self) -> tuple[bytes, np.ndarray, np.ndarray] | None:
         """Where the events' JSON lines are: the buffer, and each event's start and end in
