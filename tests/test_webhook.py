@@ -32,6 +32,7 @@ class Endpoint:
         self.script = list(script or [])
         self.pause_s = pause_s
         self.received: list[dict] = []
+        self.headers: list[dict[str, str]] = []
         self.requests = 0
         self.lock = threading.Lock()
         self.seen: Callable[[], None] = lambda: None
@@ -41,6 +42,7 @@ class Endpoint:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with endpoint.lock:
+                    endpoint.headers.append(dict(self.headers))
                     endpoint.requests += 1
                     step = endpoint.script.pop(0) if endpoint.script else "200"
                 endpoint.seen()
@@ -180,13 +182,14 @@ def test_cep_run_posts_its_reports(tmp_path: Path, endpoint: Any) -> None:
     done = subprocess.run(
         cep_run(PAYMENTS, "--input", str(EXAMPLE), "--output", server.url, "--engine",
                 "interpreter", "--flush", "--webhook-batch", "4", "--webhook-wait", "20ms",
-                "--webhook-timeout", "400ms"),
+                "--webhook-timeout", "400ms", "--webhook-header", "Authorization: Bearer t0k"),
         capture_output=True, env=environment(), timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr.decode()
     expected = _file_run(tmp_path, EXAMPLE, "--flush")
     assert sorted(map(_key, server.received)) == sorted(map(_key, expected))
     assert f"{len(expected)} reports delivered, 0 not delivered" in done.stderr.decode()
+    assert {h["Authorization"] for h in server.headers} == {"Bearer t0k"}
 
 
 def test_bad_webhook_options(tmp_path: Path) -> None:
@@ -194,6 +197,7 @@ def test_bad_webhook_options(tmp_path: Path) -> None:
         (["--output", "http://"], "not an http:// or https:// URL"),
         (["--output", "http://127.0.0.1:1/", "--webhook-batch", "0"], "--webhook-batch"),
         (["--output", "http://127.0.0.1:1/", "--webhook-wait", "soon"], "--webhook-wait"),
+        (["--output", "http://127.0.0.1:1/", "--webhook-header", "nocolon"], "NAME: VALUE"),
     ]:
         done = subprocess.run(cep_run(PAYMENTS, *extra), capture_output=True, input=b"",
                               env=environment(), timeout=120)  # fmt: skip

@@ -35,6 +35,12 @@ def add_live_options(run: argparse.ArgumentParser) -> None:
     )
     defaults = WebhookOptions()
     hooks.add_argument(
+        "--webhook-header",
+        action="append",
+        metavar="'NAME: VALUE'",
+        help="send this header with every request (repeatable), e.g. 'Authorization: Bearer TOKEN'",
+    )
+    hooks.add_argument(
         "--webhook-batch",
         type=int,
         default=defaults.batch,
@@ -132,7 +138,14 @@ def _webhook_options(args: argparse.Namespace) -> WebhookOptions:
         raise ValueError("--webhook-buffer must hold at least one batch (--webhook-batch)")
     if durations["timeout"] <= 0:
         raise ValueError("--webhook-timeout must be more than 0s")
+    headers = []
+    for header in args.webhook_header or ():
+        name, colon, value = header.partition(":")
+        if not colon or not name.strip() or any(c in header for c in "\r\n"):
+            raise ValueError(f"--webhook-header: expected 'NAME: VALUE', not {header!r}")
+        headers.append((name.strip(), value.strip()))
     return WebhookOptions(
+        headers=tuple(headers),
         batch=args.webhook_batch,
         wait_s=durations["wait"],
         timeout_s=durations["timeout"],

@@ -50,6 +50,8 @@ class WebhookOptions:
     retry_for_s: float = 60.0
     buffer: int = 10_000
     flush_wait_s: float = 30.0
+    #: extra request headers (`Authorization`, say), as (name, value) pairs
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -84,6 +86,7 @@ class WebhookSink:
             raise WebhookError(f"bad port in {url}: {error}") from None
         self._scheme, self._host = parts.scheme, parts.hostname
         self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._headers = {**dict(self.options.headers), "Content-Type": "application/json"}
         self.counts = Delivery()
         self._pending: deque[bytes] = deque()
         self._unsettled = 0  # reports handed on and neither delivered nor counted lost
@@ -114,10 +117,6 @@ class WebhookSink:
                 self._pending.append(line)
                 self._unsettled += 1
                 self._lock.notify_all()
-
-    def write(self, text: str) -> int:
-        self.write_lines(text.encode())
-        return len(text)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every report handed on was delivered or counted as not delivered
@@ -240,7 +239,7 @@ class WebhookSink:
                 "POST",
                 self._target,
                 body=body,
-                headers={"Content-Type": "application/json", "Content-Length": str(len(body))},
+                headers={**self._headers, "Content-Length": str(len(body))},
             )
             response = connection.getresponse()
             response.read()
