@@ -68,7 +68,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         choices=("jsonl", "csv", "parquet", "arrow"),
         help="input format (default: from the file name: .csv, .parquet, .arrow; else jsonl)",
     )
-    run.add_argument("--output", default="-", metavar="FILE|-", help="matches (default: stdout)")
+    run.add_argument("--output", default="-", metavar="FILE|-|URL",
+                     help="matches (default: stdout); an http(s):// URL: POSTed in JSON arrays "
+                     "(the --webhook-* options)")  # fmt: skip
     run.add_argument("--rejects", metavar="FILE", help="write bad and late lines here (JSONL)")
     run.add_argument(
         "--allowed-delay",
