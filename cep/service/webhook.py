@@ -86,6 +86,9 @@ class WebhookSink:
             raise WebhookError(f"bad port in {url}: {error}") from None
         self._scheme, self._host = parts.scheme, parts.hostname
         self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        port = f":{self._port}" if self._port is not None else ""
+        #: the URL as the summary names it (no user, password or query: they may be secret)
+        self.shown = f"{parts.scheme}://{self._host}{port}{parts.path or '/'}"
         self._headers = {**dict(self.options.headers), "Content-Type": "application/json"}
         self.counts = Delivery()
         self._pending: deque[bytes] = deque()
@@ -114,6 +117,9 @@ class WebhookSink:
                     continue
                 while len(self._pending) >= limit and not self._abandon:
                     self._lock.wait()
+                if self._abandon:  # (the delivery thread is gone)
+                    self.counts.undelivered += 1
+                    continue
                 self._pending.append(line)
                 self._unsettled += 1
                 self._lock.notify_all()
@@ -158,7 +164,8 @@ class WebhookSink:
     def summary(self) -> str:
         """The line of the run's summary about the webhook."""
         c = self.counts
-        line = f"webhook {self.url}: {c.delivered} reports delivered, {c.undelivered} not delivered"
+        line = f"webhook {self.shown}: {c.delivered} reports delivered, "
+        line += f"{c.undelivered} not delivered"
         if c.refused:
             line += f" ({c.refused} refused by the endpoint)"
         if c.undelivered and c.last_error:
@@ -168,6 +175,18 @@ class WebhookSink:
     # ----------------------------------------------------------- the delivery thread
 
     def _deliver(self) -> None:
+        try:
+            self._deliver_all()
+        except BaseException as error:  # (a bug: what waits is counted, never waited on)
+            with self._lock:
+                self.counts.last_error = f"delivery stopped: {error!r}"
+                self.counts.undelivered += self._unsettled
+                self._unsettled = 0
+                self._pending.clear()
+                self._abandon = True
+                self._lock.notify_all()
+
+    def _deliver_all(self) -> None:
         while True:
             batch = self._next_batch()
             if batch is None:
