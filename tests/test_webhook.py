@@ -19,8 +19,8 @@ from cep.service.webhook import WebhookOptions, WebhookSink
 from tests.checkpoints import EXAMPLE, PAYMENTS, cep_run, environment
 
 #: how long a stalled answer takes: well past the client's timeout in these tests
-STALL_S = 1.5
-QUICK = {"wait_s": 0.02, "timeout_s": 0.4, "retry_for_s": 30.0}
+STALL_S = 2.5
+QUICK = {"wait_s": 0.02, "timeout_s": 1.0, "retry_for_s": 30.0}
 
 
 class Endpoint:
@@ -182,7 +182,7 @@ def test_cep_run_posts_its_reports(tmp_path: Path, endpoint: Any) -> None:
     done = subprocess.run(
         cep_run(PAYMENTS, "--input", str(EXAMPLE), "--output", server.url, "--engine",
                 "interpreter", "--flush", "--webhook-batch", "4", "--webhook-wait", "20ms",
-                "--webhook-timeout", "400ms", "--webhook-header", "Authorization: Bearer t0k"),
+                "--webhook-timeout", "1s", "--webhook-header", "Authorization: Bearer t0k"),
         capture_output=True, env=environment(), timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr.decode()
@@ -223,7 +223,7 @@ def test_a_checkpointed_run_repeats_nothing_across_a_clean_stop(
     feed.write_text("".join(lines[:half]))
     command = cep_run(PAYMENTS, "--follow", "--input", str(feed), "--output", server.url,
                       "--checkpoint", str(tmp_path / "ck"), "--engine", "interpreter",
-                      "--webhook-wait", "20ms", "--webhook-timeout", "400ms")  # fmt: skip
+                      "--webhook-wait", "20ms", "--webhook-timeout", "1s")  # fmt: skip
 
     def until(count: int) -> None:
         deadline = time.monotonic() + 120
