@@ -15,14 +15,17 @@ raises `EventError` (the command line writes it to the rejects file instead).
 
 from __future__ import annotations
 
+import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from cep.compile.rule import CompiledRule, compile_rule
 from cep.engine import EngineName, EngineOptions, RuleChanges, Stats, open_engine
 from cep.engine.state import load
+from cep.io.follow import follow_lines
 from cep.io.sources import SourceEvent
 from cep.io.time import TIME_UNITS, UNIT_NAMES, event_ms, in_window, parse_time
 from cep.io.validation import TOO_DEEP, Validator, too_deep_value
@@ -33,6 +36,7 @@ from cep.runtime.budget import DEFAULT_MAX_STATE, parse_size
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
 from cep.runtime.event import Event
 from cep.runtime.match import Match, raw_of
+from cep.service.idle import IdleClock
 
 if TYPE_CHECKING:  # (imported where a model may be given: a process without pydantic
     from pydantic import BaseModel  # loaded holds no model, and starts sooner)
@@ -91,7 +95,9 @@ class Engine:
     (bytes, or a size such as `"512MB"`; None for none; by default an eighth of physical
     memory, at most 256 MiB), split evenly between the rules: a rule over its share
     drops its oldest runs (`stats().rules[name].budget_dropped`; docs/limits.md). Late
-    events are kept in `late`.
+    events are kept in `late`. `idle` (milliseconds or a duration; None: off) lets the
+    wall clock move time on a quiet live feed: `tick()` (which `follow` calls) closes
+    windows once no event has arrived for that long (docs/live.md).
 
     `engine` picks what runs the rules: `"interpreter"` (the default: plain Python,
     every rule, ready at once), `"fast"` (numba; every rule must run compiled, which
@@ -116,6 +122,7 @@ class Engine:
         time_unit: TimeUnit = "ms",
         engine: EngineName = "interpreter",
         batch_size: int | None = None,
+        idle: int | str | None = None,
     ) -> None:
         if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
             raise ValueError(f"batch_size must be at least 1, not {batch_size!r}")
@@ -137,6 +144,10 @@ class Engine:
         self._engine = open_engine(self.rules, checked.schemas, options, engine)
         self._bad_patterns_before = bad_data_patterns()
         self.batch_size = batch_size or (1 if self.kind == "interpreter" else FEED_BATCH)
+        #: `idle`: the wall clock moves time on a quiet feed (`tick`)
+        self.idle: IdleClock | None = None
+        if idle is not None:
+            self.idle = IdleClock(_milliseconds(idle), options.allowed_delay_ms)
 
     @classmethod
     def from_paths(
@@ -151,6 +162,7 @@ class Engine:
         time_unit: TimeUnit = "ms",
         engine: EngineName = "interpreter",
         batch_size: int | None = None,
+        idle: int | str | None = None,
     ) -> Engine:
         """Load rule files or folders of `*.cep` files (options as `Engine`)."""
         return cls(
@@ -164,6 +176,7 @@ class Engine:
             time_unit=time_unit,
             engine=engine,
             batch_size=batch_size,
+            idle=idle,
         )
 
     @classmethod
@@ -181,6 +194,7 @@ class Engine:
         time_unit: TimeUnit = "ms",
         engine: EngineName = "interpreter",
         batch_size: int | None = None,
+        idle: int | str | None = None,
     ) -> Engine:
         """Load rules from a string (imports are resolved from the current folder;
         options as `Engine`)."""
@@ -195,6 +209,7 @@ class Engine:
             time_unit=time_unit,
             engine=engine,
             batch_size=batch_size,
+            idle=idle,
         )
 
     @property
@@ -253,7 +268,10 @@ class Engine:
         self, event: Mapping[str, Any] | BaseModel | Event, *, type: str | None = None
     ) -> list[Match]:
         """Feed one event; returns the matches (and timeouts) it releases, in order."""
-        return list(self._engine.push(self.event(event, type)))
+        made = self.event(event, type)
+        if self.idle is not None:
+            self.idle.arrived(made.ts)
+        return list(self._engine.push(made))
 
     def feed(self, events: Iterable[Mapping[str, Any] | BaseModel | Event]) -> Iterator[Match]:
         """Feed events, `batch_size` at a time, yielding reports as soon as they are
@@ -262,10 +280,61 @@ class Engine:
         for event in events:
             chunk.append(self.event(event))
             if len(chunk) >= self.batch_size:
-                yield from self._engine.feed_events(chunk)
+                yield from self._feed_chunk(chunk)
                 chunk = []
         if chunk:
-            yield from self._engine.feed_events(chunk)
+            yield from self._feed_chunk(chunk)
+
+    def _feed_chunk(self, chunk: list[Event]) -> Sequence[Match]:
+        if self.idle is not None:
+            self.idle.arrived(max(event.ts for event in chunk), len(chunk))
+        return self._engine.feed_events(chunk)
+
+    def tick(self) -> list[Match]:
+        """With `idle`: when no event has arrived for that long, move time on with the
+        wall clock (the largest time seen, plus the wall time since it arrived, minus
+        the allowed delay) and return what that releases; else nothing. Call it
+        regularly on a live feed (a quarter of `idle` apart, say)."""
+        if self.idle is None:
+            return []
+        target = self.idle.due(self._engine.watermark)
+        return [] if target is None else list(self._engine.advance_to(target))
+
+    def follow(
+        self,
+        path: str,
+        *,
+        offset: int = 0,
+        poll: float = 0.25,
+        stop: threading.Event | None = None,
+        on_reject: Callable[[int, str, str], None] | None = None,
+    ) -> Iterator[Match]:
+        """Follow a JSON-lines file as `tail -F` does (read on as it grows, across
+        rotation; from byte `offset`), yielding the reports its events release and
+        those `tick` releases while it is quiet (looked at every `poll` seconds). Ends
+        when `stop` is set, or when the caller stops iterating. A bad line goes to
+        `on_reject(line number, reason, text)`; without one it raises `EventError`."""
+        number = 0
+        for lines in follow_lines(path, offset=offset, poll=poll):
+            if stop is not None and stop.is_set():
+                return
+            for raw in lines:
+                number += 1
+                text = raw.decode("utf-8", errors="replace")
+                if not text.strip():
+                    continue
+                try:
+                    record = json.loads(text)
+                    if not isinstance(record, dict):
+                        raise EventError("not an object")
+                    found = self.push(record)
+                except (ValueError, EventError) as error:
+                    if on_reject is None:
+                        raise EventError(f"line {number} of {path}: {error}") from None
+                    on_reject(number, str(error), text)
+                    continue
+                yield from found
+            yield from self.tick()
 
     def advance_to(self, ts: int | str | datetime) -> list[Match]:
         """Declare the input complete up to time `ts` (epoch ms, ISO-8601 text or a
@@ -303,7 +372,10 @@ class Engine:
         fingerprint is unchanged keep their state; changed and new rules start empty;
         the open runs of rules no longer loaded are dropped. Returns what happened to
         each rule; raises `SnapshotError` for a damaged or foreign snapshot."""
-        return self._engine.restore(load(snapshot))
+        changes = self._engine.restore(load(snapshot))
+        if self.idle is not None:
+            self.idle.start(self._engine.watermark)
+        return changes
 
 
 def _a_model(event: object) -> bool:

@@ -24,6 +24,7 @@ from cep.engine import (
 )
 from cep.engine.state import load as load_state
 from cep.io.compressed import codec_of, plain_name
+from cep.io.follow import Following
 from cep.io.rejects import RejectsWriter, late_reject
 from cep.io.sources import Reject, SourceError, guess_format, open_source
 from cep.io.time import TIME_UNITS
@@ -40,10 +41,12 @@ from cep.service.checkpoint import Checkpoint, CheckpointError, path_in
 from cep.service.feed import Feed
 from cep.service.hints import TimeUnitCheck, data_paths, input_hints, never_arrived
 from cep.service.host import DEFAULT_EVERY, Checkpointer, Every, Progress, open_checkpoint
+from cep.service.live import LiveSettings, add_live_options, live_settings, notice
 from cep.service.meter import ProgressMeter
 from cep.service.promote import Promoter, chain
 from cep.service.stopping import Stop, quiet_stdout
 from cep.service.watch import RuleWatcher
+from cep.service.webhook import WebhookError, WebhookSink, is_webhook
 
 EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -65,7 +68,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         choices=("jsonl", "csv", "parquet", "arrow"),
         help="input format (default: from the file name: .csv, .parquet, .arrow; else jsonl)",
     )
-    run.add_argument("--output", default="-", metavar="FILE|-", help="matches (default: stdout)")
+    run.add_argument("--output", default="-", metavar="FILE|-|URL",
+                     help="matches (default: stdout); an http(s):// URL: POSTed in JSON arrays "
+                     "(the --webhook-* options)")  # fmt: skip
     run.add_argument("--rejects", metavar="FILE", help="write bad and late lines here (JSONL)")
     run.add_argument(
         "--allowed-delay",
@@ -144,6 +149,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "rules in use go on",
     )
     run.add_argument("--quiet", action="store_true", help="no summary on standard error")
+    add_live_options(run)
     run.set_defaults(handler=cmd_run)
 
 
@@ -179,6 +185,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not rules:
         return _usage("no rules to run")
     fmt = args.format or _guess_format(args.input)
+    try:
+        live = live_settings(args, fmt, delay)
+    except ValueError as error:
+        return _usage(str(error))
     if args.watch and args.trace:
         return _usage("--trace cannot follow runs across rules reloaded by --watch")
     saved: Checkpoint | None = None
@@ -205,7 +215,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (OSError, CheckpointError) as error:
         return _cannot_write(args, args.rejects, error)
     try:
-        output = _open_output(args.output, saved)
+        output = _open_output(args.output, saved, live)
+    except WebhookError as error:
+        rejects.close()
+        return _usage(f"--output: {error}")
     except (OSError, CheckpointError) as error:
         rejects.close()
         return _cannot_write(args, args.output, error)
@@ -253,11 +266,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     schemas = [checked.schemas]  # (the latest rules' schemas, with --watch)
     times = TimeUnitCheck(args.time_unit, args.quiet)
+    following = Following(args.input, notice(args)) if live.follow else None
+    if keeper is not None and following is not None:
+        keeper.identity = following.identity
+    poll = live.idle.poll_s if live.idle is not None else None
     feed = Feed(
         engine, lambda current: _batches(args, fmt, current.fields(), schemas[0],
-                                         current.prepare, progress, every.events, times),
+                                         current.prepare, progress, every.events, times,
+                                         poll=poll, following=following),
         rejects, lates, progress, keeper, args.input, args.flush,
         at_end=lambda: [tracer.finish(matcher) for tracer, matcher in tracers],
+        idle=live.idle,
     )  # fmt: skip
     reloader = Reloader(args, checked, rules, options, schemas, name) if args.watch else None
     promoter = None
@@ -434,7 +453,8 @@ def _write(
     """Write the reports (UTF-8 JSON lines) as they come; bad input and a closed output
     end the run cleanly; a `Stop` is taken (`Feed.stopped`) with the outputs still open;
     then the summary, and where a stop left the run."""
-    streaming = args.input == "-"
+    # (a live input's reports go out as they come; a webhook sends them on its own)
+    streaming = (args.input == "-" or args.follow) and not isinstance(output, WebhookSink)
     bad_patterns_before = bad_data_patterns()
     meter = None  # (on a terminal, unless the reports go to that terminal too)
     if not args.quiet and sys.stderr.isatty() and not (output is sys.stdout and output.isatty()):
@@ -469,8 +489,9 @@ def _write(
         if meter is not None:
             meter.clear()
         try:
-            output.flush()
-            if output is not sys.stdout:
+            if output is sys.stdout:
+                output.flush()
+            else:  # (a file's close flushes it; a webhook's waits a bounded time)
                 output.close()
         except BrokenPipeError:
             pass
@@ -479,6 +500,8 @@ def _write(
         stats = feed.engine.stats()
         stats.bad_patterns = bad_data_patterns() - bad_patterns_before
         print(summary(feed.progress.records, rejects.counts, stats), file=sys.stderr)
+        if isinstance(output, WebhookSink):
+            print(output.summary(), file=sys.stderr)
         for line in never_arrived(feed.progress.types, rules_in_use()):
             print(line, file=sys.stderr)
         for hint in input_hints(feed.progress.records, rejects.counts, fmt):
@@ -548,12 +571,16 @@ def _batches(
     start: Progress | None = None,
     every: int | None = None,
     times: Callable[[Iterator[Any]], Iterator[Any]] = iter,
+    *,
+    poll: float | None = None,
+    following: Following | None = None,
 ) -> Iterator[Iterator[Any]]:
     """Batches of columns of the input (cep.io.columnar), for the fast path; Parquet and
     Arrow batches are read on a thread, which also calls `prepare` on them. A resumed
     run reads a file on from `start`'s position; checkpoints every `every` records
     make batches no larger (at least 1,024 records). `times` looks at the batches
-    (`TimeUnitCheck`)."""
+    (`TimeUnitCheck`). With `poll` (`--idle`), a live input gives an empty batch when
+    nothing arrived for that long; `following` (`--follow`) reads the file as it grows."""
     from cep.io import columnar
 
     stdin = args.input == "-"
@@ -595,14 +622,25 @@ def _batches(
         if fmt == "csv" and not stdin and line > 1:
             options["header"] = positions.csv_header(args.input)
     read = columnar.read_csv_batches if fmt == "csv" else columnar.read_jsonl_batches
+    if poll is not None:
+        options["poll"] = poll
+    if following is not None:
+        with following.open(offset or 0) as followed:
+            yield times(read(followed, **options))
+        return
     with open_source(args.input, fmt, offset or 0) as stream:
         yield times(read(stream, **options))
 
 
-def _open_output(path: str, saved: Checkpoint | None) -> TextIO | IO[str]:
-    """Standard output, or a file (cut back to the checkpoint's length on a resume)."""
+def _open_output(
+    path: str, saved: Checkpoint | None, live: LiveSettings | None = None
+) -> TextIO | IO[str]:
+    """Standard output, a webhook (`cep.service.webhook`), or a file (cut back to the
+    checkpoint's length on a resume)."""
     if path == "-":
         return sys.stdout
+    if is_webhook(path):
+        return WebhookSink(path, live.webhook if live is not None else None)  # type: ignore[return-value]
     return positions.open_output(path, saved.output if saved is not None else None)
 
 

@@ -173,6 +173,11 @@ class FastPathEngine:
         self._matches()
         return _reports(self.advance_keyed(ts))
 
+    def advance_lines(self, ts: int) -> bytes:
+        if not self.options.json_lines:
+            return json_lines(self.advance_to(ts))
+        return json_lines(_reports(self._run().advance_keyed(ts)))
+
     def advance_keyed(self, ts: int) -> Keyed:
         if self._columns is not None or self.options.json_lines:
             return self._run().advance_keyed(ts)

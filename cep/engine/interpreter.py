@@ -83,6 +83,9 @@ class InterpreterEngine:
     def advance_to(self, ts: int) -> list[Match]:
         return self._engine.advance_to(ts)
 
+    def advance_lines(self, ts: int) -> bytes:
+        return json_lines(self.advance_to(ts))
+
     def finish(self, *, flush: bool = False) -> list[Match]:
         return self._engine.finish(flush=flush)
 

@@ -113,11 +113,17 @@ class MixedEngine:
 
     def advance_to(self, ts: int) -> list[Match]:
         self._matches()
+        return _reports(self._advance_keyed(ts))
+
+    def advance_lines(self, ts: int) -> bytes:
+        return json_lines(_reports(self._advance_keyed(ts)))
+
+    def _advance_keyed(self, ts: int) -> Keyed:
         keyed = self.fast.advance_keyed(ts)
         self._take(self.fast.taken() or [], keyed, fire=False)
         self.interpreter.advance_keyed(ts, keyed)
         self.interpreter.fire_keyed(self.fast.watermark, keyed)
-        return _reports(_sorted(keyed))
+        return _sorted(keyed)
 
     def finish(self, *, flush: bool = False) -> list[Match]:
         self._matches()

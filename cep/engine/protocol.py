@@ -106,6 +106,10 @@ class RuleEngine(Protocol):
         windows that end by then close; an event older than `ts` fed later is late."""
         ...
 
+    def advance_lines(self, ts: int) -> bytes:
+        """`advance_to`, the reports as JSON lines as `feed_lines` gives them."""
+        ...
+
     def finish(self, *, flush: bool = False) -> Sequence[Match]:
         """End of input: match the events held back; with `flush`, time moves to
         infinity and every window closes."""

@@ -49,6 +49,7 @@ def read_jsonl_batches(
     validator: Validator | None = None,
     batch_size: int = BATCH_SIZE,
     start: tuple[int, int] = (0, 1),
+    poll: float | None = None,
 ) -> Iterator[Batch]:
     """Batches of JSON Lines, one JSON object a line: each line an event (its type from
     `type_field`, else `default_type`; its time from `time_field`; validated where its
@@ -61,10 +62,12 @@ def read_jsonl_batches(
     time, duration; anything else gives an object column).
     A file is read and decoded on a thread one batch ahead of the caller (`read_ahead`).
     `start` resumes a read: a path is read from that byte offset, lines numbered from
-    that line; each batch's `position` says where the input stands after it.
+    that line; each batch's `position` says where the input stands after it. With
+    `poll`, a live input (a pipe, a followed file: `cep.io.follow`) gives an empty batch
+    whenever nothing arrived for `poll` seconds.
     """
     reader = JsonlReader(fields, type_field, time_field, default_type, validator, time_unit)
-    yield from _line_batches(reader, source, batch_size, start)
+    yield from _line_batches(reader, source, batch_size, start, poll)
 
 
 def read_csv_batches(
@@ -79,6 +82,7 @@ def read_csv_batches(
     batch_size: int = BATCH_SIZE,
     start: tuple[int, int] = (0, 1),
     header: list[str] | None = None,
+    poll: float | None = None,
 ) -> Iterator[Batch]:
     """Batches of CSV with a header row naming the fields: an empty cell is a missing
     field; a declared field's cell is read as its type (`convert_cell`), other cells as
@@ -90,15 +94,19 @@ def read_csv_batches(
     reader = CsvReader(fields, type_field, time_field, default_type, validator, time_unit)
     if header is not None:
         reader.use_header(header)
-    yield from _line_batches(reader, source, batch_size, start)
+    yield from _line_batches(reader, source, batch_size, start, poll)
 
 
 def _line_batches(
-    reader: JsonlReader | CsvReader, source: Any, batch_size: int, start: tuple[int, int]
+    reader: JsonlReader | CsvReader,
+    source: Any,
+    batch_size: int,
+    start: tuple[int, int],
+    poll: float | None = None,
 ) -> Iterator[Batch]:
     def batches() -> Iterator[Batch]:
         with _opened(source, start[0]) as opened:
-            lines = line_source(opened, batch_size, start[1], start[0])
+            lines = line_source(opened, batch_size, start[1], start[0], poll)
             if isinstance(reader, CsvReader):
                 reader.lines = lines
             while (block := lines.next_block()) is not None:

@@ -10,7 +10,7 @@ import io
 import os
 import select
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 import numpy as np
@@ -70,7 +70,25 @@ class ByteLines:
     lines not yet handed on start in the stream (a resumed read starts at `offset`,
     numbering lines from `first`)."""
 
-    def __init__(self, stream: IO[bytes], size: int, first: int = 1, offset: int = 0) -> None:
+    def __init__(
+        self,
+        stream: IO[bytes],
+        size: int,
+        first: int = 1,
+        offset: int = 0,
+        *,
+        poll: float | None = None,
+        ready: Callable[[float], bool] | None = None,
+        endless: bool = False,
+    ) -> None:
+        """`poll`: on a live input, when nothing arrived within `poll` seconds, hand on
+        an empty block (not the end) so that the caller can look at the wall clock;
+        `ready(timeout)` says whether a read would find bytes (by default a `select` on
+        a pipe's descriptor); `endless`: a read that finds nothing is not the end (a
+        followed file, read only when `ready`)."""
+        self.poll = poll
+        self.ready = ready
+        self.endless = endless
         self.readinto = getattr(stream, "readinto1", None) or getattr(stream, "readinto", None)
         self.fd = _descriptor(stream)
         self.read = getattr(stream, "read1", None) or stream.read
@@ -98,13 +116,20 @@ class ByteLines:
     def _quiet(self) -> bool:
         """Whether a pipe (or terminal, socket) gives nothing more within `_WAIT`: a burst
         of lines followed by silence is handed on, not held until the next burst."""
+        return not self._ready(_WAIT) if self.fd is not None or self.ready else False
+
+    def _ready(self, timeout: float) -> bool:
+        """Whether a read would find bytes within `timeout` seconds (a regular file
+        always would)."""
+        if self.ready is not None:
+            return self.ready(timeout)
         if self.fd is None:
-            return False
+            return True
         try:
-            ready, _, _ = select.select([self.fd], [], [], _WAIT)
+            ready, _, _ = select.select([self.fd], [], [], timeout)
         except (OSError, ValueError):
-            return False
-        return not ready
+            return True
+        return bool(ready)
 
     def next_block(self) -> Block | None:
         """The next block; an exception that interrupted a read which had whole lines
@@ -120,6 +145,8 @@ class ByteLines:
         pieces = [newlines(buf, 0, self.width)] if count else []
         filled = len(buf)
         while not self.eof and count < size:
+            if self.poll is not None and not self._ready(0 if count else self.poll):
+                break  # (a live input gone quiet: hand on what is here, maybe nothing)
             want = min(max(4096, int(self.width * (size - count) * 1.02)), 1 << 26)
             if filled == len(carry):  # the first read: one buffer for the carry and it
                 buf = bytearray(filled + want)
@@ -135,7 +162,7 @@ class ByteLines:
                 break
             self.read_to += got
             if not got:
-                self.eof = True
+                self.eof = not self.endless
                 break
             found = newlines(memoryview(buf)[filled : filled + got], filled, self.width)
             pieces.append(found)
@@ -152,6 +179,8 @@ class ByteLines:
         nl = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
         if not len(nl):
             self.carry, self.carried = bytes(buf), 0
+            if self.poll is not None and not self.eof:
+                return self._nothing()
             return None
         if len(nl) > size:
             nl = nl[:size]
@@ -165,6 +194,12 @@ class ByteLines:
         self.offset = min(self.offset + cut, self.read_to)
         self.width = cut / len(nl)
         self.first += len(nl)
+        return block
+
+    def _nothing(self) -> Block:
+        """An empty block: nothing arrived within the poll time."""
+        block = Block(b"", self.first, False, nl=np.zeros(0, np.int64))
+        block.at = self.offset
         return block
 
     def push_back(self, block: Block, i: int) -> None:
@@ -230,16 +265,23 @@ class ItemLines:
         self.need = len(self.pending) + 1
 
 
-def line_source(source: Any, size: int, first: int = 1, offset: int = 0) -> ByteLines | ItemLines:
+def line_source(
+    source: Any, size: int, first: int = 1, offset: int = 0, poll: float | None = None
+) -> Any:
     """Blocks of lines from `source`, numbered from `first`; a binary stream is taken to
-    stand at `offset` (for the positions of batches)."""
+    stand at `offset` (for the positions of batches). With `poll`, a live input (a pipe,
+    a followed file) gives an empty block when nothing arrived for `poll` seconds. A
+    source that makes its own (`cep.io.follow.Followed`) has a `line_source` method."""
+    own = getattr(source, "line_source", None)
+    if own is not None:
+        return own(size, first, offset, poll)
     if isinstance(source, io.TextIOBase):
         buffer = getattr(source, "buffer", None)
         if buffer is None:
             return ItemLines(source, size, first)
         source = buffer
     if hasattr(source, "read"):
-        return ByteLines(source, size, first, offset)
+        return ByteLines(source, size, first, offset, poll=poll)
     return ItemLines(source, size, first)
 
 

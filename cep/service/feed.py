@@ -18,6 +18,7 @@ from cep.engine import RuleEngine
 from cep.io.rejects import RejectsWriter
 from cep.io.sources import Reject
 from cep.service.host import Checkpointer, Progress, where
+from cep.service.idle import IdleClock
 from cep.service.stopping import Stop, StopSignals
 
 
@@ -42,11 +43,16 @@ class Feed:
     reload: Callable[[RuleEngine], tuple[RuleEngine, bool] | None] | None = None
     #: the line saying where the run stopped, after a stop
     stop_line: str = ""
+    #: `--idle`: moves the watermark with the wall clock on a quiet feed (whose reader
+    #: hands on empty batches while nothing arrives)
+    idle: IdleClock | None = None
 
     def reports(self) -> Iterator[bytes]:
         """The reports, batch by batch, then those of the end; `Stop` at a stop."""
         progress, keeper, signals = self.progress, self.keeper, self.signals
         reading = True
+        if self.idle is not None:
+            self.idle.start(self.engine.watermark)
         while reading:
             reading = False
             with self.batches(self.engine) as batches:
@@ -59,16 +65,21 @@ class Feed:
                     if self.reload is not None and self._reloaded():
                         reading = True  # (the new rules read other fields: read again
                         break  # from the position of the last batch fed)
-                    progress.records += len(batch) + len(batch.rejects)
-                    if len(batch):
-                        values = batch.types.values
-                        progress.types.update(values[code] for code in np.unique(batch.type))
-                    lines = self.engine.feed_lines(batch)
-                    write_rejects(self.rejects, batch.rejects, self.lates)
+                    lines = b""
+                    if len(batch) or batch.rejects:  # (else a quiet live input's)
+                        progress.records += len(batch) + len(batch.rejects)
+                        if len(batch):
+                            values = batch.types.values
+                            progress.types.update(values[c] for c in np.unique(batch.type))
+                        lines = self.engine.feed_lines(batch)
+                        write_rejects(self.rejects, batch.rejects, self.lates)
+                        progress.fed += 1
+                    if self.idle is not None:
+                        self.idle.arrived_batch(batch)
+                        lines += self.idle.advance(self.engine)
                     yield lines  # (written when the next is asked for)
                     if batch.position is not None:
                         progress.offset, progress.line = batch.position
-                    progress.fed += 1
                     if signals.requested:
                         raise Stop
                     if keeper is not None and keeper.due(progress):

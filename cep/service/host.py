@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -78,6 +79,9 @@ class Checkpointer:
     rejects: IO[str] | None
     #: records read at the last checkpoint (a resume's: its checkpoint's)
     last_records: int = 0
+    #: the identity of the file being read, where it may differ from the one its name
+    #: points to (`--follow`, across rotation; None while it is not open)
+    identity: Callable[[], tuple[int, int, int] | None] | None = None
     _last_time: float = field(default_factory=time.monotonic)
     _identity: tuple[int, int, int] | None = None
 
@@ -120,7 +124,10 @@ class Checkpointer:
         stdin = self.input_path == "-"
         offset = None if stdin else progress.offset  # (standard input cannot seek)
         state = InputState(self.input_path, self.format, progress.line, offset)
-        if not stdin:
+        reading = self.identity() if self.identity is not None else None
+        if reading is not None:
+            state.size, state.head, state.head_crc = reading
+        elif not stdin:
             identity = self._identity
             if identity is None or identity[1] < positions.HEAD:
                 identity = self._identity = positions.input_identity(self.input_path)

@@ -90,6 +90,8 @@ def output_length(stream: IO[str] | None) -> int:
     if stream is None:
         return 0
     stream.flush()
+    if not hasattr(stream, "fileno"):  # (a sink that is not a file: flushed, not cut)
+        return 0
     return os.fstat(stream.fileno()).st_size
 
 
@@ -99,7 +101,9 @@ def sync(stream: IO[str] | None) -> None:
     long as the checkpoint says (the data and the size: `fdatasync`)."""
     if stream is None:
         return
-    stream.flush()
+    stream.flush()  # (a sink that is not a file, a webhook: every report settled)
+    if not hasattr(stream, "fileno"):
+        return
     with contextlib.suppress(OSError):
         getattr(os, "fdatasync", os.fsync)(stream.fileno())
 
