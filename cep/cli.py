@@ -177,9 +177,9 @@ def console() -> int:
     numba's CPU target, when it first loads or compiles a function, imports SciPy's
     BLAS where SciPy is installed (for `np.dot` and `np.linalg`, which cep's compiled
     code does not use): about a quarter of a second of every run's start. The program
-    hides SciPy from that import; `main` called from Python leaves the caller's
+    hides `scipy.linalg` from that import; `main` called from Python leaves the caller's
     SciPy alone."""
-    sys.modules.setdefault("scipy", None)  # type: ignore[arg-type]
+    sys.modules.setdefault("scipy.linalg", None)  # type: ignore[arg-type]
     return main()
 
 

@@ -46,7 +46,7 @@ def test_the_program_runs_the_fast_path_without_loading_scipy(tmp_path) -> None:
             runpy.run_module("cep", run_name="__main__")
         except SystemExit:
             pass
-        print("scipy loaded:", sys.modules.get("scipy") is not None)
+        print("scipy loaded:", sys.modules.get("scipy.linalg") is not None)
     """)
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert run.stdout.endswith("scipy loaded: False\n"), run.stderr
