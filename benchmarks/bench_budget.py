@@ -103,7 +103,7 @@ def run_engine(
                 _stop(process.pid, signal.SIGTERM)
                 try:
                     process.wait(30)
-                except subprocess.TimeoutExpired:  # (SIGTERM is honoured between batches)
+                except subprocess.TimeoutExpired:  # (a stop waits for the batch, 10 s at most)
                     _stop(process.pid, signal.SIGKILL)
                     process.wait()
             wall = time.perf_counter() - start
