@@ -2,7 +2,7 @@
 `cep run` processes on each engine, timed from outside.
 
 Run: python benchmarks/bench_budget.py [--events N] [--engine E ...] [--max-state SIZE]
-                                       [--timeout S]
+                                       [--max-runs-per-key N] [--timeout S]
 
 The rule (written to benchmarks/.data/runaway.cep) is the one of issue 27:
 
@@ -76,7 +76,12 @@ def _clock(text: str) -> float:
 
 
 def run_engine(
-    rules: Path, feed: Path, engine: str, max_state: str | None, timeout: int
+    rules: Path,
+    feed: Path,
+    engine: str,
+    max_state: str | None,
+    timeout: int,
+    max_runs: int | None = None,
 ) -> dict[str, Any]:
     """One `cep run` process: its figures, its summary's counts and its reports' hash."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -86,6 +91,8 @@ def run_engine(
         command += ["--engine", engine, "--output", str(out)]
         if max_state is not None:
             command += ["--max-state", max_state]
+        if max_runs is not None:
+            command += ["--max-runs-per-key", str(max_runs)]
         measured = [TIME, "-v", *command]
         start = time.perf_counter()
         with open(Path(folder) / "err", "w+") as errors:
@@ -96,7 +103,7 @@ def run_engine(
                 _stop(process.pid, signal.SIGTERM)
                 try:
                     process.wait(30)
-                except subprocess.TimeoutExpired:  # (SIGTERM is honoured between batches)
+                except subprocess.TimeoutExpired:  # (a stop waits for the batch, 10 s at most)
                     _stop(process.pid, signal.SIGKILL)
                     process.wait()
             wall = time.perf_counter() - start
@@ -166,6 +173,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=200_000, help="default: 200,000")
     parser.add_argument("--engine", action="append", choices=ENGINES)
     parser.add_argument("--max-state", help="default: cep's default budget")
+    parser.add_argument("--max-runs-per-key", type=int, help="default: cep's default cap (10,000)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per process")
     parser.add_argument("--generator", help="the workload generator (gen_payments.py)")
     args = parser.parse_args()
@@ -184,15 +192,19 @@ def main() -> int:
     warm = head_file(feed, 100)
     for engine in engines:
         if engine != "interpreter":
-            run_engine(rules, warm, engine, args.max_state, 1800)
+            run_engine(rules, warm, engine, args.max_state, 1800, args.max_runs_per_key)
     warm.unlink()
     rows = []
     for engine in engines:
-        row = run_engine(rules, feed, engine, args.max_state, args.timeout)
+        row = run_engine(rules, feed, engine, args.max_state, args.timeout, args.max_runs_per_key)
         rows.append(row)
         print(f"{engine}: {row}", file=sys.stderr)
     budget = args.max_state or "the default budget"
-    print(f"rule runaway over {feed.name} with {budget}, one process per engine")
+    cap = args.max_runs_per_key or "the default cap"
+    print(
+        f"rule runaway over {feed.name} with {budget} and {cap} runs per key, "
+        "one process per engine"
+    )
     print(table(rows))
     finished = [row for row in rows if not row["killed"]]
     keys = ("matches", "open", "cap_dropped", "budget_dropped", "reports")

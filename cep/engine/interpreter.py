@@ -13,6 +13,7 @@ from cep.engine.state import EngineState, RuleChanges, dump
 from cep.io.validation import Validator
 from cep.runtime.engine import MatchingEngine, Stats
 from cep.runtime.event import Event
+from cep.runtime.gcpause import gc_paused
 from cep.runtime.match import Match
 from cep.runtime.matcher import RuleMatcher
 
@@ -68,6 +69,7 @@ class InterpreterEngine:
     def feed_lines(self, batch: Batch) -> bytes:
         return json_lines(self.feed(batch))
 
+    @gc_paused()  # (a rule with many runs makes objects by the million)
     def feed_events(self, events: Iterable[Event]) -> list[Match]:
         out: list[Match] = []
         push = self._engine.push

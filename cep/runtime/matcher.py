@@ -20,6 +20,7 @@ import bisect
 from collections.abc import Callable
 from typing import Any
 
+from cep.compile.conditions import AndCond, Cond, NotCond, OrCond, TermCond, TrueCond
 from cep.compile.expressions import Env
 from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE, State
 from cep.compile.rule import CompiledRule, Path, path_events
@@ -97,6 +98,52 @@ def _key_of(event: Event) -> tuple[int, int]:
     return (event.ts, event.seq)
 
 
+def _history_free(cond: Cond) -> bool:
+    """Whether a condition reads only the candidate event, not the run's history."""
+    if isinstance(cond, TrueCond):
+        return True
+    if isinstance(cond, TermCond):
+        return cond.term.independent
+    if isinstance(cond, NotCond):
+        return _history_free(cond.inner)
+    if isinstance(cond, AndCond | OrCond):
+        return all(_history_free(item) for item in cond.items)
+    return False
+
+
+def _history_free_states(start: State) -> set[State]:
+    """The states whose edges, followed through PROCEED edges, test only the candidate
+    event: every run in such a state takes the same edges for an event, so they are
+    chosen once per event (`RuleMatcher._edges`) rather than once per run."""
+    seen: list[State] = []
+    stack = [start]
+    found: set[int] = set()
+    while stack:
+        state = stack.pop()
+        if id(state) in found:
+            continue
+        found.add(id(state))
+        seen.append(state)
+        stack.extend(edge.target for edge in state.edges)
+    free: set[State] = set()
+    for state in seen:
+        closure = [state]
+        reached = {id(state)}
+        ok = True
+        while closure and ok:
+            current = closure.pop()
+            for edge in current.edges:
+                if not _history_free(edge.cond):
+                    ok = False
+                    break
+                if edge.action is PROCEED and id(edge.target) not in reached:
+                    reached.add(id(edge.target))
+                    closure.append(edge.target)
+        if ok:
+            free.add(state)
+    return free
+
+
 class RuleMatcher:
     """Runs one compiled rule over events, partition by partition."""
 
@@ -140,6 +187,12 @@ class RuleMatcher:
         self.start_takes = (
             [edge for edge in start.edges if edge.action == TAKE] if start.plain else None
         )
+        self.history_free = _history_free_states(start)
+        #: per event: the edges each history-free state takes (`_edges`), and whether
+        #: each reaches the final state by PROCEED edges
+        self._chosen: dict[State, list] = {}
+        self._finals: dict[State, bool] = {}
+        self._steps: dict[State, tuple[list[tuple[State, str | None, bool, bool]], bool]] = {}
         # counters
         self.matches = 0
         self.timeouts = 0
@@ -313,12 +366,41 @@ class RuleMatcher:
         self.step += 1
         if cache is None:
             cache = {}
+        self._chosen.clear()
+        self._finals.clear()
+        self._steps.clear()
         potential: list[Completed] = []
         fresh: list[Run] = []
         children = self._children
         tracer = self.tracer
+        steps = self._steps if tracer is None and self.rule.where is None else None
+        free = self.history_free
         for run in part.runs:
-            kids, stopped = children(run, run.state, run.path, run.start, event, cache, False)
+            state = run.state
+            if steps is not None and state in free:
+                # the same steps for every run in this state (`_step_of`)
+                step = steps.get(state)
+                if step is None:
+                    step = steps[state] = self._step_of(state, event, cache)
+                moves, stopped = step
+                path = run.path
+                size = run.size
+                for target, var, final, completes in moves:
+                    if var is None:
+                        kid = run if target is state else Run(target, path, run.start, size)
+                    else:
+                        taken = (var, event, path)
+                        kid = Run(target, taken, run.start, size + 1)
+                        if completes:
+                            potential.append(
+                                self._completed(Run(_FINAL, taken, run.start, size + 1), event.ts)
+                            )
+                    if final:
+                        potential.append(self._completed(kid, event.ts))
+                    elif not stopped:
+                        fresh.append(kid)
+                continue
+            kids, stopped = children(run, state, run.path, run.start, event, cache, False)
             for kid in kids:
                 if kid.state.kind is FINAL:
                     potential.append(self._completed(kid, event.ts))
@@ -383,22 +465,12 @@ class RuleMatcher:
         is_start: bool,
     ) -> tuple[list[Run], bool]:
         """The runs one run becomes on `event`, and whether it hit a stop state."""
-        if state.plain:
-            edges = [
-                edge for edge in state.edges if edge.test is None or edge.test(event, path, cache)
-            ]
+        if state in self.history_free:
+            edges = self._chosen.get(state)
+            if edges is None:
+                edges = self._chosen[state] = self._edges(state, event, None, cache)
         else:
-            edges = []
-            stack = [state]
-            while stack:
-                current = stack.pop()
-                for edge in current.edges:
-                    test = edge.test
-                    if test is None or test(event, path, cache):
-                        if edge.action is PROCEED:
-                            stack.append(edge.target)
-                        else:
-                            edges.append(edge)
+            edges = self._edges(state, event, path, cache)
         if not edges:
             return _NO_RUNS, False
         out: list[Run] = []
@@ -424,11 +496,68 @@ class RuleMatcher:
             out.append(Run(target, taken, first, size + 1))
             if (
                 target.proceeds_to_final
-                and self._final_after_proceed(target, event, path, cache)
+                and self._proceeds_to_final(target, event, path, cache)
                 and self.rule.completes(taken)
             ):
                 out.append(Run(_FINAL, taken, first, size + 1))
         return out, stopped
+
+    def _step_of(
+        self, state: State, event: Event, cache: dict[int, bool]
+    ) -> tuple[list[tuple[State, str | None, bool, bool]], bool]:
+        """What every run in a history-free state becomes on `event`, for a rule without
+        `where` (`_children`, once for all of them): its moves `(target, the variable
+        taken or None, whether the kid is a completed match, whether it also completes
+        by PROCEED edges)`, and whether it hit a stop state."""
+        edges = self._chosen.get(state)
+        if edges is None:
+            edges = self._chosen[state] = self._edges(state, event, None, cache)
+        moves: list[tuple[State, str | None, bool, bool]] = []
+        stopped = False
+        for edge in edges:
+            target = edge.target
+            if edge.action is IGNORE:
+                moves.append((target, None, target.kind is FINAL, False))
+                continue
+            if target.kind is STOP:
+                stopped = True
+                continue
+            completes = target.proceeds_to_final and self._proceeds_to_final(
+                target, event, None, cache
+            )
+            moves.append((target, edge.source.var, target.kind is FINAL, completes))
+        return moves, stopped
+
+    def _edges(self, state: State, event: Event, path: Path, cache: dict[int, bool]) -> list:
+        """The edges a run in `state` with history `path` takes on `event` (PROCEED
+        edges followed)."""
+        if state.plain:
+            return [
+                edge for edge in state.edges if edge.test is None or edge.test(event, path, cache)
+            ]
+        edges = []
+        stack = [state]
+        while stack:
+            current = stack.pop()
+            for edge in current.edges:
+                test = edge.test
+                if test is None or test(event, path, cache):
+                    if edge.action is PROCEED:
+                        stack.append(edge.target)
+                    else:
+                        edges.append(edge)
+        return edges
+
+    def _proceeds_to_final(
+        self, state: State, event: Event, path: Path, cache: dict[int, bool]
+    ) -> bool:
+        """`_final_after_proceed`, once per event for a history-free state."""
+        if state not in self.history_free:
+            return self._final_after_proceed(state, event, path, cache)
+        found = self._finals.get(state)
+        if found is None:
+            found = self._finals[state] = self._final_after_proceed(state, event, None, cache)
+        return found
 
     @staticmethod
     def _final_after_proceed(
