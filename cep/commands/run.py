@@ -24,6 +24,7 @@ from cep.engine import (
 )
 from cep.engine.state import load as load_state
 from cep.io.compressed import codec_of, plain_name
+from cep.io.kafka import KafkaError, KafkaInput, is_kafka
 from cep.io.rejects import RejectsWriter, late_reject
 from cep.io.sources import Reject, SourceError, guess_format, open_source
 from cep.io.time import TIME_UNITS
@@ -36,7 +37,7 @@ from cep.runtime.budget import DEFAULT_MAX_STATE, format_size, parse_size
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
 from cep.runtime.trace import RunTracer
 from cep.service import positions
-from cep.service.checkpoint import Checkpoint, CheckpointError, path_in
+from cep.service.checkpoint import Checkpoint, CheckpointError, OutputState, path_in
 from cep.service.feed import Feed
 from cep.service.hints import TimeUnitCheck, data_paths, input_hints, never_arrived
 from cep.service.host import DEFAULT_EVERY, Checkpointer, Every, Progress, open_checkpoint
@@ -59,14 +60,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         ),
     )
     run.add_argument("paths", nargs="+", metavar="PATH", help="rule files or folders (*.cep)")
-    run.add_argument("--input", default="-", metavar="FILE|-", help="events (default: stdin)")
+    run.add_argument("--input", default="-", metavar="FILE|-|URL",
+                     help="events (default: stdin); kafka://HOST:PORT/TOPIC?group=NAME reads "
+                     "a topic (docs/kafka.md)")  # fmt: skip
     run.add_argument(
         "--format",
         choices=("jsonl", "csv", "parquet", "arrow"),
         help="input format (default: from the file name: .csv, .parquet, .arrow; else jsonl)",
     )
-    run.add_argument("--output", default="-", metavar="FILE|-", help="matches (default: stdout)")
-    run.add_argument("--rejects", metavar="FILE", help="write bad and late lines here (JSONL)")
+    run.add_argument("--output", default="-", metavar="FILE|-|URL",
+                     help="matches (default: stdout); kafka://HOST:PORT/TOPIC writes a message "
+                     "per match")  # fmt: skip
+    run.add_argument(
+        "--rejects",
+        metavar="FILE|URL",
+        help="write bad and late lines here (JSONL, or kafka://...)",
+    )
     run.add_argument(
         "--allowed-delay",
         default="0s",
@@ -143,6 +152,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "(unchanged rules keep their state); a change with errors is reported and the "
         "rules in use go on",
     )
+    if not any("--idle" in action.option_strings for action in run._actions):
+        run.add_argument(
+            "--idle",
+            metavar="DURATION",
+            help="a Kafka partition that gives no message for this long (wall time) no "
+            "longer holds back event time (docs/kafka.md)",
+        )
     run.add_argument("--quiet", action="store_true", help="no summary on standard error")
     run.set_defaults(handler=cmd_run)
 
@@ -179,6 +195,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not rules:
         return _usage("no rules to run")
     fmt = args.format or _guess_format(args.input)
+    kafka = None
+    if is_kafka(args.input):
+        try:
+            idle = getattr(args, "idle", None)
+            idle_ms = None if idle is None else parse_duration_option(idle)
+        except ValueError as error:
+            return _usage(f"--idle: {error}")
+        try:
+            kafka = KafkaInput.of(args.input, fmt, bool(args.checkpoint), idle_ms)
+        except KafkaError as error:
+            return _usage(str(error))
     if args.watch and args.trace:
         return _usage("--trace cannot follow runs across rules reloaded by --watch")
     saved: Checkpoint | None = None
@@ -201,14 +228,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         rejects = RejectsWriter()
         if args.rejects:
             cut = saved.rejects if saved is not None else None
-            rejects = RejectsWriter(positions.open_output(args.rejects, cut), close=True)
-    except (OSError, CheckpointError) as error:
+            rejects = RejectsWriter(_open_output(args.rejects, cut), close=True)
+    except (OSError, CheckpointError, KafkaError) as error:
         return _cannot_write(args, args.rejects, error)
     try:
-        output = _open_output(args.output, saved)
-    except (OSError, CheckpointError) as error:
+        output = _open_output(args.output, saved.output if saved is not None else None)
+    except (OSError, CheckpointError, KafkaError) as error:
         rejects.close()
         return _cannot_write(args, args.output, error)
+    if kafka is not None:
+        rejects.where = kafka.places.where
+        kafka.before_commit = lambda: (output.flush(), rejects.flush())
     lates: list[Reject] = []
     options = EngineOptions(
         allowed_delay_ms=delay,
@@ -243,6 +273,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if saved is not None:
         progress = Progress(saved.records, saved.input.offset, saved.input.line, saved.finished,
                             types=set(saved.types))  # fmt: skip
+        progress.partitions = saved.input.partitions
         rejects.counts.update(saved.rejected)
     keeper = None
     if args.checkpoint:
@@ -255,7 +286,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     times = TimeUnitCheck(args.time_unit, args.quiet)
     feed = Feed(
         engine, lambda current: _batches(args, fmt, current.fields(), schemas[0],
-                                         current.prepare, progress, every.events, times),
+                                         current.prepare, progress, every.events, times,
+                                         kafka),
         rejects, lates, progress, keeper, args.input, args.flush,
         at_end=lambda: [tracer.finish(matcher) for tracer, matcher in tracers],
     )  # fmt: skip
@@ -352,6 +384,8 @@ def _fixed(args: argparse.Namespace) -> dict[str, Any]:
 def _cannot_write(args: argparse.Namespace, path: str, error: Exception) -> int:
     if isinstance(error, CheckpointError):
         return _usage(f"cannot resume from {path_in(args.checkpoint)}: {error}")
+    if isinstance(error, KafkaError):
+        return _usage(str(error))
     assert isinstance(error, OSError)
     return _usage(f"cannot write {path}: {error.strerror or error}")
 
@@ -370,7 +404,8 @@ def _first_engine(args: argparse.Namespace, fmt: str) -> tuple[str, bool]:
     if kernel_cached() and not warmup.compiling():
         return "auto", False
     sample = None
-    if args.input != "-":  # (the first records of a file are run in the background too)
+    stream = args.input == "-" or is_kafka(args.input)
+    if not stream:  # (the first records of a file are run in the background too)
         sample = {"input": os.path.abspath(args.input), "time_unit": args.time_unit,
                   "allowed_delay_ms": parse_duration_option(args.allowed_delay)}  # fmt: skip
     started = warmup.start_background_compile(
@@ -381,12 +416,12 @@ def _first_engine(args: argparse.Namespace, fmt: str) -> tuple[str, bool]:
     if not args.quiet:
         then = (
             "this run reads standard input on the interpreter"
-            if args.input == "-"
+            if stream
             else "the run starts on the interpreter and moves to it when it is ready"
         )
         print(f"cep run: compiling the fast path in the background (once per machine and "
               f"cep version); {then}", file=sys.stderr, flush=True)  # fmt: skip
-    return "interpreter", args.input != "-"
+    return "interpreter", not stream
 
 
 def _open_engine(
@@ -434,7 +469,8 @@ def _write(
     """Write the reports (UTF-8 JSON lines) as they come; bad input and a closed output
     end the run cleanly; a `Stop` is taken (`Feed.stopped`) with the outputs still open;
     then the summary, and where a stop left the run."""
-    streaming = args.input == "-"
+    # (a live input's reports go out as they come; a sink that is not a file sends them)
+    streaming = (args.input == "-" or is_kafka(args.input)) and not hasattr(output, "write_lines")
     bad_patterns_before = bad_data_patterns()
     meter = None  # (on a terminal, unless the reports go to that terminal too)
     if not args.quiet and sys.stderr.isatty() and not (output is sys.stdout and output.isatty()):
@@ -548,6 +584,7 @@ def _batches(
     start: Progress | None = None,
     every: int | None = None,
     times: Callable[[Iterator[Any]], Iterator[Any]] = iter,
+    kafka: KafkaInput | None = None,
 ) -> Iterator[Iterator[Any]]:
     """Batches of columns of the input (cep.io.columnar), for the fast path; Parquet and
     Arrow batches are read on a thread, which also calls `prepare` on them. A resumed
@@ -573,6 +610,11 @@ def _batches(
         "validator": Validator(schemas),
         **sizes,
     }
+    if kafka is not None:
+        size = sizes.get("batch_size", columnar.BATCH_SIZE)
+        partitions = start.partitions if start is not None else None
+        yield times(iter(kafka.batches(options, partitions, line, size)))
+        return
     if fmt in ("parquet", "arrow"):
         if stdin:  # (a stream goes on with what arrives, its rows numbered on)
             options["first"] = line
@@ -599,11 +641,16 @@ def _batches(
         yield times(read(stream, **options))
 
 
-def _open_output(path: str, saved: Checkpoint | None) -> TextIO | IO[str]:
-    """Standard output, or a file (cut back to the checkpoint's length on a resume)."""
+def _open_output(path: str, saved: OutputState | None) -> Any:
+    """Standard output, a Kafka topic (`cep.service.kafka_sink`), or a file (cut back
+    to the checkpoint's length on a resume)."""
     if path == "-":
         return sys.stdout
-    return positions.open_output(path, saved.output if saved is not None else None)
+    if is_kafka(path):
+        from cep.service.kafka_sink import open_sink
+
+        return open_sink(path, saved.sink if saved is not None else None)
+    return positions.open_output(path, saved)
 
 
 def _usage(message: str) -> int:

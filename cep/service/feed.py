@@ -66,8 +66,10 @@ class Feed:
                     lines = self.engine.feed_lines(batch)
                     write_rejects(self.rejects, batch.rejects, self.lates)
                     yield lines  # (written when the next is asked for)
-                    if batch.position is not None:
-                        progress.offset, progress.line = batch.position
+                    if batch.position is not None:  # (a Kafka batch's: its offsets too)
+                        progress.offset, progress.line, *partitions = batch.position
+                        if partitions:
+                            progress.partitions = partitions[0]
                     progress.fed += 1
                     if signals.requested:
                         raise Stop
