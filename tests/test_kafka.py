@@ -1,0 +1,234 @@
+"""`cep run` on Kafka topics, against a real broker (Tansu, `tests/kafka_broker.py`):
+a topic read over interleaved partitions gives the reports a file gives, bad messages
+are rejected with their topic, partition and offset, the sink writes one message per
+report keyed by its key, and a run killed (SIGKILL) and resumed from its checkpoint
+neither loses nor repeats a report."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+import zlib
+from pathlib import Path
+
+import confluent_kafka
+import pytest
+from checkpoints import PAYMENTS, payments_feed
+from kafka_broker import Broker
+
+from cep.io.kafka import KafkaAddress, KafkaError
+
+ROOT = Path(__file__).resolve().parent.parent
+RULE = ["--rule", "three_failed_payments"]
+PARTITIONS = 3
+
+
+def _cep(*args: str, **kwargs: object) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "cep", "run", PAYMENTS, *RULE, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, **kwargs)  # type: ignore[call-overload]  # fmt: skip
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    process = _cep(*args)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    return subprocess.CompletedProcess(process.args, 0, out, err)
+
+
+def _values(lines: list[bytes] | list[str]) -> list[str]:
+    """Reports compared as JSON values, in any order."""
+    return sorted(json.dumps(json.loads(line), sort_keys=True) for line in lines)
+
+
+def _unique_topic(broker: Broker, stem: str, partitions: int = PARTITIONS) -> str:
+    name = f"{stem}-{uuid.uuid4().hex[:8]}"
+    broker.create_topic(name, partitions)
+    return name
+
+
+def _produce_skewed(broker: Broker, topic: str, feed: Path, bad: list[bytes]) -> int:
+    """The feed's events to `topic`, each user's in one partition; the partitions
+    produced one after another (the last partition's events first), so that they
+    interleave as badly as they can. `bad` messages go to partition 1 among them."""
+    by_partition: list[list[bytes]] = [[] for _ in range(PARTITIONS)]
+    for line in feed.read_bytes().splitlines():
+        user = json.loads(line)["user"].encode()
+        by_partition[zlib.crc32(user) % PARTITIONS].append(line)
+    by_partition[1][10:10] = bad
+    producer = confluent_kafka.Producer({"bootstrap.servers": broker.bootstrap})
+    for p in reversed(range(PARTITIONS)):
+        for value in by_partition[p]:
+            producer.produce(topic, value, partition=p)
+    assert producer.flush(30) == 0
+    return sum(map(len, by_partition))
+
+
+def _read_topic(broker: Broker, topic: str) -> list[tuple[bytes | None, bytes]]:
+    """Every message of a topic (key, value), to the partitions' ends."""
+    consumer = confluent_kafka.Consumer({"bootstrap.servers": broker.bootstrap,
+                                         "group.id": f"reader-{uuid.uuid4().hex}",
+                                         "enable.partition.eof": True})  # fmt: skip
+    partitions = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+    consumer.assign([confluent_kafka.TopicPartition(topic, p, 0) for p in partitions])
+    found, waiting = [], set(partitions)
+    deadline = time.monotonic() + 60
+    while waiting and time.monotonic() < deadline:
+        for message in consumer.consume(10_000, 0.5):
+            if message.error() is not None:
+                waiting.discard(message.partition())
+            else:
+                found.append((message.key(), message.value()))
+    consumer.close()
+    assert not waiting, "the topic was not read to its end"
+    return found
+
+
+@pytest.fixture(scope="module")
+def feed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """20,000 payments and the reports of `cep run` over them as a file."""
+    folder = tmp_path_factory.mktemp("kafka")
+    path = payments_feed(20_000, folder)
+    reports = _run("--input", str(path)).stdout.splitlines()
+    assert len(reports) > 50
+    return path, _values(reports)
+
+
+BAD = [b"not json", b'{"type": "Payment", "user": "x"}']
+
+
+def test_topic_in_and_out(kafka_broker: Broker, feed: tuple[Path, list[str]],
+                          tmp_path: Path) -> None:  # fmt: skip
+    """Interleaved partitions read in event time: the file's reports; the sink's
+    messages keyed by each report's key; the bad messages rejected with their place."""
+    path, expected = feed
+    source = _unique_topic(kafka_broker, "payments")
+    alerts = _unique_topic(kafka_broker, "alerts")
+    events = _produce_skewed(kafka_broker, source, path, BAD)
+    rejects = tmp_path / "rejects.jsonl"
+    done = _run("--input", f"kafka://{kafka_broker.bootstrap}/{source}?until=end",
+                "--output", f"kafka://{kafka_broker.bootstrap}/{alerts}",
+                "--rejects", str(rejects), "--checkpoint", str(tmp_path / "state"))  # fmt: skip
+    assert f"read {events} records: {events - 2} events accepted, 2 rejected" in done.stderr
+    messages = _read_topic(kafka_broker, alerts)
+    assert _values([value for _, value in messages]) == expected
+    for key, value in messages:
+        report = json.loads(value)
+        assert json.loads(key) == report["key"]
+    rejected = [json.loads(line) for line in rejects.read_text().splitlines()]
+    assert [(r["topic"], r["partition"], r["offset"], r["raw"]) for r in rejected] == [
+        (source, 1, 10, "not json"),
+        (source, 1, 11, BAD[1].decode()),
+    ]
+    assert "late" not in done.stderr
+
+
+def test_killed_and_resumed(kafka_broker: Broker, feed: tuple[Path, list[str]],
+                            tmp_path: Path) -> None:  # fmt: skip
+    """SIGKILL mid-run after checkpoints and written reports, then the same command
+    again: the output topic holds every report of the file's run exactly once."""
+    path, expected = feed
+    source = _unique_topic(kafka_broker, "payments")
+    alerts = _unique_topic(kafka_broker, "alerts")
+    _produce_skewed(kafka_broker, source, path, [])
+    args = ["--input", f"kafka://{kafka_broker.bootstrap}/{source}?until=end",
+            "--output", f"kafka://{kafka_broker.bootstrap}/{alerts}",
+            "--checkpoint", str(tmp_path / "state"), "--checkpoint-every", "1000"]  # fmt: skip
+    killed = 0
+    for delay in (0.3, 0.6):
+        process = _cep(*args)
+        checkpoint = tmp_path / "state" / "checkpoint"
+        deadline = time.monotonic() + 60
+        before = checkpoint.stat().st_mtime_ns if checkpoint.exists() else 0
+        while time.monotonic() < deadline and process.poll() is None:
+            if checkpoint.exists() and checkpoint.stat().st_mtime_ns != before:
+                break
+            time.sleep(0.02)
+        time.sleep(delay)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            killed += 1
+        process.communicate()
+    assert killed >= 1, "the run ended before it could be killed"
+    _run(*args)
+    assert _values([value for _, value in _read_topic(kafka_broker, alerts)]) == expected
+
+
+def test_consumer_group(kafka_broker: Broker, feed: tuple[Path, list[str]],
+                        tmp_path: Path) -> None:  # fmt: skip
+    """Without --checkpoint the run joins its consumer group and commits the offsets
+    it read to, once their reports are written."""
+    path, expected = feed
+    source = _unique_topic(kafka_broker, "payments")
+    _produce_skewed(kafka_broker, source, path, [])
+    group = f"cep-{uuid.uuid4().hex[:8]}"
+    output = tmp_path / "alerts.jsonl"
+    _run("--input", f"kafka://{kafka_broker.bootstrap}/{source}?group={group}&until=end",
+         "--output", str(output))  # fmt: skip
+    assert _values(output.read_text().splitlines()) == expected
+    consumer = confluent_kafka.Consumer({"bootstrap.servers": kafka_broker.bootstrap,
+                                         "group.id": group})  # fmt: skip
+    ends = {key: value for key, value in _counts(kafka_broker, source).items()}
+    committed = consumer.committed(
+        [confluent_kafka.TopicPartition(source, p) for p in range(PARTITIONS)], timeout=10
+    )
+    consumer.close()
+    assert {tp.partition: tp.offset for tp in committed} == ends
+
+
+def _counts(broker: Broker, topic: str) -> dict[int, int]:
+    """How many messages each partition holds."""
+    consumer = confluent_kafka.Consumer({"bootstrap.servers": broker.bootstrap,
+                                         "group.id": f"reader-{uuid.uuid4().hex}",
+                                         "enable.partition.eof": True})  # fmt: skip
+    consumer.assign([confluent_kafka.TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+    counts = dict.fromkeys(range(PARTITIONS), 0)
+    waiting = set(range(PARTITIONS))
+    while waiting:
+        for message in consumer.consume(10_000, 0.5):
+            if message.error() is not None:
+                waiting.discard(message.partition())
+            else:
+                counts[message.partition()] = message.offset() + 1
+    consumer.close()
+    return counts
+
+
+def test_bad_addresses() -> None:
+    """A malformed kafka:// address is refused with a line saying why."""
+    for url, says in [
+        ("kafka://localhost:9092", "expected kafka://HOST:PORT/TOPIC"),
+        ("kafka://localhost:9092/t?gruop=x", "unknown option 'gruop'"),
+        ("kafka://localhost:9092/t?until=now", "the only value is until=end"),
+    ]:
+        with pytest.raises(KafkaError, match=says):
+            KafkaAddress.parse(url)
+    done = subprocess.run(
+        [sys.executable, "-m", "cep", "run", PAYMENTS, "--input", "kafka://h:1/t?x=1"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "cep run: kafka://h:1/t?x=1: unknown option 'x' (allowed: group, until)"
+    )
+
+
+def test_missing_client_names_the_extra(tmp_path: Path) -> None:
+    """Without confluent-kafka installed, one line names the extra to install."""
+    blocker = tmp_path / "confluent_kafka.py"
+    blocker.write_text("raise ImportError('not installed')\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cep", "run", PAYMENTS, "--input", "kafka://h:1/t"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "cep run: kafka:// needs the Kafka client: pip install 'cep-rules[kafka]'"
+    )
