@@ -9,7 +9,8 @@ resumed run replays deterministically from the checkpoint, so the reports writte
 between the checkpoint and the crash are among those it makes again: on a resume the
 sink reads back this run's messages after the saved end offsets and leaves out, report
 by report, the ones already there (as a multiset of report texts, so that the order in
-which the replay makes them does not matter)."""
+which the replay makes them does not matter, compared as JSON values: an event restored
+from a checkpoint may be written with other spacing than as read)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,18 @@ class _Keyed(msgspec.Struct):
 
 
 _KEYED = msgspec.json.Decoder(_Keyed)
+
+
+def same_report(line: bytes) -> bytes:
+    """A report's JSON value in one spelling (keys sorted, no spaces), for comparing
+    reports as values."""
+    try:
+        return msgspec.json.encode(_ANY.decode(line), order="sorted")
+    except msgspec.DecodeError:
+        return line
+
+
+_ANY = msgspec.json.Decoder()
 
 
 def report_key(line: bytes) -> bytes | None:
@@ -68,8 +81,10 @@ class KafkaSink:
         self._headers = [(RUN_HEADER, self.run.encode())]
         #: each partition's end offset as far as known (from acknowledgements)
         self.ends: dict[int, int] = {}
-        #: report texts already written after the checkpoint, not to write again
+        #: reports already written after the checkpoint, not to write again
+        #: (`same_report`), and how many of them are still to come
         self.skip: Counter[bytes] = Counter()
+        self.skipping = 0
         if saved is not None:
             self.ends = dict(saved.ends)
             self._read_back()
@@ -90,9 +105,12 @@ class KafkaSink:
         for line in data.splitlines():
             if not line:
                 continue
-            if skip and skip[line] > 0:
-                skip[line] -= 1
-                continue
+            if self.skipping:
+                value = same_report(line)
+                if skip[value] > 0:
+                    skip[value] -= 1
+                    self.skipping -= 1
+                    continue
             key = report_key(line)
             while True:
                 try:
@@ -185,7 +203,8 @@ class KafkaSink:
                     p = message.partition()
                     self.ends[p] = max(self.ends.get(p, 0), message.offset() + 1)
                     if (RUN_HEADER, mine) in (message.headers() or ()):
-                        self.skip[message.value()] += 1
+                        self.skip[same_report(message.value())] += 1
+                        self.skipping += 1
         finally:
             consumer.close()
 
