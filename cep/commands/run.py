@@ -282,6 +282,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             None if output is sys.stdout else output, args.rejects, rejects.stream,
             last_records=progress.records,
         )  # fmt: skip
+        if saved is None and any(hasattr(s, "checkpoint_state") for s in (output, rejects.stream)):
+            # (a sink that cannot be cut back, as a file is, needs its state in a
+            # checkpoint before it is written to: docs/kafka.md)
+            keeper.take(engine, progress, rejects.counts)
     schemas = [checked.schemas]  # (the latest rules' schemas, with --watch)
     times = TimeUnitCheck(args.time_unit, args.quiet)
     feed = Feed(

@@ -92,6 +92,20 @@ class KafkaAddress:
         return cls(parts.netloc, topic, group, until == "end")
 
 
+def same_topic(a: str, b: str) -> bool:
+    """Whether two Kafka addresses read the same topic in the same group (a resume may
+    add or drop `until=end`: a live run's checkpoint drained to the end, say)."""
+    try:
+        first, second = KafkaAddress.parse(a), KafkaAddress.parse(b)
+    except KafkaError:
+        return a == b
+    return (first.bootstrap, first.topic, first.group) == (
+        second.bootstrap,
+        second.topic,
+        second.group,
+    )
+
+
 def topic_partitions(consumer: Any, address: KafkaAddress) -> list[int]:
     """The topic's partition numbers; KafkaError when the broker or topic is not there."""
     kafka = client()

@@ -28,6 +28,10 @@ def input_identity(path: str) -> tuple[int, int, int]:
 
 
 def same_path(a: str, b: str) -> bool:
+    if a.startswith("kafka://") and b.startswith("kafka://"):
+        from cep.io.kafka import same_topic
+
+        return same_topic(a, b)
     if a == "-" or b == "-" or "://" in a or "://" in b:  # (standard input, a URL)
         return a == b
     return os.path.abspath(a) == os.path.abspath(b)
