@@ -110,18 +110,19 @@ def test_topic_in_and_out(kafka_broker: Broker, feed: tuple[Path, list[str]],
     path, expected = feed
     source = _unique_topic(kafka_broker, "payments")
     alerts = _unique_topic(kafka_broker, "alerts")
+    rejects = _unique_topic(kafka_broker, "rejects", partitions=1)
     events = _produce_skewed(kafka_broker, source, path, BAD)
-    rejects = tmp_path / "rejects.jsonl"
     done = _run("--input", f"kafka://{kafka_broker.bootstrap}/{source}?until=end",
                 "--output", f"kafka://{kafka_broker.bootstrap}/{alerts}",
-                "--rejects", str(rejects), "--checkpoint", str(tmp_path / "state"))  # fmt: skip
+                "--rejects", f"kafka://{kafka_broker.bootstrap}/{rejects}",
+                "--checkpoint", str(tmp_path / "state"))  # fmt: skip
     assert f"read {events} records: {events - 2} events accepted, 2 rejected" in done.stderr
     messages = _read_topic(kafka_broker, alerts)
     assert _values([value for _, value in messages]) == expected
     for key, value in messages:
         report = json.loads(value)
         assert json.loads(key) == report["key"]
-    rejected = [json.loads(line) for line in rejects.read_text().splitlines()]
+    rejected = [json.loads(value) for _, value in _read_topic(kafka_broker, rejects)]
     assert [(r["topic"], r["partition"], r["offset"], r["raw"]) for r in rejected] == [
         (source, 1, 10, "not json"),
         (source, 1, 11, BAD[1].decode()),
