@@ -253,3 +253,27 @@ def test_sink_resumed_writes_nothing_twice(kafka_broker: Broker) -> None:
     messages = _read_topic(kafka_broker, alerts)
     assert _values([value for _, value in messages]) == _values(lines)
     assert {key for key, _ in messages} == {b'{"user":"u%d"}' % u for u in range(5)}
+
+
+def test_idle_partition(kafka_broker: Broker, feed: tuple[Path, list[str]],
+                        tmp_path: Path) -> None:  # fmt: skip
+    """A partition that never gives a message stops holding event time back after
+    `--idle`: a live run emits every report, and stops cleanly on SIGTERM."""
+    path, expected = feed
+    source = _unique_topic(kafka_broker, "payments")
+    producer = confluent_kafka.Producer({"bootstrap.servers": kafka_broker.bootstrap})
+    for line in path.read_bytes().splitlines():  # (partition 2 stays empty)
+        producer.produce(source, line, partition=zlib.crc32(json.loads(line)["user"].encode()) % 2)
+    assert producer.flush(30) == 0
+    output = tmp_path / "alerts.jsonl"
+    process = _cep("--input", f"kafka://{kafka_broker.bootstrap}/{source}", "--idle", "1s",
+                   "--output", str(output), "--checkpoint", str(tmp_path / "state"))  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not output.exists() or len(output.read_text().splitlines()) < len(expected):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 143, err
+    assert "stopped by SIGTERM" in err
+    assert _values(output.read_text().splitlines()) == expected
