@@ -47,12 +47,15 @@ class InputState(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class SinkState(msgspec.Struct, forbid_unknown_fields=True):
-    """A Kafka output (`cep.service.kafka_sink`): the `run`'s id its messages carry, and
+    """A Kafka output (`cep.service.kafka_sink`): the `run`'s id its messages carry,
     each partition's end offset once every message written before the checkpoint was
-    acknowledged (what lies after them is read back on a resume)."""
+    acknowledged (what lies after them is read back on a resume), and the reports
+    already in the topic that the run has yet to make again (`pending`: read back by a
+    resume, their replay not reached when the checkpoint was taken)."""
 
     run: str
     ends: dict[int, int] = {}
+    pending: list[bytes] = []
 
 
 class OutputState(msgspec.Struct, forbid_unknown_fields=True):

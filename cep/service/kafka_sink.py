@@ -10,7 +10,9 @@ between the checkpoint and the crash are among those it makes again: on a resume
 sink reads back this run's messages after the saved end offsets and leaves out, report
 by report, the ones already there (as a multiset of report texts, so that the order in
 which the replay makes them does not matter, compared as JSON values: an event restored
-from a checkpoint may be written with other spacing than as read)."""
+from a checkpoint may be written with other spacing than as read). A checkpoint taken
+before the replay made them all again keeps those still to come (`SinkState.pending`):
+the topic's ends it records are past them."""
 
 from __future__ import annotations
 
@@ -87,6 +89,8 @@ class KafkaSink:
         self.skipping = 0
         if saved is not None:
             self.ends = dict(saved.ends)
+            self.skip.update(saved.pending)
+            self.skipping = len(saved.pending)
             self._read_back()
         else:
             self.ends = self._end_offsets()
@@ -149,7 +153,8 @@ class KafkaSink:
     def checkpoint_state(self) -> SinkState:
         """The state a checkpoint records, every message written so far acknowledged."""
         self.flush()
-        return SinkState(self.run, dict(self.ends))
+        pending = list(self.skip.elements()) if self.skipping else []
+        return SinkState(self.run, dict(self.ends), pending)
 
     # -- a resume
 
