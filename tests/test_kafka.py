@@ -100,7 +100,13 @@ def feed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     return path, _values(reports)
 
 
-BAD = [b"not json", b'{"type": "Payment", "user": "x"}']
+BAD = [
+    b"not json",
+    b'{"type": "Payment", "user": "x"}',
+    # (out of order within its partition: late)
+    b'{"type": "Payment", "ts": 1600000000000, "user": "x", "amount": 1.0, "status": "ok", '
+    b'"country": "US"}',
+]
 
 
 def test_topic_in_and_out(kafka_broker: Broker, feed: tuple[Path, list[str]],
@@ -116,7 +122,7 @@ def test_topic_in_and_out(kafka_broker: Broker, feed: tuple[Path, list[str]],
                 "--output", f"kafka://{kafka_broker.bootstrap}/{alerts}",
                 "--rejects", f"kafka://{kafka_broker.bootstrap}/{rejects}",
                 "--checkpoint", str(tmp_path / "state"))  # fmt: skip
-    assert f"read {events} records: {events - 2} events accepted, 2 rejected" in done.stderr
+    assert f"read {events} records: {events - 3} events accepted, 3 rejected" in done.stderr
     messages = _read_topic(kafka_broker, alerts)
     assert _values([value for _, value in messages]) == expected
     for key, value in messages:
@@ -124,10 +130,10 @@ def test_topic_in_and_out(kafka_broker: Broker, feed: tuple[Path, list[str]],
         assert json.loads(key) == report["key"]
     rejected = [json.loads(value) for _, value in _read_topic(kafka_broker, rejects)]
     assert [(r["topic"], r["partition"], r["offset"], r["raw"]) for r in rejected] == [
-        (source, 1, 10, "not json"),
-        (source, 1, 11, BAD[1].decode()),
+        (source, 1, 10 + i, bad.decode()) for i, bad in enumerate(BAD)
     ]
-    assert "late" not in done.stderr
+    assert [r["reason"].split(":")[0] for r in rejected] == ["bad json", "missing time", "late"]
+    assert "late: 1" in done.stderr  # (and no other event late, however interleaved)
 
 
 def test_killed_and_resumed(kafka_broker: Broker, feed: tuple[Path, list[str]],
