@@ -361,7 +361,10 @@ class KafkaBatches:
             part.heard = now
             part.at_end = False
             part.next_offset = int(offsets[mine[-1]]) + 1
-            mine_rejects = {k: rejects[i] for k, i in enumerate(mine.tolist()) if i in rejects}
+            mine_rejects = {}
+            if rejects:
+                for k in np.flatnonzero(row[mine] < 0).tolist():
+                    mine_rejects[k] = rejects[int(mine[k])]
             part.chunks.append(_Chunk(p, batch, row[mine], offsets[mine], order, mine_rejects))
         if self._empty is None:
             self._empty = gather_rows([(batch, np.empty(0, np.int64))])
