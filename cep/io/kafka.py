@@ -18,6 +18,7 @@ yet released.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -37,6 +38,10 @@ SCHEME = "kafka://"
 EXTRA = "pip install 'cep-rules[kafka]'"
 #: the time that holds nothing back (a partition never heard from holds back all)
 NO_TIME = np.iinfo(np.int64).min
+#: the client's own log lines (a broker it cannot reach, many a second) are not shown:
+#: what stops a run is one line of `cep run`'s, and what the client retries is said
+#: once (`KafkaBatches`)
+QUIET = {"log_level": 2}
 #: how long one poll waits for messages before an (empty) batch is handed on, so that
 #: the run loop can act on a quiet feed
 POLL_SECONDS = 0.2
@@ -106,13 +111,20 @@ def same_topic(a: str, b: str) -> bool:
     )
 
 
+def said(error: Exception) -> str:
+    """What a client's exception says, without its wrapping."""
+    inner = error.args[0] if error.args else None
+    return inner.str() if hasattr(inner, "str") else str(error)
+
+
 def topic_partitions(consumer: Any, address: KafkaAddress) -> list[int]:
     """The topic's partition numbers; KafkaError when the broker or topic is not there."""
     kafka = client()
     try:
         meta = consumer.list_topics(address.topic, timeout=15)
     except kafka.KafkaException as error:
-        raise KafkaError(f"cannot reach the Kafka broker {address.bootstrap}: {error}") from None
+        raise KafkaError(f"cannot reach the Kafka broker {address.bootstrap}: "
+                         f"{said(error)}") from None  # fmt: skip
     found = meta.topics.get(address.topic)
     if found is None or found.error is not None or not found.partitions:
         raise KafkaError(f"kafka://{address.bootstrap}/{address.topic}: no such topic")
@@ -207,6 +219,8 @@ class KafkaBatches:
         self.partitions: dict[int, _Partition] = {}
         self._empty: Batch | None = None
         self._committed: dict[int, int] = {}
+        #: errors the client retries, said once each (again after messages came)
+        self._said: set[int] = set()
         self.consumer: Any = None
 
     # -- the consumer
@@ -222,9 +236,11 @@ class KafkaBatches:
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": True,
                 "fetch.wait.max.ms": 100,
+                **QUIET,
             })  # fmt: skip
         except kafka.KafkaException as error:
-            raise KafkaError(f"{SCHEME}{address.bootstrap}/{address.topic}: {error}") from None
+            where = f"{SCHEME}{address.bootstrap}/{address.topic}"
+            raise KafkaError(f"{where}: {said(error)}") from None
         numbers = topic_partitions(self.consumer, address)
         if self.assign:
             stored = kafka.OFFSET_STORED
@@ -269,7 +285,7 @@ class KafkaBatches:
         except kafka.KafkaException as error:
             if wait:  # (an asynchronous commit that fails is retried by the next one)
                 raise KafkaError(f"cannot commit offsets to {self.address.bootstrap}: "
-                                 f"{error}") from None  # fmt: skip
+                                 f"{said(error)}") from None  # fmt: skip
         self._committed.update(positions)
 
     def positions(self) -> dict[int, int]:
@@ -320,8 +336,14 @@ class KafkaBatches:
                 elif error.fatal() or error.code() in _FATAL:
                     raise KafkaError(f"{SCHEME}{self.address.bootstrap}/{self.address.topic}:"
                                      f" {error.str()}")  # fmt: skip
+                elif error.code() not in self._said:
+                    self._said.add(error.code())
+                    where = f"{SCHEME}{self.address.bootstrap}/{self.address.topic}"
+                    print(f"cep run: {where}: {error.str()} (the client retries)",
+                          file=sys.stderr, flush=True)  # fmt: skip
             messages = kept
         if messages:
+            self._said.clear()
             self._queue(messages)
         for p, end in ends.items():  # (after the messages before the end)
             part = self.partitions.get(p)

@@ -23,7 +23,15 @@ from typing import Any
 
 import msgspec
 
-from cep.io.kafka import SCHEME, KafkaAddress, KafkaError, client, topic_partitions
+from cep.io.kafka import (
+    QUIET,
+    SCHEME,
+    KafkaAddress,
+    KafkaError,
+    client,
+    said,
+    topic_partitions,
+)
 from cep.service.checkpoint import SinkState
 
 RUN_HEADER = "cep-run"
@@ -75,9 +83,10 @@ class KafkaSink:
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 20,
+                **QUIET,
             })  # fmt: skip
         except kafka.KafkaException as error:
-            raise KafkaError(f"{url}: {error}") from None
+            raise KafkaError(f"{url}: {said(error)}") from None
         self.partitions = topic_partitions(self.producer, address)
         self.run = saved.run if saved is not None else uuid.uuid4().hex
         self._headers = [(RUN_HEADER, self.run.encode())]
@@ -163,7 +172,7 @@ class KafkaSink:
         resume reads on from them until the partitions' real ends)."""
         kafka = client()
         consumer = kafka.Consumer({"bootstrap.servers": self.address.bootstrap,
-                                   "group.id": f"cep-sink-{self.run}"})  # fmt: skip
+                                   "group.id": f"cep-sink-{self.run}", **QUIET})  # fmt: skip
         try:
             ends = {}
             for p in self.partitions:
@@ -172,7 +181,7 @@ class KafkaSink:
             return ends
         except kafka.KafkaException as error:
             raise KafkaError(f"cannot reach the Kafka broker {self.address.bootstrap}: "
-                             f"{error}") from None  # fmt: skip
+                             f"{said(error)}") from None  # fmt: skip
         finally:
             consumer.close()
 
@@ -186,6 +195,7 @@ class KafkaSink:
             "enable.auto.commit": False,
             "enable.partition.eof": True,
             "auto.offset.reset": "earliest",
+            **QUIET,
         })  # fmt: skip
         mine = self.run.encode()
         waiting = set(self.partitions)
