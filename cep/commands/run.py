@@ -25,6 +25,7 @@ from cep.engine import (
 from cep.engine.state import load as load_state
 from cep.io.compressed import codec_of, plain_name
 from cep.io.follow import Following
+from cep.io.kafka import KafkaError, KafkaInput, is_kafka
 from cep.io.rejects import RejectsWriter, late_reject
 from cep.io.sources import Reject, SourceError, guess_format, open_source
 from cep.io.time import TIME_UNITS
@@ -37,7 +38,7 @@ from cep.runtime.budget import DEFAULT_MAX_STATE, format_size, parse_size
 from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
 from cep.runtime.trace import RunTracer
 from cep.service import positions
-from cep.service.checkpoint import Checkpoint, CheckpointError, path_in
+from cep.service.checkpoint import Checkpoint, CheckpointError, OutputState, path_in
 from cep.service.feed import Feed
 from cep.service.hints import TimeUnitCheck, data_paths, input_hints, never_arrived
 from cep.service.host import DEFAULT_EVERY, Checkpointer, Every, Progress, open_checkpoint
@@ -62,16 +63,23 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         ),
     )
     run.add_argument("paths", nargs="+", metavar="PATH", help="rule files or folders (*.cep)")
-    run.add_argument("--input", default="-", metavar="FILE|-", help="events (default: stdin)")
+    run.add_argument("--input", default="-", metavar="FILE|-|URL",
+                     help="events (default: stdin); kafka://HOST:PORT/TOPIC?group=NAME reads "
+                     "a topic (docs/kafka.md)")  # fmt: skip
     run.add_argument(
         "--format",
         choices=("jsonl", "csv", "parquet", "arrow"),
         help="input format (default: from the file name: .csv, .parquet, .arrow; else jsonl)",
     )
     run.add_argument("--output", default="-", metavar="FILE|-|URL",
-                     help="matches (default: stdout); an http(s):// URL: POSTed in JSON arrays "
-                     "(the --webhook-* options)")  # fmt: skip
-    run.add_argument("--rejects", metavar="FILE", help="write bad and late lines here (JSONL)")
+                     help="matches (default: stdout); kafka://HOST:PORT/TOPIC writes a message "
+                     "per match; an http(s):// URL: POSTed in JSON arrays (the --webhook-* "
+                     "options)")  # fmt: skip
+    run.add_argument(
+        "--rejects",
+        metavar="FILE|URL",
+        help="write bad and late lines here (JSONL, or kafka://...)",
+    )
     run.add_argument(
         "--allowed-delay",
         default="0s",
@@ -189,6 +197,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         live = live_settings(args, fmt, delay)
     except ValueError as error:
         return _usage(str(error))
+    kafka = None
+    if is_kafka(args.input):
+        try:
+            idle_ms = live.idle.idle_ms if live.idle is not None else None
+            kafka = KafkaInput.of(args.input, fmt, bool(args.checkpoint), idle_ms)
+            kafka.clock = live.idle
+        except KafkaError as error:
+            return _usage(str(error))
     if args.watch and args.trace:
         return _usage("--trace cannot follow runs across rules reloaded by --watch")
     saved: Checkpoint | None = None
@@ -211,17 +227,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         rejects = RejectsWriter()
         if args.rejects:
             cut = saved.rejects if saved is not None else None
-            rejects = RejectsWriter(positions.open_output(args.rejects, cut), close=True)
-    except (OSError, CheckpointError) as error:
+            rejects = RejectsWriter(_open_output(args.rejects, cut), close=True)
+    except (OSError, CheckpointError, KafkaError) as error:
         return _cannot_write(args, args.rejects, error)
     try:
-        output = _open_output(args.output, saved, live)
+        output = _open_output(args.output, saved.output if saved is not None else None, live)
     except WebhookError as error:
         rejects.close()
         return _usage(f"--output: {error}")
-    except (OSError, CheckpointError) as error:
+    except (OSError, CheckpointError, KafkaError) as error:
         rejects.close()
         return _cannot_write(args, args.output, error)
+    if kafka is not None:
+        rejects.where = kafka.places.where
+        kafka.before_commit = lambda: (output.flush(), rejects.flush())
     lates: list[Reject] = []
     options = EngineOptions(
         allowed_delay_ms=delay,
@@ -256,6 +275,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if saved is not None:
         progress = Progress(saved.records, saved.input.offset, saved.input.line, saved.finished,
                             types=set(saved.types))  # fmt: skip
+        progress.partitions = saved.input.partitions
         rejects.counts.update(saved.rejected)
     keeper = None
     if args.checkpoint:
@@ -264,6 +284,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             None if output is sys.stdout else output, args.rejects, rejects.stream,
             last_records=progress.records,
         )  # fmt: skip
+        if saved is None and any(hasattr(s, "checkpoint_state") for s in (output, rejects.stream)):
+            # (a sink that cannot be cut back, as a file is, needs its state in a
+            # checkpoint before it is written to: docs/kafka.md)
+            keeper.take(engine, progress, rejects.counts)
     schemas = [checked.schemas]  # (the latest rules' schemas, with --watch)
     times = TimeUnitCheck(args.time_unit, args.quiet)
     following = Following(args.input, notice(args)) if live.follow else None
@@ -273,7 +297,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     feed = Feed(
         engine, lambda current: _batches(args, fmt, current.fields(), schemas[0],
                                          current.prepare, progress, every.events, times,
-                                         poll=poll, following=following),
+                                         poll=poll, following=following, kafka=kafka),
         rejects, lates, progress, keeper, args.input, args.flush,
         at_end=lambda: [tracer.finish(matcher) for tracer, matcher in tracers],
         idle=live.idle,
@@ -371,6 +395,8 @@ def _fixed(args: argparse.Namespace) -> dict[str, Any]:
 def _cannot_write(args: argparse.Namespace, path: str, error: Exception) -> int:
     if isinstance(error, CheckpointError):
         return _usage(f"cannot resume from {path_in(args.checkpoint)}: {error}")
+    if isinstance(error, KafkaError):
+        return _usage(str(error))
     assert isinstance(error, OSError)
     return _usage(f"cannot write {path}: {error.strerror or error}")
 
@@ -389,7 +415,8 @@ def _first_engine(args: argparse.Namespace, fmt: str) -> tuple[str, bool]:
     if kernel_cached() and not warmup.compiling():
         return "auto", False
     sample = None
-    if args.input != "-":  # (the first records of a file are run in the background too)
+    stream = args.input == "-" or is_kafka(args.input)
+    if not stream:  # (the first records of a file are run in the background too)
         sample = {"input": os.path.abspath(args.input), "time_unit": args.time_unit,
                   "allowed_delay_ms": parse_duration_option(args.allowed_delay)}  # fmt: skip
     started = warmup.start_background_compile(
@@ -400,12 +427,12 @@ def _first_engine(args: argparse.Namespace, fmt: str) -> tuple[str, bool]:
     if not args.quiet:
         then = (
             "this run reads standard input on the interpreter"
-            if args.input == "-"
+            if stream
             else "the run starts on the interpreter and moves to it when it is ready"
         )
         print(f"cep run: compiling the fast path in the background (once per machine and "
               f"cep version); {then}", file=sys.stderr, flush=True)  # fmt: skip
-    return "interpreter", args.input != "-"
+    return "interpreter", not stream
 
 
 def _open_engine(
@@ -453,8 +480,9 @@ def _write(
     """Write the reports (UTF-8 JSON lines) as they come; bad input and a closed output
     end the run cleanly; a `Stop` is taken (`Feed.stopped`) with the outputs still open;
     then the summary, and where a stop left the run."""
-    # (a live input's reports go out as they come; a webhook sends them on its own)
-    streaming = (args.input == "-" or args.follow) and not isinstance(output, WebhookSink)
+    # (a live input's reports go out as they come; a sink that is not a file sends them)
+    live_input = args.input == "-" or args.follow or is_kafka(args.input)
+    streaming = live_input and not hasattr(output, "write_lines")
     bad_patterns_before = bad_data_patterns()
     meter = None  # (on a terminal, unless the reports go to that terminal too)
     if not args.quiet and sys.stderr.isatty() and not (output is sys.stdout and output.isatty()):
@@ -574,6 +602,7 @@ def _batches(
     *,
     poll: float | None = None,
     following: Following | None = None,
+    kafka: KafkaInput | None = None,
 ) -> Iterator[Iterator[Any]]:
     """Batches of columns of the input (cep.io.columnar), for the fast path; Parquet and
     Arrow batches are read on a thread, which also calls `prepare` on them. A resumed
@@ -600,6 +629,11 @@ def _batches(
         "validator": Validator(schemas),
         **sizes,
     }
+    if kafka is not None:
+        size = sizes.get("batch_size", columnar.BATCH_SIZE)
+        partitions = start.partitions if start is not None else None
+        yield times(iter(kafka.batches(options, partitions, line, size)))
+        return
     if fmt in ("parquet", "arrow"):
         if stdin:  # (a stream goes on with what arrives, its rows numbered on)
             options["first"] = line
@@ -632,16 +666,19 @@ def _batches(
         yield times(read(stream, **options))
 
 
-def _open_output(
-    path: str, saved: Checkpoint | None, live: LiveSettings | None = None
-) -> TextIO | IO[str]:
-    """Standard output, a webhook (`cep.service.webhook`), or a file (cut back to the
-    checkpoint's length on a resume)."""
+def _open_output(path: str, saved: OutputState | None, live: LiveSettings | None = None) -> Any:
+    """Standard output, a Kafka topic (`cep.service.kafka_sink`), a webhook
+    (`cep.service.webhook`), or a file (cut back to the checkpoint's length on a
+    resume)."""
     if path == "-":
         return sys.stdout
+    if is_kafka(path):
+        from cep.service.kafka_sink import open_sink
+
+        return open_sink(path, saved.sink if saved is not None else None)
     if is_webhook(path):
-        return WebhookSink(path, live.webhook if live is not None else None)  # type: ignore[return-value]
-    return positions.open_output(path, saved.output if saved is not None else None)
+        return WebhookSink(path, live.webhook if live is not None else None)
+    return positions.open_output(path, saved)
 
 
 def _usage(message: str) -> int:

@@ -175,8 +175,9 @@ class Batch:
         self.made_ahead: dict[Any, Any] = {}
         #: where the input stands after this batch, set by the reader that made it (on
         #: its thread, so a checkpoint records exactly the batches fed): `(byte offset
-        #: or None, the next line or row number)`
-        self.position: tuple[int | None, int] | None = None
+        #: or None, the next line or row number)`; a Kafka batch's adds each
+        #: partition's first offset not yet handed on (`cep.io.kafka`)
+        self.position: tuple[Any, ...] | None = None
         #: an event's record (a dict of its fields, as the row reader reads it) from what
         #: `kept_of` gives: its text as JSON for JSON lines; CSV and Arrow readers set
         #: their own

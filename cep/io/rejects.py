@@ -9,7 +9,8 @@ that the end-of-run summary stays short however varied the details.
 from __future__ import annotations
 
 from collections import Counter
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from cep.io.sources import Reject, SourceEvent
 from cep.runtime.event import Event
@@ -32,6 +33,9 @@ class RejectsWriter:
         self.stream = stream
         self.counts: Counter[str] = Counter()
         self._close = close
+        #: where a record came from, by its number, in place of its line (a Kafka
+        #: input's topic, partition and offset: `cep.io.kafka.RecordPlaces`)
+        self.where: Callable[[int], dict[str, Any] | None] | None = None
 
     @classmethod
     def open(cls, path: str) -> RejectsWriter:
@@ -47,7 +51,9 @@ class RejectsWriter:
         """Record one reject."""
         self.counts[reason_kind(reject.reason)] += 1
         if self.stream is not None:
-            record = {"line": reject.line, "reason": reject.reason, "raw": reject.raw}
+            place = self.where(reject.line) if self.where is not None else None
+            record = {**(place or {"line": reject.line}), "reason": reject.reason,
+                      "raw": reject.raw}  # fmt: skip
             self.stream.write(encode(record).decode() + "\n")
 
     def flush(self) -> None:

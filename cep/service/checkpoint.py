@@ -42,6 +42,20 @@ class InputState(msgspec.Struct, forbid_unknown_fields=True):
     size: int = 0
     head: int = 0
     head_crc: int = 0
+    #: a Kafka input: each partition's first offset not yet fed (`cep.io.kafka`)
+    partitions: dict[int, int] | None = None
+
+
+class SinkState(msgspec.Struct, forbid_unknown_fields=True):
+    """A Kafka output (`cep.service.kafka_sink`): the `run`'s id its messages carry,
+    each partition's end offset once every message written before the checkpoint was
+    acknowledged (what lies after them is read back on a resume), and the reports
+    already in the topic that the run has yet to make again (`pending`: read back by a
+    resume, their replay not reached when the checkpoint was taken)."""
+
+    run: str
+    ends: dict[int, int] = {}
+    pending: list[bytes] = []
 
 
 class OutputState(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,6 +63,8 @@ class OutputState(msgspec.Struct, forbid_unknown_fields=True):
 
     path: str
     length: int = 0
+    #: a Kafka output's state (its length is 0)
+    sink: SinkState | None = None
 
 
 class Checkpoint(msgspec.Struct, forbid_unknown_fields=True):

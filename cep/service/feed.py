@@ -78,8 +78,10 @@ class Feed:
                         self.idle.arrived_batch(batch)
                         lines += self.idle.advance(self.engine)
                     yield lines  # (written when the next is asked for)
-                    if batch.position is not None:
-                        progress.offset, progress.line = batch.position
+                    if batch.position is not None:  # (a Kafka batch's: its offsets too)
+                        progress.offset, progress.line, *partitions = batch.position
+                        if partitions:
+                            progress.partitions = partitions[0]
                     if signals.requested:
                         raise Stop
                     if keeper is not None and keeper.due(progress):

@@ -17,9 +17,10 @@ from typing import IO, Any
 
 import cep
 from cep.engine import RuleEngine
+from cep.io.kafka import is_kafka
 from cep.lang.values import parse_duration_option
 from cep.service import checkpoint, positions
-from cep.service.checkpoint import Checkpoint, CheckpointError, InputState, OutputState
+from cep.service.checkpoint import Checkpoint, CheckpointError, InputState
 
 DEFAULT_EVERY = "10s"
 
@@ -62,6 +63,8 @@ class Progress:
     fed: int = 0  # batches fed since the run (or resume) started
     #: the event types read so far (for the summary's types that never arrived)
     types: set[str] = field(default_factory=set)
+    #: a Kafka input: each partition's first offset not yet fed
+    partitions: dict[int, int] | None = None
 
 
 @dataclass
@@ -100,10 +103,10 @@ class Checkpointer:
         state = Checkpoint(
             snapshot=snapshot,
             input=self._input(progress),
-            output=OutputState(self.output_path, positions.output_length(self.output)),
+            output=positions.output_state(self.output_path, self.output),
             rejects=None
             if self.rejects_path is None
-            else OutputState(self.rejects_path, positions.output_length(self.rejects)),
+            else positions.output_state(self.rejects_path, self.rejects),
             records=progress.records,
             rejected=dict(rejected),
             options=self.options,
@@ -121,6 +124,9 @@ class Checkpointer:
         self._last_time = time.monotonic()
 
     def _input(self, progress: Progress) -> InputState:
+        if progress.partitions is not None or is_kafka(self.input_path):
+            return InputState(self.input_path, self.format, progress.line,
+                              partitions=dict(progress.partitions or {}))  # fmt: skip
         stdin = self.input_path == "-"
         offset = None if stdin else progress.offset  # (standard input cannot seek)
         state = InputState(self.input_path, self.format, progress.line, offset)
@@ -173,6 +179,9 @@ def open_checkpoint(
 
 def where(progress: Progress, input_path: str) -> str:
     """Where the input stands, in words: `line 1200 (byte 80512) of in.jsonl`."""
+    if progress.partitions is not None:
+        offsets = ", ".join(f"{p}: {o}" for p, o in sorted(progress.partitions.items()))
+        return f"record {progress.line - 1} (offsets {{{offsets}}}) of {input_path}"
     line = progress.line - 1
     at = f"line {line}" if progress.offset is not None or input_path == "-" else f"row {line}"
     if progress.offset is not None and input_path != "-":

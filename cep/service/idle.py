@@ -52,6 +52,9 @@ class IdleClock:
         #: a watermark to move on from before any event arrived (a resumed run's)
         self.floor: int | None = None
         self.floor_at = now
+        #: a source holds events back for their time (a Kafka partition waits for the
+        #: others): the feed is not quiet, and the source's own idleness moves time
+        self.held = False
 
     @property
     def poll_s(self) -> float:
@@ -85,7 +88,7 @@ class IdleClock:
         """The time to advance the watermark to now, or None: no event for `idle_ms`
         and a wall clock past `watermark`."""
         now = self.clock()
-        if (now - self.last_at) * 1000 < self.idle_ms:
+        if self.held or (now - self.last_at) * 1000 < self.idle_ms:
             return None
         if self.max_ts is not None:
             target = self.max_ts + int((now - self.max_at) * 1000) - self.allowed_delay_ms

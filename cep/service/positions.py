@@ -12,7 +12,7 @@ import csv
 import io
 import os
 import zlib
-from typing import IO
+from typing import IO, Any
 
 from cep.service.checkpoint import CheckpointError, InputState, OutputState
 
@@ -28,7 +28,11 @@ def input_identity(path: str) -> tuple[int, int, int]:
 
 
 def same_path(a: str, b: str) -> bool:
-    if a == "-" or b == "-":
+    if a.startswith("kafka://") and b.startswith("kafka://"):
+        from cep.io.kafka import same_topic
+
+        return same_topic(a, b)
+    if a == "-" or b == "-" or "://" in a or "://" in b:  # (standard input, a URL)
         return a == b
     return os.path.abspath(a) == os.path.abspath(b)
 
@@ -40,7 +44,7 @@ def check_input(saved: InputState, path: str, format: str) -> None:
         raise CheckpointError(f"it was taken on another input ({saved.path}), not {path}")
     if saved.format != format:
         raise CheckpointError(f"it was taken on {saved.format} input, not {format}")
-    if path == "-":
+    if path == "-" or path.startswith("kafka://"):  # (Kafka: its offsets say where)
         return
     try:
         with open(path, "rb") as file:
@@ -85,6 +89,15 @@ def open_output(path: str, saved: OutputState | None) -> IO[str]:
     return file
 
 
+def output_state(path: str, stream: Any) -> OutputState:
+    """What a checkpoint records of an output: a file's length, or the state of a sink
+    that is not a file (`checkpoint_state`, every line written to it acknowledged)."""
+    state = getattr(stream, "checkpoint_state", None)
+    if state is not None:
+        return OutputState(path, 0, sink=state())
+    return OutputState(path, output_length(stream))
+
+
 def output_length(stream: IO[str] | None) -> int:
     """How long a file output is, everything written so far flushed first."""
     if stream is None:
@@ -101,7 +114,7 @@ def sync(stream: IO[str] | None) -> None:
     long as the checkpoint says (the data and the size: `fdatasync`)."""
     if stream is None:
         return
-    stream.flush()  # (a sink that is not a file, a webhook: every report settled)
+    stream.flush()  # (a sink that is not a file, a webhook or Kafka: every report settled)
     if not hasattr(stream, "fileno"):
         return
     with contextlib.suppress(OSError):
