@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -288,3 +289,46 @@ def test_idle_partition(kafka_broker: Broker, feed: tuple[Path, list[str]],
     assert process.returncode == 143, err
     assert "stopped by SIGTERM" in err
     assert _values(output.read_text().splitlines()) == expected
+
+
+ORDERS = """
+event Order { order: str }
+event Shipment { order: str }
+rule unshipped { partition by order  pattern o = Order -> not Shipment  within 2s }
+"""
+
+
+def test_idle_fires_an_absence_on_a_quiet_topic(kafka_broker: Broker, tmp_path: Path) -> None:
+    """An order on a two-partition topic, then nothing (the other partition never gives
+    a message): with `--idle`, the absence comes out while the run is live, and its
+    order is neither late nor lost however long it waited for the quiet partition."""
+    rules = tmp_path / "orders.cep"
+    rules.write_text(ORDERS)
+    source = _unique_topic(kafka_broker, "orders", partitions=2)
+    producer = confluent_kafka.Producer({"bootstrap.servers": kafka_broker.bootstrap})
+    for ts, name in ((1_700_000_000_000, "o1"), (1_700_000_000_500, "o2")):
+        value = json.dumps({"type": "Order", "ts": ts, "order": name})
+        producer.produce(source, value.encode(), partition=0)
+    assert producer.flush(30) == 0
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cep", "run", str(rules), "--engine", "interpreter",
+         "--input", f"kafka://{kafka_broker.bootstrap}/{source}", "--idle", "1s",
+         "--checkpoint", str(tmp_path / "state")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert process.stdout is not None
+    lines = []
+    with selectors.DefaultSelector() as selector:  # (window 2 s plus idle 1 s: generous)
+        selector.register(process.stdout, selectors.EVENT_READ)
+        while len(lines) < 2:
+            if not selector.select(60):
+                process.kill()
+                raise AssertionError(f"no absence came out: {process.communicate()[1]}")
+            lines.append(process.stdout.readline())
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 143, err
+    reports = [json.loads(line) for line in lines]
+    assert [r["key"] for r in reports] == [{"order": "o1"}, {"order": "o2"}]
+    assert "late" not in err
