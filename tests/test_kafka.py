@@ -318,14 +318,15 @@ def test_idle_fires_an_absence_on_a_quiet_topic(kafka_broker: Broker, tmp_path: 
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     assert process.stdout is not None
-    lines = []
+    out = b""
     with selectors.DefaultSelector() as selector:  # (window 2 s plus idle 1 s: generous)
         selector.register(process.stdout, selectors.EVENT_READ)
-        while len(lines) < 2:
+        while out.count(b"\n") < 2:
             if not selector.select(60):
                 process.kill()
                 raise AssertionError(f"no absence came out: {process.communicate()[1]}")
-            lines.append(process.stdout.readline())
+            out += os.read(process.stdout.fileno(), 1 << 16)
+    lines = out.splitlines()
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 143, err
