@@ -47,7 +47,7 @@ NO_TIME = np.iinfo(np.int64).min
 QUIET = {"log_level": 2}
 #: how long one poll waits for messages before an (empty) batch is handed on, so that
 #: the run loop can act on a quiet feed
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.05
 
 
 def is_kafka(path: str | None) -> bool:
@@ -240,7 +240,7 @@ class KafkaBatches:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": True,
-                "fetch.wait.max.ms": 100,
+                "fetch.wait.max.ms": 10,
                 **QUIET,
             })  # fmt: skip
         except kafka.KafkaException as error:
