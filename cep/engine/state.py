@@ -289,19 +289,28 @@ def text_blob(texts: list[str | bytes]) -> tuple[bytes, bytes]:
     return blob, ints(ends)
 
 
-def texts_of(table: EventTable) -> list[str]:
-    """The texts of a table's `TEXT` events, in row order."""
+def text_bounds(table: EventTable) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of a table's texts starts and ends in `text` (SnapshotError where they
+    do not tile it)."""
     ends = array(table.text_end)
-    blob = table.text
     if not len(ends):
-        if blob:
+        if table.text:
             raise SnapshotError("the snapshot is damaged (its event texts are uneven)")
-        return []
+        return ends, ends
     starts = np.empty(len(ends), np.int64)
     starts[0] = 0
     starts[1:] = ends[:-1] + 1
-    if (ends < starts).any() or int(ends[-1]) != len(blob) - 1:
+    if (ends < starts).any() or int(ends[-1]) != len(table.text) - 1:
         raise SnapshotError("the snapshot is damaged (its event texts are uneven)")
+    return starts, ends
+
+
+def texts_of(table: EventTable) -> list[str]:
+    """The texts of a table's `TEXT` events, in row order."""
+    starts, ends = text_bounds(table)
+    blob = table.text
+    if not len(ends):
+        return []
     try:
         whole = blob.decode("utf-8", "surrogatepass")
         if len(whole) == len(blob) and whole.count("\n") == len(ends):  # (ASCII)
@@ -310,6 +319,26 @@ def texts_of(table: EventTable) -> list[str]:
                 for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]  # fmt: skip
     except UnicodeDecodeError:
         raise SnapshotError("the snapshot is damaged (an event's text is not UTF-8)") from None
+
+
+def checked_columns(
+    table: EventTable,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A table's `type`, `ts`, `seq`, `line` and `kind` as arrays; SnapshotError where
+    they do not hold together (its texts are `text_bounds`')."""
+    n = len(table.kind)
+    codes, ts, seq, line = (array(t) for t in (table.type, table.ts, table.seq, table.line))
+    kinds = np.frombuffer(table.kind, np.uint8)
+    n_text = int(np.count_nonzero(kinds == TEXT))
+    if (
+        not (len(codes) == len(ts) == len(seq) == len(line) == n)
+        or outside(codes, len(table.names)) or bool((kinds > DATA).any())
+        or len(table.values) != n - n_text
+    ):  # fmt: skip
+        raise SnapshotError("the snapshot is damaged (its event table is uneven)")
+    if len(table.text_end) != 8 * n_text:
+        raise SnapshotError("the snapshot is damaged (its event texts are uneven)")
+    return codes, ts, seq, line, kinds
 
 
 class StoredEvents(list[Any]):
@@ -327,19 +356,9 @@ def events_of(table: EventTable, validator: Validator | None = None) -> StoredEv
     values."""
     from cep.io.sources import SourceEvent
 
-    n = len(table.kind)
-    codes, ts, seq, line = (array(t) for t in (table.type, table.ts, table.seq, table.line))
-    kinds = np.frombuffer(table.kind, np.uint8)
-    n_text = int(np.count_nonzero(kinds == TEXT))
-    if (
-        not (len(codes) == len(ts) == len(seq) == len(line) == n)
-        or outside(codes, len(table.names)) or bool((kinds > DATA).any())
-        or len(table.values) != n - n_text
-    ):  # fmt: skip
-        raise SnapshotError("the snapshot is damaged (its event table is uneven)")
+    codes, ts, seq, line, kinds = checked_columns(table)
+    n, n_text = len(kinds), len(table.text_end) // 8
     texts = texts_of(table)
-    if len(texts) != n_text:
-        raise SnapshotError("the snapshot is damaged (its event texts are uneven)")
     names = table.names
     types = [names[0]] * n if len(names) == 1 else [names[c] for c in codes.tolist()]
     ts_list, seq_list = ts.tolist(), seq.tolist()

@@ -21,8 +21,10 @@ import numpy as np
 from cep.compile.programs import NUM, STR
 from cep.compile.rule import CompiledRule
 from cep.engine.events import events_of
+from cep.engine.restored import RestoredEvents
 from cep.engine.state import (
     RULE_TABLES,
+    TEXT,
     EngineState,
     EventRows,
     RuleState,
@@ -186,6 +188,12 @@ def _events(
     stays text, its typed values left for a restore to make (`EventTable.data`); a
     snapshot leaves the rule's memory as it was."""
     found: list[Any] = list(map(fast.events.get, used.tolist()))
+    if None in found and len(rows := fast.restored_rows):  # (restored, none made yet)
+        stored = fast.restored.stored
+        at = np.flatnonzero(used < len(rows))
+        for j, row in zip(at.tolist(), rows[used[at]].tolist(), strict=True):
+            if row >= 0 and found[j] is None:
+                found[j] = stored(row)
     texts = [j for j, event in enumerate(found) if event is None] if None in found else []
     if texts:
         table, names = fast._record_texts, fast.type_names
@@ -255,9 +263,9 @@ def _checked(
     return t
 
 
-def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
+def restore_rule(fast: FastRule, state: RuleState, events: RestoredEvents) -> None:
     """Put a rule's saved state into a fresh `FastRule`; `events` are the snapshot's
-    event table as events."""
+    event table's (the rule makes each when it first needs it)."""
     kernel = fast.state
     if kernel.count(tables.S_PARTS) or kernel.count(tables.S_EVENTS):
         raise RuntimeError("restore into a rule that has matched nothing yet")
@@ -277,21 +285,12 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     n_parts, n_cells, n_runs, n_held = len(state.keys), len(cell_var), len(run_part), len(held_part)
     # the events the rule refers to, stored in processing order
     used = _marked(np.concatenate([cell_event, run_start, held_start]), len(events))
-    all_ts, all_seq = getattr(events, "ts", None), getattr(events, "seq", None)
-    if all_ts is not None and all_seq is not None:  # (`StoredEvents`)
-        ts, seq = all_ts[used], all_seq[used]
-    else:
-        ts = np.fromiter((events[row].ts for row in used.tolist()), np.int64, len(used))
-        seq = np.fromiter((events[row].seq for row in used.tolist()), np.int64, len(used))
+    ts, seq = events.ts[used], events.seq[used]
     order = np.lexsort((seq, ts))
     in_order = used[order]
-    if len(in_order) == len(events) and (in_order == np.arange(len(events))).all():
-        chosen = list(events)
-    else:
-        chosen = list(map(events.__getitem__, in_order.tolist()))
     g_of = np.full(len(events), -1, np.int64)
-    g_of[in_order] = np.arange(len(chosen))
-    n_events = len(chosen)
+    g_of[in_order] = np.arange(len(in_order))
+    n_events = len(in_order)
     kernel._grow("events", n_events)
     kernel._grow("cells", n_cells)
     kernel._grow("runs", n_runs)
@@ -312,14 +311,15 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     T.e_seq[:n_events] = seq[order]
     n_slots = len(fast.slots)
     if n_slots and n_events:
-        values = _slot_values(fast, chosen)
+        values = _slot_values(fast, events, in_order)
         kernel.values[: n_events * n_slots] = values.T.ravel()
         if fast.emit_plan is not None and (np.abs(values) >= EXACT_INTEGERS).any():
             fast.emit_exact = False
     sc[tables.S_EVENTS] = n_events
-    fast.events = dict(zip(range(n_events), chosen, strict=True))
+    fast.events = {}  # (each made from `events` when first needed: `restored_event`)
+    fast.restored, fast.restored_rows = events, in_order
     if fast.as_text and n_events:
-        _keep_texts(fast, chosen)
+        _keep_texts(fast, events, in_order)
     fast._live_after_compaction = n_events
     # history cells
     T.c_var[:n_cells] = var_of[cell_var]
@@ -360,20 +360,21 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     fast.missing_key = state.counters.get("missing_key", 0)
 
 
-def _slot_values(fast: FastRule, events: list[Event]) -> np.ndarray:
-    """`values[slot, i]`: the slots of some events, as `FastRule._event_values` makes
-    them, a slot at a time."""
-    out = np.empty((len(fast.slots), len(events)), dtype=np.float64)
+def _slot_values(fast: FastRule, events: RestoredEvents, rows: np.ndarray) -> np.ndarray:
+    """`values[slot, i]`: the slots of some events (rows of the restore's), as
+    `FastRule._event_values` makes them, a slot at a time."""
+    out = np.empty((len(fast.slots), len(rows)), dtype=np.float64)
     data = None
     for f, slot in enumerate(fast.slots):
         name, kind = slot.name, slot.kind
         if name == "ts":
-            found = [event.ts for event in events]
+            found = events.ts[rows].tolist()
         elif name == "type":
-            found = [event.type for event in events]
+            names = events.type_names()
+            found = [names[code] for code in events.type_codes(rows).tolist()]
         else:
             if data is None:
-                data = [event.data for event in events]
+                data = events.data(rows)
             found = list(map(dict.get, data, repeat(name)))
         if kind == NUM and set(map(type, found)) <= {int, float}:
             out[f] = found
@@ -395,20 +396,32 @@ def _fast_key(key: Any, several: bool) -> Any:
     return tuple(key) if several else key
 
 
-def _keep_texts(fast: FastRule, chosen: list[Event]) -> None:
+def _keep_texts(fast: FastRule, events: RestoredEvents, rows: np.ndarray) -> None:
     """With reports as text: each restored event's text (as reports write it) and
-    information in the rule's table."""
+    information in the rule's table; stored texts taken as they lie, the others made
+    from their events."""
     table = fast._record_texts
-    at = np.arange(len(chosen))
-    texts = [kept_json(event) for event in chosen]
-    table.put_texts(at, [t if type(t) is bytes else t.encode() for t in texts])  # type: ignore[union-attr]
+    at = np.arange(len(rows))
+    is_text = events.kinds(rows) == TEXT
+    if is_text.any():
+        table.put(at[is_text], events.text_pieces(rows[is_text]))
+    if not is_text.all():
+        made = [kept_json(events[row]) for row in rows[~is_text].tolist()]
+        table.put_texts(at[~is_text], [t if type(t) is bytes else t.encode() for t in made])  # type: ignore[union-attr]
     codes = fast._type_codes
-    for g, event in enumerate(chosen):
-        code = codes.setdefault(event.type, len(codes))
-        line = -1 if event.line is None else event.line
-        table.info[g] = (code, event.ts, line, event.seq)
+    names = events.type_names()
+    type_codes = np.array([codes.setdefault(name, len(codes)) for name in names], np.int64)
     if len(codes) > len(fast.type_names):
         fast.type_names = list(codes)
+    table.info[at] = np.stack(
+        [
+            type_codes[events.type_codes(rows)],
+            events.ts[rows],
+            events.lines(rows),
+            events.seq[rows],
+        ],
+        axis=1,
+    )
 
 
 # -------------------------------------------------------------------------- engine

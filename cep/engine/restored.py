@@ -1,0 +1,169 @@
+"""A snapshot's events, each made when first needed: what a restore onto the fast path
+holds instead of an interpreter event per row (`cep.engine.state.events_of`).
+
+The fast path keeps its events as columns (times, sequence numbers, slot values) and
+needs an event object only for a report that is not written in bulk, a held-back event
+or an interpreted rule; the texts its bulk reports write come straight from the table.
+So a restore checks the whole table at once (as `events_of` would: tables that hold
+together, texts that are UTF-8 and JSON objects, read in one pass), and makes each
+event, read and validated exactly as `events_of` makes it, on its first use."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import numpy as np
+
+from cep.engine.state import (
+    DATA,
+    NONE,
+    RECORD,
+    TEXT,
+    EventTable,
+    SnapshotError,
+    _record,
+    _records,
+    checked_columns,
+    text_bounds,
+    texts_of,
+)
+from cep.runtime.event import Event
+
+if TYPE_CHECKING:
+    from cep.io.validation import Validator
+
+
+class _Object(msgspec.Struct):
+    """Any JSON object (its fields skipped): what every stored text must be."""
+
+
+_OBJECTS = msgspec.json.Decoder(list[_Object])
+
+
+class RestoredEvents:
+    """A table's events by row (`events[row]`), made and kept on first use; `ts`, `seq`
+    (arrays) and the texts (`text_pieces`) without making any."""
+
+    def __init__(self, table: EventTable, validator: Validator) -> None:
+        codes, self.ts, self.seq, self._line, self._kinds = checked_columns(table)
+        starts, ends = text_bounds(table)
+        _check_texts(table, ends)
+        self._table, self._validator = table, validator
+        self._codes = codes
+        self._texts = (np.frombuffer(table.text, np.uint8), starts, ends)
+        # each row's place among the texts (kind TEXT) or the values (the others)
+        is_text = self._kinds == TEXT
+        self._at = np.empty(len(self._kinds), np.int64)
+        self._at[is_text] = np.arange(int(is_text.sum()))
+        self._at[~is_text] = np.arange(len(self._kinds) - int(is_text.sum()))
+        self._made: list[Any] = [None] * len(self._kinds)
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+    def __getitem__(self, row: int) -> Any:
+        made = self._made[row]
+        if made is None:
+            made = self._made[row] = self._make(row)
+        return made
+
+    def _make(self, row: int) -> Any:
+        """Row `row`'s event, as `events_of` makes it."""
+        from cep.io.sources import SourceEvent
+
+        kind, at = int(self._kinds[row]), int(self._at[row])
+        type_name = self._table.names[int(self._codes[row])]
+        ts, seq, line = int(self.ts[row]), int(self.seq[row]), int(self._line[row])
+        line_or_none = None if line == NONE else line
+        if kind == DATA:
+            return Event(type_name, ts, self._table.values[at], seq, line_or_none)
+        text = None
+        if kind == TEXT:
+            text = self.text(row)
+            record = _record(text)
+        else:
+            record = self._table.values[at]
+        typed, _ = self._validator.validate(type_name, record)
+        data = typed or record
+        if kind == RECORD and data is record:  # (kept apart, as they were)
+            data = dict(record)
+        return SourceEvent(type_name, ts, data, seq, line_or_none, raw=record, json=text)  # type: ignore[arg-type]
+
+    def text(self, row: int) -> str:
+        """A `TEXT` row's text."""
+        _, starts, ends = self._texts
+        at = int(self._at[row])
+        return self._table.text[int(starts[at]) : int(ends[at])].decode("utf-8", "surrogatepass")
+
+    def kinds(self, rows: np.ndarray) -> np.ndarray:
+        """Rows' kinds (`TEXT`, `RECORD`, `DATA`)."""
+        return self._kinds[rows]
+
+    def text_pieces(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`TEXT` rows' texts where they lie: the table's buffer, each one's start and
+        end in it."""
+        blob, starts, ends = self._texts
+        at = self._at[rows]
+        return blob, starts[at], ends[at]
+
+    def type_names(self) -> list[str]:
+        """The table's type names, by type code (`type_codes`)."""
+        return self._table.names
+
+    def type_codes(self, rows: np.ndarray) -> np.ndarray:
+        """Rows' type codes (into `type_names`)."""
+        return self._codes[rows]
+
+    def lines(self, rows: np.ndarray) -> np.ndarray:
+        """Rows' line numbers (`NONE`: none)."""
+        return self._line[rows]
+
+    def data(self, rows: np.ndarray) -> list[dict[str, Any]]:
+        """Rows' values as expressions see them (made events' `data`; values stored as
+        they are taken as they are, no event made for them)."""
+        values, at = self._table.values, self._at[rows].tolist()
+        kinds = self._kinds[rows]
+        if bool((kinds == DATA).all()):
+            return list(map(values.__getitem__, at))
+        return [values[a] if kind == DATA else self[r].data
+                for kind, a, r in zip(kinds.tolist(), at, rows.tolist(), strict=True)]  # fmt: skip
+
+    def stored(self, row: int) -> Any:
+        """Row `row` as a snapshot stores it again: its event if made, else a `TEXT`
+        row's text alone (no event made for it)."""
+        made = self._made[row]
+        if made is not None or self._kinds[row] != TEXT:
+            return self[row]
+        from cep.io.sources import SourceEvent
+
+        line = int(self._line[row])
+        return SourceEvent(self._table.names[int(self._codes[row])], int(self.ts[row]), None,  # type: ignore[arg-type]
+                           int(self.seq[row]), None if line == NONE else line,
+                           json=self.text(row))  # fmt: skip
+
+
+def _check_texts(table: EventTable, ends: np.ndarray) -> None:
+    """SnapshotError unless every stored text is UTF-8 and a JSON object: read as one
+    JSON array (each text's newline made a comma) of objects whose fields are skipped,
+    else text by text (which says which fault)."""
+    blob = table.text
+    if not len(ends):
+        return
+    if not blob.isascii():
+        try:
+            blob.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            raise SnapshotError("the snapshot is damaged (an event's text is not UTF-8)") from None
+    joined = bytearray(len(blob) + 1)
+    joined[0:1] = b"["
+    joined[1:] = blob
+    view = np.frombuffer(joined, np.uint8)
+    view[ends + 1] = ord(",")
+    view[-1] = ord("]")
+    try:
+        if len(_OBJECTS.decode(joined)) == len(ends):
+            return
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        pass
+    _records(texts_of(table))  # (SnapshotError, saying which fault, unless all are objects)
