@@ -33,13 +33,14 @@ from cep.engine.state import (
     distinct_rows,
     ints,
     outside,
-    table_of,
     uneven,
 )
 from cep.fast import tables
 from cep.fast.emit import EXACT_INTEGERS
 from cep.fast.reports import KeptEvent, kept_json
+from cep.fast.reporttext import OWN
 from cep.fast.rule import FastRule
+from cep.fast.storedtexts import OBJECT, TextRefs, event_table
 from cep.io.batch import Batch, EventColumns
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
@@ -94,8 +95,12 @@ class SeqRows(EventRows):
 
 
 def rule_state(
-    fast: FastRule, name: str, fingerprint: str, materialize: Callable[[KeptEvent], Event]
-) -> tuple[RuleState, np.ndarray, list[Event]]:
+    fast: FastRule,
+    name: str,
+    fingerprint: str,
+    materialize: Callable[[KeptEvent], Event],
+    refs: TextRefs,
+) -> tuple[RuleState, np.ndarray, list[Event | None]]:
     """A rule's state, the kernel events it refers to and those as events; its tables
     refer to them by their place there (`engine_state` numbers them as the
     engine's table does, with `renumber`)."""
@@ -109,7 +114,7 @@ def rule_state(
         np.int64
     )
     used = _marked(kernel_events, fast.state.count(tables.S_EVENTS))
-    events = _events(fast, used, materialize)
+    events = _events(fast, used, materialize, refs)
     row_of = np.full(max(fast.state.count(tables.S_EVENTS), 1), -1, np.int64)
     row_of[used] = np.arange(len(used))
     as_row = row_of.__getitem__
@@ -182,26 +187,46 @@ def _timers(T: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 
 
 def _events(
-    fast: FastRule, used: np.ndarray, materialize: Callable[[KeptEvent], Event]
-) -> list[Event]:
-    """Kernel events `used` as events. One kept only as its text (as reports write it)
-    stays text, its typed values left for a restore to make (`EventTable.data`); a
-    snapshot leaves the rule's memory as it was."""
+    fast: FastRule, used: np.ndarray, materialize: Callable[[KeptEvent], Event], refs: TextRefs
+) -> list[Event | None]:
+    """Kernel events `used` as events, None for those kept only as text (a JSON line as
+    read, in the rule's text table or a restore's table), which `refs` notes where they
+    lie (their typed values left for a restore to make); a snapshot leaves the rule's
+    memory as it was."""
     found: list[Any] = list(map(fast.events.get, used.tolist()))
-    if None in found and len(rows := fast.restored_rows):  # (restored, none made yet)
-        stored = fast.restored.stored
-        at = np.flatnonzero(used < len(rows))
-        for j, row in zip(at.tolist(), rows[used[at]].tolist(), strict=True):
-            if row >= 0 and found[j] is None:
-                found[j] = stored(row)
-    texts = [j for j, event in enumerate(found) if event is None] if None in found else []
-    if texts:
-        table, names = fast._record_texts, fast.type_names
-        at = used[texts]
-        for j, (code, ts, line, seq), text in zip(
-            texts, table.info[at].tolist(), table.texts(at), strict=True
-        ):
-            found[j] = SourceEvent(names[code], ts, None, seq, line, json=text)  # type: ignore[arg-type]
+    source = np.full(len(used), OBJECT, np.int64)
+    start, end, type_code, line = (np.zeros(len(used), np.int64) for _ in range(4))
+    if None in found:
+        missing = np.flatnonzero(np.fromiter((e is None for e in found), np.bool_, len(found)))
+        rows = np.full(len(missing), -1, np.int64)
+        restored = fast.restored_rows
+        inside = used[missing] < len(restored)
+        rows[inside] = restored[used[missing][inside]]
+        events = fast.restored
+        if (rows >= 0).any():  # restored ones: made again, but texts as they lie
+            made = rows >= 0
+            as_objects = made.copy()
+            as_objects[made] = events.kinds(rows[made]) != TEXT
+            for j, row in zip(missing[as_objects].tolist(), rows[as_objects].tolist(), strict=True):
+                found[j] = events[row]
+            missing, rows = missing[~as_objects], rows[~as_objects]
+        table = fast._record_texts
+        starts, ends, sources, info = table.held(used[missing])
+        own = refs.buffer(table.data)
+        lent = np.array([refs.buffer(data) for data in table.lent] or [own], np.int64)
+        source[missing] = np.where(sources == OWN, own, lent[np.maximum(sources, 0)])
+        start[missing], end[missing] = starts, ends
+        kept = ends >= 0
+        type_code[missing[kept]] = refs.name_codes(fast.type_names)[info[kept, 0]]
+        line[missing] = info[:, 2]
+        elsewhere = (ends < 0) & (rows >= 0)  # (restored, not in the text table)
+        if elsewhere.any():
+            at, here = missing[elsewhere], rows[elsewhere]
+            blob, start[at], end[at] = events.text_pieces(here)
+            source[at] = refs.buffer(blob)
+            type_code[at] = refs.name_codes(events.type_names())[events.type_codes(here)]
+            line[at] = events.lines(here)
+    refs.add(source, start, end, type_code, line)
     if KeptEvent not in set(map(type, found)):
         return found
     for j, event in enumerate(found):
@@ -440,10 +465,12 @@ def engine_state(
     number, each once however many rules refer to it."""
     seqs = [np.fromiter((event.seq for event in held), np.int64, len(held))]
     times = [np.fromiter((event.ts for event in held), np.int64, len(held))]
-    events: list[Event] = list(held)
+    events: list[Event | None] = list(held)
+    refs = TextRefs()
+    refs.objects(len(held))
     states = []
     for fast, name, fingerprint in zip(rules, names, fingerprints, strict=True):
-        state, used, found = rule_state(fast, name, fingerprint, materialize)
+        state, used, found = rule_state(fast, name, fingerprint, materialize, refs)
         states.append(state)
         seqs.append(fast.state.tables.e_seq[used].astype(np.int64))
         times.append(fast.state.tables.e_ts[used].astype(np.int64))
@@ -457,10 +484,12 @@ def engine_state(
     return EngineState(
         engine="fast",
         held=ints(row[: len(held)]),
-        events=table_of(
+        events=event_table(
             list(map(events.__getitem__, first.tolist())),
             np.concatenate(times)[first],
             all_seqs[first],
+            refs,
+            first,
         ),
         rules=states,
         **clock,
