@@ -193,11 +193,15 @@ def _events(
     read, in the rule's text table or a restore's table), which `refs` notes where they
     lie (their typed values left for a restore to make); a snapshot leaves the rule's
     memory as it was."""
-    found: list[Any] = list(map(fast.events.get, used.tolist()))
+    kept = fast.events
+    has = np.isin(used, np.fromiter(kept, np.int64, len(kept)))
+    found: list[Any] = [None] * len(used)
+    for j, g in zip(np.flatnonzero(has).tolist(), used[has].tolist(), strict=True):
+        found[j] = kept[g]
     source = np.full(len(used), OBJECT, np.int64)
     start, end, type_code, line = (np.zeros(len(used), np.int64) for _ in range(4))
-    if None in found:
-        missing = np.flatnonzero(np.fromiter((e is None for e in found), np.bool_, len(found)))
+    if not has.all():
+        missing = np.flatnonzero(~has)
         rows = np.full(len(missing), -1, np.int64)
         restored = fast.restored_rows
         inside = used[missing] < len(restored)

@@ -122,8 +122,4 @@ def event_table(
 def _place(data, starts, ends, at, out):  # type: ignore[no-untyped-def]
     """`data[starts[i]:ends[i]]` copied to `out` at `at[i]`."""
     for i in range(len(starts)):
-        s = starts[i]
-        n = ends[i] - s
-        a = at[i]
-        for j in range(n):
-            out[a + j] = data[s + j]
+        out[at[i] : at[i] + ends[i] - starts[i]] = data[starts[i] : ends[i]]
