@@ -195,9 +195,12 @@ def _events(
     memory as it was."""
     kept = fast.events
     has = np.isin(used, np.fromiter(kept, np.int64, len(kept)))
-    found: list[Any] = [None] * len(used)
-    for j, g in zip(np.flatnonzero(has).tolist(), used[has].tolist(), strict=True):
-        found[j] = kept[g]
+    if has.all():
+        found: list[Any] = list(map(kept.__getitem__, used.tolist()))
+    else:
+        found = [None] * len(used)
+        for j, g in zip(np.flatnonzero(has).tolist(), used[has].tolist(), strict=True):
+            found[j] = kept[g]
     source = np.full(len(used), OBJECT, np.int64)
     start, end, type_code, line = (np.zeros(len(used), np.int64) for _ in range(4))
     if not has.all():
