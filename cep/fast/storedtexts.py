@@ -84,8 +84,7 @@ def event_table(
     types = np.empty(n, np.int64)
     types[at] = np.array([code[name] for name in part.names], np.int64)[array(part.type)]
     types[is_ref] = np.array([code[name] for name in refs.names], np.int64)[type_code[is_ref]]
-    used, first = np.unique(types, return_index=True)
-    used = used[np.argsort(first)]
+    used = _first_used(types, len(every))
     renumbered = np.empty(len(every), np.int64)
     renumbered[used] = np.arange(len(used))
     types = renumbered[types]
@@ -108,14 +107,26 @@ def event_table(
     ends = np.cumsum(sizes) - 1
     out = np.empty(int(ends[-1]) + 1 if len(ends) else 0, np.uint8)
     buffers = [*refs.buffers, np.frombuffer(part.text, np.uint8)]
-    for k in np.unique(t_source).tolist():
-        mine = np.flatnonzero(t_source == k)
+    for k in _first_used(t_source, len(buffers)).tolist():
+        mine = np.flatnonzero(t_source == k) if len(buffers) > 1 else slice(None)
         _place(buffers[k], t_start[mine], t_end[mine], ends[mine] - sizes[mine] + 1, out)
     out[ends] = ord("\n")
     return EventTable(
         names=names, type=ints(types), ts=ints(ts), seq=ints(seq), line=ints(lines),
         kind=kinds.tobytes(), text=out.tobytes(), text_end=ints(ends), values=part.values,
     )  # fmt: skip
+
+
+def _first_used(codes: np.ndarray, end: int) -> np.ndarray:
+    """The distinct values of some integers in `[0, end)` (few), in order of first
+    use."""
+    present = np.zeros(end, np.bool_)
+    present[codes] = True
+    found = np.flatnonzero(present)
+    if len(found) < 2:
+        return found
+    firsts = [int(np.argmax(codes == code)) for code in found.tolist()]
+    return found[np.argsort(firsts)]
 
 
 @njit(cache=True, nogil=True)
