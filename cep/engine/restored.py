@@ -22,10 +22,10 @@ from cep.engine.state import (
     TEXT,
     EventTable,
     SnapshotError,
-    _record,
-    _records,
     checked_columns,
     text_bounds,
+    text_record,
+    text_records,
     texts_of,
 )
 from cep.runtime.event import Event
@@ -81,7 +81,7 @@ class RestoredEvents:
         text = None
         if kind == TEXT:
             text = self.text(row)
-            record = _record(text)
+            record = text_record(text)
         else:
             record = self._table.values[at]
         typed, _ = self._validator.validate(type_name, record)
@@ -129,19 +129,6 @@ class RestoredEvents:
         return [values[a] if kind == DATA else self[r].data
                 for kind, a, r in zip(kinds.tolist(), at, rows.tolist(), strict=True)]  # fmt: skip
 
-    def stored(self, row: int) -> Any:
-        """Row `row` as a snapshot stores it again: its event if made, else a `TEXT`
-        row's text alone (no event made for it)."""
-        made = self._made[row]
-        if made is not None or self._kinds[row] != TEXT:
-            return self[row]
-        from cep.io.sources import SourceEvent
-
-        line = int(self._line[row])
-        return SourceEvent(self._table.names[int(self._codes[row])], int(self.ts[row]), None,  # type: ignore[arg-type]
-                           int(self.seq[row]), None if line == NONE else line,
-                           json=self.text(row))  # fmt: skip
-
 
 def _check_texts(table: EventTable, ends: np.ndarray) -> None:
     """SnapshotError unless every stored text is UTF-8 and a JSON object: read as one
@@ -166,4 +153,4 @@ def _check_texts(table: EventTable, ends: np.ndarray) -> None:
             return
     except (msgspec.DecodeError, msgspec.ValidationError):
         pass
-    _records(texts_of(table))  # (SnapshotError, saying which fault, unless all are objects)
+    text_records(texts_of(table))  # (SnapshotError, saying which fault, unless all are objects)

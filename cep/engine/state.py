@@ -372,7 +372,7 @@ def events_of(table: EventTable, validator: Validator | None = None) -> StoredEv
     if n_text == 0 and not (kinds == RECORD).any():  # values only: as they are
         out = StoredEvents(map(Event, types, ts_list, values, seq_list, lines))
     else:
-        records = _records(texts) if validator is not None else texts
+        records = text_records(texts) if validator is not None else texts
         out = StoredEvents()
         add = out.append
         t = v = 0
@@ -402,7 +402,7 @@ def events_of(table: EventTable, validator: Validator | None = None) -> StoredEv
     return out
 
 
-def _records(texts: list[str]) -> list[dict[str, Any]]:
+def text_records(texts: list[str]) -> list[dict[str, Any]]:
     """Texts' records: read in one pass where that gives one object each."""
     try:
         found = msgspec.json.decode("[" + ",".join(texts) + "]")
@@ -410,10 +410,11 @@ def _records(texts: list[str]) -> list[dict[str, Any]]:
         found = None
     if type(found) is list and len(found) == len(texts) and all(type(r) is dict for r in found):
         return found
-    return [_record(text) for text in texts]
+    return [text_record(text) for text in texts]
 
 
-def _record(text: str | None) -> dict[str, Any]:
+def text_record(text: str | None) -> dict[str, Any]:
+    """A stored text's record (SnapshotError where it is not a JSON object)."""
     try:
         found = msgspec.json.decode(text or "")
     except (msgspec.DecodeError, UnicodeEncodeError):
