@@ -193,47 +193,14 @@ def _events(
     read, in the rule's text table or a restore's table), which `refs` notes where they
     lie (their typed values left for a restore to make); a snapshot leaves the rule's
     memory as it was."""
-    kept = fast.events
-    has = np.isin(used, np.fromiter(kept, np.int64, len(kept)))
-    if has.all():
-        found: list[Any] = list(map(kept.__getitem__, used.tolist()))
+    found: list[Any] = list(map(fast.events.get, used.tolist()))
+    if None not in found:
+        refs.objects(len(used))
+    elif found.count(None) == len(found):
+        _text_refs(fast, used, np.arange(len(found)), found, refs)
     else:
-        found = [None] * len(used)
-        for j, g in zip(np.flatnonzero(has).tolist(), used[has].tolist(), strict=True):
-            found[j] = kept[g]
-    source = np.full(len(used), OBJECT, np.int64)
-    start, end, type_code, line = (np.zeros(len(used), np.int64) for _ in range(4))
-    if not has.all():
-        missing = np.flatnonzero(~has)
-        rows = np.full(len(missing), -1, np.int64)
-        restored = fast.restored_rows
-        inside = used[missing] < len(restored)
-        rows[inside] = restored[used[missing][inside]]
-        events = fast.restored
-        if (rows >= 0).any():  # restored ones: made again, but texts as they lie
-            made = rows >= 0
-            as_objects = made.copy()
-            as_objects[made] = events.kinds(rows[made]) != TEXT
-            for j, row in zip(missing[as_objects].tolist(), rows[as_objects].tolist(), strict=True):
-                found[j] = events[row]
-            missing, rows = missing[~as_objects], rows[~as_objects]
-        table = fast._record_texts
-        starts, ends, sources, info = table.held(used[missing])
-        own = refs.buffer(table.data)
-        lent = np.array([refs.buffer(data) for data in table.lent] or [own], np.int64)
-        source[missing] = np.where(sources == OWN, own, lent[np.maximum(sources, 0)])
-        start[missing], end[missing] = starts, ends
-        kept = ends >= 0
-        type_code[missing[kept]] = refs.name_codes(fast.type_names)[info[kept, 0]]
-        line[missing] = info[:, 2]
-        elsewhere = (ends < 0) & (rows >= 0)  # (restored, not in the text table)
-        if elsewhere.any():
-            at, here = missing[elsewhere], rows[elsewhere]
-            blob, start[at], end[at] = events.text_pieces(here)
-            source[at] = refs.buffer(blob)
-            type_code[at] = refs.name_codes(events.type_names())[events.type_codes(here)]
-            line[at] = events.lines(here)
-    refs.add(source, start, end, type_code, line)
+        missing = np.array([j for j, event in enumerate(found) if event is None], np.int64)
+        _text_refs(fast, used, missing, found, refs)
     if KeptEvent not in set(map(type, found)):
         return found
     for j, event in enumerate(found):
@@ -247,6 +214,45 @@ def _events(
             else:
                 found[j] = materialize(event)
     return found
+
+
+def _text_refs(
+    fast: FastRule, used: np.ndarray, missing: np.ndarray, found: list[Any], refs: TextRefs
+) -> None:
+    """Kernel events `used[missing]`, kept as no object, noted in `refs` where their
+    texts lie (the rule's text table, or the restore's table), or (restored ones not
+    kept as text) made from the restore's table into `found`."""
+    source = np.full(len(used), OBJECT, np.int64)
+    start, end, type_code, line = (np.zeros(len(used), np.int64) for _ in range(4))
+    rows = np.full(len(missing), -1, np.int64)
+    restored = fast.restored_rows
+    inside = used[missing] < len(restored)
+    rows[inside] = restored[used[missing][inside]]
+    events = fast.restored
+    if (rows >= 0).any():  # restored ones: made again, but texts as they lie
+        made = rows >= 0
+        as_objects = made.copy()
+        as_objects[made] = events.kinds(rows[made]) != TEXT
+        for j, row in zip(missing[as_objects].tolist(), rows[as_objects].tolist(), strict=True):
+            found[j] = events[row]
+        missing, rows = missing[~as_objects], rows[~as_objects]
+    table = fast._record_texts
+    starts, ends, sources, info = table.held(used[missing])
+    own = refs.buffer(table.data)
+    lent = np.array([refs.buffer(data) for data in table.lent] or [own], np.int64)
+    source[missing] = np.where(sources == OWN, own, lent[np.maximum(sources, 0)])
+    start[missing], end[missing] = starts, ends
+    kept = ends >= 0
+    type_code[missing[kept]] = refs.name_codes(fast.type_names)[info[kept, 0]]
+    line[missing] = info[:, 2]
+    elsewhere = (ends < 0) & (rows >= 0)  # (restored, not in the text table)
+    if elsewhere.any():
+        at, here = missing[elsewhere], rows[elsewhere]
+        blob, start[at], end[at] = events.text_pieces(here)
+        source[at] = refs.buffer(blob)
+        type_code[at] = refs.name_codes(events.type_names())[events.type_codes(here)]
+        line[at] = events.lines(here)
+    refs.add(source, start, end, type_code, line)
 
 
 def _str(text: str | bytes) -> str:

@@ -31,6 +31,8 @@ class TextRefs:
         self.names: list[str] = []
         self._name_ids: dict[str, int] = {}
         self.parts: list[tuple[np.ndarray, ...]] = []
+        #: whether any event is given by its text
+        self.any = False
 
     def buffer(self, data: np.ndarray) -> int:
         """A buffer's number (numbered when new)."""
@@ -55,6 +57,7 @@ class TextRefs:
         """Some events (the next rows of the run): `source` `OBJECT` where given as an
         object."""
         self.parts.append((source, start, end, type_code, line))
+        self.any = True
 
     def joined(self) -> tuple[np.ndarray, ...]:
         """`source`, `start`, `end`, `type`, `line` over all the events added."""
@@ -71,6 +74,8 @@ def event_table(
     """Events as a table: rows `rows` of the events `refs` holds, those given as objects
     being `objects` (by the same rows; None for the others). Equal to `table_of` of the
     same events as objects."""
+    if not refs.any:
+        return table_of(objects, ts, seq)
     source, start, end, type_code, line = (column[rows] for column in refs.joined())
     is_ref = source != OBJECT
     if not is_ref.any():
