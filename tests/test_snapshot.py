@@ -261,6 +261,8 @@ def _as_text(table, text: bytes, end: int | bytes) -> None:
         lambda t: setattr(t, "ts", t.ts[:-1]),  # a partial row
         lambda t: _as_text(t, b"", b""),  # no text
         lambda t: _as_text(t, b"[1]\n", 3),  # not an object
+        lambda t: _as_text(t, b'{"v": 1} {}\n', 11),  # two values
+        lambda t: _as_text(t, b'{"v":\n', 5),  # cut short
         lambda t: _as_text(t, b"{}\n", 9),  # past the end
         lambda t: _as_text(t, b"\xff\n", 1),  # not UTF-8
     ],

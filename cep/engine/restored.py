@@ -68,8 +68,22 @@ class RestoredEvents:
             made = self._made[row] = self._make(row)
         return made
 
-    def _make(self, row: int) -> Any:
-        """Row `row`'s event, as `events_of` makes it."""
+    def make(self, rows: np.ndarray) -> None:
+        """Rows' events made, those not made yet (their texts read in one pass)."""
+        made = self._made
+        kinds = self._kinds[rows].tolist()
+        todo = [(row, kind) for row, kind in zip(rows.tolist(), kinds, strict=True)
+                if made[row] is None]  # fmt: skip
+        texts = [row for row, kind in todo if kind == TEXT]
+        records = text_records([self.text(row) for row in texts])
+        for row, record in zip(texts, records, strict=True):
+            made[row] = self._make(row, record)
+        for row, kind in todo:
+            if kind != TEXT:
+                made[row] = self._make(row)
+
+    def _make(self, row: int, record: Any = None) -> Any:
+        """Row `row`'s event, as `events_of` makes it (`record`: its text's, if read)."""
         from cep.io.sources import SourceEvent
 
         kind, at = int(self._kinds[row]), int(self._at[row])
@@ -81,7 +95,7 @@ class RestoredEvents:
         text = None
         if kind == TEXT:
             text = self.text(row)
-            record = text_record(text)
+            record = text_record(text) if record is None else record
         else:
             record = self._table.values[at]
         typed, _ = self._validator.validate(type_name, record)
@@ -126,6 +140,7 @@ class RestoredEvents:
         kinds = self._kinds[rows]
         if bool((kinds == DATA).all()):
             return list(map(values.__getitem__, at))
+        self.make(rows[kinds != DATA])
         return [values[a] if kind == DATA else self[r].data
                 for kind, a, r in zip(kinds.tolist(), at, rows.tolist(), strict=True)]  # fmt: skip
 
