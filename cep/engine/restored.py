@@ -28,6 +28,7 @@ from cep.engine.state import (
     text_records,
     texts_of,
 )
+from cep.io.sources import SourceEvent
 from cep.runtime.event import Event
 
 if TYPE_CHECKING:
@@ -69,40 +70,53 @@ class RestoredEvents:
         return made
 
     def make(self, rows: np.ndarray) -> None:
-        """Rows' events made, those not made yet (their texts read in one pass)."""
+        """Rows' events made, those not made yet, in one pass (their texts read as one,
+        as `events_of` reads them)."""
         made = self._made
-        kinds = self._kinds[rows].tolist()
-        todo = [(row, kind) for row, kind in zip(rows.tolist(), kinds, strict=True)
-                if made[row] is None]  # fmt: skip
-        texts = [row for row, kind in todo if kind == TEXT]
-        records = text_records([self.text(row) for row in texts])
-        for row, record in zip(texts, records, strict=True):
-            made[row] = self._make(row, record)
-        for row, kind in todo:
-            if kind != TEXT:
-                made[row] = self._make(row)
+        todo = rows[[made[row] is None for row in rows.tolist()]]
+        if not len(todo):
+            return
+        kinds = self._kinds[todo]
+        blob, (_, starts, ends) = self._table.text, self._texts
+        at = self._at[todo[kinds == TEXT]]
+        texts = [blob[a:b].decode("utf-8", "surrogatepass")
+                 for a, b in zip(starts[at].tolist(), ends[at].tolist(), strict=True)]  # fmt: skip
+        records, text_of = iter(text_records(texts)), iter(texts)
+        values, names = self._table.values, self._table.names
+        for row, kind, a, code, ts, seq, line in zip(
+            todo.tolist(), kinds.tolist(), self._at[todo].tolist(), self._codes[todo].tolist(),
+            self.ts[todo].tolist(), self.seq[todo].tolist(), self._line[todo].tolist(),
+            strict=True,
+        ):  # fmt: skip
+            if kind == TEXT:
+                made[row] = self._event(kind, names[code], ts, seq, line, next(records),
+                                        next(text_of))  # fmt: skip
+            else:
+                made[row] = self._event(kind, names[code], ts, seq, line, values[a], None)
 
-    def _make(self, row: int, record: Any = None) -> Any:
-        """Row `row`'s event, as `events_of` makes it (`record`: its text's, if read)."""
-        from cep.io.sources import SourceEvent
-
+    def _make(self, row: int) -> Any:
+        """Row `row`'s event, as `events_of` makes it."""
         kind, at = int(self._kinds[row]), int(self._at[row])
+        text = self.text(row) if kind == TEXT else None
+        value = self._table.values[at] if text is None else text_record(text)
         type_name = self._table.names[int(self._codes[row])]
         ts, seq, line = int(self.ts[row]), int(self.seq[row]), int(self._line[row])
+        return self._event(kind, type_name, ts, seq, line, value, text)
+
+    def _event(
+        self, kind: int, type_name: str, ts: int, seq: int, line: int, value: Any,
+        text: str | None,
+    ) -> Any:  # fmt: skip
+        """An event as `events_of` makes it: `value` its record (`text`'s, read) or its
+        values (`DATA`)."""
         line_or_none = None if line == NONE else line
         if kind == DATA:
-            return Event(type_name, ts, self._table.values[at], seq, line_or_none)
-        text = None
-        if kind == TEXT:
-            text = self.text(row)
-            record = text_record(text) if record is None else record
-        else:
-            record = self._table.values[at]
-        typed, _ = self._validator.validate(type_name, record)
-        data = typed or record
-        if kind == RECORD and data is record:  # (kept apart, as they were)
-            data = dict(record)
-        return SourceEvent(type_name, ts, data, seq, line_or_none, raw=record, json=text)  # type: ignore[arg-type]
+            return Event(type_name, ts, value, seq, line_or_none)
+        typed, _ = self._validator.validate(type_name, value)
+        data = typed or value
+        if kind == RECORD and data is value:  # (kept apart, as they were)
+            data = dict(value)
+        return SourceEvent(type_name, ts, data, seq, line_or_none, raw=value, json=text)  # type: ignore[arg-type]
 
     def text(self, row: int) -> str:
         """A `TEXT` row's text."""
@@ -141,7 +155,8 @@ class RestoredEvents:
         if bool((kinds == DATA).all()):
             return list(map(values.__getitem__, at))
         self.make(rows[kinds != DATA])
-        return [values[a] if kind == DATA else self[r].data
+        made = self._made
+        return [values[a] if kind == DATA else made[r].data
                 for kind, a, r in zip(kinds.tolist(), at, rows.tolist(), strict=True)]  # fmt: skip
 
 
