@@ -193,7 +193,8 @@ def _events(
     read, in the rule's text table or a restore's table), which `refs` notes where they
     lie (their typed values left for a restore to make); a snapshot leaves the rule's
     memory as it was."""
-    found: list[Any] = list(map(fast.events.get, used.tolist()))
+    kept = fast.events
+    found: list[Any] = list(map(kept.get, used.tolist())) if kept else [None] * len(used)
     if None not in found:
         refs.objects(len(used))
     elif found.count(None) == len(found):
@@ -201,7 +202,7 @@ def _events(
     else:
         missing = np.array([j for j, event in enumerate(found) if event is None], np.int64)
         _text_refs(fast, used, missing, found, refs)
-    if KeptEvent not in set(map(type, found)):
+    if KeptEvent not in set(map(type, kept.values())):
         return found
     for j, event in enumerate(found):
         if type(event) is KeptEvent:

@@ -65,6 +65,8 @@ class TextRefs:
         if not self.parts:
             empty = np.zeros(0, np.int64)
             return empty, empty, empty, empty, empty
+        if len(self.parts) == 1:
+            return self.parts[0]
         return tuple(np.concatenate(column) for column in zip(*self.parts, strict=True))
 
 
@@ -76,7 +78,10 @@ def event_table(
     same events as objects."""
     if not refs.any:
         return table_of(objects, ts, seq)
-    source, start, end, type_code, line = (column[rows] for column in refs.joined())
+    columns = refs.joined()
+    if len(rows) != len(columns[0]) or not (np.diff(rows) == 1).all():  # (else all, in order)
+        columns = tuple(column[rows] for column in columns)
+    source, start, end, type_code, line = columns
     is_ref = source != OBJECT
     if not is_ref.any():
         return table_of(objects, ts, seq)
@@ -86,22 +91,28 @@ def event_table(
     # type names numbered in order of first use, as `table_of` numbers them
     every = list(dict.fromkeys([*part.names, *refs.names]))
     code = {name: i for i, name in enumerate(every)}
-    types = np.empty(n, np.int64)
-    types[at] = np.array([code[name] for name in part.names], np.int64)[array(part.type)]
-    types[is_ref] = np.array([code[name] for name in refs.names], np.int64)[type_code[is_ref]]
+    ref_codes = np.array([code[name] for name in refs.names], np.int64)
+    if not len(at):  # (every event by its text: no mixing)
+        types = ref_codes[type_code]
+    else:
+        types = np.empty(n, np.int64)
+        types[at] = np.array([code[name] for name in part.names], np.int64)[array(part.type)]
+        types[is_ref] = ref_codes[type_code[is_ref]]
     used = _first_used(types, len(every))
     renumbered = np.empty(len(every), np.int64)
     renumbered[used] = np.arange(len(used))
     types = renumbered[types]
     names = [every[i] for i in used.tolist()]
-    lines = np.empty(n, np.int64)
+    lines = line.copy()
     lines[at] = array(part.line)
-    lines[is_ref] = line[is_ref]
     kinds = np.full(n, TEXT, np.uint8)
     kinds[at] = np.frombuffer(part.kind, np.uint8)
     # the texts, in row order: the objects' (in `part.text`) and the references'
-    text_rows = np.flatnonzero(kinds == TEXT)
-    t_source, t_start, t_end = (column[text_rows] for column in (source, start, end))
+    if len(at):
+        text_rows = np.flatnonzero(kinds == TEXT)
+        t_source, t_start, t_end = (column[text_rows] for column in (source, start, end))
+    else:
+        t_source, t_start, t_end = source, start, end
     from_part = t_source == OBJECT
     if from_part.any():
         part_ends = array(part.text_end)
