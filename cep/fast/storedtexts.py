@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from cep.engine.state import TEXT, EventTable, array, ints, table_of
-from cep.jit import njit
+from cep.fast.reporttext import place_texts
 
 #: `TextRefs.source` of an event given as an object
 OBJECT = -1
@@ -125,7 +125,7 @@ def event_table(
     buffers = [*refs.buffers, np.frombuffer(part.text, np.uint8)]
     for k in _first_used(t_source, len(buffers)).tolist():
         mine = np.flatnonzero(t_source == k) if len(buffers) > 1 else slice(None)
-        _place(buffers[k], t_start[mine], t_end[mine], ends[mine] - sizes[mine] + 1, out)
+        place_texts(buffers[k], t_start[mine], t_end[mine], ends[mine] - sizes[mine] + 1, out)
     out[ends] = ord("\n")
     return EventTable(
         names=names, type=ints(types), ts=ints(ts), seq=ints(seq), line=ints(lines),
@@ -143,10 +143,3 @@ def _first_used(codes: np.ndarray, end: int) -> np.ndarray:
         return found
     firsts = [int(np.argmax(codes == code)) for code in found.tolist()]
     return found[np.argsort(firsts)]
-
-
-@njit(cache=True, nogil=True)
-def _place(data, starts, ends, at, out):  # type: ignore[no-untyped-def]
-    """`data[starts[i]:ends[i]]` copied to `out` at `at[i]`."""
-    for i in range(len(starts)):
-        out[at[i] : at[i] + ends[i] - starts[i]] = data[starts[i] : ends[i]]
