@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from cep.api import load_rules
 from cep.engine import EngineOptions, SnapshotError, open_engine, resume_engine
-from cep.engine.state import dump, load
+from cep.engine.state import DATA, dump, load
 from cep.lang.checker import check_sources
 from cep.runtime.event import Event
 
@@ -275,6 +275,22 @@ def test_a_damaged_event_table_is_refused(damage) -> None:
     for kind in ("interpreter", "fast"):
         with pytest.raises(SnapshotError, match="damaged"):
             resume_engine(dump(state), load_rules(checked), checked.schemas, EngineOptions(), kind)  # type: ignore[arg-type]
+
+
+def test_an_event_value_that_is_not_a_record_is_refused() -> None:
+    """An event made in Python is stored as its values; values that are not a record
+    (a map of field names) are refused at restore by either engine."""
+    checked = _checked(RULE_R)
+    run = open_engine(load_rules(checked), checked.schemas, EngineOptions(), "interpreter")
+    run.push(Event("E", 1, {"v": 1, "k": "u", "w": "x"}))
+    state = load(run.snapshot())
+    assert list(state.events.kind) == [DATA]
+    rules, options = load_rules(checked), EngineOptions()
+    for value in ([1], {1: 2}):
+        state.events.values = [value]
+        for kind in ("interpreter", "fast"):
+            with pytest.raises(SnapshotError, match="damaged"):
+                resume_engine(dump(state), rules, checked.schemas, options, kind)  # type: ignore[arg-type]
 
 
 def test_event_texts_with_newlines_and_non_ascii_come_back_as_they_were() -> None:

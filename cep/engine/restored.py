@@ -22,11 +22,14 @@ from cep.engine.state import (
     TEXT,
     EventTable,
     SnapshotError,
+    check_values,
     checked_columns,
     text_bounds,
     text_record,
     text_records,
     texts_of,
+    value_of,
+    values_of,
 )
 from cep.io.sources import SourceEvent
 from cep.runtime.event import Event
@@ -50,6 +53,7 @@ class RestoredEvents:
         codes, self.ts, self.seq, self._line, self._kinds = checked_columns(table)
         starts, ends = text_bounds(table)
         _check_texts(table, ends)
+        check_values(table.values)
         self._table, self._validator = table, validator
         self._codes = codes
         self._texts = (np.frombuffer(table.text, np.uint8), starts, ends)
@@ -92,13 +96,14 @@ class RestoredEvents:
                 made[row] = self._event(kind, names[code], ts, seq, line, next(records),
                                         next(text_of))  # fmt: skip
             else:
-                made[row] = self._event(kind, names[code], ts, seq, line, values[a], None)
+                made[row] = self._event(kind, names[code], ts, seq, line, value_of(values[a]),
+                                        None)  # fmt: skip
 
     def _make(self, row: int) -> Any:
         """Row `row`'s event, as `events_of` makes it."""
         kind, at = int(self._kinds[row]), int(self._at[row])
         text = self.text(row) if kind == TEXT else None
-        value = self._table.values[at] if text is None else text_record(text)
+        value = value_of(self._table.values[at]) if text is None else text_record(text)
         type_name = self._table.names[int(self._codes[row])]
         ts, seq, line = int(self.ts[row]), int(self.seq[row]), int(self._line[row])
         return self._event(kind, type_name, ts, seq, line, value, text)
@@ -153,10 +158,10 @@ class RestoredEvents:
         values, at = self._table.values, self._at[rows].tolist()
         kinds = self._kinds[rows]
         if bool((kinds == DATA).all()):
-            return list(map(values.__getitem__, at))
+            return values_of(list(map(values.__getitem__, at)))
         self.make(rows[kinds != DATA])
         made = self._made
-        return [values[a] if kind == DATA else made[r].data
+        return [value_of(values[a]) if kind == DATA else made[r].data
                 for kind, a, r in zip(kinds.tolist(), at, rows.tolist(), strict=True)]  # fmt: skip
 
 

@@ -172,8 +172,20 @@ class EngineState(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     rules: list[RuleState] = msgspec.field(default_factory=list)
 
 
+class _RawValueTable(EventTable, array_like=True, forbid_unknown_fields=True):
+    """`EventTable` as `load(raw_values=True)` reads it: each of `values` its msgpack,
+    read when needed (`raw_values`)."""
+
+    values: list[msgspec.Raw] = msgspec.field(default_factory=list)  # type: ignore[assignment]
+
+
+class _RawValueState(EngineState, array_like=True, forbid_unknown_fields=True):
+    events: _RawValueTable = msgspec.field(default_factory=_RawValueTable)  # type: ignore[assignment]
+
+
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(EngineState)
+_RAW_DECODER = msgspec.msgpack.Decoder(_RawValueState)
 
 
 def dump(state: EngineState) -> bytes:
@@ -183,9 +195,10 @@ def dump(state: EngineState) -> bytes:
 
 
 @gc_paused()
-def load(data: bytes | bytearray | memoryview) -> EngineState:
+def load(data: bytes | bytearray | memoryview, *, raw_values: bool = False) -> EngineState:
     """A snapshot's state; SnapshotError when it is not one, is damaged, or is of
-    another format."""
+    another format. With `raw_values`, the event table's `values` stay msgpack, each
+    read when needed (`raw_values`: for a restore that may need few of them)."""
     data = bytes(data)
     if len(data) < _HEAD.size or not data.startswith(MAGIC):
         raise SnapshotError("not a cep snapshot")
@@ -198,9 +211,54 @@ def load(data: bytes | bytearray | memoryview) -> EngineState:
     if zlib.crc32(body) != crc:
         raise SnapshotError("the snapshot is damaged (its checksum does not match)")
     try:
-        return _DECODER.decode(body)
+        return (_RAW_DECODER if raw_values else _DECODER).decode(body)
     except msgspec.DecodeError as error:
         raise SnapshotError(f"the snapshot is damaged ({error})") from None
+
+
+def values_of(values: list[Any]) -> list[Any]:
+    """Values of an event table, read where `load(raw_values=True)` left them msgpack
+    (all at once)."""
+    if not values or type(values[0]) is not msgspec.Raw:
+        return values
+    head = b"\xdd" + len(values).to_bytes(4, "big")  # (a msgpack array of them all)
+    try:
+        return _VALUES.decode(head + b"".join(values))
+    except msgspec.DecodeError as error:
+        raise SnapshotError(f"the snapshot is damaged ({error})") from None
+
+
+def check_values(values: list[Any]) -> None:
+    """SnapshotError unless every value `load(raw_values=True)` left msgpack is a map
+    with string keys (as `load` without it checks them), read in one pass whose
+    objects hold nothing."""
+    if not values or type(values[0]) is not msgspec.Raw:
+        return
+    try:
+        _MAPS.decode(b"\xdd" + len(values).to_bytes(4, "big") + b"".join(values))
+    except msgspec.DecodeError as error:
+        raise SnapshotError(f"the snapshot is damaged ({error})") from None
+
+
+class _Map(msgspec.Struct):
+    """Any msgpack map with string keys (its fields skipped)."""
+
+
+_MAPS = msgspec.msgpack.Decoder(list[_Map])
+
+
+def value_of(value: Any) -> Any:
+    """One of an event table's values, read where `load(raw_values=True)` left it."""
+    if type(value) is not msgspec.Raw:
+        return value
+    try:
+        return _VALUE.decode(value)
+    except msgspec.DecodeError as error:
+        raise SnapshotError(f"the snapshot is damaged ({error})") from None
+
+
+_VALUES = msgspec.msgpack.Decoder(list[dict[str, Any]])
+_VALUE = msgspec.msgpack.Decoder(dict[str, Any])
 
 
 class EventRows:
