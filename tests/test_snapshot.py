@@ -317,3 +317,19 @@ def _state_with(table: object) -> object:
     from cep.engine.state import EngineState
 
     return EngineState(engine="test", events=table)  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)), max_size=8),
+       st.booleans())  # fmt: skip
+def test_rows_are_ordered_as_lexsort_orders_them(rows: list, in_order: bool) -> None:
+    """Timers and events are put in order as `np.lexsort` puts them, whether or not
+    they come in order already."""
+    import numpy as np
+
+    from cep.engine.state import lex_order
+
+    keys = tuple(np.array([row[k] for row in rows], np.int64) for k in range(3))
+    if in_order:
+        keys = tuple(key[np.lexsort(keys)] for key in keys)
+    assert lex_order(keys).tolist() == np.lexsort(keys).tolist()

@@ -32,6 +32,7 @@ from cep.engine.state import (
     array,
     distinct_rows,
     ints,
+    lex_order,
     outside,
     uneven,
 )
@@ -182,7 +183,7 @@ def _timers(T: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     close, ts, seq, part = (
         np.asarray(c[span], np.int64) for c in (T.h_close, T.h_ts, T.h_seq, T.h_part)
     )
-    order = np.lexsort((part, seq, ts, close))
+    order = lex_order((part, seq, ts, close))
     return close[order], ts[order], seq[order], part[order]
 
 
@@ -325,7 +326,7 @@ def restore_rule(fast: FastRule, state: RuleState, events: RestoredEvents) -> No
     # the events the rule refers to, stored in processing order
     used = _marked(np.concatenate([cell_event, run_start, held_start]), len(events))
     ts, seq = events.ts[used], events.seq[used]
-    order = np.lexsort((seq, ts))
+    order = lex_order((seq, ts))
     in_order = used[order]
     g_of = np.full(len(events), -1, np.int64)
     g_of[in_order] = np.arange(len(in_order))
@@ -384,7 +385,7 @@ def restore_rule(fast: FastRule, state: RuleState, events: RestoredEvents) -> No
     sc[tables.S_COMPS] = n_held
     # timers: a queue, earliest first
     T.p_timer[:n_parts] = t["timer"]
-    order = np.lexsort((timer_seq, timer_ts, timer_close))
+    order = lex_order((timer_seq, timer_ts, timer_close))
     n_timers = len(order)
     T.h_close[:n_timers] = timer_close[order]
     T.h_ts[:n_timers] = timer_ts[order]
