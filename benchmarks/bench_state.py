@@ -1,26 +1,33 @@
 """Snapshot and restore of an engine holding many open runs: time and size.
 
-Run: python benchmarks/bench_state.py [--runs N] [--engine interpreter|fast|auto ...]
+Run: python benchmarks/bench_state.py [--runs N] [--engine interpreter|fast ...]
+     [--source events|jsonl ...] [--repeat R]
 
 One rule (`a -> b within 1h`, partitioned) is fed N events that each start a run and
 none that ends one, over N/2 keys, so that the engine holds N open runs of one bound
-event each. Then, in-process (labelled so: it measures the engine, not a `cep run`):
-`snapshot()` time, the snapshot's size (in all, and per open run beyond the bytes of
-its one event), and the time `resume_engine` takes to restore it into a fresh engine;
-wall-clock and CPU seconds (the CPU time of the process, which a busy machine inflates
-less).
+event each. The events are made in Python (`--source events`: fed with `feed_events`)
+or read from JSON lines by the columnar reader with reports as JSON lines
+(`--source jsonl`: what `cep run` holds, each event kept as its line). Then,
+in-process (labelled so: it measures the engine, not a `cep run`): `snapshot()` time,
+the snapshot's size (in all, and per open run beyond the bytes of its one event), and
+the time `resume_engine` takes to restore it into a fresh engine, R times each; wall
+clock and CPU seconds (the CPU time of the process, which a busy machine inflates
+less), as the range over the repeats.
 The restored engine is checked to hold the same open runs. Not a pass/fail test.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import time
 
 from cep.api import load_rules
 from cep.engine import EngineOptions, open_engine, resume_engine
 from cep.engine.state import load
+from cep.io.columnar import read_jsonl_batches
+from cep.io.validation import Validator
 from cep.lang.checker import check_sources
 from cep.runtime.event import Event
 
@@ -29,30 +36,41 @@ rule pairs { partition by k pattern a = E[v == 1] -> b = E[v == 2] within 1h }
 """
 
 
-def measure(kind: str, runs: int) -> dict[str, float]:
+def measure(kind: str, source: str, runs: int, repeat: int) -> dict[str, object]:
     checked = check_sources({"bench.cep": RULES})
-    engine = open_engine(load_rules(checked), checked.schemas, EngineOptions(), kind)  # type: ignore[arg-type]
+    options = EngineOptions(json_lines=source == "jsonl")
+    engine = open_engine(load_rules(checked), checked.schemas, options, kind)  # type: ignore[arg-type]
     keys = max(1, runs // 2)
-    events = [Event("E", i, {"v": 1, "k": f"k{i % keys}"}) for i in range(runs)]
-    engine.feed_events(events)
+    if source == "jsonl":
+        lines = "".join(f'{{"type":"E","ts":{i},"v":1,"k":"k{i % keys}"}}\n' for i in range(runs))
+        validator = Validator(checked.schemas)
+        for batch in read_jsonl_batches(
+            io.BytesIO(lines.encode()), fields=engine.fields(), validator=validator
+        ):
+            engine.feed_lines(batch)
+        del lines
+    else:
+        engine.feed_events([Event("E", i, {"v": 1, "k": f"k{i % keys}"}) for i in range(runs)])
     assert engine.stats().open_runs == runs, engine.stats()
-    started, cpu = time.perf_counter(), time.process_time()
-    snapshot = engine.snapshot()
-    taken, taken_cpu = time.perf_counter() - started, time.process_time() - cpu
-    started, cpu = time.perf_counter(), time.process_time()
-    restored, _ = resume_engine(
-        snapshot, load_rules(checked), checked.schemas, EngineOptions(), kind
-    )  # type: ignore[arg-type]
-    back, back_cpu = time.perf_counter() - started, time.process_time() - cpu
-    assert restored.stats().open_runs == runs
-    state = load(snapshot)
-    table = state.events
-    event_bytes = len(_encoded(table))  # (every event's bytes, kept once each)
+    found: dict[str, list[float]] = {"snapshot": [], "snapshot_cpu": [], "restore": [],
+                                     "restore_cpu": []}  # fmt: skip
+    for _ in range(repeat):
+        snapshot = None  # (the last one let go first)
+        started, cpu = time.perf_counter(), time.process_time()
+        snapshot = engine.snapshot()
+        found["snapshot"].append(time.perf_counter() - started)
+        found["snapshot_cpu"].append(time.process_time() - cpu)
+        started, cpu = time.perf_counter(), time.process_time()
+        rules = load_rules(checked)
+        restored, _ = resume_engine(snapshot, rules, checked.schemas, options, kind)  # type: ignore[arg-type]
+        found["restore"].append(time.perf_counter() - started)
+        found["restore_cpu"].append(time.process_time() - cpu)
+        assert restored.stats().open_runs == runs
+        del restored
+    assert snapshot is not None
+    event_bytes = len(_encoded(load(snapshot).events))  # (every event's bytes, kept once each)
     return {
-        "snapshot_s": taken,
-        "snapshot_cpu_s": taken_cpu,
-        "restore_s": back,
-        "restore_cpu_s": back_cpu,
+        **{name: (min(times), max(times)) for name, times in found.items()},
         "size_mb": len(snapshot) / 1e6,
         "per_run_b": (len(snapshot) - event_bytes) / runs,
         "per_run_with_event_b": len(snapshot) / runs,
@@ -65,21 +83,31 @@ def _encoded(value: object) -> bytes:
     return msgspec.msgpack.encode(value)
 
 
+def _range(span: object) -> str:
+    low, high = span  # type: ignore[misc]
+    return f"{low:.2f}-{high:.2f}" if f"{low:.2f}" != f"{high:.2f}" else f"{low:.2f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--engine", action="append", choices=("interpreter", "fast"))
+    parser.add_argument("--source", action="append", choices=("events", "jsonl"))
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    print(f"in-process, {args.runs:,} open runs of one bound event each "
-          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")  # fmt: skip
-    print(f"{'engine':12} {'snapshot s':>10} {'(CPU s)':>8} {'restore s':>10} {'(CPU s)':>8} "
-          f"{'size MB':>8} {'B/run':>6} {'B/run+event':>11}")  # fmt: skip
+    load = os.getloadavg()[0]
+    print(f"in-process, {args.runs:,} open runs of one bound event each, {args.repeat} "
+          f"repeat(s) (load average {load:.1f} on {os.cpu_count()} CPUs)")  # fmt: skip
+    print(f"{'engine':12} {'source':7} {'snapshot s':>11} {'(CPU s)':>11} {'restore s':>11} "
+          f"{'(CPU s)':>11} {'size MB':>8} {'B/run':>6} {'B/run+event':>11}")  # fmt: skip
     for kind in args.engine or ("fast", "interpreter"):
-        found = measure(kind, args.runs)
-        print(f"{kind:12} {found['snapshot_s']:10.2f} {found['snapshot_cpu_s']:8.2f} "
-              f"{found['restore_s']:10.2f} {found['restore_cpu_s']:8.2f} "
-              f"{found['size_mb']:8.1f} {found['per_run_b']:6.0f} "
-              f"{found['per_run_with_event_b']:11.0f}")  # fmt: skip
+        for source in args.source or ("events", "jsonl"):
+            found = measure(kind, source, args.runs, args.repeat)
+            print(f"{kind:12} {source:7} {_range(found['snapshot']):>11} "
+                  f"{_range(found['snapshot_cpu']):>11} {_range(found['restore']):>11} "
+                  f"{_range(found['restore_cpu']):>11} {found['size_mb']:8.1f} "
+                  f"{found['per_run_b']:6.0f} {found['per_run_with_event_b']:11.0f}",
+                  flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

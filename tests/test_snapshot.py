@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from cep.api import load_rules
 from cep.engine import EngineOptions, SnapshotError, open_engine, resume_engine
-from cep.engine.state import dump, load
+from cep.engine.state import DATA, dump, load
 from cep.lang.checker import check_sources
 from cep.runtime.event import Event
 
@@ -261,6 +261,8 @@ def _as_text(table, text: bytes, end: int | bytes) -> None:
         lambda t: setattr(t, "ts", t.ts[:-1]),  # a partial row
         lambda t: _as_text(t, b"", b""),  # no text
         lambda t: _as_text(t, b"[1]\n", 3),  # not an object
+        lambda t: _as_text(t, b'{"v": 1} {}\n', 11),  # two values
+        lambda t: _as_text(t, b'{"v":\n', 5),  # cut short
         lambda t: _as_text(t, b"{}\n", 9),  # past the end
         lambda t: _as_text(t, b"\xff\n", 1),  # not UTF-8
     ],
@@ -273,6 +275,22 @@ def test_a_damaged_event_table_is_refused(damage) -> None:
     for kind in ("interpreter", "fast"):
         with pytest.raises(SnapshotError, match="damaged"):
             resume_engine(dump(state), load_rules(checked), checked.schemas, EngineOptions(), kind)  # type: ignore[arg-type]
+
+
+def test_an_event_value_that_is_not_a_record_is_refused() -> None:
+    """An event made in Python is stored as its values; values that are not a record
+    (a map of field names) are refused at restore by either engine."""
+    checked = _checked(RULE_R)
+    run = open_engine(load_rules(checked), checked.schemas, EngineOptions(), "interpreter")
+    run.push(Event("E", 1, {"v": 1, "k": "u", "w": "x"}))
+    state = load(run.snapshot())
+    assert list(state.events.kind) == [DATA]
+    rules, options = load_rules(checked), EngineOptions()
+    for value in ([1], {1: 2}):
+        state.events.values = [value]
+        for kind in ("interpreter", "fast"):
+            with pytest.raises(SnapshotError, match="damaged"):
+                resume_engine(dump(state), rules, checked.schemas, options, kind)  # type: ignore[arg-type]
 
 
 def test_event_texts_with_newlines_and_non_ascii_come_back_as_they_were() -> None:
@@ -299,3 +317,19 @@ def _state_with(table: object) -> object:
     from cep.engine.state import EngineState
 
     return EngineState(engine="test", events=table)  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)), max_size=8),
+       st.booleans())  # fmt: skip
+def test_rows_are_ordered_as_lexsort_orders_them(rows: list, in_order: bool) -> None:
+    """Timers and events are put in order as `np.lexsort` puts them, whether or not
+    they come in order already."""
+    import numpy as np
+
+    from cep.engine.state import lex_order
+
+    keys = tuple(np.array([row[k] for row in rows], np.int64) for k in range(3))
+    if in_order:
+        keys = tuple(key[np.lexsort(keys)] for key in keys)
+    assert lex_order(keys).tolist() == np.lexsort(keys).tolist()

@@ -81,6 +81,7 @@ def resume_engine(
     """An engine (as `open_engine` opens it) that goes on from a snapshot taken by any
     engine, and what happened to each rule; SnapshotError for a damaged or foreign
     snapshot."""
-    state = load(snapshot)
     opened = open_engine(rules, schemas, options, engine)
+    # (the fast path reads an event's values only when it needs them)
+    state = load(snapshot, raw_values=opened.kind == "fast")
     return opened, opened.restore(state)

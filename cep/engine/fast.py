@@ -86,7 +86,7 @@ class FastPathEngine:
         #: the restored rules (a `FastEngine` the run made when first fed takes)
         self._restored: FastEngine | None = None
         #: the restored state's events, by row (until put into the run)
-        self.restored_events: list[Event] = []
+        self.restored_events: Sequence[Event] = []
         self._finished = False
 
     @property
@@ -279,12 +279,12 @@ class FastPathEngine:
         made when first fed will use), the clock and held events then."""
         if self._events is not None or self._columns is not None or self._pending is not None:
             raise RuntimeError("restore into an engine that has been fed nothing")
-        from cep.engine.state import events_of as table_events
+        from cep.engine.restored import RestoredEvents
         from cep.fast.snapshot import check_rule, restore_rule
 
         saved, changes = match_rules(state, self.rule_names, self.fingerprints())
-        # (SnapshotError: uneven tables)
-        self.restored_events = events = table_events(state.events, self._validator)
+        # (SnapshotError: uneven tables; each event made when first needed)
+        self.restored_events = events = RestoredEvents(state.events, self._validator)
         if _outside(array(state.held), len(events)):
             raise SnapshotError("the snapshot is damaged (a held event is missing)")
         for rule, rule_state in zip(self.rules, saved, strict=True):

@@ -78,6 +78,20 @@ def distinct_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order[new], rows
 
 
+def lex_order(keys: tuple[np.ndarray, ...]) -> np.ndarray:
+    """`np.lexsort(keys)` (the last key first), found without sorting where the rows
+    are in that order already (as a million timers or events usually are)."""
+    n = len(keys[0])
+    if n > 1:
+        after, tied = np.zeros(n - 1, np.bool_), np.ones(n - 1, np.bool_)
+        for key in reversed(keys):  # (is each row after the one before it, or tied?)
+            after |= tied & (key[1:] > key[:-1])
+            tied &= key[1:] == key[:-1]
+        if not (after | tied).all():
+            return np.lexsort(keys)
+    return np.arange(n)
+
+
 class EventTable(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     """Events that state refers to, by row: `type` (index into `names`), `ts`, `seq`,
     `line` (int64 tables) and `kind` (one byte each) saying what makes each again:
@@ -172,8 +186,20 @@ class EngineState(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     rules: list[RuleState] = msgspec.field(default_factory=list)
 
 
+class _RawValueTable(EventTable, array_like=True, forbid_unknown_fields=True):
+    """`EventTable` as `load(raw_values=True)` reads it: each of `values` its msgpack,
+    read when needed (`raw_values`)."""
+
+    values: list[msgspec.Raw] = msgspec.field(default_factory=list)  # type: ignore[assignment]
+
+
+class _RawValueState(EngineState, array_like=True, forbid_unknown_fields=True):
+    events: _RawValueTable = msgspec.field(default_factory=_RawValueTable)  # type: ignore[assignment]
+
+
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(EngineState)
+_RAW_DECODER = msgspec.msgpack.Decoder(_RawValueState)
 
 
 def dump(state: EngineState) -> bytes:
@@ -183,9 +209,10 @@ def dump(state: EngineState) -> bytes:
 
 
 @gc_paused()
-def load(data: bytes | bytearray | memoryview) -> EngineState:
+def load(data: bytes | bytearray | memoryview, *, raw_values: bool = False) -> EngineState:
     """A snapshot's state; SnapshotError when it is not one, is damaged, or is of
-    another format."""
+    another format. With `raw_values`, the event table's `values` stay msgpack, each
+    read when needed (`raw_values`: for a restore that may need few of them)."""
     data = bytes(data)
     if len(data) < _HEAD.size or not data.startswith(MAGIC):
         raise SnapshotError("not a cep snapshot")
@@ -198,9 +225,54 @@ def load(data: bytes | bytearray | memoryview) -> EngineState:
     if zlib.crc32(body) != crc:
         raise SnapshotError("the snapshot is damaged (its checksum does not match)")
     try:
-        return _DECODER.decode(body)
+        return (_RAW_DECODER if raw_values else _DECODER).decode(body)
     except msgspec.DecodeError as error:
         raise SnapshotError(f"the snapshot is damaged ({error})") from None
+
+
+def values_of(values: list[Any]) -> list[Any]:
+    """Values of an event table, read where `load(raw_values=True)` left them msgpack
+    (all at once)."""
+    if not values or type(values[0]) is not msgspec.Raw:
+        return values
+    head = b"\xdd" + len(values).to_bytes(4, "big")  # (a msgpack array of them all)
+    try:
+        return _VALUES.decode(head + b"".join(values))
+    except msgspec.DecodeError as error:
+        raise SnapshotError(f"the snapshot is damaged ({error})") from None
+
+
+def check_values(values: list[Any]) -> None:
+    """SnapshotError unless every value `load(raw_values=True)` left msgpack is a map
+    with string keys (as `load` without it checks them), read in one pass whose
+    objects hold nothing."""
+    if not values or type(values[0]) is not msgspec.Raw:
+        return
+    try:
+        _MAPS.decode(b"\xdd" + len(values).to_bytes(4, "big") + b"".join(values))
+    except msgspec.DecodeError as error:
+        raise SnapshotError(f"the snapshot is damaged ({error})") from None
+
+
+class _Map(msgspec.Struct):
+    """Any msgpack map with string keys (its fields skipped)."""
+
+
+_MAPS = msgspec.msgpack.Decoder(list[_Map])
+
+
+def value_of(value: Any) -> Any:
+    """One of an event table's values, read where `load(raw_values=True)` left it."""
+    if type(value) is not msgspec.Raw:
+        return value
+    try:
+        return _VALUE.decode(value)
+    except msgspec.DecodeError as error:
+        raise SnapshotError(f"the snapshot is damaged ({error})") from None
+
+
+_VALUES = msgspec.msgpack.Decoder(list[dict[str, Any]])
+_VALUE = msgspec.msgpack.Decoder(dict[str, Any])
 
 
 class EventRows:
@@ -289,19 +361,28 @@ def text_blob(texts: list[str | bytes]) -> tuple[bytes, bytes]:
     return blob, ints(ends)
 
 
-def texts_of(table: EventTable) -> list[str]:
-    """The texts of a table's `TEXT` events, in row order."""
+def text_bounds(table: EventTable) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of a table's texts starts and ends in `text` (SnapshotError where they
+    do not tile it)."""
     ends = array(table.text_end)
-    blob = table.text
     if not len(ends):
-        if blob:
+        if table.text:
             raise SnapshotError("the snapshot is damaged (its event texts are uneven)")
-        return []
+        return ends, ends
     starts = np.empty(len(ends), np.int64)
     starts[0] = 0
     starts[1:] = ends[:-1] + 1
-    if (ends < starts).any() or int(ends[-1]) != len(blob) - 1:
+    if (ends < starts).any() or int(ends[-1]) != len(table.text) - 1:
         raise SnapshotError("the snapshot is damaged (its event texts are uneven)")
+    return starts, ends
+
+
+def texts_of(table: EventTable) -> list[str]:
+    """The texts of a table's `TEXT` events, in row order."""
+    starts, ends = text_bounds(table)
+    blob = table.text
+    if not len(ends):
+        return []
     try:
         whole = blob.decode("utf-8", "surrogatepass")
         if len(whole) == len(blob) and whole.count("\n") == len(ends):  # (ASCII)
@@ -310,6 +391,26 @@ def texts_of(table: EventTable) -> list[str]:
                 for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]  # fmt: skip
     except UnicodeDecodeError:
         raise SnapshotError("the snapshot is damaged (an event's text is not UTF-8)") from None
+
+
+def checked_columns(
+    table: EventTable,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A table's `type`, `ts`, `seq`, `line` and `kind` as arrays; SnapshotError where
+    they do not hold together (its texts are `text_bounds`')."""
+    n = len(table.kind)
+    codes, ts, seq, line = (array(t) for t in (table.type, table.ts, table.seq, table.line))
+    kinds = np.frombuffer(table.kind, np.uint8)
+    n_text = int(np.count_nonzero(kinds == TEXT))
+    if (
+        not (len(codes) == len(ts) == len(seq) == len(line) == n)
+        or outside(codes, len(table.names)) or bool((kinds > DATA).any())
+        or len(table.values) != n - n_text
+    ):  # fmt: skip
+        raise SnapshotError("the snapshot is damaged (its event table is uneven)")
+    if len(table.text_end) != 8 * n_text:
+        raise SnapshotError("the snapshot is damaged (its event texts are uneven)")
+    return codes, ts, seq, line, kinds
 
 
 class StoredEvents(list[Any]):
@@ -327,19 +428,9 @@ def events_of(table: EventTable, validator: Validator | None = None) -> StoredEv
     values."""
     from cep.io.sources import SourceEvent
 
-    n = len(table.kind)
-    codes, ts, seq, line = (array(t) for t in (table.type, table.ts, table.seq, table.line))
-    kinds = np.frombuffer(table.kind, np.uint8)
-    n_text = int(np.count_nonzero(kinds == TEXT))
-    if (
-        not (len(codes) == len(ts) == len(seq) == len(line) == n)
-        or outside(codes, len(table.names)) or bool((kinds > DATA).any())
-        or len(table.values) != n - n_text
-    ):  # fmt: skip
-        raise SnapshotError("the snapshot is damaged (its event table is uneven)")
+    codes, ts, seq, line, kinds = checked_columns(table)
+    n, n_text = len(kinds), len(table.text_end) // 8
     texts = texts_of(table)
-    if len(texts) != n_text:
-        raise SnapshotError("the snapshot is damaged (its event texts are uneven)")
     names = table.names
     types = [names[0]] * n if len(names) == 1 else [names[c] for c in codes.tolist()]
     ts_list, seq_list = ts.tolist(), seq.tolist()
@@ -353,7 +444,7 @@ def events_of(table: EventTable, validator: Validator | None = None) -> StoredEv
     if n_text == 0 and not (kinds == RECORD).any():  # values only: as they are
         out = StoredEvents(map(Event, types, ts_list, values, seq_list, lines))
     else:
-        records = _records(texts) if validator is not None else texts
+        records = text_records(texts) if validator is not None else texts
         out = StoredEvents()
         add = out.append
         t = v = 0
@@ -383,7 +474,7 @@ def events_of(table: EventTable, validator: Validator | None = None) -> StoredEv
     return out
 
 
-def _records(texts: list[str]) -> list[dict[str, Any]]:
+def text_records(texts: list[str]) -> list[dict[str, Any]]:
     """Texts' records: read in one pass where that gives one object each."""
     try:
         found = msgspec.json.decode("[" + ",".join(texts) + "]")
@@ -391,10 +482,11 @@ def _records(texts: list[str]) -> list[dict[str, Any]]:
         found = None
     if type(found) is list and len(found) == len(texts) and all(type(r) is dict for r in found):
         return found
-    return [_record(text) for text in texts]
+    return [text_record(text) for text in texts]
 
 
-def _record(text: str | None) -> dict[str, Any]:
+def text_record(text: str | None) -> dict[str, Any]:
+    """A stored text's record (SnapshotError where it is not a JSON object)."""
     try:
         found = msgspec.json.decode(text or "")
     except (msgspec.DecodeError, UnicodeEncodeError):

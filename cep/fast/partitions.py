@@ -117,7 +117,7 @@ class PartitionKeys:
     def keys_of(self, codes: list[int]) -> list[Any]:
         """The keys of partitions `codes`."""
         if self._home is not None:
-            return list(map(self._home.__getitem__, self._home_codes[codes].tolist()))
+            return list(map(self._home.values.__getitem__, self._home_codes[codes].tolist()))
         return list(map(self._keys.__getitem__, codes))
 
     def extend(self, keys: list[Any]) -> bool:

@@ -191,6 +191,10 @@ class FastRule:
         #: partition codes by key (the kernel's lists grow for new ones: `_run_kernel`)
         self.keys = PartitionKeys()
         self.events: dict[int, Event | KeptEvent] = {}  # by kernel event index
+        #: a restore's events (`cep.engine.restored.RestoredEvents`) not yet in `events`,
+        #: and the row there of each kernel event (-1, or past the end: none)
+        self.restored: Any = None
+        self.restored_rows = np.zeros(0, np.int64)
         self.screen = rule.nfa.skips_irrelevant
         self.term_types = self.matcher.term_types
         #: per run-independent term whose condition is a program: its index, run over a
@@ -514,13 +518,21 @@ class FastRule:
         """Kernel event `g` as kept: an event, or a `KeptEvent` (made from its text when
         only that was kept)."""
         event = self.events.get(g)
-        if event is None:
+        if event is None and (event := self.restored_event(g)) is not None:
+            self.events[g] = event
+        elif event is None:
             table = self._record_texts
             type_code, ts, line, seq = table.info[g].tolist()
             text = table.text(g)
             event = KeptEvent(text, self.type_names[type_code], ts, line, seq, json_record, text)
             self.events[g] = event
         return event
+
+    def restored_event(self, g: int) -> Event | None:
+        """Kernel event `g` made from the restore's events (None: not one of them)."""
+        rows = self.restored_rows
+        row = int(rows[g]) if g < len(rows) else -1
+        return self.restored[row] if row >= 0 else None
 
     def _compact_if_due(self) -> None:
         """Keep memory bounded by live state: drop history no run or held match needs,
@@ -546,6 +558,13 @@ class FastRule:
         kept = tables.compact(state.tables, state.values, len(self.slots))
         events = self.events
         self.events = {new: events[old] for new, old in enumerate(kept.tolist()) if old in events}
+        rows = self.restored_rows
+        if len(rows):
+            rows = np.where(kept < len(rows), rows[np.minimum(kept, len(rows) - 1)], -1)
+            live = np.flatnonzero(rows >= 0)
+            self.restored_rows = rows[: int(live[-1]) + 1] if len(live) else rows[:0]
+            if not len(live):
+                self.restored = None
         self._record_texts.keep(kept)
         self._live_after_compaction = len(kept)
         self._cells_after_compaction = state.count(tables.S_CELLS)
@@ -636,8 +655,9 @@ class FastRule:
         table = self._record_texts
         starts, ends, source, info = table.held(events)
         missing = np.flatnonzero(ends < 0).tolist()
-        kept = self.events
-        objects = {k: kept[g] for k, g in zip(missing, events[missing].tolist(), strict=True)}
+        kept, restored = self.events, self.restored_event
+        objects = {k: kept[g] if g in kept else restored(g)
+                   for k, g in zip(missing, events[missing].tolist(), strict=True)}  # fmt: skip
         return HeldTexts(table.data, tuple(table.lent), starts, ends, source, info), objects
 
     def content(self, path: Any, kind: str, key: dict[str, Any] | None) -> tuple[dict, dict]:

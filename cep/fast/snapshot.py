@@ -21,8 +21,10 @@ import numpy as np
 from cep.compile.programs import NUM, STR
 from cep.compile.rule import CompiledRule
 from cep.engine.events import events_of
+from cep.engine.restored import RestoredEvents
 from cep.engine.state import (
     RULE_TABLES,
+    TEXT,
     EngineState,
     EventRows,
     RuleState,
@@ -30,14 +32,16 @@ from cep.engine.state import (
     array,
     distinct_rows,
     ints,
+    lex_order,
     outside,
-    table_of,
     uneven,
 )
 from cep.fast import tables
 from cep.fast.emit import EXACT_INTEGERS
 from cep.fast.reports import KeptEvent, kept_json
+from cep.fast.reporttext import OWN
 from cep.fast.rule import FastRule
+from cep.fast.storedtexts import OBJECT, TextRefs, event_table
 from cep.io.batch import Batch, EventColumns
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
@@ -92,8 +96,12 @@ class SeqRows(EventRows):
 
 
 def rule_state(
-    fast: FastRule, name: str, fingerprint: str, materialize: Callable[[KeptEvent], Event]
-) -> tuple[RuleState, np.ndarray, list[Event]]:
+    fast: FastRule,
+    name: str,
+    fingerprint: str,
+    materialize: Callable[[KeptEvent], Event],
+    refs: TextRefs,
+) -> tuple[RuleState, np.ndarray, list[Event | None]]:
     """A rule's state, the kernel events it refers to and those as events; its tables
     refer to them by their place there (`engine_state` numbers them as the
     engine's table does, with `renumber`)."""
@@ -107,7 +115,7 @@ def rule_state(
         np.int64
     )
     used = _marked(kernel_events, fast.state.count(tables.S_EVENTS))
-    events = _events(fast, used, materialize)
+    events = _events(fast, used, materialize, refs)
     row_of = np.full(max(fast.state.count(tables.S_EVENTS), 1), -1, np.int64)
     row_of[used] = np.arange(len(used))
     as_row = row_of.__getitem__
@@ -175,26 +183,27 @@ def _timers(T: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     close, ts, seq, part = (
         np.asarray(c[span], np.int64) for c in (T.h_close, T.h_ts, T.h_seq, T.h_part)
     )
-    order = np.lexsort((part, seq, ts, close))
+    order = lex_order((part, seq, ts, close))
     return close[order], ts[order], seq[order], part[order]
 
 
 def _events(
-    fast: FastRule, used: np.ndarray, materialize: Callable[[KeptEvent], Event]
-) -> list[Event]:
-    """Kernel events `used` as events. One kept only as its text (as reports write it)
-    stays text, its typed values left for a restore to make (`EventTable.data`); a
-    snapshot leaves the rule's memory as it was."""
-    found: list[Any] = list(map(fast.events.get, used.tolist()))
-    texts = [j for j, event in enumerate(found) if event is None] if None in found else []
-    if texts:
-        table, names = fast._record_texts, fast.type_names
-        at = used[texts]
-        for j, (code, ts, line, seq), text in zip(
-            texts, table.info[at].tolist(), table.texts(at), strict=True
-        ):
-            found[j] = SourceEvent(names[code], ts, None, seq, line, json=text)  # type: ignore[arg-type]
-    if KeptEvent not in set(map(type, found)):
+    fast: FastRule, used: np.ndarray, materialize: Callable[[KeptEvent], Event], refs: TextRefs
+) -> list[Event | None]:
+    """Kernel events `used` as events, None for those kept only as text (a JSON line as
+    read, in the rule's text table or a restore's table), which `refs` notes where they
+    lie (their typed values left for a restore to make); a snapshot leaves the rule's
+    memory as it was."""
+    kept = fast.events
+    found: list[Any] = list(map(kept.get, used.tolist())) if kept else [None] * len(used)
+    if None not in found:
+        refs.objects(len(used))
+    elif found.count(None) == len(found):
+        _text_refs(fast, used, np.arange(len(found)), found, refs)
+    else:
+        missing = np.array([j for j, event in enumerate(found) if event is None], np.int64)
+        _text_refs(fast, used, missing, found, refs)
+    if KeptEvent not in set(map(type, kept.values())):
         return found
     for j, event in enumerate(found):
         if type(event) is KeptEvent:
@@ -207,6 +216,45 @@ def _events(
             else:
                 found[j] = materialize(event)
     return found
+
+
+def _text_refs(
+    fast: FastRule, used: np.ndarray, missing: np.ndarray, found: list[Any], refs: TextRefs
+) -> None:
+    """Kernel events `used[missing]`, kept as no object, noted in `refs` where their
+    texts lie (the rule's text table, or the restore's table), or (restored ones not
+    kept as text) made from the restore's table into `found`."""
+    source = np.full(len(used), OBJECT, np.int64)
+    start, end, type_code, line = (np.zeros(len(used), np.int64) for _ in range(4))
+    rows = np.full(len(missing), -1, np.int64)
+    restored = fast.restored_rows
+    inside = used[missing] < len(restored)
+    rows[inside] = restored[used[missing][inside]]
+    events = fast.restored
+    if (rows >= 0).any():  # restored ones: made again, but texts as they lie
+        made = rows >= 0
+        as_objects = made.copy()
+        as_objects[made] = events.kinds(rows[made]) != TEXT
+        for j, row in zip(missing[as_objects].tolist(), rows[as_objects].tolist(), strict=True):
+            found[j] = events[row]
+        missing, rows = missing[~as_objects], rows[~as_objects]
+    table = fast._record_texts
+    starts, ends, sources, info = table.held(used[missing])
+    own = refs.buffer(table.data)
+    lent = np.array([refs.buffer(data) for data in table.lent] or [own], np.int64)
+    source[missing] = np.where(sources == OWN, own, lent[np.maximum(sources, 0)])
+    start[missing], end[missing] = starts, ends
+    kept = ends >= 0
+    type_code[missing[kept]] = refs.name_codes(fast.type_names)[info[kept, 0]]
+    line[missing] = info[:, 2]
+    elsewhere = (ends < 0) & (rows >= 0)  # (restored, not in the text table)
+    if elsewhere.any():
+        at, here = missing[elsewhere], rows[elsewhere]
+        blob, start[at], end[at] = events.text_pieces(here)
+        source[at] = refs.buffer(blob)
+        type_code[at] = refs.name_codes(events.type_names())[events.type_codes(here)]
+        line[at] = events.lines(here)
+    refs.add(source, start, end, type_code, line)
 
 
 def _str(text: str | bytes) -> str:
@@ -255,9 +303,9 @@ def _checked(
     return t
 
 
-def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
+def restore_rule(fast: FastRule, state: RuleState, events: RestoredEvents) -> None:
     """Put a rule's saved state into a fresh `FastRule`; `events` are the snapshot's
-    event table as events."""
+    event table's (the rule makes each when it first needs it)."""
     kernel = fast.state
     if kernel.count(tables.S_PARTS) or kernel.count(tables.S_EVENTS):
         raise RuntimeError("restore into a rule that has matched nothing yet")
@@ -277,21 +325,12 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     n_parts, n_cells, n_runs, n_held = len(state.keys), len(cell_var), len(run_part), len(held_part)
     # the events the rule refers to, stored in processing order
     used = _marked(np.concatenate([cell_event, run_start, held_start]), len(events))
-    all_ts, all_seq = getattr(events, "ts", None), getattr(events, "seq", None)
-    if all_ts is not None and all_seq is not None:  # (`StoredEvents`)
-        ts, seq = all_ts[used], all_seq[used]
-    else:
-        ts = np.fromiter((events[row].ts for row in used.tolist()), np.int64, len(used))
-        seq = np.fromiter((events[row].seq for row in used.tolist()), np.int64, len(used))
-    order = np.lexsort((seq, ts))
+    ts, seq = events.ts[used], events.seq[used]
+    order = lex_order((seq, ts))
     in_order = used[order]
-    if len(in_order) == len(events) and (in_order == np.arange(len(events))).all():
-        chosen = list(events)
-    else:
-        chosen = list(map(events.__getitem__, in_order.tolist()))
     g_of = np.full(len(events), -1, np.int64)
-    g_of[in_order] = np.arange(len(chosen))
-    n_events = len(chosen)
+    g_of[in_order] = np.arange(len(in_order))
+    n_events = len(in_order)
     kernel._grow("events", n_events)
     kernel._grow("cells", n_cells)
     kernel._grow("runs", n_runs)
@@ -312,14 +351,15 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     T.e_seq[:n_events] = seq[order]
     n_slots = len(fast.slots)
     if n_slots and n_events:
-        values = _slot_values(fast, chosen)
+        values = _slot_values(fast, events, in_order)
         kernel.values[: n_events * n_slots] = values.T.ravel()
         if fast.emit_plan is not None and (np.abs(values) >= EXACT_INTEGERS).any():
             fast.emit_exact = False
     sc[tables.S_EVENTS] = n_events
-    fast.events = dict(zip(range(n_events), chosen, strict=True))
+    fast.events = {}  # (each made from `events` when first needed: `restored_event`)
+    fast.restored, fast.restored_rows = events, in_order
     if fast.as_text and n_events:
-        _keep_texts(fast, chosen)
+        _keep_texts(fast, events, in_order)
     fast._live_after_compaction = n_events
     # history cells
     T.c_var[:n_cells] = var_of[cell_var]
@@ -345,7 +385,7 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     sc[tables.S_COMPS] = n_held
     # timers: a queue, earliest first
     T.p_timer[:n_parts] = t["timer"]
-    order = np.lexsort((timer_seq, timer_ts, timer_close))
+    order = lex_order((timer_seq, timer_ts, timer_close))
     n_timers = len(order)
     T.h_close[:n_timers] = timer_close[order]
     T.h_ts[:n_timers] = timer_ts[order]
@@ -360,20 +400,21 @@ def restore_rule(fast: FastRule, state: RuleState, events: list[Event]) -> None:
     fast.missing_key = state.counters.get("missing_key", 0)
 
 
-def _slot_values(fast: FastRule, events: list[Event]) -> np.ndarray:
-    """`values[slot, i]`: the slots of some events, as `FastRule._event_values` makes
-    them, a slot at a time."""
-    out = np.empty((len(fast.slots), len(events)), dtype=np.float64)
+def _slot_values(fast: FastRule, events: RestoredEvents, rows: np.ndarray) -> np.ndarray:
+    """`values[slot, i]`: the slots of some events (rows of the restore's), as
+    `FastRule._event_values` makes them, a slot at a time."""
+    out = np.empty((len(fast.slots), len(rows)), dtype=np.float64)
     data = None
     for f, slot in enumerate(fast.slots):
         name, kind = slot.name, slot.kind
         if name == "ts":
-            found = [event.ts for event in events]
+            found = events.ts[rows].tolist()
         elif name == "type":
-            found = [event.type for event in events]
+            names = events.type_names()
+            found = [names[code] for code in events.type_codes(rows).tolist()]
         else:
             if data is None:
-                data = [event.data for event in events]
+                data = events.data(rows)
             found = list(map(dict.get, data, repeat(name)))
         if kind == NUM and set(map(type, found)) <= {int, float}:
             out[f] = found
@@ -395,20 +436,32 @@ def _fast_key(key: Any, several: bool) -> Any:
     return tuple(key) if several else key
 
 
-def _keep_texts(fast: FastRule, chosen: list[Event]) -> None:
+def _keep_texts(fast: FastRule, events: RestoredEvents, rows: np.ndarray) -> None:
     """With reports as text: each restored event's text (as reports write it) and
-    information in the rule's table."""
+    information in the rule's table; stored texts taken as they lie, the others made
+    from their events."""
     table = fast._record_texts
-    at = np.arange(len(chosen))
-    texts = [kept_json(event) for event in chosen]
-    table.put_texts(at, [t if type(t) is bytes else t.encode() for t in texts])  # type: ignore[union-attr]
+    at = np.arange(len(rows))
+    is_text = events.kinds(rows) == TEXT
+    if is_text.any():
+        table.put(at[is_text], events.text_pieces(rows[is_text]))
+    if not is_text.all():
+        made = [kept_json(events[row]) for row in rows[~is_text].tolist()]
+        table.put_texts(at[~is_text], [t if type(t) is bytes else t.encode() for t in made])  # type: ignore[union-attr]
     codes = fast._type_codes
-    for g, event in enumerate(chosen):
-        code = codes.setdefault(event.type, len(codes))
-        line = -1 if event.line is None else event.line
-        table.info[g] = (code, event.ts, line, event.seq)
+    names = events.type_names()
+    type_codes = np.array([codes.setdefault(name, len(codes)) for name in names], np.int64)
     if len(codes) > len(fast.type_names):
         fast.type_names = list(codes)
+    table.info[at] = np.stack(
+        [
+            type_codes[events.type_codes(rows)],
+            events.ts[rows],
+            events.lines(rows),
+            events.seq[rows],
+        ],
+        axis=1,
+    )
 
 
 # -------------------------------------------------------------------------- engine
@@ -427,10 +480,12 @@ def engine_state(
     number, each once however many rules refer to it."""
     seqs = [np.fromiter((event.seq for event in held), np.int64, len(held))]
     times = [np.fromiter((event.ts for event in held), np.int64, len(held))]
-    events: list[Event] = list(held)
+    events: list[Event | None] = list(held)
+    refs = TextRefs()
+    refs.objects(len(held))
     states = []
     for fast, name, fingerprint in zip(rules, names, fingerprints, strict=True):
-        state, used, found = rule_state(fast, name, fingerprint, materialize)
+        state, used, found = rule_state(fast, name, fingerprint, materialize, refs)
         states.append(state)
         seqs.append(fast.state.tables.e_seq[used].astype(np.int64))
         times.append(fast.state.tables.e_ts[used].astype(np.int64))
@@ -444,10 +499,12 @@ def engine_state(
     return EngineState(
         engine="fast",
         held=ints(row[: len(held)]),
-        events=table_of(
+        events=event_table(
             list(map(events.__getitem__, first.tolist())),
             np.concatenate(times)[first],
             all_seqs[first],
+            refs,
+            first,
         ),
         rules=states,
         **clock,
