@@ -16,6 +16,8 @@ from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
 from cep.serve import ServeError, quix
 
 EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
+#: the broker cannot be reached or refuses (as `cep run` exits for an input it cannot read)
+EXIT_KAFKA = 2
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -41,6 +43,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default="exactly-once",
         help="exactly-once (default: Kafka transactions) or at-least-once (after a crash, "
         "reports since the last commit may be written again)",
+    )
+    serve.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="this worker's stable name within the group (its Kafka transactional id "
+        "with exactly-once): a replacement started under a dead worker's name aborts "
+        "the transaction it left open at once, rather than when the broker times it "
+        "out (default: a fresh name each start)",
     )
     serve.add_argument(
         "--state-dir",
@@ -133,13 +143,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         time_unit=args.time_unit,
         default_type=args.type,
         commit_interval_s=max(commit_ms, 1) / 1000,
+        instance=args.instance,
     )
-    app = build_application(rules, checked.schemas, config)
-    stops: list[int] = []
-    _note_stops(app, stops)
-    print(f"cep serve: {len(rules)} rule(s) in group {args.group}: {args.input_topic} -> "
-          f"{args.output_topic} ({args.guarantee})", file=sys.stderr)  # fmt: skip
-    app.run()  # (returns once a stop signal has been handled and the last commit made)
+    from confluent_kafka import KafkaException
+
+    try:
+        app = build_application(rules, checked.schemas, config)
+        stops: list[int] = []
+        _note_stops(app, stops)
+        print(f"cep serve: {len(rules)} rule(s) in group {args.group}: {args.input_topic} -> "
+              f"{args.output_topic} ({args.guarantee})", file=sys.stderr)  # fmt: skip
+        app.run()  # (returns once a stop signal has been handled and the last commit made)
+    except KafkaException as error:
+        print(f"cep serve: Kafka at {args.kafka}: {error.args[0].str()}", file=sys.stderr)
+        return EXIT_KAFKA
     if not stops:
         return EXIT_OK
     number = signal.Signals(stops[0])

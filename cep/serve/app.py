@@ -48,6 +48,14 @@ class ServeConfig:
     time_unit: str = "ms"
     default_type: str | None = None
     commit_interval_s: float = 1.0
+    #: how soon a worker that stops heartbeating loses its partitions to the others
+    session_timeout_ms: int = 10_000
+    #: how soon the broker aborts the open transaction of a worker that died: reports
+    #: in it stay unread by read_committed consumers until then
+    transaction_timeout_ms: int = 10_000
+    #: the worker's stable name: its Kafka transactional id, so that a replacement
+    #: started under the same name fences and aborts what the dead one left open
+    instance: str | None = None
 
 
 class InputStage:
@@ -86,6 +94,11 @@ def build_application(
         state_dir=str(Path(config.state_dir)),
         commit_interval=config.commit_interval_s,
         loglevel="WARNING",
+        consumer_extra_config={
+            "session.timeout.ms": config.session_timeout_ms,
+            "heartbeat.interval.ms": max(config.session_timeout_ms // 5, 500),
+        },
+        producer_extra_config=_producer_config(config),
     )
     groups = rule_groups(rules)
     source = app.topic(config.input_topic, value_deserializer="bytes", key_deserializer="bytes")
@@ -120,6 +133,13 @@ def build_application(
         if rejects is not None:
             released.filter(lambda o: o.kind == "reject").apply(lambda o: o.value).to_topic(rejects)
     return app
+
+
+def _producer_config(config: ServeConfig) -> dict[str, Any]:
+    extra: dict[str, Any] = {"transaction.timeout.ms": config.transaction_timeout_ms}
+    if config.instance is not None and config.guarantee == "exactly-once":
+        extra["transactional.id"] = config.instance  # (Quix Streams prefixes the group)
+    return extra
 
 
 def _input_reject(value: Mapping[str, Any]) -> dict[str, Any]:

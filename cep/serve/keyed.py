@@ -18,7 +18,6 @@ of its partition move time on, not only at its own next event."""
 from __future__ import annotations
 
 import heapq
-import struct
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,7 +40,6 @@ MAX_SEEN = b"max-seen"
 DUE = b"\x00cep-due"
 #: under a key's own prefix: its engine's snapshot
 ENGINE = b"engine"
-_TIME = struct.Struct(">q")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +109,7 @@ class KeyedRules:
         out: list[Match] = []
         if made.ts > state.max_seen:
             state.max_seen = made.ts
-            tx.set_bytes(MAX_SEEN, _TIME.pack(made.ts), prefix=META)
+            tx.set_bytes(MAX_SEEN, _time_bytes(made.ts), prefix=META)
         watermark = state.max_seen - self.delay
         self._wake(tx, state, watermark, out)
         engine = self._engine(tx, state, key)
@@ -131,7 +129,6 @@ class KeyedRules:
             at, key = heapq.heappop(due)
             if state.due_at.get(key) != at:
                 continue  # (an entry replaced by a later one)
-            del state.due_at[key]
             engine = self._engine(tx, state, key)
             out.extend(engine.advance_to(watermark))
             self._settle(tx, state, key, engine)
@@ -163,7 +160,7 @@ class KeyedRules:
         else:
             state.due_at[key] = at
             heapq.heappush(state.due, (at, key))
-            tx.set_bytes(key, _TIME.pack(at), prefix=DUE)
+            tx.set_bytes(key, _time_bytes(at), prefix=DUE)
 
     # ------------------------------------------------------------------ state
 
@@ -194,7 +191,7 @@ class KeyedRules:
         if state is not None and state.store is store:
             return state
         packed = tx.get_bytes(MAX_SEEN, prefix=META)
-        state = PartitionState(store, NO_TIME if packed is None else _TIME.unpack(packed)[0])
+        state = PartitionState(store, NO_TIME if packed is None else int(packed))
         for key, at in _stored_due(store):
             state.due_at[key] = at
             state.due.append((at, key))
@@ -209,7 +206,7 @@ def _stored_due(store: Any) -> list[tuple[bytes, int]]:
 
     start = DUE + SEPARATOR
     end = DUE + bytes([SEPARATOR[0] + 1])
-    return [(k[len(start) :], _TIME.unpack(v)[0]) for k, v in store.iter_items(start, end)]
+    return [(k[len(start) :], int(v)) for k, v in store.iter_items(start, end)]
 
 
 def _reject(value: Mapping[str, Any], reason: str) -> dict[str, Any]:
@@ -225,3 +222,9 @@ def _key_bytes(match: Match) -> bytes | None:
     from cep.runtime.match import encode, json_value
 
     return encode(json_value(match.key))
+
+
+def _time_bytes(ts: int) -> bytes:
+    """A time as the store keeps it: decimal text (an 8-byte binary value would look,
+    to Quix Streams' changelog recovery, like one of its own TTL stamps)."""
+    return str(ts).encode()
