@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -61,17 +62,25 @@ def cep_run(lines: list[str], folder: Path, engine: str) -> dict[str, float]:
 
 
 def worker(bootstrap: str, group: str, folder: Path, name: str, *extra: str) -> subprocess.Popen:
-    command = [TIME, "-f", "%e %U %S %M", "-o", str(folder / f"usage-{name}"),
-               sys.executable, "-m", "cep", "serve", RULES, "--kafka", bootstrap,
+    command = [sys.executable, "-m", "cep", "serve", RULES, "--kafka", bootstrap,
                "--input-topic", "in", "--output-topic", "out", "--rejects-topic", "rejects",
                "--group", group, "--state-dir", str(folder / name), "--instance", name,
                *extra]  # fmt: skip
-    return subprocess.Popen(command, env=env(), stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(command, env=env(), stderr=subprocess.DEVNULL)
+    proc.started = time.perf_counter()  # type: ignore[attr-defined]
+    return proc
 
 
-def usage(folder: Path, name: str) -> dict[str, float]:
-    wall, user, system, peak = (folder / f"usage-{name}").read_text().split()[-4:]
-    return {"wall": float(wall), "cpu": float(user) + float(system), "peak_mib": int(peak) / 1024}
+def usage(proc: subprocess.Popen) -> dict[str, float]:
+    """A running worker's wall time since start, CPU seconds and peak RSS, read from
+    /proc just before it is stopped."""
+    fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    status = Path(f"/proc/{proc.pid}/status").read_text()
+    peak = int(status.split("VmHWM:")[1].split()[0]) / 1024
+    wall = time.perf_counter() - proc.started  # type: ignore[attr-defined]
+    return {"wall": wall, "cpu": cpu, "peak_mib": peak}
 
 
 def serve_run(lines: list[str], expected: int, workers: int, folder: Path) -> dict:
@@ -92,13 +101,14 @@ def serve_run(lines: list[str], expected: int, workers: int, folder: Path) -> di
         first = time.perf_counter()
         reader.until(lambda: len(reader.reports) >= expected, 900)
         last = time.perf_counter()
+        used = [usage(proc) for proc in procs]
         for proc in procs:
             proc.send_signal(signal.SIGTERM)
             proc.wait(120)
         reader.close()
     return {"workers": workers, "reports": len(reader.reports), "produce_s": produced,
             "first_to_last_s": last - first, "since_produce_s": last - start,
-            "usage": [usage(folder, n) for n in names]}  # fmt: skip
+            "usage": used}  # fmt: skip
 
 
 def fault_run(lines: list[str], expected: list[str], guarantee: str, folder: Path) -> dict:

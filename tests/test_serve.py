@@ -152,6 +152,38 @@ def test_keys_that_never_return_leave_no_state(tmp_path):
     assert len(due) == 60
 
 
+def test_rules_without_partition_by_run_on_one_key(tmp_path):
+    """A rule without `partition by` sees the whole feed (one constant key, so one
+    partition and one process), beside a partitioned rule; reports as `cep run`'s."""
+    source = (
+        "event Login { user: str, ok: bool }\n"
+        "rule any_three { pattern f = Login[not ok]{3}\n within 1m\n emit n = 3 }\n"
+        "rule quiet { partition by user\n pattern a = Login -> not Login\n within 30s\n"
+        " emit user = a.user }\n"
+    )
+    rules_file = tmp_path / "r.cep"
+    rules_file.write_text(source)
+    rng = random.Random(4)
+    lines = [
+        json.dumps(
+            {
+                "type": "Login",
+                "ts": 1_000_000 + i * 2000,
+                "user": f"u{rng.randrange(9)}",
+                "ok": rng.random() < 0.6,
+            }
+        )
+        for i in range(600)
+    ]
+    expected = cep_run(str(rules_file), lines, tmp_path)
+    checked = check_sources({str(rules_file): source})
+    store = Store(tmp_path / "store", checked, load_rules(checked))
+    assert [g.name for g in store.groups] == ["whole-feed", "by-user"]
+    reports = [r for i, line in enumerate(lines) for r in store.feed(i, line)]
+    assert {json.loads(r)["rule"] for r in reports} == {"any_three", "quiet"}
+    assert _per_key_bytes(reports) == per_key(expected)
+
+
 # ------------------------------------------------------------------ the command
 
 
