@@ -87,6 +87,13 @@ class Reader:
             self.poll(0.5)
         return True
 
+    def covers(self, wanted: collections.Counter[str]) -> bool:
+        """Whether every wanted report has been read (counted only once enough have
+        arrived: a count per poll would make waiting quadratic)."""
+        if len(self.reports) < sum(wanted.values()):
+            return False
+        return not wanted - collections.Counter(self.reports)
+
     def close(self) -> None:
         self.consumer.close()
 
