@@ -66,7 +66,8 @@ def worker(bootstrap: str, group: str, folder: Path, name: str, *extra: str) -> 
                "--input-topic", "in", "--output-topic", "out", "--rejects-topic", "rejects",
                "--group", group, "--state-dir", str(folder / name), "--instance", name,
                *extra]  # fmt: skip
-    proc = subprocess.Popen(command, env=env(), stderr=subprocess.DEVNULL)
+    with open(folder / f"{name}.err", "ab") as err:
+        proc = subprocess.Popen(command, env=env(), stderr=err)
     proc.started = time.perf_counter()  # type: ignore[attr-defined]
     return proc
 
@@ -147,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--skip-fault", action="store_true")
     parser.add_argument("--only-fault", action="store_true")
+    parser.add_argument(
+        "--guarantee", action="append", default=[], choices=("exactly-once", "at-least-once")
+    )
     args = parser.parse_args(argv)
+    args.guarantee = args.guarantee or ["exactly-once", "at-least-once"]
     lines = feed(args.events)
     results: dict = {"events": len(lines), "runs": []}
     for _ in range(0 if args.only_fault else args.repeat):
@@ -163,11 +168,16 @@ def main(argv: list[str] | None = None) -> int:
             results["runs"].append(row)
             print(json.dumps(row), flush=True)
     if not args.skip_fault:
-        for guarantee in ("exactly-once", "at-least-once"):
+        for guarantee in args.guarantee:
             with tempfile.TemporaryDirectory(prefix="bench-serve-") as name:
                 folder = Path(name)
                 expected = _expected(lines, folder)
-                fault = fault_run(lines, expected, guarantee, folder)
+                try:
+                    fault = fault_run(lines, expected, guarantee, folder)
+                finally:
+                    for err in folder.glob("*.err"):
+                        tail = err.read_text(errors="replace").splitlines()[-5:]
+                        print(err.name, *tail, sep="\n  ", file=sys.stderr)
                 print(json.dumps(fault), flush=True)
     return 0
 
