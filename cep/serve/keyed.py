@@ -2,11 +2,12 @@
 
 Each message of a group's repartition topic carries one event of one key. The key's
 engine (the interpreter: it matches one event at a time, which is what a per-message
-host does) is held in memory while the key has open runs, and its snapshot
-(`cep.engine.state`) is written to the store in the same transaction as the message's
-offset, so what the store holds after a crash is exactly what the committed offsets
-say was read. A key whose runs have all ended is dropped from memory and from the
-store: a key that never returns costs nothing.
+host does) is held in memory while the key has open runs, and the snapshot
+(`cep.engine.state`) of each key that changed is written to the store when the
+checkpoint commits, in the same commit as the offsets, so what the store holds after
+a crash is exactly what the committed offsets say was read. A key whose runs have all
+ended is dropped from memory and from the store: a key that never returns costs
+nothing.
 
 Time is per Kafka partition, as Quix Streams' own windows have it: the partition's
 watermark is the largest event time seen in that partition minus the allowed delay,
@@ -59,6 +60,10 @@ class PartitionState:
     store: object
     max_seen: int
     engines: dict[bytes, InterpreterEngine] = field(default_factory=dict)
+    #: keys whose engine changed since the store transaction began (`_write_dirty`)
+    dirty: set[bytes] = field(default_factory=set)
+    #: the store transaction the partition's writes go to (a new one each checkpoint)
+    tx: object = None
     due_at: dict[bytes, int] = field(default_factory=dict)
     due: list[tuple[int, bytes]] = field(default_factory=list)
 
@@ -145,12 +150,13 @@ class KeyedRules:
             or sum(rule.held_matches for rule in stats.rules.values())
         ):
             state.engines.pop(key, None)
+            state.dirty.discard(key)
             tx.delete(ENGINE, prefix=key)
             if state.due_at.pop(key, None) is not None:
                 tx.delete(key, prefix=DUE)
             return
         state.engines[key] = engine
-        tx.set_bytes(ENGINE, engine.snapshot(), prefix=key)
+        state.dirty.add(key)
         at = engine.next_due
         if at == state.due_at.get(key):
             return
@@ -189,6 +195,8 @@ class KeyedRules:
         store = tx._partition  # (Quix Streams' store partition: reopened on each assignment)
         state = self._partitions.get(partition)
         if state is not None and state.store is store:
+            if state.tx is not tx:
+                self._on_prepare(tx, state)
             return state
         packed = tx.get_bytes(MAX_SEEN, prefix=META)
         state = PartitionState(store, NO_TIME if packed is None else int(packed))
@@ -197,7 +205,26 @@ class KeyedRules:
             state.due.append((at, key))
         heapq.heapify(state.due)
         self._partitions[partition] = state
+        self._on_prepare(tx, state)
         return state
+
+    def _on_prepare(self, tx: Any, state: PartitionState) -> None:
+        """Snapshot the keys that changed when the transaction is prepared for its
+        commit, not after every message: a snapshot costs more than matching the
+        message (docs/serve.md, Cost), and one per key per commit is what the store
+        needs. Quix Streams prepares each store transaction of a checkpoint before it
+        produces the changelog and commits offsets, so the snapshots are in the same
+        commit (the same Kafka transaction with exactly-once) as the offsets."""
+        state.tx = tx
+        prepare = tx.prepare
+
+        def prepare_with_snapshots(*args: Any, **kwargs: Any) -> Any:
+            for key in state.dirty:
+                tx.set_bytes(ENGINE, state.engines[key].snapshot(), prefix=key)
+            state.dirty.clear()
+            return prepare(*args, **kwargs)
+
+        tx.prepare = prepare_with_snapshots
 
 
 def _stored_due(store: Any) -> list[tuple[bytes, int]]:
