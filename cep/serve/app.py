@@ -27,8 +27,6 @@ from cep.serve import quix
 from cep.serve.keyed import KeyedRules, Output
 from cep.serve.keying import RuleGroup, rule_groups
 
-GUARANTEES = ("exactly-once", "at-least-once")
-
 
 @dataclass(frozen=True)
 class ServeConfig:
