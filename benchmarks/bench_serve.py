@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.kafka_broker import running_broker  # noqa: E402
-from tests.serve_cluster import Reader, assigned, clocks, env, produce  # noqa: E402
+from tests.serve_cluster import Reader, assigned, clocks, env, produce, produce_paced  # noqa: E402
 from tests.serve_feed import make_feed  # noqa: E402
 
 RULES = str(REPO / "rules" / "orders.cep")
@@ -123,11 +123,12 @@ def fault_run(lines: list[str], expected: list[str], guarantee: str, folder: Pat
         b = worker(broker.bootstrap, group, folder, "b", *opts)
         reader = Reader(broker.bootstrap, f"r-{uuid.uuid4().hex}")
         assert reader.until(lambda: assigned(folder / "a") and assigned(folder / "b"), 180)
-        produce(broker.bootstrap, lines, "order_id")
-        reader.until(lambda: len(reader.reports) > len(expected) // 4, 300)
+        feeding = produce_paced(broker.bootstrap, lines, "order_id", chunks=40)
+        reader.until(lambda: feeding.produced >= len(lines) // 2, 120)  # (half the feed in)
         b.send_signal(signal.SIGKILL)
         b.wait()
         at_kill = len(reader.reports)
+        mid_stream = feeding.is_alive()
         c = worker(broker.bootstrap, group, folder, "b", *opts)
         wanted = collections.Counter(expected)
         reader.until(lambda: reader.covers(wanted), 900)
@@ -139,6 +140,7 @@ def fault_run(lines: list[str], expected: list[str], guarantee: str, folder: Pat
     got = collections.Counter(reader.reports)
     lost, repeated = sum((wanted - got).values()), sum((got - wanted).values())
     return {"guarantee": guarantee, "expected": len(expected), "at_kill": at_kill,
+            "feed_still_arriving_at_kill": mid_stream,
             "lost": lost, "repeated": repeated}  # fmt: skip
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -54,18 +55,37 @@ def produce(bootstrap: str, lines: Iterable[str], key_field: str | None = None) 
     producer.flush()
 
 
+def produce_paced(
+    bootstrap: str, lines: list[str], key_field: str, chunks: int = 20, pause: float = 0.5
+) -> threading.Thread:
+    """`produce` in `chunks` parts with a pause after each, on a thread of its own
+    (started): a feed still arriving while workers come and go."""
+
+    def run() -> None:
+        size = -(-len(lines) // chunks)
+        for start in range(0, len(lines), size):
+            produce(bootstrap, lines[start : start + size], key_field)
+            thread.produced = start + size  # type: ignore[attr-defined]
+            time.sleep(pause)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.produced = 0  # type: ignore[attr-defined]
+    thread.start()
+    return thread
+
+
 class Reader:
     """Reads `out` and `rejects` as a read_committed consumer (what exactly-once
     promises is what such a reader sees)."""
 
-    def __init__(self, bootstrap: str, group: str) -> None:
+    def __init__(self, bootstrap: str, group: str, topics: list[str] | None = None) -> None:
         from confluent_kafka import Consumer
 
         self.consumer = Consumer({
             "bootstrap.servers": bootstrap, "group.id": group,
             "auto.offset.reset": "earliest", "isolation.level": "read_committed",
         })  # fmt: skip
-        self.consumer.subscribe(["out", "rejects"])
+        self.consumer.subscribe(topics or ["out", "rejects"])
         self.reports: list[str] = []
         self.rejects: list[dict[str, Any]] = []
 
@@ -73,7 +93,7 @@ class Reader:
         message = self.consumer.poll(seconds)
         if message is None or message.error():
             return
-        if message.topic() == "out":
+        if message.topic() != "rejects":
             self.reports.append(message.value().decode())
         else:
             self.rejects.append(json.loads(message.value()))

@@ -30,6 +30,7 @@ from tests.serve_cluster import (
     env,
     per_key,
     produce,
+    produce_paced,
     start_worker,
 )
 from tests.serve_feed import make_feed
@@ -266,8 +267,8 @@ def test_serve_reports_what_cep_run_reports(tmp_path):
 @pytest.mark.parametrize("guarantee", ["exactly-once", "at-least-once"])
 def test_a_worker_killed_mid_stream_is_replaced(tmp_path, guarantee):
     """Two workers in one group over three partitions; one is SIGKILLed while it holds
-    partitions and uncommitted work, and a replacement starts under its name.
-    Exactly-once: every report once. At-least-once: none lost (repeats allowed)."""
+    partitions and the feed is still arriving, and a replacement starts under its
+    name. No report is lost; a report repeats at most once (below)."""
     from tests.kafka_broker import running_broker
 
     rules = str(Path(RULES) / "orders.cep")
@@ -288,11 +289,13 @@ def test_a_worker_killed_mid_stream_is_replaced(tmp_path, guarantee):
         workers = [a, b]
         try:
             assert reader.until(lambda: assigned(tmp_path / "a") and assigned(tmp_path / "b"), 120)
-            produce(broker.bootstrap, lines, "order_id")
-            assert reader.until(lambda: len(reader.reports) > len(expected) // 4, 120)
+            feeding = produce_paced(broker.bootstrap, lines, "order_id", chunks=30)
+            assert reader.until(
+                lambda: feeding.produced >= len(lines) // 2, 120
+            )  # (half the feed in)
             b.send_signal(signal.SIGKILL)
             b.wait()
-            assert len(reader.reports) < len(expected)  # (killed mid-stream)
+            assert feeding.is_alive()  # (killed mid-stream: the feed is still arriving)
             workers.append(start_worker(broker.bootstrap, rules, group, tmp_path / "b2", *options,
                                         "--instance", "b"))  # fmt: skip
             wanted = collections.Counter(expected)
@@ -306,7 +309,36 @@ def test_a_worker_killed_mid_stream_is_replaced(tmp_path, guarantee):
             reader.close()
     got = collections.Counter(reader.reports)
     assert not wanted - got, "reports lost"
-    assert not reader.rejects
-    if guarantee == "exactly-once":
-        assert got == wanted
-        assert per_key(reader.reports) == per_key(expected)
+    # events read again after the kill whose copies were matched already come after
+    # newer events of their partition: they are rejected as late, never matched twice
+    assert {reject["reason"] for reject in reader.rejects} <= {"late"}
+    # A repeat is a report the killed worker released after its last commit, processed
+    # again by the worker that took its partitions over: once more at most. With
+    # exactly-once, Apache Kafka hides the dead worker's open transaction from
+    # read_committed readers; Tansu shows it (test_tansu_shows_aborted_transactions),
+    # so on this broker exactly-once repeats what at-least-once repeats.
+    assert max(got.values()) <= 2 * max(wanted.values())
+
+
+def test_tansu_shows_aborted_transactions(broker):
+    """Why the fault test cannot hold exactly-once to no repeats on Tansu: messages of
+    an aborted transaction reach read_committed readers. When this fails, the broker
+    honours aborts: make the exactly-once case of the fault test ask for no repeats."""
+    from confluent_kafka import Producer
+
+    broker.create_topic("aborts", 1)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "t1"})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce("aborts", b"aborted")
+    producer.flush()
+    producer.abort_transaction(30)
+    producer.begin_transaction()
+    producer.produce("aborts", b"committed")
+    producer.commit_transaction(30)
+    reader = Reader(broker.bootstrap, f"r-{uuid.uuid4().hex}", topics=["aborts"])
+    try:
+        reader.until(lambda: len(reader.reports) >= 2, 60)
+    finally:
+        reader.close()
+    assert reader.reports == ["aborted", "committed"]
