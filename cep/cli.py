@@ -17,6 +17,7 @@ import cep
 from cep.commands import explain as explain_command
 from cep.commands import fmt as fmt_command
 from cep.commands import run as run_command
+from cep.commands import serve as serve_command
 from cep.commands import test as test_command
 from cep.lang.checker import CheckedProgram, check_paths
 from cep.lang.program import RulePathError
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(handler=cmd_check)
     run_command.add_parser(commands)
+    serve_command.add_parser(commands)
     test_command.add_parser(commands)
     fmt_command.add_parser(commands)
     explain_command.add_parser(commands)

@@ -57,6 +57,12 @@ class InterpreterEngine:
     def watermark(self) -> int:
         return self._engine.watermark
 
+    @property
+    def next_due(self) -> int | None:
+        """When time next matters (`MatchingEngine.next_due`), for hosts that move time
+        for many engines (`cep serve`)."""
+        return self._engine.next_due
+
     def fields(self) -> dict[str, str]:
         return {}  # (it reads each event's record, not columns)
 

@@ -118,6 +118,15 @@ class MatchingEngine:
     def watermark(self) -> int:
         return self.orderer.watermark
 
+    @property
+    def next_due(self) -> int | None:
+        """The earliest time at which moving the watermark changes anything (a window
+        closes or a held event is released); None when nothing waits for time."""
+        times = [self.timers[0][0]] if self.timers else []
+        if self.orderer.waiting:
+            times.append(self.orderer.waiting[0][0])
+        return min(times) if times else None
+
     def push(self, event: Event) -> list[Match]:
         """Accept one event; returns the reports it releases. A late event (older than
         the watermark) is counted and handed to `on_late`, never matched."""

@@ -1,0 +1,179 @@
+"""`cep serve`: the rules as a Quix Streams application on Kafka (docs/serve.md)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from typing import Any
+
+from cep.api import load_rules
+from cep.io.time import TIME_UNITS
+from cep.lang.checker import check_paths
+from cep.lang.program import RulePathError
+from cep.lang.values import parse_duration_option
+from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
+from cep.serve import ServeError, quix
+
+EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
+#: the broker cannot be reached or refuses (as `cep run` exits for an input it cannot read)
+EXIT_KAFKA = 2
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run rules as a Quix Streams application on Kafka (scale-out)",
+        description=(
+            "Run rules as a Quix Streams application: every process started with the "
+            "same --group shares the input topic's partitions; each key's state lives in "
+            "the application's state store, backed by changelog topics. Reports go to "
+            "the output topic, keyed by their partition key. See docs/serve.md."
+        ),
+    )
+    serve.add_argument("paths", nargs="+", metavar="PATH", help="rule files or folders (*.cep)")
+    serve.add_argument("--kafka", required=True, metavar="HOST:PORT", help="bootstrap servers")
+    serve.add_argument("--input-topic", required=True, metavar="TOPIC", help="events (JSON)")
+    serve.add_argument("--output-topic", required=True, metavar="TOPIC", help="reports")
+    serve.add_argument("--group", required=True, metavar="NAME", help="consumer group")
+    serve.add_argument("--rejects-topic", metavar="TOPIC", help="bad and late events (JSON)")
+    serve.add_argument(
+        "--guarantee",
+        choices=("exactly-once", "at-least-once"),
+        default="exactly-once",
+        help="exactly-once (default: Kafka transactions) or at-least-once (after a crash, "
+        "reports since the last commit may be written again)",
+    )
+    serve.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="this worker's stable name within the group (its Kafka transactional id "
+        "with exactly-once): a replacement started under a dead worker's name aborts "
+        "the transaction it left open at once, rather than when the broker times it "
+        "out (default: a fresh name each start)",
+    )
+    serve.add_argument(
+        "--state-dir",
+        default="cep-state",
+        metavar="DIR",
+        help="where this process keeps its local state stores (default: cep-state); "
+        "a lost DIR is rebuilt from the changelog topics",
+    )
+    serve.add_argument(
+        "--commit-interval",
+        default="1s",
+        metavar="DURATION",
+        help="how often offsets, state and reports are committed (default: 1s)",
+    )
+    serve.add_argument(
+        "--allowed-delay",
+        default="0s",
+        metavar="DURATION",
+        help="how late input may arrive, in event time, within a Kafka partition (default: 0s)",
+    )
+    serve.add_argument("--rule", action="append", metavar="NAME", help="run only this rule")
+    serve.add_argument("--type", metavar="NAME", help="event type of messages that have none")
+    serve.add_argument("--type-field", default="type", metavar="FIELD", help="default: type")
+    serve.add_argument("--time-field", default="ts", metavar="FIELD", help="default: ts")
+    serve.add_argument(
+        "--time-unit",
+        choices=tuple(TIME_UNITS),
+        default="ms",
+        help="the unit of numeric event times since the epoch (default: ms)",
+    )
+    serve.add_argument(
+        "--max-runs-per-key",
+        type=int,
+        default=DEFAULT_MAX_RUNS_PER_KEY,
+        metavar="N",
+        help=f"cap on partial matches per rule and key (default: {DEFAULT_MAX_RUNS_PER_KEY})",
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+
+def _usage(message: str) -> int:
+    print(f"cep serve: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        quix()
+    except ServeError as error:
+        return _usage(str(error))
+    from cep.serve.app import ServeConfig, build_application
+
+    try:
+        delay = parse_duration_option(args.allowed_delay)
+    except ValueError as error:
+        return _usage(f"--allowed-delay: {error}")
+    try:
+        commit_ms = parse_duration_option(args.commit_interval)
+    except ValueError as error:
+        return _usage(f"--commit-interval: {error}")
+    if args.max_runs_per_key < 1:
+        return _usage("--max-runs-per-key must be at least 1")
+    try:
+        checked = check_paths(args.paths)
+    except RulePathError as error:
+        return _usage(str(error))
+    if checked.diagnostics:
+        print(checked.render(), file=sys.stderr)
+    if not checked.ok:
+        print(f"cep serve: {len(checked.errors)} rule error(s); nothing was run", file=sys.stderr)
+        return EXIT_RULE_ERRORS
+    try:
+        rules = load_rules(checked, args.rule)
+    except KeyError as error:
+        return _usage(str(error.args[0]))
+    if not rules:
+        return _usage("no rules to run")
+    config = ServeConfig(
+        kafka=args.kafka,
+        input_topic=args.input_topic,
+        output_topic=args.output_topic,
+        group=args.group,
+        rejects_topic=args.rejects_topic,
+        guarantee=args.guarantee,
+        state_dir=args.state_dir,
+        allowed_delay_ms=delay,
+        max_runs_per_key=args.max_runs_per_key,
+        type_field=args.type_field,
+        time_field=args.time_field,
+        time_unit=args.time_unit,
+        default_type=args.type,
+        commit_interval_s=max(commit_ms, 1) / 1000,
+        instance=args.instance,
+    )
+    from confluent_kafka import KafkaException
+
+    try:
+        app = build_application(rules, checked.schemas, config)
+        stops: list[int] = []
+        _note_stops(app, stops)
+        print(f"cep serve: {len(rules)} rule(s) in group {args.group}: {args.input_topic} -> "
+              f"{args.output_topic} ({args.guarantee})", file=sys.stderr)  # fmt: skip
+        app.run()  # (returns once a stop signal has been handled and the last commit made)
+    except KafkaException as error:
+        print(f"cep serve: Kafka at {args.kafka}: {error.args[0].str()}", file=sys.stderr)
+        return EXIT_KAFKA
+    if not stops:
+        return EXIT_OK
+    number = signal.Signals(stops[0])
+    print(f"cep serve: stopped by {number.name}, offsets and state committed", file=sys.stderr)
+    return 128 + number
+
+
+def _note_stops(app: Any, stops: list[int]) -> None:
+    """Keep the signal that stops the application: Quix Streams handles SIGINT and
+    SIGTERM itself (a clean stop, committing), and the exit status says which came,
+    130 or 143 as for `cep run`. Its handlers are looked up on the application when
+    it starts, so wrapping them there is enough."""
+    for name in ("_on_sigint", "_on_sigterm"):
+        handler = getattr(app, name)
+
+        def noted(number: int, frame: Any, handler: Any = handler) -> None:
+            stops.append(number)
+            handler(number, frame)
+
+        setattr(app, name, noted)
