@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import IO, Any, TextIO
 
 from cep.api import load_rules
+from cep.commands.options import add_event_options
 from cep.engine import (
     EngineOptions,
     InterpreterEngine,
@@ -28,14 +29,12 @@ from cep.io.follow import Following
 from cep.io.kafka import KafkaError, KafkaInput, is_kafka
 from cep.io.rejects import RejectsWriter, late_reject
 from cep.io.sources import Reject, SourceError, guess_format, open_source
-from cep.io.time import TIME_UNITS
 from cep.io.validation import Validator
 from cep.lang.checker import check_paths
 from cep.lang.program import RulePathError
 from cep.lang.regex import bad_data_patterns
 from cep.lang.values import parse_duration_option
 from cep.runtime.budget import DEFAULT_MAX_STATE, format_size, parse_size
-from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
 from cep.runtime.trace import RunTracer
 from cep.service import positions
 from cep.service.checkpoint import Checkpoint, CheckpointError, OutputState, path_in
@@ -91,24 +90,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="at the end of input, move time to infinity: close every window",
     )
-    run.add_argument("--rule", action="append", metavar="NAME", help="run only this rule")
-    run.add_argument("--type", metavar="NAME", help="event type of lines that have none")
-    run.add_argument("--type-field", default="type", metavar="FIELD", help="default: type")
-    run.add_argument("--time-field", default="ts", metavar="FIELD", help="default: ts")
-    run.add_argument(
-        "--time-unit",
-        choices=tuple(TIME_UNITS),
-        default="ms",
-        help="the unit of numeric event times since the epoch (default: ms; ISO-8601 "
-        "text carries its own)",
-    )
-    run.add_argument(
-        "--max-runs-per-key",
-        type=int,
-        default=DEFAULT_MAX_RUNS_PER_KEY,
-        metavar="N",
-        help=f"cap on partial matches per rule and key (default: {DEFAULT_MAX_RUNS_PER_KEY})",
-    )
+    add_event_options(run, "lines")
     run.add_argument(
         "--max-state",
         metavar="SIZE",

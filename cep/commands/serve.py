@@ -8,11 +8,10 @@ import sys
 from typing import Any
 
 from cep.api import load_rules
-from cep.io.time import TIME_UNITS
+from cep.commands.options import add_event_options
 from cep.lang.checker import check_paths
 from cep.lang.program import RulePathError
 from cep.lang.values import parse_duration_option
-from cep.runtime.engine import DEFAULT_MAX_RUNS_PER_KEY
 from cep.serve import ServeError, quix
 
 EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -71,23 +70,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="DURATION",
         help="how late input may arrive, in event time, within a Kafka partition (default: 0s)",
     )
-    serve.add_argument("--rule", action="append", metavar="NAME", help="run only this rule")
-    serve.add_argument("--type", metavar="NAME", help="event type of messages that have none")
-    serve.add_argument("--type-field", default="type", metavar="FIELD", help="default: type")
-    serve.add_argument("--time-field", default="ts", metavar="FIELD", help="default: ts")
-    serve.add_argument(
-        "--time-unit",
-        choices=tuple(TIME_UNITS),
-        default="ms",
-        help="the unit of numeric event times since the epoch (default: ms)",
-    )
-    serve.add_argument(
-        "--max-runs-per-key",
-        type=int,
-        default=DEFAULT_MAX_RUNS_PER_KEY,
-        metavar="N",
-        help=f"cap on partial matches per rule and key (default: {DEFAULT_MAX_RUNS_PER_KEY})",
-    )
+    add_event_options(serve, "messages")
     serve.set_defaults(handler=cmd_serve)
 
 
