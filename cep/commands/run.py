@@ -11,8 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any, TextIO
 
-from cep.api import load_rules
-from cep.commands.options import add_event_options
+from cep.commands.options import add_event_options, load_rule_paths
 from cep.engine import (
     EngineOptions,
     InterpreterEngine,
@@ -30,8 +29,6 @@ from cep.io.kafka import KafkaError, KafkaInput, is_kafka
 from cep.io.rejects import RejectsWriter, late_reject
 from cep.io.sources import Reject, SourceError, guess_format, open_source
 from cep.io.validation import Validator
-from cep.lang.checker import check_paths
-from cep.lang.program import RulePathError
 from cep.lang.regex import bad_data_patterns
 from cep.lang.values import parse_duration_option
 from cep.runtime.budget import DEFAULT_MAX_STATE, format_size, parse_size
@@ -156,24 +153,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             max_state = parse_size(args.max_state)
         except ValueError as error:
             return _usage(f"--max-state: {error}")
-    try:
-        checked = check_paths(args.paths)
-    except RulePathError as error:
-        return _usage(str(error))
-    if checked.diagnostics:
-        print(checked.render(), file=sys.stderr)
-    if not checked.ok:
-        print(f"cep run: {len(checked.errors)} rule error(s); nothing was run", file=sys.stderr)
-        for name in data_paths(args.paths):
-            print(f"hint: {name} looks like events, not rules: give it as --input {name}",
-                  file=sys.stderr)  # fmt: skip
-        return EXIT_RULE_ERRORS
-    try:
-        rules = load_rules(checked, args.rule)
-    except KeyError as error:
-        return _usage(str(error.args[0]))
-    if not rules:
-        return _usage("no rules to run")
+    hints = (f"hint: {name} looks like events, not rules: give it as --input {name}"
+             for name in data_paths(args.paths))  # fmt: skip
+    loaded = load_rule_paths("run", args.paths, args.rule, hints)
+    if isinstance(loaded, int):
+        return loaded
+    checked, rules = loaded
     fmt = args.format or _guess_format(args.input)
     try:
         live = live_settings(args, fmt, delay)

@@ -7,10 +7,7 @@ import signal
 import sys
 from typing import Any
 
-from cep.api import load_rules
-from cep.commands.options import add_event_options
-from cep.lang.checker import check_paths
-from cep.lang.program import RulePathError
+from cep.commands.options import add_event_options, load_rule_paths
 from cep.lang.values import parse_duration_option
 from cep.serve import ServeError, quix
 
@@ -96,21 +93,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _usage(f"--commit-interval: {error}")
     if args.max_runs_per_key < 1:
         return _usage("--max-runs-per-key must be at least 1")
-    try:
-        checked = check_paths(args.paths)
-    except RulePathError as error:
-        return _usage(str(error))
-    if checked.diagnostics:
-        print(checked.render(), file=sys.stderr)
-    if not checked.ok:
-        print(f"cep serve: {len(checked.errors)} rule error(s); nothing was run", file=sys.stderr)
-        return EXIT_RULE_ERRORS
-    try:
-        rules = load_rules(checked, args.rule)
-    except KeyError as error:
-        return _usage(str(error.args[0]))
-    if not rules:
-        return _usage("no rules to run")
+    loaded = load_rule_paths("serve", args.paths, args.rule)
+    if isinstance(loaded, int):
+        return loaded
+    checked, rules = loaded
     config = ServeConfig(
         kafka=args.kafka,
         input_topic=args.input_topic,
