@@ -4,12 +4,16 @@ that grew, and clean stops without a checkpoint."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import signal
 import subprocess
+import sys
+import termios
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -190,7 +194,7 @@ def test_sigterm_without_checkpoint_flushes_whole_lines(tmp_path: Path) -> None:
     assert process.stdin is not None
     process.stdin.write(("\n".join(_payments(700)) + "\n").encode())
     process.stdin.flush()
-    time.sleep(2.5)
+    _wait_until_read(process.stdin)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err.decode()
@@ -199,6 +203,19 @@ def test_sigterm_without_checkpoint_flushes_whole_lines(tmp_path: Path) -> None:
     assert text and text.endswith("\n")
     for line in text.splitlines():
         json.loads(line)
+
+
+def _wait_until_read(pipe: Any) -> None:
+    """Wait until the process on the other end has read all that was written to `pipe`
+    (the bytes left in it, FIONREAD, are none), and a moment more to take it in: a
+    loaded machine can take seconds to start the process."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        left = fcntl.ioctl(pipe.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        if not int.from_bytes(left, sys.byteorder):
+            break
+        time.sleep(0.05)
+    time.sleep(1)
 
 
 def test_a_changed_rule_is_said(tmp_path: Path, feed: Path) -> None:
