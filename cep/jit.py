@@ -12,25 +12,36 @@ The folder is `$NUMBA_CACHE_DIR/cep-DIGEST` where the user set numba's, else
 `numba-DIGEST` in cep's cache folder (`cep.cache`); with caching turned off, or no
 folder that can be made, numba's own default (`__pycache__` beside the modules).
 Folders of other digests unused for 30 days are removed.
-Modules with compiled functions take `njit` from here.
+Modules with compiled functions take `njit` from here. Where the native module of these
+sources is built (`cep.native`), `njit` gives its functions and numba is not imported
+unless a call needs it (`use_numba`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numba
-
+from cep import native
 from cep.cache import cache_root
 
-__all__ = ["COMPILED_MODULES", "cache_folder", "njit", "remove_unused", "source_digest"]
+__all__ = [
+    "COMPILED_MODULES",
+    "cache_folder",
+    "njit",
+    "remove_unused",
+    "source_digest",
+    "use_numba",
+    "uses_native",
+]
 
 PACKAGE = Path(__file__).resolve().parent
 #: every module that defines compiled functions, or whose names compiled code reads (its
@@ -57,7 +68,7 @@ COMPILED_MODULES = (
 def source_digest(package: Path = PACKAGE, modules: tuple[str, ...] = COMPILED_MODULES) -> str:
     """A digest of the compiled modules' sources and numba's version (missing modules
     count as empty)."""
-    digest = hashlib.sha256(numba.__version__.encode())
+    digest = hashlib.sha256(importlib.metadata.version("numba").encode())
     for name in modules:
         path = package / name
         digest.update(b"\0" + name.encode() + b"\0")
@@ -116,13 +127,33 @@ def remove_unused(folder: Path, now: float | None = None) -> None:
 
 
 _FOLDER = _made_folder()
+_NATIVE = native.load(None if _FOLDER is None else Path(_FOLDER))
+#: every function `njit` gave a `NativeFunction`, in definition order
+_NATIVE_FUNCTIONS: list[native.NativeFunction] = []
+
+
+def uses_native() -> bool:
+    """Whether this process runs on the native module (not on numba)."""
+    return _NATIVE is not None
 
 
 def njit(function: Callable[..., Any] | None = None, **options: Any) -> Any:
     """`numba.njit`, with the compiled function's cache in cep's folder (numba picks a
-    function's cache folder when it is defined; other numba users' stay theirs)."""
+    function's cache folder when it is defined; other numba users' stay theirs); the
+    native module's function where it is loaded."""
     if function is None:
         return lambda defined: njit(defined, **options)
+    if _NATIVE is not None:
+        name = f"{function.__module__}.{function.__qualname__}"
+        made = native.NativeFunction(function, options, _NATIVE.exports.get(name, {}), use_numba)
+        _NATIVE_FUNCTIONS.append(made)
+        return made
+    return _numba_njit(function, **options)
+
+
+def _numba_njit(function: Callable[..., Any], **options: Any) -> Any:
+    import numba
+
     saved = numba.config.CACHE_DIR
     if _FOLDER is not None:
         numba.config.CACHE_DIR = _FOLDER
@@ -130,3 +161,22 @@ def njit(function: Callable[..., Any] | None = None, **options: Any) -> Any:
         return numba.njit(function, **options)
     finally:
         numba.config.CACHE_DIR = saved
+
+
+def use_numba() -> None:
+    """Turn the process from the native module to numba: a dispatcher for every native
+    function, put in place of it in every cep module (numba reads the functions a
+    function calls from its module), so that numba compiles as without the module."""
+    global _NATIVE
+    with native.SWITCH:
+        if _NATIVE is None:
+            return
+        for made in _NATIVE_FUNCTIONS:
+            made.dispatcher = _numba_njit(made.py_func, **made.options)
+        by_function = {id(made): made.dispatcher for made in _NATIVE_FUNCTIONS}
+        for name, module in list(sys.modules.items()):
+            if name == "cep" or name.startswith("cep."):
+                for attribute, value in list(vars(module).items()):
+                    if isinstance(value, native.NativeFunction) and id(value) in by_function:
+                        setattr(module, attribute, by_function[id(value)])
+        _NATIVE = None
