@@ -20,7 +20,6 @@ unless a call needs it (`use_numba`).
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import os
 import re
 import shutil
@@ -68,13 +67,31 @@ COMPILED_MODULES = (
 def source_digest(package: Path = PACKAGE, modules: tuple[str, ...] = COMPILED_MODULES) -> str:
     """A digest of the compiled modules' sources and numba's version (missing modules
     count as empty)."""
-    digest = hashlib.sha256(importlib.metadata.version("numba").encode())
+    digest = hashlib.sha256(numba_version().encode())
     for name in modules:
         path = package / name
         digest.update(b"\0" + name.encode() + b"\0")
         if path.is_file():
             digest.update(path.read_bytes())
     return digest.hexdigest()[:20]
+
+
+def numba_version() -> str:
+    """numba's version, without importing numba where its distribution's metadata
+    folder (`numba-VERSION.dist-info`) is found on the path: a process on the native
+    module finds its folder without numba."""
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        if "numba" in names:
+            for name in names:
+                if name.startswith("numba-") and name.endswith(".dist-info"):
+                    return name.removeprefix("numba-").removesuffix(".dist-info")
+    import numba
+
+    return numba.__version__
 
 
 def cache_folder() -> Path | None:
@@ -163,14 +180,17 @@ def _numba_njit(function: Callable[..., Any], **options: Any) -> Any:
         numba.config.CACHE_DIR = saved
 
 
-def use_numba() -> None:
+def use_numba(missed: str | None = None, key: str | None = None) -> None:
     """Turn the process from the native module to numba: a dispatcher for every native
     function, put in place of it in every cep module (numba reads the functions a
-    function calls from its module), so that numba compiles as without the module."""
+    function calls from its module), so that numba compiles as without the module.
+    `missed` names the function called with argument types (`key`) the module lacks."""
     global _NATIVE
     with native.SWITCH:
         if _NATIVE is None:
             return
+        if missed is not None and key is not None:
+            _NATIVE.missed(missed, key)
         for made in _NATIVE_FUNCTIONS:
             made.dispatcher = _numba_njit(made.py_func, **made.options)
         by_function = {id(made): made.dispatcher for made in _NATIVE_FUNCTIONS}

@@ -18,6 +18,7 @@ either way; only the start-up differs. `CEP_NATIVE=0` turns the module off.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -76,12 +77,23 @@ class Native:
     """A loaded native module and its index: for each function (`module.qualname`),
     the argument types it was compiled for, with the export serving each."""
 
-    def __init__(self, module: Any, index: dict[str, list[list[str]]]) -> None:
+    def __init__(self, module: Any, index: dict[str, Any], index_path: Path) -> None:
         self.module = module
         self.exports = {
             name: {key: getattr(module, export) for key, export in entries}
-            for name, entries in index.items()
+            for name, entries in index["functions"].items()
         }
+        #: `name|key` of the signatures the build could not compile
+        self.left_out = frozenset(index.get("left_out", ()))
+        self.index_path = index_path
+
+    def missed(self, name: str, key: str) -> None:
+        """A call of `name` with argument types the module lacks (`key`): the module is
+        dropped (its index removed), so that the next run builds it again, with what
+        numba then has in its cache; unless the build could not compile those."""
+        if f"{name}|{key}" not in self.left_out:
+            with contextlib.suppress(OSError):
+                self.index_path.unlink()
 
 
 def load(folder: Path | None) -> Native | None:
@@ -97,7 +109,7 @@ def load(folder: Path | None) -> Native | None:
             return None
         module = importlib.util.module_from_spec(spec)
         loader.exec_module(module)
-        return Native(module, index["functions"])
+        return Native(module, index, index_path)
     except (OSError, ImportError, ValueError, KeyError, AttributeError):
         return None
 
@@ -148,7 +160,7 @@ class NativeFunction:
         py_func: Callable[..., Any],
         options: dict[str, Any],
         exports: dict[str, Any],
-        use_numba: Callable[[], None],
+        use_numba: Callable[[str | None, str | None], None],
     ) -> None:
         self.py_func = py_func
         self.options = options
@@ -162,17 +174,18 @@ class NativeFunction:
         self.__wrapped__ = py_func
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.dispatcher is None and not kwargs:
-            key = args_key(args)
+        if self.dispatcher is None:
+            key = None if kwargs else args_key(args)
             native = self.exports.get(key) if key is not None else None
             if native is not None:
                 return native(*args)
-        return self.numba()(*args, **kwargs)
+            self._use_numba(f"{self.__module__}.{self.__qualname__}", key)
+        return self.dispatcher(*args, **kwargs)
 
     def numba(self) -> Any:
         """numba's dispatcher of this function (the process turns to numba)."""
         if self.dispatcher is None:
-            self._use_numba()
+            self._use_numba(None, None)
         return self.dispatcher
 
     @property

@@ -20,11 +20,7 @@ import contextlib
 import importlib
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +65,8 @@ def native_wanted() -> bool:
         return False
     if native.paths(folder)[1].is_file() or building():
         return False
+    import shutil
+
     return any(shutil.which(name) for name in ("cc", "gcc", "clang"))
 
 
@@ -79,6 +77,8 @@ def start_native_build(
     """Start the detached build where `native_wanted`; whether one was started."""
     if not native_wanted():
         return False
+    import subprocess
+
     job = {"paths": paths, "rules": rule_names, "format": fmt, "type_field": type_field,
            "time_field": time_field, "sample": sample}  # fmt: skip
     try:
@@ -139,9 +139,24 @@ def type_key(typ: Any) -> str | None:
     return None
 
 
+def load_cached(dispatcher: Any) -> None:
+    """Every signature of `dispatcher` in numba's cache, loaded (what earlier runs on
+    this machine called it with, a large input's functions included). numba's cache
+    index is not a public interface: where it cannot be read, nothing is loaded."""
+    try:
+        index = dispatcher._cache._cache_file._load_index()
+        magic = dispatcher.targetctx.codegen().magic_tuple()
+        for key in index:
+            if key[1] == magic:
+                dispatcher.compile(key[0])
+    except Exception:  # (numba's internals changed, or an entry no longer compiles)
+        pass
+
+
 def exported_functions() -> list[tuple[str, Any, str, Any]]:
     """(function name, dispatcher, argument types' key, signature) of every signature
-    numba has compiled, in this process, of each compiled function Python can call."""
+    numba has compiled in this process or has in its cache, of each compiled function
+    Python can call."""
     from numba.core.registry import CPUDispatcher
 
     found = []
@@ -154,6 +169,7 @@ def exported_functions() -> list[tuple[str, Any, str, Any]]:
             options = value.targetoptions
             if options.get("no_cpython_wrapper") or options.get("inline") == "always":
                 continue
+            load_cached(value)
             for result in value.overloads.values():
                 signature = result.signature
                 keys = [type_key(arg) for arg in signature.args]
@@ -166,6 +182,9 @@ def exported_functions() -> list[tuple[str, Any, str, Any]]:
 def build(folder: Path) -> bool:
     """Compile what `exported_functions` finds into the native module of `folder`;
     whether it was made."""
+    import tempfile
+    import warnings
+
     import numba.pycc.compiler as pycc_compiler
     from numba.core.compiler import Flags
 
@@ -176,6 +195,7 @@ def build(folder: Path) -> bool:
     entries = exported_functions()
     options = {id(dispatcher.py_func): dispatcher.targetoptions for _, dispatcher, _, _ in entries}
     failed: list[Any] = []
+    dropped: list[tuple[str, Any, str, Any]] = []
     compile_extra = pycc_compiler.compile_extra
 
     def compile_as_numba(typing, target, function, args, return_type, flags, **kw):  # type: ignore[no-untyped-def]
@@ -210,10 +230,14 @@ def build(folder: Path) -> bool:
                 except Exception:
                     if not failed:
                         return False  # (no compiler, or it failed: numba it stays)
+                    dropped += [e for e in entries if e[1].py_func is failed[-1]]
                     entries = [e for e in entries if e[1].py_func is not failed[-1]]
                     continue
                 os.replace(Path(scratch) / cc.output_file, library)
-            index_path.write_text(json.dumps({"functions": index}), encoding="utf-8")
+            left_out = [f"{name}|{key}" for name, _, key, _ in dropped]
+            index_path.write_text(
+                json.dumps({"functions": index, "left_out": left_out}), encoding="utf-8"
+            )
             return True
     finally:
         pycc_compiler.compile_extra = compile_extra

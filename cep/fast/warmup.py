@@ -23,12 +23,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # (imported when a helper starts: a run that starts none goes without)
+    import subprocess
 
 #: a made-up value of each declared kind (other kinds are left out)
 _VALUES: dict[str, Any] = {
@@ -63,6 +64,8 @@ def start_reader_compile(
 ) -> subprocess.Popen | None:
     """The helper process compiling the reader of `fmt` for these rules; None where it
     cannot be started (the run then compiles everything itself)."""
+    import subprocess
+
     job = {"paths": paths, "rules": rule_names, "format": fmt, "type_field": type_field,
            "time_field": time_field}  # fmt: skip
     try:
@@ -78,6 +81,8 @@ def start_reader_compile(
 
 def wait_for(helper: subprocess.Popen | None) -> None:
     """Wait for the helper (stopped if it takes too long: the run compiles the rest)."""
+    import subprocess
+
     if helper is None:
         return
     try:
@@ -148,6 +153,8 @@ def _decompressed(path: str) -> Any:
 def compile_readers(job: dict[str, Any]) -> None:
     """The helper's work: the reader of the job's format over a made-up input of its
     rules' event types."""
+    import tempfile
+
     from cep.api import load_rules
     from cep.fast.engine import ColumnarRun
     from cep.io.columnar import read_batches
@@ -241,6 +248,8 @@ def start_background_compile(
         return False
     job = {"paths": paths, "rules": rule_names, "format": fmt, "type_field": type_field,
            "time_field": time_field, "background": True, "sample": sample}  # fmt: skip
+    import subprocess
+
     try:
         subprocess.Popen(
             [sys.executable, "-m", "cep.fast.warmup", json.dumps(job)],
