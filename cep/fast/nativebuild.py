@@ -65,6 +65,11 @@ def native_wanted() -> bool:
         return False
     if native.paths(folder)[1].is_file() or building():
         return False
+    return any_compiler()
+
+
+def any_compiler() -> bool:
+    """Whether a C compiler is on the path (pycc links the module with one)."""
     import shutil
 
     return any(shutil.which(name) for name in ("cc", "gcc", "clang"))
@@ -179,20 +184,20 @@ def exported_functions() -> list[tuple[str, Any, str, Any]]:
     return found
 
 
-def build(folder: Path) -> bool:
-    """Compile what `exported_functions` finds into the native module of `folder`;
-    whether it was made."""
+def build(folder: Path, only: set[str] | None = None) -> bool:
+    """Compile what `exported_functions` finds (of the functions named in `only`, where
+    given) into the native module of `folder`; whether it was made."""
     import tempfile
     import warnings
 
-    import numba.pycc.compiler as pycc_compiler
     from numba.core.compiler import Flags
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # (pycc is deprecated; nothing else does this)
+        import numba.pycc.compiler as pycc_compiler
         from numba.pycc import CC
 
-    entries = exported_functions()
+    entries = [e for e in exported_functions() if only is None or e[0] in only]
     options = {id(dispatcher.py_func): dispatcher.targetoptions for _, dispatcher, _, _ in entries}
     failed: list[Any] = []
     dropped: list[tuple[str, Any, str, Any]] = []
@@ -234,10 +239,12 @@ def build(folder: Path) -> bool:
                     entries = [e for e in entries if e[1].py_func is not failed[-1]]
                     continue
                 os.replace(Path(scratch) / cc.output_file, library)
-            left_out = [f"{name}|{key}" for name, _, key, _ in dropped]
-            index_path.write_text(
-                json.dumps({"functions": index, "left_out": left_out}), encoding="utf-8"
-            )
+                left_out = [f"{name}|{key}" for name, _, key, _ in dropped]
+                written = Path(scratch) / "index.json"
+                written.write_text(
+                    json.dumps({"functions": index, "left_out": left_out}), encoding="utf-8"
+                )
+                os.replace(written, index_path)
             return True
     finally:
         pycc_compiler.compile_extra = compile_extra
