@@ -41,6 +41,7 @@ DTYPES = frozenset(
      "float32", "float64")
 )  # fmt: skip
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_DTYPE_NAMES = {np.dtype(name): name for name in DTYPES}  # (faster than `dtype.name`)
 
 
 def enabled() -> bool:
@@ -118,8 +119,8 @@ def value_key(value: Any) -> str | None:
     """The type numba would give `value`, as `type_key` writes it; None for a value no
     native signature takes."""
     if isinstance(value, np.ndarray):
-        name = value.dtype.name
-        if name not in DTYPES:
+        name = _DTYPE_NAMES.get(value.dtype)
+        if name is None:
             return None
         flags = value.flags
         layout = "C" if flags.c_contiguous else "F" if flags.f_contiguous else "A"
@@ -132,7 +133,7 @@ def value_key(value: Any) -> str | None:
     if isinstance(value, float):
         return "float64"
     if isinstance(value, (np.integer, np.floating)):
-        return value.dtype.name if value.dtype.name in DTYPES else None
+        return _DTYPE_NAMES.get(value.dtype)
     if isinstance(value, tuple):
         keys = [value_key(item) for item in value]
         if None in keys:
