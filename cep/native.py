@@ -42,6 +42,8 @@ DTYPES = frozenset(
 )  # fmt: skip
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _DTYPE_NAMES = {np.dtype(name): name for name in DTYPES}  # (faster than `dtype.name`)
+#: held while the process turns to numba (`cep.jit.use_numba`)
+SWITCH = threading.Lock()
 
 
 def enabled() -> bool:
@@ -202,6 +204,3 @@ class NativeFunction:
 
     def __repr__(self) -> str:
         return f"<native function {self.__module__}.{self.__qualname__}>"
-
-
-SWITCH = threading.Lock()

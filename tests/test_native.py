@@ -138,3 +138,28 @@ def test_an_incomplete_native_module_is_not_used(tmp_path: Path) -> None:
     index.unlink()
     library.write_bytes(b"not a module")
     assert native.load(tmp_path) is None
+
+
+def test_a_run_asks_for_a_build_until_one_is_made_or_three_were_tried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build that fails (no Python headers, say) is not tried by every run after it."""
+    monkeypatch.setenv("CEP_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CEP_NATIVE", "1")
+    folder = jit.cache_folder()
+    assert folder is not None
+    folder.mkdir(parents=True)
+    library, index = native.paths(folder)
+    builds = library.with_suffix(".builds")
+    wanted = nativebuild.any_compiler()
+    assert nativebuild.native_wanted() == wanted
+    builds.write_text(str(nativebuild.MAX_BUILDS - 1))
+    assert nativebuild.native_wanted() == wanted
+    builds.write_text(str(nativebuild.MAX_BUILDS))
+    assert not nativebuild.native_wanted()
+    builds.unlink()
+    index.write_text("{}")  # (one is there)
+    assert not nativebuild.native_wanted()
+    monkeypatch.setenv("CEP_NATIVE", "0")
+    index.unlink()
+    assert not nativebuild.native_wanted()

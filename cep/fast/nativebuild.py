@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cep import native
+from cep.fast.warmup import lock_held, take_lock
 from cep.jit import COMPILED_MODULES, cache_folder
 
 _LOCK = "native.lock"
@@ -39,20 +40,7 @@ def _lock_path() -> Path | None:
 
 def building() -> bool:
     """Whether a native build is under way (its lock names a live process)."""
-    path = _lock_path()
-    if path is None:
-        return False
-    try:
-        pid = int(path.read_text() or 0)
-    except (OSError, ValueError):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False  # (it died without removing its lock)
-    except OSError:
-        pass  # (alive, but another user's)
-    return True
+    return lock_held(_lock_path())
 
 
 def native_wanted() -> bool:
@@ -63,9 +51,26 @@ def native_wanted() -> bool:
     folder = cache_folder()
     if uses_native() or folder is None or not native.enabled():
         return False
-    if native.paths(folder)[1].is_file() or building():
+    if native.paths(folder)[1].is_file() or building() or _builds(folder) >= MAX_BUILDS:
         return False
     return any_compiler()
+
+
+#: builds of one module (its sources, Python, NumPy, processor) at most: a build that
+#: fails (no Python headers) or leaves a call out would otherwise be tried by every run
+MAX_BUILDS = 3
+
+
+def _builds(folder: Path) -> int:
+    """How many builds of the module of `folder` have been started."""
+    try:
+        return int(_builds_path(folder).read_text() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _builds_path(folder: Path) -> Path:
+    return native.paths(folder)[0].with_suffix(".builds")
 
 
 def any_compiler() -> bool:
@@ -252,22 +257,17 @@ def build(folder: Path, only: set[str] | None = None) -> bool:
 
 
 def build_in_background(job: dict[str, Any]) -> None:
-    """The detached process's work, under the lock (another holding it: nothing)."""
+    """The detached process's work, under the lock (another holding it: nothing);
+    counted in `_builds`, whatever its end."""
     path = _lock_path()
-    if path is None:
+    if path is None or not take_lock(path):
         return
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        if building():
-            return
-        path.unlink(missing_ok=True)  # (a dead process's lock)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
+        folder = path.parent
+        with contextlib.suppress(OSError):
+            _builds_path(folder).write_text(str(_builds(folder) + 1))
         run_workload(job)
-        build(path.parent)
+        build(folder)
     finally:
         path.unlink(missing_ok=True)
 

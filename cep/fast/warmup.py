@@ -214,7 +214,11 @@ def _lock_path() -> Path | None:
 
 def compiling() -> bool:
     """Whether a background compile is under way (its lock names a live process)."""
-    path = _lock_path()
+    return lock_held(_lock_path())
+
+
+def lock_held(path: Path | None) -> bool:
+    """Whether the lock file `path` names a live process."""
     if path is None:
         return False
     try:
@@ -227,6 +231,24 @@ def compiling() -> bool:
         return False  # (it died without removing its lock)
     except OSError:
         pass  # (alive, but another user's)
+    return True
+
+
+def take_lock(path: Path) -> bool:
+    """Make the lock file `path`, naming this process; False where a live process
+    holds it (a dead one's is taken over)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if lock_held(path):
+            return False
+        path.unlink(missing_ok=True)  # (a dead process's lock)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return False  # (another took it over first)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
     return True
 
 
@@ -266,18 +288,9 @@ def start_background_compile(
 def compile_in_background(job: dict[str, Any]) -> None:
     """The background process's work, under the lock (another holding it: nothing)."""
     path = _lock_path()
-    if path is None:
+    if path is None or not take_lock(path):
         return
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        if compiling():
-            return
-        path.unlink(missing_ok=True)  # (a dead process's lock)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
         from cep.api import load_rules
         from cep.lang.checker import check_paths
 
