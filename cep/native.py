@@ -19,6 +19,7 @@ either way; only the start-up differs. `CEP_NATIVE=0` turns the module off.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -62,6 +63,7 @@ def _cpu() -> str:
     return platform.machine() + ":" + seen
 
 
+@functools.cache
 def module_stem() -> str:
     """The file name (less suffix) of the native module for this Python, NumPy and
     processor, in the folder of these sources."""
