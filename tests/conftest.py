@@ -12,6 +12,10 @@ from kafka_broker import Broker, running_broker
 # runs build none (tests/test_native.py builds its own); `CEP_NATIVE=1 pytest` runs it
 # on the native module where one is built.
 os.environ.setdefault("CEP_NATIVE", "0")
+if os.environ["CEP_NATIVE"] == "0":
+    from cep import jit
+
+    jit.use_numba()  # (cep's pytest plugin imported cep.jit before this file was read)
 
 
 @pytest.fixture(scope="session")
