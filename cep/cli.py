@@ -68,7 +68,8 @@ class _Version(argparse.Action):
     """`--version`, the version read only when asked for (`cep.__version__`)."""
 
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
-        parser.exit(message=f"cep {cep.__version__}\n")
+        print(f"cep {cep.__version__}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
