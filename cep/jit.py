@@ -191,12 +191,12 @@ def use_numba(missed: str | None = None, key: str | None = None) -> None:
             return
         if missed is not None and key is not None:
             _NATIVE.missed(missed, key)
-        for made in _NATIVE_FUNCTIONS:
-            made.dispatcher = _numba_njit(made.py_func, **made.options)
-        by_function = {id(made): made.dispatcher for made in _NATIVE_FUNCTIONS}
+        made = {id(f): _numba_njit(f.py_func, **f.options) for f in _NATIVE_FUNCTIONS}
         for name, module in list(sys.modules.items()):
             if name == "cep" or name.startswith("cep."):
                 for attribute, value in list(vars(module).items()):
-                    if isinstance(value, native.NativeFunction) and id(value) in by_function:
-                        setattr(module, attribute, by_function[id(value)])
+                    if isinstance(value, native.NativeFunction) and id(value) in made:
+                        setattr(module, attribute, made[id(value)])
+        for function in _NATIVE_FUNCTIONS:  # (last: a thread seeing one sees all in place)
+            function.dispatcher = made[id(function)]
         _NATIVE = None
