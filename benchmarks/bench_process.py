@@ -194,14 +194,21 @@ def table(rows: dict[str, dict[str, Any]], events: int) -> str:
 def wait_for_native_build() -> bool:
     """Wait for the native module a warm-up run started building (docs/cli.md), as any
     later run would find it; whether one was under way."""
-    from cep.fast.nativebuild import building
+    from cep import native
+    from cep.fast.nativebuild import any_compiler, building
+    from cep.jit import cache_folder
 
-    time.sleep(2)  # (a detached build takes its lock once started)
-    if not building():
+    folder = cache_folder()
+    if folder is None or not native.enabled() or not any_compiler():
         return False
+    index = native.paths(folder)[1]
+    started = time.monotonic()  # (a detached build takes its lock once it has started)
+    while not building() and not index.is_file() and time.monotonic() - started < 60:
+        time.sleep(0.5)
+    waited = building()
     while building():
         time.sleep(1)
-    return True
+    return waited
 
 
 def main(argv: list[str] | None = None) -> int:
