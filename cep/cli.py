@@ -64,12 +64,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if checked.ok else EXIT_RULE_ERRORS
 
 
+class _Version(argparse.Action):
+    """`--version`, the version read only when asked for (`cep.__version__`)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"cep {cep.__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cep",
         description="cep: complex event processing rules, written, tested and run.",
     )
-    parser.add_argument("--version", action="version", version=f"cep {cep.__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     check = commands.add_parser(
         "check",

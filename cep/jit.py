@@ -12,7 +12,9 @@ The folder is `$NUMBA_CACHE_DIR/cep-DIGEST` where the user set numba's, else
 `numba-DIGEST` in cep's cache folder (`cep.cache`); with caching turned off, or no
 folder that can be made, numba's own default (`__pycache__` beside the modules).
 Folders of other digests unused for 30 days are removed.
-Modules with compiled functions take `njit` from here.
+Modules with compiled functions take `njit` from here. Where the native module of these
+sources is built (`cep.native`), `njit` gives its functions and numba is not imported
+unless a call needs it (`use_numba`).
 """
 
 from __future__ import annotations
@@ -21,16 +23,24 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numba
-
+from cep import native
 from cep.cache import cache_root
 
-__all__ = ["COMPILED_MODULES", "cache_folder", "njit", "remove_unused", "source_digest"]
+__all__ = [
+    "COMPILED_MODULES",
+    "cache_folder",
+    "njit",
+    "remove_unused",
+    "source_digest",
+    "use_numba",
+    "uses_native",
+]
 
 PACKAGE = Path(__file__).resolve().parent
 #: every module that defines compiled functions, or whose names compiled code reads (its
@@ -57,13 +67,31 @@ COMPILED_MODULES = (
 def source_digest(package: Path = PACKAGE, modules: tuple[str, ...] = COMPILED_MODULES) -> str:
     """A digest of the compiled modules' sources and numba's version (missing modules
     count as empty)."""
-    digest = hashlib.sha256(numba.__version__.encode())
+    digest = hashlib.sha256(numba_version().encode())
     for name in modules:
         path = package / name
         digest.update(b"\0" + name.encode() + b"\0")
         if path.is_file():
             digest.update(path.read_bytes())
     return digest.hexdigest()[:20]
+
+
+def numba_version() -> str:
+    """numba's version, without importing numba where its distribution's metadata
+    folder (`numba-VERSION.dist-info`) is found on the path: a process on the native
+    module finds its folder without numba."""
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        if "numba" in names:
+            for name in names:
+                if name.startswith("numba-") and name.endswith(".dist-info"):
+                    return name.removeprefix("numba-").removesuffix(".dist-info")
+    import numba
+
+    return numba.__version__
 
 
 def cache_folder() -> Path | None:
@@ -116,13 +144,33 @@ def remove_unused(folder: Path, now: float | None = None) -> None:
 
 
 _FOLDER = _made_folder()
+_NATIVE = native.load(None if _FOLDER is None else Path(_FOLDER))
+#: every function `njit` gave a `NativeFunction`, in definition order
+_NATIVE_FUNCTIONS: list[native.NativeFunction] = []
+
+
+def uses_native() -> bool:
+    """Whether this process runs on the native module (not on numba)."""
+    return _NATIVE is not None
 
 
 def njit(function: Callable[..., Any] | None = None, **options: Any) -> Any:
     """`numba.njit`, with the compiled function's cache in cep's folder (numba picks a
-    function's cache folder when it is defined; other numba users' stay theirs)."""
+    function's cache folder when it is defined; other numba users' stay theirs); the
+    native module's function where it is loaded."""
     if function is None:
         return lambda defined: njit(defined, **options)
+    if _NATIVE is not None:
+        name = f"{function.__module__}.{function.__qualname__}"
+        made = native.NativeFunction(function, options, _NATIVE.exports.get(name, {}), use_numba)
+        _NATIVE_FUNCTIONS.append(made)
+        return made
+    return _numba_njit(function, **options)
+
+
+def _numba_njit(function: Callable[..., Any], **options: Any) -> Any:
+    import numba
+
     saved = numba.config.CACHE_DIR
     if _FOLDER is not None:
         numba.config.CACHE_DIR = _FOLDER
@@ -130,3 +178,25 @@ def njit(function: Callable[..., Any] | None = None, **options: Any) -> Any:
         return numba.njit(function, **options)
     finally:
         numba.config.CACHE_DIR = saved
+
+
+def use_numba(missed: str | None = None, key: str | None = None) -> None:
+    """Turn the process from the native module to numba: a dispatcher for every native
+    function, put in place of it in every cep module (numba reads the functions a
+    function calls from its module), so that numba compiles as without the module.
+    `missed` names the function called with argument types (`key`) the module lacks."""
+    global _NATIVE
+    with native.SWITCH:
+        if _NATIVE is None:
+            return
+        if missed is not None and key is not None:
+            _NATIVE.missed(missed, key)
+        made = {id(f): _numba_njit(f.py_func, **f.options) for f in _NATIVE_FUNCTIONS}
+        for name, module in list(sys.modules.items()):
+            if name == "cep" or name.startswith("cep."):
+                for attribute, value in list(vars(module).items()):
+                    if isinstance(value, native.NativeFunction) and id(value) in made:
+                        setattr(module, attribute, made[id(value)])
+        for function in _NATIVE_FUNCTIONS:  # (last: a thread seeing one sees all in place)
+            function.dispatcher = made[id(function)]
+        _NATIVE = None

@@ -380,6 +380,7 @@ def _first_engine(args: argparse.Namespace, fmt: str) -> tuple[str, bool]:
     from cep.fast.cache import kernel_cached
 
     if kernel_cached() and not warmup.compiling():
+        _build_native(args, fmt)
         return "auto", False
     sample = None
     stream = args.input == "-" or is_kafka(args.input)
@@ -529,6 +530,7 @@ def _compile_first(args: argparse.Namespace, fmt: str, rules: list, schemas: Any
     from cep.fast.cache import kernel_cached
 
     if kernel_cached():
+        _build_native(args, fmt)
         return
     if not args.quiet and sys.stderr.isatty():
         print(
@@ -545,6 +547,19 @@ def _compile_first(args: argparse.Namespace, fmt: str, rules: list, schemas: Any
         pass
     finally:
         warmup.wait_for(helper)
+
+
+def _build_native(args: argparse.Namespace, fmt: str) -> None:
+    """numba's cache holds the fast path: where no native module of it is there, have
+    one built in the background (`cep.fast.nativebuild`), so that later runs start
+    without numba."""
+    from cep.fast.nativebuild import start_native_build
+
+    sample = None
+    if args.input != "-" and not is_kafka(args.input):
+        sample = {"input": os.path.abspath(args.input), "time_unit": args.time_unit,
+                  "allowed_delay_ms": parse_duration_option(args.allowed_delay)}  # fmt: skip
+    start_native_build(args.paths, args.rule, fmt, args.type_field, args.time_field, sample)
 
 
 def _guess_format(path: str) -> str:

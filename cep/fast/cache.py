@@ -12,7 +12,12 @@ from __future__ import annotations
 def kernel_cached() -> bool:
     """Whether numba's cache holds machine code of the kernel for its source as it is
     now. numba's cache files are not a public interface: when they cannot be read as
-    expected, the answer is True (say nothing rather than something wrong)."""
+    expected, the answer is True (say nothing rather than something wrong). A process
+    on the native module (`cep.native`) has it."""
+    from cep.jit import uses_native
+
+    if uses_native():
+        return True
     try:
         from cep.fast import kernel
 

@@ -23,12 +23,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # (imported when a helper starts: a run that starts none goes without)
+    import subprocess
 
 #: a made-up value of each declared kind (other kinds are left out)
 _VALUES: dict[str, Any] = {
@@ -63,6 +64,8 @@ def start_reader_compile(
 ) -> subprocess.Popen | None:
     """The helper process compiling the reader of `fmt` for these rules; None where it
     cannot be started (the run then compiles everything itself)."""
+    import subprocess
+
     job = {"paths": paths, "rules": rule_names, "format": fmt, "type_field": type_field,
            "time_field": time_field}  # fmt: skip
     try:
@@ -78,6 +81,8 @@ def start_reader_compile(
 
 def wait_for(helper: subprocess.Popen | None) -> None:
     """Wait for the helper (stopped if it takes too long: the run compiles the rest)."""
+    import subprocess
+
     if helper is None:
         return
     try:
@@ -148,6 +153,8 @@ def _decompressed(path: str) -> Any:
 def compile_readers(job: dict[str, Any]) -> None:
     """The helper's work: the reader of the job's format over a made-up input of its
     rules' event types."""
+    import tempfile
+
     from cep.api import load_rules
     from cep.fast.engine import ColumnarRun
     from cep.io.columnar import read_batches
@@ -207,7 +214,11 @@ def _lock_path() -> Path | None:
 
 def compiling() -> bool:
     """Whether a background compile is under way (its lock names a live process)."""
-    path = _lock_path()
+    return lock_held(_lock_path())
+
+
+def lock_held(path: Path | None) -> bool:
+    """Whether the lock file `path` names a live process."""
     if path is None:
         return False
     try:
@@ -220,6 +231,24 @@ def compiling() -> bool:
         return False  # (it died without removing its lock)
     except OSError:
         pass  # (alive, but another user's)
+    return True
+
+
+def take_lock(path: Path) -> bool:
+    """Make the lock file `path`, naming this process; False where a live process
+    holds it (a dead one's is taken over)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if lock_held(path):
+            return False
+        path.unlink(missing_ok=True)  # (a dead process's lock)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return False  # (another took it over first)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
     return True
 
 
@@ -241,6 +270,8 @@ def start_background_compile(
         return False
     job = {"paths": paths, "rules": rule_names, "format": fmt, "type_field": type_field,
            "time_field": time_field, "background": True, "sample": sample}  # fmt: skip
+    import subprocess
+
     try:
         subprocess.Popen(
             [sys.executable, "-m", "cep.fast.warmup", json.dumps(job)],
@@ -257,18 +288,9 @@ def start_background_compile(
 def compile_in_background(job: dict[str, Any]) -> None:
     """The background process's work, under the lock (another holding it: nothing)."""
     path = _lock_path()
-    if path is None:
+    if path is None or not take_lock(path):
         return
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        if compiling():
-            return
-        path.unlink(missing_ok=True)  # (a dead process's lock)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
         from cep.api import load_rules
         from cep.lang.checker import check_paths
 

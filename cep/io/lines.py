@@ -297,7 +297,7 @@ def bad_utf8_lines(block: Block, lines: np.ndarray) -> np.ndarray:
     else:
         return np.zeros(0, np.int64)
     high = np.flatnonzero(np.frombuffer(data, np.uint8) >= 128)
-    suspects = np.unique(np.searchsorted(block.nl, high))
+    suspects = np.unique(np.searchsorted(block.nl, high), return_index=True)[0]  # (no numpy.ma)
     bad = []
     for i in suspects.tolist():
         item = block.item(i)

@@ -70,7 +70,8 @@ class Feed:
                         progress.records += len(batch) + len(batch.rejects)
                         if len(batch):
                             values = batch.types.values
-                            progress.types.update(values[c] for c in np.unique(batch.type))
+                            present = np.flatnonzero(np.bincount(batch.type))  # (type codes)
+                            progress.types.update(values[c] for c in present)
                         lines = self.engine.feed_lines(batch)
                         write_rejects(self.rejects, batch.rejects, self.lates)
                         progress.fed += 1

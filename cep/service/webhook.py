@@ -20,13 +20,17 @@ Requests use the standard library's `http.client` on one kept-alive connection."
 
 from __future__ import annotations
 
-import http.client
-import ssl
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+# (http.client and ssl are imported by the first request: a run without a webhook
+# starts without the TLS library)
+if TYPE_CHECKING:
+    import http.client
 
 #: the first pause before a failed request is sent again, and the longest
 BACKOFF_S = 0.1
@@ -252,6 +256,8 @@ class WebhookSink:
 
     def _post(self, body: bytes) -> tuple[int, str | None, float | None]:
         """(status, None, Retry-After seconds or None), or (0, the failure, None)."""
+        import http.client
+
         try:
             connection = self._connection or self._connect()
             connection.request(
@@ -273,6 +279,9 @@ class WebhookSink:
             return 0, _described(error), None
 
     def _connect(self) -> http.client.HTTPConnection:
+        import http.client
+        import ssl
+
         timeout = self.options.timeout_s
         if self._scheme == "https":
             context = ssl.create_default_context()
