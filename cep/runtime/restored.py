@@ -1,0 +1,253 @@
+"""A restored rule's state kept as the snapshot's tables, each partition made when the
+rule first needs it: what lets the interpreter restore a million open runs without
+making a million runs, histories and events first.
+
+A restore checks every table at once (as making them would: `restore_rule` in
+cep/runtime/snapshot.py), then leaves `PendingPartitions` with the rule. A partition
+is made, with its runs, held matches and the events they bound, when an event for its
+key comes, when one of its window timers fires, or when something goes through every
+partition (a snapshot, `--max-state` shedding, `--trace`'s end, `flush`); then it is
+exactly what a restore making them all at once gives. Its cost (`--max-state`) is
+counted from the tables. Window timers wait as sorted columns too (`RestoredTimers`),
+handed to the engine's heap one at a time, so that a key never touched again still
+times out at the right watermark."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from cep.engine.state import NONE, RuleState, SnapshotError, lex_order
+from cep.runtime.budget import EVENT_COST, RUN_COST
+from cep.runtime.matcher import Completed, Partition, RuleMatcher, Run, _cost_of
+
+
+class PendingPartitions:
+    """One rule's restored partitions not made yet (`take`, `take_all`), with their
+    open runs, held matches and cost counted."""
+
+    def __init__(
+        self,
+        matcher: RuleMatcher,
+        state: RuleState,
+        tables: dict[str, np.ndarray],
+        events: Sequence[Any],
+        keys: list[Any],
+    ) -> None:
+        """`tables`: the state's tables, checked (`checked_tables`); `events`: the
+        snapshot's events by row (made when first used); `keys`: the partitions' keys
+        as the matcher holds them."""
+        self._matcher, self._events, self._keys = matcher, events, keys
+        self._variables = state.variables
+        try:
+            self._index = dict(zip(keys, range(len(keys)), strict=True))
+        except TypeError:
+            raise SnapshotError(f"the snapshot is damaged (rule {state.name}'s keys)") from None
+        self._left = np.ones(len(keys), np.bool_)
+        self._timer = tables["timer"]
+        self._cell_var, self._cell_event = tables["cell_var"], tables["cell_event"]
+        parent = self._cell_parent = tables["cell_parent"]
+        if bool((parent >= np.arange(len(parent))).any()):
+            raise SnapshotError("the snapshot is damaged (a history cell comes before its parent)")
+        self._depth = np.append(_depths(parent), 0)  # (row NONE, -1: no history)
+        n_parts = len(keys)
+        self._runs = _grouped(tables["run_part"], n_parts)
+        self._run_state, self._run_cell, self._run_start = (
+            tables["run_state"], tables["run_cell"], tables["run_start"],
+        )  # fmt: skip
+        self._held = _grouped(tables["held_part"], n_parts)
+        self._held_cell, self._held_start = tables["held_cell"], tables["held_start"]
+        self._held_ts, self._held_step = tables["held_ts"], tables["held_step"]
+        #: open runs and held matches not made yet, and what they cost
+        self.open_runs, self.held_matches = len(self._run_state), len(self._held_cell)
+        sizes = int(self._depth[self._run_cell].sum()) + int(self._depth[self._held_cell].sum())
+        self.cost = RUN_COST * (self.open_runs + self.held_matches) + EVENT_COST * sizes
+        self._paths: dict[int, Any] = {}
+        self._taken: dict[int, Partition] = {}
+
+    def take(self, key: Any) -> Partition | None:
+        """Key `key`'s partition, made and put into the rule's; None where the
+        snapshot holds no runs nor held matches for it (or it was made already)."""
+        p = self._index.pop(key, None)
+        if p is None:
+            return None
+        part = self._make(p)
+        if part is not None:
+            self._matcher.partitions[part.key] = part
+            self._taken[p] = part
+        return part
+
+    def take_all(self) -> None:
+        """Every partition made: the rule's partitions in the order a restore making
+        them at once leaves them (restored ones still there in the snapshot's order,
+        then the others in the order they came)."""
+        partitions = self._matcher.partitions
+        ordered: list[Partition] = []
+        for p in range(len(self._keys)):
+            part = self._taken.get(p)
+            if part is not None:
+                if partitions.get(part.key) is part:
+                    ordered.append(part)
+            elif self._left[p]:
+                part = self._make(p)
+                if part is not None:
+                    ordered.append(part)
+        placed = set(map(id, ordered))
+        rest = [part for part in partitions.values() if id(part) not in placed]
+        partitions.clear()
+        for part in (*ordered, *rest):
+            partitions[part.key] = part
+        self._index.clear()
+
+    def _make(self, p: int) -> Partition | None:
+        """Partition `p` as a restore making it at once makes it."""
+        self._left[p] = False
+        runs, held = self._runs, self._held
+        (a, b), (c, d) = _span(runs, p), _span(held, p)
+        if a == b and c == d:
+            return None
+        matcher, events, path = self._matcher, self._events, self._path
+        part = Partition(self._keys[p])
+        part.timer = int(self._timer[p])
+        if a < b:
+            at = slice(a, b) if runs[1] is None else runs[1][a:b]
+            cells = self._run_cell[at]
+            states = matcher.nfa.states
+            part.runs = [
+                Run(states[state], path(cell), None if start == NONE else events[start], size)
+                for state, cell, start, size in zip(
+                    self._run_state[at].tolist(), cells.tolist(), self._run_start[at].tolist(),
+                    self._depth[cells].tolist(), strict=True,
+                )
+            ]  # fmt: skip
+        if c < d:
+            at = slice(c, d) if held[1] is None else held[1][c:d]
+            cells = self._held_cell[at]
+            completed = []
+            for cell, start, ts, step, size in zip(
+                cells.tolist(), self._held_start[at].tolist(), self._held_ts[at].tolist(),
+                self._held_step[at].tolist(), self._depth[cells].tolist(), strict=True,
+            ):  # fmt: skip
+                history, first = path(cell), events[start]
+                sort_key = (first.ts, first.seq, step, matcher._tie_key(history))
+                completed.append(Completed(history, first, ts, sort_key, size))
+            completed.sort(key=lambda held: held.sort_key)
+            part.completed = completed
+        part.cost = _cost_of(part)
+        self.open_runs -= len(part.runs)
+        self.held_matches -= len(part.completed)
+        self.cost -= part.cost
+        return part
+
+    def _path(self, cell: int) -> Any:
+        """History cell `cell` as a path `(variable, event, parent path)`, made once
+        (forks share their cells)."""
+        if cell == NONE:
+            return None
+        paths = self._paths
+        found = paths.get(cell)
+        if found is not None:
+            return found
+        chain = []
+        while cell != NONE and cell not in paths:
+            chain.append(cell)
+            cell = int(self._cell_parent[cell])
+        found = None if cell == NONE else paths[cell]
+        variables, events = self._variables, self._events
+        for row in reversed(chain):
+            found = (variables[self._cell_var[row]], events[int(self._cell_event[row])], found)
+            paths[row] = found
+        return found
+
+
+def _grouped(parts: np.ndarray, n_parts: int) -> tuple[list[int], np.ndarray | None]:
+    """Rows by partition: where each partition's rows begin (and the end), and the
+    order of the rows by partition (None: in that order already, as written)."""
+    order = None
+    if len(parts) > 1 and not bool((parts[1:] >= parts[:-1]).all()):
+        order = np.argsort(parts, kind="stable")
+    counts = np.bincount(parts, minlength=n_parts)
+    bounds = np.zeros(n_parts + 1, np.int64)
+    np.cumsum(counts, out=bounds[1:])
+    return bounds.tolist(), order
+
+
+def _span(grouped: tuple[list[int], np.ndarray | None], p: int) -> tuple[int, int]:
+    bounds = grouped[0]
+    return bounds[p], bounds[p + 1]
+
+
+def _depths(parent: np.ndarray) -> np.ndarray:
+    """Each history cell's chain length, from the cells' parents (`NONE`: none), by
+    pointer jumping: a table pass per doubling of the longest chain."""
+    depth = np.ones(len(parent), np.int64)
+    up = parent.copy()
+    linked = np.flatnonzero(up >= 0)
+    while len(linked):
+        above = up[linked]
+        depth[linked] += depth[above]
+        up[linked] = up[above]
+        linked = linked[up[linked] >= 0]
+    return depth
+
+
+#: a rule's restored timers: closes, the times and sequence numbers of the events that
+#: scheduled them, partitions (rows of `keys`), and the keys
+RuleTimers = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[Any]]
+
+
+class RestoredTimers:
+    """Restored window timers of every rule, earliest first (as the engine's heap
+    orders them: close, then the scheduling event's time and number, then the rule),
+    each an engine timer `(close, ts, seq, rule index, key)` when taken."""
+
+    def __init__(self, by_rule: list[tuple[int, RuleTimers]]) -> None:
+        columns = [
+            (close, ts, seq, np.full(len(close), index, np.int64), part)
+            for index, (close, ts, seq, part, _) in by_rule
+        ]
+        close, ts, seq, index, part = (
+            np.concatenate(column) if column else np.zeros(0, np.int64)
+            for column in zip(*columns, strict=True)
+        ) if columns else (np.zeros(0, np.int64),) * 5  # fmt: skip
+        order = lex_order((index, seq, ts, close))
+        if len(order) and int(order[-1]) != len(order) - 1:
+            close, ts, seq, index, part = (c[order] for c in (close, ts, seq, index, part))
+        self._columns = (close, ts, seq, index, part)
+        self._keys = {index: timers[4] for index, timers in by_rule}
+        self._at = 0  # (the next one's row)
+        self._chunk: list[tuple[int, int, int, int, Any]] = []  # (rows `_at`... as tuples)
+        self._chunk_at = 0
+
+    def __len__(self) -> int:
+        return len(self._columns[0]) - self._at
+
+    def next(self) -> tuple[int, int, int, int, Any] | None:
+        """The earliest timer not taken yet (None: none left)."""
+        if self._chunk_at == len(self._chunk):
+            self._chunk, self._chunk_at = self._tuples(self._at, self._at + _CHUNK), 0
+            if not self._chunk:
+                return None
+        found = self._chunk[self._chunk_at]
+        self._chunk_at += 1
+        self._at += 1
+        return found
+
+    def _tuples(self, a: int, b: int) -> list[tuple[int, int, int, int, Any]]:
+        """Rows `a` to `b` as engine timers."""
+        keys = self._keys
+        close, ts, seq, index, part = (column[a:b].tolist() for column in self._columns)
+        return [(c, t, s, i, keys[i][p])
+                for c, t, s, i, p in zip(close, ts, seq, index, part, strict=True)]  # fmt: skip
+
+    def rest(self) -> list[tuple[int, int, int, int, Any]]:
+        """Every timer not taken yet, earliest first."""
+        found = self._tuples(self._at, len(self._columns[0]))
+        self._at, self._chunk, self._chunk_at = len(self._columns[0]), [], 0
+        return found
+
+
+#: how many restored timers are made tuples at a time
+_CHUNK = 1024
