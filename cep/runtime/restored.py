@@ -213,7 +213,7 @@ class RestoredTimers:
             for column in zip(*columns, strict=True)
         ) if columns else (np.zeros(0, np.int64),) * 5  # fmt: skip
         order = lex_order((index, seq, ts, close))
-        if len(order) and int(order[-1]) != len(order) - 1:
+        if not bool((np.diff(order) == 1).all()):  # (else in order already)
             close, ts, seq, index, part = (c[order] for c in (close, ts, seq, index, part))
         self._columns = (close, ts, seq, index, part)
         self._keys = {index: timers[4] for index, timers in by_rule}

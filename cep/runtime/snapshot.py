@@ -103,8 +103,8 @@ def rule_state(
     bulk = _runs_in_bulk(matcher, rows, states, variables)
     if bulk is not None:  # (every run's history one cell of its own: no loop)
         cell_var, cell_event, cell_parent, run_part, run_state, run_cell, run_start = bulk
-        part_of = dict(zip(matcher.partitions, range(len(matcher.partitions)), strict=True))
-        keys = [list(key) if isinstance(key, tuple) else key for key in matcher.partitions]
+        part_of = _KeyRows(list(matcher.partitions))
+        keys = [list(key) if isinstance(key, tuple) else key for key in part_of.keys]
         timer = list(map(_TIMER, matcher.partitions.values()))
     for key, part in () if bulk is not None else matcher.partitions.items():
         p = part_of[key] = len(keys)
@@ -189,7 +189,8 @@ def _runs_in_bulk(
     starts = list(map(_START, runs))
     if None in paths or None in starts or any(map(_PARENT, paths)):
         return None
-    if len(set(map(id, paths))) != len(paths):
+    ids = np.sort(np.fromiter(map(id, paths), np.uint64, len(paths)))
+    if len(ids) > 1 and bool((ids[1:] == ids[:-1]).any()):  # (a history two runs share)
         return None
     names = list(map(_VAR, paths))
     for name in dict.fromkeys(names):
@@ -265,16 +266,42 @@ def _restore_rule(matcher: RuleMatcher, state: RuleState, events: Sequence[Event
     return t["timer_close"], t["timer_ts"], t["timer_seq"], t["timer_part"], keys
 
 
+class _KeyRows(dict[Any, int]):
+    """Partitions' rows by key (`keys`, in order), made a dict only when a key is
+    looked up that is not one of `keys` itself (`_parts_of` finds those by identity)."""
+
+    def __init__(self, keys: list[Any]) -> None:
+        super().__init__()
+        self.keys = keys
+
+    def __missing__(self, key: Any) -> int:
+        if len(self) < len(self.keys):  # (made once)
+            self.update(zip(self.keys, range(len(self.keys)), strict=True))
+            if key in self:
+                return self[key]
+        raise KeyError(key)
+
+
 def _parts_of(
     part_of: dict[Any, int], keys: list[Any], timer: list[int], timer_keys: list[Any]
 ) -> np.ndarray:
     """The partition of each timer, by key; a partition gone since a timer was set is
     added (its timer still fires, and finds nothing)."""
-    found = np.fromiter(map(part_of.get, timer_keys, repeat(NONE)), np.int64, len(timer_keys))
+    n = len(timer_keys)
+    if type(part_of) is _KeyRows and part_of.keys:  # (the same key objects, mostly)
+        ids = np.fromiter(map(id, part_of.keys), np.uint64, len(part_of.keys))
+        order = np.argsort(ids)
+        ids = ids[order]
+        wanted = np.fromiter(map(id, timer_keys), np.uint64, n)
+        at = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+        found = np.where(ids[at] == wanted, order[at], NONE)
+    else:
+        found = np.fromiter(map(part_of.get, timer_keys, repeat(NONE)), np.int64, n)
     for i in np.flatnonzero(found == NONE).tolist():
         key = timer_keys[i]
-        p = part_of.get(key)
-        if p is None:
+        try:
+            p = part_of[key]
+        except KeyError:
             p = part_of[key] = len(keys)
             keys.append(saved_key(key))
             timer.append(NONE)
@@ -282,6 +309,8 @@ def _parts_of(
     return found
 
 
+_FIRST_FOUR = [itemgetter(i) for i in range(4)]
+_KEY = itemgetter(4)
 #: a rule's pending timers, earliest first: closes, the times and sequence numbers of
 #: the events that scheduled them, and their partitions' keys
 Timers = tuple[np.ndarray, np.ndarray, np.ndarray, list[Any]]
@@ -295,12 +324,12 @@ def timers_by_rule(engine: MatchingEngine) -> list[Timers]:
     if not engine.timers:
         empty = np.zeros(0, np.int64)
         return [(empty, empty, empty, []) for _ in range(n)]
-    close, ts, seq, index, keys = zip(*engine.timers, strict=True)
-    columns = [np.array(column, np.int64) for column in (close, ts, seq, index)]
+    timers = engine.timers
+    columns = [np.fromiter(map(getter, timers), np.int64, len(timers)) for getter in _FIRST_FOUR]
+    keys = list(map(_KEY, timers))
     order = lex_order(tuple(reversed(columns)))
     if bool((np.diff(order) == 1).all()):  # (in order already, as they usually are)
         close, ts, seq, index = columns
-        keys = list(keys)
     else:
         close, ts, seq, index = (column[order] for column in columns)
         keys = list(map(keys.__getitem__, order.tolist()))
