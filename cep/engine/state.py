@@ -334,10 +334,13 @@ def table_of(
         lines = np.full(len(lines), NONE, np.int64)
     elif None in lines:
         lines = [NONE if n is None else n for n in lines]
-    if set(map(type, events)) <= {Event}:  # (made in Python: values only)
+    kinds_made = set(map(type, events))
+    texts: list[str | bytes] = []
+    if kinds_made <= {Event}:  # (made in Python: values only)
         kinds = np.full(len(events), DATA, np.uint8).tobytes()
         values = list(map(_DATA, events))
-        texts: list[str | bytes] = []
+    elif kinds_made == {_source_event_class()} and None not in (texts := list(map(_JSON, events))):
+        kinds, values = bytes(len(events)), []  # (every one read as a JSON line: TEXT)
     else:
         found = bytearray(len(events))
         values, texts = [], []
@@ -366,6 +369,14 @@ def table_of(
 _TYPE, _TS, _SEQ, _LINE, _DATA = (
     attrgetter(name) for name in ("type", "ts", "seq", "line", "data")
 )
+
+_JSON = attrgetter("json")
+
+
+def _source_event_class() -> type:
+    from cep.io.sources import SourceEvent
+
+    return SourceEvent
 
 
 def text_blob(texts: list[str | bytes]) -> tuple[bytes, bytes]:

@@ -193,9 +193,13 @@ def _runs_in_bulk(
     if len(ids) > 1 and bool((ids[1:] == ids[:-1]).any()):  # (a history two runs share)
         return None
     names = list(map(_VAR, paths))
-    for name in dict.fromkeys(names):
+    distinct = list(dict.fromkeys(names))
+    for name in distinct:
         variables.setdefault(name, len(variables))
-    cell_var = list(map(variables.__getitem__, names))
+    if len(distinct) == 1:  # (one variable bound first, as usual: no pass to number them)
+        cell_var = np.full(len(names), variables[distinct[0]], np.int64)
+    else:
+        cell_var = list(map(variables.__getitem__, names))
     bound = list(map(_EVENT, paths))
     bound_ids, start_ids = list(map(id, bound)), list(map(id, starts))
     if bound_ids == start_ids:  # (each run started by the event it bound: once each)
@@ -204,7 +208,12 @@ def _runs_in_bulk(
         events = list(chain.from_iterable(zip(bound, starts, strict=True)))
         found = _rows_of(rows, events, list(map(id, events)))
         cell_event, run_start = found[0::2], found[1::2]
-    run_state = list(map(states.__getitem__, map(id, map(_STATE, runs))))
+    in_states = list(map(_STATE, runs))
+    distinct = list(dict.fromkeys(in_states))
+    if len(distinct) == 1:
+        run_state = np.full(len(runs), states[id(distinct[0])], np.int64)
+    else:
+        run_state = list(map(states.__getitem__, map(id, in_states)))
     run_part = np.repeat(np.arange(len(parts)), list(map(len, per_part)))
     n = len(runs)
     return cell_var, cell_event, np.full(n, NONE), run_part, run_state, np.arange(n), run_start
