@@ -187,10 +187,14 @@ def _runs_in_bulk(
     runs = list(chain.from_iterable(per_part))
     paths = list(map(_PATH, runs))
     starts = list(map(_START, runs))
-    if None in paths or None in starts or any(map(_PARENT, paths)):
-        return None
     ids = np.sort(np.fromiter(map(id, paths), np.uint64, len(paths)))
-    if len(ids) > 1 and bool((ids[1:] == ids[:-1]).any()):  # (a history two runs share)
+    start_ids = list(map(id, starts))
+    if (
+        (len(ids) and bool((ids == id(None)).any()))  # (a run with no history)
+        or id(None) in start_ids  # (or no start)
+        or any(map(_PARENT, paths))  # (or a history of more than one cell)
+        or (len(ids) > 1 and bool((ids[1:] == ids[:-1]).any()))  # (one two runs share)
+    ):
         return None
     names = list(map(_VAR, paths))
     distinct = list(dict.fromkeys(names))
@@ -201,7 +205,7 @@ def _runs_in_bulk(
     else:
         cell_var = list(map(variables.__getitem__, names))
     bound = list(map(_EVENT, paths))
-    bound_ids, start_ids = list(map(id, bound)), list(map(id, starts))
+    bound_ids = list(map(id, bound))
     if bound_ids == start_ids:  # (each run started by the event it bound: once each)
         cell_event = run_start = _rows_of(rows, bound, bound_ids)
     else:
