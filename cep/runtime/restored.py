@@ -77,6 +77,8 @@ class PendingPartitions:
         if part is not None:
             self._matcher.partitions[part.key] = part
             self._taken[p] = part
+        if not self.open_runs and not self.held_matches:  # (the last: let the tables go)
+            self._matcher.make_pending()
         return part
 
     def take_all(self) -> None:
