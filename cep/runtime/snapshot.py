@@ -1,7 +1,12 @@
 """The interpreter's state as plain data and back (`cep.engine.state`): each rule's
 partitions, runs, held matches and timers (`rule_state`, `restore_rule`), and a whole
 `MatchingEngine` with its clock and held-back events (`engine_state`,
-`restore_engine`). The mixed engine uses the per-rule pair for its interpreted rules."""
+`restore_engine`). The mixed engine uses the per-rule pair for its interpreted rules.
+
+A snapshot reads the runs a column at a time where it can (`_runs_in_bulk`: one pass
+per attribute over every run), and the timers likewise. A restore checks every table
+at once and leaves each rule's partitions to be made when first needed
+(cep/runtime/restored.py), each event made when first used (`RestoredEvents`)."""
 
 from __future__ import annotations
 
