@@ -87,6 +87,25 @@ def test_keys_never_touched_again_time_out_when_time_passes_their_windows() -> N
     assert resumed.stats().rules["pairs"].open_runs == 20
 
 
+def test_the_end_of_a_trace_lists_restored_runs_never_touched() -> None:
+    from cep.runtime.trace import RunTracer
+
+    checked, options = _engine(0)
+    first = open_engine(load_rules(checked), checked.schemas, options, "interpreter")
+    for t in range(4):
+        first.push(Event("E", 0, {"v": 1, "k": f"k{t}", "j": t}))
+    resumed, _ = resume_engine(first.snapshot(), load_rules(checked), checked.schemas, options,
+                               "interpreter")  # fmt: skip
+    resumed.push(Event("E", 1, {"v": 1, "k": "k2", "j": 9}))  # (k2 made, the others not)
+    matcher = resumed.matchers[0]  # type: ignore[attr-defined]
+    tracer = RunTracer(matcher.rule)
+    tracer.finish(matcher)
+    assert [(ended.run.start.data["k"], ended.reason) for ended in tracer.ended] == [
+        (f"k{t}", "still open at the end of the input")
+        for t in (0, 1, 2, 2, 3)  # (k2: its restored run, then the new one)
+    ]
+
+
 def _damaged(change) -> bytes:
     checked, options = _engine(0)
     run = open_engine(load_rules(checked), checked.schemas, options, "interpreter")
