@@ -101,11 +101,11 @@ class RestoredEvents:
 
     def _make(self, row: int) -> Any:
         """Row `row`'s event, as `events_of` makes it."""
-        kind, at = int(self._kinds[row]), int(self._at[row])
+        kind, at = self._kinds.item(row), self._at.item(row)  # (`item`: a Python int)
         text = self.text(row) if kind == TEXT else None
         value = value_of(self._table.values[at]) if text is None else text_record(text)
-        type_name = self._table.names[int(self._codes[row])]
-        ts, seq, line = int(self.ts[row]), int(self.seq[row]), int(self._line[row])
+        type_name = self._table.names[self._codes.item(row)]
+        ts, seq, line = self.ts.item(row), self.seq.item(row), self._line.item(row)
         return self._event(kind, type_name, ts, seq, line, value, text)
 
     def _event(

@@ -45,7 +45,7 @@ class PendingPartitions:
             self._index = dict(zip(keys, range(len(keys)), strict=True))
         except TypeError:
             raise SnapshotError(f"the snapshot is damaged (rule {state.name}'s keys)") from None
-        self._left = np.ones(len(keys), np.bool_)
+        self._left = bytearray(b"\x01") * len(keys)
         self._timer = tables["timer"]
         self._cell_var, self._cell_event = tables["cell_var"], tables["cell_event"]
         parent = self._cell_parent = tables["cell_parent"]
@@ -66,6 +66,10 @@ class PendingPartitions:
         self.cost = RUN_COST * (self.open_runs + self.held_matches) + EVENT_COST * sizes
         self._paths: dict[int, Any] = {}
         self._taken: dict[int, Partition] = {}
+        #: the run and cell columns as lists (made when the first partition is: a
+        #: partition at a time, list slices cost less than array ones)
+        self._run_lists: tuple[list[int], ...] | None = None
+        self._cell_lists: tuple[list[int], ...] | None = None
 
     def take(self, key: Any) -> Partition | None:
         """Key `key`'s partition, made and put into the rule's; None where the
@@ -105,27 +109,28 @@ class PendingPartitions:
 
     def _make(self, p: int) -> Partition | None:
         """Partition `p` as a restore making it at once makes it."""
-        self._left[p] = False
-        runs, held = self._runs, self._held
-        (a, b), (c, d) = _span(runs, p), _span(held, p)
+        self._left[p] = 0
+        runs, held = self._runs[0], self._held[0]
+        a, b, c, d = runs[p], runs[p + 1], held[p], held[p + 1]
         if a == b and c == d:
             return None
         matcher, events, path = self._matcher, self._events, self._path
         part = Partition(self._keys[p])
-        part.timer = int(self._timer[p])
+        part.timer = self._timer.item(p)
         if a < b:
-            at = slice(a, b) if runs[1] is None else runs[1][a:b]
-            cells = self._run_cell[at]
+            lists = self._run_lists
+            if lists is None:
+                lists = self._run_lists = self._as_lists(self._runs[1])
+            run_state, run_cell, run_start, run_size = lists
             states = matcher.nfa.states
             part.runs = [
                 Run(states[state], path(cell), None if start == NONE else events[start], size)
                 for state, cell, start, size in zip(
-                    self._run_state[at].tolist(), cells.tolist(), self._run_start[at].tolist(),
-                    self._depth[cells].tolist(), strict=True,
+                    run_state[a:b], run_cell[a:b], run_start[a:b], run_size[a:b], strict=True
                 )
-            ]  # fmt: skip
+            ]
         if c < d:
-            at = slice(c, d) if held[1] is None else held[1][c:d]
+            at = slice(c, d) if self._held[1] is None else self._held[1][c:d]
             cells = self._held_cell[at]
             completed = []
             for cell, start, ts, step, size in zip(
@@ -143,6 +148,14 @@ class PendingPartitions:
         self.cost -= part.cost
         return part
 
+    def _as_lists(self, order: np.ndarray | None) -> tuple[list[int], ...]:
+        """The runs' states, last cells, starts and sizes as lists, each partition's
+        together."""
+        columns = (self._run_state, self._run_cell, self._run_start)
+        if order is not None:
+            columns = tuple(column[order] for column in columns)
+        return (*(column.tolist() for column in columns), self._depth[columns[1]].tolist())
+
     def _path(self, cell: int) -> Any:
         """History cell `cell` as a path `(variable, event, parent path)`, made once
         (forks share their cells)."""
@@ -152,14 +165,24 @@ class PendingPartitions:
         found = paths.get(cell)
         if found is not None:
             return found
+        lists = self._cell_lists
+        if lists is None:
+            lists = self._cell_lists = tuple(
+                column.tolist() for column in (self._cell_var, self._cell_event, self._cell_parent)
+            )
+        cell_var, cell_event, cell_parent = lists
+        if cell_parent[cell] == NONE:  # (a history of one cell, as most are)
+            found = paths[cell] = (self._variables[cell_var[cell]], self._events[cell_event[cell]],
+                                   None)  # fmt: skip
+            return found
         chain = []
         while cell != NONE and cell not in paths:
             chain.append(cell)
-            cell = int(self._cell_parent[cell])
+            cell = cell_parent[cell]
         found = None if cell == NONE else paths[cell]
         variables, events = self._variables, self._events
         for row in reversed(chain):
-            found = (variables[self._cell_var[row]], events[int(self._cell_event[row])], found)
+            found = (variables[cell_var[row]], events[cell_event[row]], found)
             paths[row] = found
         return found
 
@@ -174,11 +197,6 @@ def _grouped(parts: np.ndarray, n_parts: int) -> tuple[list[int], np.ndarray | N
     bounds = np.zeros(n_parts + 1, np.int64)
     np.cumsum(counts, out=bounds[1:])
     return bounds.tolist(), order
-
-
-def _span(grouped: tuple[list[int], np.ndarray | None], p: int) -> tuple[int, int]:
-    bounds = grouped[0]
-    return bounds[p], bounds[p + 1]
 
 
 def _depths(parent: np.ndarray) -> np.ndarray:
