@@ -13,6 +13,7 @@ from cep.api import load_rules
 from cep.engine import EngineOptions, SnapshotError, open_engine, resume_engine
 from cep.engine.state import dump, ints, load
 from cep.lang.checker import check_sources
+from cep.runtime import restored
 from cep.runtime.event import Event
 from tests.test_snapshot import _values
 
@@ -47,13 +48,23 @@ def _feed(stream: list[tuple[int, int, int, int]]) -> list[Event]:
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(streams, st.data(), st.sampled_from([0, 2]), st.booleans())
+@given(streams, st.data(), st.sampled_from([0, 2]), st.booleans(), st.sampled_from([0, 0.3, 1]))
 def test_resumed_on_many_keys_goes_on_and_snapshots_as_one_that_never_stopped(
-    stream: list, data: st.DataObject, delay: int, flush: bool
+    stream: list, data: st.DataObject, delay: int, flush: bool, share: float
 ) -> None:
-    """Cut anywhere, the rest touching some keys only: reports, counters and the state
+    """Cut anywhere, the rest touching some keys only, the partitions left made at once
+    after any share of them came back: reports, counters, cost and the state
     snapshotted at the end (partitions in the same order) are the uninterrupted
     engine's."""
+    kept = restored.BULK_SHARE
+    restored.BULK_SHARE = share
+    try:
+        _resume_and_compare(stream, data, delay, flush)
+    finally:
+        restored.BULK_SHARE = kept
+
+
+def _resume_and_compare(stream: list, data: st.DataObject, delay: int, flush: bool) -> None:
     checked, options = _engine(delay)
     events = _feed(stream)
     cut = data.draw(st.integers(0, len(events)))
@@ -66,6 +77,10 @@ def test_resumed_on_many_keys_goes_on_and_snapshots_as_one_that_never_stopped(
     assert resumed.stats() == first.stats()  # (runs not made yet are counted)
     found.extend(m for e in events[cut:] for m in resumed.push(e))
     assert _values(found) == _values(expected)
+    assert resumed.stats() == whole.stats()
+    for mine, theirs in zip(resumed.matchers, whole.matchers, strict=True):
+        if mine._costed:  # (counted once an event comes: the state's cost, kept up)
+            assert mine.cost == theirs.cost
     assert load(resumed.snapshot()) == load(whole.snapshot())
     assert _values(resumed.finish(flush=flush)) == _values(whole.finish(flush=flush))
     assert resumed.stats() == whole.stats()

@@ -86,18 +86,25 @@ class RestoredEvents:
         texts = [blob[a:b].decode("utf-8", "surrogatepass")
                  for a, b in zip(starts[at].tolist(), ends[at].tolist(), strict=True)]  # fmt: skip
         records, text_of = iter(text_records(texts)), iter(texts)
-        values, names = self._table.values, self._table.names
-        for row, kind, a, code, ts, seq, line in zip(
-            todo.tolist(), kinds.tolist(), self._at[todo].tolist(), self._codes[todo].tolist(),
-            self.ts[todo].tolist(), self.seq[todo].tolist(), self._line[todo].tolist(),
-            strict=True,
-        ):  # fmt: skip
+        names, not_text = self._table.names, kinds != TEXT
+        values = self._table.values
+        decoded = iter(values_of([values[a] for a in self._at[todo[not_text]].tolist()]))
+        columns = (todo.tolist(), self._codes[todo].tolist(), self.ts[todo].tolist(),
+                   self.seq[todo].tolist(), self._line[todo].tolist())  # fmt: skip
+        if bool((kinds == DATA).all()):  # (values, as made in Python: as they are)
+            for row, code, ts, seq, line in zip(*columns, strict=True):
+                made[row] = Event(
+                    names[code], ts, next(decoded), seq, None if line == NONE else line
+                )
+            return
+        for row, kind, code, ts, seq, line in zip(
+            columns[0], kinds.tolist(), *columns[1:], strict=True
+        ):
             if kind == TEXT:
                 made[row] = self._event(kind, names[code], ts, seq, line, next(records),
                                         next(text_of))  # fmt: skip
             else:
-                made[row] = self._event(kind, names[code], ts, seq, line, value_of(values[a]),
-                                        None)  # fmt: skip
+                made[row] = self._event(kind, names[code], ts, seq, line, next(decoded), None)
 
     def _make(self, row: int) -> Any:
         """Row `row`'s event, as `events_of` makes it."""

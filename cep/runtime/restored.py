@@ -15,12 +15,14 @@ times out at the right watermark."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
 
 from cep.engine.state import NONE, RuleState, SnapshotError, lex_order
 from cep.runtime.budget import EVENT_COST, RUN_COST
+from cep.runtime.gcpause import gc_paused
 from cep.runtime.matcher import Completed, Partition, RuleMatcher, Run, _cost_of
 
 
@@ -46,6 +48,9 @@ class PendingPartitions:
         except TypeError:
             raise SnapshotError(f"the snapshot is damaged (rule {state.name}'s keys)") from None
         self._left = bytearray(b"\x01") * len(keys)
+        #: after how many partitions made one at a time the rest are made at once
+        self._bulk_after = max(1, int(len(keys) * BULK_SHARE))
+        self._run_part = tables["run_part"]
         self._timer = tables["timer"]
         self._cell_var, self._cell_event = tables["cell_var"], tables["cell_event"]
         parent = self._cell_parent = tables["cell_parent"]
@@ -81,23 +86,26 @@ class PendingPartitions:
         if part is not None:
             self._matcher.partitions[part.key] = part
             self._taken[p] = part
-        if not self.open_runs and not self.held_matches:  # (the last: let the tables go)
-            self._matcher.make_pending()
+        self._bulk_after -= 1
+        if self._bulk_after <= 0 or (not self.open_runs and not self.held_matches):
+            self._matcher.make_pending()  # (many keys come back, or the last: the rest at once)
         return part
 
+    @gc_paused()
     def take_all(self) -> None:
         """Every partition made: the rule's partitions in the order a restore making
         them at once leaves them (restored ones still there in the snapshot's order,
         then the others in the order they came)."""
         partitions = self._matcher.partitions
+        made = self._make_rest()
         ordered: list[Partition] = []
         for p in range(len(self._keys)):
             part = self._taken.get(p)
             if part is not None:
                 if partitions.get(part.key) is part:
                     ordered.append(part)
-            elif self._left[p]:
-                part = self._make(p)
+            else:
+                part = made[p]
                 if part is not None:
                     ordered.append(part)
         placed = set(map(id, ordered))
@@ -130,23 +138,110 @@ class PendingPartitions:
                 )
             ]
         if c < d:
-            at = slice(c, d) if self._held[1] is None else self._held[1][c:d]
-            cells = self._held_cell[at]
-            completed = []
-            for cell, start, ts, step, size in zip(
-                cells.tolist(), self._held_start[at].tolist(), self._held_ts[at].tolist(),
-                self._held_step[at].tolist(), self._depth[cells].tolist(), strict=True,
-            ):  # fmt: skip
-                history, first = path(cell), events[start]
-                sort_key = (first.ts, first.seq, step, matcher._tie_key(history))
-                completed.append(Completed(history, first, ts, sort_key, size))
-            completed.sort(key=lambda held: held.sort_key)
-            part.completed = completed
+            part.completed = self._completed(c, d)
         part.cost = _cost_of(part)
         self.open_runs -= len(part.runs)
         self.held_matches -= len(part.completed)
         self.cost -= part.cost
         return part
+
+    def _completed(self, c: int, d: int) -> list[Completed]:
+        """Held matches `c` to `d` (in partition order), made and in release order."""
+        at = slice(c, d) if self._held[1] is None else self._held[1][c:d]
+        cells = self._held_cell[at]
+        matcher, events, path = self._matcher, self._events, self._path
+        completed = []
+        for cell, start, ts, step, size in zip(
+            cells.tolist(), self._held_start[at].tolist(), self._held_ts[at].tolist(),
+            self._held_step[at].tolist(), self._depth[cells].tolist(), strict=True,
+        ):  # fmt: skip
+            history, first = path(cell), events[start]
+            sort_key = (first.ts, first.seq, step, matcher._tie_key(history))
+            completed.append(Completed(history, first, ts, sort_key, size))
+        completed.sort(key=lambda held: held.sort_key)
+        return completed
+
+    def _make_rest(self) -> list[Partition | None]:
+        """Every partition not made yet (by row; None: made, or nothing to make), as
+        `_make` makes each but in one pass over the tables: each column read at once,
+        the events and histories made together."""
+        n_parts = len(self._keys)
+        made: list[Partition | None] = [None] * n_parts
+        left = np.frombuffer(self._left, np.uint8).astype(bool)
+        if not left.any():
+            return made
+        order = self._runs[1]
+        rows = np.arange(len(self._run_part)) if order is None else order
+        rows = rows[left[self._run_part[rows]]]  # (the runs left, by partition)
+        counts = np.bincount(self._run_part[rows], minlength=n_parts)
+        held_bounds = np.asarray(self._held[0], np.int64)
+        has_held = left & (held_bounds[1:] > held_bounds[:-1])
+        todo = np.flatnonzero((counts > 0) | has_held)
+        state_of, cell_of, start_of = (
+            column[rows] for column in (self._run_state, self._run_cell, self._run_start)
+        )
+        sizes = self._depth[cell_of]
+        self._make_events(start_of, self._held_start)
+        paths = self._all_paths()
+        events = self._events
+        states = self._matcher.nfa.states
+        if len(start_of) and bool((start_of == NONE).any()):
+            starts = [None if row == NONE else events[row] for row in start_of.tolist()]
+        else:
+            starts = list(map(events.__getitem__, start_of.tolist()))
+        runs = list(map(Run, map(states.__getitem__, state_of.tolist()),
+                        map(paths.__getitem__, cell_of.tolist()), starts,
+                        sizes.tolist()))  # fmt: skip
+        ends = np.cumsum(counts)
+        size_ends = np.cumsum(np.append(0, sizes))
+        run_ends, keys, timer = ends.tolist(), self._keys, self._timer
+        n_runs = counts.tolist()
+        run_cost = RUN_COST * counts + EVENT_COST * (size_ends[ends] - size_ends[ends - counts])
+        costs = run_cost.tolist()
+        held_cost = 0
+        held = self._held[0]
+        for p, timer_at in zip(todo.tolist(), timer[todo].tolist(), strict=True):
+            part = made[p] = Partition(keys[p])
+            part.timer = timer_at
+            b = run_ends[p]
+            part.runs = runs[b - n_runs[p] : b]
+            part.cost = costs[p]
+            if held[p] < held[p + 1]:
+                part.completed = self._completed(held[p], held[p + 1])
+                cost = _cost_of(part)
+                held_cost += cost - part.cost
+                part.cost = cost
+        self.open_runs -= len(runs)
+        self.held_matches -= int((held_bounds[1:] - held_bounds[:-1])[left].sum())
+        self.cost -= int(run_cost[todo].sum()) + held_cost
+        self._left[:] = bytes(n_parts)
+        return made
+
+    def _make_events(self, *rows: np.ndarray) -> None:
+        """The events of every history cell and of rows `rows`, made in one pass."""
+        make = getattr(self._events, "make", None)
+        if make is not None:
+            wanted = np.zeros(len(self._events) + 1, bool)  # (the last: row NONE)
+            for column in (self._cell_event, *rows):
+                wanted[column] = True
+            make(np.flatnonzero(wanted[:-1]))
+
+    def _all_paths(self) -> list[Any]:
+        """Every history cell as a path, by cell, and None last (row NONE); those made
+        already are those held."""
+        variables, events, cell_parent = self._variables, self._events, self._cell_parent
+        if not bool((cell_parent != NONE).any()):  # (histories of one cell, as most are)
+            found: list[Any] = list(zip(
+                map(variables.__getitem__, self._cell_var.tolist()),
+                map(events.__getitem__, self._cell_event.tolist()),
+                repeat(None, len(cell_parent)), strict=True,
+            ))  # fmt: skip
+            for cell, path in self._paths.items():
+                found[cell] = path
+        else:
+            found = list(map(self._path, range(len(cell_parent))))
+        found.append(None)
+        return found
 
     def _as_lists(self, order: np.ndarray | None) -> tuple[list[int], ...]:
         """The runs' states, last cells, starts and sizes as lists, each partition's
@@ -268,6 +363,11 @@ class RestoredTimers:
         self._at, self._chunk, self._chunk_at = len(self._columns[0]), [], 0
         return found
 
+
+#: the share of a rule's restored partitions made one at a time (as their keys come
+#: back) after which the rest are made at once: the cheaper way per run, when most
+#: keys come back, as a resumed run's mostly do
+BULK_SHARE = 1 / 16
 
 #: how many restored timers are made tuples at a time
 _CHUNK = 1024
