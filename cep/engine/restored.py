@@ -92,10 +92,14 @@ class RestoredEvents:
         columns = (todo.tolist(), self._codes[todo].tolist(), self.ts[todo].tolist(),
                    self.seq[todo].tolist(), self._line[todo].tolist())  # fmt: skip
         if bool((kinds == DATA).all()):  # (values, as made in Python: as they are)
-            for row, code, ts, seq, line in zip(*columns, strict=True):
-                made[row] = Event(
-                    names[code], ts, next(decoded), seq, None if line == NONE else line
-                )
+            rows, codes, ts, seq, lines = columns
+            if bool((self._line[todo] == NONE).all()):
+                lines = [None] * len(rows)
+            elif bool((self._line[todo] == NONE).any()):
+                lines = [None if line == NONE else line for line in lines]
+            types = map(names.__getitem__, codes)
+            for row, event in zip(rows, map(Event, types, ts, decoded, seq, lines), strict=True):
+                made[row] = event
             return
         for row, kind, code, ts, seq, line in zip(
             columns[0], kinds.tolist(), *columns[1:], strict=True

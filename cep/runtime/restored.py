@@ -7,7 +7,10 @@ cep/runtime/snapshot.py), then leaves `PendingPartitions` with the rule. A parti
 is made, with its runs, held matches and the events they bound, when an event for its
 key comes, when one of its window timers fires, or when something goes through every
 partition (a snapshot, `--max-state` shedding, `--trace`'s end, `flush`); then it is
-exactly what a restore making them all at once gives. Its cost (`--max-state`) is
+exactly what a restore making them all at once gives. Made one at a time, a partition
+costs more per run than made with the others in one pass over the tables, so once a
+share of a rule's partitions came back (`BULK_SHARE`: a resumed run mostly comes back
+to most keys) the rest are made in that one pass. Their cost (`--max-state`) is
 counted from the tables. Window timers wait as sorted columns too (`RestoredTimers`),
 handed to the engine's heap one at a time, so that a key never touched again still
 times out at the right watermark."""
@@ -98,21 +101,15 @@ class PendingPartitions:
         then the others in the order they came)."""
         partitions = self._matcher.partitions
         made = self._make_rest()
-        ordered: list[Partition] = []
-        for p in range(len(self._keys)):
-            part = self._taken.get(p)
-            if part is not None:
-                if partitions.get(part.key) is part:
-                    ordered.append(part)
-            else:
-                part = made[p]
-                if part is not None:
-                    ordered.append(part)
-        placed = set(map(id, ordered))
+        placed = set()
+        for p, part in self._taken.items():
+            if partitions.get(part.key) is part:
+                made[p] = part
+                placed.add(id(part))
         rest = [part for part in partitions.values() if id(part) not in placed]
         partitions.clear()
-        for part in (*ordered, *rest):
-            partitions[part.key] = part
+        partitions.update((part.key, part) for part in made if part is not None)
+        partitions.update((part.key, part) for part in rest)
         self._index.clear()
 
     def _make(self, p: int) -> Partition | None:
