@@ -372,7 +372,7 @@ class Engine:
         fingerprint is unchanged keep their state; changed and new rules start empty;
         the open runs of rules no longer loaded are dropped. Returns what happened to
         each rule; raises `SnapshotError` for a damaged or foreign snapshot."""
-        changes = self._engine.restore(load(snapshot))
+        changes = self._engine.restore(load(snapshot, raw_values=True))
         if self.idle is not None:
             self.idle.start(self._engine.watermark)
         return changes

@@ -82,6 +82,6 @@ def resume_engine(
     engine, and what happened to each rule; SnapshotError for a damaged or foreign
     snapshot."""
     opened = open_engine(rules, schemas, options, engine)
-    # (the fast path reads an event's values only when it needs them)
-    state = load(snapshot, raw_values=opened.kind == "fast")
+    # (every engine reads an event's values only when it needs them)
+    state = load(snapshot, raw_values=True)
     return opened, opened.restore(state)

@@ -8,7 +8,6 @@ the order released, with their sequence numbers (`FastPathEngine.taken`)."""
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable, Mapping
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -185,6 +184,7 @@ class MixedEngine:
     @gc_paused()
     def restore(self, state: EngineState) -> RuleChanges:
         """Each rule's state to the engine that runs it (from a snapshot of any engine)."""
+        from cep.runtime.restored import RestoredTimers
         from cep.runtime.snapshot import restore_rule
 
         interpreter = self.interpreter
@@ -194,12 +194,12 @@ class MixedEngine:
         self.fast.restore(state)
         events = self.fast.restored_events
         by_name = dict(zip(self.rule_names, saved, strict=True))
-        for index, matcher in enumerate(interpreter.matchers):
-            rule = by_name[matcher.rule.name]
-            if rule is not None:
-                for close, ts, seq, key in restore_rule(matcher, rule, events):
-                    interpreter.timers.append((close, ts, seq, index, key))
-        heapq.heapify(interpreter.timers)
+        timers = [
+            (index, restore_rule(matcher, rule, events))
+            for index, matcher in enumerate(interpreter.matchers)
+            if (rule := by_name[matcher.rule.name]) is not None
+        ]
+        interpreter.restore_timers(RestoredTimers(timers))
         # the interpreted rules take the events the fast path releases, in order: with
         # events held back, none is older than those to come
         orderer = interpreter.orderer

@@ -86,26 +86,37 @@ class RestoredEvents:
         texts = [blob[a:b].decode("utf-8", "surrogatepass")
                  for a, b in zip(starts[at].tolist(), ends[at].tolist(), strict=True)]  # fmt: skip
         records, text_of = iter(text_records(texts)), iter(texts)
-        values, names = self._table.values, self._table.names
-        for row, kind, a, code, ts, seq, line in zip(
-            todo.tolist(), kinds.tolist(), self._at[todo].tolist(), self._codes[todo].tolist(),
-            self.ts[todo].tolist(), self.seq[todo].tolist(), self._line[todo].tolist(),
-            strict=True,
-        ):  # fmt: skip
+        names, not_text = self._table.names, kinds != TEXT
+        values = self._table.values
+        decoded = iter(values_of([values[a] for a in self._at[todo[not_text]].tolist()]))
+        columns = (todo.tolist(), self._codes[todo].tolist(), self.ts[todo].tolist(),
+                   self.seq[todo].tolist(), self._line[todo].tolist())  # fmt: skip
+        if bool((kinds == DATA).all()):  # (values, as made in Python: as they are)
+            rows, codes, ts, seq, lines = columns
+            if bool((self._line[todo] == NONE).all()):
+                lines = [None] * len(rows)
+            elif bool((self._line[todo] == NONE).any()):
+                lines = [None if line == NONE else line for line in lines]
+            types = map(names.__getitem__, codes)
+            for row, event in zip(rows, map(Event, types, ts, decoded, seq, lines), strict=True):
+                made[row] = event
+            return
+        for row, kind, code, ts, seq, line in zip(
+            columns[0], kinds.tolist(), *columns[1:], strict=True
+        ):
             if kind == TEXT:
                 made[row] = self._event(kind, names[code], ts, seq, line, next(records),
                                         next(text_of))  # fmt: skip
             else:
-                made[row] = self._event(kind, names[code], ts, seq, line, value_of(values[a]),
-                                        None)  # fmt: skip
+                made[row] = self._event(kind, names[code], ts, seq, line, next(decoded), None)
 
     def _make(self, row: int) -> Any:
         """Row `row`'s event, as `events_of` makes it."""
-        kind, at = int(self._kinds[row]), int(self._at[row])
+        kind, at = self._kinds.item(row), self._at.item(row)  # (`item`: a Python int)
         text = self.text(row) if kind == TEXT else None
         value = value_of(self._table.values[at]) if text is None else text_record(text)
-        type_name = self._table.names[int(self._codes[row])]
-        ts, seq, line = int(self.ts[row]), int(self.seq[row]), int(self._line[row])
+        type_name = self._table.names[self._codes.item(row)]
+        ts, seq, line = self.ts.item(row), self.seq.item(row), self._line.item(row)
         return self._event(kind, type_name, ts, seq, line, value, text)
 
     def _event(

@@ -276,19 +276,39 @@ _VALUE = msgspec.msgpack.Decoder(dict[str, Any])
 
 
 class EventRows:
-    """Builds an `EventTable`: each distinct event object once, by identity."""
+    """Builds an `EventTable`: each distinct event object once, by identity (`rows`:
+    row by `id`, complete once `indexed`)."""
 
     def __init__(self) -> None:
         self.rows: dict[int, int] = {}
         self.events: list[Event] = []
+        #: events added in bulk not in `rows` yet: their ids, and the first one's row
+        self._unindexed: list[tuple[list[int], int]] = []
 
     def row(self, event: Event) -> int:
         """The event's row (added when new)."""
+        if self._unindexed:
+            self.indexed()
         found = self.rows.get(id(event))
         if found is None:
             found = self.rows[id(event)] = len(self.events)
             self.events.append(event)
         return found
+
+    def indexed(self) -> dict[int, int]:
+        """`rows`, every event added in bulk in it."""
+        for ids, base in self._unindexed:
+            self.rows.update(zip(ids, range(base, base + len(ids)), strict=True))
+        self._unindexed.clear()
+        return self.rows
+
+    def add_new(self, events: list[Event], ids: list[int]) -> int:
+        """Events not among the rows yet, each once, added in order (put in `rows`
+        when next needed: a snapshot's last rule needs none); the first one's row."""
+        base = len(self.events)
+        self.events.extend(events)
+        self._unindexed.append((ids, base))
+        return base
 
     def table(self) -> EventTable:
         """The events as a table (`table_of`)."""
@@ -314,10 +334,13 @@ def table_of(
         lines = np.full(len(lines), NONE, np.int64)
     elif None in lines:
         lines = [NONE if n is None else n for n in lines]
-    if set(map(type, events)) <= {Event}:  # (made in Python: values only)
+    kinds_made = set(map(type, events))
+    texts: list[str | bytes] = []
+    if kinds_made <= {Event}:  # (made in Python: values only)
         kinds = np.full(len(events), DATA, np.uint8).tobytes()
         values = list(map(_DATA, events))
-        texts: list[str | bytes] = []
+    elif kinds_made == {_source_event_class()} and None not in (texts := list(map(_JSON, events))):
+        kinds, values = bytes(len(events)), []  # (every one read as a JSON line: TEXT)
     else:
         found = bytearray(len(events))
         values, texts = [], []
@@ -346,6 +369,14 @@ def table_of(
 _TYPE, _TS, _SEQ, _LINE, _DATA = (
     attrgetter(name) for name in ("type", "ts", "seq", "line", "data")
 )
+
+_JSON = attrgetter("json")
+
+
+def _source_event_class() -> type:
+    from cep.io.sources import SourceEvent
+
+    return SourceEvent
 
 
 def text_blob(texts: list[str | bytes]) -> tuple[bytes, bytes]:
@@ -572,3 +603,30 @@ def uneven(tables: dict[str, np.ndarray], *names: str) -> bool:
 def outside(values: np.ndarray, end: int, low: int = 0) -> bool:
     """Whether an index table points outside `low..end-1` (a damaged snapshot)."""
     return bool(len(values)) and (int(values.min()) < low or int(values.max()) >= end)
+
+
+def checked_tables(
+    state: RuleState, n_vars: int, n_states: int, n_events: int
+) -> dict[str, np.ndarray]:
+    """A rule state's tables as arrays, by name (`RULE_TABLES`); SnapshotError where
+    they do not fit each other, the rule (`n_vars` variables, `n_states` NFA states) or
+    the event table (`n_events` rows). What every engine's restore checks: a run may
+    have no start or history and a held match no history (`NONE`); an engine that
+    needs them refuses them on top."""
+    t = {name: array(getattr(state, name)) for name in RULE_TABLES}
+    n_parts, n_cells = len(state.keys), len(t["cell_var"])
+    if (
+        len(t["timer"]) != n_parts
+        or uneven(t, "cell_var", "cell_event", "cell_parent")
+        or uneven(t, "run_part", "run_state", "run_cell", "run_start")
+        or uneven(t, "held_part", "held_cell", "held_start", "held_ts", "held_step")
+        or uneven(t, "timer_close", "timer_ts", "timer_seq", "timer_part")
+        or outside(t["cell_var"], n_vars) or outside(t["cell_event"], n_events)
+        or outside(t["cell_parent"], n_cells, NONE) or outside(t["run_part"], n_parts)
+        or outside(t["run_state"], n_states) or outside(t["run_cell"], n_cells, NONE)
+        or outside(t["run_start"], n_events, NONE) or outside(t["held_part"], n_parts)
+        or outside(t["held_cell"], n_cells, NONE) or outside(t["held_start"], n_events)
+        or outside(t["timer_part"], n_parts)
+    ):  # fmt: skip
+        raise SnapshotError(f"the snapshot is damaged (rule {state.name}'s tables)")
+    return t

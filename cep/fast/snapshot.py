@@ -23,18 +23,16 @@ from cep.compile.rule import CompiledRule
 from cep.engine.events import events_of
 from cep.engine.restored import RestoredEvents
 from cep.engine.state import (
-    RULE_TABLES,
     TEXT,
     EngineState,
     EventRows,
     RuleState,
     SnapshotError,
     array,
+    checked_tables,
     distinct_rows,
     ints,
     lex_order,
-    outside,
-    uneven,
 )
 from cep.fast import tables
 from cep.fast.emit import EXACT_INTEGERS
@@ -282,20 +280,11 @@ def _checked(
         var_of = np.array([by_name[name] for name in state.variables], np.int64)
     except KeyError as missing:
         raise SnapshotError(f"rule {state.name}: no variable {missing} to restore") from None
-    t = {name: array(getattr(state, name)) for name in RULE_TABLES}
+    t = checked_tables(state, len(var_of), n_states, n_events)
     t["var_of"] = var_of
-    n_parts, n_cells = len(state.keys), len(t["cell_var"])
     if (
-        len(t["timer"]) != n_parts
-        or uneven(t, "cell_var", "cell_event", "cell_parent")
-        or uneven(t, "run_part", "run_state", "run_cell", "run_start")
-        or uneven(t, "held_part", "held_cell", "held_start", "held_ts", "held_step")
-        or uneven(t, "timer_close", "timer_ts", "timer_seq", "timer_part")
-        or outside(t["cell_var"], len(var_of)) or outside(t["cell_parent"], n_cells, -1)
-        or outside(t["run_part"], n_parts) or outside(t["run_state"], n_states)
-        or outside(t["run_cell"], n_cells, -1) or outside(t["held_part"], n_parts)
-        or outside(t["held_cell"], n_cells) or outside(t["timer_part"], n_parts)
-        or outside(np.concatenate([t["cell_event"], t["run_start"], t["held_start"]]), n_events)
+        (len(t["run_start"]) and int(t["run_start"].min()) < 0)
+        or (len(t["held_cell"]) and int(t["held_cell"].min()) < 0)
         or (n_keys != 1 and any(type(key) is not list or len(key) != n_keys
                                 for key in state.keys))
     ):  # fmt: skip

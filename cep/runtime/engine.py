@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cep.compile.rule import CompiledRule
 from cep.runtime.budget import NO_BUDGET
@@ -21,6 +21,9 @@ from cep.runtime.event import Event
 from cep.runtime.match import Match
 from cep.runtime.matcher import RuleMatcher
 from cep.runtime.ordering import EventOrderer
+
+if TYPE_CHECKING:
+    from cep.runtime.restored import RestoredTimers
 
 DEFAULT_MAX_RUNS_PER_KEY = 10_000
 
@@ -95,6 +98,10 @@ class MatchingEngine:
         #: window closes to come: `(close, ts, seq, rule index, key)`, the time and
         #: number of the event that scheduled it breaking ties (the order scheduled)
         self.timers: list[tuple[int, int, int, int, Any]] = []
+        #: a restore's timers not in `timers` yet, earliest first: the earliest of them
+        #: is kept in `timers` (`_restored_next`), the next put in when it is taken
+        self._restored: RestoredTimers | None = None
+        self._restored_next: tuple | None = None
         self._current: Event | None = None
         self.matchers = [
             RuleMatcher(
@@ -108,6 +115,28 @@ class MatchingEngine:
         self.events = 0
         self.late = 0
         self.finished = False
+
+    def restore_timers(self, timers: RestoredTimers) -> None:
+        """A restore's timers, put into `timers` one at a time as they come due (a
+        fresh engine's)."""
+        self._restored = timers
+        self._take_restored()
+
+    def _take_restored(self) -> None:
+        """The next restored timer into `timers`."""
+        assert self._restored is not None
+        found = self._restored_next = self._restored.next()
+        if found is None:
+            self._restored = None
+        else:
+            heapq.heappush(self.timers, found)
+
+    def settle_timers(self) -> None:
+        """Every restored timer into `timers` (for what reads them all: a snapshot)."""
+        if self._restored is not None:
+            self.timers.extend(self._restored.rest())
+            heapq.heapify(self.timers)
+            self._restored = self._restored_next = None
 
     def _schedule(self, close: int, matcher: RuleMatcher, key: Any) -> None:
         event = self._current
@@ -194,7 +223,10 @@ class MatchingEngine:
         timers = self.timers
         matchers = self.matchers
         while timers and timers[0][0] <= up_to:
-            close, _, _, index, key = heapq.heappop(timers)
+            item = heapq.heappop(timers)
+            if item is self._restored_next:
+                self._take_restored()
+            close, _, _, index, key = item
             out.extend(matchers[index].advance(key, close))
 
     def stats(self) -> Stats:
@@ -250,7 +282,10 @@ class KeyedEngine(MatchingEngine):
         """Close the windows that end at or before `up_to`."""
         timers = self.timers
         while timers and timers[0][0] <= up_to:
-            close, ts, seq, index, key = heapq.heappop(timers)
+            item = heapq.heappop(timers)
+            if item is self._restored_next:
+                self._take_restored()
+            close, ts, seq, index, key = item
             for k, report in enumerate(self.matchers[index].advance(key, close)):
                 out.append(((close, 0, ts, seq, self.indexes[index], k), report))
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cep.compile.conditions import AndCond, Cond, NotCond, OrCond, TermCond, TrueCond
 from cep.compile.expressions import Env
@@ -27,6 +27,9 @@ from cep.compile.rule import CompiledRule, Path, path_events
 from cep.runtime.budget import EVENT_COST, NO_BUDGET, RUN_COST
 from cep.runtime.event import Event
 from cep.runtime.match import Match
+
+if TYPE_CHECKING:
+    from cep.runtime.restored import PendingPartitions
 
 _FINAL = State("$end", "$end", FINAL)
 FINAL_STATE = _FINAL  # the final state, for runs rebuilt from completed matches
@@ -167,6 +170,9 @@ class RuleMatcher:
         self.cost = 0
         self._costed = False
         self.partitions: dict[Any, Partition] = {}
+        #: a restore's partitions not made yet, each made when first needed
+        #: (cep/runtime/restored.py): `partitions` and these are the rule's state
+        self.pending: PendingPartitions | None = None
         self.schedule = schedule
         self.step = 0  # one per event or time step: the order in which matches complete
         key_fields = rule.key_fields
@@ -266,6 +272,8 @@ class RuleMatcher:
             return _NOTHING
         partitions = self.partitions
         part = partitions.get(key)
+        if part is None and self.pending is not None:
+            part = self.pending.take(key)
         if not self._costed:
             self.recount()
         if part is None:
@@ -312,7 +320,7 @@ class RuleMatcher:
                 lengths[id(cell)] = n
             return n
 
-        total = 0
+        total = 0 if self.pending is None else self.pending.cost
         for part in self.partitions.values():
             for item in (*part.runs, *part.completed):
                 if item.size < 0:
@@ -327,6 +335,7 @@ class RuleMatcher:
         started them, then their place in their partition's list), across partitions,
         until the cost is at most 7/8 of the budget; then release what the partitions
         that lost runs no longer hold back, in the order of their first dropped run."""
+        self.make_pending()
         candidates = []
         for part in self.partitions.values():
             for place, run in enumerate(part.runs):
@@ -602,6 +611,8 @@ class RuleMatcher:
         """Close the windows of partition `key` that end at or before `now`: runs time
         out (reported with `on timeout emit`), absences at the end become matches."""
         part = self.partitions.get(key)
+        if part is None and self.pending is not None:
+            part = self.pending.take(key)
         if part is None or self.window is None:
             return []
         if not self._costed:
@@ -656,6 +667,7 @@ class RuleMatcher:
     def flush(self) -> list[Match]:
         """End of time: close every window, partition by partition (used by `--flush`)."""
         out = []
+        self.make_pending()
         for key in list(self.partitions):
             out.extend(self.advance(key, 2**62))
         return out
@@ -759,13 +771,22 @@ class RuleMatcher:
 
     # ------------------------------------------------------------------ state
 
+    def make_pending(self) -> None:
+        """Make every partition a restore left to be made when needed (for what goes
+        through them all), in the order a restore making them at once gives."""
+        if self.pending is not None:
+            self.pending.take_all()
+            self.pending = None
+
     @property
     def open_runs(self) -> int:
-        return sum(len(p.runs) for p in self.partitions.values())
+        pending = 0 if self.pending is None else self.pending.open_runs
+        return pending + sum(len(p.runs) for p in self.partitions.values())
 
     @property
     def held_matches(self) -> int:
-        return sum(len(p.completed) for p in self.partitions.values())
+        pending = 0 if self.pending is None else self.pending.held_matches
+        return pending + sum(len(p.completed) for p in self.partitions.values())
 
 
 __all__ = ["START", "RuleMatcher", "Run"]

@@ -1,43 +1,48 @@
 """The interpreter's state as plain data and back (`cep.engine.state`): each rule's
 partitions, runs, held matches and timers (`rule_state`, `restore_rule`), and a whole
 `MatchingEngine` with its clock and held-back events (`engine_state`,
-`restore_engine`). The mixed engine uses the per-rule pair for its interpreted rules."""
+`restore_engine`). The mixed engine uses the per-rule pair for its interpreted rules.
+
+A snapshot reads the runs a column at a time where it can (`_runs_in_bulk`: one pass
+per attribute over every run), and the timers likewise. A restore checks every table
+at once and leaves each rule's partitions to be made when first needed
+(cep/runtime/restored.py), each event made when first used (`RestoredEvents`)."""
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from itertools import chain, repeat
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cep.engine.restored import RestoredEvents
 from cep.engine.state import (
     NONE,
-    RULE_TABLES,
     EngineState,
     EventRows,
     RuleChanges,
     RuleState,
     SnapshotError,
     array,
+    checked_tables,
     distinct_rows,
-    events_of,
     ints,
+    lex_order,
     match_rules,
     outside,
-    uneven,
 )
 from cep.runtime.engine import MatchingEngine
 from cep.runtime.event import Event
 from cep.runtime.gcpause import gc_paused
-from cep.runtime.matcher import Completed, Partition, RuleMatcher, Run
+from cep.runtime.matcher import RuleMatcher
+from cep.runtime.restored import PendingPartitions, RestoredTimers, RuleTimers
 
 if TYPE_CHECKING:
     from cep.io.validation import Validator
 
-#: a timer of one rule: `(close, ts, seq, key)`, the event `(ts, seq)` that scheduled it
-Timer = tuple[int, int, int, Any]
 _COUNTERS = (
     "matches", "timeouts", "dropped_runs", "expired_runs", "missing_key", "budget_dropped"
 )  # fmt: skip
@@ -59,9 +64,10 @@ def _live_key(matcher: RuleMatcher, key: Any) -> Any:
 
 
 def rule_state(
-    matcher: RuleMatcher, fingerprint: str, rows: EventRows, timers: list[Timer]
+    matcher: RuleMatcher, fingerprint: str, rows: EventRows, timers: Timers
 ) -> RuleState:
     """One rule's state; its events are added to `rows`."""
+    matcher.make_pending()
     states = {id(state): i for i, state in enumerate(matcher.nfa.states)}
     variables: dict[str, int] = {}
     cells: dict[int, int] = {}
@@ -92,7 +98,7 @@ def rule_state(
     run_state: list[int] = []
     run_cell: list[int] = []
     run_start: list[int] = []
-    stored = rows.rows
+    stored = rows.indexed() if type(rows) is EventRows else rows.rows
     event_row = rows.row
     held: list[tuple[int, int, int, int, int]] = []
     add_part, add_state, add_cell, add_start = (
@@ -102,8 +108,8 @@ def rule_state(
     bulk = _runs_in_bulk(matcher, rows, states, variables)
     if bulk is not None:  # (every run's history one cell of its own: no loop)
         cell_var, cell_event, cell_parent, run_part, run_state, run_cell, run_start = bulk
-        part_of = dict(zip(matcher.partitions, range(len(matcher.partitions)), strict=True))
-        keys = [list(key) if isinstance(key, tuple) else key for key in matcher.partitions]
+        part_of = _KeyRows(list(matcher.partitions))
+        keys = [list(key) if isinstance(key, tuple) else key for key in part_of.keys]
         timer = list(map(_TIMER, matcher.partitions.values()))
     for key, part in () if bulk is not None else matcher.partitions.items():
         p = part_of[key] = len(keys)
@@ -135,21 +141,9 @@ def rule_state(
             add_start(first)
         for done in part.completed:
             held.append((p, cell_of(done.path), rows.row(done.start), done.ts, done.sort_key[2]))
-    timer_rows = []
-    for close, ts, seq, key in timers:
-        p = part_of.get(key)
-        if p is None:  # a partition gone since: its timer still fires (and finds nothing)
-            p = part_of[key] = len(keys)
-            keys.append(saved_key(key))
-            timer.append(NONE)
-        timer_rows.append((close, ts, seq, p))
-
+    timer_close, timer_ts, timer_seq, timer_keys = timers
+    timer_part = _parts_of(part_of, keys, timer, timer_keys)
     held_columns = list(zip(*held, strict=True)) or [()] * 5
-    timer_columns = list(zip(*timer_rows, strict=True)) or [()] * 4
-
-    def column(table: list[tuple], i: int) -> bytes:
-        return ints((held_columns if table is held else timer_columns)[i])
-
     return RuleState(
         name=matcher.rule.name,
         fingerprint=fingerprint,
@@ -165,15 +159,15 @@ def rule_state(
         run_state=ints(run_state),
         run_cell=ints(run_cell),
         run_start=ints(run_start),
-        held_part=column(held, 0),
-        held_cell=column(held, 1),
-        held_start=column(held, 2),
-        held_ts=column(held, 3),
-        held_step=column(held, 4),
-        timer_close=column(timer_rows, 0),
-        timer_ts=column(timer_rows, 1),
-        timer_seq=column(timer_rows, 2),
-        timer_part=column(timer_rows, 3),
+        held_part=ints(held_columns[0]),
+        held_cell=ints(held_columns[1]),
+        held_start=ints(held_columns[2]),
+        held_ts=ints(held_columns[3]),
+        held_step=ints(held_columns[4]),
+        timer_close=ints(timer_close),
+        timer_ts=ints(timer_ts),
+        timer_seq=ints(timer_seq),
+        timer_part=ints(timer_part),
     )
 
 
@@ -198,161 +192,172 @@ def _runs_in_bulk(
     runs = list(chain.from_iterable(per_part))
     paths = list(map(_PATH, runs))
     starts = list(map(_START, runs))
-    if None in paths or None in starts or any(map(_PARENT, paths)):
-        return None
-    if len(set(map(id, paths))) != len(paths):
+    ids = np.sort(np.fromiter(map(id, paths), np.uint64, len(paths)))
+    start_ids = list(map(id, starts))
+    if (
+        (len(ids) and bool((ids == id(None)).any()))  # (a run with no history)
+        or id(None) in start_ids  # (or no start)
+        or any(map(_PARENT, paths))  # (or a history of more than one cell)
+        or (len(ids) > 1 and bool((ids[1:] == ids[:-1]).any()))  # (one two runs share)
+    ):
         return None
     names = list(map(_VAR, paths))
-    for name in dict.fromkeys(names):
+    distinct = list(dict.fromkeys(names))
+    for name in distinct:
         variables.setdefault(name, len(variables))
-    cell_var = list(map(variables.__getitem__, names))
-    found = _rows_of(rows, list(chain.from_iterable(zip(map(_EVENT, paths), starts, strict=True))))
-    run_state = list(map(states.__getitem__, map(id, map(_STATE, runs))))
+    if len(distinct) == 1:  # (one variable bound first, as usual: no pass to number them)
+        cell_var = np.full(len(names), variables[distinct[0]], np.int64)
+    else:
+        cell_var = list(map(variables.__getitem__, names))
+    bound = list(map(_EVENT, paths))
+    bound_ids = list(map(id, bound))
+    if bound_ids == start_ids:  # (each run started by the event it bound: once each)
+        cell_event = run_start = _rows_of(rows, bound, bound_ids)
+    else:
+        events = list(chain.from_iterable(zip(bound, starts, strict=True)))
+        found = _rows_of(rows, events, list(map(id, events)))
+        cell_event, run_start = found[0::2], found[1::2]
+    in_states = list(map(_STATE, runs))
+    distinct = list(dict.fromkeys(in_states))
+    if len(distinct) == 1:
+        run_state = np.full(len(runs), states[id(distinct[0])], np.int64)
+    else:
+        run_state = list(map(states.__getitem__, map(id, in_states)))
     run_part = np.repeat(np.arange(len(parts)), list(map(len, per_part)))
     n = len(runs)
-    return (cell_var, found[0::2], np.full(n, NONE), run_part, run_state, np.arange(n),
-            found[1::2])  # fmt: skip
+    return cell_var, cell_event, np.full(n, NONE), run_part, run_state, np.arange(n), run_start
 
 
-def _rows_of(rows: EventRows, events: list[Event]) -> np.ndarray:
-    """The rows of some events, those not in `rows` yet added in order (`EventRows.row`
-    of each in turn, in bulk)."""
-    known = rows.rows
-    ids = list(map(id, events))
-    found = np.fromiter(map(known.get, ids, repeat(-1)), np.int64, len(ids))
-    new = np.flatnonzero(found < 0)
+def _rows_of(rows: EventRows, events: list[Event], ids: list[int]) -> np.ndarray:
+    """The rows of some events (`ids`: theirs), those not in `rows` yet added in order
+    (`EventRows.row` of each in turn, in bulk)."""
+    known = rows.indexed()
+    if known:
+        found = np.fromiter(map(known.get, ids, repeat(-1)), np.int64, len(ids))
+        new = np.flatnonzero(found < 0)
+    else:
+        found = np.full(len(ids), -1, np.int64)
+        new = np.arange(len(ids))
     if len(new):
         first, distinct = distinct_rows(np.array(ids, np.uint64)[new])
+        if len(first) == len(new):  # (each a new event once: rows in order)
+            if len(new) == len(ids):
+                base = rows.add_new(events, ids)
+            else:
+                met = new.tolist()
+                base = rows.add_new(list(map(events.__getitem__, met)),
+                                    list(map(ids.__getitem__, met)))  # fmt: skip
+            found[new] = np.arange(base, base + len(new))
+            return found
         in_order = np.argsort(first)  # (the distinct events, in the order met)
-        base = len(rows.events)
+        met = new[first[in_order]].tolist()
+        base = rows.add_new(list(map(events.__getitem__, met)), list(map(ids.__getitem__, met)))
         row = np.empty(len(first), np.int64)
         row[in_order] = np.arange(base, base + len(first))
         found[new] = row[distinct]
-        met = new[first[in_order]].tolist()
-        rows.events.extend(map(events.__getitem__, met))
-        known.update(zip(map(ids.__getitem__, met), range(base, base + len(met)), strict=True))
     return found
 
 
-def restore_rule(matcher: RuleMatcher, state: RuleState, events: list[Event]) -> list[Timer]:
-    """Put a rule's saved state into a fresh matcher; returns its timers, for the host
-    to schedule. `events` are the snapshot's events by row."""
+def restore_rule(matcher: RuleMatcher, state: RuleState, events: Sequence[Event]) -> RuleTimers:
+    """Put a rule's saved state into a fresh matcher, every table checked at once and
+    each partition made when first needed (`PendingPartitions`); returns its timers,
+    for the engine (`RestoredTimers`). `events`: the snapshot's events by row (made
+    when first used: `RestoredEvents`)."""
     try:
         return _restore_rule(matcher, state, events)
     except (IndexError, KeyError, TypeError) as error:
         raise SnapshotError(f"the snapshot is damaged (rule {state.name}: {error})") from None
 
 
-def _restore_rule(matcher: RuleMatcher, state: RuleState, events: list[Event]) -> list[Timer]:
-    states = matcher.nfa.states
-    variables = state.variables
-    t = _checked(state, len(variables), len(events), len(states))
-    cell_var, cell_event, cell_parent = t["cell_var"], t["cell_event"], t["cell_parent"]
-    n_cells = len(cell_var)
-    paths: list[Any]
-    if (cell_parent == NONE).all():  # (histories of one cell: made at once)
-        paths = list(zip(map(variables.__getitem__, cell_var.tolist()),
-                         map(events.__getitem__, cell_event.tolist()),
-                         repeat(None, n_cells), strict=True))  # fmt: skip
-    else:
-        paths = []
-        for var, event, parent in zip(cell_var.tolist(), cell_event.tolist(),
-                                      cell_parent.tolist(), strict=True):  # fmt: skip
-            if parent >= len(paths):
-                raise SnapshotError(
-                    "the snapshot is damaged (a history cell comes before its parent)"
-                )
-            paths.append((variables[var], events[event], None if parent == NONE else paths[parent]))
-    paths.append(None)  # row NONE (-1): no history
-    starts = [*events, None]  # row NONE: no event
+def _restore_rule(matcher: RuleMatcher, state: RuleState, events: Sequence[Event]) -> RuleTimers:
+    t = checked_tables(state, len(state.variables), len(matcher.nfa.states), len(events))
     if len(matcher.key_names) == 1:
-        keys = list(state.keys)
+        keys = state.keys
     else:
         keys = [_live_key(matcher, key) for key in state.keys]
-    timer = t["timer"].tolist()
-    parts: list[Partition | None] = [None] * len(keys)
-
-    def part(p: int) -> Partition:
-        found = parts[p]
-        if found is None:
-            found = parts[p] = Partition(keys[p])
-            found.timer = timer[p]
-        return found
-
-    run_part = t["run_part"]
-    runs = list(map(Run, map(states.__getitem__, t["run_state"].tolist()),
-                    map(paths.__getitem__, t["run_cell"].tolist()),
-                    map(starts.__getitem__, t["run_start"].tolist())))  # fmt: skip
-    steps = np.diff(run_part)
-    if runs and (steps >= 0).all():  # each partition's runs together (as written): a slice each
-        bounds = np.flatnonzero(steps) + 1
-        firsts = [0, *bounds.tolist()]
-        ends = [*bounds.tolist(), len(runs)]
-        for p, a, b in zip(run_part[firsts].tolist(), firsts, ends, strict=True):
-            part(p).runs = runs[a:b]
-    else:
-        for p, run in zip(run_part.tolist(), runs, strict=True):
-            part(p).runs.append(run)
-    held = _rows(state, "held_part", "held_cell", "held_start", "held_ts", "held_step")
-    for p, cell, start, ts, step in held:
-        history = paths[cell]
-        first = events[start]
-        sort_key = (first.ts, first.seq, step, matcher._tie_key(history))
-        part(p).completed.append(Completed(history, first, ts, sort_key))
-    for found in parts:
-        if found is not None:
-            found.completed.sort(key=lambda c: c.sort_key)
-            matcher.partitions[found.key] = found
-    steps = array(state.held_step)
+    if len(t["run_part"]) or len(t["held_part"]):
+        matcher.pending = PendingPartitions(matcher, state, t, events, keys)
+    steps = t["held_step"]
     matcher.step = max(state.step, int(steps.max()) if len(steps) else 0)
     for name in _COUNTERS:
         setattr(matcher, name, int(state.counters.get(name, 0)))
-    timers = _rows(state, "timer_close", "timer_ts", "timer_seq", "timer_part")
-    return [(close, ts, seq, keys[p]) for close, ts, seq, p in timers]
+    return t["timer_close"], t["timer_ts"], t["timer_seq"], t["timer_part"], keys
 
 
-def _checked(state: RuleState, n_vars: int, n_events: int, n_states: int) -> dict[str, Any]:
-    """A rule state's tables as arrays, by name; SnapshotError where they do not fit
-    each other, the rule or the events."""
-    t = {name: array(getattr(state, name)) for name in RULE_TABLES}
-    n_parts, n_cells = len(state.keys), len(t["cell_var"])
-    if (
-        len(t["timer"]) != n_parts
-        or uneven(t, "cell_var", "cell_event", "cell_parent")
-        or uneven(t, "run_part", "run_state", "run_cell", "run_start")
-        or uneven(t, "held_part", "held_cell", "held_start", "held_ts", "held_step")
-        or uneven(t, "timer_close", "timer_ts", "timer_seq", "timer_part")
-        or outside(t["cell_var"], n_vars) or outside(t["cell_event"], n_events)
-        or outside(t["cell_parent"], n_cells, NONE) or outside(t["run_part"], n_parts)
-        or outside(t["run_state"], n_states) or outside(t["run_cell"], n_cells, NONE)
-        or outside(t["run_start"], n_events, NONE) or outside(t["held_part"], n_parts)
-        or outside(t["held_cell"], n_cells, NONE) or outside(t["held_start"], n_events)
-        or outside(t["timer_part"], n_parts)
-    ):  # fmt: skip
-        raise SnapshotError(f"the snapshot is damaged (rule {state.name}'s tables)")
-    return t
+class _KeyRows(dict[Any, int]):
+    """Partitions' rows by key (`keys`, in order), made a dict only when a key is
+    looked up that is not one of `keys` itself (`_parts_of` finds those by identity)."""
+
+    def __init__(self, keys: list[Any]) -> None:
+        super().__init__()
+        self.keys = keys
+
+    def __missing__(self, key: Any) -> int:
+        if len(self) < len(self.keys):  # (made once)
+            self.update(zip(self.keys, range(len(self.keys)), strict=True))
+            if key in self:
+                return self[key]
+        raise KeyError(key)
 
 
-def _rows(state: RuleState, *names: str) -> list[tuple[int, ...]]:
-    """The rows of a table stored as columns."""
-    columns = [array(getattr(state, name)).tolist() for name in names]
-    if any(len(column) != len(columns[0]) for column in columns):
-        raise SnapshotError(f"the snapshot is damaged (rule {state.name}'s tables are uneven)")
-    return list(zip(*columns, strict=True))
+def _parts_of(
+    part_of: dict[Any, int], keys: list[Any], timer: list[int], timer_keys: list[Any]
+) -> np.ndarray:
+    """The partition of each timer, by key; a partition gone since a timer was set is
+    added (its timer still fires, and finds nothing)."""
+    n = len(timer_keys)
+    if type(part_of) is _KeyRows and part_of.keys:  # (the same key objects, mostly)
+        ids = np.fromiter(map(id, part_of.keys), np.uint64, len(part_of.keys))
+        order = np.argsort(ids)
+        ids = ids[order]
+        wanted = np.fromiter(map(id, timer_keys), np.uint64, n)
+        at = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+        found = np.where(ids[at] == wanted, order[at], NONE)
+    else:
+        found = np.fromiter(map(part_of.get, timer_keys, repeat(NONE)), np.int64, n)
+    for i in np.flatnonzero(found == NONE).tolist():
+        key = timer_keys[i]
+        try:
+            p = part_of[key]
+        except KeyError:
+            p = part_of[key] = len(keys)
+            keys.append(saved_key(key))
+            timer.append(NONE)
+        found[i] = p
+    return found
 
 
-def timers_by_rule(engine: MatchingEngine) -> list[list[Timer]]:
-    """Each rule's pending window timers, earliest first (for `rule_state`)."""
-    timers: list[list[Timer]] = [[] for _ in engine.matchers]
-    if len(timers) == 1:  # (one rule: its timers as they are, in order)
-        timers[0] = [t[:3] + t[4:] for t in sorted(engine.timers, key=_FIRST_FOUR)]
-        return timers
-    for close, ts, seq, index, key in sorted(engine.timers, key=_FIRST_FOUR):
-        timers[index].append((close, ts, seq, key))
-    return timers
+_FIRST_FOUR = [itemgetter(i) for i in range(4)]
+_KEY = itemgetter(4)
+#: a rule's pending timers, earliest first: closes, the times and sequence numbers of
+#: the events that scheduled them, and their partitions' keys
+Timers = tuple[np.ndarray, np.ndarray, np.ndarray, list[Any]]
 
 
-_FIRST_FOUR = itemgetter(0, 1, 2, 3)
+def timers_by_rule(engine: MatchingEngine) -> list[Timers]:
+    """Each rule's pending window timers, earliest first (for `rule_state`), taken a
+    column at a time."""
+    engine.settle_timers()
+    n = len(engine.matchers)
+    if not engine.timers:
+        empty = np.zeros(0, np.int64)
+        return [(empty, empty, empty, []) for _ in range(n)]
+    timers = engine.timers
+    columns = [np.fromiter(map(getter, timers), np.int64, len(timers)) for getter in _FIRST_FOUR]
+    keys = list(map(_KEY, timers))
+    order = lex_order(tuple(reversed(columns)))
+    if bool((np.diff(order) == 1).all()):  # (in order already, as they usually are)
+        close, ts, seq, index = columns
+    else:
+        close, ts, seq, index = (column[order] for column in columns)
+        keys = list(map(keys.__getitem__, order.tolist()))
+    if n == 1:
+        return [(close, ts, seq, keys)]
+    found = []
+    for i in range(n):
+        mine = np.flatnonzero(index == i)
+        found.append((close[mine], ts[mine], seq[mine], list(map(keys.__getitem__, mine.tolist()))))
+    return found
 
 
 @gc_paused()
@@ -387,28 +392,27 @@ def _order(item: tuple[int, int, Event]) -> tuple[int, int]:
 
 @gc_paused()
 def restore_engine(
-    engine: MatchingEngine,
-    state: EngineState,
-    fingerprints: list[str],
-    validator: Validator | None = None,
+    engine: MatchingEngine, state: EngineState, fingerprints: list[str], validator: Validator
 ) -> RuleChanges:
     """Put a snapshot's state into a fresh `MatchingEngine` (its allowed delay is its
-    own: a resumed run may change it). A finished engine's state goes on unfinished."""
+    own: a resumed run may change it). A finished engine's state goes on unfinished.
+    Events are made when first used, validated with `validator` (`RestoredEvents`);
+    each rule's partitions when first needed."""
     if engine.events or engine.next_seq:
         raise RuntimeError("restore a snapshot into a fresh engine, before feeding it")
     names = [matcher.rule.name for matcher in engine.matchers]
     saved, changes = match_rules(state, names, fingerprints)
-    events = events_of(state.events, validator)
-    try:
-        held = [events[row] for row in array(state.held).tolist()]
-    except IndexError:
-        raise SnapshotError("the snapshot is damaged (a held event is missing)") from None
-    for index, (matcher, rule) in enumerate(zip(engine.matchers, saved, strict=True)):
-        if rule is None:
-            continue
-        for close, ts, seq, key in restore_rule(matcher, rule, events):
-            engine.timers.append((close, ts, seq, index, key))
-    heapq.heapify(engine.timers)
+    events = RestoredEvents(state.events, validator)
+    rows = array(state.held)
+    if outside(rows, len(events)):
+        raise SnapshotError("the snapshot is damaged (a held event is missing)")
+    held = [events[row] for row in rows.tolist()]
+    timers = [
+        (index, restore_rule(matcher, rule, events))
+        for index, (matcher, rule) in enumerate(zip(engine.matchers, saved, strict=True))
+        if rule is not None
+    ]
+    engine.restore_timers(RestoredTimers(timers))
     orderer = engine.orderer
     orderer.max_seen, orderer.floor = state.max_seen, state.floor
     orderer.waiting = [(event.ts, event.seq, event) for event in held]
@@ -418,7 +422,7 @@ def restore_engine(
 
 
 __all__ = [
-    "Timer",
+    "Timers",
     "engine_state",
     "restore_engine",
     "restore_rule",

@@ -92,6 +92,7 @@ class RunTracer:
 
     def finish(self, matcher: RuleMatcher) -> None:
         """Record the runs still open and the matches still held (end of the input)."""
+        matcher.make_pending()
         for part in matcher.partitions.values():
             for run in part.runs:
                 self(run, "still open at the end of the input", None)
