@@ -67,6 +67,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="DURATION",
         help="how late input may arrive, in event time, within a Kafka partition (default: 0s)",
     )
+    serve.add_argument(
+        "--idle",
+        metavar="DURATION",
+        help="when a partition has had no event for DURATION of wall time, move its "
+        "time on with the wall clock (largest time seen + wall time since it arrived - "
+        "the allowed delay), so that absences and timeouts fire on a quiet topic "
+        "(default: off; event time only)",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=("warning", "info", "debug"),
+        default="warning",
+        help="what Quix Streams logs to standard error: warning (default), info (also "
+        "state recovery), debug (also the Kafka client's consumer group: joins, "
+        "assignments, heartbeats)",
+    )
     add_event_options(serve, "messages")
     serve.set_defaults(handler=cmd_serve)
 
@@ -91,6 +107,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         commit_ms = parse_duration_option(args.commit_interval)
     except ValueError as error:
         return _usage(f"--commit-interval: {error}")
+    idle_ms = None
+    if args.idle is not None:
+        try:
+            idle_ms = parse_duration_option(args.idle)
+        except ValueError as error:
+            return _usage(f"--idle: {error}")
     if args.max_runs_per_key < 1:
         return _usage("--max-runs-per-key must be at least 1")
     loaded = load_rule_paths("serve", args.paths, args.rule)
@@ -113,6 +135,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         default_type=args.type,
         commit_interval_s=max(commit_ms, 1) / 1000,
         instance=args.instance,
+        idle_ms=idle_ms,
+        log_level=args.log_level.upper(),
     )
     from confluent_kafka import KafkaException
 
