@@ -25,7 +25,7 @@ from cep.io.validation import Validator
 from cep.serve import quix
 from cep.serve.keyed import KeyedRules
 from cep.serve.keying import RuleGroup, rule_groups
-from cep.serve.stage import keyed_stage
+from cep.serve.stage import idle_poll_s, keyed_stage
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,7 @@ def build_application(
         processing_guarantee=config.guarantee,
         state_dir=str(Path(config.state_dir)),
         commit_interval=config.commit_interval_s,
+        consumer_poll_timeout=1.0 if config.idle_ms is None else idle_poll_s(config.idle_ms),
         loglevel=config.log_level,
         consumer_extra_config=_consumer_config(config),
         producer_extra_config=_producer_config(config),

@@ -15,6 +15,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from cep.serve.keyed import KeyedRules, Output
+from cep.service.idle import IdleClock
+
+
+def idle_poll_s(idle_ms: int) -> float:
+    """How often a worker with `--idle` looks whether a partition went quiet (also its
+    consumer's poll timeout, so that a quiet topic does not hold the loop longer): a
+    quarter of the idle time, at least 10 ms, at most 0.5 s, as `cep run --idle`."""
+    return IdleClock(idle_ms).poll_s
 
 
 def keyed_stage(sdf: Any, engines: KeyedRules) -> Any:
@@ -56,7 +64,7 @@ class IdleTicker:
         self.sdf = sdf
         self.engines = engines
         self.downstream: Any = None
-        self.every_s = min(0.5, max(0.01, (engines.idle_ms or 0) / 4000))
+        self.every_s = idle_poll_s(engines.idle_ms or 0)
         self._next = 0.0
 
     def tick(self) -> None:
