@@ -381,6 +381,9 @@ def test_a_worker_killed_mid_stream_is_replaced(tmp_path, guarantee):
             b.send_signal(signal.SIGKILL)
             b.wait()
             assert feeding.is_alive()  # (killed mid-stream: the feed is still arriving)
+            # (under the dead worker's name: on Tansu, which never times a transaction
+            # out, only that ends the one it left open, which holds back every
+            # read_committed reader of the partitions it wrote to; docs/serve.md)
             workers.append(start_worker(broker.bootstrap, rules, group, tmp_path / "b2", *options,
                                         "--instance", "b"))  # fmt: skip
             wanted = collections.Counter(expected)
