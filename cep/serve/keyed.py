@@ -76,6 +76,7 @@ class PartitionState:
     idle: IdleClock | None = None
 
     def watermark(self, delay: int) -> int:
+        """The partition's watermark (NO_TIME before its first event)."""
         return NO_TIME if self.max_seen == NO_TIME else self.max_seen - delay
 
 
