@@ -432,3 +432,23 @@ def test_tansu_shows_aborted_transactions(broker):
     finally:
         reader.close()
     assert reader.reports == ["aborted", "committed"]
+
+
+def test_tansu_lists_the_end_of_a_partition_short(broker):
+    """Why `cep serve` rebuilds a local store that looks ahead of its changelog: Tansu
+    answers, for the end of a partition, the first offset of its most recently
+    written batch + 1. When this fails, the broker lists the true end."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    broker.create_topic("ends", 1)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 500})
+    for batch in (5, 1, 4):
+        for i in range(batch):
+            producer.produce("ends", b"%d" % i)
+        producer.flush()
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": uuid.uuid4().hex})
+    try:
+        ends = consumer.get_watermark_offsets(TopicPartition("ends", 0), timeout=30)
+    finally:
+        consumer.close()
+    assert ends == (0, 7)  # (10 records: 5 at 0, 1 at 5, 4 at 6)
