@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import random
 import signal
 import subprocess
@@ -349,6 +350,19 @@ def test_idle_fires_an_absence_on_a_quiet_topic(tmp_path):
                                                                 {"order": "o1"})  # fmt: skip
 
 
+#: the fault test below can stall on Tansu: when the group's leader leaves it (a clean
+#: stop, or a worker that restarts) while it is rebalancing, Tansu keeps that member
+#: as the leader, so the others' joins never complete (its Forming-state LeaveGroup
+#: drops the member, not the leader; seen in 1 of 28 runs here). It runs where a stall
+#: costs nothing, with this variable set (benchmarks/bench_serve.py runs the same
+#: fault at 100,000 events)
+FAULT_TESTS = "CEP_BROKER_FAULT_TESTS"
+
+
+@pytest.mark.skipif(
+    not os.environ.get(FAULT_TESTS),
+    reason=f"Tansu can lose a rebalancing group's leader; set {FAULT_TESTS}=1 to run it",
+)
 @pytest.mark.parametrize("guarantee", ["exactly-once", "at-least-once"])
 def test_a_worker_killed_mid_stream_is_replaced(tmp_path, guarantee):
     """Two workers in one group over three partitions; one is SIGKILLed while it holds
