@@ -30,6 +30,7 @@ from tests.serve_cluster import (
     cep_run,
     clocks,
     env,
+    log_of,
     log_tails,
     per_key,
     produce,
@@ -348,6 +349,60 @@ def test_idle_fires_an_absence_on_a_quiet_topic(tmp_path):
     [report] = [json.loads(line) for line in reader.reports]
     assert (report["rule"], report["ts"], report["fields"]) == ("unshipped", placed + 2000,
                                                                 {"order": "o1"})  # fmt: skip
+
+
+def test_a_store_ahead_of_its_changelog_is_rebuilt(tmp_path):
+    """A worker whose local store holds more than its changelog topic (here: the same
+    state folder against a second broker whose changelog holds one record of the
+    first's) rebuilds the store from the changelog, says so, and goes on matching."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    from tests.kafka_broker import running_broker
+
+    rules = tmp_path / "r.cep"
+    rules.write_text(UNSHIPPED.replace("within 10s", "within 2s"))
+    state, group = tmp_path / "w", f"g-{uuid.uuid4().hex}"
+    options = ("--guarantee", "at-least-once")
+
+    def placed(ts: int, order: str) -> str:
+        return json.dumps({"type": "Placed", "ts": ts, "order": order})
+
+    def run(broker, lines: list[str], reports: int) -> list[str]:
+        worker = start_worker(broker.bootstrap, str(rules), group, state, *options)
+        reader = Reader(broker.bootstrap, f"r-{uuid.uuid4().hex}")
+        try:
+            produce(broker.bootstrap, lines, "order")
+            reader.until(lambda: len(reader.reports) >= reports, 120)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(60)
+            reader.close()
+        return reader.reports
+
+    with running_broker() as first:
+        _topics(first, 1)
+        assert len(run(first, [placed(1000 + i, f"o{i}") for i in range(30)]
+                       + [placed(100_000, "clock")], 30)) == 30  # fmt: skip
+        [changelog] = [t for t in Consumer({"bootstrap.servers": first.bootstrap,
+                       "group.id": "g"}).list_topics(timeout=30).topics
+                       if t.startswith("changelog__")]  # fmt: skip
+        consumer = Consumer({"bootstrap.servers": first.bootstrap, "group.id": "g"})
+        consumer.assign([TopicPartition(changelog, 0, 0)])
+        record = None
+        while record is None or record.error():
+            record = consumer.poll(5)
+        consumer.close()
+    with running_broker() as second:
+        _topics(second, 1)
+        second.create_topic(changelog, 1)
+        producer = Producer({"bootstrap.servers": second.bootstrap})
+        producer.produce(changelog, record.value(), key=record.key(), headers=record.headers())
+        producer.flush()
+        [report] = run(second, [placed(200_000, "n1"), placed(300_000, "clock")], 1)
+    assert json.loads(report)["fields"] == {"order": "n1"}
+    said = [line for line in log_of(state).read_text().splitlines() if "ahead" in line]
+    assert said == ["cep serve: a local state store is ahead of the end of its changelog "
+                    "topic as the broker reports it: rebuilding it from the changelog"]  # fmt: skip
 
 
 #: the fault test below can stall on Tansu: when the group's leader leaves it (a clean
