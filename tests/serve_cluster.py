@@ -24,13 +24,31 @@ def env() -> dict[str, str]:
 def start_worker(
     bootstrap: str, rules: str, group: str, state: Path, *extra: str
 ) -> subprocess.Popen[bytes]:
-    """A `cep serve` process from input topic `in` to `out`, rejects to `rejects`."""
+    """A `cep serve` process from input topic `in` to `out`, rejects to `rejects`; its
+    stderr goes to `log_of(state)`."""
     command = [
         sys.executable, "-m", "cep", "serve", rules, "--kafka", bootstrap,
         "--input-topic", "in", "--output-topic", "out", "--rejects-topic", "rejects",
         "--group", group, "--state-dir", str(state), *extra,
     ]  # fmt: skip
-    return subprocess.Popen(command, env=env(), stderr=subprocess.DEVNULL)
+    with open(log_of(state), "ab") as log:
+        return subprocess.Popen(command, env=env(), stderr=log)
+
+
+def log_of(state: Path) -> Path:
+    """Where the worker with state folder `state` writes its stderr."""
+    return state.with_name(f"{state.name}.log")
+
+
+def log_tails(states: Iterable[Path], lines: int = 60) -> str:
+    """The last `lines` lines of each worker's stderr, for a failing test's output."""
+    parts = []
+    for state in states:
+        path = log_of(state)
+        text = path.read_text(errors="replace").splitlines() if path.exists() else []
+        parts.append(f"--- {path.name} (last {lines} lines) ---")
+        parts.extend(text[-lines:])
+    return "\n".join(parts)
 
 
 def assigned(state: Path) -> bool:

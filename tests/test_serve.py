@@ -14,6 +14,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from tests.serve_cluster import (
     cep_run,
     clocks,
     env,
+    log_of,
+    log_tails,
     per_key,
     produce,
     produce_paced,
@@ -186,6 +189,60 @@ def test_rules_without_partition_by_run_on_one_key(tmp_path):
     assert _per_key_bytes(reports) == per_key(expected)
 
 
+#: an absence: an order placed and not shipped within 10s
+UNSHIPPED = (
+    "event Placed { order: str }\nevent Shipped { order: str }\n"
+    "rule unshipped { partition by order\n pattern p = Placed -> not Shipped\n"
+    " within 10s\n emit order = p.order }\n"
+)
+
+
+def _unshipped(folder: Path, **idle):
+    """The engines of UNSHIPPED over a store partition, and a transaction on it."""
+    from quixstreams.state.rocksdb.partition import RocksDBStorePartition
+
+    checked = check_sources({"r.cep": UNSHIPPED})
+    [group] = rule_groups(load_rules(checked))
+    keyed = KeyedRules(group, checked.schemas, allowed_delay_ms=0, max_runs_per_key=100,
+                       type_field="type", time_field="ts", time_unit="ms", default_type=None,
+                       **idle)  # fmt: skip
+    return keyed, RocksDBStorePartition(str(folder / "store")).begin()
+
+
+def _order(keyed, tx, kind: str, ts: int, offset: int) -> list:
+    line = json.dumps({"type": kind, "ts": ts, "order": "o1"})
+    return keyed.process(tx, 0, b'"o1"', {"line": line, "at": ["r", 0, offset]})
+
+
+def test_a_quiet_partition_moves_on_with_the_wall_clock(tmp_path):
+    """`--idle 1s`: an order placed, then nothing; its absence fires once the wall
+    clock has passed the window's end, with no event to move time. An event older
+    than the time reached is late, as in `cep run --idle`."""
+    wall = [100.0]
+    keyed, tx = _unshipped(tmp_path, idle_ms=1000, clock=lambda: wall[0])
+    assert _order(keyed, tx, "Placed", 1_000_000, 0) == []
+    ticks = []
+    for seconds in (0.5, 5, 10.5, 11.5, 30):
+        wall[0] = 100.0 + seconds
+        ticks.append([json.loads(o.value) for o in keyed.on_idle(tx, 0)])
+    # quiet for less than 1s: nothing; then time moves with the wall clock, and the
+    # window (10s) ends 10s after the order arrived
+    assert ticks[:2] == [[], []]
+    [report] = ticks[2]
+    assert (report["rule"], report["ts"], report["fields"]) == ("unshipped", 1_010_000,
+                                                                 {"order": "o1"})  # fmt: skip
+    assert ticks[3:] == [[], []]
+    [late] = _order(keyed, tx, "Shipped", 1_005_000, 1)
+    assert (late.kind, late.value["reason"]) == ("reject", "late")
+
+
+def test_without_idle_a_quiet_partition_waits(tmp_path):
+    """Event time only (the default): the wall clock moves nothing."""
+    keyed, tx = _unshipped(tmp_path)
+    _order(keyed, tx, "Placed", 1_000_000, 0)
+    assert keyed.on_idle(tx, 0) == []
+
+
 # ------------------------------------------------------------------ the command
 
 
@@ -204,12 +261,14 @@ def test_a_missing_extra_is_named(tmp_path):
     )
 
 
-def test_bad_options_get_one_line(tmp_path):
+def test_bad_options_get_one_line(tmp_path, capsys):
     from cep.cli import main
 
     base = ["serve", RULES, "--kafka", "x:1", "--input-topic", "a", "--output-topic", "b",
             "--group", "g"]  # fmt: skip
     assert main([*base, "--allowed-delay", "soon"]) == 2
+    assert main([*base, "--idle", "later"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1].startswith("cep serve: --idle: expected")
     bad = tmp_path / "bad.cep"
     bad.write_text("rule r { pattern }\n")
     assert main(["serve", str(bad), *base[2:]]) == 1
@@ -265,16 +324,99 @@ def test_serve_reports_what_cep_run_reports(tmp_path):
                       "raw": "{not json"}  # fmt: skip
 
 
-#: the fault test below stalls on Tansu about one run in four (the replacement's join of
-#: a group whose member died uncleanly, a known quirk of the broker): run it where a
-#: stall costs nothing, with this variable set (benchmarks/bench_serve.py runs the same
+def test_idle_fires_an_absence_on_a_quiet_topic(tmp_path):
+    """`--idle 1s` against the broker: one order placed and then nothing at all; its
+    "not shipped within 2s" is reported by the wall clock."""
+    from tests.kafka_broker import running_broker
+
+    rules = tmp_path / "r.cep"
+    rules.write_text(UNSHIPPED.replace("within 10s", "within 2s"))
+    state = tmp_path / "w"
+    with running_broker() as broker:
+        _topics(broker, 1)
+        worker = start_worker(broker.bootstrap, str(rules), f"g-{uuid.uuid4().hex}", state,
+                              "--idle", "1s")  # fmt: skip
+        reader = Reader(broker.bootstrap, f"r-{uuid.uuid4().hex}")
+        try:
+            assert reader.until(lambda: assigned(state), 120), log_tails([state])
+            placed = int(time.time() * 1000)
+            produce(broker.bootstrap, [json.dumps({"type": "Placed", "ts": placed, "order": "o1"})])
+            reader.until(lambda: bool(reader.reports), 60)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(60)
+            reader.close()
+    [report] = [json.loads(line) for line in reader.reports]
+    assert (report["rule"], report["ts"], report["fields"]) == ("unshipped", placed + 2000,
+                                                                {"order": "o1"})  # fmt: skip
+
+
+def test_a_store_ahead_of_its_changelog_is_rebuilt(tmp_path):
+    """A worker whose local store holds more than its changelog topic (here: the same
+    state folder against a second broker whose changelog holds one record of the
+    first's) rebuilds the store from the changelog, says so, and goes on matching."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    from tests.kafka_broker import running_broker
+
+    rules = tmp_path / "r.cep"
+    rules.write_text(UNSHIPPED.replace("within 10s", "within 2s"))
+    state, group = tmp_path / "w", f"g-{uuid.uuid4().hex}"
+    options = ("--guarantee", "at-least-once")
+
+    def placed(ts: int, order: str) -> str:
+        return json.dumps({"type": "Placed", "ts": ts, "order": order})
+
+    def run(broker, lines: list[str], reports: int) -> list[str]:
+        worker = start_worker(broker.bootstrap, str(rules), group, state, *options)
+        reader = Reader(broker.bootstrap, f"r-{uuid.uuid4().hex}")
+        try:
+            produce(broker.bootstrap, lines, "order")
+            reader.until(lambda: len(reader.reports) >= reports, 120)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(60)
+            reader.close()
+        return reader.reports
+
+    with running_broker() as first:
+        _topics(first, 1)
+        assert len(run(first, [placed(1000 + i, f"o{i}") for i in range(30)]
+                       + [placed(100_000, "clock")], 30)) == 30  # fmt: skip
+        [changelog] = [t for t in Consumer({"bootstrap.servers": first.bootstrap,
+                       "group.id": "g"}).list_topics(timeout=30).topics
+                       if t.startswith("changelog__")]  # fmt: skip
+        consumer = Consumer({"bootstrap.servers": first.bootstrap, "group.id": "g"})
+        consumer.assign([TopicPartition(changelog, 0, 0)])
+        record = None
+        while record is None or record.error():
+            record = consumer.poll(5)
+        consumer.close()
+    with running_broker() as second:
+        _topics(second, 1)
+        second.create_topic(changelog, 1)
+        producer = Producer({"bootstrap.servers": second.bootstrap})
+        producer.produce(changelog, record.value(), key=record.key(), headers=record.headers())
+        producer.flush()
+        [report] = run(second, [placed(200_000, "n1"), placed(300_000, "clock")], 1)
+    assert json.loads(report)["fields"] == {"order": "n1"}
+    said = [line for line in log_of(state).read_text().splitlines() if "ahead" in line]
+    assert said == ["cep serve: a local state store is ahead of the end of its changelog "
+                    "topic as the broker reports it: rebuilding it from the changelog"]  # fmt: skip
+
+
+#: the fault test below can stall on Tansu: when the group's leader leaves it (a clean
+#: stop, or a worker that restarts) while it is rebalancing, Tansu keeps that member
+#: as the leader, so the others' joins never complete (its Forming-state LeaveGroup
+#: drops the member, not the leader; seen in 1 of 28 runs here). It runs where a stall
+#: costs nothing, with this variable set (benchmarks/bench_serve.py runs the same
 #: fault at 100,000 events)
 FAULT_TESTS = "CEP_BROKER_FAULT_TESTS"
 
 
 @pytest.mark.skipif(
     not os.environ.get(FAULT_TESTS),
-    reason=f"stalls on the test broker one run in four; set {FAULT_TESTS}=1 to run it",
+    reason=f"Tansu can lose a rebalancing group's leader; set {FAULT_TESTS}=1 to run it",
 )
 @pytest.mark.parametrize("guarantee", ["exactly-once", "at-least-once"])
 def test_a_worker_killed_mid_stream_is_replaced(tmp_path, guarantee):
@@ -288,7 +430,7 @@ def test_a_worker_killed_mid_stream_is_replaced(tmp_path, guarantee):
     lines += clocks(lines, "order_id")
     expected = cep_run(rules, lines, tmp_path)
     group = f"g-{uuid.uuid4().hex}"
-    options = ("--guarantee", guarantee)
+    options = ("--guarantee", guarantee, "--log-level", "debug")
     with running_broker() as broker:
         _topics(broker, 3)
         a = start_worker(
@@ -308,6 +450,9 @@ def test_a_worker_killed_mid_stream_is_replaced(tmp_path, guarantee):
             b.send_signal(signal.SIGKILL)
             b.wait()
             assert feeding.is_alive()  # (killed mid-stream: the feed is still arriving)
+            # (under the dead worker's name: on Tansu, which never times a transaction
+            # out, only that ends the one it left open, which holds back every
+            # read_committed reader of the partitions it wrote to; docs/serve.md)
             workers.append(start_worker(broker.bootstrap, rules, group, tmp_path / "b2", *options,
                                         "--instance", "b"))  # fmt: skip
             wanted = collections.Counter(expected)
@@ -320,7 +465,9 @@ def test_a_worker_killed_mid_stream_is_replaced(tmp_path, guarantee):
                     worker.wait(60)
             reader.close()
     got = collections.Counter(reader.reports)
-    assert not wanted - got, "reports lost"
+    # (the workers' stderr, at debug their group's joins and their recoveries, says
+    # where a run that lost reports stalled)
+    assert not wanted - got, "reports lost\n" + log_tails([tmp_path / n for n in ("a", "b", "b2")])
     # events read again after the kill whose copies were matched already come after
     # newer events of their partition: they are rejected as late, never matched twice
     assert {reject["reason"] for reject in reader.rejects} <= {"late"}
@@ -354,3 +501,23 @@ def test_tansu_shows_aborted_transactions(broker):
     finally:
         reader.close()
     assert reader.reports == ["aborted", "committed"]
+
+
+def test_tansu_lists_the_end_of_a_partition_short(broker):
+    """Why `cep serve` rebuilds a local store that looks ahead of its changelog: Tansu
+    answers, for the end of a partition, the first offset of its most recently
+    written batch + 1. When this fails, the broker lists the true end."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    broker.create_topic("ends", 1)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 500})
+    for batch in (5, 1, 4):
+        for i in range(batch):
+            producer.produce("ends", b"%d" % i)
+        producer.flush()
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": uuid.uuid4().hex})
+    try:
+        ends = consumer.get_watermark_offsets(TopicPartition("ends", 0), timeout=30)
+    finally:
+        consumer.close()
+    assert ends == (0, 7)  # (10 records: 5 at 0, 1 at 5, 4 at 6)

@@ -67,6 +67,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="DURATION",
         help="how late input may arrive, in event time, within a Kafka partition (default: 0s)",
     )
+    serve.add_argument(
+        "--idle",
+        metavar="DURATION",
+        help="when a partition has had no event for DURATION of wall time, move its "
+        "time on with the wall clock (largest time seen + wall time since it arrived - "
+        "the allowed delay), so that absences and timeouts fire on a quiet topic "
+        "(default: off; event time only)",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=("warning", "info", "debug"),
+        default="warning",
+        help="what Quix Streams logs to standard error: warning (default), info (also "
+        "state recovery), debug (also the Kafka client's consumer group: joins, "
+        "assignments, heartbeats)",
+    )
     add_event_options(serve, "messages")
     serve.set_defaults(handler=cmd_serve)
 
@@ -91,6 +107,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         commit_ms = parse_duration_option(args.commit_interval)
     except ValueError as error:
         return _usage(f"--commit-interval: {error}")
+    idle_ms = None
+    if args.idle is not None:
+        try:
+            idle_ms = parse_duration_option(args.idle)
+        except ValueError as error:
+            return _usage(f"--idle: {error}")
     if args.max_runs_per_key < 1:
         return _usage("--max-runs-per-key must be at least 1")
     loaded = load_rule_paths("serve", args.paths, args.rule)
@@ -113,19 +135,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
         default_type=args.type,
         commit_interval_s=max(commit_ms, 1) / 1000,
         instance=args.instance,
+        idle_ms=idle_ms,
+        log_level=args.log_level.upper(),
     )
     from confluent_kafka import KafkaException
+    from quixstreams.state.exceptions import InvalidStoreChangelogOffset
 
-    try:
-        app = build_application(rules, checked.schemas, config)
-        stops: list[int] = []
-        _note_stops(app, stops)
-        print(f"cep serve: {len(rules)} rule(s) in group {args.group}: {args.input_topic} -> "
-              f"{args.output_topic} ({args.guarantee})", file=sys.stderr)  # fmt: skip
-        app.run()  # (returns once a stop signal has been handled and the last commit made)
-    except KafkaException as error:
-        print(f"cep serve: Kafka at {args.kafka}: {error.args[0].str()}", file=sys.stderr)
-        return EXIT_KAFKA
+    print(f"cep serve: {len(rules)} rule(s) in group {args.group}: {args.input_topic} -> "
+          f"{args.output_topic} ({args.guarantee})", file=sys.stderr)  # fmt: skip
+    stops: list[int] = []
+    while True:
+        try:
+            app = build_application(rules, checked.schemas, config)
+            _note_stops(app, stops)
+            app.run()  # (returns once a stop signal has been handled and the last commit made)
+        except KafkaException as error:
+            print(f"cep serve: Kafka at {args.kafka}: {error.args[0].str()}", file=sys.stderr)
+            return EXIT_KAFKA
+        except InvalidStoreChangelogOffset:
+            # A partition given back to this worker, whose local store has more than
+            # the broker says its changelog holds: Tansu's ListOffsets answers the
+            # first offset of the last batch + 1, short of the end when that batch
+            # holds several records (docs/serve.md, Guarantees). The changelog is the
+            # state: drop the local copy and join again, restoring from it.
+            print("cep serve: a local state store is ahead of the end of its changelog "
+                  "topic as the broker reports it: rebuilding it from the changelog",
+                  file=sys.stderr)  # fmt: skip
+            app.clear_state()
+            if stops:
+                break
+            continue
+        break
     if not stops:
         return EXIT_OK
     number = signal.Signals(stops[0])

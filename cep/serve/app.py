@@ -9,13 +9,12 @@ The input stage reads each message's value as one JSON event (`cep.io.sources`),
 bad message is rejected once, with its topic, partition and offset. Each rule group
 (`keying`) re-keys the events that carry its key fields through its own repartition
 topic, Quix Streams' `group_by`, so that one key's events meet in one partition; there
-`KeyedRules` runs them, its state in the group's state store (changelogged). Reports
+`KeyedRules` runs them (`stage`), its state in the group's state store (changelogged). Reports
 go to the output topic keyed by their partition key, as `cep run` writes them."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,9 @@ from cep.compile.rule import CompiledRule
 from cep.io.sources import RecordMaker, SourceEvent, json_line
 from cep.io.validation import Validator
 from cep.serve import quix
-from cep.serve.keyed import KeyedRules, Output
+from cep.serve.keyed import KeyedRules
 from cep.serve.keying import RuleGroup, rule_groups
+from cep.serve.stage import idle_poll_s, keyed_stage
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,11 @@ class ServeConfig:
     #: the worker's stable name: its Kafka transactional id, so that a replacement
     #: started under the same name fences and aborts what the dead one left open
     instance: str | None = None
+    #: `--idle`: a partition with no event for this long moves its time on with the
+    #: wall clock (None: event time only)
+    idle_ms: int | None = None
+    #: Quix Streams' log level; at DEBUG the Kafka client's consumer group too
+    log_level: str = "WARNING"
 
 
 class InputStage:
@@ -91,11 +96,9 @@ def build_application(
         processing_guarantee=config.guarantee,
         state_dir=str(Path(config.state_dir)),
         commit_interval=config.commit_interval_s,
-        loglevel="WARNING",
-        consumer_extra_config={
-            "session.timeout.ms": config.session_timeout_ms,
-            "heartbeat.interval.ms": max(config.session_timeout_ms // 5, 500),
-        },
+        consumer_poll_timeout=1.0 if config.idle_ms is None else idle_poll_s(config.idle_ms),
+        loglevel=config.log_level,
+        consumer_extra_config=_consumer_config(config),
         producer_extra_config=_producer_config(config),
     )
     groups = rule_groups(rules)
@@ -125,12 +128,23 @@ def build_application(
             time_field=config.time_field,
             time_unit=config.time_unit,
             default_type=config.default_type,
+            idle_ms=config.idle_ms,
         )
-        released = _keyed_stage(keyed, engines)
+        released = keyed_stage(keyed, engines)
         released.filter(lambda o: o.kind == "report").apply(lambda o: o.value).to_topic(output)
         if rejects is not None:
             released.filter(lambda o: o.kind == "reject").apply(lambda o: o.value).to_topic(rejects)
     return app
+
+
+def _consumer_config(config: ServeConfig) -> dict[str, Any]:
+    extra: dict[str, Any] = {
+        "session.timeout.ms": config.session_timeout_ms,
+        "heartbeat.interval.ms": max(config.session_timeout_ms // 5, 500),
+    }
+    if config.log_level == "DEBUG":
+        extra["debug"] = "cgrp"
+    return extra
 
 
 def _producer_config(config: ServeConfig) -> dict[str, Any]:
@@ -144,34 +158,3 @@ def _input_reject(value: Mapping[str, Any]) -> dict[str, Any]:
     topic, partition, offset = value["at"]
     return {"topic": topic, "partition": partition, "offset": offset,
             "reason": value["reject"], "raw": value["line"]}  # fmt: skip
-
-
-def _keyed_stage(sdf: Any, engines: KeyedRules) -> Any:
-    """The group's engines as a stateful step that may release records for any key of
-    the partition (a quiet key's absence), each with its own message key. Quix Streams
-    offers that to its windows only, so this step is added to the stream as they add
-    theirs (a transform over the store's transaction)."""
-    from quixstreams import message_context
-
-    sdf.register_store()
-    checkpoint_of = sdf.processing_context
-
-    def step(value: Any, key: Any, timestamp: int, headers: Any) -> Iterable[Any]:
-        partition = message_context().partition
-        tx = checkpoint_of.checkpoint.get_store_transaction(
-            stream_id=sdf.stream_id, partition=partition
-        )
-        out: list[Output] = engines.process(tx, partition, _key_bytes(key), value)
-        return [(record, record.key, timestamp, None) for record in out]
-
-    stream = sdf.stream.add_transform(step, expand=True)
-    return sdf.__dataframe_clone__(stream=stream)
-
-
-def _key_bytes(key: Any) -> bytes:
-    """The message key as the state store's prefix for the key."""
-    if isinstance(key, bytes):
-        return key
-    if isinstance(key, str):
-        return key.encode()
-    return json.dumps(key, separators=(",", ":")).encode()

@@ -14,13 +14,18 @@ watermark is the largest event time seen in that partition minus the allowed del
 moved by every event of every key in it. Keys whose windows close (absences,
 timeouts) or whose held events fall due are woken by a timer index (`due`, also in the
 store) when the watermark passes them, so a quiet key's absence fires when other keys
-of its partition move time on, not only at its own next event."""
+of its partition move time on, not only at its own next event.
+
+With `--idle D` a partition that has had no event for D of wall time moves its time
+on with the wall clock (`cep.service.idle.IdleClock`, one per partition, as `cep run
+--idle` moves its watermark), when the application's run loop asks (`on_idle`)."""
 
 from __future__ import annotations
 
 import heapq
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +36,7 @@ from cep.runtime.event import Event
 from cep.runtime.match import Match
 from cep.runtime.ordering import NO_TIME
 from cep.serve.keying import RuleGroup
+from cep.service.idle import IdleClock
 
 #: the prefix of the partition's own entries in the store (message keys are JSON text,
 #: which never starts with a NUL byte)
@@ -66,6 +72,12 @@ class PartitionState:
     tx: object = None
     due_at: dict[bytes, int] = field(default_factory=dict)
     due: list[tuple[int, bytes]] = field(default_factory=list)
+    #: `--idle`: when the partition's time moves on with the wall clock
+    idle: IdleClock | None = None
+
+    def watermark(self, delay: int) -> int:
+        """The partition's watermark (NO_TIME before its first event)."""
+        return NO_TIME if self.max_seen == NO_TIME else self.max_seen - delay
 
 
 class KeyedRules:
@@ -82,6 +94,8 @@ class KeyedRules:
         time_field: str,
         time_unit: str,
         default_type: str | None,
+        idle_ms: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.group = group
         self.rules = list(group.rules)
@@ -98,6 +112,8 @@ class KeyedRules:
         self._maker = RecordMaker(type_field, time_field, default_type, validator, time_unit)
         self._partitions: dict[int, PartitionState] = {}
         self._told: set[str] = set()
+        self.idle_ms = idle_ms
+        self._clock = clock
 
     # ------------------------------------------------------------------ per message
 
@@ -111,6 +127,8 @@ class KeyedRules:
         if not isinstance(made, SourceEvent):  # (the input stage let only events by)
             return [Output("reject", _reject(value, made.reason if made else "blank"), None)]
         made.line = None
+        if state.idle is not None:
+            state.idle.arrived(made.ts)
         out: list[Match] = []
         if made.ts > state.max_seen:
             state.max_seen = made.ts
@@ -126,6 +144,22 @@ class KeyedRules:
             outputs.extend(Output("reject", _reject(value, "late"), None) for _ in self._late)
             self._late.clear()
         return outputs
+
+    def on_idle(self, tx: Any, partition: int) -> list[Output]:
+        """With `--idle`: when the partition has had no event for the idle time, move
+        its time on with the wall clock (as if an event of that time had come: one
+        older than it is late); the reports that releases, for any key."""
+        state = self._partition(tx, partition)
+        if state.idle is None:
+            return []
+        target = state.idle.due(state.watermark(self.delay))
+        if target is None:
+            return []
+        state.max_seen = target + self.delay
+        tx.set_bytes(MAX_SEEN, _time_bytes(state.max_seen), prefix=META)
+        out: list[Match] = []
+        self._wake(tx, state, target, out)
+        return [Output("report", m.to_json().encode(), _key_bytes(m)) for m in out]
 
     def _wake(self, tx: Any, state: PartitionState, watermark: int, out: list[Match]) -> None:
         """Move time on for every key of the partition due by `watermark`."""
@@ -200,6 +234,9 @@ class KeyedRules:
             return state
         packed = tx.get_bytes(MAX_SEEN, prefix=META)
         state = PartitionState(store, NO_TIME if packed is None else int(packed))
+        if self.idle_ms is not None:
+            state.idle = IdleClock(self.idle_ms, self.delay, self._clock)
+            state.idle.start(state.watermark(self.delay))
         for key, at in _stored_due(store):
             state.due_at[key] = at
             state.due.append((at, key))
