@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from cep import native
-from cep.fast.warmup import lock_held, take_lock
+from cep.fast.warmup import lock_held, start_detached, take_lock
 from cep.jit import COMPILED_MODULES, cache_folder
 
 _LOCK = "native.lock"
@@ -87,22 +87,9 @@ def start_native_build(
     """Start the detached build where `native_wanted`; whether one was started."""
     if not native_wanted():
         return False
-    import subprocess
-
     job = {"paths": paths, "rules": rule_names, "format": fmt, "type_field": type_field,
            "time_field": time_field, "sample": sample}  # fmt: skip
-    try:
-        subprocess.Popen(
-            [sys.executable, "-m", "cep.fast.nativebuild", json.dumps(job)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-            env={**os.environ, **_BUILD_ENV},
-        )
-    except OSError:
-        return False
-    return True
+    return start_detached("cep.fast.nativebuild", job, _BUILD_ENV)
 
 
 def run_workload(job: dict[str, Any]) -> None:

@@ -270,15 +270,23 @@ def start_background_compile(
         return False
     job = {"paths": paths, "rules": rule_names, "format": fmt, "type_field": type_field,
            "time_field": time_field, "background": True, "sample": sample}  # fmt: skip
+    return start_detached("cep.fast.warmup", job)
+
+
+def start_detached(module: str, job: dict[str, Any], env: dict[str, str] | None = None) -> bool:
+    """Run `python -m module JOB` detached (its own session: a Ctrl-C of the run leaves
+    it working; no standard streams), with `env` added to this process's environment;
+    whether it started."""
     import subprocess
 
     try:
         subprocess.Popen(
-            [sys.executable, "-m", "cep.fast.warmup", json.dumps(job)],
+            [sys.executable, "-m", module, json.dumps(job)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            start_new_session=True,  # (a Ctrl-C of the run leaves it compiling)
+            start_new_session=True,
+            env=None if env is None else {**os.environ, **env},
         )
     except OSError:
         return False
