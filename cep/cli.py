@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import threading
-import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import import_module
@@ -16,6 +15,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 import cep
+from cep.methodcode import keep_method_code
 from cep.service.stopping import EXIT_STATUS, quiet_stdout
 
 if TYPE_CHECKING:
@@ -195,6 +195,8 @@ def _internal_error(error: Exception) -> int:
     """Report a bug as one: exit status 3, a request to report it, the traceback under
     CEP_DEBUG=1 (exit status 1 means rule errors, so a crash must not read as one)."""
     if os.environ.get("CEP_DEBUG"):
+        import traceback
+
         traceback.print_exc()
     print(
         f"cep: internal error: {type(error).__name__}: {error}"[:500].replace("\n", " "),
@@ -215,8 +217,10 @@ def console() -> int:
     BLAS where SciPy is installed (for `np.dot` and `np.linalg`, which cep's compiled
     code does not use): about a quarter of a second of every run's start. The program
     hides `scipy.linalg` from that import; `main` called from Python leaves the caller's
-    SciPy alone."""
+    SciPy alone. The program also keeps the methods `dataclasses` compiles for it
+    (`cep.methodcode`), which a process importing cep as a library does not."""
     sys.modules.setdefault("scipy.linalg", None)  # type: ignore[arg-type]
+    keep_method_code()
     return main()
 
 
