@@ -217,9 +217,13 @@ def console() -> int:
     BLAS where SciPy is installed (for `np.dot` and `np.linalg`, which cep's compiled
     code does not use): about a quarter of a second of every run's start. The program
     hides `scipy.linalg` from that import; `main` called from Python leaves the caller's
-    SciPy alone. The program also keeps the methods `dataclasses` compiles for it
-    (`cep.methodcode`), which a process importing cep as a library does not."""
+    SciPy alone. For the same reason the program asks NumPy's OpenBLAS for no threads
+    of its own (`OPENBLAS_NUM_THREADS=1` unless set): it starts one a processor when
+    NumPy is imported, which costs a short run a sixth of its CPU time on two. The
+    program also keeps the methods `dataclasses` compiles for it (`cep.methodcode`),
+    which a process importing cep as a library does not."""
     sys.modules.setdefault("scipy.linalg", None)  # type: ignore[arg-type]
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     keep_method_code()
     return main()
 
