@@ -30,21 +30,29 @@ EVENTS = [
 #: runs `cep` (`argv` from the command line) as its program does, then prints which
 #: modules it had imported, as JSON, on the last line of standard output
 _LOADED = """
-import json, sys
+import json, os, sys
 from cep import cli
 sys.argv = ["cep", *sys.argv[1:]]
 try:
     status = cli.console()
 finally:
     sys.stdout.flush()
-    print(json.dumps({"status": status, "modules": sorted(sys.modules)}))
+    print(json.dumps({"status": status, "modules": sorted(sys.modules),
+                      "threads": os.environ.get("OPENBLAS_NUM_THREADS")}))
 """
 
 
-def _loaded(tmp_path: Path, *argv: str, native: str = "0") -> tuple[int, set[str]]:
+def _loaded(tmp_path: Path, *argv: str, **env_vars: str) -> tuple[int, set[str]]:
     """The exit status of `cep argv` and the modules it imported."""
-    env = {**os.environ, "CEP_CACHE_DIR": str(tmp_path / "cache"), "CEP_NATIVE": native}
-    env["PYTHONPATH"] = str(REPO)
+    seen = _seen(tmp_path, *argv, **env_vars)
+    return seen["status"], set(seen["modules"])
+
+
+def _seen(tmp_path: Path, *argv: str, **env_vars: str) -> dict:
+    """What `_LOADED` printed of `cep argv` (`env_vars` added to its environment)."""
+    env = {**os.environ, "CEP_CACHE_DIR": str(tmp_path / "cache"), "CEP_NATIVE": "0"}
+    env.pop("OPENBLAS_NUM_THREADS", None)
+    env.update(env_vars, PYTHONPATH=str(REPO))
     done = subprocess.run(
         [sys.executable, "-c", _LOADED, *argv],
         cwd=tmp_path,
@@ -53,8 +61,7 @@ def _loaded(tmp_path: Path, *argv: str, native: str = "0") -> tuple[int, set[str
         text=True,
         check=False,
     )
-    seen = json.loads(done.stdout.splitlines()[-1])
-    return seen["status"], set(seen["modules"])
+    return json.loads(done.stdout.splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def _events(tmp_path: Path) -> Path:
@@ -70,6 +77,11 @@ def test_a_command_imports_its_own_modules_only(tmp_path: Path) -> None:
     others = {"cep.commands.run", "cep.commands.serve", "cep.commands.test", "cep.api"}
     assert not others & modules
     assert "cep.engine" not in modules and "numpy" not in modules
+
+
+def test_the_program_asks_openblas_for_no_threads_unless_told(tmp_path: Path) -> None:
+    assert _seen(tmp_path, "check", str(RULES))["threads"] == "1"
+    assert _seen(tmp_path, "check", str(RULES), OPENBLAS_NUM_THREADS="3")["threads"] == "3"
 
 
 def test_an_interpreter_run_without_a_native_module_does_without_numba(tmp_path: Path) -> None:
