@@ -65,8 +65,10 @@ KILL, TERM, INT = signal.SIGKILL, signal.SIGTERM, signal.SIGINT
 
 
 def test_sigkill_interpreter(tmp_path: Path, feeds: dict[str, Path]) -> None:
+    """Each run is killed 0.4-0.8 s after it starts (the interpreter starts in ~0.3 s),
+    so that ten runs cover only part of the feed's ~5 s of work."""
     seen = _compare(tmp_path, feeds["small"], ["--engine", "interpreter"], "1024", [KILL] * 10,
-                    1, (0.8, 1.6))  # fmt: skip
+                    1, (0.4, 0.8))  # fmt: skip
     assert seen["SIGKILL"] >= 9 and seen["in_write"] >= 2, seen
 
 
