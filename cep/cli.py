@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import signal
 import sys
 import threading
-import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from importlib import import_module
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import cep
-from cep.commands import explain as explain_command
-from cep.commands import fmt as fmt_command
-from cep.commands import run as run_command
-from cep.commands import serve as serve_command
-from cep.commands import test as test_command
-from cep.lang.checker import CheckedProgram, check_paths
-from cep.lang.program import RulePathError
+from cep.methodcode import keep_method_code
 from cep.service.stopping import EXIT_STATUS, quiet_stdout
 
+if TYPE_CHECKING:
+    from cep.lang.checker import CheckedProgram
+
 EXIT_OK, EXIT_RULE_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+#: the commands in the order `cep --help` lists them, each with the module that adds its
+#: options (`add_parser`) and handler (`check`'s are here); a command's module, and what
+#: it imports, is imported only where that command runs or the list is printed
+COMMANDS = {
+    "check": None,
+    "run": "cep.commands.run",
+    "serve": "cep.commands.serve",
+    "test": "cep.commands.test",
+    "fmt": "cep.commands.fmt",
+    "explain": "cep.commands.explain",
+}
 
 
 def _plural(n: int, word: str) -> str:
@@ -40,6 +50,9 @@ def summary_line(checked: CheckedProgram) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from cep.lang.checker import check_paths
+    from cep.lang.program import RulePathError
+
     try:
         checked = check_paths(args.paths)
     except RulePathError as error:
@@ -72,13 +85,26 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser: with every command (for `cep --help`), or with
+    `command` alone, the one about to run."""
     parser = argparse.ArgumentParser(
         prog="cep",
         description="cep: complex event processing rules, written, tested and run.",
     )
     parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        if command is not None and name != command:
+            continue
+        if module is None:
+            _add_check(commands)
+        else:
+            import_module(module).add_parser(commands)
+    return parser
+
+
+def _add_check(commands: argparse._SubParsersAction) -> None:
     check = commands.add_parser(
         "check",
         help="parse, type-check and lint rule files",
@@ -92,12 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="how to print diagnostics (default: text)",
     )
     check.set_defaults(handler=cmd_check)
-    run_command.add_parser(commands)
-    serve_command.add_parser(commands)
-    test_command.add_parser(commands)
-    fmt_command.add_parser(commands)
-    explain_command.add_parser(commands)
-    return parser
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command `argv` runs, where its first word names one; else None (no command,
+    an unknown one, or an option of `cep` itself: the whole parser answers those)."""
+    return argv[0] if argv and argv[0] in COMMANDS else None
 
 
 def _subparser(parser: argparse.ArgumentParser, name: str | None) -> argparse.ArgumentParser:
@@ -139,7 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     line on standard error and status 130 or 143 (`cep run` first finishes its batch
     and checkpoints). When the reader of standard output goes away (`| head -1`) it
     stops quietly with status 0: the reader had all it wanted, which is no failure."""
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(command_of(argv))
     args, extra = parser.parse_known_args(argv)
     if extra:  # (an unknown option of a command: that command's usage, not the top one's)
         command = _subparser(parser, args.command)
@@ -168,6 +196,8 @@ def _internal_error(error: Exception) -> int:
     """Report a bug as one: exit status 3, a request to report it, the traceback under
     CEP_DEBUG=1 (exit status 1 means rule errors, so a crash must not read as one)."""
     if os.environ.get("CEP_DEBUG"):
+        import traceback
+
         traceback.print_exc()
     print(
         f"cep: internal error: {type(error).__name__}: {error}"[:500].replace("\n", " "),
@@ -188,9 +218,22 @@ def console() -> int:
     BLAS where SciPy is installed (for `np.dot` and `np.linalg`, which cep's compiled
     code does not use): about a quarter of a second of every run's start. The program
     hides `scipy.linalg` from that import; `main` called from Python leaves the caller's
-    SciPy alone."""
+    SciPy alone. For the same reason the program asks NumPy's OpenBLAS for no threads
+    of its own (`OPENBLAS_NUM_THREADS=1` unless set): it starts one a processor when
+    NumPy is imported, which costs a short run a sixth of its CPU time on two. The
+    program also keeps the methods `dataclasses` compiles for it (`cep.methodcode`),
+    which a process importing cep as a library does not.
+
+    When the command is done, every object left is frozen (`gc.freeze`): the collection
+    Python makes as it exits then does not walk all that the run loaded (a tenth of a
+    short run's CPU time). What it would find is garbage the run left in cycles, which
+    holds nothing to flush: commands close their files and flush standard output."""
     sys.modules.setdefault("scipy.linalg", None)  # type: ignore[arg-type]
-    return main()
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    keep_method_code()
+    status = main()
+    gc.freeze()
+    return status
 
 
 if __name__ == "__main__":

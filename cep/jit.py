@@ -13,12 +13,15 @@ The folder is `$NUMBA_CACHE_DIR/cep-DIGEST` where the user set numba's, else
 folder that can be made, numba's own default (`__pycache__` beside the modules).
 Folders of other digests unused for 30 days are removed.
 Modules with compiled functions take `njit` from here. Where the native module of these
-sources is built (`cep.native`), `njit` gives its functions and numba is not imported
-unless a call needs it (`use_numba`).
+sources is built (`cep.native`), `njit` gives its functions; where it is not, functions
+that turn the process to numba when first used. Either way numba is imported only when
+a call needs it (`use_numba`): a run that calls no compiled function (the interpreter's,
+its lines cut by NumPy: `machine_code_ready`) does without it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -94,16 +97,22 @@ def numba_version() -> str:
     return numba.__version__
 
 
+@functools.cache
+def _own_digest() -> str:
+    """`source_digest` of the sources this process runs (read once: they are loaded)."""
+    return source_digest()
+
+
 def cache_folder() -> Path | None:
     """The folder for numba's cache of cep's compiled functions; None for numba's
     default."""
     chosen = os.environ.get("NUMBA_CACHE_DIR")
     if chosen:
-        return Path(chosen) / f"cep-{source_digest()}"
+        return Path(chosen) / f"cep-{_own_digest()}"
     root = cache_root()
     if root is None:
         return None
-    return root / f"numba-{source_digest()}"
+    return root / f"numba-{_own_digest()}"
 
 
 #: a cache folder of other sources (an older cep, an edit) not used for this long is
@@ -144,20 +153,33 @@ def remove_unused(folder: Path, now: float | None = None) -> None:
 
 
 _FOLDER = _made_folder()
-_NATIVE = native.load(None if _FOLDER is None else Path(_FOLDER))
+#: the native module (`Native.absent` where none loads) until the process turns to numba
+_NATIVE: native.Native | None = (
+    native.load(None if _FOLDER is None else Path(_FOLDER)) or native.Native.absent()
+)
 #: every function `njit` gave a `NativeFunction`, in definition order
 _NATIVE_FUNCTIONS: list[native.NativeFunction] = []
 
 
 def uses_native() -> bool:
     """Whether this process runs on the native module (not on numba)."""
-    return _NATIVE is not None
+    native_module = _NATIVE
+    return native_module is not None and native_module.module is not None
+
+
+def machine_code_ready() -> bool:
+    """Whether compiled functions are called without importing numba first: the native
+    module is loaded, or numba already is. Where neither, code that has a NumPy way
+    of its own for a small job takes that instead (the interpreter's runs)."""
+    native_module = _NATIVE
+    return native_module is None or native_module.module is not None
 
 
 def njit(function: Callable[..., Any] | None = None, **options: Any) -> Any:
     """`numba.njit`, with the compiled function's cache in cep's folder (numba picks a
     function's cache folder when it is defined; other numba users' stay theirs); the
-    native module's function where it is loaded."""
+    native module's function (or one turning the process to numba) until the process
+    turns to numba."""
     if function is None:
         return lambda defined: njit(defined, **options)
     if _NATIVE is not None:
@@ -181,10 +203,11 @@ def _numba_njit(function: Callable[..., Any], **options: Any) -> Any:
 
 
 def use_numba(missed: str | None = None, key: str | None = None) -> None:
-    """Turn the process from the native module to numba: a dispatcher for every native
-    function, put in place of it in every cep module (numba reads the functions a
-    function calls from its module), so that numba compiles as without the module.
-    `missed` names the function called with argument types (`key`) the module lacks."""
+    """Turn the process from the native module (or its absence) to numba: a dispatcher
+    for every native function, put in place of it in every cep module (numba reads the
+    functions a function calls from its module), so that numba compiles as without the
+    module. `missed` names the function called with argument types (`key`) the module
+    lacks."""
     global _NATIVE
     with native.SWITCH:
         if _NATIVE is None:

@@ -82,7 +82,8 @@ class Native:
     """A loaded native module and its index: for each function (`module.qualname`),
     the argument types it was compiled for, with the export serving each."""
 
-    def __init__(self, module: Any, index: dict[str, Any], index_path: Path) -> None:
+    def __init__(self, module: Any, index: dict[str, Any], index_path: Path | None) -> None:
+        #: the extension module; None for `absent`
         self.module = module
         self.exports = {
             name: {key: getattr(module, export) for key, export in entries}
@@ -92,11 +93,17 @@ class Native:
         self.left_out = frozenset(index.get("left_out", ()))
         self.index_path = index_path
 
+    @classmethod
+    def absent(cls) -> Native:
+        """No module: every function turns the process to numba when first used, so
+        that numba is imported only by a process that calls compiled code."""
+        return cls(None, {"functions": {}}, None)
+
     def missed(self, name: str, key: str) -> None:
         """A call of `name` with argument types the module lacks (`key`): the module is
         dropped (its index removed), so that the next run builds it again, with what
         numba then has in its cache; unless the build could not compile those."""
-        if f"{name}|{key}" not in self.left_out:
+        if self.index_path is not None and f"{name}|{key}" not in self.left_out:
             with contextlib.suppress(OSError):
                 self.index_path.unlink()
 

@@ -158,8 +158,8 @@ import cep.cli as cli
 real = cli.build_parser
 
 class Slow:
-    def __init__(self):
-        self.parser = real()
+    def __init__(self, *command):
+        self.parser = real(*command)
 
     def parse_known_args(self, argv):
         args = self.parser.parse_args(argv)

@@ -156,6 +156,9 @@ def exported_functions() -> list[tuple[str, Any, str, Any]]:
     Python can call."""
     from numba.core.registry import CPUDispatcher
 
+    from cep.jit import use_numba
+
+    use_numba()  # (the functions as numba's dispatchers, whatever was called so far)
     found = []
     for path in COMPILED_MODULES:
         name = "cep." + path.removesuffix(".py").replace("/", ".")

@@ -23,12 +23,14 @@ import functools
 import json
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cep.jit import njit
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 # token kinds
 ABSENT = 0
@@ -166,6 +168,8 @@ def in_parallel_each(job: Callable[[int], None], jobs: int, rows: int) -> None:
 
 @functools.cache
 def _threads() -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor  # (and `logging`: when first needed)
+
     return ThreadPoolExecutor(_THREADS, thread_name_prefix="cep-scan")
 
 

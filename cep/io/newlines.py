@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from cep.jit import njit
+from cep.jit import machine_code_ready, njit
 
 _NEWLINES = np.uint64(0x0A0A0A0A0A0A0A0A)
 _ONES = np.uint64(0x0101010101010101)
@@ -50,8 +50,10 @@ def _fill(data: np.ndarray, words: np.ndarray, head: int, out: np.ndarray, offse
 def newlines(buf: Any, offset: int = 0, width: float = 32.0) -> np.ndarray:
     """The positions of the newline bytes of `buf` (bytes-like), plus `offset`. `width`
     is a guess of the bytes a line, to size the result (a wrong guess costs a second
-    pass)."""
+    pass). NumPy finds them where compiled code would first need numba imported."""
     data = np.frombuffer(buf, np.uint8)
+    if not machine_code_ready():
+        return np.flatnonzero(data == 10) + offset
     head = min(-data.ctypes.data % 8, len(data))
     whole = (len(data) - head) // 8 * 8
     words = data[head : head + whole].view(np.uint64)
@@ -82,8 +84,24 @@ def braced_lines(buf: Any, nl: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     a carriage return that ends one), and whether each is at least `{}`, starting with
     `{` and ending with `}` (what a JSON line must be to be scanned)."""
     n = len(nl)
+    if n and not machine_code_ready():
+        return _numpy_braced_lines(np.frombuffer(buf, np.uint8), nl)
     starts, ends = np.empty(n, np.int64), np.empty(n, np.int64)
     braced = np.empty(n, np.bool_)
     if n:
         _braced_lines(np.frombuffer(buf, np.uint8), nl, starts, ends, braced)
+    return starts, ends, braced
+
+
+def _numpy_braced_lines(data: np.ndarray, nl: np.ndarray) -> tuple[np.ndarray, ...]:
+    """`braced_lines` in NumPy (for a process without numba, as `newlines`)."""
+    starts = np.empty(len(nl), np.int64)
+    starts[0] = 0
+    starts[1:] = nl[:-1] + 1
+    ends = nl.astype(np.int64, copy=True)
+    last = np.maximum(ends - 1, 0)  # (an empty line's "last byte" is never looked at)
+    ends -= (ends > starts) & (data[last] == 13)
+    braced = ends - starts >= 2
+    braced &= data[np.minimum(starts, len(data) - 1)] == 123
+    braced &= data[np.maximum(ends - 1, 0)] == 125
     return starts, ends, braced

@@ -10,20 +10,17 @@ over RE2's limit of 1000 (see docs/LANGUAGE.md, "Regular expressions").
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections import OrderedDict
 from typing import Any
-
-import re2
 
 #: RE2's largest repeat count (`{n}`, `{n,}`, `{n,m}`)
 MAX_REPEAT = 1000
 #: compiled patterns from event data kept (least recently used dropped first)
 CACHE_SIZE = 1024
 
-_OPTIONS = re2.Options()
-_OPTIONS.log_errors = False  # errors are diagnosed or counted, not printed by RE2
 _REPEAT = re.compile(
     r"\\Q.*?(?:\\E|\Z)|\\.|\[\^?\]?(?:\\.|[^\]\\])*\]?|\{(\d+)(?:,(\d*))?\}", re.DOTALL
 )
@@ -39,13 +36,24 @@ def _over_limit(pattern: str) -> str | None:
     return None
 
 
+@functools.cache
+def _re2() -> tuple[Any, Any]:
+    """RE2 and its options, imported when a rule or an event first has a pattern."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # errors are diagnosed or counted, not printed by RE2
+    return re2, options
+
+
 def compile_regex(pattern: str) -> tuple[Any, str | None]:
     """`(compiled, None)`, or `(None, why)` for a pattern RE2 does not take."""
     problem = _over_limit(pattern)
     if problem is not None:
         return None, problem
+    re2, options = _re2()
     try:
-        return re2.compile(pattern, _OPTIONS), None
+        return re2.compile(pattern, options), None
     except re2.error as error:
         message = error.args[0] if error.args else str(error)
         if isinstance(message, bytes):
