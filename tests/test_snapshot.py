@@ -200,6 +200,7 @@ def test_the_snapshot_of_a_restored_engine_is_the_same() -> None:
         (lambda b: b"PK\x03\x04" + b[4:], "not a cep snapshot"),
         (lambda b: b"", "not a cep snapshot"),
         (lambda b: b[:8] + (99).to_bytes(4, "little") + b[12:], "format 99"),
+        (lambda b: b[:18], "cut short"),
     ],
 )
 def test_a_damaged_or_foreign_snapshot_is_refused_with_a_message(damage, message) -> None:
@@ -208,6 +209,27 @@ def test_a_damaged_or_foreign_snapshot_is_refused_with_a_message(damage, message
     run.push(_three_step_feed()[0])
     with pytest.raises(SnapshotError, match=message):
         resume_engine(damage(run.snapshot()), load_rules(checked), checked.schemas, *INTERPRETER)
+
+
+def test_a_snapshot_of_format_2_is_still_read() -> None:
+    """Format 2 differs from 3 in its header's checksum only (a CRC-32): a snapshot an
+    earlier cep wrote restores, and a damaged one is refused."""
+    import zlib
+
+    checked = _checked(RULE_R)
+    run = open_engine(load_rules(checked), checked.schemas, EngineOptions(5), "interpreter")
+    for event in _three_step_feed()[:2]:
+        run.push(event)
+    snapshot = run.snapshot()
+    assert int.from_bytes(snapshot[8:12], "little") == 3
+    body = snapshot[20:]
+    old = b"CEPSTATE" + (2).to_bytes(4, "little") + zlib.crc32(body).to_bytes(4, "little")
+    resumed, changes = resume_engine(
+        old + body, load_rules(checked), checked.schemas, EngineOptions(5), "interpreter"
+    )
+    assert changes.kept == ["r"] and resumed.snapshot() == snapshot
+    with pytest.raises(SnapshotError, match="checksum"):
+        load(old + body[:-1] + bytes([body[-1] ^ 1]))
 
 
 def test_a_well_formed_snapshot_with_tables_out_of_range_is_refused() -> None:
