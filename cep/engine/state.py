@@ -11,10 +11,10 @@ are rows of one table that every rule and the held-back queue refer to by row.
 A snapshot is `MAGIC`, the format number, a checksum of the body (XXH3-64: a 64-bit
 hash several times cheaper than zlib's CRC-32 over a body of hundreds of megabytes)
 and the body in msgpack (msgspec), integer tables as little-endian int64 bytes. Format
-2, whose header has a CRC-32 instead and whose body is the same, is still read. Nothing in it is code:
-loading one runs no pickle. States are numbered as in the rule's compiled NFA, which
-the rule's fingerprint (`cep.compile.fingerprint`) pins down: state is only ever
-restored into a rule with the same fingerprint."""
+2, whose header has a CRC-32 instead and whose body is the same, is still read.
+Nothing in it is code: loading one runs no pickle. States are numbered as in the
+rule's compiled NFA, which the rule's fingerprint (`cep.compile.fingerprint`) pins
+down: state is only ever restored into a rule with the same fingerprint."""
 
 from __future__ import annotations
 
