@@ -374,8 +374,8 @@ def table_of(
         kinds = bytes(found)
     text, ends = text_blob(texts)
     return EventTable(
-        names=names, type=codes, ts=ints(list(map(_TS, events)) if ts is None else ts),
-        seq=ints(list(map(_SEQ, events)) if seq is None else seq), line=ints(lines),
+        names=names, type=codes, ts=ints(_column(_TS, events) if ts is None else ts),
+        seq=ints(_column(_SEQ, events) if seq is None else seq), line=ints(lines),
         kind=kinds, text=text,
         text_end=ends, values=values,
     )  # fmt: skip
@@ -386,6 +386,11 @@ _TYPE, _TS, _SEQ, _LINE, _DATA = (
 )
 
 _JSON = attrgetter("json")
+
+
+def _column(getter: attrgetter[int], events: list[Event]) -> np.ndarray:
+    """An integer attribute of every event, as an array (no list in between)."""
+    return np.fromiter(map(getter, events), np.int64, len(events))
 
 
 def _source_event_class() -> type:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from itertools import chain, repeat
-from operator import attrgetter, itemgetter
+from operator import attrgetter, is_, itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -109,7 +109,11 @@ def rule_state(
     if bulk is not None:  # (every run's history one cell of its own: no loop)
         cell_var, cell_event, cell_parent, run_part, run_state, run_cell, run_start = bulk
         part_of = _KeyRows(list(matcher.partitions))
-        keys = [list(key) if isinstance(key, tuple) else key for key in part_of.keys]
+        keys = part_of.keys
+        if len(matcher.key_names) != 1 or tuple in set(map(type, keys)):
+            keys = [list(key) if isinstance(key, tuple) else key for key in keys]
+        else:
+            keys = keys.copy()  # (`_parts_of` may add keys)
         timer = list(map(_TIMER, matcher.partitions.values()))
     for key, part in () if bulk is not None else matcher.partitions.items():
         p = part_of[key] = len(keys)
@@ -182,7 +186,13 @@ def _runs_in_bulk(
     """`rule_state`'s cells and runs made a table at a time, as its loop would make
     them, where that is simple: no held matches, each run with a start and a history
     of one cell its own (a rule holding many runs that have bound one event). None
-    otherwise."""
+    otherwise.
+
+    Each pass over a million runs costs a few hundredths of a second, so the checks
+    lean on each other: a history of more than one cell, or none (None), shows in the
+    pass over the cells' parents; a run's start that is its bound event is not None;
+    runs whose bound events are distinct (rows in increasing order, as new events get)
+    cannot share a history, so the histories' identities are compared only otherwise."""
     if type(rows) is not EventRows:
         return None
     parts = list(matcher.partitions.values())
@@ -191,41 +201,47 @@ def _runs_in_bulk(
     per_part = list(map(_RUNS, parts))
     runs = list(chain.from_iterable(per_part))
     paths = list(map(_PATH, runs))
-    starts = list(map(_START, runs))
-    ids = np.sort(np.fromiter(map(id, paths), np.uint64, len(paths)))
-    start_ids = list(map(id, starts))
-    if (
-        (len(ids) and bool((ids == id(None)).any()))  # (a run with no history)
-        or id(None) in start_ids  # (or no start)
-        or any(map(_PARENT, paths))  # (or a history of more than one cell)
-        or (len(ids) > 1 and bool((ids[1:] == ids[:-1]).any()))  # (one two runs share)
-    ):
+    try:
+        if any(map(_PARENT, paths)):  # (a history of more than one cell)
+            return None
+    except TypeError:  # (a run with no history: None)
         return None
-    names = list(map(_VAR, paths))
-    distinct = list(dict.fromkeys(names))
-    for name in distinct:
-        variables.setdefault(name, len(variables))
-    if len(distinct) == 1:  # (one variable bound first, as usual: no pass to number them)
-        cell_var = np.full(len(names), variables[distinct[0]], np.int64)
-    else:
-        cell_var = list(map(variables.__getitem__, names))
+    cell_var = _numbered(list(map(_VAR, paths)), variables)
     bound = list(map(_EVENT, paths))
-    bound_ids = list(map(id, bound))
-    if bound_ids == start_ids:  # (each run started by the event it bound: once each)
-        cell_event = run_start = _rows_of(rows, bound, bound_ids)
+    starts = list(map(_START, runs))
+    if all(map(is_, bound, starts)):  # (each run started by the event it bound: once each)
+        cell_event = run_start = _rows_of(rows, bound, list(map(id, bound)))
     else:
+        if any(map(is_, starts, repeat(None))):  # (a run with no start)
+            return None
         events = list(chain.from_iterable(zip(bound, starts, strict=True)))
         found = _rows_of(rows, events, list(map(id, events)))
         cell_event, run_start = found[0::2], found[1::2]
-    in_states = list(map(_STATE, runs))
-    distinct = list(dict.fromkeys(in_states))
-    if len(distinct) == 1:
-        run_state = np.full(len(runs), states[id(distinct[0])], np.int64)
+    if len(cell_event) > 1 and not bool((cell_event[1:] > cell_event[:-1]).all()):
+        ids = np.sort(np.fromiter(map(id, paths), np.uint64, len(paths)))
+        if bool((ids[1:] == ids[:-1]).any()):  # (a history two runs share)
+            return None
+    in_states = set(map(_STATE, runs))
+    if len(in_states) == 1:
+        run_state = np.full(len(runs), states[id(in_states.pop())], np.int64)
     else:
-        run_state = list(map(states.__getitem__, map(id, in_states)))
-    run_part = np.repeat(np.arange(len(parts)), list(map(len, per_part)))
+        run_state = list(map(states.__getitem__, map(id, map(_STATE, runs))))
+    run_part = np.repeat(
+        np.arange(len(parts)), np.fromiter(map(len, per_part), np.int64, len(parts))
+    )
     n = len(runs)
     return cell_var, cell_event, np.full(n, NONE), run_part, run_state, np.arange(n), run_start
+
+
+def _numbered(names: list[str], variables: dict[str, int]) -> Any:
+    """The numbers of some variables' names, those not numbered yet numbered in the
+    order met."""
+    if len(set(names)) == 1:  # (one variable bound first, as usual: no pass to number them)
+        variables.setdefault(names[0], len(variables))
+        return np.full(len(names), variables[names[0]], np.int64)
+    for name in dict.fromkeys(names):
+        variables.setdefault(name, len(variables))
+    return list(map(variables.__getitem__, names))
 
 
 def _rows_of(rows: EventRows, events: list[Event], ids: list[int]) -> np.ndarray:
@@ -343,19 +359,20 @@ def timers_by_rule(engine: MatchingEngine) -> list[Timers]:
         empty = np.zeros(0, np.int64)
         return [(empty, empty, empty, []) for _ in range(n)]
     timers = engine.timers
-    columns = [np.fromiter(map(getter, timers), np.int64, len(timers)) for getter in _FIRST_FOUR]
+    getters = _FIRST_FOUR if n > 1 else _FIRST_FOUR[:3]  # (one rule: its index is 0)
+    columns = [np.fromiter(map(getter, timers), np.int64, len(timers)) for getter in getters]
     keys = list(map(_KEY, timers))
     order = lex_order(tuple(reversed(columns)))
     if bool((np.diff(order) == 1).all()):  # (in order already, as they usually are)
-        close, ts, seq, index = columns
+        close, ts, seq, *index = columns
     else:
-        close, ts, seq, index = (column[order] for column in columns)
+        close, ts, seq, *index = (column[order] for column in columns)
         keys = list(map(keys.__getitem__, order.tolist()))
     if n == 1:
         return [(close, ts, seq, keys)]
     found = []
     for i in range(n):
-        mine = np.flatnonzero(index == i)
+        mine = np.flatnonzero(index[0] == i)
         found.append((close[mine], ts[mine], seq[mine], list(map(keys.__getitem__, mine.tolist()))))
     return found
 
