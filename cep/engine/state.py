@@ -345,16 +345,22 @@ def table_of(
     else:
         codes = bytes(8 * len(types))
     lines: Any = list(map(_LINE, events))
-    if lines.count(None) == len(lines):
-        lines = np.full(len(lines), NONE, np.int64)
-    elif None in lines:
-        lines = [NONE if n is None else n for n in lines]
+    try:
+        lines = np.fromiter(lines, np.int64, len(lines))
+    except TypeError:  # (some have no line: None)
+        if lines.count(None) == len(lines):
+            lines = np.full(len(lines), NONE, np.int64)
+        else:
+            lines = [NONE if n is None else n for n in lines]
     kinds_made = set(map(type, events))
     texts: list[str | bytes] = []
+    text_types: set[type] = set()
     if kinds_made <= {Event}:  # (made in Python: values only)
         kinds = np.full(len(events), DATA, np.uint8).tobytes()
         values = list(map(_DATA, events))
-    elif kinds_made == {_source_event_class()} and None not in (texts := list(map(_JSON, events))):
+    elif kinds_made == {_source_event_class()} and type(None) not in (
+        text_types := set(map(type, texts := list(map(_JSON, events))))
+    ):
         kinds, values = bytes(len(events)), []  # (every one read as a JSON line: TEXT)
     else:
         found = bytearray(len(events))
@@ -372,7 +378,7 @@ def table_of(
                 found[i] = DATA
                 values.append(event.data)
         kinds = bytes(found)
-    text, ends = text_blob(texts)
+    text, ends = text_blob(texts, every_str=text_types == {str})
     return EventTable(
         names=names, type=codes, ts=ints(_column(_TS, events) if ts is None else ts),
         seq=ints(_column(_SEQ, events) if seq is None else seq), line=ints(lines),
@@ -399,11 +405,19 @@ def _source_event_class() -> type:
     return SourceEvent
 
 
-def text_blob(texts: list[str | bytes]) -> tuple[bytes, bytes]:
-    """`EventTable.text` and `text_end` of some texts."""
+def text_blob(texts: list[str | bytes], *, every_str: bool = False) -> tuple[bytes, bytes]:
+    """`EventTable.text` and `text_end` of some texts (`every_str`: known to be `str`
+    each, as a JSON line's is)."""
     if not texts:
         return b"", b""
-    strs = [t if type(t) is str else t.decode("utf-8", "surrogatepass") for t in texts]  # type: ignore[union-attr]
+    strs: list[str] = (
+        texts
+        if every_str
+        else [  # type: ignore[assignment]
+            t if type(t) is str else t.decode("utf-8", "surrogatepass")
+            for t in texts  # type: ignore[union-attr]
+        ]
+    )
     blob = ("\n".join(strs) + "\n").encode("utf-8", "surrogatepass")
     ends = np.flatnonzero(np.frombuffer(blob, np.uint8) == 10)
     if len(ends) != len(strs):  # (a text with a newline of its own)
