@@ -188,9 +188,8 @@ def _check_texts(table: EventTable, ends: np.ndarray) -> None:
             blob.decode("utf-8", "surrogatepass")
         except UnicodeDecodeError:
             raise SnapshotError("the snapshot is damaged (an event's text is not UTF-8)") from None
-    joined = bytearray(len(blob) + 1)
-    joined[0:1] = b"["
-    joined[1:] = blob
+    joined = bytearray(b"[")
+    joined += blob  # (no zeroed buffer first: a copy only)
     view = np.frombuffer(joined, np.uint8)
     view[ends + 1] = ord(",")
     view[-1] = ord("]")

@@ -297,8 +297,11 @@ class EventRows:
     def __init__(self) -> None:
         self.rows: dict[int, int] = {}
         self.events: list[Event] = []
-        #: events added in bulk not in `rows` yet: their ids, and the first one's row
-        self._unindexed: list[tuple[list[int], int]] = []
+        #: events added in bulk not in `rows` yet: their ids (None: not taken yet), the
+        #: first one's row and how many
+        self._unindexed: list[tuple[list[int] | None, int, int]] = []
+        #: every event's sequence number, where the events were added at once with them
+        self._seq: np.ndarray | None = None
 
     def row(self, event: Event) -> int:
         """The event's row (added when new)."""
@@ -312,22 +315,33 @@ class EventRows:
 
     def indexed(self) -> dict[int, int]:
         """`rows`, every event added in bulk in it."""
-        for ids, base in self._unindexed:
-            self.rows.update(zip(ids, range(base, base + len(ids)), strict=True))
+        for ids, base, count in self._unindexed:
+            if ids is None:
+                ids = list(map(id, self.events[base : base + count]))
+            self.rows.update(zip(ids, range(base, base + count), strict=True))
         self._unindexed.clear()
         return self.rows
 
-    def add_new(self, events: list[Event], ids: list[int]) -> int:
+    def add_new(
+        self, events: list[Event], ids: list[int] | None = None, seq: np.ndarray | None = None
+    ) -> int:
         """Events not among the rows yet, each once, added in order (put in `rows`
-        when next needed: a snapshot's last rule needs none); the first one's row."""
+        when next needed: a snapshot's last rule needs none; `ids`: theirs, where
+        known); the first one's row. `seq`: their sequence numbers, where known (the
+        table takes them when these are all its events)."""
         base = len(self.events)
         self.events.extend(events)
-        self._unindexed.append((ids, base))
+        self._unindexed.append((ids, base, len(events)))
+        if base == 0 and seq is not None:
+            self._seq = seq
         return base
 
     def table(self) -> EventTable:
         """The events as a table (`table_of`)."""
-        return table_of(self.events)
+        seq = self._seq
+        if seq is not None and len(seq) != len(self.events):  # (others added since)
+            seq = None
+        return table_of(self.events, seq=seq)
 
 
 def table_of(

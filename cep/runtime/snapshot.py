@@ -106,8 +106,9 @@ def rule_state(
     )  # fmt: skip
     add_var, add_event, add_parent = cell_var.append, cell_event.append, cell_parent.append
     bulk = _runs_in_bulk(matcher, rows, states, variables)
+    by_seq = None
     if bulk is not None:  # (every run's history one cell of its own: no loop)
-        cell_var, cell_event, cell_parent, run_part, run_state, run_cell, run_start = bulk
+        cell_var, cell_event, cell_parent, run_part, run_state, run_cell, run_start, by_seq = bulk
         part_of = _KeyRows(list(matcher.partitions))
         keys = part_of.keys
         if len(matcher.key_names) != 1 or tuple in set(map(type, keys)):
@@ -146,7 +147,15 @@ def rule_state(
         for done in part.completed:
             held.append((p, cell_of(done.path), rows.row(done.start), done.ts, done.sort_key[2]))
     timer_close, timer_ts, timer_seq, timer_keys = timers
-    timer_part = _parts_of(part_of, keys, timer, timer_keys)
+    if by_seq is None:
+        timer_part = _parts_of(part_of, keys, timer, timer_keys)
+    else:  # (most timers found by the run their event started, the others by key)
+        timer_part = _parts_by_start(by_seq, run_part, timer_seq)
+        missed = np.flatnonzero(timer_part == NONE)
+        if len(missed):
+            timer_part[missed] = _parts_of(
+                part_of, keys, timer, list(map(timer_keys.__getitem__, missed.tolist()))
+            )
     held_columns = list(zip(*held, strict=True)) or [()] * 5
     return RuleState(
         name=matcher.rule.name,
@@ -178,6 +187,7 @@ def rule_state(
 _TIMER, _COMPLETED, _RUNS = attrgetter("timer"), attrgetter("completed"), attrgetter("runs")
 _PATH, _START, _STATE = attrgetter("path"), attrgetter("start"), attrgetter("state")
 _VAR, _EVENT, _PARENT = itemgetter(0), itemgetter(1), itemgetter(2)
+_SEQ = attrgetter("seq")
 
 
 def _runs_in_bulk(
@@ -209,8 +219,16 @@ def _runs_in_bulk(
     cell_var = _numbered(list(map(_VAR, paths)), variables)
     bound = list(map(_EVENT, paths))
     starts = list(map(_START, runs))
+    by_seq = None
     if all(map(is_, bound, starts)):  # (each run started by the event it bound: once each)
-        cell_event = run_start = _rows_of(rows, bound, list(map(id, bound)))
+        if not rows.events:  # (the table's first events: distinct where their numbers are)
+            seq = np.fromiter(map(_SEQ, bound), np.int64, len(bound))
+            by_seq = _sorted_distinct(seq)
+        if by_seq is not None:
+            base = rows.add_new(bound, seq=seq)
+            cell_event = run_start = np.arange(base, base + len(bound))
+        else:
+            cell_event = run_start = _rows_of(rows, bound, list(map(id, bound)))
     else:
         if any(map(is_, starts, repeat(None))):  # (a run with no start)
             return None
@@ -230,7 +248,35 @@ def _runs_in_bulk(
         np.arange(len(parts)), np.fromiter(map(len, per_part), np.int64, len(parts))
     )
     n = len(runs)
-    return cell_var, cell_event, np.full(n, NONE), run_part, run_state, np.arange(n), run_start
+    return (cell_var, cell_event, np.full(n, NONE), run_part, run_state, np.arange(n),
+            run_start, by_seq)  # fmt: skip
+
+
+def _sorted_distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Integers sorted, and the order that sorts them; None where two are equal."""
+    if len(values) < 2 or bool((values[1:] > values[:-1]).all()):  # (in order already)
+        return values, np.arange(len(values))
+    order = np.argsort(values)
+    found = values[order]
+    if bool((found[1:] == found[:-1]).any()):
+        return None
+    return found, order
+
+
+def _parts_by_start(
+    by_seq: tuple[np.ndarray, np.ndarray], run_part: np.ndarray, timer_seq: np.ndarray
+) -> np.ndarray:
+    """The partition of each timer scheduled by an event that started an open run (by
+    its sequence number: `by_seq`, the runs' start events' sorted, and the order that
+    sorts them), NONE for the others. The event that scheduled a timer went to the
+    timer's partition, and so did every run it started: runs never change partition."""
+    found = np.full(len(timer_seq), NONE, np.int64)
+    seqs, order = by_seq
+    if len(seqs) and len(timer_seq):
+        at = np.minimum(np.searchsorted(seqs, timer_seq), len(seqs) - 1)
+        hit = seqs[at] == timer_seq
+        found[hit] = run_part[order[at[hit]]]
+    return found
 
 
 def _numbered(names: list[str], variables: dict[str, int]) -> Any:
