@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cep.api import load_rules
@@ -133,6 +133,45 @@ def test_several_rules_share_one_snapshot(text_r, text_s, stream, data) -> None:
     events = _events(stream)
     cut = data.draw(st.integers(0, len(events)))
     assert _resumed(checked, events, cut, 2, True) == _uninterrupted(checked, events, 2, True)
+
+
+def _snapshot_by_loop(run) -> bytes:
+    """`run`'s snapshot as the general loop over runs makes it, with no table taken in
+    bulk (`_runs_in_bulk` declining)."""
+    from cep.runtime import snapshot
+
+    bulk = snapshot._runs_in_bulk
+    snapshot._runs_in_bulk = lambda *args: None
+    try:
+        return run.snapshot()
+    finally:
+        snapshot._runs_in_bulk = bulk
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["partition by k", "partition by k", ""]),
+    st.sampled_from(["", "within 2ms", "within 4ms", "within 4ms"]),
+    st.sampled_from(["", "", "a2 = E[v == 1] ->"]),
+    st.lists(st.tuples(st.integers(0, 2), st.sampled_from([1, 1, 1, 2, 3]),
+                       st.sampled_from("abcde")), max_size=30),
+    st.sampled_from([0, 0, 0, 2]),
+)  # fmt: skip
+@example("partition by k", "within 4ms", "", [(0, 1, "a"), (1, 2, "a"), (0, 1, "b")], 0)
+def test_a_snapshot_taken_in_bulk_is_the_one_the_loop_takes(
+    partition: str, within: str, second: str, stream: list, delay: int
+) -> None:
+    """Many runs that bound one event each are written a table at a time (their
+    timers' partitions found by the runs their events started); the snapshot is byte
+    for byte the one the loop over every run writes, whatever the runs, timers and
+    partitions gone since are."""
+    text = f"rule r {{ {partition} pattern {second} a = E[v == 1] -> b = E[v == 2] {within} }}"
+    checked = _checked(text, RULE_S.replace("1m", "3ms"))
+    assert checked is not None
+    run = open_engine(load_rules(checked), checked.schemas, EngineOptions(delay), "interpreter")
+    for event in _events(stream):
+        run.push(event)
+    assert run.snapshot() == _snapshot_by_loop(run)
 
 
 RULE_R = (
