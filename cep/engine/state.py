@@ -50,9 +50,14 @@ class SnapshotError(ValueError):
     """A snapshot that cannot be loaded: damaged, of another format, or not one."""
 
 
-def ints(values: Any) -> bytes:
-    """Integers as the body stores them (little-endian int64)."""
-    return np.asarray(values, dtype="<i8").tobytes()
+def ints(values: Any, *, fresh: bool = False) -> bytes:
+    """Integers as the body stores them (little-endian int64). `fresh`: `values` are
+    an array (or a list) that nothing else holds or changes, whose bytes are taken as
+    they lie (a view: no copy of a table of millions); else they are copied."""
+    if not fresh:
+        return np.asarray(values, dtype="<i8").tobytes()
+    found = np.ascontiguousarray(values, dtype="<i8")
+    return memoryview(found).cast("B")  # type: ignore[return-value]  # (bytes-like)
 
 
 def array(data: bytes) -> np.ndarray:
@@ -394,8 +399,10 @@ def table_of(
         kinds = bytes(found)
     text, ends = text_blob(texts, every_str=text_types == {str})
     return EventTable(
-        names=names, type=codes, ts=ints(_column(_TS, events) if ts is None else ts),
-        seq=ints(_column(_SEQ, events) if seq is None else seq), line=ints(lines),
+        names=names, type=codes,
+        ts=ints(_column(_TS, events), fresh=True) if ts is None else ints(ts),
+        seq=ints(_column(_SEQ, events), fresh=True) if seq is None else ints(seq),
+        line=ints(lines, fresh=True),
         kind=kinds, text=text,
         text_end=ends, values=values,
     )  # fmt: skip
