@@ -216,11 +216,10 @@ def _runs_in_bulk(
             return None
     except TypeError:  # (a run with no history: None)
         return None
-    cell_var = _numbered(list(map(_VAR, paths)), variables)
+    cell_var = _numbered(paths, variables)
     bound = list(map(_EVENT, paths))
-    starts = list(map(_START, runs))
     by_seq = None
-    if all(map(is_, bound, starts)):  # (each run started by the event it bound: once each)
+    if all(map(is_, bound, map(_START, runs))):  # (each run started by the event it bound)
         if not rows.events:  # (the table's first events: distinct where their numbers are)
             seq = np.fromiter(map(_SEQ, bound), np.int64, len(bound))
             by_seq = _sorted_distinct(seq)
@@ -230,6 +229,7 @@ def _runs_in_bulk(
         else:
             cell_event = run_start = _rows_of(rows, bound, list(map(id, bound)))
     else:
+        starts = list(map(_START, runs))
         if any(map(is_, starts, repeat(None))):  # (a run with no start)
             return None
         events = list(chain.from_iterable(zip(bound, starts, strict=True)))
@@ -279,12 +279,15 @@ def _parts_by_start(
     return found
 
 
-def _numbered(names: list[str], variables: dict[str, int]) -> Any:
-    """The numbers of some variables' names, those not numbered yet numbered in the
-    order met."""
-    if len(set(names)) == 1:  # (one variable bound first, as usual: no pass to number them)
-        variables.setdefault(names[0], len(variables))
-        return np.full(len(names), variables[names[0]], np.int64)
+def _numbered(paths: list[Any], variables: dict[str, int]) -> Any:
+    """The numbers of the variables of some histories' last cells, those not numbered
+    yet numbered in the order met."""
+    distinct = set(map(_VAR, paths))
+    if len(distinct) == 1:  # (one variable bound first, as usual: no list of names)
+        name = distinct.pop()
+        variables.setdefault(name, len(variables))
+        return np.full(len(paths), variables[name], np.int64)
+    names = list(map(_VAR, paths))
     for name in dict.fromkeys(names):
         variables.setdefault(name, len(variables))
     return list(map(variables.__getitem__, names))
