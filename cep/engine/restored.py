@@ -163,6 +163,11 @@ class RestoredEvents:
         """Rows' line numbers (`NONE`: none)."""
         return self._line[rows]
 
+    def stored_values(self, rows: np.ndarray) -> list[Any]:
+        """Non-`TEXT` rows' values as the table holds them (msgpack where the restore
+        left them so: `load(raw_values=True)`), read or not."""
+        return list(map(self._table.values.__getitem__, self._at[rows].tolist()))
+
     def data(self, rows: np.ndarray) -> list[dict[str, Any]]:
         """Rows' values as expressions see them (made events' `data`; values stored as
         they are taken as they are, no event made for them)."""
