@@ -439,7 +439,7 @@ def text_blob(texts: list[str | bytes], *, every_str: bool = False) -> tuple[byt
             for t in texts  # type: ignore[union-attr]
         ]
     )
-    blob = ("\n".join(strs) + "\n").encode("utf-8", "surrogatepass")
+    blob = "\n".join([*strs, ""]).encode("utf-8", "surrogatepass")  # (each text's newline)
     ends = np.flatnonzero(np.frombuffer(blob, np.uint8) == 10)
     if len(ends) != len(strs):  # (a text with a newline of its own)
         sizes = [len(t.encode("utf-8", "surrogatepass")) + 1 for t in strs]

@@ -216,9 +216,7 @@ def _events(
     return found
 
 
-def _text_refs(
-    fast: FastRule, used: np.ndarray, missing: np.ndarray, refs: TextRefs
-) -> None:
+def _text_refs(fast: FastRule, used: np.ndarray, missing: np.ndarray, refs: TextRefs) -> None:
     """Kernel events `used[missing]`, kept as no object, noted in `refs` where their
     texts lie (the rule's text table, or the restore's table), or (restored ones not
     kept as text) as the restore's table holds them (`RESTORED`)."""
