@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cep.api import load_rules
@@ -135,6 +135,45 @@ def test_several_rules_share_one_snapshot(text_r, text_s, stream, data) -> None:
     assert _resumed(checked, events, cut, 2, True) == _uninterrupted(checked, events, 2, True)
 
 
+def _snapshot_by_loop(run) -> bytes:
+    """`run`'s snapshot as the general loop over runs makes it, with no table taken in
+    bulk (`_runs_in_bulk` declining)."""
+    from cep.runtime import snapshot
+
+    bulk = snapshot._runs_in_bulk
+    snapshot._runs_in_bulk = lambda *args: None
+    try:
+        return run.snapshot()
+    finally:
+        snapshot._runs_in_bulk = bulk
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["partition by k", "partition by k", ""]),
+    st.sampled_from(["", "within 2ms", "within 4ms", "within 4ms"]),
+    st.sampled_from(["", "", "a2 = E[v == 1] ->"]),
+    st.lists(st.tuples(st.integers(0, 2), st.sampled_from([1, 1, 1, 2, 3]),
+                       st.sampled_from("abcde")), max_size=30),
+    st.sampled_from([0, 0, 0, 2]),
+)  # fmt: skip
+@example("partition by k", "within 4ms", "", [(0, 1, "a"), (1, 2, "a"), (0, 1, "b")], 0)
+def test_a_snapshot_taken_in_bulk_is_the_one_the_loop_takes(
+    partition: str, within: str, second: str, stream: list, delay: int
+) -> None:
+    """Many runs that bound one event each are written a table at a time (their
+    timers' partitions found by the runs their events started); the snapshot is byte
+    for byte the one the loop over every run writes, whatever the runs, timers and
+    partitions gone since are."""
+    text = f"rule r {{ {partition} pattern {second} a = E[v == 1] -> b = E[v == 2] {within} }}"
+    checked = _checked(text, RULE_S.replace("1m", "3ms"))
+    assert checked is not None
+    run = open_engine(load_rules(checked), checked.schemas, EngineOptions(delay), "interpreter")
+    for event in _events(stream):
+        run.push(event)
+    assert run.snapshot() == _snapshot_by_loop(run)
+
+
 RULE_R = (
     "rule r { partition by k pattern a = E[v == 1] -> b = E[v == 2] -> c = E[v == 3] within 1m }"
 )
@@ -200,6 +239,7 @@ def test_the_snapshot_of_a_restored_engine_is_the_same() -> None:
         (lambda b: b"PK\x03\x04" + b[4:], "not a cep snapshot"),
         (lambda b: b"", "not a cep snapshot"),
         (lambda b: b[:8] + (99).to_bytes(4, "little") + b[12:], "format 99"),
+        (lambda b: b[:18], "cut short"),
     ],
 )
 def test_a_damaged_or_foreign_snapshot_is_refused_with_a_message(damage, message) -> None:
@@ -208,6 +248,27 @@ def test_a_damaged_or_foreign_snapshot_is_refused_with_a_message(damage, message
     run.push(_three_step_feed()[0])
     with pytest.raises(SnapshotError, match=message):
         resume_engine(damage(run.snapshot()), load_rules(checked), checked.schemas, *INTERPRETER)
+
+
+def test_a_snapshot_of_format_2_is_still_read() -> None:
+    """Format 2 differs from 3 in its header's checksum only (a CRC-32): a snapshot an
+    earlier cep wrote restores, and a damaged one is refused."""
+    import zlib
+
+    checked = _checked(RULE_R)
+    run = open_engine(load_rules(checked), checked.schemas, EngineOptions(5), "interpreter")
+    for event in _three_step_feed()[:2]:
+        run.push(event)
+    snapshot = run.snapshot()
+    assert int.from_bytes(snapshot[8:12], "little") == 3
+    body = snapshot[20:]
+    old = b"CEPSTATE" + (2).to_bytes(4, "little") + zlib.crc32(body).to_bytes(4, "little")
+    resumed, changes = resume_engine(
+        old + body, load_rules(checked), checked.schemas, EngineOptions(5), "interpreter"
+    )
+    assert changes.kept == ["r"] and resumed.snapshot() == snapshot
+    with pytest.raises(SnapshotError, match="checksum"):
+        load(old + body[:-1] + bytes([body[-1] ^ 1]))
 
 
 def test_a_well_formed_snapshot_with_tables_out_of_range_is_refused() -> None:

@@ -163,6 +163,11 @@ class RestoredEvents:
         """Rows' line numbers (`NONE`: none)."""
         return self._line[rows]
 
+    def stored_values(self, rows: np.ndarray) -> list[Any]:
+        """Non-`TEXT` rows' values as the table holds them (msgpack where the restore
+        left them so: `load(raw_values=True)`), read or not."""
+        return list(map(self._table.values.__getitem__, self._at[rows].tolist()))
+
     def data(self, rows: np.ndarray) -> list[dict[str, Any]]:
         """Rows' values as expressions see them (made events' `data`; values stored as
         they are taken as they are, no event made for them)."""
@@ -188,9 +193,8 @@ def _check_texts(table: EventTable, ends: np.ndarray) -> None:
             blob.decode("utf-8", "surrogatepass")
         except UnicodeDecodeError:
             raise SnapshotError("the snapshot is damaged (an event's text is not UTF-8)") from None
-    joined = bytearray(len(blob) + 1)
-    joined[0:1] = b"["
-    joined[1:] = blob
+    joined = bytearray(b"[")
+    joined += blob  # (no zeroed buffer first: a copy only)
     view = np.frombuffer(joined, np.uint8)
     view[ends + 1] = ord(",")
     view[-1] = ord("]")

@@ -8,11 +8,13 @@ window timers and counters. Runs' histories are tables, as the fast path keeps t
 history is a chain of cells `(variable, event, parent cell)`, shared by forks; events
 are rows of one table that every rule and the held-back queue refer to by row.
 
-A snapshot is `MAGIC`, the format number, a CRC-32 of the body and the body in
-msgpack (msgspec), integer tables as little-endian int64 bytes. Nothing in it is code:
-loading one runs no pickle. States are numbered as in the rule's compiled NFA, which
-the rule's fingerprint (`cep.compile.fingerprint`) pins down: state is only ever
-restored into a rule with the same fingerprint."""
+A snapshot is `MAGIC`, the format number, a checksum of the body (XXH3-64: a 64-bit
+hash several times cheaper than zlib's CRC-32 over a body of hundreds of megabytes)
+and the body in msgpack (msgspec), integer tables as little-endian int64 bytes. Format
+2, whose header has a CRC-32 instead and whose body is the same, is still read.
+Nothing in it is code: loading one runs no pickle. States are numbered as in the
+rule's compiled NFA, which the rule's fingerprint (`cep.compile.fingerprint`) pins
+down: state is only ever restored into a rule with the same fingerprint."""
 
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 import numpy as np
+import xxhash
 
 from cep.runtime.event import Event
 from cep.runtime.gcpause import gc_paused
@@ -33,9 +36,13 @@ if TYPE_CHECKING:
     from cep.io.validation import Validator
 
 MAGIC = b"CEPSTATE"
-#: bumped whenever the body's layout or meaning changes; other formats are refused
-FORMAT = 2
-_HEAD = struct.Struct("<8sII")  # magic, format, CRC-32 of the body
+#: bumped whenever the header's or the body's layout or meaning changes; other formats
+#: are refused, but for `_CRC_FORMAT`
+FORMAT = 3
+_HEAD = struct.Struct("<8sIQ")  # magic, format, XXH3-64 of the body
+#: the format before `FORMAT`: the same body, its header's checksum a CRC-32
+_CRC_FORMAT = 2
+_CRC_HEAD = struct.Struct("<8sII")  # magic, format, CRC-32 of the body
 NONE = -1  # no cell, no line
 
 
@@ -43,9 +50,14 @@ class SnapshotError(ValueError):
     """A snapshot that cannot be loaded: damaged, of another format, or not one."""
 
 
-def ints(values: Any) -> bytes:
-    """Integers as the body stores them (little-endian int64)."""
-    return np.asarray(values, dtype="<i8").tobytes()
+def ints(values: Any, *, fresh: bool = False) -> bytes:
+    """Integers as the body stores them (little-endian int64). `fresh`: `values` are
+    an array (or a list) that nothing else holds or changes, whose bytes are taken as
+    they lie (a view: no copy of a table of millions); else they are copied."""
+    if not fresh:
+        return np.asarray(values, dtype="<i8").tobytes()
+    found = np.ascontiguousarray(values, dtype="<i8")
+    return memoryview(found).cast("B")  # type: ignore[return-value]  # (bytes-like)
 
 
 def array(data: bytes) -> np.ndarray:
@@ -205,7 +217,7 @@ _RAW_DECODER = msgspec.msgpack.Decoder(_RawValueState)
 def dump(state: EngineState) -> bytes:
     """A snapshot's bytes."""
     body = _ENCODER.encode(state)
-    return _HEAD.pack(MAGIC, FORMAT, zlib.crc32(body)) + body
+    return _HEAD.pack(MAGIC, FORMAT, xxhash.xxh3_64_intdigest(body)) + body
 
 
 @gc_paused()
@@ -214,15 +226,23 @@ def load(data: bytes | bytearray | memoryview, *, raw_values: bool = False) -> E
     another format. With `raw_values`, the event table's `values` stay msgpack, each
     read when needed (`raw_values`: for a restore that may need few of them)."""
     data = bytes(data)
-    if len(data) < _HEAD.size or not data.startswith(MAGIC):
+    if len(data) < _CRC_HEAD.size or not data.startswith(MAGIC):
         raise SnapshotError("not a cep snapshot")
-    _, version, crc = _HEAD.unpack_from(data)
-    if version != FORMAT:
+    version = _CRC_HEAD.unpack_from(data)[1]
+    if version == FORMAT and len(data) >= _HEAD.size:
+        body = memoryview(data)[_HEAD.size :]
+        intact = xxhash.xxh3_64_intdigest(body) == _HEAD.unpack_from(data)[2]
+    elif version == _CRC_FORMAT:
+        body = memoryview(data)[_CRC_HEAD.size :]
+        intact = zlib.crc32(body) == _CRC_HEAD.unpack_from(data)[2]
+    elif version == FORMAT:
+        raise SnapshotError("the snapshot is damaged (it is cut short)")
+    else:
         raise SnapshotError(
-            f"the snapshot is of format {version}; this cep reads format {FORMAT} only"
+            f"the snapshot is of format {version}; this cep reads formats {_CRC_FORMAT} "
+            f"and {FORMAT} only"
         )
-    body = memoryview(data)[_HEAD.size :]
-    if zlib.crc32(body) != crc:
+    if not intact:
         raise SnapshotError("the snapshot is damaged (its checksum does not match)")
     try:
         return (_RAW_DECODER if raw_values else _DECODER).decode(body)
@@ -282,8 +302,11 @@ class EventRows:
     def __init__(self) -> None:
         self.rows: dict[int, int] = {}
         self.events: list[Event] = []
-        #: events added in bulk not in `rows` yet: their ids, and the first one's row
-        self._unindexed: list[tuple[list[int], int]] = []
+        #: events added in bulk not in `rows` yet: their ids (None: not taken yet), the
+        #: first one's row and how many
+        self._unindexed: list[tuple[list[int] | None, int, int]] = []
+        #: every event's sequence number, where the events were added at once with them
+        self._seq: np.ndarray | None = None
 
     def row(self, event: Event) -> int:
         """The event's row (added when new)."""
@@ -297,22 +320,33 @@ class EventRows:
 
     def indexed(self) -> dict[int, int]:
         """`rows`, every event added in bulk in it."""
-        for ids, base in self._unindexed:
-            self.rows.update(zip(ids, range(base, base + len(ids)), strict=True))
+        for ids, base, count in self._unindexed:
+            if ids is None:
+                ids = list(map(id, self.events[base : base + count]))
+            self.rows.update(zip(ids, range(base, base + count), strict=True))
         self._unindexed.clear()
         return self.rows
 
-    def add_new(self, events: list[Event], ids: list[int]) -> int:
+    def add_new(
+        self, events: list[Event], ids: list[int] | None = None, seq: np.ndarray | None = None
+    ) -> int:
         """Events not among the rows yet, each once, added in order (put in `rows`
-        when next needed: a snapshot's last rule needs none); the first one's row."""
+        when next needed: a snapshot's last rule needs none; `ids`: theirs, where
+        known); the first one's row. `seq`: their sequence numbers, where known (the
+        table takes them when these are all its events)."""
         base = len(self.events)
         self.events.extend(events)
-        self._unindexed.append((ids, base))
+        self._unindexed.append((ids, base, len(events)))
+        if base == 0 and seq is not None:
+            self._seq = seq
         return base
 
     def table(self) -> EventTable:
         """The events as a table (`table_of`)."""
-        return table_of(self.events)
+        seq = self._seq
+        if seq is not None and len(seq) != len(self.events):  # (others added since)
+            seq = None
+        return table_of(self.events, seq=seq)
 
 
 def table_of(
@@ -330,16 +364,22 @@ def table_of(
     else:
         codes = bytes(8 * len(types))
     lines: Any = list(map(_LINE, events))
-    if lines.count(None) == len(lines):
-        lines = np.full(len(lines), NONE, np.int64)
-    elif None in lines:
-        lines = [NONE if n is None else n for n in lines]
+    try:
+        lines = np.fromiter(lines, np.int64, len(lines))
+    except TypeError:  # (some have no line: None)
+        if lines.count(None) == len(lines):
+            lines = np.full(len(lines), NONE, np.int64)
+        else:
+            lines = [NONE if n is None else n for n in lines]
     kinds_made = set(map(type, events))
     texts: list[str | bytes] = []
+    text_types: set[type] = set()
     if kinds_made <= {Event}:  # (made in Python: values only)
         kinds = np.full(len(events), DATA, np.uint8).tobytes()
         values = list(map(_DATA, events))
-    elif kinds_made == {_source_event_class()} and None not in (texts := list(map(_JSON, events))):
+    elif kinds_made == {_source_event_class()} and type(None) not in (
+        text_types := set(map(type, texts := list(map(_JSON, events))))
+    ):
         kinds, values = bytes(len(events)), []  # (every one read as a JSON line: TEXT)
     else:
         found = bytearray(len(events))
@@ -357,10 +397,12 @@ def table_of(
                 found[i] = DATA
                 values.append(event.data)
         kinds = bytes(found)
-    text, ends = text_blob(texts)
+    text, ends = text_blob(texts, every_str=text_types == {str})
     return EventTable(
-        names=names, type=codes, ts=ints(list(map(_TS, events)) if ts is None else ts),
-        seq=ints(list(map(_SEQ, events)) if seq is None else seq), line=ints(lines),
+        names=names, type=codes,
+        ts=ints(_column(_TS, events), fresh=True) if ts is None else ints(ts),
+        seq=ints(_column(_SEQ, events), fresh=True) if seq is None else ints(seq),
+        line=ints(lines, fresh=True),
         kind=kinds, text=text,
         text_end=ends, values=values,
     )  # fmt: skip
@@ -373,18 +415,31 @@ _TYPE, _TS, _SEQ, _LINE, _DATA = (
 _JSON = attrgetter("json")
 
 
+def _column(getter: attrgetter[int], events: list[Event]) -> np.ndarray:
+    """An integer attribute of every event, as an array (no list in between)."""
+    return np.fromiter(map(getter, events), np.int64, len(events))
+
+
 def _source_event_class() -> type:
     from cep.io.sources import SourceEvent
 
     return SourceEvent
 
 
-def text_blob(texts: list[str | bytes]) -> tuple[bytes, bytes]:
-    """`EventTable.text` and `text_end` of some texts."""
+def text_blob(texts: list[str | bytes], *, every_str: bool = False) -> tuple[bytes, bytes]:
+    """`EventTable.text` and `text_end` of some texts (`every_str`: known to be `str`
+    each, as a JSON line's is)."""
     if not texts:
         return b"", b""
-    strs = [t if type(t) is str else t.decode("utf-8", "surrogatepass") for t in texts]  # type: ignore[union-attr]
-    blob = ("\n".join(strs) + "\n").encode("utf-8", "surrogatepass")
+    strs: list[str] = (
+        texts
+        if every_str
+        else [  # type: ignore[assignment]
+            t if type(t) is str else t.decode("utf-8", "surrogatepass")
+            for t in texts  # type: ignore[union-attr]
+        ]
+    )
+    blob = "\n".join([*strs, ""]).encode("utf-8", "surrogatepass")  # (each text's newline)
     ends = np.flatnonzero(np.frombuffer(blob, np.uint8) == 10)
     if len(ends) != len(strs):  # (a text with a newline of its own)
         sizes = [len(t.encode("utf-8", "surrogatepass")) + 1 for t in strs]

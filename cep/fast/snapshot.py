@@ -39,7 +39,7 @@ from cep.fast.emit import EXACT_INTEGERS
 from cep.fast.reports import KeptEvent, kept_json
 from cep.fast.reporttext import OWN
 from cep.fast.rule import FastRule
-from cep.fast.storedtexts import OBJECT, TextRefs, event_table
+from cep.fast.storedtexts import OBJECT, RESTORED, TextRefs, event_table
 from cep.io.batch import Batch, EventColumns
 from cep.io.sources import SourceEvent
 from cep.io.validation import Validator
@@ -197,10 +197,10 @@ def _events(
     if None not in found:
         refs.objects(len(used))
     elif found.count(None) == len(found):
-        _text_refs(fast, used, np.arange(len(found)), found, refs)
+        _text_refs(fast, used, np.arange(len(found)), refs)
     else:
         missing = np.array([j for j, event in enumerate(found) if event is None], np.int64)
-        _text_refs(fast, used, missing, found, refs)
+        _text_refs(fast, used, missing, refs)
     if KeptEvent not in set(map(type, kept.values())):
         return found
     for j, event in enumerate(found):
@@ -216,26 +216,29 @@ def _events(
     return found
 
 
-def _text_refs(
-    fast: FastRule, used: np.ndarray, missing: np.ndarray, found: list[Any], refs: TextRefs
-) -> None:
+def _text_refs(fast: FastRule, used: np.ndarray, missing: np.ndarray, refs: TextRefs) -> None:
     """Kernel events `used[missing]`, kept as no object, noted in `refs` where their
     texts lie (the rule's text table, or the restore's table), or (restored ones not
-    kept as text) made from the restore's table into `found`."""
+    kept as text) as the restore's table holds them (`RESTORED`)."""
     source = np.full(len(used), OBJECT, np.int64)
     start, end, type_code, line = (np.zeros(len(used), np.int64) for _ in range(4))
+    kind = np.full(len(used), TEXT, np.int64)
     rows = np.full(len(missing), -1, np.int64)
     restored = fast.restored_rows
     inside = used[missing] < len(restored)
     rows[inside] = restored[used[missing][inside]]
     events = fast.restored
-    if (rows >= 0).any():  # restored ones: made again, but texts as they lie
+    if (rows >= 0).any():  # restored ones: as the restore's table holds them
         made = rows >= 0
-        as_objects = made.copy()
-        as_objects[made] = events.kinds(rows[made]) != TEXT
-        for j, row in zip(missing[as_objects].tolist(), rows[as_objects].tolist(), strict=True):
-            found[j] = events[row]
-        missing, rows = missing[~as_objects], rows[~as_objects]
+        stored = made.copy()
+        stored[made] = events.kinds(rows[made]) != TEXT
+        if stored.any():  # (records and values: as stored, no event made)
+            at, here = missing[stored], rows[stored]
+            source[at], kind[at] = RESTORED, events.kinds(here)
+            start[at] = refs.restored(events.stored_values(here))
+            type_code[at] = refs.name_codes(events.type_names())[events.type_codes(here)]
+            line[at] = events.lines(here)
+        missing, rows = missing[~stored], rows[~stored]
     table = fast._record_texts
     starts, ends, sources, info = table.held(used[missing])
     own = refs.buffer(table.data)
@@ -252,7 +255,7 @@ def _text_refs(
         source[at] = refs.buffer(blob)
         type_code[at] = refs.name_codes(events.type_names())[events.type_codes(here)]
         line[at] = events.lines(here)
-    refs.add(source, start, end, type_code, line)
+    refs.add(source, start, end, type_code, line, kind)
 
 
 def _str(text: str | bytes) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from itertools import chain, repeat
-from operator import attrgetter, itemgetter
+from operator import attrgetter, is_, itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -106,10 +106,15 @@ def rule_state(
     )  # fmt: skip
     add_var, add_event, add_parent = cell_var.append, cell_event.append, cell_parent.append
     bulk = _runs_in_bulk(matcher, rows, states, variables)
+    by_seq = None
     if bulk is not None:  # (every run's history one cell of its own: no loop)
-        cell_var, cell_event, cell_parent, run_part, run_state, run_cell, run_start = bulk
+        cell_var, cell_event, cell_parent, run_part, run_state, run_cell, run_start, by_seq = bulk
         part_of = _KeyRows(list(matcher.partitions))
-        keys = [list(key) if isinstance(key, tuple) else key for key in part_of.keys]
+        keys = part_of.keys
+        if len(matcher.key_names) != 1 or tuple in set(map(type, keys)):
+            keys = [list(key) if isinstance(key, tuple) else key for key in keys]
+        else:
+            keys = keys.copy()  # (`_parts_of` may add keys)
         timer = list(map(_TIMER, matcher.partitions.values()))
     for key, part in () if bulk is not None else matcher.partitions.items():
         p = part_of[key] = len(keys)
@@ -142,7 +147,15 @@ def rule_state(
         for done in part.completed:
             held.append((p, cell_of(done.path), rows.row(done.start), done.ts, done.sort_key[2]))
     timer_close, timer_ts, timer_seq, timer_keys = timers
-    timer_part = _parts_of(part_of, keys, timer, timer_keys)
+    if by_seq is None:
+        timer_part = _parts_of(part_of, keys, timer, timer_keys)
+    else:  # (most timers found by the run their event started, the others by key)
+        timer_part = _parts_by_start(by_seq, run_part, timer_seq)
+        missed = np.flatnonzero(timer_part == NONE)
+        if len(missed):
+            timer_part[missed] = _parts_of(
+                part_of, keys, timer, list(map(timer_keys.__getitem__, missed.tolist()))
+            )
     held_columns = list(zip(*held, strict=True)) or [()] * 5
     return RuleState(
         name=matcher.rule.name,
@@ -151,29 +164,30 @@ def rule_state(
         counters={name: getattr(matcher, name) for name in _COUNTERS},
         variables=list(variables),
         keys=keys,
-        timer=ints(timer),
-        cell_var=ints(cell_var),
-        cell_event=ints(cell_event),
-        cell_parent=ints(cell_parent),
-        run_part=ints(run_part),
-        run_state=ints(run_state),
-        run_cell=ints(run_cell),
-        run_start=ints(run_start),
-        held_part=ints(held_columns[0]),
-        held_cell=ints(held_columns[1]),
-        held_start=ints(held_columns[2]),
-        held_ts=ints(held_columns[3]),
-        held_step=ints(held_columns[4]),
-        timer_close=ints(timer_close),
-        timer_ts=ints(timer_ts),
-        timer_seq=ints(timer_seq),
-        timer_part=ints(timer_part),
+        timer=ints(timer, fresh=True),
+        cell_var=ints(cell_var, fresh=True),
+        cell_event=ints(cell_event, fresh=True),
+        cell_parent=ints(cell_parent, fresh=True),
+        run_part=ints(run_part, fresh=True),
+        run_state=ints(run_state, fresh=True),
+        run_cell=ints(run_cell, fresh=True),
+        run_start=ints(run_start, fresh=True),
+        held_part=ints(held_columns[0], fresh=True),
+        held_cell=ints(held_columns[1], fresh=True),
+        held_start=ints(held_columns[2], fresh=True),
+        held_ts=ints(held_columns[3], fresh=True),
+        held_step=ints(held_columns[4], fresh=True),
+        timer_close=ints(timer_close, fresh=True),
+        timer_ts=ints(timer_ts, fresh=True),
+        timer_seq=ints(timer_seq, fresh=True),
+        timer_part=ints(timer_part, fresh=True),
     )
 
 
 _TIMER, _COMPLETED, _RUNS = attrgetter("timer"), attrgetter("completed"), attrgetter("runs")
 _PATH, _START, _STATE = attrgetter("path"), attrgetter("start"), attrgetter("state")
 _VAR, _EVENT, _PARENT = itemgetter(0), itemgetter(1), itemgetter(2)
+_SEQ = attrgetter("seq")
 
 
 def _runs_in_bulk(
@@ -182,7 +196,13 @@ def _runs_in_bulk(
     """`rule_state`'s cells and runs made a table at a time, as its loop would make
     them, where that is simple: no held matches, each run with a start and a history
     of one cell its own (a rule holding many runs that have bound one event). None
-    otherwise."""
+    otherwise.
+
+    Each pass over a million runs costs a few hundredths of a second, so the checks
+    lean on each other: a history of more than one cell, or none (None), shows in the
+    pass over the cells' parents; a run's start that is its bound event is not None;
+    runs whose bound events are distinct (rows in increasing order, as new events get)
+    cannot share a history, so the histories' identities are compared only otherwise."""
     if type(rows) is not EventRows:
         return None
     parts = list(matcher.partitions.values())
@@ -191,41 +211,86 @@ def _runs_in_bulk(
     per_part = list(map(_RUNS, parts))
     runs = list(chain.from_iterable(per_part))
     paths = list(map(_PATH, runs))
-    starts = list(map(_START, runs))
-    ids = np.sort(np.fromiter(map(id, paths), np.uint64, len(paths)))
-    start_ids = list(map(id, starts))
-    if (
-        (len(ids) and bool((ids == id(None)).any()))  # (a run with no history)
-        or id(None) in start_ids  # (or no start)
-        or any(map(_PARENT, paths))  # (or a history of more than one cell)
-        or (len(ids) > 1 and bool((ids[1:] == ids[:-1]).any()))  # (one two runs share)
-    ):
+    try:
+        if any(map(_PARENT, paths)):  # (a history of more than one cell)
+            return None
+    except TypeError:  # (a run with no history: None)
         return None
-    names = list(map(_VAR, paths))
-    distinct = list(dict.fromkeys(names))
-    for name in distinct:
-        variables.setdefault(name, len(variables))
-    if len(distinct) == 1:  # (one variable bound first, as usual: no pass to number them)
-        cell_var = np.full(len(names), variables[distinct[0]], np.int64)
-    else:
-        cell_var = list(map(variables.__getitem__, names))
+    cell_var = _numbered(paths, variables)
     bound = list(map(_EVENT, paths))
-    bound_ids = list(map(id, bound))
-    if bound_ids == start_ids:  # (each run started by the event it bound: once each)
-        cell_event = run_start = _rows_of(rows, bound, bound_ids)
+    by_seq = None
+    if all(map(is_, bound, map(_START, runs))):  # (each run started by the event it bound)
+        if not rows.events:  # (the table's first events: distinct where their numbers are)
+            seq = np.fromiter(map(_SEQ, bound), np.int64, len(bound))
+            by_seq = _sorted_distinct(seq)
+        if by_seq is not None:
+            base = rows.add_new(bound, seq=seq)
+            cell_event = run_start = np.arange(base, base + len(bound))
+        else:
+            cell_event = run_start = _rows_of(rows, bound, list(map(id, bound)))
     else:
+        starts = list(map(_START, runs))
+        if any(map(is_, starts, repeat(None))):  # (a run with no start)
+            return None
         events = list(chain.from_iterable(zip(bound, starts, strict=True)))
         found = _rows_of(rows, events, list(map(id, events)))
         cell_event, run_start = found[0::2], found[1::2]
-    in_states = list(map(_STATE, runs))
-    distinct = list(dict.fromkeys(in_states))
-    if len(distinct) == 1:
-        run_state = np.full(len(runs), states[id(distinct[0])], np.int64)
+    if len(cell_event) > 1 and not bool((cell_event[1:] > cell_event[:-1]).all()):
+        ids = np.sort(np.fromiter(map(id, paths), np.uint64, len(paths)))
+        if bool((ids[1:] == ids[:-1]).any()):  # (a history two runs share)
+            return None
+    in_states = set(map(_STATE, runs))
+    if len(in_states) == 1:
+        run_state = np.full(len(runs), states[id(in_states.pop())], np.int64)
     else:
-        run_state = list(map(states.__getitem__, map(id, in_states)))
-    run_part = np.repeat(np.arange(len(parts)), list(map(len, per_part)))
+        run_state = list(map(states.__getitem__, map(id, map(_STATE, runs))))
+    run_part = np.repeat(
+        np.arange(len(parts)), np.fromiter(map(len, per_part), np.int64, len(parts))
+    )
     n = len(runs)
-    return cell_var, cell_event, np.full(n, NONE), run_part, run_state, np.arange(n), run_start
+    return (cell_var, cell_event, np.full(n, NONE), run_part, run_state, np.arange(n),
+            run_start, by_seq)  # fmt: skip
+
+
+def _sorted_distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Integers sorted, and the order that sorts them; None where two are equal."""
+    if len(values) < 2 or bool((values[1:] > values[:-1]).all()):  # (in order already)
+        return values, np.arange(len(values))
+    order = np.argsort(values)
+    found = values[order]
+    if bool((found[1:] == found[:-1]).any()):
+        return None
+    return found, order
+
+
+def _parts_by_start(
+    by_seq: tuple[np.ndarray, np.ndarray], run_part: np.ndarray, timer_seq: np.ndarray
+) -> np.ndarray:
+    """The partition of each timer scheduled by an event that started an open run (by
+    its sequence number: `by_seq`, the runs' start events' sorted, and the order that
+    sorts them), NONE for the others. The event that scheduled a timer went to the
+    timer's partition, and so did every run it started: runs never change partition."""
+    found = np.full(len(timer_seq), NONE, np.int64)
+    seqs, order = by_seq
+    if len(seqs) and len(timer_seq):
+        at = np.minimum(np.searchsorted(seqs, timer_seq), len(seqs) - 1)
+        hit = seqs[at] == timer_seq
+        found[hit] = run_part[order[at[hit]]]
+    return found
+
+
+def _numbered(paths: list[Any], variables: dict[str, int]) -> Any:
+    """The numbers of the variables of some histories' last cells, those not numbered
+    yet numbered in the order met."""
+    distinct = set(map(_VAR, paths))
+    if len(distinct) == 1:  # (one variable bound first, as usual: no list of names)
+        name = distinct.pop()
+        variables.setdefault(name, len(variables))
+        return np.full(len(paths), variables[name], np.int64)
+    names = list(map(_VAR, paths))
+    for name in dict.fromkeys(names):
+        variables.setdefault(name, len(variables))
+    return list(map(variables.__getitem__, names))
 
 
 def _rows_of(rows: EventRows, events: list[Event], ids: list[int]) -> np.ndarray:
@@ -343,19 +408,20 @@ def timers_by_rule(engine: MatchingEngine) -> list[Timers]:
         empty = np.zeros(0, np.int64)
         return [(empty, empty, empty, []) for _ in range(n)]
     timers = engine.timers
-    columns = [np.fromiter(map(getter, timers), np.int64, len(timers)) for getter in _FIRST_FOUR]
+    getters = _FIRST_FOUR if n > 1 else _FIRST_FOUR[:3]  # (one rule: its index is 0)
+    columns = [np.fromiter(map(getter, timers), np.int64, len(timers)) for getter in getters]
     keys = list(map(_KEY, timers))
     order = lex_order(tuple(reversed(columns)))
     if bool((np.diff(order) == 1).all()):  # (in order already, as they usually are)
-        close, ts, seq, index = columns
+        close, ts, seq, *index = columns
     else:
-        close, ts, seq, index = (column[order] for column in columns)
+        close, ts, seq, *index = (column[order] for column in columns)
         keys = list(map(keys.__getitem__, order.tolist()))
     if n == 1:
         return [(close, ts, seq, keys)]
     found = []
     for i in range(n):
-        mine = np.flatnonzero(index == i)
+        mine = np.flatnonzero(index[0] == i)
         found.append((close[mine], ts[mine], seq[mine], list(map(keys.__getitem__, mine.tolist()))))
     return found
 
