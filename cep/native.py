@@ -106,6 +106,33 @@ class Native:
         if self.index_path is not None and f"{name}|{key}" not in self.left_out:
             with contextlib.suppress(OSError):
                 self.index_path.unlink()
+            with contextlib.suppress(OSError), missed_path(self.index_path).open("a") as seen:
+                seen.write(f"{name}|{key}\n")
+
+
+def missed_path(index_path: Path) -> Path:
+    """The file of the calls (`name|key`) that dropped the module of `index_path` since
+    its last build: a build that covers them all may be followed by others."""
+    return index_path.with_suffix(".missed")
+
+
+def covers_missed(index_path: Path) -> bool:
+    """Whether the module indexed at `index_path` serves (or could not compile) every
+    call recorded as missed; the record is then cleared."""
+    try:
+        index = json.loads(index_path.read_text(encoding="utf-8"))
+        served = {f"{name}|{key}" for name, entries in index["functions"].items()
+                  for key, _ in entries} | set(index.get("left_out", ()))  # fmt: skip
+        missed = missed_path(index_path).read_text(encoding="utf-8").split()
+    except FileNotFoundError:
+        return index_path.is_file()
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if not served.issuperset(missed):
+        return False
+    with contextlib.suppress(OSError):
+        missed_path(index_path).unlink()
+    return True
 
 
 def load(folder: Path | None) -> Native | None:

@@ -126,7 +126,14 @@ def test_a_process_on_the_native_module_turns_to_numba_for_other_types(
     assert seen["other_types"] and seen["numba_after_int32"]
     assert seen["dispatcher"] == "CPUDispatcher"  # (the module's functions are numba's)
     assert not index.exists()  # (built again by the next run, int32 arrays included)
+    missed = native.missed_path(index).read_text().split()
+    assert len(missed) == 1 and missed[0].startswith("cep.fast.order.in_time_order|int32[")
     assert not _run(CALLS, tmp_path)["native"]
+
+    assert in_time_order(ts.astype(np.int32), 0)  # (what that run compiled, here too)
+    assert nativebuild.build(folder, only={"cep.fast.order.in_time_order"})
+    assert native.covers_missed(index)  # (so the build count starts again)
+    assert not native.missed_path(index).exists()
 
 
 def test_an_incomplete_native_module_is_not_used(tmp_path: Path) -> None:
@@ -138,6 +145,27 @@ def test_an_incomplete_native_module_is_not_used(tmp_path: Path) -> None:
     index.unlink()
     library.write_bytes(b"not a module")
     assert native.load(tmp_path) is None
+
+
+def test_a_build_that_serves_every_missed_call_lets_later_builds_start(
+    tmp_path: Path,
+) -> None:
+    """Argument types met after a build drop the module; its next build counts as a
+    try until it serves them, so a machine that meets new types now and then is not
+    left on numba for good, and one whose build keeps missing them stops trying."""
+    _library, index = native.paths(tmp_path)
+    entries = {"cep.m.f": [["int64[1Cwa]", "f0"]], "cep.m.g": [["float64", "f1"]]}
+    index.write_text(json.dumps({"functions": entries, "left_out": ["cep.m.h|bool"]}))
+    assert native.covers_missed(index)  # (nothing missed)
+    missed = native.missed_path(index)
+    missed.write_text("cep.m.f|int64[1Cwa]\ncep.m.h|bool\n")
+    assert native.covers_missed(index) and not missed.exists()
+    missed.write_text("cep.m.f|int64[1Cwa]\ncep.m.f|int32[1Cwa]\n")
+    assert not native.covers_missed(index) and missed.exists()
+    index.write_text("not json")
+    assert not native.covers_missed(index)
+    index.unlink()
+    assert not native.covers_missed(index)
 
 
 def test_a_run_asks_for_a_build_until_one_is_made_or_three_were_tried(

@@ -56,8 +56,10 @@ def native_wanted() -> bool:
     return any_compiler()
 
 
-#: builds of one module (its sources, Python, NumPy, processor) at most: a build that
-#: fails (no Python headers) or leaves a call out would otherwise be tried by every run
+#: builds of one module (its sources, Python, NumPy, processor) in a row that fail or
+#: leave out a call that dropped the module before: past it, no run starts another
+#: (else every run would). A build serving every such call starts the count again, so
+#: that a module dropped for argument types met later is rebuilt as often as needed.
 MAX_BUILDS = 3
 
 
@@ -248,7 +250,7 @@ def build(folder: Path, only: set[str] | None = None) -> bool:
 
 def build_in_background(job: dict[str, Any]) -> None:
     """The detached process's work, under the lock (another holding it: nothing);
-    counted in `_builds`, whatever its end."""
+    counted in `_builds` until a build serves every call that dropped the module."""
     path = _lock_path()
     if path is None or not take_lock(path):
         return
@@ -257,7 +259,9 @@ def build_in_background(job: dict[str, Any]) -> None:
         with contextlib.suppress(OSError):
             _builds_path(folder).write_text(str(_builds(folder) + 1))
         run_workload(job)
-        build(folder)
+        if build(folder) and native.covers_missed(native.paths(folder)[1]):
+            with contextlib.suppress(OSError):
+                _builds_path(folder).write_text("0")
     finally:
         path.unlink(missing_ok=True)
 
