@@ -57,7 +57,7 @@ COMPILED_MODULES = (
     "fast/tables.py",
     "fast/timers.py",
     "fast/vector.py",
-    "io/arrow.py",
+    "io/celltexts.py",
     "io/jsonscan.py",
     "io/newlines.py",
     "runtime/budget.py",

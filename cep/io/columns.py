@@ -165,8 +165,8 @@ def dictionary_indices(strings: Any) -> tuple[np.ndarray, Any]:
     pa = load_pyarrow()
     if not pa.types.is_dictionary(strings.type):
         strings = pa.compute.dictionary_encode(strings)
-    indices = to_numpy(strings.indices.fill_null(0))
-    return indices, strings.dictionary
+    indices = strings.indices
+    return to_numpy(indices.fill_null(0) if indices.null_count else indices), strings.dictionary
 
 
 def load_pyarrow() -> Any:
