@@ -58,6 +58,7 @@ COMPILED_MODULES = (
     "fast/timers.py",
     "fast/vector.py",
     "io/celltexts.py",
+    "io/csvcells.py",
     "io/jsonscan.py",
     "io/newlines.py",
     "runtime/budget.py",

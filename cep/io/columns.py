@@ -219,8 +219,11 @@ def put_typed(
     if vkind == "str":
         assert dictionary is not None
         chosen = values if mask.all() else values.filter(pa.array(mask))
-        indices, strings = dictionary_indices(chosen)
-        _store(part, at, dictionary.arrow_codes(strings)[indices])
+        if pa.types.is_dictionary(chosen.type) or chosen.null_count:
+            indices, strings = dictionary_indices(chosen)
+            _store(part, at, dictionary.arrow_codes(strings)[indices])
+        else:
+            _store(part, at, dictionary.string_codes(chosen))
         return
     chosen = values[mask]
     if vkind == "int" and kind == "float":

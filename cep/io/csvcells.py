@@ -11,54 +11,70 @@ import numpy as np
 
 from cep.io.columns import INTISH, Typed, load_pyarrow, to_numpy, validated
 from cep.io.sources import INT_TEXT, infer_cell
+from cep.jit import njit
 
-_INT_RE = r"^[-+]?[0-9]{1,18}$"
-_NUMBER_RE = r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"
+#: what `scan_cells` finds a cell to be: empty; an integer of at most 18 digits
+#: (`[-+]?[0-9]{1,18}`); a longer one; another decimal number
+#: (`[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?`); anything else
+EMPTY, INT, LONG_INT, NUMBER, OTHER = 0, 1, 2, 3, 4
 
 
 class CellReader:
-    """Vectorized typing of CSV cells (a pyarrow string array, "" for an empty cell)."""
+    """Vectorized typing of CSV cells (a pyarrow string array, "" for an empty cell):
+    each cell's form found in one pass over the array's bytes (`scan_cells`)."""
 
     def __init__(self, cells: Any) -> None:
         self.pa = load_pyarrow()
         self.pc = self.pa.compute
+        if isinstance(cells, self.pa.ChunkedArray):
+            cells = cells.combine_chunks()
         self.cells = cells
-        self.present = to_numpy(self.pc.not_equal(cells, ""))
+        self._buffers = _string_buffers(cells)
+        self.present = np.diff(self._buffers[1]) > 0
+        self._scanned: tuple[np.ndarray, np.ndarray] | None = None
         self._ints: tuple[np.ndarray, np.ndarray] | None = None
         self._numbers: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def forms(self) -> np.ndarray:
+        """Each cell's form (`scan_cells`), found when first asked for."""
+        if self._scanned is None:
+            self._scanned = scan_cells(*self._buffers)
+        return self._scanned[0]
 
     def ints(self) -> tuple[np.ndarray, np.ndarray]:
         """Cells that are ASCII integers of at most 18 digits, and their values."""
         if self._ints is None:
-            pc = self.pc
-            cells = self.cells
-            ok = to_numpy(pc.ascii_is_decimal(cells)) & (to_numpy(pc.binary_length(cells)) <= 18)
-            if ok.all():
-                self._ints = ok, to_numpy(pc.cast(cells, self.pa.int64()))
-                return self._ints
-            if not ok[self.present].all():
-                ok = to_numpy(pc.match_substring_regex(cells, _INT_RE))
-            texts = pc.if_else(self.pa.array(ok), pc.utf8_ltrim(cells, "+"), "0")
-            self._ints = ok, to_numpy(pc.cast(texts, self.pa.int64()))
+            pa, pc, cells = self.pa, self.pc, self.cells
+            ok = self.forms == INT
+            if not ok.all():
+                cells = pc.if_else(pa.array(ok), pc.utf8_ltrim(cells, "+"), "0")
+            elif self._signed():
+                cells = pc.utf8_ltrim(cells, "+")
+            self._ints = ok, to_numpy(pc.cast(cells, pa.int64()))
         return self._ints
+
+    def _signed(self) -> bool:
+        """Whether any cell starts with a plus sign (which pyarrow's cast refuses)."""
+        data, offsets = self._buffers
+        firsts = offsets[:-1][self.present]
+        return bool(len(firsts)) and bool((data[firsts] == 43).any())
 
     def numbers(self) -> tuple[np.ndarray, np.ndarray]:
         """Cells that are ASCII decimals (`[-+]?(\\d+\\.?\\d*|\\.\\d+)(e[-+]?\\d+)?`), and
-        their values as floats."""
+        their values as floats (as pyarrow reads them: the nearest)."""
         if self._numbers is None:
-            pc = self.pc
             cells = self.cells
-            dots = pc.replace_substring(cells, ".", "", max_replacements=1)
-            ok = to_numpy(pc.ascii_is_decimal(dots))
-            if not ok[self.present].all():
-                ok = to_numpy(pc.match_substring_regex(cells, _NUMBER_RE))
+            ok = (self.forms >= INT) & (self.forms <= NUMBER)
             if not ok.all():
-                cells = pc.if_else(self.pa.array(ok), cells, "0")
-            self._numbers = ok, to_numpy(pc.cast(cells, self.pa.float64()))
+                cells = self.pc.if_else(self.pa.array(ok), cells, "0")
+            self._numbers = ok, to_numpy(self.pc.cast(cells, self.pa.float64()))
         return self._numbers
 
     def ascii(self) -> np.ndarray:
-        return to_numpy(self.pc.string_is_ascii(self.cells))
+        self.forms  # noqa: B018 (scanned)
+        assert self._scanned is not None
+        return self._scanned[1]
 
     def declared(self, kind: str) -> tuple[np.ndarray, Typed | None]:
         """Present cells that validation accepts as `kind` (`validated`), in their common
@@ -103,10 +119,7 @@ class CellReader:
         ascii_ = self.ascii()
         numbers, float_values = self.numbers()
         # integer text `ints` did not take (too long, or any where its quick check refused)
-        # (a long integer's text is among `numbers`)
-        long_int = np.zeros(len(present), np.bool_)
-        if (numbers & present & ~ints).any():
-            long_int = to_numpy(self.pc.match_substring_regex(self.cells, r"^[-+]?[0-9]+$")) & ~ints
+        long_int = self.forms == LONG_INT
         floats = numbers & present & ~ints & ~long_int & ascii_
         text = present & ascii_ & ~numbers & ~long_int
         other = present & ~ints & ~floats & ~text
@@ -152,3 +165,65 @@ def split_cells(payload: Any, names: list[str], include: list[str] | None = None
         )
     except pa.ArrowInvalid:
         return None
+
+
+def _string_buffers(cells: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A pyarrow string array's bytes and its n + 1 offsets into them (int64)."""
+    pa = load_pyarrow()
+    _, offsets, data = cells.buffers()[:3]
+    n = len(cells)
+    wide = pa.types.is_large_string(cells.type)
+    dtype = np.int64 if wide else np.int32
+    at = np.frombuffer(offsets, dtype, n + 1, cells.offset * np.dtype(dtype).itemsize)
+    raw = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    return raw, at.astype(np.int64)
+
+
+@njit(cache=True, nogil=True)
+def scan_cells(data, offsets):  # type: ignore[no-untyped-def]
+    """Each cell's form (`EMPTY`, `INT`, `LONG_INT`, `NUMBER`, `OTHER`) and whether it is
+    ASCII: `[-+]?`, digits, then (a number) a point and digits, then an exponent."""
+    n = len(offsets) - 1
+    forms = np.empty(n, np.uint8)
+    ascii_ = np.ones(n, np.bool_)
+    for i in range(n):
+        a = offsets[i]
+        b = offsets[i + 1]
+        form = 4
+        if a == b:
+            form = 0
+        else:
+            k = a
+            if data[k] == 43 or data[k] == 45:  # + -
+                k += 1
+            start = k
+            while k < b and np.uint8(48) <= data[k] <= np.uint8(57):
+                k += 1
+            digits = k - start
+            if k == b:
+                form = 4 if digits == 0 else 1 if digits <= 18 else 2
+            else:
+                if data[k] == 46:  # .
+                    k += 1
+                    start = k
+                    while k < b and np.uint8(48) <= data[k] <= np.uint8(57):
+                        k += 1
+                    digits += k - start
+                if digits:
+                    ok = True
+                    if k < b and (data[k] == 101 or data[k] == 69):  # e E
+                        k += 1
+                        if k < b and (data[k] == 43 or data[k] == 45):
+                            k += 1
+                        start = k
+                        while k < b and np.uint8(48) <= data[k] <= np.uint8(57):
+                            k += 1
+                        ok = k > start
+                    form = 3 if ok and k == b else 4
+        forms[i] = form
+        if form == 4:  # (any other form is ASCII)
+            for k in range(a, b):
+                if data[k] >= 128:
+                    ascii_[i] = False
+                    break
+    return forms, ascii_
