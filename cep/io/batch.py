@@ -233,11 +233,20 @@ class Batch:
             if (rows[at] == indexes).all():
                 return data, starts[at], ends[at]
         rows = np.asarray(indexes, np.int64).tolist()
-        by_column = getattr(self.text_store, "record_texts", None)  # (Arrow rows)
+        by_column = getattr(self.text_store, "record_texts", None)  # (CSV and Arrow rows)
         made = by_column(rows) if by_column is not None else None
-        if made is not None:
+        if made is None:
+            return record_texts(self.records_of(self.text_store.kept(rows)))
+        missing = np.flatnonzero(made[2] < 0)  # (rows read as text: record by record)
+        if not len(missing):
             return made
-        return record_texts(self.records_of(self.text_store.kept(rows)))
+        data, starts, ends = made
+        more, more_starts, more_ends = record_texts(
+            self.records_of(self.text_store.kept([rows[i] for i in missing.tolist()]))
+        )
+        starts[missing] = more_starts + len(data)
+        ends[missing] = more_ends + len(data)
+        return np.concatenate((data, more)), starts, ends
 
     def records_of(self, kept: list[Any]) -> list[dict[str, Any]]:
         """`record_of` of what `kept_of` gave of some events, in one go (CSV rows are

@@ -66,11 +66,28 @@ class CsvTexts(LineTexts):
         self.split = split
 
     def record_texts(self, indexes: list[int]) -> TextPieces | None:
-        """The texts of some events' records as reports write them; None where one was
-        read by `csv.reader` (a quoted cell, say: given) or pyarrow refuses the lines."""
-        if not indexes or (self.given and not self.given.keys().isdisjoint(indexes)):
+        """The texts of some events' records as reports write them; end -1 for an event
+        read by `csv.reader` (a quoted cell, say: given), for its reader to make; None
+        where pyarrow refuses the lines."""
+        if not indexes:
             return None
         rows = np.asarray(indexes, np.int64)
+        if not self.given:
+            return self._made(rows)
+        read = np.fromiter((i not in self.given for i in indexes), np.bool_, len(indexes))
+        if not read.any():
+            return None
+        made = self._made(rows[read])
+        if made is None:
+            return None
+        data, starts, ends = made
+        every_start = np.zeros(len(rows), np.int64)
+        every_end = np.full(len(rows), -1, np.int64)
+        every_start[read], every_end[read] = starts, ends
+        return data, every_start, every_end
+
+    def _made(self, rows: np.ndarray) -> TextPieces | None:
+        """`record_texts` of rows none of which is given."""
         if self.split is not None:
             columns, at = self.split
             where = at[rows]
