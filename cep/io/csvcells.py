@@ -175,7 +175,7 @@ def _string_buffers(cells: Any) -> tuple[np.ndarray, np.ndarray]:
     wide = pa.types.is_large_string(cells.type)
     dtype = np.int64 if wide else np.int32
     at = np.frombuffer(offsets, dtype, n + 1, cells.offset * np.dtype(dtype).itemsize)
-    raw = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    raw = np.frombuffer(data if data is not None else b"", np.uint8)  # (read-only either way)
     return raw, at.astype(np.int64)
 
 
