@@ -26,6 +26,7 @@ import numpy as np
 from cep.compile.programs import BOOL, NUM, STR, ProgramCompiler, Unsupported, expr_text
 from cep.fast.reporttext import FALLBACK_TEXT
 from cep.io.batch import TextPieces, record_texts
+from cep.io.celltexts import CellTexts, bool_texts, float_texts, int_texts, join_records
 from cep.lang import ast
 from cep.lang.types import Type
 
@@ -194,37 +195,42 @@ class EmitPlan:
 def emit_pieces(fields: EmitFields, values: np.ndarray, strings: list[str]) -> TextPieces:
     """The `fields` texts of reports from their values (`values[report, field]`,
     `evaluate.report_values`): each report's `{"name": value, ...}` of the Python values
-    the interpreter computes (null where there is none), encoded in one call by the
-    encoder of reports (`record_texts`); `FALLBACK_TEXT` where a value is one the
-    interpreter must give. `strings` are the rule's strings, by code."""
+    the interpreter computes (null where there is none), as the encoder of reports
+    writes them, made a field at a time (`cep.io.celltexts`); `FALLBACK_TEXT` where a
+    value is one the interpreter must give. `strings` are the rule's strings, by code."""
     n = len(values)
+    if not fields.kinds:
+        return record_texts([{} for _ in range(n)])
     fallback = np.zeros(n, np.bool_)
     columns = []
     for f, kind in enumerate(fields.kinds):
         column = values[:, f]
         known = column == column
+        texts = CellTexts(n)
         if kind in (FLOAT, FLOAT_SUM):
             if kind == FLOAT_SUM:  # a sum of nothing: the integer 0
                 fallback |= column == 0.0
-            columns.append(column.tolist())  # (NaN and infinities: null)
-            continue
-        if kind == INT:
+            texts.put(slice(None), float_texts(column))  # (NaN and infinities: null)
+        elif kind == INT:
             exact = np.abs(column) < EXACT_INTEGERS
             fallback |= known & ~exact
-            cells = np.where(known & exact, column, 0).astype(np.int64).tolist()
+            texts.put(slice(None), int_texts(np.where(known & exact, column, 0).astype(np.int64)))
         elif kind == TEXT:
-            codes = np.where(known, column, -1).astype(np.int64).tolist()
-            cells = [strings[code] if code >= 0 else None for code in codes]
+            codes = np.where(known, column, -1).astype(np.int64)
+            known = codes >= 0
+            if known.any():
+                data, starts, ends = record_texts(strings)
+                rows = np.flatnonzero(known)
+                texts.put(rows, (data, starts[codes[rows]], ends[codes[rows]]))
         else:
-            cells = (column != 0.0).tolist()
-        if not known.all():
-            cells = [cell if ok else None for cell, ok in zip(cells, known.tolist(), strict=True)]
-        columns.append(cells)
-    names = fields.names
-    if columns:
-        records = [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
-    else:
-        records = [{} for _ in range(n)]
-    data, starts, ends = record_texts(records)
+            texts.put(slice(None), bool_texts(column != 0.0))
+        missing = np.flatnonzero(~known)
+        if len(missing):
+            texts.put(missing, (_NULL, np.zeros(len(missing), np.int64), np.full(len(missing), 4)))
+        columns.append(texts)
+    data, starts, ends = join_records(fields.names, columns)
     ends[fallback] = FALLBACK_TEXT
     return data, starts, ends
+
+
+_NULL = np.frombuffer(b"null", np.uint8)

@@ -18,8 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cep.io.batch import Batch, LineTexts, TextPieces, record_texts
+from cep.io.batch import Batch, LineTexts, TextPieces
 from cep.io.batchreader import BatchReader, FastRows
+from cep.io.celltexts import (
+    CellTexts,
+    bool_texts,
+    float_texts,
+    int_texts,
+    join_records,
+    string_texts,
+)
 from cep.io.columns import (
     ColumnPart,
     Typed,
@@ -33,7 +41,6 @@ from cep.io.columns import (
 from cep.io.sources import Reject, SourceEvent
 from cep.io.time import MAX_MS, MIN_MS, TIME_UNITS, ints_to_ms, window_mask
 from cep.io.validation import MAX_DEPTH, TOO_DEEP, too_deep_value
-from cep.jit import njit
 from cep.runtime.match import encode
 
 if TYPE_CHECKING:
@@ -191,69 +198,40 @@ def arrow_records(batch: Any, rows: list[int]) -> list[dict[str, Any]]:
 
 def arrow_record_texts(batch: Any, rows: list[int]) -> TextPieces:
     """The records `arrow_records` makes of some rows, as `encode` writes them, made a
-    column at a time: each column's values encoded in one call by the one encoder
-    (`record_texts`), then the non-null cells joined behind their names, row by row, in
-    numba (`_join_cells`), where a dict per row would cost a microsecond."""
+    column at a time (`cep.io.celltexts`), where a dict per row would cost a
+    microsecond. For columns whose values go through JSON unchanged (`_json_exact`)."""
     pa = load_pyarrow()
     taken = batch.take(pa.array(rows, pa.int64()))
-    n, names = len(rows), taken.schema.names
-    cell_starts = np.full((len(names), n), -1, np.int64)
-    cell_ends = np.full((len(names), n), -1, np.int64)
-    encoded, at = [], 0
-    for c, column in enumerate(taken.columns):
-        values = _cell_values(column)
-        data, starts, ends = record_texts(values)
-        present = np.fromiter((v is not None for v in values), np.bool_, n)
-        cell_starts[c] = np.where(present, starts + at, -1)
-        cell_ends[c] = np.where(present, ends + at, -1)
-        encoded.append(data)
-        at += len(data)
-    key_texts = [encode(name) + b":" for name in names]
-    keys = np.frombuffer(b"".join(key_texts), np.uint8)
-    key_ends = np.cumsum([len(text) for text in key_texts], dtype=np.int64)
-    cells = np.concatenate(encoded) if encoded else np.zeros(0, np.uint8)
-    return _join_cells(cells, cell_starts, cell_ends, keys, key_ends)
+    n = len(rows)
+    columns = []
+    for column in taken.columns:
+        cells = CellTexts(n)
+        cells.put(slice(None), _cell_texts(column))
+        if column.null_count:
+            cells.ends[~to_numpy(column.is_valid())] = -1
+        columns.append(cells)
+    return join_records(taken.schema.names, columns)
 
 
-@njit(cache=True, nogil=True)
-def _join_cells(cells, cell_starts, cell_ends, keys, key_ends):  # type: ignore[no-untyped-def]
-    """Row j's object: `{` then, for each column whose cell is there (end >= 0), its
-    key text (`"name":`) and cell text, separated by commas, then `}`."""
-    columns, n = cell_starts.shape
-    size = 0
-    for j in range(n):
-        size += 2
-        for c in range(columns):
-            if cell_ends[c, j] >= 0:
-                key_start = key_ends[c - 1] if c else 0
-                size += 1 + key_ends[c] - key_start + cell_ends[c, j] - cell_starts[c, j]
-    out = np.empty(size, np.uint8)
-    starts = np.empty(n, np.int64)
-    ends = np.empty(n, np.int64)
-    q = 0
-    for j in range(n):
-        starts[j] = q
-        out[q] = 123  # {
-        q += 1
-        first = True
-        for c in range(columns):
-            if cell_ends[c, j] < 0:
-                continue
-            if not first:
-                out[q] = 44  # ,
-                q += 1
-            first = False
-            key_start = key_ends[c - 1] if c else 0
-            for k in range(key_start, key_ends[c]):
-                out[q] = keys[k]
-                q += 1
-            for k in range(cell_starts[c, j], cell_ends[c, j]):
-                out[q] = cells[k]
-                q += 1
-        out[q] = 125  # }
-        q += 1
-        ends[j] = q
-    return out[:q], starts, ends
+def _cell_texts(column: Any) -> TextPieces:
+    """A column's cells (of a `_json_exact` type) as `encode` writes the values
+    `_cell_values` gives (null rows: any text)."""
+    types = load_pyarrow().types
+    kind = column.type
+    if types.is_dictionary(kind) and not (
+        types.is_string(kind.value_type) or types.is_large_string(kind.value_type)
+    ):
+        column = column.dictionary_decode()
+        kind = column.type
+    if types.is_dictionary(kind) or types.is_string(kind) or types.is_large_string(kind):
+        return string_texts(column)
+    if types.is_integer(kind):
+        return int_texts(column)
+    if types.is_timestamp(kind):
+        return int_texts(arrow_values(column).values)
+    if types.is_boolean(kind):
+        return bool_texts(to_numpy(column.fill_null(False)))
+    return float_texts(to_numpy(column.fill_null(0.0)))
 
 
 def _type_depth(kind: Any) -> int:

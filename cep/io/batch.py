@@ -41,13 +41,15 @@ def json_record(text: str) -> Any:
 class Dictionary:
     """Strings and their int32 codes, in order of first appearance; a code never changes."""
 
-    __slots__ = ("_arrow", "_codes", "values")
+    __slots__ = ("_arrow", "_codes", "_known", "values")
 
     def __init__(self) -> None:
         self.values: list[str] = []
         self._codes = _Codes(self.values)
         #: the last pyarrow dictionary coded (`arrow_codes`) and its codes
         self._arrow: tuple[Any, np.ndarray] | None = None
+        #: `values` as a pyarrow array (`string_codes`), made again when values are added
+        self._known: Any = None
 
     def code(self, value: str) -> int:
         """The code of `value`, added if new."""
@@ -71,6 +73,24 @@ class Dictionary:
         codes = self.encode(strings.to_pylist(), len(strings))
         self._arrow = (strings, codes)
         return codes
+
+    def string_codes(self, strings: Any) -> np.ndarray:
+        """Codes of the strings of a pyarrow string array with no null (added if new):
+        looked up in C where every one is known and the values are not many more than
+        the strings (`pyarrow.compute.index_in`), else through the array's own
+        dictionary (`arrow_codes`)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if self.values and len(self.values) <= 4 * len(strings) + 4096:
+            known = self._known
+            if known is None or len(known) != len(self.values):
+                known = self._known = pa.array(self.values, pa.string())
+            codes = pc.index_in(strings, value_set=known)
+            if not codes.null_count:  # (a copy: pyarrow's own memory is read-only)
+                return np.array(codes.to_numpy(zero_copy_only=False), np.int32)
+        encoded = pc.dictionary_encode(strings)
+        return self.arrow_codes(encoded.dictionary)[encoded.indices.to_numpy(zero_copy_only=False)]
 
     def __getitem__(self, code: int) -> str:
         return self.values[code]
@@ -213,11 +233,20 @@ class Batch:
             if (rows[at] == indexes).all():
                 return data, starts[at], ends[at]
         rows = np.asarray(indexes, np.int64).tolist()
-        by_column = getattr(self.text_store, "record_texts", None)  # (Arrow rows)
+        by_column = getattr(self.text_store, "record_texts", None)  # (CSV and Arrow rows)
         made = by_column(rows) if by_column is not None else None
-        if made is not None:
+        if made is None:
+            return record_texts(self.records_of(self.text_store.kept(rows)))
+        missing = np.flatnonzero(made[2] < 0)  # (rows read as text: record by record)
+        if not len(missing):
             return made
-        return record_texts(self.records_of(self.text_store.kept(rows)))
+        data, starts, ends = made
+        more, more_starts, more_ends = record_texts(
+            self.records_of(self.text_store.kept([rows[i] for i in missing.tolist()]))
+        )
+        starts[missing] = more_starts + len(data)
+        ends[missing] = more_ends + len(data)
+        return np.concatenate((data, more)), starts, ends
 
     def records_of(self, kept: list[Any]) -> list[dict[str, Any]]:
         """`record_of` of what `kept_of` gave of some events, in one go (CSV rows are

@@ -165,8 +165,8 @@ def dictionary_indices(strings: Any) -> tuple[np.ndarray, Any]:
     pa = load_pyarrow()
     if not pa.types.is_dictionary(strings.type):
         strings = pa.compute.dictionary_encode(strings)
-    indices = to_numpy(strings.indices.fill_null(0))
-    return indices, strings.dictionary
+    indices = strings.indices
+    return to_numpy(indices.fill_null(0) if indices.null_count else indices), strings.dictionary
 
 
 def load_pyarrow() -> Any:
@@ -219,8 +219,11 @@ def put_typed(
     if vkind == "str":
         assert dictionary is not None
         chosen = values if mask.all() else values.filter(pa.array(mask))
-        indices, strings = dictionary_indices(chosen)
-        _store(part, at, dictionary.arrow_codes(strings)[indices])
+        if pa.types.is_dictionary(chosen.type) or chosen.null_count:
+            indices, strings = dictionary_indices(chosen)
+            _store(part, at, dictionary.arrow_codes(strings)[indices])
+        else:
+            _store(part, at, dictionary.string_codes(chosen))
         return
     chosen = values[mask]
     if vkind == "int" and kind == "float":

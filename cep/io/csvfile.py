@@ -18,18 +18,16 @@ import numpy as np
 from cep.io.batch import Batch
 from cep.io.batchreader import BatchReader, FastRows
 from cep.io.columns import (
-    INTISH,
     ColumnPart,
-    Typed,
     empty_part,
     load_pyarrow,
     rows_by_type,
     to_numpy,
-    validated,
 )
+from cep.io.csvcells import CellReader, split_cells
+from cep.io.csvtexts import CsvShape, CsvTexts, SplitCells
 from cep.io.lines import Block, ByteLines, ItemLines, bad_utf8_lines
 from cep.io.sources import (
-    INT_TEXT,
     Reject,
     SourceEvent,
     convert_cell,
@@ -46,10 +44,6 @@ _MAX_CSV = 100_000  # longer lines take csv.reader (its field size limit)
 #: open past them, or to the end of the input, is an unclosed quote
 MAX_RECORD_LINES = 100
 UNCLOSED_QUOTE = "unclosed quote"
-
-
-_INT_RE = r"^[-+]?[0-9]{1,18}$"
-_NUMBER_RE = r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"
 
 
 class _NeedMore(Exception):
@@ -90,107 +84,6 @@ class _CsvFeed:
         return text + "\n"
 
 
-class _CellReader:
-    """Vectorized typing of CSV cells (a pyarrow string array, "" for an empty cell)."""
-
-    def __init__(self, cells: Any) -> None:
-        self.pa = load_pyarrow()
-        self.pc = self.pa.compute
-        self.cells = cells
-        self.present = to_numpy(self.pc.not_equal(cells, ""))
-        self._ints: tuple[np.ndarray, np.ndarray] | None = None
-        self._numbers: tuple[np.ndarray, np.ndarray] | None = None
-
-    def ints(self) -> tuple[np.ndarray, np.ndarray]:
-        """Cells that are ASCII integers of at most 18 digits, and their values."""
-        if self._ints is None:
-            pc = self.pc
-            cells = self.cells
-            ok = to_numpy(pc.ascii_is_decimal(cells)) & (to_numpy(pc.binary_length(cells)) <= 18)
-            if ok.all():
-                self._ints = ok, to_numpy(pc.cast(cells, self.pa.int64()))
-                return self._ints
-            if not ok[self.present].all():
-                ok = to_numpy(pc.match_substring_regex(cells, _INT_RE))
-            texts = pc.if_else(self.pa.array(ok), pc.utf8_ltrim(cells, "+"), "0")
-            self._ints = ok, to_numpy(pc.cast(texts, self.pa.int64()))
-        return self._ints
-
-    def numbers(self) -> tuple[np.ndarray, np.ndarray]:
-        """Cells that are ASCII decimals (`[-+]?(\\d+\\.?\\d*|\\.\\d+)(e[-+]?\\d+)?`), and
-        their values as floats."""
-        if self._numbers is None:
-            pc = self.pc
-            cells = self.cells
-            dots = pc.replace_substring(cells, ".", "", max_replacements=1)
-            ok = to_numpy(pc.ascii_is_decimal(dots))
-            if not ok[self.present].all():
-                ok = to_numpy(pc.match_substring_regex(cells, _NUMBER_RE))
-            if not ok.all():
-                cells = pc.if_else(self.pa.array(ok), cells, "0")
-            self._numbers = ok, to_numpy(pc.cast(cells, self.pa.float64()))
-        return self._numbers
-
-    def ascii(self) -> np.ndarray:
-        return to_numpy(self.pc.string_is_ascii(self.cells))
-
-    def declared(self, kind: str) -> tuple[np.ndarray, Typed | None]:
-        """Present cells that validation accepts as `kind` (`validated`), in their common
-        forms as `convert_cell` reads them, and their typed values; the other present
-        cells are left to the row reader."""
-        present = self.present
-        if kind == "str":
-            typed = Typed("str", self.cells, present)
-        elif kind == "bool":
-            lower = self.pc.utf8_lower(self.cells)
-            true = to_numpy(self.pc.equal(lower, "true"))
-            ok = (true | to_numpy(self.pc.equal(lower, "false"))) & self.ascii()
-            typed = Typed("bool", true, ok)
-        elif kind in INTISH:
-            ok, values = self.ints()
-            typed = Typed("int", values, ok & present)
-        elif kind == "float":
-            # an integer's text is read as an int, then made a float: the same float,
-            # except that "-0" is 0.0 (and one too long for Python is left to it)
-            numbers, values = self.numbers()
-            ok = numbers & present
-            negative_zero = np.flatnonzero(ok & (values == 0) & np.signbit(values))
-            if len(negative_zero):
-                values = values.copy()
-                cells = self.cells
-                for i in negative_zero.tolist():
-                    if INT_TEXT.fullmatch(cells[i].as_py()):
-                        values[i] = 0.0
-            typed = Typed("float", values, ok)
-        else:
-            return np.zeros(len(present), np.bool_), None
-        return validated(typed, kind)
-
-    def inferred(self) -> list[Typed]:
-        """Present cells as `infer_cell` reads them: ints, floats, text and (where a
-        Python look is needed: long or non-ASCII numbers) Python values."""
-        present = self.present
-        ascii_ = self.ascii()
-        ints, int_values = self.ints()
-        ints = ints & present
-        numbers, float_values = self.numbers()
-        # integer text `ints` did not take (too long, or any where its quick check refused)
-        long_int = to_numpy(self.pc.match_substring_regex(self.cells, r"^[-+]?[0-9]+$")) & ~ints
-        floats = numbers & present & ~ints & ~long_int & ascii_
-        text = present & ascii_ & ~numbers & ~long_int
-        other = present & ~ints & ~floats & ~text
-        out = [
-            Typed("int", int_values, ints),
-            Typed("float", float_values, floats),
-            Typed("str", self.cells, text),
-        ]
-        if other.any():
-            cells = self.cells.to_pylist()
-            py = [infer_cell(cells[i]) if other[i] else None for i in range(len(cells))]
-            out.append(Typed("py", py, other))
-        return out
-
-
 _NUMBER_START = frozenset("0123456789+-.")
 
 
@@ -226,6 +119,8 @@ class CsvReader(BatchReader):
         self.names: dict[str, int] = {}
         self.unique = False
         self.lines: ByteLines | ItemLines | None = None
+        #: the table pyarrow split of the batch being read, and the rows of it kept
+        self._split: tuple[Any, np.ndarray] | None = None
 
     def emulate(self, block: Block, i: int, slow: list[SourceEvent | Reject]) -> int:
         """One record from line `i` as the row reader's code reads it (`csv_row`); the
@@ -310,6 +205,32 @@ class CsvReader(BatchReader):
         self.unique = len(self.names) == len(header) and len(header) > 1
 
     def batch(self, block: Block) -> Batch:
+        self._split = None
+        batch = self._batch(block)
+        if self.unique and self.header is not None:  # (texts made in bulk: CsvTexts)
+            shape = CsvShape(self.header, self.type_field, self.default_type, self.schema)
+            batch.text_store = CsvTexts(batch.text_store, shape, self._split_cells(batch))
+        self._split = None
+        return batch
+
+    def _split_cells(self, batch: Batch) -> SplitCells | None:
+        """The cells pyarrow split of the batch's events (every column), for their texts:
+        a string array per header column and each event's row in them (-1: none)."""
+        if self._split is None:
+            return None
+        table, kept = self._split
+        assert self.header is not None
+        names = [f"c{i}" for i in range(len(self.header))]
+        if table.num_columns != len(names):
+            return None
+        fast = np.flatnonzero(batch.text_store.starts >= 0)  # (-1: a row read as text)
+        if len(fast) != len(kept):  # pragma: no cover - a safety net
+            return None
+        rows = np.full(len(batch), -1, np.int64)
+        rows[fast] = kept
+        return [table.column(name).combine_chunks() for name in names], rows
+
+    def _batch(self, block: Block) -> Batch:
         n = len(block)
         slow: list[SourceEvent | Reject] = []
         i = 0
@@ -359,6 +280,9 @@ class CsvReader(BatchReader):
         part = None
         if len(rows):
             part, demoted = self._typed(table, rows, block, starts, ends)
+            kept = np.ones(len(rows), np.bool_)
+            kept[np.searchsorted(rows, demoted)] = False
+            self._split = table, np.flatnonzero(kept)
             for index in demoted.tolist():
                 self.emulate(block, index, slow)
         return self.assemble(part, slow, limit, buf=block.buf)
@@ -409,7 +333,6 @@ class CsvReader(BatchReader):
 
     def _parse(self, block: Block, starts: np.ndarray, fast: np.ndarray, contiguous: bool) -> Any:
         """The fast lines split by pyarrow into string columns (None if it refuses)."""
-        pa = load_pyarrow()
         assert self.header is not None
         rows = np.flatnonzero(fast)
         if not len(rows):
@@ -425,28 +348,8 @@ class CsvReader(BatchReader):
             for schema in self.validator.schemas.values():
                 wanted.update(schema.fields)
         include = [f"c{self.names[name]}" for name in wanted if name in self.names]
-        try:
-            table = pa.csv.read_csv(
-                pa.py_buffer(payload),
-                read_options=pa.csv.ReadOptions(column_names=names, block_size=1 << 22),
-                parse_options=pa.csv.ParseOptions(
-                    delimiter=",",
-                    quote_char=False,
-                    double_quote=False,
-                    escape_char=False,
-                    newlines_in_values=False,
-                    ignore_empty_lines=True,
-                ),
-                convert_options=pa.csv.ConvertOptions(
-                    column_types=dict.fromkeys(include, pa.string()),
-                    include_columns=include,
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                    null_values=[],
-                    check_utf8=False,
-                ),
-            )
-        except pa.ArrowInvalid:
+        table = split_cells(payload, names, include)
+        if table is None:
             return None
         if table.num_rows != len(rows):  # pragma: no cover - a safety net
             return None
@@ -485,7 +388,7 @@ class CsvReader(BatchReader):
         if time_cells is None:
             keep[:] = False
         else:
-            reader = _CellReader(time_cells)
+            reader = CellReader(time_cells)
             ok, values = reader.ints()
             ts[ok] = ints_to_ms(values[ok], self.time_unit)
             keep &= reader.present
@@ -519,9 +422,9 @@ class CsvReader(BatchReader):
             return cells if cells is None or indices is None else cells.take(indices)
 
         def declared_as(cells: Any, kind: str) -> tuple[np.ndarray, np.ndarray, Any]:
-            reader = _CellReader(cells)
+            reader = CellReader(cells)
             ok, typed = reader.declared(kind)
             return reader.present, ok, typed
 
-        inferred = lambda cells: _CellReader(cells).inferred()  # noqa: E731
+        inferred = lambda cells: CellReader(cells).inferred()  # noqa: E731
         self._type_group(code, rows, keep, parts, field, declared_as, inferred)

@@ -1,0 +1,153 @@
+"""Records as JSON text made a column at a time, with no Python object per row.
+
+A CSV or Arrow row's text in reports is its record as the one encoder of reports writes
+it (`cep.runtime.match.encode`): `{"name":value,...}` over its present cells. Made
+record by record, that costs a dict and an encoder call per row; here each column's
+cells are written in bulk (`CellTexts`), by the same encoder where a value's text
+depends on it: text as its distinct values encoded once (a column's values repeat:
+users, statuses), floats in one `encode_lines` call, integers as Arrow writes their
+digits (as JSON does), booleans from two texts. `join_records` then puts each row's
+cells behind their names in numba (`_join_cells`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cep.io.batch import TextPieces, record_texts
+from cep.io.columns import load_pyarrow
+from cep.jit import njit
+from cep.runtime.match import encode
+
+_BOOLS = np.frombuffer(b"truefalse", np.uint8)
+
+
+class CellTexts:
+    """One column's cell texts for `n` rows, put in by groups of rows (`put`): each
+    row's text is `data()[starts[j]:ends[j]]`; a row with no cell (null, empty) has end
+    -1."""
+
+    __slots__ = ("buffers", "ends", "size", "starts")
+
+    def __init__(self, n: int) -> None:
+        self.buffers: list[np.ndarray] = []
+        self.size = 0
+        self.starts = np.full(n, -1, np.int64)
+        self.ends = np.full(n, -1, np.int64)
+
+    def put(self, rows: np.ndarray | slice, pieces: TextPieces) -> None:
+        """The texts of the cells of `rows` (in order), pieces of one buffer."""
+        data, starts, ends = pieces
+        self.starts[rows] = starts + self.size
+        self.ends[rows] = ends + self.size
+        self.buffers.append(data)
+        self.size += len(data)
+
+    def data(self) -> np.ndarray:
+        if len(self.buffers) == 1:
+            return self.buffers[0]
+        return np.concatenate(self.buffers) if self.buffers else np.zeros(0, np.uint8)
+
+
+def string_texts(strings: Any) -> TextPieces:
+    """A pyarrow string (or dictionary of strings) array's values as JSON strings: its
+    distinct values encoded once, each row pointing at its value's text (a null row
+    points anywhere: the caller leaves it out)."""
+    pa = load_pyarrow()
+    if not pa.types.is_dictionary(strings.type):
+        strings = pa.compute.dictionary_encode(strings)
+    indices = strings.indices
+    if indices.null_count:
+        indices = indices.fill_null(0)
+    indices = indices.to_numpy(zero_copy_only=False)
+    data, starts, ends = record_texts(strings.dictionary.to_pylist())
+    if not len(starts):  # (every row null)
+        return data, np.zeros(len(indices), np.int64), np.zeros(len(indices), np.int64)
+    return data, starts[indices], ends[indices]
+
+
+def int_texts(values: Any) -> TextPieces:
+    """Integers (a NumPy int64 array or a pyarrow integer array) as JSON numbers: their
+    decimal digits, as Arrow writes them."""
+    pa = load_pyarrow()
+    array = pa.array(values) if isinstance(values, np.ndarray) else values
+    text = array.cast(pa.string())
+    _, offsets, data = text.buffers()
+    n = len(text)
+    at = np.frombuffer(offsets, np.int32, n + 1, text.offset * 4).astype(np.int64)
+    return np.frombuffer(data, np.uint8) if data is not None else _BOOLS[:0], at[:-1], at[1:]
+
+
+def float_texts(values: np.ndarray) -> TextPieces:
+    """Floats as the encoder writes them (NaN and infinities as null), in one call."""
+    return record_texts(values.tolist())
+
+
+def bool_texts(values: np.ndarray) -> TextPieces:
+    """Booleans as `true` and `false`."""
+    values = np.asarray(values, np.bool_)
+    return _BOOLS, np.where(values, 0, 4).astype(np.int64), np.where(values, 4, 9).astype(np.int64)
+
+
+def join_records(names: list[str], columns: list[CellTexts]) -> TextPieces:
+    """Each row's record: `{`, the present cells of `columns` behind their `names`
+    (`"name":`), separated by commas, then `}`."""
+    n = len(columns[0].starts) if columns else 0
+    cell_starts = np.empty((len(columns), n), np.int64)
+    cell_ends = np.empty((len(columns), n), np.int64)
+    buffers, at = [], 0
+    for c, column in enumerate(columns):
+        present = column.ends >= 0
+        cell_starts[c] = np.where(present, column.starts + at, -1)
+        cell_ends[c] = np.where(present, column.ends + at, -1)
+        data = column.data()
+        buffers.append(data)
+        at += len(data)
+    key_texts = [encode(name) + b":" for name in names]
+    keys = np.frombuffer(b"".join(key_texts), np.uint8)
+    key_ends = np.cumsum([len(text) for text in key_texts], dtype=np.int64)
+    cells = np.concatenate(buffers) if buffers else np.zeros(0, np.uint8)
+    return _join_cells(cells, cell_starts, cell_ends, keys, key_ends)
+
+
+@njit(cache=True, nogil=True)
+def _join_cells(cells, cell_starts, cell_ends, keys, key_ends):  # type: ignore[no-untyped-def]
+    """Row j's object: `{` then, for each column whose cell is there (end >= 0), its
+    key text (`"name":`) and cell text, separated by commas, then `}`."""
+    columns, n = cell_starts.shape
+    size = 0
+    for j in range(n):
+        size += 2
+        for c in range(columns):
+            if cell_ends[c, j] >= 0:
+                key_start = key_ends[c - 1] if c else 0
+                size += 1 + key_ends[c] - key_start + cell_ends[c, j] - cell_starts[c, j]
+    out = np.empty(size, np.uint8)
+    starts = np.empty(n, np.int64)
+    ends = np.empty(n, np.int64)
+    q = 0
+    for j in range(n):
+        starts[j] = q
+        out[q] = 123  # {
+        q += 1
+        first = True
+        for c in range(columns):
+            if cell_ends[c, j] < 0:
+                continue
+            if not first:
+                out[q] = 44  # ,
+                q += 1
+            first = False
+            key_start = key_ends[c - 1] if c else 0
+            for k in range(key_start, key_ends[c]):
+                out[q] = keys[k]
+                q += 1
+            for k in range(cell_starts[c, j], cell_ends[c, j]):
+                out[q] = cells[k]
+                q += 1
+        out[q] = 125  # }
+        q += 1
+        ends[j] = q
+    return out[:q], starts, ends
