@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from cep.cli import main
 from cep.lang.layout import LayoutError, format_source
 from cep.lang.parser import parse_source
-from cep.lang.printer import format_module
+from cep.lang.printer import WIDTH, format_module
 from tests import strategies as cst
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -129,7 +129,81 @@ def test_long_clauses_are_wrapped_one_part_per_line() -> None:
     assert rule[1].startswith("  pattern a = E[") and rule[2].strip().startswith("-> b = E[")
     assert rule[4] == "  emit field_number_0 = a.user,"
     assert rule[5] == "       field_number_1 = a.user,"
-    assert all(len(line) <= 88 for line in rule)
+    assert all(len(line) <= WIDTH for line in rule)
+    _same_meaning(source, formatted)
+    assert format_source(formatted) == formatted
+
+
+def test_the_example_library_is_in_the_canonical_layout() -> None:
+    """What `cep fmt --check rules` says in a user's CI about the files they start from."""
+    for path in sorted((ROOT / "rules").glob("*.cep")):
+        source = path.read_text()
+        assert format_source(source, str(path)) == source, path
+
+
+TABLE = """\
+event Login { user: str, ip: str, ok: bool }
+event Logout { user: str }
+test r "t" {
+  given
+    Login {ts:0s,user:"alice",ip:"203.0.113.7",ok:false}
+    Login {ts:1m30s,user:"bob",ip:"10.0.0.1",ok:true}
+    Logout {ts:2m,user:"bob"}
+    Login {ts:3m,ip:"10.0.0.1",user:"bob",ok:true}
+  expect no r
+}
+"""
+
+TABLE_FORMATTED = """\
+event Login {
+  user: str
+  ip: str
+  ok: bool
+}
+
+event Logout {
+  user: str
+}
+
+test r "t" {
+  given
+    Login  { ts: 0s,    user: "alice", ip: "203.0.113.7", ok: false }
+    Login  { ts: 1m30s, user: "bob",   ip: "10.0.0.1",    ok: true }
+    Logout { ts: 2m, user: "bob" }
+    Login  { ts: 3m, ip: "10.0.0.1", user: "bob", ok: true }
+  expect no r
+}
+"""
+
+
+def test_given_events_of_one_shape_in_a_row_are_laid_out_as_a_table() -> None:
+    """Consecutive events of one type with the same fields share columns; the braces of
+    a `given` block line up whatever the types."""
+    assert format_source(TABLE) == TABLE_FORMATTED
+    assert format_source(TABLE_FORMATTED) == TABLE_FORMATTED
+    _same_meaning(TABLE, TABLE_FORMATTED)
+
+
+def test_wide_given_rows_and_expects_wrap_at_the_same_field() -> None:
+    fields = ", ".join(f"field_{i}: str" for i in range(8))
+    values = ", ".join(f'field_{i}: "value {i}"' for i in range(8))
+    source = (
+        f"event E {{ {fields} }}\n"
+        f'test r "t" {{\n  given\n    E {{ ts: 0s, {values} }}\n'
+        f"    E {{ ts: 1m30s, {values} }}\n  expect r {{ {values} }} at 1m30s\n}}\n"
+    )
+    formatted = format_source(source)
+    lines = formatted[formatted.index("test") :].splitlines()
+    assert all(len(line) <= WIDTH for line in lines)
+    given = lines[2 : lines.index(next(x for x in lines if x.startswith("  expect")))]
+    assert len(given) == 4  # (two rows of two lines)
+    assert given[0].startswith("    E { ts: 0s,    field_0:")
+    assert given[1].index("field_") == given[3].index("field_") == len("    E { ")
+    assert given[1].split()[0] == given[3].split()[0]  # (both break before one field)
+    expect = lines[2 + len(given) : -1]
+    assert expect[0].startswith('  expect r { field_0: "value 0",') and len(expect) > 1
+    assert all(line.startswith(" " * len("  expect r { ") + "field_") for line in expect[1:])
+    assert expect[-1].endswith(' field_7: "value 7" } at 1m30s')
     _same_meaning(source, formatted)
     assert format_source(formatted) == formatted
 

@@ -220,8 +220,8 @@ rule three_failed_payments "three failed payments by one user within a minute" {
 
 test three_failed_payments "fires on the third failure inside the minute" {
   given
-    Payment { ts: 0s, user: "u1", amount: 10, status: "failed", country: "US" }
-    Payment { ts: 20s, user: "u1", amount: 11, status: "ok", country: "US" }
+    Payment { ts: 0s,  user: "u1", amount: 10, status: "failed", country: "US" }
+    Payment { ts: 20s, user: "u1", amount: 11, status: "ok",     country: "US" }
     Payment { ts: 30s, user: "u1", amount: 12, status: "failed", country: "US" }
     Payment { ts: 59s, user: "u1", amount: 13, status: "failed", country: "US" }
   expect three_failed_payments { user: "u1", total: 35 } at 59s

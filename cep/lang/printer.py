@@ -7,7 +7,8 @@ only where precedence needs them, so that the printed text parses back to the ve
 tree: `parse_source(format_module(m)).module == m` for every tree the parser can build.
 
 Comments are not part of the tree: `cep.lang.layout` puts them back around these lines.
-A long pattern or `emit` clause is wrapped, one part per line.
+A long pattern or `emit` clause is wrapped, one part per line; `given` events of one
+shape in a row are laid out as a table; long objects are filled up to `WIDTH`.
 """
 
 from __future__ import annotations
@@ -165,8 +166,11 @@ def format_expr(expr: ast.Expr) -> str:
 def _object(obj: ast.ObjectExpr) -> str:
     if not obj.fields:
         return "{}"
-    fields = ", ".join(f"{_name(name)}: {format_expr(value)}" for name, value in obj.fields)
-    return f"{{ {fields} }}"
+    return f"{{ {', '.join(_object_fields(obj))} }}"
+
+
+def _object_fields(obj: ast.ObjectExpr) -> list[str]:
+    return [f"{_name(name)}: {format_expr(value)}" for name, value in obj.fields]
 
 
 # ---------------------------------------------------------------------------- patterns
@@ -241,7 +245,7 @@ def format_pattern(pattern: ast.Pattern) -> str:
 Line = tuple[str, ast.Span | None]
 
 #: lines longer than this (block indentation included) are wrapped where the layout can
-WIDTH = 88
+WIDTH = 100
 
 
 def _header(keyword: str, name: str, description: str | None) -> str:
@@ -343,8 +347,65 @@ def event_lines(event: ast.EventDecl) -> list[Line]:
     ]
 
 
+def _object_rows(
+    heads: list[str], objects: list[ast.ObjectExpr], tail: str = "", indent: int = 1
+) -> list[str]:
+    """Each head followed by its object (and `tail`), the objects having the same field
+    names: laid out as a table, each field padded to its column's width (one object: no
+    padding). Past `WIDTH` (at `indent` levels of block indentation), every row breaks
+    before the same field, continuation lines aligned under the first field."""
+    rows = [_object_fields(obj) for obj in objects]
+    if not rows[0]:
+        return [f"{head}{{}}{tail}" for head in heads]
+    n = len(rows[0])
+    cells = [[f"{c}," for c in row[:-1]] + [f"{row[-1]} }}{tail}"] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(n)]
+    start = len(heads[0]) + 2
+    room = WIDTH - len(INDENT) * indent
+    breaks, used = [0], start + widths[0]
+    for i in range(1, n):
+        if used + 1 + widths[i] > room:
+            breaks.append(i)
+            used = start + widths[i]
+        else:
+            used += 1 + widths[i]
+    spans = list(zip(breaks, [*breaks[1:], n], strict=True))
+    texts = []
+    for head, row in zip(heads, cells, strict=True):
+        lines = [
+            " ".join(row[j].ljust(widths[j]) for j in range(lo, hi - 1)) + " " * (hi - lo > 1)
+            + row[hi - 1]
+            for lo, hi in spans
+        ]  # fmt: skip
+        texts.append(f"{head}{{ " + ("\n" + " " * start).join(lines))
+    return texts
+
+
+def _given_texts(given: tuple[ast.EventLiteral, ...]) -> list[str]:
+    """The `given` events' lines, their objects' braces aligned: a run of consecutive
+    events of one type with the same fields in the same order is one table
+    (`_object_rows`)."""
+    names = [_name(e.event_type, RESERVED_GIVEN_TYPES, "a `given` event type") for e in given]
+    column = max(map(len, names))
+    texts: list[str] = []
+    n = 0
+    while n < len(given):
+        end, shape = n + 1, _shape(given[n])
+        while end < len(given) and _shape(given[end]) == shape:
+            end += 1
+        run = given[n:end]
+        head = f"{INDENT}{names[n].ljust(column)} "
+        texts += _object_rows([head] * len(run), [e.fields for e in run])
+        n = end
+    return texts
+
+
+def _shape(event: ast.EventLiteral) -> tuple[str, list[str]]:
+    return event.event_type, [name for name, _ in event.fields.fields]
+
+
 def format_expect(expect: ast.Expect) -> str:
-    """One `expect` line of a test."""
+    """One `expect` line of a test (its object wrapped past `WIDTH`)."""
     match expect.kind:
         case "none":
             return f"expect no {_name(expect.rule)}"
@@ -356,20 +417,18 @@ def format_expect(expect: ast.Expect) -> str:
             text = f"expect timeout {_name(expect.rule)}"
         case _:
             raise ValueError(f"unknown expect kind {expect.kind!r}")
+    tail = "" if expect.at is None else f" at {format_expr(expect.at)}"
     if expect.fields is not None:
-        text += f" {_object(expect.fields)}"
-    if expect.at is not None:
-        text += f" at {format_expr(expect.at)}"
-    return text
+        return _object_rows([text + " "], [expect.fields], tail)[0]
+    return text + tail
 
 
 def test_lines(test: ast.TestDecl) -> list[Line]:
     lines: list[Line] = []
     if test.given:
         lines.append(("given", None))
-        for event in test.given:
-            event_type = _name(event.event_type, RESERVED_GIVEN_TYPES, "a `given` event type")
-            lines.append((f"{INDENT}{event_type} {_object(event.fields)}", event.span))
+        texts = _given_texts(test.given)
+        lines.extend((text, event.span) for text, event in zip(texts, test.given, strict=True))
     lines.extend((format_expect(expect), expect.span) for expect in test.expects)
     if test.allowed_delay is not None:
         delay = test.allowed_delay
