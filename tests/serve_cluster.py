@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -51,6 +52,13 @@ def log_tails(states: Iterable[Path], lines: int = 60) -> str:
     return "\n".join(parts)
 
 
+def evictions(broker_log: Path) -> list[str]:
+    """The members a Tansu broker evicted from a group for missed heartbeats, as its log
+    (`running_broker(log=...)`) says."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", broker_log.read_text(errors="replace"))
+    return [line for line in text.splitlines() if "eviction of" in line]
+
+
 def assigned(state: Path) -> bool:
     """Whether a worker holds a partition of a group's topic: Quix Streams opens a
     store folder per partition it is given."""
@@ -93,17 +101,23 @@ def produce_paced(
 
 
 class Reader:
-    """Reads `out` and `rejects` as a read_committed consumer (what exactly-once
-    promises is what such a reader sees)."""
+    """Reads `out` and `rejects` from their beginning as a read_committed consumer (what
+    exactly-once promises is what such a reader sees). It assigns itself every
+    partition of the topics, which must exist, rather than join a consumer group: a
+    join on Tansu takes half the session timeout (22 s at the client's default)."""
 
     def __init__(self, bootstrap: str, group: str, topics: list[str] | None = None) -> None:
-        from confluent_kafka import Consumer
+        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
         self.consumer = Consumer({
             "bootstrap.servers": bootstrap, "group.id": group,
             "auto.offset.reset": "earliest", "isolation.level": "read_committed",
         })  # fmt: skip
-        self.consumer.subscribe(topics or ["out", "rejects"])
+        listed = self.consumer.list_topics(timeout=30).topics
+        self.consumer.assign([
+            TopicPartition(topic, partition, OFFSET_BEGINNING)
+            for topic in topics or ["out", "rejects"] for partition in listed[topic].partitions
+        ])  # fmt: skip
         self.reports: list[str] = []
         self.rejects: list[dict[str, Any]] = []
 
