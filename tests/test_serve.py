@@ -270,6 +270,10 @@ def test_bad_options_get_one_line(tmp_path, capsys):
     assert main([*base, "--allowed-delay", "soon"]) == 2
     assert main([*base, "--idle", "later"]) == 2
     assert capsys.readouterr().err.splitlines()[-1].startswith("cep serve: --idle: expected")
+    assert main([*base, "--session-timeout", "500ms"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "cep serve: --session-timeout must be at least 1s"
+    )
     bad = tmp_path / "bad.cep"
     bad.write_text("rule r { pattern }\n")
     assert main(["serve", str(bad), *base[2:]]) == 1
@@ -404,6 +408,49 @@ def test_a_store_ahead_of_its_changelog_is_rebuilt(tmp_path):
     said = [line for line in log_of(state).read_text().splitlines() if "ahead" in line]
     assert said == ["cep serve: a local state store is ahead of the end of its changelog "
                     "topic as the broker reports it: rebuilding it from the changelog"]  # fmt: skip
+
+
+#: a user's second login, a report
+TWICE = (
+    "event Login { user: str }\n"
+    "rule twice { partition by user\n pattern a = Login -> b = Login\n within 1h\n"
+    " emit user = a.user }\n"
+)
+
+
+def test_a_static_worker_stopped_cleanly_hands_its_partitions_over(tmp_path):
+    """Two static workers (`--instance`); one stopped with SIGTERM leaves the group at
+    once, though a static member's consumer does not leave on its own: the other
+    takes its partitions and reports every user, those of its partitions included."""
+    from tests.kafka_broker import running_broker
+
+    rules = tmp_path / "r.cep"
+    rules.write_text(TWICE)
+    group = f"g-{uuid.uuid4().hex}"
+    states = [tmp_path / "a", tmp_path / "b"]
+    options = ("--guarantee", "at-least-once", "--session-timeout", "6s")
+    users = [f"u{i}" for i in range(30)]
+    logins = [json.dumps({"type": "Login", "ts": 1000 + i, "user": u})
+              for i in (0, 1) for u in users]  # fmt: skip
+    with running_broker() as broker:
+        _topics(broker, 3)
+        a, b = (start_worker(broker.bootstrap, str(rules), group, state, *options,
+                             "--instance", state.name) for state in states)  # fmt: skip
+        reader = Reader(broker.bootstrap, f"r-{uuid.uuid4().hex}")
+        try:
+            assert reader.until(lambda: all(map(assigned, states)), 120), log_tails(states)
+            b.send_signal(signal.SIGTERM)
+            assert b.wait(60) == 143
+            produce(broker.bootstrap, logins, "user")
+            reader.until(lambda: len(reader.reports) >= len(users), 60)
+        finally:
+            for worker in (a, b):
+                if worker.poll() is None:
+                    worker.send_signal(signal.SIGTERM)
+                    worker.wait(60)
+            reader.close()
+    reported = sorted(json.loads(line)["fields"]["user"] for line in reader.reports)
+    assert reported == sorted(users), log_tails(states)
 
 
 #: the fault test below can stall on Tansu: when the group's leader leaves it (a clean
