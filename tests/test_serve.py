@@ -282,14 +282,6 @@ def test_bad_options_get_one_line(tmp_path, capsys):
 # ------------------------------------------------------------------ against the broker
 
 
-@pytest.fixture(scope="module")
-def broker():
-    from tests.kafka_broker import running_broker
-
-    with running_broker() as running:
-        yield running
-
-
 def _topics(broker, partitions: int) -> None:
     for name in ("in", "out", "rejects"):
         broker.create_topic(name, partitions if name == "in" else 1)
@@ -305,13 +297,13 @@ def test_serve_reports_what_cep_run_reports(tmp_path):
     lines.append(json.dumps({"type": "Clock", "ts": json.loads(lines[-1])["ts"],
                              **{f: "clock" for f in ("sensor", "user", "ip", "symbol",
                                                      "service", "order_id", "card")}}))  # fmt: skip
-    expected = cep_run(RULES, lines, tmp_path)
     with running_broker() as broker:
         _topics(broker, 1)
         produce(broker.bootstrap, [*lines[:10], "{not json", *lines[10:]])
         worker = start_worker(broker.bootstrap, RULES, f"g-{uuid.uuid4().hex}", tmp_path / "w")
         reader = Reader(broker.bootstrap, f"r-{uuid.uuid4().hex}")
         try:
+            expected = cep_run(RULES, lines, tmp_path)  # (while the worker joins)
             done = reader.until(
                 lambda: len(reader.reports) >= len(expected) and reader.rejects, 180
             )
@@ -474,9 +466,6 @@ def test_a_worker_killed_mid_stream_is_replaced(tmp_path, guarantee):
     from tests.kafka_broker import running_broker
 
     rules = str(Path(RULES) / "orders.cep")
-    lines = [line for line in make_feed(RULES, 24000, seed=5) if '"order_id"' in line]
-    lines += clocks(lines, "order_id")
-    expected = cep_run(rules, lines, tmp_path)
     group = f"g-{uuid.uuid4().hex}"
     # (static members, `--instance`: the replacement takes the dead worker's place if it
     # joins within the session; a join on Tansu takes half the session and the sync 3 s
@@ -484,36 +473,35 @@ def test_a_worker_killed_mid_stream_is_replaced(tmp_path, guarantee):
     options = ("--guarantee", guarantee, "--log-level", "debug", "--session-timeout", "30s")
     with running_broker(tmp_path / "broker.log") as broker:
         _topics(broker, 3)
-        a = start_worker(
-            broker.bootstrap, rules, group, tmp_path / "a", *options, "--instance", "a"
-        )
-        b = start_worker(
-            broker.bootstrap, rules, group, tmp_path / "b", *options, "--instance", "b"
-        )
+        workers = [start_worker(broker.bootstrap, rules, group, tmp_path / name, *options,
+                                "--instance", name) for name in ("a", "b")]  # fmt: skip
         reader = Reader(broker.bootstrap, f"r-{uuid.uuid4().hex}")
-        workers = [a, b]
         try:
+            # (the feed and its reports as `cep run` makes them while the workers join)
+            lines = [line for line in make_feed(RULES, 24000, seed=5) if '"order_id"' in line]
+            lines += clocks(lines, "order_id")
+            wanted = collections.Counter(cep_run(rules, lines, tmp_path))
             assert reader.until(lambda: assigned(tmp_path / "a") and assigned(tmp_path / "b"), 120)
             feeding = produce_paced(broker.bootstrap, lines, "order_id", chunks=30)
             assert reader.until(
                 lambda: feeding.produced >= len(lines) // 2, 120
             )  # (half the feed in)
-            b.send_signal(signal.SIGKILL)
-            b.wait()
+            workers[1].send_signal(signal.SIGKILL)
+            workers[1].wait()
             assert feeding.is_alive()  # (killed mid-stream: the feed is still arriving)
             # (under the dead worker's name: on Tansu, which never times a transaction
             # out, only that ends the one it left open, which holds back every
             # read_committed reader of the partitions it wrote to; docs/serve.md)
             workers.append(start_worker(broker.bootstrap, rules, group, tmp_path / "b2", *options,
                                         "--instance", "b"))  # fmt: skip
-            wanted = collections.Counter(expected)
             reader.until(lambda: reader.covers(wanted), 180)
             reader.until(lambda: False, 3)  # (a repeat would come now)
         finally:
-            for worker in workers:
+            for worker in workers:  # (all stop at once: what they wrote has been read)
                 if worker.poll() is None:
-                    worker.send_signal(signal.SIGTERM)
-                    worker.wait(60)
+                    worker.send_signal(signal.SIGKILL)
+            for worker in workers:
+                worker.wait(60)
             reader.close()
     got = collections.Counter(reader.reports)
     # (the workers' stderr says where a run that lost reports stalled; the broker's log
@@ -531,14 +519,14 @@ def test_a_worker_killed_mid_stream_is_replaced(tmp_path, guarantee):
     assert max(got.values()) <= 2 * max(wanted.values())
 
 
-def test_tansu_shows_aborted_transactions(broker):
+def test_tansu_shows_aborted_transactions(kafka_broker):
     """Why the fault test cannot hold exactly-once to no repeats on Tansu: messages of
     an aborted transaction reach read_committed readers. When this fails, the broker
     honours aborts: make the exactly-once case of the fault test ask for no repeats."""
     from confluent_kafka import Producer
 
-    broker.create_topic("aborts", 1)
-    producer = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "t1"})
+    kafka_broker.create_topic("aborts", 1)
+    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap, "transactional.id": "t1"})
     producer.init_transactions(30)
     producer.begin_transaction()
     producer.produce("aborts", b"aborted")
@@ -547,7 +535,7 @@ def test_tansu_shows_aborted_transactions(broker):
     producer.begin_transaction()
     producer.produce("aborts", b"committed")
     producer.commit_transaction(30)
-    reader = Reader(broker.bootstrap, f"r-{uuid.uuid4().hex}", topics=["aborts"])
+    reader = Reader(kafka_broker.bootstrap, f"r-{uuid.uuid4().hex}", topics=["aborts"])
     try:
         reader.until(lambda: len(reader.reports) >= 2, 60)
     finally:
@@ -555,19 +543,19 @@ def test_tansu_shows_aborted_transactions(broker):
     assert reader.reports == ["aborted", "committed"]
 
 
-def test_tansu_lists_the_end_of_a_partition_short(broker):
+def test_tansu_lists_the_end_of_a_partition_short(kafka_broker):
     """Why `cep serve` rebuilds a local store that looks ahead of its changelog: Tansu
     answers, for the end of a partition, the first offset of its most recently
     written batch + 1. When this fails, the broker lists the true end."""
     from confluent_kafka import Consumer, Producer, TopicPartition
 
-    broker.create_topic("ends", 1)
-    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 500})
+    kafka_broker.create_topic("ends", 1)
+    producer = Producer({"bootstrap.servers": kafka_broker.bootstrap, "linger.ms": 500})
     for batch in (5, 1, 4):
         for i in range(batch):
             producer.produce("ends", b"%d" % i)
         producer.flush()
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": uuid.uuid4().hex})
+    consumer = Consumer({"bootstrap.servers": kafka_broker.bootstrap, "group.id": uuid.uuid4().hex})
     try:
         ends = consumer.get_watermark_offsets(TopicPartition("ends", 0), timeout=30)
     finally:

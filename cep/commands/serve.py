@@ -43,10 +43,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--instance",
         metavar="NAME",
-        help="this worker's stable name within the group (its Kafka transactional id "
-        "with exactly-once): a replacement started under a dead worker's name aborts "
-        "the transaction it left open at once, rather than when the broker times it "
-        "out (default: a fresh name each start)",
+        help="this worker's stable name within the group: a static member (Kafka's "
+        "group.instance.id) and, with exactly-once, its transactional id; a replacement "
+        "started under a dead worker's name within --session-timeout takes its "
+        "partitions without a rebalance and aborts the transaction it left open "
+        "(default: a fresh dynamic member each start)",
     )
     serve.add_argument(
         "--session-timeout",
