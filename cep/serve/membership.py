@@ -36,9 +36,12 @@ def leave_on_clean_stop(app: Any, stops: list[int], bound_s: float = LEAVE_BOUND
     close = consumer.close
 
     def leaving_close() -> None:
-        if stops:
-            _leave(consumer._consumer, bound_s)
-        close()
+        try:
+            kafka = consumer._inner_consumer  # (None: never subscribed)
+            if stops and kafka is not None:
+                _leave(kafka, bound_s)
+        finally:
+            close()
 
     consumer.close = leaving_close
 
