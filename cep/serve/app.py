@@ -140,21 +140,10 @@ def build_application(
 
 
 def _consumer_config(config: ServeConfig) -> dict[str, Any]:
-    extra: dict[str, Any] = {
-        "session.timeout.ms": config.session_timeout_ms,
-        "heartbeat.interval.ms": heartbeat_ms(config.session_timeout_ms),
-    }
-    extra.update(membership_config(config.instance))
+    extra = membership_config(config.session_timeout_ms, config.instance)
     if config.log_level == "DEBUG":
         extra["debug"] = "cgrp"
     return extra
-
-
-def heartbeat_ms(session_timeout_ms: int) -> int:
-    """How often a worker heartbeats: a tenth of its session, between 0.5 and 1 s, so
-    that a member's last sign of life is recent when it dies (its replacement has the
-    rest of the session to take its place)."""
-    return min(max(session_timeout_ms // 10, 500), 1000)
 
 
 def _producer_config(config: ServeConfig) -> dict[str, Any]:

@@ -19,9 +19,23 @@ from typing import Any
 LEAVE_BOUND_S = 10.0
 
 
-def membership_config(instance: str | None) -> dict[str, Any]:
-    """The consumer settings that make a worker with `--instance` a static member."""
-    return {} if instance is None else {"group.instance.id": instance}
+def membership_config(session_timeout_ms: int, instance: str | None) -> dict[str, Any]:
+    """The consumer's group settings: its session, its heartbeat, and with `--instance`
+    its static name."""
+    config: dict[str, Any] = {
+        "session.timeout.ms": session_timeout_ms,
+        "heartbeat.interval.ms": heartbeat_ms(session_timeout_ms),
+    }
+    if instance is not None:
+        config["group.instance.id"] = instance
+    return config
+
+
+def heartbeat_ms(session_timeout_ms: int) -> int:
+    """How often a worker heartbeats: a tenth of its session, between 0.5 and 1 s, so
+    that a member's last sign of life is recent when it dies (its replacement has the
+    rest of the session to take its place)."""
+    return min(max(session_timeout_ms // 10, 500), 1000)
 
 
 def leave_on_clean_stop(app: Any, stops: list[int], bound_s: float = LEAVE_BOUND_S) -> None:
