@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import random
 import signal
 import subprocess
@@ -445,15 +444,6 @@ def test_a_static_worker_stopped_cleanly_hands_its_partitions_over(tmp_path):
     assert reported == sorted(users), log_tails(states)
 
 
-#: the fault test below can stall on Tansu: when the group's leader leaves it (a clean
-#: stop, or a worker that restarts) while it is rebalancing, Tansu keeps that member
-#: as the leader, so the others' joins never complete (its Forming-state LeaveGroup
-#: drops the member, not the leader; seen in 1 of 28 runs here). It runs where a stall
-#: costs nothing, with this variable set (benchmarks/bench_serve.py runs the same
-#: fault at 100,000 events)
-FAULT_TESTS = "CEP_BROKER_FAULT_TESTS"
-
-
 class KillAndReplace:
     """Two workers of one group over three partitions (topics after `prefix`); one is
     SIGKILLed while it holds partitions and the feed is still arriving, and a
@@ -522,10 +512,6 @@ class KillAndReplace:
                             *self.options, "--instance", instance, prefix=self.prefix)  # fmt: skip
 
 
-@pytest.mark.skipif(
-    not os.environ.get(FAULT_TESTS),
-    reason=f"Tansu can lose a rebalancing group's leader; set {FAULT_TESTS}=1 to run it",
-)
 def test_workers_killed_mid_stream_are_replaced(tmp_path):
     """`KillAndReplace` with exactly-once and with at-least-once, at the same time on one
     broker, each its own group and topics. No report is lost; a report repeats at most
