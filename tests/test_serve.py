@@ -281,6 +281,11 @@ def test_bad_options_get_one_line(tmp_path, capsys):
 # ------------------------------------------------------------------ against the broker
 
 
+#: a worker alone in its group needs no long session, and a join on Tansu takes half of
+#: it (docs/serve.md): heartbeats every 0.5 s, so 8 missed before it is evicted
+ALONE = ("--session-timeout", "4s")
+
+
 def _topics(broker, partitions: int, prefix: str = "") -> None:
     for name in ("in", "out", "rejects"):
         broker.create_topic(prefix + name, partitions if name == "in" else 1)
@@ -299,7 +304,8 @@ def test_serve_reports_what_cep_run_reports(tmp_path):
     with running_broker() as broker:
         _topics(broker, 1)
         produce(broker.bootstrap, [*lines[:10], "{not json", *lines[10:]])
-        worker = start_worker(broker.bootstrap, RULES, f"g-{uuid.uuid4().hex}", tmp_path / "w")
+        worker = start_worker(broker.bootstrap, RULES, f"g-{uuid.uuid4().hex}", tmp_path / "w",
+                              *ALONE)  # fmt: skip
         reader = Reader(broker.bootstrap, f"r-{uuid.uuid4().hex}")
         try:
             expected = cep_run(RULES, lines, tmp_path)  # (while the worker joins)
@@ -331,7 +337,7 @@ def test_idle_fires_an_absence_on_a_quiet_topic(tmp_path):
     with running_broker() as broker:
         _topics(broker, 1)
         worker = start_worker(broker.bootstrap, str(rules), f"g-{uuid.uuid4().hex}", state,
-                              "--idle", "1s")  # fmt: skip
+                              "--idle", "1s", *ALONE)  # fmt: skip
         reader = Reader(broker.bootstrap, f"r-{uuid.uuid4().hex}")
         try:
             assert reader.until(lambda: assigned(state), 120), log_tails([state])
@@ -358,7 +364,7 @@ def test_a_store_ahead_of_its_changelog_is_rebuilt(tmp_path):
     rules = tmp_path / "r.cep"
     rules.write_text(UNSHIPPED.replace("within 10s", "within 2s"))
     state, group = tmp_path / "w", f"g-{uuid.uuid4().hex}"
-    options = ("--guarantee", "at-least-once")
+    options = ("--guarantee", "at-least-once", *ALONE)
 
     def placed(ts: int, order: str) -> str:
         return json.dumps({"type": "Placed", "ts": ts, "order": order})
