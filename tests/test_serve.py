@@ -441,9 +441,9 @@ def test_a_static_worker_stopped_cleanly_hands_its_partitions_over(tmp_path):
             produce(broker.bootstrap, logins, "user")
             reader.until(lambda: len(reader.reports) >= len(users), 60)
         finally:
-            for worker in (a, b):
+            for worker in (a, b):  # (what they wrote has been read)
                 if worker.poll() is None:
-                    worker.send_signal(signal.SIGTERM)
+                    worker.send_signal(signal.SIGKILL)
                     worker.wait(60)
             reader.close()
     reported = sorted(json.loads(line)["fields"]["user"] for line in reader.reports)
@@ -486,7 +486,7 @@ class KillAndReplace:
             assert reader.until(lambda: all(map(assigned, self.states[:2])), 120)
             feeding = produce_paced(self.broker.bootstrap, lines, "order_id", chunks=30,
                                     prefix=self.prefix)  # fmt: skip
-            assert reader.until(lambda: feeding.produced >= len(lines) // 2, 120)  # (half in)
+            assert reader.until(lambda: feeding.produced >= len(lines) // 3, 120)  # (a third)
             self.workers[1].send_signal(signal.SIGKILL)
             self.workers[1].wait()
             self.killed_mid_stream = feeding.is_alive()  # (the feed still arriving)
