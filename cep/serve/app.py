@@ -25,6 +25,7 @@ from cep.io.validation import Validator
 from cep.serve import quix
 from cep.serve.keyed import KeyedRules
 from cep.serve.keying import RuleGroup, rule_groups
+from cep.serve.membership import membership_config
 from cep.serve.stage import idle_poll_s, keyed_stage
 
 
@@ -46,7 +47,8 @@ class ServeConfig:
     time_unit: str = "ms"
     default_type: str | None = None
     commit_interval_s: float = 1.0
-    #: how soon a worker that stops heartbeating loses its partitions to the others
+    #: how soon a worker that stops heartbeating loses its partitions to the others (a
+    #: static member's replacement must join within it to take its place)
     session_timeout_ms: int = 10_000
     #: how soon the broker aborts the open transaction of a worker that died: reports
     #: in it stay unread by read_committed consumers until then
@@ -138,10 +140,7 @@ def build_application(
 
 
 def _consumer_config(config: ServeConfig) -> dict[str, Any]:
-    extra: dict[str, Any] = {
-        "session.timeout.ms": config.session_timeout_ms,
-        "heartbeat.interval.ms": max(config.session_timeout_ms // 5, 500),
-    }
+    extra = membership_config(config.session_timeout_ms, config.instance)
     if config.log_level == "DEBUG":
         extra["debug"] = "cgrp"
     return extra
