@@ -214,10 +214,15 @@ _DECODER = msgspec.msgpack.Decoder(EngineState)
 _RAW_DECODER = msgspec.msgpack.Decoder(_RawValueState)
 
 
-def dump(state: EngineState) -> bytes:
-    """A snapshot's bytes."""
-    body = _ENCODER.encode(state)
-    return _HEAD.pack(MAGIC, FORMAT, xxhash.xxh3_64_intdigest(body)) + body
+def dump(state: EngineState) -> bytearray:
+    """A snapshot's bytes: the body encoded after room left for the header, which is
+    then written in place (a header added in front would copy the whole body)."""
+    data = bytearray(_HEAD.size)
+    _ENCODER.encode_into(state, data, _HEAD.size)
+    _HEAD.pack_into(
+        data, 0, MAGIC, FORMAT, xxhash.xxh3_64_intdigest(memoryview(data)[_HEAD.size :])
+    )
+    return data
 
 
 @gc_paused()
@@ -225,15 +230,15 @@ def load(data: bytes | bytearray | memoryview, *, raw_values: bool = False) -> E
     """A snapshot's state; SnapshotError when it is not one, is damaged, or is of
     another format. With `raw_values`, the event table's `values` stay msgpack, each
     read when needed (`raw_values`: for a restore that may need few of them)."""
-    data = bytes(data)
-    if len(data) < _CRC_HEAD.size or not data.startswith(MAGIC):
+    data = memoryview(data).cast("B")  # (no copy of a bytearray's body)
+    if len(data) < _CRC_HEAD.size or data[: len(MAGIC)] != MAGIC:
         raise SnapshotError("not a cep snapshot")
     version = _CRC_HEAD.unpack_from(data)[1]
     if version == FORMAT and len(data) >= _HEAD.size:
-        body = memoryview(data)[_HEAD.size :]
+        body = data[_HEAD.size :]
         intact = xxhash.xxh3_64_intdigest(body) == _HEAD.unpack_from(data)[2]
     elif version == _CRC_FORMAT:
-        body = memoryview(data)[_CRC_HEAD.size :]
+        body = data[_CRC_HEAD.size :]
         intact = zlib.crc32(body) == _CRC_HEAD.unpack_from(data)[2]
     elif version == FORMAT:
         raise SnapshotError("the snapshot is damaged (it is cut short)")
