@@ -361,13 +361,14 @@ def table_of(
     reports have one for it (a restore reads and validates it), else its record as read
     where validation changed it, else its values. `ts` and `seq`: their times and
     sequence numbers, where known already."""
-    types = list(map(_TYPE, events))
-    names = list(dict.fromkeys(types))
+    names = list(set(map(_TYPE, events)))  # (one, mostly: no list of every type)
     if len(names) > 1:
+        types = list(map(_TYPE, events))
+        names = list(dict.fromkeys(types))
         code = {name: i for i, name in enumerate(names)}
         codes = ints([code[name] for name in types])
     else:
-        codes = bytes(8 * len(types))
+        codes = bytes(8 * len(events))
     lines: Any = list(map(_LINE, events))
     try:
         lines = np.fromiter(lines, np.int64, len(lines))
