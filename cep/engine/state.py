@@ -369,23 +369,22 @@ def table_of(
         codes = ints([code[name] for name in types])
     else:
         codes = bytes(8 * len(events))
-    lines: Any = list(map(_LINE, events))
+    lines: Any
     try:
-        lines = np.fromiter(lines, np.int64, len(lines))
+        lines = np.fromiter(map(_LINE, events), np.int64, len(events))
     except TypeError:  # (some have no line: None)
+        lines = list(map(_LINE, events))
         if lines.count(None) == len(lines):
             lines = np.full(len(lines), NONE, np.int64)
         else:
             lines = [NONE if n is None else n for n in lines]
     kinds_made = set(map(type, events))
     texts: list[str | bytes] = []
-    text_types: set[type] = set()
+    blob = None
     if kinds_made <= {Event}:  # (made in Python: values only)
         kinds = np.full(len(events), DATA, np.uint8).tobytes()
         values = list(map(_DATA, events))
-    elif kinds_made == {_source_event_class()} and type(None) not in (
-        text_types := set(map(type, texts := list(map(_JSON, events))))
-    ):
+    elif kinds_made == {_source_event_class()} and (blob := _str_blob(list(map(_JSON, events)))):
         kinds, values = bytes(len(events)), []  # (every one read as a JSON line: TEXT)
     else:
         found = bytearray(len(events))
@@ -403,7 +402,7 @@ def table_of(
                 found[i] = DATA
                 values.append(event.data)
         kinds = bytes(found)
-    text, ends = text_blob(texts, every_str=text_types == {str})
+    text, ends = blob or text_blob(texts)
     return EventTable(
         names=names, type=codes,
         ts=ints(_column(_TS, events), fresh=True) if ts is None else ints(ts),
@@ -432,25 +431,34 @@ def _source_event_class() -> type:
     return SourceEvent
 
 
-def text_blob(texts: list[str | bytes], *, every_str: bool = False) -> tuple[bytes, bytes]:
-    """`EventTable.text` and `text_end` of some texts (`every_str`: known to be `str`
-    each, as a JSON line's is)."""
+def text_blob(texts: list[str | bytes]) -> tuple[bytes, bytes]:
+    """`EventTable.text` and `text_end` of some texts."""
     if not texts:
         return b"", b""
-    strs: list[str] = (
-        texts
-        if every_str
-        else [  # type: ignore[assignment]
-            t if type(t) is str else t.decode("utf-8", "surrogatepass")
-            for t in texts  # type: ignore[union-attr]
-        ]
-    )
-    blob = "\n".join([*strs, ""]).encode("utf-8", "surrogatepass")  # (each text's newline)
-    ends = np.flatnonzero(np.frombuffer(blob, np.uint8) == 10)
-    if len(ends) != len(strs):  # (a text with a newline of its own)
-        sizes = [len(t.encode("utf-8", "surrogatepass")) + 1 for t in strs]
-        ends = np.cumsum(sizes) - 1
-    return blob, ints(ends)
+    strs = [t if type(t) is str else t.decode("utf-8", "surrogatepass") for t in texts]  # type: ignore[union-attr]
+    found = _str_blob(strs)
+    assert found is not None
+    return found
+
+
+def _str_blob(texts: list[Any]) -> tuple[bytes, bytes] | None:
+    """`text_blob` of texts that are each a `str` (as a JSON line's is); None where one
+    is not (no pass over them to find out: the join refuses it)."""
+    if not texts:
+        return b"", b""
+    try:
+        whole = "\n".join([*texts, ""])  # (each text's newline)
+    except TypeError:  # (one is None or bytes)
+        return None
+    blob = whole.encode("utf-8", "surrogatepass")
+    if whole.isascii():  # (a byte a character: each text's end from its length)
+        ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)) + 1) - 1
+    else:
+        ends = np.flatnonzero(np.frombuffer(blob, np.uint8) == 10)
+        if len(ends) != len(texts):  # (a text with a newline of its own)
+            sizes = [len(t.encode("utf-8", "surrogatepass")) + 1 for t in texts]
+            ends = np.cumsum(sizes) - 1
+    return blob, ints(ends, fresh=True)
 
 
 def text_bounds(table: EventTable) -> tuple[np.ndarray, np.ndarray]:
