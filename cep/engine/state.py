@@ -230,6 +230,16 @@ def load(data: bytes | bytearray | memoryview, *, raw_values: bool = False) -> E
     """A snapshot's state; SnapshotError when it is not one, is damaged, or is of
     another format. With `raw_values`, the event table's `values` stay msgpack, each
     read when needed (`raw_values`: for a restore that may need few of them)."""
+    body = intact_body(data)
+    try:
+        return (_RAW_DECODER if raw_values else _DECODER).decode(body)
+    except msgspec.DecodeError as error:
+        raise SnapshotError(f"the snapshot is damaged ({error})") from None
+
+
+def intact_body(data: bytes | bytearray | memoryview) -> memoryview:
+    """A snapshot's body, its checksum checked (no copy); SnapshotError when it is not a
+    snapshot, is damaged, or is of another format."""
     data = memoryview(data).cast("B")  # (no copy of a bytearray's body)
     if len(data) < _CRC_HEAD.size or data[: len(MAGIC)] != MAGIC:
         raise SnapshotError("not a cep snapshot")
@@ -249,10 +259,7 @@ def load(data: bytes | bytearray | memoryview, *, raw_values: bool = False) -> E
         )
     if not intact:
         raise SnapshotError("the snapshot is damaged (its checksum does not match)")
-    try:
-        return (_RAW_DECODER if raw_values else _DECODER).decode(body)
-    except msgspec.DecodeError as error:
-        raise SnapshotError(f"the snapshot is damaged ({error})") from None
+    return body
 
 
 def values_of(values: list[Any]) -> list[Any]:
