@@ -347,7 +347,10 @@ class EventRows:
         known); the first one's row. `seq`: their sequence numbers, where known (the
         table takes them when these are all its events)."""
         base = len(self.events)
-        self.events.extend(events)
+        if base == 0 and not self.rows:  # (the first: taken as it is, not copied)
+            self.events = events
+        else:
+            self.events.extend(events)
         self._unindexed.append((ids, base, len(events)))
         if base == 0 and seq is not None:
             self._seq = seq

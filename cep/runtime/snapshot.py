@@ -92,7 +92,7 @@ def rule_state(
         return parent
 
     keys: list[Any] = []
-    timer: list[int] = []
+    timer: Any = []
     part_of: dict[Any, int] = {}
     run_part: list[int] = []
     run_state: list[int] = []
@@ -110,12 +110,10 @@ def rule_state(
     if bulk is not None:  # (every run's history one cell of its own: no loop)
         cell_var, cell_event, cell_parent, run_part, run_state, run_cell, run_start, by_seq = bulk
         part_of = _KeyRows(list(matcher.partitions))
-        keys = part_of.keys
-        if len(matcher.key_names) != 1 or tuple in set(map(type, keys)):
-            keys = [list(key) if isinstance(key, tuple) else key for key in keys]
-        else:
-            keys = keys.copy()  # (`_parts_of` may add keys)
-        timer = list(map(_TIMER, matcher.partitions.values()))
+        # (`_parts_of` may add keys; a key that is a tuple stays one: msgpack writes it
+        # as the list `saved_key` makes of it)
+        keys = part_of.keys.copy()
+        timer = np.fromiter(map(_TIMER, matcher.partitions.values()), np.int64, len(keys))
     for key, part in () if bulk is not None else matcher.partitions.items():
         p = part_of[key] = len(keys)
         keys.append(list(key) if isinstance(key, tuple) else key)  # (`saved_key`)
@@ -147,15 +145,18 @@ def rule_state(
         for done in part.completed:
             held.append((p, cell_of(done.path), rows.row(done.start), done.ts, done.sort_key[2]))
     timer_close, timer_ts, timer_seq, timer_keys = timers
+    added: list[int] = timer if type(timer) is list else []  # (partitions `_parts_of` adds)
     if by_seq is None:
-        timer_part = _parts_of(part_of, keys, timer, timer_keys)
+        timer_part = _parts_of(part_of, keys, added, timer_keys)
     else:  # (most timers found by the run their event started, the others by key)
         timer_part = _parts_by_start(by_seq, run_part, timer_seq)
         missed = np.flatnonzero(timer_part == NONE)
         if len(missed):
             timer_part[missed] = _parts_of(
-                part_of, keys, timer, list(map(timer_keys.__getitem__, missed.tolist()))
+                part_of, keys, added, list(map(timer_keys.__getitem__, missed.tolist()))
             )
+    if added is not timer and added:
+        timer = np.concatenate((timer, np.array(added, np.int64)))
     held_columns = list(zip(*held, strict=True)) or [()] * 5
     return RuleState(
         name=matcher.rule.name,
