@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -394,7 +396,7 @@ def table_of(
     if kinds_made <= {Event}:  # (made in Python: values only)
         kinds = np.full(len(events), DATA, np.uint8).tobytes()
         values = list(map(_DATA, events))
-    elif kinds_made == {_source_event_class()} and (blob := _str_blob(list(map(_JSON, events)))):
+    elif kinds_made == {_source_event_class()} and (blob := _json_blob(events)):
         kinds, values = bytes(len(events)), []  # (every one read as a JSON line: TEXT)
     else:
         found = bytearray(len(events))
@@ -443,31 +445,31 @@ def _source_event_class() -> type:
 
 def text_blob(texts: list[str | bytes]) -> tuple[bytes, bytes]:
     """`EventTable.text` and `text_end` of some texts."""
-    if not texts:
-        return b"", b""
     strs = [t if type(t) is str else t.decode("utf-8", "surrogatepass") for t in texts]  # type: ignore[union-attr]
-    found = _str_blob(strs)
-    assert found is not None
-    return found
+    return _joined(strs, len(strs), lambda: strs)
 
 
-def _str_blob(texts: list[Any]) -> tuple[bytes, bytes] | None:
-    """`text_blob` of texts that are each a `str` (as a JSON line's is); None where one
-    is not (no pass over them to find out: the join refuses it)."""
-    if not texts:
-        return b"", b""
+def _json_blob(events: list[Any]) -> tuple[bytes, bytes] | None:
+    """`text_blob` of events' JSON texts, where each is a `str` (as a JSON line's is);
+    None where one is not (no pass over them to find out: the join refuses it)."""
     try:
-        whole = "\n".join([*texts, ""])  # (each text's newline)
+        return _joined(map(_JSON, events), len(events), lambda: list(map(_JSON, events)))
     except TypeError:  # (one is None or bytes)
         return None
-    blob = whole.encode("utf-8", "surrogatepass")
-    if whole.isascii():  # (a byte a character: each text's end from its length)
-        ends = np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)) + 1) - 1
-    else:
-        ends = np.flatnonzero(np.frombuffer(blob, np.uint8) == 10)
-        if len(ends) != len(texts):  # (a text with a newline of its own)
-            sizes = [len(t.encode("utf-8", "surrogatepass")) + 1 for t in texts]
-            ends = np.cumsum(sizes) - 1
+
+
+def _joined(
+    texts: Iterable[str], count: int, again: Callable[[], list[str]]
+) -> tuple[bytes, bytes]:
+    """`count` texts joined, each followed by a newline, and where each ends (`again`:
+    the texts once more, where one has a newline of its own)."""
+    if not count:
+        return b"", b""
+    blob = "\n".join(chain(texts, ("",))).encode("utf-8", "surrogatepass")
+    ends = np.flatnonzero(np.frombuffer(blob, np.uint8) == 10)
+    if len(ends) != count:  # (a text with a newline of its own)
+        sizes = [len(t.encode("utf-8", "surrogatepass")) + 1 for t in again()]
+        ends = np.cumsum(sizes) - 1
     return blob, ints(ends, fresh=True)
 
 
