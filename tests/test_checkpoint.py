@@ -8,15 +8,19 @@ import fcntl
 import json
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import termios
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
+from cep.service import checkpoint
 from tests.checkpoints import (
     PAYMENTS,
     Outcome,
@@ -101,14 +105,31 @@ def test_rerun_of_a_finished_run_changes_nothing(copied: Path, finished: tuple[P
     assert b"bad json" in before[1]
 
 
-@pytest.mark.parametrize("damage", ["truncated", "flipped", "empty", "foreign", "version"])
+def test_a_checkpoint_of_format_1_is_still_read(copied: Path, finished: tuple[Path, str]) -> None:
+    """Format 1: one msgpack body, the snapshot inside it, with a CRC-32."""
+    path = copied / "state" / "checkpoint"
+    saved = checkpoint.decode(path.read_bytes())
+    body = msgspec.msgpack.encode(msgspec.structs.replace(saved, snapshot=bytes(saved.snapshot)))
+    path.write_bytes(struct.pack("<8sIQI", b"CEPCHKPT", 1, len(body), zlib.crc32(body)) + body)
+    before = (copied / "out.jsonl").read_bytes(), (copied / "out.rej").read_bytes()
+    again = run(RELATIVE, cwd=copied)
+    assert again.code == 0, again.stderr
+    assert summary_of(again.stderr) == finished[1]
+    assert before == ((copied / "out.jsonl").read_bytes(), (copied / "out.rej").read_bytes())
+
+
+@pytest.mark.parametrize(
+    "damage", ["truncated", "flipped", "flipped host", "empty", "foreign", "version"]
+)
 def test_damaged_checkpoints_are_refused(copied: Path, damage: str) -> None:
     path = copied / "state" / "checkpoint"
     data = bytearray(path.read_bytes())
     if damage == "truncated":
         data = data[: len(data) // 2]
-    elif damage == "flipped":
+    elif damage == "flipped":  # (in the snapshot)
         data[len(data) // 2] ^= 0xFF
+    elif damage == "flipped host":  # (in the run's part, after the header)
+        data[40] ^= 0xFF
     elif damage == "empty":
         data = bytearray()
     elif damage == "foreign":
@@ -116,7 +137,8 @@ def test_damaged_checkpoints_are_refused(copied: Path, damage: str) -> None:
     else:
         data[8] = 99  # (the format number)
     path.write_bytes(bytes(data))
-    said = {"truncated": "truncated", "flipped": "checksum", "version": "format 99"}
+    said = {"truncated": "truncated", "flipped": "checksum", "flipped host": "checksum",
+            "version": "format 99"}  # fmt: skip
     _refused(run(RELATIVE, cwd=copied), said.get(damage, "not a cep checkpoint"))
 
 

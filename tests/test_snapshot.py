@@ -156,21 +156,27 @@ def _snapshot_by_loop(run) -> bytes:
     st.lists(st.tuples(st.integers(0, 2), st.sampled_from([1, 1, 1, 2, 3]),
                        st.sampled_from("abcde")), max_size=30),
     st.sampled_from([0, 0, 0, 2]),
+    st.sampled_from([0, 0, 250]),
 )  # fmt: skip
-@example("partition by k", "within 4ms", "", [(0, 1, "a"), (1, 2, "a"), (0, 1, "b")], 0)
+@example("partition by k", "within 4ms", "", [(0, 1, "a"), (1, 2, "a"), (0, 1, "b")], 0, 0)
+@example("partition by k", "within 4ms", "", [(0, 1, "a"), (1, 2, "a"), (0, 1, "b")], 0, 250)
 def test_a_snapshot_taken_in_bulk_is_the_one_the_loop_takes(
-    partition: str, within: str, second: str, stream: list, delay: int
+    partition: str, within: str, second: str, stream: list, delay: int, apart: int
 ) -> None:
     """Many runs that bound one event each are written a table at a time (their
     timers' partitions found by the runs their events started); the snapshot is byte
     for byte the one the loop over every run writes, whatever the runs, timers and
-    partitions gone since are."""
+    partitions gone since are, and however far apart the events that started the
+    runs came (`apart` events that start none after the first)."""
     text = f"rule r {{ {partition} pattern {second} a = E[v == 1] -> b = E[v == 2] {within} }}"
     checked = _checked(text, RULE_S.replace("1m", "3ms"))
     assert checked is not None
     run = open_engine(load_rules(checked), checked.schemas, EngineOptions(delay), "interpreter")
-    for event in _events(stream):
+    for i, event in enumerate(_events(stream)):
         run.push(event)
+        if i == 0:
+            for _ in range(apart):
+                run.push(Event("E", event.ts, {"v": 4, "k": "z"}))
     assert run.snapshot() == _snapshot_by_loop(run)
 
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -214,10 +216,15 @@ _DECODER = msgspec.msgpack.Decoder(EngineState)
 _RAW_DECODER = msgspec.msgpack.Decoder(_RawValueState)
 
 
-def dump(state: EngineState) -> bytes:
-    """A snapshot's bytes."""
-    body = _ENCODER.encode(state)
-    return _HEAD.pack(MAGIC, FORMAT, xxhash.xxh3_64_intdigest(body)) + body
+def dump(state: EngineState) -> bytearray:
+    """A snapshot's bytes: the body encoded after room left for the header, which is
+    then written in place (a header added in front would copy the whole body)."""
+    data = bytearray(_HEAD.size)
+    _ENCODER.encode_into(state, data, _HEAD.size)
+    _HEAD.pack_into(
+        data, 0, MAGIC, FORMAT, xxhash.xxh3_64_intdigest(memoryview(data)[_HEAD.size :])
+    )
+    return data
 
 
 @gc_paused()
@@ -225,15 +232,25 @@ def load(data: bytes | bytearray | memoryview, *, raw_values: bool = False) -> E
     """A snapshot's state; SnapshotError when it is not one, is damaged, or is of
     another format. With `raw_values`, the event table's `values` stay msgpack, each
     read when needed (`raw_values`: for a restore that may need few of them)."""
-    data = bytes(data)
-    if len(data) < _CRC_HEAD.size or not data.startswith(MAGIC):
+    body = intact_body(data)
+    try:
+        return (_RAW_DECODER if raw_values else _DECODER).decode(body)
+    except msgspec.DecodeError as error:
+        raise SnapshotError(f"the snapshot is damaged ({error})") from None
+
+
+def intact_body(data: bytes | bytearray | memoryview) -> memoryview:
+    """A snapshot's body, its checksum checked (no copy); SnapshotError when it is not a
+    snapshot, is damaged, or is of another format."""
+    data = memoryview(data).cast("B")  # (no copy of a bytearray's body)
+    if len(data) < _CRC_HEAD.size or data[: len(MAGIC)] != MAGIC:
         raise SnapshotError("not a cep snapshot")
     version = _CRC_HEAD.unpack_from(data)[1]
     if version == FORMAT and len(data) >= _HEAD.size:
-        body = memoryview(data)[_HEAD.size :]
+        body = data[_HEAD.size :]
         intact = xxhash.xxh3_64_intdigest(body) == _HEAD.unpack_from(data)[2]
     elif version == _CRC_FORMAT:
-        body = memoryview(data)[_CRC_HEAD.size :]
+        body = data[_CRC_HEAD.size :]
         intact = zlib.crc32(body) == _CRC_HEAD.unpack_from(data)[2]
     elif version == FORMAT:
         raise SnapshotError("the snapshot is damaged (it is cut short)")
@@ -244,10 +261,7 @@ def load(data: bytes | bytearray | memoryview, *, raw_values: bool = False) -> E
         )
     if not intact:
         raise SnapshotError("the snapshot is damaged (its checksum does not match)")
-    try:
-        return (_RAW_DECODER if raw_values else _DECODER).decode(body)
-    except msgspec.DecodeError as error:
-        raise SnapshotError(f"the snapshot is damaged ({error})") from None
+    return body
 
 
 def values_of(values: list[Any]) -> list[Any]:
@@ -335,7 +349,10 @@ class EventRows:
         known); the first one's row. `seq`: their sequence numbers, where known (the
         table takes them when these are all its events)."""
         base = len(self.events)
-        self.events.extend(events)
+        if base == 0 and not self.rows:  # (the first: taken as it is, not copied)
+            self.events = events
+        else:
+            self.events.extend(events)
         self._unindexed.append((ids, base, len(events)))
         if base == 0 and seq is not None:
             self._seq = seq
@@ -356,30 +373,30 @@ def table_of(
     reports have one for it (a restore reads and validates it), else its record as read
     where validation changed it, else its values. `ts` and `seq`: their times and
     sequence numbers, where known already."""
-    types = list(map(_TYPE, events))
-    names = list(dict.fromkeys(types))
+    names = list(set(map(_TYPE, events)))  # (one, mostly: no list of every type)
     if len(names) > 1:
+        types = list(map(_TYPE, events))
+        names = list(dict.fromkeys(types))
         code = {name: i for i, name in enumerate(names)}
         codes = ints([code[name] for name in types])
     else:
-        codes = bytes(8 * len(types))
-    lines: Any = list(map(_LINE, events))
+        codes = bytes(8 * len(events))
+    lines: Any
     try:
-        lines = np.fromiter(lines, np.int64, len(lines))
+        lines = np.fromiter(map(_LINE, events), np.int64, len(events))
     except TypeError:  # (some have no line: None)
+        lines = list(map(_LINE, events))
         if lines.count(None) == len(lines):
             lines = np.full(len(lines), NONE, np.int64)
         else:
             lines = [NONE if n is None else n for n in lines]
     kinds_made = set(map(type, events))
     texts: list[str | bytes] = []
-    text_types: set[type] = set()
+    blob = None
     if kinds_made <= {Event}:  # (made in Python: values only)
         kinds = np.full(len(events), DATA, np.uint8).tobytes()
         values = list(map(_DATA, events))
-    elif kinds_made == {_source_event_class()} and type(None) not in (
-        text_types := set(map(type, texts := list(map(_JSON, events))))
-    ):
+    elif kinds_made == {_source_event_class()} and (blob := _json_blob(events)):
         kinds, values = bytes(len(events)), []  # (every one read as a JSON line: TEXT)
     else:
         found = bytearray(len(events))
@@ -397,7 +414,7 @@ def table_of(
                 found[i] = DATA
                 values.append(event.data)
         kinds = bytes(found)
-    text, ends = text_blob(texts, every_str=text_types == {str})
+    text, ends = blob or text_blob(texts)
     return EventTable(
         names=names, type=codes,
         ts=ints(_column(_TS, events), fresh=True) if ts is None else ints(ts),
@@ -426,25 +443,34 @@ def _source_event_class() -> type:
     return SourceEvent
 
 
-def text_blob(texts: list[str | bytes], *, every_str: bool = False) -> tuple[bytes, bytes]:
-    """`EventTable.text` and `text_end` of some texts (`every_str`: known to be `str`
-    each, as a JSON line's is)."""
-    if not texts:
+def text_blob(texts: list[str | bytes]) -> tuple[bytes, bytes]:
+    """`EventTable.text` and `text_end` of some texts."""
+    strs = [t if type(t) is str else t.decode("utf-8", "surrogatepass") for t in texts]  # type: ignore[union-attr]
+    return _joined(strs, len(strs), lambda: strs)
+
+
+def _json_blob(events: list[Any]) -> tuple[bytes, bytes] | None:
+    """`text_blob` of events' JSON texts, where each is a `str` (as a JSON line's is);
+    None where one is not (no pass over them to find out: the join refuses it)."""
+    try:
+        return _joined(map(_JSON, events), len(events), lambda: list(map(_JSON, events)))
+    except TypeError:  # (one is None or bytes)
+        return None
+
+
+def _joined(
+    texts: Iterable[str], count: int, again: Callable[[], list[str]]
+) -> tuple[bytes, bytes]:
+    """`count` texts joined, each followed by a newline, and where each ends (`again`:
+    the texts once more, where one has a newline of its own)."""
+    if not count:
         return b"", b""
-    strs: list[str] = (
-        texts
-        if every_str
-        else [  # type: ignore[assignment]
-            t if type(t) is str else t.decode("utf-8", "surrogatepass")
-            for t in texts  # type: ignore[union-attr]
-        ]
-    )
-    blob = "\n".join([*strs, ""]).encode("utf-8", "surrogatepass")  # (each text's newline)
+    blob = "\n".join(chain(texts, ("",))).encode("utf-8", "surrogatepass")
     ends = np.flatnonzero(np.frombuffer(blob, np.uint8) == 10)
-    if len(ends) != len(strs):  # (a text with a newline of its own)
-        sizes = [len(t.encode("utf-8", "surrogatepass")) + 1 for t in strs]
+    if len(ends) != count:  # (a text with a newline of its own)
+        sizes = [len(t.encode("utf-8", "surrogatepass")) + 1 for t in again()]
         ends = np.cumsum(sizes) - 1
-    return blob, ints(ends)
+    return blob, ints(ends, fresh=True)
 
 
 def text_bounds(table: EventTable) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ at once and leaves each rule's partitions to be made when first needed
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import chain, repeat
 from operator import attrgetter, is_, itemgetter
 from typing import TYPE_CHECKING, Any
@@ -92,7 +92,7 @@ def rule_state(
         return parent
 
     keys: list[Any] = []
-    timer: list[int] = []
+    timer: Any = []
     part_of: dict[Any, int] = {}
     run_part: list[int] = []
     run_state: list[int] = []
@@ -110,12 +110,10 @@ def rule_state(
     if bulk is not None:  # (every run's history one cell of its own: no loop)
         cell_var, cell_event, cell_parent, run_part, run_state, run_cell, run_start, by_seq = bulk
         part_of = _KeyRows(list(matcher.partitions))
-        keys = part_of.keys
-        if len(matcher.key_names) != 1 or tuple in set(map(type, keys)):
-            keys = [list(key) if isinstance(key, tuple) else key for key in keys]
-        else:
-            keys = keys.copy()  # (`_parts_of` may add keys)
-        timer = list(map(_TIMER, matcher.partitions.values()))
+        # (`_parts_of` may add keys; a key that is a tuple stays one: msgpack writes it
+        # as the list `saved_key` makes of it)
+        keys = part_of.keys.copy()
+        timer = np.fromiter(map(_TIMER, matcher.partitions.values()), np.int64, len(keys))
     for key, part in () if bulk is not None else matcher.partitions.items():
         p = part_of[key] = len(keys)
         keys.append(list(key) if isinstance(key, tuple) else key)  # (`saved_key`)
@@ -147,15 +145,18 @@ def rule_state(
         for done in part.completed:
             held.append((p, cell_of(done.path), rows.row(done.start), done.ts, done.sort_key[2]))
     timer_close, timer_ts, timer_seq, timer_keys = timers
+    added: list[int] = timer if type(timer) is list else []  # (partitions `_parts_of` adds)
     if by_seq is None:
-        timer_part = _parts_of(part_of, keys, timer, timer_keys)
+        timer_part = _parts_of(part_of, keys, added, timer_keys)
     else:  # (most timers found by the run their event started, the others by key)
         timer_part = _parts_by_start(by_seq, run_part, timer_seq)
         missed = np.flatnonzero(timer_part == NONE)
         if len(missed):
             timer_part[missed] = _parts_of(
-                part_of, keys, timer, list(map(timer_keys.__getitem__, missed.tolist()))
+                part_of, keys, added, list(map(timer_keys.__getitem__, missed.tolist()))
             )
+    if added is not timer and added:
+        timer = np.concatenate((timer, np.array(added, np.int64)))
     held_columns = list(zip(*held, strict=True)) or [()] * 5
     return RuleState(
         name=matcher.rule.name,
@@ -205,7 +206,7 @@ def _runs_in_bulk(
     cannot share a history, so the histories' identities are compared only otherwise."""
     if type(rows) is not EventRows:
         return None
-    parts = list(matcher.partitions.values())
+    parts = matcher.partitions.values()  # (no list: each partition touched once less)
     if any(map(_COMPLETED, parts)):
         return None
     per_part = list(map(_RUNS, parts))
@@ -219,17 +220,18 @@ def _runs_in_bulk(
     cell_var = _numbered(paths, variables)
     bound = list(map(_EVENT, paths))
     by_seq = None
-    if all(map(is_, bound, map(_START, runs))):  # (each run started by the event it bound)
+    starts = list(map(_START, runs))
+    if starts == bound:  # (each run started by the event it bound: `Event`s compare by
+        # identity, and a list comparison takes identical items as equal without a call)
         if not rows.events:  # (the table's first events: distinct where their numbers are)
             seq = np.fromiter(map(_SEQ, bound), np.int64, len(bound))
-            by_seq = _sorted_distinct(seq)
+            by_seq = _SeqIndex.of(seq)
         if by_seq is not None:
             base = rows.add_new(bound, seq=seq)
             cell_event = run_start = np.arange(base, base + len(bound))
         else:
             cell_event = run_start = _rows_of(rows, bound, list(map(id, bound)))
     else:
-        starts = list(map(_START, runs))
         if any(map(is_, starts, repeat(None))):  # (a run with no start)
             return None
         events = list(chain.from_iterable(zip(bound, starts, strict=True)))
@@ -252,30 +254,60 @@ def _runs_in_bulk(
             run_start, by_seq)  # fmt: skip
 
 
-def _sorted_distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Integers sorted, and the order that sorts them; None where two are equal."""
-    if len(values) < 2 or bool((values[1:] > values[:-1]).all()):  # (in order already)
-        return values, np.arange(len(values))
-    order = np.argsort(values)
-    found = values[order]
-    if bool((found[1:] == found[:-1]).any()):
-        return None
-    return found, order
+class _SeqIndex:
+    """Where each of some distinct integers (sequence numbers) is among them: by a table
+    indexed by value where they lie close together, as sequence numbers do (no sort),
+    else by sorting them."""
+
+    def __init__(self, low: int, table: np.ndarray | None, sorted_: Any = None) -> None:
+        self.low, self.table, self.sorted = low, table, sorted_
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> _SeqIndex | None:
+        """The index of `values`; None where two are equal."""
+        n = len(values)
+        if n == 0:
+            return cls(0, np.zeros(0, np.int64))
+        low, high = int(values.min()), int(values.max())
+        if high - low < 4 * n + 64:
+            table = np.full(high - low + 1, NONE, np.int64)
+            places = values - low
+            at = np.arange(n)
+            table[places] = at
+            if not bool((table[places] == at).all()):  # (a value met twice: the last kept)
+                return None
+            return cls(low, table)
+        order = np.argsort(values)
+        found = values[order]
+        if bool((found[1:] == found[:-1]).any()):
+            return None
+        return cls(0, None, (found, order))
+
+    def places(self, wanted: np.ndarray) -> np.ndarray:
+        """Each wanted value's place among the values, NONE where it is not one."""
+        found = np.full(len(wanted), NONE, np.int64)
+        if self.table is not None:
+            at = wanted - self.low
+            hit = (at >= 0) & (at < len(self.table))
+            found[hit] = self.table[at[hit]]
+            return found
+        seqs, order = self.sorted
+        if len(seqs) and len(wanted):
+            at = np.minimum(np.searchsorted(seqs, wanted), len(seqs) - 1)
+            hit = seqs[at] == wanted
+            found[hit] = order[at[hit]]
+        return found
 
 
-def _parts_by_start(
-    by_seq: tuple[np.ndarray, np.ndarray], run_part: np.ndarray, timer_seq: np.ndarray
-) -> np.ndarray:
+def _parts_by_start(by_seq: _SeqIndex, run_part: np.ndarray, timer_seq: np.ndarray) -> np.ndarray:
     """The partition of each timer scheduled by an event that started an open run (by
-    its sequence number: `by_seq`, the runs' start events' sorted, and the order that
-    sorts them), NONE for the others. The event that scheduled a timer went to the
-    timer's partition, and so did every run it started: runs never change partition."""
+    its sequence number: `by_seq`, the runs' start events'), NONE for the others. The
+    event that scheduled a timer went to the timer's partition, and so did every run it
+    started: runs never change partition."""
+    run = by_seq.places(timer_seq)
     found = np.full(len(timer_seq), NONE, np.int64)
-    seqs, order = by_seq
-    if len(seqs) and len(timer_seq):
-        at = np.minimum(np.searchsorted(seqs, timer_seq), len(seqs) - 1)
-        hit = seqs[at] == timer_seq
-        found[hit] = run_part[order[at[hit]]]
+    hit = run != NONE
+    found[hit] = np.asarray(run_part)[run[hit]]
     return found
 
 
@@ -366,7 +398,7 @@ class _KeyRows(dict[Any, int]):
 
 
 def _parts_of(
-    part_of: dict[Any, int], keys: list[Any], timer: list[int], timer_keys: list[Any]
+    part_of: dict[Any, int], keys: list[Any], timer: list[int], timer_keys: Sequence[Any]
 ) -> np.ndarray:
     """The partition of each timer, by key; a partition gone since a timer was set is
     added (its timer still fires, and finds nothing)."""
@@ -392,11 +424,30 @@ def _parts_of(
     return found
 
 
+class _TimerKeys(Sequence[Any]):
+    """The keys of timers (the engine's, in order), each read when wanted: a snapshot
+    looks up by key only the timers it cannot place by the event that set them."""
+
+    def __init__(self, timers: list[tuple[int, int, int, int, Any]]) -> None:
+        self.timers = timers
+
+    def __len__(self) -> int:
+        return len(self.timers)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return list(map(_KEY, self.timers[i]))
+        return self.timers[i][4]
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(_KEY, self.timers)
+
+
 _FIRST_FOUR = [itemgetter(i) for i in range(4)]
 _KEY = itemgetter(4)
 #: a rule's pending timers, earliest first: closes, the times and sequence numbers of
 #: the events that scheduled them, and their partitions' keys
-Timers = tuple[np.ndarray, np.ndarray, np.ndarray, list[Any]]
+Timers = tuple[np.ndarray, np.ndarray, np.ndarray, Sequence[Any]]
 
 
 def timers_by_rule(engine: MatchingEngine) -> list[Timers]:
@@ -410,7 +461,7 @@ def timers_by_rule(engine: MatchingEngine) -> list[Timers]:
     timers = engine.timers
     getters = _FIRST_FOUR if n > 1 else _FIRST_FOUR[:3]  # (one rule: its index is 0)
     columns = [np.fromiter(map(getter, timers), np.int64, len(timers)) for getter in getters]
-    keys = list(map(_KEY, timers))
+    keys: Sequence[Any] = _TimerKeys(timers)
     order = lex_order(tuple(reversed(columns)))
     if bool((np.diff(order) == 1).all()):  # (in order already, as they usually are)
         close, ts, seq, *index = columns

@@ -257,7 +257,8 @@ class KeyedRules:
 
         def prepare_with_snapshots(*args: Any, **kwargs: Any) -> Any:
             for key in state.dirty:
-                tx.set_bytes(ENGINE, state.engines[key].snapshot(), prefix=key)
+                # (the store takes `bytes` only; a snapshot is a bytearray)
+                tx.set_bytes(ENGINE, bytes(state.engines[key].snapshot()), prefix=key)
             state.dirty.clear()
             return prepare(*args, **kwargs)
 

@@ -2,8 +2,12 @@
 host's part (docs/checkpoints.md): where the input stands, how long each file output
 is, the summary's counters and the options a resume must share.
 
-The file is `MAGIC`, the format number, the body's length and CRC-32, then the body in
-msgpack. It is replaced atomically (a temporary file in DIR, fsync, `os.replace`, fsync
+The file is `MAGIC`, the format number, the lengths of the host's part and of the
+snapshot, the XXH3-64 of the host's part, then the host's part (msgpack) and the
+snapshot as it is, which its own header checksums: the snapshot is written from the
+engine's buffer and read back in place, never copied into another body or checksummed
+twice over. Format 1 (one msgpack body holding both, with a CRC-32) is still read. It
+is replaced atomically (a temporary file in DIR, fsync, `os.replace`, fsync
 of DIR), so a process killed at any moment, during a write included, leaves the last
 complete checkpoint. Reading one checks everything before anything is used: a damaged,
 truncated or foreign file gives a `CheckpointError` with a one-line reason."""
@@ -17,12 +21,22 @@ import zlib
 from typing import Any
 
 import msgspec
+import xxhash
+
+from cep.engine.state import SnapshotError, intact_body
 
 MAGIC = b"CEPCHKPT"
-#: bumped whenever the layout or meaning changes; other formats are refused
-FORMAT = 1
+#: bumped whenever the layout or meaning changes; other formats are refused, but for
+#: `_ONE_BODY`
+FORMAT = 2
 NAME = "checkpoint"
-_HEAD = struct.Struct("<8sIQI")  # magic, format, body length, CRC-32 of the body
+#: magic, format, the host's part's length, the snapshot's length, XXH3-64 of the host's
+#: part
+_HEAD = struct.Struct("<8sIQQQ")
+#: the format before `FORMAT`: one msgpack body holding the snapshot too
+_ONE_BODY = 1
+_ONE_BODY_HEAD = struct.Struct("<8sIQI")  # magic, format, body length, CRC-32 of the body
+_START = struct.Struct("<8sI")  # (what every format begins with)
 
 
 class CheckpointError(ValueError):
@@ -68,7 +82,8 @@ class OutputState(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Checkpoint(msgspec.Struct, forbid_unknown_fields=True):
-    """Everything a resume needs besides the rules: the engine `snapshot`, the input,
+    """Everything a resume needs besides the rules: the engine `snapshot` (bytes-like:
+    a read checkpoint's is a view of the file's bytes), the input,
     the outputs (`output`, `rejects` or None), the summary's `records` and `rejected`
     counters, the `options` that must not change, and `finished`: taken at the end of
     the input, after the engine's `finish`."""
@@ -90,21 +105,58 @@ _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(Checkpoint)
 
 
-def encode(checkpoint: Checkpoint) -> bytes:
-    body = _ENCODER.encode(checkpoint)
-    return _HEAD.pack(MAGIC, FORMAT, len(body), zlib.crc32(body)) + body
+def encode(checkpoint: Checkpoint) -> tuple[bytes, bytes | bytearray | memoryview]:
+    """A checkpoint's bytes in two parts, written one after the other: the header with
+    the host's part, and the snapshot as the engine made it (not copied)."""
+    host = _ENCODER.encode(msgspec.structs.replace(checkpoint, snapshot=b""))
+    snapshot = checkpoint.snapshot
+    head = _HEAD.pack(MAGIC, FORMAT, len(host), len(snapshot), xxhash.xxh3_64_intdigest(host))
+    return head + host, snapshot
 
 
-def decode(data: bytes) -> Checkpoint:
-    """A checkpoint's contents; CheckpointError when the bytes are not a whole one."""
-    if len(data) < _HEAD.size or not data.startswith(MAGIC):
+def decode(data: bytes | bytearray | memoryview) -> Checkpoint:
+    """A checkpoint's contents, its snapshot a view of `data`; CheckpointError when the
+    bytes are not a whole one (the snapshot's checksum checked too)."""
+    data = memoryview(data).cast("B")
+    if len(data) < _START.size or data[: len(MAGIC)] != MAGIC:
         raise CheckpointError("it is not a cep checkpoint")
-    _, version, length, crc = _HEAD.unpack_from(data)
+    version = _START.unpack_from(data)[1]
+    if version == _ONE_BODY:
+        return _decode_one_body(data)
     if version != FORMAT:
         raise CheckpointError(
-            f"it is of checkpoint format {version}; this cep reads format {FORMAT} only"
+            f"it is of checkpoint format {version}; this cep reads formats {_ONE_BODY} "
+            f"and {FORMAT} only"
         )
-    body = memoryview(data)[_HEAD.size :]
+    if len(data) < _HEAD.size:
+        raise CheckpointError("it is damaged (its header is cut short: truncated?)")
+    _, _, host_length, snapshot_length, digest = _HEAD.unpack_from(data)
+    length = host_length + snapshot_length
+    if len(data) - _HEAD.size != length:
+        raise CheckpointError(
+            f"it is damaged ({len(data) - _HEAD.size} of {length} bytes: truncated?)"
+        )
+    host = data[_HEAD.size : _HEAD.size + host_length]
+    if xxhash.xxh3_64_intdigest(host) != digest:
+        raise CheckpointError("it is damaged (its checksum does not match)")
+    snapshot = data[_HEAD.size + host_length :]
+    try:
+        intact_body(snapshot)
+    except SnapshotError as error:
+        raise CheckpointError(f"its snapshot cannot be read: {error}") from None
+    try:
+        found = _DECODER.decode(host)
+    except msgspec.DecodeError as error:
+        raise CheckpointError(f"it is damaged ({error})") from None
+    return msgspec.structs.replace(found, snapshot=snapshot)  # type: ignore[arg-type]
+
+
+def _decode_one_body(data: memoryview) -> Checkpoint:
+    """A checkpoint of format 1: one body, the snapshot in it, with a CRC-32."""
+    if len(data) < _ONE_BODY_HEAD.size:
+        raise CheckpointError("it is damaged (its header is cut short: truncated?)")
+    _, _, length, crc = _ONE_BODY_HEAD.unpack_from(data)
+    body = data[_ONE_BODY_HEAD.size :]
     if len(body) != length:
         raise CheckpointError(f"it is damaged ({len(body)} of {length} bytes: truncated?)")
     if zlib.crc32(body) != crc:
@@ -136,11 +188,12 @@ def read(folder: str) -> Checkpoint | None:
 def write(folder: str, checkpoint: Checkpoint) -> None:
     """Replace the checkpoint in `folder` atomically (created with the folder)."""
     os.makedirs(folder, exist_ok=True)
-    data = encode(checkpoint)
+    parts = encode(checkpoint)
     temporary = os.path.join(folder, f".{NAME}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as file:
-            file.write(data)
+            for part in parts:
+                file.write(part)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path_in(folder))
