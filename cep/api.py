@@ -364,8 +364,9 @@ class Engine:
     def snapshot(self) -> bytes:
         """The engine's whole state (open runs, held matches, timers, watermark, events
         held back, counters) as bytes: plain data, no pickle, restorable on any engine
-        with `restore` (docs/state.md)."""
-        return self._engine.snapshot()
+        with `restore` (docs/state.md). (The engines build it in a `bytearray`, which
+        checkpoints write as it is; here it is copied once into immutable bytes.)"""
+        return bytes(self._engine.snapshot())
 
     def restore(self, snapshot: bytes) -> RuleChanges:
         """Go on from a snapshot (this engine must not have been fed yet). Rules whose

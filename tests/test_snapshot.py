@@ -296,6 +296,7 @@ def test_the_python_api_snapshots_and_restores() -> None:
     engine = Engine.from_string(text, allowed_delay="5ms")
     assert list(engine.feed(first)) == []
     saved = engine.snapshot()
+    assert type(saved) is bytes  # (immutable: hashable, what key-value stores take)
     resumed = Engine.from_string(text, allowed_delay="5ms")
     assert resumed.restore(saved).kept == ["r"]
     found = resumed.run(

@@ -230,7 +230,7 @@ class FastPathEngine:
         return [rule_fingerprint(rule, self._schemas) for rule in self.rules]
 
     @gc_paused()
-    def snapshot(self) -> bytes:
+    def snapshot(self) -> bytes | bytearray:
         return dump(self.state())
 
     def state(self) -> EngineState:

@@ -109,7 +109,7 @@ class InterpreterEngine:
 
         return [rule_fingerprint(rule, self._schemas) for rule in self.rules]
 
-    def snapshot(self) -> bytes:
+    def snapshot(self) -> bytes | bytearray:
         from cep.runtime.snapshot import engine_state
 
         return dump(engine_state(self._engine, self.fingerprints(), self.kind))

@@ -156,7 +156,7 @@ class MixedEngine:
         return [rule_fingerprint(rule, self._schemas) for rule in self.rules]
 
     @gc_paused()
-    def snapshot(self) -> bytes:
+    def snapshot(self) -> bytes | bytearray:
         """Every rule's state in one snapshot: the fast path's (with the clock and the
         events held back) and the interpreted rules', rules in load order."""
         from cep.fast.snapshot import SeqRows, renumber

@@ -123,9 +123,10 @@ class RuleEngine(Protocol):
         """The counters so far, rules in load order."""
         ...
 
-    def snapshot(self) -> bytes:
+    def snapshot(self) -> bytes | bytearray:
         """The engine's whole state as a snapshot (`cep.engine.state`): what decides
-        its future output, as plain data any engine restores. Taken between calls."""
+        its future output, as plain data any engine restores. Taken between calls; a
+        `bytearray` where built in place (`cep.api.Engine.snapshot` gives bytes)."""
         ...
 
     def restore(self, state: EngineState) -> RuleChanges:
