@@ -98,6 +98,24 @@ def test_an_interpreter_run_without_a_native_module_does_without_numba(tmp_path:
     assert [(m["rule"], m["fields"]["total"]) for m in matches] == [("three_failed_payments", 33)]
 
 
+def test_a_fast_run_over_json_lines_does_without_pyarrow(tmp_path: Path) -> None:
+    """Nothing of JSON lines is Arrow data: writing reports (their whole-number fields
+    included) must not import pyarrow, a tenth of a CPU-second."""
+    from cep.cache import cache_root
+
+    output = tmp_path / "matches.jsonl"
+    root = cache_root()  # (numba's machine code as the suite left it: no compile here)
+    status, modules = _loaded(
+        tmp_path, "run", str(RULES), "--input", str(_events(tmp_path)), "--engine", "fast",
+        "--output", str(output), "--quiet", CEP_CACHE_DIR=str(root or tmp_path / "cache"),
+    )  # fmt: skip
+    assert status == 0
+    assert "cep.engine.fast" in modules and "pyarrow" not in modules
+    matches = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [(m["rule"], m["fields"]["total"]) for m in matches] == [("three_failed_payments", 33)]
+    assert any(type(value) is int for value in matches[0]["fields"].values())
+
+
 def _run(tmp_path: Path, output: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CEP_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(REPO)}
     return subprocess.run(

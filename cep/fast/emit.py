@@ -26,7 +26,7 @@ import numpy as np
 from cep.compile.programs import BOOL, NUM, STR, ProgramCompiler, Unsupported, expr_text
 from cep.fast.reporttext import FALLBACK_TEXT
 from cep.io.batch import TextPieces, record_texts
-from cep.io.celltexts import CellTexts, bool_texts, float_texts, int_texts, join_records
+from cep.io.celltexts import CellTexts, bool_texts, float_texts, join_records
 from cep.lang import ast
 from cep.lang.types import Type
 
@@ -214,7 +214,12 @@ def emit_pieces(fields: EmitFields, values: np.ndarray, strings: list[str]) -> T
         elif kind == INT:
             exact = np.abs(column) < EXACT_INTEGERS
             fallback |= known & ~exact
-            texts.put(slice(None), int_texts(np.where(known & exact, column, 0).astype(np.int64)))
+            # (by the encoder, the digits Arrow writes: `int_texts` would import pyarrow
+            # into a run that reads no Arrow data, JSON lines', for a tenth of a second)
+            texts.put(
+                slice(None),
+                record_texts(np.where(known & exact, column, 0).astype(np.int64).tolist()),
+            )
         elif kind == TEXT:
             codes = np.where(known, column, -1).astype(np.int64)
             known = codes >= 0
