@@ -109,26 +109,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from cep.serve.app import ServeConfig, build_application
     from cep.serve.membership import leave_on_clean_stop
 
-    try:
-        delay = parse_duration_option(args.allowed_delay)
-    except ValueError as error:
-        return _usage(f"--allowed-delay: {error}")
-    try:
-        commit_ms = parse_duration_option(args.commit_interval)
-    except ValueError as error:
-        return _usage(f"--commit-interval: {error}")
-    try:
-        session_ms = parse_duration_option(args.session_timeout)
-    except ValueError as error:
-        return _usage(f"--session-timeout: {error}")
+    durations: dict[str, int | None] = {}  # (milliseconds; None: not given)
+    for option in ("allowed_delay", "commit_interval", "session_timeout", "idle"):
+        text = getattr(args, option)
+        try:
+            durations[option] = None if text is None else parse_duration_option(text)
+        except ValueError as error:
+            return _usage(f"--{option.replace('_', '-')}: {error}")
+    delay, commit_ms, session_ms, idle_ms = durations.values()
+    assert delay is not None and commit_ms is not None and session_ms is not None
     if session_ms < 1000:
         return _usage("--session-timeout must be at least 1s")
-    idle_ms = None
-    if args.idle is not None:
-        try:
-            idle_ms = parse_duration_option(args.idle)
-        except ValueError as error:
-            return _usage(f"--idle: {error}")
     if args.max_runs_per_key < 1:
         return _usage("--max-runs-per-key must be at least 1")
     loaded = load_rule_paths("serve", args.paths, args.rule)

@@ -13,6 +13,7 @@ shape in a row are laid out as a table; long objects are filled up to `WIDTH`.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 
@@ -348,37 +349,35 @@ def event_lines(event: ast.EventDecl) -> list[Line]:
 
 
 def _object_rows(
-    heads: list[str], objects: list[ast.ObjectExpr], tail: str = "", indent: int = 1
+    head: str, objects: list[ast.ObjectExpr], tail: str = "", indent: int = 1
 ) -> list[str]:
-    """Each head followed by its object (and `tail`), the objects having the same field
+    """`head` followed by each object (and `tail`), the objects having the same field
     names: laid out as a table, each field padded to its column's width (one object: no
     padding). Past `WIDTH` (at `indent` levels of block indentation), every row breaks
     before the same field, continuation lines aligned under the first field."""
     rows = [_object_fields(obj) for obj in objects]
     if not rows[0]:
-        return [f"{head}{{}}{tail}" for head in heads]
+        return [f"{head}{{}}{tail}"] * len(rows)
     n = len(rows[0])
     cells = [[f"{c}," for c in row[:-1]] + [f"{row[-1]} }}{tail}"] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(n)]
-    start = len(heads[0]) + 2
+    start = len(head) + 2
     room = WIDTH - len(INDENT) * indent
     breaks, used = [0], start + widths[0]
     for i in range(1, n):
-        if used + 1 + widths[i] > room:
+        used += 1 + widths[i]
+        if used > room:
             breaks.append(i)
             used = start + widths[i]
-        else:
-            used += 1 + widths[i]
     spans = list(zip(breaks, [*breaks[1:], n], strict=True))
-    texts = []
-    for head, row in zip(heads, cells, strict=True):
-        lines = [
-            " ".join(row[j].ljust(widths[j]) for j in range(lo, hi - 1)) + " " * (hi - lo > 1)
-            + row[hi - 1]
+    return [
+        f"{head}{{ "
+        + ("\n" + " " * start).join(
+            " ".join([*(row[j].ljust(widths[j]) for j in range(lo, hi - 1)), row[hi - 1]])
             for lo, hi in spans
-        ]  # fmt: skip
-        texts.append(f"{head}{{ " + ("\n" + " " * start).join(lines))
-    return texts
+        )
+        for row in cells
+    ]
 
 
 def _given_texts(given: tuple[ast.EventLiteral, ...]) -> list[str]:
@@ -388,15 +387,10 @@ def _given_texts(given: tuple[ast.EventLiteral, ...]) -> list[str]:
     names = [_name(e.event_type, RESERVED_GIVEN_TYPES, "a `given` event type") for e in given]
     column = max(map(len, names))
     texts: list[str] = []
-    n = 0
-    while n < len(given):
-        end, shape = n + 1, _shape(given[n])
-        while end < len(given) and _shape(given[end]) == shape:
-            end += 1
-        run = given[n:end]
-        head = f"{INDENT}{names[n].ljust(column)} "
-        texts += _object_rows([head] * len(run), [e.fields for e in run])
-        n = end
+    for _, run in itertools.groupby(zip(names, given, strict=True), key=lambda x: _shape(x[1])):
+        events = list(run)
+        head = f"{INDENT}{events[0][0].ljust(column)} "
+        texts += _object_rows(head, [event.fields for _, event in events])
     return texts
 
 
@@ -419,7 +413,7 @@ def format_expect(expect: ast.Expect) -> str:
             raise ValueError(f"unknown expect kind {expect.kind!r}")
     tail = "" if expect.at is None else f" at {format_expr(expect.at)}"
     if expect.fields is not None:
-        return _object_rows([text + " "], [expect.fields], tail)[0]
+        return _object_rows(text + " ", [expect.fields], tail)[0]
     return text + tail
 
 
