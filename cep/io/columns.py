@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from cep.io.arrowpool import choose_pool
 from cep.io.time import MAX_MS, MIN_MS
 from cep.io.validation import AS_FLOAT, EPOCH_MS, FINITE, RULES, SAME, TIME, WHOLE, time_ms
 from cep.lang.types import Type
@@ -177,6 +178,7 @@ def load_pyarrow() -> Any:
     import pyarrow.ipc
     import pyarrow.parquet
 
+    choose_pool(pyarrow)
     return pyarrow
 
 
