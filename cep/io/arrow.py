@@ -70,9 +70,10 @@ class RowTexts(LineTexts):
         """The texts of some events as reports write them, made a column at a time
         (`arrow_record_texts`); None where a row was read as text or a column's values
         do not go through JSON unchanged (then record by record)."""
-        if not self.exact or any(i in self.given for i in indexes):
+        given = self.given
+        if not self.exact or (given and any(i in given for i in indexes)):
             return None
-        return arrow_record_texts(self.batch, self.starts[indexes].tolist())
+        return arrow_record_texts(self.batch, self.starts[indexes])
 
     def kept(self, indexes: list[int]) -> list[Any]:
         """Records of rows (no JSON text made); texts for rows read as text."""
@@ -154,21 +155,26 @@ def arrow_values(column: Any) -> Typed:
         column = column.dictionary_decode()
         kind = column.type
     if types.is_timestamp(kind):
-        raw = to_numpy(column.cast(pa.int64()).fill_null(0))
+        raw = to_numpy(_filled(column.cast(pa.int64()), 0))
         per_ms = {"s": None, "ms": 1, "us": 1000, "ns": 1_000_000}[kind.unit]
         values = raw * 1000 if per_ms is None else raw // per_ms
         return Typed("int", values, mask)
     if types.is_integer(kind):
         if kind == pa.uint64() and len(column) and (pc.max(column).as_py() or 0) > MAX_MS:
             return Typed("py", column.to_pylist(), mask)
-        return Typed("int", to_numpy(column.cast(pa.int64()).fill_null(0)), mask)
+        return Typed("int", to_numpy(_filled(column.cast(pa.int64()), 0)), mask)
     if types.is_floating(kind):
-        return Typed("float", to_numpy(column.cast(pa.float64()).fill_null(0.0)), mask)
+        return Typed("float", to_numpy(_filled(column.cast(pa.float64()), 0.0)), mask)
     if types.is_boolean(kind):
         return Typed("bool", to_numpy(column.fill_null(False)), mask)
     if types.is_string(kind) or types.is_large_string(kind):
         return Typed("str", column.cast(pa.string()).fill_null(""), mask)
     return Typed("py", column.to_pylist(), mask)
+
+
+def _filled(column: Any, value: Any) -> Any:
+    """A column with its nulls as `value` (itself, not a copy, where it has none)."""
+    return column.fill_null(value) if column.null_count else column
 
 
 def _cell_values(column: Any) -> list[Any]:
@@ -196,12 +202,12 @@ def arrow_records(batch: Any, rows: list[int]) -> list[dict[str, Any]]:
     return records
 
 
-def arrow_record_texts(batch: Any, rows: list[int]) -> TextPieces:
+def arrow_record_texts(batch: Any, rows: list[int] | np.ndarray) -> TextPieces:
     """The records `arrow_records` makes of some rows, as `encode` writes them, made a
     column at a time (`cep.io.celltexts`), where a dict per row would cost a
     microsecond. For columns whose values go through JSON unchanged (`_json_exact`)."""
     pa = load_pyarrow()
-    taken = batch.take(pa.array(rows, pa.int64()))
+    taken = batch.take(pa.array(np.asarray(rows, np.int64)))
     n = len(rows)
     columns = []
     for column in taken.columns:
@@ -284,7 +290,11 @@ class ArrowReader(BatchReader):
                     np.int32,
                 )
                 # one type name (the usual case): no lookup per row
-                codes = np.full(k, lookup[0], np.int32) if len(lookup) == 1 else lookup[indices]
+                codes = (
+                    np.full(k, lookup[0], np.int32)
+                    if len(lookup) == 1
+                    else np.take(lookup, indices)
+                )
                 if typed.values.null_count:
                     codes[~typed.mask] = default
         keep &= codes >= 0

@@ -81,9 +81,10 @@ class BatchReader:
                     return
                 continue
             present, ok, typed = declared_as(cells, info.type.kind)
-            if not info.optional:
-                keep[rows[~present]] = False
-            keep[rows[present & ~ok]] = False
+            if not (ok.all() and present.all()):
+                if not info.optional:
+                    keep[rows[~present]] = False
+                keep[rows[present & ~ok]] = False
             if name in used and typed is not None:
                 put_typed(parts[name], used[name], rows, typed, self.dictionaries.get(name))
         for name, kind in self.fields:

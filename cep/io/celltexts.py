@@ -65,7 +65,7 @@ def string_texts(strings: Any) -> TextPieces:
     data, starts, ends = record_texts(strings.dictionary.to_pylist())
     if not len(starts):  # (every row null)
         return data, np.zeros(len(indices), np.int64), np.zeros(len(indices), np.int64)
-    return data, starts[indices], ends[indices]
+    return data, np.take(starts, indices), np.take(ends, indices)
 
 
 def int_texts(values: Any) -> TextPieces:

@@ -56,6 +56,11 @@ class ColumnPart:
 def rows_by_type(codes: np.ndarray, keep: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """The type codes of the rows kept (codes >= 0 there), each with the rows of that
     code, in order; every row when there is only one."""
+    if not len(codes):
+        return []
+    lowest, highest = int(codes.min()), int(codes.max())
+    if lowest == highest:  # (one type: the usual case)
+        return [(lowest, np.arange(len(codes)))] if lowest >= 0 and keep.any() else []
     found = np.flatnonzero(np.bincount(codes[keep])).tolist()
     if len(found) == 1:
         return [(found[0], np.arange(len(codes)))]
@@ -223,7 +228,7 @@ def put_typed(
         chosen = values if mask.all() else values.filter(pa.array(mask))
         if pa.types.is_dictionary(chosen.type) or chosen.null_count:
             indices, strings = dictionary_indices(chosen)
-            _store(part, at, dictionary.arrow_codes(strings)[indices])
+            _store(part, at, np.take(dictionary.arrow_codes(strings), indices))
         else:
             _store(part, at, dictionary.string_codes(chosen))
         return
