@@ -247,7 +247,10 @@ class TextTable:
         starts, ends = self.starts[:n], self.ends[:n]
         live = int(np.maximum(ends - starts, 0).sum())
         if self.used > REWRITE_AT and 2 * live < self.used:
-            data = np.empty(max(2 * live, 1 << 16), np.uint8)
+            # room for as much as was used since the last rewrite: texts come again at
+            # that pace, and a buffer grown again by doubling would copy them each time
+            room = min(len(self.data), 2 * self.used)
+            data = np.empty(max(2 * live, room, 1 << 16), np.uint8)
             self.used = gather_texts(self.data, starts, ends, data)
             self.data = data
 
