@@ -317,7 +317,7 @@ class ArrowReader(BatchReader):
             self._group(batch, index, code, rows, keep, parts)
         rows = np.arange(k, dtype=np.int64)  # an Arrow row's text is made from its row number
         fast = FastRows(rows + first, ts, codes, parts, rows, rows).keep(keep)
-        demoted = np.flatnonzero(~keep).tolist()
+        demoted = [] if keep.all() else np.flatnonzero(~keep).tolist()
         slow: list[SourceEvent | Reject] = []
         if demoted:  # (taking no rows still costs a pass over the columns)
             for i, record in zip(demoted, arrow_records(batch, demoted), strict=True):

@@ -193,12 +193,13 @@ def put_typed(
     """Store typed values at `rows[typed.mask]` of a column part of kind `kind` (`rows`
     sorted, no row twice)."""
     mask = typed.mask
-    if not mask.any():
+    whole = bool(mask.all())
+    if not len(mask) or not (whole or mask.any()):
         return
     pa = load_pyarrow()
     values = typed.values
     # every row of the part, in order: stored as a slice, a plain copy
-    every = len(rows) == len(part.values) and bool(mask.all())
+    every = whole and len(rows) == len(part.values)
     where = rows if every else rows[mask]
     at = slice(None) if every else where
     vkind = typed.kind
@@ -225,14 +226,14 @@ def put_typed(
         return
     if vkind == "str":
         assert dictionary is not None
-        chosen = values if mask.all() else values.filter(pa.array(mask))
+        chosen = values if whole else values.filter(pa.array(mask))
         if pa.types.is_dictionary(chosen.type) or chosen.null_count:
             indices, strings = dictionary_indices(chosen)
             _store(part, at, np.take(dictionary.arrow_codes(strings), indices))
         else:
             _store(part, at, dictionary.string_codes(chosen))
         return
-    chosen = values[mask]
+    chosen = values.copy() if whole else values[mask]
     if vkind == "int" and kind == "float":
         as_float = chosen.astype(np.float64)
         part.values[at] = as_float
