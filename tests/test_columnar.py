@@ -966,3 +966,36 @@ def test_jsonl_files_are_read_ahead_and_pipes_when_asked(tmp_path: Any, monkeypa
     with open(path, "rb") as opened:
         assert threads(opened) == {"cep-read-ahead"}
     assert threads(Pipe(path.read_bytes())) == {threading.current_thread().name}
+
+
+@pytest.mark.parametrize("asked", [None, "system"])
+def test_parquet_reader_allocates_from_jemalloc_unless_a_pool_is_asked_for(
+    tmp_path: Any, asked: str | None
+) -> None:
+    """Reading Parquet makes jemalloc pyarrow's pool where pyarrow has it (freed pages
+    reused, not zeroed afresh); a pool named in ARROW_DEFAULT_MEMORY_POOL stays."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "e.parquet"
+    pq.write_table(pa.table({"type": ["E"] * 3, "ts": [1, 2, 3], "v": [1.0, 2.0, 3.0]}), path)
+    script = (
+        "import sys, pyarrow as pa\n"
+        "from cep.io.columnar import read_parquet_batches\n"
+        "n = sum(len(b) for b in read_parquet_batches(sys.argv[1], fields={'v': 'float'}))\n"
+        "print(n, pa.default_memory_pool().backend_name)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if asked:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = asked
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    try:
+        pa.jemalloc_memory_pool()
+        expected = asked or "jemalloc"
+    except NotImplementedError:
+        expected = asked or pa.default_memory_pool().backend_name
+    assert done.stdout.split() == ["3", expected]
