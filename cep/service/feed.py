@@ -69,9 +69,7 @@ class Feed:
                     if len(batch) or batch.rejects:  # (else a quiet live input's)
                         progress.records += len(batch) + len(batch.rejects)
                         if len(batch):
-                            values = batch.types.values
-                            present = np.flatnonzero(np.bincount(batch.type))  # (type codes)
-                            progress.types.update(values[c] for c in present)
+                            progress.types.update(types_present(batch))
                         lines = self.engine.feed_lines(batch)
                         write_rejects(self.rejects, batch.rejects, self.lates)
                         progress.fed += 1
@@ -125,6 +123,17 @@ class Feed:
     def exit_status(self) -> int | None:
         """130 or 143 after a stop, else None."""
         return self.signals.exit_status if self.stop_line else None
+
+
+def types_present(batch: Any) -> list[str]:
+    """The names of the event types a non-empty batch holds (most batches hold one: its
+    codes' least and greatest tell, with no count per code)."""
+    codes = batch.type
+    low, high = int(codes.min()), int(codes.max())
+    values = batch.types.values
+    if low == high:
+        return [values[low]]
+    return [values[c] for c in np.flatnonzero(np.bincount(codes))]
 
 
 def write_rejects(writer: RejectsWriter, found: list[Reject], lates: list[Reject]) -> None:
