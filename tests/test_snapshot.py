@@ -397,6 +397,10 @@ def test_many_event_texts_come_back_as_they_were() -> None:
     plain = texts[1 : _TEXTS_AT_ONCE - 1]
     table = load(dump(_state_with(table_of(events[1 : _TEXTS_AT_ONCE - 1])))).events
     assert [e.json for e in events_of(table)] == plain
+    mixed = [*events[:3], Event("E", 3, {"v": 7, "k": "p"}, 3), *events[4:9]]
+    back = events_of(load(dump(_state_with(table_of(mixed)))).events)
+    assert [getattr(e, "json", None) for e in back] == [*texts[:3], None, *texts[4:9]]
+    assert back[3].data == {"v": 7, "k": "p"}
 
 
 @pytest.mark.parametrize("hold", ["itself", "a view", "a list"])

@@ -420,14 +420,15 @@ def table_of(
             lines = np.full(len(lines), NONE, np.int64)
         else:
             lines = [NONE if n is None else n for n in lines]
-    kinds_made = set(map(type, events))
     texts: list[str | bytes] = []
-    blob = None
-    if kinds_made <= {Event}:  # (made in Python: values only)
+    # (every one with a JSON text, as read from JSON lines: TEXT, the others' loop
+    # below would find; no pass to look first, the first `Event` refuses at once)
+    blob = None if not events or type(events[0]) is Event else _json_blob(events)
+    if blob is not None:
+        kinds, values = bytes(len(events)), []
+    elif set(map(type, events)) <= {Event}:  # (made in Python: values only)
         kinds = np.full(len(events), DATA, np.uint8).tobytes()
         values = list(map(_DATA, events))
-    elif kinds_made == {_source_event_class()} and (blob := _json_blob(events)):
-        kinds, values = bytes(len(events)), []  # (every one read as a JSON line: TEXT)
     else:
         found = bytearray(len(events))
         values, texts = [], []
@@ -467,12 +468,6 @@ def _column(getter: attrgetter[int], events: list[Event]) -> np.ndarray:
     return np.fromiter(map(getter, events), np.int64, len(events))
 
 
-def _source_event_class() -> type:
-    from cep.io.sources import SourceEvent
-
-    return SourceEvent
-
-
 def text_blob(texts: list[str | bytes]) -> tuple[bytes, bytes]:
     """`EventTable.text` and `text_end` of some texts."""
     strs = [t if type(t) is str else t.decode("utf-8", "surrogatepass") for t in texts]  # type: ignore[union-attr]
@@ -484,7 +479,7 @@ def _json_blob(events: list[Any]) -> tuple[bytes, bytes] | None:
     None where one is not (no pass over them to find out: the join refuses it)."""
     try:
         return _joined(map(_JSON, events), len(events), lambda: list(map(_JSON, events)))
-    except TypeError:  # (one is None or bytes)
+    except (TypeError, AttributeError):  # (one is None or bytes, or has no text)
         return None
 
 
