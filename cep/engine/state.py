@@ -245,8 +245,8 @@ class SnapshotBuffer:
     def dump(self, state: EngineState) -> bytearray:
         """`dump(state)`, in the last snapshot's buffer where it is free."""
         data = self._last
-        # (free: held only by `_last`, `data` and getrefcount's argument; a caller's
-        # bytes, memoryview or array of it holds it too, and is never written over)
+        # (free: held only by `_last`, `data` and getrefcount's argument; a caller
+        # that keeps it, or a memoryview or array of it, holds it too: never written over)
         if data is not None and sys.getrefcount(data) > 3:
             data = None
         self._last = None
