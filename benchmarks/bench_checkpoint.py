@@ -5,7 +5,8 @@ machine's drift spreads over both).
 Run: python benchmarks/bench_checkpoint.py --input FILE [--every 10s] [--engine fast]
      [--rule NAME ...] [--repeat K]
 
-Wall seconds from the clock; CPU seconds and peak resident memory from `/usr/bin/time`.
+Wall seconds from the clock; CPU seconds and peak resident memory from `/usr/bin/time`;
+the cost: each checkpointed run's seconds over those of the plain run just before it.
 The outputs of the two must be equal; the exit status is 1 when they are not. With no
 `--rule`, `three_failed_payments` (as every benchmark here); `--rule all` runs every
 rule of rules/payments.cep. A CSV input without a type column is read with `--type
@@ -84,6 +85,10 @@ def main() -> int:
         for k, name, m in rows:
             print(f"{k:>3} {name:<12} {m['wall']:>8.1f} {m['cpu']:>8.1f} {m['mib']:>9.0f}")
         print(f"outputs equal; the last checkpoint is {size / 2**20:.1f} MiB")
+        for what in ("wall", "cpu"):  # (each checkpointed run over the plain run beside it)
+            costs = [rows[i + 1][2][what] / rows[i][2][what] - 1 for i in range(0, len(rows), 2)]
+            print(f"cost in {what} seconds: {min(costs):+.1%} to {max(costs):+.1%}")
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         return 0
     finally:
         shutil.rmtree(folder, ignore_errors=True)

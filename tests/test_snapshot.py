@@ -381,6 +381,52 @@ def test_event_texts_with_newlines_and_non_ascii_come_back_as_they_were() -> Non
     assert table_of(back) == table
 
 
+def test_many_event_texts_come_back_as_they_were() -> None:
+    """Texts joined a part at a time: a text with a newline of its own anywhere among
+    tens of thousands, at the end of a part too, keeps every text apart."""
+    from cep.engine.state import _TEXTS_AT_ONCE, events_of, table_of
+    from cep.io.sources import SourceEvent
+
+    n = 2 * _TEXTS_AT_ONCE + 5
+    texts = [f'{{"v":{i},"k":"k{i % 7}"}}' for i in range(n)]
+    for at in (0, _TEXTS_AT_ONCE - 1, _TEXTS_AT_ONCE, n - 1):
+        texts[at] = f'{{"v":{at},\n"k":"é"}}'
+    events = [SourceEvent("E", i, None, i, i, json=text) for i, text in enumerate(texts)]  # type: ignore[arg-type]
+    table = load(dump(_state_with(table_of(events)))).events
+    assert [e.json for e in events_of(table)] == texts
+    plain = texts[1 : _TEXTS_AT_ONCE - 1]
+    table = load(dump(_state_with(table_of(events[1 : _TEXTS_AT_ONCE - 1])))).events
+    assert [e.json for e in events_of(table)] == plain
+    mixed = [*events[:3], Event("E", 3, {"v": 7, "k": "p"}, 3), *events[4:9]]
+    back = events_of(load(dump(_state_with(table_of(mixed)))).events)
+    assert [getattr(e, "json", None) for e in back] == [*texts[:3], None, *texts[4:9]]
+    assert back[3].data == {"v": 7, "k": "p"}
+
+
+@pytest.mark.parametrize("hold", ["itself", "a view", "a list"])
+def test_a_snapshot_kept_is_never_written_over_by_the_next(hold) -> None:
+    """An engine encodes a snapshot where its last one was only once nothing else
+    holds that one: a snapshot kept (or a view of it) stays as it was and restores."""
+    checked = _checked(RULE_R, RULE_S)
+    run = open_engine(load_rules(checked), checked.schemas, EngineOptions(5), "interpreter")
+    feed = _three_step_feed()
+    run.push(feed[0])
+    first = run.snapshot()
+    was = bytes(first)
+    kept = {"itself": first, "a view": memoryview(first)[3:], "a list": [first]}[hold]
+    del first
+    for event in feed[1:]:
+        run.push(event)
+    second = run.snapshot()
+    del second  # (let go: the next is encoded where it was)
+    third = run.snapshot()
+    snapshot = bytes(kept[0] if hold == "a list" else kept)
+    assert snapshot == (was if hold != "a view" else was[3:]) and was != third
+    resumed, _ = resume_engine(was, load_rules(checked), checked.schemas, EngineOptions(5),
+                               "interpreter")  # fmt: skip
+    assert resumed.snapshot() == was
+
+
 def _state_with(table: object) -> object:
     from cep.engine.state import EngineState
 

@@ -24,9 +24,9 @@ from cep.engine.protocol import EngineOptions
 from cep.engine.state import (
     EngineState,
     RuleChanges,
+    SnapshotBuffer,
     SnapshotError,
     array,
-    dump,
     match_rules,
 )
 from cep.fast.engine import ColumnarRun, FastEngine
@@ -79,6 +79,7 @@ class FastPathEngine:
         self._hold_all = hold_all
         self._budget = options.rule_budget(len(rules)) if budget is None else budget
         self._validator = Validator(schemas)
+        self._snapshots = SnapshotBuffer()
         self._columns: ColumnarRun | None = None
         self._events: _EventRun | None = None
         #: a restored state, put into the run made when first fed (`_resume`)
@@ -231,7 +232,7 @@ class FastPathEngine:
 
     @gc_paused()
     def snapshot(self) -> bytes | bytearray:
-        return dump(self.state())
+        return self._snapshots.dump(self.state())
 
     def state(self) -> EngineState:
         """The engine's state (`snapshot`'s, not yet encoded)."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from cep.compile.rule import CompiledRule
 from cep.engine.events import events_of, json_lines
 from cep.engine.protocol import EngineOptions
-from cep.engine.state import EngineState, RuleChanges, dump
+from cep.engine.state import EngineState, RuleChanges, SnapshotBuffer
 from cep.io.validation import Validator
 from cep.runtime.engine import MatchingEngine, Stats
 from cep.runtime.event import Event
@@ -37,6 +37,7 @@ class InterpreterEngine:
         self.rules = rules
         self._schemas = schemas
         self._validator = Validator(schemas)
+        self._snapshots = SnapshotBuffer()
         self._engine = MatchingEngine(
             rules,
             allowed_delay_ms=options.allowed_delay_ms,
@@ -112,7 +113,7 @@ class InterpreterEngine:
     def snapshot(self) -> bytes | bytearray:
         from cep.runtime.snapshot import engine_state
 
-        return dump(engine_state(self._engine, self.fingerprints(), self.kind))
+        return self._snapshots.dump(engine_state(self._engine, self.fingerprints(), self.kind))
 
     def restore(self, state: EngineState) -> RuleChanges:
         from cep.runtime.snapshot import restore_engine

@@ -17,7 +17,7 @@ from cep.compile.rule import CompiledRule
 from cep.engine.events import events_of, json_lines
 from cep.engine.fast import FastPathEngine, Keyed
 from cep.engine.protocol import EngineOptions
-from cep.engine.state import EngineState, RuleChanges, array, dump, ints, match_rules
+from cep.engine.state import EngineState, RuleChanges, SnapshotBuffer, array, ints, match_rules
 from cep.engine.state import events_of as events_of_table
 from cep.fast.plan import fast_path_refusal
 from cep.io.validation import Validator
@@ -64,6 +64,7 @@ class MixedEngine:
             budget=options.rule_budget(len(rules)),
         )
         self._validator = Validator(schemas)
+        self._snapshots = SnapshotBuffer()
         self._schemas = schemas
 
     @property
@@ -179,7 +180,7 @@ class MixedEngine:
         state.held = ints(new_row[array(state.held)])
         state.events = rows.table()
         state.engine = self.kind
-        return dump(state)
+        return self._snapshots.dump(state)
 
     @gc_paused()
     def restore(self, state: EngineState) -> RuleChanges:

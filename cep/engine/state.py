@@ -19,10 +19,11 @@ down: state is only ever restored into a rule with the same fingerprint."""
 from __future__ import annotations
 
 import struct
+import sys
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import islice
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -216,15 +217,44 @@ _DECODER = msgspec.msgpack.Decoder(EngineState)
 _RAW_DECODER = msgspec.msgpack.Decoder(_RawValueState)
 
 
-def dump(state: EngineState) -> bytearray:
+def dump(state: EngineState, into: bytearray | None = None) -> bytearray:
     """A snapshot's bytes: the body encoded after room left for the header, which is
-    then written in place (a header added in front would copy the whole body)."""
-    data = bytearray(_HEAD.size)
+    then written in place (a header added in front would copy the whole body); in
+    `into` where given (its bytes replaced, its memory reused: `SnapshotBuffer`)."""
+    data = bytearray(_HEAD.size) if into is None else into
     _ENCODER.encode_into(state, data, _HEAD.size)
     _HEAD.pack_into(
         data, 0, MAGIC, FORMAT, xxhash.xxh3_64_intdigest(memoryview(data)[_HEAD.size :])
     )
     return data
+
+
+class SnapshotBuffer:
+    """Where an engine encodes its snapshots: the bytearray of its last one again when
+    nothing else holds that any more (a checkpoint written and let go), else a new one.
+
+    A new buffer's memory is mapped a page at a time as it is written, some 45,000
+    page faults for a snapshot of 180 MB (about a tenth of a second of the kernel's
+    time, more than the encoding itself); a reused one's pages are in place. The
+    engine keeps its last snapshot's memory between snapshots for it (the peak is the
+    same: a snapshot needs that memory anyway)."""
+
+    def __init__(self) -> None:
+        self._last: bytearray | None = None
+
+    def dump(self, state: EngineState) -> bytearray:
+        """`dump(state)`, in the last snapshot's buffer where it is free."""
+        data = self._last
+        # (free: held only by `_last`, `data` and getrefcount's argument; a caller
+        # that keeps it, or a memoryview or array of it, holds it too: never written over)
+        if data is not None and sys.getrefcount(data) > 3:
+            data = None
+        self._last = None
+        found = dump(state, data)
+        if 4 * len(found) < sys.getsizeof(found):  # (far smaller than the last one:
+            found = bytearray(found)  # its memory let go, not kept for the next)
+        self._last = found
+        return found
 
 
 @gc_paused()
@@ -390,14 +420,15 @@ def table_of(
             lines = np.full(len(lines), NONE, np.int64)
         else:
             lines = [NONE if n is None else n for n in lines]
-    kinds_made = set(map(type, events))
     texts: list[str | bytes] = []
-    blob = None
-    if kinds_made <= {Event}:  # (made in Python: values only)
+    # (every one with a JSON text, as read from JSON lines: TEXT, the others' loop
+    # below would find; no pass to look first, the first `Event` refuses at once)
+    blob = None if not events or type(events[0]) is Event else _json_blob(events)
+    if blob is not None:
+        kinds, values = bytes(len(events)), []
+    elif set(map(type, events)) <= {Event}:  # (made in Python: values only)
         kinds = np.full(len(events), DATA, np.uint8).tobytes()
         values = list(map(_DATA, events))
-    elif kinds_made == {_source_event_class()} and (blob := _json_blob(events)):
-        kinds, values = bytes(len(events)), []  # (every one read as a JSON line: TEXT)
     else:
         found = bytearray(len(events))
         values, texts = [], []
@@ -437,12 +468,6 @@ def _column(getter: attrgetter[int], events: list[Event]) -> np.ndarray:
     return np.fromiter(map(getter, events), np.int64, len(events))
 
 
-def _source_event_class() -> type:
-    from cep.io.sources import SourceEvent
-
-    return SourceEvent
-
-
 def text_blob(texts: list[str | bytes]) -> tuple[bytes, bytes]:
     """`EventTable.text` and `text_end` of some texts."""
     strs = [t if type(t) is str else t.decode("utf-8", "surrogatepass") for t in texts]  # type: ignore[union-attr]
@@ -454,7 +479,7 @@ def _json_blob(events: list[Any]) -> tuple[bytes, bytes] | None:
     None where one is not (no pass over them to find out: the join refuses it)."""
     try:
         return _joined(map(_JSON, events), len(events), lambda: list(map(_JSON, events)))
-    except TypeError:  # (one is None or bytes)
+    except (TypeError, AttributeError):  # (one is None or bytes, or has no text)
         return None
 
 
@@ -462,15 +487,27 @@ def _joined(
     texts: Iterable[str], count: int, again: Callable[[], list[str]]
 ) -> tuple[bytes, bytes]:
     """`count` texts joined, each followed by a newline, and where each ends (`again`:
-    the texts once more, where one has a newline of its own)."""
+    the texts once more, where one has a newline of its own).
+
+    Joined and encoded `_TEXTS_AT_ONCE` at a time, into one buffer: the whole text made
+    a `str` first, then encoded, would be two copies of tens of megabytes, each in
+    memory new to the process (a page fault for every 4 KiB); a part's are reused."""
     if not count:
         return b"", b""
-    blob = "\n".join(chain(texts, ("",))).encode("utf-8", "surrogatepass")
+    blob = bytearray()
+    texts = iter(texts)
+    for _ in range(0, count, _TEXTS_AT_ONCE):
+        blob += "\n".join(islice(texts, _TEXTS_AT_ONCE)).encode("utf-8", "surrogatepass")
+        blob += b"\n"
     ends = np.flatnonzero(np.frombuffer(blob, np.uint8) == 10)
     if len(ends) != count:  # (a text with a newline of its own)
         sizes = [len(t.encode("utf-8", "surrogatepass")) + 1 for t in again()]
         ends = np.cumsum(sizes) - 1
-    return blob, ints(ends, fresh=True)
+    return blob, ints(ends, fresh=True)  # type: ignore[return-value]  # (bytes-like)
+
+
+#: texts `_joined` joins at a time (a few hundred KiB of JSON lines)
+_TEXTS_AT_ONCE = 8192
 
 
 def text_bounds(table: EventTable) -> tuple[np.ndarray, np.ndarray]:
