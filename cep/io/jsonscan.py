@@ -166,7 +166,15 @@ def in_parallel_each(job: Callable[[int], None], jobs: int, rows: int) -> None:
         for j in range(jobs):
             job(j)
         return
-    for future in [_threads().submit(job, j) for j in range(jobs)]:
+    from concurrent.futures import wait
+
+    # (the calling thread takes the first job: one thread fewer to wake and wait for)
+    futures = [_threads().submit(job, j) for j in range(1, jobs)]
+    try:
+        job(0)
+    finally:
+        wait(futures)
+    for future in futures:
         future.result()
 
 
