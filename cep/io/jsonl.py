@@ -270,19 +270,22 @@ class JsonlReader(BatchReader):
         starts, ends, ok = braced_lines(block.buf, nl)
         length = ends - starts
         digits = sys.get_int_max_str_digits()
-        if digits:
+        if digits and n and int(length.max()) > max(_LONG_JSON, digits):
             for i in np.flatnonzero(ok & (length > max(_LONG_JSON, digits))).tolist():
                 # what Python's json refuses and msgspec may take: huge ints
                 if _digit_run(digits).search(block.buf, int(starts[i]), int(ends[i])):
                     ok[i] = False
         if block.forced:
             ok[list(block.forced)] = False
-        ok[bad_utf8_lines(block, np.flatnonzero(ok))] = False
+        candidates = np.flatnonzero(ok)
+        bad = bad_utf8_lines(block, candidates)
+        if len(bad):
+            ok[bad] = False
+            candidates = np.flatnonzero(ok)
 
         slow: list[SourceEvent | Reject] = []
         structs: list[Any] = []
         rows: list[range] = []  # the lines of `structs`, run by run
-        candidates = np.flatnonzero(ok)
         scanned = None
         if self.plan is not None and len(candidates):
             scanned, candidates = self.scan(self.plan, block, candidates, starts, ends)
@@ -321,14 +324,20 @@ class JsonlReader(BatchReader):
     ) -> tuple[FastRows, np.ndarray]:
         """The candidate lines the scanner reads, as fast rows, and the others (one of
         the three ways a line is read: `scan`, `decode_run` with msgspec, `by_row_reader`)."""
-        read, ts, codes, columns = plan.read(block.buf, starts[candidates], ends[candidates])
+        every = len(candidates) == len(starts)  # (the usual case: no gathers)
+        if not every:
+            starts, ends = starts[candidates], ends[candidates]
+        read, ts, codes, columns = plan.read(block.buf, starts, ends)
         if self.time_unit != "ms":
             ts = ints_to_ms(ts, self.time_unit)
-        lines = candidates[read]
         parts = {name: ColumnPart(values, valid) for name, (values, valid) in columns.items()}
-        rows = FastRows(lines + block.first, ts, codes, parts, starts[lines], ends[lines])
-        rest = np.ones(len(candidates), np.bool_)
-        rest[read] = False
+        if len(read) == len(candidates):  # every candidate read
+            lines, rest = candidates, np.zeros(len(candidates), np.bool_)
+        else:
+            lines, starts, ends = candidates[read], starts[read], ends[read]
+            rest = np.ones(len(candidates), np.bool_)
+            rest[read] = False
+        rows = FastRows(lines + block.first, ts, codes, parts, starts, ends)
         timely = window_mask(ts)
         if not timely.all():  # the row reader gives the reason (`time out of range`)
             rest[read[~timely]] = True

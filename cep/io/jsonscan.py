@@ -1,7 +1,8 @@
 """A numba scanner for JSON lines: the tokens of the fields a reader wants, no objects.
 
-`scan_lines` reads each line of a block as one JSON object. For each wanted key (`Keys`)
-it records the value's token kind and payload: an integer literal's value, a float
+`line` reads a line of a block as one JSON object (`cep.io.jsonlayout.scan_lines` reads
+most lines by the layout of one read before). For each wanted key (`Keys`) it records
+the value's token kind and payload: an integer literal's value, a float
 literal's value, a string's byte span (for the type key: which of the known type names it
 is), NESTED for an array or object (checked and skipped, as are the values of other keys).
 Float literals that one correctly rounded operation does not give are read by Python's
@@ -12,8 +13,8 @@ then the row reader): bad JSON (and NaN or Infinity, which Python's json reads),
 deeper than the readers' limit (`cep.io.validation.MAX_DEPTH`: 64 levels, the line's object
 being the first), a wanted key written with escapes or given twice, a type name
 written with escapes. Whether a good line's tokens fit its event type's fields is decided
-as it is scanned (`cep.io.scanplan.ScanPlan` sets the checks: `Keys.check`): an integer
-of 19 or more digits, a float beyond float64, a nested value where a scalar is wanted,
+as it is scanned (`fits`; `cep.io.scanplan.ScanPlan` sets the checks: `Keys.check`): an
+integer of 19 or more digits, a float beyond float64, a nested value where a scalar is wanted,
 and any value of another type than the field's send the line the usual way too.
 """
 
@@ -118,6 +119,8 @@ def scan(
 ) -> Scanned:
     """Scan lines `starts[i]:ends[i]` of `buf` (bytes without their line endings), into
     `scratch` if it has room (what an earlier scan into it returned is then gone)."""
+    from cep.io.jsonlayout import layout_marks, scan_lines  # (it reads lines with `line`)
+
     data = np.frombuffer(buf, np.uint8)
     n = len(starts)
     out = scratch if scratch is not None and len(scratch.good) >= n else Scanned(len(keys.names), n)
@@ -131,6 +134,7 @@ def scan(
                 keys.tag_blob, keys.tag_offsets,
                 out.good, out.kinds, out.ints, out.reals, out.lens, _POW10,
                 keys.checked, keys.by_tag, keys.masks, keys.exact_floats,
+                layout_marks(), layout_marks(),
             )
         )  # fmt: skip
 
@@ -162,7 +166,15 @@ def in_parallel_each(job: Callable[[int], None], jobs: int, rows: int) -> None:
         for j in range(jobs):
             job(j)
         return
-    for future in [_threads().submit(job, j) for j in range(jobs)]:
+    from concurrent.futures import wait
+
+    # (the calling thread takes the first job: one thread fewer to wake and wait for)
+    futures = [_threads().submit(job, j) for j in range(1, jobs)]
+    try:
+        job(0)
+    finally:
+        wait(futures)
+    for future in futures:
         future.result()
 
 
@@ -431,103 +443,101 @@ def _member_key(data: np.ndarray, p: int, end: int) -> int:
     return p if p < end else -1
 
 
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def value(
+    data: np.ndarray, p: int, end: int, row: int, key: int, type_key: int,
+    tag_blob: np.ndarray, tag_offsets: np.ndarray,
+    kinds: np.ndarray, ints: np.ndarray, reals: np.ndarray, lens: np.ndarray,
+    pow10: np.ndarray,
+) -> int:  # fmt: skip
+    """Read the member value at `p` (`p` < `end`), storing its token for `key` if it is
+    wanted (>= 0); the position after it, or -1 if it is not one the scanner takes."""
+    c = data[p]
+    if c == 34:
+        close = _string_end(data, p + 1, end, key == type_key)
+        if close < 0:
+            return -1
+        if key >= 0:
+            kinds[key, row] = STR
+            if key == type_key:
+                ints[key, row] = _find(data, p + 1, close - p - 1, tag_blob, tag_offsets)
+            else:
+                ints[key, row] = p + 1
+                lens[key, row] = close - p - 1
+        return close + 1
+    if c == 116 or c == 102 or c == 110:
+        if key >= 0:
+            kinds[key, row] = TRUE if c == 116 else FALSE if c == 102 else NULL
+        return _keyword_end(data, p, end)
+    if c == 45 or 48 <= c <= 57:
+        return _number(data, p, end, pow10, key, row, kinds, ints, reals, lens)
+    if c == 91 or c == 123:
+        if key >= 0:
+            kinds[key, row] = NESTED
+        return _nested(data, p, end, pow10, kinds, ints, reals, lens)
+    return -1  # not JSON (or NaN, Infinity: Python's json reads those)
+
+
 @njit(cache=True, nogil=True, _nrt=False)
-def _line(
+def line(
     data: np.ndarray, p: int, end: int, row: int, blob: np.ndarray, offsets: np.ndarray,
     type_key: int, tag_blob: np.ndarray, tag_offsets: np.ndarray,
     kinds: np.ndarray, ints: np.ndarray, reals: np.ndarray, lens: np.ndarray,
-    pow10: np.ndarray,
-) -> bool:  # fmt: skip
+    pow10: np.ndarray, marks: np.ndarray,
+) -> int:  # fmt: skip
+    """Read the line `p:end`: the number of members of its object if it is good, else -1.
+    Of the first `marks.shape[1]` members, `marks` gets where each value starts and ends
+    and its wanted key's number (-1: not wanted): the line's layout."""
     for key in range(kinds.shape[0]):
         kinds[key, row] = ABSENT
     p = _skip(data, p, end)
     if p >= end or data[p] != 123:
-        return False
+        return -1
     p = _skip(data, p + 1, end)
     if p < end and data[p] == 125:
-        return _skip(data, p + 1, end) == end
+        return 0 if _skip(data, p + 1, end) == end else -1
+    room = marks.shape[1]
+    members = 0
     while True:
         if p >= end or data[p] != 34:
-            return False
+            return -1
         close = _string_end(data, p + 1, end, True)
         if close < 0:
-            return False
+            return -1
         key = _find(data, p + 1, close - p - 1, blob, offsets)
         if key >= 0 and kinds[key, row] != ABSENT:
-            return False  # a wanted key given twice
+            return -1  # a wanted key given twice
         p = _skip(data, close + 1, end)
         if p >= end or data[p] != 58:
-            return False
+            return -1
         p = _skip(data, p + 1, end)
         if p >= end:
-            return False
-        c = data[p]
-        if c == 34:
-            close = _string_end(data, p + 1, end, key == type_key)
-            if close < 0:
-                return False
-            if key >= 0:
-                kinds[key, row] = STR
-                if key == type_key:
-                    ints[key, row] = _find(data, p + 1, close - p - 1, tag_blob, tag_offsets)
-                else:
-                    ints[key, row] = p + 1
-                    lens[key, row] = close - p - 1
-            p = close + 1
-        elif c == 116 or c == 102 or c == 110:
-            p = _keyword_end(data, p, end)
-            if key >= 0:
-                kinds[key, row] = TRUE if c == 116 else FALSE if c == 102 else NULL
-        elif c == 45 or 48 <= c <= 57:
-            p = _number(data, p, end, pow10, key, row, kinds, ints, reals, lens)
-        elif c == 91 or c == 123:
-            p = _nested(data, p, end, pow10, kinds, ints, reals, lens)
-            if key >= 0:
-                kinds[key, row] = NESTED
-        else:
-            return False  # not JSON (or NaN, Infinity: Python's json reads those)
+            return -1
+        start = p
+        p = value(
+            data, p, end, row, key, type_key, tag_blob, tag_offsets, kinds, ints, reals,
+            lens, pow10,
+        )  # fmt: skip
         if p < 0:
-            return False
+            return -1
+        if members < room:
+            marks[0, members] = start
+            marks[1, members] = p
+            marks[2, members] = key
+        members += 1
         p = _skip(data, p, end)
         if p >= end:
-            return False
+            return -1
         if data[p] == 44:
             p = _skip(data, p + 1, end)
             continue
         if data[p] == 125:
-            return _skip(data, p + 1, end) == end
-        return False
-
-
-@njit(cache=True, nogil=True, _nrt=False)
-def scan_lines(
-    data: np.ndarray, starts: np.ndarray, ends: np.ndarray, lo: int, hi: int,
-    blob: np.ndarray, offsets: np.ndarray, type_key: int, tag_blob: np.ndarray,
-    tag_offsets: np.ndarray, good: np.ndarray, kinds: np.ndarray, ints: np.ndarray,
-    reals: np.ndarray, lens: np.ndarray, pow10: np.ndarray,
-    checked: bool, by_tag: bool, masks: np.ndarray, exact_floats: np.ndarray,
-) -> int:  # fmt: skip
-    """Tokens of lines lo..hi-1 (see the module docstring); `good[i]` False where unsure,
-    and with `checked` where its tokens do not fit (`Keys.check`). Returns how many
-    DECIMAL tokens the good lines hold."""
-    decimals = 0
-    for row in range(lo, hi):
-        ok = _line(
-            data, starts[row], ends[row], row, blob, offsets, type_key, tag_blob,
-            tag_offsets, kinds, ints, reals, lens, pow10,
-        )  # fmt: skip
-        if ok and checked:
-            ok = _fits(row, type_key, by_tag, masks, exact_floats, kinds, ints)
-        good[row] = ok
-        if ok:
-            for key in range(kinds.shape[0]):
-                if kinds[key, row] == DECIMAL:
-                    decimals += 1
-    return decimals
+            return members if _skip(data, p + 1, end) == end else -1
+        return -1
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _fits(
+def fits(
     row: int, type_key: int, by_tag: bool, masks: np.ndarray, exact_floats: np.ndarray,
     kinds: np.ndarray, ints: np.ndarray,
 ) -> bool:  # fmt: skip
@@ -717,7 +727,7 @@ def _convert_decimals(buf: Any, s: Scanned, checks: Keys) -> None:
     s.reals[keys, rows] = reals
     finite = np.isfinite(reals)
     s.kinds[keys, rows] = np.where(finite, FLOAT, OTHER)
-    if checks.checked:  # the scanner took them for floats (`_fits`): not so where OTHER
+    if checks.checked:  # the scanner took them for floats (`fits`): not so where OTHER
         for key, row in zip(keys[~finite].tolist(), rows[~finite].tolist(), strict=True):
             if s.good[row]:
                 which = int(s.ints[checks.type_key, row]) if checks.by_tag else 0
