@@ -30,7 +30,8 @@ class CellReader:
             cells = one_array(cells)
         self.cells = cells
         self._buffers = _string_buffers(cells)
-        self.present = np.diff(self._buffers[1]) > 0
+        offsets = self._buffers[1]
+        self.present = offsets[1:] != offsets[:-1]
         self._scanned: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._ints: tuple[np.ndarray, np.ndarray] | None = None
         self._numbers: tuple[np.ndarray, np.ndarray] | None = None
@@ -165,7 +166,8 @@ def split_cells(payload: Any, names: list[str], include: list[str] | None = None
 
 
 def _string_buffers(cells: Any) -> tuple[np.ndarray, np.ndarray]:
-    """A pyarrow string array's bytes and its n + 1 offsets into them (int64)."""
+    """A pyarrow string array's bytes and its n + 1 offsets into them (int32, int64 for
+    a large string array: viewed in place)."""
     pa = load_pyarrow()
     _, offsets, data = cells.buffers()[:3]
     n = len(cells)
@@ -173,7 +175,7 @@ def _string_buffers(cells: Any) -> tuple[np.ndarray, np.ndarray]:
     dtype = np.int64 if wide else np.int32
     at = np.frombuffer(offsets, dtype, n + 1, cells.offset * np.dtype(dtype).itemsize)
     raw = np.frombuffer(data if data is not None else b"", np.uint8)  # (read-only either way)
-    return raw, at.astype(np.int64)
+    return raw, at
 
 
 @njit(cache=True, nogil=True)
