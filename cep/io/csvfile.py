@@ -245,8 +245,11 @@ class CsvReader(BatchReader):
             return self.assemble(None, slow, n, buf=block.buf)
         nl = block.nl
         starts = block.starts()
-        data = np.frombuffer(block.buf, np.uint8)
-        ends = nl - ((nl > starts) & (data[np.maximum(nl - 1, 0)] == 13))
+        ends = nl
+        returns = block.buf.find(b"\r") >= 0
+        if returns:  # (a line may end with a carriage return)
+            data = np.frombuffer(block.buf, np.uint8)
+            ends = nl - ((nl > starts) & (data[np.maximum(nl - 1, 0)] == 13))
         length = ends - starts
         fast = np.zeros(n, np.bool_)
         fast[first:] = length[first:] > 0
@@ -256,8 +259,8 @@ class CsvReader(BatchReader):
             and not block.forced
             and buf.find(b'"', at) < 0
             and buf.find(b"\x00", at) < 0
-            and (buf.find(b"\r", at) < 0 or buf.count(b"\r", at) == buf.count(b"\r\n", at))
-            and not len(bad_utf8_lines(block, np.flatnonzero(fast)))
+            and (not returns or buf.count(b"\r", at) == buf.count(b"\r\n", at))
+            and (buf.isascii() or not len(bad_utf8_lines(block, np.flatnonzero(fast))))
             and int(length.max()) <= _MAX_CSV
         )
         table = None
@@ -390,8 +393,11 @@ class CsvReader(BatchReader):
         else:
             reader = CellReader(time_cells)
             ok, values = reader.ints()
-            ts[ok] = ints_to_ms(values[ok], self.time_unit)
-            keep &= reader.present
+            if ok.all():  # (the usual column: every time an integer; no cell left over)
+                ts = ints_to_ms(values, self.time_unit)
+            else:
+                ts[ok] = ints_to_ms(values[ok], self.time_unit)
+                keep &= reader.present
             for i in np.flatnonzero(reader.present & ~ok).tolist():
                 ms = event_ms(infer_cell(time_cells[i].as_py()), self.time_unit)
                 if ms is None:
