@@ -27,11 +27,12 @@ class CellReader:
         self.pa = load_pyarrow()
         self.pc = self.pa.compute
         if isinstance(cells, self.pa.ChunkedArray):
-            cells = cells.combine_chunks()
+            cells = one_array(cells)
         self.cells = cells
         self._buffers = _string_buffers(cells)
-        self.present = np.diff(self._buffers[1]) > 0
-        self._scanned: tuple[np.ndarray, np.ndarray] | None = None
+        offsets = self._buffers[1]
+        self.present = offsets[1:] != offsets[:-1]
+        self._scanned: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._ints: tuple[np.ndarray, np.ndarray] | None = None
         self._numbers: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -43,22 +44,13 @@ class CellReader:
         return self._scanned[0]
 
     def ints(self) -> tuple[np.ndarray, np.ndarray]:
-        """Cells that are ASCII integers of at most 18 digits, and their values."""
+        """Cells that are ASCII integers of at most 18 digits, and their values (read
+        by the same pass that found the forms; 0 for the other cells)."""
         if self._ints is None:
-            pa, pc, cells = self.pa, self.pc, self.cells
-            ok = self.forms == INT
-            if not ok.all():
-                cells = pc.if_else(pa.array(ok), pc.utf8_ltrim(cells, "+"), "0")
-            elif self._signed():
-                cells = pc.utf8_ltrim(cells, "+")
-            self._ints = ok, to_numpy(pc.cast(cells, pa.int64()))
+            self.forms  # noqa: B018 (scanned)
+            assert self._scanned is not None
+            self._ints = self._scanned[0] == INT, self._scanned[2]
         return self._ints
-
-    def _signed(self) -> bool:
-        """Whether any cell starts with a plus sign (which pyarrow's cast refuses)."""
-        data, offsets = self._buffers
-        firsts = offsets[:-1][self.present]
-        return bool(len(firsts)) and bool((data[firsts] == 43).any())
 
     def numbers(self) -> tuple[np.ndarray, np.ndarray]:
         """Cells that are ASCII decimals (`[-+]?(\\d+\\.?\\d*|\\.\\d+)(e[-+]?\\d+)?`), and
@@ -135,6 +127,12 @@ class CellReader:
         return out
 
 
+def one_array(column: Any) -> Any:
+    """A chunked array as one array: its only chunk as it is (`combine_chunks` would
+    copy it)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def split_cells(payload: Any, names: list[str], include: list[str] | None = None) -> Any:
     """Lines free of quotes, NUL and lone carriage returns, split at commas by pyarrow
     into a table of string columns named `names` (those in `include`; every one if
@@ -168,7 +166,8 @@ def split_cells(payload: Any, names: list[str], include: list[str] | None = None
 
 
 def _string_buffers(cells: Any) -> tuple[np.ndarray, np.ndarray]:
-    """A pyarrow string array's bytes and its n + 1 offsets into them (int64)."""
+    """A pyarrow string array's bytes and its n + 1 offsets into them (int32, int64 for
+    a large string array: viewed in place)."""
     pa = load_pyarrow()
     _, offsets, data = cells.buffers()[:3]
     n = len(cells)
@@ -176,16 +175,18 @@ def _string_buffers(cells: Any) -> tuple[np.ndarray, np.ndarray]:
     dtype = np.int64 if wide else np.int32
     at = np.frombuffer(offsets, dtype, n + 1, cells.offset * np.dtype(dtype).itemsize)
     raw = np.frombuffer(data if data is not None else b"", np.uint8)  # (read-only either way)
-    return raw, at.astype(np.int64)
+    return raw, at
 
 
 @njit(cache=True, nogil=True)
 def scan_cells(data, offsets):  # type: ignore[no-untyped-def]
-    """Each cell's form (`EMPTY`, `INT`, `LONG_INT`, `NUMBER`, `OTHER`) and whether it is
-    ASCII: `[-+]?`, digits, then (a number) a point and digits, then an exponent."""
+    """Each cell's form (`EMPTY`, `INT`, `LONG_INT`, `NUMBER`, `OTHER`), whether it is
+    ASCII, and an `INT` cell's value (0 for the others): `[-+]?`, digits, then (a
+    number) a point and digits, then an exponent."""
     n = len(offsets) - 1
     forms = np.empty(n, np.uint8)
     ascii_ = np.ones(n, np.bool_)
+    values = np.zeros(n, np.int64)
     for i in range(n):
         a = offsets[i]
         b = offsets[i + 1]
@@ -197,11 +198,16 @@ def scan_cells(data, offsets):  # type: ignore[no-untyped-def]
             if data[k] == 43 or data[k] == 45:  # + -
                 k += 1
             start = k
+            value = 0
             while k < b and np.uint8(48) <= data[k] <= np.uint8(57):
+                if k - start < 18:  # (at most 18 digits: no overflow)
+                    value = value * 10 + np.int64(data[k] - np.uint8(48))
                 k += 1
             digits = k - start
             if k == b:
                 form = 4 if digits == 0 else 1 if digits <= 18 else 2
+                if form == 1:
+                    values[i] = -value if data[a] == 45 else value
             else:
                 if data[k] == 46:  # .
                     k += 1
@@ -226,4 +232,4 @@ def scan_cells(data, offsets):  # type: ignore[no-untyped-def]
                 if data[k] >= 128:
                     ascii_[i] = False
                     break
-    return forms, ascii_
+    return forms, ascii_, values

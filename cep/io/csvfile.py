@@ -24,7 +24,7 @@ from cep.io.columns import (
     rows_by_type,
     to_numpy,
 )
-from cep.io.csvcells import CellReader, split_cells
+from cep.io.csvcells import CellReader, one_array, split_cells
 from cep.io.csvtexts import CsvShape, CsvTexts, SplitCells
 from cep.io.lines import Block, ByteLines, ItemLines, bad_utf8_lines
 from cep.io.sources import (
@@ -228,7 +228,7 @@ class CsvReader(BatchReader):
             return None
         rows = np.full(len(batch), -1, np.int64)
         rows[fast] = kept
-        return [table.column(name).combine_chunks() for name in names], rows
+        return [one_array(table.column(name)) for name in names], rows
 
     def _batch(self, block: Block) -> Batch:
         n = len(block)
@@ -245,19 +245,22 @@ class CsvReader(BatchReader):
             return self.assemble(None, slow, n, buf=block.buf)
         nl = block.nl
         starts = block.starts()
-        data = np.frombuffer(block.buf, np.uint8)
-        ends = nl - ((nl > starts) & (data[np.maximum(nl - 1, 0)] == 13))
+        ends = nl
+        returns = block.buf.find(b"\r") >= 0
+        if returns:  # (a line may end with a carriage return)
+            data = np.frombuffer(block.buf, np.uint8)
+            ends = nl - ((nl > starts) & (data[np.maximum(nl - 1, 0)] == 13))
         length = ends - starts
         fast = np.zeros(n, np.bool_)
         fast[first:] = length[first:] > 0
-        rest = block.buf[int(starts[first]) :]
+        buf, at = block.buf, int(starts[first])  # (looked at in place: no copy)
         simple = (
             self.unique
             and not block.forced
-            and b'"' not in rest
-            and b"\x00" not in rest
-            and (b"\r" not in rest or rest.count(b"\r") == rest.count(b"\r\n"))
-            and not len(bad_utf8_lines(block, np.flatnonzero(fast)))
+            and buf.find(b'"', at) < 0
+            and buf.find(b"\x00", at) < 0
+            and (not returns or buf.count(b"\r", at) == buf.count(b"\r\n", at))
+            and (buf.isascii() or not len(bad_utf8_lines(block, np.flatnonzero(fast))))
             and int(length.max()) <= _MAX_CSV
         )
         table = None
@@ -337,8 +340,8 @@ class CsvReader(BatchReader):
         rows = np.flatnonzero(fast)
         if not len(rows):
             return None
-        if contiguous:
-            payload = block.buf[int(starts[rows[0]]) :]
+        if contiguous:  # (a view: pyarrow reads the block's bytes in place)
+            payload = memoryview(block.buf)[int(starts[rows[0]]) :]
         else:
             sizes = block.nl - starts + 1
             payload = np.frombuffer(block.buf, np.uint8)[np.repeat(fast, sizes)].tobytes()
@@ -359,7 +362,7 @@ class CsvReader(BatchReader):
         index = self.names.get(name)
         if index is None:
             return None
-        return table.column(f"c{index}").combine_chunks()
+        return one_array(table.column(f"c{index}"))
 
     def _typed(
         self, table: Any, lines: np.ndarray, block: Block, starts: np.ndarray, ends: np.ndarray
@@ -390,8 +393,11 @@ class CsvReader(BatchReader):
         else:
             reader = CellReader(time_cells)
             ok, values = reader.ints()
-            ts[ok] = ints_to_ms(values[ok], self.time_unit)
-            keep &= reader.present
+            if ok.all():  # (the usual column: every time an integer; no cell left over)
+                ts = ints_to_ms(values, self.time_unit)
+            else:
+                ts[ok] = ints_to_ms(values[ok], self.time_unit)
+                keep &= reader.present
             for i in np.flatnonzero(reader.present & ~ok).tolist():
                 ms = event_ms(infer_cell(time_cells[i].as_py()), self.time_unit)
                 if ms is None:

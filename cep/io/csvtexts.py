@@ -18,7 +18,7 @@ import numpy as np
 from cep.io.batch import LineTexts, TextPieces, record_texts
 from cep.io.celltexts import CellTexts, float_texts, int_texts, join_records, string_texts
 from cep.io.columns import dictionary_indices, load_pyarrow, to_numpy
-from cep.io.csvcells import CellReader, split_cells
+from cep.io.csvcells import CellReader, one_array, split_cells
 from cep.io.sources import convert_cell
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ class CsvTexts(LineTexts):
         table = split_cells(payload, names)
         if table is None or table.num_rows != len(rows):
             return None
-        return csv_record_texts(self.shape, [column.combine_chunks() for column in table.columns])
+        return csv_record_texts(self.shape, [one_array(column) for column in table.columns])
 
 
 def _lines(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> bytes:
