@@ -17,16 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cep.io.batch import TextPieces
+from cep.io.celltexts import put_bytes as _put
 from cep.jit import njit
-
-
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _put(out: np.ndarray, q: int, data: np.ndarray, a: int, b: int) -> int:
-    # (indexed from one counter: a loop LLVM vectorises, unlike one moving two)
-    n = b - a
-    for k in range(n):
-        out[q + k] = data[a + k]
-    return q + n
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -44,12 +36,12 @@ def gather_texts(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np
     return q
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def place_texts(data, starts, ends, at, out):  # type: ignore[no-untyped-def]
     """`data[starts[i]:ends[i]]` copied to `out` at `at[i]` (a snapshot's texts put in
     row order: `cep.fast.storedtexts`)."""
     for i in range(len(starts)):
-        out[at[i] : at[i] + ends[i] - starts[i]] = data[starts[i] : ends[i]]
+        _put(out, at[i], data, starts[i], ends[i])
 
 
 def piece_texts(pieces: TextPieces) -> list[str | None]:
