@@ -326,6 +326,31 @@ def test_report_lines_merge_in_release_order_and_write_utf8() -> None:
     assert len(ReportLines.merge([], [])) == 0
 
 
+def test_report_lines_joined_are_the_callers_to_keep() -> None:
+    """Lines written into a report buffer in release order come back as that buffer,
+    which the caller may grow; out of order, as a joined copy in release order."""
+    import numpy as np
+
+    from cep.fast.reporttext import ReportLines, report_buffer
+
+    text = '"a"\n"é"\n'.encode()
+
+    def written(keys: list[int]) -> ReportLines:
+        owner, data = report_buffer(len(text))
+        data[:] = np.frombuffer(text, np.uint8)
+        release = np.array([[k, 0, 0, 0] for k in keys], np.int64)
+        lines = ReportLines(release, data, np.array([0, 4]), np.array([3, 8]), owner)
+        return ReportLines.merge([lines], [0])
+
+    joined = written([1, 2]).joined()
+    assert joined == text
+    joined += b"{}\n"  # (no view of it is left behind to stop it growing)
+    assert joined == text + b"{}\n"
+    backwards = written([2, 1])
+    assert backwards.joined() == '"é"\n"a"\n'.encode()
+    assert backwards.texts() == ['"é"', '"a"']
+
+
 def test_cep_run_writes_a_lone_surrogate_as_its_escape(tmp_path, capsys) -> None:
     """A tag and a key with a lone surrogate (which has no UTF-8 form) are written as
     their escape by every engine: strict JSON lines that read back the same."""

@@ -507,13 +507,13 @@ def _write(
     return EXIT_OK
 
 
-def _write_utf8(output: TextIO | IO[str], text: bytes) -> None:
+def _write_utf8(output: TextIO | IO[str], text: bytes | bytearray) -> None:
     """UTF-8 text written to a text stream: to the bytes under it where it has them.
     A sink that is not a file (`cep.service.sinks`) takes whole report lines as bytes
     through `write_lines`."""
     write_lines = getattr(output, "write_lines", None)
     if write_lines is not None:
-        write_lines(text)
+        write_lines(bytes(text))
         return
     buffer = getattr(output, "buffer", None)
     if buffer is None:

@@ -152,7 +152,7 @@ class FastPathEngine:
         self._matches()
         return self._run().run(batch)
 
-    def feed_lines(self, batch: Batch) -> bytes:
+    def feed_lines(self, batch: Batch) -> bytes | bytearray:
         if not self.options.json_lines:
             return json_lines(self.feed(batch))
         return self._run().run_lines(batch).joined()
@@ -191,7 +191,7 @@ class FastPathEngine:
             return self._columns.finish(flush=flush)
         return _reports(self.finish_keyed(flush=flush))
 
-    def finish_lines(self, *, flush: bool = False) -> bytes:
+    def finish_lines(self, *, flush: bool = False) -> bytes | bytearray:
         if not self.options.json_lines:
             return json_lines(self.finish(flush=flush))
         self._finished = True

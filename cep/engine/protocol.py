@@ -88,9 +88,9 @@ class RuleEngine(Protocol):
         """Match a batch's events (its rejects are the host's)."""
         ...
 
-    def feed_lines(self, batch: Batch) -> bytes:
+    def feed_lines(self, batch: Batch) -> bytes | bytearray:
         """`feed`, the reports as UTF-8 JSON lines (`Match.to_json`), each ended by a
-        newline."""
+        newline (a bytearray where that spares a copy: the caller's to keep)."""
         ...
 
     def feed_events(self, events: Sequence[Event]) -> Sequence[Match]:
@@ -115,7 +115,7 @@ class RuleEngine(Protocol):
         infinity and every window closes."""
         ...
 
-    def finish_lines(self, *, flush: bool = False) -> bytes:
+    def finish_lines(self, *, flush: bool = False) -> bytes | bytearray:
         """`finish`, the reports as JSON lines as `feed_lines` gives them."""
         ...
 

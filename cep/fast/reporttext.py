@@ -17,15 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from cep.io.batch import TextPieces
+from cep.io.celltexts import put_bytes as _put
 from cep.jit import njit
-
-
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _put(out: np.ndarray, q: int, data: np.ndarray, a: int, b: int) -> int:
-    for k in range(a, b):
-        out[q] = data[k]
-        q += 1
-    return q
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -43,12 +36,12 @@ def gather_texts(data: np.ndarray, starts: np.ndarray, ends: np.ndarray, out: np
     return q
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def place_texts(data, starts, ends, at, out):  # type: ignore[no-untyped-def]
     """`data[starts[i]:ends[i]]` copied to `out` at `at[i]` (a snapshot's texts put in
     row order: `cep.fast.storedtexts`)."""
     for i in range(len(starts)):
-        out[at[i] : at[i] + ends[i] - starts[i]] = data[starts[i] : ends[i]]
+        _put(out, at[i], data, starts[i], ends[i])
 
 
 def piece_texts(pieces: TextPieces) -> list[str | None]:
@@ -63,17 +56,36 @@ def piece_texts(pieces: TextPieces) -> list[str | None]:
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _put_int(out: np.ndarray, q: int, value: int) -> int:
+def _magnitude(value: int) -> np.uint64:
     magnitude = np.uint64(value)
     if value < 0:
-        out[q] = 45
-        q += 1
         magnitude = np.uint64(0) - magnitude  # two's complement: right for -2**63 too
+    return magnitude
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _digits(magnitude: np.uint64) -> int:
     digits = 1
     rest = magnitude // np.uint64(10)
     while rest:
         digits += 1
         rest //= np.uint64(10)
+    return digits
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _int_width(value: int) -> int:
+    """The bytes `_put_int` writes for `value`."""
+    return _digits(_magnitude(value)) + (1 if value < 0 else 0)
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _put_int(out: np.ndarray, q: int, value: int) -> int:
+    magnitude = _magnitude(value)
+    if value < 0:
+        out[q] = 45
+        q += 1
+    digits = _digits(magnitude)
     for k in range(digits - 1, -1, -1):
         out[q + k] = 48 + magnitude % np.uint64(10)
         magnitude //= np.uint64(10)
@@ -323,13 +335,14 @@ def write_reports(
     order: np.ndarray, repeated: np.ndarray, keyed: bool,
     out: np.ndarray, line_starts: np.ndarray, line_ends: np.ndarray, measure: bool,
 ) -> int:  # fmt: skip
-    """Report j's line at `out[line_starts[j]:line_ends[j]]` (`line_ends[j]` -1: a text
-    it needs is `FALLBACK_TEXT`, the caller writes it). Report j's `emit` text is field
+    """Report j's line at `out[line_starts[j]:line_ends[j]]`, a newline after it, the
+    lines one after another (`line_ends[j]` -1: a text it needs is `FALLBACK_TEXT`, the
+    caller writes it, and nothing is written for it here). Report j's `emit` text is field
     piece j (`NOT_MADE`: the default fields, its key, or `{}` for a rule without key);
     its events are `events[offsets[j]:offsets[j + 1]]`, bound to `variables`, oldest
     first; each variable in `order` that binds any is written as its last event, or a
     list of them when `repeated`. With `measure`, nothing is written and the result is
-    an upper bound of the bytes needed; else the bytes written."""
+    the bytes needed; else the bytes written (the same)."""
     q = 0
     for j in range(len(kinds)):
         part = parts[j]
@@ -345,7 +358,7 @@ def write_reports(
         head = HEAD_MATCH if kinds[j] == 0 else HEAD_TIMEOUT
         q = _piece(out, q, consts, const_starts[head], const_ends[head], measure)
         if measure:
-            q += 20
+            q += _int_width(ts[j])
         else:
             q = _put_int(out, q, ts[j])
         q = _piece(out, q, consts, const_starts[KEY], const_ends[KEY], measure)
@@ -390,6 +403,9 @@ def write_reports(
             q = _piece(out, q, consts, const_starts[CLOSE], const_ends[CLOSE], measure)
         q = _piece(out, q, consts, const_starts[TAIL], const_ends[TAIL], measure)
         line_ends[j] = q
+        if not measure:
+            out[q] = 10
+        q += 1
     return q
 
 
@@ -424,12 +440,17 @@ class ReportLines:
     """Report lines as UTF-8 pieces of one buffer, each with its release key (`keys[i]`:
     the time, phase and tie-breakers it is released by, then, once `merge`d, its rule's
     index and its place among the rule's reports): what `cep run` writes, with no Python
-    object per line."""
+    object per line.
+
+    `owner`, where given, is the bytearray `data` views (`report_buffer`), each line in
+    it followed by a newline: `joined` hands it over as it is when the lines lie in it
+    in release order, one after another (one rule's, the usual case), with no copy."""
 
     keys: np.ndarray
     data: np.ndarray
     starts: np.ndarray
     ends: np.ndarray
+    owner: bytearray | None = None
 
     @classmethod
     def empty(cls, keys: int = 4) -> ReportLines:
@@ -444,6 +465,9 @@ class ReportLines:
         if not parts:
             return cls.empty(6)
         merged, order = release_order([part.keys for part in parts], indexes)
+        if len(parts) == 1:
+            part = parts[0]
+            return cls(merged[order], part.data, part.starts[order], part.ends[order], part.owner)
         datas, starts, ends = [], [], []
         size = 0
         for part in parts:
@@ -453,7 +477,7 @@ class ReportLines:
             size += len(part.data)
         return cls(
             merged[order],
-            np.concatenate(datas) if len(datas) > 1 else datas[0],
+            np.concatenate(datas),
             np.concatenate(starts)[order],
             np.concatenate(ends)[order],
         )
@@ -469,8 +493,31 @@ class ReportLines:
         """(release key, line) for each line."""
         return list(zip(map(tuple, self.keys.tolist()), self.texts(), strict=True))
 
-    def joined(self) -> bytes:
-        """The lines, each ended by a newline, as one UTF-8 text."""
-        out = np.empty(int((self.ends - self.starts).sum()) + len(self), np.uint8)
-        used = _join_lines(self.data, self.starts, self.ends, out)
-        return out[:used].tobytes()
+    def joined(self) -> bytearray:
+        """The lines, each ended by a newline, as one UTF-8 text: `owner` itself where
+        the lines fill it in order (then these `ReportLines` hold no lines' text any
+        more), else a copy joined from the pieces."""
+        owner = self.owner
+        if owner is not None and _in_place(self.starts, self.ends, len(owner)):
+            self.owner = None  # (`data`, its view, let go: the bytearray may be resized)
+            self.data = np.zeros(0, np.uint8)
+            return owner
+        out = bytearray(int((self.ends - self.starts).sum()) + len(self))
+        _join_lines(self.data, self.starts, self.ends, np.frombuffer(out, np.uint8))
+        return out
+
+
+def report_buffer(size: int) -> tuple[bytearray, np.ndarray]:
+    """A buffer for `write_reports` to write `size` bytes of lines into: the bytearray
+    that `ReportLines.joined` may hand over (`ReportLines.owner`), and its bytes as an
+    array."""
+    owner = bytearray(size)
+    return owner, np.frombuffer(owner, np.uint8)
+
+
+def _in_place(starts: np.ndarray, ends: np.ndarray, size: int) -> bool:
+    """Whether lines `starts[i]:ends[i]`, a newline after each, fill `size` bytes in
+    order."""
+    if not len(ends):
+        return size == 0
+    return starts[0] == 0 and ends[-1] + 1 == size and bool((starts[1:] == ends[:-1] + 1).all())

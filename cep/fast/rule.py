@@ -51,6 +51,7 @@ from cep.fast.reporttext import (
     ReportLines,
     TextTable,
     encoded_pieces,
+    report_buffer,
     write_reports,
 )
 from cep.fast.vector import fields_used
@@ -699,11 +700,12 @@ class FastRule:
             bool(self.matcher.key_names),
         )  # fmt: skip
         room = write_reports(*arguments, np.empty(0, np.uint8), line_starts, line_ends, True)
-        out = np.empty(room, np.uint8)
-        used = write_reports(*arguments, out, line_starts, line_ends, False)
-        data = out[:used]
+        owner: bytearray | None
+        owner, data = report_buffer(room)
+        used = write_reports(*arguments, data, line_starts, line_ends, False)
         fallbacks = np.flatnonzero(line_ends < 0).tolist()
         if fallbacks:
+            owner = None
             lazy = _Paths(*paths, self)
             written = [data.tobytes()]
             for j in fallbacks:
@@ -715,7 +717,7 @@ class FastRule:
                 written.append(encoded)
             data = np.frombuffer(b"".join(written), np.uint8)
         releases = np.stack(columns[4:8], axis=1) if n else np.zeros((0, 4), np.int64)
-        return ReportLines(releases, data, line_starts, line_ends)
+        return ReportLines(releases, data, line_starts, line_ends, owner)
 
     def _shape(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """What every report line of the rule shares (`reporttext`'s fixed texts, by

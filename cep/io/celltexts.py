@@ -24,6 +24,18 @@ from cep.runtime.match import encode
 _BOOLS = np.frombuffer(b"truefalse", np.uint8)
 
 
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def put_bytes(out: np.ndarray, q: int, data: np.ndarray, a: int, b: int) -> int:
+    """`data[a:b]` copied to `out` at `q`; where it ends there."""
+    # (a loop over two views, indexed from 0: LLVM makes it a vector copy, 5-10 times
+    # the speed of a loop moving two indexes over pieces of a hundred bytes or more)
+    n = b - a
+    to, source = out[q : q + n], data[a:b]
+    for k in range(n):
+        to[k] = source[k]
+    return q + n
+
+
 class CellTexts:
     """One column's cell texts for `n` rows, put in by groups of rows (`put`): each
     row's text is `data()[starts[j]:ends[j]]`; a row with no cell (null, empty) has end
@@ -141,12 +153,8 @@ def _join_cells(cells, cell_starts, cell_ends, keys, key_ends):  # type: ignore[
                 q += 1
             first = False
             key_start = key_ends[c - 1] if c else 0
-            for k in range(key_start, key_ends[c]):
-                out[q] = keys[k]
-                q += 1
-            for k in range(cell_starts[c, j], cell_ends[c, j]):
-                out[q] = cells[k]
-                q += 1
+            q = put_bytes(out, q, keys, key_start, key_ends[c])
+            q = put_bytes(out, q, cells, cell_starts[c, j], cell_ends[c, j])
         out[q] = 125  # }
         q += 1
         ends[j] = q

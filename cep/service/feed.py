@@ -47,7 +47,7 @@ class Feed:
     #: hands on empty batches while nothing arrives)
     idle: IdleClock | None = None
 
-    def reports(self) -> Iterator[bytes]:
+    def reports(self) -> Iterator[bytes | bytearray]:
         """The reports, batch by batch, then those of the end; `Stop` at a stop."""
         progress, keeper, signals = self.progress, self.keeper, self.signals
         reading = True
@@ -65,7 +65,7 @@ class Feed:
                     if self.reload is not None and self._reloaded():
                         reading = True  # (the new rules read other fields: read again
                         break  # from the position of the last batch fed)
-                    lines = b""
+                    lines: bytes | bytearray = b""
                     if len(batch) or batch.rejects:  # (else a quiet live input's)
                         progress.records += len(batch) + len(batch.rejects)
                         if len(batch):
@@ -75,7 +75,7 @@ class Feed:
                         progress.fed += 1
                     if self.idle is not None:
                         self.idle.arrived_batch(batch)
-                        lines += self.idle.advance(self.engine)
+                        lines = lines + self.idle.advance(self.engine)
                     yield lines  # (written when the next is asked for)
                     if batch.position is not None:  # (a Kafka batch's: its offsets too)
                         progress.offset, progress.line, *partitions = batch.position
