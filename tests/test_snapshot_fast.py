@@ -498,14 +498,14 @@ def test_a_timer_of_an_emptied_partition_is_kept() -> None:
     stream = [(0, None, "a", "x")] * 5 + [
         (0, 1, "a", "x"), (0, None, "b", "x"), (1, None, "a", "y"), (2, None, "a", "x"),
     ]  # fmt: skip
-    rules, schemas = _loaded(text + REFUSED)
+    rules, schemas = _loaded(text + REFUSED, False)
     options = EngineOptions()
     records = _records(stream, shuffled=False)
     whole = _opened("mixed", rules, schemas, options)
     expected = _feed_batches(whole, _batches(whole, records, schemas, 2)) + _finish(whole, False)
     for first_kind, second_kind in (("mixed", "mixed"), ("fast", "fast")):
         if first_kind == "fast":
-            rules, schemas = _loaded(text)
+            rules, schemas = _loaded(text, False)
             whole = _opened("fast", rules, schemas, options)
             expected = _feed_batches(whole, _batches(whole, records, schemas, 2))
             expected += _finish(whole, False)
