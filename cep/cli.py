@@ -16,6 +16,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 import cep
+from cep.io.arrowpool import use_jemalloc
 from cep.methodcode import keep_method_code
 from cep.service.stopping import EXIT_STATUS, quiet_stdout
 
@@ -222,7 +223,8 @@ def console() -> int:
     of its own (`OPENBLAS_NUM_THREADS=1` unless set): it starts one a processor when
     NumPy is imported, which costs a short run a sixth of its CPU time on two. The
     program also keeps the methods `dataclasses` compiles for it (`cep.methodcode`),
-    which a process importing cep as a library does not.
+    which a process importing cep as a library does not, and has pyarrow allocate from
+    jemalloc (`cep.io.arrowpool`), which a library leaves to its host.
 
     When the command is done, every object left is frozen (`gc.freeze`): the collection
     Python makes as it exits then does not walk all that the run loaded (a tenth of a
@@ -230,6 +232,7 @@ def console() -> int:
     holds nothing to flush: commands close their files and flush standard output."""
     sys.modules.setdefault("scipy.linalg", None)  # type: ignore[arg-type]
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    use_jemalloc()
     keep_method_code()
     status = main()
     gc.freeze()

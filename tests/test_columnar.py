@@ -969,11 +969,13 @@ def test_jsonl_files_are_read_ahead_and_pipes_when_asked(tmp_path: Any, monkeypa
 
 
 @pytest.mark.parametrize("asked", [None, "system"])
-def test_parquet_reader_allocates_from_jemalloc_unless_a_pool_is_asked_for(
-    tmp_path: Any, asked: str | None
+@pytest.mark.parametrize("program", [True, False])
+def test_parquet_reader_allocates_from_jemalloc_in_the_program(
+    tmp_path: Any, asked: str | None, program: bool
 ) -> None:
-    """Reading Parquet makes jemalloc pyarrow's pool where pyarrow has it (freed pages
-    reused, not zeroed afresh); a pool named in ARROW_DEFAULT_MEMORY_POOL stays."""
+    """In the `cep` program, reading Parquet makes jemalloc pyarrow's pool where pyarrow
+    has it (freed pages reused, not zeroed afresh); a pool named in
+    ARROW_DEFAULT_MEMORY_POOL stays, and a process using cep as a library keeps its own."""
     import os
     import subprocess
     import sys
@@ -982,7 +984,8 @@ def test_parquet_reader_allocates_from_jemalloc_unless_a_pool_is_asked_for(
     pq.write_table(pa.table({"type": ["E"] * 3, "ts": [1, 2, 3], "v": [1.0, 2.0, 3.0]}), path)
     script = (
         "import sys, pyarrow as pa\n"
-        "from cep.io.columnar import read_parquet_batches\n"
+        + ("import cep.cli\ncep.cli.use_jemalloc()\n" if program else "")
+        + "from cep.io.columnar import read_parquet_batches\n"
         "n = sum(len(b) for b in read_parquet_batches(sys.argv[1], fields={'v': 'float'}))\n"
         "print(n, pa.default_memory_pool().backend_name)\n"
     )
@@ -993,9 +996,27 @@ def test_parquet_reader_allocates_from_jemalloc_unless_a_pool_is_asked_for(
         [sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=env
     )
     assert done.returncode == 0, done.stderr
-    try:
-        pa.jemalloc_memory_pool()
-        expected = asked or "jemalloc"
-    except NotImplementedError:
-        expected = asked or pa.default_memory_pool().backend_name
+    own = asked or pa.default_memory_pool().backend_name
+    expected = own
+    if program and not asked:
+        try:
+            pa.jemalloc_memory_pool()
+            expected = "jemalloc"
+        except NotImplementedError:
+            pass
     assert done.stdout.split() == ["3", expected]
+
+
+def test_the_program_asks_for_jemalloc() -> None:
+    """`cep`'s entry point opts in before it runs a command (the reader then chooses)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, cep.cli\nfrom cep.io import arrowpool\n"
+        "sys.argv = ['cep', '--help']\n"
+        "try:\n    cep.cli.console()\nexcept SystemExit:\n    pass\n"
+        "print(arrowpool._wanted, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stderr.strip().splitlines()[-1] == "True", done.stderr

@@ -1,11 +1,14 @@
-"""The memory pool pyarrow allocates from: jemalloc where pyarrow has it.
+"""The memory pool pyarrow allocates from in the `cep` program: jemalloc where pyarrow
+has it.
 
 Decoding a file allocates fresh buffers for every batch and frees them a batch later.
 pyarrow's default pool (mimalloc in most wheels) hands back fresh pages for much of
 that, which the kernel zeroes (huge pages at a time); jemalloc reuses the freed ones, so
-decoding a Parquet file costs about a third less CPU time and less peak memory. A pool
-named in `ARROW_DEFAULT_MEMORY_POOL` is left as the user set it; a pyarrow built
-without jemalloc keeps its default.
+decoding a Parquet file costs about a third less CPU time and less peak memory. Only
+the program asks for it (`use_jemalloc`): the pool is the whole process's, and a
+process that imports cep as a library keeps the one it has. A pool named in
+`ARROW_DEFAULT_MEMORY_POOL` is left as the user set it; a pyarrow built without
+jemalloc keeps its default.
 """
 
 from __future__ import annotations
@@ -13,13 +16,23 @@ from __future__ import annotations
 import os
 from typing import Any
 
+_wanted = False
 _chosen = False
 
 
+def use_jemalloc() -> None:
+    """Have the readers make jemalloc pyarrow's pool when they first load it (the
+    `cep` program's start: pyarrow itself is imported only by the runs that read
+    with it)."""
+    global _wanted
+    _wanted = True
+
+
 def choose_pool(pa: Any) -> None:
-    """Make jemalloc pyarrow's default pool, once, before the readers allocate."""
+    """Make jemalloc pyarrow's default pool, once, before the readers allocate, where
+    the program asked for it."""
     global _chosen
-    if _chosen:
+    if _chosen or not _wanted:
         return
     _chosen = True
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
