@@ -36,20 +36,24 @@ class CellReader:
         self._ints: tuple[np.ndarray, np.ndarray] | None = None
         self._numbers: tuple[np.ndarray, np.ndarray] | None = None
 
-    @property
-    def forms(self) -> np.ndarray:
-        """Each cell's form (`scan_cells`), found when first asked for."""
+    def _scan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`scan_cells`' forms, ASCII flags and integer values, found when first asked
+        for."""
         if self._scanned is None:
             self._scanned = scan_cells(*self._buffers)
-        return self._scanned[0]
+        return self._scanned
+
+    @property
+    def forms(self) -> np.ndarray:
+        """Each cell's form (`scan_cells`)."""
+        return self._scan()[0]
 
     def ints(self) -> tuple[np.ndarray, np.ndarray]:
         """Cells that are ASCII integers of at most 18 digits, and their values (read
         by the same pass that found the forms; 0 for the other cells)."""
         if self._ints is None:
-            self.forms  # noqa: B018 (scanned)
-            assert self._scanned is not None
-            self._ints = self._scanned[0] == INT, self._scanned[2]
+            forms, _, values = self._scan()
+            self._ints = forms == INT, values
         return self._ints
 
     def numbers(self) -> tuple[np.ndarray, np.ndarray]:
@@ -64,9 +68,7 @@ class CellReader:
         return self._numbers
 
     def ascii(self) -> np.ndarray:
-        self.forms  # noqa: B018 (scanned)
-        assert self._scanned is not None
-        return self._scanned[1]
+        return self._scan()[1]
 
     def declared(self, kind: str) -> tuple[np.ndarray, Typed | None]:
         """Present cells that validation accepts as `kind` (`validated`), in their common

@@ -260,7 +260,7 @@ class CsvReader(BatchReader):
             and buf.find(b'"', at) < 0
             and buf.find(b"\x00", at) < 0
             and (not returns or buf.count(b"\r", at) == buf.count(b"\r\n", at))
-            and (buf.isascii() or not len(bad_utf8_lines(block, np.flatnonzero(fast))))
+            and not len(bad_utf8_lines(block, fast))
             and int(length.max()) <= _MAX_CSV
         )
         table = None
@@ -320,7 +320,7 @@ class CsvReader(BatchReader):
         fast &= (ends - starts) <= _MAX_CSV
         if block.forced:
             fast[list(block.forced)] = False
-        fast[bad_utf8_lines(block, np.flatnonzero(fast & (sums >= 1 << 40)))] = False
+        fast[bad_utf8_lines(block, fast & (sums >= 1 << 40))] = False
         j = first
         for i in np.flatnonzero(~fast[first:]).tolist():
             i += first

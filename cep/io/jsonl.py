@@ -277,11 +277,8 @@ class JsonlReader(BatchReader):
                     ok[i] = False
         if block.forced:
             ok[list(block.forced)] = False
+        ok[bad_utf8_lines(block, ok)] = False
         candidates = np.flatnonzero(ok)
-        bad = bad_utf8_lines(block, candidates)
-        if len(bad):
-            ok[bad] = False
-            candidates = np.flatnonzero(ok)
 
         slow: list[SourceEvent | Reject] = []
         structs: list[Any] = []

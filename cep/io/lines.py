@@ -285,8 +285,10 @@ def line_source(
     return ItemLines(source, size, first)
 
 
-def bad_utf8_lines(block: Block, lines: np.ndarray) -> np.ndarray:
-    """Among `lines`, those that are not UTF-8 (all of them are when the block is ASCII)."""
+def bad_utf8_lines(block: Block, among: np.ndarray) -> np.ndarray:
+    """The lines of the block that are not UTF-8, among those `among` (a mask over its
+    lines) marks, in order (none when the block is ASCII: found with no pass over the
+    mask)."""
     data = block.buf
     if data.isascii():
         return np.zeros(0, np.int64)
@@ -306,7 +308,9 @@ def bad_utf8_lines(block: Block, lines: np.ndarray) -> np.ndarray:
                 item.decode("utf-8")
             except UnicodeDecodeError:
                 bad.append(i)
-    return np.intersect1d(np.array(bad, np.int64), lines)
+    found = np.array(bad, np.int64)
+    found = found[found < len(among)]
+    return found[among[found]]
 
 
 def _descriptor(stream: Any) -> int | None:
