@@ -18,16 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from cep.io.arrowtexts import DictionaryTexts, row_record_texts
 from cep.io.batch import Batch, LineTexts, TextPieces
 from cep.io.batchreader import BatchReader, FastRows
-from cep.io.celltexts import (
-    CellTexts,
-    bool_texts,
-    float_texts,
-    int_texts,
-    join_records,
-    string_texts,
-)
+from cep.io.celltexts import bool_texts, float_texts, int_texts, string_texts
 from cep.io.columns import (
     ColumnPart,
     Typed,
@@ -50,11 +44,19 @@ if TYPE_CHECKING:
 class RowTexts(LineTexts):
     """Event texts of Arrow rows: the record of a row as JSON, made when asked for."""
 
-    __slots__ = ("batch", "exact", "record_of")
+    __slots__ = ("batch", "dictionaries", "exact", "record_of")
 
-    def __init__(self, batch: pa.RecordBatch, rows: np.ndarray, given: dict[int, str]):
+    def __init__(
+        self,
+        batch: pa.RecordBatch,
+        rows: np.ndarray,
+        given: dict[int, str],
+        dictionaries: DictionaryTexts | None = None,
+    ):
         super().__init__(b"", rows, rows, given)
         self.batch = batch
+        #: the texts of string dictionaries' values, shared by a reader's batches
+        self.dictionaries = dictionaries
         #: whether every column's values go through JSON text unchanged
         self.exact = all(_json_exact(field.type) for field in batch.schema)
         self.record_of = exact_arrow_record_of if self.exact else arrow_record_of
@@ -67,13 +69,13 @@ class RowTexts(LineTexts):
         return text
 
     def record_texts(self, indexes: list[int]) -> TextPieces | None:
-        """The texts of some events as reports write them, made a column at a time
-        (`arrow_record_texts`); None where a row was read as text or a column's values
-        do not go through JSON unchanged (then record by record)."""
+        """The texts of some events as reports write them, made from the batch's
+        buffers (`arrow_record_texts`); None where a row was read as text or a column's
+        values do not go through JSON unchanged (then record by record)."""
         given = self.given
         if not self.exact or (given and any(i in given for i in indexes)):
             return None
-        return arrow_record_texts(self.batch, self.starts[indexes])
+        return arrow_record_texts(self.batch, self.starts[indexes], self.dictionaries)
 
     def kept(self, indexes: list[int]) -> list[Any]:
         """Records of rows (no JSON text made); texts for rows read as text."""
@@ -202,21 +204,14 @@ def arrow_records(batch: Any, rows: list[int]) -> list[dict[str, Any]]:
     return records
 
 
-def arrow_record_texts(batch: Any, rows: list[int] | np.ndarray) -> TextPieces:
-    """The records `arrow_records` makes of some rows, as `encode` writes them, made a
-    column at a time (`cep.io.celltexts`), where a dict per row would cost a
-    microsecond. For columns whose values go through JSON unchanged (`_json_exact`)."""
-    pa = load_pyarrow()
-    taken = batch.take(pa.array(np.asarray(rows, np.int64)))
-    n = len(rows)
-    columns = []
-    for column in taken.columns:
-        cells = CellTexts(n)
-        cells.put(slice(None), _cell_texts(column))
-        if column.null_count:
-            cells.ends[~to_numpy(column.is_valid())] = -1
-        columns.append(cells)
-    return join_records(taken.schema.names, columns)
+def arrow_record_texts(
+    batch: Any, rows: list[int] | np.ndarray, dictionaries: DictionaryTexts | None = None
+) -> TextPieces:
+    """The records `arrow_records` makes of some rows, as `encode` writes them, made
+    from the batch's buffers (`cep.io.arrowtexts`), where a dict per row would cost a
+    microsecond. For columns whose values go through JSON unchanged (`_json_exact`);
+    `dictionaries` keeps string dictionaries' texts from one batch to the next."""
+    return row_record_texts(batch, rows, dictionaries)
 
 
 def _cell_texts(column: Any) -> TextPieces:
@@ -264,6 +259,11 @@ def _deep_text(record: dict[str, Any]) -> str:
 
 class ArrowReader(BatchReader):
     """Parquet and Arrow IPC record batches: vectorized checks, `RecordMaker` for the rest."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: string dictionaries' texts, kept while batches share a dictionary
+        self.dictionary_texts = DictionaryTexts()
 
     def batch(self, batch: Any, first: int) -> Batch:
         k = batch.num_rows
@@ -326,7 +326,10 @@ class ArrowReader(BatchReader):
                 else:
                     slow.append(self.maker.make(record, first + i, record_text(record)))
         return self.assemble(
-            fast, slow, k, row_texts=lambda starts, given: RowTexts(batch, starts, given)
+            fast,
+            slow,
+            k,
+            row_texts=lambda starts, given: RowTexts(batch, starts, given, self.dictionary_texts),
         )
 
     def _group(

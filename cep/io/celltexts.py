@@ -159,3 +159,68 @@ def _join_cells(cells, cell_starts, cell_ends, keys, key_ends):  # type: ignore[
         q += 1
         ends[j] = q
     return out[:q], starts, ends
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _put_decimal(out: np.ndarray, q: int, value: int) -> int:
+    """`value` in decimal (as JSON writes an integer) at `q`; where it ends there."""
+    magnitude = np.uint64(value)
+    if value < 0:
+        magnitude = np.uint64(0) - magnitude  # two's complement: right for -2**63 too
+        out[q] = 45  # -
+        q += 1
+    digits = 1
+    rest = magnitude // np.uint64(10)
+    while rest:
+        digits += 1
+        rest //= np.uint64(10)
+    for k in range(digits - 1, -1, -1):
+        out[q + k] = 48 + magnitude % np.uint64(10)
+        magnitude //= np.uint64(10)
+    return q + digits
+
+
+#: the most bytes `_put_decimal` writes (`-9223372036854775808`)
+_DECIMAL_MAX = 20
+
+
+@njit(cache=True, nogil=True)
+def join_typed_cells(cells, cell_starts, cell_ends, integers, keys, key_ends):  # type: ignore[no-untyped-def]
+    """`_join_cells` where some columns hold integers (`integers[c]` true): their cell
+    in row j is the integer `cell_starts[c, j]`, written in decimal, where `cell_ends[c,
+    j]` >= 0 (other columns: the text `cells[cell_starts[c, j]:cell_ends[c, j]]`)."""
+    columns, n = cell_starts.shape
+    size = 0  # (at most: an integer's digits are counted as `_DECIMAL_MAX`)
+    for j in range(n):
+        size += 2
+        for c in range(columns):
+            if cell_ends[c, j] >= 0:
+                key_start = key_ends[c - 1] if c else 0
+                width = _DECIMAL_MAX if integers[c] else cell_ends[c, j] - cell_starts[c, j]
+                size += 1 + key_ends[c] - key_start + width
+    out = np.empty(size, np.uint8)
+    starts = np.empty(n, np.int64)
+    ends = np.empty(n, np.int64)
+    q = 0
+    for j in range(n):
+        starts[j] = q
+        out[q] = 123  # {
+        q += 1
+        first = True
+        for c in range(columns):
+            if cell_ends[c, j] < 0:
+                continue
+            if not first:
+                out[q] = 44  # ,
+                q += 1
+            first = False
+            key_start = key_ends[c - 1] if c else 0
+            q = put_bytes(out, q, keys, key_start, key_ends[c])
+            if integers[c]:
+                q = _put_decimal(out, q, cell_starts[c, j])
+            else:
+                q = put_bytes(out, q, cells, cell_starts[c, j], cell_ends[c, j])
+        out[q] = 125  # }
+        q += 1
+        ends[j] = q
+    return out[:q], starts, ends
