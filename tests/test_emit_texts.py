@@ -84,3 +84,21 @@ def test_fields_are_written_as_the_encoder_writes_their_values(
             for name, kind, cell in zip(fields.names, fields.kinds, row, strict=True)
         }
         assert data[starts[i] : ends[i]].tobytes() == encode(record)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.text(max_size=4), min_size=1, max_size=12), st.data())
+def test_string_fields_follow_a_rules_strings_as_they_are_added(
+    added: list[str], data: st.DataObject
+) -> None:
+    """A rule's strings grow between batches (a code never changes): each batch's
+    `emit` texts are those of the strings as they stand then."""
+    strings: list[str] = []
+    fields = EmitFields(("user",), np.zeros(1, np.int64), (TEXT,))
+    for stop in sorted(data.draw(st.lists(st.integers(1, len(added)), min_size=1))):
+        strings.extend(added[len(strings) : stop])
+        codes = data.draw(st.lists(st.integers(0, len(strings) - 1), max_size=5))
+        values = np.array(codes, np.float64).reshape(len(codes), 1)
+        out, starts, ends = emit_pieces(fields, values, strings)
+        got = [out[a:b].tobytes() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+        assert got == [encode({"user": strings[code]}) for code in codes]

@@ -224,7 +224,7 @@ def emit_pieces(fields: EmitFields, values: np.ndarray, strings: list[str]) -> T
             codes = np.where(known, column, -1).astype(np.int64)
             known = codes >= 0
             if known.any():
-                data, starts, ends = record_texts(strings)
+                data, starts, ends = _string_texts(strings)
                 rows = np.flatnonzero(known)
                 texts.put(rows, (data, starts[codes[rows]], ends[codes[rows]]))
         else:
@@ -239,3 +239,28 @@ def emit_pieces(fields: EmitFields, values: np.ndarray, strings: list[str]) -> T
 
 
 _NULL = np.frombuffer(b"null", np.uint8)
+
+#: the texts of rules' strings (`emit_pieces`), by list: the list, and its strings'
+#: texts as made so far
+_STRING_TEXTS: dict[int, tuple[list[str], TextPieces]] = {}
+#: lists of strings remembered at most (a rule's each)
+_STRING_LISTS = 256
+
+
+def _string_texts(strings: list[str]) -> TextPieces:
+    """The texts of a rule's strings, by code: made for the strings added since the
+    last call (a rule's strings only grow, a code never changes), not for all again."""
+    made = _STRING_TEXTS.get(id(strings))
+    if made is None or made[0] is not strings:
+        made = (strings, (np.zeros(0, np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int64)))
+    data, starts, ends = made[1]
+    if len(starts) < len(strings):
+        more, more_starts, more_ends = record_texts(strings[len(starts) :])
+        size = len(data)
+        data = np.concatenate((data, more))
+        starts = np.concatenate((starts, more_starts + size))
+        ends = np.concatenate((ends, more_ends + size))
+        if len(_STRING_TEXTS) >= _STRING_LISTS:
+            _STRING_TEXTS.clear()
+        _STRING_TEXTS[id(strings)] = (strings, (data, starts, ends))
+    return data, starts, ends

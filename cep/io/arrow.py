@@ -25,9 +25,10 @@ from cep.io.celltexts import bool_texts, float_texts, int_texts, string_texts
 from cep.io.columns import (
     ColumnPart,
     Typed,
+    arrow_compute,
+    arrow_core,
     dictionary_indices,
     empty_part,
-    load_pyarrow,
     rows_by_type,
     to_numpy,
     validated,
@@ -87,7 +88,7 @@ class RowTexts(LineTexts):
 
 def _json_exact(kind: Any) -> bool:
     """Whether an Arrow type's values (as `arrow_records` gives them) are JSON's."""
-    types = load_pyarrow().types
+    types = arrow_core().types
     if types.is_dictionary(kind):
         kind = kind.value_type
     return (
@@ -146,8 +147,7 @@ def _in_unit(typed: Typed, unit: str) -> Typed:
 def arrow_values(column: Any) -> Typed:
     """An Arrow array as typed values: int (timestamps as epoch ms), float, bool, str or
     py (Python values), masked where not null."""
-    pa = load_pyarrow()
-    pc = pa.compute
+    pa = arrow_core()
     types = pa.types
     kind = column.type
     mask = np.ones(len(column), np.bool_) if not column.null_count else to_numpy(column.is_valid())
@@ -157,21 +157,30 @@ def arrow_values(column: Any) -> Typed:
         column = column.dictionary_decode()
         kind = column.type
     if types.is_timestamp(kind):
-        raw = to_numpy(_filled(column.cast(pa.int64()), 0))
+        raw = to_numpy(_filled(_as(column, pa.int64()), 0))
         per_ms = {"s": None, "ms": 1, "us": 1000, "ns": 1_000_000}[kind.unit]
         values = raw * 1000 if per_ms is None else raw // per_ms
         return Typed("int", values, mask)
     if types.is_integer(kind):
-        if kind == pa.uint64() and len(column) and (pc.max(column).as_py() or 0) > MAX_MS:
+        if kind == pa.uint64() and len(column) and (_largest(column) or 0) > MAX_MS:
             return Typed("py", column.to_pylist(), mask)
-        return Typed("int", to_numpy(_filled(column.cast(pa.int64()), 0)), mask)
+        return Typed("int", to_numpy(_filled(_as(column, pa.int64()), 0)), mask)
     if types.is_floating(kind):
-        return Typed("float", to_numpy(_filled(column.cast(pa.float64()), 0.0)), mask)
+        return Typed("float", to_numpy(_filled(_as(column, pa.float64()), 0.0)), mask)
     if types.is_boolean(kind):
         return Typed("bool", to_numpy(column.fill_null(False)), mask)
     if types.is_string(kind) or types.is_large_string(kind):
         return Typed("str", column.cast(pa.string()).fill_null(""), mask)
     return Typed("py", column.to_pylist(), mask)
+
+
+def _largest(column: Any) -> Any:
+    return arrow_compute().max(column).as_py()
+
+
+def _as(column: Any, kind: Any) -> Any:
+    """A column cast to `kind` (itself where it is of that type: no `pyarrow.compute`)."""
+    return column if column.type == kind else column.cast(kind)
 
 
 def _filled(column: Any, value: Any) -> Any:
@@ -182,7 +191,7 @@ def _filled(column: Any, value: Any) -> Any:
 def _cell_values(column: Any) -> list[Any]:
     """An Arrow column's values as records hold them (timestamps as epoch ms; None for
     null)."""
-    types = load_pyarrow().types
+    types = arrow_core().types
     if types.is_dictionary(column.type):
         column = column.dictionary_decode()
     if types.is_timestamp(column.type):  # epoch ms
@@ -194,7 +203,7 @@ def _cell_values(column: Any) -> list[Any]:
 
 def arrow_records(batch: Any, rows: list[int]) -> list[dict[str, Any]]:
     """The records of some rows: their non-null cells, timestamps as epoch ms."""
-    pa = load_pyarrow()
+    pa = arrow_core()
     records: list[dict[str, Any]] = [{} for _ in rows]
     taken = batch.take(pa.array(rows, pa.int64()))
     for name, column in zip(taken.schema.names, taken.columns, strict=True):
@@ -217,7 +226,7 @@ def arrow_record_texts(
 def _cell_texts(column: Any) -> TextPieces:
     """A column's cells (of a `_json_exact` type) as `encode` writes the values
     `_cell_values` gives (null rows: any text)."""
-    types = load_pyarrow().types
+    types = arrow_core().types
     kind = column.type
     if types.is_dictionary(kind) and not (
         types.is_string(kind.value_type) or types.is_large_string(kind.value_type)
@@ -304,7 +313,7 @@ class ArrowReader(BatchReader):
             column = batch.column(index[self.time_field])
             typed = arrow_values(column)
             keep &= typed.mask
-            if self.time_unit != "ms" and not load_pyarrow().types.is_timestamp(column.type):
+            if self.time_unit != "ms" and not arrow_core().types.is_timestamp(column.type):
                 typed = _in_unit(typed, self.time_unit)
             ok, times = validated(typed, "time")  # (the event time: read as a time field)
             keep &= ok
@@ -341,7 +350,7 @@ class ArrowReader(BatchReader):
         keep: np.ndarray,
         parts: dict[str, ColumnPart],
     ) -> None:
-        indices = None if len(rows) == batch.num_rows else load_pyarrow().array(rows)
+        indices = None if len(rows) == batch.num_rows else arrow_core().array(rows)
 
         def field(name: str) -> Typed | None:
             if name not in index:

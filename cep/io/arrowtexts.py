@@ -20,7 +20,7 @@ import numpy as np
 
 from cep.io.batch import TextPieces, record_texts
 from cep.io.celltexts import bool_texts, float_texts, join_typed_cells
-from cep.io.columns import load_pyarrow
+from cep.io.columns import arrow_core
 from cep.runtime.match import encode
 
 #: a dictionary column's cells: its values' texts, and each row's index into them
@@ -90,7 +90,7 @@ def _column_cells(
 ) -> _Cells:
     """One column's cells of `rows`: integers (an int64 array), else texts (pieces of
     one buffer); a null row's cell is anything (the caller leaves it out)."""
-    pa = load_pyarrow()
+    pa = arrow_core()
     types = pa.types
     kind = column.type
     if types.is_dictionary(kind):
@@ -119,7 +119,7 @@ def _column_cells(
 
 
 def _int_dtype(kind: Any) -> np.dtype[Any]:
-    signed = load_pyarrow().types.is_signed_integer(kind)
+    signed = arrow_core().types.is_signed_integer(kind)
     return np.dtype(f"{'i' if signed else 'u'}{kind.bit_width // 8}")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from cep.io.batch import TextPieces, record_texts
-from cep.io.columns import load_pyarrow
+from cep.io.columns import arrow_compute, arrow_core
 from cep.jit import njit
 from cep.runtime.match import encode
 
@@ -67,9 +67,8 @@ def string_texts(strings: Any) -> TextPieces:
     """A pyarrow string (or dictionary of strings) array's values as JSON strings: its
     distinct values encoded once, each row pointing at its value's text (a null row
     points anywhere: the caller leaves it out)."""
-    pa = load_pyarrow()
-    if not pa.types.is_dictionary(strings.type):
-        strings = pa.compute.dictionary_encode(strings)
+    if not arrow_core().types.is_dictionary(strings.type):
+        strings = arrow_compute().dictionary_encode(strings)
     indices = strings.indices
     if indices.null_count:
         indices = indices.fill_null(0)
@@ -83,7 +82,7 @@ def string_texts(strings: Any) -> TextPieces:
 def int_texts(values: Any) -> TextPieces:
     """Integers (a NumPy int64 array or a pyarrow integer array) as JSON numbers: their
     decimal digits, as Arrow writes them."""
-    pa = load_pyarrow()
+    pa = arrow_core()
     array = pa.array(values) if isinstance(values, np.ndarray) else values
     text = array.cast(pa.string())
     _, offsets, data = text.buffers()

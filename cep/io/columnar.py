@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from cep.io.arrow import ArrowReader
 from cep.io.batch import Batch
-from cep.io.columns import load_pyarrow
+from cep.io.columns import arrow_core
 from cep.io.csvfile import CsvReader
 from cep.io.jsonl import JsonlReader
 from cep.io.lines import line_source
@@ -155,7 +155,7 @@ def read_parquet_batches(
     `ColumnarRun.prepare`. A resumed read skips the first `skip` rows (a file), or
     numbers rows from `first` (a stream resumed with what arrives); a batch's
     `position` is `(None, the next row number)`."""
-    pa = load_pyarrow()
+    pa = arrow_core()
     reader = ArrowReader(fields, type_field, time_field, default_type, validator, time_unit)
     try:
         schema = pa.parquet.ParquetFile(source).schema_arrow
@@ -211,7 +211,7 @@ def read_arrow_batches(
     """Batches of an Arrow IPC file or stream (a stream can be standard input), put
     together on a thread one ahead of the caller (`read_ahead`), `prepare` called there
     and `skip`, `first` and `position` as for `read_parquet_batches`."""
-    pa = load_pyarrow()
+    pa = arrow_core()
     reader = ArrowReader(fields, type_field, time_field, default_type, validator, time_unit)
     with _opened(source) as opened:
         try:

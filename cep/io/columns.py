@@ -168,23 +168,39 @@ class Typed(NamedTuple):
 
 def dictionary_indices(strings: Any) -> tuple[np.ndarray, Any]:
     """A pyarrow string (or dictionary) array as indices into a pyarrow string array."""
-    pa = load_pyarrow()
-    if not pa.types.is_dictionary(strings.type):
-        strings = pa.compute.dictionary_encode(strings)
+    if not arrow_core().types.is_dictionary(strings.type):
+        strings = arrow_compute().dictionary_encode(strings)
     indices = strings.indices
     return to_numpy(indices.fill_null(0) if indices.null_count else indices), strings.dictionary
 
 
 def load_pyarrow() -> Any:
-    """pyarrow, with the submodules the readers use loaded."""
-    import pyarrow
+    """pyarrow, with every submodule the readers use loaded (`compute`, `csv`, `ipc`,
+    `parquet`)."""
     import pyarrow.compute
     import pyarrow.csv
+
+    arrow_core()
+    return pyarrow
+
+
+def arrow_core() -> Any:
+    """pyarrow with its Parquet and IPC readers loaded: what the Parquet and Arrow
+    readers need to start. `pyarrow.compute` is loaded when first called for
+    (`arrow_compute`): its import writes every function's docstring (~20 ms a run)."""
+    import pyarrow
     import pyarrow.ipc
     import pyarrow.parquet
 
     choose_pool(pyarrow)
     return pyarrow
+
+
+def arrow_compute() -> Any:
+    """`pyarrow.compute`, loaded when first asked for."""
+    import pyarrow.compute
+
+    return pyarrow.compute
 
 
 def put_typed(
@@ -196,7 +212,7 @@ def put_typed(
     whole = bool(mask.all())
     if not len(mask) or not (whole or mask.any()):
         return
-    pa = load_pyarrow()
+    pa = arrow_core()
     values = typed.values
     # every row of the part, in order: stored as a slice, a plain copy
     every = whole and len(rows) == len(part.values)
