@@ -61,6 +61,7 @@ COMPILED_MODULES = (
     "fast/timers.py",
     "fast/vector.py",
     "io/celltexts.py",
+    "io/codetake.py",
     "io/csvcells.py",
     "io/jsonlayout.py",
     "io/jsonscan.py",

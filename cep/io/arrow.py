@@ -22,6 +22,7 @@ from cep.io.arrowtexts import DictionaryTexts, row_record_texts
 from cep.io.batch import Batch, LineTexts, TextPieces
 from cep.io.batchreader import BatchReader, FastRows
 from cep.io.celltexts import bool_texts, float_texts, int_texts, string_texts
+from cep.io.codetake import take_codes
 from cep.io.columns import (
     ColumnPart,
     Typed,
@@ -47,6 +48,8 @@ class RowTexts(LineTexts):
 
     __slots__ = ("batch", "dictionaries", "exact", "record_of")
 
+    indexes_as_array = True
+
     def __init__(
         self,
         batch: pa.RecordBatch,
@@ -69,12 +72,12 @@ class RowTexts(LineTexts):
             text = record_text(record)
         return text
 
-    def record_texts(self, indexes: list[int]) -> TextPieces | None:
+    def record_texts(self, indexes: np.ndarray) -> TextPieces | None:
         """The texts of some events as reports write them, made from the batch's
         buffers (`arrow_record_texts`); None where a row was read as text or a column's
         values do not go through JSON unchanged (then record by record)."""
         given = self.given
-        if not self.exact or (given and any(i in given for i in indexes)):
+        if not self.exact or (given and any(i in given for i in indexes.tolist())):
             return None
         return arrow_record_texts(self.batch, self.starts[indexes], self.dictionaries)
 
@@ -244,6 +247,24 @@ def _cell_texts(column: Any) -> TextPieces:
     return float_texts(to_numpy(column.fill_null(0.0)))
 
 
+class _Parts(dict[str, ColumnPart]):
+    """A batch's column parts, each made empty when first asked for (most are replaced
+    whole by a column's values: `put_typed`)."""
+
+    def __init__(self, fields: list[tuple[str, str]], k: int) -> None:
+        super().__init__()
+        self.kinds = dict(fields)
+        self.k = k
+
+    def __missing__(self, name: str) -> ColumnPart:
+        part = self[name] = empty_part(self.kinds[name], self.k)
+        return part
+
+    def every(self) -> dict[str, ColumnPart]:
+        """Every field's part, in the order of the fields."""
+        return {name: self[name] for name in self.kinds}
+
+
 def _type_depth(kind: Any) -> int:
     """The levels an Arrow type's values nest (a scalar: 0; a list of ints: 1; a map: 2,
     as its values are lists of key-value pairs), looked at without recursion."""
@@ -273,25 +294,33 @@ class ArrowReader(BatchReader):
         super().__init__(*args, **kwargs)
         #: string dictionaries' texts, kept while batches share a dictionary
         self.dictionary_texts = DictionaryTexts()
+        #: 0, 1, ... up to a batch's size (read only): its rows' numbers
+        self._row_numbers = np.zeros(0, np.int64)
+
+    def row_numbers(self, k: int) -> np.ndarray:
+        """0 to k - 1 (read only), made once for batches of one size."""
+        if len(self._row_numbers) != k:
+            self._row_numbers = np.arange(k, dtype=np.int64)
+            self._row_numbers.flags.writeable = False
+        return self._row_numbers
 
     def batch(self, batch: Any, first: int) -> Batch:
         k = batch.num_rows
         names = batch.schema.names
         index = {name: i for i, name in enumerate(names)}
         keep = np.ones(k, np.bool_)
-        codes = np.full(k, -1, np.int32)
-        ts = np.zeros(k, np.int64)
-        parts = {name: empty_part(kind, k) for name, kind in self.fields}
+        parts = _Parts(self.fields, k)
         default = self.types.code(self.default_type) if self.default_type else -1
         if len(index) != len(names):
             keep[:] = False
+            codes = np.full(k, -1, np.int32)
         elif self.type_field not in index:
-            codes[:] = default
+            codes = np.full(k, default, np.int32)
         else:
             typed = arrow_values(batch.column(index[self.type_field]))
             if typed.kind != "str":
                 keep &= ~typed.mask
-                codes[:] = default
+                codes = np.full(k, default, np.int32)
             else:
                 indices, strings = dictionary_indices(typed.values)
                 lookup = np.array(
@@ -302,13 +331,14 @@ class ArrowReader(BatchReader):
                 codes = (
                     np.full(k, lookup[0], np.int32)
                     if len(lookup) == 1
-                    else np.take(lookup, indices)
+                    else take_codes(lookup, indices)
                 )
                 if typed.values.null_count:
                     codes[~typed.mask] = default
         keep &= codes >= 0
         if self.time_field not in index:
             keep[:] = False
+            ts = np.zeros(k, np.int64)
         else:
             column = batch.column(index[self.time_field])
             typed = arrow_values(column)
@@ -317,15 +347,15 @@ class ArrowReader(BatchReader):
                 typed = _in_unit(typed, self.time_unit)
             ok, times = validated(typed, "time")  # (the event time: read as a time field)
             keep &= ok
-            if times is not None:
-                ts = times.values
+            ts = times.values if times is not None else np.zeros(k, np.int64)
             keep &= window_mask(ts)  # the row reader gives the reason (`time out of range`)
         if any(_type_depth(kind) >= MAX_DEPTH for kind in batch.schema.types):
             keep[:] = False  # every row's record looked at by the row reader
         for code, rows in rows_by_type(codes, keep):
             self._group(batch, index, code, rows, keep, parts)
-        rows = np.arange(k, dtype=np.int64)  # an Arrow row's text is made from its row number
-        fast = FastRows(rows + first, ts, codes, parts, rows, rows).keep(keep)
+        rows = self.row_numbers(k)  # an Arrow row's text is made from its row number
+        lines = np.arange(first, first + k, dtype=np.int64)
+        fast = FastRows(lines, ts, codes, parts.every(), rows, rows).keep(keep)
         demoted = [] if keep.all() else np.flatnonzero(~keep).tolist()
         slow: list[SourceEvent | Reject] = []
         if demoted:  # (taking no rows still costs a pass over the columns)

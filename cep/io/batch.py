@@ -232,11 +232,15 @@ class Batch:
             at = np.minimum(np.searchsorted(rows, indexes), len(rows) - 1)
             if (rows[at] == indexes).all():
                 return data, starts[at], ends[at]
-        rows = np.asarray(indexes, np.int64).tolist()
-        by_column = getattr(self.text_store, "record_texts", None)  # (CSV and Arrow rows)
-        made = by_column(rows) if by_column is not None else None
+        store = self.text_store
+        chosen = np.asarray(indexes, np.int64)
+        rows = chosen.tolist()
+        by_column = getattr(store, "record_texts", None)  # (CSV and Arrow rows)
+        made = None
+        if by_column is not None:
+            made = by_column(chosen if store.indexes_as_array else rows)
         if made is None:
-            return record_texts(self.records_of(self.text_store.kept(rows)))
+            return record_texts(self.records_of(store.kept(rows)))
         missing = np.flatnonzero(made[2] < 0)  # (rows read as text: record by record)
         if not len(missing):
             return made
@@ -301,6 +305,9 @@ class LineTexts:
 
     #: an event's record from what `kept` gives of it (a JSON line's text)
     record_of: Callable[[Any], dict[str, Any]] = staticmethod(json_record)
+    #: whether `record_texts` (where a store has it) takes its indexes as a NumPy array
+    #: (else as a list)
+    indexes_as_array = False
 
     def __init__(self, buf: bytes, starts: np.ndarray, ends: np.ndarray, given: dict[int, str]):
         self.buf = buf

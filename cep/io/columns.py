@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from cep.io.arrowpool import choose_pool
+from cep.io.codetake import take_codes
 from cep.io.time import MAX_MS, MIN_MS
 from cep.io.validation import AS_FLOAT, EPOCH_MS, FINITE, RULES, SAME, TIME, WHOLE, time_ms
 from cep.lang.types import Type
@@ -245,7 +246,7 @@ def put_typed(
         chosen = values if whole else values.filter(pa.array(mask))
         if pa.types.is_dictionary(chosen.type) or chosen.null_count:
             indices, strings = dictionary_indices(chosen)
-            _store(part, at, np.take(dictionary.arrow_codes(strings), indices))
+            _store(part, at, take_codes(dictionary.arrow_codes(strings), indices))
         else:
             _store(part, at, dictionary.string_codes(chosen))
         return
