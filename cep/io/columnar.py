@@ -32,7 +32,7 @@ FORMATS = ("jsonl", "csv", "parquet", "arrow")
 BATCH_SIZE = 65_536
 #: Parquet and Arrow rows per batch: larger, since their columns come decoded (per-batch
 #: costs weigh more; JSON lines' scanning is fastest on batches of `BATCH_SIZE`)
-ARROW_BATCH_SIZE = 262_144
+ARROW_BATCH_SIZE = 524_288
 
 LineSource = IO[bytes] | IO[str] | Iterable[str] | Iterable[bytes] | str | os.PathLike[str]
 Fields = Mapping[str, Type | str] | Iterable[tuple[str, Type | str]]
