@@ -17,7 +17,7 @@ times out at the right watermark."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import repeat
 from typing import Any
 
@@ -142,11 +142,15 @@ class PendingPartitions:
         self.cost -= part.cost
         return part
 
-    def _completed(self, c: int, d: int) -> list[Completed]:
-        """Held matches `c` to `d` (in partition order), made and in release order."""
+    def _completed(
+        self, c: int, d: int, path: Callable[[int], Any] | None = None
+    ) -> list[Completed]:
+        """Held matches `c` to `d` (in partition order), made and in release order;
+        `path` gives a history cell's path (default `_path`)."""
         at = slice(c, d) if self._held[1] is None else self._held[1][c:d]
         cells = self._held_cell[at]
-        matcher, events, path = self._matcher, self._events, self._path
+        matcher, events = self._matcher, self._events
+        path = self._path if path is None else path
         completed = []
         for cell, start, ts, step, size in zip(
             cells.tolist(), self._held_start[at].tolist(), self._held_ts[at].tolist(),
@@ -203,8 +207,8 @@ class PendingPartitions:
             b = run_ends[p]
             part.runs = runs[b - n_runs[p] : b]
             part.cost = costs[p]
-            if held[p] < held[p + 1]:
-                part.completed = self._completed(held[p], held[p + 1])
+            if held[p] < held[p + 1]:  # (histories a run shares are the same paths)
+                part.completed = self._completed(held[p], held[p + 1], paths.__getitem__)
                 cost = _cost_of(part)
                 held_cost += cost - part.cost
                 part.cost = cost
