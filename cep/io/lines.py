@@ -10,6 +10,7 @@ import io
 import os
 import select
 import stat
+import sys
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
@@ -17,6 +18,8 @@ import numpy as np
 
 from cep.io.newlines import newlines
 
+#: buffers of blocks handed on, kept to read later blocks into once no one holds them
+_SPARE = 4
 _PAUSE = 16_384  # a read shorter than this: the input is trickling, hand on what we have
 #: how long a pipe that ran dry may take to give more before the lines read are handed
 #: on (a writer catching up, not a feed gone quiet)
@@ -102,6 +105,25 @@ class ByteLines:
         self.offset = offset  # the stream offset of `carry`'s first byte
         self.read_to = offset  # the stream offset of the end of what was read
         self.interrupted: BaseException | None = None
+        self.spare: list[bytearray] = []  # buffers of blocks handed on (`_buffer`)
+
+    def _buffer(self, size: int) -> bytearray:
+        """A buffer of `size` bytes (what they hold is to be overwritten): one of an
+        earlier block that no one holds any more (its only reference is `spare`'s, as
+        CPython counts them), its memory in place, else a new one. A new buffer's pages
+        are zeroed and mapped by the kernel one by one as they are first written; a
+        block's worth of them cost more than reading the block into them."""
+        spare = self.spare
+        for i in range(len(spare)):
+            if sys.getrefcount(spare[i]) == 2:  # (the list's, and the call's argument)
+                buf = spare.pop(i)
+                if len(buf) < size:  # (its memory grows in place, where it has room)
+                    buf.extend(bytes(size - len(buf)))
+                del buf[size:]
+                return buf
+        buf = bytearray(size + size // 8)  # room for later blocks a little larger
+        del buf[size:]  # (a bytearray keeps its memory when it shrinks this little)
+        return buf
 
     def _fill(self, buf: bytearray, start: int) -> int:
         """Read into `buf[start:]`; how many bytes came."""
@@ -149,7 +171,7 @@ class ByteLines:
                 break  # (a live input gone quiet: hand on what is here, maybe nothing)
             want = min(max(4096, int(self.width * (size - count) * 1.02)), 1 << 26)
             if filled == len(carry):  # the first read: one buffer for the carry and it
-                buf = bytearray(filled + want)
+                buf = self._buffer(filled + want)
                 buf[:filled] = carry
             else:
                 buf.extend(bytes(want))
@@ -189,6 +211,7 @@ class ByteLines:
         self.carried = count - len(nl)
         del buf[cut:]
         block = Block(buf, self.first, self.eof and not self.carry, nl=nl)  # type: ignore[arg-type]
+        self.spare = [*self.spare[-_SPARE + 1 :], buf]
         block.at = self.offset
         # (a last line without a newline was given one: that byte is not the stream's)
         self.offset = min(self.offset + cut, self.read_to)
