@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from cep.io import jsonscan
 from cep.io.batch import Dictionary
 from cep.io.columnar import read_jsonl_batches
+from cep.io.interning import Interner
 from cep.io.jsonl import JsonlReader
 from tests.row_readers import read_jsonl
 from tests.test_columnar import (
@@ -350,7 +351,7 @@ def test_other_keys_may_hold_anything() -> None:
 def test_interned_strings_get_the_dictionarys_codes(batches: list[list[str]]) -> None:
     """Spans are JSON string bodies; one string written raw or escaped gets one code."""
     dictionary = Dictionary()
-    interner = jsonscan.Interner(dictionary)
+    interner = Interner([dictionary])
     dictionary.code("already there")
     for number, strings in enumerate([*batches, ["already there"]]):
         pieces = [json.dumps(s, ensure_ascii=number % 2 == 1)[1:-1].encode() for s in strings]
