@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from cep.io.newlines import newlines
+from cep.io.newlines import newlines_ascii
 
 #: buffers of blocks handed on, kept to read later blocks into once no one holds them
 _SPARE = 4
@@ -29,9 +29,10 @@ _WAIT = 0.002
 class Block:
     """Whole lines of input: `buf` (each line ends with a newline), `nl` (the offset of
     each newline), `first` (the first line's number), `items` (the lines as given, for
-    an iterable of lines, else None) and `forced` (lines only the row reader may read)."""
+    an iterable of lines, else None) and `forced` (lines only the row reader may read);
+    `ascii`: True where `buf` is known to be ASCII (found as its newlines were)."""
 
-    __slots__ = ("at", "buf", "eof", "first", "forced", "items", "nl")
+    __slots__ = ("ascii", "at", "buf", "eof", "first", "forced", "items", "nl")
 
     def __init__(
         self,
@@ -41,13 +42,17 @@ class Block:
         items: list[str | bytes] | None = None,
         forced: set[int] | None = None,
         nl: np.ndarray | None = None,
+        ascii: bool = False,
     ) -> None:
         self.buf = buf
         self.first = first
         self.eof = eof
         self.items = items
         self.forced = forced or set()
-        self.nl = newlines(buf) if nl is None else nl
+        self.ascii = ascii
+        if nl is None:
+            nl, self.ascii = newlines_ascii(buf)
+        self.nl = nl
         self.at = 0  # the stream offset of buf's first byte (`ByteLines`)
 
     def __len__(self) -> int:
@@ -98,6 +103,7 @@ class ByteLines:
         self.size = size
         self.carry = b""  # bytes read but not yet in a block
         self.carried = 0  # newlines in carry
+        self.carry_ascii = True  # whether carry is known to be ASCII
         self.width = 128.0  # bytes a line, as seen so far
         self.first = first
         self.eof = False
@@ -164,7 +170,11 @@ class ByteLines:
         carry = self.carry
         count = self.carried
         buf = bytearray(carry)
-        pieces = [newlines(buf, 0, self.width)] if count else []
+        ascii = self.carry_ascii
+        pieces = []
+        if count:
+            found, ascii = newlines_ascii(buf, 0, self.width)
+            pieces.append(found)
         filled = len(buf)
         while not self.eof and count < size:
             if self.poll is not None and not self._ready(0 if count else self.poll):
@@ -186,7 +196,10 @@ class ByteLines:
             if not got:
                 self.eof = not self.endless
                 break
-            found = newlines(memoryview(buf)[filled : filled + got], filled, self.width)
+            found, known = newlines_ascii(
+                memoryview(buf)[filled : filled + got], filled, self.width
+            )  # (the view gone at once: `buf` is resized below)
+            ascii = ascii and known
             pieces.append(found)
             count += len(found)
             filled += got
@@ -200,7 +213,7 @@ class ByteLines:
             count += 1
         nl = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
         if not len(nl):
-            self.carry, self.carried = bytes(buf), 0
+            self.carry, self.carried, self.carry_ascii = bytes(buf), 0, ascii
             if self.poll is not None and not self.eof:
                 return self._nothing()
             return None
@@ -209,8 +222,9 @@ class ByteLines:
         cut = int(nl[-1]) + 1
         self.carry = bytes(buf[cut:])
         self.carried = count - len(nl)
+        self.carry_ascii = ascii  # (carry was a part of buf)
         del buf[cut:]
-        block = Block(buf, self.first, self.eof and not self.carry, nl=nl)  # type: ignore[arg-type]
+        block = Block(buf, self.first, self.eof and not self.carry, nl=nl, ascii=ascii)  # type: ignore[arg-type]
         self.spare = [*self.spare[-_SPARE + 1 :], buf]
         block.at = self.offset
         # (a last line without a newline was given one: that byte is not the stream's)
@@ -230,6 +244,7 @@ class ByteLines:
         start = int(block.nl[i - 1]) + 1 if i else 0
         self.carry = bytes(block.buf[start:]) + self.carry
         self.carried += len(block) - i
+        self.carry_ascii = block.ascii and self.carry_ascii
         self.first = block.first + i
         self.offset = block.at + start
         self.need = len(block) - i + 1
@@ -313,7 +328,7 @@ def bad_utf8_lines(block: Block, among: np.ndarray) -> np.ndarray:
     lines) marks, in order (none when the block is ASCII: found with no pass over the
     mask)."""
     data = block.buf
-    if data.isascii():
+    if block.ascii or data.isascii():
         return np.zeros(0, np.int64)
     try:
         data.decode("utf-8")
