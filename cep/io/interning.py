@@ -20,6 +20,9 @@ from cep.jit import njit
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+#: strings of at most this many bytes are their own keys (`_key`)
+_SHORT = 6
+_LONG = np.uint64(7 << 56)
 
 
 class Interner:
@@ -34,8 +37,8 @@ class Interner:
 
     def __init__(self, dictionaries: list[Any]) -> None:
         self.dictionaries = dictionaries
-        self.table = np.full(1024, -1, np.int64)  # entry numbers, open addressing
-        self.hashes = np.zeros(1024, np.uint64)
+        #: open addressing: a slot's entry number (-1: none) and its key (`_key`)
+        self.slots = np.full((1024, 2), -1, np.int64)
         self.entry_start = np.zeros(256, np.int64)
         self.entry_len = np.zeros(256, np.int64)
         self.entry_column = np.zeros(256, np.int64)
@@ -45,8 +48,7 @@ class Interner:
 
     def tables(self) -> tuple[np.ndarray, ...]:
         """What `scan_lines` looks strings up in (as they stand until `codes` adds more)."""
-        return (self.table, self.hashes, self.entry_start, self.entry_len, self.entry_column,
-                self.pool)  # fmt: skip
+        return self.slots, self.entry_start, self.entry_len, self.entry_column, self.pool
 
     def codes(
         self, buf: Any, starts: np.ndarray, lens: np.ndarray, column: int = 0,
@@ -66,9 +68,8 @@ class Interner:
                 if done:
                     self._grow_table()
                 done = intern_spans(
-                    data, starts, lens, column, entries, self.table, self.hashes,
-                    self.entry_start, self.entry_len, self.entry_column, self.pool,
-                    self.counts, done,
+                    data, starts, lens, column, entries, self.slots, self.entry_start,
+                    self.entry_len, self.entry_column, self.pool, self.counts, done,
                 )  # fmt: skip
             after = int(self.counts[0])
             if after > before:
@@ -113,11 +114,9 @@ class Interner:
     def _grow_table(self) -> None:
         """A table twice the size (kept at most half full, and as small as that allows:
         the scanner's threads look every string up in it)."""
-        size = 2 * len(self.table)
-        self.table = np.full(size, -1, np.int64)
-        self.hashes = np.zeros(size, np.uint64)
-        rehash(self.table, self.hashes, self.entry_start, self.entry_len,
-               self.entry_column, self.pool, int(self.counts[0]))  # fmt: skip
+        self.slots = np.full((2 * len(self.slots), 2), -1, np.int64)
+        rehash(self.slots, self.entry_start, self.entry_len, self.entry_column, self.pool,
+               int(self.counts[0]))  # fmt: skip
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -130,85 +129,95 @@ def _word(data: np.ndarray, a: int, n: int) -> np.uint64:
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _hash(data: np.ndarray, a: int, n: int, column: int) -> np.uint64:
-    """A span's hash in `column` (xored in whole: for spans of up to 8 bytes, one column's
-    hashes are one-to-one)."""
-    salt = np.uint64(column) * _FNV_PRIME
-    if n <= 8:  # one multiply of the packed bytes
-        h = (_word(data, a, n) ^ (np.uint64(n) << np.uint64(59))) * _GOLDEN
-        return (h ^ (h >> np.uint64(29))) ^ salt
+def _key(data: np.ndarray, a: int, n: int, column: int) -> np.int64:
+    """A span's key in `column`: for a short one (`_SHORT` bytes at most, a column below
+    32) its bytes, length and column packed, so that equal keys are equal strings; for
+    others a hash, its bits 56-58 set (a length no short key has)."""
+    if n <= _SHORT and column < 32:
+        packed = _word(data, a, n) | (np.uint64(n) << np.uint64(56))
+        return np.int64(packed | (np.uint64(column) << np.uint64(59)))
     h = _FNV_OFFSET
     for k in range(n):
         h = (h ^ np.uint64(data[a + k])) * _FNV_PRIME
-    return h ^ salt
+    h = (h ^ np.uint64(column)) * _FNV_PRIME
+    return np.int64(h | _LONG)
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _slot(key: np.int64, mask: int) -> int:
+    """The first slot a key is looked for in (an odd multiply and a xorshift of it)."""
+    h = np.uint64(key) * _GOLDEN
+    return np.int64((h ^ (h >> np.uint64(29))) & np.uint64(mask))
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _probe(
-    data: np.ndarray, a: int, n: int, column: int, h: np.uint64, table: np.ndarray,
-    hashes: np.ndarray, entry_start: np.ndarray, entry_len: np.ndarray,
-    entry_column: np.ndarray, pool: np.ndarray,
+    data: np.ndarray, a: int, n: int, column: int, key: np.int64, slots: np.ndarray,
+    entry_start: np.ndarray, entry_len: np.ndarray, entry_column: np.ndarray,
+    pool: np.ndarray,
 ) -> tuple[int, int]:  # fmt: skip
     """The entry of a span of `column` (-1: none) and the slot where it is, or where it
-    goes."""
-    mask = np.int64(len(table) - 1)
-    i = np.int64(h & np.uint64(mask))
-    while table[i] >= 0:
-        e = table[i]
-        # up to 8 bytes, a column's hash is one-to-one (a xor, an odd multiply and a
-        # xorshift of the packed bytes and the length): equal hashes, equal bytes
-        if (
-            hashes[i] == h
-            and entry_len[e] == n
-            and entry_column[e] == column
-            and (n <= 8 or _same(data, a, n, pool, entry_start[e], n))
+    goes. A slot holds an entry (-1: none) and its key, side by side: one cache line."""
+    mask = len(slots) - 1
+    i = _slot(key, mask)
+    short = n <= _SHORT and column < 32
+    while True:
+        e = slots[i, 0]
+        if e < 0:
+            return -1, i
+        if slots[i, 1] == key and (
+            short
+            or (
+                entry_len[e] == n
+                and entry_column[e] == column
+                and _same(data, a, n, pool, entry_start[e], n)
+            )
         ):
             return e, i
         i = (i + 1) & mask
-    return -1, i
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
 def lookup(
-    data: np.ndarray, a: int, n: int, column: int, table: np.ndarray, hashes: np.ndarray,
+    data: np.ndarray, a: int, n: int, column: int, slots: np.ndarray,
     entry_start: np.ndarray, entry_len: np.ndarray, entry_column: np.ndarray,
     pool: np.ndarray,
 ) -> int:  # fmt: skip
     """The entry of a span of `column` already in the table, or -1."""
-    h = _hash(data, a, n, column)
+    key = _key(data, a, n, column)
     found, _ = _probe(
-        data, a, n, column, h, table, hashes, entry_start, entry_len, entry_column, pool
+        data, a, n, column, key, slots, entry_start, entry_len, entry_column, pool
     )  # fmt: skip
     return found
 
 
 @njit(cache=True, nogil=True, _nrt=False)
 def rehash(
-    table: np.ndarray, hashes: np.ndarray, entry_start: np.ndarray, entry_len: np.ndarray,
+    slots: np.ndarray, entry_start: np.ndarray, entry_len: np.ndarray,
     entry_column: np.ndarray, pool: np.ndarray, count: int,
 ) -> None:  # fmt: skip
     """Put entries 0..count-1 into an empty table."""
-    mask = np.int64(len(table) - 1)
+    mask = len(slots) - 1
     for e in range(count):
-        h = _hash(pool, entry_start[e], entry_len[e], entry_column[e])
-        i = np.int64(h & np.uint64(mask))
-        while table[i] >= 0:
+        key = _key(pool, entry_start[e], entry_len[e], entry_column[e])
+        i = _slot(key, mask)
+        while slots[i, 0] >= 0:
             i = (i + 1) & mask
-        table[i] = e
-        hashes[i] = h
+        slots[i, 0] = e
+        slots[i, 1] = key
 
 
 @njit(cache=True, nogil=True, _nrt=False)
 def intern_spans(
     data: np.ndarray, starts: np.ndarray, lens: np.ndarray, column: int,
-    entries: np.ndarray, table: np.ndarray, hashes: np.ndarray, entry_start: np.ndarray,
+    entries: np.ndarray, slots: np.ndarray, entry_start: np.ndarray,
     entry_len: np.ndarray, entry_column: np.ndarray, pool: np.ndarray, counts: np.ndarray,
     done: int,
 ) -> int:  # fmt: skip
     """The entry of each span of `column` from `done` on whose entry is not known (-1),
     new entries added in order (their bytes copied into `pool`, which has room). Returns
     the number of spans done: all of them, or fewer where the table came to be half full."""
-    limit = len(table) // 2
+    limit = len(slots) // 2
     for row in range(done, len(starts)):
         if entries[row] >= 0:
             continue
@@ -216,9 +225,9 @@ def intern_spans(
             return row
         a = starts[row]
         n = lens[row]
-        h = _hash(data, a, n, column)
+        key = _key(data, a, n, column)
         found, i = _probe(
-            data, a, n, column, h, table, hashes, entry_start, entry_len, entry_column, pool
+            data, a, n, column, key, slots, entry_start, entry_len, entry_column, pool
         )  # fmt: skip
         if found < 0:
             found = counts[0]
@@ -231,7 +240,7 @@ def intern_spans(
             entry_column[found] = column
             counts[0] = found + 1
             counts[1] = used + n + 1
-            table[i] = found
-            hashes[i] = h
+            slots[i, 0] = found
+            slots[i, 1] = key
         entries[row] = found
     return len(starts)

@@ -81,13 +81,13 @@ def scan_lines(
     reals: np.ndarray, lens: np.ndarray, pow10: np.ndarray,
     checked: bool, by_tag: bool, masks: np.ndarray, exact_floats: np.ndarray,
     marks: np.ndarray, spare: np.ndarray, text_keys: np.ndarray, entries: np.ndarray,
-    table: np.ndarray, hashes: np.ndarray, entry_start: np.ndarray, entry_len: np.ndarray,
+    slots: np.ndarray, entry_start: np.ndarray, entry_len: np.ndarray,
     entry_column: np.ndarray, pool: np.ndarray,
 ) -> int:  # fmt: skip
     """Tokens of lines lo..hi-1 (see `cep.io.jsonscan`); `good[i]` False where unsure,
     and with `checked` where its tokens do not fit (`Keys.check`). `marks` and `spare`:
     room for layouts (`layout_marks`). A good line's string of key `text_keys[c]` is
-    looked up in column c of an `Interner`'s table (`table`..`pool`), while the line is
+    looked up in column c of an `Interner`'s table (`slots`..`pool`), while the line is
     in cache: `entries[c, i]`, -1 where it is not there. Returns how many DECIMAL
     tokens the good lines hold."""
     decimals = 0
@@ -122,7 +122,7 @@ def scan_lines(
                 key = text_keys[c]
                 if kinds[key, row] == STR:
                     entries[c, row] = lookup(
-                        data, ints[key, row], lens[key, row], c, table, hashes,
-                        entry_start, entry_len, entry_column, pool,
+                        data, ints[key, row], lens[key, row], c, slots, entry_start,
+                        entry_len, entry_column, pool,
                     )  # fmt: skip
     return decimals

@@ -160,7 +160,7 @@ def scan(
 def _no_texts() -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
     """No text keys, and a table (never looked at) for `scan_lines`' arguments."""
     ints = np.zeros(1, np.int64)
-    return np.zeros(0, np.int64), (ints, np.zeros(1, np.uint64), ints, ints, ints,
+    return np.zeros(0, np.int64), (np.full((1, 2), -1, np.int64), ints, ints, ints,
                                    np.zeros(1, np.uint8))  # fmt: skip
 
 
