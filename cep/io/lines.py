@@ -20,6 +20,8 @@ from cep.io.newlines import newlines_ascii
 
 #: buffers of blocks handed on, kept to read later blocks into once no one holds them
 _SPARE = 4
+#: bytes read at a time: a piece whose newlines are looked for at once, in cache
+_PIECE = 1 << 19
 _PAUSE = 16_384  # a read shorter than this: the input is trickling, hand on what we have
 #: how long a pipe that ran dry may take to give more before the lines read are handed
 #: on (a writer catching up, not a feed gone quiet)
@@ -131,13 +133,13 @@ class ByteLines:
         del buf[size:]  # (a bytearray keeps its memory when it shrinks this little)
         return buf
 
-    def _fill(self, buf: bytearray, start: int) -> int:
-        """Read into `buf[start:]`; how many bytes came."""
+    def _fill(self, buf: bytearray, start: int, size: int) -> int:
+        """Read into `buf[start : start + size]`; how many bytes came."""
         if self.readinto is not None:
             # (both views released even when the read raises: `buf` is resized after)
-            with memoryview(buf) as view, view[start:] as part:
+            with memoryview(buf) as view, view[start : start + size] as part:
                 return self.readinto(part) or 0  # type: ignore[no-any-return]
-        chunk = self.read(len(buf) - start)
+        chunk = self.read(size)
         buf[start : start + len(chunk)] = chunk
         return len(chunk)
 
@@ -176,17 +178,22 @@ class ByteLines:
             found, ascii = newlines_ascii(buf, 0, self.width)
             pieces.append(found)
         filled = len(buf)
+        first = True
         while not self.eof and count < size:
             if self.poll is not None and not self._ready(0 if count else self.poll):
                 break  # (a live input gone quiet: hand on what is here, maybe nothing)
-            want = min(max(4096, int(self.width * (size - count) * 1.02)), 1 << 26)
-            if filled == len(carry):  # the first read: one buffer for the carry and it
-                buf = self._buffer(filled + want)
-                buf[:filled] = carry
-            else:
-                buf.extend(bytes(want))
+            if filled == len(buf):  # room for the lines still wanted
+                want = min(max(4096, int(self.width * (size - count) * 1.02)), 1 << 26)
+                if first:  # one buffer for the carry and what follows it
+                    buf = self._buffer(filled + want)
+                    buf[:filled] = carry
+                else:
+                    buf.extend(bytes(want))
+                first = False
+            # (read a piece at a time: its newlines are found while it is in cache)
+            ask = min(len(buf) - filled, _PIECE)
             try:
-                got = self._fill(buf, filled)
+                got = self._fill(buf, filled, ask)
             except BaseException as error:  # (a signal handler's, say, while we wait)
                 if not count:
                     raise
@@ -203,8 +210,7 @@ class ByteLines:
             pieces.append(found)
             count += len(found)
             filled += got
-            del buf[filled:]
-            if count and got < want and (got < _PAUSE or self._quiet()):
+            if count and got < ask and (got < _PAUSE or self._quiet()):
                 break
         del buf[filled:]
         if self.eof and buf and not buf.endswith(b"\n"):
