@@ -162,12 +162,14 @@ class ScanPlan:
             k = rows(kinds[key])
             if kind == "str":
                 valid = k == STR
-                values = np.full(len(lines), -1, np.int32)
                 spans, lens = rows(ints[key]), rows(s.lens[key])
                 found = rows(s.entries[column])
-                if not valid.all():
+                if valid.all():
+                    values = self.interner.codes(buf, spans, lens, column, found)
+                else:
+                    values = np.full(len(lines), -1, np.int32)
                     spans, lens, found = spans[valid], lens[valid], found[valid]
-                values[valid] = self.interner.codes(buf, spans, lens, column, found)
+                    values[valid] = self.interner.codes(buf, spans, lens, column, found)
                 column += 1
             elif kind == "float":
                 valid = (k == INT) | (k == FLOAT)
