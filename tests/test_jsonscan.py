@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from cep.io import jsonscan
 from cep.io.batch import Dictionary
 from cep.io.columnar import read_jsonl_batches
+from cep.io.interning import Interner
 from cep.io.jsonl import JsonlReader
 from tests.row_readers import read_jsonl
 from tests.test_columnar import (
@@ -350,7 +351,7 @@ def test_other_keys_may_hold_anything() -> None:
 def test_interned_strings_get_the_dictionarys_codes(batches: list[list[str]]) -> None:
     """Spans are JSON string bodies; one string written raw or escaped gets one code."""
     dictionary = Dictionary()
-    interner = jsonscan.Interner(dictionary)
+    interner = Interner([dictionary])
     dictionary.code("already there")
     for number, strings in enumerate([*batches, ["already there"]]):
         pieces = [json.dumps(s, ensure_ascii=number % 2 == 1)[1:-1].encode() for s in strings]
@@ -360,3 +361,19 @@ def test_interned_strings_get_the_dictionarys_codes(batches: list[list[str]]) ->
         codes = interner.codes(buf, starts[: len(strings)], lens)
         assert [dictionary[int(c)] for c in codes] == strings
     assert len(dictionary) == len({"already there", *(s for b in batches for s in b)})
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["", "a", "ab", "abcdef", "abcdefg",
+       "é", "\\", "a" * 40, "b" * 40]))))  # fmt: skip
+def test_each_column_has_its_own_codes(items: list[tuple[int, str]]) -> None:
+    """One string in several columns gets each column's dictionary's code; codes are given
+    in the order strings first appear in their column, whatever their length."""
+    dictionaries = [Dictionary() for _ in range(3)]
+    interner = Interner(dictionaries)
+    for column, text in items:
+        piece = json.dumps(text)[1:-1].encode()
+        code = interner.codes(piece, np.array([0]), np.array([len(piece)]), column)
+        assert dictionaries[column][int(code[0])] == text
+    for column, dictionary in enumerate(dictionaries):
+        assert dictionary.values == list(dict.fromkeys(t for c, t in items if c == column))

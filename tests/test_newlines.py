@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cep.io import newlines as newlines_module
-from cep.io.newlines import braced_lines, newlines
+from cep.io.lines import ByteLines, bad_utf8_lines
+from cep.io.newlines import braced_lines, newlines, newlines_ascii
 
 _BYTES = st.binary(max_size=200).map(lambda b: b.replace(b"\x00", b"\n"))
 
@@ -32,6 +33,35 @@ def test_newlines_are_numpys_at_any_alignment(
     found = newlines(view, offset, width)
     assert found.dtype == np.int64
     assert found.tolist() == expected.tolist()
+
+
+@settings(deadline=None)
+@given(data=st.binary(max_size=100), cut=st.integers(0, 9))
+def test_a_buffer_is_said_to_be_ascii_only_where_it_is(data: bytes, cut: int) -> None:
+    view = memoryview(bytearray(b"x" * 9 + data))[cut:]
+    found, ascii = newlines_ascii(view, 0, 32.0)
+    assert ascii == bytes(view).isascii()
+    assert found.tolist() == np.flatnonzero(np.frombuffer(view, np.uint8) == 10).tolist()
+
+
+@settings(deadline=None)
+@given(
+    lines=st.lists(st.sampled_from([b"ab", b"\xff", b"\xc3\xa9", b"x" * 40, b""]), max_size=30),
+    size=st.integers(1, 4),
+)
+def test_blocks_find_the_lines_that_are_not_utf8(lines: list[bytes], size: int) -> None:
+    """Whatever blocks the lines fall into (a line read in one block, handed on in the
+    next), the lines that are not UTF-8 are found: a block said to be ASCII is."""
+    import io
+
+    reader = ByteLines(io.BytesIO(b"\n".join(lines)), size)
+    bad = []
+    while (block := reader.next_block()) is not None:
+        if block.ascii:
+            assert bytes(block.buf).isascii()
+        ok = np.ones(len(block), np.bool_)
+        bad += [block.first - 1 + int(i) for i in bad_utf8_lines(block, ok)]
+    assert bad == [i for i, line in enumerate(lines) if b"\xff" in line]
 
 
 def test_newlines_of_bytes_and_of_nothing() -> None:

@@ -20,10 +20,10 @@ import numpy as np
 from cep.io.batch import Batch
 from cep.io.batchreader import BatchReader, FastRows
 from cep.io.columns import ColumnPart, fast_part, generic_part
-from cep.io.jsonscan import Interner
+from cep.io.interning import Interner
 from cep.io.lines import Block, bad_utf8_lines
 from cep.io.newlines import braced_lines
-from cep.io.scanplan import COLUMN_TYPES, ClassPlan, ScanPlan, field_mask
+from cep.io.scanplan import COLUMN_TYPES, ClassPlan, ScanPlan, field_mask, text_fields
 from cep.io.sources import Reject, SourceEvent, json_line
 from cep.io.time import MAX_MS, MIN_MS, event_ms, ints_to_ms, window_mask
 from cep.io.validation import (
@@ -145,7 +145,7 @@ class JsonlReader(BatchReader):
         self.known: set[str] = set()
         self.decoder: Any = None
         self.default_ok: set[str | None] = {None, ""}
-        self.interners = {name: Interner(d) for name, d in self.dictionaries.items()}
+        self.interner = Interner([self.dictionaries[name] for name in text_fields(self.fields)])
         self.plan: ScanPlan | None = None  # the scanner's, where it may read lines
         if self.default_type is not None:
             self.default_ok.add(self.default_type)
@@ -237,7 +237,7 @@ class JsonlReader(BatchReader):
             return
         plans = [ClassPlan(cls._code, cls._scan) for cls in classes]
         self.plan = ScanPlan(
-            self.type_field, self.time_field, plans, tags, default, self.fields, self.interners
+            self.type_field, self.time_field, plans, tags, default, self.fields, self.interner
         )
 
     def _learn(self, name: str, schema: Schema | None) -> None:

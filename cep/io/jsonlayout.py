@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cep.io.jsonscan import ABSENT, DECIMAL, fits, line, value
+from cep.io.interning import lookup
+from cep.io.jsonscan import ABSENT, DECIMAL, STR, fits, line, value
 from cep.jit import njit
 
 #: values of a line whose places are remembered: a line with more is read the general way
@@ -79,12 +80,16 @@ def scan_lines(
     tag_offsets: np.ndarray, good: np.ndarray, kinds: np.ndarray, ints: np.ndarray,
     reals: np.ndarray, lens: np.ndarray, pow10: np.ndarray,
     checked: bool, by_tag: bool, masks: np.ndarray, exact_floats: np.ndarray,
-    marks: np.ndarray, spare: np.ndarray,
+    marks: np.ndarray, spare: np.ndarray, text_keys: np.ndarray, entries: np.ndarray,
+    slots: np.ndarray, entry_start: np.ndarray, entry_len: np.ndarray,
+    entry_column: np.ndarray, pool: np.ndarray,
 ) -> int:  # fmt: skip
     """Tokens of lines lo..hi-1 (see `cep.io.jsonscan`); `good[i]` False where unsure,
     and with `checked` where its tokens do not fit (`Keys.check`). `marks` and `spare`:
-    room for layouts (`layout_marks`). Returns how many DECIMAL tokens the good lines
-    hold."""
+    room for layouts (`layout_marks`). A good line's string of key `text_keys[c]` is
+    looked up in column c of an `Interner`'s table (`slots`..`pool`), while the line is
+    in cache: `entries[c, i]`, -1 where it is not there. Returns how many DECIMAL
+    tokens the good lines hold."""
     decimals = 0
     members = 0  # the values of the layout in use (in `marks`), 0: none yet
     first = 0  # the start and end of the line whose layout it is
@@ -113,4 +118,11 @@ def scan_lines(
             for key in range(kinds.shape[0]):
                 if kinds[key, row] == DECIMAL:
                     decimals += 1
+            for c in range(len(text_keys)):
+                key = text_keys[c]
+                if kinds[key, row] == STR:
+                    entries[c, row] = lookup(
+                        data, ints[key, row], lens[key, row], c, slots, entry_start,
+                        entry_len, entry_column, pool,
+                    )  # fmt: skip
     return decimals

@@ -6,7 +6,7 @@ the value's token kind and payload: an integer literal's value, a float
 literal's value, a string's byte span (for the type key: which of the known type names it
 is), NESTED for an array or object (checked and skipped, as are the values of other keys).
 Float literals that one correctly rounded operation does not give are read by Python's
-`float()`, strings holding escapes by `json`, once per distinct string (`Interner`).
+`float()`, strings holding escapes by `json`, once per distinct string (`cep.io.interning`).
 
 A line the scanner is not sure of is marked not good, and read the usual way (msgspec,
 then the row reader): bad JSON (and NaN or Infinity, which Python's json reads), nesting
@@ -21,7 +21,6 @@ and any value of another type than the field's send the line the usual way too.
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,8 @@ from cep.jit import njit
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
+
+    from cep.io.interning import Interner
 
 # token kinds
 ABSENT = 0
@@ -56,9 +57,6 @@ _FALSE = np.frombuffer(b"false", np.uint8)
 _NULL = np.frombuffer(b"null", np.uint8)
 _ESCAPED = np.zeros(256, np.bool_)  # the characters `\` escapes, but `u`
 _ESCAPED[list(b'"\\/bfnrt')] = True
-_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
-_FNV_PRIME = np.uint64(0x100000001B3)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 class Keys:
@@ -96,34 +94,47 @@ def _pack(items: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
 class Scanned:
     """Tokens of the scanned lines: an array per key (rows) holding a value per line."""
 
-    __slots__ = ("good", "ints", "kinds", "lens", "reals")
+    __slots__ = ("entries", "good", "ints", "kinds", "lens", "reals")
 
-    def __init__(self, keys: int, n: int) -> None:
+    def __init__(self, keys: int, n: int, texts: int = 0) -> None:
         self.good = np.empty(n, np.bool_)
         self.kinds = np.empty((keys, n), np.int8)  # a token kind, set for every line
         self.ints = np.empty((keys, n), np.int64)  # INT value, STR start, type key: tag index
         self.reals = np.empty((keys, n), np.float64)  # FLOAT value
         self.lens = np.empty((keys, n), np.int64)  # STR length in bytes
+        #: a good line's STR of each text key (`scan`'s `texts`): its `Interner` entry
+        #: where the table had it, else -1
+        self.entries = np.empty((texts, n), np.int64)
 
     def first(self, n: int) -> Scanned:
         """The first `n` lines' tokens (views)."""
         view = Scanned.__new__(Scanned)
         view.good = self.good[:n]
-        for name in ("kinds", "ints", "reals", "lens"):
+        for name in ("kinds", "ints", "reals", "lens", "entries"):
             setattr(view, name, getattr(self, name)[:, :n])
         return view
 
 
 def scan(
-    buf: Any, starts: np.ndarray, ends: np.ndarray, keys: Keys, scratch: Scanned | None = None
+    buf: Any,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    keys: Keys,
+    scratch: Scanned | None = None,
+    texts: tuple[np.ndarray, Interner] | None = None,
 ) -> Scanned:
     """Scan lines `starts[i]:ends[i]` of `buf` (bytes without their line endings), into
-    `scratch` if it has room (what an earlier scan into it returned is then gone)."""
+    `scratch` if it has room (what an earlier scan into it returned is then gone).
+    `texts`: keys whose strings are looked up in an `Interner` (the key of each of its
+    columns, in order), for `Scanned.entries`."""
     from cep.io.jsonlayout import layout_marks, scan_lines  # (it reads lines with `line`)
 
     data = np.frombuffer(buf, np.uint8)
     n = len(starts)
-    out = scratch if scratch is not None and len(scratch.good) >= n else Scanned(len(keys.names), n)
+    text_keys, tables = (texts[0], texts[1].tables()) if texts is not None else _no_texts()
+    out = scratch
+    if out is None or len(out.good) < n or len(out.entries) != len(text_keys):
+        out = Scanned(len(keys.names), n, len(text_keys))
 
     decimals = []
 
@@ -134,7 +145,7 @@ def scan(
                 keys.tag_blob, keys.tag_offsets,
                 out.good, out.kinds, out.ints, out.reals, out.lens, _POW10,
                 keys.checked, keys.by_tag, keys.masks, keys.exact_floats,
-                layout_marks(), layout_marks(),
+                layout_marks(), layout_marks(), text_keys, out.entries, *tables,
             )
         )  # fmt: skip
 
@@ -143,6 +154,14 @@ def scan(
     if sum(decimals):  # (only good lines' tokens are used)
         _convert_decimals(buf, scanned, keys)
     return scanned
+
+
+@functools.cache
+def _no_texts() -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """No text keys, and a table (never looked at) for `scan_lines`' arguments."""
+    ints = np.zeros(1, np.int64)
+    return np.zeros(0, np.int64), (np.full((1, 2), -1, np.int64), ints, ints, ints,
+                                   np.zeros(1, np.uint8))  # fmt: skip
 
 
 _THREADS = min(os.cpu_count() or 1, 4)
@@ -561,156 +580,6 @@ def fits(
         if exact_floats[key] and kind == INT and abs(ints[key, row]) > _TWO_53:
             return False
     return True
-
-
-# ------------------------------------------------------------------------- interning
-
-
-class Interner:
-    """Codes of a `Dictionary` for strings given as byte spans (of a block), each decoded
-    once a run, when first seen: an open-addressing table of the UTF-8 bytes seen so far."""
-
-    def __init__(self, dictionary: Any) -> None:
-        self.dictionary = dictionary
-        self.table = np.full(1024, -1, np.int64)  # entry numbers, open addressing
-        self.hashes = np.zeros(1024, np.uint64)
-        self.entry_start = np.zeros(256, np.int64)
-        self.entry_len = np.zeros(256, np.int64)
-        self.entry_code = np.zeros(256, np.int32)
-        self.pool = np.zeros(4096, np.uint8)
-        self.counts = np.zeros(2, np.int64)  # entries, pool bytes used
-
-    def codes(self, buf: Any, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
-        """The codes of the strings `buf[starts[i] : starts[i] + lens[i]]`."""
-        data = np.frombuffer(buf, np.uint8)
-        n = len(starts)
-        self._room(n, int(lens.sum()))
-        before = int(self.counts[0])
-        entries = np.empty(n, np.int64)
-        intern_spans(
-            data, starts, lens, self.table, self.hashes, self.entry_start, self.entry_len,
-            self.pool, self.counts, entries,
-        )  # fmt: skip
-        after = int(self.counts[0])
-        if after > before:
-            self._name(before, after)
-        return self.entry_code[entries]
-
-    def _name(self, before: int, after: int) -> None:
-        """Codes for entries before..after-1 (in the pool one after another, each followed
-        by a NUL, which no string body in a line the scanner reads holds)."""
-        first = int(self.entry_start[before])
-        last = int(self.entry_start[after - 1] + self.entry_len[after - 1])
-        block = self.pool[first:last].tobytes().decode("utf-8")
-        texts = block.split("\0")
-        if "\\" in block:
-            texts = [json.loads(f'"{t}"') if "\\" in t else t for t in texts]
-        self.entry_code[before:after] = self.dictionary.encode(texts, after - before)
-
-    def _room(self, rows: int, size: int) -> None:
-        entries = int(self.counts[0]) + rows
-        if entries > len(self.entry_start):
-            grown = max(entries, 2 * len(self.entry_start))
-            for name in ("entry_start", "entry_len", "entry_code"):
-                old = getattr(self, name)
-                new = np.zeros(grown, old.dtype)
-                new[: len(old)] = old
-                setattr(self, name, new)
-        used = int(self.counts[1]) + size + rows  # and a NUL after each
-        if used > len(self.pool):
-            pool = np.zeros(max(used, 2 * len(self.pool)), np.uint8)
-            pool[: len(self.pool)] = self.pool
-            self.pool = pool
-        if 2 * entries > len(self.table):
-            size = len(self.table)
-            while 2 * entries > size:
-                size *= 2
-            self.table = np.full(size, -1, np.int64)
-            old_hashes = self.hashes
-            self.hashes = np.zeros(size, np.uint64)
-            rehash(self.table, self.hashes, old_hashes, self.entry_start, self.entry_len,
-                   self.pool, int(self.counts[0]))  # fmt: skip
-
-
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _word(data: np.ndarray, a: int, n: int) -> np.uint64:
-    """The first (up to) 8 bytes of a span, packed little-end first."""
-    w = np.uint64(0)
-    for k in range(min(n, 8)):
-        w |= np.uint64(data[a + k]) << np.uint64(8 * k)
-    return w
-
-
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _hash(data: np.ndarray, a: int, n: int) -> np.uint64:
-    if n <= 8:  # one multiply of the packed bytes
-        h = (_word(data, a, n) ^ (np.uint64(n) << np.uint64(59))) * _GOLDEN
-        return h ^ (h >> np.uint64(29))
-    h = _FNV_OFFSET
-    for k in range(n):
-        h = (h ^ np.uint64(data[a + k])) * _FNV_PRIME
-    return h
-
-
-@njit(cache=True, nogil=True, _nrt=False)
-def _place(table: np.ndarray, hashes: np.ndarray, h: np.uint64, entry: int) -> None:
-    mask = np.int64(len(table) - 1)
-    i = np.int64(h & np.uint64(mask))
-    while table[i] >= 0:
-        i = (i + 1) & mask
-    table[i] = entry
-    hashes[i] = h
-
-
-@njit(cache=True, nogil=True, _nrt=False)
-def rehash(
-    table: np.ndarray, hashes: np.ndarray, old_hashes: np.ndarray, entry_start: np.ndarray,
-    entry_len: np.ndarray, pool: np.ndarray, count: int,
-) -> None:  # fmt: skip
-    """Put entries 0..count-1 into an empty table."""
-    for e in range(count):
-        _place(table, hashes, _hash(pool, entry_start[e], entry_len[e]), e)
-
-
-@njit(cache=True, nogil=True, _nrt=False)
-def intern_spans(
-    data: np.ndarray, starts: np.ndarray, lens: np.ndarray, table: np.ndarray,
-    hashes: np.ndarray, entry_start: np.ndarray, entry_len: np.ndarray, pool: np.ndarray,
-    counts: np.ndarray, entries: np.ndarray,
-) -> None:  # fmt: skip
-    """The entry of each span, new entries added (their bytes copied into `pool`)."""
-    mask = np.int64(len(table) - 1)
-    for row in range(len(starts)):
-        a = starts[row]
-        n = lens[row]
-        h = _hash(data, a, n)
-        i = np.int64(h & np.uint64(mask))
-        found = -1
-        while table[i] >= 0:
-            e = table[i]
-            # up to 8 bytes, the hash is one-to-one (a xor, an odd multiply and a
-            # xorshift of the packed bytes and the length): equal hashes, equal bytes
-            if (
-                hashes[i] == h
-                and entry_len[e] == n
-                and (n <= 8 or _same(data, a, n, pool, entry_start[e], n))
-            ):
-                found = e
-                break
-            i = (i + 1) & mask
-        if found < 0:
-            found = counts[0]
-            used = counts[1]
-            for k in range(n):
-                pool[used + k] = data[a + k]
-            pool[used + n] = 0
-            entry_start[found] = used
-            entry_len[found] = n
-            counts[0] = found + 1
-            counts[1] = used + n + 1
-            table[i] = found
-            hashes[i] = h
-        entries[row] = found
 
 
 def _convert_decimals(buf: Any, s: Scanned, checks: Keys) -> None:

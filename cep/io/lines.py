@@ -10,13 +10,18 @@ import io
 import os
 import select
 import stat
+import sys
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 import numpy as np
 
-from cep.io.newlines import newlines
+from cep.io.newlines import newlines_ascii
 
+#: buffers of blocks handed on, kept to read later blocks into once no one holds them
+_SPARE = 4
+#: bytes read at a time: a piece whose newlines are looked for at once, in cache
+_PIECE = 1 << 19
 _PAUSE = 16_384  # a read shorter than this: the input is trickling, hand on what we have
 #: how long a pipe that ran dry may take to give more before the lines read are handed
 #: on (a writer catching up, not a feed gone quiet)
@@ -26,9 +31,10 @@ _WAIT = 0.002
 class Block:
     """Whole lines of input: `buf` (each line ends with a newline), `nl` (the offset of
     each newline), `first` (the first line's number), `items` (the lines as given, for
-    an iterable of lines, else None) and `forced` (lines only the row reader may read)."""
+    an iterable of lines, else None) and `forced` (lines only the row reader may read);
+    `ascii`: True where `buf` is known to be ASCII (found as its newlines were)."""
 
-    __slots__ = ("at", "buf", "eof", "first", "forced", "items", "nl")
+    __slots__ = ("ascii", "at", "buf", "eof", "first", "forced", "items", "nl")
 
     def __init__(
         self,
@@ -38,13 +44,17 @@ class Block:
         items: list[str | bytes] | None = None,
         forced: set[int] | None = None,
         nl: np.ndarray | None = None,
+        ascii: bool = False,
     ) -> None:
         self.buf = buf
         self.first = first
         self.eof = eof
         self.items = items
         self.forced = forced or set()
-        self.nl = newlines(buf) if nl is None else nl
+        self.ascii = ascii
+        if nl is None:
+            nl, self.ascii = newlines_ascii(buf)
+        self.nl = nl
         self.at = 0  # the stream offset of buf's first byte (`ByteLines`)
 
     def __len__(self) -> int:
@@ -95,6 +105,7 @@ class ByteLines:
         self.size = size
         self.carry = b""  # bytes read but not yet in a block
         self.carried = 0  # newlines in carry
+        self.carry_ascii = True  # whether carry is known to be ASCII
         self.width = 128.0  # bytes a line, as seen so far
         self.first = first
         self.eof = False
@@ -102,14 +113,33 @@ class ByteLines:
         self.offset = offset  # the stream offset of `carry`'s first byte
         self.read_to = offset  # the stream offset of the end of what was read
         self.interrupted: BaseException | None = None
+        self.spare: list[bytearray] = []  # buffers of blocks handed on (`_buffer`)
 
-    def _fill(self, buf: bytearray, start: int) -> int:
-        """Read into `buf[start:]`; how many bytes came."""
+    def _buffer(self, size: int) -> bytearray:
+        """A buffer of `size` bytes (what they hold is to be overwritten): one of an
+        earlier block that no one holds any more (its only reference is `spare`'s, as
+        CPython counts them), its memory in place, else a new one. A new buffer's pages
+        are zeroed and mapped by the kernel one by one as they are first written; a
+        block's worth of them cost more than reading the block into them."""
+        spare = self.spare
+        for i in range(len(spare)):
+            if sys.getrefcount(spare[i]) == 2:  # (the list's, and the call's argument)
+                buf = spare.pop(i)
+                if len(buf) < size:  # (its memory grows in place, where it has room)
+                    buf.extend(bytes(size - len(buf)))
+                del buf[size:]
+                return buf
+        buf = bytearray(size + size // 8)  # room for later blocks a little larger
+        del buf[size:]  # (a bytearray keeps its memory when it shrinks this little)
+        return buf
+
+    def _fill(self, buf: bytearray, start: int, size: int) -> int:
+        """Read into `buf[start : start + size]`; how many bytes came."""
         if self.readinto is not None:
             # (both views released even when the read raises: `buf` is resized after)
-            with memoryview(buf) as view, view[start:] as part:
+            with memoryview(buf) as view, view[start : start + size] as part:
                 return self.readinto(part) or 0  # type: ignore[no-any-return]
-        chunk = self.read(len(buf) - start)
+        chunk = self.read(size)
         buf[start : start + len(chunk)] = chunk
         return len(chunk)
 
@@ -142,19 +172,28 @@ class ByteLines:
         carry = self.carry
         count = self.carried
         buf = bytearray(carry)
-        pieces = [newlines(buf, 0, self.width)] if count else []
+        ascii = self.carry_ascii
+        pieces = []
+        if count:
+            found, ascii = newlines_ascii(buf, 0, self.width)
+            pieces.append(found)
         filled = len(buf)
+        first = True
         while not self.eof and count < size:
             if self.poll is not None and not self._ready(0 if count else self.poll):
                 break  # (a live input gone quiet: hand on what is here, maybe nothing)
-            want = min(max(4096, int(self.width * (size - count) * 1.02)), 1 << 26)
-            if filled == len(carry):  # the first read: one buffer for the carry and it
-                buf = bytearray(filled + want)
-                buf[:filled] = carry
-            else:
-                buf.extend(bytes(want))
+            if filled == len(buf):  # room for the lines still wanted
+                want = min(max(4096, int(self.width * (size - count) * 1.02)), 1 << 26)
+                if first:  # one buffer for the carry and what follows it
+                    buf = self._buffer(filled + want)
+                    buf[:filled] = carry
+                else:
+                    buf.extend(bytes(want))
+                first = False
+            # (read a piece at a time: its newlines are found while it is in cache)
+            ask = min(len(buf) - filled, _PIECE)
             try:
-                got = self._fill(buf, filled)
+                got = self._fill(buf, filled, ask)
             except BaseException as error:  # (a signal handler's, say, while we wait)
                 if not count:
                     raise
@@ -164,12 +203,14 @@ class ByteLines:
             if not got:
                 self.eof = not self.endless
                 break
-            found = newlines(memoryview(buf)[filled : filled + got], filled, self.width)
+            found, known = newlines_ascii(
+                memoryview(buf)[filled : filled + got], filled, self.width
+            )  # (the view gone at once: `buf` is resized below)
+            ascii = ascii and known
             pieces.append(found)
             count += len(found)
             filled += got
-            del buf[filled:]
-            if count and got < want and (got < _PAUSE or self._quiet()):
+            if count and got < ask and (got < _PAUSE or self._quiet()):
                 break
         del buf[filled:]
         if self.eof and buf and not buf.endswith(b"\n"):
@@ -178,7 +219,7 @@ class ByteLines:
             count += 1
         nl = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
         if not len(nl):
-            self.carry, self.carried = bytes(buf), 0
+            self.carry, self.carried, self.carry_ascii = bytes(buf), 0, ascii
             if self.poll is not None and not self.eof:
                 return self._nothing()
             return None
@@ -187,8 +228,10 @@ class ByteLines:
         cut = int(nl[-1]) + 1
         self.carry = bytes(buf[cut:])
         self.carried = count - len(nl)
+        self.carry_ascii = ascii  # (carry was a part of buf)
         del buf[cut:]
-        block = Block(buf, self.first, self.eof and not self.carry, nl=nl)  # type: ignore[arg-type]
+        block = Block(buf, self.first, self.eof and not self.carry, nl=nl, ascii=ascii)  # type: ignore[arg-type]
+        self.spare = [*self.spare[-_SPARE + 1 :], buf]
         block.at = self.offset
         # (a last line without a newline was given one: that byte is not the stream's)
         self.offset = min(self.offset + cut, self.read_to)
@@ -207,6 +250,7 @@ class ByteLines:
         start = int(block.nl[i - 1]) + 1 if i else 0
         self.carry = bytes(block.buf[start:]) + self.carry
         self.carried += len(block) - i
+        self.carry_ascii = block.ascii and self.carry_ascii
         self.first = block.first + i
         self.offset = block.at + start
         self.need = len(block) - i + 1
@@ -290,7 +334,7 @@ def bad_utf8_lines(block: Block, among: np.ndarray) -> np.ndarray:
     lines) marks, in order (none when the block is ASCII: found with no pass over the
     mask)."""
     data = block.buf
-    if data.isascii():
+    if block.ascii or data.isascii():
         return np.zeros(0, np.int64)
     try:
         data.decode("utf-8")

@@ -27,9 +27,12 @@ _FIFTY_SIX = np.uint64(56)
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _bytes(data: np.ndarray, lo: int, hi: int, out: np.ndarray, n: int, offset: int) -> int:
+def _bytes(
+    data: np.ndarray, lo: int, hi: int, out: np.ndarray, n: int, offset: int, high: np.ndarray
+) -> int:
     """`_fill` over the bytes `data[lo:hi]`, the first `n` of `out` taken."""
     for i in range(lo, hi):
+        high[0] |= np.uint64(data[i])
         if data[i] == 10:
             if n == len(out):
                 return -1
@@ -39,14 +42,21 @@ def _bytes(data: np.ndarray, lo: int, hi: int, out: np.ndarray, n: int, offset: 
 
 
 @njit(cache=True, nogil=True, _nrt=False)
-def _fill(data: np.ndarray, words: np.ndarray, head: int, out: np.ndarray, offset: int) -> int:
+def _fill(
+    data: np.ndarray, words: np.ndarray, head: int, out: np.ndarray, offset: int,
+    high: np.ndarray,
+) -> int:  # fmt: skip
     """Put the positions (plus `offset`) of the newlines of `data` into `out`; how many,
-    or -1 if `out` is too short. `words` is `data[head:]`'s whole words."""
-    n = _bytes(data, 0, head, out, 0, offset)
+    or -1 if `out` is too short. `words` is `data[head:]`'s whole words. `high[0]`: the
+    bits of all bytes read, or'ed together (the high bit set: not ASCII)."""
+    high[0] = 0
+    n = _bytes(data, 0, head, out, 0, offset, high)
     if n < 0:
         return -1
     room = len(out)
+    seen = np.uint64(0)
     for w in range(len(words)):
+        seen |= words[w]
         x = words[w] ^ _NEWLINES
         if (x - _ONES) & ~x & _HIGHS:  # some byte of the word is a newline: which ones
             # (the high bit of each byte that is 0 in x, and of no other)
@@ -60,25 +70,34 @@ def _fill(data: np.ndarray, words: np.ndarray, head: int, out: np.ndarray, offse
                 out[n] = at + np.int64(((lowest >> _SEVEN) * _BYTE_INDEX) >> _FIFTY_SIX)
                 n += 1
                 found ^= lowest
-    return _bytes(data, head + 8 * len(words), len(data), out, n, offset)
+    high[0] |= seen
+    return _bytes(data, head + 8 * len(words), len(data), out, n, offset, high)
 
 
 def newlines(buf: Any, offset: int = 0, width: float = 32.0) -> np.ndarray:
     """The positions of the newline bytes of `buf` (bytes-like), plus `offset`. `width`
     is a guess of the bytes a line, to size the result (a wrong guess costs a second
     pass). NumPy finds them where compiled code would first need numba imported."""
+    return newlines_ascii(buf, offset, width)[0]
+
+
+def newlines_ascii(buf: Any, offset: int = 0, width: float = 32.0) -> tuple[np.ndarray, bool]:
+    """`newlines`, and whether `buf` is found to be ASCII on the way (False where it is
+    not, or where NumPy found the newlines: not looked at)."""
     data = np.frombuffer(buf, np.uint8)
     if not machine_code_ready():
-        return np.flatnonzero(data == 10) + offset
+        return np.flatnonzero(data == 10) + offset, False
     head = min(-data.ctypes.data % 8, len(data))
     whole = (len(data) - head) // 8 * 8
     words = data[head : head + whole].view(np.uint64)
     out = np.empty(int(len(data) / max(width, 1.0) * 1.25) + 64, np.int64)
-    n = _fill(data, words, head, out, offset)
+    high = np.zeros(1, np.uint64)
+    n = _fill(data, words, head, out, offset, high)
     if n < 0:
         out = np.empty(int(np.count_nonzero(data == 10)), np.int64)
-        n = _fill(data, words, head, out, offset)
-    return out[:n] if 2 * n >= len(out) else out[:n].copy()
+        n = _fill(data, words, head, out, offset, high)
+    ascii = not int(high[0]) & 0x8080808080808080
+    return (out[:n] if 2 * n >= len(out) else out[:n].copy()), ascii
 
 
 @njit(cache=True, nogil=True, _nrt=False)

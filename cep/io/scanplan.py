@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from cep.io.interning import Interner
 from cep.io.jsonscan import (
     ABSENT,
     FALSE,
@@ -22,10 +23,8 @@ from cep.io.jsonscan import (
     NULL,
     STR,
     TRUE,
-    Interner,
     Keys,
     Scanned,
-    in_parallel_each,
     scan,
 )
 from cep.io.validation import AS_FLOAT, EPOCH_MS, FINITE, RULES, SAME, Action
@@ -106,7 +105,7 @@ class ScanPlan:
         tags: list[str],
         default: list[str],
         fields: list[tuple[str, str]],
-        interners: dict[str, Interner],
+        interner: Interner,
     ) -> None:
         names = [type_field, time_field]
         for plan in classes:
@@ -126,8 +125,11 @@ class ScanPlan:
         #: the event type code of each class
         self.type_codes = np.array([plan.code for plan in classes], np.int32)
         self.fields = fields
-        self.interners = interners
-        self.scratch = Scanned(len(names), 0)  # reused by each read
+        #: the text fields: `interner`'s columns, in order (`text_fields`)
+        self.interner = interner
+        texts = text_fields(fields)
+        self.text_keys = np.array([self.index[name] for name in texts], np.int64)
+        self.scratch = Scanned(len(names), 0, len(texts))  # reused by each read
 
     def read(
         self, buf: Any, starts: np.ndarray, ends: np.ndarray
@@ -136,8 +138,8 @@ class ScanPlan:
         times, type codes and each field's (values, valid) as a column of its kind holds
         them (dictionary codes for text)."""
         if len(self.scratch.good) < len(starts):
-            self.scratch = Scanned(len(self.keys.names), len(starts))
-        s = scan(buf, starts, ends, self.keys, self.scratch)
+            self.scratch = Scanned(len(self.keys.names), len(starts), len(self.text_keys))
+        s = scan(buf, starts, ends, self.keys, self.scratch, (self.text_keys, self.interner))
         good = s.good
         kinds, ints = s.kinds, s.ints
         lines = np.flatnonzero(good)
@@ -154,17 +156,21 @@ class ScanPlan:
             codes = np.full(len(lines), self.type_codes[0], np.int32)
         ts = rows(ints[1]).copy() if every else rows(ints[1])
         columns = {}
-        texts = []  # text columns: interned on threads
+        column = 0  # the interner's column of the next text field
         for name, kind in self.fields:
             key = self.index[name]
             k = rows(kinds[key])
             if kind == "str":
                 valid = k == STR
-                values = np.full(len(lines), -1, np.int32)
                 spans, lens = rows(ints[key]), rows(s.lens[key])
-                if not valid.all():
-                    spans, lens = spans[valid], lens[valid]
-                texts.append((name, values, valid, spans, lens))
+                found = rows(s.entries[column])
+                if valid.all():
+                    values = self.interner.codes(buf, spans, lens, column, found)
+                else:
+                    values = np.full(len(lines), -1, np.int32)
+                    spans, lens, found = spans[valid], lens[valid], found[valid]
+                    values[valid] = self.interner.codes(buf, spans, lens, column, found)
+                column += 1
             elif kind == "float":
                 valid = (k == INT) | (k == FLOAT)
                 values = np.where(k == FLOAT, rows(s.reals[key]), 0.0)
@@ -177,11 +183,9 @@ class ScanPlan:
                 valid = k == INT
                 values = np.where(valid, rows(ints[key]), 0)
             columns[name] = (values, valid)
+        return lines, ts, codes, columns
 
-        def intern(j: int) -> None:
-            name, values, valid, spans, lens = texts[j]
-            values[valid] = self.interners[name].codes(buf, spans, lens)
-            columns[name] = (values, valid)
 
-        in_parallel_each(intern, len(texts), len(lines))
-        return lines, ts, codes, {name: columns[name] for name, _ in self.fields}
+def text_fields(fields: list[tuple[str, str]]) -> list[str]:
+    """The fields read as text (dictionary codes): an `Interner`'s columns, in order."""
+    return [name for name, kind in fields if kind == "str"]
