@@ -368,6 +368,11 @@ def restore_rule(matcher: RuleMatcher, state: RuleState, events: Sequence[Event]
 
 def _restore_rule(matcher: RuleMatcher, state: RuleState, events: Sequence[Event]) -> RuleTimers:
     t = checked_tables(state, len(state.variables), len(matcher.nfa.states), len(events))
+    close, ts = t["timer_close"], t["timer_ts"]
+    if len(close) and (matcher.window is None or bool((close != ts + matcher.window).any())):
+        # (each timer closes the window the event that scheduled it opened: a snapshot
+        # takes the closes to be so, `timers_by_rule`)
+        raise SnapshotError(f"the snapshot is damaged (rule {state.name}'s timers)")
     if len(matcher.key_names) == 1:
         keys = state.keys
     else:
@@ -443,7 +448,8 @@ class _TimerKeys(Sequence[Any]):
         return map(_KEY, self.timers)
 
 
-_FIRST_FOUR = [itemgetter(i) for i in range(4)]
+#: a timer's scheduling event's time and number, and its rule's index
+_TIMER_COLUMNS = [itemgetter(i) for i in range(1, 4)]
 _KEY = itemgetter(4)
 #: a rule's pending timers, earliest first: closes, the times and sequence numbers of
 #: the events that scheduled them, and their partitions' keys
@@ -452,15 +458,19 @@ Timers = tuple[np.ndarray, np.ndarray, np.ndarray, Sequence[Any]]
 
 def timers_by_rule(engine: MatchingEngine) -> list[Timers]:
     """Each rule's pending window timers, earliest first (for `rule_state`), taken a
-    column at a time."""
+    column at a time. A timer closes its rule's window after the event that scheduled
+    it: its close is that event's time plus the window (`RuleMatcher._process`; a
+    restore checks it, `_restore_rule`), found so rather than read (a pass fewer)."""
     engine.settle_timers()
     n = len(engine.matchers)
     if not engine.timers:
         empty = np.zeros(0, np.int64)
         return [(empty, empty, empty, []) for _ in range(n)]
     timers = engine.timers
-    getters = _FIRST_FOUR if n > 1 else _FIRST_FOUR[:3]  # (one rule: its index is 0)
+    getters = _TIMER_COLUMNS if n > 1 else _TIMER_COLUMNS[:2]  # (one rule: its index is 0)
     columns = [np.fromiter(map(getter, timers), np.int64, len(timers)) for getter in getters]
+    windows = np.array([matcher.window or 0 for matcher in engine.matchers], np.int64)
+    columns.insert(0, columns[0] + (windows[columns[2]] if n > 1 else windows[0]))
     keys: Sequence[Any] = _TimerKeys(timers)
     order = lex_order(tuple(reversed(columns)))
     if bool((np.diff(order) == 1).all()):  # (in order already, as they usually are)
