@@ -349,8 +349,9 @@ class EventRows:
         #: events added in bulk not in `rows` yet: their ids (None: not taken yet), the
         #: first one's row and how many
         self._unindexed: list[tuple[list[int] | None, int, int]] = []
-        #: every event's sequence number, where the events were added at once with them
+        #: every event's sequence number and time, where known without a pass over them
         self._seq: np.ndarray | None = None
+        self._ts: np.ndarray | None = None
 
     def row(self, event: Event) -> int:
         """The event's row (added when new)."""
@@ -388,12 +389,19 @@ class EventRows:
             self._seq = seq
         return base
 
+    def times(self, ts: np.ndarray | None) -> None:
+        """Every event's time, where known another way (None: not known)."""
+        self._ts = ts if ts is not None and len(ts) == len(self.events) else None
+
     def table(self) -> EventTable:
         """The events as a table (`table_of`)."""
-        seq = self._seq
-        if seq is not None and len(seq) != len(self.events):  # (others added since)
-            seq = None
-        return table_of(self.events, seq=seq)
+        n = len(self.events)
+        seq, ts = self._seq, self._ts
+        return table_of(  # (unless others were added since)
+            self.events,
+            ts=ts if ts is not None and len(ts) == n else None,
+            seq=seq if seq is not None and len(seq) == n else None,
+        )
 
 
 def table_of(

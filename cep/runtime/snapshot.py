@@ -110,9 +110,9 @@ def rule_state(
     if bulk is not None:  # (every run's history one cell of its own: no loop)
         cell_var, cell_event, cell_parent, run_part, run_state, run_cell, run_start, by_seq = bulk
         part_of = _KeyRows(list(matcher.partitions))
-        # (`_parts_of` may add keys; a key that is a tuple stays one: msgpack writes it
-        # as the list `saved_key` makes of it)
-        keys = part_of.keys.copy()
+        # (a key that is a tuple stays one: msgpack writes it as the list `saved_key`
+        # makes of it; copied before `_parts_of` adds keys)
+        keys = part_of.keys
         timer = np.fromiter(map(_TIMER, matcher.partitions.values()), np.int64, len(keys))
     for key, part in () if bulk is not None else matcher.partitions.items():
         p = part_of[key] = len(keys)
@@ -147,11 +147,16 @@ def rule_state(
     timer_close, timer_ts, timer_seq, timer_keys = timers
     added: list[int] = timer if type(timer) is list else []  # (partitions `_parts_of` adds)
     if by_seq is None:
+        if keys is getattr(part_of, "keys", None):
+            keys = keys.copy()
         timer_part = _parts_of(part_of, keys, added, timer_keys)
     else:  # (most timers found by the run their event started, the others by key)
-        timer_part = _parts_by_start(by_seq, run_part, timer_seq)
+        run_of = by_seq.places(timer_seq)
+        timer_part = _parts_by_start(run_of, run_part)
+        rows.times(_start_times(run_of, timer_ts, len(run_part)))
         missed = np.flatnonzero(timer_part == NONE)
         if len(missed):
+            keys = keys.copy()
             timer_part[missed] = _parts_of(
                 part_of, keys, added, list(map(timer_keys.__getitem__, missed.tolist()))
             )
@@ -209,8 +214,9 @@ def _runs_in_bulk(
     parts = matcher.partitions.values()  # (no list: each partition touched once less)
     if any(map(_COMPLETED, parts)):
         return None
-    per_part = list(map(_RUNS, parts))
-    runs = list(chain.from_iterable(per_part))
+    runs: list[Any] = []  # (each partition's runs added, and the count so far read:
+    # one pass over the partitions gives both the runs and where each one's end)
+    ends = np.fromiter(map(len, map(runs.__iadd__, map(_RUNS, parts))), np.int64, len(parts))
     paths = list(map(_PATH, runs))
     try:
         if any(map(_PARENT, paths)):  # (a history of more than one cell)
@@ -246,9 +252,7 @@ def _runs_in_bulk(
         run_state = np.full(len(runs), states[id(in_states.pop())], np.int64)
     else:
         run_state = list(map(states.__getitem__, map(id, map(_STATE, runs))))
-    run_part = np.repeat(
-        np.arange(len(parts)), np.fromiter(map(len, per_part), np.int64, len(parts))
-    )
+    run_part = np.repeat(np.arange(len(parts)), np.diff(ends, prepend=0))
     n = len(runs)
     return (cell_var, cell_event, np.full(n, NONE), run_part, run_state, np.arange(n),
             run_start, by_seq)  # fmt: skip
@@ -299,15 +303,32 @@ class _SeqIndex:
         return found
 
 
-def _parts_by_start(by_seq: _SeqIndex, run_part: np.ndarray, timer_seq: np.ndarray) -> np.ndarray:
-    """The partition of each timer scheduled by an event that started an open run (by
-    its sequence number: `by_seq`, the runs' start events'), NONE for the others. The
-    event that scheduled a timer went to the timer's partition, and so did every run it
+def _parts_by_start(run_of: np.ndarray, run_part: np.ndarray) -> np.ndarray:
+    """The partition of each timer scheduled by an event that started an open run
+    (`run_of`: that run, NONE for the others: `_SeqIndex.places` of the timers'
+    sequence numbers among the runs' start events'), NONE for the others. The event
+    that scheduled a timer went to the timer's partition, and so did every run it
     started: runs never change partition."""
-    run = by_seq.places(timer_seq)
-    found = np.full(len(timer_seq), NONE, np.int64)
-    hit = run != NONE
-    found[hit] = np.asarray(run_part)[run[hit]]
+    found = np.full(len(run_of), NONE, np.int64)
+    hit = run_of != NONE
+    found[hit] = np.asarray(run_part)[run_of[hit]]
+    return found
+
+
+def _start_times(run_of: np.ndarray, timer_ts: np.ndarray, runs: int) -> np.ndarray | None:
+    """The times of the runs' start events (`runs` of them), from the timers these
+    scheduled, where each scheduled one (a timer keeps its event's time: no pass over
+    the events for it); None otherwise. `run_of`: as `_parts_by_start` takes it."""
+    hit = run_of != NONE
+    if int(np.count_nonzero(hit)) < runs:
+        return None
+    at = run_of[hit]
+    covered = np.zeros(runs, np.bool_)
+    covered[at] = True
+    if not bool(covered.all()):
+        return None
+    found = np.empty(runs, np.int64)
+    found[at] = timer_ts[hit]
     return found
 
 
