@@ -180,6 +180,31 @@ def test_a_snapshot_taken_in_bulk_is_the_one_the_loop_takes(
     assert run.snapshot() == _snapshot_by_loop(run)
 
 
+def test_a_match_held_beside_runs_of_one_event_each_is_kept() -> None:
+    """A match held while an earlier run is open, that run having bound one event: the
+    snapshot keeps the match (no table taken in bulk), and the restored engine releases
+    it after the earlier run's own match, as one never cut does."""
+    text = (
+        'rule r { partition by v pattern a = E[k == "s"] -> b = E[k == "e" and v == a.v] '
+        "within 1m skip to next }"
+    )
+    checked = _checked(text.replace("partition by v ", ""))
+    assert checked is not None
+    events = [Event("E", t, {"v": v, "k": k}) for t, v, k in
+              ((0, 1, "s"), (1, 2, "s"), (2, 2, "e"), (3, 1, "e"))]  # fmt: skip
+    run = open_engine(load_rules(checked), checked.schemas, *INTERPRETER)
+    assert [m for e in _fresh(events[:3]) for m in run.push(e)] == []
+    held = run.stats().rules["r"]
+    assert (held.open_runs, held.held_matches) == (1, 1)
+    snapshot = run.snapshot()
+    assert snapshot == _snapshot_by_loop(run)
+    resumed, _ = resume_engine(snapshot, load_rules(checked), checked.schemas, *INTERPRETER)
+    restored = resumed.stats().rules["r"]
+    assert (restored.open_runs, restored.held_matches) == (1, 1)
+    out = [m for e in _fresh(events[3:]) for m in resumed.push(e)]
+    assert _values(out) == _uninterrupted(checked, events, 0, False)[0] != []
+
+
 RULE_R = (
     "rule r { partition by k pattern a = E[v == 1] -> b = E[v == 2] -> c = E[v == 3] within 1m }"
 )

@@ -34,6 +34,7 @@ from cep.engine.state import (
     match_rules,
     outside,
 )
+from cep.runtime.budget import EVENT_COST, RUN_COST
 from cep.runtime.engine import MatchingEngine
 from cep.runtime.event import Event
 from cep.runtime.gcpause import gc_paused
@@ -212,8 +213,6 @@ def _runs_in_bulk(
     if type(rows) is not EventRows:
         return None
     parts = matcher.partitions.values()  # (no list: each partition touched once less)
-    if any(map(_COMPLETED, parts)):
-        return None
     runs: list[Any] = []  # (each partition's runs added, and the count so far read:
     # one pass over the partitions gives both the runs and where each one's end)
     ends = np.fromiter(map(len, map(runs.__iadd__, map(_RUNS, parts))), np.int64, len(parts))
@@ -222,6 +221,8 @@ def _runs_in_bulk(
         if any(map(_PARENT, paths)):  # (a history of more than one cell)
             return None
     except TypeError:  # (a run with no history: None)
+        return None
+    if not _none_held(matcher, len(runs)):
         return None
     cell_var = _numbered(paths, variables)
     bound = list(map(_EVENT, paths))
@@ -256,6 +257,18 @@ def _runs_in_bulk(
     n = len(runs)
     return (cell_var, cell_event, np.full(n, NONE), run_part, run_state, np.arange(n),
             run_start, by_seq)  # fmt: skip
+
+
+def _none_held(matcher: RuleMatcher, runs: int) -> bool:
+    """Whether a rule whose `runs` open runs each bound one event holds no match.
+
+    Known from what its runs and held matches cost (`cep.runtime.budget`, kept up to
+    date as they change, once counted: `RuleMatcher.recount`) where that is what its
+    runs alone cost, as each held match adds to it; else by a pass over the
+    partitions."""
+    if matcher._costed and matcher.cost == (RUN_COST + EVENT_COST) * runs:
+        return True  # (RUN_COST > 0: a held match costs something)
+    return not any(map(_COMPLETED, matcher.partitions.values()))
 
 
 class _SeqIndex:
