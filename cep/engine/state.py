@@ -497,18 +497,28 @@ def _joined(
     """`count` texts joined, each followed by a newline, and where each ends (`again`:
     the texts once more, where one has a newline of its own).
 
-    Joined and encoded `_TEXTS_AT_ONCE` at a time, into one buffer: the whole text made
-    a `str` first, then encoded, would be two copies of tens of megabytes, each in
-    memory new to the process (a page fault for every 4 KiB); a part's are reused."""
+    Joined and encoded `_TEXTS_AT_ONCE` at a time, into one buffer, each part's
+    newlines found as it is added: the whole text made a `str` first, then encoded,
+    would be two copies of tens of megabytes, and a search for its newlines a third,
+    each in memory new to the process (a page fault for every 4 KiB); a part's are
+    reused, and still in the cache when searched."""
     if not count:
         return b"", b""
     blob = bytearray()
+    ends = np.empty(count, np.int64)
+    found = 0  # (newlines found so far; more than `count`: a text has one of its own)
     texts = iter(texts)
     for _ in range(0, count, _TEXTS_AT_ONCE):
-        blob += "\n".join(islice(texts, _TEXTS_AT_ONCE)).encode("utf-8", "surrogatepass")
+        part = "\n".join(islice(texts, _TEXTS_AT_ONCE)).encode("utf-8", "surrogatepass")
+        at = len(blob)
+        blob += part
         blob += b"\n"
-    ends = np.flatnonzero(np.frombuffer(blob, np.uint8) == 10)
-    if len(ends) != count:  # (a text with a newline of its own)
+        lines = np.flatnonzero(np.frombuffer(part, np.uint8) == 10)
+        if found + len(lines) < count:
+            ends[found : found + len(lines)] = lines + at
+            ends[found + len(lines)] = at + len(part)
+        found += len(lines) + 1
+    if found != count:  # (a text with a newline of its own)
         sizes = [len(t.encode("utf-8", "surrogatepass")) + 1 for t in again()]
         ends = np.cumsum(sizes) - 1
     return blob, ints(ends, fresh=True)  # type: ignore[return-value]  # (bytes-like)
