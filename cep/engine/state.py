@@ -401,16 +401,22 @@ class EventRows:
             self.events,
             ts=ts if ts is not None and len(ts) == n else None,
             seq=seq if seq is not None and len(seq) == n else None,
+            fresh=True,
         )
 
 
 def table_of(
-    events: list[Event], ts: np.ndarray | None = None, seq: np.ndarray | None = None
+    events: list[Event],
+    ts: np.ndarray | None = None,
+    seq: np.ndarray | None = None,
+    *,
+    fresh: bool = False,
 ) -> EventTable:
     """Events as a table, each by what makes it again with the least: its text where
     reports have one for it (a restore reads and validates it), else its record as read
     where validation changed it, else its values. `ts` and `seq`: their times and
-    sequence numbers, where known already."""
+    sequence numbers, where known already (`fresh`: arrays that nothing else holds or
+    changes, taken as they lie, as `ints` takes them)."""
     names = list(set(map(_TYPE, events)))  # (one, mostly: no list of every type)
     if len(names) > 1:
         types = list(map(_TYPE, events))
@@ -456,8 +462,8 @@ def table_of(
     text, ends = blob or text_blob(texts)
     return EventTable(
         names=names, type=codes,
-        ts=ints(_column(_TS, events), fresh=True) if ts is None else ints(ts),
-        seq=ints(_column(_SEQ, events), fresh=True) if seq is None else ints(seq),
+        ts=ints(_column(_TS, events), fresh=True) if ts is None else ints(ts, fresh=fresh),
+        seq=ints(_column(_SEQ, events), fresh=True) if seq is None else ints(seq, fresh=fresh),
         line=ints(lines, fresh=True),
         kind=kinds, text=text,
         text_end=ends, values=values,
