@@ -313,6 +313,20 @@ def test_a_well_formed_snapshot_with_tables_out_of_range_is_refused() -> None:
         resume_engine(dump(state), load_rules(checked), checked.schemas, *INTERPRETER)
 
 
+def test_a_timer_that_does_not_close_its_window_is_refused() -> None:
+    """A window timer closes at its event's time plus the rule's `within` (what a
+    snapshot takes it to be); a snapshot where one does not is damaged."""
+    checked = _checked(RULE_R)
+    run = open_engine(load_rules(checked), checked.schemas, EngineOptions(), "interpreter")
+    run.push(_three_step_feed()[0])
+    state = load(run.snapshot())
+    close = int.from_bytes(state.rules[0].timer_close, "little", signed=True)
+    assert close == 1 + 60_000
+    state.rules[0].timer_close = (close + 1).to_bytes(8, "little", signed=True)
+    with pytest.raises(SnapshotError, match="timers"):
+        resume_engine(dump(state), load_rules(checked), checked.schemas, *INTERPRETER)
+
+
 def test_the_python_api_snapshots_and_restores() -> None:
     from cep import Engine
 

@@ -96,15 +96,19 @@ def distinct_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def lex_order(keys: tuple[np.ndarray, ...]) -> np.ndarray:
     """`np.lexsort(keys)` (the last key first), found without sorting where the rows
     are in that order already (as a million timers or events usually are)."""
+    return np.arange(len(keys[0])) if in_lex_order(keys) else np.lexsort(keys)
+
+
+def in_lex_order(keys: tuple[np.ndarray, ...]) -> bool:
+    """Whether rows are in `np.lexsort(keys)`'s order already (no order to apply)."""
     n = len(keys[0])
     if n > 1:
         after, tied = np.zeros(n - 1, np.bool_), np.ones(n - 1, np.bool_)
         for key in reversed(keys):  # (is each row after the one before it, or tied?)
             after |= tied & (key[1:] > key[:-1])
             tied &= key[1:] == key[:-1]
-        if not (after | tied).all():
-            return np.lexsort(keys)
-    return np.arange(n)
+        return bool((after | tied).all())
+    return True
 
 
 class EventTable(msgspec.Struct, array_like=True, forbid_unknown_fields=True):

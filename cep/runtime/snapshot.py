@@ -29,8 +29,8 @@ from cep.engine.state import (
     array,
     checked_tables,
     distinct_rows,
+    in_lex_order,
     ints,
-    lex_order,
     match_rules,
     outside,
 )
@@ -506,10 +506,10 @@ def timers_by_rule(engine: MatchingEngine) -> list[Timers]:
     windows = np.array([matcher.window or 0 for matcher in engine.matchers], np.int64)
     columns.insert(0, columns[0] + (windows[columns[2]] if n > 1 else windows[0]))
     keys: Sequence[Any] = _TimerKeys(timers)
-    order = lex_order(tuple(reversed(columns)))
-    if bool((np.diff(order) == 1).all()):  # (in order already, as they usually are)
+    if in_lex_order(tuple(reversed(columns))):  # (as they usually are)
         close, ts, seq, *index = columns
     else:
+        order = np.lexsort(tuple(reversed(columns)))
         close, ts, seq, *index = (column[order] for column in columns)
         keys = list(map(keys.__getitem__, order.tolist()))
     if n == 1:
