@@ -214,7 +214,7 @@ def _runs_in_bulk(
         return None
     parts = matcher.partitions.values()  # (no list: each partition touched once less)
     runs: list[Any] = []  # (each partition's runs added, and the count so far read:
-    # one pass over the partitions gives both the runs and where each one's end)
+    # one pass over the partitions gives both the runs and where each one's runs end)
     ends = np.fromiter(map(len, map(runs.__iadd__, map(_RUNS, parts))), np.int64, len(parts))
     paths = list(map(_PATH, runs))
     try:
