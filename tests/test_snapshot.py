@@ -180,6 +180,31 @@ def test_a_snapshot_taken_in_bulk_is_the_one_the_loop_takes(
     assert run.snapshot() == _snapshot_by_loop(run)
 
 
+def test_a_match_held_beside_runs_of_one_event_each_is_kept() -> None:
+    """A match held while an earlier run is open, that run having bound one event: the
+    snapshot keeps the match (no table taken in bulk), and the restored engine releases
+    it after the earlier run's own match, as one never cut does."""
+    text = (
+        'rule r { partition by v pattern a = E[k == "s"] -> b = E[k == "e" and v == a.v] '
+        "within 1m skip to next }"
+    )
+    checked = _checked(text.replace("partition by v ", ""))
+    assert checked is not None
+    events = [Event("E", t, {"v": v, "k": k}) for t, v, k in
+              ((0, 1, "s"), (1, 2, "s"), (2, 2, "e"), (3, 1, "e"))]  # fmt: skip
+    run = open_engine(load_rules(checked), checked.schemas, *INTERPRETER)
+    assert [m for e in _fresh(events[:3]) for m in run.push(e)] == []
+    held = run.stats().rules["r"]
+    assert (held.open_runs, held.held_matches) == (1, 1)
+    snapshot = run.snapshot()
+    assert snapshot == _snapshot_by_loop(run)
+    resumed, _ = resume_engine(snapshot, load_rules(checked), checked.schemas, *INTERPRETER)
+    restored = resumed.stats().rules["r"]
+    assert (restored.open_runs, restored.held_matches) == (1, 1)
+    out = [m for e in _fresh(events[3:]) for m in resumed.push(e)]
+    assert _values(out) == _uninterrupted(checked, events, 0, False)[0] != []
+
+
 RULE_R = (
     "rule r { partition by k pattern a = E[v == 1] -> b = E[v == 2] -> c = E[v == 3] within 1m }"
 )
@@ -285,6 +310,20 @@ def test_a_well_formed_snapshot_with_tables_out_of_range_is_refused() -> None:
     broken = state.rules[0]
     broken.cell_event = (99).to_bytes(8, "little")
     with pytest.raises(SnapshotError, match="damaged"):
+        resume_engine(dump(state), load_rules(checked), checked.schemas, *INTERPRETER)
+
+
+def test_a_timer_that_does_not_close_its_window_is_refused() -> None:
+    """A window timer closes at its event's time plus the rule's `within` (what a
+    snapshot takes it to be); a snapshot where one does not is damaged."""
+    checked = _checked(RULE_R)
+    run = open_engine(load_rules(checked), checked.schemas, EngineOptions(), "interpreter")
+    run.push(_three_step_feed()[0])
+    state = load(run.snapshot())
+    close = int.from_bytes(state.rules[0].timer_close, "little", signed=True)
+    assert close == 1 + 60_000
+    state.rules[0].timer_close = (close + 1).to_bytes(8, "little", signed=True)
+    with pytest.raises(SnapshotError, match="timers"):
         resume_engine(dump(state), load_rules(checked), checked.schemas, *INTERPRETER)
 
 

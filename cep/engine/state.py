@@ -96,15 +96,19 @@ def distinct_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def lex_order(keys: tuple[np.ndarray, ...]) -> np.ndarray:
     """`np.lexsort(keys)` (the last key first), found without sorting where the rows
     are in that order already (as a million timers or events usually are)."""
+    return np.arange(len(keys[0])) if in_lex_order(keys) else np.lexsort(keys)
+
+
+def in_lex_order(keys: tuple[np.ndarray, ...]) -> bool:
+    """Whether rows are in `np.lexsort(keys)`'s order already (no order to apply)."""
     n = len(keys[0])
     if n > 1:
         after, tied = np.zeros(n - 1, np.bool_), np.ones(n - 1, np.bool_)
         for key in reversed(keys):  # (is each row after the one before it, or tied?)
             after |= tied & (key[1:] > key[:-1])
             tied &= key[1:] == key[:-1]
-        if not (after | tied).all():
-            return np.lexsort(keys)
-    return np.arange(n)
+        return bool((after | tied).all())
+    return True
 
 
 class EventTable(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -349,8 +353,9 @@ class EventRows:
         #: events added in bulk not in `rows` yet: their ids (None: not taken yet), the
         #: first one's row and how many
         self._unindexed: list[tuple[list[int] | None, int, int]] = []
-        #: every event's sequence number, where the events were added at once with them
+        #: every event's sequence number and time, where known without a pass over them
         self._seq: np.ndarray | None = None
+        self._ts: np.ndarray | None = None
 
     def row(self, event: Event) -> int:
         """The event's row (added when new)."""
@@ -388,21 +393,34 @@ class EventRows:
             self._seq = seq
         return base
 
+    def times(self, ts: np.ndarray | None) -> None:
+        """Every event's time, where known another way (None: not known)."""
+        self._ts = ts if ts is not None and len(ts) == len(self.events) else None
+
     def table(self) -> EventTable:
         """The events as a table (`table_of`)."""
-        seq = self._seq
-        if seq is not None and len(seq) != len(self.events):  # (others added since)
-            seq = None
-        return table_of(self.events, seq=seq)
+        n = len(self.events)
+        seq, ts = self._seq, self._ts
+        return table_of(  # (unless others were added since)
+            self.events,
+            ts=ts if ts is not None and len(ts) == n else None,
+            seq=seq if seq is not None and len(seq) == n else None,
+            fresh=True,
+        )
 
 
 def table_of(
-    events: list[Event], ts: np.ndarray | None = None, seq: np.ndarray | None = None
+    events: list[Event],
+    ts: np.ndarray | None = None,
+    seq: np.ndarray | None = None,
+    *,
+    fresh: bool = False,
 ) -> EventTable:
     """Events as a table, each by what makes it again with the least: its text where
     reports have one for it (a restore reads and validates it), else its record as read
     where validation changed it, else its values. `ts` and `seq`: their times and
-    sequence numbers, where known already."""
+    sequence numbers, where known already (`fresh`: arrays that nothing else holds or
+    changes, taken as they lie, as `ints` takes them)."""
     names = list(set(map(_TYPE, events)))  # (one, mostly: no list of every type)
     if len(names) > 1:
         types = list(map(_TYPE, events))
@@ -448,8 +466,8 @@ def table_of(
     text, ends = blob or text_blob(texts)
     return EventTable(
         names=names, type=codes,
-        ts=ints(_column(_TS, events), fresh=True) if ts is None else ints(ts),
-        seq=ints(_column(_SEQ, events), fresh=True) if seq is None else ints(seq),
+        ts=ints(_column(_TS, events), fresh=True) if ts is None else ints(ts, fresh=fresh),
+        seq=ints(_column(_SEQ, events), fresh=True) if seq is None else ints(seq, fresh=fresh),
         line=ints(lines, fresh=True),
         kind=kinds, text=text,
         text_end=ends, values=values,
@@ -489,18 +507,28 @@ def _joined(
     """`count` texts joined, each followed by a newline, and where each ends (`again`:
     the texts once more, where one has a newline of its own).
 
-    Joined and encoded `_TEXTS_AT_ONCE` at a time, into one buffer: the whole text made
-    a `str` first, then encoded, would be two copies of tens of megabytes, each in
-    memory new to the process (a page fault for every 4 KiB); a part's are reused."""
+    Joined and encoded `_TEXTS_AT_ONCE` at a time, into one buffer, each part's
+    newlines found as it is added: the whole text made a `str` first, then encoded,
+    would be two copies of tens of megabytes, and a search for its newlines a third,
+    each in memory new to the process (a page fault for every 4 KiB); a part's are
+    reused, and still in the cache when searched."""
     if not count:
         return b"", b""
     blob = bytearray()
+    ends = np.empty(count, np.int64)
+    found = 0  # (newlines found so far; more than `count`: a text has one of its own)
     texts = iter(texts)
     for _ in range(0, count, _TEXTS_AT_ONCE):
-        blob += "\n".join(islice(texts, _TEXTS_AT_ONCE)).encode("utf-8", "surrogatepass")
+        part = "\n".join(islice(texts, _TEXTS_AT_ONCE)).encode("utf-8", "surrogatepass")
+        at = len(blob)
+        blob += part
         blob += b"\n"
-    ends = np.flatnonzero(np.frombuffer(blob, np.uint8) == 10)
-    if len(ends) != count:  # (a text with a newline of its own)
+        lines = np.flatnonzero(np.frombuffer(part, np.uint8) == 10)
+        if found + len(lines) < count:
+            ends[found : found + len(lines)] = lines + at
+            ends[found + len(lines)] = at + len(part)
+        found += len(lines) + 1
+    if found != count:  # (a text with a newline of its own)
         sizes = [len(t.encode("utf-8", "surrogatepass")) + 1 for t in again()]
         ends = np.cumsum(sizes) - 1
     return blob, ints(ends, fresh=True)  # type: ignore[return-value]  # (bytes-like)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from cep.engine.state import NONE, RuleState, SnapshotError, lex_order
+from cep.engine.state import NONE, RuleState, SnapshotError, in_lex_order
 from cep.runtime.budget import EVENT_COST, RUN_COST
 from cep.runtime.gcpause import gc_paused
 from cep.runtime.matcher import Completed, Partition, RuleMatcher, Run, _cost_of
@@ -328,8 +328,8 @@ class RestoredTimers:
             np.concatenate(column) if column else np.zeros(0, np.int64)
             for column in zip(*columns, strict=True)
         ) if columns else (np.zeros(0, np.int64),) * 5  # fmt: skip
-        order = lex_order((index, seq, ts, close))
-        if not bool((np.diff(order) == 1).all()):  # (else in order already)
+        if not in_lex_order((index, seq, ts, close)):
+            order = np.lexsort((index, seq, ts, close))
             close, ts, seq, index, part = (c[order] for c in (close, ts, seq, index, part))
         self._columns = (close, ts, seq, index, part)
         self._keys = {index: timers[4] for index, timers in by_rule}

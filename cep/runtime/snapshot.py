@@ -29,11 +29,12 @@ from cep.engine.state import (
     array,
     checked_tables,
     distinct_rows,
+    in_lex_order,
     ints,
-    lex_order,
     match_rules,
     outside,
 )
+from cep.runtime.budget import EVENT_COST, RUN_COST
 from cep.runtime.engine import MatchingEngine
 from cep.runtime.event import Event
 from cep.runtime.gcpause import gc_paused
@@ -110,9 +111,9 @@ def rule_state(
     if bulk is not None:  # (every run's history one cell of its own: no loop)
         cell_var, cell_event, cell_parent, run_part, run_state, run_cell, run_start, by_seq = bulk
         part_of = _KeyRows(list(matcher.partitions))
-        # (`_parts_of` may add keys; a key that is a tuple stays one: msgpack writes it
-        # as the list `saved_key` makes of it)
-        keys = part_of.keys.copy()
+        # (a key that is a tuple stays one: msgpack writes it as the list `saved_key`
+        # makes of it; copied before `_parts_of` adds keys)
+        keys = part_of.keys
         timer = np.fromiter(map(_TIMER, matcher.partitions.values()), np.int64, len(keys))
     for key, part in () if bulk is not None else matcher.partitions.items():
         p = part_of[key] = len(keys)
@@ -147,11 +148,16 @@ def rule_state(
     timer_close, timer_ts, timer_seq, timer_keys = timers
     added: list[int] = timer if type(timer) is list else []  # (partitions `_parts_of` adds)
     if by_seq is None:
+        if keys is getattr(part_of, "keys", None):
+            keys = keys.copy()
         timer_part = _parts_of(part_of, keys, added, timer_keys)
     else:  # (most timers found by the run their event started, the others by key)
-        timer_part = _parts_by_start(by_seq, run_part, timer_seq)
+        run_of = by_seq.places(timer_seq)
+        timer_part = _parts_by_start(run_of, run_part)
+        rows.times(_start_times(run_of, timer_ts, len(run_part)))
         missed = np.flatnonzero(timer_part == NONE)
         if len(missed):
+            keys = keys.copy()
             timer_part[missed] = _parts_of(
                 part_of, keys, added, list(map(timer_keys.__getitem__, missed.tolist()))
             )
@@ -207,15 +213,16 @@ def _runs_in_bulk(
     if type(rows) is not EventRows:
         return None
     parts = matcher.partitions.values()  # (no list: each partition touched once less)
-    if any(map(_COMPLETED, parts)):
-        return None
-    per_part = list(map(_RUNS, parts))
-    runs = list(chain.from_iterable(per_part))
+    runs: list[Any] = []  # (each partition's runs added, and the count so far read:
+    # one pass over the partitions gives both the runs and where each one's runs end)
+    ends = np.fromiter(map(len, map(runs.__iadd__, map(_RUNS, parts))), np.int64, len(parts))
     paths = list(map(_PATH, runs))
     try:
         if any(map(_PARENT, paths)):  # (a history of more than one cell)
             return None
     except TypeError:  # (a run with no history: None)
+        return None
+    if not _none_held(matcher, len(runs)):
         return None
     cell_var = _numbered(paths, variables)
     bound = list(map(_EVENT, paths))
@@ -246,12 +253,22 @@ def _runs_in_bulk(
         run_state = np.full(len(runs), states[id(in_states.pop())], np.int64)
     else:
         run_state = list(map(states.__getitem__, map(id, map(_STATE, runs))))
-    run_part = np.repeat(
-        np.arange(len(parts)), np.fromiter(map(len, per_part), np.int64, len(parts))
-    )
+    run_part = np.repeat(np.arange(len(parts)), np.diff(ends, prepend=0))
     n = len(runs)
     return (cell_var, cell_event, np.full(n, NONE), run_part, run_state, np.arange(n),
             run_start, by_seq)  # fmt: skip
+
+
+def _none_held(matcher: RuleMatcher, runs: int) -> bool:
+    """Whether a rule whose `runs` open runs each bound one event holds no match.
+
+    Known from what its runs and held matches cost (`cep.runtime.budget`, kept up to
+    date as they change, once counted: `RuleMatcher.recount`) where that is what its
+    runs alone cost, as each held match adds to it; else by a pass over the
+    partitions."""
+    if matcher._costed and matcher.cost == (RUN_COST + EVENT_COST) * runs:
+        return True  # (RUN_COST > 0: a held match costs something)
+    return not any(map(_COMPLETED, matcher.partitions.values()))
 
 
 class _SeqIndex:
@@ -299,15 +316,32 @@ class _SeqIndex:
         return found
 
 
-def _parts_by_start(by_seq: _SeqIndex, run_part: np.ndarray, timer_seq: np.ndarray) -> np.ndarray:
-    """The partition of each timer scheduled by an event that started an open run (by
-    its sequence number: `by_seq`, the runs' start events'), NONE for the others. The
-    event that scheduled a timer went to the timer's partition, and so did every run it
+def _parts_by_start(run_of: np.ndarray, run_part: np.ndarray) -> np.ndarray:
+    """The partition of each timer scheduled by an event that started an open run
+    (`run_of`: that run, NONE for the others: `_SeqIndex.places` of the timers'
+    sequence numbers among the runs' start events'), NONE for the others. The event
+    that scheduled a timer went to the timer's partition, and so did every run it
     started: runs never change partition."""
-    run = by_seq.places(timer_seq)
-    found = np.full(len(timer_seq), NONE, np.int64)
-    hit = run != NONE
-    found[hit] = np.asarray(run_part)[run[hit]]
+    found = np.full(len(run_of), NONE, np.int64)
+    hit = run_of != NONE
+    found[hit] = np.asarray(run_part)[run_of[hit]]
+    return found
+
+
+def _start_times(run_of: np.ndarray, timer_ts: np.ndarray, runs: int) -> np.ndarray | None:
+    """The times of the runs' start events (`runs` of them), from the timers these
+    scheduled, where each scheduled one (a timer keeps its event's time: no pass over
+    the events for it); None otherwise. `run_of`: as `_parts_by_start` takes it."""
+    hit = run_of != NONE
+    if int(np.count_nonzero(hit)) < runs:
+        return None
+    at = run_of[hit]
+    covered = np.zeros(runs, np.bool_)
+    covered[at] = True
+    if not bool(covered.all()):
+        return None
+    found = np.empty(runs, np.int64)
+    found[at] = timer_ts[hit]
     return found
 
 
@@ -368,6 +402,11 @@ def restore_rule(matcher: RuleMatcher, state: RuleState, events: Sequence[Event]
 
 def _restore_rule(matcher: RuleMatcher, state: RuleState, events: Sequence[Event]) -> RuleTimers:
     t = checked_tables(state, len(state.variables), len(matcher.nfa.states), len(events))
+    close, ts = t["timer_close"], t["timer_ts"]
+    if len(close) and (matcher.window is None or bool((close != ts + matcher.window).any())):
+        # (each timer closes the window the event that scheduled it opened: a snapshot
+        # takes the closes to be so, `timers_by_rule`)
+        raise SnapshotError(f"the snapshot is damaged (rule {state.name}'s timers)")
     if len(matcher.key_names) == 1:
         keys = state.keys
     else:
@@ -443,7 +482,8 @@ class _TimerKeys(Sequence[Any]):
         return map(_KEY, self.timers)
 
 
-_FIRST_FOUR = [itemgetter(i) for i in range(4)]
+#: a timer's scheduling event's time and number, and its rule's index
+_TIMER_COLUMNS = [itemgetter(i) for i in range(1, 4)]
 _KEY = itemgetter(4)
 #: a rule's pending timers, earliest first: closes, the times and sequence numbers of
 #: the events that scheduled them, and their partitions' keys
@@ -452,20 +492,24 @@ Timers = tuple[np.ndarray, np.ndarray, np.ndarray, Sequence[Any]]
 
 def timers_by_rule(engine: MatchingEngine) -> list[Timers]:
     """Each rule's pending window timers, earliest first (for `rule_state`), taken a
-    column at a time."""
+    column at a time. A timer closes its rule's window after the event that scheduled
+    it: its close is that event's time plus the window (`RuleMatcher._process`; a
+    restore checks it, `_restore_rule`), found so rather than read (a pass fewer)."""
     engine.settle_timers()
     n = len(engine.matchers)
     if not engine.timers:
         empty = np.zeros(0, np.int64)
         return [(empty, empty, empty, []) for _ in range(n)]
     timers = engine.timers
-    getters = _FIRST_FOUR if n > 1 else _FIRST_FOUR[:3]  # (one rule: its index is 0)
+    getters = _TIMER_COLUMNS if n > 1 else _TIMER_COLUMNS[:2]  # (one rule: its index is 0)
     columns = [np.fromiter(map(getter, timers), np.int64, len(timers)) for getter in getters]
+    windows = np.array([matcher.window or 0 for matcher in engine.matchers], np.int64)
+    columns.insert(0, columns[0] + (windows[columns[2]] if n > 1 else windows[0]))
     keys: Sequence[Any] = _TimerKeys(timers)
-    order = lex_order(tuple(reversed(columns)))
-    if bool((np.diff(order) == 1).all()):  # (in order already, as they usually are)
+    if in_lex_order(tuple(reversed(columns))):  # (as they usually are)
         close, ts, seq, *index = columns
     else:
+        order = np.lexsort(tuple(reversed(columns)))
         close, ts, seq, *index = (column[order] for column in columns)
         keys = list(map(keys.__getitem__, order.tolist()))
     if n == 1:
