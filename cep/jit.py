@@ -62,6 +62,7 @@ COMPILED_MODULES = (
     "fast/vector.py",
     "io/celltexts.py",
     "io/csvcells.py",
+    "io/csvscan.py",
     "io/jsonlayout.py",
     "io/jsonscan.py",
     "io/newlines.py",

@@ -15,17 +15,23 @@ from typing import Any
 
 import numpy as np
 
-from cep.io.batch import Batch
+from cep.io.batch import Batch, Dictionary
 from cep.io.batchreader import BatchReader, FastRows
 from cep.io.columns import (
     ColumnPart,
+    Typed,
     empty_part,
     load_pyarrow,
+    put_typed,
     rows_by_type,
     to_numpy,
 )
 from cep.io.csvcells import CellReader, one_array, split_cells
+from cep.io.csvscan import BLANK, PLAIN, Scan, ScannedColumn, scan
+from cep.io.csvscan import declared as scanned_declared
+from cep.io.csvscan import inferred as scanned_inferred
 from cep.io.csvtexts import CsvShape, CsvTexts, SplitCells
+from cep.io.jsonscan import Interner
 from cep.io.lines import Block, ByteLines, ItemLines, bad_utf8_lines
 from cep.io.sources import (
     Reject,
@@ -121,6 +127,10 @@ class CsvReader(BatchReader):
         self.lines: ByteLines | ItemLines | None = None
         #: the table pyarrow split of the batch being read, and the rows of it kept
         self._split: tuple[Any, np.ndarray] | None = None
+        #: text fields' codes from the cells' bytes, and the type names'
+        self._interners: dict[str, Interner] = {}
+        self._type_names: Interner | None = None
+        self._type_lookup: list[int] = []
 
     def emulate(self, block: Block, i: int, slow: list[SourceEvent | Reject]) -> int:
         """One record from line `i` as the row reader's code reads it (`csv_row`); the
@@ -250,6 +260,8 @@ class CsvReader(BatchReader):
         if returns:  # (a line may end with a carriage return)
             data = np.frombuffer(block.buf, np.uint8)
             ends = nl - ((nl > starts) & (data[np.maximum(nl - 1, 0)] == 13))
+        if self.unique:
+            return self._scanned_batch(block, first, starts, ends, slow)
         length = ends - starts
         fast = np.zeros(n, np.bool_)
         fast[first:] = length[first:] > 0
@@ -289,6 +301,194 @@ class CsvReader(BatchReader):
             for index in demoted.tolist():
                 self.emulate(block, index, slow)
         return self.assemble(part, slow, limit, buf=block.buf)
+
+    def _scanned_batch(
+        self,
+        block: Block,
+        first: int,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        slow: list[SourceEvent | Reject],
+    ) -> Batch:
+        """The batch of a block whose plain lines `scan` reads; the row reader reads
+        the others (with the lines their records take)."""
+        n = len(block)
+        assert self.header is not None
+        wanted = np.full(len(self.header), -1, np.int64)
+        for name in self._wanted():
+            if name in self.names:
+                wanted[self.names[name]] = 0
+        chosen = np.flatnonzero(wanted >= 0)
+        wanted[chosen] = np.arange(len(chosen))
+        reals = wanted >= 0
+        scanned = scan(block.buf, starts, ends, first, len(self.header), wanted, reals, _MAX_CSV)
+        fast = scanned.status == PLAIN
+        fast[:first] = False
+        if block.forced:
+            fast[list(block.forced)] = False
+        fast[bad_utf8_lines(block, fast)] = False
+        other = np.flatnonzero((scanned.status[first:] != BLANK) & ~fast[first:]) + first
+        j = first
+        limit = n
+        for i in other.tolist():
+            if i < j:
+                continue
+            try:
+                j = self.emulate(block, i, slow)
+            except _NeedMore:
+                fast[i:] = False
+                limit = i
+                self.lines.push_back(block, limit)  # type: ignore[union-attr]
+                break
+            fast[i + 1 : j] = False
+        rows = np.flatnonzero(fast)
+        part = None
+        if len(rows):
+            part, demoted = self._typed_scanned(scanned, wanted, rows, block, starts, ends)
+            for index in demoted.tolist():
+                self.emulate(block, index, slow)
+        return self.assemble(part, slow, limit, buf=block.buf)
+
+    def _wanted(self) -> set[str]:
+        """The fields a batch reads: the type, the time, those asked for, and those
+        of the schemas (validated)."""
+        wanted = {self.type_field, self.time_field, *(name for name, _ in self.fields)}
+        if self.validator is not None:
+            for schema in self.validator.schemas.values():
+                wanted.update(schema.fields)
+        return wanted
+
+    def _typed_scanned(
+        self,
+        scanned: Scan,
+        wanted: np.ndarray,
+        lines: np.ndarray,
+        block: Block,
+        starts: np.ndarray,
+        ends: np.ndarray,
+    ) -> tuple[FastRows, np.ndarray]:
+        """`_typed` of the plain lines `lines`, from their scan."""
+        k = len(lines)
+        whole = int(lines[-1]) - int(lines[0]) + 1 == k
+        at: np.ndarray | slice = slice(int(lines[0]), int(lines[-1]) + 1) if whole else lines
+
+        def column(name: str) -> ScannedColumn | None:
+            index = self.names.get(name)
+            if index is None or wanted[index] < 0:
+                return None
+            return ScannedColumn(block.buf, scanned, int(wanted[index]), at)
+
+        keep = np.ones(k, np.bool_)
+        default = self.types.code(self.default_type) if self.default_type else -1
+        type_cells = column(self.type_field)
+        if type_cells is None:
+            codes = np.full(k, default, np.int32)
+        else:
+            codes = self._type_codes(type_cells, default)
+        keep &= codes >= 0
+
+        ts = np.zeros(k, np.int64)
+        time_cells = column(self.time_field)
+        if time_cells is None:
+            keep[:] = False
+        else:
+            ok, values = time_cells.ints()
+            if ok.all():
+                ts = ints_to_ms(values, self.time_unit)
+            else:
+                ts[ok] = ints_to_ms(values[ok], self.time_unit)
+                keep &= time_cells.present
+                odd = np.flatnonzero(time_cells.present & ~ok)
+                for i, cell in zip(odd.tolist(), time_cells.texts(odd), strict=True):
+                    ms = event_ms(infer_cell(cell), self.time_unit)
+                    if ms is None:
+                        keep[i] = False
+                    else:
+                        ts[i] = ms
+
+        keep &= window_mask(ts)
+        parts = {name: empty_part(kind, k) for name, kind in self.fields}
+        columns: dict[str, ScannedColumn | None] = {}
+        for code, rows in rows_by_type(codes, keep):
+            self._group_scanned(column, columns, code, rows, keep, parts)
+        fast = FastRows(lines + block.first, ts, codes, parts, starts[lines], ends[lines])
+        return fast.keep(keep), lines[~keep]
+
+    def _type_codes(self, cells: ScannedColumn, default: int) -> np.ndarray:
+        """The type codes of the type cells (the default type's for an empty one),
+        type names coded in order of first appearance."""
+        if self._type_names is None:
+            self._type_names = Interner(Dictionary())
+            self._type_lookup = []
+        entries = self._type_names.codes(cells.buf, cells.spans, cells.lens)
+        names = self._type_names.dictionary.values
+        for name in names[len(self._type_lookup) :]:
+            self._type_lookup.append(self.types.code(name) if name else default)
+        return np.array(self._type_lookup, np.int32)[entries]
+
+    def _group_scanned(
+        self,
+        column: Callable[[str], ScannedColumn | None],
+        columns: dict[str, ScannedColumn | None],
+        code: int,
+        rows: np.ndarray,
+        keep: np.ndarray,
+        parts: dict[str, ColumnPart],
+    ) -> None:
+        """`_group` of scanned cells: text stored as codes from the cells' spans
+        (`Interner`), in the order `put_typed` codes them."""
+        every = len(rows) == len(keep)
+        kinds = dict(self.fields)
+        current: list[str] = []
+
+        def field(name: str) -> ScannedColumn | None:
+            if name not in columns:
+                columns[name] = column(name)
+            cells = columns[name]
+            current[:] = [name]
+            return cells if cells is None or every else cells.take(rows)
+
+        def put_text(cells: ScannedColumn, mask: np.ndarray) -> None:
+            name = current[0]
+            kind = kinds.get(name)
+            if kind is None or not mask.any():
+                return
+            dictionary = self.dictionaries.get(name)
+            part = parts[name]
+            if kind == "str" and dictionary is not None:
+                interner = self._interners.get(name)
+                if interner is None:
+                    interner = self._interners[name] = Interner(dictionary)
+                where = rows[mask]
+                part.values[where] = interner.codes(cells.buf, cells.spans[mask], cells.lens[mask])
+                part.valid[where] = True
+                return
+            texts = [""] * len(mask)
+            chosen = np.flatnonzero(mask)
+            for i, text in zip(chosen.tolist(), cells.texts(chosen), strict=True):
+                texts[i] = text
+            pa = load_pyarrow()
+            typed = Typed("str", pa.array(texts, pa.string()), mask)
+            put_typed(part, kind, rows, typed, dictionary)
+
+        def declared_as(cells: ScannedColumn, kind: str) -> tuple[np.ndarray, np.ndarray, Any]:
+            present = cells.present
+            if kind == "str":
+                put_text(cells, present)
+                return present, present, None
+            ok, typed = scanned_declared(cells, kind)
+            return present, ok, typed
+
+        def inferred(cells: ScannedColumn) -> list[Typed]:
+            out = []
+            for typed in scanned_inferred(cells):
+                if typed.kind == "span":
+                    put_text(cells, typed.mask)
+                else:
+                    out.append(typed)
+            return out
+
+        self._type_group(code, rows, keep, parts, field, declared_as, inferred)
 
     def _screen(
         self,

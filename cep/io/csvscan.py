@@ -1,0 +1,328 @@
+"""A numba scanner for plain CSV lines: cells found and typed in one pass, no strings.
+
+A plain line holds no quote, carriage return (but the one before its newline) or NUL,
+and as many cells as the header: `csv.reader` splits it at its commas, and so does
+`scan_lines`. For each wanted column it records each cell's form as
+`cep.io.csvcells.scan_cells` finds it (an ASCII `OTHER` cell apart from one that is
+not ASCII), an integer's value, a number's value as a float where one correctly
+rounded operation gives it (Clinger's fast path; NaN where it does not, for Python's
+`float()`), and the cell's byte span, for its text (interned into a `Dictionary`'s
+codes by `cep.io.jsonscan.Interner`). The other lines are marked for the row reader.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cep.io.columns import INTISH, Typed, validated
+from cep.io.csvcells import EMPTY, INT, LONG_INT, NUMBER, OTHER
+from cep.io.jsonscan import in_parallel
+from cep.io.sources import infer_cell
+from cep.jit import njit
+
+#: a cell of another form than a number's holding a byte of 128 or more
+OTHER_HIGH = 5
+#: what `scan_lines` finds a line to be
+BLANK, PLAIN, NOT_PLAIN = 0, 1, 2
+
+_TWO_53 = 2**53
+_POW10 = np.array([10.0**i for i in range(23)], np.float64)  # exact as float64
+#: bytes a plain line may not hold (a quote, carriage return, NUL): 1; not ASCII: 2
+_KINDS = np.zeros(256, np.uint8)
+_KINDS[[0, 13, 34]] = 1
+_KINDS[128:] = 2
+class Scan:
+    """Cells of a block's lines: per wanted column (rows) a value per line."""
+
+    __slots__ = ("forms", "lens", "reals", "spans", "status", "values")
+
+    def __init__(self, columns: int, n: int) -> None:
+        self.status = np.empty(n, np.uint8)  # BLANK, PLAIN, NOT_PLAIN
+        self.forms = np.empty((columns, n), np.uint8)  # csvcells' forms, or OTHER_HIGH
+        self.values = np.empty((columns, n), np.int64)  # an INT cell's value
+        self.reals = np.empty((columns, n), np.float64)  # a number's value (NaN: inexact)
+        self.spans = np.empty((columns, n), np.int64)  # the cell's first byte
+        self.lens = np.empty((columns, n), np.int64)  # its length in bytes
+
+
+def scan(
+    buf: Any,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    first: int,
+    columns: int,
+    wanted: np.ndarray,
+    reals: np.ndarray,
+    limit: int,
+) -> Scan:
+    """Scan lines `first:` of `buf` (`starts[i]:ends[i]`, without line endings), lines
+    of more than `limit` bytes not plain: `wanted[c]` is the row of header column `c`
+    in the scan's arrays (-1: not recorded), `reals[c]` whether its numbers' values
+    are wanted."""
+    data = np.frombuffer(buf, np.uint8)
+    n = len(starts)
+    out = Scan(int(wanted.max()) + 1 if len(wanted) else 0, n)
+    out.status[:first] = BLANK
+    if first >= n:
+        return out
+    # (no quote, carriage return, NUL nor byte of 128 or more from the first line on)
+    at = int(starts[first])
+    clean = all(buf.find(odd, at) < 0 for odd in (b'"', b"\r", b"\0")) and buf.isascii()
+    longest = min(int((ends[first:] - starts[first:]).max()), limit)
+
+    def part(lo: int, hi: int) -> None:
+        scan_lines(
+            data, starts, ends, first + lo, first + hi, columns, wanted, reals, limit,
+            _POW10, clean, _KINDS, np.empty(longest + 1, np.int64), out.status, out.forms, out.values, out.reals, out.spans,
+            out.lens,
+        )  # fmt: skip
+
+    in_parallel(part, n - first)
+    return out
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _digit(c: np.uint8) -> bool:
+    return np.uint8(c - np.uint8(48)) < np.uint8(10)
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def scan_lines(
+    data, starts, ends, lo, hi, columns, wanted, want_reals, limit, pow10, clean, kinds,
+    commas, status, forms, values, reals, spans, lens,
+):  # type: ignore[no-untyped-def]  # fmt: skip
+    """`scan`'s work for lines lo..hi-1: a line's commas and odd bytes found in one pass
+    with no branch per byte (`kinds`: 1 for a quote, carriage return or NUL, 2 for a
+    byte of 128 or more), then each wanted cell read as a number as far as it reads as
+    one (the digits, a point and digits, an exponent). `clean`: the lines hold no odd
+    byte; `commas`: room for the longest line's bytes."""
+    for i in range(lo, hi):
+        a = starts[i]
+        e = ends[i]
+        if a == e:
+            status[i] = 0
+            continue
+        if e - a > limit:
+            status[i] = 2
+            continue
+        m = 0
+        odd = np.uint8(0)
+        if clean:  # (no odd byte in the block: the commas alone)
+            for k in range(a, e):
+                commas[m] = k
+                m += data[k] == 44
+        else:
+            for k in range(a, e):
+                c = data[k]
+                commas[m] = k
+                m += c == 44
+                odd |= kinds[c]
+        if m != columns - 1 or odd & 1:
+            status[i] = 2
+            continue
+        commas[m] = e
+        status[i] = 1
+        p = a
+        for col in range(columns):
+            q = commas[col]
+            r = wanted[col]
+            if r >= 0:
+                _cell(data, p, q, odd >= 2, want_reals[col], pow10, r, i, forms, values, reals)
+                spans[r, i] = p
+                lens[r, i] = q - p
+            p = q + 1
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _digits(data, k, b):  # type: ignore[no-untyped-def]
+    """The position after the digits from `k` on, and their value (while it fits)."""
+    value = 0
+    while k < b:
+        d = np.int64(data[k]) - 48
+        if np.uint64(d) > np.uint64(9):
+            break
+        value = value * 10 + d  # (wraps past 18 digits: then not used)
+        k += 1
+    return k, value
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _cell(data, a, b, high, want_real, pow10, r, i, forms, values, reals):  # type: ignore[no-untyped-def]
+    """One cell's form (as `scan_cells` finds it), integer value and number's value."""
+    k = a
+    negative = False
+    if k < b and (data[k] == 45 or data[k] == 43):
+        negative = data[k] == 45
+        k += 1
+    start = k
+    k, value = _digits(data, k, b)
+    digits = k - start
+    exponent = 0
+    form = 4
+    if k == b:
+        if digits:
+            form = 1 if digits <= 18 else 2
+        elif k == a:
+            form = 0
+    else:
+        if data[k] == 46:  # .
+            k += 1
+            start = k
+            for j in range(k, b):  # (the fraction's digits go on from the integer's)
+                d = np.int64(data[j]) - 48
+                if np.uint64(d) > np.uint64(9):
+                    break
+                value = value * 10 + d
+                k = j + 1
+            digits += k - start
+            exponent = start - k
+        if digits:
+            if k < b and (data[k] == 101 or data[k] == 69):  # e E
+                k += 1
+                negative_power = False
+                if k < b and (data[k] == 43 or data[k] == 45):
+                    negative_power = data[k] == 45
+                    k += 1
+                start = k
+                power = 0
+                while k < b and np.uint64(np.int64(data[k]) - 48) <= np.uint64(9):
+                    if power < 100_000:
+                        power = power * 10 + np.int64(data[k]) - 48
+                    k += 1
+                exponent += -power if negative_power else power
+                if k > start and k == b:
+                    form = 3
+            elif k == b:
+                form = 3
+    if form == 4 and high:  # (the line has a byte of 128 or more: is it here?)
+        for j in range(k, b):
+            if data[j] >= 128:
+                form = 5
+                break
+    forms[r, i] = form
+    if form == 1:
+        values[r, i] = -value if negative else value
+    if want_real:
+        if form == 1:  # (an integer's value as a float: "-0" is 0.0)
+            reals[r, i] = float(-value if negative else value)
+        elif form == 3:
+            real = np.nan
+            if digits <= 18 and value <= _TWO_53:
+                if value == 0:
+                    real = 0.0
+                elif 0 <= exponent <= 22:
+                    real = float(value) * pow10[exponent]
+                elif -22 <= exponent < 0:
+                    real = float(value) / pow10[-exponent]
+            reals[r, i] = -real if negative else real
+        elif form == 2:
+            reals[r, i] = np.nan
+
+
+class ScannedColumn:
+    """One header column's cells of some plain lines (`rows` of a `Scan`): the
+    `CellReader` answers, from the scan."""
+
+    def __init__(self, buf: Any, scanned: Scan, row: int, lines: np.ndarray | slice) -> None:
+        self.buf = buf
+        self.forms = scanned.forms[row, lines]
+        self._values = scanned.values[row, lines]
+        self._reals = scanned.reals[row, lines]
+        self.spans = scanned.spans[row, lines]
+        self.lens = scanned.lens[row, lines]
+        self.present = self.forms != EMPTY
+        self._numbers: tuple[np.ndarray, np.ndarray] | None = None
+
+    def take(self, rows: np.ndarray) -> ScannedColumn:
+        """The cells of `rows` only."""
+        out = ScannedColumn.__new__(ScannedColumn)
+        out.buf = self.buf
+        for name in ("forms", "_values", "_reals", "spans", "lens", "present"):
+            setattr(out, name, getattr(self, name)[rows])
+        out._numbers = None
+        return out
+
+    def __len__(self) -> int:
+        return len(self.forms)
+
+    def ints(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.forms == INT, self._values
+
+    def ascii(self) -> np.ndarray:
+        return self.forms != OTHER_HIGH
+
+    def numbers(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cells that are ASCII decimals, and their values (the nearest floats; read by
+        Python's `float()` where the scan left NaN)."""
+        if self._numbers is None:
+            ok = (self.forms >= INT) & (self.forms <= NUMBER)
+            reals = np.where(ok, self._reals, 0.0)
+            inexact = np.flatnonzero(np.isnan(reals))
+            if len(inexact):
+                view = memoryview(self.buf)
+                starts, lens = self.spans[inexact].tolist(), self.lens[inexact].tolist()
+                reals[inexact] = [float(view[a : a + k]) for a, k in zip(starts, lens, strict=True)]
+            self._numbers = ok, reals
+        return self._numbers
+
+    def texts(self, rows: np.ndarray) -> list[str]:
+        """The cells of `rows` as text."""
+        view = memoryview(self.buf)
+        starts, lens = self.spans[rows].tolist(), self.lens[rows].tolist()
+        return [str(view[a : a + k], "utf-8") for a, k in zip(starts, lens, strict=True)]
+
+
+__all__ = ["EMPTY", "INT", "LONG_INT", "NUMBER", "OTHER", "OTHER_HIGH", "Scan", "scan"]
+
+
+def declared(column: ScannedColumn, kind: str) -> tuple[np.ndarray, Typed | None]:
+    """`CellReader.declared` of scanned cells, but for text (`kind` "str": stored by
+    the caller, from the spans)."""
+    present = column.present
+    if kind == "bool":
+        ok = present & column.ascii()
+        true = np.zeros(len(present), np.bool_)
+        rows = np.flatnonzero(ok)
+        lowered = [text.lower() for text in column.texts(rows)]
+        true[rows] = [text == "true" for text in lowered]
+        ok[rows] = [text in ("true", "false") for text in lowered]
+        typed = Typed("bool", true, ok)
+    elif kind in INTISH:
+        ints, values = column.ints()
+        typed = Typed("int", values, ints & present)
+    elif kind == "float":
+        numbers, values = column.numbers()
+        typed = Typed("float", values, numbers & present)
+    else:
+        return np.zeros(len(present), np.bool_), None
+    return validated(typed, kind)
+
+
+def inferred(column: ScannedColumn) -> list[Typed]:
+    """`CellReader.inferred` of scanned cells: ints, floats, text ("span": the cells'
+    spans, for the caller) and Python values."""
+    present = column.present
+    ints, int_values = column.ints()
+    ints = ints & present
+    if (ints == present).all():
+        return [Typed("int", int_values, ints)]
+    ascii_ = column.ascii()
+    numbers, float_values = column.numbers()
+    long_int = column.forms == LONG_INT
+    floats = numbers & present & ~ints & ~long_int & ascii_
+    text = present & ascii_ & ~numbers & ~long_int
+    other = present & ~ints & ~floats & ~text
+    out = [
+        Typed("int", int_values, ints),
+        Typed("float", float_values, floats),
+        Typed("span", column, text),
+    ]
+    if other.any():
+        rows = np.flatnonzero(other)
+        py: list[Any] = [None] * len(present)
+        for i, cell in zip(rows.tolist(), column.texts(rows), strict=True):
+            py[i] = infer_cell(cell)
+        out.append(Typed("py", py, other))
+    return out
