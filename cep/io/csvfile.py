@@ -18,6 +18,7 @@ import numpy as np
 from cep.io.batch import Batch, Dictionary
 from cep.io.batchreader import BatchReader, FastRows
 from cep.io.columns import (
+    INTISH,
     ColumnPart,
     Typed,
     empty_part,
@@ -27,7 +28,7 @@ from cep.io.columns import (
     to_numpy,
 )
 from cep.io.csvcells import CellReader, one_array, split_cells
-from cep.io.csvscan import BLANK, PLAIN, Scan, ScannedColumn, scan
+from cep.io.csvscan import BLANK, FORM, PLAIN, REALS, SPAN, Scan, ScannedColumn, scan
 from cep.io.csvscan import declared as scanned_declared
 from cep.io.csvscan import inferred as scanned_inferred
 from cep.io.csvtexts import CsvShape, CsvTexts, SplitCells
@@ -313,20 +314,13 @@ class CsvReader(BatchReader):
         """The batch of a block whose plain lines `scan` reads; the row reader reads
         the others (with the lines their records take)."""
         n = len(block)
-        assert self.header is not None
-        wanted = np.full(len(self.header), -1, np.int64)
-        for name in self._wanted():
-            if name in self.names:
-                wanted[self.names[name]] = 0
-        chosen = np.flatnonzero(wanted >= 0)
-        wanted[chosen] = np.arange(len(chosen))
-        reals = wanted >= 0
-        scanned = scan(block.buf, starts, ends, first, len(self.header), wanted, reals, _MAX_CSV)
+        scanned = scan(block.buf, starts, ends, first, self._modes(), _MAX_CSV)
         fast = scanned.status == PLAIN
         fast[:first] = False
         if block.forced:
             fast[list(block.forced)] = False
-        fast[bad_utf8_lines(block, fast)] = False
+        if not scanned.clean:
+            fast[bad_utf8_lines(block, fast)] = False
         other = np.flatnonzero((scanned.status[first:] != BLANK) & ~fast[first:]) + first
         j = first
         limit = n
@@ -344,24 +338,46 @@ class CsvReader(BatchReader):
         rows = np.flatnonzero(fast)
         part = None
         if len(rows):
-            part, demoted = self._typed_scanned(scanned, wanted, rows, block, starts, ends)
+            part, demoted = self._typed_scanned(scanned, rows, block, starts, ends)
             for index in demoted.tolist():
                 self.emulate(block, index, slow)
         return self.assemble(part, slow, limit, buf=block.buf)
 
-    def _wanted(self) -> set[str]:
-        """The fields a batch reads: the type, the time, those asked for, and those
-        of the schemas (validated)."""
+    def _modes(self) -> np.ndarray:
+        """What the scan records of each header column (`csvscan.SPAN`, `FORM`,
+        `REALS`): the fields a batch reads are the type, the time, those asked for and
+        those of the schemas (validated); the type's cells are coded, the time's read
+        as integers; where the rows' type is known (no type column), a field its
+        schema declares as text needs no form, one it declares as an integer no float."""
+        assert self.header is not None
+        modes = np.zeros(len(self.header), np.int64)
         wanted = {self.type_field, self.time_field, *(name for name, _ in self.fields)}
-        if self.validator is not None:
-            for schema in self.validator.schemas.values():
-                wanted.update(schema.fields)
-        return wanted
+        schemas = self.validator.schemas.values() if self.validator is not None else ()
+        for schema in schemas:
+            wanted.update(schema.fields)
+        for name in wanted:
+            if name in self.names:
+                modes[self.names[name]] = SPAN | FORM | REALS
+        declared = {}
+        if self.type_field not in self.names and self.default_type:
+            schema = self.schema(self.default_type)
+            declared = schema.fields if schema is not None else {}
+        for name, info in declared.items():
+            if name in self.names:
+                kind = info.type.kind
+                if kind == "str":
+                    modes[self.names[name]] = SPAN
+                elif kind in INTISH:
+                    modes[self.names[name]] = SPAN | FORM
+        if self.type_field in self.names:
+            modes[self.names[self.type_field]] = SPAN
+        if self.time_field in self.names:
+            modes[self.names[self.time_field]] = SPAN | FORM
+        return modes
 
     def _typed_scanned(
         self,
         scanned: Scan,
-        wanted: np.ndarray,
         lines: np.ndarray,
         block: Block,
         starts: np.ndarray,
@@ -374,9 +390,9 @@ class CsvReader(BatchReader):
 
         def column(name: str) -> ScannedColumn | None:
             index = self.names.get(name)
-            if index is None or wanted[index] < 0:
+            if index is None or scanned.rows[index] < 0:
                 return None
-            return ScannedColumn(block.buf, scanned, int(wanted[index]), at)
+            return ScannedColumn(block.buf, scanned, index, at)
 
         keep = np.ones(k, np.bool_)
         default = self.types.code(self.default_type) if self.default_type else -1
@@ -411,7 +427,7 @@ class CsvReader(BatchReader):
         columns: dict[str, ScannedColumn | None] = {}
         for code, rows in rows_by_type(codes, keep):
             self._group_scanned(column, columns, code, rows, keep, parts)
-        fast = FastRows(lines + block.first, ts, codes, parts, starts[lines], ends[lines])
+        fast = FastRows(lines + block.first, ts, codes, parts, starts[at], ends[at])
         return fast.keep(keep), lines[~keep]
 
     def _type_codes(self, cells: ScannedColumn, default: int) -> np.ndarray:

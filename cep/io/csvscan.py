@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from cep.io.columns import INTISH, Typed, validated
-from cep.io.csvcells import EMPTY, INT, LONG_INT, NUMBER, OTHER
+from cep.io.csvcells import INT, LONG_INT, NUMBER
 from cep.io.jsonscan import in_parallel
 from cep.io.sources import infer_cell
 from cep.jit import njit
@@ -26,6 +26,9 @@ from cep.jit import njit
 OTHER_HIGH = 5
 #: what `scan_lines` finds a line to be
 BLANK, PLAIN, NOT_PLAIN = 0, 1, 2
+#: what it records of a column's cells (`modes`): their spans, their forms and integers'
+#: values, their numbers' values
+SPAN, FORM, REALS = 1, 2, 4
 
 _TWO_53 = 2**53
 _POW10 = np.array([10.0**i for i in range(23)], np.float64)  # exact as float64
@@ -33,50 +36,52 @@ _POW10 = np.array([10.0**i for i in range(23)], np.float64)  # exact as float64
 _KINDS = np.zeros(256, np.uint8)
 _KINDS[[0, 13, 34]] = 1
 _KINDS[128:] = 2
+
+
 class Scan:
-    """Cells of a block's lines: per wanted column (rows) a value per line."""
+    """Cells of a block's lines: per column read (`rows`: its row in the arrays, -1
+    for a column not read) a value per line; `clean` where the lines scanned hold no
+    odd byte (then none is not ASCII)."""
 
-    __slots__ = ("forms", "lens", "reals", "spans", "status", "values")
+    __slots__ = ("clean", "forms", "lens", "modes", "reals", "rows", "spans", "status", "values")
 
-    def __init__(self, columns: int, n: int) -> None:
+    def __init__(self, modes: np.ndarray, n: int) -> None:
+        self.modes = modes
+        read = modes != 0
+        self.rows = np.full(len(modes), -1, np.int64)
+        self.rows[read] = np.arange(int(read.sum()))
+        columns = int(read.sum())
+        self.clean = True
         self.status = np.empty(n, np.uint8)  # BLANK, PLAIN, NOT_PLAIN
-        self.forms = np.empty((columns, n), np.uint8)  # csvcells' forms, or OTHER_HIGH
-        self.values = np.empty((columns, n), np.int64)  # an INT cell's value
-        self.reals = np.empty((columns, n), np.float64)  # a number's value (NaN: inexact)
         self.spans = np.empty((columns, n), np.int64)  # the cell's first byte
         self.lens = np.empty((columns, n), np.int64)  # its length in bytes
+        self.forms = np.empty((columns, n), np.uint8)  # csvcells' forms, or OTHER_HIGH (FORM)
+        self.values = np.empty((columns, n), np.int64)  # an INT cell's value (FORM)
+        self.reals = np.empty((columns, n), np.float64)  # a number's value (REALS; NaN: inexact)
 
 
 def scan(
-    buf: Any,
-    starts: np.ndarray,
-    ends: np.ndarray,
-    first: int,
-    columns: int,
-    wanted: np.ndarray,
-    reals: np.ndarray,
-    limit: int,
+    buf: Any, starts: np.ndarray, ends: np.ndarray, first: int, modes: np.ndarray, limit: int
 ) -> Scan:
     """Scan lines `first:` of `buf` (`starts[i]:ends[i]`, without line endings), lines
-    of more than `limit` bytes not plain: `wanted[c]` is the row of header column `c`
-    in the scan's arrays (-1: not recorded), `reals[c]` whether its numbers' values
-    are wanted."""
+    of more than `limit` bytes not plain: `modes[c]` says what to record of header
+    column `c`'s cells (`SPAN`, `FORM`, `REALS`; 0: nothing)."""
     data = np.frombuffer(buf, np.uint8)
     n = len(starts)
-    out = Scan(int(wanted.max()) + 1 if len(wanted) else 0, n)
+    out = Scan(modes, n)
     out.status[:first] = BLANK
     if first >= n:
         return out
     # (no quote, carriage return, NUL nor byte of 128 or more from the first line on)
     at = int(starts[first])
-    clean = all(buf.find(odd, at) < 0 for odd in (b'"', b"\r", b"\0")) and buf.isascii()
+    out.clean = all(buf.find(odd, at) < 0 for odd in (b'"', b"\r", b"\0")) and buf.isascii()
     longest = min(int((ends[first:] - starts[first:]).max()), limit)
 
     def part(lo: int, hi: int) -> None:
         scan_lines(
-            data, starts, ends, first + lo, first + hi, columns, wanted, reals, limit,
-            _POW10, clean, _KINDS, np.empty(longest + 1, np.int64), out.status, out.forms, out.values, out.reals, out.spans,
-            out.lens,
+            data, starts, ends, first + lo, first + hi, out.rows, modes, limit, _POW10,
+            out.clean, _KINDS, np.empty(longest + 1, np.int64), out.status, out.forms,
+            out.values, out.reals, out.spans, out.lens,
         )  # fmt: skip
 
     in_parallel(part, n - first)
@@ -90,14 +95,15 @@ def _digit(c: np.uint8) -> bool:
 
 @njit(cache=True, nogil=True, _nrt=False)
 def scan_lines(
-    data, starts, ends, lo, hi, columns, wanted, want_reals, limit, pow10, clean, kinds,
-    commas, status, forms, values, reals, spans, lens,
+    data, starts, ends, lo, hi, rows, modes, limit, pow10, clean, kinds, commas,
+    status, forms, values, reals, spans, lens,
 ):  # type: ignore[no-untyped-def]  # fmt: skip
-    """`scan`'s work for lines lo..hi-1: a line's commas and odd bytes found in one pass
-    with no branch per byte (`kinds`: 1 for a quote, carriage return or NUL, 2 for a
-    byte of 128 or more), then each wanted cell read as a number as far as it reads as
-    one (the digits, a point and digits, an exponent). `clean`: the lines hold no odd
-    byte; `commas`: room for the longest line's bytes."""
+    """`scan`'s work for lines lo..hi-1 (`rows`: each column's row in the arrays, -1
+    for none): a line's commas and odd bytes found in one pass with no branch per byte
+    (`kinds`: 1 for a quote, carriage return or NUL, 2 for a byte of 128 or more; none
+    where the lines are `clean`), then each cell read as its mode says (`FORM`: as a
+    number as far as it reads as one). `commas`: room for the longest line's bytes."""
+    columns = len(rows)
     for i in range(lo, hi):
         a = starts[i]
         e = ends[i]
@@ -127,11 +133,13 @@ def scan_lines(
         p = a
         for col in range(columns):
             q = commas[col]
-            r = wanted[col]
+            r = rows[col]
             if r >= 0:
-                _cell(data, p, q, odd >= 2, want_reals[col], pow10, r, i, forms, values, reals)
                 spans[r, i] = p
                 lens[r, i] = q - p
+                mode = modes[col]
+                if mode & 2:
+                    _cell(data, p, q, odd >= 2, mode & 4, pow10, r, i, forms, values, reals)
             p = q + 1
 
 
@@ -222,32 +230,42 @@ def _cell(data, a, b, high, want_real, pow10, r, i, forms, values, reals):  # ty
 
 
 class ScannedColumn:
-    """One header column's cells of some plain lines (`rows` of a `Scan`): the
-    `CellReader` answers, from the scan."""
+    """One header column's cells of some plain lines (`lines` of a `Scan`): the
+    `CellReader` answers, from the scan (forms where the scan read them: `FORM`)."""
 
-    def __init__(self, buf: Any, scanned: Scan, row: int, lines: np.ndarray | slice) -> None:
+    def __init__(self, buf: Any, scanned: Scan, column: int, lines: np.ndarray | slice) -> None:
+        row = int(scanned.rows[column])
+        mode = int(scanned.modes[column])
         self.buf = buf
-        self.forms = scanned.forms[row, lines]
-        self._values = scanned.values[row, lines]
-        self._reals = scanned.reals[row, lines]
         self.spans = scanned.spans[row, lines]
         self.lens = scanned.lens[row, lines]
-        self.present = self.forms != EMPTY
+        self.present = self.lens != 0
+        self._forms = scanned.forms[row, lines] if mode & FORM else None
+        self._values = scanned.values[row, lines]
+        self._reals = scanned.reals[row, lines] if mode & REALS else None
         self._numbers: tuple[np.ndarray, np.ndarray] | None = None
 
     def take(self, rows: np.ndarray) -> ScannedColumn:
         """The cells of `rows` only."""
         out = ScannedColumn.__new__(ScannedColumn)
         out.buf = self.buf
-        for name in ("forms", "_values", "_reals", "spans", "lens", "present"):
-            setattr(out, name, getattr(self, name)[rows])
+        for name in ("spans", "lens", "present", "_forms", "_values", "_reals"):
+            value = getattr(self, name)
+            setattr(out, name, value if value is None else value[rows])
         out._numbers = None
         return out
 
     def __len__(self) -> int:
-        return len(self.forms)
+        return len(self.lens)
+
+    @property
+    def forms(self) -> np.ndarray:
+        assert self._forms is not None, "a column scanned without its forms"
+        return self._forms
 
     def ints(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cells that are ASCII integers of at most 18 digits, and their values (any
+        value for the other cells)."""
         return self.forms == INT, self._values
 
     def ascii(self) -> np.ndarray:
@@ -255,10 +273,11 @@ class ScannedColumn:
 
     def numbers(self) -> tuple[np.ndarray, np.ndarray]:
         """Cells that are ASCII decimals, and their values (the nearest floats; read by
-        Python's `float()` where the scan left NaN)."""
+        Python's `float()` where the scan did not: NaN)."""
         if self._numbers is None:
             ok = (self.forms >= INT) & (self.forms <= NUMBER)
-            reals = np.where(ok, self._reals, 0.0)
+            reals = np.full(len(ok), np.nan) if self._reals is None else self._reals
+            reals = np.where(ok, reals, 0.0)
             inexact = np.flatnonzero(np.isnan(reals))
             if len(inexact):
                 view = memoryview(self.buf)
@@ -272,9 +291,6 @@ class ScannedColumn:
         view = memoryview(self.buf)
         starts, lens = self.spans[rows].tolist(), self.lens[rows].tolist()
         return [str(view[a : a + k], "utf-8") for a, k in zip(starts, lens, strict=True)]
-
-
-__all__ = ["EMPTY", "INT", "LONG_INT", "NUMBER", "OTHER", "OTHER_HIGH", "Scan", "scan"]
 
 
 def declared(column: ScannedColumn, kind: str) -> tuple[np.ndarray, Typed | None]:
