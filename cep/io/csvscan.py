@@ -41,9 +41,12 @@ _KINDS[128:] = 2
 class Scan:
     """Cells of a block's lines: per column read (`rows`: its row in the arrays, -1
     for a column not read) a value per line; `clean` where the lines scanned hold no
-    odd byte (then none is not ASCII)."""
+    odd byte (then none is not ASCII), `escapes` where they hold a backslash (which
+    `Interner` reads as a JSON escape)."""
 
-    __slots__ = ("clean", "forms", "lens", "modes", "reals", "rows", "spans", "status", "values")
+    __slots__ = (
+        "clean", "escapes", "forms", "lens", "modes", "reals", "rows", "spans", "status", "values",
+    )  # fmt: skip
 
     def __init__(self, modes: np.ndarray, n: int) -> None:
         self.modes = modes
@@ -52,6 +55,7 @@ class Scan:
         self.rows[read] = np.arange(int(read.sum()))
         columns = int(read.sum())
         self.clean = True
+        self.escapes = False
         self.status = np.empty(n, np.uint8)  # BLANK, PLAIN, NOT_PLAIN
         self.spans = np.empty((columns, n), np.int64)  # the cell's first byte
         self.lens = np.empty((columns, n), np.int64)  # its length in bytes
@@ -75,6 +79,7 @@ def scan(
     # (no quote, carriage return, NUL nor byte of 128 or more from the first line on)
     at = int(starts[first])
     out.clean = all(buf.find(odd, at) < 0 for odd in (b'"', b"\r", b"\0")) and buf.isascii()
+    out.escapes = buf.find(b"\\", at) >= 0
     longest = min(int((ends[first:] - starts[first:]).max()), limit)
 
     def part(lo: int, hi: int) -> None:
@@ -237,6 +242,7 @@ class ScannedColumn:
         row = int(scanned.rows[column])
         mode = int(scanned.modes[column])
         self.buf = buf
+        self.escapes = scanned.escapes
         self.spans = scanned.spans[row, lines]
         self.lens = scanned.lens[row, lines]
         self.present = self.lens != 0
@@ -249,6 +255,7 @@ class ScannedColumn:
         """The cells of `rows` only."""
         out = ScannedColumn.__new__(ScannedColumn)
         out.buf = self.buf
+        out.escapes = self.escapes
         for name in ("spans", "lens", "present", "_forms", "_values", "_reals"):
             value = getattr(self, name)
             setattr(out, name, value if value is None else value[rows])
