@@ -435,6 +435,10 @@ class CsvReader(BatchReader):
                 interner = self._interners.get(name)
                 if interner is None:
                     interner = self._interners[name] = Interner(dictionary)
+                if every and mask.all():  # (every row: the codes are the part's values)
+                    part.values = interner.codes(cells.buf, cells.spans, cells.lens)
+                    part.valid = np.ones(len(mask), np.bool_)
+                    return
                 where = rows[mask]
                 part.values[where] = interner.codes(cells.buf, cells.spans[mask], cells.lens[mask])
                 part.valid[where] = True

@@ -31,6 +31,12 @@ BLANK, PLAIN, NOT_PLAIN = 0, 1, 2
 SPAN, FORM, REALS = 1, 2, 4
 
 _TWO_53 = 2**53
+_COMMAS = np.uint64(0x2C2C2C2C2C2C2C2C)
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+#: (1 << 8 j) times this holds j in its top byte
+_BYTE_INDEX = np.uint64(0x0001020304050607)
+_NO_WORDS = np.zeros(0, np.uint64)
 _POW10 = np.array([10.0**i for i in range(23)], np.float64)  # exact as float64
 #: bytes a plain line may not hold (a quote, carriage return, NUL): 1; not ASCII: 2
 _KINDS = np.zeros(256, np.uint8)
@@ -82,11 +88,17 @@ def scan(
     out.escapes = buf.find(b"\\", at) >= 0
     longest = min(int((ends[first:] - starts[first:]).max()), limit)
 
+    words = _NO_WORDS
+    if out.clean:  # (the buffer's whole 8-byte words, where they are aligned)
+        words = np.frombuffer(buf, np.uint64, len(buf) // 8)
+        if not words.flags.aligned:
+            words = _NO_WORDS
+
     def part(lo: int, hi: int) -> None:
         scan_lines(
-            data, starts, ends, first + lo, first + hi, out.rows, modes, limit, _POW10,
-            out.clean, _KINDS, np.empty(longest + 1, np.int64), out.status, out.forms,
-            out.values, out.reals, out.spans, out.lens,
+            data, words, starts, ends, first + lo, first + hi, out.rows, modes, limit,
+            _POW10, out.clean, _KINDS, np.empty(longest + 1, np.int64), out.status,
+            out.forms, out.values, out.reals, out.spans, out.lens,
         )  # fmt: skip
 
     in_parallel(part, n - first)
@@ -100,7 +112,7 @@ def _digit(c: np.uint8) -> bool:
 
 @njit(cache=True, nogil=True, _nrt=False)
 def scan_lines(
-    data, starts, ends, lo, hi, rows, modes, limit, pow10, clean, kinds, commas,
+    data, words, starts, ends, lo, hi, rows, modes, limit, pow10, clean, kinds, commas,
     status, forms, values, reals, spans, lens,
 ):  # type: ignore[no-untyped-def]  # fmt: skip
     """`scan`'s work for lines lo..hi-1 (`rows`: each column's row in the arrays, -1
@@ -120,7 +132,9 @@ def scan_lines(
             continue
         m = 0
         odd = np.uint8(0)
-        if clean:  # (no odd byte in the block: the commas alone)
+        if clean and (e - 1) >> 3 < len(words):
+            m = _commas(words, a, e, commas)
+        elif clean:  # (no odd byte in the block: the commas alone)
             for k in range(a, e):
                 commas[m] = k
                 m += data[k] == 44
@@ -146,6 +160,28 @@ def scan_lines(
                 if mode & 2:
                     _cell(data, p, q, odd >= 2, mode & 4, pow10, r, i, forms, values, reals)
             p = q + 1
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _commas(words, a, e, commas):  # type: ignore[no-untyped-def]
+    """The commas of bytes a..e-1 (into `commas`; their number), 8 bytes at a time:
+    the aligned words that hold them, each comma byte marked by its high bit."""
+    m = 0
+    first = a >> 3
+    last = (e - 1) >> 3
+    for w in range(first, last + 1):
+        x = words[w] ^ _COMMAS
+        marks = ~(((x & _LOW7) + _LOW7) | x | _LOW7)  # (0x80 where a byte is a comma)
+        if w == first:
+            marks &= _ALL << np.uint64((a & 7) * 8)
+        if w == last and e & 7:
+            marks &= ~(_ALL << np.uint64((e & 7) * 8))
+        while marks:
+            lowest = (marks & (~marks + np.uint64(1))) >> np.uint64(7)  # (1 << 8 j)
+            commas[m] = w * 8 + np.int64((lowest * _BYTE_INDEX) >> np.uint64(56))
+            m += 1
+            marks &= marks - np.uint64(1)
+    return m
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -245,7 +281,7 @@ class ScannedColumn:
         self.escapes = scanned.escapes
         self.spans = scanned.spans[row, lines]
         self.lens = scanned.lens[row, lines]
-        self.present = self.lens != 0
+        self._present: np.ndarray | None = None
         self._forms = scanned.forms[row, lines] if mode & FORM else None
         self._values = scanned.values[row, lines]
         self._reals = scanned.reals[row, lines] if mode & REALS else None
@@ -256,7 +292,7 @@ class ScannedColumn:
         out = ScannedColumn.__new__(ScannedColumn)
         out.buf = self.buf
         out.escapes = self.escapes
-        for name in ("spans", "lens", "present", "_forms", "_values", "_reals"):
+        for name in ("spans", "lens", "_present", "_forms", "_values", "_reals"):
             value = getattr(self, name)
             setattr(out, name, value if value is None else value[rows])
         out._numbers = None
@@ -264,6 +300,13 @@ class ScannedColumn:
 
     def __len__(self) -> int:
         return len(self.lens)
+
+    @property
+    def present(self) -> np.ndarray:
+        """Cells that are not empty."""
+        if self._present is None:
+            self._present = self.lens != 0
+        return self._present
 
     @property
     def forms(self) -> np.ndarray:
