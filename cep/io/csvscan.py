@@ -34,6 +34,12 @@ _TWO_53 = 2**53
 _COMMAS = np.uint64(0x2C2C2C2C2C2C2C2C)
 _LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+_HIGH_NIBBLES = np.uint64(0xF0F0F0F0F0F0F0F0)
+_LOW_NIBBLES = np.uint64(0x0F0F0F0F0F0F0F0F)
+_THREES = np.uint64(0x3030303030303030)
+_SIXES = np.uint64(0x0606060606060606)
+_PAIRS = np.uint64(0x00FF00FF00FF00FF)
+_QUADS = np.uint64(0x0000FFFF0000FFFF)
 #: (1 << 8 j) times this holds j in its top byte
 _BYTE_INDEX = np.uint64(0x0001020304050607)
 _NO_WORDS = np.zeros(0, np.uint64)
@@ -158,7 +164,7 @@ def scan_lines(
                 lens[r, i] = q - p
                 mode = modes[col]
                 if mode & 2:
-                    _cell(data, p, q, odd >= 2, mode & 4, pow10, r, i, forms, values, reals)
+                    _cell(data, words, p, q, odd >= 2, mode & 4, pow10, r, i, forms, values, reals)
             p = q + 1
 
 
@@ -185,9 +191,25 @@ def _commas(words, a, e, commas):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _digits(data, k, b):  # type: ignore[no-untyped-def]
-    """The position after the digits from `k` on, and their value (while it fits)."""
-    value = 0
+def _eight_digits(words, k):  # type: ignore[no-untyped-def]
+    """The value of the 8 bytes from `k` on (in `words`, the buffer's aligned 8-byte
+    words; the next word is there too) if all are digits, else -1."""
+    shift = np.uint64((k & 7) * 8)
+    w = words[k >> 3] >> shift
+    if shift:
+        w |= words[(k >> 3) + 1] << (np.uint64(64) - shift)
+    # every byte 0x30-0x39: high nibble 3, and still 3 with 6 added
+    if (w & _HIGH_NIBBLES) != _THREES or ((w + _SIXES) & _HIGH_NIBBLES) != _THREES:
+        return -1
+    w = ((w & _LOW_NIBBLES) * np.uint64(2561)) >> np.uint64(8)  # (the first digit is the low byte)
+    w = ((w & _PAIRS) * np.uint64(6553601)) >> np.uint64(16)
+    return np.int64(((w & _QUADS) * np.uint64(42949672960001)) >> np.uint64(32))
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _digits(data, k, b, value):  # type: ignore[no-untyped-def]
+    """The position after the digits from `k` on, and the value of those digits
+    behind `value`'s (while it fits)."""
     while k < b:
         d = np.int64(data[k]) - 48
         if np.uint64(d) > np.uint64(9):
@@ -198,7 +220,7 @@ def _digits(data, k, b):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _cell(data, a, b, high, want_real, pow10, r, i, forms, values, reals):  # type: ignore[no-untyped-def]
+def _cell(data, words, a, b, high, want_real, pow10, r, i, forms, values, reals):  # type: ignore[no-untyped-def]
     """One cell's form (as `scan_cells` finds it), integer value and number's value."""
     k = a
     negative = False
@@ -206,7 +228,14 @@ def _cell(data, a, b, high, want_real, pow10, r, i, forms, values, reals):  # ty
         negative = data[k] == 45
         k += 1
     start = k
-    k, value = _digits(data, k, b)
+    value = 0
+    if k + 8 <= b and (k >> 3) + 1 < len(words):  # (8 digits at once, where they are)
+        value = _eight_digits(words, k)
+        if value >= 0:
+            k += 8
+        else:
+            value = 0
+    k, value = _digits(data, k, b, value)
     digits = k - start
     exponent = 0
     form = 4
