@@ -338,7 +338,8 @@ class CsvReader(BatchReader):
         starts: np.ndarray,
         ends: np.ndarray,
     ) -> tuple[FastRows, np.ndarray]:
-        """`_typed` of the plain lines `lines`, from their scan."""
+        """Typed columns of the plain lines `lines` from their scan, and the lines left
+        to the row reader."""
         k = len(lines)
         whole = int(lines[-1]) - int(lines[0]) + 1 == k
         at: np.ndarray | slice = slice(int(lines[0]), int(lines[-1]) + 1) if whole else lines
@@ -364,7 +365,7 @@ class CsvReader(BatchReader):
             keep[:] = False
         else:
             ok, values = time_cells.ints()
-            if ok.all():
+            if ok.all():  # (the usual column: every time an integer; no cell left over)
                 ts = ints_to_ms(values, self.time_unit)
             else:
                 ts[ok] = ints_to_ms(values[ok], self.time_unit)
@@ -377,7 +378,7 @@ class CsvReader(BatchReader):
                     else:
                         ts[i] = ms
 
-        keep &= window_mask(ts)
+        keep &= window_mask(ts)  # the row reader gives the reason (`time out of range`)
         parts = {name: empty_part(kind, k) for name, kind in self.fields}
         columns: dict[str, ScannedColumn | None] = {}
         for code, rows in rows_by_type(codes, keep):
@@ -411,8 +412,10 @@ class CsvReader(BatchReader):
         keep: np.ndarray,
         parts: dict[str, ColumnPart],
     ) -> None:
-        """`_group` of scanned cells: text stored as codes from the cells' spans
-        (`Interner`), in the order `put_typed` codes them."""
+        """Validate and type the fields of the rows of one event type, from their scanned
+        cells (`_type_group`'s callbacks): text is stored here, coded from the cells'
+        spans (`Interner`) as `put_typed` would code it, so `declared_as` gives no typed
+        values for it; `field` notes whose cells the calls after it type."""
         every = len(rows) == len(keep)
         kinds = dict(self.fields)
         current: list[str] = []
