@@ -434,18 +434,20 @@ class CsvReader(BatchReader):
                 return
             dictionary = self.dictionaries.get(name)
             part = parts[name]
-            if kind == "str" and dictionary is not None and not cells.escapes:
+            if kind == "str" and dictionary is not None:
                 interner = self._interners.get(name)
                 if interner is None:
                     interner = self._interners[name] = Interner(dictionary)
-                if every and mask.all():  # (every row: the codes are the part's values)
+                if not cells.escapes and every and mask.all():  # (the part's values)
                     part.values = interner.codes(cells.buf, cells.spans, cells.lens)
                     part.valid = np.ones(len(mask), np.bool_)
                     return
-                where = rows[mask]
-                part.values[where] = interner.codes(cells.buf, cells.spans[mask], cells.lens[mask])
-                part.valid[where] = True
-                return
+                chosen = np.flatnonzero(mask)
+                codes = _codes(interner, cells, chosen)
+                if codes is not None:
+                    part.values[rows[chosen]] = codes
+                    part.valid[rows[chosen]] = True
+                    return
             texts = [""] * len(mask)
             chosen = np.flatnonzero(mask)
             for i, text in zip(chosen.tolist(), cells.texts(chosen), strict=True):
@@ -472,3 +474,33 @@ class CsvReader(BatchReader):
             return out
 
         self._type_group(code, rows, keep, parts, field, declared_as, inferred)
+
+
+#: text cells holding a backslash one column of a batch may have and still be coded
+#: mostly by `Interner` (which reads a backslash as a JSON escape): they are coded one
+#: by one between its calls
+_BACKSLASHED = 64
+
+
+def _codes(interner: Interner, cells: ScannedColumn, rows: np.ndarray) -> np.ndarray | None:
+    """The run codes of the cells of `rows`, in order of first appearance; None where
+    more than `_BACKSLASHED` of them hold a backslash."""
+    buf, spans, lens = cells.buf, cells.spans, cells.lens
+    odd = np.flatnonzero(cells.backslashed()[rows])
+    if not len(odd):
+        return interner.codes(buf, spans[rows], lens[rows])
+    if len(odd) > _BACKSLASHED:
+        return None
+    codes = np.empty(len(rows), np.int32)
+    texts = cells.texts(rows[odd])
+    start = 0
+    for at, text in zip(odd.tolist(), texts, strict=True):
+        if at > start:
+            plain = rows[start:at]
+            codes[start:at] = interner.codes(buf, spans[plain], lens[plain])
+        codes[at] = interner.dictionary.code(text)
+        start = at + 1
+    if start < len(rows):
+        plain = rows[start:]
+        codes[start:] = interner.codes(buf, spans[plain], lens[plain])
+    return codes

@@ -365,6 +365,14 @@ class ScannedColumn:
             self._numbers = ok, reals
         return self._numbers
 
+    def backslashed(self) -> np.ndarray:
+        """Cells holding a backslash (none where the scan found none)."""
+        if not self.escapes:
+            return np.zeros(len(self.lens), np.bool_)
+        found = np.flatnonzero(np.frombuffer(self.buf, np.uint8) == 92)
+        after = np.minimum(np.searchsorted(found, self.spans), len(found) - 1)
+        return (found[after] >= self.spans) & (found[after] < self.spans + self.lens)
+
     def texts(self, rows: np.ndarray) -> list[str]:
         """The cells of `rows` as text."""
         view = memoryview(self.buf)
