@@ -1,8 +1,9 @@
-"""CSV into batches: quote-free lines split and typed by pyarrow, `csv.reader` for the rest.
+"""CSV into batches: plain lines split and typed by a numba scan, `csv.reader` for the rest.
 
-pyarrow splits the lines where that is exactly `csv.reader`'s split (no quote, NUL or lone
-carriage return); cells are typed as the row reader's code types them, with vectorized
-checks for the common forms; any other row goes through `csv.reader` and the row
+`cep.io.csvscan` splits the lines where that is exactly `csv.reader`'s split (no quote,
+NUL or lone carriage return, the header's number of cells) and reads each cell's form
+and value as it goes; cells are typed as the row reader's code types them, text coded
+from its bytes (`Interner`); any other row goes through `csv.reader` and the row
 reader's code.
 """
 
@@ -15,17 +16,22 @@ from typing import Any
 
 import numpy as np
 
-from cep.io.batch import Batch
+from cep.io.batch import Batch, Dictionary
 from cep.io.batchreader import BatchReader, FastRows
 from cep.io.columns import (
+    INTISH,
     ColumnPart,
+    Typed,
     empty_part,
     load_pyarrow,
+    put_typed,
     rows_by_type,
-    to_numpy,
 )
-from cep.io.csvcells import CellReader, one_array, split_cells
-from cep.io.csvtexts import CsvShape, CsvTexts, SplitCells
+from cep.io.csvscan import BLANK, FORM, PLAIN, REALS, SPAN, Scan, ScannedColumn, scan
+from cep.io.csvscan import declared as scanned_declared
+from cep.io.csvscan import inferred as scanned_inferred
+from cep.io.csvtexts import CsvShape, CsvTexts
+from cep.io.interning import Interner
 from cep.io.lines import Block, ByteLines, ItemLines, bad_utf8_lines
 from cep.io.sources import (
     Reject,
@@ -111,7 +117,7 @@ def _inferred(cell: str) -> Any:
 
 
 class CsvReader(BatchReader):
-    """CSV: quote-free lines split and typed by pyarrow, `csv.reader` for the rest."""
+    """CSV: plain lines split and typed by a numba scan, `csv.reader` for the rest."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -119,8 +125,10 @@ class CsvReader(BatchReader):
         self.names: dict[str, int] = {}
         self.unique = False
         self.lines: ByteLines | ItemLines | None = None
-        #: the table pyarrow split of the batch being read, and the rows of it kept
-        self._split: tuple[Any, np.ndarray] | None = None
+        #: text fields' codes from the cells' bytes, and the type names'
+        self._interners: dict[str, Interner] = {}
+        self._type_names: Interner | None = None
+        self._type_lookup: list[int] = []
 
     def emulate(self, block: Block, i: int, slow: list[SourceEvent | Reject]) -> int:
         """One record from line `i` as the row reader's code reads it (`csv_row`); the
@@ -205,30 +213,11 @@ class CsvReader(BatchReader):
         self.unique = len(self.names) == len(header) and len(header) > 1
 
     def batch(self, block: Block) -> Batch:
-        self._split = None
         batch = self._batch(block)
         if self.unique and self.header is not None:  # (texts made in bulk: CsvTexts)
             shape = CsvShape(self.header, self.type_field, self.default_type, self.schema)
-            batch.text_store = CsvTexts(batch.text_store, shape, self._split_cells(batch))
-        self._split = None
+            batch.text_store = CsvTexts(batch.text_store, shape)
         return batch
-
-    def _split_cells(self, batch: Batch) -> SplitCells | None:
-        """The cells pyarrow split of the batch's events (every column), for their texts:
-        a string array per header column and each event's row in them (-1: none)."""
-        if self._split is None:
-            return None
-        table, kept = self._split
-        assert self.header is not None
-        names = [f"c{i}" for i in range(len(self.header))]
-        if table.num_columns != len(names):
-            return None
-        fast = np.flatnonzero(batch.text_store.starts >= 0)  # (-1: a row read as text)
-        if len(fast) != len(kept):  # pragma: no cover - a safety net
-            return None
-        rows = np.full(len(batch), -1, np.int64)
-        rows[fast] = kept
-        return [one_array(table.column(name)) for name in names], rows
 
     def _batch(self, block: Block) -> Batch:
         n = len(block)
@@ -250,187 +239,268 @@ class CsvReader(BatchReader):
         if returns:  # (a line may end with a carriage return)
             data = np.frombuffer(block.buf, np.uint8)
             ends = nl - ((nl > starts) & (data[np.maximum(nl - 1, 0)] == 13))
-        length = ends - starts
-        fast = np.zeros(n, np.bool_)
-        fast[first:] = length[first:] > 0
-        buf, at = block.buf, int(starts[first])  # (looked at in place: no copy)
-        simple = (
-            self.unique
-            and not block.forced
-            and buf.find(b'"', at) < 0
-            and buf.find(b"\x00", at) < 0
-            and (not returns or buf.count(b"\r", at) == buf.count(b"\r\n", at))
-            and not len(bad_utf8_lines(block, fast))
-            and int(length.max()) <= _MAX_CSV
-        )
-        table = None
-        if simple:
-            table = self._parse(block, starts, fast, contiguous=True)
-        limit = n
-        if table is None:
-            fast, limit = self._screen(block, starts, ends, first, slow)
-            if limit < n:
-                self.lines.push_back(block, limit)  # type: ignore[union-attr]
-            if self.unique and fast.any():
-                table = self._parse(block, starts, fast, contiguous=False)
-            if table is None:
-                j = first
-                for index in np.flatnonzero(fast).tolist():
-                    if index >= j:
-                        j = self.emulate(block, index, slow)
-                fast[:] = False
-        rows = np.flatnonzero(fast)
-        part = None
-        if len(rows):
-            part, demoted = self._typed(table, rows, block, starts, ends)
-            kept = np.ones(len(rows), np.bool_)
-            kept[np.searchsorted(rows, demoted)] = False
-            self._split = table, np.flatnonzero(kept)
-            for index in demoted.tolist():
-                self.emulate(block, index, slow)
-        return self.assemble(part, slow, limit, buf=block.buf)
+        if not self.unique:  # (a header naming a field twice: the row reader reads all)
+            return self._emulated_batch(block, first, slow)
+        return self._scanned_batch(block, first, starts, ends, slow)
 
-    def _screen(
+    def _emulated_batch(self, block: Block, first: int, slow: list[SourceEvent | Reject]) -> Batch:
+        """The batch of a block read by the row reader's code alone."""
+        limit = len(block)
+        j = first
+        for i in range(first, len(block)):
+            if i < j:
+                continue
+            try:
+                j = self.emulate(block, i, slow)
+            except _NeedMore:
+                self.lines.push_back(block, i)  # type: ignore[union-attr]
+                limit = i
+                break
+        return self.assemble(None, slow, limit, buf=block.buf)
+
+    def _scanned_batch(
         self,
         block: Block,
+        first: int,
         starts: np.ndarray,
         ends: np.ndarray,
-        first: int,
         slow: list[SourceEvent | Reject],
-    ) -> tuple[np.ndarray, int]:
-        """Per line: whether pyarrow splits it as csv.reader does; the other lines are read
-        by csv.reader (with the lines their records take). Returns the fast lines and where
-        this block's records end (a record may go on into the next block)."""
+    ) -> Batch:
+        """The batch of a block whose plain lines `scan` reads; the row reader reads
+        the others (with the lines their records take)."""
         n = len(block)
-        data = np.frombuffer(block.buf, np.uint8)
-        table = np.zeros(256, np.int64)
-        table[44] = 1
-        table[[0, 13, 34]] = 1 << 20
-        table[128:] = 1 << 40
-        sums = np.zeros(n, np.int64)
-        step = 16_384
-        for a in range(first, n, step):
-            b = min(a + step, n)
-            lo, hi = int(starts[a]), int(block.nl[b - 1]) + 1
-            sums[a:b] = np.add.reduceat(table[data[lo:hi]], starts[a:b] - lo)
-        sums -= (ends < block.nl) * (1 << 20)  # a carriage return before the newline
-        assert self.header is not None
-        fast = np.zeros(n, np.bool_)
-        fast[first:] = (sums[first:] & ((1 << 40) - 1)) == len(self.header) - 1
-        fast &= (ends - starts) <= _MAX_CSV
+        scanned = scan(block.buf, starts, ends, first, self._modes(), _MAX_CSV)
+        fast = scanned.status == PLAIN
+        fast[:first] = False
         if block.forced:
             fast[list(block.forced)] = False
-        fast[bad_utf8_lines(block, fast & (sums >= 1 << 40))] = False
+        if not scanned.clean:
+            fast[bad_utf8_lines(block, fast)] = False
+        other = np.flatnonzero((scanned.status[first:] != BLANK) & ~fast[first:]) + first
         j = first
-        for i in np.flatnonzero(~fast[first:]).tolist():
-            i += first
+        limit = n
+        for i in other.tolist():
             if i < j:
                 continue
             try:
                 j = self.emulate(block, i, slow)
             except _NeedMore:
                 fast[i:] = False
-                return fast, i
+                limit = i
+                self.lines.push_back(block, limit)  # type: ignore[union-attr]
+                break
             fast[i + 1 : j] = False
-        return fast, n
-
-    def _parse(self, block: Block, starts: np.ndarray, fast: np.ndarray, contiguous: bool) -> Any:
-        """The fast lines split by pyarrow into string columns (None if it refuses)."""
-        assert self.header is not None
         rows = np.flatnonzero(fast)
-        if not len(rows):
-            return None
-        if contiguous:  # (a view: pyarrow reads the block's bytes in place)
-            payload = memoryview(block.buf)[int(starts[rows[0]]) :]
-        else:
-            sizes = block.nl - starts + 1
-            payload = np.frombuffer(block.buf, np.uint8)[np.repeat(fast, sizes)].tobytes()
-        names = [f"c{i}" for i in range(len(self.header))]
+        part = None
+        if len(rows):
+            part, demoted = self._typed_scanned(scanned, rows, block, starts, ends)
+            for index in demoted.tolist():
+                self.emulate(block, index, slow)
+        return self.assemble(part, slow, limit, buf=block.buf)
+
+    def _modes(self) -> np.ndarray:
+        """What the scan records of each header column (`csvscan.SPAN`, `FORM`,
+        `REALS`): the fields a batch reads are the type, the time, those asked for and
+        those of the schemas (validated); the type's cells are coded, the time's read
+        as integers; where the rows' type is known (no type column), a field its
+        schema declares as text needs no form, one it declares as an integer no float."""
+        assert self.header is not None
+        modes = np.zeros(len(self.header), np.int64)
         wanted = {self.type_field, self.time_field, *(name for name, _ in self.fields)}
-        if self.validator is not None:
-            for schema in self.validator.schemas.values():
-                wanted.update(schema.fields)
-        include = [f"c{self.names[name]}" for name in wanted if name in self.names]
-        table = split_cells(payload, names, include)
-        if table is None:
-            return None
-        if table.num_rows != len(rows):  # pragma: no cover - a safety net
-            return None
-        return table
+        schemas = self.validator.schemas.values() if self.validator is not None else ()
+        for schema in schemas:
+            wanted.update(schema.fields)
+        for name in wanted:
+            if name in self.names:
+                modes[self.names[name]] = SPAN | FORM | REALS
+        declared = {}
+        if self.type_field not in self.names and self.default_type:
+            schema = self.schema(self.default_type)
+            declared = schema.fields if schema is not None else {}
+        for name, info in declared.items():
+            if name in self.names:
+                kind = info.type.kind
+                if kind == "str":
+                    modes[self.names[name]] = SPAN
+                elif kind in INTISH:
+                    modes[self.names[name]] = SPAN | FORM
+        if self.type_field in self.names:
+            modes[self.names[self.type_field]] = SPAN
+        if self.time_field in self.names:
+            modes[self.names[self.time_field]] = SPAN | FORM
+        return modes
 
-    def _column(self, table: Any, name: str) -> Any:
-        index = self.names.get(name)
-        if index is None:
-            return None
-        return one_array(table.column(f"c{index}"))
-
-    def _typed(
-        self, table: Any, lines: np.ndarray, block: Block, starts: np.ndarray, ends: np.ndarray
+    def _typed_scanned(
+        self,
+        scanned: Scan,
+        lines: np.ndarray,
+        block: Block,
+        starts: np.ndarray,
+        ends: np.ndarray,
     ) -> tuple[FastRows, np.ndarray]:
-        """Typed columns of the rows pyarrow split, and the lines left to the row reader."""
-        pa = load_pyarrow()
-        pc = pa.compute
-        k = table.num_rows
+        """Typed columns of the plain lines `lines` from their scan, and the lines left
+        to the row reader."""
+        k = len(lines)
+        whole = int(lines[-1]) - int(lines[0]) + 1 == k
+        at: np.ndarray | slice = slice(int(lines[0]), int(lines[-1]) + 1) if whole else lines
+
+        def column(name: str) -> ScannedColumn | None:
+            index = self.names.get(name)
+            if index is None or scanned.rows[index] < 0:
+                return None
+            return ScannedColumn(block.buf, scanned, index, at)
+
         keep = np.ones(k, np.bool_)
-        codes = np.full(k, -1, np.int32)
-        type_cells = self._column(table, self.type_field)
         default = self.types.code(self.default_type) if self.default_type else -1
+        type_cells = column(self.type_field)
         if type_cells is None:
-            codes[:] = default
+            codes = np.full(k, default, np.int32)
         else:
-            encoded = pc.dictionary_encode(type_cells)
-            lookup = np.array(
-                [self.types.code(v) if v else default for v in encoded.dictionary.to_pylist()],
-                np.int32,
-            )
-            codes = lookup[to_numpy(encoded.indices)] if len(lookup) else codes
+            codes = self._type_codes(type_cells, default)
         keep &= codes >= 0
 
         ts = np.zeros(k, np.int64)
-        time_cells = self._column(table, self.time_field)
+        time_cells = column(self.time_field)
         if time_cells is None:
             keep[:] = False
         else:
-            reader = CellReader(time_cells)
-            ok, values = reader.ints()
+            ok, values = time_cells.ints()
             if ok.all():  # (the usual column: every time an integer; no cell left over)
                 ts = ints_to_ms(values, self.time_unit)
             else:
                 ts[ok] = ints_to_ms(values[ok], self.time_unit)
-                keep &= reader.present
-            for i in np.flatnonzero(reader.present & ~ok).tolist():
-                ms = event_ms(infer_cell(time_cells[i].as_py()), self.time_unit)
-                if ms is None:
-                    keep[i] = False
-                else:
-                    ts[i] = ms
+                keep &= time_cells.present
+                odd = np.flatnonzero(time_cells.present & ~ok)
+                for i, cell in zip(odd.tolist(), time_cells.texts(odd), strict=True):
+                    ms = event_ms(infer_cell(cell), self.time_unit)
+                    if ms is None:
+                        keep[i] = False
+                    else:
+                        ts[i] = ms
 
         keep &= window_mask(ts)  # the row reader gives the reason (`time out of range`)
         parts = {name: empty_part(kind, k) for name, kind in self.fields}
+        columns: dict[str, ScannedColumn | None] = {}
         for code, rows in rows_by_type(codes, keep):
-            self._group(table, code, rows, keep, parts)
-        fast = FastRows(lines + block.first, ts, codes, parts, starts[lines], ends[lines])
+            self._group_scanned(column, columns, code, rows, keep, parts)
+        fast = FastRows(lines + block.first, ts, codes, parts, starts[at], ends[at])
         return fast.keep(keep), lines[~keep]
 
-    def _group(
+    def _type_codes(self, cells: ScannedColumn, default: int) -> np.ndarray:
+        """The type codes of the type cells (the default type's for an empty one),
+        type names coded in order of first appearance (by `Interner`, where no cell
+        holds a backslash, which it reads as a JSON escape)."""
+        if cells.escapes:
+            texts = cells.texts(np.arange(len(cells)))
+            lookup = {t: self.types.code(t) if t else default for t in dict.fromkeys(texts)}
+            return np.fromiter(map(lookup.__getitem__, texts), np.int32, len(texts))
+        if self._type_names is None:
+            self._type_names = Interner([Dictionary()])
+            self._type_lookup = []
+        entries = self._type_names.codes(cells.buf, cells.spans, cells.lens)
+        names = self._type_names.dictionaries[0].values
+        for name in names[len(self._type_lookup) :]:
+            self._type_lookup.append(self.types.code(name) if name else default)
+        return np.array(self._type_lookup, np.int32)[entries]
+
+    def _group_scanned(
         self,
-        table: Any,
+        column: Callable[[str], ScannedColumn | None],
+        columns: dict[str, ScannedColumn | None],
         code: int,
         rows: np.ndarray,
         keep: np.ndarray,
         parts: dict[str, ColumnPart],
     ) -> None:
-        """Validate and type the fields of the rows of one event type."""
-        indices = None if len(rows) == table.num_rows else load_pyarrow().array(rows)
+        """Validate and type the fields of the rows of one event type, from their scanned
+        cells (`_type_group`'s callbacks): text is stored here, coded from the cells'
+        spans (`Interner`) as `put_typed` would code it, so `declared_as` gives no typed
+        values for it; `field` notes whose cells the calls after it type."""
+        every = len(rows) == len(keep)
+        kinds = dict(self.fields)
+        current: list[str] = []
 
-        def field(name: str) -> Any:
-            cells = self._column(table, name)
-            return cells if cells is None or indices is None else cells.take(indices)
+        def field(name: str) -> ScannedColumn | None:
+            if name not in columns:
+                columns[name] = column(name)
+            cells = columns[name]
+            current[:] = [name]
+            return cells if cells is None or every else cells.take(rows)
 
-        def declared_as(cells: Any, kind: str) -> tuple[np.ndarray, np.ndarray, Any]:
-            reader = CellReader(cells)
-            ok, typed = reader.declared(kind)
-            return reader.present, ok, typed
+        def put_text(cells: ScannedColumn, mask: np.ndarray) -> None:
+            name = current[0]
+            kind = kinds.get(name)
+            if kind is None or not mask.any():
+                return
+            dictionary = self.dictionaries.get(name)
+            part = parts[name]
+            if kind == "str" and dictionary is not None:
+                interner = self._interners.get(name)
+                if interner is None:
+                    interner = self._interners[name] = Interner([dictionary])
+                if not cells.escapes and every and mask.all():  # (the part's values)
+                    part.values = interner.codes(cells.buf, cells.spans, cells.lens)
+                    part.valid = np.ones(len(mask), np.bool_)
+                    return
+                chosen = np.flatnonzero(mask)
+                codes = _codes(interner, cells, chosen)
+                if codes is not None:
+                    part.values[rows[chosen]] = codes
+                    part.valid[rows[chosen]] = True
+                    return
+            texts = [""] * len(mask)
+            chosen = np.flatnonzero(mask)
+            for i, text in zip(chosen.tolist(), cells.texts(chosen), strict=True):
+                texts[i] = text
+            pa = load_pyarrow()
+            typed = Typed("str", pa.array(texts, pa.string()), mask)
+            put_typed(part, kind, rows, typed, dictionary)
 
-        inferred = lambda cells: CellReader(cells).inferred()  # noqa: E731
+        def declared_as(cells: ScannedColumn, kind: str) -> tuple[np.ndarray, np.ndarray, Any]:
+            present = cells.present
+            if kind == "str":
+                put_text(cells, present)
+                return present, present, None
+            ok, typed = scanned_declared(cells, kind)
+            return present, ok, typed
+
+        def inferred(cells: ScannedColumn) -> list[Typed]:
+            out = []
+            for typed in scanned_inferred(cells):
+                if typed.kind == "span":
+                    put_text(cells, typed.mask)
+                else:
+                    out.append(typed)
+            return out
+
         self._type_group(code, rows, keep, parts, field, declared_as, inferred)
+
+
+#: text cells holding a backslash one column of a batch may have and still be coded
+#: mostly by `Interner` (which reads a backslash as a JSON escape): they are coded one
+#: by one between its calls
+_BACKSLASHED = 64
+
+
+def _codes(interner: Interner, cells: ScannedColumn, rows: np.ndarray) -> np.ndarray | None:
+    """The run codes of the cells of `rows`, in order of first appearance; None where
+    more than `_BACKSLASHED` of them hold a backslash."""
+    buf, spans, lens = cells.buf, cells.spans, cells.lens
+    odd = np.flatnonzero(cells.backslashed()[rows])
+    if not len(odd):
+        return interner.codes(buf, spans[rows], lens[rows])
+    if len(odd) > _BACKSLASHED:
+        return None
+    codes = np.empty(len(rows), np.int32)
+    texts = cells.texts(rows[odd])
+    start = 0
+    for at, text in zip(odd.tolist(), texts, strict=True):
+        if at > start:
+            plain = rows[start:at]
+            codes[start:at] = interner.codes(buf, spans[plain], lens[plain])
+        codes[at] = interner.dictionaries[0].code(text)
+        start = at + 1
+    if start < len(rows):
+        plain = rows[start:]
+        codes[start:] = interner.codes(buf, spans[plain], lens[plain])
+    return codes

@@ -48,22 +48,15 @@ class CsvShape:
         self.schema = schema
 
 
-#: the cells of a batch's rows as pyarrow split them (a string array per header column)
-#: and each event's row in them (-1 for an event read otherwise)
-SplitCells = tuple[list[Any], np.ndarray]
-
-
 class CsvTexts(LineTexts):
     """Event texts of CSV rows: their lines in a buffer (else given), and their records'
-    texts made in bulk (`record_texts`) from the cells the reader split (`split`), else
-    from their lines."""
+    texts made in bulk (`record_texts`) from the lines, split by pyarrow."""
 
-    __slots__ = ("shape", "split")
+    __slots__ = ("shape",)
 
-    def __init__(self, texts: LineTexts, shape: CsvShape, split: SplitCells | None) -> None:
+    def __init__(self, texts: LineTexts, shape: CsvShape) -> None:
         super().__init__(texts.buf, texts.starts, texts.ends, texts.given)
         self.shape = shape
-        self.split = split
 
     def record_texts(self, indexes: list[int]) -> TextPieces | None:
         """The texts of some events' records as reports write them; end -1 for an event
@@ -88,12 +81,6 @@ class CsvTexts(LineTexts):
 
     def _made(self, rows: np.ndarray) -> TextPieces | None:
         """`record_texts` of rows none of which is given."""
-        if self.split is not None:
-            columns, at = self.split
-            where = at[rows]
-            if (where >= 0).all():
-                taken = load_pyarrow().array(where)
-                return csv_record_texts(self.shape, [column.take(taken) for column in columns])
         payload = _lines(self.buf, self.starts[rows], self.ends[rows])
         names = [f"c{i}" for i in range(len(self.shape.header))]
         table = split_cells(payload, names)
