@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -361,6 +362,33 @@ def test_interned_strings_get_the_dictionarys_codes(batches: list[list[str]]) ->
         codes = interner.codes(buf, starts[: len(strings)], lens)
         assert [dictionary[int(c)] for c in codes] == strings
     assert len(dictionary) == len({"already there", *(s for b in batches for s in b)})
+
+
+def _codes_into(found: list[Any], interner: Interner, *spans: Any) -> None:
+    found.append(interner.codes(*spans))
+
+
+def test_a_call_that_finds_the_table_half_full_grows_it() -> None:
+    """A call whose first new string comes when an earlier call left the table exactly
+    half full (its first 1,024 slots hold 512 strings) grows the table and goes on: a
+    million distinct keys, read block by block, come to this."""
+    dictionary = Dictionary()
+    interner = Interner([dictionary])
+    half = len(interner.slots) // 2
+    for number, count in enumerate((half, 1, 3 * half, half + 7)):
+        strings = [f"k{number}-{i}" for i in range(count)]
+        buf = "".join(strings).encode()
+        lens = np.array([len(t) for t in strings], np.int64)
+        starts = np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64)
+        found: list[Any] = []
+        worker = threading.Thread(
+            target=_codes_into, args=(found, interner, buf, starts, lens), daemon=True
+        )
+        worker.start()
+        worker.join(60)  # (it used to loop for ever here)
+        assert found, f"call {number} did not finish"
+        assert [dictionary[int(c)] for c in found[0]] == strings
+    assert len(dictionary) == half + 1 + 3 * half + half + 7
 
 
 @settings(max_examples=50, deadline=None)

@@ -64,13 +64,16 @@ class Interner:
             before = int(self.counts[0])
             self._room(unknown, int(lens.sum()))
             done = 0
-            while done < len(starts):  # (stopped where the table is half full: grown)
-                if done:
-                    self._grow_table()
+            while True:
                 done = intern_spans(
                     data, starts, lens, column, entries, self.slots, self.entry_start,
                     self.entry_len, self.entry_column, self.pool, self.counts, done,
                 )  # fmt: skip
+                if done == len(starts):
+                    break
+                # (stopped where the table is half full, maybe at the first span: an
+                # earlier call can leave it so)
+                self._grow_table()
             after = int(self.counts[0])
             if after > before:
                 self._name(before, after)
