@@ -7,7 +7,7 @@ cells are written in bulk (`CellTexts`), by the same encoder where a value's tex
 depends on it: text as its distinct values encoded once (a column's values repeat:
 users, statuses), floats in one `encode_lines` call, integers as Arrow writes their
 digits (as JSON does), booleans from two texts. `join_records` then puts each row's
-cells behind their names in numba (`_join_cells`).
+cells behind their names in numba (`join_typed_cells`).
 """
 
 from __future__ import annotations
@@ -120,44 +120,8 @@ def join_records(names: list[str], columns: list[CellTexts]) -> TextPieces:
     keys = np.frombuffer(b"".join(key_texts), np.uint8)
     key_ends = np.cumsum([len(text) for text in key_texts], dtype=np.int64)
     cells = np.concatenate(buffers) if buffers else np.zeros(0, np.uint8)
-    return _join_cells(cells, cell_starts, cell_ends, keys, key_ends)
-
-
-@njit(cache=True, nogil=True)
-def _join_cells(cells, cell_starts, cell_ends, keys, key_ends):  # type: ignore[no-untyped-def]
-    """Row j's object: `{` then, for each column whose cell is there (end >= 0), its
-    key text (`"name":`) and cell text, separated by commas, then `}`."""
-    columns, n = cell_starts.shape
-    size = 0
-    for j in range(n):
-        size += 2
-        for c in range(columns):
-            if cell_ends[c, j] >= 0:
-                key_start = key_ends[c - 1] if c else 0
-                size += 1 + key_ends[c] - key_start + cell_ends[c, j] - cell_starts[c, j]
-    out = np.empty(size, np.uint8)
-    starts = np.empty(n, np.int64)
-    ends = np.empty(n, np.int64)
-    q = 0
-    for j in range(n):
-        starts[j] = q
-        out[q] = 123  # {
-        q += 1
-        first = True
-        for c in range(columns):
-            if cell_ends[c, j] < 0:
-                continue
-            if not first:
-                out[q] = 44  # ,
-                q += 1
-            first = False
-            key_start = key_ends[c - 1] if c else 0
-            q = put_bytes(out, q, keys, key_start, key_ends[c])
-            q = put_bytes(out, q, cells, cell_starts[c, j], cell_ends[c, j])
-        out[q] = 125  # }
-        q += 1
-        ends[j] = q
-    return out[:q], starts, ends
+    plain = np.zeros(len(columns), np.bool_)  # (no column of integers)
+    return join_typed_cells(cells, cell_starts, cell_ends, plain, keys, key_ends)  # type: ignore[no-any-return]
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
@@ -185,9 +149,11 @@ _DECIMAL_MAX = 20
 
 @njit(cache=True, nogil=True)
 def join_typed_cells(cells, cell_starts, cell_ends, integers, keys, key_ends):  # type: ignore[no-untyped-def]
-    """`_join_cells` where some columns hold integers (`integers[c]` true): their cell
-    in row j is the integer `cell_starts[c, j]`, written in decimal, where `cell_ends[c,
-    j]` >= 0 (other columns: the text `cells[cell_starts[c, j]:cell_ends[c, j]]`)."""
+    """Row j's object: `{` then, for each column whose cell is there (`cell_ends[c, j]`
+    >= 0), its key text (`"name":`, `keys` up to `key_ends[c]`) and cell, separated by
+    commas, then `}`. A cell is the text `cells[cell_starts[c, j]:cell_ends[c, j]]`,
+    or in a column of integers (`integers[c]` true) the integer `cell_starts[c, j]`
+    written in decimal."""
     columns, n = cell_starts.shape
     size = 0  # (at most: an integer's digits are counted as `_DECIMAL_MAX`)
     for j in range(n):

@@ -5,6 +5,7 @@ forms; the others are left to Python (`infer_cell`) or to the row reader.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -103,30 +104,46 @@ class CellReader:
         return validated(typed, kind)
 
     def inferred(self) -> list[Typed]:
-        """Present cells as `infer_cell` reads them: ints, floats, text and (where a
-        Python look is needed: long or non-ASCII numbers) Python values."""
-        present = self.present
-        ints, int_values = self.ints()
-        ints = ints & present
-        if (ints == present).all():  # (a column of integers: no other look needed)
-            return [Typed("int", int_values, ints)]
-        ascii_ = self.ascii()
-        numbers, float_values = self.numbers()
-        # integer text `ints` did not take (too long, or any where its quick check refused)
-        long_int = self.forms == LONG_INT
-        floats = numbers & present & ~ints & ~long_int & ascii_
-        text = present & ascii_ & ~numbers & ~long_int
-        other = present & ~ints & ~floats & ~text
-        out = [
-            Typed("int", int_values, ints),
-            Typed("float", float_values, floats),
-            Typed("str", self.cells, text),
-        ]
-        if other.any():
-            cells = self.cells.to_pylist()
-            py = [infer_cell(cells[i]) if other[i] else None for i in range(len(cells))]
-            out.append(Typed("py", py, other))
-        return out
+        """Present cells as `infer_cell` reads them (`inferred_cells`), text as the
+        cells' strings."""
+        return inferred_cells(self, ("str", self.cells), self._texts)
+
+    def _texts(self, rows: np.ndarray) -> list[str]:
+        cells = self.cells.to_pylist()
+        return [cells[i] for i in rows.tolist()]
+
+
+def inferred_cells(
+    cells: Any, text_as: tuple[str, Any], texts: Callable[[np.ndarray], Iterable[str]]
+) -> list[Typed]:
+    """Present cells (a `CellReader`, or scanned cells with the same `present`,
+    `forms`, `ints()`, `ascii()` and `numbers()`) as `infer_cell` reads them: ints,
+    floats, text (as `text_as` gives its kind and values) and, where a Python look is
+    needed (long or non-ASCII numbers), Python values of the cells' texts (`texts(rows)`)."""
+    present = cells.present
+    ints, int_values = cells.ints()
+    ints = ints & present
+    if (ints == present).all():  # (a column of integers: no other look needed)
+        return [Typed("int", int_values, ints)]
+    ascii_ = cells.ascii()
+    numbers, float_values = cells.numbers()
+    # integer text `ints` did not take (too long, or any where its quick check refused)
+    long_int = cells.forms == LONG_INT
+    floats = numbers & present & ~ints & ~long_int & ascii_
+    text = present & ascii_ & ~numbers & ~long_int
+    other = present & ~ints & ~floats & ~text
+    out = [
+        Typed("int", int_values, ints),
+        Typed("float", float_values, floats),
+        Typed(text_as[0], text_as[1], text),
+    ]
+    if other.any():
+        rows = np.flatnonzero(other)
+        py: list[Any] = [None] * len(present)
+        for i, cell in zip(rows.tolist(), texts(rows), strict=True):
+            py[i] = infer_cell(cell)
+        out.append(Typed("py", py, other))
+    return out
 
 
 def one_array(column: Any) -> Any:

@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 
 from cep.io.columns import INTISH, Typed, validated
-from cep.io.csvcells import INT, LONG_INT, NUMBER
+from cep.io.csvcells import INT, NUMBER, inferred_cells
 from cep.io.jsonscan import in_parallel
-from cep.io.sources import infer_cell
 from cep.jit import njit
 
 #: a cell of another form than a number's holding a byte of 128 or more
@@ -406,26 +405,4 @@ def declared(column: ScannedColumn, kind: str) -> tuple[np.ndarray, Typed | None
 def inferred(column: ScannedColumn) -> list[Typed]:
     """`CellReader.inferred` of scanned cells: ints, floats, text ("span": the cells'
     spans, for the caller) and Python values."""
-    present = column.present
-    ints, int_values = column.ints()
-    ints = ints & present
-    if (ints == present).all():
-        return [Typed("int", int_values, ints)]
-    ascii_ = column.ascii()
-    numbers, float_values = column.numbers()
-    long_int = column.forms == LONG_INT
-    floats = numbers & present & ~ints & ~long_int & ascii_
-    text = present & ascii_ & ~numbers & ~long_int
-    other = present & ~ints & ~floats & ~text
-    out = [
-        Typed("int", int_values, ints),
-        Typed("float", float_values, floats),
-        Typed("span", column, text),
-    ]
-    if other.any():
-        rows = np.flatnonzero(other)
-        py: list[Any] = [None] * len(present)
-        for i, cell in zip(rows.tolist(), column.texts(rows), strict=True):
-            py[i] = infer_cell(cell)
-        out.append(Typed("py", py, other))
-    return out
+    return inferred_cells(column, ("span", column), column.texts)
