@@ -26,6 +26,18 @@ RULE_FILES = [
 GAP_MS = 3_600_000
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _fast_path_compiled(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The fast path's machine code in numba's cache before `auto` is compared: where it
+    is missing (a fresh cache, or sources just changed) `auto` compiles it in the
+    background and says so, which the interpreter does not. `--engine fast` compiles
+    it in the process first."""
+    folder = tmp_path_factory.mktemp("compiled")
+    code = main(["run", "rules/payments.cep", "--input", "examples/payments.jsonl", "--output",
+                 str(folder / "out.jsonl"), "--engine", "fast", "--quiet"])  # fmt: skip
+    assert code == 0
+
+
 def _test_feeds(rules: Path, folder: Path) -> dict[str, Path]:
     """For each rule with tests, the given events of its test blocks, one block after
     the other (each moved to start after the one before), as JSON lines."""
