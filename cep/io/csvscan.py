@@ -247,12 +247,7 @@ def _cell(data, words, a, b, high, want_real, pow10, r, i, forms, values, reals)
         if data[k] == 46:  # .
             k += 1
             start = k
-            for j in range(k, b):  # (the fraction's digits go on from the integer's)
-                d = np.int64(data[j]) - 48
-                if np.uint64(d) > np.uint64(9):
-                    break
-                value = value * 10 + d
-                k = j + 1
+            k, value = _digits(data, k, b, value)  # (going on from the integer's)
             digits += k - start
             exponent = start - k
         if digits:
