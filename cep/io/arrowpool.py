@@ -8,7 +8,10 @@ decoding a Parquet file costs about a third less CPU time and less peak memory. 
 the program asks for it (`use_jemalloc`): the pool is the whole process's, and a
 process that imports cep as a library keeps the one it has. A pool named in
 `ARROW_DEFAULT_MEMORY_POOL` is left as the user set it; a pyarrow built without
-jemalloc keeps its default.
+jemalloc keeps its default. The program also turns off pyarrow's own handling of
+signals: `cep run` stops cleanly on SIGINT/SIGTERM (finish the batch, checkpoint,
+exit 130/143), where pyarrow would turn a signal that comes during one of its reads
+into an `ArrowCancelled` error.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ def use_jemalloc() -> None:
 
 
 def choose_pool(pa: Any) -> None:
-    """Make jemalloc pyarrow's default pool, once, before the readers allocate, where
-    the program asked for it."""
+    """Make jemalloc pyarrow's default pool, once, before the readers allocate, and
+    leave signals to the program's handlers, where the program asked for it."""
     global _chosen
     if _chosen or not _wanted:
         return
     _chosen = True
+    pa.enable_signal_handlers(False)  # (the program's own handlers stop a run)
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return
     try:
