@@ -63,6 +63,7 @@ COMPILED_MODULES = (
     "io/celltexts.py",
     "io/codetake.py",
     "io/csvcells.py",
+    "io/csvlinetexts.py",
     "io/csvscan.py",
     "io/interning.py",
     "io/jsonlayout.py",

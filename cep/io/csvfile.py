@@ -215,7 +215,8 @@ class CsvReader(BatchReader):
     def batch(self, block: Block) -> Batch:
         batch = self._batch(block)
         if self.unique and self.header is not None:  # (texts made in bulk: CsvTexts)
-            shape = CsvShape(self.header, self.type_field, self.default_type, self.schema)
+            types = self.validator.schemas if self.validator is not None else ()
+            shape = CsvShape(self.header, self.type_field, self.default_type, self.schema, types)
             batch.text_store = CsvTexts(batch.text_store, shape)
         return batch
 

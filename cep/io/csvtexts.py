@@ -6,11 +6,14 @@ encoder of reports writes it. The fast path keeps that text for every event a ru
 made record by record it costs a `csv.reader` row, a dict and an encoder call each. Here
 the lines of the events asked for are split by pyarrow once, each column's cells typed
 in bulk as the record's values (`CellReader`) and written in bulk (`cep.io.celltexts`).
+Plain lines (most) are not split at all: their texts are written from the lines in one
+compiled pass (`cep.io.csvlinetexts`), the rows it refuses made as above.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,7 +22,9 @@ from cep.io.batch import LineTexts, TextPieces, record_texts
 from cep.io.celltexts import CellTexts, float_texts, int_texts, join_records, string_texts
 from cep.io.columns import dictionary_indices, load_pyarrow, to_numpy
 from cep.io.csvcells import CellReader, one_array, split_cells
+from cep.io.csvlinetexts import INFER, REFUSE, TEXT, line_record_texts
 from cep.io.sources import convert_cell
+from cep.runtime.match import encode
 
 if TYPE_CHECKING:
     from cep.lang.program import Schema
@@ -31,9 +36,10 @@ _CONVERTED = frozenset(("bool", "list"))
 
 class CsvShape:
     """What a CSV row's record depends on besides its cells: the header (names unique),
-    the type field, the default type, and each type's schema."""
+    the type field, the default type, and each type's schema (`type_names`: the types
+    that have one, where known)."""
 
-    __slots__ = ("default_type", "header", "schema", "type_field")
+    __slots__ = ("default_type", "header", "schema", "type_field", "type_names")
 
     def __init__(
         self,
@@ -41,16 +47,19 @@ class CsvShape:
         type_field: str,
         default_type: str | None,
         schema: Callable[[str], Schema | None],
+        type_names: Collection[str] | None = None,
     ) -> None:
         self.header = header
         self.type_field = type_field
         self.default_type = default_type
         self.schema = schema
+        self.type_names = type_names
 
 
 class CsvTexts(LineTexts):
     """Event texts of CSV rows: their lines in a buffer (else given), and their records'
-    texts made in bulk (`record_texts`) from the lines, split by pyarrow."""
+    texts made in bulk (`record_texts`) from the lines: written from them where they
+    are plain, else split by pyarrow."""
 
     __slots__ = ("shape",)
 
@@ -80,13 +89,95 @@ class CsvTexts(LineTexts):
         return data, every_start, every_end
 
     def _made(self, rows: np.ndarray) -> TextPieces | None:
-        """`record_texts` of rows none of which is given."""
+        """`record_texts` of rows none of which is given: those of plain lines written
+        from their lines (`line_record_texts`), the others split by pyarrow (end -1
+        where it refuses them)."""
+        plan = _line_plan(self.shape)
+        if plan is None:
+            return self._split(rows)
+        buf = np.frombuffer(self.buf, np.uint8)
+        data, starts, ends = line_record_texts(buf, self.starts[rows], self.ends[rows], *plan)
+        refused = np.flatnonzero(ends < 0)
+        if not len(refused):
+            return data, starts, ends
+        made = self._split(rows[refused])
+        if made is None:
+            return data, starts, ends
+        more, more_starts, more_ends = made
+        starts[refused] = more_starts + len(data)
+        ends[refused] = np.where(more_ends < 0, -1, more_ends + len(data))
+        return np.concatenate((data, more)), starts, ends
+
+    def _split(self, rows: np.ndarray) -> TextPieces | None:
+        """`record_texts` of rows none of which is given, split by pyarrow."""
         payload = _lines(self.buf, self.starts[rows], self.ends[rows])
         names = [f"c{i}" for i in range(len(self.shape.header))]
         table = split_cells(payload, names)
         if table is None or table.num_rows != len(rows):
             return None
         return csv_record_texts(self.shape, [one_array(column) for column in table.columns])
+
+
+#: what `line_record_texts` takes besides the lines: the mode table, the type column,
+#: the known types' names, their mode rows, the default and unknown types' mode rows,
+#: and the keys' texts
+LinePlan = tuple[
+    np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, int, int, np.ndarray, np.ndarray
+]
+
+
+def _line_plan(shape: CsvShape) -> LinePlan | None:
+    """`line_record_texts`' arguments for rows of this shape; None where the modes
+    depend on types not known (a type column, `type_names` not given)."""
+    has_type = shape.type_field in shape.header
+    if has_type and shape.type_names is None:
+        return None
+    names = tuple(shape.type_names or ()) if has_type else ()
+    return _plan(tuple(shape.header), shape.type_field, shape.default_type, names, shape.schema)
+
+
+@functools.lru_cache(maxsize=16)
+def _plan(
+    header: tuple[str, ...],
+    type_field: str,
+    default_type: str | None,
+    type_names: tuple[str, ...],
+    schema: Callable[[str], Schema | None],
+) -> LinePlan:
+    """`_line_plan` of a shape (made once per reader: a batch's shape is new, its parts
+    are not)."""
+    seen: dict[tuple[int, ...], int] = {}
+
+    def modes_of(type_name: str | None) -> int:
+        found = schema(type_name) if type_name else None
+        declared = found.fields if found is not None else {}
+        row = []
+        for name in header:
+            info = declared.get(name)
+            kind = info.type.kind if info is not None else None
+            if name == type_field or kind in _AS_TEXT:
+                row.append(TEXT)
+            elif kind in _CONVERTED:
+                row.append(REFUSE)
+            else:
+                row.append(INFER)
+        return seen.setdefault(tuple(row), len(seen))
+
+    default_modes = modes_of(default_type)
+    unknown_modes = modes_of(None)
+    name_modes = np.array([modes_of(name) for name in type_names], np.int64)
+    table = np.array(list(seen), np.int8).reshape(len(seen), len(header))
+    name_texts = [name.encode() for name in type_names]
+    names = np.frombuffer(b"".join(name_texts), np.uint8)
+    name_ends = np.cumsum([len(text) for text in name_texts], dtype=np.int64)
+    key_texts = [encode(name) + b":" for name in header]
+    keys = np.frombuffer(b"".join(key_texts), np.uint8)
+    key_ends = np.cumsum([len(text) for text in key_texts], dtype=np.int64)
+    type_column = header.index(type_field) if type_field in header else -1
+    return (
+        table, type_column, names, name_ends, name_modes, default_modes, unknown_modes,
+        keys, key_ends,
+    )  # fmt: skip
 
 
 def _lines(buf: bytes, starts: np.ndarray, ends: np.ndarray) -> bytes:
