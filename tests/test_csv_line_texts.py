@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from cep.io.batch import LineTexts
 from cep.io.csvlinetexts import line_record_texts
 from cep.io.csvtexts import CsvShape, CsvTexts, _line_plan
-from cep.io.sources import RecordMaker, csv_record
+from cep.io.sources import RecordMaker, csv_record, infer_cell
 from cep.io.validation import Validator
 from cep.lang.checker import check_sources
 from cep.runtime.match import encode
@@ -90,7 +90,7 @@ PLAIN_CELL = st.one_of(
     _short_decimal(),
     st.just("0.0"),
     st.just("-0.0"),
-    st.text(_PLAIN, min_size=1, max_size=6),
+    st.text(_PLAIN, min_size=1, max_size=6).filter(lambda text: infer_cell(text) == text),
 )
 
 
