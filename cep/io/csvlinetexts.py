@@ -34,6 +34,14 @@ _FLOAT_INT_DIGITS = 16
 #: 1e-4 in magnitude)
 _FLOAT_ZEROS = 3
 
+#: what a line's byte is: plain (printable ASCII but `"` and `\`), a comma, another
+#: (a row holding one is refused)
+_PLAIN, _COMMA, _ODD = 0, 1, 2
+_BYTE_KINDS = np.full(256, _ODD, np.uint8)
+_BYTE_KINDS[32:127] = _PLAIN
+_BYTE_KINDS[[34, 92]] = _ODD  # " \
+_BYTE_KINDS[44] = _COMMA
+
 #: what `_cell_form` finds a cell to be
 _TEXT_CELL, _INT_CELL, _FLOAT_CELL, _OTHER_NUMBER = 0, 1, 2, 3
 
@@ -209,22 +217,22 @@ def line_record_texts(  # type: ignore[no-untyped-def]
         out_starts[j] = q
         out_ends[j] = -1
         a, b = starts[j], ends[j]
-        # the cells' bounds, and a check that every byte is plain
+        # the cells' bounds, and a check that every other byte is plain
         cell = 0
         cell_starts[0] = a
         plain = True
         for p in range(a, b):
-            byte = buf[p]
-            if byte == 44:  # ,
+            kind = _BYTE_KINDS[buf[p]]
+            if kind:
+                if kind == _ODD:
+                    plain = False
+                    break
                 cell_ends[cell] = p
                 cell += 1
                 if cell == columns:
                     plain = False
                     break
                 cell_starts[cell] = p + 1
-            elif byte < 32 or byte > 126 or byte == 34 or byte == 92:  # " \
-                plain = False
-                break
         if not plain or cell != columns - 1:
             continue
         cell_ends[cell] = b

@@ -63,20 +63,22 @@ class CsvTexts(LineTexts):
 
     __slots__ = ("shape",)
 
+    indexes_as_array = True
+
     def __init__(self, texts: LineTexts, shape: CsvShape) -> None:
         super().__init__(texts.buf, texts.starts, texts.ends, texts.given)
         self.shape = shape
 
-    def record_texts(self, indexes: list[int]) -> TextPieces | None:
+    def record_texts(self, indexes: np.ndarray | list[int]) -> TextPieces | None:
         """The texts of some events' records as reports write them; end -1 for an event
-        read by `csv.reader` (a quoted cell, say: given), for its reader to make; None
-        where pyarrow refuses the lines."""
-        if not indexes:
-            return None
+        read by `csv.reader` (a quoted cell, say: given), or one pyarrow refuses, for
+        its reader to make; None where none is made here."""
         rows = np.asarray(indexes, np.int64)
+        if not len(rows):
+            return None
         if not self.given:
             return self._made(rows)
-        read = np.fromiter((i not in self.given for i in indexes), np.bool_, len(indexes))
+        read = ~np.isin(rows, self.given_rows())
         if not read.any():
             return None
         made = self._made(rows[read])
@@ -91,7 +93,7 @@ class CsvTexts(LineTexts):
     def _made(self, rows: np.ndarray) -> TextPieces | None:
         """`record_texts` of rows none of which is given: those of plain lines written
         from their lines (`line_record_texts`), the others split by pyarrow (end -1
-        where it refuses them)."""
+        where it refuses their lines)."""
         plan = _line_plan(self.shape)
         if plan is None:
             return self._split(rows)
@@ -105,7 +107,7 @@ class CsvTexts(LineTexts):
             return data, starts, ends
         more, more_starts, more_ends = made
         starts[refused] = more_starts + len(data)
-        ends[refused] = np.where(more_ends < 0, -1, more_ends + len(data))
+        ends[refused] = more_ends + len(data)
         return np.concatenate((data, more)), starts, ends
 
     def _split(self, rows: np.ndarray) -> TextPieces | None:
