@@ -98,6 +98,7 @@ class CsvTexts(LineTexts):
         if plan is None:
             return self._split(rows)
         buf = np.frombuffer(self.buf, np.uint8)
+        buf.flags.writeable = False  # (one type whatever holds the lines: one native signature)
         data, starts, ends = line_record_texts(buf, self.starts[rows], self.ends[rows], *plan)
         refused = np.flatnonzero(ends < 0)
         if not len(refused):
