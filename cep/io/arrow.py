@@ -25,17 +25,17 @@ from cep.io.celltexts import bool_texts, float_texts, int_texts, string_texts
 from cep.io.codetake import take_codes
 from cep.io.columns import (
     ColumnPart,
+    Parts,
     Typed,
     arrow_compute,
     arrow_core,
     dictionary_indices,
-    empty_part,
     rows_by_type,
     to_numpy,
     validated,
 )
 from cep.io.sources import Reject, SourceEvent
-from cep.io.time import MAX_MS, MIN_MS, TIME_UNITS, ints_to_ms, window_mask
+from cep.io.time import MAX_MS, MIN_MS, TIME_UNITS, TIME_WINDOW, ints_to_ms, window_mask
 from cep.io.validation import MAX_DEPTH, TOO_DEEP, too_deep_value
 from cep.runtime.match import encode
 
@@ -177,6 +177,11 @@ def arrow_values(column: Any) -> Typed:
     return Typed("py", column.to_pylist(), mask)
 
 
+def _in_window(ts: np.ndarray) -> bool:
+    """Whether every time lies in `TIME_WINDOW` (two quick passes where all do)."""
+    return not len(ts) or (int(ts.min()) >= TIME_WINDOW[0] and int(ts.max()) < TIME_WINDOW[1])
+
+
 def _largest(column: Any) -> Any:
     return arrow_compute().max(column).as_py()
 
@@ -247,24 +252,6 @@ def _cell_texts(column: Any) -> TextPieces:
     return float_texts(to_numpy(column.fill_null(0.0)))
 
 
-class _Parts(dict[str, ColumnPart]):
-    """A batch's column parts, each made empty when first asked for (most are replaced
-    whole by a column's values: `put_typed`)."""
-
-    def __init__(self, fields: list[tuple[str, str]], k: int) -> None:
-        super().__init__()
-        self.kinds = dict(fields)
-        self.k = k
-
-    def __missing__(self, name: str) -> ColumnPart:
-        part = self[name] = empty_part(self.kinds[name], self.k)
-        return part
-
-    def every(self) -> dict[str, ColumnPart]:
-        """Every field's part, in the order of the fields."""
-        return {name: self[name] for name in self.kinds}
-
-
 def _type_depth(kind: Any) -> int:
     """The levels an Arrow type's values nest (a scalar: 0; a list of ints: 1; a map: 2,
     as its values are lists of key-value pairs), looked at without recursion."""
@@ -309,7 +296,7 @@ class ArrowReader(BatchReader):
         names = batch.schema.names
         index = {name: i for i, name in enumerate(names)}
         keep = np.ones(k, np.bool_)
-        parts = _Parts(self.fields, k)
+        parts = Parts(self.fields, k)
         default = self.types.code(self.default_type) if self.default_type else -1
         if len(index) != len(names):
             keep[:] = False
@@ -348,12 +335,13 @@ class ArrowReader(BatchReader):
             ok, times = validated(typed, "time")  # (the event time: read as a time field)
             keep &= ok
             ts = times.values if times is not None else np.zeros(k, np.int64)
-            keep &= window_mask(ts)  # the row reader gives the reason (`time out of range`)
+            if not _in_window(ts):  # the row reader gives the reason (`time out of range`)
+                keep &= window_mask(ts)
         if any(_type_depth(kind) >= MAX_DEPTH for kind in batch.schema.types):
             keep[:] = False  # every row's record looked at by the row reader
-        for code, rows in rows_by_type(codes, keep):
-            self._group(batch, index, code, rows, keep, parts)
-        rows = self.row_numbers(k)  # an Arrow row's text is made from its row number
+        rows = self.row_numbers(k)  # (read only) an Arrow row's text is made from its number
+        for code, group in rows_by_type(codes, keep, rows):
+            self._group(batch, index, code, group, keep, parts)
         lines = np.arange(first, first + k, dtype=np.int64)
         fast = FastRows(lines, ts, codes, parts.every(), rows, rows).keep(keep)
         demoted = [] if keep.all() else np.flatnonzero(~keep).tolist()
