@@ -147,13 +147,28 @@ def _in_unit(typed: Typed, unit: str) -> Typed:
     return Typed("int", np.where(fits, ms, MIN_MS), typed.mask)
 
 
+_ALL_VALID = np.ones(0, np.bool_)
+
+
+def all_valid(n: int) -> np.ndarray:
+    """n Trues, read only: the mask of a column with no null (made once for batches of
+    one size)."""
+    global _ALL_VALID
+    mask = _ALL_VALID
+    if len(mask) != n:
+        mask = np.ones(n, np.bool_)
+        mask.flags.writeable = False
+        _ALL_VALID = mask
+    return mask
+
+
 def arrow_values(column: Any) -> Typed:
     """An Arrow array as typed values: int (timestamps as epoch ms), float, bool, str or
     py (Python values), masked where not null."""
     pa = arrow_core()
     types = pa.types
     kind = column.type
-    mask = np.ones(len(column), np.bool_) if not column.null_count else to_numpy(column.is_valid())
+    mask = all_valid(len(column)) if not column.null_count else to_numpy(column.is_valid())
     if types.is_dictionary(kind):
         if types.is_string(kind.value_type) or types.is_large_string(kind.value_type):
             return Typed("str", column, mask)
@@ -298,31 +313,9 @@ class ArrowReader(BatchReader):
         keep = np.ones(k, np.bool_)
         parts = Parts(self.fields, k)
         default = self.types.code(self.default_type) if self.default_type else -1
-        if len(index) != len(names):
-            keep[:] = False
-            codes = np.full(k, -1, np.int32)
-        elif self.type_field not in index:
-            codes = np.full(k, default, np.int32)
-        else:
-            typed = arrow_values(batch.column(index[self.type_field]))
-            if typed.kind != "str":
-                keep &= ~typed.mask
-                codes = np.full(k, default, np.int32)
-            else:
-                indices, strings = dictionary_indices(typed.values)
-                lookup = np.array(
-                    [self.types.code(v) if v else default for v in strings.to_pylist()] or [0],
-                    np.int32,
-                )
-                # one type name (the usual case): no lookup per row
-                codes = (
-                    np.full(k, lookup[0], np.int32)
-                    if len(lookup) == 1
-                    else take_codes(lookup, indices)
-                )
-                if typed.values.null_count:
-                    codes[~typed.mask] = default
-        keep &= codes >= 0
+        codes, one_type = self._type_codes(batch, index, keep, default)
+        if not one_type:
+            keep &= codes >= 0
         if self.time_field not in index:
             keep[:] = False
             ts = np.zeros(k, np.int64)
@@ -358,6 +351,34 @@ class ArrowReader(BatchReader):
             k,
             row_texts=lambda starts, given: RowTexts(batch, starts, given, self.dictionary_texts),
         )
+
+    def _type_codes(
+        self, batch: Any, index: dict[str, int], keep: np.ndarray, default: int
+    ) -> tuple[np.ndarray, bool]:
+        """Each row's type code (-1: none; `keep` cleared where the type is not text),
+        and whether every row has one code, not -1 (the usual case)."""
+        k = batch.num_rows
+        if len(index) != len(batch.schema.names):
+            keep[:] = False
+            return np.full(k, -1, np.int32), False
+        if self.type_field not in index:
+            return np.full(k, default, np.int32), default >= 0
+        typed = arrow_values(batch.column(index[self.type_field]))
+        if typed.kind != "str":
+            keep &= ~typed.mask
+            return np.full(k, default, np.int32), False
+        indices, strings = dictionary_indices(typed.values)
+        lookup = np.array(
+            [self.types.code(v) if v else default for v in strings.to_pylist()] or [0],
+            np.int32,
+        )
+        # one type name (the usual case): no lookup per row
+        one = len(lookup) == 1
+        codes = np.full(k, lookup[0], np.int32) if one else take_codes(lookup, indices)
+        if typed.values.null_count:
+            codes[~typed.mask] = default
+            return codes, False
+        return codes, one and lookup[0] >= 0
 
     def _group(
         self,
