@@ -20,6 +20,7 @@ import numpy as np
 
 from cep.io.batch import TextPieces, record_texts
 from cep.io.celltexts import float_texts, join_coded_cells
+from cep.io.columnpass import gather, int_bounds
 from cep.io.columns import arrow_core
 from cep.runtime.match import encode
 
@@ -106,23 +107,23 @@ def _column_cells(
     if types.is_dictionary(kind):
         if not (types.is_string(kind.value_type) or types.is_large_string(kind.value_type)):
             return _column_cells(column.dictionary_decode(), rows, name, dictionaries)
-        indices = _fixed(column.indices, _int_dtype(kind.index_type))[rows]
+        indices = _taken(_fixed(column.indices, _int_dtype(kind.index_type)), rows)
         table = dictionaries.texts(name, column.dictionary)
         if len(indices) and not column.null_count:  # (a null's index is anything)
-            lowest, highest = int(indices.min()), int(indices.max())
+            lowest, highest = int_bounds(indices)
             if lowest < 0 or highest >= len(table[1]):
                 raise IndexError(f"dictionary index {highest} out of range of {name!r}")
         return indices, table
     if types.is_integer(kind) and kind != pa.uint64():
-        return _fixed(column, _int_dtype(kind))[rows], None
+        return _taken(_fixed(column, _int_dtype(kind)), rows), None
     if types.is_timestamp(kind):  # epoch ms, as `arrow_values` makes them
-        raw = _fixed(column, np.dtype(np.int64))[rows]
+        raw = _taken(_fixed(column, np.dtype(np.int64)), rows)
         per_ms = {"s": None, "ms": 1, "us": 1000, "ns": 1_000_000}[kind.unit]
         return (raw * 1000 if per_ms is None else raw // per_ms), None
     if types.is_boolean(kind):
         return _bits_at(column.buffers()[1], column.offset, rows), _BOOL_TEXTS
     if types.is_float64(kind):
-        texts = float_texts(_fixed(column, np.dtype(np.float64))[rows])
+        texts = float_texts(_taken(_fixed(column, np.dtype(np.float64)), rows))
     else:
         from cep.io.arrow import _cell_texts  # (plain strings, uint64: the rows taken)
 
@@ -132,6 +133,13 @@ def _column_cells(
 
 #: `false` and `true`, by a boolean as a number
 _BOOL_TEXTS = (np.frombuffer(b"falsetrue", np.uint8), np.array([0, 5]), np.array([5, 9]))
+
+
+def _taken(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`values[rows]` as int64 (any integers) or float64, taken in numba."""
+    out = np.empty(len(rows), np.float64 if values.dtype.kind == "f" else np.int64)
+    gather(values, rows, out)
+    return out
 
 
 def _int_dtype(kind: Any) -> np.dtype[Any]:
