@@ -28,6 +28,8 @@ from cep.io.columns import (
     ColumnPart,
     Parts,
     Typed,
+    all_true,
+    all_valid,
     arrow_compute,
     arrow_core,
     dictionary_indices,
@@ -146,21 +148,6 @@ def _in_unit(typed: Typed, unit: str) -> Typed:
     fits = np.isfinite(scaled) & (np.abs(scaled) < 2.0**62)
     ms = np.floor(np.where(fits, scaled, 0.0)).astype(np.int64)
     return Typed("int", np.where(fits, ms, MIN_MS), typed.mask)
-
-
-_ALL_VALID = np.ones(0, np.bool_)
-
-
-def all_valid(n: int) -> np.ndarray:
-    """n Trues, read only: the mask of a column with no null (made once for batches of
-    one size)."""
-    global _ALL_VALID
-    mask = _ALL_VALID
-    if len(mask) != n:
-        mask = np.ones(n, np.bool_)
-        mask.flags.writeable = False
-        _ALL_VALID = mask
-    return mask
 
 
 def arrow_values(column: Any) -> Typed:
@@ -326,11 +313,13 @@ class ArrowReader(BatchReader):
         else:
             column = batch.column(index[self.time_field])
             typed = arrow_values(column)
-            keep &= typed.mask
+            if not all_true(typed.mask):
+                keep &= typed.mask
             if self.time_unit != "ms" and not arrow_core().types.is_timestamp(column.type):
                 typed = _in_unit(typed, self.time_unit)
             ok, times = validated(typed, "time")  # (the event time: read as a time field)
-            keep &= ok
+            if not all_true(ok):
+                keep &= ok
             ts = times.values if times is not None else np.zeros(k, np.int64)
             if not _in_window(ts):  # the row reader gives the reason (`time out of range`)
                 keep &= window_mask(ts)

@@ -174,6 +174,26 @@ class Typed(NamedTuple):
     mask: np.ndarray
 
 
+_ALL_VALID = np.ones(0, np.bool_)
+
+
+def all_valid(n: int) -> np.ndarray:
+    """n Trues, read only: the mask of a column with no null (made once for batches of
+    one size, and known to be all True: `all_true`)."""
+    global _ALL_VALID
+    mask = _ALL_VALID
+    if len(mask) != n:
+        mask = np.ones(n, np.bool_)
+        mask.flags.writeable = False
+        _ALL_VALID = mask
+    return mask
+
+
+def all_true(mask: np.ndarray) -> bool:
+    """`mask.all()`, with no pass over the mask `all_valid` gives."""
+    return mask is _ALL_VALID or bool(mask.all())
+
+
 def dictionary_indices(strings: Any) -> tuple[np.ndarray, Any]:
     """A pyarrow string (or dictionary) array as indices into a pyarrow string array."""
     if not arrow_core().types.is_dictionary(strings.type):
@@ -217,7 +237,7 @@ def put_typed(
     """Store typed values at `rows[typed.mask]` of a column part of kind `kind` (`rows`
     sorted, no row twice)."""
     mask = typed.mask
-    whole = bool(mask.all())
+    whole = all_true(mask)
     if not len(mask) or not (whole or mask.any()):
         return
     pa = arrow_core()
@@ -310,7 +330,7 @@ def _whole_part(kind: str, typed: Typed, dictionary: Dictionary | None) -> Colum
     """The part of typed values present in every row, as `put_typed` would fill an empty
     part with them; None where it would not store them all as they are."""
     mask = typed.mask
-    if not len(mask) or not mask.all():
+    if not len(mask) or not all_true(mask):
         return None
     vkind = typed.kind
     if vkind == "str" and kind == "str":
