@@ -3,12 +3,13 @@
 An Arrow row's text is its record (`cep.io.arrow.arrow_records`: its non-null cells,
 timestamps as epoch ms) as the one encoder of reports writes it
 (`cep.runtime.match.encode`). Made for the rows a batch's matches may keep (a few in a
-hundred), each column's cells of those rows are read where they lie: integers and
-times straight from the values buffer, written in decimal in numba (as JSON writes
-them); dictionary strings as their dictionary's values encoded once, by the encoder (a
-Parquet row group's batches share one dictionary per column: `DictionaryTexts`); floats
-by the encoder, in one call; booleans from two texts. `join_typed_cells` then writes
-each row's object. Other columns (plain strings, say) go through `cep.io.arrow`'s
+hundred), each column's cells of those rows are read where they lie (`gather`, in
+numba): integers and times straight from the values buffer, written in decimal (as
+JSON writes them); dictionary strings as entries of their dictionary's values encoded
+once, by the encoder (a Parquet row group's batches share one dictionary per column:
+`DictionaryTexts`); floats as `float_texts` writes them; booleans as one of two texts.
+`join_coded_cells` then writes each row's object, looking each cell's text up in its
+column's table. Other columns (plain strings, say) go through `cep.io.arrow`'s
 column-at-a-time texts of the rows taken.
 """
 
@@ -136,10 +137,18 @@ _BOOL_TEXTS = (np.frombuffer(b"falsetrue", np.uint8), np.array([0, 5]), np.array
 
 
 def _taken(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """`values[rows]` as int64 (any integers) or float64, taken in numba."""
-    out = np.empty(len(rows), np.float64 if values.dtype.kind == "f" else np.int64)
+    """`values[rows]` as int64 (any integers) or float64: taken in numba from the usual
+    columns (int32 dictionary indices, int64, float64), by NumPy from the others (no
+    compiled form for each of them)."""
+    out_type = np.float64 if values.dtype.kind == "f" else np.int64
+    if values.dtype not in _GATHERED:
+        return values[rows].astype(out_type)
+    out = np.empty(len(rows), out_type)
     gather(values, rows, out)
     return out
+
+
+_GATHERED = frozenset((np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.float64)))
 
 
 def _int_dtype(kind: Any) -> np.dtype[Any]:

@@ -5,9 +5,10 @@ it (`cep.runtime.match.encode`): `{"name":value,...}` over its present cells. Ma
 record by record, that costs a dict and an encoder call per row; here each column's
 cells are written in bulk (`CellTexts`), by the same encoder where a value's text
 depends on it: text as its distinct values encoded once (a column's values repeat:
-users, statuses), floats in one `encode_lines` call, integers as Arrow writes their
-digits (as JSON does), booleans from two texts. `join_records` then puts each row's
-cells behind their names in numba (`join_typed_cells`).
+users, statuses), floats as the encoder writes them (`float_texts`: most in numba, the
+rest in one `encode_lines` call), integers as Arrow writes their digits (as JSON does),
+booleans from two texts. `join_records` then puts each row's cells behind their names
+in numba (`join_typed_cells`; `join_coded_cells` for cells given as entries of tables).
 """
 
 from __future__ import annotations
