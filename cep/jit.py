@@ -62,6 +62,7 @@ COMPILED_MODULES = (
     "fast/vector.py",
     "io/celltexts.py",
     "io/codetake.py",
+    "io/columnpass.py",
     "io/csvcells.py",
     "io/csvlinetexts.py",
     "io/csvscan.py",

@@ -23,19 +23,22 @@ from cep.io.batch import Batch, LineTexts, TextPieces
 from cep.io.batchreader import BatchReader, FastRows
 from cep.io.celltexts import bool_texts, float_texts, int_texts, string_texts
 from cep.io.codetake import take_codes
+from cep.io.columnpass import int_bounds
 from cep.io.columns import (
     ColumnPart,
+    Parts,
     Typed,
+    all_true,
+    all_valid,
     arrow_compute,
     arrow_core,
     dictionary_indices,
-    empty_part,
     rows_by_type,
     to_numpy,
     validated,
 )
 from cep.io.sources import Reject, SourceEvent
-from cep.io.time import MAX_MS, MIN_MS, TIME_UNITS, ints_to_ms, window_mask
+from cep.io.time import MAX_MS, MIN_MS, TIME_UNITS, TIME_WINDOW, ints_to_ms, window_mask
 from cep.io.validation import MAX_DEPTH, TOO_DEEP, too_deep_value
 from cep.runtime.match import encode
 
@@ -153,7 +156,7 @@ def arrow_values(column: Any) -> Typed:
     pa = arrow_core()
     types = pa.types
     kind = column.type
-    mask = np.ones(len(column), np.bool_) if not column.null_count else to_numpy(column.is_valid())
+    mask = all_valid(len(column)) if not column.null_count else to_numpy(column.is_valid())
     if types.is_dictionary(kind):
         if types.is_string(kind.value_type) or types.is_large_string(kind.value_type):
             return Typed("str", column, mask)
@@ -175,6 +178,14 @@ def arrow_values(column: Any) -> Typed:
     if types.is_string(kind) or types.is_large_string(kind):
         return Typed("str", column.cast(pa.string()).fill_null(""), mask)
     return Typed("py", column.to_pylist(), mask)
+
+
+def _in_window(ts: np.ndarray) -> bool:
+    """Whether every time lies in `TIME_WINDOW` (one pass, no mask, where all do)."""
+    if not len(ts):
+        return True
+    lowest, highest = int_bounds(ts)
+    return bool(lowest >= TIME_WINDOW[0] and highest < TIME_WINDOW[1])
 
 
 def _largest(column: Any) -> Any:
@@ -247,24 +258,6 @@ def _cell_texts(column: Any) -> TextPieces:
     return float_texts(to_numpy(column.fill_null(0.0)))
 
 
-class _Parts(dict[str, ColumnPart]):
-    """A batch's column parts, each made empty when first asked for (most are replaced
-    whole by a column's values: `put_typed`)."""
-
-    def __init__(self, fields: list[tuple[str, str]], k: int) -> None:
-        super().__init__()
-        self.kinds = dict(fields)
-        self.k = k
-
-    def __missing__(self, name: str) -> ColumnPart:
-        part = self[name] = empty_part(self.kinds[name], self.k)
-        return part
-
-    def every(self) -> dict[str, ColumnPart]:
-        """Every field's part, in the order of the fields."""
-        return {name: self[name] for name in self.kinds}
-
-
 def _type_depth(kind: Any) -> int:
     """The levels an Arrow type's values nest (a scalar: 0; a list of ints: 1; a map: 2,
     as its values are lists of key-value pairs), looked at without recursion."""
@@ -309,51 +302,32 @@ class ArrowReader(BatchReader):
         names = batch.schema.names
         index = {name: i for i, name in enumerate(names)}
         keep = np.ones(k, np.bool_)
-        parts = _Parts(self.fields, k)
+        parts = Parts(self.fields, k)
         default = self.types.code(self.default_type) if self.default_type else -1
-        if len(index) != len(names):
-            keep[:] = False
-            codes = np.full(k, -1, np.int32)
-        elif self.type_field not in index:
-            codes = np.full(k, default, np.int32)
-        else:
-            typed = arrow_values(batch.column(index[self.type_field]))
-            if typed.kind != "str":
-                keep &= ~typed.mask
-                codes = np.full(k, default, np.int32)
-            else:
-                indices, strings = dictionary_indices(typed.values)
-                lookup = np.array(
-                    [self.types.code(v) if v else default for v in strings.to_pylist()] or [0],
-                    np.int32,
-                )
-                # one type name (the usual case): no lookup per row
-                codes = (
-                    np.full(k, lookup[0], np.int32)
-                    if len(lookup) == 1
-                    else take_codes(lookup, indices)
-                )
-                if typed.values.null_count:
-                    codes[~typed.mask] = default
-        keep &= codes >= 0
+        codes, one_type = self._type_codes(batch, index, keep, default)
+        if not one_type:
+            keep &= codes >= 0
         if self.time_field not in index:
             keep[:] = False
             ts = np.zeros(k, np.int64)
         else:
             column = batch.column(index[self.time_field])
             typed = arrow_values(column)
-            keep &= typed.mask
+            if not all_true(typed.mask):
+                keep &= typed.mask
             if self.time_unit != "ms" and not arrow_core().types.is_timestamp(column.type):
                 typed = _in_unit(typed, self.time_unit)
             ok, times = validated(typed, "time")  # (the event time: read as a time field)
-            keep &= ok
+            if not all_true(ok):
+                keep &= ok
             ts = times.values if times is not None else np.zeros(k, np.int64)
-            keep &= window_mask(ts)  # the row reader gives the reason (`time out of range`)
+            if not _in_window(ts):  # the row reader gives the reason (`time out of range`)
+                keep &= window_mask(ts)
         if any(_type_depth(kind) >= MAX_DEPTH for kind in batch.schema.types):
             keep[:] = False  # every row's record looked at by the row reader
-        for code, rows in rows_by_type(codes, keep):
-            self._group(batch, index, code, rows, keep, parts)
-        rows = self.row_numbers(k)  # an Arrow row's text is made from its row number
+        rows = self.row_numbers(k)  # (read only) an Arrow row's text is made from its number
+        for code, group in rows_by_type(codes, keep, rows):
+            self._group(batch, index, code, group, keep, parts)
         lines = np.arange(first, first + k, dtype=np.int64)
         fast = FastRows(lines, ts, codes, parts.every(), rows, rows).keep(keep)
         demoted = [] if keep.all() else np.flatnonzero(~keep).tolist()
@@ -370,6 +344,34 @@ class ArrowReader(BatchReader):
             k,
             row_texts=lambda starts, given: RowTexts(batch, starts, given, self.dictionary_texts),
         )
+
+    def _type_codes(
+        self, batch: Any, index: dict[str, int], keep: np.ndarray, default: int
+    ) -> tuple[np.ndarray, bool]:
+        """Each row's type code (-1: none; `keep` cleared where the type is not text),
+        and whether every row has one code, not -1 (the usual case)."""
+        k = batch.num_rows
+        if len(index) != len(batch.schema.names):
+            keep[:] = False
+            return np.full(k, -1, np.int32), False
+        if self.type_field not in index:
+            return np.full(k, default, np.int32), default >= 0
+        typed = arrow_values(batch.column(index[self.type_field]))
+        if typed.kind != "str":
+            keep &= ~typed.mask
+            return np.full(k, default, np.int32), False
+        indices, strings = dictionary_indices(typed.values)
+        lookup = np.array(
+            [self.types.code(v) if v else default for v in strings.to_pylist()] or [0],
+            np.int32,
+        )
+        # one type name (the usual case): no lookup per row
+        one = len(lookup) == 1
+        codes = np.full(k, lookup[0], np.int32) if one else take_codes(lookup, indices)
+        if typed.values.null_count:
+            codes[~typed.mask] = default
+            return codes, False
+        return codes, one and lookup[0] >= 0
 
     def _group(
         self,

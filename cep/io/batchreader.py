@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cep.io.batch import Batch, Column, Dictionary, LineTexts
-from cep.io.columns import ColumnPart, generic_part, kind_of, put_typed
+from cep.io.columns import ColumnPart, all_true, generic_part, kind_of, put_field
 from cep.io.sources import RecordMaker, Reject, SourceEvent
 from cep.io.validation import Validator
 from cep.lang.types import Type
@@ -81,16 +81,16 @@ class BatchReader:
                     return
                 continue
             present, ok, typed = declared_as(cells, info.type.kind)
-            if not (ok.all() and present.all()):
+            if not (all_true(ok) and all_true(present)):
                 if not info.optional:
                     keep[rows[~present]] = False
                 keep[rows[present & ~ok]] = False
             if name in used and typed is not None:
-                put_typed(parts[name], used[name], rows, typed, self.dictionaries.get(name))
+                put_field(parts, name, used[name], rows, typed, self.dictionaries.get(name))
         for name, kind in self.fields:
             if name not in declared and (cells := field(name)) is not None:
                 for typed in inferred(cells):
-                    put_typed(parts[name], kind, rows, typed, self.dictionaries.get(name))
+                    put_field(parts, name, kind, rows, typed, self.dictionaries.get(name))
 
     def assemble(
         self,

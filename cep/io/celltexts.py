@@ -5,13 +5,15 @@ it (`cep.runtime.match.encode`): `{"name":value,...}` over its present cells. Ma
 record by record, that costs a dict and an encoder call per row; here each column's
 cells are written in bulk (`CellTexts`), by the same encoder where a value's text
 depends on it: text as its distinct values encoded once (a column's values repeat:
-users, statuses), floats in one `encode_lines` call, integers as Arrow writes their
-digits (as JSON does), booleans from two texts. `join_records` then puts each row's
-cells behind their names in numba (`join_typed_cells`).
+users, statuses), floats as the encoder writes them (`float_texts`: most in numba, the
+rest in one `encode_lines` call), integers as Arrow writes their digits (as JSON does),
+booleans from two texts. `join_records` then puts each row's cells behind their names
+in numba (`join_typed_cells`; `join_coded_cells` for cells given as entries of tables).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -92,8 +94,105 @@ def int_texts(values: Any) -> TextPieces:
 
 
 def float_texts(values: np.ndarray) -> TextPieces:
-    """Floats as the encoder writes them (NaN and infinities as null), in one call."""
-    return record_texts(values.tolist())
+    """Floats as the encoder writes them (NaN and infinities as null): those of at most
+    `_FIXED_DIGITS` significant digits from 1e-4 up to 1e15, and zeros, written here
+    (`_fixed_floats`), the others by the encoder, in one call."""
+    values = np.ascontiguousarray(values, np.float64)
+    n = len(values)
+    out = np.empty(n * _FIXED_WIDTH, np.uint8)
+    starts = np.empty(n, np.int64)
+    ends = np.empty(n, np.int64)
+    used = _fixed_floats(values, _POWERS, out, starts, ends)
+    left = np.flatnonzero(ends < 0)
+    if not len(left):
+        return out[:used], starts, ends
+    data, more_starts, more_ends = record_texts(values[left].tolist())
+    starts[left] = more_starts + used
+    ends[left] = more_ends + used
+    return np.concatenate((out[:used], data)), starts, ends
+
+
+#: the significant digits of the floats `_fixed_floats` writes: at most 15 (any decimal
+#: of 15 digits reads back as itself, and a float has at most one such of the fewest
+#: digits that reads back as it: the shortest text, as the encoder finds it)
+_FIXED_DIGITS = 15
+#: 10 ** 0 to 10 ** 22: exact as floats
+_POWERS = 10.0 ** np.arange(23)
+#: the most bytes `_fixed_floats` writes for a value (`-0.000` and 15 digits)
+_FIXED_WIDTH = 24
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _fixed_floats(values, powers, out, starts, ends):  # type: ignore[no-untyped-def]
+    """Each value's text at `starts[i]:ends[i]` of `out`, as the encoder writes it
+    (`1.5`, `100.0`, `0.0001`, `-0.0`), where it is zero or has at most `_FIXED_DIGITS`
+    significant digits and a magnitude from 1e-4 up to 1e15 (fixed notation); else
+    end -1 (left to the encoder). Returns the bytes written.
+
+    The text is the integer `m` of the fewest decimals `d` for which `m / 10**d` is the
+    value: float division rounds correctly, so that is the float the text reads back
+    as; with at most 15 digits, no other decimal of `d` places does (they lie more than
+    a float's spacing apart), so the text is the shortest that reads back."""
+    limit = 10.0**_FIXED_DIGITS
+    q = 0
+    for i in range(len(values)):
+        v = values[i]
+        a = abs(v)
+        ends[i] = -1
+        if not (a == 0.0 or (1e-4 <= a < limit)):
+            continue  # (NaN, infinities, the very small and large: the encoder's)
+        d = 0
+        m = 0.0
+        found = a == 0.0
+        while not found and d < len(powers):
+            scaled = a * powers[d]
+            if scaled >= limit:
+                break
+            m = np.floor(scaled + 0.5)
+            if m / powers[d] == a:
+                found = True
+            else:
+                d += 1
+        if not found:
+            continue
+        starts[i] = q
+        if math.copysign(1.0, v) < 0.0:
+            out[q] = 45  # -
+            q += 1
+        digits = np.uint64(m)
+        width = 1
+        rest = digits // np.uint64(10)
+        while rest:
+            width += 1
+            rest //= np.uint64(10)
+        whole = width - d  # digits before the point (none or fewer: `0.` and zeros)
+        if whole <= 0:
+            out[q] = 48  # 0
+            out[q + 1] = 46  # .
+            q += 2
+            for _ in range(-whole):
+                out[q] = 48
+                q += 1
+            width_out = width
+        else:
+            width_out = width + (1 if d else 0)
+        # the digits, from the last, with the point `d` digits from the right
+        end = q + width_out
+        k = end - 1
+        for place in range(width):
+            if d and place == d and whole > 0:
+                out[k] = 46  # .
+                k -= 1
+            out[k] = 48 + digits % np.uint64(10)
+            digits //= np.uint64(10)
+            k -= 1
+        q = end
+        if d == 0:
+            out[q] = 46  # .
+            out[q + 1] = 48  # 0
+            q += 2
+        ends[i] = q
+    return q
 
 
 def bool_texts(values: np.ndarray) -> TextPieces:
@@ -189,3 +288,48 @@ def join_typed_cells(cells, cell_starts, cell_ends, integers, keys, key_ends):  
         q += 1
         ends[j] = q
     return out[:q], starts, ends
+
+
+@njit(cache=True, nogil=True)
+def join_coded_cells(cells, present, integers, texts, starts, ends, keys, key_ends):  # type: ignore[no-untyped-def]
+    """Row j's object, as `join_typed_cells` writes it, from cells given by number: for
+    each column whose cell is there (`present[c, j]`), its key text and cell, where a
+    cell is the text `cells[c, j]` of a table (`texts[starts[e]:ends[e]]` for entry
+    `e`), or in a column of integers (`integers[c]`) the integer `cells[c, j]` written
+    in decimal."""
+    columns, n = cells.shape
+    size = 0  # (at most: an integer's digits are counted as `_DECIMAL_MAX`)
+    for j in range(n):
+        size += 2
+        for c in range(columns):
+            if present[c, j]:
+                key_start = key_ends[c - 1] if c else 0
+                e = cells[c, j]
+                width = _DECIMAL_MAX if integers[c] else ends[e] - starts[e]
+                size += 1 + key_ends[c] - key_start + width
+    out = np.empty(size, np.uint8)
+    row_starts = np.empty(n, np.int64)
+    row_ends = np.empty(n, np.int64)
+    q = 0
+    for j in range(n):
+        row_starts[j] = q
+        out[q] = 123  # {
+        q += 1
+        first = True
+        for c in range(columns):
+            if not present[c, j]:
+                continue
+            if not first:
+                out[q] = 44  # ,
+                q += 1
+            first = False
+            key_start = key_ends[c - 1] if c else 0
+            q = put_bytes(out, q, keys, key_start, key_ends[c])
+            if integers[c]:
+                q = _put_decimal(out, q, cells[c, j])
+            else:
+                q = put_bytes(out, q, texts, starts[cells[c, j]], ends[cells[c, j]])
+        out[q] = 125  # }
+        q += 1
+        row_ends[j] = q
+    return out[:q], row_starts, row_ends

@@ -10,6 +10,7 @@ columns.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import is_not
@@ -54,17 +55,23 @@ class ColumnPart:
             self.other[i] = value
 
 
-def rows_by_type(codes: np.ndarray, keep: np.ndarray) -> list[tuple[int, np.ndarray]]:
+def rows_by_type(
+    codes: np.ndarray, keep: np.ndarray, every: np.ndarray | None = None
+) -> list[tuple[int, np.ndarray]]:
     """The type codes of the rows kept (codes >= 0 there), each with the rows of that
-    code, in order; every row when there is only one."""
+    code, in order; every row when there is only one (`every`, where the caller has
+    the numbers of every row made: 0 to n - 1)."""
     if not len(codes):
         return []
     lowest, highest = int(codes.min()), int(codes.max())
     if lowest == highest:  # (one type: the usual case)
-        return [(lowest, np.arange(len(codes)))] if lowest >= 0 and keep.any() else []
-    found = np.flatnonzero(np.bincount(codes[keep])).tolist()
+        if lowest < 0 or not keep.any():
+            return []
+        found = [lowest]
+    else:
+        found = np.flatnonzero(np.bincount(codes[keep])).tolist()
     if len(found) == 1:
-        return [(found[0], np.arange(len(codes)))]
+        return [(found[0], np.arange(len(codes)) if every is None else every)]
     return [(code, np.flatnonzero(codes == code)) for code in found]
 
 
@@ -167,6 +174,26 @@ class Typed(NamedTuple):
     mask: np.ndarray
 
 
+_ALL_VALID = np.ones(0, np.bool_)
+
+
+def all_valid(n: int) -> np.ndarray:
+    """n Trues, read only: the mask of a column with no null (made once for batches of
+    one size, and known to be all True: `all_true`)."""
+    global _ALL_VALID
+    mask = _ALL_VALID
+    if len(mask) != n:
+        mask = np.ones(n, np.bool_)
+        mask.flags.writeable = False
+        _ALL_VALID = mask
+    return mask
+
+
+def all_true(mask: np.ndarray) -> bool:
+    """`mask.all()`, with no pass over the mask `all_valid` gives."""
+    return mask is _ALL_VALID or bool(mask.all())
+
+
 def dictionary_indices(strings: Any) -> tuple[np.ndarray, Any]:
     """A pyarrow string (or dictionary) array as indices into a pyarrow string array."""
     if not arrow_core().types.is_dictionary(strings.type):
@@ -210,7 +237,7 @@ def put_typed(
     """Store typed values at `rows[typed.mask]` of a column part of kind `kind` (`rows`
     sorted, no row twice)."""
     mask = typed.mask
-    whole = bool(mask.all())
+    whole = all_true(mask)
     if not len(mask) or not (whole or mask.any()):
         return
     pa = arrow_core()
@@ -244,11 +271,7 @@ def put_typed(
     if vkind == "str":
         assert dictionary is not None
         chosen = values if whole else values.filter(pa.array(mask))
-        if pa.types.is_dictionary(chosen.type) or chosen.null_count:
-            indices, strings = dictionary_indices(chosen)
-            _store(part, at, take_codes(dictionary.arrow_codes(strings), indices))
-        else:
-            _store(part, at, dictionary.string_codes(chosen))
+        _store(part, at, _string_codes(chosen, dictionary))
         return
     chosen = values.copy() if whole else values[mask]
     if vkind == "int" and kind == "float":
@@ -262,6 +285,70 @@ def put_typed(
                 part.other[int(where[j])] = value
         return
     _store(part, at, chosen)
+
+
+class Parts(dict[str, ColumnPart]):
+    """A batch's column parts by field, each made when first asked for: empty, or
+    (`put_field`) straight from the values of a group of every row, which would
+    replace an empty part whole."""
+
+    def __init__(self, fields: list[tuple[str, str]], n: int) -> None:
+        super().__init__()
+        self.kinds = dict(fields)
+        #: the batch's rows
+        self.n = n
+
+    def __missing__(self, name: str) -> ColumnPart:
+        part = self[name] = empty_part(self.kinds[name], self.n)
+        return part
+
+    def every(self) -> dict[str, ColumnPart]:
+        """Every field's part, in the order of the fields."""
+        return {name: self[name] for name in self.kinds}
+
+
+def put_field(
+    parts: dict[str, ColumnPart],
+    name: str,
+    kind: str,
+    rows: np.ndarray,
+    typed: Typed,
+    dictionary: Dictionary | None,
+) -> None:
+    """`put_typed` into `parts[name]`; a field of `Parts` not yet made whose values
+    are every row's, of the column's kind, becomes a part of those values as they are
+    (no copy: a reader's own, or read only)."""
+    if isinstance(parts, Parts) and name not in parts and len(rows) == parts.n:
+        part = _whole_part(kind, typed, dictionary)
+        if part is not None:
+            parts[name] = part
+            return
+    put_typed(parts[name], kind, rows, typed, dictionary)
+
+
+def _whole_part(kind: str, typed: Typed, dictionary: Dictionary | None) -> ColumnPart | None:
+    """The part of typed values present in every row, as `put_typed` would fill an empty
+    part with them; None where it would not store them all as they are."""
+    mask = typed.mask
+    if not len(mask) or not all_true(mask):
+        return None
+    vkind = typed.kind
+    if vkind == "str" and kind == "str":
+        assert dictionary is not None
+        return ColumnPart(_string_codes(typed.values, dictionary), np.ones(len(mask), np.bool_))
+    values = typed.values
+    same = vkind == kind or (vkind == "int" and kind in INTISH)
+    if not same or kind == "object" or values.dtype != _DTYPES[kind]:
+        return None
+    return ColumnPart(values, np.ones(len(mask), np.bool_))
+
+
+def _string_codes(strings: Any, dictionary: Dictionary) -> np.ndarray:
+    """A run's codes of a pyarrow string (or dictionary) array's strings, none null."""
+    if arrow_core().types.is_dictionary(strings.type) or strings.null_count:
+        indices, values = dictionary_indices(strings)
+        return take_codes(dictionary.arrow_codes(values), indices)
+    return dictionary.string_codes(strings)
 
 
 def _store(part: ColumnPart, at: slice | np.ndarray, values: np.ndarray) -> None:
@@ -300,8 +387,12 @@ def _same(typed: Typed) -> tuple[np.ndarray, Typed | None]:
 
 
 def _finite(typed: Typed) -> tuple[np.ndarray, Typed | None]:
-    ok = typed.mask & np.isfinite(typed.values)
-    return ok, Typed("float", typed.values, ok)
+    values = typed.values
+    # (a NaN makes the least and greatest NaN: two quick passes where all are finite)
+    if len(values) and math.isfinite(values.min()) and math.isfinite(values.max()):
+        return typed.mask, typed
+    ok = typed.mask & np.isfinite(values)
+    return ok, Typed("float", values, ok)
 
 
 def _as_float(typed: Typed) -> tuple[np.ndarray, Typed | None]:
