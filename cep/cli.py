@@ -170,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = sys.argv[1:]
     parser = build_parser(command_of(argv))
     args, extra = parser.parse_known_args(argv)
+    _started()
     if extra:  # (an unknown option of a command: that command's usage, not the top one's)
         command = _subparser(parser, args.command)
         command.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -191,6 +192,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_STATUS[number]
     except Exception as error:  # a bug in cep, not in the rules or the input
         return _internal_error(error)
+
+
+#: whether the program (`console`) holds the garbage collector off while it starts
+_held_collector = False
+
+
+def _started() -> None:
+    """The command's modules are imported: what start-up made (modules, classes) lives
+    as long as the process, so it is frozen (`gc.freeze`) and the collector, if the
+    program held it off, runs again."""
+    global _held_collector
+    if _held_collector:
+        _held_collector = False
+        gc.freeze()
+        gc.enable()
 
 
 def _internal_error(error: Exception) -> int:
@@ -226,10 +242,19 @@ def console() -> int:
     which a process importing cep as a library does not, and has pyarrow allocate from
     jemalloc (`cep.io.arrowpool`), which a library leaves to its host.
 
+    Importing a command's modules makes objects by the ten thousand that live as long as
+    the process; the cyclic garbage collector would walk them again and again as they
+    come (some fifty collections, a twentieth of a short run's CPU time), so the
+    program holds it off until they are in (`_started`), and then freezes them.
+
     When the command is done, every object left is frozen (`gc.freeze`): the collection
     Python makes as it exits then does not walk all that the run loaded (a tenth of a
     short run's CPU time). What it would find is garbage the run left in cycles, which
     holds nothing to flush: commands close their files and flush standard output."""
+    global _held_collector
+    if gc.isenabled():
+        gc.disable()
+        _held_collector = True
     sys.modules.setdefault("scipy.linalg", None)  # type: ignore[arg-type]
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     use_jemalloc()

@@ -230,3 +230,53 @@ def use_numba(missed: str | None = None, key: str | None = None) -> None:
         for function in _NATIVE_FUNCTIONS:  # (last: a thread seeing one sees all in place)
             function.dispatcher = made[id(function)]
         _NATIVE = None
+
+
+class _Prefetch:
+    """`prefetch_row(table, i)`: in compiled code, a hint (`llvm.prefetch`) that row `i`
+    of a 2-D array is read soon, so that its cache line is fetched while other work goes
+    on (a load would hold the processor up until it comes); called from Python, nothing.
+    numba's intrinsic is made when a compiled function that calls it is first compiled
+    (numba reads its type here, `_numba_type_`): numba is not imported before."""
+
+    intrinsic: Any = None
+
+    def __call__(self, table: Any, i: int) -> None:
+        return None
+
+    @property
+    def _numba_type_(self) -> Any:
+        from numba.core.registry import cpu_target
+
+        if _Prefetch.intrinsic is None:
+            _Prefetch.intrinsic = _prefetch_intrinsic()
+            cpu_target.typing_context.refresh()
+        return cpu_target.typing_context.resolve_value_type(_Prefetch.intrinsic)
+
+
+def _prefetch_intrinsic() -> Any:
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic  # type: ignore[misc]
+    def prefetch_row(typingctx: Any, table: Any, i: Any) -> Any:
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            array = context.make_array(table)(context, builder, args[0])
+            zero = context.get_constant(types.intp, 0)
+            at = cgutils.get_item_pointer(context, builder, table, array, [args[1], zero])
+            byte = ir.IntType(8).as_pointer()
+            word = ir.IntType(32)
+            kind = ir.FunctionType(ir.VoidType(), [byte, word, word, word])
+            function = cgutils.get_or_insert_function(builder.module, kind, "llvm.prefetch.p0i8")
+            # (a read, kept in every cache level, of data)
+            builder.call(function, [builder.bitcast(at, byte), word(0), word(3), word(1)])
+            return context.get_dummy_value()
+
+        return types.void(table, types.intp), codegen
+
+    return prefetch_row
+
+
+prefetch_row = _Prefetch()

@@ -85,3 +85,31 @@ def test_braced_lines_are_json_objects_shape(lines: list[str]) -> None:
     texts = [buf[a:b].decode() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
     assert texts == [line.removesuffix("\r") for line in lines]
     assert braced.tolist() == [len(t) >= 2 and t.startswith("{") and t.endswith("}") for t in texts]
+
+
+_LINES = st.sampled_from(["{}", "{", "}", "", "\r", "{\r", "}\r", "{}\r", '{"a": 1}', "x}", "{x"])
+
+
+@settings(deadline=None)
+@given(lines=st.lists(_LINES), piece=st.integers(1, 12), size=st.integers(1, 5))
+def test_blocks_know_their_lines_shape_from_the_newlines_marks(
+    lines: list[str], piece: int, size: int
+) -> None:
+    """Wherever the reads cut the lines (a newline a piece's first or last byte, a
+    carriage return in the piece before), a block's lines have the shape read from its
+    bytes: what the newlines' marks say, and where they cannot, the bytes."""
+    import io
+
+    from cep.io import lines as lines_module
+
+    text = "".join(line + "\n" for line in lines).encode()
+    with mock.patch.object(lines_module, "_PIECE", piece):
+        reader = ByteLines(io.BytesIO(text), size)
+        shapes = []
+        while (block := reader.next_block()) is not None:
+            marked = braced_lines(block.buf, block.nl, block.marks)
+            for found, unmarked in zip(marked, braced_lines(block.buf, block.nl), strict=True):
+                assert found.tolist() == unmarked.tolist()
+            shapes += marked[2].tolist()
+    assert shapes == [len(t) >= 2 and t[0] == "{" and t[-1] == "}" for t in
+                      (line.removesuffix("\r") for line in lines)]  # fmt: skip

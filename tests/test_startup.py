@@ -30,15 +30,22 @@ EVENTS = [
 #: runs `cep` (`argv` from the command line) as its program does, then prints which
 #: modules it had imported, as JSON, on the last line of standard output
 _LOADED = """
-import json, os, sys
+import gc, json, os, sys
 from cep import cli
 sys.argv = ["cep", *sys.argv[1:]]
+importing = []  # collections while the command's module is not yet all imported
+def collection(phase, info):
+    module = sys.modules.get("cep.commands.run")
+    if phase == "start" and not hasattr(module, "cmd_run"):
+        importing.append(info["generation"])
+gc.callbacks.append(collection)
 try:
     status = cli.console()
 finally:
     sys.stdout.flush()
     print(json.dumps({"status": status, "modules": sorted(sys.modules),
-                      "threads": os.environ.get("OPENBLAS_NUM_THREADS")}))
+                      "threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+                      "collector": gc.isenabled(), "importing": importing}))
 """
 
 
@@ -82,6 +89,19 @@ def test_a_command_imports_its_own_modules_only(tmp_path: Path) -> None:
 def test_the_program_asks_openblas_for_no_threads_unless_told(tmp_path: Path) -> None:
     assert _seen(tmp_path, "check", str(RULES))["threads"] == "1"
     assert _seen(tmp_path, "check", str(RULES), OPENBLAS_NUM_THREADS="3")["threads"] == "3"
+
+
+def test_the_program_collects_no_garbage_while_it_imports(tmp_path: Path) -> None:
+    """Importing a command's modules makes tens of thousands of lasting objects: the
+    program holds the collector off until they are in (some fifty collections of the
+    youngest generation otherwise), and turns it on again for the command's work."""
+    seen = _seen(
+        tmp_path, "run", str(RULES), "--input", str(_events(tmp_path)), "--engine",
+        "interpreter", "--output", str(tmp_path / "matches.jsonl"), "--quiet",
+    )  # fmt: skip
+    assert seen["status"] == 0
+    assert seen["importing"] == []
+    assert seen["collector"] is True
 
 
 def test_an_interpreter_run_without_a_native_module_does_without_numba(tmp_path: Path) -> None:

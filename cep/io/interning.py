@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cep.io.jsonscan import _same
-from cep.jit import njit
+from cep.jit import njit, prefetch_row
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
@@ -181,13 +181,22 @@ def _probe(
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
+def span_key(data: np.ndarray, a: int, n: int, column: int, slots: np.ndarray) -> np.int64:
+    """A span's key in `column` (what `lookup` looks for), its first slot fetched into
+    the cache meanwhile (`prefetch_row`: a table of many strings is out of cache)."""
+    key = _key(data, a, n, column)
+    prefetch_row(slots, _slot(key, len(slots) - 1))
+    return key
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def lookup(
-    data: np.ndarray, a: int, n: int, column: int, slots: np.ndarray,
+    data: np.ndarray, a: int, n: int, column: int, key: np.int64, slots: np.ndarray,
     entry_start: np.ndarray, entry_len: np.ndarray, entry_column: np.ndarray,
     pool: np.ndarray,
 ) -> int:  # fmt: skip
-    """The entry of a span of `column` already in the table, or -1."""
-    key = _key(data, a, n, column)
+    """The entry of a span of `column` (its key `key`, `span_key`) already in the table,
+    or -1."""
     found, _ = _probe(
         data, a, n, column, key, slots, entry_start, entry_len, entry_column, pool
     )  # fmt: skip

@@ -267,7 +267,7 @@ class JsonlReader(BatchReader):
     def batch(self, block: Block) -> Batch:
         n = len(block)
         nl = block.nl
-        starts, ends, ok = braced_lines(block.buf, nl)
+        starts, ends, ok = braced_lines(block.buf, nl, block.marks)
         length = ends - starts
         digits = sys.get_int_max_str_digits()
         if digits and n and int(length.max()) > max(_LONG_JSON, digits):

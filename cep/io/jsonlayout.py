@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cep.io.interning import lookup
+from cep.io.interning import lookup, span_key
 from cep.io.jsonscan import ABSENT, DECIMAL, STR, fits, line, value
 from cep.jit import njit
 
@@ -89,8 +89,14 @@ def scan_lines(
     room for layouts (`layout_marks`). A good line's string of key `text_keys[c]` is
     looked up in column c of an `Interner`'s table (`slots`..`pool`), while the line is
     in cache: `entries[c, i]`, -1 where it is not there. Returns how many DECIMAL
-    tokens the good lines hold."""
+    tokens the good lines hold.
+
+    A line's strings are looked up once the next good line is read: their keys are made
+    as their line ends (kept in `entries` meanwhile) and their slots fetched into the
+    cache (`span_key`), which a table of many strings is out of, while that line is
+    read."""
     decimals = 0
+    pending = -1  # the good line whose strings are still to be looked up
     members = 0  # the values of the layout in use (in `marks`), 0: none yet
     first = 0  # the start and end of the line whose layout it is
     last = 0
@@ -118,11 +124,35 @@ def scan_lines(
             for key in range(kinds.shape[0]):
                 if kinds[key, row] == DECIMAL:
                     decimals += 1
+            if pending >= 0:
+                _look_up(
+                    data, pending, text_keys, kinds, ints, lens, entries, slots,
+                    entry_start, entry_len, entry_column, pool,
+                )  # fmt: skip
             for c in range(len(text_keys)):
                 key = text_keys[c]
                 if kinds[key, row] == STR:
-                    entries[c, row] = lookup(
-                        data, ints[key, row], lens[key, row], c, slots, entry_start,
-                        entry_len, entry_column, pool,
-                    )  # fmt: skip
+                    entries[c, row] = span_key(data, ints[key, row], lens[key, row], c, slots)
+            pending = row
+    if pending >= 0:
+        _look_up(
+            data, pending, text_keys, kinds, ints, lens, entries, slots, entry_start,
+            entry_len, entry_column, pool,
+        )  # fmt: skip
     return decimals
+
+
+@njit(cache=True, nogil=True, _nrt=False, inline="always")
+def _look_up(
+    data: np.ndarray, row: int, text_keys: np.ndarray, kinds: np.ndarray, ints: np.ndarray,
+    lens: np.ndarray, entries: np.ndarray, slots: np.ndarray, entry_start: np.ndarray,
+    entry_len: np.ndarray, entry_column: np.ndarray, pool: np.ndarray,
+) -> None:  # fmt: skip
+    """`scan_lines`' look-up of line `row`'s strings, their keys in `entries`."""
+    for c in range(len(text_keys)):
+        key = text_keys[c]
+        if kinds[key, row] == STR:
+            entries[c, row] = lookup(
+                data, ints[key, row], lens[key, row], c, entries[c, row], slots,
+                entry_start, entry_len, entry_column, pool,
+            )  # fmt: skip

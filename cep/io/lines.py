@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from cep.io.newlines import newlines_ascii
+from cep.io.newlines import newlines_marked
 
 #: buffers of blocks handed on, kept to read later blocks into once no one holds them
 _SPARE = 4
@@ -32,9 +32,10 @@ class Block:
     """Whole lines of input: `buf` (each line ends with a newline), `nl` (the offset of
     each newline), `first` (the first line's number), `items` (the lines as given, for
     an iterable of lines, else None) and `forced` (lines only the row reader may read);
-    `ascii`: True where `buf` is known to be ASCII (found as its newlines were)."""
+    `ascii`: True where `buf` is known to be ASCII (found as its newlines were);
+    `marks`: the bytes around each newline as they were found (`newlines_marked`)."""
 
-    __slots__ = ("ascii", "at", "buf", "eof", "first", "forced", "items", "nl")
+    __slots__ = ("ascii", "at", "buf", "eof", "first", "forced", "items", "marks", "nl")
 
     def __init__(
         self,
@@ -45,6 +46,7 @@ class Block:
         forced: set[int] | None = None,
         nl: np.ndarray | None = None,
         ascii: bool = False,
+        marks: np.ndarray | None = None,
     ) -> None:
         self.buf = buf
         self.first = first
@@ -53,8 +55,9 @@ class Block:
         self.forced = forced or set()
         self.ascii = ascii
         if nl is None:
-            nl, self.ascii = newlines_ascii(buf)
+            nl, marks, self.ascii = newlines_marked(buf)
         self.nl = nl
+        self.marks = np.zeros(len(nl), np.uint8) if marks is None else marks
         self.at = 0  # the stream offset of buf's first byte (`ByteLines`)
 
     def __len__(self) -> int:
@@ -173,10 +176,11 @@ class ByteLines:
         count = self.carried
         buf = bytearray(carry)
         ascii = self.carry_ascii
-        pieces = []
+        pieces, marked = [], []
         if count:
-            found, ascii = newlines_ascii(buf, 0, self.width)
+            found, marks, ascii = newlines_marked(buf, 0, self.width)
             pieces.append(found)
+            marked.append(marks)
         filled = len(buf)
         first = True
         while not self.eof and count < size:
@@ -203,11 +207,12 @@ class ByteLines:
             if not got:
                 self.eof = not self.endless
                 break
-            found, known = newlines_ascii(
+            found, marks, known = newlines_marked(
                 memoryview(buf)[filled : filled + got], filled, self.width
             )  # (the view gone at once: `buf` is resized below)
             ascii = ascii and known
             pieces.append(found)
+            marked.append(marks)
             count += len(found)
             filled += got
             if count and got < ask and (got < _PAUSE or self._quiet()):
@@ -216,6 +221,7 @@ class ByteLines:
         if self.eof and buf and not buf.endswith(b"\n"):
             buf += b"\n"
             pieces.append(np.array([len(buf) - 1], np.int64))
+            marked.append(np.zeros(1, np.uint8))
             count += 1
         nl = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
         if not len(nl):
@@ -223,14 +229,16 @@ class ByteLines:
             if self.poll is not None and not self.eof:
                 return self._nothing()
             return None
+        marks = np.concatenate(marked)
         if len(nl) > size:
-            nl = nl[:size]
+            nl, marks = nl[:size], marks[:size]
         cut = int(nl[-1]) + 1
         self.carry = bytes(buf[cut:])
         self.carried = count - len(nl)
         self.carry_ascii = ascii  # (carry was a part of buf)
         del buf[cut:]
-        block = Block(buf, self.first, self.eof and not self.carry, nl=nl, ascii=ascii)  # type: ignore[arg-type]
+        eof = self.eof and not self.carry
+        block = Block(buf, self.first, eof, nl=nl, ascii=ascii, marks=marks)  # type: ignore[arg-type]
         self.spare = [*self.spare[-_SPARE + 1 :], buf]
         block.at = self.offset
         # (a last line without a newline was given one: that byte is not the stream's)
