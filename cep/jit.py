@@ -22,7 +22,6 @@ its lines cut by NumPy: `machine_code_ready`) does without it.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import re
 import shutil
@@ -34,6 +33,7 @@ from typing import Any
 
 from cep import native
 from cep.cache import cache_root
+from cep.digest import sha256
 
 __all__ = [
     "COMPILED_MODULES",
@@ -77,7 +77,7 @@ COMPILED_MODULES = (
 def source_digest(package: Path = PACKAGE, modules: tuple[str, ...] = COMPILED_MODULES) -> str:
     """A digest of the compiled modules' sources and numba's version (missing modules
     count as empty)."""
-    digest = hashlib.sha256(numba_version().encode())
+    digest = sha256(numba_version().encode())
     for name in modules:
         path = package / name
         digest.update(b"\0" + name.encode() + b"\0")

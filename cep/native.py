@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import importlib.machinery
 import importlib.util
 import json
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from cep.digest import sha256
 
 #: the extension module's name (its `PyInit_` function's)
 MODULE = "cep_native"
@@ -68,7 +69,7 @@ def module_stem() -> str:
     """The file name (less suffix) of the native module for this Python, NumPy and
     processor, in the folder of these sources."""
     key = f"{sys.implementation.cache_tag}|{sys.version}|{np.__version__}|{_cpu()}"
-    return "native-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    return "native-" + sha256(key.encode()).hexdigest()[:16]
 
 
 def paths(folder: Path) -> tuple[Path, Path]:

@@ -199,8 +199,9 @@ def test_a_class_made_from_kept_code_is_the_class_compiled_afresh(tmp_path: Path
         MAGIC_NUMBER + b"\xff\x00",
         MAGIC_NUMBER + marshal.dumps({"text": 1}),
         b"\x00\x00\r\n" + marshal.dumps({"text": compile("", "<string>", "exec")}),
+        MAGIC_NUMBER + marshal.dumps({"text": compile("", "<string>", "exec")}),
     ],
-    ids=["empty", "text", "bad marshal", "not code", "other magic"],
+    ids=["empty", "text", "bad marshal", "not code", "other magic", "code not marshalled"],
 )
 def test_an_unreadable_method_file_means_compiling(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "methods.marshal"
@@ -210,6 +211,20 @@ def test_an_unreadable_method_file_means_compiling(tmp_path: Path, content: byte
     assert _point(kept)(1).y == 2
     kept.write()
     assert MethodCode(path).codes.keys() == kept.codes.keys()
+
+
+def test_a_kept_text_whose_code_does_not_load_is_compiled_again(tmp_path: Path) -> None:
+    path = tmp_path / "methods.marshal"
+    fresh = MethodCode(path)
+    _point(fresh)
+    fresh.write()
+    spoiled = {text: b"\xff" for text in fresh.codes}
+    path.write_bytes(MAGIC_NUMBER + marshal.dumps(spoiled))
+    kept = MethodCode(path)
+    assert kept.codes.keys() == fresh.codes.keys()
+    point = _point(kept)
+    assert kept.added and kept.codes == fresh.codes
+    assert repr(point(1)) == "_point.<locals>.Point(x=1, y=2, tags=())"
 
 
 def test_no_cache_folder_keeps_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

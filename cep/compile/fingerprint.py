@@ -5,7 +5,6 @@ fingerprint changed starts with no state (docs/state.md)."""
 
 from __future__ import annotations
 
-import hashlib
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import msgspec
 
 from cep.compile.rule import CompiledRule
+from cep.digest import sha256
 from cep.lang.printer import format_item
 
 #: bumped when the compiler numbers states or lays out histories differently, so that
@@ -47,7 +47,7 @@ def _digest(rule: CompiledRule, schemas: Mapping[str, Any]) -> str:
         "consts": consts,
         "schemas": [format_item(schemas[name].decl) for name in names if name in schemas],
     }
-    return hashlib.sha256(msgspec.json.encode(parts)).hexdigest()[:24]
+    return sha256(msgspec.json.encode(parts)).hexdigest()[:24]
 
 
 def _with_parents(names: frozenset[str], schemas: Mapping[str, Any]) -> set[str]:

@@ -13,7 +13,6 @@ Entries go under `parsed/` in cep's cache folder (`cep.cache`).
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import pickle
 import tempfile
@@ -21,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 
 from cep.cache import cache_root
+from cep.digest import sha256
 from cep.lang.parser import ParseResult, parse_source
 
 _FORMAT = b"cep-parse-cache 1"
@@ -30,7 +30,7 @@ _FORMAT = b"cep-parse-cache 1"
 def _parser_digest() -> bytes:
     """A digest of the parser's package (the grammar, the parser, the syntax tree's and
     diagnostics' classes, and the rest of `cep.lang`): a change to any makes new keys."""
-    digest = hashlib.sha256(_FORMAT)
+    digest = sha256(_FORMAT)
     package = resources.files("cep.lang")
     for entry in sorted(package.iterdir(), key=lambda item: item.name):
         if entry.name.endswith((".py", ".lark")):
@@ -39,7 +39,7 @@ def _parser_digest() -> bytes:
 
 
 def _key(source: str, path: str) -> str:
-    digest = hashlib.sha256(_parser_digest())
+    digest = sha256(_parser_digest())
     digest.update(path.encode("utf-8", "surrogatepass") + b"\0")
     digest.update(source.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
