@@ -132,7 +132,7 @@ class ByteLines:
                     buf.extend(bytes(size - len(buf)))
                 del buf[size:]
                 return buf
-        buf = bytearray(size + size // 8)  # room for later blocks a little larger
+        buf = bytearray(size + size // 64)  # room for later blocks a little larger
         del buf[size:]  # (a bytearray keeps its memory when it shrinks this little)
         return buf
 
