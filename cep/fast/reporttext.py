@@ -161,6 +161,17 @@ class TextTable:
         self.source[at] = OWN
         self.ends[at[ends == FALLBACK_TEXT]] = FALLBACK_TEXT
 
+    def put_picked(self, at: np.ndarray, pieces: TextPieces, picks: np.ndarray) -> None:
+        """Entry `at[k]` gets text `picks[k]` of `pieces` (as `put` would of the pieces
+        picked), only those texts copied, in one pass."""
+        data, starts, ends = pieces
+        picks = np.asarray(picks, np.int64)
+        size = _picked_size(starts, ends, picks)
+        base = self._room(at, size)
+        self.used = _put_picked(
+            at, picks, data, starts, ends, self.data, base, self.starts, self.ends, self.source
+        )
+
     def lend(
         self,
         at: np.ndarray,
@@ -265,6 +276,36 @@ class TextTable:
             data = np.empty(max(2 * live, room, 1 << 16), np.uint8)
             self.used = gather_texts(self.data, starts, ends, data)
             self.data = data
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _picked_size(starts: np.ndarray, ends: np.ndarray, picks: np.ndarray) -> int:
+    """The bytes of texts `picks` of some pieces (those made: end not negative)."""
+    size = 0
+    for k in range(len(picks)):
+        end = ends[picks[k]]
+        if end >= 0:
+            size += end - starts[picks[k]]
+    return size
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _put_picked(at, picks, data, starts, ends, out, q, t_starts, t_ends, t_source):  # type: ignore[no-untyped-def]
+    """`TextTable.put_picked`'s texts copied to `out` from `q` on and its entries
+    written (an end `FALLBACK_TEXT` marked so, another negative one left as it is); where
+    the texts end."""
+    for k in range(len(at)):
+        entry = at[k]
+        t_source[entry] = OWN
+        end = ends[picks[k]]
+        if end < 0:
+            if end == FALLBACK_TEXT:
+                t_ends[entry] = FALLBACK_TEXT
+            continue
+        t_starts[entry] = q
+        q = _put(out, q, data, starts[picks[k]], end)
+        t_ends[entry] = q
+    return q
 
 
 @njit(cache=True, nogil=True)
