@@ -345,6 +345,31 @@ def test_text_table_puts_picked_texts_as_put_does_the_pieces_picked(
     assert got.used <= expect.used  # (only the texts picked copied)
 
 
+def test_text_table_grows_keeping_every_text_and_views_held_elsewhere() -> None:
+    """As its buffer grows (in place where nothing else views it, else into a new one),
+    a `TextTable` keeps every text, and a view taken of the buffer before (a snapshot's
+    held texts) still reads what it read."""
+    import numpy as np
+
+    import cep.fast.reporttext as reporttext
+
+    table = reporttext.TextTable(width=1)
+    texts = [bytes([65 + k % 26]) * (5_000 * (k + 1)) for k in range(40)]
+    held = None
+    for k, text in enumerate(texts):
+        table.put_texts(np.array([k]), [text])
+        if k == 10:
+            held = table.data[: table.used]
+            expected = held.tobytes()
+        if k == 30:
+            assert held is not None and held.tobytes() == expected
+            held = None  # (let go: the buffer may grow in place again)
+    assert table.used == sum(map(len, texts)) and len(table.data) >= table.used
+    assert [table.text(k) for k in range(40)] == [text.decode() for text in texts]
+    table.keep(np.array([5, 39]))
+    assert [table.text(0), table.text(1)] == [texts[5].decode(), texts[39].decode()]
+
+
 def test_report_lines_merge_in_release_order_and_write_utf8() -> None:
     """`ReportLines`: rules' lines merged by release key, then rule index, then each
     rule's order; joined as UTF-8 with a newline each."""

@@ -12,6 +12,8 @@ report until the lines are cut out of it.
 
 from __future__ import annotations
 
+import mmap
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,6 +94,11 @@ def _put_int(out: np.ndarray, q: int, value: int) -> int:
     return q + digits
 
 
+#: no bytes (a `TextTable`'s buffer while its map is resized)
+_NO_BYTES = np.zeros(0, np.uint8)
+#: whether a `TextTable`'s buffer grows in a private memory map resized in place
+#: (Linux's `mremap`; elsewhere a resized anonymous map is not grown in place)
+_MAPS = sys.platform == "linux" and hasattr(mmap, "MAP_ANONYMOUS")
 #: a `TextTable`'s buffer is rewritten (texts no entry holds dropped) once it holds more
 #: than this many bytes, and more than twice those that entries hold
 REWRITE_AT = 1 << 20
@@ -123,6 +130,8 @@ class TextTable:
         self._rows = (self.starts, self.ends, self.source, self.info)
         #: entries in use: one past the highest given a text
         self.entries = 0
+        #: the memory map `data` views, where it lies in one (`_grow`)
+        self._mapped: mmap.mmap | None = None
         #: the buffers texts are lent from, and their bytes in all
         self.lent: list[np.ndarray] = []
         self.lent_bytes = 0
@@ -218,10 +227,34 @@ class TextTable:
             self.reserve(self.entries)
         need = self.used + size
         if need > len(self.data):
-            grown = np.empty(max(need, 2 * len(self.data)), np.uint8)
-            grown[: self.used] = self.data[: self.used]
-            self.data = grown
+            self._grow(max(need, 2 * len(self.data)))
         return self.used
+
+    def _grow(self, size: int) -> None:
+        """The buffer grown to `size` bytes, its texts kept. It lies in a private memory
+        map where the system can move one's pages (`mremap`): the map is grown in place,
+        its bytes not copied (nor fresh pages written with them) where nothing else
+        holds a view of it (a map with views cannot be resized); else a new map, the
+        texts copied."""
+        used, mapped = self.used, self._mapped
+        if mapped is not None:
+            self.data = _NO_BYTES  # (this table's view let go: the map may be resized)
+            try:
+                mapped.resize(size)
+            except BufferError:  # (held elsewhere: a snapshot's texts, say)
+                old = np.frombuffer(mapped, np.uint8)
+            else:
+                self.data = np.frombuffer(mapped, np.uint8)
+                return
+        else:
+            old = self.data
+        if not _MAPS:
+            grown = np.empty(size, np.uint8)
+        else:
+            mapped = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+            grown = np.frombuffer(mapped, np.uint8)
+        grown[:used] = old[:used]
+        self.data, self._mapped = grown, mapped if _MAPS else None
 
     def put_texts(self, at: np.ndarray, texts: list[bytes]) -> None:
         """Entry `at[i]` gets `texts[i]` (`encoded_pieces`)."""
@@ -275,7 +308,7 @@ class TextTable:
             room = min(len(self.data), 2 * self.used)
             data = np.empty(max(2 * live, room, 1 << 16), np.uint8)
             self.used = gather_texts(self.data, starts, ends, data)
-            self.data = data
+            self.data, self._mapped = data, None
 
 
 @njit(cache=True, nogil=True, _nrt=False)
