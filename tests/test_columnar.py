@@ -909,6 +909,13 @@ def test_record_texts_made_ahead_serve_later_asks(validator: Validator) -> None:
     for asked in ([4, 1], [9, 3, 1, 4], [0, 3], [2], []):
         pieces = ahead.record_pieces(np.array(asked, np.int64))
         assert piece_texts(pieces) == [expected[i] for i in asked]
+        found = ahead.ahead_texts(np.array(asked, np.int64))
+        if not {*asked} <= {1, 3, 4, 9}:
+            assert found is None
+            continue
+        (data, starts, ends), at = found
+        assert piece_texts((data, starts[at], ends[at])) == [expected[i] for i in asked]
+    assert batch().ahead_texts(np.array([1])) is None  # (none made ahead)
 
 
 def test_parquet_reader_prepares_every_batch_but_the_first(validator: Validator) -> None:

@@ -303,6 +303,73 @@ def test_text_table_lends_texts_and_copies_them_when_settled() -> None:
     assert ends[2] == reporttext.NOT_MADE and (source == reporttext.OWN).all()
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    texts=st.lists(st.one_of(st.text(max_size=12), st.none(), st.just(-2)), max_size=12),
+    before=st.lists(st.text(max_size=5), max_size=4),
+    data=st.data(),
+)
+def test_text_table_puts_picked_texts_as_put_does_the_pieces_picked(
+    texts: list[Any], before: list[str], data: st.DataObject
+) -> None:
+    """`put_picked` (kept rows' texts copied straight from those made ahead) leaves the
+    table as `put` of the picked pieces does: the same texts, entries without one and
+    `FALLBACK_TEXT` marks, after entries put before."""
+    import numpy as np
+
+    import cep.fast.reporttext as reporttext
+
+    made = [t.encode() if isinstance(t, str) else b"~" for t in texts]
+    data_, starts, ends = reporttext.encoded_pieces(made)
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):  # (None: not made; -2: `FALLBACK_TEXT`)
+            ends[i] = -1 if text is None else reporttext.FALLBACK_TEXT
+    picks = data.draw(st.permutations(range(len(texts))))  # (kept rows: each once)
+    picks = picks[: data.draw(st.integers(0, len(picks)))]
+    at = data.draw(st.permutations(range(len(picks) + 3)))[: len(picks)]
+    at, picks = np.array(at, np.int64), np.array(picks, np.int64)
+    tables = [reporttext.TextTable(width=1) for _ in range(2)]
+    for table in tables:
+        table.put_texts(np.arange(len(before)) + 40, [t.encode() for t in before])
+    tables[0].put(at, (data_, starts[picks], ends[picks]))
+    tables[1].put_picked(at, (data_, starts, ends), picks)
+    expect, got = tables
+    assert len(got) == len(expect)
+    for i in range(len(expect)):
+        assert (got.ends[i] < 0) == (expect.ends[i] < 0)
+        if expect.ends[i] < 0:
+            assert got.ends[i] == expect.ends[i]
+        else:
+            assert got.text(i) == expect.text(i)
+    assert (got.source[: len(got)] == reporttext.OWN).all()
+    assert got.used <= expect.used  # (only the texts picked copied)
+
+
+def test_text_table_grows_keeping_every_text_and_views_held_elsewhere() -> None:
+    """As its buffer grows (in place where nothing else views it, else into a new one),
+    a `TextTable` keeps every text, and a view taken of the buffer before (a snapshot's
+    held texts) still reads what it read."""
+    import numpy as np
+
+    import cep.fast.reporttext as reporttext
+
+    table = reporttext.TextTable(width=1)
+    texts = [bytes([65 + k % 26]) * (5_000 * (k + 1)) for k in range(40)]
+    held = None
+    for k, text in enumerate(texts):
+        table.put_texts(np.array([k]), [text])
+        if k == 10:
+            held = table.data[: table.used]
+            expected = held.tobytes()
+        if k == 30:
+            assert held is not None and held.tobytes() == expected
+            held = None  # (let go: the buffer may grow in place again)
+    assert table.used == sum(map(len, texts)) and len(table.data) >= table.used
+    assert [table.text(k) for k in range(40)] == [text.decode() for text in texts]
+    table.keep(np.array([5, 39]))
+    assert [table.text(0), table.text(1)] == [texts[5].decode(), texts[39].decode()]
+
+
 def test_report_lines_merge_in_release_order_and_write_utf8() -> None:
     """`ReportLines`: rules' lines merged by release key, then rule index, then each
     rule's order; joined as UTF-8 with a newline each."""

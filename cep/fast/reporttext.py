@@ -12,6 +12,8 @@ report until the lines are cut out of it.
 
 from __future__ import annotations
 
+import mmap
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,6 +94,11 @@ def _put_int(out: np.ndarray, q: int, value: int) -> int:
     return q + digits
 
 
+#: no bytes (a `TextTable`'s buffer while its map is resized)
+_NO_BYTES = np.zeros(0, np.uint8)
+#: whether a `TextTable`'s buffer grows in a private memory map resized in place
+#: (Linux's `mremap`; elsewhere a resized anonymous map is not grown in place)
+_MAPS = sys.platform == "linux" and hasattr(mmap, "MAP_ANONYMOUS")
 #: a `TextTable`'s buffer is rewritten (texts no entry holds dropped) once it holds more
 #: than this many bytes, and more than twice those that entries hold
 REWRITE_AT = 1 << 20
@@ -123,6 +130,8 @@ class TextTable:
         self._rows = (self.starts, self.ends, self.source, self.info)
         #: entries in use: one past the highest given a text
         self.entries = 0
+        #: the memory map `data` views, where it lies in one (`_grow`)
+        self._mapped: mmap.mmap | None = None
         #: the buffers texts are lent from, and their bytes in all
         self.lent: list[np.ndarray] = []
         self.lent_bytes = 0
@@ -160,6 +169,17 @@ class TextTable:
         self.ends[at[made]] = ends[made] + base
         self.source[at] = OWN
         self.ends[at[ends == FALLBACK_TEXT]] = FALLBACK_TEXT
+
+    def put_picked(self, at: np.ndarray, pieces: TextPieces, picks: np.ndarray) -> None:
+        """Entry `at[k]` gets text `picks[k]` of `pieces` (as `put` would of the pieces
+        picked), only those texts copied, in one pass."""
+        data, starts, ends = pieces
+        picks = np.asarray(picks, np.int64)
+        size = _picked_size(starts, ends, picks)
+        base = self._room(at, size)
+        self.used = _put_picked(
+            at, picks, data, starts, ends, self.data, base, self.starts, self.ends, self.source
+        )
 
     def lend(
         self,
@@ -207,10 +227,34 @@ class TextTable:
             self.reserve(self.entries)
         need = self.used + size
         if need > len(self.data):
-            grown = np.empty(max(need, 2 * len(self.data)), np.uint8)
-            grown[: self.used] = self.data[: self.used]
-            self.data = grown
+            self._grow(max(need, 2 * len(self.data)))
         return self.used
+
+    def _grow(self, size: int) -> None:
+        """The buffer grown to `size` bytes, its texts kept. It lies in a private memory
+        map where the system can move one's pages (`mremap`): the map is grown in place,
+        its bytes not copied (nor fresh pages written with them) where nothing else
+        holds a view of it (a map with views cannot be resized); else a new map, the
+        texts copied."""
+        used, mapped = self.used, self._mapped
+        if mapped is not None:
+            self.data = _NO_BYTES  # (this table's view let go: the map may be resized)
+            try:
+                mapped.resize(size)
+            except BufferError:  # (held elsewhere: a snapshot's texts, say)
+                old = np.frombuffer(mapped, np.uint8)
+            else:
+                self.data = np.frombuffer(mapped, np.uint8)
+                return
+        else:
+            old = self.data
+        if not _MAPS:
+            grown = np.empty(size, np.uint8)
+        else:
+            mapped = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+            grown = np.frombuffer(mapped, np.uint8)
+        grown[:used] = old[:used]
+        self.data, self._mapped = grown, mapped if _MAPS else None
 
     def put_texts(self, at: np.ndarray, texts: list[bytes]) -> None:
         """Entry `at[i]` gets `texts[i]` (`encoded_pieces`)."""
@@ -264,7 +308,37 @@ class TextTable:
             room = min(len(self.data), 2 * self.used)
             data = np.empty(max(2 * live, room, 1 << 16), np.uint8)
             self.used = gather_texts(self.data, starts, ends, data)
-            self.data = data
+            self.data, self._mapped = data, None
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _picked_size(starts: np.ndarray, ends: np.ndarray, picks: np.ndarray) -> int:
+    """The bytes of texts `picks` of some pieces (those made: end not negative)."""
+    size = 0
+    for k in range(len(picks)):
+        end = ends[picks[k]]
+        if end >= 0:
+            size += end - starts[picks[k]]
+    return size
+
+
+@njit(cache=True, nogil=True, _nrt=False)
+def _put_picked(at, picks, data, starts, ends, out, q, t_starts, t_ends, t_source):  # type: ignore[no-untyped-def]
+    """`TextTable.put_picked`'s texts copied to `out` from `q` on and its entries
+    written (an end `FALLBACK_TEXT` marked so, another negative one left as it is); where
+    the texts end."""
+    for k in range(len(at)):
+        entry = at[k]
+        t_source[entry] = OWN
+        end = ends[picks[k]]
+        if end < 0:
+            if end == FALLBACK_TEXT:
+                t_ends[entry] = FALLBACK_TEXT
+            continue
+        t_starts[entry] = q
+        q = _put(out, q, data, starts[picks[k]], end)
+        t_ends[entry] = q
+    return q
 
 
 @njit(cache=True, nogil=True)

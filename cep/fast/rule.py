@@ -492,8 +492,10 @@ class FastRule:
             if self.as_text:
                 table.settle()
         elif from_columns and self.as_text:
-            pieces = batch.record_pieces(rows)
-            if pieces is not None:
+            if (ahead := batch.ahead_texts(rows)) is not None:
+                table.put_picked(wanted, *ahead)  # (only the kept texts copied)
+                missing = np.zeros(0, np.int64)
+            elif (pieces := batch.record_pieces(rows)) is not None:
                 table.put(wanted, pieces)
                 missing = np.zeros(0, np.int64)
         no_entries = missing is None and not self.as_text  # (no room made for info)

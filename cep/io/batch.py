@@ -226,12 +226,10 @@ class Batch:
         from those made ahead when they hold every event asked for."""
         if self.record_of is json_record:
             return None
-        ahead = self._ahead
-        if ahead is not None and len(ahead[0]):
-            rows, (data, starts, ends) = ahead
-            at = np.minimum(np.searchsorted(rows, indexes), len(rows) - 1)
-            if (rows[at] == indexes).all():
-                return data, starts[at], ends[at]
+        ahead = self.ahead_texts(indexes)
+        if ahead is not None:
+            (data, starts, ends), at = ahead
+            return data, starts[at], ends[at]
         store = self.text_store
         chosen = np.asarray(indexes, np.int64)
         rows = chosen.tolist()
@@ -251,6 +249,20 @@ class Batch:
         starts[missing] = more_starts + len(data)
         ends[missing] = more_ends + len(data)
         return np.concatenate((data, more)), starts, ends
+
+    def ahead_texts(self, indexes: np.ndarray) -> tuple[TextPieces, np.ndarray] | None:
+        """The texts made ahead (`make_record_pieces`) and where each of some events'
+        is among them (text `at[i]` is event `indexes[i]`'s), when they hold every
+        event asked for; else None. Their users copy the texts they need straight
+        from there (`TextTable.put_picked`), with no pieces gathered between."""
+        ahead = self._ahead
+        if ahead is None or not len(ahead[0]):
+            return None
+        rows, pieces = ahead
+        at = np.minimum(np.searchsorted(rows, indexes), len(rows) - 1)
+        if not (rows[at] == indexes).all():
+            return None
+        return pieces, at
 
     def records_of(self, kept: list[Any]) -> list[dict[str, Any]]:
         """`record_of` of what `kept_of` gave of some events, in one go (CSV rows are
