@@ -80,7 +80,7 @@ _SKIPS = {
 #: column kinds whose values are a slot's values as they are
 _DIRECT = {("int", NUM), ("float", NUM), ("time", NUM), ("duration", NUM), ("bool", BOOL)}
 #: compact the kernel's history once this many events are stored (and it has doubled)
-COMPACT_AT = 200_000
+COMPACT_AT = 20_000
 #: within a batch, compact the history cells instead of growing their table once this
 #: many are in use and they have doubled since the last compaction
 CELLS_COMPACT_AT = 1 << 20
