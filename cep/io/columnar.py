@@ -162,7 +162,9 @@ def read_parquet_batches(
         strings = [f.name for f in schema if pa.types.is_string(f.type)]
         if hasattr(source, "seek"):
             source.seek(0)
-        parquet = pa.parquet.ParquetFile(source, read_dictionary=strings)
+        # (no pre-buffering: a local file's column chunks are read as they are decoded,
+        # not first copied whole into fresh buffers by an I/O thread)
+        parquet = pa.parquet.ParquetFile(source, read_dictionary=strings, pre_buffer=False)
     except (OSError, pa.ArrowException) as error:
         raise SourceError(f"cannot read {source}: {error}") from error
     pieces = parquet.iter_batches(batch_size=batch_size)
