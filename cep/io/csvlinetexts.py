@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cep.io.celltexts import put_bytes
 from cep.jit import njit
 
 #: a column's mode: its cell written as text; read as `infer_cell` reads it; a row with
@@ -125,16 +126,6 @@ def _cell_form(buf: np.ndarray, a: int, b: int) -> int:
 
 
 @njit(cache=True, nogil=True, _nrt=False, inline="always")
-def _put(out: np.ndarray, q: int, data: np.ndarray, a: int, b: int) -> int:
-    """`data[a:b]` copied to `out` at `q`; where it ends there."""
-    n = b - a
-    to, source = out[q : q + n], data[a:b]
-    for k in range(n):
-        to[k] = source[k]
-    return q + n
-
-
-@njit(cache=True, nogil=True, _nrt=False, inline="always")
 def _put_int(out: np.ndarray, q: int, buf: np.ndarray, a: int, b: int) -> int:
     """The integer cell `buf[a:b]` (`[-+]?\\d+`) as JSON writes its value: no `+`, no
     leading zero, no sign on zero."""
@@ -146,7 +137,7 @@ def _put_int(out: np.ndarray, q: int, buf: np.ndarray, a: int, b: int) -> int:
     if negative and not (b - a == 1 and buf[a] == 48):
         out[q] = 45
         q += 1
-    return _put(out, q, buf, a, b)
+    return put_bytes(out, q, buf, a, b)
 
 
 @njit(cache=True, nogil=True, _nrt=False)
@@ -263,14 +254,14 @@ def line_record_texts(  # type: ignore[no-untyped-def]
                 out[r] = 44  # ,
                 r += 1
             first = False
-            r = _put(out, r, keys, key_ends[c - 1] if c else 0, key_ends[c])
+            r = put_bytes(out, r, keys, key_ends[c - 1] if c else 0, key_ends[c])
             if form == _INT_CELL:
                 r = _put_int(out, r, buf, ca, cb)
             elif form == _FLOAT_CELL:
-                r = _put(out, r, buf, ca, cb)
+                r = put_bytes(out, r, buf, ca, cb)
             else:
                 out[r] = 34
-                r = _put(out, r + 1, buf, ca, cb)
+                r = put_bytes(out, r + 1, buf, ca, cb)
                 out[r] = 34
                 r += 1
         if not plain:
