@@ -51,8 +51,6 @@ class RowTexts(LineTexts):
 
     __slots__ = ("batch", "dictionaries", "exact", "record_of")
 
-    indexes_as_array = True
-
     def __init__(
         self,
         batch: pa.RecordBatch,

@@ -234,9 +234,7 @@ class Batch:
         chosen = np.asarray(indexes, np.int64)
         rows = chosen.tolist()
         by_column = getattr(store, "record_texts", None)  # (CSV and Arrow rows)
-        made = None
-        if by_column is not None:
-            made = by_column(chosen if store.indexes_as_array else rows)
+        made = by_column(chosen) if by_column is not None else None
         if made is None:
             return record_texts(self.records_of(store.kept(rows)))
         missing = np.flatnonzero(made[2] < 0)  # (rows read as text: record by record)
@@ -317,9 +315,6 @@ class LineTexts:
 
     #: an event's record from what `kept` gives of it (a JSON line's text)
     record_of: Callable[[Any], dict[str, Any]] = staticmethod(json_record)
-    #: whether `record_texts` (where a store has it) takes its indexes as a NumPy array
-    #: (else as a list)
-    indexes_as_array = False
 
     def __init__(self, buf: bytes, starts: np.ndarray, ends: np.ndarray, given: dict[int, str]):
         self.buf = buf

@@ -63,13 +63,11 @@ class CsvTexts(LineTexts):
 
     __slots__ = ("shape",)
 
-    indexes_as_array = True
-
     def __init__(self, texts: LineTexts, shape: CsvShape) -> None:
         super().__init__(texts.buf, texts.starts, texts.ends, texts.given)
         self.shape = shape
 
-    def record_texts(self, indexes: np.ndarray | list[int]) -> TextPieces | None:
+    def record_texts(self, indexes: np.ndarray) -> TextPieces | None:
         """The texts of some events' records as reports write them; end -1 for an event
         read by `csv.reader` (a quoted cell, say: given), or one pyarrow refuses, for
         its reader to make; None where none is made here."""
