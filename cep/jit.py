@@ -52,6 +52,7 @@ COMPILED_MODULES = (
     "jit.py",
     "compile/programs.py",
     "fast/evaluate.py",
+    "fast/histories.py",
     "fast/kept.py",
     "fast/kernel.py",
     "fast/order.py",

@@ -22,7 +22,7 @@ from cep.compile.conditions import (
 from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
 from cep.compile.programs import BOOL, NUM, STR
 from cep.compile.rule import CompiledRule
-from cep.fast import evaluate, kernel, tables
+from cep.fast import evaluate, histories, kernel, tables
 from cep.fast.emit import EXACT_INTEGERS, emit_pieces
 from cep.fast.kept import new_kept_events, write_info
 from cep.fast.partitions import (
@@ -643,7 +643,7 @@ class FastRule:
         else:
             t = state.tables
             columns = [getattr(t, name)[:count] for name in tables.GROUPS["out"]]
-            paths = kernel.collect_paths(columns[2], t.c_var, t.c_ev, t.c_parent)
+            paths = histories.collect_paths(columns[2], t.c_var, t.c_ev, t.c_parent)
             if self.as_text:
                 out = self._report_texts(columns, paths)
             else:
@@ -827,7 +827,7 @@ class FastRule:
 
 
 class _Paths:
-    """The histories of a run of reports, flattened (`kernel.collect_paths`)."""
+    """The histories of a run of reports, flattened (`histories.collect_paths`)."""
 
     __slots__ = ("events", "offsets", "rule", "variables")
 
