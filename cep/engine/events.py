@@ -15,24 +15,32 @@ if TYPE_CHECKING:
     from cep.io.batch import Batch
 
 
+#: events rebuilt at a time: an Arrow batch of half a million rows made into records in
+#: one go held them all (~1 KiB each) while the interpreter matched them one by one
+EVENTS_AT_ONCE = 16_384
+
+
 def events_of(batch: Batch, validator: Validator) -> Iterator[SourceEvent]:
     """The events of a batch as the interpreter's events, each rebuilt from what the
     batch keeps of it as its reader reads it (a JSON line, a CSV row, an Arrow row's
-    record: `Batch.record_of`), so both engines see the same records."""
-    kept = batch.kept_of(list(range(len(batch))))
-    records = batch.records_of(kept)
+    record: `Batch.record_of`), so both engines see the same records; rebuilt
+    `EVENTS_AT_ONCE` at a time, as the caller takes them."""
     validate = validator.validate
     ts, line = batch.ts.tolist(), batch.line.tolist()
-    for i, (payload, record) in enumerate(zip(kept, records, strict=True)):
-        type_name = batch.type_name(i)
-        typed, _ = validate(type_name, record)
-        # (an Arrow row's kept record, encoded: `RowTexts.get` without taking the row
-        # from the batch's columns again)
-        text = payload if type(payload) is str else record_text(payload)
-        yield SourceEvent(
-            type_name, ts[i], typed or record, 0, line[i], raw=record, text=text,
-            json=batch.json_of(payload),
-        )  # fmt: skip
+    for start in range(0, len(batch), EVENTS_AT_ONCE):
+        rows = range(start, min(start + EVENTS_AT_ONCE, len(batch)))
+        kept = batch.kept_of(list(rows))
+        records = batch.records_of(kept)
+        for i, payload, record in zip(rows, kept, records, strict=True):
+            type_name = batch.type_name(i)
+            typed, _ = validate(type_name, record)
+            # (an Arrow row's kept record, encoded: `RowTexts.get` without taking the
+            # row from the batch's columns again)
+            text = payload if type(payload) is str else record_text(payload)
+            yield SourceEvent(
+                type_name, ts[i], typed or record, 0, line[i], raw=record, text=text,
+                json=batch.json_of(payload),
+            )  # fmt: skip
 
 
 def event_at(batch: Batch, i: int, validator: Validator) -> SourceEvent:
