@@ -6,7 +6,8 @@ and run through the kernel (cep/fast/kernel.py); events that satisfy no term are
 before any per-run work when they cannot change a run. Reports are built from the
 histories the kernel returns: a `MatchTable` whose `LazyMatch`es are made when read
 (cep/fast/reports.py), or, for `cep run` (`as_text`), their JSON lines made in bulk
-(`emit` computed by the kernel: cep/fast/emit.py; each event written as read).
+(cep/fast/rulelines.py; `emit` computed by the kernel: cep/fast/emit.py; each event
+written as read).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from cep.compile.nfa import FINAL, IGNORE, PENDING, PROCEED, START, STOP, TAKE
 from cep.compile.programs import BOOL, NUM, STR
 from cep.compile.rule import CompiledRule
 from cep.fast import evaluate, histories, kernel, tables
-from cep.fast.emit import EXACT_INTEGERS, emit_pieces
+from cep.fast.emit import EXACT_INTEGERS
 from cep.fast.kept import new_kept_events, write_info
 from cep.fast.partitions import (
     UNMAPPED,
@@ -33,33 +34,14 @@ from cep.fast.partitions import (
     unnumbered,
 )
 from cep.fast.plan import EdgePlan, vectorize
-from cep.fast.reports import HeldTexts, KeptEvent, MatchTable, kept_json, linked_path
-from cep.fast.reporttext import (
-    CLOSE,
-    COMMA,
-    EMPTY,
-    EVENTS,
-    FALLBACK_TEXT,
-    FIELDS,
-    HEAD_MATCH,
-    HEAD_TIMEOUT,
-    KEY,
-    NOT_MADE,
-    OPEN,
-    TAIL,
-    VARS,
-    ReportLines,
-    TextTable,
-    encoded_pieces,
-    report_buffer,
-    write_reports,
-)
+from cep.fast.reports import HeldTexts, KeptEvent, MatchTable, kept_json
+from cep.fast.reporttext import ReportLines, TextTable
+from cep.fast.rulelines import ReportWriter
 from cep.fast.vector import fields_used
-from cep.io.batch import Batch, TextPieces, json_record
+from cep.io.batch import Batch, json_record
 from cep.runtime.budget import NO_BUDGET
 from cep.runtime.engine import RuleStats
 from cep.runtime.event import Event
-from cep.runtime.match import Match, encode, encode_lines
 from cep.runtime.matcher import RuleMatcher
 
 _KINDS = {
@@ -132,19 +114,15 @@ class FastRule:
         self.strings = plan.strings
         self.program_arrays = plan.programs.arrays()
         self.emit_plan = plan.emit if as_text else None
-        #: reports as JSON text (`_report_texts`) instead of `LazyMatch`es
+        #: reports as JSON text (`ReportWriter`) instead of `LazyMatch`es
         self.as_text = as_text
-        #: the rule's strings, by code (for `emit` values that are text)
-        self._strings: list[str] = []
-        #: each partition's `key` as JSON text
-        self._key_texts = TextTable()
+        self.writer = ReportWriter(self)
         #: each kept event's text, beside its type code, time, line and sequence number:
-        #: its JSON line as read, or with `as_text` a row's record as encoded (`_stored`
+        #: its JSON line as read, or with `as_text` a row's record as encoded (`stored`
         #: and `MatchTable` rebuild a `KeptEvent` from these)
         self._record_texts = TextTable(width=4)
         self._type_codes: dict[str, int] = {}
         self.type_names: list[str] = []  # by code
-        self._report_shape: Any = None
         #: cleared when a number an `emit` program reads is beyond float64's exact
         #: integers (then the interpreter evaluates `emit`)
         self.emit_exact = True
@@ -243,7 +221,7 @@ class FastRule:
         while True:
             begin = kernel.run_batch(
                 self.nfa, self.params, ts, seq, codes, bits, fire_up_to, state.tables,
-                self._extras(values), begin,
+                self.extras(values), begin,
             )  # fmt: skip
             if begin < 0:
                 return
@@ -267,7 +245,7 @@ class FastRule:
                 continue  # (the kernel asks again for what it still lacks)
             state.grow()
 
-    def _extras(self, values: np.ndarray) -> tables.Extras:
+    def extras(self, values: np.ndarray) -> tables.Extras:
         """The kernel's `X` for a batch whose slot values are `values`."""
         state = self.state
         return tables.Extras(
@@ -336,7 +314,7 @@ class FastRule:
         else:
             passed = np.empty(len(rows), np.bool_)
             state = self.state
-            evaluate.test_events(program, state.tables, self._extras(values), passed)
+            evaluate.test_events(program, state.tables, self.extras(values), passed)
         accepted[rows] = passed
 
     def fields_tested(self) -> set[str]:
@@ -517,7 +495,7 @@ class FastRule:
         # every wanted entry has its text now, so room for it
         write_info(table.info, wanted, rows, type_codes, batch.type, batch.ts, batch.line, seqs)
 
-    def _stored(self, g: int) -> Event | KeptEvent:
+    def stored(self, g: int) -> Event | KeptEvent:
         """Kernel event `g` as kept: an event, or a `KeptEvent` (made from its text when
         only that was kept)."""
         event = self.events.get(g)
@@ -645,7 +623,7 @@ class FastRule:
             columns = [getattr(t, name)[:count] for name in tables.GROUPS["out"]]
             paths = histories.collect_paths(columns[2], t.c_var, t.c_ev, t.c_parent)
             if self.as_text:
-                out = self._report_texts(columns, paths)
+                out = self.writer.lines(columns, paths)
             else:
                 out = MatchTable(self, columns, paths, *self._captured(paths[2]))
             state.scalars[tables.S_OUT] = 0
@@ -678,138 +656,8 @@ class FastRule:
             path = (name, event, path)
         return self.matcher.content(path, kind, key)
 
-    def _report_texts(
-        self, columns: list[np.ndarray], paths: tuple[np.ndarray, np.ndarray, np.ndarray]
-    ) -> ReportLines:
-        """The reports as JSON lines, joined in bulk (`reporttext.write_reports`) from
-        texts made once each: `emit` values computed by the kernel (`EmitPlan`), each
-        partition's key text, each kept event's text; a report whose `emit` only the
-        interpreter can evaluate is written by its path (`Match.to_json`, its text added
-        at the end of the buffer)."""
-        kinds, ts, cells, parts = columns[:4]
-        field_data, field_starts, field_ends = self._emit_pieces(kinds, cells)
-        self._make_key_texts(parts)
-        keys, records = self._key_texts, self._record_texts
-        consts, const_starts, const_ends, order, repeated = self._shape()
-        offsets, variables, events = paths
-        n = len(kinds)
-        line_starts = np.empty(n, np.int64)
-        line_ends = np.empty(n, np.int64)
-        arguments = (
-            kinds, ts, parts, field_data, field_starts, field_ends,
-            keys.data, keys.starts, keys.ends, records.data, records.starts, records.ends,
-            offsets, variables, events, consts, const_starts, const_ends, order, repeated,
-            bool(self.matcher.key_names),
-        )  # fmt: skip
-        room = write_reports(*arguments, np.empty(0, np.uint8), line_starts, line_ends, True)
-        owner: bytearray | None
-        owner, data = report_buffer(room)
-        used = write_reports(*arguments, data, line_starts, line_ends, False)
-        fallbacks = np.flatnonzero(line_ends < 0).tolist()
-        if fallbacks:
-            owner = None
-            lazy = _Paths(*paths, self)
-            written = [data.tobytes()]
-            for j in fallbacks:
-                kind = "match" if kinds[j] == 0 else "timeout"
-                encoded = self._fallback_text(kind, int(ts[j]), int(parts[j]), lazy.path(j))
-                line_starts[j] = used
-                used += len(encoded)
-                line_ends[j] = used
-                written.append(encoded)
-            data = np.frombuffer(b"".join(written), np.uint8)
-        releases = np.stack(columns[4:8], axis=1) if n else np.zeros((0, 4), np.int64)
-        return ReportLines(releases, data, line_starts, line_ends, owner)
-
-    def _shape(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """What every report line of the rule shares (`reporttext`'s fixed texts, by
-        index: its start by kind up to `ts`, the separators, its end with severity and
-        tags, each variable's `"name": `), the variables in report order, and which are
-        repeated."""
-        shape = self._report_shape
-        if shape is None:
-            rule = self.rule
-            name = encode(rule.name)
-            tail = b"}"
-            if rule.severity is not None:
-                tail += b',"severity":' + encode(rule.severity)
-            if rule.tags is not None:
-                tail += b',"tags":' + encode(list(rule.tags))
-            fixed = {
-                HEAD_MATCH: b'{"rule":' + name + b',"kind":"match","ts":',
-                HEAD_TIMEOUT: b'{"rule":' + name + b',"kind":"timeout","ts":',
-                KEY: b',"key":',
-                FIELDS: b',"fields":',
-                EVENTS: b',"events":{',
-                TAIL: tail + b"}",
-                EMPTY: b"{}",
-                COMMA: b",",
-                OPEN: b"[",
-                CLOSE: b"]",
-            }
-            texts = [fixed[i] for i in range(VARS)]
-            texts += [encode(var) + b":" for var in self.var_names]
-            index = {var: v for v, var in enumerate(self.var_names)}
-            order = [index[var] for var in rule.variables if var in index]
-            repeated = [var in rule.repeated for var in self.var_names]
-            shape = self._report_shape = (
-                *encoded_pieces(texts),
-                np.array(order, np.int64),
-                np.array(repeated, np.bool_),
-            )
-        return shape
-
-    def _emit_pieces(self, kinds: np.ndarray, cells: np.ndarray) -> TextPieces:
-        """Each report's `emit` text as a piece (`emit.emit_pieces`; `NOT_MADE`: the
-        default fields; `FALLBACK_TEXT`: the interpreter's path evaluates `emit`)."""
-        n = len(kinds)
-        starts = np.zeros(n, np.int64)
-        ends = np.full(n, FALLBACK_TEXT, np.int64)
-        plan = self.emit_plan
-        if plan is None or not self.emit_exact:
-            return np.zeros(0, np.uint8), starts, ends
-        blobs: list[np.ndarray] = []
-        size = 0
-        extras = self._extras(np.zeros((len(self.slots), 0), dtype=np.float64))
-        if len(self._strings) < len(self.strings.codes):
-            self._strings.extend(list(self.strings.codes)[len(self._strings) :])
-        for code, fields in ((0, plan.match), (1, plan.timeout)):
-            rows = np.flatnonzero(kinds == code)
-            if not len(rows):
-                continue
-            if fields is None:
-                ends[rows] = NOT_MADE
-                continue
-            values = np.empty((len(rows), len(fields.programs)), dtype=np.float64)
-            state = self.state.tables
-            evaluate.report_values(fields.programs, cells[rows], state, extras, values)
-            data, made_starts, made_ends = emit_pieces(fields, values, self._strings)
-            starts[rows] = made_starts + size
-            ends[rows] = np.where(made_ends >= 0, made_ends + size, made_ends)
-            blobs.append(data)
-            size += len(data)
-        return (np.concatenate(blobs) if blobs else np.zeros(0, np.uint8)), starts, ends
-
     def key_record(self, part: int) -> Any:
         return self.matcher.key_record(self.keys[part])
-
-    def _make_key_texts(self, parts: np.ndarray) -> None:
-        """The `key` texts of partitions that have none yet, made in one go."""
-        table = self._key_texts
-        table.reserve(len(self.keys))
-        missing = np.unique(parts[table.ends[parts] == NOT_MADE], return_index=True)[0]
-        if not len(missing):
-            return
-        records = [self.key_record(part) for part in missing.tolist()]
-        table.put_texts(missing, encode_lines(records).split(b"\n")[:-1])
-
-    def _fallback_text(self, kind: str, ts: int, part: int, path: Any) -> bytes:
-        """A report's text with its `emit` evaluated by the interpreter."""
-        key = self.key_record(part)
-        fields, bound = self.content(path, kind, key)
-        rule = self.rule
-        report = Match(rule.name, kind, ts, key, fields, bound, rule.severity, rule.tags)
-        return report.to_json().encode()
 
     def stats(self) -> RuleStats:
         sc = self.state.scalars
@@ -824,26 +672,6 @@ class FastRule:
             expired_runs=int(sc[tables.S_EXPIRED]),
             missing_key=self.missing_key,
         )
-
-
-class _Paths:
-    """The histories of a run of reports, flattened (`histories.collect_paths`)."""
-
-    __slots__ = ("events", "offsets", "rule", "variables")
-
-    def __init__(
-        self, offsets: np.ndarray, variables: np.ndarray, events: np.ndarray, rule: FastRule
-    ) -> None:
-        self.offsets = offsets.tolist()
-        self.variables = variables.tolist()
-        self.events = events.tolist()
-        self.rule = rule
-
-    def path(self, j: int) -> Any:
-        """Report `j`'s history as the interpreter's linked path (newest cell first)."""
-        stored, events = self.rule._stored, self.events
-        cells = range(self.offsets[j], self.offsets[j + 1])
-        return linked_path(self.rule.var_names, self.variables, cells, lambda k: stored(events[k]))
 
 
 def _utf8(text: str | bytes) -> bytes:
