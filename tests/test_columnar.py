@@ -1014,6 +1014,48 @@ def test_parquet_reader_allocates_from_jemalloc_in_the_program(
     assert done.stdout.split() == ["3", expected]
 
 
+@pytest.mark.parametrize("asked", [None, "system"])
+def test_the_program_loads_pyarrow_with_jemalloc_as_arrows_own_default(
+    tmp_path: Any, asked: str | None
+) -> None:
+    """In the `cep` program, pyarrow is loaded with jemalloc as Arrow's C++ default
+    pool too (the Parquet reader's own buffers: column chunks read, pages
+    decompressed), where pyarrow's build has both pools; the variable that asks for it
+    is not left set (child processes keep theirs), and a pool the user named stays."""
+    import os
+    import subprocess
+    import sys
+
+    from cep.io.arrowpool import POOL_VARIABLE, _built_with_jemalloc
+
+    try:
+        pa.mimalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("pyarrow without mimalloc: no other pool to tell apart")
+    path = tmp_path / "e.parquet"
+    table = pa.table({"type": ["E"] * 5000, "ts": range(5000), "s": ["x", "y"] * 2500})
+    pq.write_table(table, path)
+    script = (
+        "import os, sys\nimport cep.cli\ncep.cli.use_jemalloc()\n"
+        "from cep.io.columnar import read_parquet_batches\n"
+        "n = sum(len(b) for b in read_parquet_batches(sys.argv[1], fields={'s': 'str'}))\n"
+        "import pyarrow as pa\n"
+        f"print(n, pa.mimalloc_memory_pool().max_memory() > 0, os.environ.get({POOL_VARIABLE!r}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != POOL_VARIABLE}
+    if asked:
+        env[POOL_VARIABLE] = asked
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Unsupported backend" not in done.stderr
+    if asked:
+        assert done.stdout.split() == ["5000", "False", asked]
+    else:  # (mimalloc untouched where the reader's buffers come from jemalloc)
+        assert done.stdout.split() == ["5000", str(not _built_with_jemalloc()), "None"]
+
+
 def test_the_program_asks_for_jemalloc() -> None:
     """`cep`'s entry point opts in before it runs a command (the reader then chooses)."""
     import subprocess
