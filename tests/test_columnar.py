@@ -863,6 +863,43 @@ def test_dictionary_codes_of_arrow_strings_follow_each_dictionary() -> None:
     assert dictionary.values == ["a", "b", "c", "d"]
 
 
+#: strings as Arrow holds them: any text (NULs, backslashes, quotes, non-ASCII), short
+#: and long (numba's table keys short ones by their bytes, hashes the others)
+_ARROW_STRINGS = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.lists(st.one_of(_ARROW_STRINGS, st.sampled_from(["a", "bé", "\0x", "\\n"]))),
+            st.sampled_from(["string", "large_string", "slice", "with null"]),
+            st.lists(_ARROW_STRINGS, max_size=3),  # strings coded by other paths between
+        ),
+        max_size=6,
+    )
+)
+def test_dictionary_codes_of_arrow_strings_are_the_codes_of_the_strings(steps: list) -> None:
+    """`Dictionary.arrow_codes` (strings looked up by their bytes in numba) gives each
+    string of a pyarrow string array the code `Dictionary.encode` gives it, new ones in
+    the array's order, whatever other paths coded before."""
+    from cep.io.batch import Dictionary
+
+    dictionary, expected = Dictionary(), Dictionary()
+    for strings, kind, others in steps:
+        array: Any
+        if kind == "slice":
+            array = pa.array(["pad", *strings, "end"]).slice(1, len(strings))
+        elif kind == "with null":
+            array = pa.array([*strings, None])
+        else:
+            array = pa.array(strings, getattr(pa, kind)())
+        got = dictionary.arrow_codes(array).tolist()
+        assert got == expected.encode(array.to_pylist()).tolist()
+        assert dictionary.values == expected.values
+        assert [dictionary.code(s) for s in others] == [expected.code(s) for s in others]
+
+
 def test_csv_rows_texts_are_strict_json_of_their_records() -> None:
     """Whatever a cell holds, a kept CSV row's text in reports (`record_pieces`) is strict
     JSON that reads back as its record (an infinite float as null)."""
