@@ -445,6 +445,15 @@ def test_text_table_rewrites_alternate_between_two_buffers() -> None:
         reporttext.REWRITE_AT = saved
     assert reused == 4
     assert [table.text(0), table.text(1)] == ["kept 5", "x" * 1000]
+    # a buffer over `SPARE_LIMIT` is let go, not kept
+    saved_limit, reporttext.SPARE_LIMIT = reporttext.SPARE_LIMIT, 0
+    reporttext.REWRITE_AT = 0
+    try:
+        table.put_texts(np.array([2]), [b"y" * 5000])
+        table.keep(np.array([0]))
+    finally:
+        reporttext.REWRITE_AT, reporttext.SPARE_LIMIT = saved, saved_limit
+    assert table._spare is None and table.text(0) == "kept 5"
 
 
 def test_report_lines_merge_in_release_order_and_write_utf8() -> None:

@@ -102,6 +102,9 @@ _MAPS = sys.platform == "linux" and hasattr(mmap, "MAP_ANONYMOUS")
 #: a `TextTable`'s buffer is rewritten (texts no entry holds dropped) once it holds more
 #: than this many bytes, and more than twice those that entries hold
 REWRITE_AT = 1 << 20
+#: a buffer a rewrite leaves is kept for the next rewrite (`TextTable._take_spare`) up
+#: to this size: a larger table's rewrites are rarer, and its memory is given back
+SPARE_LIMIT = 1 << 25
 #: a table entry with no text
 NOT_MADE = -1
 #: an entry whose text is in the table's own buffer (`TextTable.source`)
@@ -311,7 +314,7 @@ class TextTable:
             data = self._take_spare(max(2 * live, room, 1 << 16))
             self.used = gather_texts(self.data, starts, ends, data)
             old, self.data, self._mapped = self.data, data, None
-            if old.base is None:  # (an array of its own, not a view of a map)
+            if old.base is None and len(old) <= SPARE_LIMIT:  # (its own, not a map's)
                 self._spare = old
 
     def _take_spare(self, size: int) -> np.ndarray:
@@ -322,8 +325,9 @@ class TextTable:
         them (at every rewrite, about every batch: ~3% of the CPU time of `cep run`
         over Parquet)."""
         spare, self._spare = self._spare, None
-        # (references: `spare` and the call's argument)
-        if spare is not None and len(spare) >= size and sys.getrefcount(spare) == 2:
+        # (references: `spare` and the call's argument; one over twice the size asked
+        # for is let go, as a rewrite into a new buffer would let the old one go)
+        if spare is not None and size <= len(spare) <= 2 * size and sys.getrefcount(spare) == 2:
             return spare
         return np.empty(size, np.uint8)
 
