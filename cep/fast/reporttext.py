@@ -325,11 +325,21 @@ class TextTable:
         them (at every rewrite, about every batch: ~3% of the CPU time of `cep run`
         over Parquet)."""
         spare, self._spare = self._spare, None
-        # (references: `spare` and the call's argument; one over twice the size asked
+        # (held by `spare` alone, as `_ALONE` counts it; one over twice the size asked
         # for is let go, as a rewrite into a new buffer would let the old one go)
-        if spare is not None and size <= len(spare) <= 2 * size and sys.getrefcount(spare) == 2:
-            return spare
-        return np.empty(size, np.uint8)
+        if spare is None or not size <= len(spare) <= 2 * size:
+            return np.empty(size, np.uint8)
+        return spare if sys.getrefcount(spare) == _ALONE else np.empty(size, np.uint8)
+
+
+def _references_of_a_local() -> int:
+    """What `sys.getrefcount` gives of an array only a local variable holds (2 where
+    the call's argument counts too: the interpreter's way, not the language's)."""
+    alone = np.empty(0, np.uint8)
+    return sys.getrefcount(alone)
+
+
+_ALONE = _references_of_a_local()
 
 
 @njit(cache=True, nogil=True, _nrt=False)
