@@ -863,6 +863,43 @@ def test_dictionary_codes_of_arrow_strings_follow_each_dictionary() -> None:
     assert dictionary.values == ["a", "b", "c", "d"]
 
 
+#: strings as Arrow holds them: any text (NULs, backslashes, quotes, non-ASCII), short
+#: and long (numba's table keys short ones by their bytes, hashes the others)
+_ARROW_STRINGS = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.lists(st.one_of(_ARROW_STRINGS, st.sampled_from(["a", "bé", "\0x", "\\n"]))),
+            st.sampled_from(["string", "large_string", "slice", "with null"]),
+            st.lists(_ARROW_STRINGS, max_size=3),  # strings coded by other paths between
+        ),
+        max_size=6,
+    )
+)
+def test_dictionary_codes_of_arrow_strings_are_the_codes_of_the_strings(steps: list) -> None:
+    """`Dictionary.arrow_codes` (strings looked up by their bytes in numba) gives each
+    string of a pyarrow string array the code `Dictionary.encode` gives it, new ones in
+    the array's order, whatever other paths coded before."""
+    from cep.io.batch import Dictionary
+
+    dictionary, expected = Dictionary(), Dictionary()
+    for strings, kind, others in steps:
+        array: Any
+        if kind == "slice":
+            array = pa.array(["pad", *strings, "end"]).slice(1, len(strings))
+        elif kind == "with null":
+            array = pa.array([*strings, None])
+        else:
+            array = pa.array(strings, getattr(pa, kind)())
+        got = dictionary.arrow_codes(array).tolist()
+        assert got == expected.encode(array.to_pylist()).tolist()
+        assert dictionary.values == expected.values
+        assert [dictionary.code(s) for s in others] == [expected.code(s) for s in others]
+
+
 def test_csv_rows_texts_are_strict_json_of_their_records() -> None:
     """Whatever a cell holds, a kept CSV row's text in reports (`record_pieces`) is strict
     JSON that reads back as its record (an infinite float as null)."""
@@ -1012,6 +1049,48 @@ def test_parquet_reader_allocates_from_jemalloc_in_the_program(
         except NotImplementedError:
             pass
     assert done.stdout.split() == ["3", expected]
+
+
+@pytest.mark.parametrize("asked", [None, "system"])
+def test_the_program_loads_pyarrow_with_jemalloc_as_arrows_own_default(
+    tmp_path: Any, asked: str | None
+) -> None:
+    """In the `cep` program, pyarrow is loaded with jemalloc as Arrow's C++ default
+    pool too (the Parquet reader's own buffers: column chunks read, pages
+    decompressed), where pyarrow's build has both pools; the variable that asks for it
+    is not left set (child processes keep theirs), and a pool the user named stays."""
+    import os
+    import subprocess
+    import sys
+
+    from cep.io.arrowpool import POOL_VARIABLE, _built_with_jemalloc
+
+    try:
+        pa.mimalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("pyarrow without mimalloc: no other pool to tell apart")
+    path = tmp_path / "e.parquet"
+    table = pa.table({"type": ["E"] * 5000, "ts": range(5000), "s": ["x", "y"] * 2500})
+    pq.write_table(table, path)
+    script = (
+        "import os, sys\nimport cep.cli\ncep.cli.use_jemalloc()\n"
+        "from cep.io.columnar import read_parquet_batches\n"
+        "n = sum(len(b) for b in read_parquet_batches(sys.argv[1], fields={'s': 'str'}))\n"
+        "import pyarrow as pa\n"
+        f"print(n, pa.mimalloc_memory_pool().max_memory() > 0, os.environ.get({POOL_VARIABLE!r}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != POOL_VARIABLE}
+    if asked:
+        env[POOL_VARIABLE] = asked
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Unsupported backend" not in done.stderr
+    if asked:
+        assert done.stdout.split() == ["5000", "False", asked]
+    else:  # (mimalloc untouched where the reader's buffers come from jemalloc)
+        assert done.stdout.split() == ["5000", str(not _built_with_jemalloc()), "None"]
 
 
 def test_the_program_asks_for_jemalloc() -> None:

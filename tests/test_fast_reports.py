@@ -370,6 +370,92 @@ def test_text_table_grows_keeping_every_text_and_views_held_elsewhere() -> None:
     assert [table.text(0), table.text(1)] == [texts[5].decode(), texts[39].decode()]
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.lists(st.text(max_size=20), min_size=1, max_size=6),  # texts put
+            st.lists(st.booleans(), min_size=12, max_size=12),  # entries kept
+            st.booleans(),  # a view of the buffer held through the next rewrite
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_text_table_rewrites_reuse_a_spare_buffer_no_one_holds(
+    steps: list[tuple[list[str], list[bool], bool]],
+) -> None:
+    """Each rewrite (`keep`) gathers the texts still held into the buffer the one before
+    left, where nothing else holds it: every text still reads as put, and a view of the
+    buffer taken before (a snapshot's, a `MatchTable`'s) still reads what it read."""
+    import numpy as np
+
+    import cep.fast.reporttext as reporttext
+
+    table = reporttext.TextTable(width=1)
+    texts: list[str] = []  # by entry: the oracle
+    held: list[tuple[np.ndarray, bytes]] = []  # views held, and what they read
+    saved = reporttext.REWRITE_AT
+    reporttext.REWRITE_AT = 0
+    try:
+        for put, kept, hold in steps:
+            at = np.arange(len(texts), len(texts) + len(put))
+            table.put_texts(at, [text.encode() for text in put])
+            texts += put
+            keep = [i for i, k in enumerate(kept[: len(texts)]) if k] or [0]
+            if hold:
+                view = table.data[: table.used]
+                held.append((view, view.tobytes()))
+            table.keep(np.array(keep, np.int64))
+            texts = [texts[i] for i in keep]
+            assert [table.text(i) for i in range(len(texts))] == texts
+            assert all(view.tobytes() == before for view, before in held)
+    finally:
+        reporttext.REWRITE_AT = saved
+
+
+def test_text_table_rewrites_alternate_between_two_buffers() -> None:
+    """Rewrite after rewrite, a `TextTable` writes into the buffer it left the time
+    before (memory already in use, not fresh pages), while no one else holds it."""
+    import weakref
+
+    import numpy as np
+
+    import cep.fast.reporttext as reporttext
+
+    table = reporttext.TextTable(width=1)
+    saved = reporttext.REWRITE_AT
+    reporttext.REWRITE_AT = 0
+    reused = 0
+    try:
+        for k in range(6):
+            # (a weak reference: a strong one would hold the buffer, which is then
+            # not reused)
+            spare = None if table._spare is None else weakref.ref(table._spare)
+            left = weakref.ref(table.data)
+            table.put_texts(np.array([1, 2]), [b"x" * 1000, b"kept %d" % k])
+            table.keep(np.array([2, 1]) if k == 5 else np.array([2]))
+            if table.data is left():  # (no rewrite: the texts kept fill over half)
+                continue
+            assert table._spare is left()  # (left for the next rewrite)
+            if spare is not None:
+                assert table.data is spare()
+                reused += 1
+    finally:
+        reporttext.REWRITE_AT = saved
+    assert reused == 4
+    assert [table.text(0), table.text(1)] == ["kept 5", "x" * 1000]
+    # a buffer over `SPARE_LIMIT` is let go, not kept
+    saved_limit, reporttext.SPARE_LIMIT = reporttext.SPARE_LIMIT, 0
+    reporttext.REWRITE_AT = 0
+    try:
+        table.put_texts(np.array([2]), [b"y" * 5000])
+        table.keep(np.array([0]))
+    finally:
+        reporttext.REWRITE_AT, reporttext.SPARE_LIMIT = saved, saved_limit
+    assert table._spare is None and table.text(0) == "kept 5"
+
+
 def test_report_lines_merge_in_release_order_and_write_utf8() -> None:
     """`ReportLines`: rules' lines merged by release key, then rule index, then each
     rule's order; joined as UTF-8 with a newline each."""

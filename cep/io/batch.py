@@ -24,6 +24,7 @@ from cep.runtime.event import Event
 from cep.runtime.match import JSON_SPACE, encode_lines
 
 if TYPE_CHECKING:
+    from cep.io.interning import Interner
     from cep.io.sources import Reject
 
 _ANY_JSON = msgspec.json.Decoder()
@@ -41,7 +42,7 @@ def json_record(text: str) -> Any:
 class Dictionary:
     """Strings and their int32 codes, in order of first appearance; a code never changes."""
 
-    __slots__ = ("_arrow", "_codes", "_known", "values")
+    __slots__ = ("_arrow", "_codes", "_interner", "_known", "values")
 
     def __init__(self) -> None:
         self.values: list[str] = []
@@ -50,6 +51,8 @@ class Dictionary:
         self._arrow: tuple[Any, np.ndarray] | None = None
         #: `values` as a pyarrow array (`string_codes`), made again when values are added
         self._known: Any = None
+        #: the UTF-8 bytes of the strings `arrow_codes` met, looked up in numba
+        self._interner: Interner | None = None
 
     def code(self, value: str) -> int:
         """The code of `value`, added if new."""
@@ -70,9 +73,29 @@ class Dictionary:
         last = self._arrow
         if last is not None and len(last[0]) == len(strings) and last[0].equals(strings):
             return last[1]
-        codes = self.encode(strings.to_pylist(), len(strings))
+        codes = self._span_codes(strings)
+        if codes is None:
+            codes = self.encode(strings.to_pylist(), len(strings))
         self._arrow = (strings, codes)
         return codes
+
+    def _span_codes(self, strings: Any) -> np.ndarray | None:
+        """`arrow_codes` of a pyarrow string array with no null, its strings looked up
+        by their UTF-8 bytes in numba (`Interner`): a Parquet row group's dictionary
+        (thousands of strings, most known from the row groups before) makes a Python
+        string only of those met first. None for other arrays."""
+        width = _OFFSET_WIDTHS.get(str(strings.type))
+        if width is None or strings.null_count or not len(strings):
+            return None
+        _, offsets_buffer, data = strings.buffers()
+        start = strings.offset
+        offsets = np.frombuffer(offsets_buffer, width, start + len(strings) + 1)[start:]
+        if self._interner is None:
+            from cep.io.interning import Interner
+
+            self._interner = Interner([self], raw=True)
+        spans = offsets[:-1].astype(np.int64), np.diff(offsets).astype(np.int64)
+        return self._interner.codes(b"" if data is None else data, *spans)
 
     def string_codes(self, strings: Any) -> np.ndarray:
         """Codes of the strings of a pyarrow string array with no null (added if new):
@@ -100,6 +123,10 @@ class Dictionary:
 
     def __repr__(self) -> str:
         return f"Dictionary({self.values!r})"
+
+
+#: the offsets' dtype of the pyarrow string types (`Dictionary._span_codes`)
+_OFFSET_WIDTHS = {"string": np.int32, "large_string": np.int64}
 
 
 class _Codes(dict[Any, int]):

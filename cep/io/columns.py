@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from cep.io.arrowpool import choose_pool
+from cep.io.arrowpool import import_pyarrow
 from cep.io.codetake import take_codes
 from cep.io.time import MAX_MS, MIN_MS
 from cep.io.validation import AS_FLOAT, EPOCH_MS, FINITE, RULES, SAME, TIME, WHOLE, time_ms
@@ -205,10 +205,10 @@ def dictionary_indices(strings: Any) -> tuple[np.ndarray, Any]:
 def load_pyarrow() -> Any:
     """pyarrow, with every submodule the readers use loaded (`compute`, `csv`, `ipc`,
     `parquet`)."""
+    arrow_core()  # (first: pyarrow loaded with the program's pool)
     import pyarrow.compute
     import pyarrow.csv
 
-    arrow_core()
     return pyarrow
 
 
@@ -216,11 +216,10 @@ def arrow_core() -> Any:
     """pyarrow with its Parquet and IPC readers loaded: what the Parquet and Arrow
     readers need to start. `pyarrow.compute` is loaded when first called for
     (`arrow_compute`): its import writes every function's docstring (~20 ms a run)."""
-    import pyarrow
+    import_pyarrow()  # (first: pyarrow loaded with the program's pool)
     import pyarrow.ipc
     import pyarrow.parquet
 
-    choose_pool(pyarrow)
     return pyarrow
 
 

@@ -35,8 +35,11 @@ class Interner:
     then); `codes` adds those it did not find, in the order of their lines, so that a
     column's codes stay in the order its strings first appear."""
 
-    def __init__(self, dictionaries: list[Any]) -> None:
+    def __init__(self, dictionaries: list[Any], raw: bool = False) -> None:
         self.dictionaries = dictionaries
+        #: whether spans are strings' UTF-8 bytes as they are (Arrow's), not JSON
+        #: string bodies (escapes undone, never a NUL)
+        self.raw = raw
         #: open addressing: a slot's entry number (-1: none) and its key (`_key`)
         self.slots = np.full((1024, 2), -1, np.int64)
         self.entry_start = np.zeros(256, np.int64)
@@ -81,13 +84,25 @@ class Interner:
 
     def _name(self, before: int, after: int) -> None:
         """Codes for entries before..after-1 (in the pool one after another, each followed
-        by a NUL, which no string body in a line the scanner reads holds)."""
+        by a NUL, which no string body in a line the scanner reads holds; an Arrow
+        string may: then each is decoded apart)."""
         first = int(self.entry_start[before])
         last = int(self.entry_start[after - 1] + self.entry_len[after - 1])
-        block = self.pool[first:last].tobytes().decode("utf-8")
-        texts = block.split("\0")
-        if "\\" in block:
-            texts = [json.loads(f'"{t}"') if "\\" in t else t for t in texts]
+        written = self.pool[first:last].tobytes()
+        if self.raw and written.count(0) != after - before - 1:  # (a string holds a NUL)
+            texts = [
+                self.pool[a : a + n].tobytes().decode("utf-8")
+                for a, n in zip(
+                    self.entry_start[before:after].tolist(),
+                    self.entry_len[before:after].tolist(),
+                    strict=True,
+                )
+            ]
+        else:
+            block = written.decode("utf-8")
+            texts = block.split("\0")
+            if not self.raw and "\\" in block:
+                texts = [json.loads(f'"{t}"') if "\\" in t else t for t in texts]
         columns = self.entry_column[before:after]
         if len(self.dictionaries) == 1 or (columns == columns[0]).all():
             dictionary = self.dictionaries[int(columns[0])]
