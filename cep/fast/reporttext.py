@@ -327,9 +327,13 @@ class TextTable:
         spare, self._spare = self._spare, None
         # (held by `spare` alone, as `_ALONE` counts it; one over twice the size asked
         # for is let go, as a rewrite into a new buffer would let the old one go)
-        if spare is None or not size <= len(spare) <= 2 * size:
-            return np.empty(size, np.uint8)
-        return spare if sys.getrefcount(spare) == _ALONE else np.empty(size, np.uint8)
+        if (
+            spare is not None
+            and size <= len(spare) <= 2 * size
+            and sys.getrefcount(spare) == _ALONE
+        ):
+            return spare
+        return np.empty(size, np.uint8)
 
 
 def _references_of_a_local() -> int:
